@@ -1,0 +1,26 @@
+// Runs every *.test.ts under src/ and test/ with node's own test runner (CI reads its summary).
+// Node 20's --test takes no globs, so the file list is built here.
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+
+function find(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...find(p));
+    else if (name.endsWith(".test.ts")) out.push(p);
+  }
+  return out;
+}
+const filter = process.argv.slice(2);
+const files = ["src", "test"]
+  .flatMap((d) => find(d))
+  .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
+  .sort();
+const r = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files],
+  { stdio: "inherit" },
+);
+process.exit(r.status ?? 1);
