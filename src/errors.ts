@@ -39,3 +39,10 @@ export class NonFiniteLossError extends TensLoRAError {}
 export function internal(message: string): never {
   throw new Error(`internal: ${message}`);
 }
+
+/** An op (or one of its gradients) that the IR does not support in this form. */
+export class UnsupportedOpError extends TensLoRAError {
+  static raise(message: string): never {
+    throw new UnsupportedOpError(message);
+  }
+}

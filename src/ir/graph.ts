@@ -1,0 +1,141 @@
+/**
+ * The graph IR: values in static single assignment, nodes appended in topological order.
+ * A value knows its graph, so functional code (`add(a, b)`) needs no builder argument.
+ */
+import { createHash } from "node:crypto";
+import { ShapeError, internal } from "../errors.ts";
+import { type DType, type Shape, shapeToString, shapesEqual } from "./dtype-shape.ts";
+import { inferRules, type TypeInfo } from "./infer.ts";
+import { Op, type OpParams } from "./ops.ts";
+
+export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+export class Value {
+  /** The node that computes this value; undefined for inputs and initializers. */
+  producer: Node | undefined;
+  constructor(
+    readonly graph: Graph,
+    readonly id: number,
+    readonly dtype: DType,
+    readonly shape: Shape,
+    readonly name: string | undefined,
+  ) {}
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  toString(): string {
+    return `${this.name ?? `v${this.id}`}:${this.dtype}${shapeToString(this.shape)}`;
+  }
+}
+
+export interface Node<O extends Op = Op> {
+  readonly op: O;
+  readonly inputs: Value[];
+  readonly outputs: Value[];
+  readonly params: OpParams<O>;
+}
+
+export interface Initializer {
+  readonly value: Value;
+  readonly data: HostData;
+}
+
+export class Graph {
+  readonly nodes: Node[] = [];
+  /** Values fed at run time: batches and trainable parameters. */
+  readonly inputs: Value[] = [];
+  /** Frozen weights, lowered to ONNX initializers. */
+  readonly initializers = new Map<Value, Initializer>();
+  readonly outputs = new Map<string, Value>();
+  #nextId = 0;
+  #names = new Set<string>();
+
+  input(name: string, dtype: DType, shape: Shape): Value {
+    const v = this.#named(name, dtype, shape);
+    this.inputs.push(v);
+    return v;
+  }
+
+  initializer(name: string, data: HostData, shape: readonly number[], dtype: DType = "float32"): Value {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== n) {
+      throw new ShapeError(`initializer "${name}": ${data.length} elements do not fill shape ${shapeToString(shape)} (${n})`);
+    }
+    const v = this.#named(name, dtype, shape);
+    this.initializers.set(v, { value: v, data });
+    return v;
+  }
+
+  output(name: string, value: Value): void {
+    if (value.graph !== this) internal(`output "${name}" belongs to another graph`);
+    if (this.outputs.has(name)) throw new ShapeError(`graph output "${name}" is already defined`);
+    this.outputs.set(name, value);
+  }
+
+  /** Append a node; its output types come from the op's inference rule. */
+  bind<O extends Op>(op: O, inputs: Value[], params: OpParams<O>): Value[] {
+    for (const x of inputs) if (x.graph !== this) internal(`${op}: input ${x} belongs to another graph`);
+    const types = inferRules[op](inputs, params as never);
+    const outputs = types.map((t) => this.#value(t));
+    const node: Node<O> = { op, inputs, outputs, params };
+    for (const o of outputs) o.producer = node;
+    this.nodes.push(node);
+    return outputs;
+  }
+
+  isInitializer(v: Value): boolean {
+    return this.initializers.has(v);
+  }
+
+  /** A readable listing, one node a line, in ANF. */
+  toString(): string {
+    const lines: string[] = [];
+    for (const v of this.inputs) lines.push(`input ${v}`);
+    for (const { value } of this.initializers.values()) lines.push(`const ${value}`);
+    for (const n of this.nodes) {
+      const p = paramsToString(n.params as Record<string, unknown>);
+      lines.push(`${n.outputs.join(", ")} = ${n.op}${p}(${n.inputs.map((x) => x.name ?? `v${x.id}`).join(", ")})`);
+    }
+    for (const [name, v] of this.outputs) lines.push(`output ${name} = ${v.name ?? `v${v.id}`}`);
+    return lines.join("\n");
+  }
+
+  /** A structural hash (ops, params, shapes, names; not weight values) for caching sessions. */
+  hash(): string {
+    return createHash("sha256").update(this.toString()).digest("hex").slice(0, 16);
+  }
+
+  #value(t: TypeInfo, name?: string): Value {
+    return new Value(this, this.#nextId++, t.dtype, t.shape, name);
+  }
+
+  #named(name: string, dtype: DType, shape: Shape): Value {
+    if (this.#names.has(name)) throw new ShapeError(`graph value name "${name}" is used twice`);
+    this.#names.add(name);
+    return this.#value({ dtype, shape }, name);
+  }
+}
+
+function paramsToString(p: Record<string, unknown>): string {
+  const parts = Object.entries(p).map(([k, v]) => {
+    if (ArrayBuffer.isView(v)) return `${k}=<${(v as unknown as ArrayLike<unknown>).length}>`;
+    return `${k}=${Array.isArray(v) ? `[${v.join(",")}]` : String(v)}`;
+  });
+  return parts.length ? `{${parts.join(" ")}}` : "";
+}
+
+/** Re-infer every node's output types and compare with the recorded ones (run after each pass). */
+export function typecheck(graph: Graph): void {
+  for (const n of graph.nodes) {
+    const types = inferRules[n.op](n.inputs, n.params as never);
+    if (types.length !== n.outputs.length) internal(`${n.op}: ${types.length} inferred outputs, ${n.outputs.length} recorded`);
+    types.forEach((t, i) => {
+      const o = n.outputs[i];
+      if (t.dtype !== o.dtype || !shapesEqual(t.shape, o.shape)) {
+        internal(`${n.op}: output ${i} recorded as ${o} but inferred ${t.dtype}${shapeToString(t.shape)}`);
+      }
+    });
+  }
+}

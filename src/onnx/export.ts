@@ -1,0 +1,129 @@
+/**
+ * Graph → ONNX ModelProto. Only nodes that some output needs are emitted. Large frozen weights go
+ * to an external data file shared by every graph of a model (a `WeightStore`), so a train graph and
+ * an eval graph memory-map one copy instead of each embedding its own.
+ */
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ShapeError, internal } from "../errors.ts";
+import { concrete } from "../ir/dtype-shape.ts";
+import type { Graph, HostData, Node, Value } from "../ir/graph.ts";
+import { lowerRules, type LowerCtx } from "./lower.ts";
+import { type NodeProto, OPSET, type TensorProto, bytesOf, externalTensorProto, node, onnx, tensorProto, valueInfo } from "./proto.ts";
+
+/** Weights at least this large (bytes) are written to the external file instead of the model proto. */
+const EXTERNAL_MIN_BYTES = 64 * 1024;
+/** Page-multiple offsets let ONNX Runtime memory-map each tensor. */
+const ALIGN = 64 * 1024;
+
+/** An append-only external-data file in a private temp folder, one per model, shared by its graphs. */
+export class WeightStore {
+  readonly dir: string;
+  readonly file = "weights.bin";
+  #fd: number;
+  #size = 0;
+  #offsets = new Map<HostData, { offset: number; length: number }>();
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), "tenslora-"));
+    this.#fd = openSync(join(this.dir, this.file), "w");
+  }
+
+  /** Where `data` lives in the file, writing it on first use. */
+  locate(data: HostData): { offset: number; length: number } {
+    let loc = this.#offsets.get(data);
+    if (!loc) {
+      const offset = Math.ceil(this.#size / ALIGN) * ALIGN;
+      const bytes = bytesOf(data);
+      // writeSync takes at most 2 GiB per call.
+      for (let done = 0; done < bytes.length; ) {
+        done += writeSync(this.#fd, bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
+      }
+      loc = { offset, length: bytes.length };
+      this.#size = offset + bytes.length;
+      this.#offsets.set(data, loc);
+    }
+    return loc;
+  }
+
+  dispose(): void {
+    closeSync(this.#fd);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Nodes needed for the outputs, in graph order. */
+function liveNodes(graph: Graph, outputs: Value[]): Node[] {
+  const need = new Set<Value>(outputs);
+  const keep = new Set<Node>();
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i];
+    if (n.outputs.some((o) => need.has(o))) {
+      keep.add(n);
+      for (const x of n.inputs) need.add(x);
+    }
+  }
+  return graph.nodes.filter((n) => keep.has(n));
+}
+
+export interface ExportOptions {
+  /** Names of graph outputs to include (default: all). */
+  outputs?: string[];
+  /** Write large initializers to this store; without it every weight is inlined. */
+  store?: WeightStore;
+}
+
+export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array {
+  const outNames = opts.outputs ?? [...graph.outputs.keys()];
+  const outs = outNames.map((n) => graph.outputs.get(n) ?? internal(`no graph output "${n}"`));
+  const nodes: NodeProto[] = [];
+  const inits: TensorProto[] = [];
+  let fresh = 0;
+  const ctx: LowerCtx = {
+    name: (v) => v.name ?? `v${v.id}`,
+    fresh: (prefix) => `_${prefix}${fresh++}`,
+    emit: (n) => void nodes.push(n),
+    constant: (make) => {
+      const t = make(`_c${fresh++}`);
+      inits.push(t);
+      return t.name;
+    },
+  };
+  const live = liveNodes(graph, outs);
+  const used = new Set<Value>(outs);
+  for (const n of live) {
+    for (const x of n.inputs) used.add(x);
+    lowerRules[n.op](ctx, n as never);
+  }
+  for (const [v, { data }] of graph.initializers) {
+    if (!used.has(v)) continue;
+    const dims = concrete(v.shape, `initializer ${v.name}`);
+    if (opts.store && data.byteLength >= EXTERNAL_MIN_BYTES) {
+      const { offset, length } = opts.store.locate(data);
+      inits.push(externalTensorProto(v.name!, v.dtype, dims, opts.store.file, offset, length));
+    } else {
+      inits.push(tensorProto(v.name!, v.dtype, dims, data));
+    }
+  }
+  outNames.forEach((name, i) => {
+    if (graph.inputs.includes(outs[i]) && outs[i].name === name) throw new ShapeError(`output "${name}" is a graph input`);
+    nodes.push(node("Identity", [ctx.name(outs[i])], [name]));
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 10,
+    producerName: "tenslora",
+    opsetImport: [
+      { domain: "", version: OPSET },
+      { domain: "com.microsoft", version: 1 },
+    ],
+    graph: {
+      name: "tenslora",
+      node: nodes,
+      initializer: inits,
+      input: graph.inputs.map((v) => valueInfo(v.name!, v.dtype, v.shape)),
+      output: outNames.map((name, i) => valueInfo(name, outs[i].dtype, outs[i].shape)),
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

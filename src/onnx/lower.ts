@@ -1,0 +1,165 @@
+/** One lowering per primitive: IR node → ONNX node(s) at the pinned opset. */
+import { ShapeError } from "../errors.ts";
+import { checkAxis, type DType, type Dim } from "../ir/dtype-shape.ts";
+import type { HostData, Node, Value } from "../ir/graph.ts";
+import { Op } from "../ir/ops.ts";
+import { type AttrValue, type NodeProto, elemType, int64Tensor, node, tensorProto, type TensorProto } from "./proto.ts";
+
+export interface LowerCtx {
+  name(v: Value): string;
+  fresh(prefix: string): string;
+  emit(n: NodeProto): void;
+  /** A small constant initializer; returns its name. */
+  constant(t: (name: string) => TensorProto): string;
+}
+
+export type LowerRule<O extends Op> = (ctx: LowerCtx, n: Node<O>) => void;
+
+const io = (ctx: LowerCtx, n: Node) => [n.inputs.map((x) => ctx.name(x)), n.outputs.map((x) => ctx.name(x))] as const;
+
+const direct =
+  <O extends Op>(opType: string, attrs: (n: Node<O>) => Record<string, AttrValue> = () => ({})): LowerRule<O> =>
+  (ctx, n) => {
+    const [ins, outs] = io(ctx, n);
+    ctx.emit(node(opType, ins, outs, attrs(n)));
+  };
+
+const ints = (ctx: LowerCtx, values: readonly number[], scalar = false) => ctx.constant((nm) => int64Tensor(nm, values, scalar));
+
+function scalarOf(ctx: LowerCtx, dtype: DType, v: number): string {
+  const data: HostData =
+    dtype === "float64" ? Float64Array.of(v) : dtype === "int64" ? BigInt64Array.of(BigInt(v)) : Float32Array.of(v);
+  return ctx.constant((nm) => tensorProto(nm, dtype, [], data));
+}
+
+/** Target dims for Reshape/Expand: a symbolic dim is kept from the input at the same position (ONNX 0 / 1). */
+function targetDims(x: Value, shape: readonly Dim[], keep: 0 | 1, what: string): number[] {
+  return shape.map((d, i) => {
+    if (typeof d === "number") return d;
+    if (x.shape[i] === d) return keep;
+    throw new ShapeError(`${what}: symbolic dim "${d}" at position ${i} must match the input's, got ${x}`);
+  });
+}
+
+const reduce =
+  <O extends Op.ReduceSum | Op.ReduceMean>(opType: string): LowerRule<O> =>
+  (ctx, n) => {
+    const [[x], [y]] = io(ctx, n);
+    const axes = n.params.axes.map((a) => checkAxis(a, n.inputs[0].rank, opType));
+    ctx.emit(node(opType, [x, ints(ctx, axes)], [y], { keepdims: n.params.keepdims ? 1 : 0 }));
+  };
+
+/** FusedMatMul (com.microsoft) takes the transposes and alpha for free on float32; other dtypes spell them out. */
+function lowerMatMul(ctx: LowerCtx, n: Node<Op.MatMul>): void {
+  const [[a, b], [y]] = io(ctx, n);
+  const { transA, transB, alpha } = n.params;
+  const [A, B] = n.inputs;
+  if (!transA && !transB && alpha === 1) return ctx.emit(node("MatMul", [a, b], [y]));
+  if (A.rank === 2 && B.rank === 2) {
+    return ctx.emit(node("Gemm", [a, b], [y], { transA: +transA, transB: +transB, alpha: { float: alpha } }));
+  }
+  if (A.dtype === "float32") {
+    return ctx.emit(node("FusedMatMul", [a, b], [y], { transA: +transA, transB: +transB, alpha: { float: alpha } }, "com.microsoft"));
+  }
+  const swap = (v: Value, name: string) => {
+    const perm = [...Array(v.rank).keys()];
+    [perm[v.rank - 2], perm[v.rank - 1]] = [perm[v.rank - 1], perm[v.rank - 2]];
+    const t = ctx.fresh("t");
+    ctx.emit(node("Transpose", [name], [t], { perm }));
+    return t;
+  };
+  const prod = alpha === 1 ? y : ctx.fresh("mm");
+  ctx.emit(node("MatMul", [transA ? swap(A, a) : a, transB ? swap(B, b) : b], [prod]));
+  if (alpha !== 1) ctx.emit(node("Mul", [prod, scalarOf(ctx, A.dtype, alpha)], [y]));
+}
+
+export const lowerRules: { [O in Op]: LowerRule<O> } = {
+  [Op.Add]: direct("Add"),
+  [Op.Sub]: direct("Sub"),
+  [Op.Mul]: direct("Mul"),
+  [Op.Div]: direct("Div"),
+  [Op.Pow]: direct("Pow"),
+  [Op.Where]: direct("Where"),
+  [Op.Neg]: direct("Neg"),
+  [Op.Exp]: direct("Exp"),
+  [Op.Log]: direct("Log"),
+  [Op.Sqrt]: direct("Sqrt"),
+  [Op.Erf]: direct("Erf"),
+  [Op.Tanh]: direct("Tanh"),
+  [Op.Cast]: direct("Cast", (n) => ({ to: elemType(n.params.to) })),
+  [Op.MatMul]: lowerMatMul,
+  [Op.Einsum]: direct("Einsum", (n) => ({ equation: n.params.equation })),
+  [Op.Softmax]: direct("Softmax", (n) => ({ axis: n.params.axis })),
+  [Op.LogSoftmax]: direct("LogSoftmax", (n) => ({ axis: n.params.axis })),
+  [Op.LayerNorm]: direct("LayerNormalization", (n) => ({ axis: -1, epsilon: { float: n.params.eps }, stash_type: 1 })),
+  [Op.ReduceSum]: reduce("ReduceSum"),
+  [Op.ReduceMean]: reduce("ReduceMean"),
+  [Op.Reshape]: (ctx, n) => {
+    const [[x], [y]] = io(ctx, n);
+    ctx.emit(node("Reshape", [x, ints(ctx, targetDims(n.inputs[0], n.params.shape, 0, "Reshape"))], [y]));
+  },
+  [Op.Transpose]: direct("Transpose", (n) => ({ perm: n.params.perm })),
+  [Op.Concat]: direct("Concat", (n) => ({ axis: n.params.axis })),
+  [Op.Slice]: (ctx, n) => {
+    const [[x], [y]] = io(ctx, n);
+    const { axis, start, end } = n.params;
+    ctx.emit(node("Slice", [x, ints(ctx, [start]), ints(ctx, [end]), ints(ctx, [axis])], [y]));
+  },
+  [Op.Pad]: (ctx, n) => {
+    const [[x], [y]] = io(ctx, n);
+    const r = n.inputs[0].rank;
+    const a = checkAxis(n.params.axis, r, "Pad");
+    const pads = new Array<number>(2 * r).fill(0);
+    pads[a] = n.params.before;
+    pads[r + a] = n.params.after;
+    ctx.emit(node("Pad", [x, ints(ctx, pads)], [y], { mode: "constant" }));
+  },
+  [Op.Expand]: (ctx, n) => {
+    const [[x], [y]] = io(ctx, n);
+    const x0 = n.inputs[0];
+    const lead = n.params.shape.length - x0.rank;
+    const dims = n.params.shape.map((d, i) => {
+      if (typeof d === "number") return d;
+      if (i >= lead && x0.shape[i - lead] === d) return 1;
+      throw new ShapeError(`Expand: symbolic dim "${d}" must come from the input ${x0}`);
+    });
+    ctx.emit(node("Expand", [x, ints(ctx, dims)], [y]));
+  },
+  [Op.Gather]: direct("Gather", (n) => ({ axis: n.params.axis })),
+  [Op.ScatterAdd]: (ctx, n) => {
+    const [[upd, idx], [y]] = io(ctx, n);
+    const [u, ix] = n.inputs;
+    const rest = u.shape.slice(ix.rank) as number[];
+    const zeros = ctx.fresh("zeros");
+    const value = tensorProto("", u.dtype, [1], u.dtype === "float64" ? Float64Array.of(0) : Float32Array.of(0));
+    ctx.emit(node("ConstantOfShape", [ints(ctx, [n.params.rows, ...rest])], [zeros], { value }));
+    const idx64 = ix.dtype === "int64" ? idx : ctx.fresh("idx64");
+    if (ix.dtype !== "int64") ctx.emit(node("Cast", [idx], [idx64], { to: elemType("int64") }));
+    const idxN = ctx.fresh("idxN");
+    ctx.emit(node("Unsqueeze", [idx64, ints(ctx, [-1])], [idxN]));
+    ctx.emit(node("ScatterND", [zeros, idxN, upd], [y], { reduction: "add" }));
+  },
+  [Op.OneHot]: (ctx, n) => {
+    const [[idx], [y]] = io(ctx, n);
+    const { depth, dtype } = n.params;
+    const values = ctx.constant((nm) => tensorProto(nm, dtype, [2], dtype === "float64" ? Float64Array.of(0, 1) : Float32Array.of(0, 1)));
+    ctx.emit(node("OneHot", [idx, ints(ctx, [depth], true), values], [y], { axis: -1 }));
+  },
+  [Op.Constant]: (ctx, n) => {
+    const [, [y]] = io(ctx, n);
+    const { data, dtype, shape } = n.params;
+    ctx.emit(node("Constant", [], [y], { value: tensorProto("", dtype, shape, data) }));
+  },
+  [Op.DropoutMask]: (ctx, n) => {
+    const [[x], [y]] = io(ctx, n);
+    const { ratio, seed } = n.params;
+    const dtype = n.inputs[0].dtype;
+    const [dropped, mask, maskF] = [ctx.fresh("dropped"), ctx.fresh("mask"), ctx.fresh("maskF")];
+    const training = ctx.constant((nm) => tensorProto(nm, "bool", [], Uint8Array.of(1)));
+    ctx.emit(node("Dropout", [x, scalarOf(ctx, dtype, ratio), training], [dropped, mask], { seed }));
+    ctx.emit(node("Cast", [mask], [maskF], { to: elemType(dtype) }));
+    ctx.emit(node("Mul", [maskF, scalarOf(ctx, dtype, 1 / (1 - ratio))], [y]));
+  },
+  [Op.SoftmaxCrossEntropy]: direct("SoftmaxCrossEntropyLoss", (n) => ({ reduction: "mean", ignore_index: n.params.ignoreIndex })),
+};
+

@@ -1,0 +1,23 @@
+/** Host tensors: a typed array with a dtype and a concrete shape, exchanged with compiled graphs. */
+import { ShapeError } from "../errors.ts";
+import type { DType } from "../ir/dtype-shape.ts";
+
+export type HostArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+export interface HostTensor {
+  dtype: DType;
+  shape: number[];
+  data: HostArray;
+}
+
+export function hostTensor(dtype: DType, shape: number[], data: HostArray): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (data.length !== n) throw new ShapeError(`host tensor: ${data.length} values do not fill shape [${shape}] (${n})`);
+  return { dtype, shape, data };
+}
+
+export const f32 = (shape: number[], data: ArrayLike<number> | Float32Array = new Float32Array(shape.reduce((a, b) => a * b, 1))) =>
+  hostTensor("float32", shape, data instanceof Float32Array ? data : Float32Array.from(data));
+
+export const i64 = (shape: number[], data: ArrayLike<number | bigint>) =>
+  hostTensor("int64", shape, BigInt64Array.from(Array.from(data, (v) => BigInt(v))));
