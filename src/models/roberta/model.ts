@@ -1,0 +1,142 @@
+/**
+ * RobertaForSequenceClassification as HuggingFace defines it: word + position + token-type
+ * embeddings, post-norm encoder layers, additive attention mask, dense → tanh → out_proj head
+ * on the <s> token. Position ids follow RoBERTa: pads keep the pad id, others count from pad+1.
+ */
+import * as b from "../../ir/builder.ts";
+import { additiveMask, attention, dropout, gelu, layerNorm, linear } from "../../ir/functional.ts";
+import type { Value } from "../../ir/graph.ts";
+import type { ParamScope } from "../../nn/params.ts";
+import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
+import { type RobertaConfig, parseRobertaConfig } from "./config.ts";
+
+export interface RobertaInputs {
+  inputIds: Value; // [B, T] int64
+  attentionMask: Value; // [B, T] int64
+  tokenTypeIds: Value; // [B, T] int64
+  positionIds: Value; // [B, T] int64
+}
+
+const P = "roberta.";
+const layerPath = (i: number) => `${P}encoder.layer.${i}`;
+
+/** RoBERTa's position ids: cumulative count of non-pad tokens, offset by the pad id; pads keep it. */
+export function robertaPositionIds(inputIds: ArrayLike<bigint | number>, batch: number, seq: number, padId: number): BigInt64Array {
+  const out = new BigInt64Array(batch * seq);
+  for (let r = 0; r < batch; r++) {
+    let count = 0;
+    for (let t = 0; t < seq; t++) {
+      const id = Number(inputIds[r * seq + t]);
+      if (id !== padId) count++;
+      out[r * seq + t] = BigInt(id !== padId ? count + padId : padId);
+    }
+  }
+  return out;
+}
+
+function linearSites(cfg: RobertaConfig): LinearSite[] {
+  const d = cfg.hiddenSize;
+  const sites: LinearSite[] = [];
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    const at = `${layerPath(l)}.attention`;
+    for (const name of ["query", "key", "value"]) sites.push({ path: `${at}.self.${name}`, name, layer: l, inFeatures: d, outFeatures: d });
+    sites.push({ path: `${at}.output.dense`, name: "attention.output.dense", layer: l, inFeatures: d, outFeatures: d });
+    sites.push({ path: `${layerPath(l)}.intermediate.dense`, name: "intermediate.dense", layer: l, inFeatures: d, outFeatures: cfg.intermediateSize });
+    sites.push({ path: `${layerPath(l)}.output.dense`, name: "output.dense", layer: l, inFeatures: cfg.intermediateSize, outFeatures: d });
+  }
+  return sites;
+}
+
+function parameterShapes(cfg: RobertaConfig): Map<string, number[]> {
+  const d = cfg.hiddenSize;
+  const e = `${P}embeddings`;
+  const m = new Map<string, number[]>([
+    [`${e}.word_embeddings.weight`, [cfg.vocabSize, d]],
+    [`${e}.position_embeddings.weight`, [cfg.maxPositionEmbeddings, d]],
+    [`${e}.token_type_embeddings.weight`, [cfg.typeVocabSize, d]],
+    [`${e}.LayerNorm.weight`, [d]],
+    [`${e}.LayerNorm.bias`, [d]],
+  ]);
+  for (const s of linearSites(cfg)) {
+    m.set(`${s.path}.weight`, [s.outFeatures, s.inFeatures]);
+    m.set(`${s.path}.bias`, [s.outFeatures]);
+  }
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    for (const ln of ["attention.output.LayerNorm", "output.LayerNorm"]) {
+      m.set(`${layerPath(l)}.${ln}.weight`, [d]);
+      m.set(`${layerPath(l)}.${ln}.bias`, [d]);
+    }
+  }
+  for (const [k, v] of headShapes(cfg)) m.set(k, v);
+  return m;
+}
+
+function headShapes(cfg: RobertaConfig): [string, number[]][] {
+  const d = cfg.hiddenSize;
+  return [
+    ["classifier.dense.weight", [d, d]],
+    ["classifier.dense.bias", [d]],
+    ["classifier.out_proj.weight", [cfg.numLabels, d]],
+    ["classifier.out_proj.bias", [cfg.numLabels]],
+  ];
+}
+
+function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: ForwardOptions): ModelOutputs {
+  const B = inp.inputIds.shape[0] as number;
+  const d = cfg.hiddenSize;
+  const sites = linearSites(cfg);
+  const hp = opts.dropout?.hidden ?? 0;
+  const ap = opts.dropout?.attention ?? 0;
+  const drop = (x: Value, k: number) => (opts.dropout && hp > 0 ? dropout(x, hp, opts.dropout.seed + k) : x);
+  const dense = (x: Value, site: LinearSite) => {
+    const y = linear(x, s.get(`${site.path}.weight`), s.get(`${site.path}.bias`));
+    const delta = opts.hook?.(x, site);
+    return delta ? b.add(y, delta) : y;
+  };
+  const ln = (path: string, x: Value) => layerNorm(x, s.get(`${path}.weight`), s.get(`${path}.bias`), cfg.layerNormEps);
+
+  const e = `${P}embeddings`;
+  let h = b.add(
+    b.add(b.gather(s.get(`${e}.word_embeddings.weight`), inp.inputIds), b.gather(s.get(`${e}.token_type_embeddings.weight`), inp.tokenTypeIds)),
+    b.gather(s.get(`${e}.position_embeddings.weight`), inp.positionIds),
+  ); // [B, T, d]
+  h = drop(ln(`${e}.LayerNorm`, h), 0);
+  const mask = additiveMask(b.cast(inp.attentionMask, "float32")); // [B, 1, 1, T]
+
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    const lp = layerPath(l);
+    const [q, k, v, o, fc1, fc2] = sites.slice(6 * l, 6 * l + 6);
+    const ctx = attention(dense(h, q), dense(h, k), dense(h, v), {
+      heads: cfg.numAttentionHeads,
+      mask,
+      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l } : undefined,
+    });
+    const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, o), 2000 + l), h));
+    h = ln(`${lp}.output.LayerNorm`, b.add(drop(dense(gelu(dense(a, fc1)), fc2), 3000 + l), a));
+  }
+  const cls = drop(b.reshape(b.slice(h, 1, 0, 1), [B, d]), 4000);
+  const pooled = drop(b.tanh(linear(cls, s.get("classifier.dense.weight"), s.get("classifier.dense.bias"))), 4001);
+  const logits = linear(pooled, s.get("classifier.out_proj.weight"), s.get("classifier.out_proj.bias"));
+  return { logits, lastHiddenState: h };
+}
+
+export const roberta: ModelFamily<RobertaConfig, RobertaInputs> = {
+  modelType: "roberta",
+  task: "text-classification",
+  parseConfig: parseRobertaConfig,
+  shape: (cfg) => ({ hidden: cfg.hiddenSize, heads: cfg.numAttentionHeads, layers: cfg.numHiddenLayers }),
+  parameterShapes,
+  headParameters: (cfg) => headShapes(cfg).map(([k]) => k),
+  linearSites,
+  inputs: (s, _cfg, batch, seqLen) => {
+    const T = seqLen ?? 128;
+    const g = s.graph;
+    return {
+      inputIds: g.input("input_ids", "int64", [batch, T]),
+      attentionMask: g.input("attention_mask", "int64", [batch, T]),
+      tokenTypeIds: g.input("token_type_ids", "int64", [batch, T]),
+      positionIds: g.input("position_ids", "int64", [batch, T]),
+    };
+  },
+  forward,
+};

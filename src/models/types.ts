@@ -1,0 +1,52 @@
+/** What every model family provides to adapters, training and the CLI. */
+import type { Value } from "../ir/graph.ts";
+import type { ParamScope } from "../nn/params.ts";
+
+/** One linear layer an adapter can target. */
+export interface LinearSite {
+  /** Full module path, e.g. "vit.encoder.layer.3.attention.attention.query". */
+  path: string;
+  /** Short name matched by target lists ("query", "key", "value", "dense", …). */
+  name: string;
+  layer: number;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+/** Adds an adapter's update to a linear layer's output: returns the delta or undefined. */
+export type ProjectionHook = (x: Value, site: LinearSite) => Value | undefined;
+
+export interface ForwardOptions {
+  hook?: ProjectionHook;
+  /** Dropout probabilities in training graphs (0 in evaluation). */
+  dropout?: { hidden: number; attention: number; seed: number };
+}
+
+export interface ModelOutputs {
+  logits: Value; // [B, numLabels]
+  lastHiddenState: Value; // [B, T, d]
+}
+
+export type Task = "image-classification" | "text-classification";
+
+/** Shape facts adapters and rank budgets need. */
+export interface BackboneShape {
+  hidden: number;
+  heads: number;
+  layers: number;
+}
+
+export interface ModelFamily<C, I> {
+  readonly modelType: string;
+  readonly task: Task;
+  parseConfig(raw: Record<string, unknown>, source: string): C;
+  shape(cfg: C): BackboneShape;
+  /** Every parameter's name and shape. */
+  parameterShapes(cfg: C): Map<string, number[]>;
+  /** Names of the classification head's parameters (trained with any adapter, re-initialised when labels differ). */
+  headParameters(cfg: C): string[];
+  linearSites(cfg: C): LinearSite[];
+  /** Declare the graph inputs for a batch; returns them by HF name. */
+  inputs(scope: ParamScope, cfg: C, batch: number, seqLen?: number): I;
+  forward(scope: ParamScope, cfg: C, inputs: I, opts: ForwardOptions): ModelOutputs;
+}

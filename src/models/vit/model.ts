@@ -1,0 +1,119 @@
+/**
+ * ViTForImageClassification as HuggingFace defines it: patch embedding, CLS token, learned
+ * positions, pre-norm encoder blocks with exact-erf GELU, final LayerNorm, linear head on CLS.
+ */
+import * as b from "../../ir/builder.ts";
+import { attention, dropout, gelu, layerNorm, linear } from "../../ir/functional.ts";
+import type { Value } from "../../ir/graph.ts";
+import type { ParamScope } from "../../nn/params.ts";
+import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
+import { type ViTConfig, parseViTConfig } from "./config.ts";
+
+export interface ViTInputs {
+  pixelValues: Value; // [B, C, H, W]
+}
+
+const P = "vit.";
+const layerPath = (i: number) => `${P}encoder.layer.${i}`;
+
+function linearSites(cfg: ViTConfig): LinearSite[] {
+  const d = cfg.hiddenSize;
+  const sites: LinearSite[] = [];
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    const at = `${layerPath(l)}.attention`;
+    for (const name of ["query", "key", "value"]) sites.push({ path: `${at}.attention.${name}`, name, layer: l, inFeatures: d, outFeatures: d });
+    sites.push({ path: `${at}.output.dense`, name: "attention.output.dense", layer: l, inFeatures: d, outFeatures: d });
+    sites.push({ path: `${layerPath(l)}.intermediate.dense`, name: "intermediate.dense", layer: l, inFeatures: d, outFeatures: cfg.intermediateSize });
+    sites.push({ path: `${layerPath(l)}.output.dense`, name: "output.dense", layer: l, inFeatures: cfg.intermediateSize, outFeatures: d });
+  }
+  return sites;
+}
+
+function parameterShapes(cfg: ViTConfig): Map<string, number[]> {
+  const d = cfg.hiddenSize;
+  const p = cfg.patchSize;
+  const n = (cfg.imageSize / p) ** 2;
+  const m = new Map<string, number[]>([
+    [`${P}embeddings.cls_token`, [1, 1, d]],
+    [`${P}embeddings.position_embeddings`, [1, n + 1, d]],
+    [`${P}embeddings.patch_embeddings.projection.weight`, [d, cfg.numChannels, p, p]],
+    [`${P}embeddings.patch_embeddings.projection.bias`, [d]],
+  ]);
+  for (const s of linearSites(cfg)) {
+    const bias = s.name === "query" || s.name === "key" || s.name === "value" ? cfg.qkvBias : true;
+    m.set(`${s.path}.weight`, [s.outFeatures, s.inFeatures]);
+    if (bias) m.set(`${s.path}.bias`, [s.outFeatures]);
+  }
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    for (const ln of ["layernorm_before", "layernorm_after"]) {
+      m.set(`${layerPath(l)}.${ln}.weight`, [d]);
+      m.set(`${layerPath(l)}.${ln}.bias`, [d]);
+    }
+  }
+  m.set(`${P}layernorm.weight`, [d]);
+  m.set(`${P}layernorm.bias`, [d]);
+  m.set("classifier.weight", [cfg.numLabels, d]);
+  m.set("classifier.bias", [cfg.numLabels]);
+  return m;
+}
+
+/** Conv2d with kernel = stride = patch, written as a reshape and one GEMM. */
+function patchEmbed(s: ParamScope, cfg: ViTConfig, px: Value): Value {
+  const [B, C, , ] = px.shape as number[];
+  const p = cfg.patchSize;
+  const g = cfg.imageSize / p;
+  const patches = b.reshape(b.transpose(b.reshape(px, [B, C, g, p, g, p]), [0, 2, 4, 1, 3, 5]), [B, g * g, C * p * p]);
+  const w = b.reshape(s.get(`${P}embeddings.patch_embeddings.projection.weight`), [cfg.hiddenSize, C * p * p]);
+  return linear(patches, w, s.get(`${P}embeddings.patch_embeddings.projection.bias`)); // [B, N, d]
+}
+
+function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts: ForwardOptions): ModelOutputs {
+  const B = pixelValues.shape[0] as number;
+  const d = cfg.hiddenSize;
+  const sites = linearSites(cfg);
+  const drop = (x: Value, p: number, k: number) => (opts.dropout ? dropout(x, p, opts.dropout.seed + k) : x);
+  const dense = (x: Value, site: LinearSite) => {
+    const bias = `${site.path}.bias`;
+    const y = linear(x, s.get(`${site.path}.weight`), s.has(bias) ? s.get(bias) : undefined);
+    const delta = opts.hook?.(x, site);
+    return delta ? b.add(y, delta) : y;
+  };
+  const hp = opts.dropout?.hidden ?? 0;
+  const ap = opts.dropout?.attention ?? 0;
+
+  const cls = b.expand(s.get(`${P}embeddings.cls_token`), [B, 1, d]);
+  let h = b.concat([cls, patchEmbed(s, cfg, pixelValues)], 1); // [B, T, d]
+  h = drop(b.add(h, s.get(`${P}embeddings.position_embeddings`)), hp, 0);
+
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    const lp = layerPath(l);
+    const [q, k, v, o, fc1, fc2] = sites.slice(6 * l, 6 * l + 6);
+    const ln = (name: string, x: Value) => layerNorm(x, s.get(`${lp}.${name}.weight`), s.get(`${lp}.${name}.bias`), cfg.layerNormEps);
+    const x = ln("layernorm_before", h);
+    const ctx = attention(dense(x, q), dense(x, k), dense(x, v), {
+      heads: cfg.numAttentionHeads,
+      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l } : undefined,
+    });
+    h = b.add(drop(dense(ctx, o), hp, 2000 + l), h);
+    const m = gelu(dense(ln("layernorm_after", h), fc1));
+    h = b.add(drop(dense(m, fc2), hp, 3000 + l), h);
+  }
+  const lastHiddenState = layerNorm(h, s.get(`${P}layernorm.weight`), s.get(`${P}layernorm.bias`), cfg.layerNormEps);
+  const clsOut = b.reshape(b.slice(lastHiddenState, 1, 0, 1), [B, d]);
+  const logits = linear(clsOut, s.get("classifier.weight"), s.get("classifier.bias"));
+  return { logits, lastHiddenState };
+}
+
+export const vit: ModelFamily<ViTConfig, ViTInputs> = {
+  modelType: "vit",
+  task: "image-classification",
+  parseConfig: parseViTConfig,
+  shape: (cfg) => ({ hidden: cfg.hiddenSize, heads: cfg.numAttentionHeads, layers: cfg.numHiddenLayers }),
+  parameterShapes,
+  headParameters: () => ["classifier.weight", "classifier.bias"],
+  linearSites,
+  inputs: (s, cfg, batch) => ({
+    pixelValues: s.graph.input("pixel_values", "float32", [batch, cfg.numChannels, cfg.imageSize, cfg.imageSize]),
+  }),
+  forward,
+};
