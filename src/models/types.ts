@@ -1,6 +1,7 @@
 /** What every model family provides to adapters, training and the CLI. */
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
+import type { HostTensor } from "../runtime/host.ts";
 
 /** One linear layer an adapter can target. */
 export interface LinearSite {
@@ -49,4 +50,8 @@ export interface ModelFamily<C, I> {
   /** Declare the graph inputs for a batch; returns them by HF name. */
   inputs(scope: ParamScope, cfg: C, batch: number, seqLen?: number): I;
   forward(scope: ParamScope, cfg: C, inputs: I, opts: ForwardOptions): ModelOutputs;
+  /** Graph feeds from inputs named as HuggingFace names them (adds derived inputs such as position ids). */
+  feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;
+  /** The HF input names a batch must provide, and the optional ones. */
+  readonly inputNames: { required: string[]; optional: string[] };
 }

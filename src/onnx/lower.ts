@@ -73,6 +73,30 @@ function lowerMatMul(ctx: LowerCtx, n: Node<Op.MatMul>): void {
   if (alpha !== 1) ctx.emit(node("Mul", [prod, scalarOf(ctx, A.dtype, alpha)], [y]));
 }
 
+/**
+ * LayerNormalization-17 on float32. ORT's CPU kernel saves mean/invStd only in float32 (stash_type 1),
+ * while the IR types them as the input's dtype, so float64 is spelled out in primitives.
+ */
+function lowerLayerNorm(ctx: LowerCtx, n: Node<Op.LayerNorm>): void {
+  const [[x, scale, bias], [y, mean, invStd]] = io(ctx, n);
+  const dtype = n.inputs[0].dtype;
+  if (dtype === "float32") {
+    return ctx.emit(node("LayerNormalization", [x, scale, bias], [y, mean, invStd], { axis: -1, epsilon: { float: n.params.eps }, stash_type: 1 }));
+  }
+  const last = ints(ctx, [-1]);
+  const [d, sq, v, ve, sd, xhat, ys] = ["d", "sq", "var", "ve", "sd", "xhat", "ys"].map((p) => ctx.fresh(p));
+  ctx.emit(node("ReduceMean", [x, last], [mean], { keepdims: 1 }));
+  ctx.emit(node("Sub", [x, mean], [d]));
+  ctx.emit(node("Mul", [d, d], [sq]));
+  ctx.emit(node("ReduceMean", [sq, last], [v], { keepdims: 1 }));
+  ctx.emit(node("Add", [v, scalarOf(ctx, dtype, n.params.eps)], [ve]));
+  ctx.emit(node("Sqrt", [ve], [sd]));
+  ctx.emit(node("Reciprocal", [sd], [invStd]));
+  ctx.emit(node("Mul", [d, invStd], [xhat]));
+  ctx.emit(node("Mul", [xhat, scale], [ys]));
+  ctx.emit(node("Add", [ys, bias], [y]));
+}
+
 export const lowerRules: { [O in Op]: LowerRule<O> } = {
   [Op.Add]: direct("Add"),
   [Op.Sub]: direct("Sub"),
@@ -91,7 +115,7 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
   [Op.Einsum]: direct("Einsum", (n) => ({ equation: n.params.equation })),
   [Op.Softmax]: direct("Softmax", (n) => ({ axis: n.params.axis })),
   [Op.LogSoftmax]: direct("LogSoftmax", (n) => ({ axis: n.params.axis })),
-  [Op.LayerNorm]: direct("LayerNormalization", (n) => ({ axis: -1, epsilon: { float: n.params.eps }, stash_type: 1 })),
+  [Op.LayerNorm]: lowerLayerNorm,
   [Op.ReduceSum]: reduce("ReduceSum"),
   [Op.ReduceMean]: reduce("ReduceMean"),
   [Op.Reshape]: (ctx, n) => {
@@ -139,11 +163,20 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
     ctx.emit(node("Unsqueeze", [idx64, ints(ctx, [-1])], [idxN]));
     ctx.emit(node("ScatterND", [zeros, idxN, upd], [y], { reduction: "add" }));
   },
+  // ONNX counts indices in [-depth, 0) from the back and ORT's CPU kernel has only int64/float
+  // variants: move negatives out of range, one-hot in float32, then cast.
   [Op.OneHot]: (ctx, n) => {
     const [[idx], [y]] = io(ctx, n);
     const { depth, dtype } = n.params;
-    const values = ctx.constant((nm) => tensorProto(nm, dtype, [2], dtype === "float64" ? Float64Array.of(0, 1) : Float32Array.of(0, 1)));
-    ctx.emit(node("OneHot", [idx, ints(ctx, [depth], true), values], [y], { axis: -1 }));
+    const idx64 = n.inputs[0].dtype === "int64" ? idx : ctx.fresh("idx64");
+    if (idx64 !== idx) ctx.emit(node("Cast", [idx], [idx64], { to: elemType("int64") }));
+    const [isNeg, safe] = [ctx.fresh("isNeg"), ctx.fresh("safe")];
+    ctx.emit(node("Less", [idx64, scalarOf(ctx, "int64", 0)], [isNeg]));
+    ctx.emit(node("Where", [isNeg, scalarOf(ctx, "int64", depth), idx64], [safe]));
+    const values = ctx.constant((nm) => tensorProto(nm, "float32", [2], Float32Array.of(0, 1)));
+    const oh = dtype === "float32" ? y : ctx.fresh("oh");
+    ctx.emit(node("OneHot", [safe, ints(ctx, [depth], true), values], [oh], { axis: -1 }));
+    if (oh !== y) ctx.emit(node("Cast", [oh], [y], { to: elemType(dtype) }));
   },
   [Op.Constant]: (ctx, n) => {
     const [, [y]] = io(ctx, n);

@@ -139,4 +139,17 @@ export const roberta: ModelFamily<RobertaConfig, RobertaInputs> = {
     };
   },
   forward,
+  feeds: (cfg, hf) => {
+    const ids = hf.input_ids;
+    const [B, T] = ids.shape;
+    const ones = () => ({ dtype: "int64" as const, shape: [B, T], data: new BigInt64Array(B * T).fill(1n) });
+    const zeros = () => ({ dtype: "int64" as const, shape: [B, T], data: new BigInt64Array(B * T) });
+    return {
+      input_ids: ids,
+      attention_mask: hf.attention_mask ?? ones(),
+      token_type_ids: hf.token_type_ids ?? zeros(),
+      position_ids: { dtype: "int64", shape: [B, T], data: robertaPositionIds(ids.data as BigInt64Array, B, T, cfg.padTokenId) },
+    };
+  },
+  inputNames: { required: ["input_ids"], optional: ["attention_mask", "token_type_ids"] },
 };

@@ -116,4 +116,6 @@ export const vit: ModelFamily<ViTConfig, ViTInputs> = {
     pixelValues: s.graph.input("pixel_values", "float32", [batch, cfg.numChannels, cfg.imageSize, cfg.imageSize]),
   }),
   forward,
+  feeds: (_cfg, hf) => ({ pixel_values: hf.pixel_values }),
+  inputNames: { required: ["pixel_values"], optional: [] },
 };

@@ -1,0 +1,88 @@
+/**
+ * Adapters in the graph. Every adapted projection (p, l) adds s · (x U_in) R[p,l]: U_in is the
+ * input factor (LoRA: Aᵀ) and R[p,l] [r_in, dOut] comes from the small core and factors, computed
+ * once per step for all slices of a tensor. The full tensor is never built.
+ */
+import * as b from "../ir/builder.ts";
+import type { Value } from "../ir/graph.ts";
+import type { ProjectionHook } from "../models/types.ts";
+import { type AdapterSet, coreKey, factorKey, loraKeys } from "./adapter-set.ts";
+import { CONSTRUCTION_SPECS, tensorIndex } from "./constructions.ts";
+
+type Get = (name: string) => Value;
+
+/**
+ * All R[p,l] of tensor t as one value [P?, L?, r_in, dOut] (index modes first, present only if
+ * the construction has them). Index modes are contracted before the output-side factors, so
+ * intermediates stay at rank size.
+ */
+export function allSlicesR(set: AdapterSet, t: number, get: Get): Value {
+  const { construction, factorization, headLayout } = set.config;
+  const spec = CONSTRUCTION_SPECS[construction];
+  const f = (i: number) => get(factorKey(t, i));
+  const att = spec.hasAtt;
+  const iQkv = att ? 3 : 2;
+  const iDepth = iQkv + (spec.stacksProjections ? 1 : 0);
+  const prefix = (spec.stacksProjections ? "P" : "") + (spec.stacksDepth ? "L" : "");
+  const heads = headLayout === "head_major" ? "HJ" : "JH";
+  let r: Value;
+  if (factorization === "cp") {
+    // superdiagonal core: R[a, o] = Π (index-factor rows)[a] · U_out[o, a]
+    const idx = [spec.stacksProjections ? [f(iQkv), "Pr"] : undefined, spec.stacksDepth ? [f(iDepth), "Lr"] : undefined].filter(
+      (x): x is [Value, string] => x !== undefined,
+    );
+    const out: [Value, string][] = att ? [[f(1), "Jr"], [f(2), "Hr"]] : [[f(1), "Or"]];
+    const all = [...idx, ...out];
+    r = b.einsum(`${all.map(([, s]) => s).join(",")}->${prefix}r${att ? heads : "O"}`, ...all.map(([v]) => v));
+  } else {
+    let cur = "a" + (att ? "bc" : "b") + (spec.stacksProjections ? "q" : "") + (spec.stacksDepth ? "e" : "");
+    r = get(coreKey(t));
+    if (spec.stacksProjections) {
+      const next = "P" + cur.replace("q", "");
+      r = b.einsum(`${cur},Pq->${next}`, r, f(iQkv));
+      cur = next;
+    }
+    if (spec.stacksDepth) {
+      const p = cur.startsWith("P") ? "P" : "";
+      const next = p + "L" + cur.slice(p.length).replace("e", "");
+      r = b.einsum(`${cur},Le->${next}`, r, f(iDepth));
+      cur = next;
+    }
+    r = att ? b.einsum(`${cur},Jb,Hc->${prefix}a${heads}`, r, f(1), f(2)) : b.einsum(`${cur},Ob->${prefix}aO`, r, f(1));
+  }
+  const dims = r.shape as number[];
+  const lead = dims.slice(0, prefix.length);
+  return att ? b.reshape(r, [...lead, dims[prefix.length], set.shape.dOut]) : r;
+}
+
+/** The projection hook that adds every adapted layer's update; values are built lazily and shared. */
+export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
+  const { construction, scaling } = set.config;
+  const spec = CONSTRUCTION_SPECS[construction];
+  const where = new Map<string, { p: number; l: number }>();
+  set.grid.forEach((row, p) => row.forEach((site, l) => where.set(site.path, { p, l })));
+  const rAll = new Map<number, Value>();
+  const projected = new Map<string, Value>(); // x·U_in shared by projections reading the same x and tensor
+  return (x, site) => {
+    const at = where.get(site.path);
+    if (!at) return undefined;
+    if (spec.kind === "lora") {
+      const k = loraKeys(site);
+      const u = b.matmul(x, get(k.a), { transB: true }); // [B, T, r]
+      return b.matmul(u, get(k.b), { transB: true, alpha: scaling }); // [B, T, dOut]
+    }
+    const { tensor: t, fixed } = tensorIndex(construction, set.shape, at.p, at.l);
+    const key = `${x.id}:${t}`;
+    let u = projected.get(key);
+    if (!u) projected.set(key, (u = b.matmul(x, get(factorKey(t, 0))))); // [B, T, r_in]
+    let all = rAll.get(t);
+    if (!all) rAll.set(t, (all = allSlicesR(set, t, get)));
+    let r = all;
+    for (const i of [fixed.qkv, fixed.depth]) {
+      if (i === undefined) continue;
+      r = b.reshape(b.slice(r, 0, i, i + 1), (r.shape as number[]).slice(1)); // drop the leading index mode
+    }
+    return b.matmul(u, r, { alpha: scaling }); // [B, T, dOut]
+  };
+}
+

@@ -1,0 +1,177 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError } from "../errors.ts";
+import { CONSTRUCTIONS, type Construction, type ModelShape, modeSizes, modelShape, tensorCount } from "./constructions.ts";
+import { isoLoRA, loraEquivalentRank, paramCount, ranksForBudget } from "./params.ts";
+
+const vitB = modelShape({ dIn: 768, dOut: 768, heads: 12, layers: 12 });
+
+/** The per-construction formulas as written in DESIGN.md §1 / paper-notes §1.3 (d, dh, H, L). */
+function written(c: Construction, r: number[], d = 768, dh = 64, H = 12, L = 12): number {
+  const pr = r.reduce((a, b) => a * b, 1);
+  switch (c) {
+    case "lora":
+      return 3 * L * r[0] * (d + d);
+    case "att":
+      return 3 * L * (d * r[0] + dh * r[1] + H * r[2] + pr);
+    case "qkv":
+      return L * (d * r[0] + d * r[1] + 3 * r[2] + pr);
+    case "depth":
+      return 3 * (d * r[0] + d * r[1] + L * r[2] + pr);
+    case "att_qkv":
+      return L * (d * r[0] + dh * r[1] + H * r[2] + 3 * r[3] + pr);
+    case "att_depth":
+      return 3 * (d * r[0] + dh * r[1] + H * r[2] + L * r[3] + pr);
+    case "qkv_depth":
+      return d * r[0] + d * r[1] + 3 * r[2] + L * r[3] + pr;
+    case "att_qkv_depth":
+      return d * r[0] + dh * r[1] + H * r[2] + 3 * r[3] + L * r[4] + pr;
+  }
+}
+
+const MODES: Record<Construction, number> = { lora: 1, att: 3, qkv: 3, depth: 3, att_qkv: 4, att_depth: 4, qkv_depth: 4, att_qkv_depth: 5 };
+
+// paper-notes §1.3, isorank table (ViT-B / RoBERTa-base)
+const ISORANK: Record<number, number[]> = {
+  1: [55_296, 30_420, 18_480, 4_647, 10_176, 2_571, 1_552, 860],
+  2: [110_592, 61_056, 37_032, 9_312, 20_520, 5_184, 3_118, 1_750],
+  4: [221_184, 123_840, 74_640, 18_768, 43_728, 11_040, 6_460, 4_460],
+  8: [442_368, 261_504, 153_888, 38_688, 130_464, 32_832, 16_504, 39_640],
+  16: [884_736, 633_600, 344_640, 86_592, 949_056, 237_696, 90_352, 1_062_320],
+};
+const TABLE_ORDER: Construction[] = ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"];
+
+test("isorank counts reproduce paper-notes §1.3 and the written per-construction formulas", () => {
+  for (const [r, row] of Object.entries(ISORANK)) {
+    TABLE_ORDER.forEach((c, i) => {
+      const rank = Number(r);
+      assert.equal(paramCount(c, vitB, rank), row[i], `${c} r=${r}`);
+      assert.equal(paramCount(c, vitB, rank), written(c, new Array(MODES[c]).fill(rank)), `${c} r=${r}`);
+    });
+  }
+  assert.equal(paramCount("lora", vitB, 8), 442_368);
+  assert.equal(paramCount("qkv_depth", vitB, 8), 16_504);
+  assert.equal(paramCount("att_qkv_depth", vitB, 8), 39_640);
+});
+
+test("mixed ranks follow the written formulas (paper-notes' iso-parameter examples)", () => {
+  const examples: [Construction, number[], number][] = [
+    ["qkv_depth", [91, 91, 3, 12], 438_045],
+    ["att_qkv_depth", [31, 31, 12, 3, 12], 441_241],
+    ["depth", [63, 63, 12], 433_620],
+    ["qkv", [22, 22, 3], 423_036],
+    ["att", [12, 12, 12], 426_816],
+  ];
+  for (const [c, r, n] of examples) {
+    assert.equal(paramCount(c, vitB, r), written(c, r), c);
+    assert.equal(paramCount(c, vitB, r), n, c);
+  }
+});
+
+test("CP counts tensorCount · R · Σ I_n (TensLoRA+ slides: att_qkv_depth R = 8 → 6,872)", () => {
+  assert.equal(paramCount("att_qkv_depth", vitB, 8, "cp"), 8 * (768 + 64 + 12 + 3 + 12));
+  assert.equal(paramCount("att_qkv_depth", vitB, 8, "cp"), 6_872);
+  assert.equal(paramCount("att", vitB, [4, 4, 4], "cp"), 36 * 4 * (768 + 64 + 12));
+  assert.throws(() => paramCount("att", vitB, [4, 2, 4], "cp"), ConfigError);
+});
+
+test("a projection list of P linears scales LoRA by P and enlarges the qkv mode", () => {
+  const s = modelShape({ dIn: 768, dOut: 768, heads: 12, layers: 12, projections: ["query", "key", "value", "output"] });
+  assert.equal(paramCount("lora", s, 8), 4 * 12 * 8 * 1536);
+  assert.equal(paramCount("qkv_depth", s, 8), 768 * 8 * 2 + 4 * 8 + 12 * 8 + 8 ** 4);
+});
+
+test("isoLoRA and loraEquivalentRank invert each other", () => {
+  for (const r of [1, 2, 8, 16]) assert.equal(loraEquivalentRank(isoLoRA(vitB, r), vitB), r);
+  assert.equal(loraEquivalentRank(39_640, vitB), 39_640 / 55_296);
+});
+
+/** The documented rule, by brute force: every rank vector within bounds, filtered and ordered. */
+function bruteForce(c: Construction, shape: ModelShape, budget: number, cap: boolean): number[] {
+  const sizes = modeSizes(c, shape);
+  const tc = tensorCount(c, shape);
+  const bounds = sizes.map((s) => (cap ? s : Math.floor(budget / tc / s)));
+  let best: { count: number; ratio: number; ranks: number[] } | undefined;
+  const r = sizes.map(() => 1);
+  const visit = (k: number): void => {
+    if (k === sizes.length) {
+      const prod = r.reduce((a, b) => a * b, 1);
+      if (r.some((x) => x * x > prod)) return; // r_i ≤ Π_{j≠i} r_j ⇔ r_i² ≤ Π r
+      const count = paramCount(c, shape, r);
+      if (count > budget) return;
+      const ratio = Math.max(...r) / Math.min(...r);
+      const lexLess = best !== undefined && r.findIndex((x, i) => x !== best!.ranks[i]) >= 0 && r[r.findIndex((x, i) => x !== best!.ranks[i])] < best.ranks[r.findIndex((x, i) => x !== best!.ranks[i])];
+      if (!best || count > best.count || (count === best.count && (ratio < best.ratio || (ratio === best.ratio && lexLess)))) {
+        best = { count, ratio, ranks: [...r] };
+      }
+      return;
+    }
+    for (let x = 1; x <= bounds[k]; x++) {
+      r[k] = x;
+      visit(k + 1);
+    }
+    r[k] = 1;
+  };
+  visit(0);
+  return best!.ranks;
+}
+
+test("ranksForBudget equals a brute-force search under the documented rule (small model)", () => {
+  const small = modelShape({ dIn: 8, dOut: 6, heads: 2, layers: 3 });
+  for (const c of CONSTRUCTIONS.filter((c) => c !== "lora")) {
+    const lo = paramCount(c, small, 1);
+    const hi = paramCount(c, small, 3);
+    for (const budget of [lo, lo + 1, Math.round((lo + hi) / 2), hi, hi + 7, 2 * hi]) {
+      for (const cap of [true, false]) {
+        const got = ranksForBudget(c, small, budget, { capAtModeSize: cap });
+        assert.deepEqual(got.ranks, bruteForce(c, small, budget, cap), `${c} budget ${budget} cap ${cap}`);
+        assert.equal(got.count, paramCount(c, small, got.ranks));
+        assert.ok(got.count <= budget);
+      }
+    }
+  }
+});
+
+test("ranksForBudget for lora and CP is the largest single rank that fits", () => {
+  assert.deepEqual(ranksForBudget("lora", vitB, 442_368).ranks, [8]);
+  assert.deepEqual(ranksForBudget("lora", vitB, 442_367).ranks, [7]);
+  const cp = ranksForBudget("att_qkv_depth", vitB, 442_368, { factorization: "cp" });
+  assert.deepEqual(cp.ranks, [Math.floor(442_368 / 859)]);
+  assert.equal(cp.count, cp.ranks[0] * 859);
+});
+
+test("ranksForBudget below the smallest adapter names the minimum budget", () => {
+  assert.throws(
+    () => ranksForBudget("att_qkv_depth", vitB, 859),
+    (e: unknown) => e instanceof ConfigError && /860/.test(e.message),
+  );
+  assert.deepEqual(ranksForBudget("att_qkv_depth", vitB, 860).ranks, [1, 1, 1, 1, 1]);
+});
+
+test("ranksForBudget at ViT-B for budgets up to LoRA r = 16: valid, locally maximal, fast", () => {
+  const times: string[] = [];
+  for (const cap of [true, false]) {
+    for (const c of CONSTRUCTIONS) {
+      for (const r of [1, 2, 4, 8, 16]) {
+        const budget = isoLoRA(vitB, r);
+        const t0 = performance.now();
+        const got = ranksForBudget(c, vitB, budget, { capAtModeSize: cap });
+        const ms = performance.now() - t0;
+        times.push(`${cap ? "cap" : "nocap"} ${c} r=${r}: ${ms.toFixed(1)} ms [${got.ranks.join(",")}] ${got.count}`);
+        assert.ok(ms < 5000, `${c} r=${r} cap=${cap} took ${ms} ms`);
+        assert.ok(got.count <= budget);
+        if (c === "lora") continue;
+        // raising any single rank must break the budget or a constraint
+        const sizes = modeSizes(c, vitB);
+        got.ranks.forEach((_, i) => {
+          const up = [...got.ranks];
+          up[i]++;
+          const prod = up.reduce((a, b) => a * b, 1);
+          const ok = paramCount(c, vitB, up) <= budget && up.every((x, j) => x * x <= prod && (!cap || x <= sizes[j]));
+          assert.ok(!ok, `${c} r=${r}: [${up.join(",")}] also fits`);
+        });
+      }
+    }
+  }
+  if (process.env.TENSLORA_VERBOSE) console.log(times.join("\n"));
+});

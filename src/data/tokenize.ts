@@ -1,0 +1,197 @@
+/**
+ * Tokenisation for sequence classification on top of `@huggingface/tokenizers` (which encodes
+ * one text or pair but neither truncates, pads nor batches).
+ *
+ * Each text is tokenised without special tokens, truncated so that the result with the
+ * post-processor's special tokens fits `maxLength` (pairs: longest first, as HF tokenizers'
+ * Rust `truncate_encodings`), then passed through the tokenizer's own post-processor, so a
+ * RoBERTa pair comes out as `<s> A </s></s> B </s>`. Padding is on the right.
+ */
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { ConfigError, FormatError, internal } from "../errors.ts";
+import { readText } from "./files.ts";
+
+export type IdDType = "int64" | "int32";
+export type IdArray<D extends IdDType> = D extends "int64" ? BigInt64Array : Int32Array;
+
+export interface TruncationOptions {
+  /** Longest output including special tokens; defaults to the tokenizer's model_max_length. */
+  maxLength?: number;
+  /** Cut inputs to `maxLength` (default true); false keeps every token. */
+  truncation?: boolean;
+  addSpecialTokens?: boolean;
+}
+
+export interface BatchOptions<D extends IdDType> extends TruncationOptions {
+  /** "longest": pad to the longest row of the batch (default); "max_length": always to maxLength. */
+  padding?: "longest" | "max_length";
+  /** ONNX models take int64 ids; int32 halves the copy where a graph accepts it. */
+  dtype?: D;
+}
+
+export interface TokenIds {
+  ids: number[];
+  /** Segment ids from the post-processor (RoBERTa: 0 for A with its specials, 1 for B). */
+  typeIds: number[];
+}
+
+/**
+ * Row-major [B, T] arrays. RoBERTa has a single token type (type_vocab_size 1) and HF's
+ * RobertaTokenizer does not return type ids: feed `tokenTypeIds` only to models that use them.
+ */
+export interface TokenBatch<A extends BigInt64Array | Int32Array> {
+  inputIds: A;
+  attentionMask: A;
+  tokenTypeIds: A;
+  shape: [number, number];
+}
+
+export interface TextInput {
+  text: string;
+  textPair?: string;
+}
+
+/** HF writes `model_max_length: 1e30` when a tokenizer has no limit. */
+const NO_LIMIT = 1e9;
+
+export class TextTokenizer {
+  readonly #tok: Tokenizer;
+  /** Id used for padding, from tokenizer_config `pad_token` or tokenizer.json `padding`. */
+  readonly padId: number | null;
+  readonly modelMaxLength: number | null;
+
+  /** From parsed `tokenizer.json` and (optional) `tokenizer_config.json` objects. */
+  constructor(tokenizerJson: object, tokenizerConfig: Record<string, unknown> = {}) {
+    this.#tok = new Tokenizer(tokenizerJson, tokenizerConfig);
+    const json = tokenizerJson as { padding?: { pad_id?: number }; truncation?: { max_length?: number } };
+    const padToken = tokenizerConfig.pad_token;
+    const padName = typeof padToken === "object" && padToken !== null ? (padToken as { content?: unknown }).content : padToken;
+    this.padId = (typeof padName === "string" ? this.#tok.token_to_id(padName) : undefined) ?? json.padding?.pad_id ?? null;
+    const limit = tokenizerConfig.model_max_length;
+    this.modelMaxLength =
+      typeof limit === "number" && limit < NO_LIMIT ? limit : (json.truncation?.max_length ?? null);
+  }
+
+  /** From a HF model folder holding `tokenizer.json` and optionally `tokenizer_config.json`. */
+  static fromDir(dir: string): TextTokenizer {
+    const configPath = join(dir, "tokenizer_config.json");
+    const config = existsSync(configPath) ? (readJson(configPath) as Record<string, unknown>) : {};
+    return new TextTokenizer(readJson(join(dir, "tokenizer.json")) as object, config);
+  }
+
+  /** Ids and segment ids of one text or pair, truncated to fit `maxLength`. */
+  encode(text: string, textPair?: string, opts: TruncationOptions = {}): TokenIds {
+    const addSpecial = opts.addSpecialTokens ?? true;
+    let a = this.#tok.tokenize(text);
+    let b = textPair === undefined ? null : this.#tok.tokenize(textPair);
+    if (opts.truncation ?? true) {
+      const maxLength = this.#maxLength(opts.maxLength);
+      const budget = maxLength - (addSpecial ? this.#postProcess([], b && [], true).length : 0);
+      if (budget < (b ? 2 : 1)) {
+        throw new ConfigError(
+          `maxLength must leave room for at least one token per text after the special tokens; ` +
+            `got maxLength=${maxLength}. Raise maxLength.`,
+        );
+      }
+      if (b === null) a = a.slice(0, budget);
+      else {
+        const [na, nb] = longestFirst(a.length, b.length, budget);
+        [a, b] = [a.slice(0, na), b.slice(0, nb)];
+      }
+    }
+    const tokens = this.#postProcess(a, b, addSpecial);
+    const unk = this.#tok.model?.unk_token_id;
+    const ids = tokens.tokens.map((t) => this.#tok.token_to_id(t) ?? unk ?? internal(`token ${t} has no id and no <unk>`));
+    return { ids, typeIds: tokens.typeIds };
+  }
+
+  /**
+   * Encode, truncate and pad a batch into [B, T] arrays.
+   * @example tok.encodeBatch([{ text: "a", textPair: "b" }], { maxLength: 512, padding: "max_length" })
+   */
+  encodeBatch<D extends IdDType = "int64">(inputs: TextInput[], opts: BatchOptions<D> = {}): TokenBatch<IdArray<D>> {
+    const rows = inputs.map((x) => this.encode(x.text, x.textPair, opts));
+    const longest = rows.reduce((m, r) => Math.max(m, r.ids.length), 0);
+    const T = opts.padding === "max_length" ? this.#maxLength(opts.maxLength) : longest;
+    if (T < longest) {
+      throw new ConfigError(
+        `padding "max_length" needs rows no longer than maxLength=${T}; the longest has ${longest} ` +
+          `tokens (truncation is off). Turn truncation on or raise maxLength.`,
+      );
+    }
+    if (this.padId === null && rows.some((r) => r.ids.length < T)) {
+      throw new ConfigError(
+        `Padding needs a pad token, but neither tokenizer_config.json "pad_token" nor tokenizer.json ` +
+          `"padding" names one. Add pad_token to tokenizer_config.json.`,
+      );
+    }
+    const B = rows.length;
+    const make = (): IdArray<D> =>
+      ((opts.dtype ?? "int64") === "int64" ? new BigInt64Array(B * T) : new Int32Array(B * T)) as IdArray<D>;
+    const inputIds = make();
+    const attentionMask = make();
+    const tokenTypeIds = make();
+    const put = (arr: IdArray<D>, i: number, v: number) => {
+      if (arr instanceof BigInt64Array) arr[i] = BigInt(v);
+      else arr[i] = v;
+    };
+    rows.forEach((r, row) => {
+      for (let t = 0; t < T; t++) {
+        const inside = t < r.ids.length;
+        put(inputIds, row * T + t, inside ? r.ids[t] : (this.padId as number));
+        put(attentionMask, row * T + t, inside ? 1 : 0);
+        put(tokenTypeIds, row * T + t, inside ? r.typeIds[t] : 0);
+      }
+    });
+    return { inputIds, attentionMask, tokenTypeIds, shape: [B, T] };
+  }
+
+  decode(ids: number[], skipSpecialTokens = true): string {
+    return this.#tok.decode(ids, { skip_special_tokens: skipSpecialTokens });
+  }
+
+  #maxLength(given: number | undefined): number {
+    const m = given ?? this.modelMaxLength;
+    if (m === null || !Number.isInteger(m) || m < 1) {
+      throw new ConfigError(
+        `Truncation and max_length padding need a positive integer maxLength; got ${m} (the ` +
+          `tokenizer sets no model_max_length). Pass maxLength (the paper uses 512).`,
+      );
+    }
+    return m;
+  }
+
+  /** The tokenizer's own template (special tokens, segment ids) around already-cut token lists. */
+  #postProcess(a: string[], b: string[] | null, addSpecial: boolean): { tokens: string[]; typeIds: number[]; length: number } {
+    const out = this.#tok.post_processor?.post_process(a, b, addSpecial) ?? { tokens: a, tokens_pair: b ?? undefined };
+    // The ByteLevel post-processor (and no post-processor) hands the pair back unjoined.
+    const pair = out.token_type_ids ? [] : (out.tokens_pair ?? []);
+    const tokens = [...out.tokens, ...pair];
+    const typeIds = out.token_type_ids ?? tokens.map((_, i) => (i < out.tokens.length ? 0 : 1));
+    return { tokens, typeIds, length: tokens.length };
+  }
+}
+
+/**
+ * Lengths [na, nb] for a pair cut to `budget` tokens, as HF tokenizers' LongestFirst: if the
+ * shorter fits in half the budget only the longer is cut; otherwise the shorter (the first on a
+ * tie) keeps floor(budget/2) and the other the rest.
+ */
+export function longestFirst(na: number, nb: number, budget: number): [number, number] {
+  if (na + nb <= budget) return [na, nb];
+  const short = Math.min(na, nb);
+  if (2 * short <= budget) return na <= nb ? [na, budget - na] : [budget - nb, nb];
+  const half = Math.floor(budget / 2);
+  return na <= nb ? [half, budget - half] : [budget - half, half];
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readText(file));
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new FormatError(`${file} must hold valid JSON: ${e.message}. Re-download it.`);
+    throw e;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Composites over the primitives: what models are written in. None of these is a new op, so
+ * inference, lowering and differentiation come for free.
+ */
+import * as b from "./builder.ts";
+import { ShapeError } from "../errors.ts";
+import type { Value } from "./graph.ts";
+
+/** y = x Wᵀ + b with W stored as HuggingFace does ([out, in]); no transposed copy is made. */
+export function linear(x: Value, weight: Value, bias?: Value): Value {
+  const y = b.matmul(x, weight, { transB: true }); // [..., out]
+  return bias ? b.add(y, bias) : y;
+}
+
+/** GELU with the exact erf, as HuggingFace's "gelu": x · Φ(x) = ½x(1 + erf(x/√2)). */
+export function gelu(x: Value): Value {
+  return b.mul(b.mul(x, 0.5), b.add(b.erf(b.mul(x, Math.SQRT1_2)), 1));
+}
+
+export function layerNorm(x: Value, scale: Value, bias: Value, eps: number): Value {
+  return b.layerNormParts(x, scale, bias, eps).y;
+}
+
+/** Inverted dropout with a seeded mask; the identity when p = 0 (evaluation). */
+export function dropout(x: Value, p: number, seed: number): Value {
+  return p === 0 ? x : b.mul(x, b.dropoutMask(x, p, seed));
+}
+
+/** [B, T, H·dh] → [B, H, T, dh] */
+export function splitHeads(x: Value, heads: number): Value {
+  const [B, T, d] = x.shape;
+  if (typeof d !== "number" || d % heads !== 0) throw new ShapeError(`splitHeads: width ${d} is not divisible by ${heads} heads`);
+  return b.transpose(b.reshape(x, [B, T, heads, d / heads]), [0, 2, 1, 3]);
+}
+
+/** [B, H, T, dh] → [B, T, H·dh] */
+export function mergeHeads(x: Value): Value {
+  const [B, H, T, dh] = x.shape;
+  return b.reshape(b.transpose(x, [0, 2, 1, 3]), [B, T, (H as number) * (dh as number)]);
+}
+
+export interface AttentionOptions {
+  heads: number;
+  /** Additive mask broadcastable to [B, H, T, T] (0 keeps, a large negative drops). */
+  mask?: Value;
+  dropout?: { p: number; seed: number };
+}
+
+/** Scaled dot-product multi-head attention on projected q, k, v of shape [B, T, d]. */
+export function attention(q: Value, k: Value, v: Value, opts: AttentionOptions): Value {
+  const [qh, kh, vh] = [q, k, v].map((t) => splitHeads(t, opts.heads)); // [B, H, T, dh]
+  const dh = qh.shape[3] as number;
+  let scores = b.matmul(qh, kh, { transB: true, alpha: 1 / Math.sqrt(dh) }); // [B, H, T, T]
+  if (opts.mask) scores = b.add(scores, opts.mask);
+  let probs = b.softmax(scores, -1);
+  if (opts.dropout) probs = dropout(probs, opts.dropout.p, opts.dropout.seed);
+  return mergeHeads(b.matmul(probs, vh)); // [B, T, d]
+}
+
+/** An additive attention mask [B, 1, 1, T] from a 0/1 float mask [B, T], as HuggingFace builds it. */
+export function additiveMask(mask01: Value): Value {
+  const [B, T] = mask01.shape;
+  const neg = mask01.dtype === "float64" ? -Number.MAX_VALUE : -3.4028234663852886e38;
+  return b.reshape(b.mul(b.sub(1, mask01), neg), [B, 1, 1, T]);
+}
+
+/** Mean cross-entropy of logits [N, C] against int64 labels [N]. */
+export function crossEntropy(logits: Value, labels: Value): Value {
+  return b.softmaxCrossEntropy(logits, labels).loss;
+}

@@ -1,0 +1,73 @@
+/**
+ * One graph per (model, adapter, batch shape, purpose): the forward pass, and for training the
+ * loss and the gradients of every trainable parameter. Which weights are trainable is decided
+ * here by name; frozen ones stay initializers.
+ */
+import { grad } from "../autodiff/vjp.ts";
+import { type AdapterSet } from "../adapters/adapter-set.ts";
+import { adapterHook } from "../adapters/inject.ts";
+import { ConfigError } from "../errors.ts";
+import { crossEntropy } from "../ir/functional.ts";
+import { Graph } from "../ir/graph.ts";
+import { ParamScope, type WeightMap } from "../nn/params.ts";
+import type { LoadedModel } from "./load.ts";
+
+/** What is trained: adapter + head (the paper's setting), the head alone (linear probe), everything, or nothing. */
+export type TrainableSet = "adapter+head" | "head" | "all" | "none";
+
+export interface GraphSpec {
+  model: LoadedModel;
+  adapter?: AdapterSet;
+  batch: number;
+  /** Sequence length for text models. */
+  seqLen?: number;
+  trainable: TrainableSet;
+  /** Add a mean cross-entropy "loss" output over a "labels" input. */
+  loss?: boolean;
+  /** Add "grad.<name>" outputs for every trainable parameter (needs loss). */
+  grads?: boolean;
+  /** Include "last_hidden_state" among the outputs. */
+  hiddenState?: boolean;
+  dropout?: { hidden: number; attention: number; seed: number };
+}
+
+export interface BuiltGraph {
+  graph: Graph;
+  /** Trainable parameter names, in feed order. */
+  trainable: string[];
+  /** All weights the graph reads (model, adapter), by name. */
+  weights: WeightMap;
+}
+
+export function buildModelGraph(spec: GraphSpec): BuiltGraph {
+  const { model, adapter } = spec;
+  if (spec.trainable === "adapter+head" && !adapter) throw new ConfigError(`trainable "adapter+head" needs an adapter; use "head" for a linear probe`);
+  if (spec.grads && !spec.loss) throw new ConfigError("gradients need the loss output");
+  const weights: WeightMap = new Map(model.weights);
+  for (const [k, t] of adapter?.tensors ?? []) weights.set(k, t);
+  const head = new Set<string>(model.family.headParameters(model.config));
+  const adapterNames = new Set(adapter?.tensors.keys() ?? []);
+  const isTrainable = (name: string) =>
+    spec.trainable === "all" ? true : spec.trainable === "head" ? head.has(name) : spec.trainable === "adapter+head" ? head.has(name) || adapterNames.has(name) : false;
+  const g = new Graph();
+  const scope = new ParamScope(g, weights, isTrainable);
+  const inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
+  const out = model.family.forward(scope, model.config, inputs, {
+    hook: adapter ? adapterHook(adapter, (n) => scope.get(n)) : undefined,
+    dropout: spec.dropout,
+  });
+  g.output("logits", out.logits);
+  if (spec.hiddenState) g.output("last_hidden_state", out.lastHiddenState);
+  // Parameters the forward never read (e.g. a head in a hidden-state-only graph) are not fed.
+  const trainable = scope.trainable.map((t) => t.name);
+  if (spec.loss) {
+    const labels = g.input("labels", "int64", [spec.batch]);
+    const loss = crossEntropy(out.logits, labels);
+    g.output("loss", loss);
+    if (spec.grads) {
+      const grads = grad(loss, scope.trainable.map((t) => t.value));
+      trainable.forEach((name, i) => g.output(`grad.${name}`, grads[i]));
+    }
+  }
+  return { graph: g, trainable, weights };
+}

@@ -1,0 +1,17 @@
+/** The facts about a loaded model that adapter files and budgets need. */
+import type { ModelContext } from "../adapters/format.ts";
+import type { LoadedModel } from "./load.ts";
+
+export function modelContext(model: LoadedModel): ModelContext {
+  const shape = model.family.shape(model.config);
+  const all = model.family.parameterShapes(model.config);
+  return {
+    sites: model.family.linearSites(model.config),
+    heads: shape.heads,
+    layers: shape.layers,
+    hidden: shape.hidden,
+    headShapes: new Map(model.family.headParameters(model.config).map((k) => [k, all.get(k)!])),
+    baseModel: model.dir,
+    taskType: model.family.task === "text-classification" ? "SEQ_CLS" : undefined,
+  };
+}

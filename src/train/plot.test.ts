@@ -1,0 +1,111 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import sharp from "sharp";
+import { ConfigError, DataError } from "../errors.ts";
+import { renderLinePlot, renderScatterPlot, writePlot } from "./plot.ts";
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Width and height from the IHDR chunk, which the PNG spec puts first: bytes 16–23, big-endian. */
+function ihdrSize(png: Uint8Array): { width: number; height: number } {
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  assert.equal(String.fromCharCode(...png.subarray(12, 16)), "IHDR");
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/** Count of pixels in rows [y0, y1) that are clearly darker than the white background. */
+async function darkPixels(png: Uint8Array, y0: number, y1: number): Promise<number> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  let n = 0;
+  for (let y = y0; y < y1; y++) {
+    for (let x = 0; x < info.width; x++) {
+      const i = (y * info.width + x) * info.channels;
+      if (data[i] + data[i + 1] + data[i + 2] < 3 * 160) n++;
+    }
+  }
+  return n;
+}
+
+const lineSpec = {
+  title: "Training loss",
+  xLabel: "step",
+  yLabel: "loss",
+  width: 500,
+  height: 320,
+  series: [
+    { name: "train", points: [[0, 2.3], [50, 1.1], [100, 0.7]] as [number, number][] },
+    { name: "eval", points: [[0, 2.4], [100, 0.9]] as [number, number][] },
+  ],
+};
+
+test("line plot: SVG names title and series; PNG has the requested size and visible ink", async () => {
+  const { svg, png } = await renderLinePlot({ ...lineSpec, logY: true });
+  assert.ok(svg.startsWith("<svg"));
+  for (const text of ["Training loss", "train", "eval", "step", "loss"]) {
+    assert.ok(svg.includes(`>${text}<`), `SVG lacks text "${text}"`);
+  }
+  assert.deepEqual([...png.subarray(0, 8)], PNG_SIGNATURE);
+  assert.deepEqual(ihdrSize(png), { width: 500, height: 320 });
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  assert.equal(info.width, 500);
+  const background = [...data.subarray(0, 3)];
+  assert.deepEqual(background, [255, 255, 255]);
+  let differing = 0;
+  for (let i = 0; i < data.length; i += info.channels) {
+    if (data[i] !== 255 || data[i + 1] !== 255 || data[i + 2] !== 255) differing++;
+  }
+  assert.ok(differing > 1000, `only ${differing} non-background pixels`);
+});
+
+test("the title is drawn with the bundled font (system fonts are off)", async () => {
+  // With no usable font resvg drops text, leaving the title strip blank.
+  const { png } = await renderLinePlot({ ...lineSpec, title: "MMMMMMMMMMMM" });
+  assert.ok((await darkPixels(png, 0, 24)) > 50);
+});
+
+test("scatter plot: labels per point on a log x axis, default size 640×400", async () => {
+  const { svg, png } = await renderScatterPlot({
+    title: "Accuracy vs parameters",
+    xLabel: "trainable parameters",
+    yLabel: "accuracy",
+    logX: true,
+    series: [
+      { name: "lora", points: [{ x: 1e4, y: 0.81, label: "r=4" }, { x: 1e5, y: 0.86, label: "r=32" }] },
+      { name: "qkv_depth", points: [{ x: 3e3, y: 0.84, label: "r=(8,8,3,4)" }] },
+    ],
+  });
+  for (const text of ["Accuracy vs parameters", "lora", "qkv_depth", "r=4", "r=32", "r=(8,8,3,4)"]) {
+    assert.ok(svg.includes(`>${text}<`), `SVG lacks text "${text}"`);
+  }
+  assert.deepEqual(ihdrSize(png), { width: 640, height: 400 });
+  assert.ok((await darkPixels(png, 0, 400)) > 200);
+});
+
+test("writePlot writes .svg and .png and leaves no temporary files", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "tenslora-plot-"));
+  try {
+    const base = join(dir, "plots", "loss");
+    const out = await writePlot(base, { kind: "line", ...lineSpec });
+    assert.deepEqual(out, { svgPath: `${base}.svg`, pngPath: `${base}.png` });
+    assert.deepEqual((await readdir(join(dir, "plots"))).sort(), ["loss.png", "loss.svg"]);
+    assert.ok((await readFile(out.svgPath, "utf8")).includes("Training loss"));
+    assert.deepEqual([...(await readFile(out.pngPath)).subarray(0, 8)], PNG_SIGNATURE);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("unplottable input is rejected with typed errors", async () => {
+  const one = (points: [number, number][]) => [{ name: "s", points }];
+  await assert.rejects(renderLinePlot({ ...lineSpec, logY: true, series: one([[0, 0]]) }), DataError);
+  await assert.rejects(renderLinePlot({ ...lineSpec, series: one([[0, NaN]]) }), /must be finite/);
+  await assert.rejects(renderLinePlot({ ...lineSpec, series: one([]) }), DataError);
+  await assert.rejects(
+    renderLinePlot({ ...lineSpec, series: [...one([[0, 1]]), ...one([[1, 1]])] }),
+    ConfigError,
+  );
+  await assert.rejects(renderLinePlot({ ...lineSpec, width: 10 }), ConfigError);
+});

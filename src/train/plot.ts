@@ -1,0 +1,242 @@
+/**
+ * Run plots (training curves, metric vs parameter count) as SVG and PNG.
+ *
+ * Pipeline: a vega-lite spec → `compile` → a headless vega View (`renderer: "none"`) → `toSVG()`
+ * → resvg rasterises with the DejaVu Sans file bundled in assets/fonts and system fonts off, so a
+ * PNG looks the same on every machine, including containers with no fonts at all.
+ * (vega 6.3.0's build reports `version` "5.33.1": a stale string in its bundle, not an old copy.)
+ */
+
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Resvg } from "@resvg/resvg-js";
+import { View, parse } from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
+import { ConfigError, DataError, internal } from "../errors.ts";
+
+const FONT_FILE = fileURLToPath(new URL("../../assets/fonts/DejaVuSans.ttf", import.meta.url));
+const FONT_FAMILY = "DejaVu Sans";
+/** Series with at most this many points get a marker per point (a lone eval point stays visible). */
+const MAX_POINTS_WITH_MARKERS = 50;
+
+export type Point = readonly [x: number, y: number];
+
+/** What every plot has: title, axis titles and the full image size in pixels. */
+export interface PlotFrame {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  /** Image width in pixels, legend and padding included; default 640. */
+  width?: number;
+  /** Image height in pixels; default 400. */
+  height?: number;
+}
+
+export interface LineSeries {
+  name: string;
+  points: readonly Point[];
+}
+
+export interface LinePlotSpec extends PlotFrame {
+  series: readonly LineSeries[];
+  logY?: boolean;
+}
+
+export interface ScatterPoint {
+  x: number;
+  y: number;
+  /** Text drawn beside the point, e.g. the construction and ranks. */
+  label?: string;
+}
+
+export interface ScatterSeries {
+  name: string;
+  points: readonly ScatterPoint[];
+}
+
+export interface ScatterPlotSpec extends PlotFrame {
+  series: readonly ScatterSeries[];
+  /** Log x axis, for parameter counts spanning orders of magnitude. */
+  logX?: boolean;
+  logY?: boolean;
+}
+
+export type PlotSpec = ({ kind: "line" } & LinePlotSpec) | ({ kind: "scatter" } & ScatterPlotSpec);
+
+export interface RenderedPlot {
+  svg: string;
+  png: Uint8Array;
+}
+
+interface Row {
+  series: string;
+  x: number;
+  y: number;
+  label: string;
+}
+
+/**
+ * One line per series (e.g. train and eval loss against the step).
+ * @example
+ *   const { svg, png } = await renderLinePlot({
+ *     title: "Loss", xLabel: "step", yLabel: "loss", logY: true,
+ *     series: [{ name: "train", points: [[0, 2.3], [100, 0.9]] }],
+ *   });
+ */
+export async function renderLinePlot(spec: LinePlotSpec): Promise<RenderedPlot> {
+  const rows = toRows(
+    spec.series.map((s) => ({ name: s.name, points: s.points.map(([x, y]) => ({ x, y })) })),
+    { logX: false, logY: spec.logY ?? false },
+  );
+  const longest = Math.max(...spec.series.map((s) => s.points.length));
+  return render(spec, rows, {
+    mark: { type: "line", point: longest <= MAX_POINTS_WITH_MARKERS },
+    encoding: encoding(spec, { logX: false, logY: spec.logY ?? false, padding: 0 }),
+  });
+}
+
+/**
+ * Points with optional labels, coloured by series (e.g. accuracy against trainable parameters,
+ * one series per adapter construction).
+ */
+export async function renderScatterPlot(spec: ScatterPlotSpec): Promise<RenderedPlot> {
+  const logX = spec.logX ?? false;
+  const logY = spec.logY ?? false;
+  const rows = toRows(spec.series, { logX, logY });
+  return render(spec, rows, {
+    // Inset the axes so points (and their labels) do not sit on the plot's border.
+    encoding: encoding(spec, { logX, logY, padding: 24 }),
+    layer: [
+      { mark: { type: "point", filled: true, size: 60 } },
+      {
+        mark: { type: "text", align: "left", baseline: "bottom", dx: 5, dy: -3 },
+        encoding: { text: { field: "label", type: "nominal" } },
+      },
+    ],
+  });
+}
+
+/** Writes `<path>.svg` and `<path>.png` (each through a temporary file and a rename). */
+export async function writePlot(
+  pathWithoutExt: string,
+  spec: PlotSpec,
+): Promise<{ svgPath: string; pngPath: string }> {
+  const { svg, png } =
+    spec.kind === "line" ? await renderLinePlot(spec) : await renderScatterPlot(spec);
+  await mkdir(dirname(pathWithoutExt), { recursive: true });
+  const svgPath = `${pathWithoutExt}.svg`;
+  const pngPath = `${pathWithoutExt}.png`;
+  await writeAtomic(svgPath, svg);
+  await writeAtomic(pngPath, png);
+  return { svgPath, pngPath };
+}
+
+type Layer = Record<string, unknown>;
+
+async function render(frame: PlotFrame, rows: Row[], body: Layer): Promise<RenderedPlot> {
+  const width = frame.width ?? 640;
+  const height = frame.height ?? 400;
+  checkSize("width", width);
+  checkSize("height", height);
+  const spec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: frame.title,
+    width,
+    height,
+    // "fit" + "padding": width/height are the whole image, not just the plotting area.
+    autosize: { type: "fit", contains: "padding" },
+    padding: 8,
+    background: "white",
+    config: { font: FONT_FAMILY },
+    data: { values: rows },
+    ...body,
+  } as TopLevelSpec;
+  const view = new View(parse(compile(spec).spec), { renderer: "none" });
+  try {
+    const svg = await view.toSVG();
+    return { svg, png: rasterise(svg) };
+  } finally {
+    view.finalize();
+  }
+}
+
+function encoding(
+  frame: PlotFrame & { series: readonly { name: string }[] },
+  axes: { logX: boolean; logY: boolean; padding: number },
+): Layer {
+  // Metrics and losses rarely start at 0; forcing 0 onto the axis would flatten the curves.
+  const scale = (log: boolean) => ({
+    ...(log ? { type: "log" } : { zero: false }),
+    padding: axes.padding,
+  });
+  return {
+    x: { field: "x", type: "quantitative", title: frame.xLabel, scale: scale(axes.logX) },
+    y: { field: "y", type: "quantitative", title: frame.yLabel, scale: scale(axes.logY) },
+    // The legend lists series in the caller's order, not alphabetically.
+    color: { field: "series", type: "nominal", title: null, sort: frame.series.map((s) => s.name) },
+  };
+}
+
+function rasterise(svg: string): Uint8Array {
+  if (!existsSync(FONT_FILE)) internal(`bundled plot font missing at ${FONT_FILE}`);
+  const resvg = new Resvg(svg, {
+    font: {
+      fontFiles: [FONT_FILE],
+      loadSystemFonts: false,
+      defaultFontFamily: FONT_FAMILY,
+      sansSerifFamily: FONT_FAMILY,
+    },
+  });
+  return resvg.render().asPng();
+}
+
+function toRows(
+  series: readonly { name: string; points: readonly ScatterPoint[] }[],
+  axes: { logX: boolean; logY: boolean },
+): Row[] {
+  const names = new Set<string>();
+  const rows: Row[] = [];
+  for (const s of series) {
+    if (names.has(s.name)) {
+      throw new ConfigError(
+        `plot series names must be unique (they key the legend); "${s.name}" repeats`,
+      );
+    }
+    names.add(s.name);
+    s.points.forEach((p, i) => {
+      const where = `series "${s.name}" point ${i}`;
+      checkValue(`${where} x`, p.x, axes.logX);
+      checkValue(`${where} y`, p.y, axes.logY);
+      rows.push({ series: s.name, x: p.x, y: p.y, label: p.label ?? "" });
+    });
+  }
+  if (rows.length === 0) throw new DataError("a plot needs at least one point; every series is empty");
+  return rows;
+}
+
+function checkValue(what: string, v: number, log: boolean): void {
+  if (!Number.isFinite(v)) throw new DataError(`${what} must be finite; got ${v}`);
+  if (log && v <= 0) {
+    throw new DataError(`${what} must be > 0 on a log axis; got ${v}. Use a linear axis`);
+  }
+}
+
+function checkSize(what: string, px: number): void {
+  if (!(Number.isInteger(px) && px >= 100 && px <= 8192)) {
+    throw new ConfigError(`plot ${what} must be an integer number of pixels in [100, 8192]; got ${px}`);
+  }
+}
+
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${randomUUID()}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
