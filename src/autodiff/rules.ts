@@ -72,7 +72,7 @@ function einsumVjp(n: Node<Op.Einsum>, cts: Ct[], needs: boolean[]): Ct[] {
 
 export const vjpRules: { [O in Op]: VjpRule<O> } = {
   [Op.Add]: (_n, [g]) => [g, g],
-  [Op.Sub]: (_n, [g]) => [g, b.neg(g!)],
+  [Op.Sub]: (_n, [g], needs) => [g, needs[1] ? b.neg(g!) : undefined],
   // d(ab) = b·da + a·db
   [Op.Mul]: ({ inputs: [x, y] }, [g], needs) => [needs[0] ? b.mul(g!, y) : undefined, needs[1] ? b.mul(g!, x) : undefined],
   // d(a/b) = da/b − (a/b)·db/b
@@ -112,15 +112,15 @@ export const vjpRules: { [O in Op]: VjpRule<O> } = {
   [Op.LayerNorm]: ({ inputs: [x, scale], outputs: [, mean, invStd] }, cts, needs) => {
     if (cts[1] || cts[2]) UnsupportedOpError.raise("LayerNorm: gradients through the saved mean/invStd outputs");
     const g = cts[0]!;
-    const xhat = b.mul(b.sub(x, mean), invStd);
+    const xhat = needs[0] || needs[1] ? b.mul(b.sub(x, mean), invStd) : undefined;
     const last = x.shape.length - 1;
     let dx: Ct;
     if (needs[0]) {
       const gh = b.mul(g, scale);
-      const inner = b.sub(b.sub(gh, b.reduceMean(gh, [last], true)), b.mul(xhat, b.reduceMean(b.mul(gh, xhat), [last], true)));
+      const inner = b.sub(b.sub(gh, b.reduceMean(gh, [last], true)), b.mul(xhat!, b.reduceMean(b.mul(gh, xhat!), [last], true)));
       dx = b.mul(inner, invStd);
     }
-    return [dx, needs[1] ? b.mul(g, xhat) : undefined, needs[2] ? g : undefined];
+    return [dx, needs[1] ? b.mul(g, xhat!) : undefined, needs[2] ? g : undefined];
   },
   [Op.ReduceSum]: reduceRule(false),
   [Op.ReduceMean]: reduceRule(true),

@@ -10,7 +10,13 @@
 import sharp, { type OutputInfo, type Sharp } from "sharp";
 import { ConfigError, DataError } from "../errors.ts";
 import type { Rng } from "../tensor/random.ts";
-import { applyJitter, sampleJitter, validateJitter, type ColorJitterOptions, type JitterDraw } from "./color-jitter.ts";
+import {
+  applyJitter,
+  sampleJitter,
+  validateJitter,
+  type ColorJitterOptions,
+  type JitterDraw,
+} from "./color-jitter.ts";
 import type { RawImage } from "./types.ts";
 
 export type Resample = "nearest" | "bilinear" | "bicubic" | "lanczos";
@@ -200,7 +206,9 @@ function parseHfConfig(json: unknown): ImageProcessorConfig {
   };
   const resampleCode = j.resample ?? 2;
   const resample = typeof resampleCode === "number" ? PIL_RESAMPLE[resampleCode] : undefined;
-  if (!resample) throw bad("resample", resampleCode, "a PIL code 0 (nearest), 1 (lanczos), 2 (bilinear) or 3 (bicubic)");
+  if (!resample) {
+    throw bad("resample", resampleCode, "a PIL code 0 (nearest), 1 (lanczos), 2 (bilinear) or 3 (bicubic)");
+  }
   const normalize = flag("do_normalize", true);
   return {
     resize: flag("do_resize", true) ? parseSize(j.size ?? 224, "size") : null,

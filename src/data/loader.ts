@@ -128,8 +128,8 @@ export class ImageBatchLoader {
     const size = processor.outputSize;
     if (!size) {
       throw new ConfigError(
-        `Batching needs one output size for every image, but the processor resizes by shortest ` +
-          `edge without a centre crop (${JSON.stringify(processor.config.resize)}). Add centerCrop.`,
+        `Batching needs one output size for every image, but the processor's depends on the input ` +
+          `(resize: ${JSON.stringify(processor.config.resize)}, no centerCrop). Set a fixed resize or a centerCrop.`,
       );
     }
     if (sampler.size !== dataset.items.length) {

@@ -17,6 +17,7 @@ export type GlueTask = "cola" | "sst2" | "mrpc";
 interface GlueLayout {
   /** Exact first line, or null for CoLA's header-less files. */
   header: string[] | null;
+  columns: number;
   text: number;
   textPair?: number;
   label: number;
@@ -26,10 +27,11 @@ interface GlueLayout {
 // Column layouts of the GLUE distribution's train.tsv / dev.tsv; class names as in HF `glue`.
 const GLUE: Record<GlueTask, GlueLayout> = {
   // source, label, original acceptability mark, sentence
-  cola: { header: null, text: 3, label: 1, classNames: ["unacceptable", "acceptable"] },
-  sst2: { header: ["sentence", "label"], text: 0, label: 1, classNames: ["negative", "positive"] },
+  cola: { header: null, columns: 4, text: 3, label: 1, classNames: ["unacceptable", "acceptable"] },
+  sst2: { header: ["sentence", "label"], columns: 2, text: 0, label: 1, classNames: ["negative", "positive"] },
   mrpc: {
     header: ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+    columns: 5,
     text: 3,
     textPair: 4,
     label: 0,
@@ -49,7 +51,6 @@ export function loadGlue(task: GlueTask, dir: string): Split<TextDataset> {
 export function readGlueTsv(task: GlueTask, file: string): TextDataset {
   const layout = GLUE[task];
   const lines = readText(file).replace(/^\ufeff/, "").split(/\r?\n/);
-  const width = layout.header?.length ?? 4;
   if (layout.header && lines[0] !== layout.header.join("\t")) {
     throw new FormatError(
       `A GLUE ${task} file must start with the header ${JSON.stringify(layout.header.join("\t"))}; ` +
@@ -61,9 +62,9 @@ export function readGlueTsv(task: GlueTask, file: string): TextDataset {
     if (lines[i] === "") continue;
     const where = `${file}:${i + 1}`;
     const f = lines[i].split("\t");
-    if (f.length !== width) {
+    if (f.length !== layout.columns) {
       throw new DataError(
-        `Each ${task} row needs ${width} tab-separated columns; ${where} has ${f.length}. ` +
+        `Each ${task} row needs ${layout.columns} tab-separated columns; ${where} has ${f.length}. ` +
           `Fix the row (a stray tab inside a sentence?).`,
       );
     }
@@ -132,14 +133,22 @@ function readTables(files: string[], opts: TableOptions): TextDataset[] {
   });
 }
 
+const FORMAT_BY_EXTENSION: Record<string, TableOptions["format"]> = {
+  ".csv": "csv",
+  ".tsv": "tsv",
+  ".jsonl": "jsonl",
+  ".ndjson": "jsonl",
+};
+
 function readRows(file: string, opts: TableOptions): RawRow[] {
   const ext = extname(file).toLowerCase();
-  const format = opts.format ?? (ext === ".jsonl" || ext === ".ndjson" ? "jsonl" : ext === ".tsv" ? "tsv" : ext === ".csv" ? "csv" : null);
-  if (format === null) {
+  const format = opts.format ?? FORMAT_BY_EXTENSION[ext];
+  if (format === undefined) {
     throw new ConfigError(`A text table must be .csv, .tsv or .jsonl; ${file} is not. Pass format explicitly.`);
   }
   const text = readText(file);
-  return format === "jsonl" ? jsonlRows(text, file, opts) : delimitedRows(text, file, opts, format === "tsv" ? "\t" : ",");
+  if (format === "jsonl") return jsonlRows(text, file, opts);
+  return delimitedRows(text, file, opts, format === "tsv" ? "\t" : ",");
 }
 
 function delimitedRows(text: string, file: string, opts: TableOptions, delimiter: string): RawRow[] {
@@ -177,7 +186,9 @@ function jsonlRows(text: string, file: string, opts: TableOptions): RawRow[] {
     try {
       obj = JSON.parse(line);
     } catch (e) {
-      throw new DataError(`Each JSONL line must be one JSON object; ${where} does not parse (${(e as Error).message}).`);
+      throw new DataError(
+        `Each JSONL line must be one JSON object; ${where} does not parse (${(e as Error).message}).`,
+      );
     }
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
       throw new DataError(`Each JSONL line must be one JSON object; ${where} holds ${JSON.stringify(obj)}.`);
@@ -195,7 +206,8 @@ function jsonlRows(text: string, file: string, opts: TableOptions): RawRow[] {
         `Field "${opts.label}" must be a class index or a class name; ${where} has ${JSON.stringify(label)}.`,
       );
     }
-    rows.push({ text: str(opts.text), ...(opts.textPair === undefined ? {} : { textPair: str(opts.textPair) }), label, where });
+    const pair = opts.textPair === undefined ? {} : { textPair: str(opts.textPair) };
+    rows.push({ text: str(opts.text), ...pair, label, where });
   });
   return rows;
 }

@@ -120,3 +120,17 @@ test("fromDir reads tokenizer.json and tokenizer_config.json", () => {
   assert.equal(t.modelMaxLength, 512);
   assert.deepEqual(t.encode("hello world").ids, [0, 15, 20, 2]);
 });
+
+test("a token outside a vocabulary without an unknown token is a ConfigError", () => {
+  const wordLevel = {
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: { type: "WhitespaceSplit" },
+    post_processor: null,
+    decoder: null,
+    model: { type: "WordLevel", vocab: { "[PAD]": 0, a: 1 } },
+  };
+  const t = new TextTokenizer(wordLevel, { pad_token: "[PAD]" });
+  assert.deepEqual(t.encode("a a", undefined, { maxLength: 4 }).ids, [1, 1]);
+  assert.throws(() => t.encode("a c", undefined, { maxLength: 4 }), (e: Error) => e instanceof ConfigError && e.message.includes('"c"'));
+});

@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { ConfigError, FormatError, internal } from "../errors.ts";
+import { ConfigError, FormatError } from "../errors.ts";
 import { readText } from "./files.ts";
 
 export type IdDType = "int64" | "int32";
@@ -66,9 +66,11 @@ export class TextTokenizer {
   constructor(tokenizerJson: object, tokenizerConfig: Record<string, unknown> = {}) {
     this.#tok = new Tokenizer(tokenizerJson, tokenizerConfig);
     const json = tokenizerJson as { padding?: { pad_id?: number }; truncation?: { max_length?: number } };
-    const padToken = tokenizerConfig.pad_token;
-    const padName = typeof padToken === "object" && padToken !== null ? (padToken as { content?: unknown }).content : padToken;
-    this.padId = (typeof padName === "string" ? this.#tok.token_to_id(padName) : undefined) ?? json.padding?.pad_id ?? null;
+    // pad_token is a string, or an AddedToken object {content, …} in newer configs
+    const padToken = tokenizerConfig.pad_token as string | { content?: string } | undefined;
+    const padName = typeof padToken === "object" ? padToken?.content : padToken;
+    const padFromConfig = typeof padName === "string" ? this.#tok.token_to_id(padName) : undefined;
+    this.padId = padFromConfig ?? json.padding?.pad_id ?? null;
     const limit = tokenizerConfig.model_max_length;
     this.modelMaxLength =
       typeof limit === "number" && limit < NO_LIMIT ? limit : (json.truncation?.max_length ?? null);
@@ -88,7 +90,7 @@ export class TextTokenizer {
     let b = textPair === undefined ? null : this.#tok.tokenize(textPair);
     if (opts.truncation ?? true) {
       const maxLength = this.#maxLength(opts.maxLength);
-      const budget = maxLength - (addSpecial ? this.#postProcess([], b && [], true).length : 0);
+      const budget = maxLength - (addSpecial ? this.#postProcess([], b && [], true).tokens.length : 0);
       if (budget < (b ? 2 : 1)) {
         throw new ConfigError(
           `maxLength must leave room for at least one token per text after the special tokens; ` +
@@ -103,7 +105,16 @@ export class TextTokenizer {
     }
     const tokens = this.#postProcess(a, b, addSpecial);
     const unk = this.#tok.model?.unk_token_id;
-    const ids = tokens.tokens.map((t) => this.#tok.token_to_id(t) ?? unk ?? internal(`token ${t} has no id and no <unk>`));
+    const ids = tokens.tokens.map((t) => {
+      const id = this.#tok.token_to_id(t) ?? unk;
+      if (id === undefined) {
+        throw new ConfigError(
+          `Every token needs an id; ${JSON.stringify(t)} (in ${JSON.stringify(text)}) is not in the ` +
+            `vocabulary and the tokenizer has no unknown token. Set unk_token in tokenizer_config.json.`,
+        );
+      }
+      return id;
+    });
     return { ids, typeIds: tokens.typeIds };
   }
 
@@ -164,13 +175,13 @@ export class TextTokenizer {
   }
 
   /** The tokenizer's own template (special tokens, segment ids) around already-cut token lists. */
-  #postProcess(a: string[], b: string[] | null, addSpecial: boolean): { tokens: string[]; typeIds: number[]; length: number } {
+  #postProcess(a: string[], b: string[] | null, addSpecial: boolean): { tokens: string[]; typeIds: number[] } {
     const out = this.#tok.post_processor?.post_process(a, b, addSpecial) ?? { tokens: a, tokens_pair: b ?? undefined };
     // The ByteLevel post-processor (and no post-processor) hands the pair back unjoined.
     const pair = out.token_type_ids ? [] : (out.tokens_pair ?? []);
     const tokens = [...out.tokens, ...pair];
     const typeIds = out.token_type_ids ?? tokens.map((_, i) => (i < out.tokens.length ? 0 : 1));
-    return { tokens, typeIds, length: tokens.length };
+    return { tokens, typeIds };
   }
 }
 

@@ -104,7 +104,15 @@ export class Graph {
 
   /** A structural hash (ops, params, shapes, names; not weight values) for caching sessions. */
   hash(): string {
-    return createHash("sha256").update(this.toString()).digest("hex").slice(0, 16);
+    const h = createHash("sha256").update(this.toString());
+    // Constant values are part of the computation (toString shows only their length); weights are not.
+    for (const n of this.nodes) {
+      if (n.op === Op.Constant) {
+        const { data } = n.params as OpParams<Op.Constant>;
+        h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      }
+    }
+    return h.digest("hex").slice(0, 16);
   }
 
   #value(t: TypeInfo, name?: string): Value {

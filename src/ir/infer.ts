@@ -183,7 +183,7 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
     const x = inputs[0];
     const sorted = [...perm].sort((a, b) => a - b);
     if (perm.length !== x.shape.length || sorted.some((p, i) => p !== i)) {
-      throw new ShapeError(`Transpose: perm [${perm}] is not a permutation of 0..${x.shape.length - 1}`);
+      throw new ShapeError(`Transpose: perm [${perm}] is not a permutation of 0..${x.shape.length - 1} for ${shapeToString(x.shape)}`);
     }
     return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }];
   },
@@ -261,7 +261,7 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
     if (!(ratio >= 0 && ratio < 1)) throw new ShapeError(`Dropout ratio ${ratio} must be in [0, 1)`);
     return [{ dtype: inputs[0].dtype, shape: inputs[0].shape }];
   },
-  [Op.SoftmaxCrossEntropy]: (inputs) => {
+  [Op.SoftmaxCrossEntropy]: (inputs, { ignoreIndex }) => {
     arity(Op.SoftmaxCrossEntropy, inputs, 2);
     const [logits, labels] = inputs;
     floatOnly(Op.SoftmaxCrossEntropy, logits);
@@ -271,6 +271,11 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
       );
     }
     if (labels.dtype !== "int64") throw new ShapeError(`SoftmaxCrossEntropy: labels must be int64, got ${labels.dtype}`);
+    // the VJP finds ignored rows as labels whose one-hot row is zero
+    const c = logits.shape[1];
+    if (ignoreIndex >= 0 && (typeof c !== "number" || ignoreIndex < c)) {
+      throw new ShapeError(`SoftmaxCrossEntropy: ignoreIndex ${ignoreIndex} must lie outside the classes [0, ${c}); use a negative value such as -100`);
+    }
     return [
       { dtype: logits.dtype, shape: [] },
       { dtype: logits.dtype, shape: logits.shape },

@@ -132,7 +132,8 @@ export class CompiledGraph {
     const result: Record<string, HostTensor> = {};
     for (const name of this.outputNames) {
       const t = out[name];
-      result[name] = { dtype: t.type as DType, shape: [...t.dims], data: t.data as HostArray };
+      // ORT filled a preallocated buffer in place but hands back a copy; return the caller's buffer.
+      result[name] = into[name] ?? { dtype: t.type as DType, shape: [...t.dims], data: t.data as HostArray };
     }
     return result;
   }

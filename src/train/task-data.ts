@@ -1,0 +1,134 @@
+/**
+ * A dataset seen through a model: fixed-size batches of HuggingFace-named inputs. Graphs are
+ * compiled for one batch shape, so a short last batch is filled by repeating its first example
+ * with label -100, which the loss ignores and evaluation drops.
+ */
+import { ConfigError } from "../errors.ts";
+import type { ImageDataset, ImageItem, RawImage, TextDataset } from "../data/types.ts";
+import type { ImageProcessor } from "../data/image-preprocess.ts";
+import type { TextTokenizer } from "../data/tokenize.ts";
+import type { HostTensor } from "../runtime/host.ts";
+import { Rng } from "../tensor/random.ts";
+
+export const IGNORE_LABEL = -100;
+
+export type SplitName = "train" | "test";
+
+export interface Batch {
+  inputs: Record<string, HostTensor>;
+  labels: HostTensor; // int64 [B], IGNORE_LABEL on filler rows
+  /** Rows that are real examples (the first `valid` rows). */
+  valid: number;
+}
+
+export interface TaskData {
+  classNames: string[];
+  size(split: SplitName): number;
+  labels(split: SplitName): Int32Array;
+  /** Sequence length of text batches (undefined for images). */
+  seqLen?: number;
+  /** Inputs for examples `indices` padded to `batchSize` rows; `augment` seeds train-time augmentation. */
+  batch(split: SplitName, indices: ArrayLike<number>, batchSize: number, augment?: number): Promise<Batch>;
+}
+
+function labelTensor(labels: Int32Array, indices: ArrayLike<number>, B: number): HostTensor {
+  const out = new BigInt64Array(B).fill(BigInt(IGNORE_LABEL));
+  for (let i = 0; i < indices.length; i++) out[i] = BigInt(labels[indices[i]]);
+  return { dtype: "int64", shape: [B], data: out };
+}
+
+function checkBatch(indices: ArrayLike<number>, B: number): void {
+  if (indices.length < 1 || indices.length > B) throw new ConfigError(`a batch holds 1..${B} examples, got ${indices.length}`);
+}
+
+export interface ImagePixelSpec {
+  channels: number;
+  size: number;
+  mean: number[];
+  std: number[];
+}
+
+/** Pixels already at the model's size and channel count skip sharp: rescale and normalise only. */
+function directPixels(img: RawImage, spec: ImagePixelSpec, out: Float32Array, offset: number): boolean {
+  if (img.width !== spec.size || img.height !== spec.size || img.channels !== spec.channels) return false;
+  const hw = spec.size * spec.size;
+  for (let c = 0; c < spec.channels; c++) {
+    for (let i = 0; i < hw; i++) out[offset + c * hw + i] = (img.data[i * spec.channels + c] / 255 - spec.mean[c]) / spec.std[c];
+  }
+  return true;
+}
+
+export function imageTaskData(
+  split: { train: ImageDataset; test: ImageDataset },
+  processors: { train: ImageProcessor; test: ImageProcessor },
+  spec: ImagePixelSpec,
+): TaskData {
+  const labels = { train: Int32Array.from(split.train.items, (x) => x.label), test: Int32Array.from(split.test.items, (x) => x.label) };
+  const per = spec.channels * spec.size * spec.size;
+  const one = async (item: ImageItem, s: SplitName, rng: Rng | undefined, out: Float32Array, offset: number) => {
+    if ("pixels" in item && !rng && directPixels(item.pixels, spec, out, offset)) return;
+    const proc = processors[s];
+    const draw = rng ? proc.sampleAugment(rng) : undefined;
+    const px = await proc.process("pixels" in item ? item.pixels : item.path, draw);
+    if (px.length !== per) {
+      throw new ConfigError(`the image processor produced ${px.length} values per image but the model takes ${spec.channels}×${spec.size}×${spec.size}; set its size to the model's image_size`);
+    }
+    out.set(px, offset);
+  };
+  return {
+    classNames: split.train.classNames,
+    size: (s) => split[s].items.length,
+    labels: (s) => labels[s],
+    async batch(s, indices, B, augment) {
+      checkBatch(indices, B);
+      const data = new Float32Array(B * per);
+      const ds = split[s];
+      const augmented = augment !== undefined && processors[s].augmentation !== undefined && s === "train";
+      await Promise.all(
+        Array.from({ length: B }, (_, row) => {
+          const idx = indices[row < indices.length ? row : 0];
+          const rng = augmented ? new Rng((augment! * 1000003 + idx) >>> 0) : undefined;
+          return one(ds.items[idx], s, rng, data, row * per);
+        }),
+      );
+      return {
+        inputs: { pixel_values: { dtype: "float32", shape: [B, spec.channels, spec.size, spec.size], data } },
+        labels: labelTensor(labels[s], indices, B),
+        valid: indices.length,
+      };
+    },
+  };
+}
+
+/** Text is tokenised once up front, padded to the longest example (at most `maxLength`). */
+export function textTaskData(split: { train: TextDataset; test: TextDataset }, tokenizer: TextTokenizer, maxLength: number): TaskData {
+  const enc = (ds: TextDataset) => tokenizer.encodeBatch(ds.items, { maxLength, truncation: true });
+  const tokens = { train: enc(split.train), test: enc(split.test) };
+  const T = Math.max(tokens.train.shape[1], tokens.test.shape[1]);
+  const pad = tokenizer.padId ?? 1;
+  const labels = { train: Int32Array.from(split.train.items, (x) => x.label), test: Int32Array.from(split.test.items, (x) => x.label) };
+  return {
+    classNames: split.train.classNames,
+    seqLen: T,
+    size: (s) => split[s].items.length,
+    labels: (s) => labels[s],
+    async batch(s, indices, B) {
+      checkBatch(indices, B);
+      const src = tokens[s];
+      const t0 = src.shape[1];
+      const ids = new BigInt64Array(B * T).fill(BigInt(pad));
+      const mask = new BigInt64Array(B * T);
+      const types = new BigInt64Array(B * T);
+      for (let row = 0; row < B; row++) {
+        const i = indices[row < indices.length ? row : 0];
+        for (let t = 0; t < t0; t++) {
+          ids[row * T + t] = BigInt(src.inputIds[i * t0 + t]);
+          mask[row * T + t] = BigInt(src.attentionMask[i * t0 + t]);
+          types[row * T + t] = BigInt(src.tokenTypeIds[i * t0 + t]);
+        }
+      }
+      const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [B, T], data });
+      return { inputs: { input_ids: t(ids), attention_mask: t(mask), token_type_ids: t(types) }, labels: labelTensor(labels[s], indices, B), valid: indices.length };
+    },
+  };
+}

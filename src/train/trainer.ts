@@ -1,0 +1,246 @@
+/**
+ * The training loop, in nanoGPT's order: setup, then per step {lr → fwd/bwd in one ONNX Runtime
+ * call → AdamW → log → eval + save}. Graphs have one fixed batch shape (short batches are padded
+ * with ignored rows), the data order of epoch e is a seeded permutation, and checkpoints hold
+ * everything else, so a resumed run ends with the same bytes as an uninterrupted one.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { ConfigError, NonFiniteLossError } from "../errors.ts";
+import { buildModelGraph, type TrainableSet } from "../models/build.ts";
+import type { LoadedModel } from "../models/load.ts";
+import { WeightStore } from "../onnx/export.ts";
+import type { HostTensor } from "../runtime/host.ts";
+import { type CompiledGraph, compile } from "../runtime/session.ts";
+import { Rng } from "../tensor/random.ts";
+import { saveTrained } from "./artifacts.ts";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { type MetricsSummary, summarize } from "./metrics.ts";
+import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
+import { warmupCosine } from "./schedule.ts";
+import type { SplitName, TaskData } from "./task-data.ts";
+
+export const METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
+export type MetricName = (typeof METRICS)[number];
+
+export interface TrainConfig {
+  lr: number;
+  weightDecay: number;
+  epochs: number;
+  batchSize: number;
+  /** Fraction of the steps spent in linear warm-up. */
+  warmup: number;
+  minLr: number;
+  seed: number;
+  /** Evaluate every N steps; 0 = after every epoch. */
+  evalEvery: number;
+  /** Checkpoint every N steps; 0 = after every epoch. */
+  saveEvery: number;
+  /** Clip the global gradient norm; 0 = off (the paper does not clip). */
+  maxGradNorm: number;
+  metric: MetricName;
+  /** Hidden/attention dropout during training (the paper uses 0). */
+  dropout: number;
+  threads?: number;
+}
+
+export type TrainEvent =
+  | { type: "step"; step: number; total: number; epoch: number; loss: number; lr: number; samplesPerSec: number; etaSec: number }
+  | { type: "eval"; step: number; epoch: number; metrics: MetricsSummary; value: number; best: boolean }
+  | { type: "checkpoint"; step: number; path: string };
+
+export interface RunSetup {
+  model: LoadedModel;
+  adapter?: AdapterSet;
+  trainable: TrainableSet;
+  data: TaskData;
+  config: TrainConfig;
+  outDir: string;
+  /** Continue from `outDir/checkpoint`. */
+  resume?: boolean;
+  onEvent?: (e: TrainEvent) => void;
+  /** Polled between steps (signals arrive there, since ONNX Runtime blocks the event loop while it runs). */
+  shouldStop?: () => boolean;
+}
+
+export interface RunResult {
+  interrupted: boolean;
+  steps: number;
+  best: { value: number; step: number; metrics: MetricsSummary } | null;
+  final: MetricsSummary | null;
+  /** Median seconds per optimiser step (forward, backward and update). */
+  stepSeconds: number;
+  trainableParams: number;
+}
+
+export function metricValue(m: MetricsSummary, name: MetricName): number {
+  const v = { accuracy: m.accuracy, mcc: m.mcc, macro_f1: m.macroF1, binary_f1: m.binaryF1 ?? Number.NaN }[name];
+  if (Number.isNaN(v)) throw new ConfigError(`metric "${name}" is undefined for ${m.confusionMatrix.length} classes; use accuracy, mcc or macro_f1`);
+  return v;
+}
+
+function epochOrder(seed: number, epoch: number, n: number): Int32Array {
+  return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ epoch) >>> 0).permutation(n);
+}
+
+/** Predictions on a split, batch by batch through the eval graph. */
+export async function predict(data: TaskData, split: SplitName, graph: CompiledGraph, B: number, feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>): Promise<Int32Array> {
+  const n = data.size(split);
+  const preds = new Int32Array(n);
+  let next = data.batch(split, range(0, Math.min(B, n)), B);
+  for (let start = 0; start < n; start += B) {
+    const batch = await next;
+    if (start + B < n) next = data.batch(split, range(start + B, Math.min(start + 2 * B, n)), B);
+    const out = await graph.run(feedsOf(batch.inputs));
+    const logits = out.logits.data as Float32Array;
+    const C = out.logits.shape[1];
+    for (let r = 0; r < batch.valid; r++) {
+      let best = 0;
+      for (let c = 1; c < C; c++) if (logits[r * C + c] > logits[r * C + best]) best = c;
+      preds[start + r] = best;
+    }
+  }
+  return preds;
+}
+
+const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
+
+export async function train(setup: RunSetup): Promise<RunResult> {
+  const { model, adapter, data, config: cfg, outDir } = setup;
+  const emit = setup.onEvent ?? (() => {});
+  const B = cfg.batchSize;
+  const n = data.size("train");
+  const stepsPerEpoch = Math.ceil(n / B);
+  const total = stepsPerEpoch * cfg.epochs;
+  if (total < 1) throw new ConfigError(`nothing to train: ${n} examples, ${cfg.epochs} epochs`);
+  mkdirSync(outDir, { recursive: true });
+  const configHash = createHash("sha256").update(JSON.stringify({ cfg: { ...cfg, threads: undefined }, trainable: setup.trainable, adapter: adapter?.config })).digest("hex").slice(0, 16);
+
+  // setup: one graph to train, one to evaluate, sharing one external copy of the frozen weights
+  const dropout = cfg.dropout > 0 ? { hidden: cfg.dropout, attention: cfg.dropout, seed: cfg.seed } : undefined;
+  const trainSpec = { model, adapter, batch: B, seqLen: data.seqLen, trainable: setup.trainable };
+  const built = buildModelGraph({ ...trainSpec, loss: true, grads: true, dropout });
+  const evalBuilt = buildModelGraph({ ...trainSpec, trainable: setup.trainable });
+  const store = new WeightStore();
+  const trainGraph = await compile(built.graph, { store, threads: cfg.threads });
+  const evalGraph = await compile(evalBuilt.graph, { store, threads: cfg.threads });
+
+  const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
+  const views = segmentViews(flat, layout);
+  const grads = new Float32Array(layout.size);
+  const opt = adamw({ weightDecay: cfg.weightDecay });
+  let state: AdamWState = opt.init(layout);
+  const schedule = warmupCosine({ baseLr: cfg.lr, minLr: cfg.minLr, totalSteps: total, warmupSteps: Math.round(cfg.warmup * total) });
+  const paramFeeds = (): Record<string, HostTensor> =>
+    Object.fromEntries(built.trainable.map((k) => [k, { dtype: "float32", shape: built.weights.get(k)!.shape, data: views.get(k)! }]));
+  const feedsOf = (inputs: Record<string, HostTensor>) => ({ ...model.family.feeds(model.config, inputs), ...paramFeeds() });
+
+  const ckptDir = join(outDir, "checkpoint");
+  const metricsPath = join(outDir, "metrics.jsonl");
+  let step = 0;
+  let best: RunResult["best"] = null;
+  if (setup.resume) {
+    const ck = loadCheckpoint(ckptDir);
+    if (ck.state.configHash !== configHash) throw new ConfigError(`${ckptDir} was written by a run with another configuration; resume with the same flags or start a new --out`);
+    flat.set(ck.tensors.params);
+    state = opt.loadStateTensors(layout, Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k !== "params")), ck.state.optimizer);
+    step = ck.state.step;
+    best = ck.state.best ? { ...ck.state.best, metrics: null as never } : null;
+    // drop log lines written after the checkpoint
+    if (existsSync(metricsPath)) {
+      const kept = readFileSync(metricsPath, "utf8").split("\n").filter((l) => l && JSON.parse(l).step <= step);
+      writeFileSync(metricsPath, kept.map((l) => l + "\n").join(""));
+    }
+  } else {
+    writeFileSync(metricsPath, "");
+  }
+  const log = (rec: object) => appendFileSync(metricsPath, JSON.stringify(rec) + "\n");
+  const trained = () => {
+    const weights = new Map(built.trainable.filter((k) => !adapter?.tensors.has(k)).map((k) => [k, { shape: built.weights.get(k)!.shape, data: views.get(k)!.slice() }]));
+    const set = adapter && { ...adapter, tensors: new Map([...adapter.tensors].map(([k, t]) => [k, { shape: t.shape, data: views.get(k)?.slice() ?? t.data }])) };
+    return { adapter: set, weights };
+  };
+  const checkpoint = () => {
+    const tensors = { params: flat, ...opt.stateTensors(state).tensors };
+    saveCheckpoint(ckptDir, { state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
+    emit({ type: "checkpoint", step, path: ckptDir });
+  };
+  let lastEval: MetricsSummary | null = null;
+  const evaluate = async () => {
+    const preds = await predict(data, "test", evalGraph, B, feedsOf);
+    const metrics = summarize(preds, data.labels("test"), data.classNames.length);
+    const value = metricValue(metrics, cfg.metric);
+    const isBest = !best || value > best.value;
+    if (isBest) {
+      best = { value, step, metrics };
+      saveTrained(join(outDir, "best"), model, trained());
+    }
+    lastEval = metrics;
+    const epoch = step / stepsPerEpoch;
+    log({ type: "eval", step, epoch, [cfg.metric]: value, accuracy: metrics.accuracy, macro_f1: metrics.macroF1, mcc: metrics.mcc, binary_f1: metrics.binaryF1 });
+    emit({ type: "eval", step, epoch, metrics, value, best: isBest });
+  };
+
+  const times: number[] = [];
+  let interrupted = false;
+  const batchAt = (s: number) => {
+    const e = Math.floor(s / stepsPerEpoch);
+    const b = s % stepsPerEpoch;
+    const order = epochOrder(cfg.seed, e, n);
+    const idx = order.subarray(b * B, Math.min((b + 1) * B, n));
+    return { idx, promise: data.batch("train", idx, B, (cfg.seed * 7919 + e) >>> 0) };
+  };
+  let next = step < total ? batchAt(step) : undefined;
+  try {
+    while (step < total) {
+      const { idx, promise } = next!;
+      const batch = await promise;
+      next = step + 1 < total ? batchAt(step + 1) : undefined; // decode the next batch while this one runs
+      const lr = schedule(step);
+      const t0 = performance.now();
+      const out = await trainGraph.run({ ...feedsOf(batch.inputs), labels: batch.labels });
+      const loss = Number(out.loss.data[0]);
+      if (!Number.isFinite(loss)) {
+        const last = existsSync(ckptDir) ? ckptDir : "none (no checkpoint was written yet)";
+        throw new NonFiniteLossError(
+          `the loss became ${loss} at step ${step + 1} (epoch ${Math.floor(step / stepsPerEpoch) + 1}, batch examples [${Array.from(idx).join(", ")}]); ` +
+            `last good checkpoint: ${last}. Lower --lr or enable --max-grad-norm.`,
+        );
+      }
+      for (const s of layout.segments) grads.set(out[`grad.${s.name}`].data as Float32Array, s.offset);
+      if (cfg.maxGradNorm > 0) clipByGlobalNorm(grads, cfg.maxGradNorm);
+      opt.update(state, flat, grads, lr);
+      step++;
+      const dt = (performance.now() - t0) / 1000;
+      times.push(dt);
+      const epoch = Math.floor((step - 1) / stepsPerEpoch) + 1;
+      log({ type: "train", step, epoch, loss, lr });
+      emit({ type: "step", step, total, epoch, loss, lr, samplesPerSec: batch.valid / dt, etaSec: median(times) * (total - step) });
+      const epochEnd = step % stepsPerEpoch === 0;
+      if ((cfg.evalEvery > 0 ? step % cfg.evalEvery === 0 : epochEnd) || step === total) await evaluate();
+      if (setup.shouldStop?.()) {
+        checkpoint();
+        interrupted = true;
+        break;
+      }
+      if ((cfg.saveEvery > 0 ? step % cfg.saveEvery === 0 : epochEnd) && step < total) checkpoint();
+    }
+    if (!interrupted) {
+      saveTrained(join(outDir, "last"), model, trained());
+      if (!lastEval && total > 0) await evaluate();
+    }
+  } finally {
+    trainGraph.dispose();
+    evalGraph.dispose();
+    store.dispose();
+  }
+  return { interrupted, steps: step, best, final: lastEval, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
+}
+
+function median(xs: number[]): number {
+  if (!xs.length) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
