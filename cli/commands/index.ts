@@ -1,6 +1,7 @@
 /** Every subcommand's registration, in help order. */
 import type { Command } from "commander";
+import { register as train } from "./train.ts";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [train];

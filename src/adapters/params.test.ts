@@ -86,34 +86,38 @@ test("isoLoRA and loraEquivalentRank invert each other", () => {
   assert.equal(loraEquivalentRank(39_640, vitB), 39_640 / 55_296);
 });
 
-/** The documented rule, by brute force: every rank vector within bounds, filtered and ordered. */
-function bruteForce(c: Construction, shape: ModelShape, budget: number, cap: boolean): number[] {
+/**
+ * The documented rule, by brute force: every rank vector within bounds, filtered and ordered.
+ * Only cut: a vector whose count with the remaining ranks at 1 already exceeds the budget has no
+ * fitting completion (the count grows with every rank). `floor` > 0 is the slack rule.
+ */
+function bruteForce(c: Construction, shape: ModelShape, budget: number, cap: boolean, floor = 0): number[] {
   const sizes = modeSizes(c, shape);
-  const tc = tensorCount(c, shape);
-  const bounds = sizes.map((s) => (cap ? s : Math.floor(budget / tc / s)));
-  let best: { count: number; ratio: number; ranks: number[] } | undefined;
+  const bounds = sizes.map((s) => (cap ? s : budget));
+  type Cand = { count: number; ratio: number; ranks: number[] };
+  const all: Cand[] = [];
   const r = sizes.map(() => 1);
   const visit = (k: number): void => {
     if (k === sizes.length) {
       const prod = r.reduce((a, b) => a * b, 1);
       if (r.some((x) => x * x > prod)) return; // r_i ≤ Π_{j≠i} r_j ⇔ r_i² ≤ Π r
       const count = paramCount(c, shape, r);
-      if (count > budget) return;
-      const ratio = Math.max(...r) / Math.min(...r);
-      const lexLess = best !== undefined && r.findIndex((x, i) => x !== best!.ranks[i]) >= 0 && r[r.findIndex((x, i) => x !== best!.ranks[i])] < best.ranks[r.findIndex((x, i) => x !== best!.ranks[i])];
-      if (!best || count > best.count || (count === best.count && (ratio < best.ratio || (ratio === best.ratio && lexLess)))) {
-        best = { count, ratio, ranks: [...r] };
-      }
+      if (count <= budget) all.push({ count, ratio: Math.max(...r) / Math.min(...r), ranks: [...r] });
       return;
     }
     for (let x = 1; x <= bounds[k]; x++) {
       r[k] = x;
+      if (paramCount(c, shape, r) > budget) break;
       visit(k + 1);
     }
     r[k] = 1;
   };
   visit(0);
-  return best!.ranks;
+  const lex = (a: number[], b: number[]) => a.findIndex((x, i) => x !== b[i]) >= 0 ? a[a.findIndex((x, i) => x !== b[i])] - b[a.findIndex((x, i) => x !== b[i])] : 0;
+  const top = Math.max(...all.map((x) => x.count));
+  const pool = floor > 0 ? all.filter((x) => x.count >= floor && x.count <= top) : all.filter((x) => x.count === top);
+  pool.sort((a, b) => a.ratio - b.ratio || b.count - a.count || lex(a.ranks, b.ranks));
+  return pool[0].ranks;
 }
 
 test("ranksForBudget equals a brute-force search under the documented rule (small model)", () => {
@@ -130,6 +134,28 @@ test("ranksForBudget equals a brute-force search under the documented rule (smal
       }
     }
   }
+});
+
+test("ranksForBudget with slack: most balanced within (1 − slack)·best count, against brute force", () => {
+  const small = modelShape({ dIn: 8, dOut: 6, heads: 2, layers: 3 });
+  for (const c of CONSTRUCTIONS.filter((c) => c !== "lora")) {
+    const hi = paramCount(c, small, 3);
+    for (const budget of [hi - 5, hi + 7, 2 * hi]) {
+      for (const cap of [true, false]) {
+        const exact = ranksForBudget(c, small, budget, { capAtModeSize: cap });
+        const got = ranksForBudget(c, small, budget, { capAtModeSize: cap, slack: 0.1 });
+        const floor = Math.ceil(0.9 * exact.count);
+        assert.deepEqual(got.ranks, bruteForce(c, small, budget, cap, floor), `${c} budget ${budget} cap ${cap}`);
+        assert.ok(got.count >= floor && got.count <= exact.count);
+      }
+    }
+  }
+  // ViT-B, qkv_depth at LoRA r = 8: the exact fit is lopsided, 1 % slack is not
+  const exact = ranksForBudget("qkv_depth", vitB, 442_368);
+  const relaxed = ranksForBudget("qkv_depth", vitB, 442_368, { slack: 0.01 });
+  const ratio = (r: number[]) => Math.max(...r) / Math.min(...r);
+  assert.ok(ratio(relaxed.ranks) < ratio(exact.ranks));
+  assert.ok(relaxed.count >= 0.99 * exact.count);
 });
 
 test("ranksForBudget for lora and CP is the largest single rank that fits", () => {
@@ -150,17 +176,21 @@ test("ranksForBudget below the smallest adapter names the minimum budget", () =>
 
 test("ranksForBudget at ViT-B for budgets up to LoRA r = 16: valid, locally maximal, fast", () => {
   const times: string[] = [];
-  for (const cap of [true, false]) {
+  for (const [cap, slack] of [
+    [true, 0],
+    [false, 0],
+    [true, 0.01],
+  ] as const) {
     for (const c of CONSTRUCTIONS) {
       for (const r of [1, 2, 4, 8, 16]) {
         const budget = isoLoRA(vitB, r);
         const t0 = performance.now();
-        const got = ranksForBudget(c, vitB, budget, { capAtModeSize: cap });
+        const got = ranksForBudget(c, vitB, budget, { capAtModeSize: cap, slack });
         const ms = performance.now() - t0;
-        times.push(`${cap ? "cap" : "nocap"} ${c} r=${r}: ${ms.toFixed(1)} ms [${got.ranks.join(",")}] ${got.count}`);
+        times.push(`${cap ? "cap" : "nocap"} slack=${slack} ${c} r=${r}: ${ms.toFixed(1)} ms [${got.ranks.join(",")}] ${got.count}`);
         assert.ok(ms < 5000, `${c} r=${r} cap=${cap} took ${ms} ms`);
         assert.ok(got.count <= budget);
-        if (c === "lora") continue;
+        if (c === "lora" || slack > 0) continue;
         // raising any single rank must break the budget or a constraint
         const sizes = modeSizes(c, vitB);
         got.ranks.forEach((_, i) => {

@@ -74,6 +74,11 @@ export interface BudgetOptions {
   capAtModeSize?: boolean;
   /** Default "tucker". */
   factorization?: Factorization;
+  /**
+   * Relative count tolerance (default 0). With slack σ > 0 every vector whose count is within
+   * (1 − σ)·best count … best count ties, so balance decides (see ranksForBudget).
+   */
+  slack?: number;
 }
 
 export interface BudgetResult {
@@ -90,13 +95,17 @@ export interface BudgetResult {
  * tensor has a multilinear rank beyond that) and, with `capAtModeSize` (default), r_n ≤ I_n,
  * take the largest count ≤ budget; ties go to the most balanced vector (smallest max/min ratio),
  * then to the lexicographically smallest one (modes in `modeNames` order).
+ * With `slack` σ > 0, first find that largest count C, then among vectors with count in
+ * [⌈(1 − σ)·C⌉, C] take the smallest ratio, then the largest count, then lexicographic order.
+ * (σ = 0 is exactly the plain rule. Exact fits are often lopsided — e.g. rank 1 on `qkv` — so a
+ * percent of slack usually buys a far more balanced vector.)
  *
- * Search: exhaustive depth-first over all modes but the largest one, whose rank is then the
- * largest the budget allows (the count grows strictly with it, so no smaller value can win or
- * tie). Subtrees are cut by a monotone lower bound on their count, and — once an exact fit is
- * known — by their ratio. The tree is first searched with the ratio of every partial vector
- * capped at ρ = 2, 4, 8, …: an exact fit whose ratio is within ρ is then provably the answer,
- * so balanced budgets finish in a few small passes.
+ * Search: exhaustive depth-first over all modes but the largest one, whose rank is then solved
+ * in closed form (the count is linear in it). Subtrees are cut by a monotone lower bound on their
+ * count and, once the answer must be at least as balanced as the best so far, by their ratio.
+ * The tree is first searched with the ratio of every partial vector capped at ρ = 2, 4, 8, …:
+ * a best vector whose ratio is within ρ is then provably the answer, so most budgets finish in a
+ * few small passes.
  *
  * `lora` returns [r]; CP returns [R] (no cap: a CP rank may exceed the mode sizes).
  * Throws a ConfigError naming the minimum budget when even all-ones ranks do not fit.
@@ -110,9 +119,11 @@ export function ranksForBudget(
   const c = parseConstruction(construction);
   const factorization = checkFactorization(opts.factorization ?? "tucker");
   const cap = opts.capAtModeSize ?? true;
+  const slack = opts.slack ?? 0;
   if (!Number.isFinite(budget) || budget < 1) {
     throw new ConfigError(`parameter budget must be a finite number ≥ 1, got ${budget}`);
   }
+  if (!(slack >= 0 && slack < 1)) throw new ConfigError(`slack must be in [0, 1), got ${slack}`);
   const minimum = paramCount(c, shape, 1, factorization);
   if (budget < minimum) {
     throw new ConfigError(
@@ -129,7 +140,13 @@ export function ranksForBudget(
   } else if (factorization === "cp") {
     ranks = [Math.floor(perTensor / modeSizes(c, shape).reduce((a, b) => a + b, 0))];
   } else {
-    ranks = searchTucker(modeSizes(c, shape), perTensor, cap);
+    const sizes = modeSizes(c, shape);
+    const exact = searchTucker(sizes, perTensor, cap, 0);
+    ranks = exact.ranks;
+    if (slack > 0) {
+      const floor = Math.ceil((1 - slack) * exact.count);
+      if (floor < exact.count) ranks = searchTucker(sizes, perTensor, cap, floor).ranks;
+    }
   }
   const count = paramCount(c, shape, ranks, factorization);
   return { ranks, count, loraRank: loraEquivalentRank(count, shape) };
@@ -142,42 +159,64 @@ interface Best {
   min: number;
 }
 
-/** Is (count, ranks) better than `best` under the documented order? */
-function better(count: number, ranks: readonly number[], max: number, min: number, best: Best | undefined): boolean {
-  if (!best) return true;
-  if (count !== best.count) return count > best.count;
-  // ratios compared by cross-multiplication: max/min < best.max/best.min
-  const lhs = max * best.min;
-  const rhs = best.max * min;
-  if (lhs !== rhs) return lhs < rhs;
-  for (let i = 0; i < ranks.length; i++) if (ranks[i] !== best.ranks[i]) return ranks[i] < best.ranks[i];
+/** max_a/min_a < max_b/min_b, by cross-multiplication (exact on integers). */
+function lessRatio(maxA: number, minA: number, maxB: number, minB: number): -1 | 0 | 1 {
+  const l = maxA * minB;
+  const r = maxB * minA;
+  return l < r ? -1 : l > r ? 1 : 0;
+}
+
+function lexLess(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
   return false;
 }
 
-/** Best per-tensor Tucker ranks for `b` parameters per tensor (see ranksForBudget). */
-function searchTucker(sizes: readonly number[], b: number, cap: boolean): number[] {
+/**
+ * Per-tensor Tucker search (see ranksForBudget). `floor` = 0: largest count ≤ b first, then
+ * ratio, then lexicographic. `floor` > 0: count in [floor, b], smallest ratio first, then largest
+ * count, then lexicographic.
+ */
+function searchTucker(sizes: readonly number[], b: number, cap: boolean, floor: number): Best {
+  const ratioFirst = floor > 0;
   const N = sizes.length;
   let s = 0; // the mode solved in closed form: the largest
   for (let n = 1; n < N; n++) if (sizes[n] > sizes[s]) s = n;
+  const Is = sizes[s];
   const order = sizes.map((_, n) => n).filter((n) => n !== s);
   // Σ of the sizes of the modes still free after depth k (each at rank ≥ 1), the solved one included
-  const freeAfter = order.map((_, k) => order.slice(k + 1).reduce((a, n) => a + sizes[n], sizes[s]));
+  const freeAfter = order.map((_, k) => order.slice(k + 1).reduce((a, n) => a + sizes[n], Is));
   const ranks = new Array<number>(N).fill(1);
   let best: Best | undefined;
 
+  const better = (count: number, max: number, min: number): boolean => {
+    if (!best) return true;
+    const ratio = lessRatio(max, min, best.max, best.min);
+    if (!ratioFirst && count !== best.count) return count > best.count;
+    if (ratio !== 0) return ratio < 0;
+    if (count !== best.count) return count > best.count;
+    return lexLess(ranks, best.ranks);
+  };
+
   const leaf = (S: number, P: number, maxR: number, minR: number): void => {
-    let hi = Math.floor((b - S) / (sizes[s] + P));
-    hi = Math.min(hi, P);
-    if (cap) hi = Math.min(hi, sizes[s]);
+    // count = S + (I_s + P)·r_s ≤ b; r_s ≤ P (wasted-rank rule), r_s ≤ I_s with the cap
+    let hi = Math.min(Math.floor((b - S) / (Is + P)), P);
+    if (cap) hi = Math.min(hi, Is);
     let lo = 1;
     // r_i ≤ Π_{j≠i} r_j = (P / r_i)·r_s  ⇔  r_s ≥ r_i² / P
     for (const i of order) lo = Math.max(lo, Math.ceil((ranks[i] * ranks[i]) / P));
+    let r = hi;
+    if (ratioFirst) {
+      lo = Math.max(lo, Math.ceil((floor - S) / (Is + P)));
+      if (hi < lo) return;
+      // the most balanced r_s in [lo, hi], the largest among equally balanced ones
+      r = hi <= maxR ? hi : Math.max(lo, maxR);
+    }
     if (hi < lo) return;
-    ranks[s] = hi;
-    const count = S + (sizes[s] + P) * hi;
-    const max = Math.max(maxR, hi);
-    const min = Math.min(minR, hi);
-    if (better(count, ranks, max, min, best)) best = { count, ranks: [...ranks], max, min };
+    ranks[s] = r;
+    const count = S + (Is + P) * r;
+    const max = Math.max(maxR, r);
+    const min = Math.min(minR, r);
+    if (better(count, max, min)) best = { count, ranks: [...ranks], max, min };
   };
 
   const dfs = (k: number, S: number, P: number, maxR: number, minR: number, rho: number): void => {
@@ -197,8 +236,9 @@ function searchTucker(sizes: readonly number[], b: number, cap: boolean): number
       const mn = Math.min(minR, r);
       // lower bound on the count of any completion; monotone in r, so `break`
       if (S2 + freeAfter[k] + Math.max(P2, mx * mx) > b) break;
-      // once an exact fit is known only an exact fit at most as unbalanced can win
-      if (best && best.count === b && mx * best.min > best.max * mn) continue;
+      // a completion is at least as unbalanced as its prefix: cut when it cannot win on ratio
+      const mustBeBalanced = best !== undefined && (ratioFirst || best.count === b);
+      if (mustBeBalanced && lessRatio(mx, mn, best!.max, best!.min) > 0) continue;
       ranks[n] = r;
       dfs(k + 1, S2, P2, mx, mn, rho);
     }
@@ -208,10 +248,12 @@ function searchTucker(sizes: readonly number[], b: number, cap: boolean): number
   for (let rho = 2; ; rho *= 2) {
     const full = rho >= b;
     dfs(0, 0, 1, 0, Infinity, full ? Infinity : rho);
-    if (full || (best && best.count === b && best.max <= rho * best.min)) break;
+    // in count-first order only an exact fit is safe to stop on; ratio-first needs any answer
+    const settled = best !== undefined && (ratioFirst || best.count === b) && best.max <= rho * best.min;
+    if (full || settled) break;
   }
   if (!best) throw new Error(`internal: no Tucker ranks fit ${b} parameters per tensor for sizes [${sizes.join(", ")}]`);
-  return best.ranks;
+  return best;
 }
 
 /** Names of the modes, for reports next to `ranksForBudget` results. */

@@ -48,6 +48,14 @@ test("nearest resize to 2× replicates each pixel into a 2×2 block", async () =
   assert.deepEqual(red, [0, 0, 100, 100, 0, 0, 100, 100, 200, 200, 50, 50, 200, 200, 50, 50]);
 });
 
+test("bilinear downsizing averages like PIL's antialiased filter, not point sampling", async () => {
+  // PIL: output 1 of a 9 → 3 resize has support 3 around input 4: weights 1/3, 2/3, 1, 2/3, 1/3,
+  // so a spike of 90 at input 4 gives 90 / 3 = 30 (point-sampled bilinear would give 90)
+  const p = new ImageProcessor({ resize: { height: 1, width: 3 }, resample: "bilinear", rescaleFactor: null, mean: null, std: null });
+  const spike = [0, 0, 0, 0, 90, 0, 0, 0, 0].flatMap((v) => [v, v, v]);
+  assert.deepEqual(Array.from(await p.process(raw(9, 1, spike))).slice(0, 3), [0, 30, 0]);
+});
+
 test("centre crop sits where torchvision's CenterCrop puts it (round half to even)", async () => {
   const p = new ImageProcessor({ resize: null, centerCrop: { height: 1, width: 3 }, rescaleFactor: null, mean: null, std: null });
   const values = [0, 1, 2, 3, 4, 5].flatMap((v) => [v, v, v]);

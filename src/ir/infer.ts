@@ -57,10 +57,11 @@ const reduce =
   };
 
 const sameAsInput =
-  <O extends Op>(op: O): InferRule<O> =>
-  (inputs) => {
+  <O extends Op.Softmax | Op.LogSoftmax>(op: O): InferRule<O> =>
+  (inputs, { axis }) => {
     arity(op, inputs, 1);
     floatOnly(op, inputs[0]);
+    checkAxis(axis, inputs[0].shape.length, op);
     return [{ dtype: inputs[0].dtype, shape: inputs[0].shape }];
   };
 

@@ -3,10 +3,12 @@
  * config and a weight map, checking every key and shape at once. A classification head whose
  * size differs from the task's labels (or that the checkpoint lacks) is freshly initialised.
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, FormatError } from "../errors.ts";
-import { loadCheckpointTensors, readJsonFile } from "../io/checkpoint.ts";
+import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, loadCheckpointTensors, readJsonFile } from "../io/checkpoint.ts";
 import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
+import { ConfigReader } from "./config-fields.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { Rng } from "../tensor/random.ts";
 import { roberta } from "./roberta/model.ts";
@@ -44,7 +46,7 @@ export interface LoadedModel {
 }
 
 export interface LoadOptions {
-  /** The task's number of labels; a stored head of another size is replaced. */
+  /** The task's number of labels; a stored head of another size (or for other labels) is replaced. */
   numLabels?: number;
   /** Class names for id2label when the head is replaced. */
   labels?: string[];
@@ -71,6 +73,7 @@ export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<s
 export function loadModel(dir: string, opts: LoadOptions = {}): LoadedModel {
   const { family, raw } = readModelConfig(dir);
   const rawConfig = { ...raw };
+  const storedLabels = new ConfigReader(raw, join(dir, "config.json")).labels();
   if (opts.numLabels !== undefined) {
     if (!Number.isInteger(opts.numLabels) || opts.numLabels < 1) throw new ConfigError(`numLabels must be a positive integer, got ${opts.numLabels}`);
     const names = opts.labels ?? Array.from({ length: opts.numLabels }, (_, i) => `LABEL_${i}`);
@@ -83,14 +86,17 @@ export function loadModel(dir: string, opts: LoadOptions = {}): LoadedModel {
   const expected = family.parameterShapes(config);
   const head = family.headParameters(config);
   const mapper = new WeightMapper(RULES[family.modelType] ?? []);
-  // The head is loaded only when the checkpoint has one of the right size.
-  const headFits = head.every((k) => {
+  // The head is loaded only when the checkpoint has one of the right size for the same labels.
+  const sameLabels = !opts.labels || JSON.stringify(storedLabels) === JSON.stringify(opts.labels);
+  const headFits = sameLabels && head.every((k) => {
     const t = checkpoint.get(k);
     return t !== undefined && t.shape.join() === expected.get(k)!.join();
   });
   const body = new Map([...checkpoint].filter(([k]) => headFits || !head.includes(k)));
   const want = new Map([...expected].filter(([k]) => headFits || !head.includes(k)));
-  const weights: WeightMap = mapper.load(body, want, dir);
+  // errors name the checkpoint file (or the shard index), not just the folder
+  const source = join(dir, existsSync(join(dir, WEIGHTS_FILE)) ? WEIGHTS_FILE : WEIGHTS_INDEX_FILE);
+  const weights: WeightMap = mapper.load(body, want, source);
   if (!headFits) initHead(weights, expected, head, opts.seed ?? 0);
   return { family, config, weights, dir, rawConfig, newHead: !headFits };
 }

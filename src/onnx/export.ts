@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { ShapeError, internal } from "../errors.ts";
 import { concrete } from "../ir/dtype-shape.ts";
 import type { Graph, HostData, Node, Value } from "../ir/graph.ts";
+import { lowerGemmAdd, planGemmFusions } from "./fuse.ts";
 import { lowerRules, type LowerCtx } from "./lower.ts";
 import { type NodeProto, OPSET, type TensorProto, bytesOf, externalTensorProto, node, onnx, tensorProto, valueInfo } from "./proto.ts";
 
@@ -72,6 +73,8 @@ export interface ExportOptions {
   outputs?: string[];
   /** Write large initializers to this store; without it every weight is inlined. */
   store?: WeightStore;
+  /** Lower Add(MatMul(A, W), C) as one Gemm with C (default true; see fuse.ts). */
+  fuse?: boolean;
 }
 
 export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array {
@@ -92,9 +95,13 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   };
   const live = liveNodes(graph, outs);
   const used = new Set<Value>(outs);
+  const plan = opts.fuse === false ? undefined : planGemmFusions(live, outs);
   for (const n of live) {
     for (const x of n.inputs) used.add(x);
-    lowerRules[n.op](ctx, n as never);
+    if (plan?.skip.has(n)) continue;
+    const fusion = plan?.fused.get(n);
+    if (fusion) lowerGemmAdd(ctx, fusion);
+    else lowerRules[n.op](ctx, n as never);
   }
   for (const [v, { data }] of graph.initializers) {
     if (!used.has(v)) continue;

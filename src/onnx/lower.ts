@@ -46,7 +46,8 @@ const reduce =
   (ctx, n) => {
     const [[x], [y]] = io(ctx, n);
     const axes = n.params.axes.map((a) => checkAxis(a, n.inputs[0].rank, opType));
-    ctx.emit(node(opType, [x, ints(ctx, axes)], [y], { keepdims: n.params.keepdims ? 1 : 0 }));
+    // the IR reads empty axes as "reduce nothing"; ONNX's default would reduce every axis
+    ctx.emit(node(opType, [x, ints(ctx, axes)], [y], { keepdims: n.params.keepdims ? 1 : 0, noop_with_empty_axes: 1 }));
   };
 
 /** FusedMatMul (com.microsoft) takes the transposes and alpha for free on float32; other dtypes spell them out. */

@@ -1,12 +1,12 @@
 import { mock, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { FeedError, UseAfterDisposeError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
 import { Graph } from "../ir/graph.ts";
 import { WeightStore } from "../onnx/export.ts";
-import { f32, hostTensor, i64 } from "./host.ts";
+import { f32, i64 } from "./host.ts";
 import { compile } from "./session.ts";
 
 test("feed validation reports every missing, extra, mistyped and misshaped input in one error", async () => {
@@ -160,6 +160,8 @@ test("a WeightStore keeps large initializers in one shared external file with in
       }
       // both graphs share the one copy of w; the small bias never reaches the file
       assert.equal(statSync(file).size, big.byteLength, `after variant ${variant}`);
+      const models = readdirSync(store.dir).filter((f) => f.endsWith(".onnx"));
+      assert.ok(models.length > 0 && models.every((f) => statSync(join(store.dir, f)).size < 16 * 1024), "models hold no copy of w");
     }
     // a second large weight is appended at the next 64 KiB boundary
     const third = await compile(makeGraph(2), { threads: 1, store });

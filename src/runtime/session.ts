@@ -28,6 +28,8 @@ export interface CompileOptions {
   executionProviders?: string[];
   /** Write an ORT profile (JSON) with this file prefix. */
   profilePrefix?: string;
+  /** Generator-side fusions (MatMul + Add → Gemm); default true. */
+  fuse?: boolean;
 }
 
 const TYPE_OF: Record<DType, ort.Tensor.Type> = {
@@ -62,7 +64,7 @@ export class CompiledGraph {
 
   static async create(graph: Graph, opts: CompileOptions = {}): Promise<CompiledGraph> {
     const outputs = opts.outputs ?? [...graph.outputs.keys()];
-    const bytes = exportModel(graph, { outputs, store: opts.store });
+    const bytes = exportModel(graph, { outputs, store: opts.store, fuse: opts.fuse });
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: opts.threads ?? availableParallelism(),
       interOpNumThreads: 1,

@@ -141,6 +141,15 @@ test("matmul, transpose2d, frobeniusNorm and modeGram against brute force", () =
   }
 });
 
+test("modeGram stays exact when the columns span several cache blocks", () => {
+  const rng = new Rng(8);
+  const t = dense([2, 3, 30_001], Float32Array.from({ length: 2 * 3 * 30_001 }, () => rng.normal()));
+  const u = unfold(t, 1); // [3, 60002]
+  const brute = new Float64Array(9);
+  for (let i = 0; i < 3; i++) for (let k = 0; k < 3; k++) for (let c = 0; c < u.shape[1]; c++) brute[i * 3 + k] += u.data[i * u.shape[1] + c] * u.data[k * u.shape[1] + c];
+  assert.ok(relativeError(modeGram(t, 1), dense([3, 3], brute)) < 1e-12);
+});
+
 test("float32 inputs give float32 results, any float64 input gives float64", () => {
   const a = dense([2, 2], new Float32Array([1, 2, 3, 4]));
   const b = dense([2, 2], new Float64Array([1, 0, 0, 1]));

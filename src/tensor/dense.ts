@@ -331,21 +331,55 @@ export function relativeError(a: Dense, b: Dense): number {
 /**
  * Gram matrix of the mode-n unfolding, X_(n) X_(n)ᵀ of shape [I_n, I_n], computed without
  * building the unfolding. Its eigenvalues are the squared singular values of X_(n).
+ * The columns are taken in blocks that fit in cache (each block of I_n rows is reused by all
+ * I_n² / 2 row pairs), and four pairs share each load: at ViT-B size (768 × 27,648) this is
+ * several times faster than the plain double loop.
  */
 export function modeGram(t: Dense, mode: number): Dense {
   checkMode(t, mode, "modeGram");
   const [A, I, B] = split(t.shape, mode);
   const g = new Float64Array(I * I);
   const x = t.data;
+  const bc = Math.max(1, Math.min(B, Math.floor(65536 / Math.max(I, 1)))); // ≈ 512 KiB of float64
+  const buf = new Float64Array(I * bc);
   for (let a = 0; a < A; a++) {
-    const base = a * I * B;
-    for (let i = 0; i < I; i++) {
-      const ri = base + i * B;
-      for (let k = i; k < I; k++) {
-        const rk = base + k * B;
-        let s = 0;
-        for (let b = 0; b < B; b++) s += x[ri + b] * x[rk + b];
-        g[i * I + k] += s;
+    for (let c0 = 0; c0 < B; c0 += bc) {
+      const w = Math.min(bc, B - c0);
+      for (let i = 0; i < I; i++) {
+        const src = (a * I + i) * B + c0;
+        for (let b = 0; b < w; b++) buf[i * w + b] = x[src + b];
+      }
+      for (let i = 0; i < I; i++) {
+        const ri = i * w;
+        let k = i;
+        for (; k + 3 < I; k += 4) {
+          const r0 = k * w;
+          const r1 = r0 + w;
+          const r2 = r1 + w;
+          const r3 = r2 + w;
+          let s0 = 0;
+          let s1 = 0;
+          let s2 = 0;
+          let s3 = 0;
+          for (let b = 0; b < w; b++) {
+            const xi = buf[ri + b];
+            s0 += xi * buf[r0 + b];
+            s1 += xi * buf[r1 + b];
+            s2 += xi * buf[r2 + b];
+            s3 += xi * buf[r3 + b];
+          }
+          const row = i * I + k;
+          g[row] += s0;
+          g[row + 1] += s1;
+          g[row + 2] += s2;
+          g[row + 3] += s3;
+        }
+        for (; k < I; k++) {
+          const rk = k * w;
+          let s0 = 0;
+          for (let b = 0; b < w; b++) s0 += buf[ri + b] * buf[rk + b];
+          g[i * I + k] += s0;
+        }
       }
     }
   }

@@ -58,6 +58,12 @@ function directPixels(img: RawImage, spec: ImagePixelSpec, out: Float32Array, of
   return true;
 }
 
+function greyscale(rgb: Float32Array, plane: number): Float32Array {
+  const out = new Float32Array(plane);
+  for (let i = 0; i < plane; i++) out[i] = (rgb[i] + rgb[plane + i] + rgb[2 * plane + i]) / 3;
+  return out;
+}
+
 export function imageTaskData(
   split: { train: ImageDataset; test: ImageDataset },
   processors: { train: ImageProcessor; test: ImageProcessor },
@@ -69,7 +75,8 @@ export function imageTaskData(
     if ("pixels" in item && !rng && directPixels(item.pixels, spec, out, offset)) return;
     const proc = processors[s];
     const draw = rng ? proc.sampleAugment(rng) : undefined;
-    const px = await proc.process("pixels" in item ? item.pixels : item.path, draw);
+    let px = await proc.process("pixels" in item ? item.pixels : item.path, draw);
+    if (spec.channels === 1 && px.length === 3 * per) px = greyscale(px, per); // the processor always yields RGB
     if (px.length !== per) {
       throw new ConfigError(`the image processor produced ${px.length} values per image but the model takes ${spec.channels}×${spec.size}×${spec.size}; set its size to the model's image_size`);
     }
@@ -83,7 +90,8 @@ export function imageTaskData(
       checkBatch(indices, B);
       const data = new Float32Array(B * per);
       const ds = split[s];
-      const augmented = augment !== undefined && processors[s].augmentation !== undefined && s === "train";
+      const { colorJitter, horizontalFlip } = processors[s].augmentation;
+      const augmented = augment !== undefined && s === "train" && (colorJitter !== undefined || (horizontalFlip ?? 0) > 0);
       await Promise.all(
         Array.from({ length: B }, (_, row) => {
           const idx = indices[row < indices.length ? row : 0];

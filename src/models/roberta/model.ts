@@ -147,7 +147,8 @@ export const roberta: ModelFamily<RobertaConfig, RobertaInputs> = {
     return {
       input_ids: ids,
       attention_mask: hf.attention_mask ?? ones(),
-      token_type_ids: hf.token_type_ids ?? zeros(),
+      // RoBERTa checkpoints have one token type; tokenizers may still hand out 1s for pair segments
+      token_type_ids: cfg.typeVocabSize > 1 && hf.token_type_ids ? hf.token_type_ids : zeros(),
       position_ids: { dtype: "int64", shape: [B, T], data: robertaPositionIds(ids.data as BigInt64Array, B, T, cfg.padTokenId) },
     };
   },

@@ -1,0 +1,44 @@
+/** `tenslora train`: one run, with progress, checkpoints, resume and a clean stop on SIGINT/SIGTERM. */
+import { join } from "node:path";
+import type { Command } from "commander";
+import { loadConfigFile } from "../../src/experiments/run-config.ts";
+import { runTraining } from "../../src/experiments/run.ts";
+import { addRunOptions, resolveRunConfig } from "../options.ts";
+import { reporter } from "../progress.ts";
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("train")
+    .description("train an adapter (or a head, or the whole model) and save it with metrics and plots")
+    .option("--out <dir>", "run folder", "runs/train")
+    .option("--resume <dir>", "continue the run saved in this folder (same settings)")
+    .option("--json", "machine-readable progress: one JSON object per line");
+  addRunOptions(cmd).action(async (opts: Record<string, unknown>) => {
+    const resume = typeof opts.resume === "string" ? opts.resume : undefined;
+    // a resumed run takes its saved settings; flags given now override them (and must agree)
+    const cfg = resume ? resolveRunConfig({ ...loadConfigFile(join(resume, "config.json")), ...opts, config: undefined }) : resolveRunConfig(opts);
+    const out = resume ?? String(opts.out);
+    const rep = reporter(Boolean(opts.json));
+    let stop = false;
+    const onSignal = (sig: string) => {
+      stop = true;
+      rep.message(`${sig}: saving a checkpoint after the current step …`);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    try {
+      const result = await runTraining(cfg, out, { onEvent: (e) => rep.event(e), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, Boolean(resume));
+      rep.stop();
+      if (result.interrupted) {
+        rep.message(`stopped at step ${result.steps}; resume with: tenslora train --resume ${out}`);
+        process.exitCode = 130;
+        return;
+      }
+      const best = result.best ? `${(100 * result.best.value).toFixed(2)} (${cfg.metric}, step ${result.best.step})` : "n/a";
+      rep.message(`done: ${result.steps} steps, best ${best}; adapters in ${out}/best and ${out}/last, summary in ${out}/summary.json`);
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  });
+}

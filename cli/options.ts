@@ -1,0 +1,51 @@
+/** Flags shared by `train` and `compare`, mapped 1:1 onto RunConfig keys (commander camel-cases them). */
+import { type Command, Option } from "commander";
+import { DEFAULTS, EMBEDDED_OVERRIDES, type RunConfig, applyConfig, loadConfigFile } from "../src/experiments/run-config.ts";
+
+const RUN_FLAGS: [flag: string, help: string][] = [
+  ["--model <dir>", "HuggingFace model folder (default: the embedded MNIST ViT)"],
+  ["--data <path>", "data folder, table file, or 'mnist'"],
+  ["--data-format <format>", "imagefolder | dtd | cifar10 | mnist | glue-cola | glue-sst2 | glue-mrpc | table (default: detected)"],
+  ["--eval-data <file>", "test table for --data-format table"],
+  ["--text-column <name>", "table column holding the text"],
+  ["--text-pair-column <name>", "table column holding the second text of a pair"],
+  ["--label-column <name>", "table column holding the label"],
+  ["--construction <name>", "lora | att | qkv | depth | att_qkv | att_depth | qkv_depth | att_qkv_depth | head | full"],
+  ["--ranks <list>", "per-mode ranks, e.g. 8,8,3,12"],
+  ["--budget <n>", "parameter budget; ranks from the rank solver"],
+  ["--iso-lora <r>", "budget of LoRA rank r (default 8)"],
+  ["--factorization <f>", "tucker | cp"],
+  ["--head-layout <layout>", "head_major | interleaved (the official code's unfold)"],
+  ["--target-modules <list>", "adapted linear layers (default query,key,value)"],
+  ["--scaling <s>", "update scaling (LoRA: alpha / r)"],
+  ["--lr <lr>", "AdamW learning rate (default 5e-4)"],
+  ["--weight-decay <wd>", "decoupled weight decay (default 0.01)"],
+  ["--epochs <n>", "epochs (default 10)"],
+  ["--batch-size <n>", "batch size (default 64)"],
+  ["--warmup <fraction>", "warm-up fraction of the steps (default 0 for images, 0.1 for text)"],
+  ["--min-lr <lr>", "cosine floor (default 1e-6)"],
+  ["--seed <n>", "seed of data order, init and head"],
+  ["--eval-every <steps>", "evaluate every N steps (default: every epoch)"],
+  ["--save-every <steps>", "checkpoint every N steps (default: every epoch)"],
+  ["--max-grad-norm <n>", "clip the gradient norm (default: off)"],
+  ["--metric <name>", "accuracy | mcc | macro_f1 | binary_f1 (best adapter selection)"],
+  ["--max-length <n>", "text: truncate to N tokens (default 512)"],
+  ["--dropout <p>", "hidden and attention dropout while training (default 0)"],
+  ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
+];
+
+export function addRunOptions(cmd: Command): Command {
+  for (const [flag, help] of RUN_FLAGS) cmd.addOption(new Option(flag, help));
+  cmd.option("--augment", "train-time flip and colour jitter for images");
+  cmd.option("--config <file>", "JSON file of settings (keys as the flags, camelCase); flags override it");
+  return cmd;
+}
+
+/** defaults ← embedded overrides (no --model) ← config file ← flags. */
+export function resolveRunConfig(opts: Record<string, unknown>): RunConfig {
+  const file = typeof opts.config === "string" ? loadConfigFile(opts.config) : {};
+  const flags = Object.fromEntries(Object.entries(opts).filter(([k]) => k in DEFAULTS));
+  const embedded = !(flags.model ?? file.model);
+  const base = embedded ? applyConfig(DEFAULTS, EMBEDDED_OVERRIDES, "embedded defaults") : DEFAULTS;
+  return applyConfig(applyConfig(base, file, String(opts.config ?? "config")), flags, "flags");
+}

@@ -1,0 +1,102 @@
+/**
+ * `--data PATH` to a split and then to model batches. The layout is detected from the path
+ * (or named with `format`): an image folder with one subfolder per class (EuroSAT), DTD,
+ * CIFAR-10 binary batches, a GLUE task folder (CoLA, SST-2, MRPC), CSV/TSV/JSONL tables, or
+ * `mnist` (the digits the `mnist` package ships).
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { basename, extname, join } from "node:path";
+import { loadDtd, loadImageFolderSplit } from "../data/image-datasets.ts";
+import { ImageProcessor } from "../data/image-preprocess.ts";
+import { loadCifar10, loadMnist } from "../data/pixel-datasets.ts";
+import { type GlueTask, loadGlue, loadTextTable } from "../data/text-datasets.ts";
+import { TextTokenizer } from "../data/tokenize.ts";
+import type { ImageDataset, Split, TextDataset, WarnFn } from "../data/types.ts";
+import { ConfigError, DataError } from "../errors.ts";
+import { readJsonFile } from "../io/checkpoint.ts";
+import type { LoadedModel } from "../models/load.ts";
+import { type TaskData, imageTaskData, textTaskData } from "../train/task-data.ts";
+
+export const DATA_FORMATS = ["imagefolder", "dtd", "cifar10", "mnist", "glue-cola", "glue-sst2", "glue-mrpc", "table"] as const;
+export type DataFormat = (typeof DATA_FORMATS)[number];
+
+export interface DataOptions {
+  format?: DataFormat;
+  seed?: number;
+  /** Train share for layouts without a given split (image folders: the paper's 0.8). */
+  trainFraction?: number;
+  /** Tables: the test file (else a seeded split of `path`), and the column names. */
+  testPath?: string;
+  textColumn?: string;
+  textPairColumn?: string;
+  labelColumn?: string;
+  warn?: WarnFn;
+}
+
+export type AnySplit = { kind: "image"; split: Split<ImageDataset> } | { kind: "text"; split: Split<TextDataset> };
+
+/** Guess the layout of `path`; throw naming what was looked for when nothing fits. */
+export function detectFormat(path: string): DataFormat {
+  if (path === "mnist") return "mnist";
+  if (!existsSync(path)) throw new DataError(`--data ${path} does not exist`);
+  if (statSync(path).isFile()) return "table";
+  const names = readdirSync(path);
+  if (names.includes("data_batch_1.bin")) return "cifar10";
+  if (names.includes("images") && names.includes("labels")) return "dtd";
+  if (names.includes("train.tsv") && names.includes("dev.tsv")) {
+    const b = basename(path).toLowerCase().replace(/[^a-z0-9]/g, "");
+    if (b.includes("cola")) return "glue-cola";
+    if (b.includes("sst")) return "glue-sst2";
+    if (b.includes("mrpc")) return "glue-mrpc";
+    throw new DataError(`${path} holds GLUE files but its name does not say which task; pass --data-format glue-cola, glue-sst2 or glue-mrpc`);
+  }
+  if (names.some((n) => statSync(join(path, n)).isDirectory())) return "imagefolder";
+  throw new DataError(`cannot tell the layout of ${path}; pass --data-format (${DATA_FORMATS.join(", ")})`);
+}
+
+export async function openDataset(path: string, o: DataOptions = {}): Promise<AnySplit> {
+  const format = o.format ?? detectFormat(path);
+  const seed = o.seed ?? 0;
+  switch (format) {
+    case "imagefolder":
+      return { kind: "image", split: await loadImageFolderSplit(path, { seed, trainFraction: o.trainFraction, warn: o.warn }) };
+    case "dtd":
+      return { kind: "image", split: await loadDtd(path, { seed, warn: o.warn }) };
+    case "cifar10":
+      return { kind: "image", split: loadCifar10(path) };
+    case "mnist":
+      return { kind: "image", split: loadMnist({ seed, trainFraction: o.trainFraction }) };
+    case "table": {
+      if (!o.textColumn || !o.labelColumn) throw new ConfigError(`a table needs --text-column and --label-column (found file ${path}, extension ${extname(path)})`);
+      const cols = { text: o.textColumn, textPair: o.textPairColumn, label: o.labelColumn };
+      if (!o.testPath) throw new ConfigError(`a table needs a test file: pass --eval-data FILE`);
+      return { kind: "text", split: loadTextTable({ train: path, test: o.testPath }, cols) };
+    }
+    default:
+      return { kind: "text", split: loadGlue(format.slice(5) as GlueTask, path) };
+  }
+}
+
+/** Batches for a model: images through its preprocessor, text through its tokenizer. */
+export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLength: number; augment?: boolean }): TaskData {
+  if (data.kind !== (model.family.task === "image-classification" ? "image" : "text")) {
+    throw new ConfigError(`the data is ${data.kind} but the model (${model.family.modelType}) does ${model.family.task}`);
+  }
+  if (data.kind === "image") {
+    const cfg = model.config as { imageSize: number; numChannels: number };
+    const pre = join(model.dir, "preprocessor_config.json");
+    const json = existsSync(pre) ? readJsonFile(pre, "preprocessor config") : undefined;
+    const base = ImageProcessor.fromPreprocessorConfig(json);
+    const size = { height: cfg.imageSize, width: cfg.imageSize };
+    const conf = { ...base.config, resize: base.config.resize ?? size, centerCrop: base.config.centerCrop };
+    const test = new ImageProcessor(conf);
+    const train = new ImageProcessor(conf, opts.augment ? { horizontalFlip: 0.5, colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4, p: 0.5 } } : {});
+    const mean = [...(conf.mean ?? [0, 0, 0])];
+    const std = [...(conf.std ?? [1, 1, 1])];
+    return imageTaskData(data.split, { train, test }, { channels: cfg.numChannels, size: cfg.imageSize, mean, std });
+  }
+  if (!existsSync(join(model.dir, "tokenizer.json"))) {
+    throw new ConfigError(`${model.dir} has no tokenizer.json; text models need the tokenizer files of their HF folder`);
+  }
+  return textTaskData(data.split, TextTokenizer.fromDir(model.dir), opts.maxLength);
+}

@@ -1,0 +1,128 @@
+/**
+ * A run's configuration: typed defaults in one place (the paper's code), a JSON config file whose
+ * keys flags override, values coerced to the default's type and unknown keys rejected.
+ */
+import { ConfigError } from "../errors.ts";
+import { readJsonFile } from "../io/checkpoint.ts";
+
+export interface RunConfig {
+  /** HF model folder; empty = the embedded MNIST benchmark. */
+  model: string;
+  /** Data path (or "mnist"); empty with the embedded model. */
+  data: string;
+  dataFormat: string;
+  evalData: string;
+  textColumn: string;
+  textPairColumn: string;
+  labelColumn: string;
+  /** lora | att | qkv | depth | att_qkv | att_depth | qkv_depth | att_qkv_depth | head | full */
+  construction: string;
+  /** Per-mode ranks ("8,8,3,12"); else --budget or --iso-lora decides. */
+  ranks: string;
+  budget: number;
+  isoLora: number;
+  factorization: string;
+  headLayout: string;
+  targetModules: string;
+  /** Multiplies every update; LoRA: alpha / r. The paper uses 1. */
+  scaling: number;
+  /** AdamW, as the paper's code: lr 5e-4, weight decay 0.01, cosine to 1e-6, batch 64, 10 epochs. */
+  lr: number;
+  weightDecay: number;
+  epochs: number;
+  batchSize: number;
+  /** Warm-up fraction; -1 = the paper's default (0 for images, 0.1 for text). */
+  warmup: number;
+  minLr: number;
+  seed: number;
+  evalEvery: number;
+  saveEvery: number;
+  maxGradNorm: number;
+  metric: string;
+  maxLength: number;
+  dropout: number;
+  augment: boolean;
+  threads: number;
+}
+
+export const DEFAULTS: RunConfig = {
+  model: "",
+  data: "",
+  dataFormat: "",
+  evalData: "",
+  textColumn: "",
+  textPairColumn: "",
+  labelColumn: "",
+  construction: "qkv_depth",
+  ranks: "",
+  budget: 0,
+  isoLora: 8,
+  factorization: "tucker",
+  headLayout: "head_major",
+  targetModules: "query,key,value",
+  scaling: 1,
+  lr: 5e-4,
+  weightDecay: 0.01,
+  epochs: 10,
+  batchSize: 64,
+  warmup: -1,
+  minLr: 1e-6,
+  seed: 0,
+  evalEvery: 0,
+  saveEvery: 0,
+  maxGradNorm: 0,
+  metric: "accuracy",
+  maxLength: 512,
+  dropout: 0,
+  augment: false,
+  threads: 0,
+};
+
+/** The embedded benchmark's schedule: ~80 steps of few-shot data need a larger rate than the paper's. */
+export const EMBEDDED_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 10, batchSize: 64 };
+
+function coerce(key: keyof RunConfig, v: unknown, source: string): RunConfig[keyof RunConfig] {
+  const want = typeof DEFAULTS[key];
+  if (want === "number") {
+    const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isFinite(n)) throw new ConfigError(`${source}: "${key}" must be a number, got ${JSON.stringify(v)}`);
+    return n;
+  }
+  if (want === "boolean") {
+    if (typeof v === "boolean") return v;
+    if (v === "true" || v === "false") return v === "true";
+    throw new ConfigError(`${source}: "${key}" must be true or false, got ${JSON.stringify(v)}`);
+  }
+  if (Array.isArray(v)) return v.join(",");
+  if (typeof v !== "string" && typeof v !== "number") throw new ConfigError(`${source}: "${key}" must be a string, got ${JSON.stringify(v)}`);
+  return String(v);
+}
+
+/** Apply `values` (from a file or flags) over `base`, rejecting unknown keys. */
+export function applyConfig(base: RunConfig, values: Record<string, unknown>, source: string): RunConfig {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(values)) {
+    if (v === undefined) continue;
+    if (!(k in DEFAULTS)) {
+      throw new ConfigError(`${source}: unknown key "${k}"; valid keys: ${Object.keys(DEFAULTS).join(", ")}`);
+    }
+    out[k] = coerce(k as keyof RunConfig, v, source);
+  }
+  return out as unknown as RunConfig;
+}
+
+export function loadConfigFile(path: string): Record<string, unknown> {
+  const raw = readJsonFile(path, "run config");
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${path} must hold a JSON object of run settings`);
+  return raw as Record<string, unknown>;
+}
+
+/** Parse "8,8,3,12" into positive integers. */
+export function parseRanks(s: string): number[] {
+  const parts = s.split(",").map((x) => x.trim());
+  const ranks = parts.map(Number);
+  if (!parts.length || ranks.some((r) => !Number.isInteger(r) || r < 1)) {
+    throw new ConfigError(`--ranks takes positive integers separated by commas (e.g. 8,8,3,12), got "${s}"`);
+  }
+  return ranks;
+}
