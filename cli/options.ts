@@ -14,6 +14,7 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--ranks <list>", "per-mode ranks, e.g. 8,8,3,12"],
   ["--budget <n>", "parameter budget; ranks from the rank solver"],
   ["--iso-lora <r>", "budget of LoRA rank r (default 8)"],
+  ["--rank-slack <fraction>", "rank solver: the most balanced ranks within this fraction below the budget (default 0.01)"],
   ["--factorization <f>", "tucker | cp"],
   ["--head-layout <layout>", "head_major | interleaved (the official code's unfold)"],
   ["--target-modules <list>", "adapted linear layers (default query,key,value)"],

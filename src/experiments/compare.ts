@@ -27,6 +27,8 @@ export interface CompareOptions {
   methods: string[];
   isoLoraRank: number;
   factorization: Factorization;
+  /** See ranksForBudget: the most balanced ranks within this fraction below the budget. */
+  rankSlack: number;
   headLayout: HeadLayout;
   seeds: number[];
   config: TrainConfig;
@@ -82,7 +84,7 @@ async function runOne(o: CompareOptions, method: string, seed: number, backbone:
   if (!(BASELINES as readonly string[]).includes(method)) {
     const ctx = modelContext(model);
     const { shape } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
-    ranks = method === "lora" ? [o.isoLoraRank] : ranksForBudget(method as never, shape, isoLoRA(shape, o.isoLoraRank), { factorization: o.factorization }).ranks;
+    ranks = method === "lora" ? [o.isoLoraRank] : ranksForBudget(method as never, shape, isoLoRA(shape, o.isoLoraRank), { factorization: o.factorization, slack: o.rankSlack }).ranks;
     adapter = createAdapter(model, { construction: method, ranks, factorization: o.factorization, headLayout: o.headLayout, seed }).set;
   }
   const trainable = method === "head" ? "head" : method === "full" ? "all" : "adapter+head";

@@ -21,6 +21,8 @@ export interface RunConfig {
   ranks: string;
   budget: number;
   isoLora: number;
+  /** Rank solver: among ranks within this fraction below the budget, take the most balanced. */
+  rankSlack: number;
   factorization: string;
   headLayout: string;
   targetModules: string;
@@ -57,6 +59,7 @@ export const DEFAULTS: RunConfig = {
   ranks: "",
   budget: 0,
   isoLora: 8,
+  rankSlack: 0.01,
   factorization: "tucker",
   headLayout: "head_major",
   targetModules: "query,key,value",

@@ -65,7 +65,7 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   let ranks: number[];
   if (cfg.ranks) ranks = parseRanks(cfg.ranks);
   else if (cfg.construction === "lora") ranks = [cfg.isoLora];
-  else ranks = ranksForBudget(cfg.construction as never, shape, cfg.budget > 0 ? cfg.budget : isoLoRA(shape, cfg.isoLora), { factorization }).ranks;
+  else ranks = ranksForBudget(cfg.construction as never, shape, cfg.budget > 0 ? cfg.budget : isoLoRA(shape, cfg.isoLora), { factorization, slack: cfg.rankSlack }).ranks;
   const { set, warnings } = createAdapter(model, {
     construction: cfg.construction,
     ranks,
