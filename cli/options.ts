@@ -1,6 +1,6 @@
 /** Flags shared by `train` and `compare`, mapped 1:1 onto RunConfig keys (commander camel-cases them). */
 import { type Command, Option } from "commander";
-import { DEFAULTS, EMBEDDED_OVERRIDES, type RunConfig, applyConfig, loadConfigFile } from "../src/experiments/run-config.ts";
+import { DEFAULTS, EMBEDDED_OVERRIDES, type RunConfig, applyConfig, loadConfigFile } from "../src/index.ts";
 
 const RUN_FLAGS: [flag: string, help: string][] = [
   ["--model <dir>", "HuggingFace model folder (default: the embedded MNIST ViT)"],

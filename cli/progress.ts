@@ -4,7 +4,7 @@
  * so the bar is redrawn between steps: what it shows is always the last finished step.
  */
 import cliProgress from "cli-progress";
-import type { TrainEvent } from "../src/train/trainer.ts";
+import type { TrainEvent } from "../src/index.ts";
 
 export interface Reporter {
   event(e: TrainEvent, label?: string): void;

@@ -21,6 +21,7 @@ export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOption
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
 export { modelContext, createAdapter } from "./models/context.ts";
 export type { LinearSite, ModelFamily, Task } from "./models/types.ts";
+export { MODEL_PRESETS, modelConfigFor, modelShapeFor } from "./models/presets.ts";
 // adapters
 export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount } from "./adapters/constructions.ts";
 export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, type Factorization } from "./adapters/params.ts";
@@ -28,6 +29,28 @@ export { resolveAdapterConfig, type AdapterConfig, type AdapterOptions } from ".
 export { type AdapterSet, createAdapterSet, adapterShape, adapterState } from "./adapters/adapter-set.ts";
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
 export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
-export { multilinearSpectrum, stackAdapterUpdates } from "./adapters/analysis.ts";
+export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io
 export { readSafetensors, writeSafetensors } from "./io/safetensors.ts";
+// data
+export * from "./data/index.ts";
+// training
+export { train, predict, metricValue, METRICS, type MetricName, type TrainConfig, type TrainEvent, type RunSetup, type RunResult } from "./train/trainer.ts";
+export { adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./train/optim.ts";
+export { warmupCosine, constant } from "./train/schedule.ts";
+export { summarize, confusionMatrix, type MetricsSummary } from "./train/metrics.ts";
+export { writePlot, renderLinePlot, renderScatterPlot } from "./train/plot.ts";
+export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./train/task-data.ts";
+export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
+// experiments (what the CLI runs)
+export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
+export { compare, markdownTable, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
+export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
+export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
+export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
+export {
+  loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained,
+  type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult,
+} from "./experiments/infer.ts";
+export { mergeToFolder, mergedWeights, exportOnnx, ONNX_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult } from "./experiments/merge.ts";
+export { randomModel } from "./models/init.ts";

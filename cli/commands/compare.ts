@@ -5,9 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { ConfigError } from "../../src/errors.ts";
-import { DEFAULT_METHODS, compare } from "../../src/experiments/compare.ts";
-import { prepareData, trainConfig } from "../../src/experiments/run.ts";
+import { ConfigError, DEFAULT_METHODS, compare, prepareData, trainConfig } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
 

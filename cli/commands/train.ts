@@ -1,8 +1,7 @@
 /** `tenslora train`: one run, with progress, checkpoints, resume and a clean stop on SIGINT/SIGTERM. */
 import { join } from "node:path";
 import type { Command } from "commander";
-import { loadConfigFile } from "../../src/experiments/run-config.ts";
-import { runTraining } from "../../src/experiments/run.ts";
+import { loadConfigFile, runTraining } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
 

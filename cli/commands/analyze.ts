@@ -1,0 +1,103 @@
+/**
+ * `tenslora analyze`: where an adapter's redundancy lies. Stacks every update ΔW[p,l] of the
+ * adapter into one (in, dh, heads, qkv, depth) tensor, whatever construction made it, and prints
+ * the normalised singular values of each mode's unfolding (σ_k / σ_1), their entropy and top-1
+ * energy, then plots them.
+ *
+ *   tenslora analyze --adapter runs/vit-qkv_depth/adapter --model ./vit-base --out spectrum.png
+ */
+import { join } from "node:path";
+import type { Command } from "commander";
+import {
+  ConfigError,
+  type LoadedModel,
+  type ModeSpectrum,
+  STACK_MODE_NAMES,
+  adapterState,
+  loadAdapter,
+  modelContext,
+  multilinearSpectrum,
+  numericalRank,
+  readModelConfig,
+  readSafetensors,
+  stackAdapterUpdates,
+  writePlot,
+} from "../../src/index.ts";
+
+interface AnalyzeOptions {
+  adapter: string;
+  model: string;
+  out?: string;
+  json?: boolean;
+}
+
+/** Values printed per mode in the text report. */
+const SHOWN = 12;
+const HEAD_PREFIX = "base_model.model.";
+
+/** The multilinear spectrum of the adapter folder `adapterDir` for the model folder `modelDir` (config.json only). */
+export function analyzeAdapter(adapterDir: string, modelDir: string): { construction: string; spectrum: ModeSpectrum[] } {
+  const { family, raw } = readModelConfig(modelDir);
+  const config = family.parseConfig(raw, join(modelDir, "config.json"));
+  // the weights are not needed: the adapter's shapes come from the config
+  const model: LoadedModel = { family, config, weights: new Map(), dir: modelDir, rawConfig: raw, newHead: false };
+  const ctx = modelContext(model);
+  // a head saved with the adapter may be for another number of labels than config.json: accept its shape
+  for (const [k, e] of readSafetensors(join(adapterDir, "adapter_model.safetensors")).tensors) {
+    const name = k.startsWith(HEAD_PREFIX) ? k.slice(HEAD_PREFIX.length) : "";
+    if (ctx.headShapes.has(name)) ctx.headShapes.set(name, e.shape);
+  }
+  const { set } = loadAdapter(adapterDir, ctx);
+  const stacked = stackAdapterUpdates(adapterState(set)); // [in, dh, heads, qkv, depth], the model's head order
+  return { construction: set.config.construction, spectrum: multilinearSpectrum(stacked, STACK_MODE_NAMES) };
+}
+
+function report(construction: string, spectrum: ModeSpectrum[]): string {
+  const lines = [`multilinear spectrum of the stacked update tensor (${construction}); σ_k/σ_1 per mode:`];
+  for (const m of spectrum) {
+    const values = [...m.normalized.subarray(0, SHOWN)].map((v) => v.toFixed(3)).join(" ");
+    const more = m.normalized.length > SHOWN ? ` … (${m.normalized.length} values)` : "";
+    lines.push(
+      `  ${(m.name ?? String(m.mode)).padEnd(6)} size ${String(m.size).padStart(5)}  rank ${String(numericalRank(m)).padStart(4)}  ` +
+        `entropy ${m.entropy.toFixed(3)}  top-1 energy ${m.top1Energy.toFixed(3)}  ${values}${more}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+async function run(o: AnalyzeOptions): Promise<void> {
+  const { construction, spectrum } = analyzeAdapter(o.adapter, o.model);
+  const base = o.out ? o.out.replace(/\.(svg|png)$/i, "") : join(o.adapter, "spectrum");
+  if (base === "") throw new ConfigError(`--out must name a file, got "${o.out}"`);
+  const { svgPath, pngPath } = await writePlot(base, {
+    kind: "line",
+    title: `Multilinear spectrum (${construction})`,
+    xLabel: "k",
+    yLabel: "σ_k / σ_1",
+    series: spectrum.map((m) => ({ name: `${m.name} (${m.size})`, points: [...m.normalized].map((v, k): [number, number] => [k + 1, v]) })),
+  });
+  if (o.json) {
+    const modes = spectrum.map((m) => ({
+      name: m.name,
+      size: m.size,
+      numerical_rank: numericalRank(m),
+      entropy: m.entropy,
+      top1_energy: m.top1Energy,
+      normalized: [...m.normalized],
+    }));
+    console.log(JSON.stringify({ construction, modes, plot: { svg: svgPath, png: pngPath } }));
+  } else {
+    console.log(`${report(construction, spectrum)}\nplot: ${svgPath}, ${pngPath}`);
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command("analyze")
+    .description("multilinear singular values of an adapter's stacked updates per mode (in, dh, heads, qkv, depth), printed and plotted")
+    .requiredOption("--adapter <dir>", "adapter folder (PEFT LoRA or TensLoRA)")
+    .requiredOption("--model <dir>", "the model folder it was trained on (config.json is read)")
+    .option("--out <file>", "plot path; .svg and .png are written (default <adapter>/spectrum)")
+    .option("--json", "print JSON")
+    .action((o: AnalyzeOptions) => run(o));
+}

@@ -1,0 +1,75 @@
+/**
+ * `tenslora eval`: accuracy, macro/binary F1, MCC, per-class accuracy and the confusion matrix of a
+ * trained adapter (or head, or full model) on a split of the data, as a table or as JSON.
+ */
+import type { Command } from "commander";
+import { ConfigError, DATA_FORMATS, type DataFormat, type EvalResult, evaluateTrained, loadTrainedModel } from "../../src/index.ts";
+
+const int = (flag: string, v: unknown, min: number): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+};
+
+const pct = (x: number | null) => (x === null ? "n/a" : `${(100 * x).toFixed(2)}`);
+
+function table(r: EvalResult): string {
+  const lines = [
+    `${r.split} split: ${r.numSamples} examples, ${r.classNames.length} classes`,
+    `accuracy   ${pct(r.accuracy)}%`,
+    `macro F1   ${pct(r.macroF1)}`,
+    ...(r.binaryF1 !== null ? [`binary F1  ${pct(r.binaryF1)}`] : []),
+    `MCC        ${r.mcc.toFixed(4)}`,
+    "",
+    "per class   accuracy",
+    ...r.classNames.map((c, i) => `  ${c.padEnd(Math.max(10, ...r.classNames.map((x) => x.length)))} ${pct(r.perClassAccuracy[i])}`),
+    "",
+    "confusion matrix (rows: true class, columns: predicted)",
+  ];
+  const w = Math.max(4, ...r.confusionMatrix.flat().map((v) => String(v).length + 1));
+  lines.push(`  ${"".padEnd(4)}${r.classNames.map((_, j) => String(j).padStart(w)).join("")}`);
+  r.confusionMatrix.forEach((row, i) => lines.push(`  ${String(i).padEnd(4)}${row.map((v) => String(v).padStart(w)).join("")}`));
+  return lines.join("\n");
+}
+
+export function register(program: Command): void {
+  program
+    .command("eval")
+    .description("metrics of a trained adapter, head or model on the test split of a data set")
+    .requiredOption("--model <dir>", "HuggingFace model folder")
+    .requiredOption("--adapter <dir>", "adapter folder, head folder or full model folder (e.g. RUN_DIR/best)")
+    .option("--data <path>", "data folder or table file (as for train)")
+    .option("--data-format <format>", `${DATA_FORMATS.join(" | ")} (default: detected)`)
+    .option("--eval-data <file>", "test table for --data-format table")
+    .option("--text-column <name>", "table column holding the text")
+    .option("--text-pair-column <name>", "table column holding the second text of a pair")
+    .option("--label-column <name>", "table column holding the label")
+    .option("--seed <n>", "seed of the train/test split (use the run's; default 0)", "0")
+    .option("--split <name>", "test | train", "test")
+    .option("--max-length <n>", "text: truncate to N tokens", "512")
+    .option("--batch-size <n>", "batch size", "64")
+    .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
+    .option("--json", "print the metrics as one JSON object")
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      if (typeof opts.data !== "string") throw new ConfigError(`eval needs --data PATH (the data set the adapter was trained on; its test split is evaluated)`);
+      const str = (k: string) => (typeof opts[k] === "string" ? (opts[k] as string) : undefined);
+      const tm = loadTrainedModel(String(opts.model), String(opts.adapter));
+      const r = await evaluateTrained(tm, {
+        data: opts.data,
+        format: str("dataFormat") as DataFormat | undefined,
+        seed: int("--seed", opts.seed, 0),
+        evalData: str("evalData"),
+        textColumn: str("textColumn"),
+        textPairColumn: str("textPairColumn"),
+        labelColumn: str("labelColumn"),
+        maxLength: int("--max-length", opts.maxLength, 1),
+        batchSize: int("--batch-size", opts.batchSize, 1),
+        split: opts.split as "test" | "train",
+        threads: int("--threads", opts.threads, 1),
+        warn: (s) => console.error(`warning: ${s}`),
+      });
+      if (opts.json) console.log(JSON.stringify({ model: opts.model, adapter: opts.adapter, data: opts.data, ...r }));
+      else console.log(table(r));
+    });
+}

@@ -1,0 +1,155 @@
+/**
+ * `tenslora params`: trainable parameters of LoRA and the TensLoRA constructions on a model
+ * shape, for given ranks, or the ranks a parameter budget buys.
+ *
+ *   tenslora params --model vit-base --construction qkv_depth --ranks 8,8,3,12 --json
+ *   tenslora params --model ./vit/config.json --iso-lora 8        # table: every construction at LoRA r=8's budget
+ */
+import type { Command } from "commander";
+import {
+  CONSTRUCTIONS,
+  ConfigError,
+  type Construction,
+  type Factorization,
+  type ModelShape,
+  isoLoRA,
+  loraEquivalentRank,
+  modeNames,
+  modelShapeFor,
+  paramCount,
+  ranksForBudget,
+  resolveAdapterConfig,
+} from "../../src/index.ts";
+
+/** The command's flags as commander parses them (all strings, as typed). */
+export interface ParamsOptions {
+  model: string;
+  construction?: string;
+  ranks?: string;
+  budget?: string;
+  isoLora?: string;
+  /** Default "tucker". */
+  factorization?: string;
+  json?: boolean;
+}
+
+/** One construction's answer. */
+export interface ParamsRow {
+  construction: Construction;
+  factorization: Factorization;
+  mode_names: string[];
+  ranks: number[];
+  params: number;
+  lora_equivalent_rank: number;
+  /** Set when the ranks were solved for a budget. */
+  budget?: number;
+}
+
+function parseRanks(text: string): number[] {
+  const parts = text.split(",").map((s) => s.trim());
+  if (parts.some((p) => !/^[+-]?\d+(\.\d+)?$/.test(p))) {
+    throw new ConfigError(`--ranks must be one integer or a comma-separated list (e.g. 8 or 8,8,3,12), got "${text}"`);
+  }
+  return parts.map(Number);
+}
+
+function parseCount(flag: string, text: string, integer: boolean): number {
+  const v = Number(text.replaceAll("_", ""));
+  if (text.trim() === "" || !Number.isFinite(v) || v < 1 || (integer && !Number.isInteger(v))) {
+    throw new ConfigError(`${flag} must be ${integer ? "an integer" : "a number"} ≥ 1, got "${text}"`);
+  }
+  return v;
+}
+
+/** What the flags ask for: fixed ranks, or a budget to solve for. */
+type Request = { ranks: number[] } | { budget: number };
+
+function request(o: ParamsOptions, shape: ModelShape): Request {
+  const given = (["ranks", "budget", "isoLora"] as const).filter((k) => o[k] !== undefined);
+  if (given.length > 1) {
+    throw new ConfigError(`give one of --ranks, --budget or --iso-lora, not ${given.map((k) => (k === "isoLora" ? "--iso-lora" : `--${k}`)).join(" and ")}`);
+  }
+  if (o.budget !== undefined) return { budget: parseCount("--budget", o.budget, false) };
+  if (o.isoLora !== undefined) return { budget: isoLoRA(shape, parseCount("--iso-lora", o.isoLora, true)) };
+  return { ranks: parseRanks(o.ranks ?? "8") };
+}
+
+function factorizationOf(text: string): Factorization {
+  if (text === "tucker" || text === "cp") return text;
+  throw new ConfigError(`unknown factorization "${text}"; valid factorizations: tucker, cp`);
+}
+
+/** The row for one construction; `warnings` collects legal-but-wasteful rank findings. */
+export function paramsRow(construction: Construction, shape: ModelShape, req: Request, factorization: Factorization, warnings: string[] = []): ParamsRow {
+  const f: Factorization = construction === "lora" ? "tucker" : factorization;
+  let ranks: number[];
+  if ("budget" in req) ranks = ranksForBudget(construction, shape, req.budget, { factorization: f }).ranks;
+  else {
+    const resolved = resolveAdapterConfig({ construction, ranks: req.ranks.length === 1 ? req.ranks[0] : req.ranks, factorization: f }, shape);
+    ranks = resolved.config.ranks;
+    warnings.push(...resolved.warnings);
+  }
+  const params = paramCount(construction, shape, ranks, f);
+  return {
+    construction,
+    factorization: f,
+    mode_names: f === "cp" ? ["R"] : construction === "lora" ? ["r"] : modeNames(construction),
+    ranks,
+    params,
+    lora_equivalent_rank: loraEquivalentRank(params, shape),
+    ...("budget" in req ? { budget: req.budget } : {}),
+  };
+}
+
+const ranksText = (r: ParamsRow) => r.ranks.map((v, i) => `${r.mode_names[i]}=${v}`).join(" ");
+
+function table(rows: ParamsRow[]): string {
+  const head = ["construction", "ranks", "params", "LoRA-eq. rank"];
+  const cells = rows.map((r) => [r.construction, ranksText(r), r.params.toLocaleString("en-US"), r.lora_equivalent_rank.toFixed(3)]);
+  const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => c.map((v, i) => (i >= 2 ? v.padStart(width[i]) : v.padEnd(width[i]))).join("  ");
+  return [line(head), ...cells.map(line)].join("\n");
+}
+
+/** What `tenslora params` prints: JSON (one row, or the table's rows), text, and warnings for stderr. */
+export function paramsReport(o: ParamsOptions): { json: ParamsRow | ParamsRow[]; text: string; warnings: string[] } {
+  const shape = modelShapeFor(o.model);
+  const factorization = factorizationOf(o.factorization ?? "tucker");
+  const req = request(o, shape);
+  const about = `${o.model} (d ${shape.dIn}, ${shape.heads} heads, ${shape.layers} layers, ${shape.projections.join("/")})`;
+  if (o.construction === undefined) {
+    if ("ranks" in req && req.ranks.length > 1) {
+      throw new ConfigError(`--ranks with ${req.ranks.length} values needs --construction (constructions have 1 to 5 modes); give one rank for the table of all eight`);
+    }
+    const rows = CONSTRUCTIONS.map((c) => paramsRow(c, shape, req, factorization));
+    const what = "budget" in req ? `budget ${req.budget.toLocaleString("en-US")} parameters` : `rank ${req.ranks[0]} on every mode`;
+    return { json: rows, text: `${about}, ${what}, ${factorization}:\n${table(rows)}`, warnings: [] };
+  }
+  const construction = CONSTRUCTIONS.find((c) => c === o.construction);
+  if (!construction) throw new ConfigError(`unknown construction "${o.construction}"; valid constructions: ${CONSTRUCTIONS.join(", ")}`);
+  const warnings: string[] = [];
+  const row = paramsRow(construction, shape, req, factorization, warnings);
+  const budget = row.budget !== undefined ? ` (largest under a budget of ${row.budget.toLocaleString("en-US")})` : "";
+  const text =
+    `${row.construction} (${row.factorization}) on ${about}\n  ranks ${ranksText(row)}${budget}\n` +
+    `  parameters ${row.params.toLocaleString("en-US")} (LoRA-equivalent rank ${row.lora_equivalent_rank.toFixed(3)})`;
+  return { json: row, text, warnings };
+}
+
+export function register(program: Command): void {
+  program
+    .command("params")
+    .description("count the trainable parameters of LoRA / TensLoRA adapters, or solve ranks for a budget")
+    .requiredOption("--model <name|config.json>", "a preset (vit-base, vit-large, vit-huge, roberta-base, roberta-large) or a HuggingFace config.json")
+    .option("--construction <name>", `one of ${CONSTRUCTIONS.join(", ")}; without it, a table of all eight`)
+    .option("--ranks <list>", "one rank for every mode, or one per mode (e.g. 8,8,3,12); default 8")
+    .option("--budget <n>", "solve the ranks: the largest parameter count not above n")
+    .option("--iso-lora <r>", "solve the ranks for the budget of LoRA with rank r")
+    .option("--factorization <name>", "tucker or cp", "tucker")
+    .option("--json", "print JSON")
+    .action((o: ParamsOptions) => {
+      const { json, text, warnings } = paramsReport(o);
+      for (const w of warnings) console.error(`tenslora: warning: ${w}`);
+      console.log(o.json ? JSON.stringify(json) : text);
+    });
+}
