@@ -2,6 +2,8 @@
  * `tenslora eval`: accuracy, macro/binary F1, MCC, per-class accuracy and the confusion matrix of a
  * trained adapter (or head, or full model) on a split of the data, as a table or as JSON.
  */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { ConfigError, DATA_FORMATS, type DataFormat, type EvalResult, evaluateTrained, loadTrainedModel } from "../../src/index.ts";
 
@@ -33,6 +35,20 @@ function table(r: EvalResult): string {
   return lines.join("\n");
 }
 
+/** The run config beside an adapter saved by `train` (RUN_DIR/best or RUN_DIR/last), if any. */
+function runSettings(adapter: string): Record<string, string | number | undefined> {
+  const path = join(dirname(resolve(adapter)), "config.json");
+  if (!existsSync(path)) return {};
+  try {
+    const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    if (typeof raw !== "object" || raw === null || !("construction" in raw && "seed" in raw)) return {};
+    const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
+    return Object.fromEntries(["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn"].map((k) => [k, pick(k)]));
+  } catch {
+    return {}; // not a run folder: plain defaults
+  }
+}
+
 export function register(program: Command): void {
   program
     .command("eval")
@@ -45,31 +61,34 @@ export function register(program: Command): void {
     .option("--text-column <name>", "table column holding the text")
     .option("--text-pair-column <name>", "table column holding the second text of a pair")
     .option("--label-column <name>", "table column holding the label")
-    .option("--seed <n>", "seed of the train/test split (use the run's; default 0)", "0")
+    .option("--seed <n>", "seed of the train/test split (default: the run's, from RUN_DIR/config.json beside the adapter, else 0)")
     .option("--split <name>", "test | train", "test")
-    .option("--max-length <n>", "text: truncate to N tokens", "512")
+    .option("--max-length <n>", "text: truncate to N tokens (default: the run's, else 512)")
     .option("--batch-size <n>", "batch size", "64")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
     .option("--json", "print the metrics as one JSON object")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       if (typeof opts.data !== "string") throw new ConfigError(`eval needs --data PATH (the data set the adapter was trained on; its test split is evaluated)`);
-      const str = (k: string) => (typeof opts[k] === "string" ? (opts[k] as string) : undefined);
+      // settings that decide the split and the tokens default to the run's (RUN_DIR/best → RUN_DIR/config.json)
+      const run = runSettings(String(opts.adapter));
+      const str = (k: string) => (typeof opts[k] === "string" ? (opts[k] as string) : run[k] ? String(run[k]) : undefined);
       const tm = loadTrainedModel(String(opts.model), String(opts.adapter));
+      const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
       const r = await evaluateTrained(tm, {
         data: opts.data,
         format: str("dataFormat") as DataFormat | undefined,
-        seed: int("--seed", opts.seed, 0),
+        seed,
         evalData: str("evalData"),
         textColumn: str("textColumn"),
         textPairColumn: str("textPairColumn"),
         labelColumn: str("labelColumn"),
-        maxLength: int("--max-length", opts.maxLength, 1),
+        maxLength: int("--max-length", opts.maxLength ?? run.maxLength, 1),
         batchSize: int("--batch-size", opts.batchSize, 1),
         split: opts.split as "test" | "train",
         threads: int("--threads", opts.threads, 1),
         warn: (s) => console.error(`warning: ${s}`),
       });
-      if (opts.json) console.log(JSON.stringify({ model: opts.model, adapter: opts.adapter, data: opts.data, ...r }));
+      if (opts.json) console.log(JSON.stringify({ model: opts.model, adapter: opts.adapter, data: opts.data, seed, ...r }));
       else console.log(table(r));
     });
 }

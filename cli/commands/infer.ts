@@ -55,7 +55,8 @@ export function register(program: Command): void {
       let names: string[];
       if (opts.inputs !== undefined) {
         const read = readModelInputs(String(opts.inputs), tm.model);
-        if (read.ignored.length && !opts.json) console.error(`ignored tensors in ${opts.inputs}: ${read.ignored.join(", ")}`);
+        const ig = read.ignored;
+        if (ig.length && !opts.json) console.error(`ignored ${ig.length} tensors in ${opts.inputs} that are no model inputs: ${ig.slice(0, 4).join(", ")}${ig.length > 4 ? ", …" : ""}`);
         inputs = read.inputs;
         names = Array.from({ length: (inputs.pixel_values ?? inputs.input_ids).shape[0] }, (_, i) => `row ${i}`);
       } else if (opts.images !== undefined) {

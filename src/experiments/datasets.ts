@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { loadDtd, loadImageFolderSplit } from "../data/image-datasets.ts";
-import { ImageProcessor } from "../data/image-preprocess.ts";
+import { ImageProcessor, type ImageProcessorConfig } from "../data/image-preprocess.ts";
 import { loadCifar10, loadMnist } from "../data/pixel-datasets.ts";
 import { type GlueTask, loadGlue, loadTextTable } from "../data/text-datasets.ts";
 import { TextTokenizer } from "../data/tokenize.ts";
@@ -77,6 +77,19 @@ export async function openDataset(path: string, o: DataOptions = {}): Promise<An
   }
 }
 
+/**
+ * A model's image preprocessing: its preprocessor_config.json, else the ViT defaults resized to
+ * the model's own image_size (the defaults' 224 would not fit a model of another size).
+ */
+export function modelImageConfig(model: LoadedModel): ImageProcessorConfig {
+  const imageSize = (model.config as { imageSize: number }).imageSize;
+  const pre = join(model.dir, "preprocessor_config.json");
+  const json = existsSync(pre) ? readJsonFile(pre, "preprocessor config") : undefined;
+  const base = ImageProcessor.fromPreprocessorConfig(json).config;
+  const size = { height: imageSize, width: imageSize };
+  return { ...base, resize: json === undefined ? size : (base.resize ?? size) };
+}
+
 /** Batches for a model: images through its preprocessor, text through its tokenizer. */
 export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLength: number; augment?: boolean }): TaskData {
   if (data.kind !== (model.family.task === "image-classification" ? "image" : "text")) {
@@ -84,11 +97,7 @@ export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLengt
   }
   if (data.kind === "image") {
     const cfg = model.config as { imageSize: number; numChannels: number };
-    const pre = join(model.dir, "preprocessor_config.json");
-    const json = existsSync(pre) ? readJsonFile(pre, "preprocessor config") : undefined;
-    const base = ImageProcessor.fromPreprocessorConfig(json);
-    const size = { height: cfg.imageSize, width: cfg.imageSize };
-    const conf = { ...base.config, resize: base.config.resize ?? size, centerCrop: base.config.centerCrop };
+    const conf = modelImageConfig(model);
     const test = new ImageProcessor(conf);
     const train = new ImageProcessor(conf, opts.augment ? { horizontalFlip: 0.5, colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4, p: 0.5 } } : {});
     const mean = [...(conf.mean ?? [0, 0, 0])];

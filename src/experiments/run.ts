@@ -25,12 +25,14 @@ export interface PreparedData {
   /** Loads the model with a head sized for the data (seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
   embedded: boolean;
+  /** Unreadable files the loader skipped (warned about; counted in the run summary). */
+  skipped: { path: string; reason: string }[];
 }
 
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
-    return { data: embeddedTransferData(100, 200, cfg.seed), loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }), embedded: true };
+    return { data: embeddedTransferData(100, 200, cfg.seed), loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }), embedded: true, skipped: [] };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
   if (cfg.dataFormat && !(DATA_FORMATS as readonly string[]).includes(cfg.dataFormat)) {
@@ -48,7 +50,8 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   const labels = split.split.train.classNames;
   const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed });
   const probe = await load(cfg.seed);
-  return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false };
+  const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
+  return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
 }
 
 /** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
@@ -130,6 +133,8 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
     interrupted: result.interrupted,
     stepSeconds: result.stepSeconds,
     samplesPerSecond: tc.batchSize / result.stepSeconds,
+    skippedFiles: prepared.skipped.length,
+    skipped: prepared.skipped.map((f) => f.path),
   };
   writeFileSync(join(outDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
   await writeRunPlots(outDir, tc.metric);

@@ -32,12 +32,20 @@ export interface Trained {
   weights: WeightMap;
 }
 
+/** Class names of a saved head (adapter and head-only folders; a full model folder keeps them in config.json). */
+export const LABELS_FILE = "labels.json";
+
 export function saveTrained(dir: string, model: LoadedModel, trained: Trained): void {
   mkdirSync(dir, { recursive: true });
   const head = new Map(model.family.headParameters(model.config).map((k) => [k, trained.weights.get(k) ?? model.weights.get(k)!]));
+  if (trained.weights.size > head.size && !trained.adapter) {
+    saveModelFolder(dir, model.rawConfig, new Map([...model.weights, ...trained.weights]));
+    return;
+  }
   if (trained.adapter) saveAdapter(dir, trained.adapter, modelContext(model), head);
-  else if (trained.weights.size > head.size) saveModelFolder(dir, model.rawConfig, new Map([...model.weights, ...trained.weights]));
   else writeSafetensors(join(dir, HEAD_FILE), f32(head), { base_model: model.dir });
+  const { id2label, label2id } = model.rawConfig;
+  if (id2label) writeFileAtomic(join(dir, LABELS_FILE), new TextEncoder().encode(JSON.stringify({ id2label, label2id }, null, 2) + "\n"));
 }
 
 /** Load what `saveTrained` (or PEFT) wrote: an adapter folder, a head file, or a full model folder. */

@@ -1,0 +1,343 @@
+/**
+ * The library side of `tenslora infer` (and of `eval` and `merge`): a model folder plus what a run
+ * saved (an adapter folder, a head, or a full model folder, or a PEFT adapter) as one model with
+ * its class names; inputs by their HuggingFace names from a safetensors file, image files or text;
+ * one forward pass; logits and the last hidden state back as F32, and labelled probabilities.
+ */
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from "../adapters/format.ts";
+import { ImageProcessor } from "../data/image-preprocess.ts";
+import { TextTokenizer } from "../data/tokenize.ts";
+import { ConfigError, DataError, FormatError, ShapeError } from "../errors.ts";
+import { WEIGHTS_FILE, readJsonFile } from "../io/checkpoint.ts";
+import { toBigInt64, toFloat32 } from "../io/dtype-convert.ts";
+import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
+import { buildModelGraph } from "../models/build.ts";
+import { ConfigReader } from "../models/config-fields.ts";
+import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
+import { WeightStore } from "../onnx/export.ts";
+import type { HostTensor } from "../runtime/host.ts";
+import { compile } from "../runtime/session.ts";
+import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
+import { type MetricsSummary, summarize } from "../train/metrics.ts";
+import type { SplitName } from "../train/task-data.ts";
+import { predict } from "../train/trainer.ts";
+import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, taskDataFor } from "./datasets.ts";
+
+const HEAD_PREFIX = "base_model.model.";
+
+export interface TrainedModel {
+  /** The model with the trained head (or every trained weight) in place; adapters stay separate. */
+  model: LoadedModel;
+  adapter?: AdapterSet;
+  /** Class names, index = class id (id2label). */
+  labels: string[];
+}
+
+/** What `--adapter DIR` holds: an adapter, a head, a full model folder; anything else is an error naming the fix. */
+function describeTrainedDir(dir: string): "adapter" | "head" | "model" {
+  if (!existsSync(dir)) throw new ConfigError(`--adapter ${dir} does not exist; pass an adapter folder (e.g. RUN_DIR/best)`);
+  if (!statSync(dir).isDirectory()) throw new ConfigError(`--adapter ${dir} is a file; pass the folder that holds ${ADAPTER_CONFIG}, ${HEAD_FILE} or ${WEIGHTS_FILE}`);
+  if (existsSync(join(dir, ADAPTER_CONFIG))) return "adapter";
+  if (existsSync(join(dir, HEAD_FILE))) return "head";
+  if (existsSync(join(dir, WEIGHTS_FILE))) return "model";
+  if (existsSync(join(dir, "best")) || existsSync(join(dir, "last"))) {
+    throw new ConfigError(`--adapter ${dir} is a run folder; pass ${join(dir, "best")} (best test metric) or ${join(dir, "last")} (final step)`);
+  }
+  throw new FormatError(`${dir} holds no adapter (${ADAPTER_CONFIG}), head (${HEAD_FILE}) or model (${WEIGHTS_FILE}); pass the folder a run saved`);
+}
+
+/**
+ * Class names of the head saved in `dir`: labels.json (our runs), config.json (a full model
+ * folder), else LABEL_i for as many classes as the stored output bias has; undefined when the
+ * folder holds no head (a plain PEFT adapter: the model's own head is used).
+ */
+function trainedLabels(dir: string, kind: "adapter" | "head" | "model", modelDir: string): string[] | undefined {
+  const fromJson = (path: string) => {
+    const raw = readJsonFile(path, "labels file") as Record<string, unknown>;
+    return new ConfigReader(raw, path).labels();
+  };
+  if (existsSync(join(dir, LABELS_FILE))) return fromJson(join(dir, LABELS_FILE));
+  if (kind === "model") return existsSync(join(dir, "config.json")) ? fromJson(join(dir, "config.json")) : undefined;
+  const { family, raw } = readModelConfig(modelDir);
+  const heads = family.headParameters(family.parseConfig(raw, join(modelDir, "config.json")));
+  const outBias = heads[heads.length - 1]; // the logits' bias, shape [numLabels], in every family
+  const file = kind === "adapter" ? join(dir, ADAPTER_WEIGHTS) : join(dir, HEAD_FILE);
+  const stored = readSafetensors(file).tensors.get(kind === "adapter" ? HEAD_PREFIX + outBias : outBias);
+  if (!stored) return undefined;
+  if (stored.shape.length !== 1 || stored.shape[0] < 1) throw new ShapeError(`${file}: "${outBias}" has shape [${stored.shape}], expected [numLabels]`);
+  return Array.from({ length: stored.shape[0] }, (_, i) => `LABEL_${i}`);
+}
+
+/** Every trained weight must be a model weight of the same shape (all problems at once). */
+function checkFullWeights(dir: string, model: LoadedModel, weights: Map<string, { shape: number[] }>): void {
+  const problems: string[] = [];
+  for (const [k, t] of weights) {
+    const want = model.weights.get(k);
+    if (!want) problems.push(`unexpected "${k}" [${t.shape}]`);
+    else if (want.shape.join() !== t.shape.join()) problems.push(`"${k}": expected [${want.shape}], found [${t.shape}]`);
+  }
+  if (problems.length) {
+    throw new ShapeError(
+      `${join(dir, WEIGHTS_FILE)} does not fit the model in ${model.dir}:\n  ${problems.slice(0, 12).join("\n  ")}` +
+        (problems.length > 12 ? `\n  … and ${problems.length - 12} more` : "") +
+        `\nPass the model folder the run was trained from.`,
+    );
+  }
+}
+
+/** Load `modelDir` with what a run saved in `adapterDir` (optional) applied. */
+export function loadTrainedModel(modelDir: string, adapterDir?: string, opts: { seed?: number } = {}): TrainedModel {
+  if (!existsSync(join(modelDir, "config.json"))) {
+    throw new ConfigError(`--model ${modelDir} is not a HuggingFace model folder (no config.json)`);
+  }
+  if (!adapterDir) {
+    const model = loadModel(modelDir);
+    return { model, labels: model.config.id2label ?? labelNames(model.config.numLabels) };
+  }
+  const kind = describeTrainedDir(adapterDir);
+  const labels = trainedLabels(adapterDir, kind, modelDir);
+  const model = loadModel(modelDir, labels ? { numLabels: labels.length, labels, seed: opts.seed } : {});
+  const trained = loadTrained(adapterDir, model);
+  if (kind === "model") checkFullWeights(adapterDir, model, trained.weights);
+  const heads = model.family.headParameters(model.config);
+  if (model.newHead && !heads.every((k) => trained.weights.has(k))) {
+    throw new FormatError(`${adapterDir} holds no trained head for its ${labels?.length} labels; pass the folder the run saved (it keeps the head beside the adapter)`);
+  }
+  const weights = new Map(model.weights);
+  for (const [k, t] of trained.weights) weights.set(k, t);
+  return { model: { ...model, weights }, adapter: trained.adapter, labels: labels ?? model.config.id2label ?? labelNames(model.config.numLabels) };
+}
+
+const labelNames = (n: number) => Array.from({ length: n }, (_, i) => `LABEL_${i}`);
+
+// ---------------------------------------------------------------------------------------------
+// inputs
+
+const FLOAT_INPUTS = new Set(["pixel_values"]);
+
+/** Model inputs by HF name from a safetensors file; other keys (labels, golden outputs) are listed in `ignored`. */
+export function readModelInputs(path: string, model: LoadedModel): { inputs: Record<string, HostTensor>; ignored: string[] } {
+  if (!existsSync(path)) throw new ConfigError(`--inputs ${path} does not exist`);
+  const file = readSafetensors(path).tensors;
+  const { required, optional } = model.family.inputNames as { required: string[]; optional: string[] };
+  const missing = required.filter((k) => !file.has(k));
+  if (missing.length) {
+    throw new DataError(
+      `${path} has no ${missing.map((k) => `"${k}"`).join(", ")}; a ${model.family.modelType} model takes ${required.join(" + ")}` +
+        (optional.length ? ` [+ ${optional.join(", ")}]` : "") + ` (found: ${[...file.keys()].join(", ") || "no tensors"})`,
+    );
+  }
+  const inputs: Record<string, HostTensor> = {};
+  for (const k of [...required, ...optional]) {
+    const e = file.get(k);
+    if (!e) continue;
+    inputs[k] = FLOAT_INPUTS.has(k)
+      ? { dtype: "float32", shape: e.shape, data: toFloat32(e, `${path}: ${k}`) }
+      : { dtype: "int64", shape: e.shape, data: toBigInt64(e, `${path}: ${k}`) };
+  }
+  checkInputs(inputs, model, path);
+  const known = new Set([...required, ...optional]);
+  return { inputs, ignored: [...file.keys()].filter((k) => !known.has(k)) };
+}
+
+/** Shapes and id ranges against the config, so a bad file is a clear error rather than a native one. */
+export function checkInputs(inputs: Record<string, HostTensor>, model: LoadedModel, source: string): void {
+  const cfg = model.config as Record<string, number>;
+  const fail = (msg: string): never => {
+    throw new ShapeError(`${source}: ${msg}`);
+  };
+  const px = inputs.pixel_values;
+  if (px) {
+    const want = [cfg.numChannels, cfg.imageSize, cfg.imageSize];
+    if (px.shape.length !== 4 || px.shape.slice(1).join() !== want.join() || px.shape[0] < 1) {
+      fail(`pixel_values has shape [${px.shape}], expected [batch, ${want.join(", ")}] (num_channels, image_size, image_size from config.json)`);
+    }
+  }
+  const ids = inputs.input_ids;
+  if (!ids) return;
+  if (ids.shape.length !== 2 || ids.shape[0] < 1 || ids.shape[1] < 1) fail(`input_ids has shape [${ids.shape}], expected [batch, sequence]`);
+  for (const k of ["attention_mask", "token_type_ids"]) {
+    const t = inputs[k];
+    if (t && t.shape.join() !== ids.shape.join()) fail(`${k} has shape [${t.shape}] but input_ids has [${ids.shape}]; they must match`);
+  }
+  const range = (k: string, hi: number, what: string) => {
+    const t = inputs[k];
+    if (!t) return;
+    const data = t.data as BigInt64Array;
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] < 0n || data[i] >= BigInt(hi)) fail(`${k}[${Math.floor(i / ids.shape[1])}, ${i % ids.shape[1]}] = ${data[i]} is outside [0, ${hi}) (${what})`);
+    }
+  };
+  if (cfg.vocabSize) range("input_ids", cfg.vocabSize, "vocab_size");
+  range("attention_mask", 2, "0 or 1");
+  if (cfg.typeVocabSize) range("token_type_ids", cfg.typeVocabSize, "type_vocab_size");
+  if (cfg.maxPositionEmbeddings !== undefined) {
+    const maxT = cfg.maxPositionEmbeddings - (cfg.padTokenId ?? 0) - 1;
+    if (ids.shape[1] > maxT) fail(`sequences of ${ids.shape[1]} tokens exceed the model's ${maxT} positions (max_position_embeddings ${cfg.maxPositionEmbeddings}); truncate them`);
+  }
+}
+
+/** pixel_values [N, C, S, S] for image files through the model's preprocessing. */
+export async function imageInputs(model: LoadedModel, paths: string[]): Promise<Record<string, HostTensor>> {
+  if (model.family.task !== "image-classification") throw new ConfigError(`--images needs an image model; ${model.dir} is ${model.family.modelType} (use --text)`);
+  const cfg = model.config as { numChannels: number; imageSize: number };
+  const proc = new ImageProcessor(modelImageConfig(model));
+  const plane = cfg.imageSize * cfg.imageSize;
+  const per = cfg.numChannels * plane;
+  const data = new Float32Array(paths.length * per);
+  for (const [i, p] of paths.entries()) {
+    if (!existsSync(p)) throw new DataError(`image ${p} does not exist`);
+    let px = await proc.process(p);
+    if (cfg.numChannels === 1 && px.length === 3 * plane) px = px.subarray(0, plane).map((v, j) => (v + px[plane + j] + px[2 * plane + j]) / 3);
+    if (px.length !== per) throw new ConfigError(`the image preprocessing gives ${px.length} values per image but the model takes ${cfg.numChannels}×${cfg.imageSize}×${cfg.imageSize}; fix preprocessor_config.json's size`);
+    data.set(px, i * per);
+  }
+  return { pixel_values: { dtype: "float32", shape: [paths.length, cfg.numChannels, cfg.imageSize, cfg.imageSize], data } };
+}
+
+/** input_ids, attention_mask, token_type_ids for texts (and pairs) through the folder's tokenizer.json. */
+export function textInputs(model: LoadedModel, texts: string[], pairs?: string[], maxLength?: number): Record<string, HostTensor> {
+  if (model.family.task !== "text-classification") throw new ConfigError(`--text needs a text model; ${model.dir} is ${model.family.modelType} (use --images)`);
+  if (pairs && pairs.length !== texts.length) throw new ConfigError(`--text-pair needs one second text per --text: got ${texts.length} texts and ${pairs.length} pairs`);
+  if (!existsSync(join(model.dir, "tokenizer.json"))) throw new ConfigError(`${model.dir} has no tokenizer.json; --text needs the tokenizer files of the model folder`);
+  const tok = TextTokenizer.fromDir(model.dir);
+  const cfg = model.config as { maxPositionEmbeddings: number; padTokenId: number };
+  const limit = cfg.maxPositionEmbeddings - cfg.padTokenId - 1;
+  const m = Math.min(maxLength ?? tok.modelMaxLength ?? 512, limit);
+  const batch = tok.encodeBatch(texts.map((text, i) => ({ text, textPair: pairs?.[i] })), { maxLength: m, truncation: true });
+  const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [...batch.shape], data });
+  return { input_ids: t(batch.inputIds), attention_mask: t(batch.attentionMask), token_type_ids: t(batch.tokenTypeIds) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the forward pass and its outputs
+
+export interface InferenceOutputs {
+  logits: HostTensor; // [B, numLabels] float32
+  last_hidden_state: HostTensor; // [B, T, d] float32
+}
+
+/** One forward pass over HF-named inputs, all rows at once. */
+export async function runInference(tm: { model: LoadedModel; adapter?: AdapterSet }, inputs: Record<string, HostTensor>, opts: { threads?: number } = {}): Promise<InferenceOutputs> {
+  const { model, adapter } = tm;
+  checkInputs(inputs, model, "inputs");
+  const lead = inputs.pixel_values ?? inputs.input_ids;
+  if (!lead) throw new DataError(`no model inputs: a ${model.family.modelType} model takes ${model.family.inputNames.required.join(" + ")}`);
+  const built = buildModelGraph({ model, adapter, batch: lead.shape[0], seqLen: inputs.input_ids?.shape[1], trainable: "none", hiddenState: true });
+  const store = new WeightStore();
+  try {
+    const graph = await compile(built.graph, { store, threads: opts.threads, outputs: ["logits", "last_hidden_state"] });
+    try {
+      const out = await graph.run(model.family.feeds(model.config, inputs));
+      return { logits: out.logits, last_hidden_state: out.last_hidden_state };
+    } finally {
+      graph.dispose();
+    }
+  } finally {
+    store.dispose();
+  }
+}
+
+export function writeOutputs(path: string, out: InferenceOutputs): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const f = (t: HostTensor) => ({ dtype: "F32" as const, shape: t.shape, data: t.data as Float32Array });
+  writeSafetensors(path, { logits: f(out.logits), last_hidden_state: f(out.last_hidden_state) }, { format: "pt" });
+}
+
+export interface Prediction {
+  label: string;
+  id: number;
+  /** Every class, most probable first. */
+  probabilities: { id: number; label: string; probability: number }[];
+}
+
+/** Softmax of each row of logits [B, C], labelled and sorted. */
+export function predictions(logits: HostTensor, labels: string[]): Prediction[] {
+  const [B, C] = logits.shape;
+  if (labels.length !== C) throw new ShapeError(`internal: ${labels.length} label names for ${C} logits`);
+  const x = logits.data as Float32Array;
+  return Array.from({ length: B }, (_, r) => {
+    const row = x.subarray(r * C, (r + 1) * C);
+    const max = row.reduce((a, b) => Math.max(a, b), -Infinity);
+    const e = Array.from(row, (v) => Math.exp(v - max));
+    const z = e.reduce((a, b) => a + b, 0);
+    const probabilities = e.map((v, id) => ({ id, label: labels[id], probability: v / z })).sort((a, b) => b.probability - a.probability || a.id - b.id);
+    return { label: probabilities[0].label, id: probabilities[0].id, probabilities };
+  });
+}
+
+/** Read a text argument that names a file (`@path`) or is the text itself. */
+export function textArg(s: string): string {
+  return s.startsWith("@") && existsSync(s.slice(1)) ? readFileSync(s.slice(1), "utf8").trim() : s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// evaluation on a data split (`tenslora eval`)
+
+export interface EvalOptions {
+  data: string;
+  format?: DataFormat;
+  /** Seed of the train/test split for layouts without one (use the run's seed). */
+  seed?: number;
+  evalData?: string;
+  textColumn?: string;
+  textPairColumn?: string;
+  labelColumn?: string;
+  maxLength?: number;
+  batchSize?: number;
+  split?: SplitName;
+  threads?: number;
+  warn?: (s: string) => void;
+}
+
+export interface EvalResult extends MetricsSummary {
+  split: SplitName;
+  classNames: string[];
+}
+
+/** Metrics of a trained model on a split of `--data` (the same seeded split `train` used). */
+export async function evaluateTrained(tm: TrainedModel, o: EvalOptions): Promise<EvalResult> {
+  const split = o.split ?? "test";
+  if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
+  if (o.format && !(DATA_FORMATS as readonly string[]).includes(o.format)) throw new ConfigError(`unknown --data-format "${o.format}"; valid: ${DATA_FORMATS.join(", ")}`);
+  const warn = o.warn ?? console.warn;
+  const ds = await openDataset(o.data, {
+    format: o.format,
+    seed: o.seed ?? 0,
+    testPath: o.evalData,
+    textColumn: o.textColumn,
+    textPairColumn: o.textPairColumn,
+    labelColumn: o.labelColumn,
+    warn,
+  });
+  const classNames = ds.split.train.classNames;
+  if (classNames.length !== tm.labels.length) {
+    throw new ConfigError(
+      `the data has ${classNames.length} classes (${classNames.join(", ")}) but the model's head has ${tm.labels.length} (${tm.labels.join(", ")}); ` +
+        `evaluate with the adapter trained on this data`,
+    );
+  }
+  if (!tm.labels.every((l, i) => l === classNames[i] || l === `LABEL_${i}`)) {
+    warn(`the head's labels (${tm.labels.join(", ")}) differ from the data's classes (${classNames.join(", ")}); classes are matched by index`);
+  }
+  const data = taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 });
+  const n = data.size(split);
+  const B = Math.max(1, Math.min(o.batchSize ?? 64, n));
+  const { model, adapter } = tm;
+  const built = buildModelGraph({ model, adapter, batch: B, seqLen: data.seqLen, trainable: "none" });
+  const store = new WeightStore();
+  try {
+    const graph = await compile(built.graph, { store, threads: o.threads, outputs: ["logits"] });
+    try {
+      const preds = await predict(data, split, graph, B, (inputs) => model.family.feeds(model.config, inputs));
+      return { ...summarize(preds, data.labels(split), classNames.length), split, classNames };
+    } finally {
+      graph.dispose();
+    }
+  } finally {
+    store.dispose();
+  }
+}
