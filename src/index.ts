@@ -32,6 +32,7 @@ export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io
 export { readSafetensors, writeSafetensors } from "./io/safetensors.ts";
+export { downloadModel, DownloadError } from "./io/hub.ts";
 // data
 export * from "./data/index.ts";
 // training

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { register as analyze } from "./analyze.ts";
 import { register as compare } from "./compare.ts";
+import { register as download } from "./download.ts";
 import { register as evaluate } from "./eval.ts";
 import { register as infer } from "./infer.ts";
 import { register as merge } from "./merge.ts";
@@ -10,4 +11,4 @@ import { register as train } from "./train.ts";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [train, evaluate, merge, infer, compare, params, analyze];
+export const commands: Register[] = [train, evaluate, merge, infer, compare, params, analyze, download];
