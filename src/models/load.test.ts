@@ -150,5 +150,5 @@ test("a mis-shaped key names the file, the key, the expected and the found shape
 });
 
 test("the fixture folders themselves load (the edits above are what breaks them)", () => {
-  for (const m of ["vit", "roberta"]) assert.ok(loadModel(join(FIXTURE, m)).weights.size > 50);
+  for (const m of ["vit", "roberta"]) assert.ok(loadModel(join(FIXTURE, m)).weights.size > 50, `${m} fixture`);
 });

@@ -4,7 +4,7 @@
  * on the <s> token. Position ids follow RoBERTa: pads keep the pad id, others count from pad+1.
  */
 import * as b from "../../ir/builder.ts";
-import { additiveMask, attention, dropout, gelu, layerNorm, linear } from "../../ir/functional.ts";
+import { additiveMask, attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
 import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
@@ -112,7 +112,10 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
       dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l } : undefined,
     });
     const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, o), 2000 + l), h));
-    h = ln(`${lp}.output.LayerNorm`, b.add(drop(dense(gelu(dense(a, fc1)), fc2), 3000 + l), a));
+    const mlp = geluMlp(a, s.get(`${fc1.path}.weight`), s.get(`${fc1.path}.bias`), s.get(`${fc2.path}.weight`), s.get(`${fc2.path}.bias`), (v, k) =>
+      opts.hook?.(v, k === 1 ? fc1 : fc2),
+    );
+    h = ln(`${lp}.output.LayerNorm`, b.add(drop(mlp, 3000 + l), a));
   }
   const cls = drop(b.reshape(b.slice(h, 1, 0, 1), [B, d]), 4000);
   const pooled = drop(b.tanh(linear(cls, s.get("classifier.dense.weight"), s.get("classifier.dense.bias"))), 4001);

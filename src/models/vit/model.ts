@@ -3,7 +3,7 @@
  * positions, pre-norm encoder blocks with exact-erf GELU, final LayerNorm, linear head on CLS.
  */
 import * as b from "../../ir/builder.ts";
-import { attention, dropout, gelu, layerNorm, linear } from "../../ir/functional.ts";
+import { attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
 import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
@@ -78,6 +78,10 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
     const delta = opts.hook?.(x, site);
     return delta ? b.add(y, delta) : y;
   };
+  const weightBias = (site: LinearSite): [Value, Value | undefined] => {
+    const bias = `${site.path}.bias`;
+    return [s.get(`${site.path}.weight`), s.has(bias) ? s.get(bias) : undefined];
+  };
   const hp = opts.dropout?.hidden ?? 0;
   const ap = opts.dropout?.attention ?? 0;
 
@@ -95,8 +99,8 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
       dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l } : undefined,
     });
     h = b.add(drop(dense(ctx, o), hp, 2000 + l), h);
-    const m = gelu(dense(ln("layernorm_after", h), fc1));
-    h = b.add(drop(dense(m, fc2), hp, 3000 + l), h);
+    const mlp = geluMlp(ln("layernorm_after", h), ...weightBias(fc1), ...weightBias(fc2), (v, k) => opts.hook?.(v, k === 1 ? fc1 : fc2));
+    h = b.add(drop(mlp, hp, 3000 + l), h);
   }
   const lastHiddenState = layerNorm(h, s.get(`${P}layernorm.weight`), s.get(`${P}layernorm.bias`), cfg.layerNormEps);
   const clsOut = b.reshape(b.slice(lastHiddenState, 1, 0, 1), [B, d]);

@@ -1,0 +1,97 @@
+/**
+ * Named model shapes without weights, for parameter counts and rank budgets: each preset is the
+ * config.json of the HuggingFace checkpoint it names (the fields the families read), so it goes
+ * through the same `parseConfig` as a downloaded model.
+ *
+ * @example
+ * modelShapeFor("vit-base");              // { dIn: 768, dOut: 768, heads: 12, layers: 12, projections: [query, key, value] }
+ * modelShapeFor("./my-model/config.json"); // any HF config with hidden_size, num_attention_heads, num_hidden_layers
+ */
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { type ModelShape, modelShape } from "../adapters/constructions.ts";
+import { ConfigError, FormatError } from "../errors.ts";
+import { readJsonFile } from "../io/checkpoint.ts";
+import { ConfigReader } from "./config-fields.ts";
+import { FAMILIES } from "./load.ts";
+
+const vitConfig = (hidden: number, layers: number, heads: number, intermediate: number, patch: number) => ({
+  model_type: "vit",
+  hidden_size: hidden,
+  num_hidden_layers: layers,
+  num_attention_heads: heads,
+  intermediate_size: intermediate,
+  image_size: 224,
+  patch_size: patch,
+  num_channels: 3,
+  qkv_bias: true,
+  hidden_act: "gelu",
+  layer_norm_eps: 1e-12,
+  num_labels: 1000,
+});
+
+const robertaConfig = (hidden: number, layers: number, heads: number, intermediate: number) => ({
+  model_type: "roberta",
+  vocab_size: 50265,
+  hidden_size: hidden,
+  num_hidden_layers: layers,
+  num_attention_heads: heads,
+  intermediate_size: intermediate,
+  max_position_embeddings: 514,
+  type_vocab_size: 1,
+  pad_token_id: 1,
+  bos_token_id: 0,
+  eos_token_id: 2,
+  hidden_act: "gelu",
+  layer_norm_eps: 1e-5,
+  num_labels: 2,
+});
+
+/** config.json contents of well-known checkpoints (google/vit-*-patch16-224, FacebookAI/roberta-*). */
+export const MODEL_PRESETS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
+  "vit-base": vitConfig(768, 12, 12, 3072, 16),
+  "vit-large": vitConfig(1024, 24, 16, 4096, 16),
+  "vit-huge": vitConfig(1280, 32, 16, 5120, 14),
+  "roberta-base": robertaConfig(768, 12, 12, 3072),
+  "roberta-large": robertaConfig(1024, 24, 16, 4096),
+};
+
+/** The raw config.json of a preset name, or of a path to a config.json (or to the folder holding one). */
+export function modelConfigFor(nameOrPath: string): { raw: Record<string, unknown>; source: string } {
+  const preset = MODEL_PRESETS[nameOrPath];
+  if (preset) return { raw: { ...preset }, source: `preset "${nameOrPath}"` };
+  if (!existsSync(nameOrPath)) {
+    throw new ConfigError(
+      `model "${nameOrPath}" is neither a preset nor an existing file; use one of ${Object.keys(MODEL_PRESETS).join(", ")}, ` +
+        `or a path to a HuggingFace config.json (or its folder)`,
+    );
+  }
+  const path = statSync(nameOrPath).isDirectory() ? join(nameOrPath, "config.json") : nameOrPath;
+  const raw = readJsonFile(path, "model config");
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new FormatError(`${path}: must hold a JSON object`);
+  return { raw: raw as Record<string, unknown>, source: path };
+}
+
+/**
+ * The adapter's view of a model (d_in = d_out = hidden size, heads, layers, the adapted
+ * projections of each block) from a preset name or a HuggingFace config.json. Configs of the
+ * supported families are parsed (and validated) by that family; any other config needs
+ * `hidden_size`, `num_attention_heads` and `num_hidden_layers`, and is assumed to have
+ * square [hidden, hidden] query/key/value projections.
+ */
+export function modelShapeFor(nameOrPath: string, projections?: readonly string[]): ModelShape {
+  const { raw, source } = modelConfigFor(nameOrPath);
+  const family = typeof raw.model_type === "string" ? FAMILIES[raw.model_type] : undefined;
+  let hidden: number;
+  let heads: number;
+  let layers: number;
+  if (family) {
+    ({ hidden, heads, layers } = family.shape(family.parseConfig(raw, source)));
+  } else {
+    const r = new ConfigReader(raw, source);
+    hidden = r.int("hidden_size");
+    heads = r.int("num_attention_heads");
+    layers = r.int("num_hidden_layers");
+  }
+  return modelShape({ dIn: hidden, dOut: hidden, heads, layers, projections });
+}
