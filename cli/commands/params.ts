@@ -28,6 +28,8 @@ export interface ParamsOptions {
   ranks?: string;
   budget?: string;
   isoLora?: string;
+  /** Budget solving: the most balanced ranks within this fraction below the best fit. */
+  rankSlack?: string;
   /** Default "tucker". */
   factorization?: string;
   json?: boolean;
@@ -62,15 +64,17 @@ function parseCount(flag: string, text: string, integer: boolean): number {
 }
 
 /** What the flags ask for: fixed ranks, or a budget to solve for. */
-type Request = { ranks: number[] } | { budget: number };
+type Request = { ranks: number[] } | { budget: number; slack: number };
 
 function request(o: ParamsOptions, shape: ModelShape): Request {
   const given = (["ranks", "budget", "isoLora"] as const).filter((k) => o[k] !== undefined);
   if (given.length > 1) {
     throw new ConfigError(`give one of --ranks, --budget or --iso-lora, not ${given.map((k) => (k === "isoLora" ? "--iso-lora" : `--${k}`)).join(" and ")}`);
   }
-  if (o.budget !== undefined) return { budget: parseCount("--budget", o.budget, false) };
-  if (o.isoLora !== undefined) return { budget: isoLoRA(shape, parseCount("--iso-lora", o.isoLora, true)) };
+  const slack = Number(o.rankSlack ?? 0.01);
+  if (!(slack >= 0 && slack < 1)) throw new ConfigError(`--rank-slack must be a fraction in [0, 1), got ${o.rankSlack}`);
+  if (o.budget !== undefined) return { budget: parseCount("--budget", o.budget, false), slack };
+  if (o.isoLora !== undefined) return { budget: isoLoRA(shape, parseCount("--iso-lora", o.isoLora, true)), slack };
   return { ranks: parseRanks(o.ranks ?? "8") };
 }
 
@@ -83,7 +87,7 @@ function factorizationOf(text: string): Factorization {
 export function paramsRow(construction: Construction, shape: ModelShape, req: Request, factorization: Factorization, warnings: string[] = []): ParamsRow {
   const f: Factorization = construction === "lora" ? "tucker" : factorization;
   let ranks: number[];
-  if ("budget" in req) ranks = ranksForBudget(construction, shape, req.budget, { factorization: f }).ranks;
+  if ("budget" in req) ranks = ranksForBudget(construction, shape, req.budget, { factorization: f, slack: req.slack }).ranks;
   else {
     const resolved = resolveAdapterConfig({ construction, ranks: req.ranks.length === 1 ? req.ranks[0] : req.ranks, factorization: f }, shape);
     ranks = resolved.config.ranks;
@@ -145,6 +149,7 @@ export function register(program: Command): void {
     .option("--ranks <list>", "one rank for every mode, or one per mode (e.g. 8,8,3,12); default 8")
     .option("--budget <n>", "solve the ranks: the largest parameter count not above n")
     .option("--iso-lora <r>", "solve the ranks for the budget of LoRA with rank r")
+    .option("--rank-slack <fraction>", "with a budget: the most balanced ranks within this fraction below the best fit (0 = strict; default 0.01, as train and compare)")
     .option("--factorization <name>", "tucker or cp", "tucker")
     .option("--json", "print JSON")
     .action((o: ParamsOptions) => {
