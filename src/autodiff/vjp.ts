@@ -4,10 +4,10 @@
  * sums broadcast cotangents back to input shapes, and accumulates fan-out.
  */
 import { ShapeError, internal } from "../errors.ts";
-import { add, constant, reduceSum, reshape } from "../ir/builder.ts";
-import { broadcastAxes, isFloat, shapeToString, shapesEqual } from "../ir/dtype-shape.ts";
+import { add, concat, constant, pad, reduceSum, reshape } from "../ir/builder.ts";
+import { broadcastAxes, checkAxis, isFloat, shapeToString, shapesEqual } from "../ir/dtype-shape.ts";
 import { type Node, type Value, typecheck } from "../ir/graph.ts";
-import type { Op } from "../ir/ops.ts";
+import { Op } from "../ir/ops.ts";
 import { vjpRules } from "./rules.ts";
 
 /** Sum a cotangent over the axes that broadcasting added, back to `like`'s shape. */
@@ -16,6 +16,42 @@ export function sumToShape(ct: Value, like: Value): Value {
   const axes = broadcastAxes(like.shape, ct.shape);
   const summed = axes.length ? reduceSum(ct, axes, true) : ct;
   return shapesEqual(summed.shape, like.shape) ? summed : reshape(summed, [...like.shape]);
+}
+
+/**
+ * The sum of a value's fan-out cotangents. Cotangents of disjoint slices (Pad nodes along one axis,
+ * as the Slice rule makes them) are concatenated rather than added: n slices of a stacked tensor
+ * then cost one pass over it instead of n zero-padded copies and n − 1 full-size additions.
+ */
+function sumCotangents(list: Value[]): Value {
+  const byAxis = new Map<number, Node<Op.Pad>[]>();
+  const rest: Value[] = [];
+  for (const c of list) {
+    const p = c.producer?.op === Op.Pad ? (c.producer as Node<Op.Pad>) : undefined;
+    const axis = p ? checkAxis(p.params.axis, c.rank, "Pad") : -1;
+    if (!p || typeof p.inputs[0].shape[axis] !== "number" || typeof c.shape[axis] !== "number") {
+      rest.push(c);
+      continue;
+    }
+    byAxis.set(axis, [...(byAxis.get(axis) ?? []), p]);
+  }
+  for (const [axis, pads] of byAxis) {
+    const size = pads[0].outputs[0].shape[axis] as number;
+    pads.sort((a, b2) => a.params.before - b2.params.before);
+    const end = (p: Node<Op.Pad>) => p.params.before + (p.inputs[0].shape[axis] as number);
+    const disjoint = pads.every((p, i) => i === 0 || p.params.before >= end(pads[i - 1]));
+    if (pads.length < 2 || !disjoint) {
+      rest.push(...pads.map((p) => p.outputs[0]));
+      continue;
+    }
+    const pieces = pads.map((p, i) => {
+      const before = i === 0 ? p.params.before : 0;
+      const after = (i + 1 < pads.length ? pads[i + 1].params.before : size) - end(p);
+      return before || after ? pad(p.inputs[0], axis, before, after) : p.inputs[0];
+    });
+    rest.push(concat(pieces, axis));
+  }
+  return rest.reduce((acc, c) => add(acc, c));
 }
 
 /**
@@ -33,17 +69,25 @@ export function grad(loss: Value, wrt: Value[]): Value[] {
   const nodes = [...g.nodes];
   for (const n of nodes) if (n.inputs.some((x) => live.has(x))) for (const o of n.outputs) live.add(o);
 
-  const cts = new Map<Value, Value>([[loss, constant(g, 1, [...loss.shape] as number[], loss.dtype)]]);
+  // Fan-out contributions are collected and summed when the value's cotangent is first read.
+  const parts = new Map<Value, Value[]>([[loss, [constant(g, 1, [...loss.shape] as number[], loss.dtype)]]]);
   const accumulate = (x: Value, ct: Value) => {
     const c = sumToShape(ct, x);
     if (!shapesEqual(c.shape, x.shape)) internal(`cotangent ${shapeToString(c.shape)} for ${x}`);
-    const prev = cts.get(x);
-    cts.set(x, prev ? add(prev, c) : c);
+    const list = parts.get(x);
+    if (list) list.push(c);
+    else parts.set(x, [c]);
+  };
+  const cotangent = (x: Value): Value | undefined => {
+    const list = parts.get(x);
+    if (!list) return undefined;
+    if (list.length > 1) parts.set(x, [sumCotangents(list)]);
+    return parts.get(x)![0];
   };
 
   for (let i = nodes.length - 1; i >= 0; i--) {
     const n = nodes[i];
-    const outCts = n.outputs.map((o) => cts.get(o));
+    const outCts = n.outputs.map((o) => cotangent(o));
     if (outCts.every((c) => c === undefined)) continue;
     const needs = n.inputs.map((x) => live.has(x) && isFloat(x.dtype));
     if (!needs.some(Boolean)) continue;
@@ -54,7 +98,7 @@ export function grad(loss: Value, wrt: Value[]): Value[] {
       if (needs[k] && c !== undefined) accumulate(x, c);
     });
   }
-  const out = wrt.map((w) => cts.get(w) ?? constant(g, 0, [...w.shape] as number[], w.dtype));
+  const out = wrt.map((w) => cotangent(w) ?? constant(g, 0, [...w.shape] as number[], w.dtype));
   typecheck(g);
   return out;
 }

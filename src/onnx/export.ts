@@ -73,7 +73,7 @@ export interface ExportOptions {
   outputs?: string[];
   /** Write large initializers to this store; without it every weight is inlined. */
   store?: WeightStore;
-  /** Lower Add(MatMul(A, W), C) as one Gemm with C (default true; see fuse.ts). */
+  /** Lower Add(MatMul(A, W), C) as one Gemm with C (default false; see fuse.ts for when it pays). */
   fuse?: boolean;
 }
 
@@ -95,7 +95,7 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   };
   const live = liveNodes(graph, outs);
   const used = new Set<Value>(outs);
-  const plan = opts.fuse === false ? undefined : planGemmFusions(live, outs);
+  const plan = opts.fuse ? planGemmFusions(live, outs) : undefined;
   for (const n of live) {
     for (const x of n.inputs) used.add(x);
     if (plan?.skip.has(n)) continue;

@@ -1,0 +1,20 @@
+/** `npm run bench -- <name>`: run one benchmark; an unknown or missing name lists them. */
+const BENCHES: Record<string, { about: string; load: () => Promise<{ run(args: string[]): Promise<void> }> }> = {
+  matmul: { about: "fp32 2048x768·768x768 GFLOP/s, ours vs torch.mm", load: () => import("./matmul.ts") },
+  block: { about: "one ViT-B block fwd+bwd with LoRA r=8 on q,k,v, vs PyTorch eager", load: () => import("./block.ts") },
+  "step-vit": { about: "ViT-B/16 training step (224², batch 8, LoRA r=8 + head, AdamW)", load: () => import("./step.ts").then((m) => ({ run: m.runVit })) },
+  "step-roberta": { about: "RoBERTa-base training step (seq 128, batch 16, LoRA r=8 + head, AdamW)", load: () => import("./step.ts").then((m) => ({ run: m.runRoberta })) },
+  constructions: { about: "step time of each construction / LoRA's at the LoRA-r=8 budget", load: () => import("./constructions.ts") },
+  merged: { about: "inference time of a merged model / the base model", load: () => import("./merged.ts") },
+  "llm-adapter": { about: "adapter slices at decoder scale (d 4096, 32 layers) vs folding the full tensor", load: () => import("./llm-adapter.ts") },
+};
+
+const [name, ...rest] = process.argv.slice(2);
+const entry = name ? BENCHES[name] : undefined;
+if (!entry) {
+  if (name) console.error(`unknown benchmark "${name}"`);
+  console.error("usage: npm run bench -- <name> [options]\n\nbenchmarks:");
+  for (const [k, v] of Object.entries(BENCHES)) console.error(`  ${k.padEnd(14)} ${v.about}`);
+  process.exit(name ? 2 : 0);
+}
+await (await entry.load()).run(rest);

@@ -1,0 +1,44 @@
+/** Random-weight models of the published shapes (shape decides cost) for the benchmarks. */
+import type { AnyFamily, LoadedModel } from "../src/models/load.ts";
+import { FAMILIES } from "../src/models/load.ts";
+import { randomWeights } from "./harness.ts";
+
+export const VIT_B16 = {
+  model_type: "vit",
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  image_size: 224,
+  patch_size: 16,
+  num_channels: 3,
+  qkv_bias: true,
+  layer_norm_eps: 1e-12,
+  hidden_dropout_prob: 0,
+  attention_probs_dropout_prob: 0,
+  num_labels: 10,
+};
+
+export const ROBERTA_BASE = {
+  model_type: "roberta",
+  vocab_size: 50265,
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  max_position_embeddings: 514,
+  type_vocab_size: 1,
+  pad_token_id: 1,
+  layer_norm_eps: 1e-5,
+  hidden_dropout_prob: 0.1,
+  attention_probs_dropout_prob: 0.1,
+  num_labels: 2,
+};
+
+/** A LoadedModel with seeded random weights; `overrides` change config fields (e.g. layers). */
+export function randomModel(raw: Record<string, unknown>, overrides: Record<string, unknown> = {}, seed = 1): LoadedModel {
+  const rawConfig = { ...raw, ...overrides };
+  const family: AnyFamily = FAMILIES[rawConfig.model_type as string];
+  const config = family.parseConfig(rawConfig, "bench");
+  return { family, config, weights: randomWeights(family.parameterShapes(config), seed), dir: "(random)", rawConfig, newHead: true };
+}
