@@ -6,6 +6,7 @@ import * as b from "../../ir/builder.ts";
 import { attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
+import { encoderLinearSites } from "../encoder-sites.ts";
 import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type ViTConfig, parseViTConfig } from "./config.ts";
 
@@ -17,16 +18,13 @@ const P = "vit.";
 const layerPath = (i: number) => `${P}encoder.layer.${i}`;
 
 function linearSites(cfg: ViTConfig): LinearSite[] {
-  const d = cfg.hiddenSize;
-  const sites: LinearSite[] = [];
-  for (let l = 0; l < cfg.numHiddenLayers; l++) {
-    const at = `${layerPath(l)}.attention`;
-    for (const name of ["query", "key", "value"]) sites.push({ path: `${at}.attention.${name}`, name, layer: l, inFeatures: d, outFeatures: d });
-    sites.push({ path: `${at}.output.dense`, name: "attention.output.dense", layer: l, inFeatures: d, outFeatures: d });
-    sites.push({ path: `${layerPath(l)}.intermediate.dense`, name: "intermediate.dense", layer: l, inFeatures: d, outFeatures: cfg.intermediateSize });
-    sites.push({ path: `${layerPath(l)}.output.dense`, name: "output.dense", layer: l, inFeatures: cfg.intermediateSize, outFeatures: d });
-  }
-  return sites;
+  return encoderLinearSites({
+    layers: `${P}encoder.layer`,
+    selfAttention: "attention",
+    numLayers: cfg.numHiddenLayers,
+    hidden: cfg.hiddenSize,
+    intermediate: cfg.intermediateSize,
+  });
 }
 
 function parameterShapes(cfg: ViTConfig): Map<string, number[]> {

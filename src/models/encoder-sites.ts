@@ -1,0 +1,26 @@
+/** The linear layers of a BERT-style encoder (ViT and RoBERTa share the layout but for one name). */
+import type { LinearSite } from "./types.ts";
+
+export interface EncoderLayout {
+  /** "vit.encoder.layer" or "roberta.encoder.layer". */
+  layers: string;
+  /** The self-attention module's name under `attention`: ViT "attention", RoBERTa "self". */
+  selfAttention: string;
+  numLayers: number;
+  hidden: number;
+  intermediate: number;
+}
+
+/** Per layer, in forward order: query, key, value, attention output, intermediate, output. */
+export function encoderLinearSites(e: EncoderLayout): LinearSite[] {
+  const d = e.hidden;
+  const sites: LinearSite[] = [];
+  for (let l = 0; l < e.numLayers; l++) {
+    const lp = `${e.layers}.${l}`;
+    for (const name of ["query", "key", "value"]) sites.push({ path: `${lp}.attention.${e.selfAttention}.${name}`, name, layer: l, inFeatures: d, outFeatures: d });
+    sites.push({ path: `${lp}.attention.output.dense`, name: "attention.output.dense", layer: l, inFeatures: d, outFeatures: d });
+    sites.push({ path: `${lp}.intermediate.dense`, name: "intermediate.dense", layer: l, inFeatures: d, outFeatures: e.intermediate });
+    sites.push({ path: `${lp}.output.dense`, name: "output.dense", layer: l, inFeatures: e.intermediate, outFeatures: d });
+  }
+  return sites;
+}
