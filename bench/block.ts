@@ -201,7 +201,7 @@ export async function run(argv: string[]): Promise<void> {
     const fns: (() => Promise<unknown>)[] = [() => c.run(blk.feeds, into), ...variants.map((v) => () => v.c.run(v.feeds, into)), mmProbe.run];
     if (best) fns.push(() => best.step());
     if (def) fns.push(() => def.step());
-    const samples = await interleave(fns, { warmup: round === 0 ? 3 : 1, runs: args.runs, gapMs: 100 });
+    const samples = await interleave(fns, { warmup: round === 0 ? 3 : 1, runs: args.runs, gapMs: 150 });
     mmG.push(...samples[1 + variants.length].map(mmProbe.gflops));
     samples.splice(1 + variants.length, 1);
     oursS.push(...samples[0]);

@@ -347,9 +347,9 @@ export function printProfile(p: ProfileSummary, top = 15): void {
 }
 
 /**
- * Time several functions with their runs interleaved (a, b, c, b, c, a, c, a, b, …), so slow
- * phases of a shared machine hit all of them alike; each is warmed up `warmup` times first.
- * Seconds per call.
+ * Time several functions with their runs interleaved (each cycle runs every function once, in a
+ * seeded random order), so slow phases of a shared machine hit all of them alike; each is warmed
+ * up `warmup` times first. Seconds per call.
  */
 export async function interleave(
   fns: (() => unknown | Promise<unknown>)[],
@@ -362,10 +362,11 @@ export async function interleave(
   const samples = fns.map(() => [] as number[]);
   // a pause between runners lets the previous one's spinning worker threads go to sleep
   const gap = opts.gapMs ?? 0;
+  const rng = new Rng(12345);
   for (let i = 0; i < runs; i++) {
-    // the starting runner rotates, so no runner always follows the same one
-    for (let j = 0; j < fns.length; j++) {
-      const k = (i + j) % fns.length;
+    // a fresh order every cycle: no runner always follows the same one (a peer's BLAS threads
+    // can keep a core busy for a while after its step)
+    for (const k of rng.permutation(fns.length)) {
       if (gap > 0) await new Promise((r) => setTimeout(r, gap));
       const t0 = process.hrtime.bigint();
       const r = await fns[k]();

@@ -161,7 +161,7 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
     const fns: (() => Promise<unknown>)[] = [ours.step, mmProbe.run];
     if (best) fns.push(() => best.step());
     if (def) fns.push(() => def.step());
-    const samples = await interleave(fns, { warmup: round === 0 ? args.warmup : 1, runs: args.runs, gapMs: 200 });
+    const samples = await interleave(fns, { warmup: round === 0 ? args.warmup : 1, runs: args.runs, gapMs: 300 });
     mm.push(...samples[1].map(mmProbe.gflops));
     samples.splice(1, 1);
     oursS.push(...samples[0]);
