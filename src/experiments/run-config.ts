@@ -4,8 +4,14 @@
  */
 import { ConfigError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
+import type { TrainConfig } from "../train/trainer.ts";
 
-export interface RunConfig {
+/**
+ * Training fields as in TrainConfig (AdamW as the paper's code: lr 5e-4, weight decay 0.01, cosine
+ * to 1e-6, batch 64, 10 epochs), except `warmup` = -1 meaning the paper's default (0 for images,
+ * 0.1 for text), plus what picks the model, data and adapter.
+ */
+export interface RunConfig extends Omit<TrainConfig, "metric" | "threads"> {
   /** HF model folder; empty = the embedded MNIST benchmark. */
   model: string;
   /** Data path (or "mnist"); empty with the embedded model. */
@@ -28,22 +34,11 @@ export interface RunConfig {
   targetModules: string;
   /** Multiplies every update; LoRA: alpha / r. The paper uses 1. */
   scaling: number;
-  /** AdamW, as the paper's code: lr 5e-4, weight decay 0.01, cosine to 1e-6, batch 64, 10 epochs. */
-  lr: number;
-  weightDecay: number;
-  epochs: number;
-  batchSize: number;
-  /** Warm-up fraction; -1 = the paper's default (0 for images, 0.1 for text). */
-  warmup: number;
-  minLr: number;
-  seed: number;
-  evalEvery: number;
-  saveEvery: number;
-  maxGradNorm: number;
+  /** Validated into TrainConfig by `trainConfig`; kept loose here so files and flags coerce. */
   metric: string;
   maxLength: number;
-  dropout: number;
   augment: boolean;
+  /** ONNX Runtime threads; 0 = all cores. */
   threads: number;
 }
 

@@ -1,5 +1,9 @@
 /** The linear layers of a BERT-style encoder (ViT and RoBERTa share the layout but for one name). */
-import type { LinearSite } from "./types.ts";
+import { add } from "../ir/builder.ts";
+import { linear } from "../ir/functional.ts";
+import type { Value } from "../ir/graph.ts";
+import type { ParamScope } from "../nn/params.ts";
+import type { LinearSite, ProjectionHook } from "./types.ts";
 
 export interface EncoderLayout {
   /** "vit.encoder.layer" or "roberta.encoder.layer". */
@@ -23,4 +27,12 @@ export function encoderLinearSites(e: EncoderLayout): LinearSite[] {
     sites.push({ path: `${lp}.output.dense`, name: "output.dense", layer: l, inFeatures: e.intermediate, outFeatures: d });
   }
   return sites;
+}
+
+/** A linear layer of `site` (bias when the checkpoint has one) plus the adapter's update, if any. */
+export function adaptedLinear(s: ParamScope, x: Value, site: LinearSite, hook: ProjectionHook | undefined): Value {
+  const bias = `${site.path}.bias`;
+  const y = linear(x, s.get(`${site.path}.weight`), s.has(bias) ? s.get(bias) : undefined);
+  const delta = hook?.(x, site);
+  return delta ? add(y, delta) : y;
 }

@@ -7,7 +7,7 @@ import * as b from "../../ir/builder.ts";
 import { additiveMask, attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
-import { encoderLinearSites } from "../encoder-sites.ts";
+import { adaptedLinear, encoderLinearSites } from "../encoder-sites.ts";
 import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type RobertaConfig, parseRobertaConfig } from "./config.ts";
 
@@ -86,11 +86,7 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
   const hp = opts.dropout?.hidden ?? 0;
   const ap = opts.dropout?.attention ?? 0;
   const drop = (x: Value, k: number) => (opts.dropout && hp > 0 ? dropout(x, hp, opts.dropout.seed + k) : x);
-  const dense = (x: Value, site: LinearSite) => {
-    const y = linear(x, s.get(`${site.path}.weight`), s.get(`${site.path}.bias`));
-    const delta = opts.hook?.(x, site);
-    return delta ? b.add(y, delta) : y;
-  };
+  const dense = (x: Value, site: LinearSite) => adaptedLinear(s, x, site, opts.hook);
   const ln = (path: string, x: Value) => layerNorm(x, s.get(`${path}.weight`), s.get(`${path}.bias`), cfg.layerNormEps);
 
   const e = `${P}embeddings`;

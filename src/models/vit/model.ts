@@ -6,7 +6,7 @@ import * as b from "../../ir/builder.ts";
 import { attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
-import { encoderLinearSites } from "../encoder-sites.ts";
+import { adaptedLinear, encoderLinearSites } from "../encoder-sites.ts";
 import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type ViTConfig, parseViTConfig } from "./config.ts";
 
@@ -70,12 +70,7 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
   const d = cfg.hiddenSize;
   const sites = linearSites(cfg);
   const drop = (x: Value, p: number, k: number) => (opts.dropout ? dropout(x, p, opts.dropout.seed + k) : x);
-  const dense = (x: Value, site: LinearSite) => {
-    const bias = `${site.path}.bias`;
-    const y = linear(x, s.get(`${site.path}.weight`), s.has(bias) ? s.get(bias) : undefined);
-    const delta = opts.hook?.(x, site);
-    return delta ? b.add(y, delta) : y;
-  };
+  const dense = (x: Value, site: LinearSite) => adaptedLinear(s, x, site, opts.hook);
   const weightBias = (site: LinearSite): [Value, Value | undefined] => {
     const bias = `${site.path}.bias`;
     return [s.get(`${site.path}.weight`), s.has(bias) ? s.get(bias) : undefined];
