@@ -38,12 +38,12 @@ function runAndSignal(args: string[], afterStep: number, signal: NodeJS.Signals,
   });
 }
 
-test("SIGTERM mid-run, then --resume: the final adapter is bit-identical to an uninterrupted run", async () => {
+test("SIGTERM mid-run, then --resume (with augmentation and dropout): the final adapter is bit-identical to an uninterrupted run", async () => {
   const dir = tempDir();
   const images = join(dir, "images");
   await writeImageFolder(images, { classes: 2, perClass: 8, size: 32 });
   const common = ["train", "--model", VIT, "--data", images, "--construction", "att_qkv_depth", "--ranks", "2,2,2,2,2", "--epochs", "4", "--batch-size", "4"];
-  const flags = [...common, "--lr", "0.01", "--augment", "--save-every", "1", "--eval-every", "3", "--threads", "1", "--json"];
+  const flags = [...common, "--lr", "0.01", "--augment", "--dropout", "0.2", "--save-every", "1", "--eval-every", "3", "--threads", "1", "--json"];
   const whole = join(dir, "whole");
   const cut = join(dir, "cut");
 

@@ -50,9 +50,16 @@ export function layerNorm(x: Value, scale: Value, bias: Value, eps: number): Val
   return b.layerNormParts(x, scale, bias, eps).y;
 }
 
-/** Inverted dropout with a seeded mask; the identity when p = 0 (evaluation). */
-export function dropout(x: Value, p: number, seed: number): Value {
-  return p === 0 ? x : b.mul(x, b.dropoutMask(x, p, seed));
+/**
+ * Where dropout masks come from when not drawn in-graph: e.g. graph inputs the trainer fills from
+ * a seeded stream per step, so a resumed run replays the same masks.
+ */
+export type MaskSource = (like: Value, p: number, key: number) => Value;
+
+/** Inverted dropout; the identity when p = 0 (evaluation). `seed` also keys a MaskSource. */
+export function dropout(x: Value, p: number, seed: number, source?: MaskSource): Value {
+  if (p === 0) return x;
+  return b.mul(x, source ? source(x, p, seed) : b.dropoutMask(x, p, seed));
 }
 
 /** [B, T, H·dh] → [B, H, T, dh] */
@@ -72,7 +79,7 @@ export interface AttentionOptions {
   heads: number;
   /** Additive mask broadcastable to [B, H, T, T] (0 keeps, a large negative drops). */
   mask?: Value;
-  dropout?: { p: number; seed: number };
+  dropout?: { p: number; seed: number; source?: MaskSource };
 }
 
 /** Scaled dot-product multi-head attention on projected q, k, v of shape [B, T, d]. */
@@ -82,7 +89,7 @@ export function attention(q: Value, k: Value, v: Value, opts: AttentionOptions):
   let scores = b.matmul(qh, kh, { transB: true, alpha: 1 / Math.sqrt(dh) }); // [B, H, T, T]
   if (opts.mask) scores = b.add(scores, opts.mask);
   let probs = b.softmax(scores, -1);
-  if (opts.dropout) probs = dropout(probs, opts.dropout.p, opts.dropout.seed);
+  if (opts.dropout) probs = dropout(probs, opts.dropout.p, opts.dropout.seed, opts.dropout.source);
   return mergeHeads(b.matmul(probs, vh)); // [B, T, d]
 }
 

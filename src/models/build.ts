@@ -7,10 +7,12 @@ import { grad } from "../autodiff/vjp.ts";
 import { type AdapterSet } from "../adapters/adapter-set.ts";
 import { adapterHook } from "../adapters/inject.ts";
 import { ConfigError } from "../errors.ts";
-import { crossEntropy } from "../ir/functional.ts";
+import { concrete } from "../ir/dtype-shape.ts";
+import { type MaskSource, crossEntropy } from "../ir/functional.ts";
 import { Graph } from "../ir/graph.ts";
 import { ParamScope, type WeightMap } from "../nn/params.ts";
 import type { LoadedModel } from "./load.ts";
+import type { DropoutOptions } from "./types.ts";
 
 /** What is trained: adapter + head (the paper's setting), the head alone (linear probe), everything, or nothing. */
 export type TrainableSet = "adapter+head" | "head" | "all" | "none";
@@ -28,7 +30,17 @@ export interface GraphSpec {
   grads?: boolean;
   /** Include "last_hidden_state" among the outputs. */
   hiddenState?: boolean;
-  dropout?: { hidden: number; attention: number; seed: number };
+  dropout?: DropoutOptions;
+  /** With dropout: masks become graph inputs "dropout_mask.<key>" (see BuiltGraph.masks). */
+  feedMasks?: boolean;
+}
+
+/** A dropout mask the caller feeds: {0, 1/(1−p)} values of `shape` under input `name`. */
+export interface MaskInput {
+  name: string;
+  shape: number[];
+  p: number;
+  key: number;
 }
 
 export interface BuiltGraph {
@@ -37,6 +49,8 @@ export interface BuiltGraph {
   trainable: string[];
   /** All weights the graph reads (model, adapter), by name. */
   weights: WeightMap;
+  /** Dropout masks to feed (feedMasks). */
+  masks: MaskInput[];
 }
 
 export function buildModelGraph(spec: GraphSpec): BuiltGraph {
@@ -52,9 +66,15 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   const g = new Graph();
   const scope = new ParamScope(g, weights, isTrainable);
   const inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
+  const masks: MaskInput[] = [];
+  const source: MaskSource = (like, p, key) => {
+    const m = { name: `dropout_mask.${key}`, shape: concrete(like.shape, "dropout mask"), p, key };
+    masks.push(m);
+    return g.input(m.name, like.dtype, m.shape);
+  };
   const out = model.family.forward(scope, model.config, inputs, {
     hook: adapter ? adapterHook(adapter, (n) => scope.get(n)) : undefined,
-    dropout: spec.dropout,
+    dropout: spec.dropout && (spec.feedMasks ? { ...spec.dropout, source } : spec.dropout),
   });
   g.output("logits", out.logits);
   if (spec.hiddenState) g.output("last_hidden_state", out.lastHiddenState);
@@ -69,5 +89,5 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
       trainable.forEach((name, i) => g.output(`grad.${name}`, grads[i]));
     }
   }
-  return { graph: g, trainable, weights };
+  return { graph: g, trainable, weights, masks };
 }

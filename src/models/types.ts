@@ -1,4 +1,5 @@
 /** What every model family provides to adapters, training and the CLI. */
+import type { MaskSource } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
 import type { HostTensor } from "../runtime/host.ts";
@@ -20,7 +21,15 @@ export type ProjectionHook = (x: Value, site: LinearSite) => Value | undefined;
 export interface ForwardOptions {
   hook?: ProjectionHook;
   /** Dropout probabilities in training graphs (0 in evaluation). */
-  dropout?: { hidden: number; attention: number; seed: number };
+  dropout?: DropoutOptions;
+}
+
+export interface DropoutOptions {
+  hidden: number;
+  attention: number;
+  seed: number;
+  /** Masks from outside the graph (see MaskSource); default: ONNX Runtime's seeded Dropout. */
+  source?: MaskSource;
 }
 
 export interface ModelOutputs {

@@ -121,7 +121,17 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   // setup: one graph to train, one to evaluate, sharing one external copy of the frozen weights
   const dropout = cfg.dropout > 0 ? { hidden: cfg.dropout, attention: cfg.dropout, seed: cfg.seed } : undefined;
   const trainSpec = { model, adapter, batch: B, seqLen: data.seqLen, trainable: setup.trainable };
-  const built = buildModelGraph({ ...trainSpec, loss: true, grads: true, dropout });
+  // masks are fed from a stream keyed by (seed, step, site), so a resumed run replays them
+  const built = buildModelGraph({ ...trainSpec, loss: true, grads: true, dropout, feedMasks: true });
+  const masks = built.masks.map((m) => ({ ...m, data: new Float32Array(m.shape.reduce((a, b) => a * b, 1)) }));
+  const maskFeeds = (s: number): Record<string, HostTensor> => {
+    for (const m of masks) {
+      const rng = new Rng((Math.imul(cfg.seed + 1, 0x85ebca6b) ^ Math.imul(s + 1, 0xc2b2ae35) ^ m.key) >>> 0);
+      const keep = 1 - m.p;
+      for (let i = 0; i < m.data.length; i++) m.data[i] = rng.uniform() < keep ? 1 / keep : 0;
+    }
+    return Object.fromEntries(masks.map((m) => [m.name, { dtype: "float32", shape: m.shape, data: m.data }]));
+  };
   const evalBuilt = buildModelGraph({ ...trainSpec, trainable: setup.trainable });
   const store = new WeightStore();
   const trainGraph = await compile(built.graph, { store, threads: cfg.threads });
@@ -200,7 +210,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       next = step + 1 < total ? batchAt(step + 1) : undefined; // decode the next batch while this one runs
       const lr = schedule(step);
       const t0 = performance.now();
-      const out = await trainGraph.run({ ...feedsOf(batch.inputs), labels: batch.labels });
+      const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels });
       const loss = Number(out.loss.data[0]);
       if (!Number.isFinite(loss)) {
         const last = existsSync(ckptDir) ? ckptDir : "none (no checkpoint was written yet)";

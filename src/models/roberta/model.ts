@@ -85,7 +85,7 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
   const sites = linearSites(cfg);
   const hp = opts.dropout?.hidden ?? 0;
   const ap = opts.dropout?.attention ?? 0;
-  const drop = (x: Value, k: number) => (opts.dropout && hp > 0 ? dropout(x, hp, opts.dropout.seed + k) : x);
+  const drop = (x: Value, k: number) => (opts.dropout && hp > 0 ? dropout(x, hp, opts.dropout.seed + k, opts.dropout.source) : x);
   const dense = (x: Value, site: LinearSite) => adaptedLinear(s, x, site, opts.hook);
   const ln = (path: string, x: Value) => layerNorm(x, s.get(`${path}.weight`), s.get(`${path}.bias`), cfg.layerNormEps);
 
@@ -103,7 +103,7 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
     const ctx = attention(dense(h, q), dense(h, k), dense(h, v), {
       heads: cfg.numAttentionHeads,
       mask,
-      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l } : undefined,
+      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l, source: opts.dropout.source } : undefined,
     });
     const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, o), 2000 + l), h));
     const mlp = geluMlp(a, s.get(`${fc1.path}.weight`), s.get(`${fc1.path}.bias`), s.get(`${fc2.path}.weight`), s.get(`${fc2.path}.bias`), (v, k) =>

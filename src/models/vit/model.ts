@@ -69,7 +69,7 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
   const B = pixelValues.shape[0] as number;
   const d = cfg.hiddenSize;
   const sites = linearSites(cfg);
-  const drop = (x: Value, p: number, k: number) => (opts.dropout ? dropout(x, p, opts.dropout.seed + k) : x);
+  const drop = (x: Value, p: number, k: number) => (opts.dropout ? dropout(x, p, opts.dropout.seed + k, opts.dropout.source) : x);
   const dense = (x: Value, site: LinearSite) => adaptedLinear(s, x, site, opts.hook);
   const weightBias = (site: LinearSite): [Value, Value | undefined] => {
     const bias = `${site.path}.bias`;
@@ -89,7 +89,7 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
     const x = ln("layernorm_before", h);
     const ctx = attention(dense(x, q), dense(x, k), dense(x, v), {
       heads: cfg.numAttentionHeads,
-      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l } : undefined,
+      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l, source: opts.dropout.source } : undefined,
     });
     h = b.add(drop(dense(ctx, o), hp, 2000 + l), h);
     const mlp = geluMlp(ln("layernorm_after", h), ...weightBias(fc1), ...weightBias(fc2), (v, k) => opts.hook?.(v, k === 1 ? fc1 : fc2));
