@@ -105,7 +105,7 @@ export const PRETRAIN_CONFIG: TrainConfig = {
   dropout: 0,
 };
 
-/** The pretrained digits-0–4 ViT folder, built and cached on first use (about a minute on 2 cores). */
+/** The pretrained digits-0–4 ViT folder, built and cached on first use (about 15 s on 2 cores). */
 export async function ensureEmbeddedModel(opts: { onEvent?: (e: TrainEvent) => void; threads?: number; log?: (s: string) => void } = {}): Promise<string> {
   const dir = join(cacheDir(), VERSION);
   if (existsSync(join(dir, "config.json"))) return dir;
