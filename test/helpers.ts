@@ -353,6 +353,16 @@ function num(raw: RawConfig, k: string, fallback?: number): number {
  * [CLS] + patches + positions, pre-norm blocks (LN → attention → residual, LN → GELU MLP →
  * residual), final LayerNorm, classifier on [CLS].
  */
+
+/** A weight of the reference forward by name; a missing one names itself. */
+function weightGetter<T>(w: ReadonlyMap<string, T>): (k: string) => T {
+  return (k) => {
+    const v = w.get(k);
+    if (!v) throw new Error(`reference: no weight "${k}"`);
+    return v;
+  };
+}
+
 export function refViT(raw: RawConfig, w: RefWeights, px: ArrayLike<number>, B: number, opts: { deltas?: Map<string, Float64Array>; labels?: ArrayLike<number> } = {}): RefOutputs {
   const d = num(raw, "hidden_size");
   const H = num(raw, "num_attention_heads");
@@ -366,11 +376,7 @@ export function refViT(raw: RawConfig, w: RefWeights, px: ArrayLike<number>, B: 
   const nl = w.get("classifier.bias")!.length;
   const g = S / p;
   const T = g * g + 1;
-  const W = (k: string) => {
-    const v = w.get(k);
-    if (!v) throw new Error(`reference: no weight "${k}"`);
-    return v;
-  };
+  const W = weightGetter(w);
   const logits = new Float64Array(B * nl);
   const last = new Float64Array(B * T * d);
   for (let bi = 0; bi < B; bi++) {
@@ -435,11 +441,7 @@ export function refRoberta(
   const pad = num(raw, "pad_token_id", 1);
   const T = ids.length / B;
   const nl = w.get("classifier.out_proj.bias")!.length;
-  const W = (k: string) => {
-    const v = w.get(k);
-    if (!v) throw new Error(`reference: no weight "${k}"`);
-    return v;
-  };
+  const W = weightGetter(w);
   const logits = new Float64Array(B * nl);
   const last = new Float64Array(B * T * d);
   for (let bi = 0; bi < B; bi++) {

@@ -75,9 +75,7 @@ for (const name of ["vit", "roberta"] as const) {
     const r = await modelRunner({ model, hf, adapter: set, trainable: "adapter+head", loss: true, grads: true });
     try {
       const out = await r.run(hf, { labels: labelsOf(gold) });
-      const dl = maxAbsDiff(outF32(out, "logits"), goldenF32(gold, "logits"));
-      assert.ok(dl < ABS, `logits differ by ${dl}`);
-      assert.ok(Math.abs(outF32(out, "loss")[0] - goldenF32(gold, "loss")[0]) < ABS, `loss ${outF32(out, "loss")[0]} vs ${goldenF32(gold, "loss")[0]}`);
+      const dl = assertLogitsAndLoss(out, gold);
       const gradKeys = [...gold.keys()].filter((k) => k.startsWith("grad."));
       // every lora_A / lora_B of the adapter has a golden gradient, and the reverse
       assert.deepEqual(gradKeys.map((k) => k.slice(5)).sort(), [...set.tensors.keys()].sort());
@@ -117,9 +115,7 @@ for (const name of ["vit", "roberta"] as const) {
         const r = await modelRunner({ model, hf, adapter: set, trainable: "adapter+head", loss: true, grads: true });
         try {
           const out = await r.run(hf, { labels: labelsOf(gold) });
-          const dl = maxAbsDiff(outF32(out, "logits"), goldenF32(gold, "logits"));
-          assert.ok(dl < ABS, `logits differ by ${dl}`);
-          assert.ok(Math.abs(outF32(out, "loss")[0] - goldenF32(gold, "loss")[0]) < ABS, `loss ${outF32(out, "loss")[0]} vs ${goldenF32(gold, "loss")[0]}`);
+          const dl = assertLogitsAndLoss(out, gold);
           const pairs: [string, string][] = [["grad.tenslora.0.core", "grad.core"], ...factorKeys.map((k, i): [string, string] => [`grad.tenslora.0.factors.${i}`, `grad.${k}`])];
           let worst = 0;
           for (const [ours, theirs] of pairs) {
@@ -147,6 +143,14 @@ for (const name of ["vit", "roberta"] as const) {
 }
 
 /** The official factors as an adapter set of ours: one tensor (t = 0), mode order in, (out | dh, heads), qkv, depth. */
+/** Logits and loss equal the golden file's within ABS; returns the logits' max |Δ|. */
+function assertLogitsAndLoss(out: Parameters<typeof outF32>[0], gold: Golden): number {
+  const dl = maxAbsDiff(outF32(out, "logits"), goldenF32(gold, "logits"));
+  assert.ok(dl < ABS, `logits differ by ${dl}`);
+  assert.ok(Math.abs(outF32(out, "loss")[0] - goldenF32(gold, "loss")[0]) < ABS, `loss ${outF32(out, "loss")[0]} vs ${goldenF32(gold, "loss")[0]}`);
+  return dl;
+}
+
 function officialSet(gold: Golden, construction: string, ctx: ReturnType<typeof modelContext>, factorKeys: string[]): AdapterSet {
   const { shape, grid } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
   const core = gold.get("core")!;

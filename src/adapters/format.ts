@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { FormatError, ShapeError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import { toFloat32 } from "../io/dtype-convert.ts";
-import { readSafetensors, writeFileAtomic, writeSafetensors } from "../io/safetensors.ts";
+import { float32Inputs, readSafetensors, writeFileAtomic, writeSafetensors } from "../io/safetensors.ts";
 import type { LinearSite } from "../models/types.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { type AdapterSet, adapterParameterShapes, adapterShape } from "./adapter-set.ts";
@@ -78,9 +78,7 @@ export function adapterConfigJson(set: AdapterSet, ctx: ModelContext, head: Weig
 /** Write the adapter (and the trained head, if any) atomically. */
 export function saveAdapter(dir: string, set: AdapterSet, ctx: ModelContext, head?: WeightMap): void {
   mkdirSync(dir, { recursive: true });
-  const tensors = new Map<string, { dtype: "F32"; shape: number[]; data: Float32Array }>();
-  for (const [k, t] of set.tensors) tensors.set(k, { dtype: "F32", shape: t.shape, data: t.data });
-  for (const [k, t] of head ?? []) tensors.set(HEAD_PREFIX + k, { dtype: "F32", shape: t.shape, data: t.data });
+  const tensors = new Map([...float32Inputs(set.tensors), ...float32Inputs(head ?? [], HEAD_PREFIX)]);
   writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: "pt" });
   writeFileAtomic(join(dir, ADAPTER_CONFIG), new TextEncoder().encode(JSON.stringify(adapterConfigJson(set, ctx, head), null, 2) + "\n"));
 }

@@ -258,6 +258,11 @@ function checkTiling(spans: Span[], bufferLength: number, name: string): void {
  * then by name, as the reference writer does, so every tensor is aligned to its element size
  * and reads back as a zero-copy view; the header is padded with spaces to a multiple of 8.
  */
+/** Float32 tensors by name (a weight map) as writer inputs, keys optionally prefixed. */
+export function float32Inputs(tensors: Iterable<[string, { shape: number[]; data: Float32Array }]>, prefix = ""): Map<string, TensorInput> {
+  return new Map([...tensors].map(([k, t]) => [prefix + k, { dtype: "F32" as const, shape: t.shape, data: t.data }]));
+}
+
 export function serializeSafetensors(
   tensors: TensorInputs,
   metadata?: Readonly<Record<string, string>>,

@@ -9,7 +9,7 @@ import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { ADAPTER_CONFIG, loadAdapter, saveAdapter } from "../adapters/format.ts";
 import { FormatError } from "../errors.ts";
 import { WEIGHTS_FILE, loadCheckpointTensors } from "../io/checkpoint.ts";
-import { readSafetensors, writeFileAtomic, writeSafetensors } from "../io/safetensors.ts";
+import { float32Inputs, readSafetensors, writeFileAtomic, writeSafetensors } from "../io/safetensors.ts";
 import { toFloat32 } from "../io/dtype-convert.ts";
 import { modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
@@ -17,12 +17,11 @@ import type { WeightMap } from "../nn/params.ts";
 
 export const HEAD_FILE = "head.safetensors";
 
-const f32 = (m: WeightMap) => new Map([...m].map(([k, t]) => [k, { dtype: "F32" as const, shape: t.shape, data: t.data }]));
 
 /** Write a HuggingFace model folder (config.json + model.safetensors). */
 export function saveModelFolder(dir: string, rawConfig: Record<string, unknown>, weights: WeightMap): void {
   mkdirSync(dir, { recursive: true });
-  writeSafetensors(join(dir, WEIGHTS_FILE), f32(weights), { format: "pt" });
+  writeSafetensors(join(dir, WEIGHTS_FILE), float32Inputs(weights), { format: "pt" });
   writeFileAtomic(join(dir, "config.json"), new TextEncoder().encode(JSON.stringify(rawConfig, null, 2) + "\n"));
 }
 
@@ -43,7 +42,7 @@ export function saveTrained(dir: string, model: LoadedModel, trained: Trained): 
     return;
   }
   if (trained.adapter) saveAdapter(dir, trained.adapter, modelContext(model), head);
-  else writeSafetensors(join(dir, HEAD_FILE), f32(head), { base_model: model.dir });
+  else writeSafetensors(join(dir, HEAD_FILE), float32Inputs(head), { base_model: model.dir });
   const { id2label, label2id } = model.rawConfig;
   if (id2label) writeFileAtomic(join(dir, LABELS_FILE), new TextEncoder().encode(JSON.stringify({ id2label, label2id }, null, 2) + "\n"));
 }
