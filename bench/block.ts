@@ -3,8 +3,8 @@
  * MLP 3072, pre-norm, exact GELU) with frozen weights as initializers and LoRA r=8 on q, k, v as
  * trainable inputs, loss = mean of the squared outputs (a plain sum would give a constant output
  * cotangent, which ONNX Runtime folds through the last GEMM at load time). The block is written
- * with the model code's composites (`linear`, `layerNorm`, `attention`, `geluMlp`) and the adapter
- * hook the models use; the
+ * with the model code's composites (`adaptedLinears` with q, k, v as one group, `layerNorm`,
+ * `attention`, `geluMlp`) and the adapter hook the models use; the
  * gradient is taken with respect to the LoRA factors and the block's input (as for a block inside
  * a deep model, whose earlier layers need dx).
  *
@@ -17,9 +17,10 @@ import { adapterHook } from "../src/adapters/inject.ts";
 import { loraKeys } from "../src/adapters/adapter-set.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import * as b from "../src/ir/builder.ts";
-import { attention, gelu, geluMlp, layerNorm, linear } from "../src/ir/functional.ts";
+import { attention, gelu, geluMlp, layerNorm } from "../src/ir/functional.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import { ParamScope } from "../src/nn/params.ts";
+import { adaptedLinears } from "../src/models/encoder-sites.ts";
 import type { LinearSite } from "../src/models/types.ts";
 import { type HostTensor, f32 } from "../src/runtime/host.ts";
 import { compile } from "../src/runtime/session.ts";
@@ -88,20 +89,17 @@ export function buildBlock(opts: { plainGelu?: boolean } = {}) {
   const sites = model.family.linearSites(cfg).slice(0, 6) as LinearSite[];
   const [q, k, v, o, fc1, fc2] = sites;
   const lp = "vit.encoder.layer.0";
-  const dense = (h: Value, site: LinearSite) => {
-    const y = linear(h, scope.get(`${site.path}.weight`), scope.get(`${site.path}.bias`));
-    const delta = hook(h, site);
-    return delta ? b.add(y, delta) : y;
-  };
+  const dense = (h: Value, group: LinearSite[]) => adaptedLinears(scope, h, group, hook);
   const ln = (name: string, h: Value) => layerNorm(h, scope.get(`${lp}.${name}.weight`), scope.get(`${lp}.${name}.bias`), cfg.layerNormEps);
   // exactly the body of the ViT encoder loop (src/models/vit/model.ts)
   const h0 = ln("layernorm_before", x);
-  const ctx = attention(dense(h0, q), dense(h0, k), dense(h0, v), { heads: cfg.numAttentionHeads });
-  const h1 = b.add(dense(ctx, o), x);
+  const [qy, ky, vy] = dense(h0, [q, k, v]);
+  const ctx = attention(qy, ky, vy, { heads: cfg.numAttentionHeads });
+  const h1 = b.add(dense(ctx, [o])[0], x);
   const wb = (site: LinearSite) => [scope.get(`${site.path}.weight`), scope.get(`${site.path}.bias`)] as const;
   const mlp = opts.plainGelu
-    ? dense(gelu(dense(ln("layernorm_after", h1), fc1)), fc2) // the textbook composition, for --compare
-    : geluMlp(ln("layernorm_after", h1), ...wb(fc1), ...wb(fc2), (v, k) => hook(v, k === 1 ? fc1 : fc2));
+    ? dense(gelu(dense(ln("layernorm_after", h1), [fc1])[0]), [fc2])[0] // the textbook composition, for --compare
+    : geluMlp(ln("layernorm_after", h1), ...wb(fc1), ...wb(fc2), (v, k) => hook(v, [k === 1 ? fc1 : fc2])[0]);
   const out = b.add(mlp, h1);
   // mean of squares: a sum would make the output's cotangent a constant that ONNX Runtime folds
   // through the last GEMM at load time, skipping 7.4 GFLOP of the backward

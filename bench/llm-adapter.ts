@@ -71,8 +71,8 @@ export function adapterGraph(set: ReturnType<typeof adapterFor>["set"], slicesOn
   let acc: Value | undefined;
   for (let l = 0; l < LAYERS; l++) {
     const x = g.input(`x${l}`, "float32", [TOKENS, D]);
-    for (const site of set.grid.map((row) => row[l])) {
-      const used = b.reduceSum(hook(x, site)!, [0, 1]);
+    for (const delta of hook(x, set.grid.map((row) => row[l]))) {
+      const used = b.reduceSum(delta!, [0, 1]);
       acc = acc ? b.add(acc, used) : used;
     }
   }

@@ -79,9 +79,9 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
         }
       }
     }
-    // the hook the models call: x = I gives s·U_in R[p,l] itself
+    // the hook the models call, with each layer's projections as one group: x = I gives s·U_in R[p,l] itself
     const hook = adapterHook(set, get);
-    set.grid.forEach((row, p) => row.forEach((site, l) => g.output(`${id}:${p}.${l}:hook`, hook(eye, site)!)));
+    for (let l = 0; l < SHAPE.layers; l++) hook(eye, set.grid.map((row) => row[l])).forEach((delta, p) => g.output(`${id}:${p}.${l}:hook`, delta!));
   }
   const compiled = await compile(g);
   const out = await compiled.run({});

@@ -7,7 +7,7 @@ import * as b from "../ir/builder.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ProjectionHook } from "../models/types.ts";
 import { type AdapterSet, coreKey, factorKey, loraKeys } from "./adapter-set.ts";
-import { CONSTRUCTION_SPECS, tensorIndex } from "./constructions.ts";
+import { CONSTRUCTION_SPECS, type SliceIndex, tensorIndex } from "./constructions.ts";
 
 type Get = (name: string) => Value;
 
@@ -78,6 +78,21 @@ function outputSide(core: Value, uOut: Value, uHeads: Value | undefined, headMaj
   return b.reshape(r, [...dims.slice(0, -2), dOut]);
 }
 
+/**
+ * x times each input factor as one GEMM over the factors concatenated along their rank axis, then
+ * a slice per factor: x is read once per group instead of once per factor, and since the engine
+ * sums the slices' cotangents into one Concat, the backward's dx and d(factors) are one GEMM each
+ * as well. `transB`: the factors are [r, in] (LoRA's A, rank axis 0), else [in, r] (U_in, axis 1).
+ */
+function projectOnce(x: Value, factors: Value[], transB: boolean): Value[] {
+  if (factors.length === 0) return [];
+  const rankAxis = transB ? 0 : 1;
+  const u = b.matmul(x, b.concat(factors, rankAxis), { transB }); // [..., Σr]
+  if (factors.length === 1) return [u];
+  let start = 0;
+  return factors.map((f) => b.slice(u, u.rank - 1, start, (start += f.shape[rankAxis] as number)));
+}
+
 /** The projection hook that adds every adapted layer's update; values are built lazily and shared. */
 export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
   const { construction, scaling } = set.config;
@@ -85,19 +100,7 @@ export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
   const where = new Map<string, { p: number; l: number }>();
   set.grid.forEach((row, p) => row.forEach((site, l) => where.set(site.path, { p, l })));
   const rAll = new Map<number, Value>();
-  const projected = new Map<string, Value>(); // x·U_in shared by projections reading the same x and tensor
-  return (x, site) => {
-    const at = where.get(site.path);
-    if (!at) return undefined;
-    if (spec.kind === "lora") {
-      const k = loraKeys(site);
-      const u = b.matmul(x, get(k.a), { transB: true }); // [B, T, r]
-      return b.matmul(u, get(k.b), { transB: true, alpha: scaling }); // [B, T, dOut]
-    }
-    const { tensor: t, fixed } = tensorIndex(construction, set.shape, at.p, at.l);
-    const key = `${x.id}:${t}`;
-    let u = projected.get(key);
-    if (!u) projected.set(key, (u = b.matmul(x, get(factorKey(t, 0))))); // [B, T, r_in]
+  const sliceR = (t: number, fixed: SliceIndex["fixed"]): Value => {
     let all = rAll.get(t);
     if (!all) {
       // [P?, L?, r_in, dOut] with the index modes flattened into one leading axis, so each
@@ -108,13 +111,23 @@ export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
       all = nIdx === 0 ? r : b.reshape(r, [dims.slice(0, nIdx).reduce((x, y) => x * y, 1), ...dims.slice(nIdx)]);
       rAll.set(t, all);
     }
-    let r = all;
-    if (all.rank === 3) {
-      const L = spec.stacksDepth ? set.shape.layers : 1;
-      const i = (fixed.qkv ?? 0) * L + (fixed.depth ?? 0);
-      r = b.reshape(b.slice(all, 0, i, i + 1), (all.shape as number[]).slice(1));
+    if (all.rank !== 3) return all;
+    const L = spec.stacksDepth ? set.shape.layers : 1;
+    const i = (fixed.qkv ?? 0) * L + (fixed.depth ?? 0);
+    return b.reshape(b.slice(all, 0, i, i + 1), (all.shape as number[]).slice(1));
+  };
+  return (x, sites) => {
+    const covered = sites.map((site) => where.get(site.path));
+    if (spec.kind === "lora") {
+      const keys = sites.map((site, i) => (covered[i] ? loraKeys(site) : undefined));
+      const us = projectOnce(x, keys.flatMap((k) => (k ? [get(k.a)] : [])), true); // [B, T, r] each
+      let j = 0;
+      return keys.map((k) => k && b.matmul(us[j++], get(k.b), { transB: true, alpha: scaling })); // [B, T, dOut]
     }
-    return b.matmul(u, r, { alpha: scaling }); // [B, T, dOut]
+    const at = covered.map((c) => c && tensorIndex(construction, set.shape, c.p, c.l));
+    // projections of one tensor share its U_in, so x·U_in is computed once per distinct tensor
+    const tensors = [...new Set(at.flatMap((a) => (a ? [a.tensor] : [])))];
+    const us = projectOnce(x, tensors.map((t) => get(factorKey(t, 0))), false); // [B, T, r_in] each
+    return at.map((a) => a && b.matmul(us[tensors.indexOf(a.tensor)], sliceR(a.tensor, a.fixed), { alpha: scaling })); // [B, T, dOut]
   };
 }
-

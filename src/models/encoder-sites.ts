@@ -29,10 +29,12 @@ export function encoderLinearSites(e: EncoderLayout): LinearSite[] {
   return sites;
 }
 
-/** A linear layer of `site` (bias when the checkpoint has one) plus the adapter's update, if any. */
-export function adaptedLinear(s: ParamScope, x: Value, site: LinearSite, hook: ProjectionHook | undefined): Value {
-  const bias = `${site.path}.bias`;
-  const y = linear(x, s.get(`${site.path}.weight`), s.has(bias) ? s.get(bias) : undefined);
-  const delta = hook?.(x, site);
-  return delta ? add(y, delta) : y;
+/** The linear layers `sites` (bias when the checkpoint has one), all applied to `x`, plus the adapter's updates. */
+export function adaptedLinears(s: ParamScope, x: Value, sites: LinearSite[], hook: ProjectionHook | undefined): Value[] {
+  const ys = sites.map((site) => {
+    const bias = `${site.path}.bias`;
+    return linear(x, s.get(`${site.path}.weight`), s.has(bias) ? s.get(bias) : undefined);
+  });
+  const deltas = hook?.(x, sites) ?? [];
+  return ys.map((y, i) => (deltas[i] ? add(y, deltas[i]) : y));
 }

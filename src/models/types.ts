@@ -15,8 +15,11 @@ export interface LinearSite {
   outFeatures: number;
 }
 
-/** Adds an adapter's update to a linear layer's output: returns the delta or undefined. */
-export type ProjectionHook = (x: Value, site: LinearSite) => Value | undefined;
+/**
+ * The adapter's updates for linear layers that all read `x`: one delta per site, undefined where
+ * a site is not adapted. Sites sharing an input come in one call so the adapter can read x once.
+ */
+export type ProjectionHook = (x: Value, sites: LinearSite[]) => (Value | undefined)[];
 
 export interface ForwardOptions {
   hook?: ProjectionHook;

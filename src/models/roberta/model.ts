@@ -7,7 +7,7 @@ import * as b from "../../ir/builder.ts";
 import { additiveMask, attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
-import { adaptedLinear, encoderLinearSites } from "../encoder-sites.ts";
+import { adaptedLinears, encoderLinearSites } from "../encoder-sites.ts";
 import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type RobertaConfig, parseRobertaConfig } from "./config.ts";
 
@@ -86,7 +86,8 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
   const hp = opts.dropout?.hidden ?? 0;
   const ap = opts.dropout?.attention ?? 0;
   const drop = (x: Value, k: number) => (opts.dropout && hp > 0 ? dropout(x, hp, opts.dropout.seed + k, opts.dropout.source) : x);
-  const dense = (x: Value, site: LinearSite) => adaptedLinear(s, x, site, opts.hook);
+  // sites reading the same input go in one call, so the adapter reads that input once
+  const dense = (x: Value, group: LinearSite[]) => adaptedLinears(s, x, group, opts.hook);
   const ln = (path: string, x: Value) => layerNorm(x, s.get(`${path}.weight`), s.get(`${path}.bias`), cfg.layerNormEps);
 
   const e = `${P}embeddings`;
@@ -100,14 +101,15 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     const lp = layerPath(l);
     const [q, k, v, o, fc1, fc2] = sites.slice(6 * l, 6 * l + 6);
-    const ctx = attention(dense(h, q), dense(h, k), dense(h, v), {
+    const [qy, ky, vy] = dense(h, [q, k, v]);
+    const ctx = attention(qy, ky, vy, {
       heads: cfg.numAttentionHeads,
       mask,
       dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l, source: opts.dropout.source } : undefined,
     });
-    const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, o), 2000 + l), h));
+    const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, [o])[0], 2000 + l), h));
     const mlp = geluMlp(a, s.get(`${fc1.path}.weight`), s.get(`${fc1.path}.bias`), s.get(`${fc2.path}.weight`), s.get(`${fc2.path}.bias`), (v, k) =>
-      opts.hook?.(v, k === 1 ? fc1 : fc2),
+      opts.hook?.(v, [k === 1 ? fc1 : fc2])[0],
     );
     h = ln(`${lp}.output.LayerNorm`, b.add(drop(mlp, 3000 + l), a));
   }

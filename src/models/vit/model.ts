@@ -6,7 +6,7 @@ import * as b from "../../ir/builder.ts";
 import { attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
-import { adaptedLinear, encoderLinearSites } from "../encoder-sites.ts";
+import { adaptedLinears, encoderLinearSites } from "../encoder-sites.ts";
 import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type ViTConfig, parseViTConfig } from "./config.ts";
 
@@ -70,7 +70,8 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
   const d = cfg.hiddenSize;
   const sites = linearSites(cfg);
   const drop = (x: Value, p: number, k: number) => (opts.dropout ? dropout(x, p, opts.dropout.seed + k, opts.dropout.source) : x);
-  const dense = (x: Value, site: LinearSite) => adaptedLinear(s, x, site, opts.hook);
+  // sites reading the same input go in one call, so the adapter reads that input once
+  const dense = (x: Value, group: LinearSite[]) => adaptedLinears(s, x, group, opts.hook);
   const weightBias = (site: LinearSite): [Value, Value | undefined] => {
     const bias = `${site.path}.bias`;
     return [s.get(`${site.path}.weight`), s.has(bias) ? s.get(bias) : undefined];
@@ -87,12 +88,13 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
     const [q, k, v, o, fc1, fc2] = sites.slice(6 * l, 6 * l + 6);
     const ln = (name: string, x: Value) => layerNorm(x, s.get(`${lp}.${name}.weight`), s.get(`${lp}.${name}.bias`), cfg.layerNormEps);
     const x = ln("layernorm_before", h);
-    const ctx = attention(dense(x, q), dense(x, k), dense(x, v), {
+    const [qy, ky, vy] = dense(x, [q, k, v]);
+    const ctx = attention(qy, ky, vy, {
       heads: cfg.numAttentionHeads,
       dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l, source: opts.dropout.source } : undefined,
     });
-    h = b.add(drop(dense(ctx, o), hp, 2000 + l), h);
-    const mlp = geluMlp(ln("layernorm_after", h), ...weightBias(fc1), ...weightBias(fc2), (v, k) => opts.hook?.(v, k === 1 ? fc1 : fc2));
+    h = b.add(drop(dense(ctx, [o])[0], hp, 2000 + l), h);
+    const mlp = geluMlp(ln("layernorm_after", h), ...weightBias(fc1), ...weightBias(fc2), (v, k) => opts.hook?.(v, [k === 1 ? fc1 : fc2])[0]);
     h = b.add(drop(mlp, hp, 3000 + l), h);
   }
   const lastHiddenState = layerNorm(h, s.get(`${P}layernorm.weight`), s.get(`${P}layernorm.bias`), cfg.layerNormEps);
