@@ -10,6 +10,7 @@ import { grad } from "../src/autodiff/vjp.ts";
 import { ShapeError } from "../src/errors.ts";
 import * as b from "../src/ir/builder.ts";
 import { gelu, layerNorm, linear } from "../src/ir/functional.ts";
+import { customVjp } from "../src/ir/custom-vjp.ts";
 import { Graph, type Node, type Value } from "../src/ir/graph.ts";
 import { Op } from "../src/ir/ops.ts";
 import { type HostTensor, hostTensor } from "../src/runtime/host.ts";
@@ -231,4 +232,52 @@ test("grad rejects a non-scalar loss with a message naming its shape", () => {
   // a shape of all ones is a scalar in disguise and is accepted
   const [dx] = grad(b.reduceSum(x, [0, 1], true), [x]);
   assert.deepEqual([...dx.shape], [2, 3]);
+});
+
+// custom-gradient regions (src/ir/custom-vjp.ts): the rule stands in for the region's nodes
+
+test("a custom-gradient region's rule replaces the rules of the nodes inside it", async () => {
+  const g = new Graph();
+  const x = g.input("x", F64, [4]);
+  const h = b.mul(x, 3);
+  const y = b.tanh(h);
+  // a deliberately different derivative, so the test sees which one the engine used
+  customVjp([x], [y], ([dy]) => [b.mul(dy!, 7)]);
+  const w = b.constant(g, [1, -2, 0.5, 4], [4], F64);
+  const loss = b.reduceSum(b.mul(y, w), [0]);
+  const before = g.nodes.length;
+  const [dx] = grad(loss, [x]);
+  assert.ok(!added(g, before).some((n) => n.op === Op.Tanh || n.inputs.includes(y)), `no tanh′ nodes:\n${g.toString()}`);
+  g.output("dx", dx);
+  const { dx: got } = await run(g, { x: f64([4], (i) => i / 4) });
+  assertAllClose(got, [7, -14, 3.5, 28], 1e-15, "dx from the region's rule");
+});
+
+test("a region whose interior also reaches the loss by another path is differentiated node by node", async () => {
+  const g = new Graph();
+  const x = g.input("x", F64, [4]);
+  const h = b.mul(x, 3); // interior, and read again below
+  const y = b.tanh(h);
+  customVjp([x], [y], ([dy]) => [b.mul(dy!, 7)]);
+  const [dx] = grad(b.add(b.reduceSum(y, [0]), b.reduceSum(b.mul(h, h), [0])), [x]);
+  g.output("dx", dx);
+  const xs = f64([4], (i) => i / 4 - 0.3);
+  const { dx: got } = await run(g, { x: xs });
+  // exact: d/dx [tanh(3x) + 9x²] = 3(1 − tanh²(3x)) + 18x
+  const want = Array.from(xs.data as Float64Array, (v) => 3 * (1 - Math.tanh(3 * v) ** 2) + 18 * v);
+  assertAllClose(got, want, 1e-12, "dx with the interior value h used outside the region");
+});
+
+test("a region's rule gets only the cotangents its inputs need", () => {
+  const g = new Graph();
+  const x = g.input("x", F64, [3]);
+  const c = g.initializer("c", Float64Array.from([1, 2, 3]), [3], F64); // frozen
+  const y = b.mul(x, c);
+  const seen: boolean[][] = [];
+  customVjp([x, c], [y], ([dy], needs) => {
+    seen.push(needs);
+    return [needs[0] ? b.mul(dy!, c) : undefined, needs[1] ? b.mul(dy!, x) : undefined];
+  });
+  grad(b.reduceSum(y, [0]), [x]);
+  assert.deepEqual(seen, [[true, false]], "needs: x yes, the frozen c no");
 });

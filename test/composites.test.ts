@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { type CheckInput, gradCheck } from "../src/autodiff/grad-check.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import * as b from "../src/ir/builder.ts";
-import { additiveMask, attention, crossEntropy, gelu, layerNorm, linear } from "../src/ir/functional.ts";
+import { additiveMask, attention, crossEntropy, gelu, geluMlp, layerNorm, linear } from "../src/ir/functional.ts";
 import type { DType } from "../src/ir/dtype-shape.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import { Op } from "../src/ir/ops.ts";
@@ -186,8 +186,62 @@ for (const dtype of ["float64", "float32"] as const) {
   });
 }
 
+// attention's custom gradient (softmax row sums over the output) with dropped-out probabilities:
+// the keep-mask is an input, as the trainer feeds it
+test("attention with a dropout keep-mask (float64): forward against the textbook composition, gradients", async (t) => {
+  const p = 0.25;
+  const keep = Array.from({ length: B * H * T * T }, () => (rng.uniform() < p ? 0 : 1 / (1 - p)));
+  const inputs = [...attentionInputs("float64"), { name: "keep", dtype: "float64" as const, shape: [B, H, T, T], data: keep, wrt: false }];
+  const dropped = (x: Value, wq: Value, wk: Value, wv: Value, wo: Value, mask: Value, m: Value) =>
+    linear(attention(linear(x, wq), linear(x, wk), linear(x, wv), { heads: H, mask: additiveMask(mask), dropout: { p, seed: 0, source: () => m } }), wo);
+  const textbook = (x: Value, wq: Value, wk: Value, wv: Value, wo: Value, mask: Value, m: Value) => {
+    const split = (v: Value) => b.transpose(b.reshape(v, [B, T, H, D / H]), [0, 2, 1, 3]);
+    const scores = b.add(b.matmul(split(linear(x, wq)), split(linear(x, wk)), { transB: true, alpha: 1 / Math.sqrt(D / H) }), additiveMask(mask));
+    const ctx = b.matmul(b.mul(b.softmax(scores, -1), m), split(linear(x, wv)));
+    return linear(b.reshape(b.transpose(ctx, [0, 2, 1, 3]), [B, T, D]), wo);
+  };
+  type Args = [Value, Value, Value, Value, Value, Value, Value];
+  const got = await forward(inputs, (_g, ...xs) => ({ y: dropped(...(xs as Args)), want: textbook(...(xs as Args)) }));
+  assertAllClose(got.y, got.want, 1e-12, 1e-12, "y");
+  const r = await gradCheck((...xs) => dropped(...(xs as Args)), inputs, { maxElements: 24 });
+  assertGradOk(r, "attention with dropout float64", t);
+});
+
 // ---------------------------------------------------------------------------------------------
 // LayerNorm + GELU chains
+
+test("geluMlp with adapter updates (float32: ORT has no float64 Erf): forward against linear∘gelu∘linear, gradients by finite differences", async (t) => {
+  const inputs = [
+    fl("x", "float32", [2, 3, 4], 2),
+    fl("w1", "float32", [6, 4]),
+    fl("b1", "float32", [6]),
+    fl("w2", "float32", [4, 6]),
+    fl("b2", "float32", [4]),
+    fl("a1", "float32", [6, 4], 0.3),
+    fl("a2", "float32", [4, 6], 0.3),
+  ];
+  type Args = [Value, Value, Value, Value, Value, Value, Value];
+  const mlp = (x: Value, w1: Value, b1: Value, w2: Value, b2: Value, a1: Value, a2: Value) =>
+    geluMlp(x, w1, b1, w2, b2, (v, k) => linear(v, k === 1 ? a1 : a2));
+  const textbook = (x: Value, w1: Value, b1: Value, w2: Value, b2: Value, a1: Value, a2: Value) => {
+    const h = gelu(b.add(linear(x, w1, b1), linear(x, a1)));
+    return b.add(linear(h, w2, b2), linear(h, a2));
+  };
+  // the region's factored derivative against the primitives' rules on the textbook composition
+  const got = await forward(inputs, (g, ...xs) => {
+    const [y, want] = [mlp(...(xs as Args)), textbook(...(xs as Args))];
+    const w = b.constant(g, Array.from({ length: 24 }, (_, i) => Math.sin(i)), [2, 3, 4], "float32");
+    const sum = (v: Value) => b.reduceSum(b.mul(v, w), [0, 1, 2]);
+    const outs: Record<string, Value> = { y, want };
+    grad(sum(y), xs).forEach((d, i) => (outs[`d${i}`] = d));
+    grad(sum(want), xs).forEach((d, i) => (outs[`want${i}`] = d));
+    return outs;
+  });
+  assertAllClose(got.y, got.want, 1e-5, 1e-5, "y");
+  inputs.forEach((inp, i) => assertAllClose(got[`d${i}`], got[`want${i}`], 1e-5, 1e-4, `d${inp.name}`));
+  const r = await gradCheck((...xs) => mlp(...(xs as Args)), inputs, { maxElements: 24 });
+  assertGradOk(r, "geluMlp float32", t);
+});
 
 test("LayerNorm → GELU → linear → LayerNorm (float32): forward and gradients", async (t) => {
   const inputs = [

@@ -8,6 +8,7 @@ import { add, concat, constant, pad, reduceSum, reshape } from "../ir/builder.ts
 import { broadcastAxes, checkAxis, isFloat, shapeToString, shapesEqual } from "../ir/dtype-shape.ts";
 import { type Node, type Value, typecheck } from "../ir/graph.ts";
 import { Op } from "../ir/ops.ts";
+import { planRegions } from "./regions.ts";
 import { vjpRules } from "./rules.ts";
 
 /** Sum a cotangent over the axes that broadcasting added, back to `like`'s shape. */
@@ -85,18 +86,32 @@ export function grad(loss: Value, wrt: Value[]): Value[] {
     return parts.get(x)![0];
   };
 
+  const regions = planRegions(g, loss, live);
+  const propagate = (inputs: readonly Value[], inCts: (Value | undefined)[], needs: boolean[]) =>
+    inputs.forEach((x, k) => {
+      const c = inCts[k];
+      if (needs[k] && c !== undefined) accumulate(x, c);
+    });
+
   for (let i = nodes.length - 1; i >= 0; i--) {
     const n = nodes[i];
+    const active = regions.get(n);
+    if (active) {
+      // a region's interior is skipped; its rule runs once, at its earliest node
+      if (n !== active.first) continue;
+      const { inputs, outputs, rule } = active.region;
+      const outCts = outputs.map((o) => cotangent(o));
+      if (outCts.every((c) => c === undefined)) continue;
+      const needs = inputs.map((x) => live.has(x) && isFloat(x.dtype));
+      if (needs.some(Boolean)) propagate(inputs, rule(outCts, needs), needs);
+      continue;
+    }
     const outCts = n.outputs.map((o) => cotangent(o));
     if (outCts.every((c) => c === undefined)) continue;
     const needs = n.inputs.map((x) => live.has(x) && isFloat(x.dtype));
     if (!needs.some(Boolean)) continue;
     const rule = vjpRules[n.op] as (node: Node<Op>, cts: (Value | undefined)[], needs: boolean[]) => (Value | undefined)[];
-    const inCts = rule(n, outCts, needs);
-    n.inputs.forEach((x, k) => {
-      const c = inCts[k];
-      if (needs[k] && c !== undefined) accumulate(x, c);
-    });
+    propagate(n.inputs, rule(n, outCts, needs), needs);
   }
   const out = wrt.map((w) => cotangent(w) ?? constant(g, 0, [...w.shape] as number[], w.dtype));
   typecheck(g);

@@ -1,8 +1,10 @@
 /**
  * Composites over the primitives: what models are written in. None of these is a new op, so
- * inference, lowering and differentiation come for free.
+ * inference and lowering come for free, and so does differentiation, except where a composite
+ * states a cheaper derivative for a region of its own (custom-vjp.ts).
  */
 import * as b from "./builder.ts";
+import { customVjp } from "./custom-vjp.ts";
 import { ShapeError } from "../errors.ts";
 import type { Value } from "./graph.ts";
 
@@ -22,9 +24,11 @@ export function gelu(x: Value): Value {
  * fewest full-width elementwise passes, which are most of a training step's non-GEMM time: the
  * first GEMM emits s = (x W1ᵀ + b1)/√2 directly (alpha and a pre-scaled bias), the GELU becomes
  * t = s·(1 + erf s) = √2·gelu, and the second GEMM takes the remaining 1/√2 in its alpha. That
- * is 3 passes forward and 7 backward instead of 5 and 9. `hook(v, k)` returns the adapter update
- * of projection k (1 or 2) for input v, or nothing; projection 2 is handed t, and since adapter
- * updates are linear in their input, its update is scaled by 1/√2.
+ * is 3 passes forward and, with the factored derivative dt ⊙ (u + s·e^(c−s²)) as the region's
+ * rule, 6 backward (the primitives' rules would give 7; the textbook composition 5 and 9).
+ * `hook(v, k)` returns the adapter update of projection k (1 or 2) for input v, or nothing;
+ * projection 2 is handed t, and since adapter updates are linear in their input, its update is
+ * scaled by 1/√2.
  */
 export function geluMlp(
   x: Value,
@@ -39,7 +43,10 @@ export function geluMlp(
   if (b1) s = b.add(s, b.mul(b1, c));
   const d1 = hook?.(x, 1);
   if (d1) s = b.add(s, b.mul(d1, c));
-  const t = b.mul(s, b.add(b.erf(s), 1));
+  const u = b.add(b.erf(s), 1);
+  const t = b.mul(s, u);
+  // d/ds s(1 + erf s) = (1 + erf s) + s · 2/√π · e^(−s²), the constant folded into the exponent
+  customVjp([s], [t], ([dt]) => [b.mul(dt!, b.add(u, b.mul(s, b.exp(b.sub(Math.log(2 / Math.sqrt(Math.PI)), b.mul(s, s))))))]);
   let y = b.matmul(t, w2, { transB: true, alpha: c });
   if (b2) y = b.add(y, b2);
   const d2 = hook?.(t, 2);
@@ -59,7 +66,12 @@ export type MaskSource = (like: Value, p: number, key: number) => Value;
 /** Inverted dropout; the identity when p = 0 (evaluation). `seed` also keys a MaskSource. */
 export function dropout(x: Value, p: number, seed: number, source?: MaskSource): Value {
   if (p === 0) return x;
-  return b.mul(x, source ? source(x, p, seed) : b.dropoutMask(x, p, seed));
+  return b.mul(x, keepMask(x, p, seed, source));
+}
+
+/** The scaled keep-mask (0 or 1/(1−p)) dropout multiplies by. */
+function keepMask(x: Value, p: number, seed: number, source?: MaskSource): Value {
+  return source ? source(x, p, seed) : b.dropoutMask(x, p, seed);
 }
 
 /** [B, T, H·dh] → [B, H, T, dh] */
@@ -88,9 +100,30 @@ export function attention(q: Value, k: Value, v: Value, opts: AttentionOptions):
   const dh = qh.shape[3] as number;
   let scores = b.matmul(qh, kh, { transB: true, alpha: 1 / Math.sqrt(dh) }); // [B, H, T, T]
   if (opts.mask) scores = b.add(scores, opts.mask);
-  let probs = b.softmax(scores, -1);
-  if (opts.dropout) probs = dropout(probs, opts.dropout.p, opts.dropout.seed, opts.dropout.source);
-  return mergeHeads(b.matmul(probs, vh)); // [B, T, d]
+  return mergeHeads(weightedValues(scores, vh, opts.dropout)); // [B, T, d]
+}
+
+/**
+ * softmax(scores) (dropped out) · v, with the softmax backward's row sums Σⱼ dPᵢⱼPᵢⱼ taken as
+ * Σₖ dOᵢₖOᵢₖ over the [T, dh] output instead of the [T, T] probabilities (the two are equal since
+ * dP = dO·vᵀ and O = P·v; FlashAttention's trick): one [B, H, T, T] pass fewer in every layer.
+ */
+function weightedValues(scores: Value, vh: Value, drop: AttentionOptions["dropout"]): Value {
+  const probs = b.softmax(scores, -1);
+  const mask = drop && drop.p > 0 ? keepMask(probs, drop.p, drop.seed, drop.source) : undefined;
+  const kept = mask ? b.mul(probs, mask) : probs;
+  const out = b.matmul(kept, vh); // [B, H, T, dh]
+  customVjp([scores, vh], [out], ([dOut], [needScores, needV]) => {
+    const dO = dOut!;
+    let dScores: Value | undefined;
+    if (needScores) {
+      const dKept = b.matmul(dO, vh, { transB: true });
+      const rowDot = b.reduceSum(b.mul(dO, out), [-1], true); // [B, H, T, 1]
+      dScores = b.mul(probs, b.sub(mask ? b.mul(dKept, mask) : dKept, rowDot));
+    }
+    return [dScores, needV ? b.matmul(kept, dO, { transA: true }) : undefined];
+  });
+  return out;
 }
 
 /** An additive attention mask [B, 1, 1, T] from a 0/1 float mask [B, T], as HuggingFace builds it. */

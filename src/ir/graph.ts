@@ -7,6 +7,7 @@ import { ShapeError, internal } from "../errors.ts";
 import { type DType, type Shape, shapeToString, shapesEqual } from "./dtype-shape.ts";
 import { inferRules, type TypeInfo } from "./infer.ts";
 import { Op, type OpParams } from "./ops.ts";
+import type { VjpRegion } from "./custom-vjp.ts";
 
 export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
@@ -49,6 +50,8 @@ export class Graph {
   /** Frozen weights, lowered to ONNX initializers. */
   readonly initializers = new Map<Value, Initializer>();
   readonly outputs = new Map<string, Value>();
+  /** Subgraphs with their own gradient rule (custom-vjp.ts). */
+  readonly vjpRegions: VjpRegion[] = [];
   #nextId = 0;
   #names = new Set<string>();
 
