@@ -377,6 +377,23 @@ export async function interleave(
 }
 
 /**
+ * `fn` as one sample of a steady state: a warm run, then the median time of `n` back-to-back runs.
+ * A single short run after an idle gap mostly measures worker threads waking and caches refilling.
+ */
+export function burst(fn: () => unknown, n = 3): () => Promise<number> {
+  return async () => {
+    await fn();
+    const ts: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = process.hrtime.bigint();
+      await fn();
+      ts.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    return median(ts);
+  };
+}
+
+/**
  * A PyTorch peer kept alive between steps (bench/torch/<script>.py with "serve": true): it builds its
  * model once, then runs one step per request and replies with the step's own time, so its steps
  * can be interleaved with ours one by one.
@@ -408,6 +425,14 @@ export class TorchPeer {
   /** One step; its time in seconds as the peer measured it. */
   async step(): Promise<number> {
     this.#child.stdin.write("step\n");
+    const r = await this.#lines.next();
+    if (r.done) throw new Error("the PyTorch peer exited");
+    return (JSON.parse(r.value) as { t: number }).t;
+  }
+
+  /** A warm step, then the median time of `n` back-to-back steps, as the peer measured them. */
+  async burst(n: number): Promise<number> {
+    this.#child.stdin.write(`burst ${n}\n`);
     const r = await this.#lines.next();
     if (r.done) throw new Error("the PyTorch peer exited");
     return (JSON.parse(r.value) as { t: number }).t;

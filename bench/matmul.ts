@@ -8,14 +8,14 @@ import { Graph } from "../src/ir/graph.ts";
 import { f32 } from "../src/runtime/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
-import { TORCH_BEST, TORCH_DEFAULT, emitJson, ratio, runTorch, table, threads, timeIt } from "./harness.ts";
+import { TORCH_BEST, TORCH_DEFAULT, burst, emitJson, ratio, runTorch, table, threads, timeIt } from "./harness.ts";
 
 const M = 2048;
 const K = 768;
 const CHAIN = 8;
 
-/** Seconds per run of a graph of `chain` chained [M,K]·[K,K] products with constant weights. */
-async function oursChain(chain: number, runs: number): Promise<number> {
+/** A graph of `chain` chained [M,K]·[K,K] products with constant weights, compiled, and its run. */
+async function chainGraph(chain: number) {
   const rng = new Rng(7);
   const g = new Graph();
   let y = g.input("x", "float32", [M, K]);
@@ -24,32 +24,28 @@ async function oursChain(chain: number, runs: number): Promise<number> {
   const c = await compile(g, { threads: threads() });
   const feeds = { x: f32([M, K], rng.normalArray(M * K)) };
   const out = { y: f32([M, K]) };
-  const t = await timeIt(() => c.run(feeds, out), { warmup: 3, runs });
+  return { run: () => c.run(feeds, out), dispose: () => c.dispose() };
+}
+
+/** Seconds per run of the `chain`-product graph. */
+async function oursChain(chain: number, runs: number): Promise<number> {
+  const c = await chainGraph(chain);
+  const t = await timeIt(c.run, { warmup: 3, runs });
   c.dispose();
   return t.median;
 }
 
 const FLOP_ONE = 2 * M * K * K;
 
-/** The project's fp32 GEMM rate (GFLOP/s) on this machine now: the 8-chain graph. */
-export async function matmulGflops(runs = 9): Promise<number> {
-  return (CHAIN * FLOP_ONE) / (await oursChain(CHAIN, runs)) / 1e9;
-}
-
 /**
  * The 8-chain graph compiled once, to be timed interleaved with another benchmark's runs (so the
- * rate and the benchmark see the same machine load). `gflops(seconds)` converts a run's time.
+ * rate and the benchmark see the same machine load), each probe a steady-state burst (a single
+ * 60 ms run after an idle gap read 220–330 GFLOP/s within one session). `gflops(seconds)` converts
+ * a probe's time.
  */
-export async function matmulProbe(): Promise<{ run: () => Promise<unknown>; gflops: (s: number) => number; dispose: () => void }> {
-  const rng = new Rng(7);
-  const g = new Graph();
-  let y = g.input("x", "float32", [M, K]);
-  for (let i = 0; i < CHAIN; i++) y = matmul(y, g.initializer(`w${i}`, rng.normalArray(K * K, 1 / Math.sqrt(K)), [K, K]));
-  g.output("y", y);
-  const c = await compile(g, { threads: threads() });
-  const feeds = { x: f32([M, K], rng.normalArray(M * K)) };
-  const out = { y: f32([M, K]) };
-  return { run: () => c.run(feeds, out), gflops: (s) => (CHAIN * FLOP_ONE) / s / 1e9, dispose: () => c.dispose() };
+export async function matmulProbe(): Promise<{ run: () => Promise<number>; gflops: (s: number) => number; dispose: () => void }> {
+  const c = await chainGraph(CHAIN);
+  return { run: burst(c.run), gflops: (s) => (CHAIN * FLOP_ONE) / s / 1e9, dispose: c.dispose };
 }
 
 export async function run(): Promise<void> {

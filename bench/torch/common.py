@@ -74,7 +74,7 @@ def save_tensors(d, tensors, stem="tensors"):
 
 def serve(step, info=None):
     """Peer mode: print `info` as one JSON line, then run `step` once per "step" line on stdin,
-    replying {"t": seconds}; on "quit" reply with the final report (peak RSS, threads) and exit."""
+    replying {"t": seconds} ("burst n": a warm step, then the median of n timed ones); on "quit" reply with the final report (peak RSS, threads) and exit."""
     out = dict(info or {})
     out["ready"] = True
     print(json.dumps(out))
@@ -85,6 +85,16 @@ def serve(step, info=None):
             t0 = time.perf_counter()
             step()
             print(json.dumps({"t": time.perf_counter() - t0}))
+            sys.stdout.flush()
+        elif cmd.startswith("burst "):
+            # one warm step, then the median of n back-to-back steps (steady state, as in a model)
+            step()
+            ts = []
+            for _ in range(int(cmd.split()[1])):
+                t0 = time.perf_counter()
+                step()
+                ts.append(time.perf_counter() - t0)
+            print(json.dumps({"t": sorted(ts)[len(ts) // 2]}))
             sys.stdout.flush()
         elif cmd == "quit":
             emit({})
