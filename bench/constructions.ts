@@ -1,6 +1,7 @@
 /**
  * `constructions`: the training-step time of each of the eight constructions at the LoRA-r=8
- * parameter budget (per-mode ranks from `ranksForBudget`), divided by our LoRA step time, on a
+ * parameter budget (per-mode ranks from `ranksForBudget` with the slack train and compare use by
+ * default; `--rank-slack 0` for the strict rule), divided by our LoRA step time, on a
  * ViT-B/16-shaped model (d 768, 12 heads, 12 layers: every mode size and rank as in ViT-B) with a
  * smaller batch than `step-vit` (default 2 images, 394 tokens per step) so the whole sweep runs in
  * minutes. Per token, a construction costs what its ranks cost (x·U_in and u·R[p,l] with the input
@@ -11,7 +12,7 @@
  * Peer: PyTorch eager doing what the official code does (fold the full Tucker tensor at every
  * projection call, slice ΔW, add x·ΔW), each construction's time over PyTorch's own LoRA step.
  */
-import { isoLoRA, ranksForBudget } from "../src/adapters/params.ts";
+import { DEFAULT_RANK_SLACK, isoLoRA, ranksForBudget } from "../src/adapters/params.ts";
 import { CONSTRUCTIONS, type Construction } from "../src/adapters/constructions.ts";
 import { modelContext } from "../src/models/context.ts";
 import { adapterShape } from "../src/adapters/adapter-set.ts";
@@ -30,10 +31,11 @@ interface Args {
   layers?: number;
   torch: boolean;
   only?: Construction[];
+  rankSlack: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { batch: 2, rounds: 3, runs: 2, warmup: 2, rank: 8, torch: true };
+  const a: Args = { batch: 2, rounds: 3, runs: 2, warmup: 2, rank: 8, torch: true, rankSlack: DEFAULT_RANK_SLACK };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === "--batch") a.batch = Number(argv[++i]);
@@ -43,6 +45,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === "--layers") a.layers = Number(argv[++i]);
     else if (k === "--no-torch") a.torch = false;
     else if (k === "--only") a.only = argv[++i].split(",") as Construction[];
+    else if (k === "--rank-slack") a.rankSlack = Number(argv[++i]);
   }
   return a;
 }
@@ -56,7 +59,7 @@ export async function run(argv: string[]): Promise<void> {
   const budget = isoLoRA(shape, args.rank);
   const list = (args.only ?? [...CONSTRUCTIONS]).filter((c) => c !== "lora");
   const plan = new Map<Construction, { ranks: number[]; count: number }>([["lora", { ranks: [args.rank], count: budget }]]);
-  for (const c of list) plan.set(c, ranksForBudget(c, shape, budget));
+  for (const c of list) plan.set(c, ranksForBudget(c, shape, budget, { slack: args.rankSlack }));
 
   const store = new WeightStore();
   const steps = new Map<Construction, Awaited<ReturnType<typeof trainingStep>>>();
@@ -99,7 +102,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   const L = model.config.numHiddenLayers;
   console.log(
-    `ViT-B/16 shape (d 768, 12 heads, ${L} layers), batch ${args.batch} (${args.batch * 197} tokens), LoRA r=${args.rank} budget = ${budget} parameters; ` +
+    `ViT-B/16 shape (d 768, 12 heads, ${L} layers), batch ${args.batch} (${args.batch * 197} tokens), LoRA r=${args.rank} budget = ${budget} parameters, rank slack ${args.rankSlack}; ` +
       `${times.get("lora")!.length} timed steps each, interleaved; torch: best configuration, fold the full tensor per projection call`,
   );
   table(["construction", "ranks", "params", "ours s/step", "ours / LoRA", "GFLOP/step", "torch s/step", "torch / torch LoRA"], rows);
@@ -116,5 +119,6 @@ export async function run(argv: string[]): Promise<void> {
     torch_max_ratio: torch ? Math.max(...Object.values(torchRatios).map((x) => x ?? 0)) : null,
     peak_rss_mib: peakRssMiB(),
     ranks: Object.fromEntries([...plan].map(([c, p]) => [c, p.ranks])),
+    rank_slack: args.rankSlack,
   });
 }

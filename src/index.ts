@@ -12,6 +12,7 @@ export { Graph, Value, typecheck } from "./ir/graph.ts";
 export * as ops from "./ir/builder.ts";
 export * as nn from "./ir/functional.ts";
 export { grad } from "./autodiff/vjp.ts";
+export { customVjp, type RegionRule } from "./ir/custom-vjp.ts";
 export { gradCheck } from "./autodiff/grad-check.ts";
 export { compile, CompiledGraph, type CompileOptions } from "./runtime/session.ts";
 export { type HostTensor, f32, i64, hostTensor } from "./runtime/host.ts";
@@ -24,7 +25,7 @@ export type { LinearSite, ModelFamily, Task } from "./models/types.ts";
 export { MODEL_PRESETS, modelConfigFor, modelShapeFor } from "./models/presets.ts";
 // adapters
 export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount } from "./adapters/constructions.ts";
-export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, type Factorization } from "./adapters/params.ts";
+export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, DEFAULT_RANK_SLACK, type Factorization } from "./adapters/params.ts";
 export { resolveAdapterConfig, type AdapterConfig, type AdapterOptions } from "./adapters/config.ts";
 export { type AdapterSet, createAdapterSet, adapterShape, adapterState } from "./adapters/adapter-set.ts";
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";

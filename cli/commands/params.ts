@@ -17,6 +17,7 @@ import {
   modeNames,
   modelShapeFor,
   paramCount,
+  DEFAULT_RANK_SLACK,
   ranksForBudget,
   resolveAdapterConfig,
 } from "../../src/index.ts";
@@ -71,7 +72,7 @@ function request(o: ParamsOptions, shape: ModelShape): Request {
   if (given.length > 1) {
     throw new ConfigError(`give one of --ranks, --budget or --iso-lora, not ${given.map((k) => (k === "isoLora" ? "--iso-lora" : `--${k}`)).join(" and ")}`);
   }
-  const slack = Number(o.rankSlack ?? 0.01);
+  const slack = Number(o.rankSlack ?? DEFAULT_RANK_SLACK);
   if (!(slack >= 0 && slack < 1)) throw new ConfigError(`--rank-slack must be a fraction in [0, 1), got ${o.rankSlack}`);
   if (o.budget !== undefined) return { budget: parseCount("--budget", o.budget, false), slack };
   if (o.isoLora !== undefined) return { budget: isoLoRA(shape, parseCount("--iso-lora", o.isoLora, true)), slack };

@@ -69,6 +69,12 @@ export function loraEquivalentRank(count: number, shape: ModelShape): number {
   return count / isoLoRA(shape, 1);
 }
 
+/**
+ * The slack train, compare and params use unless told otherwise: the most balanced ranks within
+ * 1 % below the budget's best count (the strict rule's exact fits are often degenerate).
+ */
+export const DEFAULT_RANK_SLACK = 0.01;
+
 export interface BudgetOptions {
   /** Keep r_n ≤ I_n (default true): a larger rank cannot add expressiveness. */
   capAtModeSize?: boolean;

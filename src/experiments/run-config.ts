@@ -2,6 +2,7 @@
  * A run's configuration: typed defaults in one place (the paper's code), a JSON config file whose
  * keys flags override, values coerced to the default's type and unknown keys rejected.
  */
+import { DEFAULT_RANK_SLACK } from "../adapters/params.ts";
 import { ConfigError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import type { TrainConfig } from "../train/trainer.ts";
@@ -54,7 +55,7 @@ export const DEFAULTS: RunConfig = {
   ranks: "",
   budget: 0,
   isoLora: 8,
-  rankSlack: 0.01,
+  rankSlack: DEFAULT_RANK_SLACK,
   factorization: "tucker",
   headLayout: "head_major",
   targetModules: "query,key,value",
