@@ -84,6 +84,22 @@ test("scatter plot: labels per point on a log x axis, default size 640×400", as
   assert.ok((await darkPixels(png, 0, 400)) > 200);
 });
 
+test("scatter plot: labels of points at nearly the same place are drawn apart, not on top of each other", async () => {
+  const points = [
+    { x: 12_229, y: 0.8397, label: "qkv_depth" },
+    { x: 12_189, y: 0.8395, label: "att_qkv_depth" },
+    { x: 12_228, y: 0.8393, label: "depth" },
+    { x: 12_288, y: 0.81, label: "lora" },
+  ];
+  const { svg } = await renderScatterPlot({ title: "t", xLabel: "x", yLabel: "y", logX: true, series: [{ name: "s", points }] });
+  const labelY = (text: string) => {
+    const m = new RegExp(`translate\\([^,]+,([^)]+)\\)"[^>]*>${text}<`).exec(svg) ?? assert.fail(`no positioned label "${text}" in the SVG`);
+    return Number(m[1]);
+  };
+  const ys = ["qkv_depth", "att_qkv_depth", "depth"].map(labelY).sort((a, b) => a - b);
+  for (let i = 1; i < ys.length; i++) assert.ok(ys[i] - ys[i - 1] >= 11, `labels ${ys.join(", ")} px: two are closer than a line of text`);
+});
+
 test("writePlot writes .svg and .png and leaves no temporary files", async () => {
   const dir = await mkdtemp(join(tmpdir(), "tenslora-plot-"));
   try {

@@ -76,6 +76,8 @@ interface Row {
   x: number;
   y: number;
   label: string;
+  /** Where the label is drawn (scatter plots): y, or below a label it would overlap. */
+  labelY?: number;
 }
 
 /**
@@ -106,17 +108,64 @@ export async function renderScatterPlot(spec: ScatterPlotSpec): Promise<Rendered
   const logX = spec.logX ?? false;
   const logY = spec.logY ?? false;
   const rows = toRows(spec.series, { logX, logY });
-  return render(spec, rows, {
-    // Inset the axes so points (and their labels) do not sit on the plot's border.
-    encoding: encoding(spec, { logX, logY, padding: 24 }),
+  // Inset the axes so points (and their labels) do not sit on the plot's border.
+  const enc = encoding(spec, { logX, logY, padding: 24 });
+  const points = { mark: { type: "point", filled: true, size: 60 } };
+  // Points at nearly equal (x, y) — constructions at one budget with close accuracies — would
+  // print their labels on top of each other: lay the points out once, move colliding labels
+  // apart in pixels, and draw each label at its own y.
+  const view = buildView(spec, rows, { encoding: enc, layer: [points] });
+  let placed: Row[];
+  try {
+    await view.runAsync();
+    placed = placeLabels(rows, view.scale("x") as Scale, view.scale("y") as Scale);
+  } finally {
+    view.finalize();
+  }
+  return render(spec, placed, {
+    encoding: enc,
     layer: [
-      { mark: { type: "point", filled: true, size: 60 } },
+      points,
       {
-        mark: { type: "text", align: "left", baseline: "bottom", dx: 5, dy: -3 },
-        encoding: { text: { field: "label", type: "nominal" } },
+        // aria off: the point marks describe the data; a moved label's y is not a data value
+        mark: { type: "text", align: "left", baseline: "bottom", dx: 5, dy: -3, aria: false },
+        encoding: { y: { ...(enc.y as Layer), field: "labelY" }, text: { field: "label", type: "nominal" } },
       },
     ],
   });
+}
+
+type Scale = ((v: number) => number) & { invert(px: number): number };
+
+/** A label's box in pixels, approximately (DejaVu Sans at 11 px: about 6.5 px a character). */
+const LABEL_HEIGHT = 12;
+const CHAR_WIDTH = 6.5;
+
+/**
+ * Each row with `labelY`: its own y, or, where its label would overlap one already placed
+ * (top to bottom), the y just below that label.
+ */
+function placeLabels(rows: Row[], x: Scale, y: Scale): Row[] {
+  const order = rows.map((r, i) => ({ i, px: x(r.x), py: y(r.y), w: CHAR_WIDTH * r.label.length })).sort((a, b) => a.py - b.py);
+  const done: { px: number; py: number; w: number }[] = [];
+  const out = rows.map((r) => ({ ...r, labelY: r.y }));
+  for (const l of order) {
+    if (!rows[l.i].label) continue;
+    let py = l.py;
+    for (let moved = true; moved; ) {
+      moved = false;
+      for (const d of done) {
+        const overlapX = l.px < d.px + d.w && d.px < l.px + l.w;
+        if (overlapX && Math.abs(py - d.py) < LABEL_HEIGHT) {
+          py = d.py + LABEL_HEIGHT;
+          moved = true;
+        }
+      }
+    }
+    done.push({ px: l.px, py, w: l.w });
+    out[l.i].labelY = y.invert(py);
+  }
+  return out;
 }
 
 /** Writes `<path>.svg` and `<path>.png` (each through a temporary file and a rename). */
@@ -137,6 +186,16 @@ export async function writePlot(
 type Layer = Record<string, unknown>;
 
 async function render(frame: PlotFrame, rows: Row[], body: Layer): Promise<RenderedPlot> {
+  const view = buildView(frame, rows, body);
+  try {
+    const svg = await view.toSVG();
+    return { svg, png: rasterise(svg) };
+  } finally {
+    view.finalize();
+  }
+}
+
+function buildView(frame: PlotFrame, rows: Row[], body: Layer): View {
   const width = frame.width ?? 640;
   const height = frame.height ?? 400;
   checkSize("width", width);
@@ -154,13 +213,7 @@ async function render(frame: PlotFrame, rows: Row[], body: Layer): Promise<Rende
     data: { values: rows },
     ...body,
   } as TopLevelSpec;
-  const view = new View(parse(compile(spec).spec), { renderer: "none" });
-  try {
-    const svg = await view.toSVG();
-    return { svg, png: rasterise(svg) };
-  } finally {
-    view.finalize();
-  }
+  return new View(parse(compile(spec).spec), { renderer: "none" });
 }
 
 function encoding(
