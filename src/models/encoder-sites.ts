@@ -29,7 +29,10 @@ export function encoderLinearSites(e: EncoderLayout): LinearSite[] {
   return sites;
 }
 
-/** The linear layers `sites` (bias when the checkpoint has one), all applied to `x`, plus the adapter's updates. */
+/**
+ * The linear layers `sites` (bias when the checkpoint has one), all applied to `x`, plus the
+ * adapter's updates.
+ */
 export function adaptedLinears(s: ParamScope, x: Value, sites: LinearSite[], hook: ProjectionHook | undefined): Value[] {
   const ys = sites.map((site) => {
     const bias = `${site.path}.bias`;
