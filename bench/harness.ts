@@ -381,16 +381,7 @@ export async function interleave(
  * A single short run after an idle gap mostly measures worker threads waking and caches refilling.
  */
 export function burst(fn: () => unknown, n = 3): () => Promise<number> {
-  return async () => {
-    await fn();
-    const ts: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = process.hrtime.bigint();
-      await fn();
-      ts.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    }
-    return median(ts);
-  };
+  return async () => (await timeIt(fn, { warmup: 1, runs: n })).median;
 }
 
 /**
@@ -423,16 +414,17 @@ export class TorchPeer {
   }
 
   /** One step; its time in seconds as the peer measured it. */
-  async step(): Promise<number> {
-    this.#child.stdin.write("step\n");
-    const r = await this.#lines.next();
-    if (r.done) throw new Error("the PyTorch peer exited");
-    return (JSON.parse(r.value) as { t: number }).t;
+  step(): Promise<number> {
+    return this.#timed("step");
   }
 
   /** A warm step, then the median time of `n` back-to-back steps, as the peer measured them. */
-  async burst(n: number): Promise<number> {
-    this.#child.stdin.write(`burst ${n}\n`);
+  burst(n: number): Promise<number> {
+    return this.#timed(`burst ${n}`);
+  }
+
+  async #timed(command: string): Promise<number> {
+    this.#child.stdin.write(`${command}\n`);
     const r = await this.#lines.next();
     if (r.done) throw new Error("the PyTorch peer exited");
     return (JSON.parse(r.value) as { t: number }).t;

@@ -27,7 +27,13 @@ export function planRegions(g: Graph, loss: Value, live: Set<Value>): Map<Node, 
     if (n.outputs.some((o) => toLoss.has(o))) for (const x of n.inputs) toLoss.add(x);
   }
   const consumers = new Map<Value, Node[]>();
-  for (const n of g.nodes) for (const x of n.inputs) consumers.set(x, [...(consumers.get(x) ?? []), n]);
+  for (const n of g.nodes) {
+    for (const x of n.inputs) {
+      const list = consumers.get(x);
+      if (list) list.push(n);
+      else consumers.set(x, [n]);
+    }
+  }
 
   for (const region of g.vjpRegions) {
     const inputs = new Set(region.inputs);
