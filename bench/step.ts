@@ -16,9 +16,12 @@ import { Rng } from "../src/tensor/random.ts";
 import { adamw, flattenParams, segmentViews } from "../src/train/optim.ts";
 import {
   TORCH_BEST,
+  TORCH_CUDA_DEFAULT,
+  TORCH_CUDA_TF32,
   TORCH_DEFAULT,
   TorchPeer,
   emitJson,
+  executionProvider,
   graphFlops,
   interleave,
   latestProfile,
@@ -42,10 +45,12 @@ export interface StepArgs {
   layers?: number;
   rank: number;
   torch: boolean;
+  /** Where the PyTorch peers run: "cpu" (best = 2 threads PASSIVE, default = env as is) or "cuda" (best = TF32, default = torch's defaults). */
+  torchDevice: string;
 }
 
 export function parseStepArgs(argv: string[], defaults: Partial<StepArgs> = {}): StepArgs {
-  const a: StepArgs = { rounds: 1, warmup: 3, runs: 5, dropout: 0, rank: 8, torch: true, ...defaults };
+  const a: StepArgs = { rounds: 1, warmup: 3, runs: 5, dropout: 0, rank: 8, torch: true, torchDevice: "cpu", ...defaults };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === "--rounds") a.rounds = Number(argv[++i]);
@@ -55,7 +60,9 @@ export function parseStepArgs(argv: string[], defaults: Partial<StepArgs> = {}):
     else if (k === "--profile") a.profile = argv[++i];
     else if (k === "--layers") a.layers = Number(argv[++i]);
     else if (k === "--no-torch") a.torch = false;
+    else if (k === "--torch-device") a.torchDevice = argv[++i];
   }
+  if (a.torchDevice !== "cpu" && a.torchDevice !== "cuda") throw new Error(`--torch-device ${a.torchDevice}: expected cpu or cuda`);
   return a;
 }
 
@@ -149,8 +156,12 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
     runs: args.runs,
   };
   // PyTorch peers stay alive; their steps are interleaved with ours one by one
-  const best = args.torch ? await TorchPeer.start("step", torchArgs, TORCH_BEST) : undefined;
-  const def = args.torch ? await TorchPeer.start("step", { ...torchArgs, threads: 0 }, TORCH_DEFAULT) : undefined;
+  const cuda = args.torchDevice === "cuda";
+  const [bestArgs, bestVariant, defArgs, defVariant] = cuda
+    ? [{ ...torchArgs, device: "cuda", tf32: true }, TORCH_CUDA_TF32, { ...torchArgs, device: "cuda" }, TORCH_CUDA_DEFAULT]
+    : [torchArgs, TORCH_BEST, { ...torchArgs, threads: 0 }, TORCH_DEFAULT];
+  const best = args.torch ? await TorchPeer.start("step", bestArgs, bestVariant) : undefined;
+  const def = args.torch ? await TorchPeer.start("step", defArgs, defVariant) : undefined;
   const oursS: number[] = [];
   const bestS: number[] = [];
   const defS: number[] = [];
@@ -171,7 +182,7 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
     console.log(`round ${round + 1}/${args.rounds}: ours ${f(samples[0])} s/step (loss ${ours.loss().toFixed(4)}); torch best ${best ? f(samples[1]) : "—"}; default ${def ? f(samples.at(-1)!) : "—"}`);
   }
   mmProbe.dispose();
-  type PeerReport = { peak_rss_mib: number; torch_threads: number };
+  type PeerReport = { peak_rss_mib: number; torch_threads: number; cuda_device?: string; cuda_peak_mib?: number };
   const bestInfo = best ? ((await best.close()) as PeerReport) : undefined;
   const defInfo = def ? ((await def.close()) as PeerReport) : undefined;
   if (args.profile) ours.endProfiling();
@@ -184,15 +195,16 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
   const perS = (s: number | null) => (s ? spec.batch / s : null);
   console.log(
     `${spec.name}: batch ${spec.batch}${spec.seqLen ? `, sequence ${spec.seqLen}` : ""}, LoRA r=${args.rank} on q,k,v + head (${ours.trainableParams} trainable), ` +
-      `AdamW; ${(ours.flops / 1e9).toFixed(1)} GFLOP per step; ${threads()} threads; dropout ${args.dropout}; ${oursS.length} timed steps after ${args.warmup} warm-ups`,
+      `AdamW; ${(ours.flops / 1e9).toFixed(1)} GFLOP per step; ONNX Runtime EP ${executionProvider()}, ${threads()} threads; ` +
+      `PyTorch on ${cuda ? (bestInfo?.cuda_device ?? defInfo?.cuda_device ?? "cuda") : "cpu"}; dropout ${args.dropout}; ${oursS.length} timed steps after ${args.warmup} warm-ups`,
   );
   table(
     ["runner", "s/step", `${spec.unit}/s`, "GFLOP/s", "% of matmul", "peak RSS MiB", "ours/this"],
     [
       ["ours (ONNX Runtime + TS AdamW)", ourMed, perS(ourMed), gfl, (100 * gfl) / mmMed, peakRssMiB(), 1],
-      [TORCH_BEST.name, bestMed, perS(bestMed), bestMed && ours.flops / bestMed / 1e9, bestMed && (100 * ours.flops) / bestMed / 1e9 / mmMed, bestInfo?.peak_rss_mib, ratio(ourMed, bestMed)],
+      [bestVariant.name, bestMed, perS(bestMed), bestMed && ours.flops / bestMed / 1e9, bestMed && (100 * ours.flops) / bestMed / 1e9 / mmMed, bestInfo?.peak_rss_mib, ratio(ourMed, bestMed)],
       [
-        `${TORCH_DEFAULT.name}${defInfo ? `, ${defInfo.torch_threads} thr` : ""}`,
+        `${defVariant.name}${defInfo && !cuda ? `, ${defInfo.torch_threads} thr` : ""}`,
         defMed,
         perS(defMed),
         defMed && ours.flops / defMed / 1e9,
@@ -224,6 +236,9 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
     torch_default_peak_rss_mib: defInfo?.peak_rss_mib ?? null,
     trainable_params: ours.trainableParams,
     dropout: args.dropout,
+    ep: executionProvider(),
+    torch_device: cuda ? (bestInfo?.cuda_device ?? defInfo?.cuda_device ?? "cuda") : "cpu",
+    torch_cuda_peak_mib: bestInfo?.cuda_peak_mib ?? null,
   });
 }
 

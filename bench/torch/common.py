@@ -14,9 +14,13 @@ def args():
 
 
 def setup(a):
-    """Threads: `threads` from the caller if given (best configuration), else torch's default."""
+    """Threads: `threads` from the caller if given (best configuration), else torch's default.
+    `tf32`: let CUDA matmuls and convolutions round operands to TF32 (the tensor cores' float32 mode)."""
     if a.get("threads"):
         torch.set_num_threads(int(a["threads"]))
+    if "tf32" in a:
+        torch.backends.cuda.matmul.allow_tf32 = bool(a["tf32"])
+        torch.backends.cudnn.allow_tf32 = bool(a["tf32"])
     torch.manual_seed(int(a.get("seed", 0)))
 
 
@@ -38,6 +42,9 @@ def peak_rss_mib():
 def emit(result):
     result["torch_version"] = torch.__version__
     result["torch_threads"] = torch.get_num_threads()
+    if torch.cuda.is_available():
+        result["cuda_device"] = torch.cuda.get_device_name()
+        result["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     result["env"] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY") if os.environ.get(k) is not None}
     result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result))

@@ -144,8 +144,8 @@ class Roberta(nn.Module):
         return self.out(h)
 
 
-def build(c, make_adapter, batch, seq_len=None, p=0.0):
-    """The model, its inputs and labels for one batch."""
+def build(c, make_adapter, batch, seq_len=None, p=0.0, device="cpu"):
+    """The model, its inputs and labels for one batch, on `device`."""
     if c["model_type"] == "vit":
         model = ViT(c, make_adapter, p)
         inputs = (torch.randn(batch, c["num_channels"], c["image_size"], c["image_size"]),)
@@ -153,7 +153,7 @@ def build(c, make_adapter, batch, seq_len=None, p=0.0):
         model = Roberta(c, make_adapter, p)
         inputs = (torch.randint(3, c["vocab_size"], (batch, seq_len)), torch.ones(batch, seq_len, dtype=torch.long))
     labels = torch.randint(0, c["num_labels"], (batch,))
-    return model.train(), inputs, labels
+    return model.to(device).train(), tuple(t.to(device) for t in inputs), labels.to(device)
 
 
 def train_step(model, inputs, labels, lr=1e-4, weight_decay=0.01):
@@ -166,5 +166,8 @@ def train_step(model, inputs, labels, lr=1e-4, weight_decay=0.01):
         loss = F.cross_entropy(model(*inputs), labels)
         loss.backward()
         opt.step()
+        if loss.is_cuda:
+            # CUDA runs asynchronously: a step is done when its kernels are
+            torch.cuda.synchronize()
 
     return step, sum(q.numel() for q in trainable)
