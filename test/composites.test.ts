@@ -243,6 +243,32 @@ test("geluMlp with adapter updates (float32: ORT has no float64 Erf): forward ag
   assertGradOk(r, "geluMlp float32", t);
 });
 
+test("LayerNorm backward on rows whose mean is 200 standard deviations from zero: float32 gradients match float64's", async () => {
+  const rng = new Rng(3);
+  const [rows, width] = [6, 64];
+  const x = Array.from({ length: rows * width }, () => 100 + 0.5 * rng.normal());
+  const scale = Array.from({ length: width }, () => 0.5 + rng.uniform());
+  const w = Array.from({ length: rows * width }, () => rng.normal());
+  const grads = async (dtype: "float32" | "float64") => {
+    const inputs = [
+      { name: "x", dtype, shape: [rows, width], data: x } as CheckInput,
+      { name: "s", dtype, shape: [width], data: scale },
+      { name: "c", dtype, shape: [width], data: new Array(width).fill(0.1) },
+    ];
+    return forward(inputs, (g, xv, s, c) => {
+      const y = layerNorm(xv, s, c, 1e-5);
+      const [dx, ds] = grad(b.reduceSum(b.mul(y, b.constant(g, w, [rows, width], dtype)), [0, 1]), [xv, s]);
+      return { dx, ds };
+    });
+  };
+  const [lo, hi] = [await grads("float32"), await grads("float64")];
+  for (const k of ["dx", "ds"]) {
+    const scale = Math.max(...hi[k].map(Math.abs));
+    const worst = Math.max(...hi[k].map((v, i) => Math.abs(v - lo[k][i])));
+    assert.ok(worst <= 1e-3 * scale, `${k}: float32 off by ${worst.toExponential(2)}, ${(worst / scale).toExponential(2)} of the largest entry`);
+  }
+});
+
 test("LayerNorm → GELU → linear → LayerNorm (float32): forward and gradients", async (t) => {
   const inputs = [
     fl("x", "float32", [2, 3, 6], 2),

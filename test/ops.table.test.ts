@@ -323,6 +323,16 @@ for (const dtype of [F64, F32]) {
     },
   );
 }
+// rows far from zero mean (float64: float32 differences of such rows are too coarse; composites.test.ts
+// checks float32 there against this float64 gradient)
+rows.push({
+  op: Op.LayerNorm,
+  name: "LayerNorm float64 y, inputs around 50",
+  dtype: F64,
+  inputs: [fl("x", F64, [2, 3, 5], 48, 52), fl("scale", F64, [5], 0.5, 1.5), fl("bias", F64, [5])],
+  build: (x, s, c) => b.layerNormParts(x, s, c, 1e-5).y,
+  reference: (x, s, c) => R.layerNorm(x, s, c, 1e-5).y,
+});
 for (const [axes, keepdims] of [
   [[0, 2], false],
   [[-2], true],
