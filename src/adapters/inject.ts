@@ -60,6 +60,10 @@ export function allSlicesR(set: AdapterSet, t: number, get: Get): Value {
  * (U_dh [dh, b], U_heads [H, c]), as GEMMs on flattened views rather than Einsum: ONNX Runtime ran
  * these contractions and their gradients (three or more contracted indices) at 3–25 GFLOP/s,
  * which made the stacked constructions' steps up to 25 % slower than LoRA's at the same budget.
+ * With heads, the first contraction is a product batched over (... a) that leaves the other
+ * rank axis where the second, flat GEMM wants it, so the core is never transposed: ONNX Runtime's
+ * Transpose of such small inner axes took 1 ms a step on 2 threads and 10 on 16 (a tenth of the
+ * step's adapter cost there), and so did its gradient.
  */
 function outputSide(core: Value, uOut: Value, uHeads: Value | undefined, headMajor: boolean, dOut: number): Value {
   const dims = core.shape as number[];
@@ -69,12 +73,14 @@ function outputSide(core: Value, uOut: Value, uHeads: Value | undefined, headMaj
   }
   const [rb, rc] = dims.slice(-2);
   const n = dims.slice(0, -2).reduce((x, y) => x * y, 1); // (... a)
-  const dh = uOut.shape[0] as number;
-  // contract b first with one GEMM: T[n, c, j] = Σ_b C[n, b, c] U_dh[j, b]
-  const ct = b.transpose(b.reshape(core, [n, rb, rc]), [0, 2, 1]); // [n, c, b]
-  const t = b.reshape(b.matmul(b.reshape(ct, [n * rc, rb]), uOut, { transB: true }), [n, rc, dh]);
-  // then c: head-major R[n, h, j] = Σ_c U_heads[h, c] T[n, c, j]; interleaved R[n, j, h]
-  const r = headMajor ? b.matmul(uHeads, t) : b.matmul(t, uHeads, { transA: true, transB: true });
+  const c3 = b.reshape(core, [n, rb, rc]);
+  const [dh, H] = [uOut.shape[0] as number, uHeads.shape[0] as number];
+  // head-major R[n, h, j]: S[n, h, b] = Σ_c U_heads[h, c] C[n, b, c], then Σ_b S[n·h, b] U_dh[j, b];
+  // interleaved R[n, j, h]: V[n, j, c] = Σ_b U_dh[j, b] C[n, b, c], then Σ_c V[n·j, c] U_heads[h, c]
+  const [first, rows, second] = headMajor
+    ? [b.matmul(uHeads, c3, { transB: true }), n * H, uOut]
+    : [b.matmul(uOut, c3), n * dh, uHeads];
+  const r = b.matmul(b.reshape(first, [rows, first.shape[2] as number]), second, { transB: true });
   return b.reshape(r, [...dims.slice(0, -2), dOut]);
 }
 
