@@ -68,13 +68,11 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
     const spec = CONSTRUCTION_SPECS[construction];
     if (spec.kind === "tensor") {
       for (let tn = 0; tn < tensorCount(construction, SHAPE); tn++) {
-        const all = allSlicesR(set, tn, get); // [P?, L?, r_in, dOut]
+        const all = allSlicesR(set, tn, get); // [r_in, S, dOut], S = P·L slices p-major
+        const [rIn, , dOut] = all.shape as number[];
         for (const { p, l } of slicesOfTensor(construction, SHAPE, tn)) {
-          let r = all;
-          for (const [present, i] of [[spec.stacksProjections, p], [spec.stacksDepth, l]] as const) {
-            if (!present) continue;
-            r = b.reshape(b.slice(r, 0, i, i + 1), (r.shape as number[]).slice(1));
-          }
+          const i = (spec.stacksProjections ? p : 0) * (spec.stacksDepth ? SHAPE.layers : 1) + (spec.stacksDepth ? l : 0);
+          const r = b.reshape(b.slice(all, 1, i, i + 1), [rIn, dOut]);
           g.output(`${id}:${p}.${l}:slices`, b.matmul(get(`tenslora.${tn}.factors.0`), r, { alpha: set.config.scaling })); // [dIn, dOut]
         }
       }

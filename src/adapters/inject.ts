@@ -12,9 +12,12 @@ import { CONSTRUCTION_SPECS, type SliceIndex, tensorIndex } from "./construction
 type Get = (name: string) => Value;
 
 /**
- * All R[p,l] of tensor t as one value [P?, L?, r_in, dOut] (index modes first, present only if
- * the construction has them). Index modes are contracted before the output-side factors, so
- * intermediates stay at rank size.
+ * All R[p,l] of tensor t as one value [r_in, S, dOut]: S = P·L slices, p-major (1 when the
+ * construction stacks neither), behind the rank axes, so each projection's slice and its
+ * cotangent are one strided block each. Every contraction is a GEMM, flat or batched, and no
+ * operand is ever transposed: ONNX Runtime ran Einsum on these shapes (three or more contracted
+ * indices, or its own internal transposes) at 3–25 GFLOP/s, and its Transpose of the core's small
+ * inner axes, with its gradient, took 1 ms a step on 2 threads and 10 ms each on 16.
  */
 export function allSlicesR(set: AdapterSet, t: number, get: Get): Value {
   const { construction, factorization, headLayout } = set.config;
@@ -23,65 +26,58 @@ export function allSlicesR(set: AdapterSet, t: number, get: Get): Value {
   const att = spec.hasAtt;
   const iQkv = att ? 3 : 2;
   const iDepth = iQkv + (spec.stacksProjections ? 1 : 0);
-  const prefix = (spec.stacksProjections ? "P" : "") + (spec.stacksDepth ? "L" : "");
-  const heads = headLayout === "head_major" ? "HJ" : "JH";
-  let r: Value;
+  const dOut = set.shape.dOut;
   if (factorization === "cp") {
     // superdiagonal core: R[a, o] = Π (index-factor rows)[a] · U_out[o, a]
+    const prefix = (spec.stacksProjections ? "P" : "") + (spec.stacksDepth ? "L" : "");
     const idx = [spec.stacksProjections ? [f(iQkv), "Pr"] : undefined, spec.stacksDepth ? [f(iDepth), "Lr"] : undefined].filter(
       (x): x is [Value, string] => x !== undefined,
     );
     const out: [Value, string][] = att ? [[f(1), "Jr"], [f(2), "Hr"]] : [[f(1), "Or"]];
     const all = [...idx, ...out];
-    r = b.einsum(`${all.map(([, s]) => s).join(",")}->${prefix}r${att ? heads : "O"}`, ...all.map(([v]) => v));
-  } else {
-    let cur = "a" + (att ? "bc" : "b") + (spec.stacksProjections ? "q" : "") + (spec.stacksDepth ? "e" : "");
-    r = get(coreKey(t));
-    if (spec.stacksProjections) {
-      const next = "P" + cur.replace("q", "");
-      r = b.einsum(`${cur},Pq->${next}`, r, f(iQkv));
-      cur = next;
-    }
-    if (spec.stacksDepth) {
-      const p = cur.startsWith("P") ? "P" : "";
-      const next = p + "L" + cur.slice(p.length).replace("e", "");
-      r = b.einsum(`${cur},Le->${next}`, r, f(iDepth));
-      cur = next;
-    }
-    return outputSide(r, f(1), att ? f(2) : undefined, headLayout === "head_major", set.shape.dOut);
+    const r = b.einsum(`${all.map(([, s]) => s).join(",")}->r${prefix}${att ? (headLayout === "head_major" ? "HJ" : "JH") : "O"}`, ...all.map(([v]) => v));
+    return b.reshape(r, [r.shape[0], -1, dOut]);
   }
-  const dims = r.shape as number[];
-  const lead = dims.slice(0, prefix.length);
-  return att ? b.reshape(r, [...lead, dims[prefix.length], set.shape.dOut]) : r;
+  // The index modes are the core's last axes, contracted with their factors' Kronecker product
+  // K[(p l), (q e)] = F[p, q]·G[l, e] (36 × 36 at most) in one product. One mode at a time needed
+  // a product batched over every rank triple with 3 × 3 matrices: ten times slower.
+  const core = get(coreKey(t));
+  const rankDims = (core.shape as number[]).slice(0, att ? 3 : 2);
+  const idx = [spec.stacksProjections ? f(iQkv) : undefined, spec.stacksDepth ? f(iDepth) : undefined].filter((x): x is Value => x !== undefined);
+  const k = idx.length === 2 ? kron(idx[0], idx[1]) : idx[0]; // [S, (q e)]
+  const S = k ? (k.shape[0] as number) : 1;
+  const qe = k ? (k.shape[1] as number) : 1;
+  if (att) {
+    // [(a b c), S] by one flat GEMM; the output-side products then keep every gradient small
+    const c = k ? b.matmul(b.reshape(core, [rankDims.reduce((x, y) => x * y, 1), qe]), k, { transB: true }) : core;
+    return outputSideHeads(c, rankDims, S, f(1), f(2), headLayout === "head_major");
+  }
+  // [a, S, b] by a product batched over a, so that U_out meets a flat [(a S), b]: batched over a
+  // instead, U_out's gradient was an [a, dOut, b] tensor summed over a, and depth's step 3 % slower
+  const [a, rb] = rankDims;
+  const c = k ? b.matmul(k, b.reshape(core, [a, rb, qe]), { transB: true }) : core;
+  return b.reshape(b.matmul(b.reshape(c, [a * S, rb]), f(1), { transB: true }), [a, S, dOut]);
+}
+
+/** The Kronecker product of F [P, q] and G [L, e]: K[(p l), (q e)] = F[p, q]·G[l, e]. */
+function kron(F: Value, G: Value): Value {
+  const [P, q] = F.shape as number[];
+  const [L, e] = G.shape as number[];
+  return b.reshape(b.mul(b.reshape(F, [P, 1, q, 1]), b.reshape(G, [1, L, 1, e])), [P * L, q * e]);
 }
 
 /**
- * The output-side factors applied to a core C [..., a, b] (U_out [dOut, b]) or [..., a, b, c]
- * (U_dh [dh, b], U_heads [H, c]), as GEMMs on flattened views rather than Einsum: ONNX Runtime ran
- * these contractions and their gradients (three or more contracted indices) at 3–25 GFLOP/s,
- * which made the stacked constructions' steps up to 25 % slower than LoRA's at the same budget.
- * With heads, the first contraction is a product batched over (... a) that leaves the other
- * rank axis where the second, flat GEMM wants it, so the core is never transposed: ONNX Runtime's
- * Transpose of such small inner axes took 1 ms a step on 2 threads and 10 on 16 (a tenth of the
- * step's adapter cost there), and so did its gradient.
+ * U_dh [dh, b] and U_heads [H, c] applied to C [a, b, c, S], giving [a, S, dOut] with dOut
+ * head-major (h, j) or interleaved (j, h): two products, each batched over the rank axes in front
+ * of the one it contracts and taking that operand transposed (which the GEMM does as it packs).
  */
-function outputSide(core: Value, uOut: Value, uHeads: Value | undefined, headMajor: boolean, dOut: number): Value {
-  const dims = core.shape as number[];
-  if (!uHeads) {
-    const rows = b.matmul(b.reshape(core, [-1, dims.at(-1)!]), uOut, { transB: true }); // [(... a), dOut]
-    return b.reshape(rows, [...dims.slice(0, -1), dOut]);
-  }
-  const [rb, rc] = dims.slice(-2);
-  const n = dims.slice(0, -2).reduce((x, y) => x * y, 1); // (... a)
-  const c3 = b.reshape(core, [n, rb, rc]);
-  const [dh, H] = [uOut.shape[0] as number, uHeads.shape[0] as number];
-  // head-major R[n, h, j]: S[n, h, b] = Σ_c U_heads[h, c] C[n, b, c], then Σ_b S[n·h, b] U_dh[j, b];
-  // interleaved R[n, j, h]: V[n, j, c] = Σ_b U_dh[j, b] C[n, b, c], then Σ_c V[n·j, c] U_heads[h, c]
-  const [first, rows, second] = headMajor
-    ? [b.matmul(uHeads, c3, { transB: true }), n * H, uOut]
-    : [b.matmul(uOut, c3), n * dh, uHeads];
-  const r = b.matmul(b.reshape(first, [rows, first.shape[2] as number]), second, { transB: true });
-  return b.reshape(r, [...dims.slice(0, -2), dOut]);
+function outputSideHeads(c: Value, [a, rb, rc]: number[], S: number, uDh: Value, uHeads: Value, headMajor: boolean): Value {
+  const [dh, H] = [uDh.shape[0] as number, uHeads.shape[0] as number];
+  const t = (x: Value, dims: number[], u: Value) => b.matmul(b.reshape(x, dims), u, { transA: true, transB: true });
+  const r = headMajor
+    ? t(t(c, [a * rb, rc, S], uHeads), [a, rb, S * H], uDh) // [(a b), S, H] → [a, (S H), dh]
+    : t(t(c, [a, rb, rc * S], uDh), [a, rc, S * dh], uHeads); // [a, (c S), dh] → [a, (S dh), H]
+  return b.reshape(r, [a, S, H * dh]);
 }
 
 /**
@@ -108,19 +104,13 @@ export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
   const rAll = new Map<number, Value>();
   const sliceR = (t: number, fixed: SliceIndex["fixed"]): Value => {
     let all = rAll.get(t);
-    if (!all) {
-      // [P?, L?, r_in, dOut] with the index modes flattened into one leading axis, so each
-      // projection copies only its own [r_in, dOut] row (and its cotangent is one row too)
-      const r = allSlicesR(set, t, get);
-      const dims = r.shape as number[];
-      const nIdx = dims.length - 2;
-      all = nIdx === 0 ? r : b.reshape(r, [dims.slice(0, nIdx).reduce((x, y) => x * y, 1), ...dims.slice(nIdx)]);
-      rAll.set(t, all);
-    }
-    if (all.rank !== 3) return all;
+    if (!all) rAll.set(t, (all = allSlicesR(set, t, get))); // [r_in, S, dOut]
+    const [rIn, S, dOut] = all.shape as number[];
     const L = spec.stacksDepth ? set.shape.layers : 1;
     const i = (fixed.qkv ?? 0) * L + (fixed.depth ?? 0);
-    return b.reshape(b.slice(all, 0, i, i + 1), (all.shape as number[]).slice(1));
+    // one [r_in, dOut] slice per projection: its cotangent is one slice too, and the engine
+    // concatenates the slices' cotangents instead of adding zero-padded copies
+    return b.reshape(S === 1 ? all : b.slice(all, 1, i, i + 1), [rIn, dOut]);
   };
   return (x, sites) => {
     const covered = sites.map((site) => where.get(site.path));
