@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # On a GPU machine (after bench/gpu/pack.sh here): what the machine has, which ONNX Runtime
 # execution providers load, then `step-vit` on the best one against PyTorch CUDA, and on the CPU
-# against PyTorch CPU. Everything is logged to $OUT/log (or /tmp/gpu-bench/log); GPU_BENCH_ARGS
-# adds options to each step-vit run (e.g. `--layers 1` for a quick check of the script itself).
+# against PyTorch CPU; `run.sh NAME [options]` runs one benchmark instead. Everything is logged
+# to $OUT/log (or /tmp/gpu-bench/log); GPU_BENCH_ARGS adds options to each step-vit run (e.g. `--layers 1` for a quick check of the script itself).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu-bench}; mkdir -p "$OUT"
@@ -29,6 +29,12 @@ ORT_BIN=node_modules/onnxruntime-node/bin/napi-v6/linux/x64
 CUDA_EP=$(timeout 30 find / -xdev -name libonnxruntime_providers_cuda.so 2>/dev/null | head -1)
 if [ -n "$CUDA_EP" ]; then
   cp "$(dirname "$CUDA_EP")"/libonnxruntime_providers_{cuda,shared}.so "$ORT_BIN"/ && echo "CUDA EP from $CUDA_EP"
+fi
+
+# with arguments: only that benchmark (e.g. `run.sh block`), with the machine's default providers
+if [ $# -gt 0 ]; then
+  say "$*"
+  exec $NODE bench/gpu-bundle.mjs "$@"
 fi
 
 # WebGPU: Dawn needs a Vulkan loader and NVIDIA's Vulkan driver (an ICD); bring the loader, and
