@@ -7,22 +7,33 @@ import * as b from "../ir/builder.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ProjectionHook } from "../models/types.ts";
 import { type AdapterSet, coreKey, factorKey, loraKeys } from "./adapter-set.ts";
-import { CONSTRUCTION_SPECS, type SliceIndex, tensorIndex } from "./constructions.ts";
+import { CONSTRUCTION_SPECS, type SliceIndex, tensorCount, tensorIndex } from "./constructions.ts";
 
 type Get = (name: string) => Value;
 
-/**
- * All R[p,l] of tensor t as one value [r_in, S, dOut]: S = P·L slices, p-major (1 when the
- * construction stacks neither), behind the rank axes, so each projection's slice and its
- * cotangent are one strided block each. Every contraction is a GEMM, flat or batched, and no
- * operand is ever transposed: ONNX Runtime ran Einsum on these shapes (three or more contracted
- * indices, or its own internal transposes) at 3–25 GFLOP/s, and its Transpose of the core's small
- * inner axes, with its gradient, took 1 ms a step on 2 threads and 10 ms each on 16.
- */
+/** All R[p,l] of tensor t as one value [r_in, S, dOut] (see `tensorSlicesR`). */
 export function allSlicesR(set: AdapterSet, t: number, get: Get): Value {
+  const r = tensorSlicesR(set, [t], get);
+  return b.reshape(r, (r.shape as number[]).slice(1));
+}
+
+/**
+ * All R[p,l] of the tensors `ts` as one value [T, r_in, S, dOut]: S = P·L slices per tensor,
+ * p-major (1 when the construction stacks neither), behind the rank axes, so each projection's
+ * slice and its cotangent are one strided block each. The tensors of a construction share their
+ * shapes, so their cores and factors are stacked and every product below runs once for all of
+ * them, batched over T: att's 36 tensors were otherwise 36 × 8 tiny products a step (8 % of its
+ * step on 2 threads, mostly per-node overhead). Every contraction is a GEMM, flat or batched, and
+ * no operand is ever transposed: ONNX Runtime ran Einsum on these shapes (three or more
+ * contracted indices, or its own internal transposes) at 3–25 GFLOP/s, and its Transpose of the
+ * core's small inner axes, with its gradient, took 1 ms a step on 2 threads and 10 ms each on 16.
+ */
+function tensorSlicesR(set: AdapterSet, ts: number[], get: Get): Value {
   const { construction, factorization, headLayout } = set.config;
   const spec = CONSTRUCTION_SPECS[construction];
-  const f = (i: number) => get(factorKey(t, i));
+  const T = ts.length;
+  const stack = (key: (t: number) => string) => b.concat(ts.map((t) => b.reshape(get(key(t)), [1, ...(get(key(t)).shape as number[])])), 0);
+  const f = (i: number) => stack((t) => factorKey(t, i)); // [T, ...]
   const att = spec.hasAtt;
   const iQkv = att ? 3 : 2;
   const iDepth = iQkv + (spec.stacksProjections ? 1 : 0);
@@ -30,54 +41,56 @@ export function allSlicesR(set: AdapterSet, t: number, get: Get): Value {
   if (factorization === "cp") {
     // superdiagonal core: R[a, o] = Π (index-factor rows)[a] · U_out[o, a]
     const prefix = (spec.stacksProjections ? "P" : "") + (spec.stacksDepth ? "L" : "");
-    const idx = [spec.stacksProjections ? [f(iQkv), "Pr"] : undefined, spec.stacksDepth ? [f(iDepth), "Lr"] : undefined].filter(
+    const idx = [spec.stacksProjections ? [f(iQkv), "tPr"] : undefined, spec.stacksDepth ? [f(iDepth), "tLr"] : undefined].filter(
       (x): x is [Value, string] => x !== undefined,
     );
-    const out: [Value, string][] = att ? [[f(1), "Jr"], [f(2), "Hr"]] : [[f(1), "Or"]];
+    const out: [Value, string][] = att ? [[f(1), "tJr"], [f(2), "tHr"]] : [[f(1), "tOr"]];
     const all = [...idx, ...out];
-    const r = b.einsum(`${all.map(([, s]) => s).join(",")}->r${prefix}${att ? (headLayout === "head_major" ? "HJ" : "JH") : "O"}`, ...all.map(([v]) => v));
-    return b.reshape(r, [r.shape[0], -1, dOut]);
+    const r = b.einsum(`${all.map(([, s]) => s).join(",")}->tr${prefix}${att ? (headLayout === "head_major" ? "HJ" : "JH") : "O"}`, ...all.map(([v]) => v));
+    return b.reshape(r, [T, r.shape[1], -1, dOut]);
   }
   // The index modes are the core's last axes, contracted with their factors' Kronecker product
   // K[(p l), (q e)] = F[p, q]·G[l, e] (36 × 36 at most) in one product. One mode at a time needed
   // a product batched over every rank triple with 3 × 3 matrices: ten times slower.
-  const core = get(coreKey(t));
-  const rankDims = (core.shape as number[]).slice(0, att ? 3 : 2);
+  const core = stack((t) => coreKey(t)); // [T, a, b, (c), (q), (e)]
+  const rankDims = (core.shape as number[]).slice(1, att ? 4 : 3);
   const idx = [spec.stacksProjections ? f(iQkv) : undefined, spec.stacksDepth ? f(iDepth) : undefined].filter((x): x is Value => x !== undefined);
-  const k = idx.length === 2 ? kron(idx[0], idx[1]) : idx[0]; // [S, (q e)]
-  const S = k ? (k.shape[0] as number) : 1;
-  const qe = k ? (k.shape[1] as number) : 1;
+  const k = idx.length === 2 ? kron(idx[0], idx[1]) : idx[0]; // [T, S, (q e)]
+  const S = k ? (k.shape[1] as number) : 1;
+  const qe = k ? (k.shape[2] as number) : 1;
   if (att) {
-    // [(a b c), S] by one flat GEMM; the output-side products then keep every gradient small
-    const c = k ? b.matmul(b.reshape(core, [rankDims.reduce((x, y) => x * y, 1), qe]), k, { transB: true }) : core;
-    return outputSideHeads(c, rankDims, S, f(1), f(2), headLayout === "head_major");
+    // [T, (a b c), S]; the output-side products then keep every gradient small
+    const c = k ? b.matmul(b.reshape(core, [T, rankDims.reduce((x, y) => x * y, 1), qe]), k, { transB: true }) : core;
+    return outputSideHeads(c, T, rankDims, S, f(1), f(2), headLayout === "head_major");
   }
-  // [a, S, b] by a product batched over a, so that U_out meets a flat [(a S), b]: batched over a
+  // [T, a, S, b] by a product batched over a, so that U_out meets [T, (a S), b]: batched over a
   // instead, U_out's gradient was an [a, dOut, b] tensor summed over a, and depth's step 3 % slower
   const [a, rb] = rankDims;
-  const c = k ? b.matmul(k, b.reshape(core, [a, rb, qe]), { transB: true }) : core;
-  return b.reshape(b.matmul(b.reshape(c, [a * S, rb]), f(1), { transB: true }), [a, S, dOut]);
+  const c = k ? b.matmul(b.reshape(k, [T, 1, S, qe]), b.reshape(core, [T, a, rb, qe]), { transB: true }) : core;
+  return b.reshape(b.matmul(b.reshape(c, [T, a * S, rb]), f(1), { transB: true }), [T, a, S, dOut]);
 }
 
-/** The Kronecker product of F [P, q] and G [L, e]: K[(p l), (q e)] = F[p, q]·G[l, e]. */
+/** The Kronecker product of F [T, P, q] and G [T, L, e]: K[t, (p l), (q e)] = F[t, p, q]·G[t, l, e]. */
 function kron(F: Value, G: Value): Value {
-  const [P, q] = F.shape as number[];
-  const [L, e] = G.shape as number[];
-  return b.reshape(b.mul(b.reshape(F, [P, 1, q, 1]), b.reshape(G, [1, L, 1, e])), [P * L, q * e]);
+  const [T, P, q] = F.shape as number[];
+  const [, L, e] = G.shape as number[];
+  return b.reshape(b.mul(b.reshape(F, [T, P, 1, q, 1]), b.reshape(G, [T, 1, L, 1, e])), [T, P * L, q * e]);
 }
 
 /**
- * U_dh [dh, b] and U_heads [H, c] applied to C [a, b, c, S], giving [a, S, dOut] with dOut
- * head-major (h, j) or interleaved (j, h): two products, each batched over the rank axes in front
- * of the one it contracts and taking that operand transposed (which the GEMM does as it packs).
+ * U_dh [T, dh, b] and U_heads [T, H, c] applied to C [T, a, b, c, S], giving [T, a, S, dOut] with
+ * dOut head-major (h, j) or interleaved (j, h): two products, each batched over the rank axes in
+ * front of the one it contracts and taking that operand transposed (which the GEMM does as it
+ * packs).
  */
-function outputSideHeads(c: Value, [a, rb, rc]: number[], S: number, uDh: Value, uHeads: Value, headMajor: boolean): Value {
-  const [dh, H] = [uDh.shape[0] as number, uHeads.shape[0] as number];
-  const t = (x: Value, dims: number[], u: Value) => b.matmul(b.reshape(x, dims), u, { transA: true, transB: true });
+function outputSideHeads(c: Value, T: number, [a, rb, rc]: number[], S: number, uDh: Value, uHeads: Value, headMajor: boolean): Value {
+  const [dh, H] = [uDh.shape[1] as number, uHeads.shape[1] as number];
+  const t = (x: Value, dims: number[], u: Value) =>
+    b.matmul(b.reshape(x, [T, ...dims]), b.reshape(u, [T, 1, ...(u.shape as number[]).slice(1)]), { transA: true, transB: true });
   const r = headMajor
-    ? t(t(c, [a * rb, rc, S], uHeads), [a, rb, S * H], uDh) // [(a b), S, H] → [a, (S H), dh]
-    : t(t(c, [a, rb, rc * S], uDh), [a, rc, S * dh], uHeads); // [a, (c S), dh] → [a, (S dh), H]
-  return b.reshape(r, [a, S, H * dh]);
+    ? t(t(c, [a * rb, rc, S], uHeads), [a, rb, S * H], uDh) // [T, (a b), S, H] → [T, a, (S H), dh]
+    : t(t(c, [a, rb, rc * S], uDh), [a, rc, S * dh], uHeads); // [T, a, (c S), dh] → [T, a, (S dh), H]
+  return b.reshape(r, [T, a, S, H * dh]);
 }
 
 /**
@@ -101,16 +114,22 @@ export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
   const spec = CONSTRUCTION_SPECS[construction];
   const where = new Map<string, { p: number; l: number }>();
   set.grid.forEach((row, p) => row.forEach((site, l) => where.set(site.path, { p, l })));
-  const rAll = new Map<number, Value>();
+  // every tensor's slices in one value, built on first use; then one [r_in, S, dOut] per tensor
+  let all: Value | undefined;
+  const perTensor = new Map<number, Value>();
   const sliceR = (t: number, fixed: SliceIndex["fixed"]): Value => {
-    let all = rAll.get(t);
-    if (!all) rAll.set(t, (all = allSlicesR(set, t, get))); // [r_in, S, dOut]
-    const [rIn, S, dOut] = all.shape as number[];
+    let rt = perTensor.get(t);
+    if (!rt) {
+      all ??= tensorSlicesR(set, Array.from({ length: tensorCount(construction, set.shape) }, (_, i) => i), get); // [T, r_in, S, dOut]
+      const dims = (all.shape as number[]).slice(1);
+      perTensor.set(t, (rt = b.reshape(all.shape[0] === 1 ? all : b.slice(all, 0, t, t + 1), dims)));
+    }
+    const [rIn, S, dOut] = rt.shape as number[];
     const L = spec.stacksDepth ? set.shape.layers : 1;
     const i = (fixed.qkv ?? 0) * L + (fixed.depth ?? 0);
     // one [r_in, dOut] slice per projection: its cotangent is one slice too, and the engine
     // concatenates the slices' cotangents instead of adding zero-padded copies
-    return b.reshape(S === 1 ? all : b.slice(all, 1, i, i + 1), [rIn, dOut]);
+    return b.reshape(S === 1 ? rt : b.slice(rt, 1, i, i + 1), [rIn, dOut]);
   };
   return (x, sites) => {
     const covered = sites.map((site) => where.get(site.path));
