@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .gpu
-grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 npx --no-install esbuild bench/main.ts --bundle --platform=node --format=esm --target=node20 \
   --external:onnxruntime-node --external:sharp --external:@huggingface/tokenizers --log-level=warning \
   --outfile=.gpu/bench.mjs

@@ -2,7 +2,9 @@
 # On a GPU machine (after bench/gpu/pack.sh here): what the machine has, which ONNX Runtime
 # execution providers load, then `step-vit` on the best one against PyTorch CUDA, and on the CPU
 # against PyTorch CPU; `run.sh NAME [options]` runs one benchmark instead. Everything is logged
-# to $OUT/log (or /tmp/gpu-bench/log); GPU_BENCH_ARGS adds options to each step-vit run (e.g. `--layers 1` for a quick check of the script itself).
+# to $OUT/log (or /tmp/gpu-bench/log). GPU_BENCH_ARGS adds options to each step-vit run (e.g.
+# `--layers 1` to check the script itself); GPU_BENCH_BUDGET_S (default 520) is the time the CPU
+# runs at the end may fill.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpu-bench}; mkdir -p "$OUT"
@@ -59,7 +61,7 @@ for ep in $EPS; do
   say "step-vit on $ep vs PyTorch CUDA"
   TENSLORA_EP=$ep timeout 240 $NODE bench/gpu-bundle.mjs step-vit --torch-device cuda --warmup 3 --runs 10 ${GPU_BENCH_ARGS:-}
 done
-# the CPU runs only in the time left (the caller's limit is about 9 minutes)
+# the CPU runs only in the time left of GPU_BENCH_BUDGET_S
 left() { echo $((${GPU_BENCH_BUDGET_S:-520} - (SECONDS - T0))); }
 say "step-vit: PyTorch CUDA against ours on the CPU ($(nproc) threads)"
 [ "$(left)" -gt 60 ] && timeout $(($(left) - 20)) $NODE bench/gpu-bundle.mjs step-vit --torch-device cuda --warmup 2 --runs 3 ${GPU_BENCH_ARGS:-}
