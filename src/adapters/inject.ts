@@ -22,8 +22,8 @@ export function allSlicesR(set: AdapterSet, t: number, get: Get): Value {
  * p-major (1 when the construction stacks neither), behind the rank axes, so each projection's
  * slice and its cotangent are one strided block each. The tensors of a construction share their
  * shapes, so their cores and factors are stacked and every product below runs once for all of
- * them, batched over T: att's 36 tensors were otherwise 36 × 8 tiny products a step (8 % of its
- * step on 2 threads, mostly per-node overhead). Every contraction is a GEMM, flat or batched, and
+ * them, batched over T: att's 36 tensors were otherwise 36 × 8 tiny products a step (about 11 ms
+ * of its 0.55 s step on 2 threads, mostly per-node overhead). Every contraction is a GEMM, flat or batched, and
  * no operand is ever transposed: ONNX Runtime ran Einsum on these shapes (three or more
  * contracted indices, or its own internal transposes) at 3–25 GFLOP/s, and its Transpose of the
  * core's small inner axes, with its gradient, took 1 ms a step on 2 threads and 10 ms each on 16.
@@ -32,7 +32,11 @@ function tensorSlicesR(set: AdapterSet, ts: number[], get: Get): Value {
   const { construction, factorization, headLayout } = set.config;
   const spec = CONSTRUCTION_SPECS[construction];
   const T = ts.length;
-  const stack = (key: (t: number) => string) => b.concat(ts.map((t) => b.reshape(get(key(t)), [1, ...(get(key(t)).shape as number[])])), 0);
+  const stack = (key: (t: number) => string) =>
+    b.concat(
+      ts.map((t) => get(key(t))).map((v) => b.reshape(v, [1, ...(v.shape as number[])])),
+      0,
+    );
   const f = (i: number) => stack((t) => factorKey(t, i)); // [T, ...]
   const att = spec.hasAtt;
   const iQkv = att ? 3 : 2;
@@ -63,8 +67,9 @@ function tensorSlicesR(set: AdapterSet, ts: number[], get: Get): Value {
     const c = k ? b.matmul(b.reshape(core, [T, rankDims.reduce((x, y) => x * y, 1), qe]), k, { transB: true }) : core;
     return outputSideHeads(c, T, rankDims, S, f(1), f(2), headLayout === "head_major");
   }
-  // [T, a, S, b] by a product batched over a, so that U_out meets [T, (a S), b]: batched over a
-  // instead, U_out's gradient was an [a, dOut, b] tensor summed over a, and depth's step 3 % slower
+  // [T, a, S, b] by a product batched over a, so that U_out meets [T, (a S), b]: applied to
+  // [T, a, b, S] batched over a instead, U_out's gradient was an [a, dOut, b] tensor (3 M values
+  // for depth at ViT-B size) summed over a
   const [a, rb] = rankDims;
   const c = k ? b.matmul(b.reshape(k, [T, 1, S, qe]), b.reshape(core, [T, a, rb, qe]), { transB: true }) : core;
   return b.reshape(b.matmul(b.reshape(c, [T, a * S, rb]), f(1), { transB: true }), [T, a, S, dOut]);
