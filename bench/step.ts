@@ -45,8 +45,11 @@ export interface StepArgs {
   layers?: number;
   rank: number;
   torch: boolean;
-  /** Where the PyTorch peers run: "cpu" (best = 2 threads PASSIVE, default = env as is) or "cuda" (best = TF32, default = torch's defaults). */
-  torchDevice: string;
+  /**
+   * Where the PyTorch peers run: "cpu" (best = our thread count with OMP_WAIT_POLICY=PASSIVE,
+   * default = the environment as is) or "cuda" (best = TF32, default = torch's own settings).
+   */
+  torchDevice: "cpu" | "cuda";
 }
 
 export function parseStepArgs(argv: string[], defaults: Partial<StepArgs> = {}): StepArgs {
@@ -60,9 +63,12 @@ export function parseStepArgs(argv: string[], defaults: Partial<StepArgs> = {}):
     else if (k === "--profile") a.profile = argv[++i];
     else if (k === "--layers") a.layers = Number(argv[++i]);
     else if (k === "--no-torch") a.torch = false;
-    else if (k === "--torch-device") a.torchDevice = argv[++i];
+    else if (k === "--torch-device") {
+      const d = argv[++i];
+      if (d !== "cpu" && d !== "cuda") throw new Error(`--torch-device ${d}: expected cpu or cuda`);
+      a.torchDevice = d;
+    }
   }
-  if (a.torchDevice !== "cpu" && a.torchDevice !== "cuda") throw new Error(`--torch-device ${a.torchDevice}: expected cpu or cuda`);
   return a;
 }
 
