@@ -35,7 +35,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { batch: 2, rounds: 3, runs: 2, warmup: 2, rank: 8, torch: true, rankSlack: DEFAULT_RANK_SLACK };
+  const a: Args = { batch: 2, rounds: 4, runs: 3, warmup: 2, rank: 8, torch: true, rankSlack: DEFAULT_RANK_SLACK };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === "--batch") a.batch = Number(argv[++i]);
