@@ -156,11 +156,6 @@ export const TORCH_CUDA_TF32: TorchVariant = { name: "torch CUDA (TF32)", env: {
 /** On a GPU, torch's defaults: fp32 matmuls, TF32 convolutions. */
 export const TORCH_CUDA_DEFAULT: TorchVariant = { name: "torch CUDA (defaults)", env: {} };
 
-/** The ONNX Runtime execution providers the benchmarks' sessions ask for (TENSLORA_EP, else CPU). */
-export function executionProvider(): string {
-  return process.env.TENSLORA_EP ?? "cpu";
-}
-
 let torchProbe: { ok: boolean; python?: string; version?: string; why?: string } | undefined;
 
 /**

@@ -11,7 +11,7 @@ import { buildModelGraph } from "../src/models/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
 import { WeightStore } from "../src/onnx/export.ts";
 import { type HostTensor, f32 } from "../src/runtime/host.ts";
-import { type CompiledGraph, compile } from "../src/runtime/session.ts";
+import { type CompiledGraph, compile, defaultProviders } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { adamw, flattenParams, segmentViews } from "../src/train/optim.ts";
 import {
@@ -21,7 +21,6 @@ import {
   TORCH_DEFAULT,
   TorchPeer,
   emitJson,
-  executionProvider,
   graphFlops,
   interleave,
   latestProfile,
@@ -201,7 +200,7 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
   const perS = (s: number | null) => (s ? spec.batch / s : null);
   console.log(
     `${spec.name}: batch ${spec.batch}${spec.seqLen ? `, sequence ${spec.seqLen}` : ""}, LoRA r=${args.rank} on q,k,v + head (${ours.trainableParams} trainable), ` +
-      `AdamW; ${(ours.flops / 1e9).toFixed(1)} GFLOP per step; ONNX Runtime EP ${executionProvider()}, ${threads()} threads; ` +
+      `AdamW; ${(ours.flops / 1e9).toFixed(1)} GFLOP per step; ONNX Runtime EP ${defaultProviders().join(",")}, ${threads()} threads; ` +
       `PyTorch on ${cuda ? (bestInfo?.cuda_device ?? defInfo?.cuda_device ?? "cuda") : "cpu"}; dropout ${args.dropout}; ${oursS.length} timed steps after ${args.warmup} warm-ups`,
   );
   table(
@@ -242,7 +241,7 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
     torch_default_peak_rss_mib: defInfo?.peak_rss_mib ?? null,
     trainable_params: ours.trainableParams,
     dropout: args.dropout,
-    ep: executionProvider(),
+    ep: defaultProviders().join(","),
     torch_device: cuda ? (bestInfo?.cuda_device ?? defInfo?.cuda_device ?? "cuda") : "cpu",
     torch_cuda_peak_mib: bestInfo?.cuda_peak_mib ?? null,
   });

@@ -60,7 +60,8 @@ interface InputSpec {
   shape: Shape;
 }
 
-function defaultProviders(): string[] {
+/** The execution providers a session asks for unless told otherwise: TENSLORA_EP's list, then CPU. */
+export function defaultProviders(): string[] {
   const ep = process.env.TENSLORA_EP;
   return ep ? [...ep.split(","), "cpu"] : ["cpu"];
 }
