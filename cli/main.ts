@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { TensLoRAError } from "../src/index.ts";
 import { commands } from "./commands/index.ts";
+import { resolveModelOption } from "./model-arg.ts";
 
 const program = new Command();
 program
@@ -13,6 +14,7 @@ program
   .showHelpAfterError()
   .version("0.1.0");
 for (const register of commands) register(program);
+program.hook("preAction", (_, action) => resolveModelOption(action));
 
 try {
   await program.parseAsync(process.argv);
