@@ -16,7 +16,7 @@ import { Rng } from "../src/tensor/random.ts";
 
 const FIXTURE = "test/fixtures/hf-tiny/vit";
 
-function run(args: string[], root: string, endpoint: string, timeoutMs = 30_000): Promise<CliResult> {
+function run(args: string[], root: string, endpoint: string, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...cliEnv(join(root, "tenslora-cache")), HF_ENDPOINT: endpoint, HF_HOME: join(root, "hf") };
     delete env.HF_HUB_CACHE;

@@ -40,10 +40,15 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Stale: unreadable (a writer killed between create and write), or its owner is a dead process of this host. */
+/**
+ * Stale: unreadable (a writer killed between create and write), or its owner is a dead process of
+ * this host, or it carries our pid but predates this process (a pid reused after a restart).
+ */
 function isStale(owner: Owner | undefined): boolean {
   if (!owner) return true;
-  return owner.host === hostname() && (owner.pid === process.pid || !alive(owner.pid));
+  if (owner.host !== hostname()) return false;
+  if (owner.pid === process.pid) return Date.parse(owner.since) < Date.now() - process.uptime() * 1000 - 1000;
+  return !alive(owner.pid);
 }
 
 /** Take the lock at `path`; `what` names the locked thing in the refusal ("run folder runs/a"). */
