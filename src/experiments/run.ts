@@ -3,6 +3,7 @@
  * train, and leave a run folder with the resolved config, metrics, adapters, summary and plots.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { totalmem } from "node:os";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import { adapterShape, type AdapterSet } from "../adapters/adapter-set.ts";
@@ -90,6 +91,7 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
   }
   if (!(cfg.lr > 0)) throw new ConfigError(`--lr must be positive, got ${cfg.lr}`);
+  checkRunOptions(cfg);
   return {
     lr: cfg.lr,
     weightDecay: cfg.weightDecay,
@@ -105,6 +107,35 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
     dropout: cfg.dropout,
     threads: cfg.threads || undefined,
   };
+}
+
+/** Ranges of the options ONNX Runtime or the trainer would otherwise reject with a stack (or accept silently). */
+export function checkRunOptions(cfg: RunConfig): void {
+  const bad = (flag: string, rule: string, v: unknown) => new ConfigError(`--${flag} must be ${rule}, got ${v}`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw bad("dropout", "in [0, 1) (the probability of dropping a unit)", cfg.dropout);
+  if (!(Number.isInteger(cfg.threads) && cfg.threads >= 0)) throw bad("threads", "an integer ≥ 1 (or 0 for all cores)", cfg.threads);
+  if (!(Number.isInteger(cfg.maxLength) && cfg.maxLength >= 1)) throw bad("max-length", "a positive integer", cfg.maxLength);
+  if (!(cfg.weightDecay >= 0)) throw bad("weight-decay", "≥ 0", cfg.weightDecay);
+  if (!(cfg.minLr >= 0 && cfg.minLr <= cfg.lr)) throw bad("min-lr", `in [0, --lr ${cfg.lr}]`, cfg.minLr);
+  if (!(cfg.warmup === -1 || (cfg.warmup >= 0 && cfg.warmup < 1))) throw bad("warmup", "a fraction in [0, 1)", cfg.warmup);
+  if (!(cfg.maxGradNorm >= 0)) throw bad("max-grad-norm", "≥ 0 (0 = off)", cfg.maxGradNorm);
+  for (const k of ["evalEvery", "saveEvery", "seed"] as const) {
+    if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw bad(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), "an integer ≥ 0", cfg[k]);
+  }
+}
+
+/**
+ * Refuse a batch whose activations cannot fit: about 24 float32 values per token, hidden unit
+ * and layer are kept for the backward pass (attention, the 4x MLP, norms), plus the B x heads x
+ * T x T attention maps. An estimate, not a bound; the message gives it so the user can judge.
+ */
+export function checkBatchFits(model: LoadedModel, seqLen: number, batch: number): void {
+  const { hidden, layers, heads } = modelContext(model);
+  const bytes = 4 * batch * layers * seqLen * (24 * hidden + 2 * heads * seqLen);
+  if (bytes > totalmem()) {
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    throw new ConfigError(`--batch-size ${batch} needs about ${gib(bytes)} of activations (${layers} layers, ${seqLen} tokens, hidden ${hidden}) but the machine has ${gib(totalmem())}; lower --batch-size`);
+  }
 }
 
 export interface RunHooks {
@@ -134,6 +165,8 @@ async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
   for (const w of warnings) hooks.warn?.(w);
   const tc = trainConfig(cfg, model.family.task);
+  const { imageSize = 0, patchSize = 1 } = model.config as { imageSize?: number; patchSize?: number };
+  checkBatchFits(model, prepared.data.seqLen ?? (imageSize / patchSize) ** 2 + 1, tc.batchSize);
   // a resumed run keeps the config it was started with (train() refuses a different one)
   if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
   const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
