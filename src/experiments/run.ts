@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import { adapterShape, type AdapterSet } from "../adapters/adapter-set.ts";
 import { isoLoRA, ranksForBudget } from "../adapters/params.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
@@ -50,6 +50,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     labelColumn: cfg.labelColumn || undefined,
     warn,
   });
+  for (const name of ["train", "test"] as const) {
+    if (split.split[name].items.length === 0) {
+      const counts = `${split.split.train.items.length} train and ${split.split.test.items.length} test examples`;
+      throw new DataError(`the ${name} split of ${cfg.data} is empty (${counts}); add examples${name === "test" ? " (a class folder needs at least 2 images for the split to hold one back) or pass --eval-data" : ""}`);
+    }
+  }
   const labels = split.split.train.classNames;
   const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed });
   const probe = await load(cfg.seed);
