@@ -9,7 +9,6 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { deflateSync } from "node:zlib";
 import { ConfigError, DataError, FormatError } from "../src/errors.ts";
 import { loadCheckpointTensors } from "../src/io/checkpoint.ts";
 import { writeSafetensors } from "../src/io/safetensors.ts";
@@ -21,7 +20,7 @@ import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infe
 import { DEFAULTS, loadConfigFile } from "../src/experiments/run-config.ts";
 import { checkBatchFits, checkRunOptions, prepareData } from "../src/experiments/run.ts";
 import { loadTrained, saveTrained } from "../src/train/artifacts.ts";
-import { ROBERTA, VIT, robertaWithTokenizer, tempDir, writeImageFolder } from "./make-data.ts";
+import { ROBERTA, VIT, pngClaiming, robertaWithTokenizer, tempDir, writeImageFolder } from "./make-data.ts";
 
 const dir = tempDir();
 
@@ -100,31 +99,6 @@ test("text is truncated at the model's position table, whatever --max-length say
   const data = taskDataFor(model, { kind: "text", split: { train: ds, test: ds } }, { maxLength: 512 });
   assert.equal(data.seqLen, limit);
 });
-
-/** A PNG whose header claims `w`×`h` pixels over a tiny (valid) IDAT. */
-function pngClaiming(w: number, h: number): Buffer {
-  const crc = (b: Buffer) => {
-    let c = ~0;
-    for (const x of b) {
-      c ^= x;
-      for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-    }
-    return ~c >>> 0;
-  };
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const sum = Buffer.alloc(4);
-    sum.writeUInt32BE(crc(body));
-    return Buffer.concat([len, body, sum]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr.set([8, 0, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(Buffer.alloc(64))), chunk("IEND", Buffer.alloc(0))]);
-}
 
 test("a FIFO named x.png, a truncated PNG and a 60000×60000 bomb are skipped up front with reasons; loading does not hang", async () => {
   const root = join(dir, "images");

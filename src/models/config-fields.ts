@@ -14,7 +14,9 @@ export class ConfigReader {
   constructor(
     readonly raw: Json,
     readonly source: string,
-  ) {}
+  ) {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new FormatError(`${source}: must hold a JSON object of model settings, found ${JSON.stringify(raw)?.slice(0, 40)}`);
+  }
 
   #fail(field: string, want: string, got: unknown): never {
     const seen = got === undefined ? "it is missing" : `found ${JSON.stringify(got)}`;
