@@ -157,22 +157,31 @@ export interface RunHooks {
  */
 export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
   const resume = mode === true || mode === "resume";
+  // everything that can be checked without the folder is checked before it is taken
+  const prepared = await prepareData(cfg, hooks.warn);
+  const model = await prepared.loadModel(cfg.seed);
+  const { adapter, trainable, warnings } = adapterFor(model, cfg);
+  const tc = trainConfig(cfg, model.family.task);
+  const { imageSize = 0, patchSize = 1 } = model.config as { imageSize?: number; patchSize?: number };
+  checkBatchFits(model, prepared.data.seqLen ?? (imageSize / patchSize) ** 2 + 1, tc.batchSize);
   const lock = openRunFolder(outDir, resume ? "resume" : mode === "overwrite" ? "overwrite" : "new");
   try {
-    return await trainInto(cfg, outDir, hooks, resume);
+    for (const w of warnings) hooks.warn?.(w);
+    return await trainInto(cfg, outDir, hooks, resume, { prepared, model, adapter, trainable, tc });
   } finally {
     lock.release();
   }
 }
 
-async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume: boolean): Promise<RunResult> {
-  const prepared = await prepareData(cfg, hooks.warn);
-  const model = await prepared.loadModel(cfg.seed);
-  const { adapter, trainable, warnings } = adapterFor(model, cfg);
-  for (const w of warnings) hooks.warn?.(w);
-  const tc = trainConfig(cfg, model.family.task);
-  const { imageSize = 0, patchSize = 1 } = model.config as { imageSize?: number; patchSize?: number };
-  checkBatchFits(model, prepared.data.seqLen ?? (imageSize / patchSize) ** 2 + 1, tc.batchSize);
+interface Prepared {
+  prepared: PreparedData;
+  model: LoadedModel;
+  adapter?: AdapterSet;
+  trainable: TrainableSet;
+  tc: TrainConfig;
+}
+
+async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume: boolean, { prepared, model, adapter, trainable, tc }: Prepared): Promise<RunResult> {
   // a resumed run keeps the config it was started with (train() refuses a different one)
   if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
   const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
