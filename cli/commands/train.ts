@@ -20,14 +20,20 @@ export function register(program: Command): void {
     const out = resume ?? String(opts.out);
     const rep = reporter(Boolean(opts.json));
     let stop = false;
+    let training = false;
     const onSignal = (sig: string) => {
+      // before the first step there is nothing to save: loading data or building graphs just ends
+      if (!training) {
+        rep.message(`${sig}: stopped before training started`);
+        process.exit(130);
+      }
       stop = true;
       rep.message(`${sig}: saving a checkpoint after the current step …`);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
-      const result = await runTraining(cfg, out, { onEvent: (e) => rep.event(e), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, resume ? "resume" : opts.overwrite ? "overwrite" : "new");
+      const result = await runTraining(cfg, out, { onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, resume ? "resume" : opts.overwrite ? "overwrite" : "new");
       rep.stop();
       if (result.interrupted) {
         rep.message(`stopped at step ${result.steps}; resume with: tenslora train --resume ${out}`);

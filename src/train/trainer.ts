@@ -8,7 +8,8 @@ import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
-import { ConfigError, NonFiniteLossError } from "../errors.ts";
+import { ConfigError, FormatError, NonFiniteLossError } from "../errors.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { WeightStore } from "../onnx/export.ts";
@@ -99,6 +100,8 @@ export async function predict(data: TaskData, split: SplitName, graph: CompiledG
     const out = await graph.run(feedsOf(batch.inputs));
     const logits = out.logits.data as Float32Array;
     const C = out.logits.shape[1];
+    const bad = describeNonFinite(logits.subarray(0, batch.valid * C));
+    if (bad) throw new FormatError(`the ${split} predictions have logits with ${bad}; the weights or adapter hold non-finite values, retrain or restore them`);
     for (let r = 0; r < batch.valid; r++) {
       let best = 0;
       for (let c = 1; c < C; c++) if (logits[r * C + c] > logits[r * C + best]) best = c;
