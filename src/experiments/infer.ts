@@ -333,7 +333,7 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions): Promise
     const graph = await compile(built.graph, { store, threads: o.threads, outputs: ["logits"] });
     try {
       const preds = await predict(data, split, graph, B, (inputs) => model.family.feeds(model.config, inputs));
-      return { ...summarize(preds, data.labels(split), classNames.length), split, classNames };
+      return { ...summarize(preds, data.labels!(split), classNames.length), split, classNames };
     } finally {
       graph.dispose();
     }
