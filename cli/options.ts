@@ -17,7 +17,7 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--rank-slack <fraction>", "rank solver: the most balanced ranks within this fraction below the budget (default 0.01)"],
   ["--factorization <f>", "tucker | cp"],
   ["--head-layout <layout>", "head_major | interleaved (the official code's unfold)"],
-  ["--target-modules <list>", "adapted linear layers (default query,key,value)"],
+  ["--target-modules <list>", "adapted linear layers (default: q, k, v by the model's names: query,key,value or q_proj,k_proj,v_proj)"],
   ["--scaling <s>", "update scaling (LoRA: alpha / r)"],
   ["--lr <lr>", "AdamW learning rate (default 5e-4)"],
   ["--weight-decay <wd>", "decoupled weight decay (default 0.01)"],

@@ -11,7 +11,7 @@ import { isoLoRA, ranksForBudget, type Factorization } from "../adapters/params.
 import type { HeadLayout } from "../adapters/reference.ts";
 import { ConfigError } from "../errors.ts";
 import { adapterShape } from "../adapters/adapter-set.ts";
-import { createAdapter, modelContext } from "../models/context.ts";
+import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { writePlot } from "../train/plot.ts";
 import type { TaskData } from "../train/task-data.ts";
@@ -83,7 +83,7 @@ async function runOne(o: CompareOptions, method: string, seed: number, backbone:
   let ranks: number[] | null = null;
   if (!(BASELINES as readonly string[]).includes(method)) {
     const ctx = modelContext(model);
-    const { shape } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
+    const { shape } = adapterShape(ctx.sites, defaultTargets(model), ctx.heads, ctx.layers);
     ranks = method === "lora" ? [o.isoLoraRank] : ranksForBudget(method as never, shape, isoLoRA(shape, o.isoLoraRank), { factorization: o.factorization, slack: o.rankSlack }).ranks;
     adapter = createAdapter(model, { construction: method, ranks, factorization: o.factorization, headLayout: o.headLayout, seed }).set;
   }

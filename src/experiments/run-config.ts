@@ -64,7 +64,7 @@ export const DEFAULTS: RunConfig = {
   rankSlack: DEFAULT_RANK_SLACK,
   factorization: "tucker",
   headLayout: "head_major",
-  targetModules: "query,key,value",
+  targetModules: "",
   scaling: 1,
   lr: 5e-4,
   weightDecay: 0.01,

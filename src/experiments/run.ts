@@ -10,7 +10,7 @@ import { isoLoRA, ranksForBudget } from "../adapters/params.ts";
 import { ConfigError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
 import type { Task } from "../models/types.ts";
-import { createAdapter, modelContext } from "../models/context.ts";
+import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
@@ -76,7 +76,8 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   if (cfg.construction === "head") return { trainable: "head", warnings: [] };
   if (cfg.construction === "full") return { trainable: "all", warnings: [] };
   const ctx = modelContext(model);
-  const targets = cfg.targetModules.split(",").map((s) => s.trim()).filter(Boolean);
+  const given = cfg.targetModules.split(",").map((s) => s.trim()).filter(Boolean);
+  const targets = given.length ? given : defaultTargets(model);
   const { shape } = adapterShape(ctx.sites, targets, ctx.heads, ctx.layers);
   const factorization = cfg.factorization as "tucker" | "cp";
   let ranks: number[];

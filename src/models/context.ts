@@ -20,10 +20,15 @@ export function modelContext(model: LoadedModel): ModelContext {
   };
 }
 
+/** The linear layers an adapter of this model targets unless told otherwise (q, k, v by their names). */
+export function defaultTargets(model: LoadedModel): string[] {
+  return [...(model.family.adapterTargets ?? DEFAULT_PROJECTIONS)];
+}
+
 /** A fresh adapter for a model: ranks validated against its shape, zero update at step 0. */
 export function createAdapter(model: LoadedModel, opts: AdapterOptions & { seed?: number }): { set: AdapterSet; warnings: string[] } {
   const ctx = modelContext(model);
-  const targets = opts.targetModules ?? [...DEFAULT_PROJECTIONS];
+  const targets = opts.targetModules ?? defaultTargets(model);
   const { shape, grid } = adapterShape(ctx.sites, targets, ctx.heads, ctx.layers);
   const { config, warnings } = resolveAdapterConfig({ ...opts, targetModules: targets }, shape);
   return { set: createAdapterSet(config, shape, grid, opts.seed ?? 0), warnings };

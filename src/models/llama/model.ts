@@ -151,6 +151,7 @@ function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfi
       return { input_ids: ids, attention_mask: hf.attention_mask ?? { dtype: "int64", shape: [B, T], data: new BigInt64Array(B * T).fill(1n) } };
     },
     inputNames: { required: ["input_ids"], optional: ["attention_mask"] },
+    adapterTargets: ["q_proj", "k_proj", "v_proj"],
     checkpointRules: (cfg) => [{ ignore: /rotary_emb\.inv_freq$/ }, ...(cfg.tieWordEmbeddings ? [{ ignore: LM_HEAD }] : [])],
   };
 }
