@@ -46,10 +46,10 @@ export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./trai
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
-export { compare, markdownTable, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
+export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
-export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
+export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
 export {
   loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained,
   type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult, type LmEvalResult,

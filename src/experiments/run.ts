@@ -19,6 +19,7 @@ import { type RunResult, type TrainConfig, type TrainEvent, train } from "../tra
 import { taskOf } from "../tasks/index.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
+import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
 import { type RunConfig, parseRanks } from "./run-config.ts";
 
 export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
@@ -37,6 +38,11 @@ export interface PreparedData {
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
+    if (cfg.task === "causal-lm") {
+      const model = await loadEmbeddedLm({ threads: cfg.threads || undefined, log: warn });
+      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
+    }
+    if (cfg.task && cfg.task !== "image-classification") throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
     return { data: embeddedTransferData(100, 200, cfg.seed), loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }), embedded: true, skipped: [] };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
