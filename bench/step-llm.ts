@@ -8,9 +8,7 @@
  *
  *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--rounds 1] [--warmup 1] [--runs 3] [--no-torch]
  */
-import { adapterShape } from "../src/adapters/adapter-set.ts";
-import { isoLoRA, ranksForBudget } from "../src/adapters/params.ts";
-import { modelContext } from "../src/models/context.ts";
+import { groupRanksForBudget } from "../src/adapters/params.ts";
 import { defaultProviders } from "../src/runtime/session.ts";
 import { TORCH_BEST, TorchPeer, emitJson, interleave, median, peakRssMiB, ratio, table, threads } from "./harness.ts";
 import { matmulProbe } from "./matmul.ts";
@@ -35,11 +33,11 @@ export async function run(argv: string[]): Promise<void> {
   ];
   let depthNote = "";
   try {
-    const ctx = modelContext(model);
-    const { shape } = adapterShape(ctx.sites, ALL_LINEAR, ctx.heads, ctx.layers);
-    const { ranks } = ranksForBudget("qkv_depth", shape, isoLoRA(shape, args.rank));
-    const depth = await trainingStep(model, { construction: "qkv_depth", ranks, targetModules: ALL_LINEAR }, B, T);
-    runners.push({ name: `ours qkv_depth ${ranks.join(",")} all-linear`, step: depth.step, flops: depth.flops, params: depth.trainableParams, dispose: depth.dispose });
+    const base = { construction: "qkv_depth", targetModules: ALL_LINEAR };
+    const { groupRanks } = groupRanksForBudget(base, model.family.linearSites(model.config), { isoLora: args.rank });
+    const depth = await trainingStep(model, { ...base, ranks: Object.values(groupRanks)[0], groupRanks }, B, T);
+    const shown = Object.entries(groupRanks).map(([g, r]) => `${g} ${r.join(",")}`).join("; ");
+    runners.push({ name: `ours qkv_depth all-linear (${shown})`, step: depth.step, flops: depth.flops, params: depth.trainableParams, dispose: depth.dispose });
   } catch (e) {
     depthNote = `qkv_depth on all-linear: not run (${(e as Error).message.split("\n")[0]})`;
     console.log(depthNote);

@@ -5,8 +5,9 @@
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
-import { adapterShape, type AdapterSet } from "../adapters/adapter-set.ts";
-import { isoLoRA, ranksForBudget } from "../adapters/params.ts";
+import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { groupRanksForBudget } from "../adapters/params.ts";
+import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
 import type { Task } from "../models/types.ts";
@@ -74,6 +75,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
 }
 
+function parseLayers(text: string): number[] {
+  const parts = text.split(",").map((x) => x.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) throw new ConfigError(`--layers-to-transform takes block indices separated by commas (e.g. 0,1,2), got "${text}"`);
+  return parts.map(Number);
+}
+
 /** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
 export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
   if (!(METHODS as readonly string[]).includes(cfg.construction)) {
@@ -81,23 +88,30 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   }
   if (cfg.construction === "head") return { trainable: "head", warnings: [] };
   if (cfg.construction === "full") return { trainable: "all", warnings: [] };
-  const ctx = modelContext(model);
-  const given = cfg.targetModules.split(",").map((s) => s.trim()).filter(Boolean);
-  const targets = given.length ? given : defaultTargets(model);
-  const { shape } = adapterShape(ctx.sites, targets, ctx.heads, ctx.layers);
-  const factorization = cfg.factorization as "tucker" | "cp";
-  let ranks: number[];
-  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
-  else if (cfg.construction === "lora") ranks = [cfg.isoLora];
-  else ranks = ranksForBudget(cfg.construction as never, shape, cfg.budget > 0 ? cfg.budget : isoLoRA(shape, cfg.isoLora), { factorization, slack: cfg.rankSlack }).ranks;
-  const { set, warnings } = createAdapter(model, {
+  const lora = cfg.construction === "lora";
+  const base = {
     construction: cfg.construction,
-    ranks,
-    factorization,
+    factorization: cfg.factorization as "tucker" | "cp",
     headLayout: cfg.headLayout as "head_major" | "interleaved",
-    targetModules: targets,
-    scaling: cfg.construction === "lora" ? undefined : cfg.scaling,
-    loraAlpha: cfg.construction === "lora" ? cfg.scaling * ranks[0] : undefined,
+    targetModules: cfg.targetModules.trim() ? parseTargetModules(cfg.targetModules) : defaultTargets(model),
+    layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
+    gqa: cfg.gqa as "mean" | "separate",
+  };
+  let ranks: number[];
+  let groupRanks: Record<string, number[]> | undefined;
+  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
+  else if (lora) ranks = [cfg.isoLora];
+  else {
+    const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
+    ({ groupRanks } = groupRanksForBudget(base, modelContext(model).sites, budget, { slack: cfg.rankSlack }));
+    ranks = Object.values(groupRanks)[0];
+  }
+  const { set, warnings } = createAdapter(model, {
+    ...base,
+    ranks,
+    groupRanks,
+    scaling: lora ? undefined : cfg.scaling,
+    loraAlpha: lora ? cfg.scaling * ranks[0] : undefined,
     seed: cfg.seed,
   });
   return { adapter: set, trainable: "adapter+head", warnings };

@@ -32,11 +32,15 @@ export function decoderLinearSites(cfg: DecoderConfig): LinearSite[] {
   const sites: LinearSite[] = [];
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     const lp = layerPath(l);
-    const add = (module: string, name: string, inFeatures: number, outFeatures: number) => sites.push({ path: `${lp}.${module}.${name}`, name, layer: l, inFeatures, outFeatures });
-    add("self_attn", "q_proj", d, q);
-    add("self_attn", "k_proj", d, kv);
-    add("self_attn", "v_proj", d, kv);
-    add("self_attn", "o_proj", q, d);
+    const add = (module: string, name: string, inFeatures: number, outFeatures: number, heads?: LinearSite["heads"]) =>
+      sites.push({ path: `${lp}.${module}.${name}`, name, layer: l, inFeatures, outFeatures, ...(heads ? { heads } : {}) });
+    const dim = cfg.headDim;
+    const H = cfg.numAttentionHeads;
+    add("self_attn", "q_proj", d, q, { side: "out", count: H, dim });
+    // K/V heads are read by H / H_kv query heads each (the adapter's GQA rule)
+    add("self_attn", "k_proj", d, kv, { side: "out", count: cfg.numKeyValueHeads, dim, queryHeads: H });
+    add("self_attn", "v_proj", d, kv, { side: "out", count: cfg.numKeyValueHeads, dim, queryHeads: H });
+    add("self_attn", "o_proj", q, d, { side: "in", count: H, dim });
     add("mlp", "gate_proj", d, m);
     add("mlp", "up_proj", d, m);
     add("mlp", "down_proj", m, d);
