@@ -22,7 +22,7 @@ export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOption
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
 export { modelContext, createAdapter } from "./models/context.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
-export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor } from "./models/presets.ts";
+export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./models/presets.ts";
 // adapters
 export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount } from "./adapters/constructions.ts";
 export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, groupRanksForBudget, loraPerRank, DEFAULT_RANK_SLACK, type Factorization } from "./adapters/params.ts";
