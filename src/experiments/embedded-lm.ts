@@ -5,16 +5,13 @@
  * cached as a HuggingFace folder; the transfer task is few-shot language modelling of held-out
  * fiction genres, scored by held-out perplexity. No download.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { brownTexts } from "../data/brown.ts";
 import type { LmExample } from "../data/lm-data.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
-import { randomModel } from "../models/init.ts";
 import { Rng } from "../tensor/random.ts";
 import { type TaskData, lmTaskData } from "../train/task-data.ts";
-import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
-import { cacheDir } from "./embedded.ts";
+import type { TrainConfig } from "../train/trainer.ts";
+import { type PretrainOptions, ensurePretrained } from "./embedded.ts";
 
 /** Press, editorials, reviews, religion, skills, popular lore, belles lettres, government, learned. */
 const SOURCE = "abcdefghj".split("");
@@ -90,29 +87,29 @@ export const LM_PRETRAIN_CONFIG: TrainConfig = {
   dropout: 0,
 };
 
-/** The pretrained byte-level Brown decoder folder, built and cached on first use. */
-export async function ensureEmbeddedLm(opts: { onEvent?: (e: TrainEvent) => void; threads?: number; log?: (s: string) => void } = {}): Promise<string> {
-  const dir = join(cacheDir(), VERSION);
-  if (existsSync(join(dir, "config.json"))) return dir;
-  const log = opts.log ?? console.error;
-  log(`Pretraining the embedded byte-level decoder on Brown genres ${SOURCE.join(", ")} (cached in ${dir}) …`);
-  const work = `${dir}.build-${process.pid}`;
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(work, { recursive: true });
-  const model = randomModel(EMBEDDED_LM_CONFIG, 0, work);
+/** Source blocks with 128 of them held out for the pretraining's own evaluation. */
+function pretrainData(): TaskData {
   const all = sourceBlocks(PRETRAIN_BYTES);
   const order = new Rng(1).permutation(all.length);
   const nTest = 128;
-  const data = lmTaskData({ test: Array.from(order.subarray(0, nTest), (i) => all[i]), train: Array.from(order.subarray(nTest), (i) => all[i]) }, 0);
-  const result = await train({ model, trainable: "all", data, config: { ...LM_PRETRAIN_CONFIG, threads: opts.threads }, outDir: join(work, "run"), onEvent: opts.onEvent });
-  log(`Pretrained: perplexity ${Number(result.final?.perplexity ?? Number.NaN).toFixed(3)} per byte on held-out source text.`);
-  renameSync(join(work, "run", "last"), `${work}.model`);
-  rmSync(work, { recursive: true, force: true });
-  mkdirSync(cacheDir(), { recursive: true });
-  renameSync(`${work}.model`, dir);
-  return dir;
+  return lmTaskData({ test: Array.from(order.subarray(0, nTest), (i) => all[i]), train: Array.from(order.subarray(nTest), (i) => all[i]) }, 0);
 }
 
-export async function loadEmbeddedLm(opts: { threads?: number; log?: (s: string) => void } = {}): Promise<LoadedModel> {
+/** The pretrained byte-level Brown decoder folder, built and cached on first use. */
+export function ensureEmbeddedLm(opts: PretrainOptions = {}): Promise<string> {
+  return ensurePretrained(
+    {
+      version: VERSION,
+      config: EMBEDDED_LM_CONFIG,
+      data: pretrainData,
+      train: LM_PRETRAIN_CONFIG,
+      about: `the embedded byte-level decoder on Brown genres ${SOURCE.join(", ")}`,
+      result: (final) => `perplexity ${Number(final?.perplexity ?? Number.NaN).toFixed(3)} per byte on held-out source text`,
+    },
+    opts,
+  );
+}
+
+export async function loadEmbeddedLm(opts: PretrainOptions = {}): Promise<LoadedModel> {
   return loadModel(await ensureEmbeddedLm(opts));
 }
