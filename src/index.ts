@@ -54,5 +54,5 @@ export {
   loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained,
   type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult,
 } from "./experiments/infer.ts";
-export { mergeToFolder, mergedWeights, exportOnnx, ONNX_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult } from "./experiments/merge.ts";
+export { mergeToFolder, mergedWeights, exportOnnx, ONNX_DIR, ONNX_FILE, ONNX_QUANTIZED_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult, type OnnxExportOptions } from "./experiments/merge.ts";
 export { randomModel } from "./models/init.ts";

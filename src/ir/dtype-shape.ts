@@ -19,6 +19,23 @@ export function shapesEqual(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/**
+ * The sum of two dims: a number when both are, else the expression "a+b" (how a KV cache's
+ * "past_sequence_length+sequence_length" arises from a Concat). `dimTerms` reads it back.
+ */
+export function addDims(a: Dim, b: Dim): Dim {
+  if (typeof a === "number" && typeof b === "number") return a + b;
+  if (a === 0) return b;
+  if (b === 0) return a;
+  return `${a}+${b}`;
+}
+
+/** The terms of a dim expression: numbers and symbol names. */
+export function dimTerms(d: Dim): Dim[] {
+  if (typeof d === "number") return [d];
+  return d.split("+").map((t) => (/^\d+$/.test(t) ? Number(t) : t));
+}
+
 /** Number of elements, or undefined when a dim is symbolic. */
 export function sizeOf(shape: Shape): number | undefined {
   let n = 1;

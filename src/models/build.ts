@@ -7,7 +7,7 @@ import { grad } from "../autodiff/vjp.ts";
 import { type AdapterSet } from "../adapters/adapter-set.ts";
 import { adapterHook } from "../adapters/inject.ts";
 import { ConfigError } from "../errors.ts";
-import { concrete } from "../ir/dtype-shape.ts";
+import { type Dim, concrete } from "../ir/dtype-shape.ts";
 import { type MaskSource, crossEntropy } from "../ir/functional.ts";
 import { Graph } from "../ir/graph.ts";
 import { ParamScope, type WeightMap } from "../nn/params.ts";
@@ -20,9 +20,10 @@ export type TrainableSet = "adapter+head" | "head" | "all" | "none";
 export interface GraphSpec {
   model: LoadedModel;
   adapter?: AdapterSet;
-  batch: number;
-  /** Sequence length for text models. */
-  seqLen?: number;
+  /** A size, or a symbol ("batch_size") for a graph that runs at any batch size. */
+  batch: Dim;
+  /** Sequence length for text models (a size or a symbol). */
+  seqLen?: Dim;
   trainable: TrainableSet;
   /** Add a mean cross-entropy "loss" output over a "labels" input. */
   loss?: boolean;

@@ -1,4 +1,5 @@
 /** What every model family provides to adapters, training and the CLI. */
+import type { Dim } from "../ir/dtype-shape.ts";
 import type { MaskSource } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
@@ -60,7 +61,7 @@ export interface ModelFamily<C, I> {
   headParameters(cfg: C): string[];
   linearSites(cfg: C): LinearSite[];
   /** Declare the graph inputs for a batch; returns them by HF name. */
-  inputs(scope: ParamScope, cfg: C, batch: number, seqLen?: number): I;
+  inputs(scope: ParamScope, cfg: C, batch: Dim, seqLen?: Dim): I;
   forward(scope: ParamScope, cfg: C, inputs: I, opts: ForwardOptions): ModelOutputs;
   /** Graph feeds from inputs named as HuggingFace names them (adds derived inputs such as position ids). */
   feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;
