@@ -9,6 +9,7 @@ import { adapterShape, type AdapterSet } from "../adapters/adapter-set.ts";
 import { isoLoRA, ranksForBudget } from "../adapters/params.ts";
 import { ConfigError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
+import type { Task } from "../models/types.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { writePlot } from "../train/plot.ts";
@@ -82,7 +83,7 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   return { adapter: set, trainable: "adapter+head", warnings };
 }
 
-export function trainConfig(cfg: RunConfig, task: "image-classification" | "text-classification"): TrainConfig {
+export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
   if (!(METRICS as readonly string[]).includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${METRICS.join(", ")}`);
   for (const k of ["epochs", "batchSize"] as const) {
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);

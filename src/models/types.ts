@@ -4,6 +4,7 @@ import type { MaskSource } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
 import type { HostTensor } from "../runtime/host.ts";
+import type { WeightRule } from "../io/weight-map.ts";
 
 /** One linear layer an adapter can target. */
 export interface LinearSite {
@@ -37,11 +38,11 @@ export interface DropoutOptions {
 }
 
 export interface ModelOutputs {
-  logits: Value; // [B, numLabels]
+  logits: Value; // [B, numLabels]; causal LMs [B, T, vocab]
   lastHiddenState: Value; // [B, T, d]
 }
 
-export type Task = "image-classification" | "text-classification";
+export type Task = "image-classification" | "text-classification" | "causal-lm";
 
 /** Shape facts adapters and rank budgets need. */
 export interface BackboneShape {
@@ -67,4 +68,6 @@ export interface ModelFamily<C, I> {
   feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;
   /** The HF input names a batch must provide, and the optional ones. */
   readonly inputNames: { required: string[]; optional: string[] };
+  /** Checkpoint keys to rename or ignore for this config (default: none). */
+  checkpointRules?(cfg: C): WeightRule[];
 }
