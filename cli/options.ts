@@ -29,8 +29,9 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--eval-every <steps>", "evaluate every N steps (default: every epoch)"],
   ["--save-every <steps>", "checkpoint every N steps (default: every epoch)"],
   ["--max-grad-norm <n>", "clip the gradient norm (default: off)"],
-  ["--metric <name>", "accuracy | mcc | macro_f1 | binary_f1 (best adapter selection)"],
+  ["--metric <name>", "classification: accuracy | mcc | macro_f1 | binary_f1; causal LM: perplexity | loss | next_token_accuracy (best adapter selection; default the first)"],
   ["--max-length <n>", "text: truncate to N tokens (default 512)"],
+  ["--task <name>", "image-classification | text-classification | causal-lm (default: from the model's architecture)"],
   ["--dropout <p>", "hidden and attention dropout while training (default 0)"],
   ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
 ];
@@ -38,6 +39,8 @@ const RUN_FLAGS: [flag: string, help: string][] = [
 export function addRunOptions(cmd: Command): Command {
   for (const [flag, help] of RUN_FLAGS) cmd.addOption(new Option(flag, help));
   cmd.option("--augment", "train-time flip and colour jitter for images");
+  cmd.option("--no-truncation", "causal LM: an example longer than --max-length is an error instead of being cut");
+  cmd.option("--packing", "causal LM: pack short examples into rows of --max-length tokens");
   cmd.option("--config <file>", "JSON file of settings (keys as the flags, camelCase); flags override it");
   return cmd;
 }

@@ -52,7 +52,7 @@ export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } fro
 export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
 export {
   loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained,
-  type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult,
+  type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult, type LmEvalResult,
 } from "./experiments/infer.ts";
 export { mergeToFolder, mergedWeights, exportOnnx, ONNX_DIR, ONNX_FILE, ONNX_QUANTIZED_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult, type OnnxExportOptions } from "./experiments/merge.ts";
 export { randomModel } from "./models/init.ts";

@@ -10,7 +10,9 @@ import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 import { loadModel } from "../src/models/load.ts";
 import type { HostTensor } from "../src/runtime/host.ts";
-import { maxAbs, modelRunner, outF32 } from "./helpers.ts";
+import { loadAdapter } from "../src/adapters/format.ts";
+import { modelContext } from "../src/models/context.ts";
+import { maxAbs, maxRelDiff, modelRunner, outF32 } from "./helpers.ts";
 
 export const LM_FIXTURES = "test/fixtures/hf-tiny-lm";
 const REL = 1e-4;
@@ -57,6 +59,38 @@ for (const name of ["llama", "qwen2"] as const) {
       assert.ok(Math.abs(loss - want) / Math.abs(want) < REL, `loss ${loss} vs ${want}`);
       assert.ok(maxAbs(f32("logits")) > 0.1, "non-trivial logits");
       t.diagnostic(`relative |Δ| logits ${dl.toExponential(2)}, hidden ${dh.toExponential(2)}, loss ${loss} vs ${want}`);
+    } finally {
+      r.dispose();
+    }
+  });
+}
+
+for (const name of ["llama", "qwen2"] as const) {
+  test(`${name}: PEFT LoRA on all seven linear layers: logits, loss and every lora_A/lora_B gradient equal the reference`, async (t) => {
+    const model = loadModel(join(LM_FIXTURES, name));
+    const { set, head } = loadAdapter(join(LM_FIXTURES, `${name}_lora`), modelContext(model));
+    assert.equal(head.size, 0);
+    const base = lmGolden(`${name}_base_golden`);
+    const { f32, g } = lmGolden(`${name}_lora_golden`);
+    const hf = { input_ids: base.i64("input_ids"), attention_mask: base.i64("attention_mask") };
+    const mask = hf.attention_mask.data as BigInt64Array;
+    const r = await modelRunner({ model, hf, adapter: set, trainable: "adapter+head", loss: true, grads: true });
+    try {
+      assert.deepEqual(r.built.trainable.sort(), [...set.tensors.keys()].sort(), "only the adapter is trained (the LM head stays frozen)");
+      const out = await r.run(hf, { labels: base.i64("labels") });
+      const dl = maskedRel(outF32(out, "logits"), f32("logits"), mask, g.get("logits")!.shape[2]);
+      assert.ok(dl < REL, `logits differ by ${dl} (relative)`);
+      const loss = outF32(out, "loss")[0];
+      assert.ok(Math.abs(loss - f32("loss")[0]) / f32("loss")[0] < REL, `loss ${loss} vs ${f32("loss")[0]}`);
+      const gradKeys = [...g.keys()].filter((k) => k.startsWith("grad."));
+      assert.deepEqual(gradKeys.map((k) => k.slice(5)).sort(), [...set.tensors.keys()].sort());
+      let worst = 0;
+      for (const k of gradKeys) {
+        const rel = maxRelDiff(outF32(out, k), f32(k));
+        assert.ok(rel < REL, `${k}: relative difference ${rel}`);
+        worst = Math.max(worst, rel);
+      }
+      t.diagnostic(`relative |Δ| logits ${dl.toExponential(2)}; worst relative gradient difference ${worst.toExponential(2)} over ${gradKeys.length} tensors`);
     } finally {
       r.dispose();
     }

@@ -33,7 +33,8 @@ export function register(program: Command): void {
         process.exitCode = 130;
         return;
       }
-      const best = result.best ? `${(100 * result.best.value).toFixed(2)} (${cfg.metric}, step ${result.best.step})` : "n/a";
+      const fraction = !["perplexity", "loss"].includes(result.metric);
+      const best = result.best ? `${fraction ? (100 * result.best.value).toFixed(2) : result.best.value.toFixed(4)} (${result.metric}, step ${result.best.step})` : "n/a";
       rep.message(`done: ${result.steps} steps, best ${best}; adapters in ${out}/best and ${out}/last, summary in ${out}/summary.json`);
     } finally {
       process.off("SIGINT", onSignal);

@@ -15,7 +15,7 @@ import { createAdapter, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { writePlot } from "../train/plot.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { type TrainConfig, type TrainEvent, metricValue, train } from "../train/trainer.ts";
+import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 
 export const BASELINES = ["head", "full"] as const;
 export const DEFAULT_METHODS = [...CONSTRUCTIONS, ...BASELINES];
@@ -99,7 +99,7 @@ async function runOne(o: CompareOptions, method: string, seed: number, backbone:
     trainableParams: r.trainableParams,
     best: r.best?.value ?? Number.NaN,
     bestStep: r.best?.step ?? 0,
-    final: r.final ? metricValue(r.final, o.config.metric) : Number.NaN,
+    final: r.finalValue,
     stepSeconds: r.stepSeconds,
   };
   writeFileSync(summaryPath, JSON.stringify(summary, null, 2));

@@ -122,7 +122,7 @@ export async function ensureEmbeddedModel(opts: { onEvent?: (e: TrainEvent) => v
     outDir: join(work, "run"),
     onEvent: opts.onEvent,
   });
-  (opts.log ?? console.error)(`Pretrained: accuracy ${(100 * (result.final?.accuracy ?? 0)).toFixed(2)}% on held-out digits 0–4.`);
+  (opts.log ?? console.error)(`Pretrained: accuracy ${(100 * Number(result.final?.accuracy ?? 0)).toFixed(2)}% on held-out digits 0–4.`);
   renameSync(join(work, "run", "last"), `${work}.model`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(cacheDir(), { recursive: true });

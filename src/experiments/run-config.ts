@@ -35,9 +35,15 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads"> {
   targetModules: string;
   /** Multiplies every update; LoRA: alpha / r. The paper uses 1. */
   scaling: number;
-  /** Validated into TrainConfig by `trainConfig`; kept loose here so files and flags coerce. */
+  /** Validated into TrainConfig by `trainConfig` ("" = the task's default: accuracy, perplexity); kept loose here so files and flags coerce. */
   metric: string;
   maxLength: number;
+  /** Causal LM: cut examples longer than maxLength (counted); false makes them an error. */
+  truncation: boolean;
+  /** Causal LM: pack short examples into rows of maxLength tokens. */
+  packing: boolean;
+  /** "" = the model's own task (from its architecture); else it must match it. */
+  task: string;
   augment: boolean;
   /** ONNX Runtime threads; 0 = all cores. */
   threads: number;
@@ -70,8 +76,11 @@ export const DEFAULTS: RunConfig = {
   evalEvery: 0,
   saveEvery: 0,
   maxGradNorm: 0,
-  metric: "accuracy",
+  metric: "",
   maxLength: 512,
+  truncation: true,
+  packing: false,
+  task: "",
   dropout: 0,
   augment: false,
   threads: 0,

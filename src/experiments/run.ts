@@ -11,10 +11,12 @@ import { ConfigError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
 import type { Task } from "../models/types.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
+import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
+import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { METRICS, type MetricName, type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
+import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
+import { taskOf } from "../tasks/index.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import { type RunConfig, parseRanks } from "./run-config.ts";
@@ -28,6 +30,8 @@ export interface PreparedData {
   embedded: boolean;
   /** Unreadable files the loader skipped (warned about; counted in the run summary). */
   skipped: { path: string; reason: string }[];
+  /** Causal LM: examples cut to --max-length. */
+  truncated?: number;
 }
 
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
@@ -36,6 +40,15 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     return { data: embeddedTransferData(100, 200, cfg.seed), loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }), embedded: true, skipped: [] };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
+  const { family } = readModelConfig(cfg.model);
+  if (cfg.task && cfg.task !== family.task) {
+    throw new ConfigError(`--task ${cfg.task} does not fit ${cfg.model} (${family.modelType} does ${family.task}); drop --task to use the model's own task`);
+  }
+  if (family.task === "causal-lm") {
+    const model = loadModel(cfg.model);
+    const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
+    return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
+  }
   if (cfg.dataFormat && !(DATA_FORMATS as readonly string[]).includes(cfg.dataFormat)) {
     throw new ConfigError(`unknown --data-format "${cfg.dataFormat}"; valid: ${DATA_FORMATS.join(", ")}`);
   }
@@ -84,7 +97,9 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
 }
 
 export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
-  if (!(METRICS as readonly string[]).includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${METRICS.join(", ")}`);
+  const metrics = taskOf(task).metrics;
+  const metric = cfg.metric || metrics[0];
+  if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
   for (const k of ["epochs", "batchSize"] as const) {
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
   }
@@ -100,7 +115,7 @@ export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
     evalEvery: cfg.evalEvery,
     saveEvery: cfg.saveEvery,
     maxGradNorm: cfg.maxGradNorm,
-    metric: cfg.metric as MetricName,
+    metric,
     dropout: cfg.dropout,
     threads: cfg.threads || undefined,
   };
@@ -135,6 +150,7 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
     stepSeconds: result.stepSeconds,
     samplesPerSecond: tc.batchSize / result.stepSeconds,
     skippedFiles: prepared.skipped.length,
+    ...(prepared.truncated !== undefined ? { truncatedExamples: prepared.truncated } : {}),
     skipped: prepared.skipped.map((f) => f.path),
   };
   writeFileSync(join(outDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");

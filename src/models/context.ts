@@ -4,6 +4,7 @@ import { type AdapterOptions, resolveAdapterConfig } from "../adapters/config.ts
 import { DEFAULT_PROJECTIONS } from "../adapters/constructions.ts";
 import type { ModelContext } from "../adapters/format.ts";
 import type { LoadedModel } from "./load.ts";
+import { taskOf } from "../tasks/index.ts";
 
 export function modelContext(model: LoadedModel): ModelContext {
   const shape = model.family.shape(model.config);
@@ -15,7 +16,7 @@ export function modelContext(model: LoadedModel): ModelContext {
     hidden: shape.hidden,
     headShapes: new Map(model.family.headParameters(model.config).map((k) => [k, all.get(k)!])),
     baseModel: model.dir,
-    taskType: model.family.task === "text-classification" ? "SEQ_CLS" : undefined,
+    taskType: taskOf(model.family.task).peftTaskType,
   };
 }
 

@@ -53,7 +53,12 @@ function classification(name: string, peftTaskType?: string): TaskSpec {
     async evaluate(data, split, graph, B, feedsOf, metric) {
       const preds = await predict(data, split, graph, B, feedsOf);
       const metrics = summarize(preds, data.labels!(split), data.classNames!.length);
-      return { metrics: { ...metrics }, value: metricValue(metrics, metric), summary: `accuracy ${(100 * metrics.accuracy).toFixed(2)} %` };
+      return {
+        metrics: { ...metrics },
+        value: metricValue(metrics, metric),
+        summary: `accuracy ${(100 * metrics.accuracy).toFixed(2)}%, macro F1 ${(100 * metrics.macroF1).toFixed(2)}, MCC ${metrics.mcc.toFixed(4)}`,
+        log: { accuracy: metrics.accuracy, macro_f1: metrics.macroF1, mcc: metrics.mcc, binary_f1: metrics.binaryF1 },
+      };
     },
   };
 }

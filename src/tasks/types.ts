@@ -15,6 +15,8 @@ export interface Evaluation {
   /** The selection metric's value; `higherIsBetter` says which way is better. */
   value: number;
   summary: string;
+  /** The numbers a run logs per evaluation (metrics.jsonl). */
+  log: Record<string, number | null>;
 }
 
 export interface TaskSpec {
