@@ -497,6 +497,14 @@ rows.push(
     grad: false,
   },
   {
+    op: Op.Size,
+    name: "Size of axis 1 of an int64 [2,3], used in arithmetic",
+    dtype: "int64",
+    inputs: [ix("i", [2, 3], [1, 2, 3, 4, 5, 6])],
+    build: (x) => b.add(x, b.size(x, 1)),
+    reference: (x) => R.map([x], (u) => u + 3),
+  },
+  {
     // ratio 0 makes the draw deterministic: the mask is all ones (its random draws are tested below)
     op: Op.DropoutMask,
     name: "DropoutMask float64 ratio 0 is all ones",

@@ -77,6 +77,11 @@ export function arange(x: Value, axis: number): Value {
   return one(x.graph, Op.Arange, [x], { axis });
 }
 
+/** int64 scalar: x.shape[axis] at run time. */
+export function size(x: Value, axis: number): Value {
+  return one(x.graph, Op.Size, [x], { axis });
+}
+
 export function cast(x: Value, to: DType): Value {
   return x.dtype === to ? x : one(x.graph, Op.Cast, [x], { to });
 }

@@ -30,10 +30,19 @@ export function addDims(a: Dim, b: Dim): Dim {
   return `${a}+${b}`;
 }
 
-/** The terms of a dim expression: numbers and symbol names. */
-export function dimTerms(d: Dim): Dim[] {
-  if (typeof d === "number") return [d];
-  return d.split("+").map((t) => (/^\d+$/.test(t) ? Number(t) : t));
+/** The product of two dims: a number when both are, else "a*b" (a number first), e.g. grouped query rows "4*sequence_length". */
+export function mulDims(a: Dim, b: Dim): Dim {
+  if (typeof a === "number" && typeof b === "number") return a * b;
+  if (a === 1) return b;
+  if (b === 1) return a;
+  if (`${a}${b}`.includes("+")) throw new ShapeError(`dims ${a} and ${b}: a product of a sum is not supported`);
+  return typeof b === "number" ? `${b}*${a}` : `${a}*${b}`;
+}
+
+/** A dim expression as a sum of products of numbers and symbol names ("a+b", "4*a"). */
+export function dimTerms(d: Dim): Dim[][] {
+  if (typeof d === "number") return [[d]];
+  return d.split("+").map((t) => t.split("*").map((f) => (/^\d+$/.test(f) ? Number(f) : f)));
 }
 
 /** Number of elements, or undefined when a dim is symbolic. */

@@ -267,6 +267,11 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
     const x = inputs[0];
     return [{ dtype: "int64", shape: [x.shape[checkAxis(axis, x.shape.length, Op.Arange)]] }];
   },
+  [Op.Size]: (inputs, { axis }) => {
+    arity(Op.Size, inputs, 1);
+    checkAxis(axis, inputs[0].shape.length, Op.Size);
+    return [{ dtype: "int64", shape: [] }];
+  },
   [Op.DropoutMask]: (inputs, { ratio }) => {
     arity(Op.DropoutMask, inputs, 1);
     floatOnly(Op.DropoutMask, inputs[0]);

@@ -43,6 +43,7 @@ export enum Op {
   // sources and training
   Constant = "Constant",
   Arange = "Arange",
+  Size = "Size",
   DropoutMask = "DropoutMask",
   SoftmaxCrossEntropy = "SoftmaxCrossEntropy",
 }
@@ -98,6 +99,8 @@ export interface OpParamsMap {
    * (causal masks, cache positions), which a Constant cannot hold.
    */
   [Op.Arange]: { axis: number };
+  /** int64 scalar: dim `axis` of the input at run time (a cache's past length). */
+  [Op.Size]: { axis: number };
   /** A {0, 1/(1-ratio)} mask with the shape of its input, drawn from a seeded stream. */
   [Op.DropoutMask]: { ratio: number; seed: number };
   /** Mean cross-entropy over rows whose label ≠ ignoreIndex; outputs [loss, logProb]. */

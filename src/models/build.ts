@@ -25,6 +25,8 @@ export interface GraphSpec {
   batch: Dim;
   /** Sequence length for text models (a size or a symbol). */
   seqLen?: Dim;
+  /** Decoders: a graph for one step with a KV cache of this many past positions (a size or a symbol). */
+  past?: Dim;
   trainable: TrainableSet;
   /** Add the task's mean loss as output "loss" over a "labels" input. */
   loss?: boolean;
@@ -74,7 +76,10 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
           : false;
   const g = new Graph();
   const scope = new ParamScope(g, weights, isTrainable);
-  const inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
+  let inputs: unknown;
+  if (spec.past === undefined) inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
+  else if (model.family.cacheInputs && spec.seqLen !== undefined) inputs = model.family.cacheInputs(scope, model.config, spec.batch, spec.seqLen, spec.past);
+  else throw new ConfigError(`a KV-cache graph needs a decoder model and a sequence length; ${model.family.modelType} is a ${model.family.task} model`);
   const masks: MaskInput[] = [];
   const source: MaskSource = (like, p, key) => {
     const m = { name: `dropout_mask.${key}`, shape: concrete(like.shape, "dropout mask"), p, key };
@@ -87,6 +92,10 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   });
   g.output("logits", out.logits);
   if (spec.hiddenState) g.output("last_hidden_state", out.lastHiddenState);
+  out.present?.forEach((kv, l) => {
+    g.output(`present.${l}.key`, kv.key);
+    g.output(`present.${l}.value`, kv.value);
+  });
   // Parameters the forward never read (e.g. a head in a hidden-state-only graph) are not fed.
   const trainable = scope.trainable.map((t) => t.name);
   if (spec.loss) {

@@ -40,6 +40,13 @@ export interface DropoutOptions {
 export interface ModelOutputs {
   logits: Value; // [B, numLabels]; causal LMs [B, T, vocab]
   lastHiddenState: Value; // [B, T, d]
+  /** With a KV cache: each layer's keys and values after this step, [B, H_kv, P+T, dh]. */
+  present?: KeyValue[];
+}
+
+export interface KeyValue {
+  key: Value;
+  value: Value;
 }
 
 export type Task = "image-classification" | "text-classification" | "causal-lm";
@@ -63,6 +70,12 @@ export interface ModelFamily<C, I> {
   linearSites(cfg: C): LinearSite[];
   /** Declare the graph inputs for a batch; returns them by HF name. */
   inputs(scope: ParamScope, cfg: C, batch: Dim, seqLen?: Dim): I;
+  /**
+   * Decoders: the inputs of an incremental step (input_ids, attention_mask over past + new tokens,
+   * position_ids, past_key_values.N.key/value with `past` cached positions); forward then also
+   * returns `present`.
+   */
+  cacheInputs?(scope: ParamScope, cfg: C, batch: Dim, seqLen: Dim, past: Dim): I;
   forward(scope: ParamScope, cfg: C, inputs: I, opts: ForwardOptions): ModelOutputs;
   /** Graph feeds from inputs named as HuggingFace names them (adds derived inputs such as position ids). */
   feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;

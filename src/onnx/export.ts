@@ -56,24 +56,25 @@ export class WeightStore {
 
 /** Compute dim `d` into the int64 [1] tensor `out`: symbols from the first graph input that has them, sums by Add. */
 function emitDim(graph: Graph, ctx: LowerCtx, d: Dim, out: string): void {
-  const terms = dimTerms(d).map((t) => {
-    if (typeof t === "number") return ctx.constant((nm) => int64Tensor(nm, [t]));
+  const factor = (f: Dim) => {
+    if (typeof f === "number") return ctx.constant((nm) => int64Tensor(nm, [f]));
     for (const v of graph.inputs) {
-      const axis = v.shape.indexOf(t);
+      const axis = v.shape.indexOf(f);
       if (axis < 0) continue;
       const name = ctx.fresh("dim");
       ctx.emit(node("Shape", [ctx.name(v)], [name], { start: axis, end: axis + 1 }));
       return name;
     }
-    throw new ShapeError(`dim "${t}" is in no graph input's shape, so its run-time value is unknown; declare an input with it`);
-  });
-  if (terms.length === 1) return void ctx.emit(node("Identity", terms, [out]));
-  let acc = terms[0];
-  terms.slice(1).forEach((t, i) => {
-    const next = i === terms.length - 2 ? out : ctx.fresh("sum");
-    ctx.emit(node("Add", [acc, t], [next]));
-    acc = next;
-  });
+    throw new ShapeError(`dim "${f}" is in no graph input's shape, so its run-time value is unknown; declare an input with it`);
+  };
+  const fold = (names: string[], op: string) =>
+    names.reduce((acc, x) => {
+      const next = ctx.fresh(op);
+      ctx.emit(node(op, [acc, x], [next]));
+      return next;
+    });
+  const sum = fold(dimTerms(d).map((t) => fold(t.map(factor), "Mul")), "Add");
+  ctx.emit(node("Identity", [sum], [out]));
 }
 
 /** Nodes needed for the outputs, in graph order. */

@@ -48,6 +48,13 @@ function targetShape(ctx: LowerCtx, x: Value, shape: readonly Dim[], keep: 0 | 1
   return out;
 }
 
+/** The int64 scalar `out` = dim `axis` of tensor `x`. */
+function sizeOf(ctx: LowerCtx, x: string, axis: number, out: string): void {
+  const len = ctx.fresh("len");
+  ctx.emit(node("Shape", [x], [len], { start: axis, end: axis + 1 }));
+  ctx.emit(node("Squeeze", [len, ints(ctx, [0])], [out]));
+}
+
 const reduce =
   <O extends Op.ReduceSum | Op.ReduceMean>(opType: string): LowerRule<O> =>
   (ctx, n) => {
@@ -187,11 +194,13 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
   },
   [Op.Arange]: (ctx, n) => {
     const [[x], [y]] = io(ctx, n);
-    const axis = checkAxis(n.params.axis, n.inputs[0].rank, "Arange");
-    const [len, n0] = [ctx.fresh("len"), ctx.fresh("n")];
-    ctx.emit(node("Shape", [x], [len], { start: axis, end: axis + 1 }));
-    ctx.emit(node("Squeeze", [len, ints(ctx, [0])], [n0]));
+    const n0 = ctx.fresh("n");
+    sizeOf(ctx, x, checkAxis(n.params.axis, n.inputs[0].rank, "Arange"), n0);
     ctx.emit(node("Range", [scalarOf(ctx, "int64", 0), n0, scalarOf(ctx, "int64", 1)], [y]));
+  },
+  [Op.Size]: (ctx, n) => {
+    const [[x], [y]] = io(ctx, n);
+    sizeOf(ctx, x, checkAxis(n.params.axis, n.inputs[0].rank, "Size"), y);
   },
   [Op.DropoutMask]: (ctx, n) => {
     const [[x], [y]] = io(ctx, n);
