@@ -56,3 +56,7 @@ export {
 } from "./experiments/infer.ts";
 export { mergeToFolder, mergedWeights, exportOnnx, ONNX_DIR, ONNX_FILE, ONNX_QUANTIZED_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult, type OnnxExportOptions } from "./experiments/merge.ts";
 export { randomModel } from "./models/init.ts";
+export { Generator, type GenerateOptions, type StepTokens } from "./generate/generate.ts";
+export { generateText, chatPrompt, type TextGenerateOptions, type TextDelta } from "./generate/text.ts";
+export { TokenSampler, type SamplingOptions } from "./generate/sampling.ts";
+export { LmTokenizer, type ChatMessage } from "./data/lm-data.ts";

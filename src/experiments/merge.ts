@@ -14,7 +14,9 @@ import { mergeAdapter } from "../adapters/merge.ts";
 import { ConfigError, internal } from "../errors.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
 import { buildModelGraph } from "../models/build.ts";
+import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { LoadedModel } from "../models/load.ts";
+import type { Task } from "../models/types.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { WeightStore, exportModel } from "../onnx/export.ts";
 import { type GraphProto, type ModelProto, ONNX_INLINE_LIMIT, graphOf, inlineWeights, writeModelFile } from "../onnx/model-file.ts";
@@ -50,6 +52,8 @@ export interface MergeOptions extends OnnxExportOptions {
 export interface MergeResult {
   dir: string;
   files: string[];
+  task: Task;
+  /** Class names of a classifier's head. */
   labels: string[];
   /** Adapted projections folded into their weights (0 for a head or a full model). */
   mergedProjections: number;
@@ -63,11 +67,11 @@ export function mergedWeights(model: LoadedModel, adapter?: AdapterSet): WeightM
 }
 
 /** `tenslora merge`: a standard HF folder (and model.onnx) in `outDir` from a model and what a run saved. */
-export async function mergeToFolder(modelDir: string, adapterDir: string, outDir: string, opts: MergeOptions = {}): Promise<MergeResult> {
+export async function mergeToFolder(modelDir: string, adapterDir: string | undefined, outDir: string, opts: MergeOptions = {}): Promise<MergeResult> {
   if (existsSync(outDir) && realpathSync(outDir) === realpathSync(modelDir)) {
     throw new ConfigError(`--out ${outDir} is the model folder; write the merged model to a new folder`);
   }
-  if (existsSync(outDir) && resolve(outDir) === resolve(adapterDir)) throw new ConfigError(`--out ${outDir} is the adapter folder; write the merged model to a new folder`);
+  if (adapterDir && existsSync(outDir) && resolve(outDir) === resolve(adapterDir)) throw new ConfigError(`--out ${outDir} is the adapter folder; write the merged model to a new folder`);
   const tm = loadTrainedModel(modelDir, adapterDir);
   const weights = mergedWeights(tm.model, tm.adapter);
   if (opts.quantize && !opts.onnx) throw new ConfigError(`--quantize ${opts.quantize} quantizes the ONNX export; add --onnx`);
@@ -90,15 +94,12 @@ export async function mergeToFolder(modelDir: string, adapterDir: string, outDir
   // config.json last: the folder looks like a model only once everything it points at is written
   saveModelFolder(outDir, config, weights);
   const mergedProjections = tm.adapter ? tm.adapter.grid.reduce((n, row) => n + row.length, 0) : 0;
-  return { dir: outDir, files, labels: tm.labels, mergedProjections, quantizedMatrices };
+  return { dir: outDir, files, task: tm.model.family.task, labels: tm.labels, mergedProjections, quantizedMatrices };
 }
 
 // ---------------------------------------------------------------------------------------------
 // ONNX export with dynamic dims
 
-/** The dim names HF's ONNX exports (optimum) give, so tools that read them find what they expect. */
-export const BATCH = "batch_size";
-export const SEQ = "sequence_length";
 
 /** Inputs the model computes from others (RoBERTa): nodes that produce them from input_ids. */
 function deriveInputs(model: LoadedModel, g: GraphProto): void {
@@ -156,19 +157,25 @@ export interface OnnxExport {
  * `sequence_length`) free, output `logits`. Config.json is the caller's (see transformersJsConfig).
  */
 export function exportOnnx(model: LoadedModel, outDir: string, opts: OnnxExportOptions = {}): OnnxExport {
-  const text = model.family.task === "text-classification";
-  const built = buildModelGraph({ model, batch: BATCH, seqLen: text ? SEQ : undefined, trainable: "none" });
+  const task = model.family.task;
+  const lm = task === "causal-lm";
+  const built = buildModelGraph({ model, batch: BATCH, seqLen: task === "image-classification" ? undefined : SEQ, past: lm ? PAST : undefined, trainable: "none" });
+  const outputs = [...built.graph.outputs.keys()];
   const store = new WeightStore();
   let proto: ModelProto;
   try {
-    proto = onnx.ModelProto.decode(exportModel(built.graph, { outputs: ["logits"], store }));
+    proto = onnx.ModelProto.decode(exportModel(built.graph, { outputs, store }));
     inlineWeights(graphOf(proto), store);
   } finally {
     store.dispose();
   }
   proto.producerName = "tenslora";
-  proto.docString = `${model.family.modelType} sequence/image classifier merged by tenslora; inputs ${model.family.inputNames.required.join(", ")}; output logits [${BATCH}, ${model.config.numLabels}]`;
-  deriveInputs(model, graphOf(proto));
+  const ins = graphOf(proto).input.map((v) => v.name);
+  proto.docString = lm
+    ? `${model.family.modelType} causal LM merged by tenslora, one generation step with a KV cache: inputs ${ins.join(", ")}; outputs ${outputs.join(", ")}`
+    : `${model.family.modelType} sequence/image classifier merged by tenslora; inputs ${model.family.inputNames.required.join(", ")}; output logits [${BATCH}, ${model.config.numLabels}]`;
+  // a decoder's step graph already takes what transformers.js feeds (its position ids included)
+  if (!lm) deriveInputs(model, graphOf(proto));
   const dir = join(outDir, ONNX_DIR);
   mkdirSync(dir, { recursive: true });
   const limit = opts.inlineLimitBytes ?? ONNX_INLINE_LIMIT;

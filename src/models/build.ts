@@ -27,6 +27,8 @@ export interface GraphSpec {
   seqLen?: Dim;
   /** Decoders: a graph for one step with a KV cache of this many past positions (a size or a symbol). */
   past?: Dim;
+  /** Decoders: logits of the last position only. */
+  lastLogits?: boolean;
   trainable: TrainableSet;
   /** Add the task's mean loss as output "loss" over a "labels" input. */
   loss?: boolean;
@@ -89,6 +91,7 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   const out = model.family.forward(scope, model.config, inputs, {
     hook: adapter ? adapterHook(adapter, (n) => scope.get(n)) : undefined,
     dropout: spec.dropout && (spec.feedMasks ? { ...spec.dropout, source } : spec.dropout),
+    lastLogits: spec.lastLogits,
   });
   g.output("logits", out.logits);
   if (spec.hiddenState) g.output("last_hidden_state", out.lastHiddenState);

@@ -27,6 +27,8 @@ export interface ForwardOptions {
   hook?: ProjectionHook;
   /** Dropout probabilities in training graphs (0 in evaluation). */
   dropout?: DropoutOptions;
+  /** Causal LMs: logits of the last position only ([B, 1, vocab]), all generation reads. */
+  lastLogits?: boolean;
 }
 
 export interface DropoutOptions {

@@ -185,7 +185,9 @@ function forward(s: ParamScope, cfg: DecoderConfig, inp: DecoderInputs, opts: Fo
     h = b.add(h, drop(dense(swiglu(gy, uy), [down])[0], 3000 + l));
   }
   const lastHiddenState = norm("model.norm", h);
-  const logits = linear(lastHiddenState, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T, vocab]
+  const [B] = lastHiddenState.shape;
+  const read = opts.lastLogits ? b.reshape(b.gather(lastHiddenState, b.sub(b.size(inp.inputIds, 1), 1), 1), [B, 1, cfg.hiddenSize]) : lastHiddenState;
+  const logits = linear(read, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T or 1, vocab]
   return { logits, lastHiddenState, present: inp.cache && present };
 }
 
