@@ -3,13 +3,15 @@
  * @huggingface/transformers (transformers.js, its own onnxruntime-node) as they are, and give our
  * inference's logits (1e-5) through the model classes and the pipelines, at batch and sequence
  * sizes nothing was exported at. `--quantize q8` loads as dtype "q8"; its change to the logits is
- * reported and bounded.
+ * reported and bounded. Decoders export their KV-cache step graph, which transformers.js's
+ * generate drives with our greedy tokens.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  AutoModelForCausalLM,
   AutoModelForImageClassification,
   AutoModelForSequenceClassification,
   AutoProcessor,
@@ -20,6 +22,7 @@ import {
   pipeline,
 } from "@huggingface/transformers";
 import { loadTrainedModel, runInference } from "../src/experiments/infer.ts";
+import { Generator } from "../src/generate/generate.ts";
 import type { HostTensor } from "../src/runtime/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { assertOk, cliAsync } from "./cli-helpers.ts";
@@ -137,5 +140,41 @@ test("transformers.js loads a merged RoBERTa (LoRA): text-classification pipelin
   for (const { label, score } of got) {
     const i = Number(label.replace("LABEL_", ""));
     assert.ok(Math.abs(score - probs[i]) <= 1e-5, `pipeline score of ${label}: ${score} vs ours ${probs[i]}`);
+  }
+});
+
+test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): text-generation pipeline and generate() give our greedy tokens, left-padded batches too", async () => {
+  for (const family of ["llama", "qwen2"]) {
+    const src = join("test/fixtures/hf-tiny-lm", family);
+    const dir = join(tempDir(), family);
+    mkdirSync(dir);
+    for (const f of readdirSync(src)) copyFileSync(join(src, f), join(dir, f));
+    // Qwen2's fixture has no tokenizer; the Llama one's ids fit its vocabulary (< 96)
+    if (family === "qwen2") for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join("test/fixtures/hf-tiny-lm/llama", f), join(dir, f));
+    const name = `${family}-lm`;
+    assertOk(await cliAsync(["merge", "--model", dir, "--out", join(root, name), "--onnx"]), "merge --onnx (decoder)");
+    const ours = await Generator.create(loadTrainedModel(dir).model, undefined, { threads: 1 });
+    try {
+      const prompts = [[11, 65, 12, 22, 57], [7, 8]];
+      const expected: number[][] = prompts.map(() => []);
+      for await (const step of ours.tokens(prompts, { maxNewTokens: 6, eosTokenIds: [] })) step.forEach((t, r) => expected[r].push(t!));
+      const model = await AutoModelForCausalLM.from_pretrained(name);
+      // left padding with mask 0, as ours pads; pad id 2 is the fixtures' </s>
+      const pad = (p: number[]) => [...new Array(5 - p.length).fill(2), ...p];
+      const input_ids = new Tensor("int64", BigInt64Array.from(prompts.flatMap(pad).map(BigInt)), [2, 5]);
+      const attention_mask = new Tensor("int64", BigInt64Array.from(prompts.flatMap((p) => pad(p).map((_, i) => (i >= 5 - p.length ? 1 : 0))).map(BigInt)), [2, 5]);
+      const out = (await model.generate({ input_ids, attention_mask, max_new_tokens: 6, min_new_tokens: 6, do_sample: false })) as Tensor;
+      const rows = (out.tolist() as bigint[][]).map((r) => r.slice(5).map(Number));
+      assert.deepEqual(rows, expected, `${family}: transformers.js generate vs ours`);
+      if (family === "llama") {
+        const generate = await pipeline("text-generation", name);
+        const tok = await AutoTokenizer.from_pretrained(name);
+        const text = tok.decode(prompts[0]);
+        const [res] = (await generate(text, { max_new_tokens: 6, do_sample: false })) as { generated_text: string }[];
+        assert.equal(res.generated_text, `${text} ${tok.decode(expected[0])}`, "text-generation pipeline");
+      }
+    } finally {
+      ours.dispose();
+    }
   }
 });
