@@ -1,8 +1,8 @@
 /**
  * `tenslora merge`: the merged HF folder gives the unmerged model's logits (our runtime, 1e-5),
- * and `--onnx` writes a graph that onnxruntime-node runs on its own (no project code) with the
- * same logits, at batch and sequence sizes other than the exporter's, with the weights inline or
- * in an external data file. Adapters: PEFT LoRA, and a TensLoRA adapter with a new labelled head.
+ * and `--onnx` writes onnx/model.onnx, which onnxruntime-node runs on its own (no project code)
+ * with the same logits at any batch and sequence size (one export with free dims), with the
+ * weights inline or in an external data file. Adapters: PEFT LoRA, and a TensLoRA adapter with a new labelled head.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -6,7 +6,8 @@
  * `sequence_length`) dims from the IR's symbolic shapes, output `logits`, weights in
  * `onnx/model.onnx_data` past the protobuf limit, and config.json's "transformers.js_config"
  * saying so. Inputs the model derives (RoBERTa's position ids, its token types when the checkpoint
- * has one type) become nodes, so the graph takes exactly what a tokenizer gives. */
+ * has one type) become nodes, so the graph takes exactly what a tokenizer gives. Decoders export
+ * their KV-cache step graph, the layout transformers.js and ONNX Runtime GenAI drive. */
 import { copyFileSync, existsSync, mkdirSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
@@ -154,7 +155,9 @@ export interface OnnxExport {
 /**
  * Write `outDir/onnx/model.onnx` for `model` (weights as they are: merge first), the file layout
  * transformers.js and HF's ONNX exports use: inputs by HF names with dims `batch_size` (and
- * `sequence_length`) free, output `logits`. Config.json is the caller's (see transformersJsConfig).
+ * `sequence_length`) free, output `logits`. A decoder's graph is one generation step with a KV
+ * cache (input_ids, attention_mask, position_ids, past_key_values.N.key/value → logits,
+ * present.N.key/value). Config.json is the caller's (see transformersJsConfig).
  */
 export function exportOnnx(model: LoadedModel, outDir: string, opts: OnnxExportOptions = {}): OnnxExport {
   const task = model.family.task;
