@@ -143,7 +143,7 @@ test("transformers.js loads a merged RoBERTa (LoRA): text-classification pipelin
   }
 });
 
-test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): text-generation pipeline and generate() give our greedy tokens, left-padded batches too", async () => {
+test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): logits equal ours; text-generation pipeline and generate() give our greedy tokens, left-padded batches too", async () => {
   for (const family of ["llama", "qwen2"]) {
     const src = join("test/fixtures/hf-tiny-lm", family);
     const dir = join(tempDir(), family);
@@ -159,6 +159,13 @@ test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): te
       const expected: number[][] = prompts.map(() => []);
       for await (const step of ours.tokens(prompts, { maxNewTokens: 6, eosTokenIds: [] })) step.forEach((t, r) => expected[r].push(t!));
       const model = await AutoModelForCausalLM.from_pretrained(name);
+      // the forward pass on the first prompt: every position's logits, against our fixed-shape graph
+      const one = { dtype: "int64" as const, shape: [1, 5], data: BigInt64Array.from(prompts[0].map(BigInt)) };
+      const ourLogits = (await runInference(loadTrainedModel(dir), { input_ids: one }, { threads: 1 })).logits.data as Float32Array;
+      const ones = new Tensor("int64", new BigInt64Array(5).fill(1n), [1, 5]);
+      const theirLogits = (await model({ input_ids: new Tensor("int64", one.data, [1, 5]), attention_mask: ones })).logits;
+      const d = maxAbsDiff(theirLogits.data as Float32Array, ourLogits);
+      assert.ok(d <= 1e-5, `${family}: transformers.js logits differ from ours by ${d}`);
       // left padding with mask 0, as ours pads; pad id 2 is the fixtures' </s>
       const pad = (p: number[]) => [...new Array(5 - p.length).fill(2), ...p];
       const input_ids = new Tensor("int64", BigInt64Array.from(prompts.flatMap(pad).map(BigInt)), [2, 5]);
