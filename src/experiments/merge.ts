@@ -94,7 +94,7 @@ export async function mergeToFolder(modelDir: string, adapterDir: string | undef
   }
   // config.json last: the folder looks like a model only once everything it points at is written
   saveModelFolder(outDir, config, weights);
-  const mergedProjections = tm.adapter ? tm.adapter.grid.reduce((n, row) => n + row.length, 0) : 0;
+  const mergedProjections = tm.adapter ? tm.adapter.groups.reduce((n, g) => n + g.grid.flat().length, 0) : 0;
   return { dir: outDir, files, task: tm.model.family.task, labels: tm.labels, mergedProjections, quantizedMatrices };
 }
 
