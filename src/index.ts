@@ -59,5 +59,9 @@ export {
   loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained,
   type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult, type LmEvalResult,
 } from "./experiments/infer.ts";
-export { mergeToFolder, mergedWeights, exportOnnx, ONNX_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult } from "./experiments/merge.ts";
+export { mergeToFolder, mergedWeights, exportOnnx, ONNX_DIR, ONNX_FILE, ONNX_QUANTIZED_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult, type OnnxExportOptions } from "./experiments/merge.ts";
 export { randomModel } from "./models/init.ts";
+export { Generator, type GenerateOptions, type StepTokens } from "./generate/generate.ts";
+export { generateText, chatPrompt, type TextGenerateOptions, type TextDelta } from "./generate/text.ts";
+export { TokenSampler, type SamplingOptions } from "./generate/sampling.ts";
+export { LmTokenizer, type ChatMessage } from "./data/lm-data.ts";
