@@ -8,7 +8,10 @@ import { register as infer } from "./infer.ts";
 import { register as merge } from "./merge.ts";
 import { register as params } from "./params.ts";
 import { register as train } from "./train.ts";
+import { register as sweep } from "./sweep.ts";
+import { register as worker } from "./worker.ts";
 
 export type Register = (program: Command) => void;
 
 export const commands: Register[] = [train, evaluate, merge, infer, compare, params, analyze, download];
+commands.push(sweep, worker);

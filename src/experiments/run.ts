@@ -54,6 +54,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
 }
 
+/** Parameters of the backbone (every weight but the head): the denominator of "% of backbone". */
+export function backboneParams(model: LoadedModel): number {
+  const head = new Set(model.family.headParameters(model.config));
+  return [...model.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, 0);
+}
+
 /** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
 export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
   if (!(METHODS as readonly string[]).includes(cfg.construction)) {
@@ -126,6 +132,7 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
     ranks: adapter?.config.ranks ?? null,
     adapterParams: adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
     trainableParams: result.trainableParams,
+    backboneParams: backboneParams(model),
     metric: tc.metric,
     best: result.best && { value: result.best.value, step: result.best.step },
     final: result.final,
