@@ -16,7 +16,7 @@ import { QueueEvents } from "bullmq";
 import { QUEUE_NAME, QUEUE_PREFIX, redisOptions } from "../src/sweep/connection.ts";
 import { type SweepStore, openStore } from "../src/sweep/queue.ts";
 import { sweepStatus } from "../src/sweep/status.ts";
-import { BIN, assertOk, cliAsync } from "./cli-helpers.ts";
+import { BIN, assertOk, assertUserError, cliAsync } from "./cli-helpers.ts";
 import { VIT, cliEnv, tempDir, writeImageFolder } from "./make-data.ts";
 import { type RedisServer, startRedis } from "./redis-server.ts";
 
@@ -191,4 +191,10 @@ test("bad ranks fail once with the error in `sweep status`; SIGTERM checkpoints 
     w.child.kill("SIGTERM");
     assert.equal(await w.exited, 0, w.stderr);
   }
+});
+
+test("an unreachable Redis or an unknown sweep is one `tenslora:` line, no stack", async () => {
+  assertUserError(await cliAsync(["sweep", "status", "redis://127.0.0.1:1/0"]), /cannot reach Redis at redis:\/\/127\.0\.0\.1:1\/0 \(.*ECONNREFUSED/, "unreachable Redis");
+  assertUserError(await cliAsync(["sweep", "results", redis.url, "--name", "nope", "--out", join(dir, "nope")]), /no sweep named "nope" in this queue; known: .*cmp/, "unknown sweep");
+  assertUserError(await cliAsync(["worker", "--queue", "http://127.0.0.1:6379"]), /--queue takes a redis:\/\/ or rediss:\/\/ URL/, "bad URL");
 });

@@ -31,7 +31,8 @@ export interface SweepStore {
 export async function openStore(url: string, hooks: ConnectionHooks = { maxAttempts: 3 }): Promise<SweepStore> {
   const options = redisOptions(url, hooks);
   const redis = new Redis({ ...options, lazyConnect: true });
-  redis.on("error", () => {}); // the failing command below reports it
+  let cause = "";
+  redis.on("error", (e: Error) => (cause = e.message)); // reported by the failing command below
   const queue = new Queue<RunJob, JobResult>(QUEUE_NAME, { prefix: QUEUE_PREFIX, connection: options });
   queue.on("error", () => {});
   const close = async () => {
@@ -43,7 +44,7 @@ export async function openStore(url: string, hooks: ConnectionHooks = { maxAttem
     await queue.waitUntilReady();
   } catch (e) {
     await close();
-    throw new QueueError(`cannot reach Redis at ${redactUrl(url)} (${(e as Error).message || "connection refused"}); start it (see the README's "Sweeps on several machines") or fix --queue`);
+    throw new QueueError(`cannot reach Redis at ${redactUrl(url)} (${cause || (e as Error).message}); start it (see the README's "Sweeps on several machines") or fix --queue`);
   }
   return { queue, redis, close };
 }
