@@ -177,6 +177,8 @@ test("bad ranks fail once with the error in `sweep status`; SIGTERM checkpoints 
   assert.deepEqual(requeued.map((e) => e.worker), [live[0].name], "SIGTERM put the running run back");
   const resumed = jobEvents("start").filter((e) => e.id === requeued[0].id).at(-1)!;
   assert.ok(resumed.resumeFromStep > 0, "and it continued from its checkpoint");
+  const summary = JSON.parse(readFileSync(join(artifacts, requeued[0].id, "summary.json"), "utf8"));
+  assert.deepEqual([summary.steps, summary.interrupted], [360, false], "to the end: 60 epochs of 6 steps");
   assert.ok(workers.some((w) => w.events.some((e) => e.type === "redis" && /connection lost/.test(String(e.message)))), "a worker reported the lost connection");
   assert.deepEqual(jobEvents("done").filter((e) => st.runs.some((r: Json) => r.id === e.id)).length, 2, "each grid run finished once");
 

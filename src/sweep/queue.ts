@@ -77,7 +77,7 @@ export async function submitSweep({ queue, redis }: SweepStore, record: Omit<Swe
     if (s === "completed") report.finished++;
     else if (s === "failed") {
       if (opts.retryFailed) {
-        await (await queue.getJob(record.runs[i].id))?.retry("failed");
+        await (await queue.getJob(record.runs[i].id))?.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
         report.retried++;
       } else report.failed++;
     } else if (s !== "unknown") report.pending++;

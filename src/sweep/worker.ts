@@ -148,7 +148,9 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
         const summary = await runOne({ ...o, resume: true, shouldStop, onEvent: (_m, _s, e) => onEvent(e) }, data.method, data.seed, backbone);
         out = { summary, backboneParams: backbone };
       } else {
-        if (!existsSync(join(dir, "summary.json"))) {
+        // a summary is written also when a run stops early: only a finished run's is reused
+        const summaryPath = join(dir, "summary.json");
+        if (!existsSync(summaryPath) || JSON.parse(readFileSync(summaryPath, "utf8")).interrupted) {
           const r = await runTraining(cfg, dir, { onEvent, shouldStop }, resumeFromStep > 0);
           if (r.interrupted) throw new RunInterruptedError(`${run} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
         }
