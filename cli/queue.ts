@@ -4,29 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Command } from "commander";
-import {
-  QueueError,
-  type RunConfig,
-  type RunJob,
-  type SweepRecord,
-  compareJobs,
-  openStore,
-  statusTable,
-  submitSweep,
-  sweepName,
-  sweepResults,
-  sweepStatus,
-} from "../src/index.ts";
-
-export function addQueueSubmitOptions(cmd: Command): Command {
-  return cmd
-    .option("--queue <url>", "enqueue the runs on this Redis (redis://HOST:PORT/DB) for `tenslora worker`s instead of running them here")
-    .option("--name <name>", "sweep name for `sweep status` / `sweep results` (default: derived from the runs)")
-    .option("--wait", "with --queue: wait until every run has ended, then write the results to --out")
-    .option("--retry-failed", "with --queue: run failed runs of this sweep again")
-    .option("--dry-run", "with --queue: runs only resolve and check their settings (no training)");
-}
+import type { RunConfig } from "../src/index.ts";
+import { QueueError, type RunJob, type SweepRecord, compareJobs, openStore, statusTable, submitSweep, sweepName, sweepResults, sweepStatus } from "../src/sweep/index.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

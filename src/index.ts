@@ -48,12 +48,6 @@ export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
 export { compare, markdownTable, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
 export { compareOptions, checkMethods, writeResults, type RunSummary } from "./experiments/compare.ts";
-export { QUEUE_NAME, QUEUE_PREFIX, redisOptions, redactUrl } from "./sweep/connection.ts";
-export { compareJobs, sweepJobs, sweepName, parseSweepFile, jobId, type RunJob, type JobResult, type SweepRecord, type SweepRun } from "./sweep/jobs.ts";
-export { openStore, submitSweep, readSweep, QueueError, type SweepStore, type SubmitReport } from "./sweep/queue.ts";
-export { sweepStatus, statusTable, type SweepStatus, type RunStatus } from "./sweep/status.ts";
-export { sweepResults } from "./sweep/results.ts";
-export { startWorker, type WorkerLog, type WorkerSettings, type JobProgress } from "./sweep/worker.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";

@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import { ConfigError, DEFAULT_METHODS, compare, compareOptions, prepareData } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
-import { addQueueSubmitOptions, submitCompare } from "../queue.ts";
+import { addQueueSubmitOptions } from "../queue-options.ts";
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
 
@@ -30,7 +30,7 @@ export function register(program: Command): void {
     const methods = opts.constructions ? list(String(opts.constructions)) : DEFAULT_METHODS;
     const fullLr = opts.fullLr !== undefined ? Number(opts.fullLr) : cfg.lr / 5;
     if (!(fullLr > 0)) throw new ConfigError(`--full-lr must be a positive number, got ${opts.fullLr}`);
-    if (typeof opts.queue === "string") return submitCompare(opts.queue, cfg, { methods, seeds, fullLr }, opts);
+    if (typeof opts.queue === "string") return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { methods, seeds, fullLr }, opts);
     const prepared = await prepareData(cfg, (s) => rep.message(`warning: ${s}`));
     const out = String(opts.out);
     const t0 = Date.now();

@@ -3,9 +3,13 @@
  * `sweep status` follows it, `sweep results` writes its table as `compare` does.
  */
 import type { Command } from "commander";
-import { ConfigError, loadConfigFile, parseSweepFile, sweepJobs, sweepName } from "../../src/index.ts";
+import { ConfigError, loadConfigFile } from "../../src/index.ts";
+import { parseSweepFile, sweepJobs, sweepName } from "../../src/sweep/jobs.ts";
 import { resolveRunConfig } from "../options.ts";
-import { addQueueSubmitOptions, showStatus, submit, writeSweepResults } from "../queue.ts";
+import { addQueueSubmitOptions } from "../queue-options.ts";
+
+// BullMQ loads only when a sweep command runs
+const queue = () => import("../queue.ts");
 
 export function register(program: Command): void {
   const sweep = program
@@ -22,7 +26,7 @@ export function register(program: Command): void {
     if (opts.dryRun) file.dryRun = true;
     const { jobs, runs, labels, base } = sweepJobs(file, (values) => resolveRunConfig(values));
     const name = typeof opts.name === "string" ? opts.name : file.name ?? sweepName("sweep", runs);
-    await submit(opts.queue, { name, kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, runs }, jobs, opts);
+    await (await queue()).submit(opts.queue, { name, kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, runs }, jobs, opts);
   });
   sweep
     .command("status <url>")
@@ -32,12 +36,12 @@ export function register(program: Command): void {
     .option("--all", "list every run, also of large sweeps")
     .option("--json", "machine-readable output")
     // the parent's options (--name, --json, --out) are parsed wherever they stand, hence optsWithGlobals
-    .action((url: string, _opts: unknown, cmd: Command) => showStatus(url, cmd.optsWithGlobals()));
+    .action(async (url: string, _opts: unknown, cmd: Command) => (await queue()).showStatus(url, cmd.optsWithGlobals()));
   sweep
     .command("results <url>")
     .description("write a finished sweep's results.json, results.md and plot, as `compare` does")
     .option("--name <name>", "the sweep (default: the last submitted)")
     .option("--out <dir>", "output folder")
     .option("--json", "machine-readable output")
-    .action((url: string, _opts: unknown, cmd: Command) => writeSweepResults(url, cmd.optsWithGlobals()));
+    .action(async (url: string, _opts: unknown, cmd: Command) => (await queue()).writeSweepResults(url, cmd.optsWithGlobals()));
 }

@@ -4,7 +4,8 @@
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, type WorkerLog, startWorker } from "../../src/index.ts";
+import { ConfigError } from "../../src/index.ts";
+import type { WorkerLog } from "../../src/sweep/index.ts";
 
 const positiveInt = (v: unknown, flag: string) => {
   const n = Number(v);
@@ -41,6 +42,7 @@ export function register(program: Command): void {
       const threads = opts.threads === undefined ? undefined : Number(opts.threads);
       if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0)) throw new ConfigError(`--threads must be a non-negative integer, got ${opts.threads}`);
       const log = (e: WorkerLog) => (opts.json ? console.log(JSON.stringify(e)) : console.error(`worker: ${describe(e)}`));
+      const { startWorker } = await import("../../src/sweep/worker.ts"); // BullMQ loads only here
       const { worker, stop } = startWorker({
         url: String(opts.queue),
         concurrency: positiveInt(opts.concurrency, "--concurrency"),
