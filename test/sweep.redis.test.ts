@@ -178,7 +178,10 @@ test("bad ranks fail once with the error in `sweep status`; SIGTERM checkpoints 
   const resumed = jobEvents("start").filter((e) => e.id === requeued[0].id).at(-1)!;
   assert.ok(resumed.resumeFromStep > 0, "and it continued from its checkpoint");
   const summary = JSON.parse(readFileSync(join(artifacts, requeued[0].id, "summary.json"), "utf8"));
-  assert.deepEqual([summary.steps, summary.interrupted], [360, false], "to the end: 60 epochs of 6 steps");
+  const trainLog = readFileSync(join(artifacts, requeued[0].id, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.type === "train");
+  assert.equal(summary.interrupted, false);
+  assert.deepEqual(trainLog.map((r) => r.step), Array.from({ length: summary.steps }, (_, i) => i + 1), "to the end, each step once");
+  assert.equal(trainLog.at(-1).epoch, 60);
   assert.ok(workers.some((w) => w.events.some((e) => e.type === "redis" && /connection lost/.test(String(e.message)))), "a worker reported the lost connection");
   assert.deepEqual(jobEvents("done").filter((e) => st.runs.some((r: Json) => r.id === e.id)).length, 2, "each grid run finished once");
 
