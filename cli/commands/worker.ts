@@ -22,6 +22,7 @@ function describe(e: WorkerLog): string {
   if (e.type === "redis") return `redis: ${e.message}`;
   if (e.event === "start") return `${e.run} (${e.id}): started, attempt ${e.attempt}${e.resumeFromStep ? `, resuming from step ${e.resumeFromStep}` : ""}`;
   if (e.event === "done") return `${e.run} (${e.id}): done in ${e.seconds.toFixed(1)} s${e.best !== null ? `, best ${(100 * e.best).toFixed(2)}` : ""}`;
+  if (e.event === "note") return `${e.run} (${e.id}): ${e.message}`;
   if (e.event === "requeued") return `${e.run} (${e.id}): ${e.reason === "stop" ? "back in the queue" : "handed over"} (${e.message})`;
   return `${e.run} (${e.id}): failed${e.willRetry ? " (will retry)" : ""}: ${e.error}`;
 }

@@ -9,7 +9,7 @@
  * backed-off attempts. A stop request checkpoints the current run and puts its job back in the
  * queue without spending an attempt.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
@@ -18,6 +18,8 @@ import { type RunSummary, checkMethods, compareOptions, runDir, runOne } from ".
 import type { RunConfig } from "../experiments/run-config.ts";
 import { parseRanks } from "../experiments/run-config.ts";
 import { METHODS, type PreparedData, backboneParams, prepareData, runTraining, trainConfig } from "../experiments/run.ts";
+import { listCheckpoints } from "../train/checkpoint.ts";
+import { LOCK } from "../train/run-folder.ts";
 import { type MetricName, type TrainEvent, metricValue } from "../train/trainer.ts";
 import { QUEUE_NAME, QUEUE_PREFIX, redisOptions } from "./connection.ts";
 import type { JobResult, RunJob } from "./jobs.ts";
@@ -29,6 +31,7 @@ export type WorkerLog =
   /** Stopped mid-run with a checkpoint: on a stop request (back in the queue), or on losing its lock (another worker has it). */
   | { type: "job"; event: "requeued"; id: string; run: string; reason: "stop" | "lock-lost"; message: string }
   | { type: "job"; event: "failed"; id: string; run: string; error: string; willRetry: boolean }
+  | { type: "job"; event: "note"; id: string; run: string; message: string }
   | { type: "redis"; message: string };
 
 export interface WorkerSettings {
@@ -73,9 +76,23 @@ function checkSettings(job: RunJob, cfg: RunConfig): void {
   trainConfig(cfg, "image-classification");
 }
 
-function checkpointStep(dir: string): number {
-  const path = join(dir, "checkpoint", "state.json");
-  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as { step: number }).step : 0;
+const checkpointStep = (dir: string): number => listCheckpoints(dir)[0]?.step ?? 0;
+
+/**
+ * The queue hands a run to one worker at a time, so a run-folder lock left by a worker on another
+ * machine (which the lock file cannot test for life) belongs to a worker that lost the run.
+ */
+function takeOverFolder(dir: string, log: (s: string) => void): void {
+  const path = join(dir, LOCK);
+  let owner: { pid: number; host: string };
+  try {
+    owner = JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return; // absent, or torn: the lock itself treats a torn one as stale
+  }
+  if (owner.host === hostname()) return; // the lock itself tells a dead local owner from a live one
+  rmSync(path, { force: true });
+  log(`took over ${dir} from process ${owner.pid} on ${owner.host}, whose worker no longer holds the run`);
 }
 
 /** A `train` run's summary.json in the table's terms. */
@@ -151,7 +168,9 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
         // a summary is written also when a run stops early: only a finished run's is reused
         const summaryPath = join(dir, "summary.json");
         if (!existsSync(summaryPath) || JSON.parse(readFileSync(summaryPath, "utf8")).interrupted) {
-          const r = await runTraining(cfg, dir, { onEvent, shouldStop }, resumeFromStep > 0);
+          takeOverFolder(dir, (message) => s.log({ type: "job", event: "note", id, run, message }));
+          // a run that died before its first checkpoint left files but nothing to continue from
+          const r = await runTraining(cfg, dir, { onEvent, shouldStop }, resumeFromStep > 0 ? "resume" : "overwrite");
           if (r.interrupted) throw new RunInterruptedError(`${run} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
         }
         out = trainSummary(dir, cfg);
