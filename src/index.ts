@@ -52,6 +52,7 @@ export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
 export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
+export { compareOptions, checkMethods, writeResults, type RunSummary } from "./experiments/compare.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
