@@ -92,11 +92,6 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
 }
 
 export function trainConfig(cfg: RunConfig, task: "image-classification" | "text-classification"): TrainConfig {
-  if (!(METRICS as readonly string[]).includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${METRICS.join(", ")}`);
-  for (const k of ["epochs", "batchSize"] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
-  }
-  if (!(cfg.lr > 0)) throw new ConfigError(`--lr must be positive, got ${cfg.lr}`);
   checkRunOptions(cfg);
   return {
     lr: cfg.lr,
@@ -118,6 +113,11 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
 /** Ranges of the options ONNX Runtime or the trainer would otherwise reject with a stack (or accept silently). */
 export function checkRunOptions(cfg: RunConfig): void {
   const bad = (flag: string, rule: string, v: unknown) => new ConfigError(`--${flag} must be ${rule}, got ${v}`);
+  if (!(METRICS as readonly string[]).includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${METRICS.join(", ")}`);
+  for (const k of ["epochs", "batchSize"] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw bad(k === "batchSize" ? "batch-size" : k, "a positive integer", cfg[k]);
+  }
+  if (!(cfg.lr > 0)) throw bad("lr", "positive", cfg.lr);
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw bad("dropout", "in [0, 1) (the probability of dropping a unit)", cfg.dropout);
   if (!(Number.isInteger(cfg.threads) && cfg.threads >= 0)) throw bad("threads", "an integer ≥ 1 (or 0 for all cores)", cfg.threads);
   if (!(Number.isInteger(cfg.maxLength) && cfg.maxLength >= 1)) throw bad("max-length", "a positive integer", cfg.maxLength);
@@ -157,7 +157,8 @@ export interface RunHooks {
  */
 export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
   const resume = mode === true || mode === "resume";
-  // everything that can be checked without the folder is checked before it is taken
+  // everything that can be checked without the folder is checked before it is taken, the flags first
+  checkRunOptions(cfg);
   const prepared = await prepareData(cfg, hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
