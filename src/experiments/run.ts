@@ -6,19 +6,24 @@ import { existsSync, readFileSync } from "node:fs";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
-import { adapterShape, type AdapterSet } from "../adapters/adapter-set.ts";
-import { isoLoRA, ranksForBudget } from "../adapters/params.ts";
+import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { groupRanksForBudget } from "../adapters/params.ts";
+import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
-import { createAdapter, modelContext } from "../models/context.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
+import type { Task } from "../models/types.ts";
+import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
+import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
+import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
 import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { METRICS, type MetricName, type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
+import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
+import { TASKS, taskOf } from "../tasks/index.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
+import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
 import { type RunConfig, parseRanks } from "./run-config.ts";
 
 export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
@@ -30,14 +35,30 @@ export interface PreparedData {
   embedded: boolean;
   /** Unreadable files the loader skipped (warned about; counted in the run summary). */
   skipped: { path: string; reason: string }[];
+  /** Causal LM: examples cut to --max-length. */
+  truncated?: number;
 }
 
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
+    if (cfg.task === "causal-lm") {
+      const model = await loadEmbeddedLm({ threads: cfg.threads || undefined, log: warn });
+      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
+    }
+    if (cfg.task && cfg.task !== "image-classification") throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
     return { data: embeddedTransferData(100, 200, cfg.seed), loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }), embedded: true, skipped: [] };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
+  const { family } = readModelConfig(cfg.model);
+  if (cfg.task && cfg.task !== family.task) {
+    throw new ConfigError(`--task ${cfg.task} does not fit ${cfg.model} (${family.modelType} does ${family.task}); drop --task to use the model's own task`);
+  }
+  if (family.task === "causal-lm") {
+    const model = loadModel(cfg.model);
+    const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
+    return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
+  }
   if (cfg.dataFormat && !(DATA_FORMATS as readonly string[]).includes(cfg.dataFormat)) {
     throw new ConfigError(`unknown --data-format "${cfg.dataFormat}"; valid: ${DATA_FORMATS.join(", ")}`);
   }
@@ -63,6 +84,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
 }
 
+function parseLayers(text: string): number[] {
+  const parts = text.split(",").map((x) => x.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) throw new ConfigError(`--layers-to-transform takes block indices separated by commas (e.g. 0,1,2), got "${text}"`);
+  return parts.map(Number);
+}
+
 /** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
 export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
   if (!(METHODS as readonly string[]).includes(cfg.construction)) {
@@ -70,28 +97,39 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   }
   if (cfg.construction === "head") return { trainable: "head", warnings: [] };
   if (cfg.construction === "full") return { trainable: "all", warnings: [] };
-  const ctx = modelContext(model);
-  const targets = cfg.targetModules.split(",").map((s) => s.trim()).filter(Boolean);
-  const { shape } = adapterShape(ctx.sites, targets, ctx.heads, ctx.layers);
-  const factorization = cfg.factorization as "tucker" | "cp";
-  let ranks: number[];
-  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
-  else if (cfg.construction === "lora") ranks = [cfg.isoLora];
-  else ranks = ranksForBudget(cfg.construction as never, shape, cfg.budget > 0 ? cfg.budget : isoLoRA(shape, cfg.isoLora), { factorization, slack: cfg.rankSlack }).ranks;
-  const { set, warnings } = createAdapter(model, {
+  const lora = cfg.construction === "lora";
+  const base = {
     construction: cfg.construction,
-    ranks,
-    factorization,
+    factorization: cfg.factorization as "tucker" | "cp",
     headLayout: cfg.headLayout as "head_major" | "interleaved",
-    targetModules: targets,
-    scaling: cfg.construction === "lora" ? undefined : cfg.scaling,
-    loraAlpha: cfg.construction === "lora" ? cfg.scaling * ranks[0] : undefined,
+    targetModules: cfg.targetModules.trim() ? parseTargetModules(cfg.targetModules) : defaultTargets(model),
+    layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
+    gqa: cfg.gqa as "mean" | "separate",
+  };
+  let ranks: number[];
+  let groupRanks: Record<string, number[]> | undefined;
+  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
+  else if (lora) ranks = [cfg.isoLora];
+  else {
+    const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
+    ({ groupRanks } = groupRanksForBudget(base, modelContext(model).sites, budget, { slack: cfg.rankSlack }));
+    ranks = Object.values(groupRanks)[0];
+  }
+  const { set, warnings } = createAdapter(model, {
+    ...base,
+    ranks,
+    groupRanks,
+    scaling: lora ? undefined : cfg.scaling,
+    loraAlpha: lora ? cfg.scaling * ranks[0] : undefined,
     seed: cfg.seed,
   });
   return { adapter: set, trainable: "adapter+head", warnings };
 }
 
-export function trainConfig(cfg: RunConfig, task: "image-classification" | "text-classification"): TrainConfig {
+export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
+  const metrics = taskOf(task).metrics;
+  const metric = cfg.metric || metrics[0];
+  if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
   checkRunOptions(cfg);
   return {
     lr: cfg.lr,
@@ -104,7 +142,7 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
     evalEvery: cfg.evalEvery,
     saveEvery: cfg.saveEvery,
     maxGradNorm: cfg.maxGradNorm,
-    metric: cfg.metric as MetricName,
+    metric,
     dropout: cfg.dropout,
     threads: cfg.threads || undefined,
   };
@@ -113,7 +151,9 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
 /** Ranges of the options ONNX Runtime or the trainer would otherwise reject with a stack (or accept silently). */
 export function checkRunOptions(cfg: RunConfig): void {
   const bad = (flag: string, rule: string, v: unknown) => new ConfigError(`--${flag} must be ${rule}, got ${v}`);
-  if (!(METRICS as readonly string[]).includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${METRICS.join(", ")}`);
+  // the task decides which metrics apply (trainConfig); a name no task knows is refused before any loading
+  const known = [...new Set(Object.values(TASKS).flatMap((t) => t.metrics))];
+  if (cfg.metric && !known.includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${known.join(", ")}`);
   for (const k of ["epochs", "batchSize"] as const) {
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw bad(k === "batchSize" ? "batch-size" : k, "a positive integer", cfg[k]);
   }
@@ -199,6 +239,7 @@ async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume
     stepSeconds: result.stepSeconds,
     samplesPerSecond: tc.batchSize / result.stepSeconds,
     skippedFiles: prepared.skipped.length,
+    ...(prepared.truncated !== undefined ? { truncatedExamples: prepared.truncated } : {}),
     skipped: prepared.skipped.map((f) => f.path),
   };
   writeFileAtomic(join(outDir, "summary.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2) + "\n"));

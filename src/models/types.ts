@@ -3,23 +3,10 @@ import type { MaskSource } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
 import type { HostTensor } from "../runtime/host.ts";
+import type { WeightRule } from "../io/weight-map.ts";
 
-/** One linear layer an adapter can target. */
-export interface LinearSite {
-  /** Full module path, e.g. "vit.encoder.layer.3.attention.attention.query". */
-  path: string;
-  /** Short name matched by target lists ("query", "key", "value", "dense", …). */
-  name: string;
-  layer: number;
-  inFeatures: number;
-  outFeatures: number;
-}
-
-/**
- * The adapter's updates for linear layers that all read `x`: one delta per site, undefined where
- * a site is not adapted. Sites sharing an input come in one call so the adapter can read x once.
- */
-export type ProjectionHook = (x: Value, sites: LinearSite[]) => (Value | undefined)[];
+export type { LinearSite, ProjectionHook, SiteHeads } from "../adapters/sites.ts";
+import type { LinearSite, ProjectionHook } from "../adapters/sites.ts";
 
 export interface ForwardOptions {
   hook?: ProjectionHook;
@@ -36,11 +23,11 @@ export interface DropoutOptions {
 }
 
 export interface ModelOutputs {
-  logits: Value; // [B, numLabels]
+  logits: Value; // [B, numLabels]; causal LMs [B, T, vocab]
   lastHiddenState: Value; // [B, T, d]
 }
 
-export type Task = "image-classification" | "text-classification";
+export type Task = "image-classification" | "text-classification" | "causal-lm";
 
 /** Shape facts adapters and rank budgets need. */
 export interface BackboneShape {
@@ -66,4 +53,8 @@ export interface ModelFamily<C, I> {
   feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;
   /** The HF input names a batch must provide, and the optional ones. */
   readonly inputNames: { required: string[]; optional: string[] };
+  /** The linear layers an adapter targets by default (default: query, key, value). */
+  readonly adapterTargets?: readonly string[];
+  /** Checkpoint keys to rename or ignore for this config (default: none). */
+  checkpointRules?(cfg: C): WeightRule[];
 }

@@ -15,6 +15,7 @@ import { modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
+import { taskOf } from "../tasks/index.ts";
 
 export const HEAD_FILE = "head.safetensors";
 
@@ -42,7 +43,8 @@ export function saveTrained(dir: string, model: LoadedModel, trained: Trained): 
     saveModelFolder(dir, model.rawConfig, new Map([...model.weights, ...trained.weights]));
     return;
   }
-  if (trained.adapter) saveAdapter(dir, trained.adapter, modelContext(model), head);
+  // a pretrained LM head is not trained with an adapter, so it is not saved with one
+  if (trained.adapter) saveAdapter(dir, trained.adapter, modelContext(model), taskOf(model.family.task).trainsHeadWithAdapter ? head : new Map());
   else writeSafetensors(join(dir, HEAD_FILE), float32Inputs(head), { base_model: model.dir });
   const { id2label, label2id } = model.rawConfig;
   if (id2label) writeFileAtomic(join(dir, LABELS_FILE), new TextEncoder().encode(JSON.stringify({ id2label, label2id }, null, 2) + "\n"));
