@@ -50,7 +50,7 @@ export { writePlot, renderLinePlot, renderScatterPlot } from "./train/plot.ts";
 export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./train/task-data.ts";
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
-export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
+export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS, checkRunOptions } from "./experiments/run.ts";
 export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
 export { compareOptions, checkMethods, writeResults, type RunSummary } from "./experiments/compare.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";

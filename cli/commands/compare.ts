@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, DEFAULT_METHODS, compare, compareOptions, prepareData } from "../../src/index.ts";
+import { ConfigError, DEFAULT_METHODS, checkRunOptions, compare, compareOptions, prepareData } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
 import { addQueueSubmitOptions } from "../queue-options.ts";
@@ -24,6 +24,7 @@ export function register(program: Command): void {
   addQueueSubmitOptions(cmd);
   addRunOptions(cmd).action(async (opts: Record<string, unknown>) => {
     const cfg = resolveRunConfig(opts);
+    checkRunOptions(cfg);
     const rep = reporter(Boolean(opts.json));
     const seeds = list(String(opts.seeds)).map(Number);
     if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new ConfigError(`--seeds takes non-negative integers separated by commas, got "${opts.seeds}"`);

@@ -20,7 +20,7 @@ import { writePlot } from "../train/plot.ts";
 import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
-import { taskOf } from "../tasks/index.ts";
+import { TASKS, taskOf } from "../tasks/index.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
@@ -136,10 +136,6 @@ export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
   const metrics = taskOf(task).metrics;
   const metric = cfg.metric || metrics[0];
   if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
-  for (const k of ["epochs", "batchSize"] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
-  }
-  if (!(cfg.lr > 0)) throw new ConfigError(`--lr must be positive, got ${cfg.lr}`);
   checkRunOptions(cfg);
   return {
     lr: cfg.lr,
@@ -161,6 +157,13 @@ export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
 /** Ranges of the options ONNX Runtime or the trainer would otherwise reject with a stack (or accept silently). */
 export function checkRunOptions(cfg: RunConfig): void {
   const bad = (flag: string, rule: string, v: unknown) => new ConfigError(`--${flag} must be ${rule}, got ${v}`);
+  // the task decides which metrics apply (trainConfig); a name no task knows is refused before any loading
+  const known = [...new Set(Object.values(TASKS).flatMap((t) => t.metrics))];
+  if (cfg.metric && !known.includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${known.join(", ")}`);
+  for (const k of ["epochs", "batchSize"] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw bad(k === "batchSize" ? "batch-size" : k, "a positive integer", cfg[k]);
+  }
+  if (!(cfg.lr > 0)) throw bad("lr", "positive", cfg.lr);
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw bad("dropout", "in [0, 1) (the probability of dropping a unit)", cfg.dropout);
   if (!(Number.isInteger(cfg.threads) && cfg.threads >= 0)) throw bad("threads", "an integer ≥ 1 (or 0 for all cores)", cfg.threads);
   if (!(Number.isInteger(cfg.maxLength) && cfg.maxLength >= 1)) throw bad("max-length", "a positive integer", cfg.maxLength);
@@ -200,7 +203,8 @@ export interface RunHooks {
  */
 export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
   const resume = mode === true || mode === "resume";
-  // everything that can be checked without the folder is checked before it is taken
+  // everything that can be checked without the folder is checked before it is taken, the flags first
+  checkRunOptions(cfg);
   const prepared = await prepareData(cfg, hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
