@@ -24,8 +24,9 @@ import { FIXTURES, goldenF32, planSet, readGolden, tempDir } from "./helpers.ts"
 const run = promisify(execFile);
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  // 180 s: five of these start at once, and on a loaded 2-core machine each tsx start alone can take a minute
   try {
-    const { stdout, stderr } = await run(process.execPath, ["bin/tenslora.js", ...args], { timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, ["bin/tenslora.js", ...args], { timeout: 180_000 });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
