@@ -84,6 +84,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
 }
 
+/** Parameters of the backbone (every weight but the head): the denominator of "% of backbone". */
+export function backboneParams(model: LoadedModel): number {
+  const head = new Set(model.family.headParameters(model.config));
+  return [...model.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, 0);
+}
+
 function parseLayers(text: string): number[] {
   const parts = text.split(",").map((x) => x.trim());
   if (parts.some((p) => !/^\d+$/.test(p))) throw new ConfigError(`--layers-to-transform takes block indices separated by commas (e.g. 0,1,2), got "${text}"`);
@@ -227,6 +233,7 @@ async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume
     ranks: adapter?.config.ranks ?? null,
     adapterParams: adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
     trainableParams: result.trainableParams,
+    backboneParams: backboneParams(model),
     metric: tc.metric,
     best: result.best && { value: result.best.value, step: result.best.step },
     final: result.final,
