@@ -11,6 +11,7 @@ import { readSafetensors } from "../src/io/safetensors.ts";
 import { loadModel } from "../src/models/load.ts";
 import type { HostTensor } from "../src/runtime/host.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
+import { mergeAdapter } from "../src/adapters/merge.ts";
 import { modelContext } from "../src/models/context.ts";
 import { maxAbs, maxRelDiff, modelRunner, outF32 } from "./helpers.ts";
 
@@ -66,7 +67,7 @@ for (const name of ["llama", "qwen2"] as const) {
 }
 
 for (const name of ["llama", "qwen2"] as const) {
-  test(`${name}: PEFT LoRA on all seven linear layers: logits, loss and every lora_A/lora_B gradient equal the reference`, async (t) => {
+  test(`${name}: PEFT LoRA on all seven linear layers: logits, loss and every lora_A/lora_B gradient equal the reference, and so do the merged weights' logits`, async (t) => {
     const model = loadModel(join(LM_FIXTURES, name));
     const { set, head } = loadAdapter(join(LM_FIXTURES, `${name}_lora`), modelContext(model));
     assert.equal(head.size, 0);
@@ -93,6 +94,14 @@ for (const name of ["llama", "qwen2"] as const) {
       t.diagnostic(`relative |Δ| logits ${dl.toExponential(2)}; worst relative gradient difference ${worst.toExponential(2)} over ${gradKeys.length} tensors`);
     } finally {
       r.dispose();
+    }
+    // merged into the weights, the plain model gives PEFT's logits
+    const merged = await modelRunner({ model: { ...model, weights: mergeAdapter(model.weights, set) }, hf, trainable: "none" });
+    try {
+      const dm = maskedRel(outF32(await merged.run(hf), "logits"), f32("logits"), mask, g.get("logits")!.shape[2]);
+      assert.ok(dm < REL, `merged logits differ by ${dm} (relative)`);
+    } finally {
+      merged.dispose();
     }
   });
 }

@@ -54,7 +54,7 @@ export function readLmJsonl(path: string): LmRecord[] {
         throw new DataError(`${where}: found ${keys.length ? `keys ${keys.map((k) => `"${k}"`).join(", ")}` : "no keys"}; ${fix}`);
       }
     });
-  if (!out.length) throw new DataError(`${path} holds no records; ${"each line one JSON object with text, prompt/completion or messages"}`);
+  if (!out.length) throw new DataError(`${path} holds no records; write one JSON object a line with "text", "prompt" and "completion", or "messages"`);
   return out;
 }
 

@@ -68,7 +68,7 @@ export const DEFAULTS: RunConfig = {
   rankSlack: DEFAULT_RANK_SLACK,
   factorization: "tucker",
   headLayout: "head_major",
-  targetModules: "query,key,value",
+  targetModules: "",
   layersToTransform: "",
   gqa: "mean",
   scaling: 1,
@@ -94,6 +94,9 @@ export const DEFAULTS: RunConfig = {
 
 /** The embedded benchmark's schedule: ~80 steps of few-shot data need a larger rate than the paper's. */
 export const EMBEDDED_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 10, batchSize: 64 };
+
+/** The embedded LM benchmark's schedule: 192 few-shot blocks of 64 bytes, 48 steps. */
+export const EMBEDDED_LM_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 4, batchSize: 16, warmup: 0.1 };
 
 function coerce(key: keyof RunConfig, v: unknown, source: string): RunConfig[keyof RunConfig] {
   const want = typeof DEFAULTS[key];

@@ -134,6 +134,13 @@ export function modelShapeFor(nameOrPath: string, projections?: readonly string[
   return modelShape({ dIn: hidden, dOut: hidden, heads, layers, projections });
 }
 
+/** The linear layers an adapter targets by default on a preset or config.json's family (q, k, v by its names). */
+export function modelDefaultTargets(nameOrPath: string): string[] {
+  const { raw } = modelConfigFor(nameOrPath);
+  const family = typeof raw.model_type === "string" ? FAMILIES[raw.model_type] : undefined;
+  return [...(family?.adapterTargets ?? ["query", "key", "value"])];
+}
+
 /**
  * The linear sites of a preset or config.json: the family's own list, or for a config of another
  * family square [hidden, hidden] query/key/value projections with their heads.

@@ -69,6 +69,8 @@ export interface ModelFamily<C, I> {
   feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;
   /** The HF input names a batch must provide, and the optional ones. */
   readonly inputNames: { required: string[]; optional: string[] };
+  /** The linear layers an adapter targets by default (default: query, key, value). */
+  readonly adapterTargets?: readonly string[];
   /** Checkpoint keys to rename or ignore for this config (default: none). */
   checkpointRules?(cfg: C): WeightRule[];
 }

@@ -8,7 +8,7 @@ import { ConfigError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
-import type { TaskSpec } from "./types.ts";
+import { type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 export const IGNORE_INDEX = -100;
 
@@ -75,6 +75,7 @@ export const causalLm: TaskSpec = {
       const batch = await data.batch(split, idx, B);
       const out = await graph.run(feedsOf(batch.inputs));
       const [, T, V] = out.logits.shape;
+      assertFiniteLogits((out.logits.data as Float32Array).subarray(0, batch.valid * T * V), split);
       // filler rows carry −100 labels, so only the valid rows are scored
       accumulateTokens(totals, out.logits.data as Float32Array, batch.labels.data as BigInt64Array, batch.valid, T, V);
     }

@@ -8,7 +8,7 @@ import type { HostTensor } from "../runtime/host.ts";
 import type { CompiledGraph } from "../runtime/session.ts";
 import { type MetricsSummary, summarize } from "../train/metrics.ts";
 import type { SplitName, TaskData } from "../train/task-data.ts";
-import type { TaskSpec } from "./types.ts";
+import { type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 export const CLASSIFICATION_METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
 
@@ -32,6 +32,7 @@ export async function predict(data: TaskData, split: SplitName, graph: CompiledG
     const out = await graph.run(feedsOf(batch.inputs));
     const logits = out.logits.data as Float32Array;
     const C = out.logits.shape[1];
+    assertFiniteLogits(logits.subarray(0, batch.valid * C), split);
     for (let r = 0; r < batch.valid; r++) {
       let best = 0;
       for (let c = 1; c < C; c++) if (logits[r * C + c] > logits[r * C + best]) best = c;

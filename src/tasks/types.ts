@@ -3,10 +3,12 @@
  * model is judged by. The trainer, eval, infer, compare and merge go through this interface, so
  * a new task is one module plus a line in the registry (index.ts).
  */
+import { FormatError } from "../errors.ts";
 import type { Dim } from "../ir/dtype-shape.ts";
 import type { Value } from "../ir/graph.ts";
 import type { HostTensor } from "../runtime/host.ts";
 import type { CompiledGraph } from "../runtime/session.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
 import type { SplitName, TaskData } from "../train/task-data.ts";
 
 /** What an evaluation reports: named numbers (JSON-safe), the one that picks the best checkpoint, and a line for people. */
@@ -34,4 +36,10 @@ export interface TaskSpec {
   higherIsBetter(metric: string): boolean;
   /** Evaluate on a split through an eval graph whose outputs include "logits" (and "loss" when it has labels). */
   evaluate(data: TaskData, split: SplitName, graph: CompiledGraph, batchSize: number, feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>, metric: string): Promise<Evaluation>;
+}
+
+/** Refuses logits holding NaN or ±Inf: metrics over them would be silently wrong. */
+export function assertFiniteLogits(logits: Float32Array, split: string): void {
+  const bad = describeNonFinite(logits);
+  if (bad) throw new FormatError(`the ${split} predictions have logits with ${bad}; the weights or adapter hold non-finite values, retrain or restore them`);
 }

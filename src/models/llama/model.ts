@@ -40,11 +40,15 @@ export function decoderLinearSites(cfg: DecoderConfig): LinearSite[] {
   const sites: LinearSite[] = [];
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     const lp = layerPath(l);
-    const add = (module: string, name: string, inFeatures: number, outFeatures: number) => sites.push({ path: `${lp}.${module}.${name}`, name, layer: l, inFeatures, outFeatures });
-    add("self_attn", "q_proj", d, q);
-    add("self_attn", "k_proj", d, kv);
-    add("self_attn", "v_proj", d, kv);
-    add("self_attn", "o_proj", q, d);
+    const add = (module: string, name: string, inFeatures: number, outFeatures: number, heads?: LinearSite["heads"]) =>
+      sites.push({ path: `${lp}.${module}.${name}`, name, layer: l, inFeatures, outFeatures, ...(heads ? { heads } : {}) });
+    const dim = cfg.headDim;
+    const H = cfg.numAttentionHeads;
+    add("self_attn", "q_proj", d, q, { side: "out", count: H, dim });
+    // K/V heads are read by H / H_kv query heads each (the adapter's GQA rule)
+    add("self_attn", "k_proj", d, kv, { side: "out", count: cfg.numKeyValueHeads, dim, queryHeads: H });
+    add("self_attn", "v_proj", d, kv, { side: "out", count: cfg.numKeyValueHeads, dim, queryHeads: H });
+    add("self_attn", "o_proj", q, d, { side: "in", count: H, dim });
     add("mlp", "gate_proj", d, m);
     add("mlp", "up_proj", d, m);
     add("mlp", "down_proj", m, d);
@@ -227,6 +231,7 @@ function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfi
       return { input_ids: ids, attention_mask: hf.attention_mask ?? { dtype: "int64", shape: [B, T], data: new BigInt64Array(B * T).fill(1n) } };
     },
     inputNames: { required: ["input_ids"], optional: ["attention_mask"] },
+    adapterTargets: ["q_proj", "k_proj", "v_proj"],
     checkpointRules: (cfg) => [{ ignore: /rotary_emb\.inv_freq$/ }, ...(cfg.tieWordEmbeddings ? [{ ignore: LM_HEAD }] : [])],
   };
 }
