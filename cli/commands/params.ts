@@ -15,13 +15,17 @@ import {
   type LinearSite,
   groupRanksForBudget,
   loraPerRank,
+  FACTORIZATIONS,
+  type ModelShape,
   modeNames,
   modeSizes,
   modelShapeFor,
   modelSitesFor,
   paramCount,
   parseTargetModules,
+  parseFactorization,
   planAdapter,
+  tensorModes,
 } from "../../src/index.ts";
 
 /** The command's flags as commander parses them (all strings, as typed). */
@@ -46,8 +50,11 @@ export interface GroupRow {
   construction: Construction;
   /** Set when the group runs a construction without heads: why. */
   fallback?: string;
+  /** The tensor's modes (LoRA: in, out) and their sizes. */
   mode_names: string[];
   mode_sizes: number[];
+  /** What each rank entry ranks: the modes (Tucker), "R" (CP), the bonds (TT), "r" (LoRA). */
+  rank_names: string[];
   ranks: number[];
   params: number;
   lora_equivalent_rank: number;
@@ -98,12 +105,7 @@ function request(o: ParamsOptions): Request {
   return { ranks: parseRanks(o.ranks ?? "8") };
 }
 
-function factorizationOf(text: string): Factorization {
-  if (text === "tucker" || text === "cp") return text;
-  throw new ConfigError(`unknown factorization "${text}"; valid factorizations: tucker, cp`);
-}
-
-const modeLabels = (c: Construction, f: Factorization) => (c === "lora" ? ["r"] : f === "cp" ? ["R"] : modeNames(c));
+const modeLabels = (c: Construction, shape: ModelShape, f: Factorization) => (c === "lora" ? ["r"] : FACTORIZATIONS[f].rankNames(tensorModes(c, shape)));
 
 /** The row for one construction; `warnings` collects legal-but-wasteful rank findings. */
 export function paramsRow(
@@ -133,8 +135,9 @@ export function paramsRow(
       name: g.name,
       construction: g.construction,
       ...(g.fallback ? { fallback: g.fallback } : {}),
-      mode_names: modeLabels(g.construction, gf),
-      mode_sizes: modeSizes(g.construction, g.shape),
+      mode_names: g.construction === "lora" ? ["in", "out"] : modeNames(g.construction),
+      rank_names: modeLabels(g.construction, g.shape, gf),
+      mode_sizes: g.construction === "lora" ? [g.shape.dIn, g.shape.dOut] : modeSizes(g.construction, g.shape),
       ranks: g.ranks,
       params,
       lora_equivalent_rank: params / loraPerRank(g),
@@ -146,7 +149,7 @@ export function paramsRow(
   return {
     construction,
     factorization: f,
-    mode_names: groups[0].mode_names,
+    mode_names: groups[0].rank_names,
     ranks: groups[0].ranks,
     params,
     lora_equivalent_rank: params / perRank,
@@ -155,7 +158,7 @@ export function paramsRow(
   };
 }
 
-const ranksText = (r: { ranks: number[]; mode_names: string[] }) => r.ranks.map((v, i) => `${r.mode_names[i]}=${v}`).join(" ");
+const ranksText = (r: { ranks: number[]; rank_names?: string[]; mode_names: string[] }) => r.ranks.map((v, i) => `${(r.rank_names ?? r.mode_names)[i]}=${v}`).join(" ");
 
 function table(rows: ParamsRow[]): string {
   const head = ["construction", "ranks", "params", "LoRA-eq. rank"];
@@ -169,7 +172,7 @@ function table(rows: ParamsRow[]): string {
 export function paramsReport(o: ParamsOptions): { json: ParamsRow | ParamsRow[]; text: string; warnings: string[] } {
   const shape = modelShapeFor(o.model);
   const sites = modelSitesFor(o.model);
-  const factorization = factorizationOf(o.factorization ?? "tucker");
+  const factorization = parseFactorization(o.factorization ?? "tucker");
   const req = request(o);
   const about = `${o.model} (d ${shape.dIn}, ${shape.heads} heads, ${shape.layers} layers, targets ${o.targetModules ?? shape.projections.join(",")})`;
   if (o.construction === undefined) {
@@ -206,7 +209,7 @@ export function register(program: Command): void {
     .option("--budget <n>", "solve the ranks: the largest parameter count not above n")
     .option("--iso-lora <r>", "solve the ranks for the budget of LoRA with rank r")
     .option("--rank-slack <fraction>", "with a budget: the most balanced ranks within this fraction below the best fit (0 = strict; default 0.01, as train and compare)")
-    .option("--factorization <name>", "tucker or cp", "tucker")
+    .option("--factorization <name>", "tucker, cp or tt (tensor-train)", "tucker")
     .option("--target-modules <list>", "adapted linear layers: names, \"all-linear\" or /regex/ (default query,key,value)")
     .option("--json", "print JSON")
     .action((o: ParamsOptions) => {

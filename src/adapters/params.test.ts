@@ -205,3 +205,28 @@ test("ranksForBudget at ViT-B for budgets up to LoRA r = 16: valid, locally maxi
   }
   if (process.env.TENSLORA_VERBOSE) console.log(times.join("\n"));
 });
+
+test("ranksForBudget for CP and tensor-train: the largest count under the budget by their rules, against the formulas", () => {
+  const shape = modelShape({ dIn: 32, dOut: 32, heads: 4, layers: 3 });
+  for (const c of ["qkv", "att_qkv_depth", "depth"] as const) {
+    const sizes = modeSizes(c, shape);
+    for (const budget of [500, 2_000, 9_000]) {
+      // CP: R = ⌊budget / Σ I_n⌋ per tensor
+      const cp = ranksForBudget(c, shape, budget, { factorization: "cp" });
+      const perTensor = Math.floor(budget / tensorCount(c, shape));
+      assert.deepEqual(cp.ranks, [Math.floor(perTensor / sizes.reduce((a, b) => a + b, 0))]);
+      assert.equal(cp.count, paramCount(c, shape, cp.ranks, "cp"));
+      // TT: equal bonds r (capped at each unfolding's rank), the largest r that fits
+      const tt = ranksForBudget(c, shape, budget, { factorization: "tt" });
+      const ttCount = (r: number[]) => tensorCount(c, shape) * sizes.reduce((a, n, k) => a + [1, ...r, 1][k] * n * [1, ...r, 1][k + 1], 0);
+      const bound = sizes.slice(0, -1).map((_, k) => Math.min(sizes.slice(0, k + 1).reduce((a, b) => a * b, 1), sizes.slice(k + 1).reduce((a, b) => a * b, 1)));
+      const r = Math.max(...tt.ranks);
+      assert.deepEqual(tt.ranks, bound.map((b) => Math.min(b, r)), `${c}: bonds are one r capped per bond`);
+      assert.equal(tt.count, ttCount(tt.ranks));
+      assert.equal(tt.count, paramCount(c, shape, tt.ranks, "tt"));
+      assert.ok(tt.count <= budget, `${c} ${budget}: ${tt.count} over budget`);
+      const next = bound.map((b) => Math.min(b, r + 1));
+      assert.ok(next.every((v, i) => v === tt.ranks[i]) || ttCount(next) > budget, `${c} ${budget}: r + 1 would still fit`);
+    }
+  }
+});
