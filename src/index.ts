@@ -38,6 +38,8 @@ export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAM
 // io
 export { readSafetensors, writeSafetensors } from "./io/safetensors.ts";
 export { downloadModel, DownloadError } from "./io/hub.ts";
+export { hubCacheDir, cachedSnapshot, looksLikeRepoId, resolveModelFromCache } from "./io/hub-cache.ts";
+export { acquireLock, LockedError } from "./io/lock.ts";
 // data
 export * from "./data/index.ts";
 // training

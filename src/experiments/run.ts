@@ -2,7 +2,7 @@
  * `tenslora train` as a library call: resolve the model, data and adapter from a RunConfig,
  * train, and leave a run folder with the resolved config, metrics, adapters, summary and plots.
  */
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
@@ -12,7 +12,9 @@ import { ConfigError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
+import { writeFileAtomic } from "../io/safetensors.ts";
 import { writePlot } from "../train/plot.ts";
+import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { METRICS, type MetricName, type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
@@ -126,16 +128,30 @@ export interface RunHooks {
   warn?: (s: string) => void;
 }
 
-/** Train one run into `outDir`; with `resume`, continue the run saved there. */
-export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, resume = false): Promise<RunResult> {
-  mkdirSync(outDir, { recursive: true });
+/**
+ * Train one run into `outDir`, which the run locks: "new" needs an empty (or absent) folder,
+ * "overwrite" empties it, "resume" (or `true`) continues the run saved there and, if refused,
+ * leaves the folder as it was.
+ */
+export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
+  const resume = mode === true || mode === "resume";
+  const lock = openRunFolder(outDir, resume ? "resume" : mode === "overwrite" ? "overwrite" : "new");
+  try {
+    return await trainInto(cfg, outDir, hooks, resume);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume: boolean): Promise<RunResult> {
   const prepared = await prepareData(cfg, hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
   for (const w of warnings) hooks.warn?.(w);
-  writeFileSync(join(outDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
   const tc = trainConfig(cfg, model.family.task);
-  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop });
+  // a resumed run keeps the config it was started with (train() refuses a different one)
+  if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
+  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
   const summary = {
     construction: cfg.construction,
     ranks: adapter?.config.ranks ?? null,
@@ -151,7 +167,7 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
     skippedFiles: prepared.skipped.length,
     skipped: prepared.skipped.map((f) => f.path),
   };
-  writeFileSync(join(outDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  writeFileAtomic(join(outDir, "summary.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2) + "\n"));
   await writeRunPlots(outDir, tc.metric);
   return result;
 }

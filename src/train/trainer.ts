@@ -4,7 +4,7 @@
  * with ignored rows), the data order of epoch e is a seeded permutation, and checkpoints hold
  * everything else, so a resumed run ends with the same bytes as an uninterrupted one.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
@@ -16,7 +16,8 @@ import type { HostTensor } from "../runtime/host.ts";
 import { type CompiledGraph, compile } from "../runtime/session.ts";
 import { Rng } from "../tensor/random.ts";
 import { saveTrained } from "./artifacts.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { keepMetricsUpTo } from "./run-folder.ts";
 import { type MetricsSummary, summarize } from "./metrics.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
@@ -58,8 +59,10 @@ export interface RunSetup {
   data: TaskData;
   config: TrainConfig;
   outDir: string;
-  /** Continue from `outDir/checkpoint`. */
+  /** Continue from the newest `outDir/checkpoint-<step>/`. */
   resume?: boolean;
+  /** Damaged checkpoints skipped on resume are reported here. */
+  warn?: (s: string) => void;
   onEvent?: (e: TrainEvent) => void;
   /** Polled between steps (signals arrive there, since ONNX Runtime blocks the event loop while it runs). */
   shouldStop?: () => boolean;
@@ -147,22 +150,19 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     Object.fromEntries(built.trainable.map((k) => [k, { dtype: "float32", shape: built.weights.get(k)!.shape, data: views.get(k)! }]));
   const feedsOf = (inputs: Record<string, HostTensor>) => ({ ...model.family.feeds(model.config, inputs), ...paramFeeds() });
 
-  const ckptDir = join(outDir, "checkpoint");
   const metricsPath = join(outDir, "metrics.jsonl");
   let step = 0;
   let best: RunResult["best"] = null;
   if (setup.resume) {
-    const ck = loadCheckpoint(ckptDir);
-    if (ck.state.configHash !== configHash) throw new ConfigError(`${ckptDir} was written by a run with another configuration; resume with the same flags or start a new --out`);
+    const ck = loadLatestCheckpoint(outDir, setup.warn);
+    if (ck.state.configHash !== configHash) throw new ConfigError(`${ck.dir} was written by a run with another configuration; resume with the same flags or start a new --out`);
     flat.set(ck.tensors.params);
     state = opt.loadStateTensors(layout, Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k !== "params")), ck.state.optimizer);
     step = ck.state.step;
     best = ck.state.best ? { ...ck.state.best, metrics: null as never } : null;
-    // drop log lines written after the checkpoint
-    if (existsSync(metricsPath)) {
-      const kept = readFileSync(metricsPath, "utf8").split("\n").filter((l) => l && JSON.parse(l).step <= step);
-      writeFileSync(metricsPath, kept.map((l) => l + "\n").join(""));
-    }
+    // drop log lines written after the checkpoint, and newer checkpoints that did not load
+    keepMetricsUpTo(metricsPath, step);
+    for (const c of listCheckpoints(outDir).filter((c) => c.step > step)) rmSync(c.dir, { recursive: true, force: true });
   } else {
     writeFileSync(metricsPath, "");
   }
@@ -174,8 +174,8 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
   const checkpoint = () => {
     const tensors = { params: flat, ...opt.stateTensors(state).tensors };
-    saveCheckpoint(ckptDir, { state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
-    emit({ type: "checkpoint", step, path: ckptDir });
+    const path = saveCheckpoint(outDir, { state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
+    emit({ type: "checkpoint", step, path });
   };
   let lastEval: MetricsSummary | null = null;
   const evaluate = async () => {
@@ -213,7 +213,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels });
       const loss = Number(out.loss.data[0]);
       if (!Number.isFinite(loss)) {
-        const last = existsSync(ckptDir) ? ckptDir : "none (no checkpoint was written yet)";
+        const last = listCheckpoints(outDir)[0]?.dir ?? "none (no checkpoint was written yet)";
         throw new NonFiniteLossError(
           `the loss became ${loss} at step ${step + 1} (epoch ${Math.floor(step / stepsPerEpoch) + 1}, batch examples [${Array.from(idx).join(", ")}]); ` +
             `last good checkpoint: ${last}. Lower --lr or enable --max-grad-norm.`,
@@ -227,7 +227,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       times.push(dt);
       const epoch = Math.floor((step - 1) / stepsPerEpoch) + 1;
       log({ type: "train", step, epoch, loss, lr });
-      emit({ type: "step", step, total, epoch, loss, lr, samplesPerSec: batch.valid / dt, etaSec: median(times) * (total - step) });
+      emit({ type: "step", step, total, epoch, loss, lr, samplesPerSec: batch.valid / dt, etaSec: median(times.slice(-ETA_WINDOW)) * (total - step) });
       const epochEnd = step % stepsPerEpoch === 0;
       if ((cfg.evalEvery > 0 ? step % cfg.evalEvery === 0 : epochEnd) || step === total) await evaluate();
       if (setup.shouldStop?.()) {
@@ -248,6 +248,9 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   }
   return { interrupted, steps: step, best, final: lastEval, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
 }
+
+/** The ETA takes the median of the last steps only: sorting every past step time made each step slower than the one before. */
+const ETA_WINDOW = 64;
 
 function median(xs: number[]): number {
   if (!xs.length) return Number.NaN;
