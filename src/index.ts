@@ -20,7 +20,7 @@ export { WeightStore, exportModel } from "./onnx/export.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
-export { modelContext, createAdapter } from "./models/context.ts";
+export { modelContext, createAdapter, loadAdapterForConfig } from "./models/context.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
 export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor } from "./models/presets.ts";
 // adapters
@@ -33,6 +33,8 @@ export { type LinearSite, type ProjectionHook, type SiteHeads } from "./adapters
 export { planGroups, withoutHeads, type GqaMode, type GroupPlan, type GroupMember } from "./adapters/groups.ts";
 export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type Targets } from "./adapters/targets.ts";
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
+export { loraModules, saveLoraFolder, type LoraModule } from "./adapters/export.ts";
+export { exportAsLora, type ExportResult } from "./experiments/export.ts";
 export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io

@@ -135,7 +135,8 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   });
   let scaling = o.scaling ?? 1;
   if (typeof scaling !== "number") throw new ConfigError(`scaling must be a number (e.g. 2 or 0.5), got the ${typeof scaling} ${JSON.stringify(scaling)}`);
-  const r0 = groups[0].ranks[0];
+  // PEFT's r: LoRA's scaling is alpha / r (rank_pattern modules keep that scaling, see format.ts)
+  const r0 = typeof asked === "number" ? asked : asked[0];
   if (lora && o.loraAlpha !== undefined) scaling = o.useRslora ? o.loraAlpha / Math.sqrt(r0) : o.loraAlpha / r0;
   if (!Number.isFinite(scaling)) throw new ConfigError(`scaling must be a finite number, got ${scaling}`);
   const config: AdapterConfig = {
