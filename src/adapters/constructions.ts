@@ -213,8 +213,8 @@ export function normalizeRanks(c: Construction, shape: ModelShape, ranks: number
  * may not even fit in memory): LoRA above both sides of the matrix; see each factorisation.
  */
 export function checkRankBounds(c: Construction, shape: ModelShape, ranks: readonly number[], factorization: Factorization = "tucker"): void {
-  if (specOf(c).kind === "tensor") return FACTORIZATIONS[factorization].checkBounds(tensorModes(c, shape), ranks, `construction "${c}"`);
-  if (ranks[0] > Math.max(shape.dIn, shape.dOut)) {
+  if (specOf(c).kind === "tensor") FACTORIZATIONS[factorization].checkBounds(tensorModes(c, shape), ranks, `construction "${c}"`);
+  else if (ranks[0] > Math.max(shape.dIn, shape.dOut)) {
     throw new ConfigError(`construction "lora": rank ${ranks[0]} exceeds both sides of the [${shape.dOut}, ${shape.dIn}] matrix; use r ≤ ${Math.min(shape.dIn, shape.dOut)}`);
   }
 }

@@ -44,7 +44,7 @@ export function adapterConfigJson(set: AdapterSet, ctx: ModelContext, head: Weig
     base_model_name_or_path: ctx.baseModel ?? null,
     target_modules: c.targetModules,
     layers_to_transform: c.layersToTransform ?? null,
-    modules_to_save: head && head.size ? moduleNames([...head.keys()]) : null,
+    modules_to_save: head?.size ? moduleNames([...head.keys()]) : null,
     task_type: ctx.taskType ?? null,
   };
   if (CONSTRUCTION_SPECS[c.construction].kind === "lora") {

@@ -10,7 +10,6 @@ import {
   type Construction,
   type ModelShape,
   modeNames,
-  modeSizes,
   normalizeRanks,
   parseConstruction,
   tensorCount,

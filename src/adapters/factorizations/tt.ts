@@ -7,7 +7,7 @@
  */
 import { ConfigError } from "../../errors.ts";
 import { type Dense, matmul, reshape } from "../../tensor/dense.ts";
-import { type FactorizationDef, type TensorModes, indexModes } from "./types.ts";
+import { type FactorizationDef, indexModes } from "./types.ts";
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 

@@ -72,7 +72,10 @@ export function searchTucker(sizes: readonly number[], b: number, cap: boolean, 
   };
 
   const dfs = (k: number, S: number, P: number, maxR: number, minR: number, rho: number): void => {
-    if (k === order.length) return leaf(S, P, maxR, minR);
+    if (k === order.length) {
+      leaf(S, P, maxR, minR);
+      return;
+    }
     const n = order[k];
     const I = sizes[n];
     let lo = 1;

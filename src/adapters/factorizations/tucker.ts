@@ -6,7 +6,7 @@ import { ConfigError } from "../../errors.ts";
 import { tuckerToTensor } from "../../tensor/tucker.ts";
 import type { SliceOps } from "./ops.ts";
 import { searchTucker } from "./tucker-search.ts";
-import { type FactorizationDef, type TensorModes, indexModes } from "./types.ts";
+import { type FactorizationDef, indexModes } from "./types.ts";
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
