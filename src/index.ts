@@ -26,6 +26,7 @@ export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor } from "./m
 // adapters
 export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount, tensorModes } from "./adapters/constructions.ts";
 export { FACTORIZATIONS, parseFactorization } from "./adapters/factorizations/index.ts";
+export { PRESETS, parsePreset, presetOptions } from "./adapters/presets/index.ts";
 export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, groupRanksForBudget, loraPerRank, DEFAULT_RANK_SLACK, type Factorization } from "./adapters/params.ts";
 export { planAdapter, type AdapterConfig, type AdapterGroup, type AdapterOptions } from "./adapters/config.ts";
 export { type AdapterSet, createAdapterSet, groupState, adapterParamCount } from "./adapters/adapter-set.ts";

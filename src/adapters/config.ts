@@ -79,7 +79,8 @@ function oneOf<T extends string>(what: string, plural: string, value: unknown, v
 function rankList(value: unknown, where: string): number | number[] {
   const ok = (v: unknown) => typeof v === "number" && Number.isFinite(v);
   if (ok(value)) return value as number;
-  if (Array.isArray(value) && value.length > 0 && value.every(ok)) return value as number[];
+  // one rank in a list is one rank for every mode, as a number is
+  if (Array.isArray(value) && value.length > 0 && value.every(ok)) return value.length === 1 ? (value[0] as number) : (value as number[]);
   throw new ConfigError(`${where} must be a positive integer or a list of them (one per mode), got ${JSON.stringify(value)}`);
 }
 

@@ -1,11 +1,12 @@
 /** The library side of `tenslora export`: an adapter folder as a PEFT LoRA folder. */
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loraModules, saveLoraFolder } from "../adapters/export.ts";
 import { ADAPTER_CONFIG } from "../adapters/format.ts";
 import { ConfigError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import { loadAdapterForConfig } from "../models/context.ts";
+import { LABELS_FILE } from "../train/artifacts.ts";
 
 export interface ExportResult {
   dir: string;
@@ -24,6 +25,8 @@ export function exportAsLora(adapterDir: string, outDir: string, o: { model?: st
   const { set, head, ctx } = loadAdapterForConfig(adapterDir, model);
   const modules = loraModules(set, o.maxRank);
   saveLoraFolder(outDir, modules, ctx, head);
+  // a run's class names travel with its head
+  if (existsSync(join(adapterDir, LABELS_FILE))) copyFileSync(join(adapterDir, LABELS_FILE), join(outDir, LABELS_FILE));
   return {
     dir: outDir,
     modules: modules.map((m) => ({ path: m.site.path, rank: m.a.shape[0], ...(m.relativeError !== undefined ? { relative_error: m.relativeError } : {}) })),
