@@ -21,6 +21,7 @@ import {
   modeSizes,
   modelShapeFor,
   modelSitesFor,
+  modelDefaultTargets,
   paramCount,
   parseTargetModules,
   PRESETS,
@@ -182,6 +183,8 @@ function table(rows: ParamsRow[]): string {
 export function paramsReport(o: ParamsOptions): { json: ParamsRow | ParamsRow[]; text: string; warnings: string[] } {
   const shape = modelShapeFor(o.model);
   const sites = modelSitesFor(o.model);
+  // a preset names its own targets
+  if (o.preset === undefined) o = { ...o, targetModules: o.targetModules ?? modelDefaultTargets(o.model).join(",") };
   const factorization = parseFactorization(o.factorization ?? "tucker");
   const req = request(o);
   const about = `${o.model} (d ${shape.dIn}, ${shape.heads} heads, ${shape.layers} layers, targets ${o.targetModules ?? shape.projections.join(",")})`;
@@ -230,7 +233,7 @@ export function register(program: Command): void {
     .option("--rank-slack <fraction>", "with a budget: the most balanced ranks within this fraction below the best fit (0 = strict; default 0.01, as train and compare)")
     .option("--factorization <name>", "tucker, cp or tt (tensor-train); default tucker")
     .option("--preset <name>", `a published method instead of --construction: ${Object.keys(PRESETS).join(", ")}`)
-    .option("--target-modules <list>", "adapted linear layers: names, \"all-linear\" or /regex/ (default query,key,value)")
+    .option("--target-modules <list>", "adapted linear layers: names, \"all-linear\" or /regex/ (default: q, k, v by the model's names)")
     .option("--json", "print JSON")
     .action((o: ParamsOptions) => {
       const { json, text, warnings } = paramsReport(o);
