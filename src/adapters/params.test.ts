@@ -6,7 +6,7 @@ import { isoLoRA, loraEquivalentRank, paramCount, ranksForBudget } from "./param
 
 const vitB = modelShape({ dIn: 768, dOut: 768, heads: 12, layers: 12 });
 
-/** The per-construction formulas as written in DESIGN.md §1 / paper-notes §1.3 (d, dh, H, L). */
+/** The per-construction formulas as written in docs/adapters.md §2 (d, dh, H, L). */
 function written(c: Construction, r: number[], d = 768, dh = 64, H = 12, L = 12): number {
   const pr = r.reduce((a, b) => a * b, 1);
   switch (c) {
@@ -31,7 +31,7 @@ function written(c: Construction, r: number[], d = 768, dh = 64, H = 12, L = 12)
 
 const MODES: Record<Construction, number> = { lora: 1, att: 3, qkv: 3, depth: 3, att_qkv: 4, att_depth: 4, qkv_depth: 4, att_qkv_depth: 5 };
 
-// paper-notes §1.3, isorank table (ViT-B / RoBERTa-base)
+// docs/adapters.md §2, isorank table (ViT-B / RoBERTa-base)
 const ISORANK: Record<number, number[]> = {
   1: [55_296, 30_420, 18_480, 4_647, 10_176, 2_571, 1_552, 860],
   2: [110_592, 61_056, 37_032, 9_312, 20_520, 5_184, 3_118, 1_750],
@@ -41,7 +41,7 @@ const ISORANK: Record<number, number[]> = {
 };
 const TABLE_ORDER: Construction[] = ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"];
 
-test("isorank counts reproduce paper-notes §1.3 and the written per-construction formulas", () => {
+test("isorank counts reproduce docs/adapters.md §2's table and the written per-construction formulas", () => {
   for (const [r, row] of Object.entries(ISORANK)) {
     TABLE_ORDER.forEach((c, i) => {
       const rank = Number(r);
@@ -54,7 +54,7 @@ test("isorank counts reproduce paper-notes §1.3 and the written per-constructio
   assert.equal(paramCount("att_qkv_depth", vitB, 8), 39_640);
 });
 
-test("mixed ranks follow the written formulas (paper-notes' iso-parameter examples)", () => {
+test("mixed ranks follow the written formulas (iso-parameter examples)", () => {
   const examples: [Construction, number[], number][] = [
     ["qkv_depth", [91, 91, 3, 12], 438_045],
     ["att_qkv_depth", [31, 31, 12, 3, 12], 441_241],

@@ -3,7 +3,7 @@
  *
  * 1. folded (the official code's route, for tests only): rebuild the FULL tensor, take the slice
  *    at the index modes (qkv = p, depth = l), unfold it to M [dIn, dOut];
- * 2. sliced (DESIGN.md §2, what merge, export and the graph use): M = U_in · R[p,l] with
+ * 2. sliced (docs/adapters.md §2, what merge, export and the graph use): M = U_in · R[p,l] with
  *    R[p,l] [r_in, dOut] from the factorisation's own slice definition (the same one the graph
  *    runs, evaluated here in float64). Nothing of size dIn·dOut·P·L is ever built.
  *
