@@ -161,7 +161,7 @@ test("tenslora params: bad flags are ConfigErrors that say what is valid", () =>
     [{ construction: "qkv_depth", budget: "10" }, /below the smallest "qkv_depth"/],
     [{ budget: "lots" }, /--budget must be a number ≥ 1/],
     [{ isoLora: "1.5" }, /--iso-lora must be an integer ≥ 1/],
-    [{ factorization: "tt" }, /valid factorizations: tucker, cp/],
+    [{ factorization: "tensor-ring" }, /valid factorizations: tucker, cp, tt/],
     [{ construction: "qkv", factorization: "cp", ranks: "2,3,4" }, /CP takes one rank R/],
     [{ ranks: "8,8,3,12" }, /needs --construction/],
     [{ model: "vit-bas" }, /use one of vit-base, vit-large, vit-huge, roberta-base, roberta-large/],

@@ -7,7 +7,10 @@ import { totalmem } from "node:os";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { parseFactorization } from "../adapters/factorizations/index.ts";
 import { groupRanksForBudget } from "../adapters/params.ts";
+import type { AdapterOptions } from "../adapters/config.ts";
+import { parsePreset, presetOptions } from "../adapters/presets/index.ts";
 import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
@@ -96,8 +99,12 @@ function parseLayers(text: string): number[] {
   return parts.map(Number);
 }
 
-/** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
+/**
+ * The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order; a --preset
+ * fixes the construction, factorisation and targets (and takes one rank).
+ */
 export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
+  if (cfg.preset) return presetAdapter(model, cfg);
   if (!(METHODS as readonly string[]).includes(cfg.construction)) {
     throw new ConfigError(`unknown construction "${cfg.construction}"; valid: ${METHODS.join(", ")}`);
   }
@@ -106,7 +113,7 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   const lora = cfg.construction === "lora";
   const base = {
     construction: cfg.construction,
-    factorization: cfg.factorization as "tucker" | "cp",
+    factorization: parseFactorization(cfg.factorization),
     headLayout: cfg.headLayout as "head_major" | "interleaved",
     targetModules: cfg.targetModules.trim() ? parseTargetModules(cfg.targetModules) : defaultTargets(model),
     layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
@@ -129,6 +136,24 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
     loraAlpha: lora ? cfg.scaling * ranks[0] : undefined,
     seed: cfg.seed,
   });
+  return { adapter: set, trainable: "adapter+head", warnings };
+}
+
+function presetAdapter(model: LoadedModel, cfg: RunConfig): { adapter: AdapterSet; trainable: TrainableSet; warnings: string[] } {
+  const sites = modelContext(model).sites;
+  const common = { headLayout: cfg.headLayout as "head_major" | "interleaved", scaling: cfg.scaling, seed: cfg.seed };
+  let opts: AdapterOptions;
+  if (cfg.ranks) {
+    const ranks = parseRanks(cfg.ranks);
+    if (ranks.length !== 1) throw new ConfigError(`--preset ${cfg.preset} takes one rank (the preset fixes the rest), got --ranks ${cfg.ranks}`);
+    opts = presetOptions(cfg.preset, sites, ranks[0]);
+  } else {
+    const base = parsePreset(cfg.preset).options(sites);
+    const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
+    const { groupRanks } = groupRanksForBudget(base, sites, budget, { slack: cfg.rankSlack });
+    opts = { ...base, ranks: Object.values(groupRanks)[0], groupRanks };
+  }
+  const { set, warnings } = createAdapter(model, { ...opts, ...common });
   return { adapter: set, trainable: "adapter+head", warnings };
 }
 
@@ -233,8 +258,10 @@ async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume
   if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
   const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
   const summary = {
-    construction: cfg.construction,
+    construction: adapter?.config.construction ?? cfg.construction,
+    ...(cfg.preset ? { preset: cfg.preset } : {}),
     ranks: adapter?.config.ranks ?? null,
+    groups: adapter?.groups.map((g) => ({ name: g.name, construction: g.construction, ranks: g.ranks })) ?? null,
     adapterParams: adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
     trainableParams: result.trainableParams,
     backboneParams: backboneParams(model),
