@@ -7,12 +7,13 @@ import { grad } from "../autodiff/vjp.ts";
 import { type AdapterSet } from "../adapters/adapter-set.ts";
 import { adapterHook } from "../adapters/inject.ts";
 import { ConfigError } from "../errors.ts";
-import { concrete } from "../ir/dtype-shape.ts";
-import { type MaskSource, crossEntropy } from "../ir/functional.ts";
+import { type Dim, concrete } from "../ir/dtype-shape.ts";
+import type { MaskSource } from "../ir/functional.ts";
 import { Graph } from "../ir/graph.ts";
 import { ParamScope, type WeightMap } from "../nn/params.ts";
 import type { LoadedModel } from "./load.ts";
 import type { DropoutOptions } from "./types.ts";
+import { taskOf } from "../tasks/index.ts";
 
 /** What is trained: adapter + head (the paper's setting), the head alone (linear probe), everything, or nothing. */
 export type TrainableSet = "adapter+head" | "head" | "all" | "none";
@@ -20,11 +21,16 @@ export type TrainableSet = "adapter+head" | "head" | "all" | "none";
 export interface GraphSpec {
   model: LoadedModel;
   adapter?: AdapterSet;
-  batch: number;
-  /** Sequence length for text models. */
-  seqLen?: number;
+  /** A size, or a symbol ("batch_size") for a graph that runs at any batch size. */
+  batch: Dim;
+  /** Sequence length for text models (a size or a symbol). */
+  seqLen?: Dim;
+  /** Decoders: a graph for one step with a KV cache of this many past positions (a size or a symbol). */
+  past?: Dim;
+  /** Decoders: logits of the last position only. */
+  lastLogits?: boolean;
   trainable: TrainableSet;
-  /** Add a mean cross-entropy "loss" output over a "labels" input. */
+  /** Add the task's mean loss as output "loss" over a "labels" input. */
   loss?: boolean;
   /** Add "grad.<name>" outputs for every trainable parameter (needs loss). */
   grads?: boolean;
@@ -59,13 +65,23 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   if (spec.grads && !spec.loss) throw new ConfigError("gradients need the loss output");
   const weights: WeightMap = new Map(model.weights);
   for (const [k, t] of adapter?.tensors ?? []) weights.set(k, t);
+  const task = taskOf(model.family.task);
   const head = new Set<string>(model.family.headParameters(model.config));
   const adapterNames = new Set(adapter?.tensors.keys() ?? []);
   const isTrainable = (name: string) =>
-    spec.trainable === "all" ? true : spec.trainable === "head" ? head.has(name) : spec.trainable === "adapter+head" ? head.has(name) || adapterNames.has(name) : false;
+    spec.trainable === "all"
+      ? true
+      : spec.trainable === "head"
+        ? head.has(name)
+        : spec.trainable === "adapter+head"
+          ? (task.trainsHeadWithAdapter && head.has(name)) || adapterNames.has(name)
+          : false;
   const g = new Graph();
   const scope = new ParamScope(g, weights, isTrainable);
-  const inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
+  let inputs: unknown;
+  if (spec.past === undefined) inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
+  else if (model.family.cacheInputs && spec.seqLen !== undefined) inputs = model.family.cacheInputs(scope, model.config, spec.batch, spec.seqLen, spec.past);
+  else throw new ConfigError(`a KV-cache graph needs a decoder model and a sequence length; ${model.family.modelType} is a ${model.family.task} model`);
   const masks: MaskInput[] = [];
   const source: MaskSource = (like, p, key) => {
     const m = { name: `dropout_mask.${key}`, shape: concrete(like.shape, "dropout mask"), p, key };
@@ -75,14 +91,19 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   const out = model.family.forward(scope, model.config, inputs, {
     hook: adapter ? adapterHook(adapter, (n) => scope.get(n)) : undefined,
     dropout: spec.dropout && (spec.feedMasks ? { ...spec.dropout, source } : spec.dropout),
+    lastLogits: spec.lastLogits,
   });
   g.output("logits", out.logits);
   if (spec.hiddenState) g.output("last_hidden_state", out.lastHiddenState);
+  out.present?.forEach((kv, l) => {
+    g.output(`present.${l}.key`, kv.key);
+    g.output(`present.${l}.value`, kv.value);
+  });
   // Parameters the forward never read (e.g. a head in a hidden-state-only graph) are not fed.
   const trainable = scope.trainable.map((t) => t.name);
   if (spec.loss) {
-    const labels = g.input("labels", "int64", [spec.batch]);
-    const loss = crossEntropy(out.logits, labels);
+    const labels = g.input("labels", "int64", task.labelShape(spec.batch, spec.seqLen));
+    const loss = task.loss(out.logits, labels);
     g.output("loss", loss);
     if (spec.grads) {
       const grads = grad(loss, scope.trainable.map((t) => t.value));
