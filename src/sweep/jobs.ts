@@ -17,6 +17,8 @@ export interface JobResult {
   /** Null for a dry run. */
   summary: RunSummary | null;
   backboneParams: number;
+  /** The metric the run was selected on, as resolved for its task. */
+  metric?: string;
   /** The worker that finished it (host:pid). */
   worker: string;
   /** The checkpoint step it continued from (0: from scratch). */

@@ -15,6 +15,6 @@ export async function sweepResults(store: SweepStore, outDir: string, name?: str
   if (results.some((r) => !r.summary)) throw new QueueError(`sweep ${st.record.name} was a dry run: its runs trained nothing, so there is no table`);
   // a grid's rows are its labels; a comparison's labels are its methods already
   const summaries = st.runs.map((r, i) => ({ ...results[i].summary!, method: r.label }));
-  const rows = await writeResults(outDir, { metric: st.record.metric, isoLoraRank: st.record.isoLoraRank, backbone: results[0].backboneParams, methods: st.record.labels }, summaries);
+  const rows = await writeResults(outDir, { metric: st.record.metric || results[0].metric || "", isoLoraRank: st.record.isoLoraRank, backbone: results[0].backboneParams, methods: st.record.labels }, summaries);
   return { name: st.record.name, rows };
 }

@@ -96,7 +96,7 @@ function takeOverFolder(dir: string, log: (s: string) => void): void {
 }
 
 /** A `train` run's summary.json in the table's terms. */
-function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backboneParams: number } {
+function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backboneParams: number; metric: string } {
   const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
   return {
     summary: {
@@ -111,6 +111,7 @@ function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backb
       stepSeconds: s.stepSeconds,
     },
     backboneParams: s.backboneParams,
+    metric: s.metric,
   };
 }
 
@@ -154,7 +155,7 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
       }
     };
     try {
-      let out: { summary: RunSummary | null; backboneParams: number };
+      let out: { summary: RunSummary | null; backboneParams: number; metric?: string };
       if (data.dryRun) {
         checkSettings(data, cfg);
         out = { summary: null, backboneParams: 0 };
@@ -163,7 +164,7 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
         const o = await compareOptions(cfg, prepared, { methods: [data.method], seeds: [data.seed], fullLr: data.fullLr, outDir: dir });
         const backbone = backboneParams(await prepared.loadModel(data.seed));
         const summary = await runOne({ ...o, resume: true, shouldStop, onEvent: (_m, _s, e) => onEvent(e) }, data.method, data.seed, backbone);
-        out = { summary, backboneParams: backbone };
+        out = { summary, backboneParams: backbone, metric: o.config.metric };
       } else {
         // a summary is written also when a run stops early: only a finished run's is reused
         const summaryPath = join(dir, "summary.json");
