@@ -46,7 +46,12 @@ export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./trai
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
-export { compare, markdownTable, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
+export { compare, markdownTable, DEFAULT_METHODS, type CompareOptions, type CompareResult, type CompareRow } from "./experiments/compare.ts";
+export { expandArms, parseBudgets, budgetLabel, budgetParams, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
+export { meanInterval, pairedComparison, signTest, tQuantile, type Interval, type PairedComparison } from "./experiments/stats.ts";
+export { splitValidation, validationIndices } from "./train/validation.ts";
+export { ranksFromEnergy, modeEnergies } from "./adapters/energy-ranks.ts";
+export type { HeadLayout } from "./adapters/reference.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";

@@ -33,7 +33,11 @@ export function register(program: Command): void {
         process.exitCode = 130;
         return;
       }
-      const best = result.best ? `${(100 * result.best.value).toFixed(2)} (${cfg.metric}, step ${result.best.step})` : "n/a";
+      const best = !result.best
+        ? "n/a"
+        : result.validationSize > 0
+          ? `validation ${cfg.metric} ${(100 * result.best.value).toFixed(2)} at step ${result.best.step} (test ${(100 * result.best.test).toFixed(2)})`
+          : `test ${cfg.metric} ${(100 * result.best.value).toFixed(2)} at step ${result.best.step}`;
       rep.message(`done: ${result.steps} steps, best ${best}; adapters in ${out}/best and ${out}/last, summary in ${out}/summary.json`);
     } finally {
       process.off("SIGINT", onSignal);

@@ -62,6 +62,11 @@ export function adapterParameterShapes(config: AdapterConfig, shape: ModelShape,
 
 const f32 = (d: Dense): Float32Array => (d.data instanceof Float32Array ? d.data : Float32Array.from(d.data));
 
+/** The tensor of each adapter that starts at zero (LoRA B, Tucker core, CP's first factor), so the update does. */
+export function zeroInitialized(name: string, config: AdapterConfig): boolean {
+  return name.endsWith(".lora_B.weight") || name.endsWith(".core") || (config.factorization === "cp" && name.endsWith(".factors.0"));
+}
+
 /**
  * Fresh parameters: the update is zero (LoRA B = 0, Tucker core = 0, CP first factor = 0), and
  * every tensor draws its own factors (the official code seeds every tensor alike; we do not).
@@ -75,7 +80,7 @@ export function createAdapterSet(config: AdapterConfig, shape: ModelShape, grid:
   for (const [name, s] of shapes) {
     const r = rng.fork(draw++);
     const n = s.reduce((a, b) => a * b, 1);
-    const zero = name.endsWith(".lora_B.weight") || name.endsWith(".core") || (config.factorization === "cp" && name.endsWith(".factors.0"));
+    const zero = zeroInitialized(name, config);
     let data: Float32Array;
     if (zero) data = new Float32Array(n);
     else if (name.endsWith(".lora_A.weight")) data = f32(kaimingUniform(r, s, s[1]));

@@ -1,164 +1,172 @@
 /**
- * The paper's comparison as one call: every construction at the same parameter budget (LoRA
- * rank r), the linear probe and full fine-tuning as the floor and the ceiling, several seeds,
- * one data set and schedule for all. Finished runs in the output folder are reused, so an
- * interrupted comparison resumes where it stopped.
+ * The paper's comparison as one call: every arm (construction × varied settings, see arms.ts)
+ * at every parameter budget, the linear probe and full fine-tuning as the floor and the ceiling,
+ * several seeds, one data set and schedule for all. The evaluation is chosen on a validation
+ * split held out from the training data; the paper's best-test number is kept beside it.
+ * Finished runs in the output folder are reused, so an interrupted comparison resumes where it
+ * stopped; a finished run made with other settings is an error, not silently mixed in.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CONSTRUCTIONS } from "../adapters/constructions.ts";
-import { isoLoRA, ranksForBudget, type Factorization } from "../adapters/params.ts";
-import type { HeadLayout } from "../adapters/reference.ts";
-import { ConfigError } from "../errors.ts";
 import { adapterShape } from "../adapters/adapter-set.ts";
+import type { ModelShape } from "../adapters/constructions.ts";
+import { ranksForBudget } from "../adapters/params.ts";
+import { ConfigError } from "../errors.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { writePlot } from "../train/plot.ts";
+import { writeCurvePlot } from "../train/curve-plot.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type TrainConfig, type TrainEvent, metricValue, train } from "../train/trainer.ts";
+import { type Arm, type ArmGrid, type Budget, budgetLabel, budgetParams, expandArms, isBaseline } from "./arms.ts";
+import { type AutoRankOptions, autoRanks } from "./auto-ranks.ts";
+import { type CurveRow, type RunSummary, curveRows, markdownTable } from "./curve.ts";
 
-export const BASELINES = ["head", "full"] as const;
-export const DEFAULT_METHODS = [...CONSTRUCTIONS, ...BASELINES];
+export { BASELINES, DEFAULT_METHODS } from "./arms.ts";
+export { markdownTable, type CurveRow as CompareRow } from "./curve.ts";
 
-export interface CompareOptions {
+export interface CompareOptions extends ArmGrid {
   /** A fresh model per run (its new head is seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
   data: TaskData;
-  methods: string[];
-  isoLoraRank: number;
-  factorization: Factorization;
+  budgets: Budget[];
   /** See ranksForBudget: the most balanced ranks within this fraction below the budget. */
   rankSlack: number;
-  headLayout: HeadLayout;
   seeds: number[];
+  /** Shared by every run; `valFraction` sets the validation split, `seed` is replaced per run. */
   config: TrainConfig;
   /** Learning rate for full fine-tuning (every weight moves; the adapters' rate is too high for it). */
   fullLr: number;
+  /** The warm-up that `--ranks auto` reads its spectrum from. */
+  autoRank?: Partial<AutoRankOptions>;
   outDir: string;
-  onEvent?: (method: string, seed: number, e: TrainEvent) => void;
+  onEvent?: (run: string, e: TrainEvent) => void;
   log?: (s: string) => void;
 }
 
-export interface RunSummary {
-  method: string;
+export interface CompareResult {
+  metric: string;
+  backboneParams: number;
+  budgets: { label: string; params: number }[];
+  seeds: number[];
+  valFraction: number;
+  rows: CurveRow[];
+  runs: RunSummary[];
+}
+
+interface Job {
+  arm: Arm;
+  budget?: { label: string; params: number };
   seed: number;
-  ranks: number[] | null;
-  adapterParams: number;
-  trainableParams: number;
-  best: number;
-  bestStep: number;
-  final: number;
-  stepSeconds: number;
 }
 
-export interface CompareRow {
-  method: string;
-  ranks: number[] | null;
-  params: number;
-  percentOfBackbone: number;
-  best: { mean: number; std: number };
-  final: { mean: number; std: number };
-  stepSeconds: number;
-  seeds: number;
+function writeJson(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
+  renameSync(tmp, path);
 }
 
-const meanStd = (xs: number[]) => {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
-  return { mean, std };
-};
-
-function checkMethods(methods: string[]): void {
-  const valid: string[] = [...DEFAULT_METHODS];
-  const bad = methods.filter((m) => !valid.includes(m));
-  if (bad.length) throw new ConfigError(`unknown construction ${bad.map((b) => `"${b}"`).join(", ")}; valid: ${valid.join(", ")}`);
+/** Ranks of a tensor arm at a budget: the solver's, or from the warm-up's spectrum. */
+async function ranksOf(o: CompareOptions, arm: Arm, shape: ModelShape, budget: number): Promise<number[]> {
+  if (arm.method === "lora" || arm.ranks === "solver") {
+    return ranksForBudget(arm.method as never, shape, budget, { factorization: arm.factorization, slack: o.rankSlack }).ranks;
+  }
+  return autoRanks({ loadModel: o.loadModel, data: o.data, config: o.config, seed: o.seeds[0], outDir: join(o.outDir, "warmup"), ...o.autoRank }, arm.method as never, arm.headLayout, budget);
 }
 
-async function runOne(o: CompareOptions, method: string, seed: number, backbone: number): Promise<RunSummary> {
-  const dir = join(o.outDir, "runs", `${method}-seed${seed}`);
+async function runOne(o: CompareOptions, job: Job, backbone: number): Promise<RunSummary> {
+  const { arm, budget, seed } = job;
+  const dir = budget ? join(o.outDir, "runs", budget.label, `${arm.name}-seed${seed}`) : join(o.outDir, "runs", `${arm.name}-seed${seed}`);
+  const config: TrainConfig = { ...o.config, seed, lr: arm.method === "full" ? o.fullLr : o.config.lr, coreLrScale: arm.coreLrScale };
+  const settings = { arm, budget: budget ?? null, config: { ...config, threads: undefined }, rankSlack: o.rankSlack };
   const summaryPath = join(dir, "summary.json");
-  if (existsSync(summaryPath)) return JSON.parse(readFileSync(summaryPath, "utf8")) as RunSummary;
+  if (existsSync(summaryPath)) {
+    const saved = JSON.parse(readFileSync(summaryPath, "utf8")) as RunSummary & { settings?: unknown };
+    if (JSON.stringify(saved.settings) !== JSON.stringify(settings)) {
+      throw new ConfigError(`${dir} holds a finished run made with other settings; compare into a new --out (or delete that folder)`);
+    }
+    return saved;
+  }
   const model = await o.loadModel(seed);
   let adapter;
   let ranks: number[] | null = null;
-  if (!(BASELINES as readonly string[]).includes(method)) {
+  if (!isBaseline(arm.method)) {
     const ctx = modelContext(model);
     const { shape } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
-    ranks = method === "lora" ? [o.isoLoraRank] : ranksForBudget(method as never, shape, isoLoRA(shape, o.isoLoraRank), { factorization: o.factorization, slack: o.rankSlack }).ranks;
-    adapter = createAdapter(model, { construction: method, ranks, factorization: o.factorization, headLayout: o.headLayout, seed }).set;
+    ranks = await ranksOf(o, arm, shape, budget!.params);
+    adapter = createAdapter(model, { construction: arm.method, ranks, factorization: arm.factorization, headLayout: arm.headLayout, seed }).set;
   }
-  const trainable = method === "head" ? "head" : method === "full" ? "all" : "adapter+head";
-  const config = { ...o.config, seed, lr: method === "full" ? o.fullLr : o.config.lr };
-  const r = await train({ model, adapter, trainable, data: o.data, config, outDir: dir, onEvent: (e) => o.onEvent?.(method, seed, e) });
-  const adapterParams = method === "full" ? backbone : adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0;
-  const summary: RunSummary = {
-    method,
+  const trainable = arm.method === "head" ? "head" : arm.method === "full" ? "all" : "adapter+head";
+  const label = budget ? `${arm.name}@${budget.label}/seed${seed}` : `${arm.name}/seed${seed}`;
+  const r = await train({ model, adapter, trainable, data: o.data, config, outDir: dir, onEvent: (e) => o.onEvent?.(label, e) });
+  const summary: RunSummary & { settings: unknown } = {
+    arm: arm.name,
+    budget: budget?.label ?? "",
     seed,
     ranks,
-    adapterParams,
+    adapterParams: arm.method === "full" ? backbone : adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
     trainableParams: r.trainableParams,
-    best: r.best?.value ?? Number.NaN,
-    bestStep: r.best?.step ?? 0,
+    selected: r.best?.test ?? Number.NaN,
+    validation: r.validationSize > 0 && r.best ? r.best.value : Number.NaN,
+    selectedStep: r.best?.step ?? 0,
+    bestTest: r.bestTest?.value ?? Number.NaN,
     final: r.final ? metricValue(r.final, o.config.metric) : Number.NaN,
     stepSeconds: r.stepSeconds,
+    settings,
   };
-  writeFileSync(summaryPath, JSON.stringify(summary, null, 2));
+  writeJson(summaryPath, summary);
   return summary;
 }
 
-/** Run (or reuse) every method × seed, then write results.json, results.md and the plot. */
-export async function compare(o: CompareOptions): Promise<CompareRow[]> {
-  checkMethods(o.methods);
+/** Run (or reuse) every arm × budget × seed, then write results.json, results.md and the plot. */
+export async function compare(o: CompareOptions): Promise<CompareResult> {
+  const arms = expandArms(o);
   if (!o.seeds.length) throw new ConfigError("compare needs at least one seed");
+  if (!o.budgets.length && arms.some((a) => !isBaseline(a.method))) throw new ConfigError("compare needs at least one budget (--budgets or --budget-params)");
   mkdirSync(o.outDir, { recursive: true });
   const probe = await o.loadModel(o.seeds[0]);
   const head = new Set(probe.family.headParameters(probe.config));
   const backbone = [...probe.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, 0);
-  const rows: CompareRow[] = [];
-  for (const method of o.methods) {
-    const runs: RunSummary[] = [];
-    for (const seed of o.seeds) {
-      const s = await runOne(o, method, seed, backbone);
-      o.log?.(`${method} seed ${seed}: best ${o.config.metric} ${(100 * s.best).toFixed(2)}`);
-      runs.push(s);
-    }
-    rows.push({
-      method,
-      ranks: runs[0].ranks,
-      params: runs[0].adapterParams,
-      percentOfBackbone: (100 * runs[0].adapterParams) / backbone,
-      best: meanStd(runs.map((r) => r.best)),
-      final: meanStd(runs.map((r) => r.final)),
-      stepSeconds: runs.map((r) => r.stepSeconds).sort((a, b) => a - b)[Math.floor(runs.length / 2)],
-      seeds: runs.length,
-    });
+  const ctx = modelContext(probe);
+  const { shape } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
+  const budgets = o.budgets.map((b) => ({ label: budgetLabel(b), params: budgetParams(b, shape) }));
+  if (new Set(budgets.map((b) => b.label)).size !== budgets.length) throw new ConfigError(`a budget is listed twice: ${budgets.map((b) => b.label).join(", ")}`);
+  const jobs: Job[] = [];
+  for (const arm of arms) {
+    for (const budget of isBaseline(arm.method) ? [undefined] : budgets) for (const seed of o.seeds) jobs.push({ arm, budget, seed });
   }
-  writeFileSync(join(o.outDir, "results.json"), JSON.stringify({ metric: o.config.metric, isoLoraRank: o.isoLoraRank, backboneParams: backbone, rows }, null, 2));
-  writeFileSync(join(o.outDir, "results.md"), markdownTable(rows, o.config.metric));
-  await writePlot(join(o.outDir, "metric-vs-params"), {
-    kind: "scatter",
-    title: `best test ${o.config.metric} vs trainable adapter parameters (iso-LoRA r=${o.isoLoraRank})`,
-    xLabel: "adapter parameters",
-    yLabel: `best ${o.config.metric}`,
-    logX: true,
-    series: [
-      { name: "TensLoRA / LoRA", points: rows.filter((r) => r.params > 0 && r.method !== "full").map((r) => ({ x: r.params, y: r.best.mean, label: r.method })) },
-      { name: "full fine-tuning", points: rows.filter((r) => r.method === "full").map((r) => ({ x: r.params, y: r.best.mean, label: "full" })) },
-    ].filter((s) => s.points.length > 0),
-  });
-  return rows;
+  const runs: RunSummary[] = [];
+  for (const job of jobs) {
+    const s = await runOne(o, job, backbone);
+    o.log?.(`${s.arm}${s.budget ? ` @ ${s.budget}` : ""} seed ${s.seed}: test ${o.config.metric} ${(100 * s.selected).toFixed(2)} (best test ${(100 * s.bestTest).toFixed(2)})`);
+    runs.push(s);
+  }
+  const rows = curveRows(arms, budgets, runs);
+  const valFraction = o.config.valFraction ?? 0;
+  const result: CompareResult = { metric: o.config.metric, backboneParams: backbone, budgets, seeds: o.seeds, valFraction, rows, runs };
+  writeJson(join(o.outDir, "results.json"), result);
+  writeFileSync(join(o.outDir, "results.md"), markdownTable(rows, o.config.metric, o.seeds.length, valFraction > 0));
+  await writeCurve(join(o.outDir, "metric-vs-params"), rows, o.config.metric, valFraction > 0);
+  return result;
 }
 
-export function markdownTable(rows: CompareRow[], metric: string): string {
-  const lora = rows.find((r) => r.method === "lora")?.stepSeconds;
-  const pct = (x: { mean: number; std: number }) => `${(100 * x.mean).toFixed(2)} ± ${(100 * x.std).toFixed(2)}`;
-  const lines = [
-    `| construction | ranks | parameters | % of backbone | best ${metric} (%) | final ${metric} (%) | step time${lora ? " (× LoRA)" : ""} |`,
-    "|---|---|---:|---:|---:|---:|---:|",
-    ...rows.map(
-      (r) =>
-        `| ${r.method} | ${r.ranks ? r.ranks.join(",") : "–"} | ${r.params.toLocaleString("en-US")} | ${r.percentOfBackbone.toFixed(3)} | ${pct(r.best)} | ${pct(r.final)} | ${(r.stepSeconds * 1000).toFixed(1)} ms${lora ? ` (${(r.stepSeconds / lora).toFixed(2)})` : ""} |`,
-    ),
-  ];
-  return `${lines.join("\n")}\n\nBest = the best test ${metric} over evaluations (the paper's reporting); final = after the last step. Mean ± std over ${rows[0]?.seeds ?? 0} seeds; "head" trains only the classifier (linear probe) and has 0 adapter parameters.\n`;
+/** Points of one budget are spread a few percent apart on x, so their error bars stay apart. */
+const DODGE = 1.035;
+
+async function writeCurve(path: string, rows: CurveRow[], metric: string, validation: boolean): Promise<void> {
+  const names = [...new Set(rows.filter((r) => r.budget).map((r) => r.arm))];
+  const lines = names.map((name, i) => ({
+    name,
+    points: rows
+      .filter((r) => r.arm === name)
+      .map((r) => ({ x: r.params * DODGE ** (i - (names.length - 1) / 2), y: r.selected.mean, lo: r.selected.lo, hi: r.selected.hi })),
+  }));
+  const references = rows.filter((r) => !r.budget).map((r) => ({ name: r.arm, y: r.selected.mean }));
+  if (!lines.length) return;
+  await writeCurvePlot(path, {
+    title: `${validation ? `test ${metric} at best validation` : `best test ${metric}`} vs adapter parameters (mean, 95 % CI)`,
+    xLabel: "adapter parameters (log; points of one budget spread apart)",
+    yLabel: `test ${metric}`,
+    lines,
+    references,
+  });
 }

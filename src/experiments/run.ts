@@ -12,6 +12,7 @@ import type { TrainableSet } from "../models/build.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { writePlot } from "../train/plot.ts";
+import { checkValFraction } from "../train/validation.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { METRICS, type MetricName, type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
@@ -88,6 +89,8 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
   }
   if (!(cfg.lr > 0)) throw new ConfigError(`--lr must be positive, got ${cfg.lr}`);
+  checkValFraction(cfg.valFraction);
+  if (!(cfg.coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${cfg.coreLrScale}`);
   return {
     lr: cfg.lr,
     weightDecay: cfg.weightDecay,
@@ -102,6 +105,8 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
     metric: cfg.metric as MetricName,
     dropout: cfg.dropout,
     threads: cfg.threads || undefined,
+    valFraction: cfg.valFraction,
+    coreLrScale: cfg.coreLrScale,
   };
 }
 
@@ -127,7 +132,9 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
     adapterParams: adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
     trainableParams: result.trainableParams,
     metric: tc.metric,
-    best: result.best && { value: result.best.value, step: result.best.step },
+    best: result.best && { value: result.best.value, step: result.best.step, test: result.best.test },
+    bestTest: result.bestTest,
+    validationSize: result.validationSize,
     final: result.final,
     steps: result.steps,
     interrupted: result.interrupted,

@@ -7,7 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { type AdapterSet, zeroInitialized } from "../adapters/adapter-set.ts";
 import { ConfigError, NonFiniteLossError } from "../errors.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
 import type { LoadedModel } from "../models/load.ts";
@@ -21,6 +21,7 @@ import { type MetricsSummary, summarize } from "./metrics.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
 import type { SplitName, TaskData } from "./task-data.ts";
+import { checkValFraction, splitValidation } from "./validation.ts";
 
 export const METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
 export type MetricName = (typeof METRICS)[number];
@@ -44,11 +45,18 @@ export interface TrainConfig {
   /** Hidden/attention dropout during training (the paper uses 0). */
   dropout: number;
   threads?: number;
+  /**
+   * Hold out this fraction of the training data (per class, seeded by `seed`) and select the best
+   * evaluation on it; 0 or absent: select on the test split, as the paper does.
+   */
+  valFraction?: number;
+  /** Multiplies the learning rate of each adapter tensor that starts at zero (Tucker core, LoRA B), as TensLoRA+ and LoRA+ do; absent = 1. */
+  coreLrScale?: number;
 }
 
 export type TrainEvent =
   | { type: "step"; step: number; total: number; epoch: number; loss: number; lr: number; samplesPerSec: number; etaSec: number }
-  | { type: "eval"; step: number; epoch: number; metrics: MetricsSummary; value: number; best: boolean }
+  | { type: "eval"; step: number; epoch: number; metrics: MetricsSummary; value: number; validation?: number; best: boolean }
   | { type: "checkpoint"; step: number; path: string };
 
 export interface RunSetup {
@@ -68,7 +76,15 @@ export interface RunSetup {
 export interface RunResult {
   interrupted: boolean;
   steps: number;
-  best: { value: number; step: number; metrics: MetricsSummary } | null;
+  /**
+   * The selected evaluation: the best on the validation split when there is one (`value` is the
+   * validation metric, `test` the test metric at that step), else the best on test.
+   */
+  best: { value: number; step: number; test: number; metrics: MetricsSummary } | null;
+  /** The best test metric over all evaluations (the paper's reporting). */
+  bestTest: { value: number; step: number } | null;
+  /** Examples held out for validation (0 without a validation split). */
+  validationSize: number;
   final: MetricsSummary | null;
   /** Median seconds per optimiser step (forward, backward and update). */
   stepSeconds: number;
@@ -108,7 +124,10 @@ export async function predict(data: TaskData, split: SplitName, graph: CompiledG
 const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
 
 export async function train(setup: RunSetup): Promise<RunResult> {
-  const { model, adapter, data, config: cfg, outDir } = setup;
+  const { model, adapter, config: cfg, outDir } = setup;
+  checkValFraction(cfg.valFraction ?? 0);
+  const held = cfg.valFraction ? splitValidation(setup.data, cfg.valFraction, cfg.seed) : null;
+  const data = held?.data ?? setup.data;
   const emit = setup.onEvent ?? (() => {});
   const B = cfg.batchSize;
   const n = data.size("train");
@@ -140,7 +159,10 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
   const views = segmentViews(flat, layout);
   const grads = new Float32Array(layout.size);
-  const opt = adamw({ weightDecay: cfg.weightDecay });
+  const coreLrScale = cfg.coreLrScale ?? 1;
+  if (!(coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${coreLrScale}`);
+  const startsAtZero = (k: string) => adapter !== undefined && adapter.tensors.has(k) && zeroInitialized(k, adapter.config);
+  const opt = adamw({ weightDecay: cfg.weightDecay, groups: coreLrScale === 1 ? [] : [{ match: startsAtZero, lrScale: coreLrScale }] });
   let state: AdamWState = opt.init(layout);
   const schedule = warmupCosine({ baseLr: cfg.lr, minLr: cfg.minLr, totalSteps: total, warmupSteps: Math.round(cfg.warmup * total) });
   const paramFeeds = (): Record<string, HostTensor> =>
@@ -151,13 +173,15 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const metricsPath = join(outDir, "metrics.jsonl");
   let step = 0;
   let best: RunResult["best"] = null;
+  let bestTest: RunResult["bestTest"] = null;
   if (setup.resume) {
     const ck = loadCheckpoint(ckptDir);
     if (ck.state.configHash !== configHash) throw new ConfigError(`${ckptDir} was written by a run with another configuration; resume with the same flags or start a new --out`);
     flat.set(ck.tensors.params);
     state = opt.loadStateTensors(layout, Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k !== "params")), ck.state.optimizer);
     step = ck.state.step;
-    best = ck.state.best ? { ...ck.state.best, metrics: null as never } : null;
+    best = ck.state.best ? { ...ck.state.best, test: ck.state.best.test ?? ck.state.best.value, metrics: null as never } : null;
+    bestTest = ck.state.bestTest ?? null;
     // drop log lines written after the checkpoint
     if (existsSync(metricsPath)) {
       const kept = readFileSync(metricsPath, "utf8").split("\n").filter((l) => l && JSON.parse(l).step <= step);
@@ -174,23 +198,30 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
   const checkpoint = () => {
     const tensors = { params: flat, ...opt.stateTensors(state).tensors };
-    saveCheckpoint(ckptDir, { state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
+    saveCheckpoint(ckptDir, { state: { step, best: best && { value: best.value, step: best.step, test: best.test }, bestTest, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
     emit({ type: "checkpoint", step, path: ckptDir });
   };
   let lastEval: MetricsSummary | null = null;
+  const score = async (d: TaskData) => {
+    const metrics = summarize(await predict(d, "test", evalGraph, B, feedsOf), d.labels("test"), d.classNames.length);
+    return { metrics, value: metricValue(metrics, cfg.metric) };
+  };
   const evaluate = async () => {
-    const preds = await predict(data, "test", evalGraph, B, feedsOf);
-    const metrics = summarize(preds, data.labels("test"), data.classNames.length);
-    const value = metricValue(metrics, cfg.metric);
-    const isBest = !best || value > best.value;
+    const test = await score(data);
+    const val = held ? await score(held.validation) : null;
+    const chosen = val ?? test;
+    // a validation set of a few dozen examples ties often: the later evaluation (more training) wins
+    const isBest = !best || (val ? chosen.value >= best.value : chosen.value > best.value);
     if (isBest) {
-      best = { value, step, metrics };
+      best = { value: chosen.value, step, test: test.value, metrics: chosen.metrics };
       saveTrained(join(outDir, "best"), model, trained());
     }
-    lastEval = metrics;
+    if (!bestTest || test.value > bestTest.value) bestTest = { value: test.value, step };
+    lastEval = test.metrics;
     const epoch = step / stepsPerEpoch;
-    log({ type: "eval", step, epoch, [cfg.metric]: value, accuracy: metrics.accuracy, macro_f1: metrics.macroF1, mcc: metrics.mcc, binary_f1: metrics.binaryF1 });
-    emit({ type: "eval", step, epoch, metrics, value, best: isBest });
+    const m = test.metrics;
+    log({ type: "eval", step, epoch, [cfg.metric]: test.value, accuracy: m.accuracy, macro_f1: m.macroF1, mcc: m.mcc, binary_f1: m.binaryF1, ...(val ? { [`val_${cfg.metric}`]: val.value } : {}) });
+    emit({ type: "eval", step, epoch, metrics: m, value: test.value, ...(val ? { validation: val.value } : {}), best: isBest });
   };
 
   const times: number[] = [];
@@ -246,7 +277,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     evalGraph.dispose();
     store.dispose();
   }
-  return { interrupted, steps: step, best, final: lastEval, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
+  return { interrupted, steps: step, best, bestTest, validationSize: held?.validationIndices.length ?? 0, final: lastEval, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
 }
 
 function median(xs: number[]): number {

@@ -1,0 +1,134 @@
+/**
+ * A comparison's results as rows (one per arm and budget) with 95 % intervals over seeds, the
+ * paired differences against LoRA at the same budget and against the arm's default sibling,
+ * and the markdown table. Pure: it reads run summaries, not files.
+ */
+import { type Arm, defaultSibling, isBaseline } from "./arms.ts";
+import { type Interval, type PairedComparison, meanInterval, pairedComparison } from "./stats.ts";
+
+/** What one finished run reports (its folder's summary.json). */
+export interface RunSummary {
+  arm: string;
+  /** Budget label ("r8", "p12000"); "" for the baselines, which do not depend on it. */
+  budget: string;
+  seed: number;
+  ranks: number[] | null;
+  adapterParams: number;
+  trainableParams: number;
+  /** Test metric at the evaluation chosen on validation (on test when there is no validation split). */
+  selected: number;
+  /** Validation metric there (NaN without a validation split). */
+  validation: number;
+  selectedStep: number;
+  /** The best test metric over evaluations (the paper's number). */
+  bestTest: number;
+  final: number;
+  stepSeconds: number;
+}
+
+export interface CurveRow {
+  arm: string;
+  method: string;
+  budget: string;
+  /** The budget in parameters ("" budget: 0). */
+  budgetParams: number;
+  ranks: number[] | null;
+  params: number;
+  selected: Interval;
+  bestTest: Interval;
+  final: Interval;
+  stepSeconds: number;
+  /** Against LoRA at the same budget (absent for LoRA itself and the baselines). */
+  vsLora?: PairedComparison;
+  /** Against the same construction with every setting at its default (variants only). */
+  vsDefault?: PairedComparison & { against: string };
+}
+
+/** Per-seed values of `key` for two arms' runs, on the seeds both have. */
+function paired(a: RunSummary[], b: RunSummary[], key: "selected"): PairedComparison | undefined {
+  const bySeed = new Map(b.map((r) => [r.seed, r[key]]));
+  const shared = a.filter((r) => bySeed.has(r.seed));
+  if (shared.length === 0) return undefined;
+  return pairedComparison(shared.map((r) => r[key]), shared.map((r) => bySeed.get(r.seed)!));
+}
+
+const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+
+/** Rows in arm order, budgets in the given order; baselines once, after the adapters. */
+export function curveRows(arms: readonly Arm[], budgets: readonly { label: string; params: number }[], runs: readonly RunSummary[]): CurveRow[] {
+  const of = (arm: string, budget: string) => runs.filter((r) => r.arm === arm && r.budget === budget);
+  const rows: CurveRow[] = [];
+  const row = (arm: Arm, budget: { label: string; params: number }): CurveRow | undefined => {
+    const rs = of(arm.name, budget.label);
+    if (!rs.length) return undefined;
+    const out: CurveRow = {
+      arm: arm.name,
+      method: arm.method,
+      budget: budget.label,
+      budgetParams: budget.params,
+      ranks: rs[0].ranks,
+      params: rs[0].adapterParams,
+      selected: meanInterval(rs.map((r) => r.selected)),
+      bestTest: meanInterval(rs.map((r) => r.bestTest)),
+      final: meanInterval(rs.map((r) => r.final)),
+      stepSeconds: median(rs.map((r) => r.stepSeconds)),
+    };
+    if (!isBaseline(arm.method) && arm.name !== "lora") {
+      const lora = of("lora", budget.label);
+      if (lora.length) out.vsLora = paired(rs, lora, "selected");
+    }
+    const sibling = defaultSibling(arm, arms);
+    if (sibling && sibling.name !== arm.name) {
+      const d = paired(rs, of(sibling.name, budget.label), "selected");
+      if (d) out.vsDefault = { ...d, against: sibling.name };
+    }
+    return out;
+  };
+  for (const budget of budgets) {
+    for (const arm of arms) {
+      if (isBaseline(arm.method)) continue;
+      const r = row(arm, budget);
+      if (r) rows.push(r);
+    }
+  }
+  for (const arm of arms.filter((a) => isBaseline(a.method))) {
+    const r = row(arm, { label: "", params: 0 });
+    if (r) rows.push(r);
+  }
+  return rows;
+}
+
+const pct = (x: number) => (100 * x).toFixed(2);
+/** "81.67 [79.5, 83.8]" (a lone seed: no interval). */
+export function formatInterval(i: Interval): string {
+  return Number.isNaN(i.lo) ? pct(i.mean) : `${pct(i.mean)} [${pct(i.lo)}, ${pct(i.hi)}]`;
+}
+
+function formatPaired(p: PairedComparison | undefined): string {
+  if (!p) return "–";
+  const sign = (x: number) => `${x >= 0 ? "+" : "−"}${pct(Math.abs(x))}`;
+  const ci = Number.isNaN(p.lo) ? "" : ` [${sign(p.lo)}, ${sign(p.hi)}]`;
+  return `${sign(p.mean)}${ci} (${p.positive}/${p.n} up, p = ${p.signP.toPrecision(2)})`;
+}
+
+export function markdownTable(rows: readonly CurveRow[], metric: string, seeds: number, validation: boolean): string {
+  const variants = rows.some((r) => r.vsDefault);
+  const chosen = validation ? `test ${metric} at best validation (%)` : `best test ${metric} (%)`;
+  const lines = [
+    `| budget | construction | ranks | parameters | ${chosen} | best test ${metric}, the paper's reporting (%) | Δ vs LoRA (points) |${variants ? " Δ vs default (points) |" : ""} step time |`,
+    `|---|---|---|---:|---:|---:|---:|${variants ? "---:|" : ""}---:|`,
+    ...rows.map(
+      (r) =>
+        `| ${r.budget || "–"} | ${r.arm} | ${r.ranks ? r.ranks.join(",") : "–"} | ${r.params.toLocaleString("en-US")} | ${formatInterval(r.selected)} | ${formatInterval(r.bestTest)} | ${formatPaired(r.vsLora)} |` +
+        `${variants ? ` ${r.vsDefault ? `${formatPaired(r.vsDefault)} vs ${r.vsDefault.against}` : "–"} |` : ""} ${(r.stepSeconds * 1000).toFixed(1)} ms |`,
+    ),
+  ];
+  const selection = validation
+    ? `The evaluation is chosen on the validation split (held out from the training data); the test ${metric} there is reported. "Best test" is the highest test ${metric} over all evaluations, as the paper reports it: it picks the epoch on the test set and flatters every method.`
+    : `No validation split (--val-fraction 0): the evaluation is chosen on the test set, as the paper does.`;
+  return (
+    `${lines.join("\n")}\n\n${selection} Mean [95 % t interval] over ${seeds} seeds. Δ = per-seed paired difference in points ` +
+    `(mean [95 % t interval]), with how many seeds went up and the exact two-sided sign test's p (with 3 seeds it cannot go below 0.25, with 5 below 0.0625). ` +
+    `"head" trains only the classifier (0 adapter parameters); "full" trains every weight.\n`
+  );
+}
