@@ -79,6 +79,10 @@ test("compare over two budgets, two head layouts and two seeds: runs, selection,
       assert.ok(Math.abs(row.vsDefault!.mean - (rs[0].selected - base[0].selected + rs[1].selected - base[1].selected) / 2) < 1e-12);
     }
   }
+  // the layout pooled over budgets: the mean of all four (budget, seed) differences
+  const diffs = ["r1", "r2"].flatMap((b) => [0, 1].map((i) => of("att+interleaved", b)[i].selected - of("att", b)[i].selected));
+  assert.deepEqual(res.pooled.map((p) => [p.tag, p.cells, p.n]), [["interleaved", 2, 4]]);
+  assert.ok(Math.abs(res.pooled[0].mean - diffs.reduce((x, y) => x + y, 0) / 4) < 1e-12);
   // the iso-LoRA budgets: LoRA at exactly r, the tensor arms at or below its count
   const lora1 = res.rows.find((r) => r.arm === "lora" && r.budget === "r1")!;
   assert.deepEqual(lora1.ranks, [1]);

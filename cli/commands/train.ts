@@ -11,6 +11,7 @@ export function register(program: Command): void {
     .description("train an adapter (or a head, or the whole model) and save it with metrics and plots")
     .option("--out <dir>", "run folder", "runs/train")
     .option("--resume <dir>", "continue the run saved in this folder (same settings)")
+    .option("--overwrite", "replace what --out already holds (a new run refuses a non-empty folder otherwise)")
     .option("--json", "machine-readable progress: one JSON object per line");
   addRunOptions(cmd).action(async (opts: Record<string, unknown>) => {
     const resume = typeof opts.resume === "string" ? opts.resume : undefined;
@@ -26,7 +27,7 @@ export function register(program: Command): void {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
-      const result = await runTraining(cfg, out, { onEvent: (e) => rep.event(e), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, Boolean(resume));
+      const result = await runTraining(cfg, out, { onEvent: (e) => rep.event(e), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, resume ? "resume" : opts.overwrite ? "overwrite" : "new");
       rep.stop();
       if (result.interrupted) {
         rep.message(`stopped at step ${result.steps}; resume with: tenslora train --resume ${out}`);

@@ -5,8 +5,8 @@
  * factorisation and rank choice for tensor constructions, none for the head-only and full
  * fine-tuning baselines, which run once for every budget.
  */
-import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, type ModelShape } from "../adapters/constructions.ts";
-import { type Factorization, isoLoRA } from "../adapters/params.ts";
+import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction } from "../adapters/constructions.ts";
+import type { Factorization } from "../adapters/params.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
 import { ConfigError } from "../errors.ts";
 
@@ -19,10 +19,6 @@ export type RankMode = (typeof RANK_MODES)[number];
 
 /** A parameter budget: that of LoRA at rank r on the adapted layers, or a count. */
 export type Budget = { kind: "iso-lora"; rank: number } | { kind: "params"; count: number };
-
-export function budgetParams(b: Budget, shape: ModelShape): number {
-  return b.kind === "iso-lora" ? isoLoRA(shape, b.rank) : b.count;
-}
 
 /** Short label, also the budget's folder name: "r8" or "p12000". */
 export function budgetLabel(b: Budget): string {

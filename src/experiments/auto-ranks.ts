@@ -6,9 +6,9 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { adapterShape, adapterState } from "../adapters/adapter-set.ts";
+import { groupState } from "../adapters/adapter-set.ts";
 import { stackAdapterUpdates } from "../adapters/analysis.ts";
-import { type Construction, DEFAULT_PROJECTIONS } from "../adapters/constructions.ts";
+import { type AdapterGroup, planAdapter } from "../adapters/config.ts";
 import { modeEnergies, ranksFromEnergy } from "../adapters/energy-ranks.ts";
 import { loadAdapter } from "../adapters/format.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
@@ -41,9 +41,8 @@ async function warmup(s: WarmupSetup): Promise<{ model: LoadedModel; dir: string
   if (!(Number.isInteger(o.warmupEpochs) && o.warmupEpochs >= 1)) throw new ConfigError(`auto ranks: the warm-up needs a whole number of epochs ≥ 1, got ${o.warmupEpochs}`);
   const model = await s.loadModel(s.seed);
   const config = { ...s.config, seed: s.seed, epochs: o.warmupEpochs, coreLrScale: 1 };
-  const ctx = modelContext(model);
-  const { shape } = adapterShape(ctx.sites, [...DEFAULT_PROJECTIONS], ctx.heads, ctx.layers);
-  const rank = Math.min(o.warmupRank, shape.dIn, shape.dOut);
+  const { groups } = planAdapter({ construction: "lora", ranks: 1 }, modelContext(model).sites);
+  const rank = Math.min(o.warmupRank, ...groups.flatMap((g) => [g.shape.dIn, g.shape.dOut]));
   const settings = JSON.stringify({ rank, config: { ...config, threads: undefined } });
   const done = join(s.outDir, "settings.json");
   if (existsSync(done)) {
@@ -56,10 +55,12 @@ async function warmup(s: WarmupSetup): Promise<{ model: LoadedModel; dir: string
   return { model, dir: join(s.outDir, "last") };
 }
 
-/** Ranks for `construction` at `budget` parameters from the warm-up's spectrum. */
-export async function autoRanks(s: WarmupSetup, construction: Construction, headLayout: HeadLayout, budget: number): Promise<number[]> {
+/** Ranks for the adapter group `group` (of the warm-up's layers) at `budget` parameters from the warm-up's spectrum. */
+export async function autoRanks(s: WarmupSetup, group: AdapterGroup, headLayout: HeadLayout, budget: number): Promise<number[]> {
   if (!warmups.has(s.outDir)) warmups.set(s.outDir, warmup(s));
   const { model, dir } = await warmups.get(s.outDir)!;
   const { set } = loadAdapter(dir, modelContext(model));
-  return ranksFromEnergy(construction, set.shape, modeEnergies(stackAdapterUpdates(adapterState(set), headLayout)), budget);
+  const warm = set.groups.find((g) => g.name === group.name);
+  if (!warm) throw new ConfigError(`auto ranks: the warm-up adapted no group "${group.name}" (it has ${set.groups.map((g) => g.name).join(", ")})`);
+  return ranksFromEnergy(group.construction, group.shape, modeEnergies(stackAdapterUpdates(groupState(set, warm), headLayout)), budget);
 }

@@ -8,18 +8,19 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { adapterShape } from "../adapters/adapter-set.ts";
-import type { ModelShape } from "../adapters/constructions.ts";
-import { ranksForBudget } from "../adapters/params.ts";
+import { adapterParamCount } from "../adapters/adapter-set.ts";
+import { planAdapter } from "../adapters/config.ts";
+import { type GroupBudget, groupRanksForBudget } from "../adapters/params.ts";
+import type { LinearSite } from "../adapters/sites.ts";
 import { ConfigError } from "../errors.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { writeCurvePlot } from "../train/curve-plot.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type TrainConfig, type TrainEvent, metricValue, train } from "../train/trainer.ts";
-import { type Arm, type ArmGrid, type Budget, budgetLabel, budgetParams, expandArms, isBaseline } from "./arms.ts";
+import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "./arms.ts";
 import { type AutoRankOptions, autoRanks } from "./auto-ranks.ts";
-import { type CurveRow, type RunSummary, curveRows, markdownTable } from "./curve.ts";
+import { type CurveRow, type PooledVariant, type RunSummary, curveRows, markdownTable, pooledVariants } from "./curve.ts";
 
 export { BASELINES, DEFAULT_METHODS } from "./arms.ts";
 export { markdownTable, type CurveRow as CompareRow } from "./curve.ts";
@@ -50,12 +51,14 @@ export interface CompareResult {
   seeds: number[];
   valFraction: number;
   rows: CurveRow[];
+  /** Each varied setting against the default, pooled over constructions and budgets. */
+  pooled: PooledVariant[];
   runs: RunSummary[];
 }
 
 interface Job {
   arm: Arm;
-  budget?: { label: string; params: number };
+  budget?: { label: string; params: number; budget: Budget };
   seed: number;
 }
 
@@ -65,19 +68,34 @@ function writeJson(path: string, value: unknown): void {
   renameSync(tmp, path);
 }
 
-/** Ranks of a tensor arm at a budget: the solver's, or from the warm-up's spectrum. */
-async function ranksOf(o: CompareOptions, arm: Arm, shape: ModelShape, budget: number): Promise<number[]> {
-  if (arm.method === "lora" || arm.ranks === "solver") {
-    return ranksForBudget(arm.method as never, shape, budget, { factorization: arm.factorization, slack: o.rankSlack }).ranks;
-  }
-  return autoRanks({ loadModel: o.loadModel, data: o.data, config: o.config, seed: o.seeds[0], outDir: join(o.outDir, "warmup"), ...o.autoRank }, arm.method as never, arm.headLayout, budget);
+const groupBudget = (b: Budget): GroupBudget => (b.kind === "iso-lora" ? { isoLora: b.rank } : { total: b.count });
+
+/** The budget in parameters: LoRA's at that rank on the adapted layers, or the count. */
+function budgetParams(b: Budget, sites: LinearSite[]): number {
+  return groupRanksForBudget({ construction: "lora" }, sites, groupBudget(b)).groups.reduce((a, g) => a + g.budget, 0);
+}
+
+/**
+ * Ranks of an adapter arm at a budget, per shape group: the solver's, or (one group only) from
+ * the warm-up's spectrum. `ranks` = the first group's, for the table.
+ */
+async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: Budget): Promise<{ ranks: number[]; groupRanks: Record<string, number[]> }> {
+  const sites = modelContext(model).sites;
+  const base = { construction: arm.method, factorization: arm.factorization, headLayout: arm.headLayout };
+  const solved = groupRanksForBudget(base, sites, groupBudget(budget), { slack: o.rankSlack });
+  if (arm.method === "lora" || arm.ranks === "solver") return { ranks: Object.values(solved.groupRanks)[0], groupRanks: solved.groupRanks };
+  const { groups } = planAdapter({ ...base, ranks: 1 }, sites);
+  if (groups.length !== 1) throw new ConfigError(`--ranks auto reads one spectrum, for adapters of one shape group; these targets form ${groups.length} (${groups.map((g) => g.name).join(", ")})`);
+  const setup = { loadModel: o.loadModel, data: o.data, config: o.config, seed: o.seeds[0], outDir: join(o.outDir, "warmup"), ...o.autoRank };
+  const ranks = await autoRanks(setup, groups[0], arm.headLayout, solved.groups[0].budget);
+  return { ranks, groupRanks: { [groups[0].name]: ranks } };
 }
 
 async function runOne(o: CompareOptions, job: Job, backbone: number): Promise<RunSummary> {
   const { arm, budget, seed } = job;
   const dir = budget ? join(o.outDir, "runs", budget.label, `${arm.name}-seed${seed}`) : join(o.outDir, "runs", `${arm.name}-seed${seed}`);
   const config: TrainConfig = { ...o.config, seed, lr: arm.method === "full" ? o.fullLr : o.config.lr, coreLrScale: arm.coreLrScale };
-  const settings = { arm, budget: budget ?? null, config: { ...config, threads: undefined }, rankSlack: o.rankSlack };
+  const settings = { arm, budget: budget ? { label: budget.label, params: budget.params } : null, config: { ...config, threads: undefined }, rankSlack: o.rankSlack };
   const summaryPath = join(dir, "summary.json");
   if (existsSync(summaryPath)) {
     const saved = JSON.parse(readFileSync(summaryPath, "utf8")) as RunSummary & { settings?: unknown };
@@ -90,10 +108,9 @@ async function runOne(o: CompareOptions, job: Job, backbone: number): Promise<Ru
   let adapter;
   let ranks: number[] | null = null;
   if (!isBaseline(arm.method)) {
-    const ctx = modelContext(model);
-    const { shape } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
-    ranks = await ranksOf(o, arm, shape, budget!.params);
-    adapter = createAdapter(model, { construction: arm.method, ranks, factorization: arm.factorization, headLayout: arm.headLayout, seed }).set;
+    const chosen = await ranksOf(o, arm, model, budget!.budget);
+    ranks = chosen.ranks;
+    adapter = createAdapter(model, { construction: arm.method, ranks, groupRanks: chosen.groupRanks, factorization: arm.factorization, headLayout: arm.headLayout, seed }).set;
   }
   const trainable = arm.method === "head" ? "head" : arm.method === "full" ? "all" : "adapter+head";
   const label = budget ? `${arm.name}@${budget.label}/seed${seed}` : `${arm.name}/seed${seed}`;
@@ -103,7 +120,7 @@ async function runOne(o: CompareOptions, job: Job, backbone: number): Promise<Ru
     budget: budget?.label ?? "",
     seed,
     ranks,
-    adapterParams: arm.method === "full" ? backbone : adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
+    adapterParams: arm.method === "full" ? backbone : adapter ? adapterParamCount(adapter) : 0,
     trainableParams: r.trainableParams,
     selected: r.best?.test ?? Number.NaN,
     validation: r.validationSize > 0 && r.best ? r.best.value : Number.NaN,
@@ -126,9 +143,8 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
   const probe = await o.loadModel(o.seeds[0]);
   const head = new Set(probe.family.headParameters(probe.config));
   const backbone = [...probe.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, 0);
-  const ctx = modelContext(probe);
-  const { shape } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
-  const budgets = o.budgets.map((b) => ({ label: budgetLabel(b), params: budgetParams(b, shape) }));
+  const sites = modelContext(probe).sites;
+  const budgets = o.budgets.map((b) => ({ label: budgetLabel(b), params: budgetParams(b, sites), budget: b }));
   if (new Set(budgets.map((b) => b.label)).size !== budgets.length) throw new ConfigError(`a budget is listed twice: ${budgets.map((b) => b.label).join(", ")}`);
   const jobs: Job[] = [];
   for (const arm of arms) {
@@ -142,9 +158,10 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
   }
   const rows = curveRows(arms, budgets, runs);
   const valFraction = o.config.valFraction ?? 0;
-  const result: CompareResult = { metric: o.config.metric, backboneParams: backbone, budgets, seeds: o.seeds, valFraction, rows, runs };
+  const pooled = pooledVariants(arms, runs);
+  const result: CompareResult = { metric: o.config.metric, backboneParams: backbone, budgets: budgets.map(({ label, params }) => ({ label, params })), seeds: o.seeds, valFraction, rows, pooled, runs };
   writeJson(join(o.outDir, "results.json"), result);
-  writeFileSync(join(o.outDir, "results.md"), markdownTable(rows, o.config.metric, o.seeds.length, valFraction > 0));
+  writeFileSync(join(o.outDir, "results.md"), markdownTable(rows, o.config.metric, o.seeds.length, valFraction > 0, pooled));
   await writeCurve(join(o.outDir, "metric-vs-params"), rows, o.config.metric, valFraction > 0);
   return result;
 }
@@ -166,6 +183,8 @@ async function writeCurve(path: string, rows: CurveRow[], metric: string, valida
     title: `${validation ? `test ${metric} at best validation` : `best test ${metric}`} vs adapter parameters (mean, 95 % CI)`,
     xLabel: "adapter parameters (log; points of one budget spread apart)",
     yLabel: `test ${metric}`,
+    width: 860,
+    height: 500,
     lines,
     references,
   });

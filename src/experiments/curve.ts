@@ -98,6 +98,37 @@ export function curveRows(arms: readonly Arm[], budgets: readonly { label: strin
   return rows;
 }
 
+/** One varied setting (an arm name's "+…" tag) against the default, over every construction and budget it ran at. */
+export interface PooledVariant extends PairedComparison {
+  tag: string;
+  /** The (construction, budget) cells pooled. */
+  cells: number;
+}
+
+/**
+ * Pairs (variant, default sibling) of the same seed, pooled over constructions and budgets.
+ * The pairs of one seed share its data split and head initialisation, so they are not fully
+ * independent: the interval is a summary, the per-construction rows are the primary result.
+ */
+export function pooledVariants(arms: readonly Arm[], runs: readonly RunSummary[]): PooledVariant[] {
+  const byTag = new Map<string, { a: number[]; b: number[]; cells: Set<string> }>();
+  for (const arm of arms) {
+    const sibling = defaultSibling(arm, arms);
+    if (!sibling || sibling.name === arm.name) continue;
+    const tag = arm.name.slice(arm.method.length + 1);
+    const entry = byTag.get(tag) ?? { a: [], b: [], cells: new Set<string>() };
+    for (const r of runs.filter((x) => x.arm === arm.name)) {
+      const base = runs.find((x) => x.arm === sibling.name && x.budget === r.budget && x.seed === r.seed);
+      if (!base) continue;
+      entry.a.push(r.selected);
+      entry.b.push(base.selected);
+      entry.cells.add(`${arm.method}@${r.budget}`);
+    }
+    if (entry.a.length) byTag.set(tag, entry);
+  }
+  return [...byTag].map(([tag, e]) => ({ tag, cells: e.cells.size, ...pairedComparison(e.a, e.b) }));
+}
+
 const pct = (x: number) => (100 * x).toFixed(2);
 /** "81.67 [79.5, 83.8]" (a lone seed: no interval). */
 export function formatInterval(i: Interval): string {
@@ -111,7 +142,7 @@ function formatPaired(p: PairedComparison | undefined): string {
   return `${sign(p.mean)}${ci} (${p.positive}/${p.n} up, p = ${p.signP.toPrecision(2)})`;
 }
 
-export function markdownTable(rows: readonly CurveRow[], metric: string, seeds: number, validation: boolean): string {
+export function markdownTable(rows: readonly CurveRow[], metric: string, seeds: number, validation: boolean, pooled: readonly PooledVariant[] = []): string {
   const variants = rows.some((r) => r.vsDefault);
   const chosen = validation ? `test ${metric} at best validation (%)` : `best test ${metric} (%)`;
   const lines = [
@@ -129,6 +160,10 @@ export function markdownTable(rows: readonly CurveRow[], metric: string, seeds: 
   return (
     `${lines.join("\n")}\n\n${selection} Mean [95 % t interval] over ${seeds} seeds. Δ = per-seed paired difference in points ` +
     `(mean [95 % t interval]), with how many seeds went up and the exact two-sided sign test's p (with 3 seeds it cannot go below 0.25, with 5 below 0.0625). ` +
-    `"head" trains only the classifier (0 adapter parameters); "full" trains every weight.\n`
+    `"head" trains only the classifier (0 adapter parameters); "full" trains every weight.\n` +
+    (pooled.length
+      ? `\n| setting vs its default | pooled over | Δ (points) |\n|---|---|---:|\n${pooled.map((p) => `| ${p.tag} | ${p.cells} constructions × budgets, ${p.n} seed pairs | ${formatPaired(p)} |`).join("\n")}\n\n` +
+        `Pooled: every (construction, budget, seed) pair of the setting and the construction's default arm. Pairs of one seed share its data split and head initialisation, so they are not independent and the interval is only a summary.\n`
+      : "")
   );
 }

@@ -4,6 +4,7 @@
  * its class names; inputs by their HuggingFace names from a safetensors file, image files or text;
  * one forward pass; logits and the last hidden state back as F32, and labelled probabilities.
  */
+import { looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
@@ -89,8 +90,9 @@ function checkFullWeights(dir: string, model: LoadedModel, weights: Map<string, 
 }
 
 /** Load `modelDir` with what a run saved in `adapterDir` (optional) applied. */
-export function loadTrainedModel(modelDir: string, adapterDir?: string, opts: { seed?: number } = {}): TrainedModel {
-  if (!existsSync(join(modelDir, "config.json"))) {
+export function loadTrainedModel(modelSpec: string, adapterDir?: string, opts: { seed?: number } = {}): TrainedModel {
+  const modelDir = resolveModelFromCache(modelSpec);
+  if (!looksLikeRepoId(modelDir) && !existsSync(join(modelDir, "config.json"))) {
     throw new ConfigError(`--model ${modelDir} is not a HuggingFace model folder (no config.json)`);
   }
   if (!adapterDir) {

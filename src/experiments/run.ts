@@ -2,16 +2,19 @@
  * `tenslora train` as a library call: resolve the model, data and adapter from a RunConfig,
  * train, and leave a run folder with the resolved config, metrics, adapters, summary and plots.
  */
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
-import { adapterShape, type AdapterSet } from "../adapters/adapter-set.ts";
-import { isoLoRA, ranksForBudget } from "../adapters/params.ts";
+import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { groupRanksForBudget } from "../adapters/params.ts";
+import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
+import { writeFileAtomic } from "../io/safetensors.ts";
 import { writePlot } from "../train/plot.ts";
+import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import { checkValFraction } from "../train/validation.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { METRICS, type MetricName, type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
@@ -55,6 +58,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
 }
 
+function parseLayers(text: string): number[] {
+  const parts = text.split(",").map((x) => x.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) throw new ConfigError(`--layers-to-transform takes block indices separated by commas (e.g. 0,1,2), got "${text}"`);
+  return parts.map(Number);
+}
+
 /** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
 export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
   if (!(METHODS as readonly string[]).includes(cfg.construction)) {
@@ -62,22 +71,30 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   }
   if (cfg.construction === "head") return { trainable: "head", warnings: [] };
   if (cfg.construction === "full") return { trainable: "all", warnings: [] };
-  const ctx = modelContext(model);
-  const targets = cfg.targetModules.split(",").map((s) => s.trim()).filter(Boolean);
-  const { shape } = adapterShape(ctx.sites, targets, ctx.heads, ctx.layers);
-  const factorization = cfg.factorization as "tucker" | "cp";
-  let ranks: number[];
-  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
-  else if (cfg.construction === "lora") ranks = [cfg.isoLora];
-  else ranks = ranksForBudget(cfg.construction as never, shape, cfg.budget > 0 ? cfg.budget : isoLoRA(shape, cfg.isoLora), { factorization, slack: cfg.rankSlack }).ranks;
-  const { set, warnings } = createAdapter(model, {
+  const lora = cfg.construction === "lora";
+  const base = {
     construction: cfg.construction,
-    ranks,
-    factorization,
+    factorization: cfg.factorization as "tucker" | "cp",
     headLayout: cfg.headLayout as "head_major" | "interleaved",
-    targetModules: targets,
-    scaling: cfg.construction === "lora" ? undefined : cfg.scaling,
-    loraAlpha: cfg.construction === "lora" ? cfg.scaling * ranks[0] : undefined,
+    targetModules: parseTargetModules(cfg.targetModules),
+    layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
+    gqa: cfg.gqa as "mean" | "separate",
+  };
+  let ranks: number[];
+  let groupRanks: Record<string, number[]> | undefined;
+  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
+  else if (lora) ranks = [cfg.isoLora];
+  else {
+    const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
+    ({ groupRanks } = groupRanksForBudget(base, modelContext(model).sites, budget, { slack: cfg.rankSlack }));
+    ranks = Object.values(groupRanks)[0];
+  }
+  const { set, warnings } = createAdapter(model, {
+    ...base,
+    ranks,
+    groupRanks,
+    scaling: lora ? undefined : cfg.scaling,
+    loraAlpha: lora ? cfg.scaling * ranks[0] : undefined,
     seed: cfg.seed,
   });
   return { adapter: set, trainable: "adapter+head", warnings };
@@ -116,16 +133,30 @@ export interface RunHooks {
   warn?: (s: string) => void;
 }
 
-/** Train one run into `outDir`; with `resume`, continue the run saved there. */
-export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, resume = false): Promise<RunResult> {
-  mkdirSync(outDir, { recursive: true });
+/**
+ * Train one run into `outDir`, which the run locks: "new" needs an empty (or absent) folder,
+ * "overwrite" empties it, "resume" (or `true`) continues the run saved there and, if refused,
+ * leaves the folder as it was.
+ */
+export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
+  const resume = mode === true || mode === "resume";
+  const lock = openRunFolder(outDir, resume ? "resume" : mode === "overwrite" ? "overwrite" : "new");
+  try {
+    return await trainInto(cfg, outDir, hooks, resume);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume: boolean): Promise<RunResult> {
   const prepared = await prepareData(cfg, hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
   for (const w of warnings) hooks.warn?.(w);
-  writeFileSync(join(outDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
   const tc = trainConfig(cfg, model.family.task);
-  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop });
+  // a resumed run keeps the config it was started with (train() refuses a different one)
+  if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
+  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
   const summary = {
     construction: cfg.construction,
     ranks: adapter?.config.ranks ?? null,
@@ -143,7 +174,7 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
     skippedFiles: prepared.skipped.length,
     skipped: prepared.skipped.map((f) => f.path),
   };
-  writeFileSync(join(outDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  writeFileAtomic(join(outDir, "summary.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2) + "\n"));
   await writeRunPlots(outDir, tc.metric);
   return result;
 }
@@ -154,7 +185,11 @@ export async function writeRunPlots(outDir: string, metric: string): Promise<voi
   if (!existsSync(path)) return;
   const recs = readFileSync(path, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, number | string>);
   const loss = recs.filter((r) => r.type === "train").map((r) => [r.step as number, r.loss as number] as const);
-  const evals = recs.filter((r) => r.type === "eval").map((r) => [r.step as number, r[metric] as number] as const);
+  const evalRecs = recs.filter((r) => r.type === "eval");
+  const series = [
+    { name: `test ${metric}`, points: evalRecs.map((r) => [r.step as number, r[metric] as number] as const) },
+    { name: `validation ${metric}`, points: evalRecs.filter((r) => typeof r[`val_${metric}`] === "number").map((r) => [r.step as number, r[`val_${metric}`] as number] as const) },
+  ].filter((x) => x.points.length > 0);
   if (loss.length) await writePlot(join(outDir, "loss"), { kind: "line", title: "training loss", xLabel: "step", yLabel: "loss", series: [{ name: "train loss", points: loss }] });
-  if (evals.length) await writePlot(join(outDir, "eval"), { kind: "line", title: `test ${metric}`, xLabel: "step", yLabel: metric, series: [{ name: metric, points: evals }] });
+  if (series.length) await writePlot(join(outDir, "eval"), { kind: "line", title: metric, xLabel: "step", yLabel: metric, series });
 }

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, FormatError } from "../errors.ts";
 import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, loadCheckpointTensors, readJsonFile } from "../io/checkpoint.ts";
+import { hubCacheDir, looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
 import { ConfigReader } from "./config-fields.ts";
 import type { WeightMap } from "../nn/params.ts";
@@ -64,13 +65,18 @@ export function familyOf(raw: Record<string, unknown>, source: string): AnyFamil
 }
 
 export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<string, unknown> } {
-  const path = join(dir, "config.json");
+  if (looksLikeRepoId(dir) && resolveModelFromCache(dir) === dir) {
+    throw new ConfigError(`--model ${dir}: no such folder, and no complete download of the Hub repository "${dir}" in the Hugging Face cache (${hubCacheDir()}); run: tenslora download ${dir}`);
+  }
+  const path = join(resolveModelFromCache(dir), "config.json");
   const raw = readJsonFile(path, "model config") as Record<string, unknown>;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new FormatError(`${path}: must hold a JSON object`);
   return { family: familyOf(raw, path), raw };
 }
 
-export function loadModel(dir: string, opts: LoadOptions = {}): LoadedModel {
+/** `dir` is a model folder, or a Hub repo id ("org/name") found in the Hugging Face cache. */
+export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
+  const dir = resolveModelFromCache(spec);
   const { family, raw } = readModelConfig(dir);
   const rawConfig = { ...raw };
   const storedLabels = new ConfigReader(raw, join(dir, "config.json")).labels();

@@ -4,10 +4,10 @@
  * with ignored rows), the data order of epoch e is a seeded permutation, and checkpoints hold
  * everything else, so a resumed run ends with the same bytes as an uninterrupted one.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { type AdapterSet, zeroInitialized } from "../adapters/adapter-set.ts";
+import { type AdapterSet, zeroInitializedTensors } from "../adapters/adapter-set.ts";
 import { ConfigError, NonFiniteLossError } from "../errors.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
 import type { LoadedModel } from "../models/load.ts";
@@ -16,7 +16,8 @@ import type { HostTensor } from "../runtime/host.ts";
 import { type CompiledGraph, compile } from "../runtime/session.ts";
 import { Rng } from "../tensor/random.ts";
 import { saveTrained } from "./artifacts.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { keepMetricsUpTo } from "./run-folder.ts";
 import { type MetricsSummary, summarize } from "./metrics.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
@@ -66,8 +67,10 @@ export interface RunSetup {
   data: TaskData;
   config: TrainConfig;
   outDir: string;
-  /** Continue from `outDir/checkpoint`. */
+  /** Continue from the newest `outDir/checkpoint-<step>/`. */
   resume?: boolean;
+  /** Damaged checkpoints skipped on resume are reported here. */
+  warn?: (s: string) => void;
   onEvent?: (e: TrainEvent) => void;
   /** Polled between steps (signals arrive there, since ONNX Runtime blocks the event loop while it runs). */
   shouldStop?: () => boolean;
@@ -161,32 +164,29 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const grads = new Float32Array(layout.size);
   const coreLrScale = cfg.coreLrScale ?? 1;
   if (!(coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${coreLrScale}`);
-  const startsAtZero = (k: string) => adapter !== undefined && adapter.tensors.has(k) && zeroInitialized(k, adapter.config);
-  const opt = adamw({ weightDecay: cfg.weightDecay, groups: coreLrScale === 1 ? [] : [{ match: startsAtZero, lrScale: coreLrScale }] });
+  const startAtZero = adapter ? zeroInitializedTensors(adapter) : new Set<string>();
+  const opt = adamw({ weightDecay: cfg.weightDecay, groups: coreLrScale === 1 ? [] : [{ match: (k: string) => startAtZero.has(k), lrScale: coreLrScale }] });
   let state: AdamWState = opt.init(layout);
   const schedule = warmupCosine({ baseLr: cfg.lr, minLr: cfg.minLr, totalSteps: total, warmupSteps: Math.round(cfg.warmup * total) });
   const paramFeeds = (): Record<string, HostTensor> =>
     Object.fromEntries(built.trainable.map((k) => [k, { dtype: "float32", shape: built.weights.get(k)!.shape, data: views.get(k)! }]));
   const feedsOf = (inputs: Record<string, HostTensor>) => ({ ...model.family.feeds(model.config, inputs), ...paramFeeds() });
 
-  const ckptDir = join(outDir, "checkpoint");
   const metricsPath = join(outDir, "metrics.jsonl");
   let step = 0;
   let best: RunResult["best"] = null;
   let bestTest: RunResult["bestTest"] = null;
   if (setup.resume) {
-    const ck = loadCheckpoint(ckptDir);
-    if (ck.state.configHash !== configHash) throw new ConfigError(`${ckptDir} was written by a run with another configuration; resume with the same flags or start a new --out`);
+    const ck = loadLatestCheckpoint(outDir, setup.warn);
+    if (ck.state.configHash !== configHash) throw new ConfigError(`${ck.dir} was written by a run with another configuration; resume with the same flags or start a new --out`);
     flat.set(ck.tensors.params);
     state = opt.loadStateTensors(layout, Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k !== "params")), ck.state.optimizer);
     step = ck.state.step;
     best = ck.state.best ? { ...ck.state.best, test: ck.state.best.test ?? ck.state.best.value, metrics: null as never } : null;
     bestTest = ck.state.bestTest ?? null;
-    // drop log lines written after the checkpoint
-    if (existsSync(metricsPath)) {
-      const kept = readFileSync(metricsPath, "utf8").split("\n").filter((l) => l && JSON.parse(l).step <= step);
-      writeFileSync(metricsPath, kept.map((l) => l + "\n").join(""));
-    }
+    // drop log lines written after the checkpoint, and newer checkpoints that did not load
+    keepMetricsUpTo(metricsPath, step);
+    for (const c of listCheckpoints(outDir).filter((c) => c.step > step)) rmSync(c.dir, { recursive: true, force: true });
   } else {
     writeFileSync(metricsPath, "");
   }
@@ -198,8 +198,8 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
   const checkpoint = () => {
     const tensors = { params: flat, ...opt.stateTensors(state).tensors };
-    saveCheckpoint(ckptDir, { state: { step, best: best && { value: best.value, step: best.step, test: best.test }, bestTest, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
-    emit({ type: "checkpoint", step, path: ckptDir });
+    const path = saveCheckpoint(outDir, { state: { step, best: best && { value: best.value, step: best.step, test: best.test }, bestTest, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
+    emit({ type: "checkpoint", step, path });
   };
   let lastEval: MetricsSummary | null = null;
   const score = async (d: TaskData) => {
@@ -244,7 +244,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels });
       const loss = Number(out.loss.data[0]);
       if (!Number.isFinite(loss)) {
-        const last = existsSync(ckptDir) ? ckptDir : "none (no checkpoint was written yet)";
+        const last = listCheckpoints(outDir)[0]?.dir ?? "none (no checkpoint was written yet)";
         throw new NonFiniteLossError(
           `the loss became ${loss} at step ${step + 1} (epoch ${Math.floor(step / stepsPerEpoch) + 1}, batch examples [${Array.from(idx).join(", ")}]); ` +
             `last good checkpoint: ${last}. Lower --lr or enable --max-grad-norm.`,
@@ -258,7 +258,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       times.push(dt);
       const epoch = Math.floor((step - 1) / stepsPerEpoch) + 1;
       log({ type: "train", step, epoch, loss, lr });
-      emit({ type: "step", step, total, epoch, loss, lr, samplesPerSec: batch.valid / dt, etaSec: median(times) * (total - step) });
+      emit({ type: "step", step, total, epoch, loss, lr, samplesPerSec: batch.valid / dt, etaSec: median(times.slice(-ETA_WINDOW)) * (total - step) });
       const epochEnd = step % stepsPerEpoch === 0;
       if ((cfg.evalEvery > 0 ? step % cfg.evalEvery === 0 : epochEnd) || step === total) await evaluate();
       if (setup.shouldStop?.()) {
@@ -279,6 +279,9 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   }
   return { interrupted, steps: step, best, bestTest, validationSize: held?.validationIndices.length ?? 0, final: lastEval, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
 }
+
+/** The ETA takes the median of the last steps only: sorting every past step time made each step slower than the one before. */
+const ETA_WINDOW = 64;
 
 function median(xs: number[]): number {
   if (!xs.length) return Number.NaN;
