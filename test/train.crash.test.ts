@@ -13,12 +13,11 @@ import { before, test } from "node:test";
 import { createInterface } from "node:readline";
 import { listCheckpoints } from "../src/train/checkpoint.ts";
 import { Rng } from "../src/tensor/random.ts";
-import { BIN, type CliResult, STACK_LINE, assertOk, assertUserError, cliAsync } from "./cli-helpers.ts";
+import { BIN, type CliResult, STACK_LINE, assertOk, assertUserError, cache, cliAsync } from "./cli-helpers.ts";
 import { cliEnv, tempDir } from "./make-data.ts";
 
 const FLAGS = ["train", "--epochs", "2", "--save-every", "1", "--threads", "1", "--json"];
 const root = tempDir();
-const cache = tempDir("tenslora-cache-");
 const reference = join(root, "reference");
 let total = 0;
 

@@ -1,7 +1,7 @@
 /** `tenslora train`: one run, with progress, checkpoints, resume and a clean stop on SIGINT/SIGTERM. */
 import { join } from "node:path";
 import type { Command } from "commander";
-import { loadConfigFile, runTraining } from "../../src/index.ts";
+import { isFractionMetric, loadConfigFile, runTraining } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
 
@@ -20,25 +20,32 @@ export function register(program: Command): void {
     const out = resume ?? String(opts.out);
     const rep = reporter(Boolean(opts.json));
     let stop = false;
+    let training = false;
     const onSignal = (sig: string) => {
+      // before the first step there is nothing to save: loading data or building graphs just ends
+      if (!training) {
+        rep.message(`${sig}: stopped before training started`);
+        process.exit(130);
+      }
       stop = true;
       rep.message(`${sig}: saving a checkpoint after the current step …`);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
-      const result = await runTraining(cfg, out, { onEvent: (e) => rep.event(e), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, resume ? "resume" : opts.overwrite ? "overwrite" : "new");
+      const result = await runTraining(cfg, out, { onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, resume ? "resume" : opts.overwrite ? "overwrite" : "new");
       rep.stop();
       if (result.interrupted) {
         rep.message(`stopped at step ${result.steps}; resume with: tenslora train --resume ${out}`);
         process.exitCode = 130;
         return;
       }
+      const show = (v: number) => (isFractionMetric(result.metric) ? (100 * v).toFixed(2) : v.toFixed(4));
       const best = !result.best
         ? "n/a"
         : result.validationSize > 0
-          ? `validation ${cfg.metric} ${(100 * result.best.value).toFixed(2)} at step ${result.best.step} (test ${(100 * result.best.test).toFixed(2)})`
-          : `test ${cfg.metric} ${(100 * result.best.value).toFixed(2)} at step ${result.best.step}`;
+          ? `validation ${result.metric} ${show(result.best.value)} at step ${result.best.step} (test ${show(result.best.test)})`
+          : `test ${result.metric} ${show(result.best.value)} at step ${result.best.step}`;
       rep.message(`done: ${result.steps} steps, best ${best}; adapters in ${out}/best and ${out}/last, summary in ${out}/summary.json`);
     } finally {
       process.off("SIGINT", onSignal);

@@ -13,7 +13,7 @@ import { modeEnergies, ranksFromEnergy } from "../adapters/energy-ranks.ts";
 import { loadAdapter } from "../adapters/format.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
 import { ConfigError } from "../errors.ts";
-import { createAdapter, modelContext } from "../models/context.ts";
+import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type TrainConfig, train } from "../train/trainer.ts";
@@ -41,7 +41,7 @@ async function warmup(s: WarmupSetup): Promise<{ model: LoadedModel; dir: string
   if (!(Number.isInteger(o.warmupEpochs) && o.warmupEpochs >= 1)) throw new ConfigError(`auto ranks: the warm-up needs a whole number of epochs ≥ 1, got ${o.warmupEpochs}`);
   const model = await s.loadModel(s.seed);
   const config = { ...s.config, seed: s.seed, epochs: o.warmupEpochs, coreLrScale: 1 };
-  const { groups } = planAdapter({ construction: "lora", ranks: 1 }, modelContext(model).sites);
+  const { groups } = planAdapter({ construction: "lora", ranks: 1, targetModules: defaultTargets(model) }, modelContext(model).sites);
   const rank = Math.min(o.warmupRank, ...groups.flatMap((g) => [g.shape.dIn, g.shape.dOut]));
   const settings = JSON.stringify({ rank, config: { ...config, threads: undefined } });
   const done = join(s.outDir, "settings.json");

@@ -13,17 +13,17 @@ import { planAdapter } from "../adapters/config.ts";
 import { type GroupBudget, groupRanksForBudget } from "../adapters/params.ts";
 import type { LinearSite } from "../adapters/sites.ts";
 import { ConfigError } from "../errors.ts";
-import { createAdapter, modelContext } from "../models/context.ts";
+import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { writeCurvePlot } from "../train/curve-plot.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { type TrainConfig, type TrainEvent, metricValue, train } from "../train/trainer.ts";
+import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "./arms.ts";
 import { type AutoRankOptions, autoRanks } from "./auto-ranks.ts";
-import { type CurveRow, type PooledVariant, type RunSummary, curveRows, markdownTable, pooledVariants } from "./curve.ts";
+import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFractionMetric, markdownTable, pooledVariants } from "./curve.ts";
 
 export { BASELINES, DEFAULT_METHODS } from "./arms.ts";
-export { markdownTable, type CurveRow as CompareRow } from "./curve.ts";
+export { isFractionMetric, markdownTable, type CurveRow as CompareRow } from "./curve.ts";
 
 export interface CompareOptions extends ArmGrid {
   /** A fresh model per run (its new head is seeded). */
@@ -71,8 +71,8 @@ function writeJson(path: string, value: unknown): void {
 const groupBudget = (b: Budget): GroupBudget => (b.kind === "iso-lora" ? { isoLora: b.rank } : { total: b.count });
 
 /** The budget in parameters: LoRA's at that rank on the adapted layers, or the count. */
-function budgetParams(b: Budget, sites: LinearSite[]): number {
-  return groupRanksForBudget({ construction: "lora" }, sites, groupBudget(b)).groups.reduce((a, g) => a + g.budget, 0);
+function budgetParams(b: Budget, sites: LinearSite[], targetModules: string[]): number {
+  return groupRanksForBudget({ construction: "lora", targetModules }, sites, groupBudget(b)).groups.reduce((a, g) => a + g.budget, 0);
 }
 
 /**
@@ -81,7 +81,7 @@ function budgetParams(b: Budget, sites: LinearSite[]): number {
  */
 async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: Budget): Promise<{ ranks: number[]; groupRanks: Record<string, number[]> }> {
   const sites = modelContext(model).sites;
-  const base = { construction: arm.method, factorization: arm.factorization, headLayout: arm.headLayout };
+  const base = { construction: arm.method, factorization: arm.factorization, headLayout: arm.headLayout, targetModules: defaultTargets(model) };
   const solved = groupRanksForBudget(base, sites, groupBudget(budget), { slack: o.rankSlack });
   if (arm.method === "lora" || arm.ranks === "solver") return { ranks: Object.values(solved.groupRanks)[0], groupRanks: solved.groupRanks };
   const { groups } = planAdapter({ ...base, ranks: 1 }, sites);
@@ -110,7 +110,7 @@ async function runOne(o: CompareOptions, job: Job, backbone: number): Promise<Ru
   if (!isBaseline(arm.method)) {
     const chosen = await ranksOf(o, arm, model, budget!.budget);
     ranks = chosen.ranks;
-    adapter = createAdapter(model, { construction: arm.method, ranks, groupRanks: chosen.groupRanks, factorization: arm.factorization, headLayout: arm.headLayout, seed }).set;
+    adapter = createAdapter(model, { construction: arm.method, ranks, groupRanks: chosen.groupRanks, factorization: arm.factorization, headLayout: arm.headLayout, targetModules: defaultTargets(model), seed }).set;
   }
   const trainable = arm.method === "head" ? "head" : arm.method === "full" ? "all" : "adapter+head";
   const label = budget ? `${arm.name}@${budget.label}/seed${seed}` : `${arm.name}/seed${seed}`;
@@ -126,7 +126,7 @@ async function runOne(o: CompareOptions, job: Job, backbone: number): Promise<Ru
     validation: r.validationSize > 0 && r.best ? r.best.value : Number.NaN,
     selectedStep: r.best?.step ?? 0,
     bestTest: r.bestTest?.value ?? Number.NaN,
-    final: r.final ? metricValue(r.final, o.config.metric) : Number.NaN,
+    final: r.finalValue,
     stepSeconds: r.stepSeconds,
     settings,
   };
@@ -144,7 +144,7 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
   const head = new Set(probe.family.headParameters(probe.config));
   const backbone = [...probe.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, 0);
   const sites = modelContext(probe).sites;
-  const budgets = o.budgets.map((b) => ({ label: budgetLabel(b), params: budgetParams(b, sites), budget: b }));
+  const budgets = o.budgets.map((b) => ({ label: budgetLabel(b), params: budgetParams(b, sites, defaultTargets(probe)), budget: b }));
   if (new Set(budgets.map((b) => b.label)).size !== budgets.length) throw new ConfigError(`a budget is listed twice: ${budgets.map((b) => b.label).join(", ")}`);
   const jobs: Job[] = [];
   for (const arm of arms) {
@@ -153,7 +153,8 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
   const runs: RunSummary[] = [];
   for (const job of jobs) {
     const s = await runOne(o, job, backbone);
-    o.log?.(`${s.arm}${s.budget ? ` @ ${s.budget}` : ""} seed ${s.seed}: test ${o.config.metric} ${(100 * s.selected).toFixed(2)} (best test ${(100 * s.bestTest).toFixed(2)})`);
+    const show = (v: number) => (isFractionMetric(o.config.metric) ? (100 * v).toFixed(2) : v.toFixed(4));
+    o.log?.(`${s.arm}${s.budget ? ` @ ${s.budget}` : ""} seed ${s.seed}: test ${o.config.metric} ${show(s.selected)} (best test ${show(s.bestTest)})`);
     runs.push(s);
   }
   const rows = curveRows(arms, budgets, runs);

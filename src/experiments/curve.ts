@@ -129,40 +129,49 @@ export function pooledVariants(arms: readonly Arm[], runs: readonly RunSummary[]
   return [...byTag].map(([tag, e]) => ({ tag, cells: e.cells.size, ...pairedComparison(e.a, e.b) }));
 }
 
-const pct = (x: number) => (100 * x).toFixed(2);
+/** Whether a metric is a fraction, shown as a percentage (accuracy, F1, MCC; not perplexity or loss). */
+export const isFractionMetric = (metric: string): boolean => metric !== "perplexity" && metric !== "loss";
+
+/** A metric value as the tables show it: fractions in percent with 2 decimals, others with 3. */
+const shown = (metric: string) => (x: number) => (isFractionMetric(metric) ? (100 * x).toFixed(2) : x.toFixed(3));
+
 /** "81.67 [79.5, 83.8]" (a lone seed: no interval). */
-export function formatInterval(i: Interval): string {
-  return Number.isNaN(i.lo) ? pct(i.mean) : `${pct(i.mean)} [${pct(i.lo)}, ${pct(i.hi)}]`;
+export function formatInterval(i: Interval, metric: string): string {
+  const f = shown(metric);
+  return Number.isNaN(i.lo) ? f(i.mean) : `${f(i.mean)} [${f(i.lo)}, ${f(i.hi)}]`;
 }
 
-function formatPaired(p: PairedComparison | undefined): string {
+function formatPaired(p: PairedComparison | undefined, metric: string): string {
   if (!p) return "–";
-  const sign = (x: number) => `${x >= 0 ? "+" : "−"}${pct(Math.abs(x))}`;
+  const f = shown(metric);
+  const sign = (x: number) => `${x >= 0 ? "+" : "−"}${f(Math.abs(x))}`;
   const ci = Number.isNaN(p.lo) ? "" : ` [${sign(p.lo)}, ${sign(p.hi)}]`;
   return `${sign(p.mean)}${ci} (${p.positive}/${p.n} up, p = ${p.signP.toPrecision(2)})`;
 }
 
 export function markdownTable(rows: readonly CurveRow[], metric: string, seeds: number, validation: boolean, pooled: readonly PooledVariant[] = []): string {
   const variants = rows.some((r) => r.vsDefault);
-  const chosen = validation ? `test ${metric} at best validation (%)` : `best test ${metric} (%)`;
+  const unit = isFractionMetric(metric) ? " (%)" : "";
+  const points = isFractionMetric(metric) ? "points" : metric;
+  const chosen = validation ? `test ${metric} at best validation${unit}` : `best test ${metric}${unit}`;
   const lines = [
-    `| budget | construction | ranks | parameters | ${chosen} | best test ${metric}, the paper's reporting (%) | Δ vs LoRA (points) |${variants ? " Δ vs default (points) |" : ""} step time |`,
+    `| budget | construction | ranks | parameters | ${chosen} | best test ${metric}, the paper's reporting${unit} | Δ vs LoRA (${points}) |${variants ? ` Δ vs default (${points}) |` : ""} step time |`,
     `|---|---|---|---:|---:|---:|---:|${variants ? "---:|" : ""}---:|`,
     ...rows.map(
       (r) =>
-        `| ${r.budget || "–"} | ${r.arm} | ${r.ranks ? r.ranks.join(",") : "–"} | ${r.params.toLocaleString("en-US")} | ${formatInterval(r.selected)} | ${formatInterval(r.bestTest)} | ${formatPaired(r.vsLora)} |` +
-        `${variants ? ` ${r.vsDefault ? `${formatPaired(r.vsDefault)} vs ${r.vsDefault.against}` : "–"} |` : ""} ${(r.stepSeconds * 1000).toFixed(1)} ms |`,
+        `| ${r.budget || "–"} | ${r.arm} | ${r.ranks ? r.ranks.join(",") : "–"} | ${r.params.toLocaleString("en-US")} | ${formatInterval(r.selected, metric)} | ${formatInterval(r.bestTest, metric)} | ${formatPaired(r.vsLora, metric)} |` +
+        `${variants ? ` ${r.vsDefault ? `${formatPaired(r.vsDefault, metric)} vs ${r.vsDefault.against}` : "–"} |` : ""} ${(r.stepSeconds * 1000).toFixed(1)} ms |`,
     ),
   ];
   const selection = validation
     ? `The evaluation is chosen on the validation split (held out from the training data); the test ${metric} there is reported. "Best test" is the highest test ${metric} over all evaluations, as the paper reports it: it picks the epoch on the test set and flatters every method.`
     : `No validation split (--val-fraction 0): the evaluation is chosen on the test set, as the paper does.`;
   return (
-    `${lines.join("\n")}\n\n${selection} Mean [95 % t interval] over ${seeds} seeds. Δ = per-seed paired difference in points ` +
+    `${lines.join("\n")}\n\n${selection} Mean [95 % t interval] over ${seeds} seeds. Δ = per-seed paired difference (the arm minus LoRA or its default)${isFractionMetric(metric) ? " in points" : `; lower ${metric} is better`} ` +
     `(mean [95 % t interval]), with how many seeds went up and the exact two-sided sign test's p (with 3 seeds it cannot go below 0.25, with 5 below 0.0625). ` +
-    `"head" trains only the classifier (0 adapter parameters); "full" trains every weight.\n` +
+    `"head" trains only the ${isFractionMetric(metric) ? "classifier" : "LM head"} (0 adapter parameters); "full" trains every weight.\n` +
     (pooled.length
-      ? `\n| setting vs its default | pooled over | Δ (points) |\n|---|---|---:|\n${pooled.map((p) => `| ${p.tag} | ${p.cells} constructions × budgets, ${p.n} seed pairs | ${formatPaired(p)} |`).join("\n")}\n\n` +
+      ? `\n| setting vs its default | pooled over | Δ (${points}) |\n|---|---|---:|\n${pooled.map((p) => `| ${p.tag} | ${p.cells} constructions × budgets, ${p.n} seed pairs | ${formatPaired(p, metric)} |`).join("\n")}\n\n` +
         `Pooled: every (construction, budget, seed) pair of the setting and the construction's default arm. Pairs of one seed share its data split and head initialisation, so they are not independent and the interval is only a summary.\n`
       : "")
   );

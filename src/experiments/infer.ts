@@ -4,6 +4,7 @@
  * its class names; inputs by their HuggingFace names from a safetensors file, image files or text;
  * one forward pass; logits and the last hidden state back as F32, and labelled probabilities.
  */
+import { describeNonFinite } from "../tensor/finite.ts";
 import { looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -20,12 +21,14 @@ import { ConfigReader } from "../models/config-fields.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { WeightStore } from "../onnx/export.ts";
 import type { HostTensor } from "../runtime/host.ts";
-import { compile } from "../runtime/session.ts";
+import { type CompiledGraph, compile } from "../runtime/session.ts";
+import { causalLm } from "../tasks/causal-lm.ts";
+import { lmDataFor } from "./lm-datasets.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
 import { type MetricsSummary, summarize } from "../train/metrics.ts";
 import type { SplitName } from "../train/task-data.ts";
 import { predict } from "../train/trainer.ts";
-import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, taskDataFor } from "./datasets.ts";
+import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionLimit, taskDataFor } from "./datasets.ts";
 
 const HEAD_PREFIX = "base_model.model.";
 
@@ -35,6 +38,8 @@ export interface TrainedModel {
   adapter?: AdapterSet;
   /** Class names, index = class id (id2label). */
   labels: string[];
+  /** The classifier was missing or mis-shaped in the model folder and no adapter brought one: it is random. */
+  randomHead?: boolean;
 }
 
 /** What `--adapter DIR` holds: an adapter, a head, a full model folder; anything else is an error naming the fix. */
@@ -97,7 +102,7 @@ export function loadTrainedModel(modelSpec: string, adapterDir?: string, opts: {
   }
   if (!adapterDir) {
     const model = loadModel(modelDir);
-    return { model, labels: model.config.id2label ?? labelNames(model.config.numLabels) };
+    return { model, labels: model.config.id2label ?? labelNames(model.config.numLabels), randomHead: model.newHead };
   }
   const kind = describeTrainedDir(adapterDir);
   const labels = trainedLabels(adapterDir, kind, modelDir);
@@ -206,9 +211,7 @@ export function textInputs(model: LoadedModel, texts: string[], pairs?: string[]
   if (pairs && pairs.length !== texts.length) throw new ConfigError(`--text-pair needs one second text per --text: got ${texts.length} texts and ${pairs.length} pairs`);
   if (!existsSync(join(model.dir, "tokenizer.json"))) throw new ConfigError(`${model.dir} has no tokenizer.json; --text needs the tokenizer files of the model folder`);
   const tok = TextTokenizer.fromDir(model.dir);
-  const cfg = model.config as { maxPositionEmbeddings: number; padTokenId: number };
-  const limit = cfg.maxPositionEmbeddings - cfg.padTokenId - 1;
-  const m = Math.min(maxLength ?? tok.modelMaxLength ?? 512, limit);
+  const m = Math.min(maxLength ?? tok.modelMaxLength ?? 512, positionLimit(model));
   const batch = tok.encodeBatch(texts.map((text, i) => ({ text, textPair: pairs?.[i] })), { maxLength: m, truncation: true });
   const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [...batch.shape], data });
   return { input_ids: t(batch.inputIds), attention_mask: t(batch.attentionMask), token_type_ids: t(batch.tokenTypeIds) };
@@ -234,6 +237,7 @@ export async function runInference(tm: { model: LoadedModel; adapter?: AdapterSe
     const graph = await compile(built.graph, { store, threads: opts.threads, outputs: ["logits", "last_hidden_state"] });
     try {
       const out = await graph.run(model.family.feeds(model.config, inputs));
+      refuseNonFiniteLogits(out.logits.data as Float32Array, model.dir);
       return { logits: out.logits, last_hidden_state: out.last_hidden_state };
     } finally {
       graph.dispose();
@@ -241,6 +245,12 @@ export async function runInference(tm: { model: LoadedModel; adapter?: AdapterSe
   } finally {
     store.dispose();
   }
+}
+
+/** NaN logits would print as "NaN%" or count as class 0: refuse them, pointing at the weights. */
+export function refuseNonFiniteLogits(logits: Float32Array, modelDir: string): void {
+  const bad = describeNonFinite(logits);
+  if (bad) throw new FormatError(`the model (${modelDir}, with its adapter) produced logits with ${bad}; its weights or adapter hold non-finite or overflowing values, retrain or restore them`);
 }
 
 export function writeOutputs(path: string, out: InferenceOutputs): void {
@@ -300,10 +310,27 @@ export interface EvalResult extends MetricsSummary {
   classNames: string[];
 }
 
+/** A causal LM's held-out metrics (token-weighted). */
+export interface LmEvalResult {
+  task: "causal-lm";
+  split: SplitName;
+  loss: number;
+  perplexity: number;
+  next_token_accuracy: number;
+  tokens: number;
+}
+
 /** Metrics of a trained model on a split of `--data` (the same seeded split `train` used). */
-export async function evaluateTrained(tm: TrainedModel, o: EvalOptions): Promise<EvalResult> {
+export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { truncation?: boolean; packing?: boolean }): Promise<EvalResult | LmEvalResult> {
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
+  if (tm.model.family.task === "causal-lm") {
+    const { data } = lmDataFor(tm.model, { data: o.data, evalData: o.evalData, maxLength: o.maxLength ?? 512, truncation: o.truncation ?? true, packing: o.packing ?? false, seed: o.seed ?? 0, warn: o.warn });
+    const ev = await withEvalGraph(tm, data.seqLen, Math.max(1, Math.min(o.batchSize ?? 8, data.size(split))), o.threads, (graph, B, feeds) =>
+      causalLm.evaluate(data, split, graph, B, feeds, "perplexity"),
+    );
+    return { task: "causal-lm", split, ...(ev.metrics as Omit<LmEvalResult, "task" | "split">) };
+  }
   if (o.format && !(DATA_FORMATS as readonly string[]).includes(o.format)) throw new ConfigError(`unknown --data-format "${o.format}"; valid: ${DATA_FORMATS.join(", ")}`);
   const warn = o.warn ?? console.warn;
   const ds = await openDataset(o.data, {
@@ -326,16 +353,26 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions): Promise
     warn(`the head's labels (${tm.labels.join(", ")}) differ from the data's classes (${classNames.join(", ")}); classes are matched by index`);
   }
   const data = taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 });
-  const n = data.size(split);
-  const B = Math.max(1, Math.min(o.batchSize ?? 64, n));
+  const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
+  const preds = await withEvalGraph(tm, data.seqLen, B, o.threads, (graph, b, feeds) => predict(data, split, graph, b, feeds));
+  return { ...summarize(preds, data.labels!(split), classNames.length), split, classNames };
+}
+
+/** Run `f` with a compiled logits-only graph of the trained model for batch B. */
+async function withEvalGraph<R>(
+  tm: TrainedModel,
+  seqLen: number | undefined,
+  B: number,
+  threads: number | undefined,
+  f: (graph: CompiledGraph, B: number, feeds: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>) => Promise<R>,
+): Promise<R> {
   const { model, adapter } = tm;
-  const built = buildModelGraph({ model, adapter, batch: B, seqLen: data.seqLen, trainable: "none" });
+  const built = buildModelGraph({ model, adapter, batch: B, seqLen, trainable: "none" });
   const store = new WeightStore();
   try {
-    const graph = await compile(built.graph, { store, threads: o.threads, outputs: ["logits"] });
+    const graph = await compile(built.graph, { store, threads, outputs: ["logits"] });
     try {
-      const preds = await predict(data, split, graph, B, (inputs) => model.family.feeds(model.config, inputs));
-      return { ...summarize(preds, data.labels(split), classNames.length), split, classNames };
+      return await f(graph, B, (inputs) => model.family.feeds(model.config, inputs));
     } finally {
       graph.dispose();
     }

@@ -3,23 +3,28 @@
  * train, and leave a run folder with the resolved config, metrics, adapters, summary and plots.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { totalmem } from "node:os";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { groupRanksForBudget } from "../adapters/params.ts";
 import { parseTargetModules } from "../adapters/targets.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
-import { createAdapter, modelContext } from "../models/context.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
+import type { Task } from "../models/types.ts";
+import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
+import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
+import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
 import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import { checkValFraction } from "../train/validation.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { METRICS, type MetricName, type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
+import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
+import { taskOf } from "../tasks/index.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
+import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
 import { type RunConfig, parseRanks } from "./run-config.ts";
 
 export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
@@ -31,14 +36,30 @@ export interface PreparedData {
   embedded: boolean;
   /** Unreadable files the loader skipped (warned about; counted in the run summary). */
   skipped: { path: string; reason: string }[];
+  /** Causal LM: examples cut to --max-length. */
+  truncated?: number;
 }
 
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
+    if (cfg.task === "causal-lm") {
+      const model = await loadEmbeddedLm({ threads: cfg.threads || undefined, log: warn });
+      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
+    }
+    if (cfg.task && cfg.task !== "image-classification") throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
     return { data: embeddedTransferData(100, 200, cfg.seed), loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }), embedded: true, skipped: [] };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
+  const { family } = readModelConfig(cfg.model);
+  if (cfg.task && cfg.task !== family.task) {
+    throw new ConfigError(`--task ${cfg.task} does not fit ${cfg.model} (${family.modelType} does ${family.task}); drop --task to use the model's own task`);
+  }
+  if (family.task === "causal-lm") {
+    const model = loadModel(cfg.model);
+    const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
+    return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
+  }
   if (cfg.dataFormat && !(DATA_FORMATS as readonly string[]).includes(cfg.dataFormat)) {
     throw new ConfigError(`unknown --data-format "${cfg.dataFormat}"; valid: ${DATA_FORMATS.join(", ")}`);
   }
@@ -51,6 +72,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     labelColumn: cfg.labelColumn || undefined,
     warn,
   });
+  for (const name of ["train", "test"] as const) {
+    if (split.split[name].items.length === 0) {
+      const counts = `${split.split.train.items.length} train and ${split.split.test.items.length} test examples`;
+      throw new DataError(`the ${name} split of ${cfg.data} is empty (${counts}); add examples${name === "test" ? " (a class folder needs at least 2 images for the split to hold one back) or pass --eval-data" : ""}`);
+    }
+  }
   const labels = split.split.train.classNames;
   const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed });
   const probe = await load(cfg.seed);
@@ -76,7 +103,7 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
     construction: cfg.construction,
     factorization: cfg.factorization as "tucker" | "cp",
     headLayout: cfg.headLayout as "head_major" | "interleaved",
-    targetModules: parseTargetModules(cfg.targetModules),
+    targetModules: cfg.targetModules.trim() ? parseTargetModules(cfg.targetModules) : defaultTargets(model),
     layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
     gqa: cfg.gqa as "mean" | "separate",
   };
@@ -100,12 +127,15 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   return { adapter: set, trainable: "adapter+head", warnings };
 }
 
-export function trainConfig(cfg: RunConfig, task: "image-classification" | "text-classification"): TrainConfig {
-  if (!(METRICS as readonly string[]).includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${METRICS.join(", ")}`);
+export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
+  const metrics = taskOf(task).metrics;
+  const metric = cfg.metric || metrics[0];
+  if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
   for (const k of ["epochs", "batchSize"] as const) {
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
   }
   if (!(cfg.lr > 0)) throw new ConfigError(`--lr must be positive, got ${cfg.lr}`);
+  checkRunOptions(cfg);
   checkValFraction(cfg.valFraction);
   if (!(cfg.coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${cfg.coreLrScale}`);
   return {
@@ -119,12 +149,41 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
     evalEvery: cfg.evalEvery,
     saveEvery: cfg.saveEvery,
     maxGradNorm: cfg.maxGradNorm,
-    metric: cfg.metric as MetricName,
+    metric,
     dropout: cfg.dropout,
     threads: cfg.threads || undefined,
     valFraction: cfg.valFraction,
     coreLrScale: cfg.coreLrScale,
   };
+}
+
+/** Ranges of the options ONNX Runtime or the trainer would otherwise reject with a stack (or accept silently). */
+export function checkRunOptions(cfg: RunConfig): void {
+  const bad = (flag: string, rule: string, v: unknown) => new ConfigError(`--${flag} must be ${rule}, got ${v}`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw bad("dropout", "in [0, 1) (the probability of dropping a unit)", cfg.dropout);
+  if (!(Number.isInteger(cfg.threads) && cfg.threads >= 0)) throw bad("threads", "an integer ≥ 1 (or 0 for all cores)", cfg.threads);
+  if (!(Number.isInteger(cfg.maxLength) && cfg.maxLength >= 1)) throw bad("max-length", "a positive integer", cfg.maxLength);
+  if (!(cfg.weightDecay >= 0)) throw bad("weight-decay", "≥ 0", cfg.weightDecay);
+  if (!(cfg.minLr >= 0 && cfg.minLr <= cfg.lr)) throw bad("min-lr", `in [0, --lr ${cfg.lr}]`, cfg.minLr);
+  if (!(cfg.warmup === -1 || (cfg.warmup >= 0 && cfg.warmup < 1))) throw bad("warmup", "a fraction in [0, 1)", cfg.warmup);
+  if (!(cfg.maxGradNorm >= 0)) throw bad("max-grad-norm", "≥ 0 (0 = off)", cfg.maxGradNorm);
+  for (const k of ["evalEvery", "saveEvery", "seed"] as const) {
+    if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw bad(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), "an integer ≥ 0", cfg[k]);
+  }
+}
+
+/**
+ * Refuse a batch whose activations cannot fit: about 24 float32 values per token, hidden unit
+ * and layer are kept for the backward pass (attention, the 4x MLP, norms), plus the B x heads x
+ * T x T attention maps. An estimate, not a bound; the message gives it so the user can judge.
+ */
+export function checkBatchFits(model: LoadedModel, seqLen: number, batch: number): void {
+  const { hidden, layers, heads } = modelContext(model);
+  const bytes = 4 * batch * layers * seqLen * (24 * hidden + 2 * heads * seqLen);
+  if (bytes > totalmem()) {
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    throw new ConfigError(`--batch-size ${batch} needs about ${gib(bytes)} of activations (${layers} layers, ${seqLen} tokens, hidden ${hidden}) but the machine has ${gib(totalmem())}; lower --batch-size`);
+  }
 }
 
 export interface RunHooks {
@@ -140,20 +199,31 @@ export interface RunHooks {
  */
 export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
   const resume = mode === true || mode === "resume";
+  // everything that can be checked without the folder is checked before it is taken
+  const prepared = await prepareData(cfg, hooks.warn);
+  const model = await prepared.loadModel(cfg.seed);
+  const { adapter, trainable, warnings } = adapterFor(model, cfg);
+  const tc = trainConfig(cfg, model.family.task);
+  const { imageSize = 0, patchSize = 1 } = model.config as { imageSize?: number; patchSize?: number };
+  checkBatchFits(model, prepared.data.seqLen ?? (imageSize / patchSize) ** 2 + 1, tc.batchSize);
   const lock = openRunFolder(outDir, resume ? "resume" : mode === "overwrite" ? "overwrite" : "new");
   try {
-    return await trainInto(cfg, outDir, hooks, resume);
+    for (const w of warnings) hooks.warn?.(w);
+    return await trainInto(cfg, outDir, hooks, resume, { prepared, model, adapter, trainable, tc });
   } finally {
     lock.release();
   }
 }
 
-async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume: boolean): Promise<RunResult> {
-  const prepared = await prepareData(cfg, hooks.warn);
-  const model = await prepared.loadModel(cfg.seed);
-  const { adapter, trainable, warnings } = adapterFor(model, cfg);
-  for (const w of warnings) hooks.warn?.(w);
-  const tc = trainConfig(cfg, model.family.task);
+interface Prepared {
+  prepared: PreparedData;
+  model: LoadedModel;
+  adapter?: AdapterSet;
+  trainable: TrainableSet;
+  tc: TrainConfig;
+}
+
+async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume: boolean, { prepared, model, adapter, trainable, tc }: Prepared): Promise<RunResult> {
   // a resumed run keeps the config it was started with (train() refuses a different one)
   if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
   const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
@@ -172,6 +242,7 @@ async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume
     stepSeconds: result.stepSeconds,
     samplesPerSecond: tc.batchSize / result.stepSeconds,
     skippedFiles: prepared.skipped.length,
+    ...(prepared.truncated !== undefined ? { truncatedExamples: prepared.truncated } : {}),
     skipped: prepared.skipped.map((f) => f.path),
   };
   writeFileAtomic(join(outDir, "summary.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2) + "\n"));

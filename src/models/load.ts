@@ -11,16 +11,18 @@ import { hubCacheDir, looksLikeRepoId, resolveModelFromCache } from "../io/hub-c
 import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
 import { ConfigReader } from "./config-fields.ts";
 import type { WeightMap } from "../nn/params.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
 import { Rng } from "../tensor/random.ts";
 import { roberta } from "./roberta/model.ts";
 import type { ModelFamily } from "./types.ts";
 import { vit } from "./vit/model.ts";
+import { llama, mistral, qwen2 } from "./llama/model.ts";
 
 // The registry is heterogeneous by design: each family carries its own config and input types.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyFamily = ModelFamily<any, any>;
 
-export const FAMILIES: Record<string, AnyFamily> = { vit, roberta };
+export const FAMILIES: Record<string, AnyFamily> = { vit, roberta, llama, mistral, qwen2 };
 
 /** Keys checkpoints carry that these classification models do not use, and legacy names. */
 const RULES: Record<string, WeightRule[]> = {
@@ -89,9 +91,10 @@ export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
   }
   const config = family.parseConfig(rawConfig, join(dir, "config.json"));
   const checkpoint = loadCheckpointTensors(dir);
+  checkLayerCount(config as { numHiddenLayers?: number }, checkpoint.keys(), dir);
   const expected = family.parameterShapes(config);
   const head = family.headParameters(config);
-  const mapper = new WeightMapper(RULES[family.modelType] ?? []);
+  const mapper = new WeightMapper(family.checkpointRules?.(config) ?? RULES[family.modelType] ?? []);
   // The head is loaded only when the checkpoint has one of the right size for the same labels.
   const sameLabels = !opts.labels || JSON.stringify(storedLabels) === JSON.stringify(opts.labels);
   const headFits = sameLabels && head.every((k) => {
@@ -103,8 +106,30 @@ export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
   // errors name the checkpoint file (or the shard index), not just the folder
   const source = join(dir, existsSync(join(dir, WEIGHTS_FILE)) ? WEIGHTS_FILE : WEIGHTS_INDEX_FILE);
   const weights: WeightMap = mapper.load(body, want, source);
+  for (const [k, t] of weights) {
+    const bad = describeNonFinite(t.data);
+    if (bad) throw new FormatError(`${source}: tensor "${k}" holds ${bad}; the checkpoint is damaged, restore or re-download it`);
+  }
   if (!headFits) initHead(weights, expected, head, opts.seed ?? 0);
   return { family, config, weights, dir, rawConfig, newHead: !headFits };
+}
+
+/**
+ * A config may not claim more layers than the weights hold: the claim sizes every per-layer
+ * structure (shapes, graphs, buffers) before any weight is compared, so `num_hidden_layers:
+ * 1000000` over a 4-layer file would exhaust memory instead of failing.
+ */
+function checkLayerCount(config: { numHiddenLayers?: number }, keys: Iterable<string>, dir: string): void {
+  const claimed = config.numHiddenLayers;
+  if (claimed === undefined) return;
+  let held = 0;
+  for (const k of keys) {
+    const m = /(?:^|\.)layers?\.(\d+)\./.exec(k);
+    if (m) held = Math.max(held, Number(m[1]) + 1);
+  }
+  if (claimed > held) {
+    throw new ConfigError(`${join(dir, "config.json")}: num_hidden_layers is ${claimed} but the weights hold ${held} layer${held === 1 ? "" : "s"}; set num_hidden_layers to ${held} (or use the weights the config belongs to)`);
+  }
 }
 
 /** HF's init: weights ~ N(0, 0.02²), biases 0. */

@@ -14,6 +14,8 @@ import { toFloat32 } from "../io/dtype-convert.ts";
 import { modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
+import { taskOf } from "../tasks/index.ts";
 
 export const HEAD_FILE = "head.safetensors";
 
@@ -41,7 +43,8 @@ export function saveTrained(dir: string, model: LoadedModel, trained: Trained): 
     saveModelFolder(dir, model.rawConfig, new Map([...model.weights, ...trained.weights]));
     return;
   }
-  if (trained.adapter) saveAdapter(dir, trained.adapter, modelContext(model), head);
+  // a pretrained LM head is not trained with an adapter, so it is not saved with one
+  if (trained.adapter) saveAdapter(dir, trained.adapter, modelContext(model), taskOf(model.family.task).trainsHeadWithAdapter ? head : new Map());
   else writeSafetensors(join(dir, HEAD_FILE), float32Inputs(head), { base_model: model.dir });
   const { id2label, label2id } = model.rawConfig;
   if (id2label) writeFileAtomic(join(dir, LABELS_FILE), new TextEncoder().encode(JSON.stringify({ id2label, label2id }, null, 2) + "\n"));
@@ -49,6 +52,15 @@ export function saveTrained(dir: string, model: LoadedModel, trained: Trained): 
 
 /** Load what `saveTrained` (or PEFT) wrote: an adapter folder, a head file, or a full model folder. */
 export function loadTrained(dir: string, model: LoadedModel): Trained {
+  const trained = readTrained(dir, model);
+  for (const [k, t] of [...(trained.adapter?.tensors ?? []), ...trained.weights]) {
+    const bad = describeNonFinite(t.data);
+    if (bad) throw new FormatError(`${dir}: tensor "${k}" holds ${bad}; the run diverged or the file is damaged, use another checkpoint (e.g. best/) or retrain`);
+  }
+  return trained;
+}
+
+function readTrained(dir: string, model: LoadedModel): Trained {
   if (existsSync(join(dir, ADAPTER_CONFIG))) {
     const { set, head } = loadAdapter(dir, modelContext(model));
     return { adapter: set, weights: head };

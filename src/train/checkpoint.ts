@@ -9,7 +9,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FormatError, TensLoRAError } from "../errors.ts";
-import { isPlainObject, readSafetensors, writeSafetensors } from "../io/safetensors.ts";
+import { type SafetensorsFile, isPlainObject, readSafetensors, writeSafetensors } from "../io/safetensors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import { toFloat32 } from "../io/dtype-convert.ts";
 import type { AdamWScalars } from "./optim.ts";
@@ -111,8 +111,7 @@ export function saveCheckpoint(outDir: string, ckpt: Checkpoint): string {
   return dir;
 }
 
-function readState(dir: string): TrainState {
-  const s = readJsonFile(join(dir, STATE), "checkpoint state");
+function checkState(s: unknown, dir: string): TrainState {
   const ok =
     isPlainObject(s) &&
     Number.isSafeInteger(s.step) &&
@@ -126,8 +125,12 @@ function readState(dir: string): TrainState {
 
 export function loadCheckpoint(dir: string): Checkpoint {
   if (!existsSync(join(dir, STATE))) throw new FormatError(`${dir} holds no checkpoint (${STATE} is missing); was the run saved?`);
-  const state = readState(dir);
-  const file = readSafetensors(join(dir, TENSORS));
+  return checkpointFrom(dir, readJsonFile(join(dir, STATE), "checkpoint state"), readSafetensors(join(dir, TENSORS)));
+}
+
+/** A checkpoint from its parsed parts (`dir` names them in errors). */
+export function checkpointFrom(dir: string, s: unknown, file: SafetensorsFile): Checkpoint {
+  const state = checkState(s, dir);
   const tensors: Record<string, Float32Array> = {};
   for (const [k, e] of file.tensors) tensors[k] = toFloat32(e, k).slice();
   if (!tensors.params) throw new FormatError(`${join(dir, TENSORS)} holds no "params" tensor; the checkpoint is damaged`);

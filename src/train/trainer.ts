@@ -13,19 +13,20 @@ import { buildModelGraph, type TrainableSet } from "../models/build.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { WeightStore } from "../onnx/export.ts";
 import type { HostTensor } from "../runtime/host.ts";
-import { type CompiledGraph, compile } from "../runtime/session.ts";
+import { compile } from "../runtime/session.ts";
 import { Rng } from "../tensor/random.ts";
 import { saveTrained } from "./artifacts.ts";
 import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { keepMetricsUpTo } from "./run-folder.ts";
-import { type MetricsSummary, summarize } from "./metrics.ts";
+import { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
+import { taskOf } from "../tasks/index.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
-import type { SplitName, TaskData } from "./task-data.ts";
+import type { TaskData } from "./task-data.ts";
 import { checkValFraction, splitValidation } from "./validation.ts";
 
-export const METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
-export type MetricName = (typeof METRICS)[number];
+export { CLASSIFICATION_METRICS as METRICS, metricValue, predict } from "../tasks/classification.ts";
+export type MetricName = (typeof CLASSIFICATION_METRICS)[number];
 
 export interface TrainConfig {
   lr: number;
@@ -42,13 +43,15 @@ export interface TrainConfig {
   saveEvery: number;
   /** Clip the global gradient norm; 0 = off (the paper does not clip). */
   maxGradNorm: number;
-  metric: MetricName;
+  /** The task's selection metric (classification: accuracy, mcc, …; causal LM: perplexity, …). */
+  metric: string;
   /** Hidden/attention dropout during training (the paper uses 0). */
   dropout: number;
   threads?: number;
   /**
-   * Hold out this fraction of the training data (per class, seeded by `seed`) and select the best
-   * evaluation on it; 0 or absent: select on the test split, as the paper does.
+   * Hold out this fraction of the training data (per class where there are classes, seeded by
+   * `seed`) and select the best evaluation on it; 0 or absent: select on the test split, as the
+   * paper does.
    */
   valFraction?: number;
   /** Multiplies the learning rate of each adapter tensor that starts at zero (Tucker core, LoRA B), as TensLoRA+ and LoRA+ do; absent = 1. */
@@ -57,7 +60,7 @@ export interface TrainConfig {
 
 export type TrainEvent =
   | { type: "step"; step: number; total: number; epoch: number; loss: number; lr: number; samplesPerSec: number; etaSec: number }
-  | { type: "eval"; step: number; epoch: number; metrics: MetricsSummary; value: number; validation?: number; best: boolean }
+  | { type: "eval"; step: number; epoch: number; metrics: Record<string, unknown>; summary: string; value: number; validation?: number; best: boolean }
   | { type: "checkpoint"; step: number; path: string };
 
 export interface RunSetup {
@@ -83,54 +86,32 @@ export interface RunResult {
    * The selected evaluation: the best on the validation split when there is one (`value` is the
    * validation metric, `test` the test metric at that step), else the best on test.
    */
-  best: { value: number; step: number; test: number; metrics: MetricsSummary } | null;
+  best: { value: number; step: number; test: number; metrics: Record<string, unknown> } | null;
   /** The best test metric over all evaluations (the paper's reporting). */
   bestTest: { value: number; step: number } | null;
   /** Examples held out for validation (0 without a validation split). */
   validationSize: number;
-  final: MetricsSummary | null;
+  /** The last evaluation's metrics (classification: a MetricsSummary) and selection value. */
+  final: Record<string, unknown> | null;
+  finalValue: number;
+  /** The selection metric. */
+  metric: string;
   /** Median seconds per optimiser step (forward, backward and update). */
   stepSeconds: number;
   trainableParams: number;
-}
-
-export function metricValue(m: MetricsSummary, name: MetricName): number {
-  const v = { accuracy: m.accuracy, mcc: m.mcc, macro_f1: m.macroF1, binary_f1: m.binaryF1 ?? Number.NaN }[name];
-  if (Number.isNaN(v)) throw new ConfigError(`metric "${name}" is undefined for ${m.confusionMatrix.length} classes; use accuracy, mcc or macro_f1`);
-  return v;
 }
 
 function epochOrder(seed: number, epoch: number, n: number): Int32Array {
   return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ epoch) >>> 0).permutation(n);
 }
 
-/** Predictions on a split, batch by batch through the eval graph. */
-export async function predict(data: TaskData, split: SplitName, graph: CompiledGraph, B: number, feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>): Promise<Int32Array> {
-  const n = data.size(split);
-  const preds = new Int32Array(n);
-  let next = data.batch(split, range(0, Math.min(B, n)), B);
-  for (let start = 0; start < n; start += B) {
-    const batch = await next;
-    if (start + B < n) next = data.batch(split, range(start + B, Math.min(start + 2 * B, n)), B);
-    const out = await graph.run(feedsOf(batch.inputs));
-    const logits = out.logits.data as Float32Array;
-    const C = out.logits.shape[1];
-    for (let r = 0; r < batch.valid; r++) {
-      let best = 0;
-      for (let c = 1; c < C; c++) if (logits[r * C + c] > logits[r * C + best]) best = c;
-      preds[start + r] = best;
-    }
-  }
-  return preds;
-}
-
-const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
-
 export async function train(setup: RunSetup): Promise<RunResult> {
   const { model, adapter, config: cfg, outDir } = setup;
   checkValFraction(cfg.valFraction ?? 0);
   const held = cfg.valFraction ? splitValidation(setup.data, cfg.valFraction, cfg.seed) : null;
   const data = held?.data ?? setup.data;
+  const task = taskOf(model.family.task);
+  if (!task.metrics.includes(cfg.metric)) throw new ConfigError(`metric "${cfg.metric}" does not apply to ${task.name}; valid: ${task.metrics.join(", ")}`);
   const emit = setup.onEvent ?? (() => {});
   const B = cfg.batchSize;
   const n = data.size("train");
@@ -201,27 +182,23 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     const path = saveCheckpoint(outDir, { state: { step, best: best && { value: best.value, step: best.step, test: best.test }, bestTest, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
     emit({ type: "checkpoint", step, path });
   };
-  let lastEval: MetricsSummary | null = null;
-  const score = async (d: TaskData) => {
-    const metrics = summarize(await predict(d, "test", evalGraph, B, feedsOf), d.labels("test"), d.classNames.length);
-    return { metrics, value: metricValue(metrics, cfg.metric) };
-  };
+  let lastEval: { metrics: Record<string, unknown>; value: number } | null = null;
   const evaluate = async () => {
-    const test = await score(data);
-    const val = held ? await score(held.validation) : null;
-    const chosen = val ?? test;
+    const ev = await task.evaluate(data, "test", evalGraph, B, feedsOf, cfg.metric);
+    const val = held ? await task.evaluate(held.validation, "test", evalGraph, B, feedsOf, cfg.metric) : null;
+    const better = (a: number, b: number) => (task.higherIsBetter(cfg.metric) ? a > b : a < b);
+    const chosen = val ?? ev;
     // a validation set of a few dozen examples ties often: the later evaluation (more training) wins
-    const isBest = !best || (val ? chosen.value >= best.value : chosen.value > best.value);
+    const isBest = !best || better(chosen.value, best.value) || (val !== null && chosen.value === best.value);
     if (isBest) {
-      best = { value: chosen.value, step, test: test.value, metrics: chosen.metrics };
+      best = { value: chosen.value, step, test: ev.value, metrics: chosen.metrics };
       saveTrained(join(outDir, "best"), model, trained());
     }
-    if (!bestTest || test.value > bestTest.value) bestTest = { value: test.value, step };
-    lastEval = test.metrics;
+    if (!bestTest || better(ev.value, bestTest.value)) bestTest = { value: ev.value, step };
+    lastEval = ev;
     const epoch = step / stepsPerEpoch;
-    const m = test.metrics;
-    log({ type: "eval", step, epoch, [cfg.metric]: test.value, accuracy: m.accuracy, macro_f1: m.macroF1, mcc: m.mcc, binary_f1: m.binaryF1, ...(val ? { [`val_${cfg.metric}`]: val.value } : {}) });
-    emit({ type: "eval", step, epoch, metrics: m, value: test.value, ...(val ? { validation: val.value } : {}), best: isBest });
+    log({ type: "eval", step, epoch, [cfg.metric]: ev.value, ...ev.log, ...(val ? { [`val_${cfg.metric}`]: val.value } : {}) });
+    emit({ type: "eval", step, epoch, metrics: ev.metrics, summary: ev.summary, value: ev.value, ...(val ? { validation: val.value } : {}), best: isBest });
   };
 
   const times: number[] = [];
@@ -277,7 +254,8 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     evalGraph.dispose();
     store.dispose();
   }
-  return { interrupted, steps: step, best, bestTest, validationSize: held?.validationIndices.length ?? 0, final: lastEval, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
+  const last = lastEval as { metrics: Record<string, unknown>; value: number } | null;
+  return { interrupted, steps: step, best, bestTest, validationSize: held?.validationIndices.length ?? 0, final: last?.metrics ?? null, finalValue: last?.value ?? Number.NaN, metric: cfg.metric, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
 }
 
 /** The ETA takes the median of the last steps only: sorting every past step time made each step slower than the one before. */

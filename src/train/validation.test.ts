@@ -24,13 +24,13 @@ test("the validation images are disjoint from the training and test images, 10 %
   assert.equal(kept.size("train"), 180);
   assert.equal(kept.size("test"), 100, "the test split is untouched");
   const perClass = new Map<number, number>();
-  for (const y of validation.labels("test")) perClass.set(y, (perClass.get(y) ?? 0) + 1);
+  for (const y of validation.labels!("test")) perClass.set(y, (perClass.get(y) ?? 0) + 1);
   assert.deepEqual([...perClass.values()], [4, 4, 4, 4, 4]);
   // indices: a partition of the original training positions
   assert.deepEqual([...trainIndices, ...held].sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i));
   // labels follow their examples
-  const all = data.labels("train");
-  assert.deepEqual([...validation.labels("test")], [...held].map((i) => all[i]));
+  const all = data.labels!("train");
+  assert.deepEqual([...validation.labels!("test")], [...held].map((i) => all[i]));
   // content: no validation image is among the kept training images or the test images
   const [valPx, trainPx, testPx] = await Promise.all([pixelsOf(validation, "test"), pixelsOf(kept, "train"), pixelsOf(kept, "test")]);
   const others = new Set([...trainPx, ...testPx]);

@@ -42,12 +42,12 @@ export function validationIndices(labels: Int32Array, fraction: number, seed: nu
   return Int32Array.from(held.sort((a, b) => a - b));
 }
 
-/** Hold out a validation split of `data`'s training examples. */
+/** Hold out a validation split of `data`'s training examples (stratified by class where examples have one). */
 export function splitValidation(data: TaskData, fraction: number, seed: number): ValidationSplit {
-  const labels = data.labels("train");
+  const labels = data.labels?.("train") ?? new Int32Array(data.size("train"));
   const validationIdx = validationIndices(labels, fraction, seed);
   if (fraction > 0 && validationIdx.length === 0) {
-    throw new ConfigError(`--val-fraction ${fraction} holds out nothing: no class has 2 or more of the ${labels.length} training examples; use --val-fraction 0`);
+    throw new ConfigError(`--val-fraction ${fraction} holds out nothing: no class (or, without classes, the data) has 2 or more of the ${labels.length} training examples; use --val-fraction 0`);
   }
   const held = new Set(validationIdx);
   const trainIdx = Int32Array.from({ length: labels.length }, (_, i) => i).filter((i) => !held.has(i));
@@ -61,13 +61,13 @@ export function splitValidation(data: TaskData, fraction: number, seed: number):
     data: {
       ...data,
       size: (s) => (s === "train" ? trainIdx.length : data.size(s)),
-      labels: (s) => (s === "train" ? trainLabels : data.labels(s)),
+      ...(data.labels && { labels: (s) => (s === "train" ? trainLabels : data.labels!(s)) }),
       batch: (s, indices, B, augment) => (s === "train" ? data.batch("train", remap(trainIdx, indices), B, augment) : data.batch(s, indices, B, augment)),
     },
     validation: {
       ...data,
       size: () => validationIdx.length,
-      labels: () => validationLabels,
+      ...(data.labels && { labels: () => validationLabels }),
       // held-out examples are never augmented: they are evaluated, not trained on
       batch: (_s, indices, B) => data.batch("train", remap(validationIdx, indices), B),
     },
