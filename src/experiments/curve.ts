@@ -164,14 +164,14 @@ export function markdownTable(rows: readonly CurveRow[], metric: string, seeds: 
     ),
   ];
   const selection = validation
-    ? `The evaluation is chosen on the validation split (held out from the training data); the test ${metric} there is reported. "Best test" is the highest test ${metric} over all evaluations, as the paper reports it: it picks the epoch on the test set and flatters every method.`
+    ? `The evaluation is chosen on the validation split (held out from the training data); the test ${metric} there is reported. "Best test" is the best test ${metric} over all evaluations${isFractionMetric(metric) ? "" : " (the lowest)"}, as the paper reports it: it picks the epoch on the test set and flatters every method.`
     : `No validation split (--val-fraction 0): the evaluation is chosen on the test set, as the paper does.`;
   return (
     `${lines.join("\n")}\n\n${selection} Mean [95 % t interval] over ${seeds} seeds. Δ = per-seed paired difference (the arm minus LoRA or its default)${isFractionMetric(metric) ? " in points" : `; lower ${metric} is better`} ` +
-    `(mean [95 % t interval]), with how many seeds went up and the exact two-sided sign test's p (with 3 seeds it cannot go below 0.25, with 5 below 0.0625). ` +
+    `(mean [95 % t interval]), with how many seeds' values went up and the exact two-sided sign test's p (with 3 seeds it cannot go below 0.25, with 5 below 0.0625). ` +
     `"head" trains only the ${isFractionMetric(metric) ? "classifier" : "LM head"} (0 adapter parameters); "full" trains every weight.\n` +
     (pooled.length
-      ? `\n| setting vs its default | pooled over | Δ (${points}) |\n|---|---|---:|\n${pooled.map((p) => `| ${p.tag} | ${p.cells} constructions × budgets, ${p.n} seed pairs | ${formatPaired(p, metric)} |`).join("\n")}\n\n` +
+      ? `\n| setting vs its default | pooled over | Δ (${points}) |\n|---|---|---:|\n${pooled.map((p) => `| ${p.tag} | ${p.cells} (construction, budget) cells, ${p.n} seed pairs | ${formatPaired(p, metric)} |`).join("\n")}\n\n` +
         `Pooled: every (construction, budget, seed) pair of the setting and the construction's default arm. Pairs of one seed share its data split and head initialisation, so they are not independent and the interval is only a summary.\n`
       : "")
   );
