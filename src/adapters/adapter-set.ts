@@ -66,6 +66,14 @@ export function adapterParamCount(set: AdapterSet): number {
 
 const f32 = (d: Dense): Float32Array => (d.data instanceof Float32Array ? d.data : Float32Array.from(d.data));
 
+/** Whether a tensor starts at zero, so that its adapter's update does: LoRA B, a Tucker core, CP's first factor. */
+const zeroInitialized = (name: string, cp: boolean) => name.endsWith(".lora_B.weight") || name.endsWith(".core") || (cp && name.endsWith(".factors.0"));
+
+/** The names of the set's tensors that start at zero (one per adapted tensor or LoRA pair). */
+export function zeroInitializedTensors(set: AdapterSet): Set<string> {
+  return new Set(set.groups.flatMap((g) => [...groupParameterShapes(set.config, g).keys()].filter((k) => zeroInitialized(k, usesCp(set.config, g)))));
+}
+
 /**
  * Fresh parameters: the update is zero (LoRA B = 0, Tucker core = 0, CP first factor = 0), and
  * every tensor draws its own factors (the official code seeds every tensor alike; we do not).
@@ -80,7 +88,7 @@ export function createAdapterSet(config: AdapterConfig, groups: AdapterGroup[], 
     for (const [name, s] of groupParameterShapes(config, group)) {
       const r = rng.fork(draw++);
       const n = s.reduce((a, b) => a * b, 1);
-      const zero = name.endsWith(".lora_B.weight") || name.endsWith(".core") || (cp && name.endsWith(".factors.0"));
+      const zero = zeroInitialized(name, cp);
       let data: Float32Array;
       if (zero) data = new Float32Array(n);
       else if (name.endsWith(".lora_A.weight")) data = f32(kaimingUniform(r, s, s[1]));
