@@ -19,6 +19,8 @@ export interface JobResult {
   /** Null for a dry run. */
   summary: RunSummary | null;
   backboneParams: number;
+  /** The metric the run reported, resolved from the task ("" in a config means the task's first). */
+  metric: string;
   /** A comparison run's budget in parameters on the worker's model (absent for baselines and grid runs). */
   budget?: { label: string; params: number };
   /** The worker that finished it (host:pid). */

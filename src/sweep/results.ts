@@ -25,7 +25,7 @@ export async function sweepResults(store: SweepStore, outDir: string, name?: str
   const result = await writeResults(
     outDir,
     {
-      metric: st.record.metric,
+      metric: results[0].metric,
       arms,
       budgets: st.record.arms ? [...budgets].map(([label, params]) => ({ label, params })) : [{ label: "", params: 0 }],
       seeds: [...new Set(st.runs.map((r) => r.seed))],

@@ -100,7 +100,7 @@ function takeOverFolder(dir: string, log: (s: string) => void): void {
 }
 
 /** A `train` run's summary.json in the table's terms. */
-function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backboneParams: number } {
+function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backboneParams: number; metric: string } {
   const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
   return {
     summary: {
@@ -114,10 +114,11 @@ function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backb
       validation: s.validationSize > 0 && s.best ? s.best.value : Number.NaN,
       selectedStep: s.best?.step ?? 0,
       bestTest: s.bestTest?.value ?? Number.NaN,
-      final: s.final ? metricValue(s.final, cfg.metric as MetricName) : Number.NaN,
+      final: s.final ? metricValue(s.final, s.metric as MetricName) : Number.NaN,
       stepSeconds: s.stepSeconds,
     },
     backboneParams: s.backboneParams,
+    metric: s.metric,
   };
 }
 
@@ -161,10 +162,10 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
       }
     };
     try {
-      let out: { summary: RunSummary | null; backboneParams: number; budget?: { label: string; params: number } };
+      let out: { summary: RunSummary | null; backboneParams: number; metric: string; budget?: { label: string; params: number } };
       if (data.dryRun) {
         checkSettings(data, cfg);
-        out = { summary: null, backboneParams: 0 };
+        out = { summary: null, backboneParams: 0, metric: cfg.metric };
       } else if (data.kind === "compare") {
         const prepared = await prepare(cfg);
         const budgets = data.budget ? [data.budget] : [];
@@ -173,7 +174,7 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
         const backbone = backboneParams(probe);
         const budget = data.budget ? resolveBudget(data.budget, probe) : undefined;
         const summary = await runOne({ ...o, resume: true, shouldStop, onEvent: (_run, e) => onEvent(e) }, { arm: data.arm, budget, seed: data.seed }, backbone);
-        out = { summary, backboneParams: backbone, ...(budget ? { budget: { label: budget.label, params: budget.params } } : {}) };
+        out = { summary, backboneParams: backbone, metric: o.config.metric, ...(budget ? { budget: { label: budget.label, params: budget.params } } : {}) };
       } else {
         // a summary is written also when a run stops early: only a finished run's is reused
         const summaryPath = join(dir, "summary.json");
