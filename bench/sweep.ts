@@ -75,7 +75,7 @@ async function runOnce(url: string, n: number, workers: number, kill: number, lo
   const { jobs, runs, labels, base } = sweepJobs(file, (v) => resolveRunConfig(v));
   const store = await openStore(url);
   const t0 = performance.now();
-  await submitSweep(store, { name: "bench", kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, runs }, jobs);
+  await submitSweep(store, { name: "bench", kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, valFraction: base.valFraction, runs }, jobs);
   await allDone;
   const seconds = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 500)); // a late duplicate completion would show up here

@@ -37,6 +37,8 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--task <name>", "image-classification | text-classification | causal-lm (default: from the model's architecture)"],
   ["--dropout <p>", "hidden and attention dropout while training (default 0)"],
   ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
+  ["--val-fraction <f>", "training data held out per class to pick the best evaluation (default 0.1; 0 = pick on test, as the paper)"],
+  ["--core-lr-scale <x>", "learning-rate multiplier of the Tucker cores and LoRA B, TensLoRA+/LoRA+ style (default 1)"],
 ];
 
 export function addRunOptions(cmd: Command): Command {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RunConfig } from "../src/index.ts";
+import type { ArmGrid, Budget, RunConfig } from "../src/index.ts";
 import { QueueError, type RunJob, type SweepRecord, compareJobs, openStore, statusTable, submitSweep, sweepName, sweepResults, sweepStatus } from "../src/sweep/index.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,11 +40,11 @@ export async function submit(url: string, record: Omit<SweepRecord, "submittedAt
   }
 }
 
-/** `compare --queue`: one job per method × seed, each the in-process comparison's own run. */
-export function submitCompare(url: string, cfg: RunConfig, s: { methods: string[]; seeds: number[]; fullLr: number }, opts: Record<string, unknown>): Promise<void> {
-  const { jobs, runs } = compareJobs(cfg, { ...s, dryRun: Boolean(opts.dryRun) });
+/** `compare --queue`: one job per arm × budget × seed, each the in-process comparison's own run. */
+export function submitCompare(url: string, cfg: RunConfig, s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number }, opts: Record<string, unknown>): Promise<void> {
+  const { jobs, runs, arms } = compareJobs(cfg, { ...s, dryRun: Boolean(opts.dryRun) });
   const name = typeof opts.name === "string" ? opts.name : sweepName("compare", runs);
-  return submit(url, { name, kind: "compare", metric: cfg.metric, isoLoraRank: cfg.isoLora, labels: s.methods, runs }, jobs, opts);
+  return submit(url, { name, kind: "compare", metric: cfg.metric, isoLoraRank: cfg.isoLora, labels: arms.map((a) => a.name), arms, valFraction: cfg.valFraction, runs }, jobs, opts);
 }
 
 /** `sweep status`: once, or redrawn every second with --watch until nothing is left to run. */

@@ -55,8 +55,13 @@ export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./trai
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS, checkRunOptions } from "./experiments/run.ts";
-export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
-export { compareOptions, checkMethods, writeResults, type RunSummary } from "./experiments/compare.ts";
+export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareResult, type CompareRow } from "./experiments/compare.ts";
+export { compareOptions, planCompare, runOne, runDir, resolveBudget, writeResults, type CompareJob, type ComparePlan, type ResolvedBudget, type RunSummary } from "./experiments/compare.ts";
+export { expandArms, parseBudgets, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
+export { meanInterval, pairedComparison, signTest, tQuantile, type Interval, type PairedComparison } from "./experiments/stats.ts";
+export { splitValidation, validationIndices } from "./train/validation.ts";
+export { ranksFromEnergy, modeEnergies } from "./adapters/energy-ranks.ts";
+export type { HeadLayout } from "./adapters/reference.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";

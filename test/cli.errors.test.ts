@@ -115,3 +115,13 @@ test("infer: inputs that do not fit the model are named before anything runs", a
   assertUserError(none, /exactly one of --inputs FILE, --images FILES… or --text TEXT…; got none/, "no inputs");
   assertUserError(noOut, /--inputs needs --output/, "--inputs without --output");
 });
+
+test("compare: bad budgets, head layouts, ranks and validation fractions are one-line errors", async () => {
+  const base = ["compare", "--model", VIT, "--data", images, ...quick, "--out", join(dir, "cmp-bad")];
+  const [budgets, layouts] = await both([...base, "--budgets", "0,8"], [...base, "--head-layouts", "head_major,diagonal"]);
+  assertUserError(budgets, /--budgets takes LoRA ranks: positive integers .* got "0,8"/, "budget 0");
+  assertUserError(layouts, /--head-layouts: unknown "diagonal"; valid: head_major, interleaved/, "unknown head layout");
+  const [ranks, val] = await both([...base, "--ranks", "8,8,3"], [...base, "--val-fraction", "1"]);
+  assertUserError(ranks, /compare takes --ranks auto .* got "8,8,3"/, "explicit ranks");
+  assertUserError(val, /--val-fraction must be in \[0, 1\) .* got 1/, "validation fraction 1");
+});

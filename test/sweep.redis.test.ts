@@ -134,9 +134,11 @@ test("a comparison on three workers, one SIGKILLed mid-run: each run finishes on
   const ref = JSON.parse(readFileSync(join(inProcess, "results.json"), "utf8"));
   const strip = (rows: { stepSeconds?: number }[]) => rows.map(({ stepSeconds: _s, ...row }) => row);
   assert.deepEqual(strip(res.rows), strip(ref.rows), "the table equals the in-process comparison's");
+  assert.deepEqual([res.metric, res.budgets, res.seeds, res.valFraction, res.backboneParams], [ref.metric, ref.budgets, ref.seeds, ref.valFraction, ref.backboneParams], "the same metric, budgets, seeds and validation split");
   assert.deepEqual(strip(JSON.parse(readFileSync(join(dir, "queued", "results.json"), "utf8")).rows), strip(ref.rows));
   for (const run of st.runs) {
-    const name = `${run.label}-seed${run.seed}`;
+    // the adapters ran at the one budget (--iso-lora 2: "r2"), the linear probe once without one
+    const name = run.label === "head" ? `head-seed${run.seed}` : join("r2", `${run.label}-seed${run.seed}`);
     const queued = readFileSync(join(artifacts, run.id, "runs", name, "metrics.jsonl"), "utf8");
     assert.equal(queued, readFileSync(join(inProcess, "runs", name, "metrics.jsonl"), "utf8"), `${name}: the same losses and evaluations, step by step`);
   }

@@ -76,6 +76,9 @@ test("SIGTERM mid-run, then --resume (with augmentation and dropout): the final 
   }
   const records = (run: string) => readFileSync(join(run, "metrics.jsonl"), "utf8");
   assert.equal(records(cut), records(whole), "metrics.jsonl (every loss, lr and eval) identical");
+  // the default validation split is rebuilt by the resumed process: its scores and the selection match
+  assert.ok(records(cut).split("\n").filter((l) => l.includes('"eval"')).every((l) => "val_accuracy" in JSON.parse(l)), "every evaluation scores the validation split");
+  assert.ok(JSON.parse(readFileSync(join(cut, "summary.json"), "utf8")).validationSize > 0, "a validation split was held out");
   const summary = (run: string) => {
     const { stepSeconds, samplesPerSecond, ...rest } = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
     void stepSeconds, void samplesPerSecond;

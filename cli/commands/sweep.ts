@@ -26,7 +26,7 @@ export function register(program: Command): void {
     if (opts.dryRun) file.dryRun = true;
     const { jobs, runs, labels, base } = sweepJobs(file, (values) => resolveRunConfig(values));
     const name = typeof opts.name === "string" ? opts.name : file.name ?? sweepName("sweep", runs);
-    await (await queue()).submit(opts.queue, { name, kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, runs }, jobs, opts);
+    await (await queue()).submit(opts.queue, { name, kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, valFraction: base.valFraction, runs }, jobs, opts);
   });
   sweep
     .command("status <url>")

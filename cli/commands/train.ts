@@ -40,8 +40,12 @@ export function register(program: Command): void {
         process.exitCode = 130;
         return;
       }
-      const fraction = isFractionMetric(result.metric);
-      const best = result.best ? `${fraction ? (100 * result.best.value).toFixed(2) : result.best.value.toFixed(4)} (${result.metric}, step ${result.best.step})` : "n/a";
+      const show = (v: number) => (isFractionMetric(result.metric) ? (100 * v).toFixed(2) : v.toFixed(4));
+      const best = !result.best
+        ? "n/a"
+        : result.validationSize > 0
+          ? `validation ${result.metric} ${show(result.best.value)} at step ${result.best.step} (test ${show(result.best.test)})`
+          : `test ${result.metric} ${show(result.best.value)} at step ${result.best.step}`;
       rep.message(`done: ${result.steps} steps, best ${best}; adapters in ${out}/best and ${out}/last, summary in ${out}/summary.json`);
     } finally {
       process.off("SIGINT", onSignal);

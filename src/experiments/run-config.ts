@@ -12,7 +12,7 @@ import type { TrainConfig } from "../train/trainer.ts";
  * to 1e-6, batch 64, 10 epochs), except `warmup` = -1 meaning the paper's default (0 for images,
  * 0.1 for text), plus what picks the model, data and adapter.
  */
-export interface RunConfig extends Omit<TrainConfig, "metric" | "threads"> {
+export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "valFraction" | "coreLrScale"> {
   /** HF model folder; empty = the embedded MNIST benchmark. */
   model: string;
   /** Data path (or "mnist"); empty with the embedded model. */
@@ -53,6 +53,10 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads"> {
   augment: boolean;
   /** ONNX Runtime threads; 0 = all cores. */
   threads: number;
+  /** Training data held out (per class, seeded) to select the best evaluation; 0 = select on test. */
+  valFraction: number;
+  /** Learning-rate multiplier of the zero-initialised adapter tensors (Tucker core, LoRA B). */
+  coreLrScale: number;
 }
 
 export const DEFAULTS: RunConfig = {
@@ -93,6 +97,8 @@ export const DEFAULTS: RunConfig = {
   dropout: 0,
   augment: false,
   threads: 0,
+  valFraction: 0.1,
+  coreLrScale: 1,
 };
 
 /** The embedded benchmark's schedule: ~80 steps of few-shot data need a larger rate than the paper's. */

@@ -21,6 +21,7 @@ import { writeFileAtomic } from "../io/safetensors.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
 import { type RunMode, openRunFolder } from "../train/run-folder.ts";
+import { checkValFraction } from "../train/validation.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { TASKS, taskOf } from "../tasks/index.ts";
@@ -162,6 +163,8 @@ export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
   const metric = cfg.metric || metrics[0];
   if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
   checkRunOptions(cfg);
+  checkValFraction(cfg.valFraction);
+  if (!(cfg.coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${cfg.coreLrScale}`);
   return {
     lr: cfg.lr,
     weightDecay: cfg.weightDecay,
@@ -176,6 +179,8 @@ export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
     metric,
     dropout: cfg.dropout,
     threads: cfg.threads || undefined,
+    valFraction: cfg.valFraction,
+    coreLrScale: cfg.coreLrScale,
   };
 }
 
@@ -266,7 +271,9 @@ async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume
     trainableParams: result.trainableParams,
     backboneParams: backboneParams(model),
     metric: tc.metric,
-    best: result.best && { value: result.best.value, step: result.best.step },
+    best: result.best && { value: result.best.value, step: result.best.step, test: result.best.test },
+    bestTest: result.bestTest,
+    validationSize: result.validationSize,
     final: result.final,
     steps: result.steps,
     interrupted: result.interrupted,
@@ -287,7 +294,11 @@ export async function writeRunPlots(outDir: string, metric: string): Promise<voi
   if (!existsSync(path)) return;
   const recs = readFileSync(path, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, number | string>);
   const loss = recs.filter((r) => r.type === "train").map((r) => [r.step as number, r.loss as number] as const);
-  const evals = recs.filter((r) => r.type === "eval").map((r) => [r.step as number, r[metric] as number] as const);
+  const evalRecs = recs.filter((r) => r.type === "eval");
+  const series = [
+    { name: `test ${metric}`, points: evalRecs.map((r) => [r.step as number, r[metric] as number] as const) },
+    { name: `validation ${metric}`, points: evalRecs.filter((r) => typeof r[`val_${metric}`] === "number").map((r) => [r.step as number, r[`val_${metric}`] as number] as const) },
+  ].filter((x) => x.points.length > 0);
   if (loss.length) await writePlot(join(outDir, "loss"), { kind: "line", title: "training loss", xLabel: "step", yLabel: "loss", series: [{ name: "train loss", points: loss }] });
-  if (evals.length) await writePlot(join(outDir, "eval"), { kind: "line", title: `test ${metric}`, xLabel: "step", yLabel: metric, series: [{ name: metric, points: evals }] });
+  if (series.length) await writePlot(join(outDir, "eval"), { kind: "line", title: metric, xLabel: "step", yLabel: metric, series });
 }

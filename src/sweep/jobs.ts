@@ -1,15 +1,17 @@
 /**
- * What a queued run is: one comparison cell (a method × seed of `compare`) or one `train` run of a
+ * What a queued run is: one comparison run (an arm × budget × seed of `compare`) or one `train` run of a
  * grid, with a job id hashed from its resolved settings, so submitting the same run twice names
  * the same job (BullMQ then keeps the first) and finished runs are reused.
  */
 import { createHash } from "node:crypto";
 import { ConfigError } from "../errors.ts";
+import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "../experiments/arms.ts";
 import type { RunConfig } from "../experiments/run-config.ts";
 import type { RunSummary } from "../experiments/compare.ts";
 
 export type RunJob =
-  | { kind: "compare"; config: RunConfig; method: string; seed: number; fullLr: number; dryRun: boolean }
+  /** `budget` null: a baseline, which runs once whatever the budgets. */
+  | { kind: "compare"; config: RunConfig; arm: Arm; budget: Budget | null; seed: number; fullLr: number; dryRun: boolean }
   | { kind: "train"; config: RunConfig; dryRun: boolean };
 
 /** What a finished job returns into Redis. */
@@ -17,8 +19,10 @@ export interface JobResult {
   /** Null for a dry run. */
   summary: RunSummary | null;
   backboneParams: number;
-  /** The metric the run was selected on, as resolved for its task. */
-  metric?: string;
+  /** The metric the run reported, resolved from the task ("" in a config means the task's first). */
+  metric: string;
+  /** A comparison run's budget in parameters on the worker's model (absent for baselines and grid runs). */
+  budget?: { label: string; params: number };
   /** The worker that finished it (host:pid). */
   worker: string;
   /** The checkpoint step it continued from (0: from scratch). */
@@ -38,8 +42,12 @@ export interface SweepRecord {
   kind: RunJob["kind"];
   metric: string;
   isoLoraRank: number;
-  /** Row order of the results table. */
+  /** Row order of the results table (a comparison's: its arm names). */
   labels: string[];
+  /** A comparison's arms, in row order (a grid's rows are its labels). */
+  arms?: Arm[];
+  /** The share of the training data held out to select the evaluation (0: selected on test). */
+  valFraction: number;
   submittedAt: number;
   runs: SweepRun[];
 }
@@ -116,18 +124,23 @@ export function sweepJobs(file: SweepFile, resolve: (values: Record<string, unkn
   return { jobs, runs, labels, base: resolve(file.base) };
 }
 
-/** The jobs of `compare --queue`: one per method × seed, each exactly the in-process comparison's run. */
-export function compareJobs(config: RunConfig, s: { methods: string[]; seeds: number[]; fullLr: number; dryRun: boolean }): { jobs: RunJob[]; runs: SweepRun[] } {
+/** The jobs of `compare --queue`: one per arm × budget × seed, each exactly the in-process comparison's run. */
+export function compareJobs(config: RunConfig, s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; dryRun: boolean }): { jobs: RunJob[]; runs: SweepRun[]; arms: Arm[] } {
+  const arms = expandArms(s);
+  if (!s.seeds.length) throw new ConfigError("compare needs at least one seed");
+  if (new Set(s.budgets.map(budgetLabel)).size !== s.budgets.length) throw new ConfigError(`a budget is listed twice: ${s.budgets.map(budgetLabel).join(", ")}`);
   const jobs: RunJob[] = [];
   const runs: SweepRun[] = [];
-  for (const method of s.methods) {
-    for (const seed of s.seeds) {
-      const job: RunJob = { kind: "compare", config, method, seed, fullLr: s.fullLr, dryRun: s.dryRun };
-      jobs.push(job);
-      runs.push({ id: jobId(job), label: method, seed });
+  for (const arm of arms) {
+    for (const budget of isBaseline(arm.method) ? [null] : s.budgets) {
+      for (const seed of s.seeds) {
+        const job: RunJob = { kind: "compare", config, arm, budget, seed, fullLr: s.fullLr, dryRun: s.dryRun };
+        jobs.push(job);
+        runs.push({ id: jobId(job), label: arm.name, seed });
+      }
     }
   }
-  return { jobs, runs };
+  return { jobs, runs, arms };
 }
 
 /** A default sweep name from its job ids: the same runs give the same name. */

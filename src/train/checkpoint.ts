@@ -17,7 +17,10 @@ import type { AdamWScalars } from "./optim.ts";
 export interface TrainState {
   /** Optimiser steps done. */
   step: number;
-  best: { value: number; step: number } | null;
+  /** The selected evaluation; `test` = the test metric there (absent in checkpoints without it). */
+  best: { value: number; step: number; test?: number } | null;
+  /** The best test metric over evaluations so far. */
+  bestTest?: { value: number; step: number } | null;
   optimizer: AdamWScalars;
   /** A hash of the resolved run config: resuming with another config is refused. */
   configHash: string;

@@ -183,9 +183,10 @@ export async function writePlot(
   return { svgPath, pngPath };
 }
 
-type Layer = Record<string, unknown>;
+export type Layer = Record<string, unknown>;
 
-async function render(frame: PlotFrame, rows: Row[], body: Layer): Promise<RenderedPlot> {
+/** A vega-lite body (marks, encodings) over `rows`, framed and rendered to SVG and PNG. */
+export async function render(frame: PlotFrame, rows: readonly object[], body: Layer): Promise<RenderedPlot> {
   const view = buildView(frame, rows, body);
   try {
     const svg = await view.toSVG();
@@ -195,7 +196,7 @@ async function render(frame: PlotFrame, rows: Row[], body: Layer): Promise<Rende
   }
 }
 
-function buildView(frame: PlotFrame, rows: Row[], body: Layer): View {
+function buildView(frame: PlotFrame, rows: readonly object[], body: Layer): View {
   const width = frame.width ?? 640;
   const height = frame.height ?? 400;
   checkSize("width", width);
@@ -283,7 +284,7 @@ function checkSize(what: string, px: number): void {
   }
 }
 
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${path}.${randomUUID()}.tmp`;
   try {
     await writeFile(tmp, data);
