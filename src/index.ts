@@ -20,11 +20,13 @@ export { WeightStore, exportModel } from "./onnx/export.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
-export { modelContext, createAdapter } from "./models/context.ts";
+export { modelContext, createAdapter, loadAdapterForConfig } from "./models/context.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
 export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./models/presets.ts";
 // adapters
-export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount } from "./adapters/constructions.ts";
+export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount, tensorModes } from "./adapters/constructions.ts";
+export { FACTORIZATIONS, parseFactorization } from "./adapters/factorizations/index.ts";
+export { PRESETS, parsePreset, presetOptions } from "./adapters/presets/index.ts";
 export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, groupRanksForBudget, loraPerRank, DEFAULT_RANK_SLACK, type Factorization } from "./adapters/params.ts";
 export { planAdapter, type AdapterConfig, type AdapterGroup, type AdapterOptions } from "./adapters/config.ts";
 export { type AdapterSet, createAdapterSet, groupState, adapterParamCount } from "./adapters/adapter-set.ts";
@@ -32,6 +34,8 @@ export { type LinearSite, type ProjectionHook, type SiteHeads } from "./adapters
 export { planGroups, withoutHeads, type GqaMode, type GroupPlan, type GroupMember } from "./adapters/groups.ts";
 export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type Targets } from "./adapters/targets.ts";
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
+export { loraModules, saveLoraFolder, type LoraModule } from "./adapters/export.ts";
+export { exportAsLora, type ExportResult } from "./experiments/export.ts";
 export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io
@@ -50,7 +54,7 @@ export { writePlot, renderLinePlot, renderScatterPlot } from "./train/plot.ts";
 export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./train/task-data.ts";
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
-export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
+export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS, checkRunOptions } from "./experiments/run.ts";
 export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareResult, type CompareRow } from "./experiments/compare.ts";
 export { compareOptions, planCompare, runOne, runDir, resolveBudget, writeResults, type CompareJob, type ComparePlan, type ResolvedBudget, type RunSummary } from "./experiments/compare.ts";
 export { expandArms, parseBudgets, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";

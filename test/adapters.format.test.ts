@@ -126,7 +126,7 @@ test("bad configuration fails with a ConfigError naming the valid choices", () =
   throwsWith(create({ ranks: [4, 3] }), ConfigError, ['"qkv_depth" has 4 modes (in, out, qkv, depth)', "give one rank or 4 ranks", "got 2"]);
   throwsWith(create({ construction: "lora", ranks: [4, 4] }), ConfigError, ["takes one rank r"]);
   throwsWith(create({ factorization: "cp", ranks: [4, 3, 2, 2] }), ConfigError, ["CP takes one rank R"]);
-  throwsWith(create({ factorization: "tt" }), ConfigError, ["valid factorizations: tucker, cp"]);
+  throwsWith(create({ factorization: "tensor-ring" }), ConfigError, ["valid factorizations: tucker, cp, tt"]);
   throwsWith(create({ headLayout: "columns" }), ConfigError, ["valid layouts: head_major, interleaved"]);
   throwsWith(create({ init: "xavier" }), ConfigError, ["valid inits: orthogonal, normal, kaiming_uniform"]);
   // heads that do not divide the hidden size: in the adapter's shape, and in a model config

@@ -4,7 +4,7 @@
  * for every construction, K/V's update in ONNX Runtime (the hook) equals x·ΔWᵀ with ΔW from
  * merge, and merge's ΔW equals the independent fold of test/helpers.ts (K/V rows the mean over
  * their query-head group, the attention output transposed); the parameter count equals the
- * tensors and the group's formula; the hook's gradients equal central differences of the same
+ * tensors and the group's formula; the export to LoRA gives B·A = ΔW; the hook's gradients equal central differences of the same
  * loss computed on the host in float64.
  */
 import { test } from "node:test";
@@ -13,6 +13,7 @@ import { type AdapterSet, adapterParamCount } from "../src/adapters/adapter-set.
 import type { AdapterOptions } from "../src/adapters/config.ts";
 import { CONSTRUCTIONS, type Construction, modeNames } from "../src/adapters/constructions.ts";
 import { adapterHook } from "../src/adapters/inject.ts";
+import { loraModules } from "../src/adapters/export.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { paramCount } from "../src/adapters/params.ts";
 import type { LinearSite } from "../src/adapters/sites.ts";
@@ -22,6 +23,7 @@ import * as b from "../src/ir/builder.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import { compile } from "../src/runtime/session.ts";
+import { matmul } from "../src/tensor/dense.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { maxRelDiff, naiveDeltaMap, planSet, randomizeAdapter } from "./helpers.ts";
 
@@ -116,6 +118,11 @@ test("GQA: the graph's K/V/O updates equal x·ΔWᵀ of merge, merge equals the 
     const zeros: WeightMap = new Map(sites.map((s) => [`${s.path}.weight`, { shape: [s.outFeatures, s.inFeatures], data: new Float32Array(s.outFeatures * s.inFeatures) }]));
     const merged = mergeAdapter(zeros, set);
     const naive = naiveDeltaMap(set);
+    // the export to LoRA: B·A of every site is its ΔW
+    for (const m of loraModules(set)) {
+      const ba = matmul(m.b, m.a);
+      assert.ok(maxRelDiff(ba.data, naive.get(`${m.site.path}.weight`)!) < 1e-6, `${id}: ${m.site.path} exported B·A`);
+    }
     assert.equal(naive.size, set.groups.reduce((n, gr) => n + gr.grid.flat().length, 0));
     for (const [key, want] of naive) {
       const got = merged.get(key)!.data;

@@ -217,6 +217,28 @@ export function naiveDeltaWeights(set: AdapterSet, group: AdapterGroup = set.gro
       const iQ = 1 + nOut;
       const iD = iQ + (stQ ? 1 : 0);
       const modes = 1 + nOut + (stQ ? 1 : 0) + (stD ? 1 : 0);
+      const col = (j: number, h: number) => (config.headLayout === "head_major" ? h * dh + j : j * H + h);
+      if (config.factorization === "tt") {
+        // T[i, o…, p, l] = G₀[0, i, :] · G₁[:, o₁, :] ⋯ G_last[:, ·, 0], one matrix row at a time
+        const G = Array.from({ length: modes }, (_, k) => set.tensors.get(`${pre}.cores.${k}`)!);
+        const entry = (idx: number[]): number => {
+          let v = [1];
+          idx.forEach((x, k) => {
+            const [ra, n, rb] = G[k].shape;
+            const next = new Array<number>(rb).fill(0);
+            for (let a = 0; a < ra; a++) for (let c = 0; c < rb; c++) next[c] += v[a] * G[k].data[(a * n + x) * rb + c];
+            v = next;
+          });
+          return v[0];
+        };
+        const tail = [...(stQ ? [p] : []), ...(stD ? [l] : [])];
+        for (let i = 0; i < dIn; i++) {
+          if (att) for (let j = 0; j < dh; j++) for (let h = 0; h < H; h++) dw[col(j, h) * dIn + i] = s * entry([i, j, h, ...tail]);
+          else for (let o = 0; o < dOut; o++) dw[o * dIn + i] = s * entry([i, o, ...tail]);
+        }
+        out[p].push(dw);
+        continue;
+      }
       const cp = config.factorization === "cp";
       const ranks = cp ? Array(modes).fill(group.ranks[0]) : group.ranks;
       const core = cp ? undefined : at(set.tensors, `${pre}.core`);
@@ -238,7 +260,6 @@ export function naiveDeltaWeights(set: AdapterSet, group: AdapterGroup = set.gro
       const F = Array.from({ length: modes }, (_, n) => U(n).data);
       const R = Array.from({ length: modes }, (_, n) => U(n).shape[1]);
       const u = (n: number, row: number, r: number) => F[n][row * R[n] + r];
-      const col = (j: number, h: number) => (config.headLayout === "head_major" ? h * dh + j : j * H + h);
       const outVec = new Float64Array(dOut); // the output-side factor part of one rank multi-index
       for (const [f, idx] of combos.entries()) {
         let g = cp ? 1 : core![f];

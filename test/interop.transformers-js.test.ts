@@ -143,7 +143,7 @@ test("transformers.js loads a merged RoBERTa (LoRA): text-classification pipelin
   }
 });
 
-test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): logits equal ours; text-generation pipeline and generate() give our greedy tokens, left-padded batches too", async () => {
+test("transformers.js runs a merged Llama + LoRA and an exported Qwen2 (KV-cache step graph): logits equal ours; text-generation pipeline and generate() give our greedy tokens, left-padded batches too", async () => {
   for (const family of ["llama", "qwen2"]) {
     const src = join("test/fixtures/hf-tiny-lm", family);
     const dir = join(tempDir(), family);
@@ -152,8 +152,12 @@ test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): lo
     // Qwen2's fixture has no tokenizer; the Llama one's ids fit its vocabulary (< 96)
     if (family === "qwen2") for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join("test/fixtures/hf-tiny-lm/llama", f), join(dir, f));
     const name = `${family}-lm`;
-    assertOk(await cliAsync(["merge", "--model", dir, "--out", join(root, name), "--onnx"]), "merge --onnx (decoder)");
-    const ours = await Generator.create(loadTrainedModel(dir).model, undefined, { threads: 1 });
+    // Llama with its PEFT LoRA folded in (ours keeps it unmerged), Qwen2 as it is
+    const adapter = family === "llama" ? ["--adapter", "test/fixtures/hf-tiny-lm/llama_lora"] : [];
+    assertOk(await cliAsync(["merge", "--model", dir, ...adapter, "--out", join(root, name), "--onnx"]), "merge --onnx (decoder)");
+    const trained = loadTrainedModel(dir, adapter[1]);
+    assert.equal(Boolean(trained.adapter), family === "llama");
+    const ours = await Generator.create(trained.model, trained.adapter, { threads: 1 });
     try {
       const prompts = [[11, 65, 12, 22, 57], [7, 8]];
       const expected: number[][] = prompts.map(() => []);
@@ -161,7 +165,7 @@ test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): lo
       const model = await AutoModelForCausalLM.from_pretrained(name);
       // the forward pass on the first prompt: every position's logits, against our fixed-shape graph
       const one = { dtype: "int64" as const, shape: [1, 5], data: BigInt64Array.from(prompts[0].map(BigInt)) };
-      const ourLogits = (await runInference(loadTrainedModel(dir), { input_ids: one }, { threads: 1 })).logits.data as Float32Array;
+      const ourLogits = (await runInference(trained, { input_ids: one }, { threads: 1 })).logits.data as Float32Array;
       const ones = new Tensor("int64", new BigInt64Array(5).fill(1n), [1, 5]);
       const theirLogits = (await model({ input_ids: new Tensor("int64", one.data, [1, 5]), attention_mask: ones })).logits;
       const d = maxAbsDiff(theirLogits.data as Float32Array, ourLogits);

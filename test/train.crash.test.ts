@@ -97,13 +97,15 @@ test("SIGKILL at random moments (startup, mid-step, between a checkpoint's renam
 
 test("a second train on a folder in use is refused naming the owner; a non-empty --out is refused; a refused --resume changes nothing", async () => {
   const run = join(root, "owned");
-  const first = spawn(process.execPath, [BIN, ...FLAGS, "--out", run], { env: cliEnv(cache) });
+  // long enough to outlast the second CLI's start on any machine; stopped by SIGTERM once refused
+  const first = spawn(process.execPath, [BIN, ...FLAGS, "--epochs", "200", "--out", run], { env: cliEnv(cache) });
   const started = new Promise<void>((resolve) => createInterface({ input: first.stdout }).on("line", (l) => JSON.parse(l).type === "step" && resolve()));
   const exited = new Promise((resolve) => first.on("close", resolve));
   await started;
   assertUserError(await cliAsync([...FLAGS, "--out", run, "--overwrite"]), new RegExp(`in use by process ${first.pid}`), "second run on a busy folder");
+  first.kill("SIGTERM");
   await exited;
-  assertUserError(await cliAsync([...FLAGS, "--out", run]), /already holds files .*--resume .*--overwrite/, "new run into a finished run's folder");
+  assertUserError(await cliAsync([...FLAGS, "--out", run]), /already holds files .*--resume .*--overwrite/, "new run into a stopped run's folder");
 
   const snapshot = () =>
     (readdirSync(run, { recursive: true }) as string[])

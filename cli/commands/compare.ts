@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, DEFAULT_METHODS, type Factorization, type HeadLayout, type RankMode, compare, compareOptions, parseBudgets, prepareData } from "../../src/index.ts";
+import { ConfigError, DEFAULT_METHODS, type Factorization, type HeadLayout, type RankMode, checkRunOptions, compare, compareOptions, parseBudgets, prepareData } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
 import { addQueueSubmitOptions } from "../queue-options.ts";
@@ -33,6 +33,7 @@ export function register(program: Command): void {
     const autoRanks = opts.ranks === "auto";
     if (opts.ranks !== undefined && !autoRanks) throw new ConfigError(`compare takes --ranks auto (ranks from a warm-up's spectrum) or none (the budget solver), got "${opts.ranks}"`);
     const cfg = resolveRunConfig({ ...opts, ranks: undefined });
+    checkRunOptions(cfg);
     const rep = reporter(Boolean(opts.json));
     const seeds = list(String(opts.seeds)).map(Number);
     if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new ConfigError(`--seeds takes non-negative integers separated by commas, got "${opts.seeds}"`);

@@ -17,7 +17,7 @@ import {
 
 const vitB = modelShape({ dIn: 768, dOut: 768, heads: 12, layers: 12 });
 
-// DESIGN.md §1's table: one tensor's modes and the number of tensors at ViT-B (L = 12, 3 projections)
+// docs/adapters.md §2's table: one tensor's modes and the number of tensors at ViT-B (L = 12, 3 projections)
 const TABLE: Record<Construction, { modes: string[]; sizes: number[]; tensors: number }> = {
   lora: { modes: ["in", "out"], sizes: [768, 768], tensors: 36 },
   att: { modes: ["in", "dh", "heads"], sizes: [768, 64, 12], tensors: 36 },
@@ -29,7 +29,7 @@ const TABLE: Record<Construction, { modes: string[]; sizes: number[]; tensors: n
   att_qkv_depth: { modes: ["in", "dh", "heads", "qkv", "depth"], sizes: [768, 64, 12, 3, 12], tensors: 1 },
 };
 
-test("mode names, sizes and tensor counts match DESIGN.md's table at ViT-B", () => {
+test("mode names, sizes and tensor counts match docs/adapters.md's table at ViT-B", () => {
   assert.deepEqual([...CONSTRUCTIONS].sort(), Object.keys(TABLE).sort());
   for (const c of CONSTRUCTIONS) {
     assert.deepEqual(modeNames(c), TABLE[c].modes, c);

@@ -37,6 +37,8 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
   layersToTransform: string;
   /** Grouped-query attention: "mean" (K/V share Q's stack) or "separate". */
   gqa: string;
+  /** A published method (lorta, lotr, fact_tk, fact_tt) instead of --construction; "" = none. */
+  preset: string;
   /** Multiplies every update; LoRA: alpha / r. The paper uses 1. */
   scaling: number;
   /** Validated into TrainConfig by `trainConfig` ("" = the task's default: accuracy, perplexity); kept loose here so files and flags coerce. */
@@ -75,6 +77,7 @@ export const DEFAULTS: RunConfig = {
   targetModules: "",
   layersToTransform: "",
   gqa: "mean",
+  preset: "",
   scaling: 1,
   lr: 5e-4,
   weightDecay: 0.01,

@@ -7,7 +7,10 @@ import { totalmem } from "node:os";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { parseFactorization } from "../adapters/factorizations/index.ts";
 import { groupRanksForBudget } from "../adapters/params.ts";
+import type { AdapterOptions } from "../adapters/config.ts";
+import { parsePreset, presetOptions } from "../adapters/presets/index.ts";
 import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
@@ -21,7 +24,7 @@ import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import { checkValFraction } from "../train/validation.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
-import { taskOf } from "../tasks/index.ts";
+import { TASKS, taskOf } from "../tasks/index.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
@@ -97,8 +100,12 @@ function parseLayers(text: string): number[] {
   return parts.map(Number);
 }
 
-/** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
+/**
+ * The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order; a --preset
+ * fixes the construction, factorisation and targets (and takes one rank).
+ */
 export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
+  if (cfg.preset) return presetAdapter(model, cfg);
   if (!(METHODS as readonly string[]).includes(cfg.construction)) {
     throw new ConfigError(`unknown construction "${cfg.construction}"; valid: ${METHODS.join(", ")}`);
   }
@@ -107,7 +114,7 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   const lora = cfg.construction === "lora";
   const base = {
     construction: cfg.construction,
-    factorization: cfg.factorization as "tucker" | "cp",
+    factorization: parseFactorization(cfg.factorization),
     headLayout: cfg.headLayout as "head_major" | "interleaved",
     targetModules: cfg.targetModules.trim() ? parseTargetModules(cfg.targetModules) : defaultTargets(model),
     layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
@@ -133,14 +140,28 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   return { adapter: set, trainable: "adapter+head", warnings };
 }
 
+function presetAdapter(model: LoadedModel, cfg: RunConfig): { adapter: AdapterSet; trainable: TrainableSet; warnings: string[] } {
+  const sites = modelContext(model).sites;
+  const common = { headLayout: cfg.headLayout as "head_major" | "interleaved", scaling: cfg.scaling, seed: cfg.seed };
+  let opts: AdapterOptions;
+  if (cfg.ranks) {
+    const ranks = parseRanks(cfg.ranks);
+    if (ranks.length !== 1) throw new ConfigError(`--preset ${cfg.preset} takes one rank (the preset fixes the rest), got --ranks ${cfg.ranks}`);
+    opts = presetOptions(cfg.preset, sites, ranks[0]);
+  } else {
+    const base = parsePreset(cfg.preset).options(sites);
+    const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
+    const { groupRanks } = groupRanksForBudget(base, sites, budget, { slack: cfg.rankSlack });
+    opts = { ...base, ranks: Object.values(groupRanks)[0], groupRanks };
+  }
+  const { set, warnings } = createAdapter(model, { ...opts, ...common });
+  return { adapter: set, trainable: "adapter+head", warnings };
+}
+
 export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
   const metrics = taskOf(task).metrics;
   const metric = cfg.metric || metrics[0];
   if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
-  for (const k of ["epochs", "batchSize"] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
-  }
-  if (!(cfg.lr > 0)) throw new ConfigError(`--lr must be positive, got ${cfg.lr}`);
   checkRunOptions(cfg);
   checkValFraction(cfg.valFraction);
   if (!(cfg.coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${cfg.coreLrScale}`);
@@ -166,6 +187,13 @@ export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
 /** Ranges of the options ONNX Runtime or the trainer would otherwise reject with a stack (or accept silently). */
 export function checkRunOptions(cfg: RunConfig): void {
   const bad = (flag: string, rule: string, v: unknown) => new ConfigError(`--${flag} must be ${rule}, got ${v}`);
+  // the task decides which metrics apply (trainConfig); a name no task knows is refused before any loading
+  const known = [...new Set(Object.values(TASKS).flatMap((t) => t.metrics))];
+  if (cfg.metric && !known.includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${known.join(", ")}`);
+  for (const k of ["epochs", "batchSize"] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw bad(k === "batchSize" ? "batch-size" : k, "a positive integer", cfg[k]);
+  }
+  if (!(cfg.lr > 0)) throw bad("lr", "positive", cfg.lr);
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw bad("dropout", "in [0, 1) (the probability of dropping a unit)", cfg.dropout);
   if (!(Number.isInteger(cfg.threads) && cfg.threads >= 0)) throw bad("threads", "an integer ≥ 1 (or 0 for all cores)", cfg.threads);
   if (!(Number.isInteger(cfg.maxLength) && cfg.maxLength >= 1)) throw bad("max-length", "a positive integer", cfg.maxLength);
@@ -205,7 +233,8 @@ export interface RunHooks {
  */
 export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
   const resume = mode === true || mode === "resume";
-  // everything that can be checked without the folder is checked before it is taken
+  // everything that can be checked without the folder is checked before it is taken, the flags first
+  checkRunOptions(cfg);
   const prepared = await prepareData(cfg, hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
@@ -234,8 +263,10 @@ async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume
   if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
   const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
   const summary = {
-    construction: cfg.construction,
+    construction: adapter?.config.construction ?? cfg.construction,
+    ...(cfg.preset ? { preset: cfg.preset } : {}),
     ranks: adapter?.config.ranks ?? null,
+    groups: adapter?.groups.map((g) => ({ name: g.name, construction: g.construction, ranks: g.ranks })) ?? null,
     adapterParams: adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
     trainableParams: result.trainableParams,
     backboneParams: backboneParams(model),

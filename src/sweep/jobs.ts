@@ -19,7 +19,7 @@ export interface JobResult {
   /** Null for a dry run. */
   summary: RunSummary | null;
   backboneParams: number;
-  /** The metric the run reported, resolved from the task ("" in a config means the task's first). */
+  /** The metric the run was selected on, as resolved for its task ("" in a config means the task's first). */
   metric: string;
   /** A comparison run's budget in parameters on the worker's model (absent for baselines and grid runs). */
   budget?: { label: string; params: number };
