@@ -3,10 +3,16 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run(args: s
   matmul: { about: "fp32 2048x768·768x768 GFLOP/s, ours vs torch.mm", load: () => import("./matmul.ts") },
   block: { about: "one ViT-B block fwd+bwd with LoRA r=8 on q,k,v, vs PyTorch eager", load: () => import("./block.ts") },
   "step-vit": { about: "ViT-B/16 training step (224², batch 8, LoRA r=8 + head, AdamW)", load: () => import("./step.ts").then((m) => ({ run: m.runVit })) },
-  "step-roberta": { about: "RoBERTa-base training step (seq 128, batch 16, LoRA r=8 + head, AdamW)", load: () => import("./step.ts").then((m) => ({ run: m.runRoberta })) },
+  "step-roberta": {
+    about: "RoBERTa-base training step (seq 128, batch 16, LoRA r=8 + head, AdamW)",
+    load: () => import("./step.ts").then((m) => ({ run: m.runRoberta })),
+  },
   constructions: { about: "step time of each construction / LoRA's at the LoRA-r=8 budget", load: () => import("./constructions.ts") },
   merged: { about: "inference time of a merged model / the base model", load: () => import("./merged.ts") },
-  "step-llm": { about: "causal-LM step of a SmolLM2-135M-shaped decoder (batch 4, seq 512), LoRA r=16 and qkv_depth on all linear layers, vs PyTorch eager", load: () => import("./step-llm.ts") },
+  "step-llm": {
+    about: "causal-LM step of a SmolLM2-135M-shaped decoder (batch 4, seq 512), LoRA r=16 and qkv_depth on all linear layers, vs PyTorch eager",
+    load: () => import("./step-llm.ts"),
+  },
   dims: { about: "inference with free batch/sequence dims vs the same graph at fixed sizes", load: () => import("./dims.ts") },
   generate: { about: "greedy generation tokens/s, SmolLM2-135M shape, KV cache vs recomputation vs PyTorch", load: () => import("./generate.ts") },
   sweep: { about: "2,000 dry-run jobs on Redis over 8 workers, 2 SIGKILLed midway: lost / twice / jobs/s", load: () => import("./sweep.ts") },

@@ -14,7 +14,9 @@ import { parseArgs } from "node:util";
 import { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig } from "../src/experiments/run-config.ts";
 import { runTraining } from "../src/experiments/run.ts";
 
-const { values } = parseArgs({ options: { minutes: { type: "string", default: "30" }, window: { type: "string", default: "30" }, threads: { type: "string", default: "0" } } });
+const { values } = parseArgs({
+  options: { minutes: { type: "string", default: "30" }, window: { type: "string", default: "30" }, threads: { type: "string", default: "0" } },
+});
 const minutes = Number(values.minutes);
 const windowSec = Number(values.window);
 if (!(minutes > 0) || !(windowSec > 0)) throw new Error("--minutes and --window take positive numbers");
@@ -29,7 +31,11 @@ interface Window {
 }
 
 const out = mkdtempSync(join(tmpdir(), "tenslora-soak-"));
-const cfg = applyConfig(applyConfig(DEFAULTS, EMBEDDED_OVERRIDES, "embedded"), { epochs: 1_000_000, evalEvery: 1_000_000_000, saveEvery: 200, threads: Number(values.threads) }, "soak");
+const cfg = applyConfig(
+  applyConfig(DEFAULTS, EMBEDDED_OVERRIDES, "embedded"),
+  { epochs: 1_000_000, evalEvery: 1_000_000_000, saveEvery: 200, threads: Number(values.threads) },
+  "soak",
+);
 const windows: Window[] = [];
 let gaps: number[] = [];
 let last = 0;

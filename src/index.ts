@@ -27,10 +27,19 @@ export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefau
 export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount, tensorModes } from "./adapters/constructions.ts";
 export { FACTORIZATIONS, parseFactorization } from "./adapters/factorizations/index.ts";
 export { PRESETS, parsePreset, presetOptions } from "./adapters/presets/index.ts";
-export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, groupRanksForBudget, loraPerRank, DEFAULT_RANK_SLACK, type Factorization } from "./adapters/params.ts";
+export {
+  paramCount,
+  isoLoRA,
+  loraEquivalentRank,
+  ranksForBudget,
+  groupRanksForBudget,
+  loraPerRank,
+  DEFAULT_RANK_SLACK,
+  type Factorization,
+} from "./adapters/params.ts";
 export { planAdapter, type AdapterConfig, type AdapterGroup, type AdapterOptions } from "./adapters/config.ts";
 export { type AdapterSet, createAdapterSet, groupState, adapterParamCount } from "./adapters/adapter-set.ts";
-export { type LinearSite, type ProjectionHook, type SiteHeads } from "./adapters/sites.ts";
+export type { LinearSite, ProjectionHook, SiteHeads } from "./adapters/sites.ts";
 export { planGroups, withoutHeads, type GqaMode, type GroupPlan, type GroupMember } from "./adapters/groups.ts";
 export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type Targets } from "./adapters/targets.ts";
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
@@ -56,7 +65,18 @@ export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS, checkRunOptions } from "./experiments/run.ts";
 export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareResult, type CompareRow } from "./experiments/compare.ts";
-export { compareOptions, planCompare, runOne, runDir, resolveBudget, writeResults, type CompareJob, type ComparePlan, type ResolvedBudget, type RunSummary } from "./experiments/compare.ts";
+export {
+  compareOptions,
+  planCompare,
+  runOne,
+  runDir,
+  resolveBudget,
+  writeResults,
+  type CompareJob,
+  type ComparePlan,
+  type ResolvedBudget,
+  type RunSummary,
+} from "./experiments/compare.ts";
 export { expandArms, parseBudgets, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
 export { meanInterval, pairedComparison, signTest, tQuantile, type Interval, type PairedComparison } from "./experiments/stats.ts";
 export { splitValidation, validationIndices } from "./train/validation.ts";
@@ -66,10 +86,35 @@ export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS,
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
 export {
-  loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained,
-  type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult, type LmEvalResult,
+  loadTrainedModel,
+  readModelInputs,
+  checkInputs,
+  imageInputs,
+  textInputs,
+  runInference,
+  writeOutputs,
+  predictions,
+  textArg,
+  evaluateTrained,
+  type TrainedModel,
+  type InferenceOutputs,
+  type Prediction,
+  type EvalOptions,
+  type EvalResult,
+  type LmEvalResult,
 } from "./experiments/infer.ts";
-export { mergeToFolder, mergedWeights, exportOnnx, ONNX_DIR, ONNX_FILE, ONNX_QUANTIZED_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult, type OnnxExportOptions } from "./experiments/merge.ts";
+export {
+  mergeToFolder,
+  mergedWeights,
+  exportOnnx,
+  ONNX_DIR,
+  ONNX_FILE,
+  ONNX_QUANTIZED_FILE,
+  ONNX_DATA_FILE,
+  type MergeOptions,
+  type MergeResult,
+  type OnnxExportOptions,
+} from "./experiments/merge.ts";
 export { randomModel } from "./models/init.ts";
 export { Generator, type GenerateOptions, type StepTokens } from "./generate/generate.ts";
 export { generateText, chatPrompt, type TextGenerateOptions, type TextDelta } from "./generate/text.ts";

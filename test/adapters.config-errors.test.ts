@@ -45,12 +45,18 @@ test("bad adapter options: one-line typed errors naming the value and the fix", 
   fails({ construction: "qkv", ranks: 2, targetModules: "(" }, ConfigError, ['regex "(" is not a valid regular expression', "escape"]);
   fails({ construction: "qkv", ranks: 2, targetModules: ["/(/"] }, ConfigError, ['regex "(" is not a valid regular expression']);
   fails({ construction: "qkv", ranks: 2, scaling: "1" }, ConfigError, ['scaling must be a number (e.g. 2 or 0.5), got the string "1"']);
-  fails({ construction: "qkv", ranks: 2, targetModules: [] }, TargetNotFoundError, ["target_modules is empty", "Available names: query, key, value, attention.output.dense"]);
+  fails({ construction: "qkv", ranks: 2, targetModules: [] }, TargetNotFoundError, [
+    "target_modules is empty",
+    "Available names: query, key, value, attention.output.dense",
+  ]);
   fails({ construction: "qkv", ranks: 2, targetModules: "nothing.*" }, TargetNotFoundError, ['"nothing.*" select no linear layer', "Available names: query"]);
   fails({ construction: "qkv", ranks: 2, layersToTransform: [9] }, ConfigError, ["block 9 does not exist", "blocks 0…3"]);
   fails({ construction: "att", ranks: 2, targetModules: ["intermediate.dense"] }, ConfigError, ["none of the targets (intermediate.dense)", 'use "lora"']);
   fails({ construction: "qkv", ranks: 2, factorization: "tt", gqa: "avg" }, ConfigError, ['unknown GQA mode "avg"', "valid modes: mean, separate"]);
-  fails({ construction: "att_qkv_depth", ranks: [2, 2, 2], factorization: "tt" }, ConfigError, ["4 bond ranks (in-dh, dh-heads, heads-qkv, qkv-depth)", "got 3"]);
+  fails({ construction: "att_qkv_depth", ranks: [2, 2, 2], factorization: "tt" }, ConfigError, [
+    "4 bond ranks (in-dh, dh-heads, heads-qkv, qkv-depth)",
+    "got 3",
+  ]);
 });
 
 test("a target_modules regex that backtracks exponentially in a backtracking engine matches at once (RE2)", () => {
@@ -67,18 +73,28 @@ test("an adapter_config.json that is null, or has a string scaling, is refused i
   try {
     saveAdapter(dir, createAdapter(model, { construction: "qkv_depth", ranks: 2 }).set, ctx);
     writeFileSync(join(dir, "adapter_config.json"), "null");
-    assert.throws(() => loadAdapter(dir, ctx), (e: Error) => e instanceof FormatError && /must hold a JSON object, found null/.test(e.message));
+    assert.throws(
+      () => loadAdapter(dir, ctx),
+      (e: Error) => e instanceof FormatError && /must hold a JSON object, found null/.test(e.message),
+    );
     saveAdapter(dir, createAdapter(model, { construction: "qkv_depth", ranks: 2 }).set, ctx);
     const cfg = JSON.parse(JSON.stringify({ peft_type: "TENSLORA", construction: "qkv_depth", ranks: 2, scaling: "1", target_modules: ["query"] }));
     writeFileSync(join(dir, "adapter_config.json"), JSON.stringify(cfg));
-    assert.throws(() => loadAdapter(dir, ctx), (e: Error) => e instanceof ConfigError && /got the string "1"/.test(e.message) && !/got 1\b/.test(e.message));
+    assert.throws(
+      () => loadAdapter(dir, ctx),
+      (e: Error) => e instanceof ConfigError && /got the string "1"/.test(e.message) && !/got 1\b/.test(e.message),
+    );
   } finally {
     cleanup();
   }
 });
 
 test("the CLI prints one tenslora: line and exits 1 for absurd ranks and a broken regex", async () => {
-  const cli = (...args: string[]) => run(process.execPath, ["bin/tenslora.js", ...args], { timeout: 60_000 }).then(() => ({ code: 0, stderr: "" }), (e) => e);
+  const cli = (...args: string[]) =>
+    run(process.execPath, ["bin/tenslora.js", ...args], { timeout: 60_000 }).then(
+      () => ({ code: 0, stderr: "" }),
+      (e) => e,
+    );
   const [ranks, regex] = await Promise.all([
     cli("params", "--model", "vit-base", "--construction", "qkv_depth", "--ranks", "100000,8,3,12"),
     cli("params", "--model", "vit-base", "--construction", "qkv", "--target-modules", "/(/"),

@@ -68,7 +68,9 @@ const ROWS: Row[] = [
   { model: "vit", opts: { construction: "qkv_depth", ranks: tucker("qkv_depth"), targetModules: ["query", "value"] } },
   { model: "vit", opts: { construction: "att_qkv", ranks: tucker("att_qkv"), targetModules: ["query", "key", "value", "attention.output.dense"] } },
   // tensor-train: distinct bond ranks (the first N − 1 of 4, 3, 2, 3)
-  ...TENSORS.map((c): Row => ({ model: "vit", opts: { construction: c, ranks: [4, 3, 2, 3].slice(0, modeNames(c).length - 1), factorization: "tt", scaling: 1.5 } })),
+  ...TENSORS.map(
+    (c): Row => ({ model: "vit", opts: { construction: c, ranks: [4, 3, 2, 3].slice(0, modeNames(c).length - 1), factorization: "tt", scaling: 1.5 } }),
+  ),
   // every linear layer: shape groups (q/k/v/o, intermediate, output), att falling back on the MLP groups
   { model: "vit", opts: { construction: "lora", ranks: 3, targetModules: "all-linear" } },
   { model: "vit", opts: { construction: "qkv_depth", ranks: 3, targetModules: "all-linear", scaling: 2 } },
@@ -139,7 +141,8 @@ function withUpdateSize(set: AdapterSet, weights: WeightMap, target: number): Ad
   const tensors: WeightMap = new Map();
   for (const [k, t] of set.tensors) {
     const fz = set.config.factorization;
-    const zeroAtInit = k.endsWith(".lora_B.weight") || k.endsWith(".core") || (fz === "cp" && k.endsWith(".factors.0")) || (fz === "tt" && k.endsWith(".cores.1"));
+    const zeroAtInit =
+      k.endsWith(".lora_B.weight") || k.endsWith(".core") || (fz === "cp" && k.endsWith(".factors.0")) || (fz === "tt" && k.endsWith(".cores.1"));
     tensors.set(k, zeroAtInit ? { shape: t.shape, data: t.data.map((v) => v * f) } : t);
   }
   return { ...set, tensors };
@@ -170,9 +173,20 @@ for (const [ri, row] of ROWS.entries()) {
     const numbers = [...set.tensors.values()].reduce((a, t) => a + t.data.length, 0);
     assert.equal(numbers, adapterParamCount(set));
     const sum = (f: (g: AdapterGroup) => number) => set.groups.reduce((n, g) => n + f(g), 0);
-    assert.equal(numbers, sum((g) => paramCount(g.construction, g.shape, g.ranks, cfg.factorization)));
-    assert.equal(numbers, sum((g) => designCount(g.construction, g.ranks, g.shape.dIn, g.shape.dOut, g.shape.heads, g.shape.layers, g.shape.projections.length, cfg.factorization)));
-    for (const [k, t] of set.tensors) assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1), k);
+    assert.equal(
+      numbers,
+      sum((g) => paramCount(g.construction, g.shape, g.ranks, cfg.factorization)),
+    );
+    assert.equal(
+      numbers,
+      sum((g) => designCount(g.construction, g.ranks, g.shape.dIn, g.shape.dOut, g.shape.heads, g.shape.layers, g.shape.projections.length, cfg.factorization)),
+    );
+    for (const [k, t] of set.tensors)
+      assert.equal(
+        t.data.length,
+        t.shape.reduce((a, b) => a * b, 1),
+        k,
+      );
     // scaling: PEFT's alpha / r (rsLoRA alpha / √r) for LoRA, the given s (default 1) otherwise
     const o = row.opts;
     const r0 = typeof o.ranks === "number" ? o.ranks : o.ranks[0];
@@ -251,7 +265,10 @@ for (const [ri, row] of ROWS.entries()) {
           [cfg.construction, cfg.ranks, cfg.factorization, cfg.scaling, cfg.headLayout, cfg.targetModules],
         );
         const again = outF32(await r.run(hf, { labels, params: loaded.set.tensors }), "logits");
-        assert.ok(again.every((v, i) => v === logits[i]), "the loaded adapter must give identical logits");
+        assert.ok(
+          again.every((v, i) => v === logits[i]),
+          "the loaded adapter must give identical logits",
+        );
       } finally {
         cleanup();
       }
@@ -296,6 +313,8 @@ for (const [ri, row] of ROWS.entries()) {
 }
 
 test("contract summary", async (t) => {
-  t.diagnostic(`${ROWS.length} rows; worst |merged − unmerged| logits ${worstMerge.toExponential(2)}; worst directional-derivative error ${worstFd.toExponential(2)} (relative to ‖grad‖)`);
+  t.diagnostic(
+    `${ROWS.length} rows; worst |merged − unmerged| logits ${worstMerge.toExponential(2)}; worst directional-derivative error ${worstFd.toExponential(2)} (relative to ‖grad‖)`,
+  );
   for (const s of setups.values()) (await s).base.dispose();
 });

@@ -62,7 +62,10 @@ test("export to LoRA: the exported folder gives the TensLoRA adapter's logits, i
       }
       if (new Set(ranks.values()).size > 1) assert.ok(Object.keys(cfg.rank_pattern).length > 0, "groups of other ranks go to rank_pattern");
       const keys = [...readSafetensors(join(out, "adapter_model.safetensors")).tensors.keys()].sort();
-      const want = [...sites.flatMap((s) => ["A", "B"].map((x) => `base_model.model.${s.path}.lora_${x}.weight`)), ...headKeys.map((k) => `base_model.model.${k}`)].sort();
+      const want = [
+        ...sites.flatMap((s) => ["A", "B"].map((x) => `base_model.model.${s.path}.lora_${x}.weight`)),
+        ...headKeys.map((k) => `base_model.model.${k}`),
+      ].sort();
       assert.deepEqual(keys, want);
       // logits through the exported LoRA equal the TensLoRA adapter's
       const lora = loadAdapter(out, ctx).set;
@@ -104,7 +107,10 @@ test("export --max-rank: each module keeps k directions; the reported error is â
       const total = sigma.reduce((s, v) => s + v * v, 0);
       const tail = sigma.slice(Math.min(k, 6)).reduce((s, v) => s + v * v, 0);
       assert.equal(m.a.shape[0], Math.min(k, 6));
-      assert.ok(Math.abs(m.relativeError! - Math.sqrt(tail / total)) < 1e-6, `k=${k}: reported ${m.relativeError}, singular values give ${Math.sqrt(tail / total)}`);
+      assert.ok(
+        Math.abs(m.relativeError! - Math.sqrt(tail / total)) < 1e-6,
+        `k=${k}: reported ${m.relativeError}, singular values give ${Math.sqrt(tail / total)}`,
+      );
       // the truncated pair's own error is what was reported
       const approx = matmul(m.b, m.a);
       let num = 0;
@@ -124,7 +130,11 @@ test("tenslora export (child process): JSON result, and a one-line error for a b
   const { dir, cleanup } = tempDir("export-cli");
   try {
     saveAdapter(join(dir, "a"), randomizeAdapter(createAdapter(model, { construction: "qkv_depth", ranks: 3 }).set, 5, 0.2), modelContext(model));
-    const { stdout } = await run(process.execPath, ["bin/tenslora.js", "export", join(dir, "a"), "--to", "lora", "--out", join(dir, "b"), "--max-rank", "2", "--json"], { timeout: 60_000 });
+    const { stdout } = await run(
+      process.execPath,
+      ["bin/tenslora.js", "export", join(dir, "a"), "--to", "lora", "--out", join(dir, "b"), "--max-rank", "2", "--json"],
+      { timeout: 60_000 },
+    );
     const r = JSON.parse(stdout);
     assert.equal(r.modules.length, 12);
     assert.ok(r.modules.every((m: { rank: number; relative_error: number }) => m.rank === 2 && m.relative_error > 0 && m.relative_error < 1));

@@ -9,7 +9,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type AdapterSet, createAdapterSet, groupState } from "../src/adapters/adapter-set.ts";
 import { type AdapterOptions, planAdapter } from "../src/adapters/config.ts";
-import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, type ModelShape, modeNames, slicesOfTensor, tensorCount } from "../src/adapters/constructions.ts";
+import {
+  CONSTRUCTIONS,
+  CONSTRUCTION_SPECS,
+  type Construction,
+  type ModelShape,
+  modeNames,
+  slicesOfTensor,
+  tensorCount,
+} from "../src/adapters/constructions.ts";
 import { adapterHook, allSlicesR } from "../src/adapters/inject.ts";
 import { FACTORIZATIONS, type Factorization } from "../src/adapters/factorizations/index.ts";
 import { type HeadLayout, updateMatrixFolded } from "../src/adapters/reference.ts";
@@ -37,14 +45,17 @@ interface Case {
 
 function sites(): LinearSite[] {
   return SHAPE.projections.flatMap((name) =>
-    Array.from({ length: SHAPE.layers }, (_, l): LinearSite => ({
-      path: `enc.${l}.${name}`,
-      name,
-      layer: l,
-      inFeatures: D,
-      outFeatures: D,
-      heads: { side: "out", count: SHAPE.heads, dim: D / SHAPE.heads },
-    })),
+    Array.from(
+      { length: SHAPE.layers },
+      (_, l): LinearSite => ({
+        path: `enc.${l}.${name}`,
+        name,
+        layer: l,
+        inFeatures: D,
+        outFeatures: D,
+        heads: { side: "out", count: SHAPE.heads, dim: D / SHAPE.heads },
+      }),
+    ),
   );
 }
 
@@ -61,7 +72,13 @@ for (const construction of CONSTRUCTIONS) {
     for (const factorization of facts) {
       const names = modeNames(construction);
       const ranks =
-        construction === "lora" ? 3 : factorization === "cp" ? CP_RANK : factorization === "tt" ? TT_BONDS.slice(0, names.length - 1) : names.map((m) => RANK[m]);
+        construction === "lora"
+          ? 3
+          : factorization === "cp"
+            ? CP_RANK
+            : factorization === "tt"
+              ? TT_BONDS.slice(0, names.length - 1)
+              : names.map((m) => RANK[m]);
       const set = randomizeAdapter(adapterOn({ construction, ranks, factorization, headLayout, scaling: SCALING }, seed), 1000 + seed++, 0.7);
       cases.push({ id: `${construction}/${factorization}/${headLayout}`, set });
     }
@@ -70,7 +87,11 @@ for (const construction of CONSTRUCTIONS) {
 
 test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONNX Runtime equals the folded tensor's slice", async (t) => {
   const g = new Graph();
-  const eye = g.initializer("eye", Float32Array.from({ length: D * D }, (_, i) => (i % (D + 1) === 0 ? 1 : 0)), [D, D]);
+  const eye = g.initializer(
+    "eye",
+    Float32Array.from({ length: D * D }, (_, i) => (i % (D + 1) === 0 ? 1 : 0)),
+    [D, D],
+  );
   for (const { id, set } of cases) {
     const cache = new Map<string, Value>();
     const get = (name: string) => {
@@ -97,7 +118,11 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
     }
     // the hook the models call, with each layer's projections as one group: x = I gives s·U_in R[p,l] itself
     const hook = adapterHook(set, get);
-    for (let l = 0; l < SHAPE.layers; l++) hook(eye, set.groups[0].grid.map((row) => row[l])).forEach((delta, p) => g.output(`${id}:${p}.${l}:hook`, delta!));
+    for (let l = 0; l < SHAPE.layers; l++)
+      hook(
+        eye,
+        set.groups[0].grid.map((row) => row[l]),
+      ).forEach((delta, p) => g.output(`${id}:${p}.${l}:hook`, delta!));
   }
   const compiled = await compile(g);
   const out = await compiled.run({});
@@ -157,7 +182,10 @@ test("Tucker slices and their gradients are GEMMs and reshapes: no Einsum and no
     const hook = adapterHook(set, get);
     let loss: Value | undefined;
     for (let l = 0; l < SHAPE.layers; l++) {
-      for (const delta of hook(x, set.groups[0].grid.map((row) => row[l]))) {
+      for (const delta of hook(
+        x,
+        set.groups[0].grid.map((row) => row[l]),
+      )) {
         const s = b.reduceSum(b.mul(delta!, delta!), [0, 1]);
         loss = loss ? b.add(loss, s) : s;
       }

@@ -67,7 +67,11 @@ test("download: more bytes than declared, a stall and a cut connection each end 
   const hub = await fakeHub({ "hostile/more": more, "hostile/stall": stall, "hostile/cut": cut });
   try {
     assertUserError(await run(["download", "hostile/more"], root, hub.url), /more than the \d+ bytes it declared/, "more than declared");
-    assert.deepEqual(files(root).filter((p) => /\.(part|incomplete)/.test(p)), [], "no partial file after an over-long body");
+    assert.deepEqual(
+      files(root).filter((p) => /\.(part|incomplete)/.test(p)),
+      [],
+      "no partial file after an over-long body",
+    );
     assertUserError(await run(["download", "hostile/stall", "--stall-timeout", "0.5"], root, hub.url), /sent nothing for 0\.5 s/, "stall");
     assertUserError(await run(["download", "hostile/cut"], root, hub.url), /connection .* was cut after \d+ bytes/, "cut connection");
     const snapshots = files(root).filter((p) => p.endsWith("model.safetensors"));
@@ -90,6 +94,10 @@ test("--model org/name: downloaded once, then found in the Hugging Face cache wi
   const offline = await run(["infer", "--model", "tiny/vit", "--images", png, "--json"], root, hub.url);
   assertOk(offline, "infer with a cached repo id and no server");
   assert.equal(JSON.parse(offline.stdout.trim().split("\n")[0]).input, png);
-  assertUserError(await run(["infer", "--model", "tiny/absent", "--images", png], root, hub.url), /tiny\/absent.*ECONNREFUSED|tiny\/absent.*download/, "uncached repo id, no server");
+  assertUserError(
+    await run(["infer", "--model", "tiny/absent", "--images", png], root, hub.url),
+    /tiny\/absent.*ECONNREFUSED|tiny\/absent.*download/,
+    "uncached repo id, no server",
+  );
   assert.ok(!existsSync(join(root, "tenslora-cache", "models")));
 });

@@ -31,7 +31,10 @@ test("compare over two budgets, two head layouts and two seeds: runs, selection,
     headLayouts: ["head_major", "interleaved"],
     coreLrScales: [1],
     rankModes: ["solver"],
-    budgets: [{ kind: "iso-lora", rank: 1 }, { kind: "iso-lora", rank: 2 }],
+    budgets: [
+      { kind: "iso-lora", rank: 1 },
+      { kind: "iso-lora", rank: 2 },
+    ],
     rankSlack: 0.01,
     seeds: [0, 1],
     config: trainConfig(cfg, probe.family.task),
@@ -48,7 +51,11 @@ test("compare over two budgets, two head layouts and two seeds: runs, selection,
   );
   for (const s of res.runs) {
     const run = join(out, "runs", s.budget, `${s.arm}-seed${s.seed}`);
-    const evals = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.type === "eval");
+    const evals = readFileSync(join(run, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.type === "eval");
     assert.ok(evals.length >= 3 && evals.every((e) => typeof e.val_accuracy === "number"), `${run}: every evaluation scores validation`);
     // selection: the highest validation accuracy, the latest among ties; the test accuracy there
     const top = Math.max(...evals.map((e) => e.val_accuracy));
@@ -81,7 +88,10 @@ test("compare over two budgets, two head layouts and two seeds: runs, selection,
   }
   // the layout pooled over budgets: the mean of all four (budget, seed) differences
   const diffs = ["r1", "r2"].flatMap((b) => [0, 1].map((i) => of("att+interleaved", b)[i].selected - of("att", b)[i].selected));
-  assert.deepEqual(res.pooled.map((p) => [p.tag, p.cells, p.n]), [["interleaved", 2, 4]]);
+  assert.deepEqual(
+    res.pooled.map((p) => [p.tag, p.cells, p.n]),
+    [["interleaved", 2, 4]],
+  );
   assert.ok(Math.abs(res.pooled[0].mean - diffs.reduce((x, y) => x + y, 0) / 4) < 1e-12);
   // the iso-LoRA budgets: LoRA at exactly r, the tensor arms at or below its count
   const lora1 = res.rows.find((r) => r.arm === "lora" && r.budget === "r1")!;

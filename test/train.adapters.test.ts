@@ -36,7 +36,11 @@ for (const [name, over] of RUNS) {
     const run = join(dir, name);
     const result = await runTraining(cfg, run, {});
     assert.equal(result.interrupted, false);
-    const train = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.type === "train");
+    const train = readFileSync(join(run, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.type === "train");
     const mean = (e: number) => {
       const xs = train.filter((r) => r.epoch === e).map((r) => r.loss);
       return xs.reduce((a: number, b: number) => a + b, 0) / xs.length;
@@ -55,7 +59,11 @@ test("the trained qkv_depth adapter exported to LoRA gives the same logits throu
   const cfg: RunConfig = { ...DEFAULTS, model: VIT, data: images, batchSize: 4, seed: 0 };
   const probe = await prepareData(cfg, () => {});
   const n = Math.min(4, probe.data.size("test"));
-  const batch = await probe.data.batch("test", Int32Array.from({ length: n }, (_, i) => i), n);
+  const batch = await probe.data.batch(
+    "test",
+    Int32Array.from({ length: n }, (_, i) => i),
+    n,
+  );
   const logits = async (d: string) => (await runInference(loadTrainedModel(VIT, d), batch.inputs, { threads: 1 })).logits.data as Float32Array;
   const [a, b] = [await logits(last), await logits(out)];
   assert.ok(maxRelDiff(b, a) < 1e-5, `exported logits differ by ${maxRelDiff(b, a)} (relative)`);

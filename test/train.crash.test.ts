@@ -152,7 +152,11 @@ test("a disk that fills up mid-run: one line, the last checkpoint intact, and --
       console.log(JSON.stringify({ code, stderr, shrunk }));
     });
   `;
-  const r = spawnSync("unshare", ["-Urm", process.execPath, "--input-type=module", "-e", orchestrate, mnt, saved, BIN, JSON.stringify(FLAGS)], { encoding: "utf8", env: cliEnv(cache), timeout: 600_000 });
+  const r = spawnSync("unshare", ["-Urm", process.execPath, "--input-type=module", "-e", orchestrate, mnt, saved, BIN, JSON.stringify(FLAGS)], {
+    encoding: "utf8",
+    env: cliEnv(cache),
+    timeout: 600_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const res = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
   assert.ok(res.shrunk, "the disk was shrunk after the first checkpoint");

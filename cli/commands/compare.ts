@@ -5,17 +5,34 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, DEFAULT_METHODS, type Factorization, type HeadLayout, type RankMode, checkRunOptions, compare, compareOptions, parseBudgets, prepareData } from "../../src/index.ts";
+import {
+  ConfigError,
+  DEFAULT_METHODS,
+  type Factorization,
+  type HeadLayout,
+  type RankMode,
+  checkRunOptions,
+  compare,
+  compareOptions,
+  parseBudgets,
+  prepareData,
+} from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
 import { addQueueSubmitOptions } from "../queue-options.ts";
 
-const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
+const list = (s: string) =>
+  s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 export function register(program: Command): void {
   const cmd = program
     .command("compare")
-    .description("train every construction (and the linear probe and full fine-tuning) at one or more parameter budgets over several seeds; write a table with 95 % intervals and paired tests, and a plot")
+    .description(
+      "train every construction (and the linear probe and full fine-tuning) at one or more parameter budgets over several seeds; write a table with 95 % intervals and paired tests, and a plot",
+    )
     .option("--constructions <list>", `methods to compare (default: ${DEFAULT_METHODS.join(",")})`)
     .option("--budgets <ranks>", "budgets as LoRA ranks (iso-LoRA), e.g. 1,2,4,8,16 (default: --iso-lora)")
     .option("--budget-params <counts>", "budgets as parameter counts, e.g. 2000,12000 (instead of --budgets)")
@@ -31,13 +48,15 @@ export function register(program: Command): void {
   addRunOptions(cmd).action(async (opts: Record<string, unknown>) => {
     // `--ranks auto` is the rank-mode shorthand; any other --ranks is a train-only setting
     const autoRanks = opts.ranks === "auto";
-    if (opts.ranks !== undefined && !autoRanks) throw new ConfigError(`compare takes --ranks auto (ranks from a warm-up's spectrum) or none (the budget solver), got "${opts.ranks}"`);
+    if (opts.ranks !== undefined && !autoRanks)
+      throw new ConfigError(`compare takes --ranks auto (ranks from a warm-up's spectrum) or none (the budget solver), got "${opts.ranks}"`);
     const cfg = resolveRunConfig({ ...opts, ranks: undefined });
     checkRunOptions(cfg);
     const rep = reporter(Boolean(opts.json));
     const seeds = list(String(opts.seeds)).map(Number);
     if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new ConfigError(`--seeds takes non-negative integers separated by commas, got "${opts.seeds}"`);
-    if (opts.budgets !== undefined && opts.budgetParams !== undefined) throw new ConfigError("give --budgets (LoRA ranks) or --budget-params (counts), not both");
+    if (opts.budgets !== undefined && opts.budgetParams !== undefined)
+      throw new ConfigError("give --budgets (LoRA ranks) or --budget-params (counts), not both");
     const budgets =
       opts.budgetParams !== undefined ? parseBudgets(String(opts.budgetParams), "params") : parseBudgets(String(opts.budgets ?? cfg.isoLora), "iso-lora");
     const methods = opts.constructions ? list(String(opts.constructions)) : DEFAULT_METHODS;
@@ -67,6 +86,9 @@ export function register(program: Command): void {
         ? "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.\n\n"
         : "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.\n\n";
     if (opts.json) console.log(JSON.stringify({ type: "results", ...JSON.parse(readFileSync(join(out, "results.json"), "utf8")), seconds }));
-    else console.log(`\n${prepared.embedded ? about : ""}${table}\nWritten: ${out}/results.json, ${out}/results.md, ${out}/metric-vs-params.svg/.png (${seconds.toFixed(0)} s)`);
+    else
+      console.log(
+        `\n${prepared.embedded ? about : ""}${table}\nWritten: ${out}/results.json, ${out}/results.md, ${out}/metric-vs-params.svg/.png (${seconds.toFixed(0)} s)`,
+      );
   });
 }

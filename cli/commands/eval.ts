@@ -52,7 +52,12 @@ function runSettings(adapter: string): Record<string, string | number | undefine
     const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
     if (typeof raw !== "object" || raw === null || !("construction" in raw && "seed" in raw)) return {};
     const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
-    return Object.fromEntries(["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "truncation", "packing"].map((k) => [k, pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined)]));
+    return Object.fromEntries(
+      ["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "truncation", "packing"].map((k) => [
+        k,
+        pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined),
+      ]),
+    );
   } catch {
     return {}; // not a run folder: plain defaults
   }

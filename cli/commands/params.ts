@@ -135,8 +135,12 @@ export function paramsRow(method: Method, sites: LinearSite[], req: Request, war
     budgets = Object.fromEntries(solved.groups.map((g) => [g.name, g.budget]));
     plan = planAdapter({ ...base, ranks: 1, groupRanks: solved.groupRanks }, sites);
   } else {
-    if ("preset" in method && req.ranks.length > 1) throw new ConfigError(`--preset takes one rank (the preset fixes the rest), got --ranks ${req.ranks.join(",")}`);
-    plan = planAdapter("preset" in method ? presetOptions(method.preset, sites, req.ranks[0]) : { ...base, ranks: req.ranks.length === 1 ? req.ranks[0] : req.ranks }, sites);
+    if ("preset" in method && req.ranks.length > 1)
+      throw new ConfigError(`--preset takes one rank (the preset fixes the rest), got --ranks ${req.ranks.join(",")}`);
+    plan = planAdapter(
+      "preset" in method ? presetOptions(method.preset, sites, req.ranks[0]) : { ...base, ranks: req.ranks.length === 1 ? req.ranks[0] : req.ranks },
+      sites,
+    );
     warnings.push(...plan.warnings);
   }
   const groups = plan.groups.map((g): GroupRow => {
@@ -169,11 +173,17 @@ export function paramsRow(method: Method, sites: LinearSite[], req: Request, war
   };
 }
 
-const ranksText = (r: { ranks: number[]; rank_names?: string[]; mode_names: string[] }) => r.ranks.map((v, i) => `${(r.rank_names ?? r.mode_names)[i]}=${v}`).join(" ");
+const ranksText = (r: { ranks: number[]; rank_names?: string[]; mode_names: string[] }) =>
+  r.ranks.map((v, i) => `${(r.rank_names ?? r.mode_names)[i]}=${v}`).join(" ");
 
 function table(rows: ParamsRow[]): string {
   const head = ["construction", "ranks", "params", "LoRA-eq. rank"];
-  const cells = rows.map((r) => [r.construction, r.groups.length > 1 ? `${r.groups.length} groups` : ranksText(r), r.params.toLocaleString("en-US"), r.lora_equivalent_rank.toFixed(3)]);
+  const cells = rows.map((r) => [
+    r.construction,
+    r.groups.length > 1 ? `${r.groups.length} groups` : ranksText(r),
+    r.params.toLocaleString("en-US"),
+    r.lora_equivalent_rank.toFixed(3),
+  ]);
   const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((v, i) => (i >= 2 ? v.padStart(width[i]) : v.padEnd(width[i]))).join("  ");
   return [line(head), ...cells.map(line)].join("\n");
@@ -190,17 +200,26 @@ export function paramsReport(o: ParamsOptions): { json: ParamsRow | ParamsRow[];
   const about = `${o.model} (d ${shape.dIn}, ${shape.heads} heads, ${shape.layers} layers, targets ${o.targetModules ?? shape.projections.join(",")})`;
   if (o.construction === undefined && o.preset === undefined) {
     if ("ranks" in req && req.ranks.length > 1) {
-      throw new ConfigError(`--ranks with ${req.ranks.length} values needs --construction (constructions have 1 to 5 modes); give one rank for the table of all eight`);
+      throw new ConfigError(
+        `--ranks with ${req.ranks.length} values needs --construction (constructions have 1 to 5 modes); give one rank for the table of all eight`,
+      );
     }
     const rows = CONSTRUCTIONS.map((c) => paramsRow({ construction: c, factorization, targetModules: o.targetModules }, sites, req));
-    const what = "budget" in req ? ("total" in req.budget ? `budget ${req.budget.total.toLocaleString("en-US")} parameters` : `LoRA r=${req.budget.isoLora}'s budget`) : `rank ${req.ranks[0]} on every mode`;
+    const what =
+      "budget" in req
+        ? "total" in req.budget
+          ? `budget ${req.budget.total.toLocaleString("en-US")} parameters`
+          : `LoRA r=${req.budget.isoLora}'s budget`
+        : `rank ${req.ranks[0]} on every mode`;
     return { json: rows, text: `${about}, ${what}, ${factorization}:\n${table(rows)}`, warnings: [] };
   }
   const warnings: string[] = [];
   let method: Method;
   if (o.preset !== undefined) {
     if (o.construction !== undefined || o.targetModules !== undefined || o.factorization !== undefined) {
-      throw new ConfigError(`--preset ${o.preset} fixes the construction, factorization and targets; drop --construction, --factorization and --target-modules`);
+      throw new ConfigError(
+        `--preset ${o.preset} fixes the construction, factorization and targets; drop --construction, --factorization and --target-modules`,
+      );
     }
     method = { preset: o.preset };
   } else {
@@ -230,10 +249,13 @@ export function register(program: Command): void {
     .option("--ranks <list>", "one rank for every mode, or one per mode (e.g. 8,8,3,12); default 8")
     .option("--budget <n>", "solve the ranks: the largest parameter count not above n")
     .option("--iso-lora <r>", "solve the ranks for the budget of LoRA with rank r")
-    .option("--rank-slack <fraction>", "with a budget: the most balanced ranks within this fraction below the best fit (0 = strict; default 0.01, as train and compare)")
+    .option(
+      "--rank-slack <fraction>",
+      "with a budget: the most balanced ranks within this fraction below the best fit (0 = strict; default 0.01, as train and compare)",
+    )
     .option("--factorization <name>", "tucker, cp or tt (tensor-train); default tucker")
     .option("--preset <name>", `a published method instead of --construction: ${Object.keys(PRESETS).join(", ")}`)
-    .option("--target-modules <list>", "adapted linear layers: names, \"all-linear\" or /regex/ (default: q, k, v by the model's names)")
+    .option("--target-modules <list>", 'adapted linear layers: names, "all-linear" or /regex/ (default: q, k, v by the model\'s names)')
     .option("--json", "print JSON")
     .action((o: ParamsOptions) => {
       const { json, text, warnings } = paramsReport(o);

@@ -33,7 +33,12 @@ export function register(program: Command): void {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
-      const result = await runTraining(cfg, out, { onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, resume ? "resume" : opts.overwrite ? "overwrite" : "new");
+      const result = await runTraining(
+        cfg,
+        out,
+        { onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) },
+        resume ? "resume" : opts.overwrite ? "overwrite" : "new",
+      );
       rep.stop();
       if (result.interrupted) {
         rep.message(`stopped at step ${result.steps}; resume with: tenslora train --resume ${out}`);

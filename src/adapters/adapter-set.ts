@@ -72,11 +72,13 @@ export function adapterParamCount(set: AdapterSet): number {
 
 const f32 = (d: Dense): Float32Array => (d.data instanceof Float32Array ? d.data : Float32Array.from(d.data));
 
-/** The names of the set's tensors that start at zero, so that the update does (one per adapted tensor or LoRA pair: LoRA B, the factorisation's zeroed parameter). */
+/** The names of the set's tensors that start at zero (one per adapted tensor or LoRA pair): LoRA's B and each factorisation's zeroed parameter. */
 export function zeroInitializedTensors(set: AdapterSet): Set<string> {
   return new Set(
     set.groups.flatMap((g) =>
-      isLora(g) ? [...groupParameterShapes(set.config, g).keys()].filter((k) => k.endsWith(".lora_B.weight")) : [...tensorParams(set.config, g)].filter(([, p]) => p.zero).map(([k]) => k),
+      isLora(g)
+        ? [...groupParameterShapes(set.config, g).keys()].filter((k) => k.endsWith(".lora_B.weight"))
+        : [...tensorParams(set.config, g)].filter(([, p]) => p.zero).map(([name]) => name),
     ),
   );
 }

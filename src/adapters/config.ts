@@ -115,7 +115,10 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   const asked = rankList(o.ranks, "ranks");
   const rankNames = lora ? ["r"] : rankNamesOf(construction, factorization);
   if (!lora && Array.isArray(asked) && factorization !== "cp" && asked.length !== 1 && asked.length !== rankNames.length) {
-    const what = factorization === "tt" ? `a tensor-train of "${construction}" has ${rankNames.length} bond ranks` : `construction "${construction}" has ${rankNames.length} modes`;
+    const what =
+      factorization === "tt"
+        ? `a tensor-train of "${construction}" has ${rankNames.length} bond ranks`
+        : `construction "${construction}" has ${rankNames.length} modes`;
     throw new ConfigError(`${what} (${rankNames.join(", ")}): give one rank or ${rankNames.length} ranks, got ${asked.length} [${asked.join(", ")}]`);
   }
   const targetModules = o.targetModules ?? [...DEFAULT_PROJECTIONS];

@@ -11,16 +11,7 @@ import { ConfigError } from "../errors.ts";
 import { FACTORIZATIONS, type Factorization } from "./factorizations/index.ts";
 import type { TensorModes } from "./factorizations/types.ts";
 
-export const CONSTRUCTIONS = [
-  "lora",
-  "att",
-  "qkv",
-  "depth",
-  "att_qkv",
-  "att_depth",
-  "qkv_depth",
-  "att_qkv_depth",
-] as const;
+export const CONSTRUCTIONS = ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"] as const;
 
 export type Construction = (typeof CONSTRUCTIONS)[number];
 
@@ -47,9 +38,10 @@ function spec(name: Construction): ConstructionSpec {
   };
 }
 
-export const CONSTRUCTION_SPECS: Readonly<Record<Construction, ConstructionSpec>> = Object.fromEntries(
-  CONSTRUCTIONS.map((c) => [c, spec(c)]),
-) as Record<Construction, ConstructionSpec>;
+export const CONSTRUCTION_SPECS: Readonly<Record<Construction, ConstructionSpec>> = Object.fromEntries(CONSTRUCTIONS.map((c) => [c, spec(c)])) as Record<
+  Construction,
+  ConstructionSpec
+>;
 
 export type ModeName = "in" | "out" | "dh" | "heads" | "qkv" | "depth";
 
@@ -198,7 +190,12 @@ export function tensorModes(c: Construction, shape: ModelShape, headMajor = true
  * bond ranks). `lora` takes one rank; a rank above min(dIn, dOut) warns. Legal but wasteful ranks
  * are reported as warnings (see each factorisation).
  */
-export function normalizeRanks(c: Construction, shape: ModelShape, ranks: number | readonly number[], factorization: Factorization = "tucker"): NormalizedRanks {
+export function normalizeRanks(
+  c: Construction,
+  shape: ModelShape,
+  ranks: number | readonly number[],
+  factorization: Factorization = "tucker",
+): NormalizedRanks {
   if (specOf(c).kind === "tensor") return FACTORIZATIONS[factorization].ranks(tensorModes(c, shape), ranks, `construction "${c}"`);
   const list = typeof ranks === "number" ? [ranks] : [...ranks];
   if (list.length !== 1) throw new ConfigError(`construction "lora" takes one rank r, got ${list.length} ranks [${list.join(", ")}]`);
@@ -215,6 +212,8 @@ export function normalizeRanks(c: Construction, shape: ModelShape, ranks: number
 export function checkRankBounds(c: Construction, shape: ModelShape, ranks: readonly number[], factorization: Factorization = "tucker"): void {
   if (specOf(c).kind === "tensor") FACTORIZATIONS[factorization].checkBounds(tensorModes(c, shape), ranks, `construction "${c}"`);
   else if (ranks[0] > Math.max(shape.dIn, shape.dOut)) {
-    throw new ConfigError(`construction "lora": rank ${ranks[0]} exceeds both sides of the [${shape.dOut}, ${shape.dIn}] matrix; use r ≤ ${Math.min(shape.dIn, shape.dOut)}`);
+    throw new ConfigError(
+      `construction "lora": rank ${ranks[0]} exceeds both sides of the [${shape.dOut}, ${shape.dIn}] matrix; use r ≤ ${Math.min(shape.dIn, shape.dOut)}`,
+    );
   }
 }

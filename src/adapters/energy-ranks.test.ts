@@ -37,14 +37,18 @@ test("mode energies of stacked tensors with known multilinear ranks", () => {
   const data = new Float32Array(n);
   const v = (k: number, i: number) => 1 + ((k * 7 + i * 3) % 5);
   let idx = 0;
-  for (let i = 0; i < 4; i++) for (let j = 0; j < 3; j++) for (let h = 0; h < 2; h++) for (let p = 0; p < 3; p++) for (let l = 0; l < 2; l++) data[idx++] = v(0, i) * v(1, j) * v(2, h) * v(3, p) * v(4, l);
+  for (let i = 0; i < 4; i++)
+    for (let j = 0; j < 3; j++)
+      for (let h = 0; h < 2; h++) for (let p = 0; p < 3; p++) for (let l = 0; l < 2; l++) data[idx++] = v(0, i) * v(1, j) * v(2, h) * v(3, p) * v(4, l);
   const e = modeEnergies({ shape: dims, data });
   for (const m of ["in", "out", "dh", "heads", "qkv", "depth"] as const) assert.ok(Math.abs(e[m]![0] - 1) < 1e-5, `${m}: top-1 energy ${e[m]![0]}`);
   assert.equal(e.out!.length, 6, "out = dh · heads: 6 values");
   // add a second term with another in-vector and another (dh, heads) part: in and out get rank 2, qkv and depth stay rank 1
   const two = Float32Array.from(data);
   idx = 0;
-  for (let i = 0; i < 4; i++) for (let j = 0; j < 3; j++) for (let h = 0; h < 2; h++) for (let p = 0; p < 3; p++) for (let l = 0; l < 2; l++) two[idx++] += (i % 2) * (j === h ? 5 : 0) * v(3, p) * v(4, l);
+  for (let i = 0; i < 4; i++)
+    for (let j = 0; j < 3; j++)
+      for (let h = 0; h < 2; h++) for (let p = 0; p < 3; p++) for (let l = 0; l < 2; l++) two[idx++] += (i % 2) * (j === h ? 5 : 0) * v(3, p) * v(4, l);
   const e2 = modeEnergies({ shape: dims, data: two });
   const rank = (x: readonly number[]) => x.filter((y) => y > 1e-6).length;
   assert.deepEqual([rank(e2.in!), rank(e2.out!), rank(e2.qkv!), rank(e2.depth!)], [2, 2, 1, 1]);

@@ -144,7 +144,8 @@ function loraRankPattern(cfg: Record<string, unknown>, path: string, groups: Ada
   const object = (field: string) => {
     const v = cfg[field];
     if (v === undefined || v === null) return {};
-    if (typeof v !== "object" || Array.isArray(v)) throw new FormatError(`${path}: "${field}" must be an object of module pattern → number, found ${JSON.stringify(v)}`);
+    if (typeof v !== "object" || Array.isArray(v))
+      throw new FormatError(`${path}: "${field}" must be an object of module pattern → number, found ${JSON.stringify(v)}`);
     return v as Record<string, unknown>;
   };
   const ranks = object("rank_pattern");
@@ -157,12 +158,16 @@ function loraRankPattern(cfg: Record<string, unknown>, path: string, groups: Ada
       const alpha = patternValue(alphas, site, path, "alpha_pattern") ?? config.loraAlpha!;
       const s = config.useRslora ? alpha / Math.sqrt(r) : alpha / r;
       if (Math.abs(s - config.scaling) > 1e-6 * Math.abs(config.scaling)) {
-        throw new FormatError(`${path}: ${site.path} has scaling ${s} (alpha ${alpha}, r ${r}) but the adapter's is ${config.scaling}; modules with their own scaling are not supported`);
+        throw new FormatError(
+          `${path}: ${site.path} has scaling ${s} (alpha ${alpha}, r ${r}) but the adapter's is ${config.scaling}; modules with their own scaling are not supported`,
+        );
       }
       return r;
     });
     if (per.some((r) => r !== per[0])) {
-      throw new FormatError(`${path}: rank_pattern gives the ${g.name} layers of one shape different ranks (${[...new Set(per)].join(", ")}); give them one rank`);
+      throw new FormatError(
+        `${path}: rank_pattern gives the ${g.name} layers of one shape different ranks (${[...new Set(per)].join(", ")}); give them one rank`,
+      );
     }
     out[g.name] = [per[0]];
   }

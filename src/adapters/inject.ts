@@ -67,7 +67,12 @@ function groupSlices(config: AdapterConfig, group: AdapterGroup, get: Get): (p: 
   const tensorR = (t: number): Value => {
     let rt = perTensor.get(t);
     if (!rt) {
-      all ??= tensorSlicesR(config, group, Array.from({ length: tensorCount(group.construction, group.shape) }, (_, i) => i), get); // [T, r_in, S, dOut]
+      all ??= tensorSlicesR(
+        config,
+        group,
+        Array.from({ length: tensorCount(group.construction, group.shape) }, (_, i) => i),
+        get,
+      ); // [T, r_in, S, dOut]
       const dims = (all.shape as number[]).slice(1);
       perTensor.set(t, (rt = b.reshape(all.shape[0] === 1 ? all : b.slice(all, 0, t, t + 1), dims)));
     }
@@ -113,7 +118,11 @@ export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
     // x times every input factor in one GEMM per kind: LoRA's A [r, in], and U_in [in, r] of each
     // distinct (group, tensor) read by a site that is not transposed
     const loraSites = sites.filter((_, i) => at[i] && lora(at[i]!.group));
-    const us = projectOnce(x, loraSites.map((s) => get(loraKeys(s).a)), true);
+    const us = projectOnce(
+      x,
+      loraSites.map((s) => get(loraKeys(s).a)),
+      true,
+    );
     const uIn = new Map<string, number>();
     const uInKeys: string[] = [];
     at.forEach((a) => {

@@ -113,7 +113,8 @@ function bruteForce(c: Construction, shape: ModelShape, budget: number, cap: boo
     r[k] = 1;
   };
   visit(0);
-  const lex = (a: number[], b: number[]) => a.findIndex((x, i) => x !== b[i]) >= 0 ? a[a.findIndex((x, i) => x !== b[i])] - b[a.findIndex((x, i) => x !== b[i])] : 0;
+  const lex = (a: number[], b: number[]) =>
+    a.findIndex((x, i) => x !== b[i]) >= 0 ? a[a.findIndex((x, i) => x !== b[i])] - b[a.findIndex((x, i) => x !== b[i])] : 0;
   const top = Math.max(...all.map((x) => x.count));
   const pool = floor > 0 ? all.filter((x) => x.count >= floor && x.count <= top) : all.filter((x) => x.count === top);
   pool.sort((a, b) => a.ratio - b.ratio || b.count - a.count || lex(a.ranks, b.ranks));
@@ -219,9 +220,18 @@ test("ranksForBudget for CP and tensor-train: the largest count under the budget
       // TT: equal bonds r (capped at each unfolding's rank), the largest r that fits
       const tt = ranksForBudget(c, shape, budget, { factorization: "tt" });
       const ttCount = (r: number[]) => tensorCount(c, shape) * sizes.reduce((a, n, k) => a + [1, ...r, 1][k] * n * [1, ...r, 1][k + 1], 0);
-      const bound = sizes.slice(0, -1).map((_, k) => Math.min(sizes.slice(0, k + 1).reduce((a, b) => a * b, 1), sizes.slice(k + 1).reduce((a, b) => a * b, 1)));
+      const bound = sizes.slice(0, -1).map((_, k) =>
+        Math.min(
+          sizes.slice(0, k + 1).reduce((a, b) => a * b, 1),
+          sizes.slice(k + 1).reduce((a, b) => a * b, 1),
+        ),
+      );
       const r = Math.max(...tt.ranks);
-      assert.deepEqual(tt.ranks, bound.map((b) => Math.min(b, r)), `${c}: bonds are one r capped per bond`);
+      assert.deepEqual(
+        tt.ranks,
+        bound.map((b) => Math.min(b, r)),
+        `${c}: bonds are one r capped per bond`,
+      );
       assert.equal(tt.count, ttCount(tt.ranks));
       assert.equal(tt.count, paramCount(c, shape, tt.ranks, "tt"));
       assert.ok(tt.count <= budget, `${c} ${budget}: ${tt.count} over budget`);

@@ -30,12 +30,7 @@ export type { Factorization };
  * - TT:     tensorCount × Σ_k r_{k−1} I_k r_k (r_0 = r_N = 1).
  * `lora` ignores `factorization`.
  */
-export function paramCount(
-  construction: Construction,
-  shape: ModelShape,
-  ranks: number | readonly number[],
-  factorization: Factorization = "tucker",
-): number {
+export function paramCount(construction: Construction, shape: ModelShape, ranks: number | readonly number[], factorization: Factorization = "tucker"): number {
   const c = parseConstruction(construction);
   const f = parseFactorization(factorization);
   const tc = tensorCount(c, shape);
@@ -103,12 +98,7 @@ export interface BudgetResult {
  * `capAtModeSize`, the largest that fit.
  * Throws a ConfigError naming the minimum budget when even all-ones ranks do not fit.
  */
-export function ranksForBudget(
-  construction: Construction,
-  shape: ModelShape,
-  budget: number,
-  opts: BudgetOptions = {},
-): BudgetResult {
+export function ranksForBudget(construction: Construction, shape: ModelShape, budget: number, opts: BudgetOptions = {}): BudgetResult {
   const c = parseConstruction(construction);
   const factorization = parseFactorization(opts.factorization ?? "tucker");
   const cap = opts.capAtModeSize ?? true;

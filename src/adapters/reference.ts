@@ -16,7 +16,16 @@
 import { ShapeError } from "../errors.ts";
 import { type Dense, matmul, permute, reshape, scale, sliceMode, transpose2d, unfold } from "../tensor/dense.ts";
 import type { CpTensor, TuckerTensor } from "../tensor/tucker.ts";
-import { CONSTRUCTION_SPECS, type Construction, type ModelShape, modeIndex, parseConstruction, tensorCount, tensorIndex, tensorModes } from "./constructions.ts";
+import {
+  CONSTRUCTION_SPECS,
+  type Construction,
+  type ModelShape,
+  modeIndex,
+  parseConstruction,
+  tensorCount,
+  tensorIndex,
+  tensorModes,
+} from "./constructions.ts";
 import { FACTORIZATIONS, type Factorization } from "./factorizations/index.ts";
 import { hostOps } from "./factorizations/ops.ts";
 import type { TensorModes } from "./factorizations/types.ts";
@@ -73,7 +82,9 @@ function paramsOf(t: Exclude<AdapterTensor, LoraPair>): { f: Factorization; para
 function checkTensor(c: Construction, shape: ModelShape, t: AdapterTensor): void {
   const lora = CONSTRUCTION_SPECS[c].kind === "lora";
   if (lora !== isLoraPair(t)) {
-    throw new ShapeError(`construction "${c}" needs ${lora ? "LoRA pairs {a, b}" : "Tucker, CP or TT tensors"}, got ${isLoraPair(t) ? "a LoRA pair" : "a factorised tensor"}`);
+    throw new ShapeError(
+      `construction "${c}" needs ${lora ? "LoRA pairs {a, b}" : "Tucker, CP or TT tensors"}, got ${isLoraPair(t) ? "a LoRA pair" : "a factorised tensor"}`,
+    );
   }
   if (isLoraPair(t)) {
     const [r, dIn] = t.a.shape;
@@ -148,7 +159,14 @@ export function deltaWeightReference(state: AdapterState, p: number, l: number):
  * factorisation's slices (its one definition, shared with the graph) on the host in float64, then
  * the (p, l) slice. LoRA: U_in = Aᵀ, R = Bᵀ.
  */
-export function sliceFactorsR(construction: Construction, shape: ModelShape, tensor: AdapterTensor, headLayout: HeadLayout, p: number, l: number): SliceFactors {
+export function sliceFactorsR(
+  construction: Construction,
+  shape: ModelShape,
+  tensor: AdapterTensor,
+  headLayout: HeadLayout,
+  p: number,
+  l: number,
+): SliceFactors {
   const c = parseConstruction(construction);
   checkLayout(headLayout);
   checkTensor(c, shape, tensor);

@@ -26,7 +26,10 @@ export function budgetLabel(b: Budget): string {
 }
 
 export function parseBudgets(list: string, kind: Budget["kind"]): Budget[] {
-  const parts = list.split(",").map((s) => s.trim()).filter(Boolean);
+  const parts = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const values = parts.map(Number);
   if (!parts.length || values.some((v) => !Number.isInteger(v) || v < 1)) {
     const flag = kind === "iso-lora" ? "--budgets takes LoRA ranks" : "--budget-params takes parameter counts";

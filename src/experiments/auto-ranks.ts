@@ -38,7 +38,8 @@ const warmups = new Map<string, Promise<{ model: LoadedModel; dir: string }>>();
 
 async function warmup(s: WarmupSetup): Promise<{ model: LoadedModel; dir: string }> {
   const o = { ...AUTO_RANK_DEFAULTS, ...s };
-  if (!(Number.isInteger(o.warmupEpochs) && o.warmupEpochs >= 1)) throw new ConfigError(`auto ranks: the warm-up needs a whole number of epochs ≥ 1, got ${o.warmupEpochs}`);
+  if (!(Number.isInteger(o.warmupEpochs) && o.warmupEpochs >= 1))
+    throw new ConfigError(`auto ranks: the warm-up needs a whole number of epochs ≥ 1, got ${o.warmupEpochs}`);
   const model = await s.loadModel(s.seed);
   const config = { ...s.config, seed: s.seed, epochs: o.warmupEpochs, coreLrScale: 1 };
   const { groups } = planAdapter({ construction: "lora", ranks: 1, targetModules: defaultTargets(model) }, modelContext(model).sites);
@@ -46,7 +47,8 @@ async function warmup(s: WarmupSetup): Promise<{ model: LoadedModel; dir: string
   const settings = JSON.stringify({ rank, config: { ...config, threads: undefined } });
   const done = join(s.outDir, "settings.json");
   if (existsSync(done)) {
-    if (readFileSync(done, "utf8") !== settings) throw new ConfigError(`${s.outDir} holds a warm-up made with other settings; compare into a new --out (or delete that folder)`);
+    if (readFileSync(done, "utf8") !== settings)
+      throw new ConfigError(`${s.outDir} holds a warm-up made with other settings; compare into a new --out (or delete that folder)`);
     return { model, dir: join(s.outDir, "last") };
   }
   const { set } = createAdapter(model, { construction: "lora", ranks: rank, seed: s.seed });

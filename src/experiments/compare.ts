@@ -10,7 +10,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { adapterParamCount } from "../adapters/adapter-set.ts";
+import { type AdapterSet, adapterParamCount } from "../adapters/adapter-set.ts";
 import { planAdapter } from "../adapters/config.ts";
 import { type GroupBudget, groupRanksForBudget } from "../adapters/params.ts";
 import type { LinearSite } from "../adapters/sites.ts";
@@ -110,7 +110,10 @@ async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: 
   const solved = groupRanksForBudget(base, sites, groupBudget(budget), { slack: o.rankSlack });
   if (arm.method === "lora" || arm.ranks === "solver") return { ranks: Object.values(solved.groupRanks)[0], groupRanks: solved.groupRanks };
   const { groups } = planAdapter({ ...base, ranks: 1 }, sites);
-  if (groups.length !== 1) throw new ConfigError(`--ranks auto reads one spectrum, for adapters of one shape group; these targets form ${groups.length} (${groups.map((g) => g.name).join(", ")})`);
+  if (groups.length !== 1)
+    throw new ConfigError(
+      `--ranks auto reads one spectrum, for adapters of one shape group; these targets form ${groups.length} (${groups.map((g) => g.name).join(", ")})`,
+    );
   const setup = { loadModel: o.loadModel, data: o.data, config: o.config, seed: o.seeds[0], outDir: join(o.outDir, "warmup"), ...o.autoRank };
   const ranks = await autoRanks(setup, groups[0], arm.headLayout, solved.groups[0].budget);
   return { ranks, groupRanks: { [groups[0].name]: ranks } };
@@ -121,7 +124,12 @@ export async function runOne(o: CompareOptions, job: CompareJob, backbone: numbe
   const { arm, budget, seed } = job;
   const dir = runDir(o.outDir, arm.name, budget?.label ?? "", seed);
   const config: TrainConfig = { ...o.config, seed, lr: arm.method === "full" ? o.fullLr : o.config.lr, coreLrScale: arm.coreLrScale };
-  const settings = { arm, budget: budget ? { label: budget.label, params: budget.params } : null, config: { ...config, threads: undefined }, rankSlack: o.rankSlack };
+  const settings = {
+    arm,
+    budget: budget ? { label: budget.label, params: budget.params } : null,
+    config: { ...config, threads: undefined },
+    rankSlack: o.rankSlack,
+  };
   const summaryPath = join(dir, "summary.json");
   if (existsSync(summaryPath)) {
     const saved = JSON.parse(readFileSync(summaryPath, "utf8")) as RunSummary & { settings?: unknown };
@@ -131,17 +139,35 @@ export async function runOne(o: CompareOptions, job: CompareJob, backbone: numbe
     return saved;
   }
   const model = await o.loadModel(seed);
-  let adapter;
+  let adapter: AdapterSet | undefined;
   let ranks: number[] | null = null;
   if (!isBaseline(arm.method)) {
     const chosen = await ranksOf(o, arm, model, budget!.budget);
     ranks = chosen.ranks;
-    adapter = createAdapter(model, { construction: arm.method, ranks, groupRanks: chosen.groupRanks, factorization: arm.factorization, headLayout: arm.headLayout, targetModules: defaultTargets(model), seed }).set;
+    adapter = createAdapter(model, {
+      construction: arm.method,
+      ranks,
+      groupRanks: chosen.groupRanks,
+      factorization: arm.factorization,
+      headLayout: arm.headLayout,
+      targetModules: defaultTargets(model),
+      seed,
+    }).set;
   }
   const trainable = arm.method === "head" ? "head" : arm.method === "full" ? "all" : "adapter+head";
   const label = budget ? `${arm.name}@${budget.label}/seed${seed}` : `${arm.name}/seed${seed}`;
   const resume = Boolean(o.resume) && listCheckpoints(dir).length > 0;
-  const r = await train({ model, adapter, trainable, data: o.data, config, outDir: dir, resume, onEvent: (e) => o.onEvent?.(label, e), shouldStop: o.shouldStop });
+  const r = await train({
+    model,
+    adapter,
+    trainable,
+    data: o.data,
+    config,
+    outDir: dir,
+    resume,
+    onEvent: (e) => o.onEvent?.(label, e),
+    shouldStop: o.shouldStop,
+  });
   if (r.interrupted) throw new RunInterruptedError(`${label} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
   const summary: RunSummary & { settings: unknown } = {
     arm: arm.name,
@@ -176,7 +202,8 @@ export async function planCompare(o: CompareOptions): Promise<ComparePlan> {
   if (!o.budgets.length && arms.some((a) => !isBaseline(a.method))) throw new ConfigError("compare needs at least one budget (--budgets or --budget-params)");
   const probe = await o.loadModel(o.seeds[0]);
   const budgets = o.budgets.map((b) => resolveBudget(b, probe));
-  if (new Set(budgets.map((b) => b.label)).size !== budgets.length) throw new ConfigError(`a budget is listed twice: ${budgets.map((b) => b.label).join(", ")}`);
+  if (new Set(budgets.map((b) => b.label)).size !== budgets.length)
+    throw new ConfigError(`a budget is listed twice: ${budgets.map((b) => b.label).join(", ")}`);
   const jobs: CompareJob[] = [];
   for (const arm of arms) {
     for (const budget of isBaseline(arm.method) ? [undefined] : budgets) for (const seed of o.seeds) jobs.push({ arm, budget, seed });
@@ -195,7 +222,11 @@ export async function compare(o: CompareOptions): Promise<CompareResult> {
     o.log?.(`${s.arm}${s.budget ? ` @ ${s.budget}` : ""} seed ${s.seed}: test ${o.config.metric} ${show(s.selected)} (best test ${show(s.bestTest)})`);
     runs.push(s);
   }
-  return writeResults(o.outDir, { metric: o.config.metric, arms: plan.arms, budgets: plan.budgets, seeds: o.seeds, valFraction: o.config.valFraction ?? 0, backbone: plan.backbone }, runs);
+  return writeResults(
+    o.outDir,
+    { metric: o.config.metric, arms: plan.arms, budgets: plan.budgets, seeds: o.seeds, valFraction: o.config.valFraction ?? 0, backbone: plan.backbone },
+    runs,
+  );
 }
 
 export interface ResultsSetting {
@@ -222,7 +253,11 @@ export async function writeResults(outDir: string, s: ResultsSetting, runs: RunS
 }
 
 /** A comparison's options from a resolved run config: shared by `compare` and the queue worker, so both run the same thing. */
-export async function compareOptions(cfg: RunConfig, prepared: PreparedData, s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; outDir: string }): Promise<CompareOptions> {
+export async function compareOptions(
+  cfg: RunConfig,
+  prepared: PreparedData,
+  s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; outDir: string },
+): Promise<CompareOptions> {
   const probe = await prepared.loadModel(s.seeds[0]);
   return {
     loadModel: prepared.loadModel,

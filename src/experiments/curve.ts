@@ -49,7 +49,10 @@ function paired(a: RunSummary[], b: RunSummary[], key: "selected"): PairedCompar
   const bySeed = new Map(b.map((r) => [r.seed, r[key]]));
   const shared = a.filter((r) => bySeed.has(r.seed));
   if (shared.length === 0) return undefined;
-  return pairedComparison(shared.map((r) => r[key]), shared.map((r) => bySeed.get(r.seed)!));
+  return pairedComparison(
+    shared.map((r) => r[key]),
+    shared.map((r) => bySeed.get(r.seed)!),
+  );
 }
 
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];

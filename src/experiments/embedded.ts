@@ -135,7 +135,14 @@ export async function ensurePretrained(recipe: PretrainRecipe, opts: PretrainOpt
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const model = randomModel(recipe.config, 0, work);
-  const result = await train({ model, trainable: "all", data: recipe.data(), config: { ...recipe.train, threads: opts.threads }, outDir: join(work, "run"), onEvent: opts.onEvent });
+  const result = await train({
+    model,
+    trainable: "all",
+    data: recipe.data(),
+    config: { ...recipe.train, threads: opts.threads },
+    outDir: join(work, "run"),
+    onEvent: opts.onEvent,
+  });
   log(`Pretrained: ${recipe.result(result.final)}.`);
   renameSync(join(work, "run", "last"), `${work}.model`);
   rmSync(work, { recursive: true, force: true });

@@ -15,12 +15,15 @@ export interface ExportResult {
 
 /** Export `adapterDir` (for `model`, default its base_model_name_or_path) to `outDir`. */
 export function exportAsLora(adapterDir: string, outDir: string, o: { model?: string; maxRank?: number } = {}): ExportResult {
-  if (!existsSync(join(adapterDir, ADAPTER_CONFIG))) throw new ConfigError(`${adapterDir} holds no ${ADAPTER_CONFIG}; pass an adapter folder (e.g. RUN_DIR/best)`);
+  if (!existsSync(join(adapterDir, ADAPTER_CONFIG)))
+    throw new ConfigError(`${adapterDir} holds no ${ADAPTER_CONFIG}; pass an adapter folder (e.g. RUN_DIR/best)`);
   if (resolve(outDir) === resolve(adapterDir)) throw new ConfigError(`--out ${outDir} is the adapter folder; export to a new folder`);
   const raw = readJsonFile(join(adapterDir, ADAPTER_CONFIG), "adapter config") as Record<string, unknown>;
   const model = o.model ?? (typeof raw.base_model_name_or_path === "string" ? raw.base_model_name_or_path : undefined);
   if (!model || !existsSync(join(model, "config.json"))) {
-    throw new ConfigError(`the model folder ${model ? `"${model}" (from ${ADAPTER_CONFIG}) has no config.json` : "is unknown"}; pass --model DIR, the folder the adapter was trained on`);
+    throw new ConfigError(
+      `the model folder ${model ? `"${model}" (from ${ADAPTER_CONFIG}) has no config.json` : "is unknown"}; pass --model DIR, the folder the adapter was trained on`,
+    );
   }
   const { set, head, ctx } = loadAdapterForConfig(adapterDir, model);
   const modules = loraModules(set, o.maxRank);

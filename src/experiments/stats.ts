@@ -49,7 +49,10 @@ export function meanInterval(xs: readonly number[], level = CONFIDENCE): Interva
  * p = min(1, 2 · P[Binomial(m, ½) ≤ k]); 1 when every difference is a tie.
  */
 export function signTest(positive: number, negative: number): number {
-  for (const [k, v] of [["positive", positive], ["negative", negative]] as const) {
+  for (const [k, v] of [
+    ["positive", positive],
+    ["negative", negative],
+  ] as const) {
     if (!(Number.isInteger(v) && v >= 0)) throw new ConfigError(`sign test: the ${k} count must be an integer ≥ 0, got ${v}`);
   }
   const m = positive + negative;

@@ -15,7 +15,8 @@ export class ConfigReader {
     readonly raw: Json,
     readonly source: string,
   ) {
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new FormatError(`${source}: must hold a JSON object of model settings, found ${JSON.stringify(raw)?.slice(0, 40)}`);
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+      throw new FormatError(`${source}: must hold a JSON object of model settings, found ${JSON.stringify(raw)?.slice(0, 40)}`);
   }
 
   #fail(field: string, want: string, got: unknown): never {

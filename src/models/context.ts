@@ -30,7 +30,10 @@ export function defaultTargets(model: LoadedModel): string[] {
 
 /** A fresh adapter for a model: ranks validated against its shape, zero update at step 0. */
 export function createAdapter(model: LoadedModel, opts: AdapterOptions & { seed?: number }): { set: AdapterSet; warnings: string[] } {
-  const { config, groups, warnings } = planAdapter({ ...opts, targetModules: opts.targetModules ?? defaultTargets(model) }, model.family.linearSites(model.config));
+  const { config, groups, warnings } = planAdapter(
+    { ...opts, targetModules: opts.targetModules ?? defaultTargets(model) },
+    model.family.linearSites(model.config),
+  );
   return { set: createAdapterSet(config, groups, opts.seed ?? 0), warnings };
 }
 

@@ -68,7 +68,9 @@ export function familyOf(raw: Record<string, unknown>, source: string): AnyFamil
 
 export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<string, unknown> } {
   if (looksLikeRepoId(dir) && resolveModelFromCache(dir) === dir) {
-    throw new ConfigError(`--model ${dir}: no such folder, and no complete download of the Hub repository "${dir}" in the Hugging Face cache (${hubCacheDir()}); run: tenslora download ${dir}`);
+    throw new ConfigError(
+      `--model ${dir}: no such folder, and no complete download of the Hub repository "${dir}" in the Hugging Face cache (${hubCacheDir()}); run: tenslora download ${dir}`,
+    );
   }
   const path = join(resolveModelFromCache(dir), "config.json");
   const raw = readJsonFile(path, "model config") as Record<string, unknown>;
@@ -97,10 +99,12 @@ export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
   const mapper = new WeightMapper(family.checkpointRules?.(config) ?? RULES[family.modelType] ?? []);
   // The head is loaded only when the checkpoint has one of the right size for the same labels.
   const sameLabels = !opts.labels || JSON.stringify(storedLabels) === JSON.stringify(opts.labels);
-  const headFits = sameLabels && head.every((k) => {
-    const t = checkpoint.get(k);
-    return t !== undefined && t.shape.join() === expected.get(k)!.join();
-  });
+  const headFits =
+    sameLabels &&
+    head.every((k) => {
+      const t = checkpoint.get(k);
+      return t !== undefined && t.shape.join() === expected.get(k)!.join();
+    });
   const body = new Map([...checkpoint].filter(([k]) => headFits || !head.includes(k)));
   const want = new Map([...expected].filter(([k]) => headFits || !head.includes(k)));
   // errors name the checkpoint file (or the shard index), not just the folder
@@ -128,7 +132,9 @@ function checkLayerCount(config: { numHiddenLayers?: number }, keys: Iterable<st
     if (m) held = Math.max(held, Number(m[1]) + 1);
   }
   if (claimed > held) {
-    throw new ConfigError(`${join(dir, "config.json")}: num_hidden_layers is ${claimed} but the weights hold ${held} layer${held === 1 ? "" : "s"}; set num_hidden_layers to ${held} (or use the weights the config belongs to)`);
+    throw new ConfigError(
+      `${join(dir, "config.json")}: num_hidden_layers is ${claimed} but the weights hold ${held} layer${held === 1 ? "" : "s"}; set num_hidden_layers to ${held} (or use the weights the config belongs to)`,
+    );
   }
 }
 

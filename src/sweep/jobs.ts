@@ -19,7 +19,7 @@ export interface JobResult {
   /** Null for a dry run. */
   summary: RunSummary | null;
   backboneParams: number;
-  /** The metric the run was selected on, as resolved for its task ("" in a config means the task's first). */
+  /** The metric the run reported, resolved from the task ("" in a config means the task's first). */
   metric: string;
   /** A comparison run's budget in parameters on the worker's model (absent for baselines and grid runs). */
   budget?: { label: string; params: number };
@@ -57,7 +57,10 @@ function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
   if (v && typeof v === "object") {
     const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(",")}}`;
+    return `{${entries
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`)
+      .join(",")}}`;
   }
   return JSON.stringify(v);
 }
@@ -65,7 +68,10 @@ function canonical(v: unknown): string {
 /** ONNX Runtime's thread count is the worker's business (as in the trainer's checkpoint hash), so it is not part of a run's identity. */
 export function jobId(job: RunJob): string {
   const { threads: _threads, ...config } = job.config;
-  return `run-${createHash("sha256").update(canonical({ ...job, config })).digest("hex").slice(0, 24)}`;
+  return `run-${createHash("sha256")
+    .update(canonical({ ...job, config }))
+    .digest("hex")
+    .slice(0, 24)}`;
 }
 
 /** A sweep file: `base` settings (keys as `train`'s flags, camelCase) and a `grid` of values per key. */
@@ -77,7 +83,8 @@ export interface SweepFile {
 }
 
 export function parseSweepFile(raw: unknown, source: string): SweepFile {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${source} must hold a JSON object {"base": {...}, "grid": {"key": [values]}}`);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${source} must hold a JSON object {"base": {...}, "grid": {"key": [values]}}`);
   const o = raw as Record<string, unknown>;
   const extra = Object.keys(o).filter((k) => !["name", "base", "grid", "dryRun"].includes(k));
   if (extra.length) throw new ConfigError(`${source}: unknown key "${extra[0]}"; valid keys: name, base, grid, dryRun`);
@@ -90,8 +97,10 @@ export function parseSweepFile(raw: unknown, source: string): SweepFile {
   for (const [k, v] of Object.entries(grid)) {
     if (!Array.isArray(v) || v.length === 0) throw new ConfigError(`${source}: grid "${k}" must be a non-empty list of values, got ${JSON.stringify(v)}`);
   }
-  if (o.name !== undefined && (typeof o.name !== "string" || !/^[\w.-]+$/.test(o.name))) throw new ConfigError(`${source}: "name" must be letters, digits, ".", "_" or "-", got ${JSON.stringify(o.name)}`);
-  if (o.dryRun !== undefined && typeof o.dryRun !== "boolean") throw new ConfigError(`${source}: "dryRun" must be true or false, got ${JSON.stringify(o.dryRun)}`);
+  if (o.name !== undefined && (typeof o.name !== "string" || !/^[\w.-]+$/.test(o.name)))
+    throw new ConfigError(`${source}: "name" must be letters, digits, ".", "_" or "-", got ${JSON.stringify(o.name)}`);
+  if (o.dryRun !== undefined && typeof o.dryRun !== "boolean")
+    throw new ConfigError(`${source}: "dryRun" must be true or false, got ${JSON.stringify(o.dryRun)}`);
   return { name: o.name as string | undefined, base: obj("base"), grid: grid as Record<string, unknown[]>, dryRun: o.dryRun === true };
 }
 
@@ -109,7 +118,10 @@ export function gridLabel(cfg: RunConfig, grid: Record<string, unknown[]>): stri
 }
 
 /** The jobs of a sweep file; `resolve` turns one grid point (over `base`) into a validated RunConfig. */
-export function sweepJobs(file: SweepFile, resolve: (values: Record<string, unknown>) => RunConfig): { jobs: RunJob[]; runs: SweepRun[]; labels: string[]; base: RunConfig } {
+export function sweepJobs(
+  file: SweepFile,
+  resolve: (values: Record<string, unknown>) => RunConfig,
+): { jobs: RunJob[]; runs: SweepRun[]; labels: string[]; base: RunConfig } {
   const jobs: RunJob[] = [];
   const runs: SweepRun[] = [];
   const labels: string[] = [];
@@ -125,10 +137,14 @@ export function sweepJobs(file: SweepFile, resolve: (values: Record<string, unkn
 }
 
 /** The jobs of `compare --queue`: one per arm × budget × seed, each exactly the in-process comparison's run. */
-export function compareJobs(config: RunConfig, s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; dryRun: boolean }): { jobs: RunJob[]; runs: SweepRun[]; arms: Arm[] } {
+export function compareJobs(
+  config: RunConfig,
+  s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; dryRun: boolean },
+): { jobs: RunJob[]; runs: SweepRun[]; arms: Arm[] } {
   const arms = expandArms(s);
   if (!s.seeds.length) throw new ConfigError("compare needs at least one seed");
-  if (new Set(s.budgets.map(budgetLabel)).size !== s.budgets.length) throw new ConfigError(`a budget is listed twice: ${s.budgets.map(budgetLabel).join(", ")}`);
+  if (new Set(s.budgets.map(budgetLabel)).size !== s.budgets.length)
+    throw new ConfigError(`a budget is listed twice: ${s.budgets.map(budgetLabel).join(", ")}`);
   const jobs: RunJob[] = [];
   const runs: SweepRun[] = [];
   for (const arm of arms) {
@@ -145,5 +161,8 @@ export function compareJobs(config: RunConfig, s: ArmGrid & { budgets: Budget[];
 
 /** A default sweep name from its job ids: the same runs give the same name. */
 export function sweepName(prefix: string, runs: SweepRun[]): string {
-  return `${prefix}-${createHash("sha256").update(runs.map((r) => r.id).join(",")).digest("hex").slice(0, 8)}`;
+  return `${prefix}-${createHash("sha256")
+    .update(runs.map((r) => r.id).join(","))
+    .digest("hex")
+    .slice(0, 8)}`;
 }

@@ -5,7 +5,14 @@ import { QueueError, type SweepStore } from "./queue.ts";
 import { sweepStatus } from "./status.ts";
 
 /** A grid's rows are its labels ("lora lr=0.01"): arms of the label's construction, every other setting at the default. */
-const gridArm = (label: string): Arm => ({ name: label, method: label.split(" ")[0] as Arm["method"], factorization: "tucker", headLayout: "head_major", coreLrScale: 1, ranks: "solver" });
+const gridArm = (label: string): Arm => ({
+  name: label,
+  method: label.split(" ")[0] as Arm["method"],
+  factorization: "tucker",
+  headLayout: "head_major",
+  coreLrScale: 1,
+  ranks: "solver",
+});
 
 export async function sweepResults(store: SweepStore, outDir: string, name?: string): Promise<{ name: string; result: CompareResult }> {
   const st = await sweepStatus(store, name);
@@ -13,7 +20,9 @@ export async function sweepResults(store: SweepStore, outDir: string, name?: str
   if (open.length) {
     const failed = open.filter((r) => r.state === "failed");
     const first = failed[0] ? `; first failure: ${failed[0].label} seed ${failed[0].seed}: ${failed[0].error}` : "";
-    throw new QueueError(`sweep ${st.record.name}: ${open.length} of ${st.runs.length} runs are not done (${failed.length} failed)${first}; see \`tenslora sweep status\``);
+    throw new QueueError(
+      `sweep ${st.record.name}: ${open.length} of ${st.runs.length} runs are not done (${failed.length} failed)${first}; see \`tenslora sweep status\``,
+    );
   }
   const results = st.runs.map((r) => r.result!);
   if (results.some((r) => !r.summary)) throw new QueueError(`sweep ${st.record.name} was a dry run: its runs trained nothing, so there is no table`);

@@ -67,14 +67,31 @@ export interface JobProgress {
 }
 
 export const runLabel = (job: RunJob): string =>
-  job.kind === "compare" ? `${job.arm.name}${job.budget ? `@${budgetLabel(job.budget)}` : ""}/seed${job.seed}` : `${job.config.construction}/seed${job.config.seed}`;
+  job.kind === "compare"
+    ? `${job.arm.name}${job.budget ? `@${budgetLabel(job.budget)}` : ""}/seed${job.seed}`
+    : `${job.config.construction}/seed${job.config.seed}`;
 
 /** The one-arm grid of a comparison arm (and the arm of a `train` run), for the arm's own checks and run. */
-const armGrid = (a: Omit<Arm, "name">) => ({ methods: [a.method], factorizations: [a.factorization], headLayouts: [a.headLayout], coreLrScales: [a.coreLrScale], rankModes: [a.ranks] });
+const armGrid = (a: Omit<Arm, "name">) => ({
+  methods: [a.method],
+  factorizations: [a.factorization],
+  headLayouts: [a.headLayout],
+  coreLrScales: [a.coreLrScale],
+  rankModes: [a.ranks],
+});
 
 /** A dry run resolves and validates the run's settings without loading a model or data. */
 function checkSettings(job: RunJob, cfg: RunConfig): void {
-  const arm = job.kind === "compare" ? job.arm : { method: cfg.construction as Arm["method"], factorization: cfg.factorization as Arm["factorization"], headLayout: cfg.headLayout as Arm["headLayout"], coreLrScale: cfg.coreLrScale, ranks: "solver" as const };
+  const arm =
+    job.kind === "compare"
+      ? job.arm
+      : {
+          method: cfg.construction as Arm["method"],
+          factorization: cfg.factorization as Arm["factorization"],
+          headLayout: cfg.headLayout as Arm["headLayout"],
+          coreLrScale: cfg.coreLrScale,
+          ranks: "solver" as const,
+        };
   expandArms(armGrid(arm));
   if (cfg.ranks) parseRanks(cfg.ranks);
   trainConfig(cfg, "image-classification");
@@ -173,7 +190,11 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
         const probe = await prepared.loadModel(data.seed);
         const backbone = backboneParams(probe);
         const budget = data.budget ? resolveBudget(data.budget, probe) : undefined;
-        const summary = await runOne({ ...o, resume: true, shouldStop, onEvent: (_run, e) => onEvent(e) }, { arm: data.arm, budget, seed: data.seed }, backbone);
+        const summary = await runOne(
+          { ...o, resume: true, shouldStop, onEvent: (_run, e) => onEvent(e) },
+          { arm: data.arm, budget, seed: data.seed },
+          backbone,
+        );
         out = { summary, backboneParams: backbone, metric: o.config.metric, ...(budget ? { budget: { label: budget.label, params: budget.params } } : {}) };
       } else {
         // a summary is written also when a run stops early: only a finished run's is reused
@@ -191,7 +212,14 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
       return { ...out, worker: name, resumedFromStep: resumeFromStep, seconds };
     } catch (e) {
       if (e instanceof RunInterruptedError && lost.delete(id)) {
-        s.log({ type: "job", event: "requeued", id, run, reason: "lock-lost", message: `lost its lock; the worker that takes it over continues from the checkpoint (${e.message})` });
+        s.log({
+          type: "job",
+          event: "requeued",
+          id,
+          run,
+          reason: "lock-lost",
+          message: `lost its lock; the worker that takes it over continues from the checkpoint (${e.message})`,
+        });
         throw e;
       }
       if (e instanceof RunInterruptedError) {
@@ -207,7 +235,9 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
 
   const worker = new Worker<RunJob, JobResult>(QUEUE_NAME, processor, {
     prefix: QUEUE_PREFIX,
-    connection: redisOptions(s.url, { onRetry: (attempt, delay) => s.log({ type: "redis", message: `connection lost; reconnect attempt ${attempt} in ${(delay / 1000).toFixed(1)} s` }) }),
+    connection: redisOptions(s.url, {
+      onRetry: (attempt, delay) => s.log({ type: "redis", message: `connection lost; reconnect attempt ${attempt} in ${(delay / 1000).toFixed(1)} s` }),
+    }),
     name,
     concurrency: s.concurrency,
     lockDuration: s.lockMs,

@@ -19,7 +19,6 @@ import { taskOf } from "../tasks/index.ts";
 
 export const HEAD_FILE = "head.safetensors";
 
-
 /** Write a HuggingFace model folder (config.json + model.safetensors). */
 export function saveModelFolder(dir: string, rawConfig: Record<string, unknown>, weights: WeightMap): void {
   mkdirSync(dir, { recursive: true });
@@ -55,7 +54,8 @@ export function loadTrained(dir: string, model: LoadedModel): Trained {
   const trained = readTrained(dir, model);
   for (const [k, t] of [...(trained.adapter?.tensors ?? []), ...trained.weights]) {
     const bad = describeNonFinite(t.data);
-    if (bad) throw new FormatError(`${dir}: tensor "${k}" holds ${bad}; the run diverged or the file is damaged, use another checkpoint (e.g. best/) or retrain`);
+    if (bad)
+      throw new FormatError(`${dir}: tensor "${k}" holds ${bad}; the run diverged or the file is damaged, use another checkpoint (e.g. best/) or retrain`);
   }
   return trained;
 }

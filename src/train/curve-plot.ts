@@ -22,7 +22,8 @@ export interface CurveSpec extends PlotFrame {
 export async function renderCurvePlot(spec: CurveSpec) {
   const rows = spec.lines.flatMap((l) =>
     l.points.map((p) => {
-      if (!(p.x > 0 && Number.isFinite(p.x) && Number.isFinite(p.y))) throw new DataError(`curve "${l.name}": points need x > 0 (log axis) and a finite y, got (${p.x}, ${p.y})`);
+      if (!(p.x > 0 && Number.isFinite(p.x) && Number.isFinite(p.y)))
+        throw new DataError(`curve "${l.name}": points need x > 0 (log axis) and a finite y, got (${p.x}, ${p.y})`);
       const bar = p.lo !== undefined && p.hi !== undefined && Number.isFinite(p.lo) && Number.isFinite(p.hi);
       return { series: l.name, x: p.x, y: p.y, lo: bar ? p.lo! : p.y, hi: bar ? p.hi! : p.y };
     }),
@@ -40,8 +41,16 @@ export async function renderCurvePlot(spec: CurveSpec) {
   ];
   if (refs.length) {
     layers.push(
-      { data: { values: refs }, mark: { type: "rule", strokeDash: [6, 4], color: "#555" }, encoding: { y: { field: "ry", type: "quantitative", scale: yScale } } },
-      { data: { values: refs }, mark: { type: "text", align: "right", baseline: "bottom", x: "width", dx: -4, dy: -2, color: "#333" }, encoding: { y: { field: "ry", type: "quantitative", scale: yScale }, text: { field: "label" } } },
+      {
+        data: { values: refs },
+        mark: { type: "rule", strokeDash: [6, 4], color: "#555" },
+        encoding: { y: { field: "ry", type: "quantitative", scale: yScale } },
+      },
+      {
+        data: { values: refs },
+        mark: { type: "text", align: "right", baseline: "bottom", x: "width", dx: -4, dy: -2, color: "#333" },
+        encoding: { y: { field: "ry", type: "quantitative", scale: yScale }, text: { field: "label" } },
+      },
     );
   }
   return render(spec, rows, { layer: layers });

@@ -169,12 +169,8 @@ function placeLabels(rows: Row[], x: Scale, y: Scale): Row[] {
 }
 
 /** Writes `<path>.svg` and `<path>.png` (each through a temporary file and a rename). */
-export async function writePlot(
-  pathWithoutExt: string,
-  spec: PlotSpec,
-): Promise<{ svgPath: string; pngPath: string }> {
-  const { svg, png } =
-    spec.kind === "line" ? await renderLinePlot(spec) : await renderScatterPlot(spec);
+export async function writePlot(pathWithoutExt: string, spec: PlotSpec): Promise<{ svgPath: string; pngPath: string }> {
+  const { svg, png } = spec.kind === "line" ? await renderLinePlot(spec) : await renderScatterPlot(spec);
   await mkdir(dirname(pathWithoutExt), { recursive: true });
   const svgPath = `${pathWithoutExt}.svg`;
   const pngPath = `${pathWithoutExt}.png`;
@@ -217,10 +213,7 @@ function buildView(frame: PlotFrame, rows: readonly object[], body: Layer): View
   return new View(parse(compile(spec).spec), { renderer: "none" });
 }
 
-function encoding(
-  frame: PlotFrame & { series: readonly { name: string }[] },
-  axes: { logX: boolean; logY: boolean; padding: number },
-): Layer {
+function encoding(frame: PlotFrame & { series: readonly { name: string }[] }, axes: { logX: boolean; logY: boolean; padding: number }): Layer {
   // Metrics and losses rarely start at 0; forcing 0 onto the axis would flatten the curves.
   const scale = (log: boolean) => ({
     ...(log ? { type: "log" } : { zero: false }),
@@ -247,17 +240,12 @@ function rasterise(svg: string): Uint8Array {
   return resvg.render().asPng();
 }
 
-function toRows(
-  series: readonly { name: string; points: readonly ScatterPoint[] }[],
-  axes: { logX: boolean; logY: boolean },
-): Row[] {
+function toRows(series: readonly { name: string; points: readonly ScatterPoint[] }[], axes: { logX: boolean; logY: boolean }): Row[] {
   const names = new Set<string>();
   const rows: Row[] = [];
   for (const s of series) {
     if (names.has(s.name)) {
-      throw new ConfigError(
-        `plot series names must be unique (they key the legend); "${s.name}" repeats`,
-      );
+      throw new ConfigError(`plot series names must be unique (they key the legend); "${s.name}" repeats`);
     }
     names.add(s.name);
     s.points.forEach((p, i) => {

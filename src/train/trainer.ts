@@ -18,7 +18,7 @@ import { Rng } from "../tensor/random.ts";
 import { saveTrained } from "./artifacts.ts";
 import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { keepMetricsUpTo } from "./run-folder.ts";
-import { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
+import type { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
 import { taskOf } from "../tasks/index.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
@@ -119,7 +119,10 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const total = stepsPerEpoch * cfg.epochs;
   if (total < 1) throw new ConfigError(`nothing to train: ${n} examples, ${cfg.epochs} epochs`);
   mkdirSync(outDir, { recursive: true });
-  const configHash = createHash("sha256").update(JSON.stringify({ cfg: { ...cfg, threads: undefined }, trainable: setup.trainable, adapter: adapter?.config })).digest("hex").slice(0, 16);
+  const configHash = createHash("sha256")
+    .update(JSON.stringify({ cfg: { ...cfg, threads: undefined }, trainable: setup.trainable, adapter: adapter?.config }))
+    .digest("hex")
+    .slice(0, 16);
 
   // setup: one graph to train, one to evaluate, sharing one external copy of the frozen weights
   const dropout = cfg.dropout > 0 ? { hidden: cfg.dropout, attention: cfg.dropout, seed: cfg.seed } : undefined;
@@ -159,7 +162,8 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   let bestTest: RunResult["bestTest"] = null;
   if (setup.resume) {
     const ck = loadLatestCheckpoint(outDir, setup.warn);
-    if (ck.state.configHash !== configHash) throw new ConfigError(`${ck.dir} was written by a run with another configuration; resume with the same flags or start a new --out`);
+    if (ck.state.configHash !== configHash)
+      throw new ConfigError(`${ck.dir} was written by a run with another configuration; resume with the same flags or start a new --out`);
     flat.set(ck.tensors.params);
     state = opt.loadStateTensors(layout, Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k !== "params")), ck.state.optimizer);
     step = ck.state.step;
@@ -173,13 +177,21 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   }
   const log = (rec: object) => appendFileSync(metricsPath, JSON.stringify(rec) + "\n");
   const trained = () => {
-    const weights = new Map(built.trainable.filter((k) => !adapter?.tensors.has(k)).map((k) => [k, { shape: built.weights.get(k)!.shape, data: views.get(k)!.slice() }]));
-    const set = adapter && { ...adapter, tensors: new Map([...adapter.tensors].map(([k, t]) => [k, { shape: t.shape, data: views.get(k)?.slice() ?? t.data }])) };
+    const weights = new Map(
+      built.trainable.filter((k) => !adapter?.tensors.has(k)).map((k) => [k, { shape: built.weights.get(k)!.shape, data: views.get(k)!.slice() }]),
+    );
+    const set = adapter && {
+      ...adapter,
+      tensors: new Map([...adapter.tensors].map(([k, t]) => [k, { shape: t.shape, data: views.get(k)?.slice() ?? t.data }])),
+    };
     return { adapter: set, weights };
   };
   const checkpoint = () => {
     const tensors = { params: flat, ...opt.stateTensors(state).tensors };
-    const path = saveCheckpoint(outDir, { state: { step, best: best && { value: best.value, step: best.step, test: best.test }, bestTest, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
+    const path = saveCheckpoint(outDir, {
+      state: { step, best: best && { value: best.value, step: best.step, test: best.test }, bestTest, optimizer: opt.stateTensors(state).scalars, configHash },
+      tensors,
+    });
     emit({ type: "checkpoint", step, path });
   };
   let lastEval: { metrics: Record<string, unknown>; value: number } | null = null;
@@ -255,7 +267,18 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     store.dispose();
   }
   const last = lastEval as { metrics: Record<string, unknown>; value: number } | null;
-  return { interrupted, steps: step, best, bestTest, validationSize: held?.validationIndices.length ?? 0, final: last?.metrics ?? null, finalValue: last?.value ?? Number.NaN, metric: cfg.metric, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
+  return {
+    interrupted,
+    steps: step,
+    best,
+    bestTest,
+    validationSize: held?.validationIndices.length ?? 0,
+    final: last?.metrics ?? null,
+    finalValue: last?.value ?? Number.NaN,
+    metric: cfg.metric,
+    stepSeconds: median(times.slice(Math.min(2, times.length - 1))),
+    trainableParams: layout.size,
+  };
 }
 
 /** The ETA takes the median of the last steps only: sorting every past step time made each step slower than the one before. */

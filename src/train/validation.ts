@@ -47,7 +47,9 @@ export function splitValidation(data: TaskData, fraction: number, seed: number):
   const labels = data.labels?.("train") ?? new Int32Array(data.size("train"));
   const validationIdx = validationIndices(labels, fraction, seed);
   if (fraction > 0 && validationIdx.length === 0) {
-    throw new ConfigError(`--val-fraction ${fraction} holds out nothing: no class (or, without classes, the data) has 2 or more of the ${labels.length} training examples; use --val-fraction 0`);
+    throw new ConfigError(
+      `--val-fraction ${fraction} holds out nothing: no class (or, without classes, the data) has 2 or more of the ${labels.length} training examples; use --val-fraction 0`,
+    );
   }
   const held = new Set(validationIdx);
   const trainIdx = Int32Array.from({ length: labels.length }, (_, i) => i).filter((i) => !held.has(i));

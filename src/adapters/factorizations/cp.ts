@@ -22,7 +22,9 @@ export const cp: FactorizationDef = {
   checkBounds({ names, sizes }, [R], where) {
     const bound = sizes.reduce((a, b) => a * b, 1) / Math.max(...sizes);
     if (R > bound) {
-      throw new ConfigError(`${where}: CP rank ${R} exceeds ${bound}, the largest CP rank of a tensor with modes (${names.map((n, k) => `${n} ${sizes[k]}`).join(", ")}); use R ≤ ${bound}`);
+      throw new ConfigError(
+        `${where}: CP rank ${R} exceeds ${bound}, the largest CP rank of a tensor with modes (${names.map((n, k) => `${n} ${sizes[k]}`).join(", ")}); use R ≤ ${bound}`,
+      );
     }
   },
   params: ({ sizes }, [R]) => sizes.map((n, i) => ({ key: `factors.${i}`, shape: [n, R], zero: i === 0 })),

@@ -33,14 +33,21 @@ export const tt: FactorizationDef = {
       if (!Number.isInteger(r) || r < 1) throw new ConfigError(`${where}, bond \`${names[k]}\`: a rank must be an integer ≥ 1, got ${r}`);
     });
     const bound = bondBounds(modes.sizes);
-    const warnings = list.flatMap((r, k) => (r > bound[k] ? [`bond rank ${r} on \`${names[k]}\` exceeds ${bound[k]}, the rank of that unfolding of any tensor, and adds parameters without expressiveness`] : []));
+    const warnings = list.flatMap((r, k) =>
+      r > bound[k]
+        ? [`bond rank ${r} on \`${names[k]}\` exceeds ${bound[k]}, the rank of that unfolding of any tensor, and adds parameters without expressiveness`]
+        : [],
+    );
     return { ranks: list, warnings };
   },
   checkBounds(modes, ranks, where) {
     const names = tt.rankNames(modes);
     const largest = Math.max(...modes.sizes);
     ranks.forEach((r, k) => {
-      if (r > largest) throw new ConfigError(`${where}: bond rank ${r} on \`${names[k]}\` exceeds every mode size (${modes.names.map((n, i) => `${n} ${modes.sizes[i]}`).join(", ")}); use a rank ≤ ${bondBounds(modes.sizes)[k]}`);
+      if (r > largest)
+        throw new ConfigError(
+          `${where}: bond rank ${r} on \`${names[k]}\` exceeds every mode size (${modes.names.map((n, i) => `${n} ${modes.sizes[i]}`).join(", ")}); use a rank ≤ ${bondBounds(modes.sizes)[k]}`,
+        );
     });
   },
   params: ({ sizes }, ranks) => {

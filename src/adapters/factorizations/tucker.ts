@@ -29,7 +29,8 @@ function kron<V>(ops: SliceOps<V>, F: V, G: V): V {
  */
 function outputSideHeads<V>(ops: SliceOps<V>, c: V, T: number, [a, rb, rc]: number[], S: number, uDh: V, uHeads: V, headMajor: boolean): V {
   const [dh, H] = [ops.shape(uDh)[1], ops.shape(uHeads)[1]];
-  const t = (x: V, dims: number[], u: V) => ops.matmul(ops.reshape(x, [T, ...dims]), ops.reshape(u, [T, 1, ...ops.shape(u).slice(1)]), { transA: true, transB: true });
+  const t = (x: V, dims: number[], u: V) =>
+    ops.matmul(ops.reshape(x, [T, ...dims]), ops.reshape(u, [T, 1, ...ops.shape(u).slice(1)]), { transA: true, transB: true });
   const r = headMajor
     ? t(t(c, [a * rb, rc, S], uHeads), [a, rb, S * H], uDh) // [T, (a b), S, H] → [T, a, (S H), dh]
     : t(t(c, [a, rb, rc * S], uDh), [a, rc, S * dh], uHeads); // [T, a, (c S), dh] → [T, a, (S dh), H]
@@ -49,14 +50,17 @@ export const tucker: FactorizationDef = {
     const { names, sizes } = modes;
     const list = typeof given === "number" ? names.map(() => given) : [...given];
     if (list.length !== names.length) {
-      throw new ConfigError(`${where} has ${names.length} modes (${names.join(", ")}): give one rank or ${names.length} ranks, got ${list.length} [${list.join(", ")}]`);
+      throw new ConfigError(
+        `${where} has ${names.length} modes (${names.join(", ")}): give one rank or ${names.length} ranks, got ${list.length} [${list.join(", ")}]`,
+      );
     }
     list.forEach((r, i) => checkRank(r, `${where}, mode \`${names[i]}\``));
     const warnings: string[] = [];
     list.forEach((r, i) => {
       if (r > sizes[i]) warnings.push(`rank ${r} on mode \`${names[i]}\` (size ${sizes[i]}) adds parameters without expressiveness`);
       const others = list.reduce((acc, v, j) => (j === i ? acc : acc * v), 1);
-      if (r > others) warnings.push(`rank ${r} on mode \`${names[i]}\` exceeds the product of the other ranks (${others}) and adds parameters without expressiveness`);
+      if (r > others)
+        warnings.push(`rank ${r} on mode \`${names[i]}\` exceeds the product of the other ranks (${others}) and adds parameters without expressiveness`);
     });
     return { ranks: list, warnings };
   },
@@ -70,7 +74,10 @@ export const tucker: FactorizationDef = {
       }
     });
   },
-  params: ({ sizes }, ranks) => [{ key: "core", shape: [...ranks], zero: true }, ...sizes.map((n, i) => ({ key: `factors.${i}`, shape: [n, ranks[i]], zero: false }))],
+  params: ({ sizes }, ranks) => [
+    { key: "core", shape: [...ranks], zero: true },
+    ...sizes.map((n, i) => ({ key: `factors.${i}`, shape: [n, ranks[i]], zero: false })),
+  ],
   inputKey: "factors.0",
   inputRank: (ranks) => ranks[0],
   /**
