@@ -5,11 +5,10 @@
  * command, and a cut connection is one line. A downloaded repo id then works offline.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { BIN, type CliResult, assertOk, assertUserError } from "./cli-helpers.ts";
+import { type CliResult, assertOk, assertUserError, cliAsync } from "./cli-helpers.ts";
 import { SHA, fakeHub, fixtureRepo } from "./hub-server.ts";
 import { cliEnv, tempDir, writePng, classImage } from "./make-data.ts";
 import { Rng } from "../src/tensor/random.ts";
@@ -17,23 +16,11 @@ import { Rng } from "../src/tensor/random.ts";
 const FIXTURE = "test/fixtures/hf-tiny/vit";
 
 function run(args: string[], root: string, endpoint: string, timeoutMs = 120_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...cliEnv(join(root, "tenslora-cache")), HF_ENDPOINT: endpoint, HF_HOME: join(root, "hf") };
-    delete env.HF_HUB_CACHE;
-    delete env.HUGGINGFACE_HUB_CACHE;
-    delete env.HF_TOKEN;
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: process.cwd() });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  const env: NodeJS.ProcessEnv = { ...cliEnv(join(root, "tenslora-cache")), HF_ENDPOINT: endpoint, HF_HOME: join(root, "hf") };
+  delete env.HF_HUB_CACHE;
+  delete env.HUGGINGFACE_HUB_CACHE;
+  delete env.HF_TOKEN;
+  return cliAsync(args, timeoutMs, env);
 }
 
 const files = (dir: string) => readdirSync(dir, { recursive: true }) as string[];
