@@ -320,6 +320,8 @@ export interface EvalOptions {
   textColumn?: string;
   textPairColumn?: string;
   labelColumn?: string;
+  /** The run's --num-labels (integer table labels in [0, numLabels)). */
+  numLabels?: number;
   maxLength?: number;
   batchSize?: number;
   split?: SplitName;
@@ -371,6 +373,7 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
     textColumn: o.textColumn,
     textPairColumn: o.textPairColumn,
     labelColumn: o.labelColumn,
+    numLabels: o.numLabels,
     warn,
   });
   const classNames = ds.split.train.classNames;
