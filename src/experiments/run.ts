@@ -334,6 +334,7 @@ async function trainInto(
     skippedFiles: prepared.skipped.length,
     ...(prepared.truncated !== undefined ? { truncatedExamples: prepared.truncated } : {}),
     skipped: prepared.skipped.map((f) => f.path),
+    skippedDuringTraining: result.skippedImages,
   };
   writeFileAtomic(join(outDir, "summary.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2) + "\n"));
   await writeRunPlots(outDir, tc.metric);
@@ -348,7 +349,7 @@ export async function writeRunPlots(outDir: string, metric: string): Promise<voi
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, number | string>);
-  const loss = recs.filter((r) => r.type === "train").map((r) => [r.step as number, r.loss as number] as const);
+  const loss = recs.filter((r) => r.type === "train" && typeof r.loss === "number").map((r) => [r.step as number, r.loss as number] as const);
   const evalRecs = recs.filter((r) => r.type === "eval");
   const series = [
     { name: `test ${metric}`, points: evalRecs.map((r) => [r.step as number, r[metric] as number] as const) },
