@@ -1,0 +1,360 @@
+/**
+ * The adapter contract as a matrix, at the adapter level on linear-site lists of a decoder block
+ * (q [d → H·dh], k/v [d → H_kv·dh], o [H·dh → d], gate/up [d → 2d], down [2d → d], 2 blocks):
+ * every construction × factorisation (Tucker, CP, tensor-train) × target set (q,k,v; all-linear)
+ * × GQA ratio H/H_kv (1, 2, 3, MQA) is one case, checked for
+ *   1. merge ≡ unmerged: x·W'ᵀ with W' = merge(W) equals x·Wᵀ + the hook's update in ONNX Runtime
+ *      (1e-5 relative), and merge's ΔW equals the independent fold of test/helpers.ts;
+ *   2. parameter count = numbers in the tensors = Σ over groups of DESIGN.md §1's formula, with
+ *      the groups (members, sides, heads, projections, layers, fallback) written out here;
+ *   3. every tensor's gradient against central differences of the same loss on the host (float64).
+ * A combination the design refuses is a case too: its refusal message is asserted. LoRA has no
+ * tensor to factorise, so its CP and tensor-train cases are skipped with that reason. Then two
+ * real decoders (tiny Llama, 4 query / 2 KV heads; tiny Qwen2, 4 / 1) with att_qkv_depth on
+ * all-linear: merged logits ≡ unmerged.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type AdapterSet, adapterParamCount } from "../src/adapters/adapter-set.ts";
+import type { AdapterOptions } from "../src/adapters/config.ts";
+import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, modeNames } from "../src/adapters/constructions.ts";
+import type { Factorization } from "../src/adapters/factorizations/index.ts";
+import { withoutHeads } from "../src/adapters/groups.ts";
+import { adapterHook } from "../src/adapters/inject.ts";
+import { mergeAdapter } from "../src/adapters/merge.ts";
+import type { LinearSite } from "../src/adapters/sites.ts";
+import { grad } from "../src/autodiff/vjp.ts";
+import { ConfigError } from "../src/errors.ts";
+import * as b from "../src/ir/builder.ts";
+import { Graph, type Value } from "../src/ir/graph.ts";
+import { createAdapter } from "../src/models/context.ts";
+import { loadModel } from "../src/models/load.ts";
+import type { WeightMap } from "../src/nn/params.ts";
+import type { HostTensor } from "../src/runtime/host.ts";
+import { compile } from "../src/runtime/session.ts";
+import { Rng } from "../src/tensor/random.ts";
+import { designCount, maxRelDiff, modelRunner, naiveDeltaMap, outF32, planSet, randomizeAdapter } from "./helpers.ts";
+
+const D = 12;
+const LAYERS = 2;
+const TOKENS = 3;
+
+interface Ratio {
+  id: string;
+  heads: number;
+  kvHeads: number;
+  dh: number;
+  /** The design's refusal, when it refuses this model. */
+  refused?: RegExp;
+}
+
+/** d = H·dh, so o is square and joins q's group. */
+const RATIOS: Ratio[] = [
+  { id: "H/H_kv 1 (H4)", heads: 4, kvHeads: 4, dh: 3 },
+  { id: "H/H_kv 2 (H4/2)", heads: 4, kvHeads: 2, dh: 3 },
+  { id: "H/H_kv 3 (H6/2)", heads: 6, kvHeads: 2, dh: 2 },
+  { id: "MQA (H4/1)", heads: 4, kvHeads: 1, dh: 3 },
+  { id: "H4/3 (heads do not divide)", heads: 4, kvHeads: 3, dh: 3, refused: /4 query heads cannot share 3 key\/value heads .*fix num_key_value_heads/ },
+];
+
+const TARGETS = { "q,k,v": ["q_proj", "k_proj", "v_proj"], "all-linear": "all-linear" } as const;
+type TargetSet = keyof typeof TARGETS;
+
+const FACTORIZATIONS: Factorization[] = ["tucker", "cp", "tt"];
+
+function decoderSites(k: Ratio): LinearSite[] {
+  const { heads, kvHeads, dh } = k;
+  const sites: LinearSite[] = [];
+  for (let l = 0; l < LAYERS; l++) {
+    const at = (name: string) => `model.layers.${l}.self_attn.${name}`;
+    sites.push({ path: at("q_proj"), name: "q_proj", layer: l, inFeatures: D, outFeatures: heads * dh, heads: { side: "out", count: heads, dim: dh } });
+    for (const name of ["k_proj", "v_proj"]) {
+      const queryHeads = kvHeads < heads ? { queryHeads: heads } : {};
+      sites.push({ path: at(name), name, layer: l, inFeatures: D, outFeatures: kvHeads * dh, heads: { side: "out", count: kvHeads, dim: dh, ...queryHeads } });
+    }
+    sites.push({ path: at("o_proj"), name: "o_proj", layer: l, inFeatures: heads * dh, outFeatures: D, heads: { side: "in", count: heads, dim: dh } });
+    for (const name of ["gate_proj", "up_proj"]) sites.push({ path: `model.layers.${l}.mlp.${name}`, name, layer: l, inFeatures: D, outFeatures: 2 * D });
+    sites.push({ path: `model.layers.${l}.mlp.down_proj`, name: "down_proj", layer: l, inFeatures: 2 * D, outFeatures: D });
+  }
+  return sites;
+}
+
+/**
+ * The shape groups the design promises, written out: GQA "mean" widens K/V to Q's H·dh, so Q, K,
+ * V (and the square O) stack in one group whose heads are the query heads; the MLP's gate/up and
+ * down form groups without heads, where an att construction runs its counterpart without heads.
+ */
+function expectedGroups(c: Construction, k: Ratio, targets: TargetSet) {
+  const attention = targets === "q,k,v" ? ["q_proj", "k_proj", "v_proj"] : ["q_proj", "k_proj", "v_proj", "o_proj"];
+  const groups = [{ name: attention.join("+"), construction: c, dIn: D, dOut: k.heads * k.dh, heads: k.heads, projections: attention.length }];
+  if (targets === "all-linear") {
+    groups.push({ name: "gate_proj+up_proj", construction: withoutHeads(c), dIn: D, dOut: 2 * D, heads: 1, projections: 2 });
+    groups.push({ name: "down_proj", construction: withoutHeads(c), dIn: 2 * D, dOut: D, heads: 1, projections: 1 });
+  }
+  return groups;
+}
+
+/** Distinct ranks per mode, so that a swapped mode shows. */
+const RANK: Record<string, number> = { in: 4, out: 3, dh: 2, heads: 3, qkv: 2, depth: 2 };
+
+function ranksFor(c: Construction, f: Factorization): number | number[] {
+  if (c === "lora") return 2;
+  if (f === "cp") return 3;
+  const names = modeNames(c);
+  return f === "tt" ? [3, 2, 2, 2].slice(0, names.length - 1) : names.map((m) => RANK[m]);
+}
+
+interface Case {
+  id: string;
+  ratio: Ratio;
+  targets: TargetSet;
+  construction: Construction;
+  factorization: Factorization;
+  sites: LinearSite[];
+  /** The planned, randomised adapter; absent where the design refuses (`error`) or the case does not apply (`skip`). */
+  set?: AdapterSet;
+  error?: Error;
+  skip?: string;
+}
+
+const cases: Case[] = [];
+let seed = 1;
+for (const ratio of RATIOS) {
+  const sites = decoderSites(ratio);
+  for (const targets of Object.keys(TARGETS) as TargetSet[]) {
+    for (const construction of CONSTRUCTIONS) {
+      for (const factorization of FACTORIZATIONS) {
+        const id = `${ratio.id} · ${targets} · ${construction} · ${factorization}`;
+        const c: Case = { id, ratio, targets, construction, factorization, sites };
+        cases.push(c);
+        if (construction === "lora" && factorization !== "tucker") {
+          c.skip = "LoRA has no tensor to factorise: its A, B pair is the same under every factorisation";
+          continue;
+        }
+        const opts: AdapterOptions = {
+          construction,
+          ranks: ranksFor(construction, factorization),
+          factorization,
+          targetModules: TARGETS[targets],
+          scaling: 1.3,
+        };
+        try {
+          c.set = randomizeAdapter(planSet(sites, opts, seed), 100 + seed, 0.5);
+        } catch (e) {
+          c.error = e as Error;
+        }
+        seed++;
+      }
+    }
+  }
+}
+
+const rng = new Rng(7);
+const xs = new Map([D, 2 * D].map((w) => [w, rng.normalArray(TOKENS * w)]));
+
+interface CaseRun {
+  weights: WeightMap;
+  /** C_site: the loss is Σ_sites Σ update ⊙ C_site. */
+  probes: Map<string, ArrayLike<number>>;
+  out: Record<string, HostTensor>;
+}
+
+/**
+ * One case's graph: per adapted site x·Wᵀ + hook (unmerged) and x·W'ᵀ (merged), and the
+ * gradients of loss = Σ_sites Σ update ⊙ C_site, linear in each ΔW, so that its host twin can
+ * fold ΔW independently.
+ */
+async function runCase(c: Case): Promise<CaseRun> {
+  const set = c.set!;
+  const r = new Rng(c.id.length * 7919 + set.tensors.size);
+  const g = new Graph();
+  const xv = new Map([...xs].map(([w, data]) => [w, g.initializer(`x${w}`, data, [TOKENS, w])]));
+  const params = new Map<string, Value>();
+  const get = (name: string) => {
+    if (!params.has(name)) params.set(name, g.input(name, "float32", [...set.tensors.get(name)!.shape]));
+    return params.get(name)!;
+  };
+  const hook = adapterHook(set, get);
+  const weights: WeightMap = new Map(
+    c.sites.map((s) => [`${s.path}.weight`, { shape: [s.outFeatures, s.inFeatures], data: Float32Array.from(r.normalArray(s.outFeatures * s.inFeatures)) }]),
+  );
+  const merged = mergeAdapter(weights, set);
+  const probes = new Map<string, ArrayLike<number>>();
+  let loss: Value | undefined;
+  for (const site of set.groups.flatMap((gr) => gr.grid.flat())) {
+    const x = xv.get(site.inFeatures)!;
+    const w = (m: WeightMap, name: string) =>
+      b.transpose(g.initializer(`${name}:${site.path}`, m.get(`${site.path}.weight`)!.data, [site.outFeatures, site.inFeatures]), [1, 0]);
+    const update = hook(x, [site])[0]!;
+    g.output(`unmerged:${site.path}`, b.add(b.matmul(x, w(weights, "W")), update));
+    g.output(`merged:${site.path}`, b.matmul(x, w(merged, "W'")));
+    const probe = r.normalArray(TOKENS * site.outFeatures);
+    probes.set(site.path, probe);
+    const term = b.reduceSum(b.mul(update, g.initializer(`C:${site.path}`, probe, [TOKENS, site.outFeatures])), [0, 1]);
+    loss = loss ? b.add(loss, term) : term;
+  }
+  const names = [...params.keys()];
+  grad(
+    loss!,
+    names.map((n) => params.get(n)!),
+  ).forEach((gv, i) => g.output(`grad.${names[i]}`, gv));
+  const compiled = await compile(g);
+  try {
+    const feeds = Object.fromEntries(names.map((n) => [n, { dtype: "float32" as const, shape: set.tensors.get(n)!.shape, data: set.tensors.get(n)!.data }]));
+    return { weights, probes, out: await compiled.run(feeds) };
+  } finally {
+    compiled.dispose();
+  }
+}
+
+/** Σ_sites Σ_{t,o} (x ΔWᵀ)[t, o] · C[t, o] in float64, ΔW from the independent fold. */
+function hostLoss(c: Case, probes: Map<string, ArrayLike<number>>, tensors: WeightMap): number {
+  let sum = 0;
+  for (const [key, dw] of naiveDeltaMap({ ...c.set!, tensors })) {
+    const s = c.sites.find((q) => `${q.path}.weight` === key)!;
+    const x = xs.get(s.inFeatures)!;
+    const probe = probes.get(s.path)!;
+    for (let t = 0; t < TOKENS; t++) {
+      for (let o = 0; o < s.outFeatures; o++) {
+        let v = 0;
+        for (let i = 0; i < s.inFeatures; i++) v += x[t * s.inFeatures + i] * dw[o * s.inFeatures + i];
+        sum += v * probe[t * s.outFeatures + o];
+      }
+    }
+  }
+  return sum;
+}
+
+test(`adapter matrix: ${cases.length} cases (construction × factorisation × target set × GQA ratio)`, async (t) => {
+  const t0 = performance.now();
+  let worstMerge = 0;
+  let worstGrad = 0;
+  const counts = { ran: 0, refused: 0, skipped: 0 };
+  for (const c of cases) {
+    await t.test(c.id, { skip: c.skip }, async () => {
+      if (c.skip) return;
+      if (c.ratio.refused) {
+        counts.refused++;
+        assert.ok(c.error instanceof ConfigError && c.ratio.refused.test(c.error.message) && !c.error.message.includes("\n"), `refusal: ${c.error?.message}`);
+        return;
+      }
+      if (c.error) throw c.error;
+      counts.ran++;
+      const set = c.set!;
+      const { weights, probes, out } = await runCase(c);
+      // 2. parameter count: the tensors, the library's count and the formula over the groups written out above
+      const numbers = [...set.tensors.values()].reduce((a, w) => a + w.data.length, 0);
+      assert.equal(adapterParamCount(set), numbers);
+      if (c.construction === "lora") {
+        const adapted = c.sites.filter((s) => c.targets === "all-linear" || TARGETS["q,k,v"].includes(s.name as "q_proj"));
+        assert.equal(
+          numbers,
+          adapted.reduce((a, s) => a + 2 * (s.inFeatures + s.outFeatures), 0),
+          "LoRA: r·(in + out) per site",
+        );
+      } else {
+        const want = expectedGroups(c.construction, c.ratio, c.targets);
+        assert.deepEqual(
+          set.groups.map((gr) => gr.name),
+          want.map((w) => w.name),
+        );
+        let formula = 0;
+        for (const [i, w] of want.entries()) {
+          const gr = set.groups[i];
+          const att = CONSTRUCTION_SPECS[w.construction].hasAtt;
+          assert.deepEqual(
+            [gr.construction, gr.shape.dIn, gr.shape.dOut, gr.shape.projections.length, gr.shape.layers, att ? gr.shape.heads : 1],
+            [w.construction, w.dIn, w.dOut, w.projections, LAYERS, att ? w.heads : 1],
+            `group ${w.name}`,
+          );
+          formula += designCount(w.construction, gr.ranks, w.dIn, w.dOut, w.heads, LAYERS, w.projections, c.factorization);
+        }
+        assert.equal(numbers, formula, "tensors vs DESIGN.md §1's formula");
+      }
+      // 1. merge ≡ unmerged, and merge's ΔW is the independent fold
+      const merged = mergeAdapter(weights, set);
+      for (const [key, fold] of naiveDeltaMap(set)) {
+        const w0 = weights.get(key)!.data;
+        const delta = Float64Array.from(merged.get(key)!.data, (v, i) => v - w0[i]);
+        assert.ok(maxRelDiff(delta, fold) < 1e-4, `${key}: merged ΔW vs fold ${maxRelDiff(delta, fold)}`);
+        const path = key.slice(0, -".weight".length);
+        const d = maxRelDiff(out[`merged:${path}`].data as Float32Array, out[`unmerged:${path}`].data as Float32Array);
+        worstMerge = Math.max(worstMerge, d);
+        assert.ok(d < 1e-5, `${path}: merged vs unmerged forward ${d}`);
+      }
+      // 3. gradients vs central differences of the host loss, one random direction per tensor
+      const dir = new Rng(seed + c.id.length);
+      for (const [k, w] of set.tensors) {
+        const v = Float64Array.from(dir.normalArray(w.data.length));
+        const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+        const at = (h: number) =>
+          hostLoss(
+            c,
+            probes,
+            new Map([...set.tensors, [k, { shape: w.shape, data: Float64Array.from(w.data, (x, i) => x + (h * v[i]) / norm) as unknown as Float32Array }]]),
+          );
+        const h = 1e-3;
+        const fd = (at(h) - at(-h)) / (2 * h);
+        const gr = out[`grad.${k}`].data as Float32Array;
+        let an = 0;
+        let scale = 0;
+        for (let i = 0; i < gr.length; i++) {
+          an += (gr[i] * v[i]) / norm;
+          scale += gr[i] * gr[i];
+        }
+        scale = Math.sqrt(scale);
+        assert.ok(scale > 0, `${k}: zero gradient, the check would be empty`);
+        const err = Math.abs(an - fd) / scale;
+        worstGrad = Math.max(worstGrad, err);
+        assert.ok(err <= 1e-4, `${k}: gradient ${an} vs central difference ${fd} (‖grad‖ ${scale})`);
+      }
+    });
+    if (c.skip) counts.skipped++;
+  }
+  t.diagnostic(
+    `${counts.ran} ran, ${counts.refused} refused as designed, ${counts.skipped} skipped (LoRA × CP/TT) in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
+      `worst merged vs unmerged ${worstMerge.toExponential(2)}, worst gradient error ${worstGrad.toExponential(2)} (relative to ‖grad‖)`,
+  );
+  assert.equal(counts.ran + counts.refused + counts.skipped, cases.length);
+});
+
+const LM_FIXTURES = "test/fixtures/hf-tiny-lm";
+
+for (const [name, heads] of [
+  ["llama", "4 query / 2 KV heads"],
+  ["qwen2", "4 query / 1 KV head"],
+] as const) {
+  test(`${name} (${heads}): att_qkv_depth on all-linear, merged logits equal unmerged`, async () => {
+    const model = loadModel(join(LM_FIXTURES, name));
+    const cfg = model.config as { vocabSize: number };
+    const ids = new Rng(3).permutation(cfg.vocabSize).slice(0, 10);
+    const hf = {
+      input_ids: { dtype: "int64" as const, shape: [2, 5], data: BigInt64Array.from(ids, (i) => BigInt(i)) },
+      attention_mask: { dtype: "int64" as const, shape: [2, 5], data: new BigInt64Array(10).fill(1n) },
+    };
+    const { set } = createAdapter(model, { construction: "att_qkv_depth", ranks: 2, targetModules: "all-linear", seed: 5 });
+    assert.ok(
+      set.groups.some((gr) => gr.construction === "att_qkv_depth" && gr.members.some((m) => m.kv)),
+      "K/V share the query heads' stack",
+    );
+    assert.ok(
+      set.groups.some((gr) => gr.construction === "qkv_depth"),
+      "the MLP groups run the counterpart without heads",
+    );
+    const rset = randomizeAdapter(set, 11, 0.2);
+    const unmerged = await modelRunner({ model, hf, adapter: rset, trainable: "none" });
+    const merged = await modelRunner({ model: { ...model, weights: mergeAdapter(model.weights, rset) }, hf, trainable: "none" });
+    const plain = await modelRunner({ model, hf, trainable: "none" });
+    try {
+      const a = outF32(await unmerged.run(hf), "logits");
+      const m = outF32(await merged.run(hf), "logits");
+      const p = outF32(await plain.run(hf), "logits");
+      assert.ok(maxRelDiff(a, p) > 1e-3, "the update changes the logits");
+      const d = maxRelDiff(m, a);
+      assert.ok(d < 1e-5, `merged vs unmerged logits ${d} (relative)`);
+    } finally {
+      for (const r of [unmerged, merged, plain]) r.dispose();
+    }
+  });
+}
