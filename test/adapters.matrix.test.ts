@@ -7,7 +7,8 @@
  *      (1e-5 relative), and merge's ΔW equals the independent fold of test/helpers.ts;
  *   2. parameter count = numbers in the tensors = Σ over groups of DESIGN.md §1's formula, with
  *      the groups (members, sides, heads, projections, layers, fallback) written out here;
- *   3. every tensor's gradient against central differences of the same loss on the host (float64).
+ *   3. every tensor's gradient against central differences of the same loss on the host (float64,
+ *      test/probe-loss.ts).
  * A combination the design refuses is a case too: its refusal message is asserted. LoRA has no
  * tensor to factorise, so its CP and tensor-train cases are skipped with that reason. Then two
  * real decoders (tiny Llama, 4 query / 2 KV heads; tiny Qwen2, 4 / 1) with att_qkv_depth on
@@ -21,20 +22,16 @@ import type { AdapterOptions } from "../src/adapters/config.ts";
 import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, modeNames } from "../src/adapters/constructions.ts";
 import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { withoutHeads } from "../src/adapters/groups.ts";
-import { adapterHook } from "../src/adapters/inject.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import type { LinearSite } from "../src/adapters/sites.ts";
-import { grad } from "../src/autodiff/vjp.ts";
 import { ConfigError } from "../src/errors.ts";
 import * as b from "../src/ir/builder.ts";
-import { Graph, type Value } from "../src/ir/graph.ts";
 import { createAdapter } from "../src/models/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
-import { compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { designCount, maxRelDiff, modelRunner, naiveDeltaMap, outF32, planSet, randomizeAdapter } from "./helpers.ts";
+import { type ProbeRun, checkProbeGradients, runProbeGraph } from "./probe-loss.ts";
 
 const D = 12;
 const LAYERS = 2;
@@ -153,77 +150,28 @@ for (const ratio of RATIOS) {
 const rng = new Rng(7);
 const xs = new Map([D, 2 * D].map((w) => [w, rng.normalArray(TOKENS * w)]));
 
-interface CaseRun {
+interface CaseRun extends ProbeRun {
   weights: WeightMap;
-  /** C_site: the loss is Σ_sites Σ update ⊙ C_site. */
-  probes: Map<string, ArrayLike<number>>;
-  out: Record<string, HostTensor>;
 }
 
 /**
- * One case's graph: per adapted site x·Wᵀ + hook (unmerged) and x·W'ᵀ (merged), and the
- * gradients of loss = Σ_sites Σ update ⊙ C_site, linear in each ΔW, so that its host twin can
- * fold ΔW independently.
+ * One case's graph: per adapted site x·Wᵀ + hook (unmerged) and x·W'ᵀ with W' = merge(W)
+ * (merged), beside the probe loss's gradients.
  */
 async function runCase(c: Case): Promise<CaseRun> {
   const set = c.set!;
   const r = new Rng(c.id.length * 7919 + set.tensors.size);
-  const g = new Graph();
-  const xv = new Map([...xs].map(([w, data]) => [w, g.initializer(`x${w}`, data, [TOKENS, w])]));
-  const params = new Map<string, Value>();
-  const get = (name: string) => {
-    if (!params.has(name)) params.set(name, g.input(name, "float32", [...set.tensors.get(name)!.shape]));
-    return params.get(name)!;
-  };
-  const hook = adapterHook(set, get);
   const weights: WeightMap = new Map(
     c.sites.map((s) => [`${s.path}.weight`, { shape: [s.outFeatures, s.inFeatures], data: Float32Array.from(r.normalArray(s.outFeatures * s.inFeatures)) }]),
   );
   const merged = mergeAdapter(weights, set);
-  const probes = new Map<string, ArrayLike<number>>();
-  let loss: Value | undefined;
-  for (const site of set.groups.flatMap((gr) => gr.grid.flat())) {
-    const x = xv.get(site.inFeatures)!;
+  const run = await runProbeGraph(set, xs, TOKENS, r, (g, x, site, update) => {
     const w = (m: WeightMap, name: string) =>
       b.transpose(g.initializer(`${name}:${site.path}`, m.get(`${site.path}.weight`)!.data, [site.outFeatures, site.inFeatures]), [1, 0]);
-    const update = hook(x, [site])[0]!;
     g.output(`unmerged:${site.path}`, b.add(b.matmul(x, w(weights, "W")), update));
     g.output(`merged:${site.path}`, b.matmul(x, w(merged, "W'")));
-    const probe = r.normalArray(TOKENS * site.outFeatures);
-    probes.set(site.path, probe);
-    const term = b.reduceSum(b.mul(update, g.initializer(`C:${site.path}`, probe, [TOKENS, site.outFeatures])), [0, 1]);
-    loss = loss ? b.add(loss, term) : term;
-  }
-  const names = [...params.keys()];
-  grad(
-    loss!,
-    names.map((n) => params.get(n)!),
-  ).forEach((gv, i) => g.output(`grad.${names[i]}`, gv));
-  const compiled = await compile(g);
-  try {
-    const feeds = Object.fromEntries(names.map((n) => [n, { dtype: "float32" as const, shape: set.tensors.get(n)!.shape, data: set.tensors.get(n)!.data }]));
-    return { weights, probes, out: await compiled.run(feeds) };
-  } finally {
-    compiled.dispose();
-  }
-}
-
-/** Σ_sites Σ_{t,o} (x ΔWᵀ)[t, o] · C[t, o] in float64, ΔW from the independent fold. */
-function hostLoss(c: Case, probes: Map<string, ArrayLike<number>>, tensors: WeightMap): number {
-  let sum = 0;
-  for (const [key, dw] of naiveDeltaMap({ ...c.set!, tensors })) {
-    const s = c.sites.find((q) => `${q.path}.weight` === key)!;
-    const x = xs.get(s.inFeatures)!;
-    const probe = probes.get(s.path)!;
-    for (let t = 0; t < TOKENS; t++) {
-      for (let o = 0; o < s.outFeatures; o++) {
-        let v = 0;
-        for (let i = 0; i < s.inFeatures; i++) v += x[t * s.inFeatures + i] * dw[o * s.inFeatures + i];
-        sum += v * probe[t * s.outFeatures + o];
-      }
-    }
-  }
-  return sum;
+  });
+  return { ...run, weights };
 }
 
 test(`adapter matrix: ${cases.length} cases (construction × factorisation × target set × GQA ratio)`, async (t) => {
@@ -242,7 +190,8 @@ test(`adapter matrix: ${cases.length} cases (construction × factorisation × ta
       if (c.error) throw c.error;
       counts.ran++;
       const set = c.set!;
-      const { weights, probes, out } = await runCase(c);
+      const run = await runCase(c);
+      const { weights, out } = run;
       // 2. parameter count: the tensors, the library's count and the formula over the groups written out above
       const numbers = [...set.tensors.values()].reduce((a, w) => a + w.data.length, 0);
       assert.equal(adapterParamCount(set), numbers);
@@ -284,31 +233,7 @@ test(`adapter matrix: ${cases.length} cases (construction × factorisation × ta
         assert.ok(d < 1e-5, `${path}: merged vs unmerged forward ${d}`);
       }
       // 3. gradients vs central differences of the host loss, one random direction per tensor
-      const dir = new Rng(seed + c.id.length);
-      for (const [k, w] of set.tensors) {
-        const v = Float64Array.from(dir.normalArray(w.data.length));
-        const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
-        const at = (h: number) =>
-          hostLoss(
-            c,
-            probes,
-            new Map([...set.tensors, [k, { shape: w.shape, data: Float64Array.from(w.data, (x, i) => x + (h * v[i]) / norm) as unknown as Float32Array }]]),
-          );
-        const h = 1e-3;
-        const fd = (at(h) - at(-h)) / (2 * h);
-        const gr = out[`grad.${k}`].data as Float32Array;
-        let an = 0;
-        let scale = 0;
-        for (let i = 0; i < gr.length; i++) {
-          an += (gr[i] * v[i]) / norm;
-          scale += gr[i] * gr[i];
-        }
-        scale = Math.sqrt(scale);
-        assert.ok(scale > 0, `${k}: zero gradient, the check would be empty`);
-        const err = Math.abs(an - fd) / scale;
-        worstGrad = Math.max(worstGrad, err);
-        assert.ok(err <= 1e-4, `${k}: gradient ${an} vs central difference ${fd} (‖grad‖ ${scale})`);
-      }
+      worstGrad = Math.max(worstGrad, checkProbeGradients(set, run, xs, TOKENS, new Rng(seed + c.id.length), c.id));
     });
     if (c.skip) counts.skipped++;
   }
