@@ -8,7 +8,9 @@
  *   2. parameter count = numbers in the tensors = Σ over groups of DESIGN.md §1's formula, with
  *      the groups (members, sides, heads, projections, layers, fallback) written out here;
  *   3. every tensor's gradient against central differences of the same loss on the host (float64,
- *      test/probe-loss.ts).
+ *      test/probe-loss.ts);
+ *   4. zero update at initialisation (merge changes no weight), and save → load restores every
+ *      tensor bit for bit with the same groups and ranks.
  * A combination the design refuses is a case too: its refusal message is asserted. LoRA has no
  * tensor to factorise, so its CP and tensor-train cases are skipped with that reason. Then two
  * real decoders (tiny Llama, 4 query / 2 KV heads; tiny Qwen2, 4 / 1) with att_qkv_depth on
@@ -21,6 +23,7 @@ import { type AdapterSet, adapterParamCount } from "../src/adapters/adapter-set.
 import type { AdapterOptions } from "../src/adapters/config.ts";
 import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, modeNames } from "../src/adapters/constructions.ts";
 import type { Factorization } from "../src/adapters/factorizations/index.ts";
+import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { withoutHeads } from "../src/adapters/groups.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import type { LinearSite } from "../src/adapters/sites.ts";
@@ -30,7 +33,7 @@ import { createAdapter } from "../src/models/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import { Rng } from "../src/tensor/random.ts";
-import { designCount, maxRelDiff, modelRunner, naiveDeltaMap, outF32, planSet, randomizeAdapter } from "./helpers.ts";
+import { designCount, maxRelDiff, modelRunner, naiveDeltaMap, outF32, planSet, randomizeAdapter, sameBits, tempDir } from "./helpers.ts";
 import { type ProbeRun, checkProbeGradients, runProbeGraph } from "./probe-loss.ts";
 
 const D = 12;
@@ -109,7 +112,8 @@ interface Case {
   construction: Construction;
   factorization: Factorization;
   sites: LinearSite[];
-  /** The planned, randomised adapter; absent where the design refuses (`error`) or the case does not apply (`skip`). */
+  /** The planned adapter as initialised, and randomised; absent where the design refuses (`error`) or the case does not apply (`skip`). */
+  init?: AdapterSet;
   set?: AdapterSet;
   error?: Error;
   skip?: string;
@@ -137,7 +141,8 @@ for (const ratio of RATIOS) {
           scaling: 1.3,
         };
         try {
-          c.set = randomizeAdapter(planSet(sites, opts, seed), 100 + seed, 0.5);
+          c.init = planSet(sites, opts, seed);
+          c.set = randomizeAdapter(c.init, 100 + seed, 0.5);
         } catch (e) {
           c.error = e as Error;
         }
@@ -234,6 +239,23 @@ test(`adapter matrix: ${cases.length} cases (construction × factorisation × ta
       }
       // 3. gradients vs central differences of the host loss, one random direction per tensor
       worstGrad = Math.max(worstGrad, checkProbeGradients(set, run, xs, TOKENS, new Rng(seed + c.id.length), c.id));
+      // 4. zero update at initialisation; save → load bit for bit
+      const atInit = mergeAdapter(weights, c.init!);
+      for (const [k, w] of weights) assert.ok(sameBits(atInit.get(k)!.data, w.data), `merging the initial adapter changed ${k}`);
+      const ctx = { sites: c.sites, heads: c.ratio.heads, layers: LAYERS, hidden: D, headShapes: new Map<string, number[]>() };
+      const { dir, cleanup } = tempDir("matrix");
+      try {
+        saveAdapter(dir, set, ctx);
+        const loaded = loadAdapter(dir, ctx).set;
+        assert.deepEqual(
+          loaded.groups.map((gr) => [gr.name, gr.construction, gr.ranks]),
+          set.groups.map((gr) => [gr.name, gr.construction, gr.ranks]),
+        );
+        assert.deepEqual([...loaded.tensors.keys()].sort(), [...set.tensors.keys()].sort());
+        for (const [k, w] of set.tensors) assert.ok(sameBits(loaded.tensors.get(k)!.data, w.data), `${k} did not round-trip bit for bit`);
+      } finally {
+        cleanup();
+      }
     });
     if (c.skip) counts.skipped++;
   }
