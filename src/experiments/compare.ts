@@ -16,6 +16,8 @@ import type { LoadedModel } from "../models/load.ts";
 import { writePlot } from "../train/plot.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type TrainConfig, type TrainEvent, metricValue, train } from "../train/trainer.ts";
+import { runDir } from "../train/run-dir.ts";
+import { nodeRuntime } from "../runtime/session.ts";
 
 export const BASELINES = ["head", "full"] as const;
 export const DEFAULT_METHODS = [...CONSTRUCTIONS, ...BASELINES];
@@ -89,7 +91,7 @@ async function runOne(o: CompareOptions, method: string, seed: number, backbone:
   }
   const trainable = method === "head" ? "head" : method === "full" ? "all" : "adapter+head";
   const config = { ...o.config, seed, lr: method === "full" ? o.fullLr : o.config.lr };
-  const r = await train({ model, adapter, trainable, data: o.data, config, outDir: dir, onEvent: (e) => o.onEvent?.(method, seed, e) });
+  const r = await train({ model, adapter, trainable, data: o.data, config, store: runDir(dir), runtime: nodeRuntime, onEvent: (e) => o.onEvent?.(method, seed, e) });
   const adapterParams = method === "full" ? backbone : adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0;
   const summary: RunSummary = {
     method,

@@ -4,21 +4,19 @@
  */
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { CONSTRUCTIONS } from "../adapters/constructions.ts";
-import { adapterShape, type AdapterSet } from "../adapters/adapter-set.ts";
-import { isoLoRA, ranksForBudget } from "../adapters/params.ts";
 import { ConfigError } from "../errors.ts";
-import type { TrainableSet } from "../models/build.ts";
-import { createAdapter, modelContext } from "../models/context.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { writePlot } from "../train/plot.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { METRICS, type MetricName, type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
+import { type RunResult, type TrainEvent, train } from "../train/trainer.ts";
+import { runDir } from "../train/run-dir.ts";
+import { nodeRuntime } from "../runtime/session.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
-import { type RunConfig, parseRanks } from "./run-config.ts";
+import type { RunConfig } from "./run-config.ts";
+import { adapterFor, trainConfig } from "./run-plan.ts";
 
-export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
+export { METHODS, adapterFor, trainConfig } from "./run-plan.ts";
 
 export interface PreparedData {
   data: TaskData;
@@ -54,57 +52,6 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
 }
 
-/** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
-export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
-  if (!(METHODS as readonly string[]).includes(cfg.construction)) {
-    throw new ConfigError(`unknown construction "${cfg.construction}"; valid: ${METHODS.join(", ")}`);
-  }
-  if (cfg.construction === "head") return { trainable: "head", warnings: [] };
-  if (cfg.construction === "full") return { trainable: "all", warnings: [] };
-  const ctx = modelContext(model);
-  const targets = cfg.targetModules.split(",").map((s) => s.trim()).filter(Boolean);
-  const { shape } = adapterShape(ctx.sites, targets, ctx.heads, ctx.layers);
-  const factorization = cfg.factorization as "tucker" | "cp";
-  let ranks: number[];
-  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
-  else if (cfg.construction === "lora") ranks = [cfg.isoLora];
-  else ranks = ranksForBudget(cfg.construction as never, shape, cfg.budget > 0 ? cfg.budget : isoLoRA(shape, cfg.isoLora), { factorization, slack: cfg.rankSlack }).ranks;
-  const { set, warnings } = createAdapter(model, {
-    construction: cfg.construction,
-    ranks,
-    factorization,
-    headLayout: cfg.headLayout as "head_major" | "interleaved",
-    targetModules: targets,
-    scaling: cfg.construction === "lora" ? undefined : cfg.scaling,
-    loraAlpha: cfg.construction === "lora" ? cfg.scaling * ranks[0] : undefined,
-    seed: cfg.seed,
-  });
-  return { adapter: set, trainable: "adapter+head", warnings };
-}
-
-export function trainConfig(cfg: RunConfig, task: "image-classification" | "text-classification"): TrainConfig {
-  if (!(METRICS as readonly string[]).includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${METRICS.join(", ")}`);
-  for (const k of ["epochs", "batchSize"] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
-  }
-  if (!(cfg.lr > 0)) throw new ConfigError(`--lr must be positive, got ${cfg.lr}`);
-  return {
-    lr: cfg.lr,
-    weightDecay: cfg.weightDecay,
-    epochs: cfg.epochs,
-    batchSize: cfg.batchSize,
-    warmup: cfg.warmup >= 0 ? cfg.warmup : task === "text-classification" ? 0.1 : 0,
-    minLr: cfg.minLr,
-    seed: cfg.seed,
-    evalEvery: cfg.evalEvery,
-    saveEvery: cfg.saveEvery,
-    maxGradNorm: cfg.maxGradNorm,
-    metric: cfg.metric as MetricName,
-    dropout: cfg.dropout,
-    threads: cfg.threads || undefined,
-  };
-}
-
 export interface RunHooks {
   onEvent?: (e: TrainEvent) => void;
   shouldStop?: () => boolean;
@@ -120,7 +67,7 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
   for (const w of warnings) hooks.warn?.(w);
   writeFileSync(join(outDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
   const tc = trainConfig(cfg, model.family.task);
-  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, outDir, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop });
+  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, store: runDir(outDir), runtime: nodeRuntime, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop });
   const summary = {
     construction: cfg.construction,
     ranks: adapter?.config.ranks ?? null,

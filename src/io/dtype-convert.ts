@@ -13,7 +13,7 @@ import {
   type DtypeArrays,
   type SafetensorsDtype,
   type TensorEntry,
-} from "./safetensors.ts";
+} from "./safetensors-bytes.ts";
 
 /**
  * The values as float32. F32 gives a view when aligned (it shares memory with the file), else a

@@ -2,7 +2,7 @@
 import { type AdapterSet, adapterShape, createAdapterSet } from "../adapters/adapter-set.ts";
 import { type AdapterOptions, resolveAdapterConfig } from "../adapters/config.ts";
 import { DEFAULT_PROJECTIONS } from "../adapters/constructions.ts";
-import type { ModelContext } from "../adapters/format.ts";
+import type { ModelContext } from "../adapters/adapter-files.ts";
 import type { LoadedModel } from "./load.ts";
 
 export function modelContext(model: LoadedModel): ModelContext {

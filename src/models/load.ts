@@ -1,67 +1,14 @@
 /**
  * Load a HuggingFace model folder (config.json + model.safetensors or shards) into a family's
- * config and a weight map, checking every key and shape at once. A classification head whose
- * size differs from the task's labels (or that the checkpoint lacks) is freshly initialised.
+ * config and a weight map, checking every key and shape at once (assemble.ts).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, FormatError } from "../errors.ts";
+import { FormatError } from "../errors.ts";
 import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, loadCheckpointTensors, readJsonFile } from "../io/checkpoint.ts";
-import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
-import { ConfigReader } from "./config-fields.ts";
-import type { WeightMap } from "../nn/params.ts";
-import { Rng } from "../tensor/random.ts";
-import { roberta } from "./roberta/model.ts";
-import type { ModelFamily } from "./types.ts";
-import { vit } from "./vit/model.ts";
+import { type AnyFamily, type LoadedModel, type LoadOptions, familyOf, modelFromTensors } from "./assemble.ts";
 
-// The registry is heterogeneous by design: each family carries its own config and input types.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyFamily = ModelFamily<any, any>;
-
-export const FAMILIES: Record<string, AnyFamily> = { vit, roberta };
-
-/** Keys checkpoints carry that these classification models do not use, and legacy names. */
-const RULES: Record<string, WeightRule[]> = {
-  vit: [{ ignore: /vit\.pooler\..+/ }],
-  roberta: [
-    { ignore: /roberta\.pooler\..+/ },
-    { ignore: /lm_head\..+/ },
-    { ignore: "roberta.embeddings.position_ids" },
-    { pattern: /(.+)\.LayerNorm\.gamma/, to: "$1.LayerNorm.weight" },
-    { pattern: /(.+)\.LayerNorm\.beta/, to: "$1.LayerNorm.bias" },
-  ],
-};
-
-export interface LoadedModel {
-  family: AnyFamily;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  config: any;
-  weights: WeightMap;
-  dir: string;
-  /** The raw config.json, for writing merged folders back out. */
-  rawConfig: Record<string, unknown>;
-  /** True when the head was (re)initialised rather than loaded. */
-  newHead: boolean;
-}
-
-export interface LoadOptions {
-  /** The task's number of labels; a stored head of another size (or for other labels) is replaced. */
-  numLabels?: number;
-  /** Class names for id2label when the head is replaced. */
-  labels?: string[];
-  /** Seed of a new head's initialisation. */
-  seed?: number;
-}
-
-export function familyOf(raw: Record<string, unknown>, source: string): AnyFamily {
-  const type = raw.model_type;
-  const fam = typeof type === "string" ? FAMILIES[type] : undefined;
-  if (!fam) {
-    throw new FormatError(`${source}: model_type ${JSON.stringify(type)} is not supported; supported: ${Object.keys(FAMILIES).join(", ")}`);
-  }
-  return fam;
-}
+export { type AnyFamily, FAMILIES, type LoadedModel, type LoadOptions, familyOf, initHead, modelFromTensors } from "./assemble.ts";
 
 export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<string, unknown> } {
   const path = join(dir, "config.json");
@@ -71,42 +18,8 @@ export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<s
 }
 
 export function loadModel(dir: string, opts: LoadOptions = {}): LoadedModel {
-  const { family, raw } = readModelConfig(dir);
-  const rawConfig = { ...raw };
-  const storedLabels = new ConfigReader(raw, join(dir, "config.json")).labels();
-  if (opts.numLabels !== undefined) {
-    if (!Number.isInteger(opts.numLabels) || opts.numLabels < 1) throw new ConfigError(`numLabels must be a positive integer, got ${opts.numLabels}`);
-    const names = opts.labels ?? Array.from({ length: opts.numLabels }, (_, i) => `LABEL_${i}`);
-    rawConfig.id2label = Object.fromEntries(names.map((n, i) => [String(i), n]));
-    rawConfig.label2id = Object.fromEntries(names.map((n, i) => [n, i]));
-    rawConfig.num_labels = opts.numLabels;
-  }
-  const config = family.parseConfig(rawConfig, join(dir, "config.json"));
-  const checkpoint = loadCheckpointTensors(dir);
-  const expected = family.parameterShapes(config);
-  const head = family.headParameters(config);
-  const mapper = new WeightMapper(RULES[family.modelType] ?? []);
-  // The head is loaded only when the checkpoint has one of the right size for the same labels.
-  const sameLabels = !opts.labels || JSON.stringify(storedLabels) === JSON.stringify(opts.labels);
-  const headFits = sameLabels && head.every((k) => {
-    const t = checkpoint.get(k);
-    return t !== undefined && t.shape.join() === expected.get(k)!.join();
-  });
-  const body = new Map([...checkpoint].filter(([k]) => headFits || !head.includes(k)));
-  const want = new Map([...expected].filter(([k]) => headFits || !head.includes(k)));
+  const { raw } = readModelConfig(dir);
   // errors name the checkpoint file (or the shard index), not just the folder
-  const source = join(dir, existsSync(join(dir, WEIGHTS_FILE)) ? WEIGHTS_FILE : WEIGHTS_INDEX_FILE);
-  const weights: WeightMap = mapper.load(body, want, source);
-  if (!headFits) initHead(weights, expected, head, opts.seed ?? 0);
-  return { family, config, weights, dir, rawConfig, newHead: !headFits };
-}
-
-/** HF's init: weights ~ N(0, 0.02²), biases 0. */
-export function initHead(weights: WeightMap, shapes: Map<string, number[]>, names: string[], seed: number): void {
-  const rng = new Rng(seed ^ 0x5eed);
-  for (const name of names) {
-    const shape = shapes.get(name)!;
-    const n = shape.reduce((a, b) => a * b, 1);
-    weights.set(name, { shape, data: name.endsWith(".bias") ? new Float32Array(n) : rng.normalArray(n, 0.02) });
-  }
+  const weightsPath = join(dir, existsSync(join(dir, WEIGHTS_FILE)) ? WEIGHTS_FILE : WEIGHTS_INDEX_FILE);
+  return modelFromTensors(raw, loadCheckpointTensors(dir), { dir, configPath: join(dir, "config.json"), weightsPath }, opts);
 }

@@ -4,22 +4,18 @@
  * with ignored rows), the data order of epoch e is a seeded permutation, and checkpoints hold
  * everything else, so a resumed run ends with the same bytes as an uninterrupted one.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { createHash } from "node:crypto";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { ConfigError, NonFiniteLossError } from "../errors.ts";
+import { hashOf } from "../ir/hash.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
-import type { LoadedModel } from "../models/load.ts";
-import { WeightStore } from "../onnx/export.ts";
+import type { LoadedModel } from "../models/assemble.ts";
 import type { HostTensor } from "../runtime/host.ts";
-import { type CompiledGraph, compile } from "../runtime/session.ts";
+import type { CompiledGraph, Runtime } from "../runtime/compiled.ts";
 import { Rng } from "../tensor/random.ts";
-import { saveTrained } from "./artifacts.ts";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { type MetricsSummary, summarize } from "./metrics.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
+import type { RunStore } from "./run-store.ts";
 import type { SplitName, TaskData } from "./task-data.ts";
 
 export const METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
@@ -57,8 +53,11 @@ export interface RunSetup {
   trainable: TrainableSet;
   data: TaskData;
   config: TrainConfig;
-  outDir: string;
-  /** Continue from `outDir/checkpoint`. */
+  /** The metrics log, checkpoint and trained weights (run-dir.ts: a folder; run-store.ts: memory). */
+  store: RunStore;
+  /** The ONNX Runtime package that runs the graphs (session.ts: Node; session-web.ts: browser). */
+  runtime: Runtime;
+  /** Continue from the store's checkpoint. */
   resume?: boolean;
   onEvent?: (e: TrainEvent) => void;
   /** Polled between steps (signals arrive there, since ONNX Runtime blocks the event loop while it runs). */
@@ -108,15 +107,14 @@ export async function predict(data: TaskData, split: SplitName, graph: CompiledG
 const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
 
 export async function train(setup: RunSetup): Promise<RunResult> {
-  const { model, adapter, data, config: cfg, outDir } = setup;
+  const { model, adapter, data, config: cfg, store: runStore } = setup;
   const emit = setup.onEvent ?? (() => {});
   const B = cfg.batchSize;
   const n = data.size("train");
   const stepsPerEpoch = Math.ceil(n / B);
   const total = stepsPerEpoch * cfg.epochs;
   if (total < 1) throw new ConfigError(`nothing to train: ${n} examples, ${cfg.epochs} epochs`);
-  mkdirSync(outDir, { recursive: true });
-  const configHash = createHash("sha256").update(JSON.stringify({ cfg: { ...cfg, threads: undefined }, trainable: setup.trainable, adapter: adapter?.config })).digest("hex").slice(0, 16);
+  const configHash = hashOf(JSON.stringify({ cfg: { ...cfg, threads: undefined }, trainable: setup.trainable, adapter: adapter?.config }));
 
   // setup: one graph to train, one to evaluate, sharing one external copy of the frozen weights
   const dropout = cfg.dropout > 0 ? { hidden: cfg.dropout, attention: cfg.dropout, seed: cfg.seed } : undefined;
@@ -133,9 +131,9 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     return Object.fromEntries(masks.map((m) => [m.name, { dtype: "float32", shape: m.shape, data: m.data }]));
   };
   const evalBuilt = buildModelGraph({ ...trainSpec, trainable: setup.trainable });
-  const store = new WeightStore();
-  const trainGraph = await compile(built.graph, { store, threads: cfg.threads });
-  const evalGraph = await compile(evalBuilt.graph, { store, threads: cfg.threads });
+  const compiler = setup.runtime.compiler();
+  const trainGraph = await compiler.compile(built.graph, { threads: cfg.threads });
+  const evalGraph = await compiler.compile(evalBuilt.graph, { threads: cfg.threads });
 
   const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
   const views = segmentViews(flat, layout);
@@ -147,26 +145,18 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     Object.fromEntries(built.trainable.map((k) => [k, { dtype: "float32", shape: built.weights.get(k)!.shape, data: views.get(k)! }]));
   const feedsOf = (inputs: Record<string, HostTensor>) => ({ ...model.family.feeds(model.config, inputs), ...paramFeeds() });
 
-  const ckptDir = join(outDir, "checkpoint");
-  const metricsPath = join(outDir, "metrics.jsonl");
   let step = 0;
   let best: RunResult["best"] = null;
   if (setup.resume) {
-    const ck = loadCheckpoint(ckptDir);
-    if (ck.state.configHash !== configHash) throw new ConfigError(`${ckptDir} was written by a run with another configuration; resume with the same flags or start a new --out`);
+    const ck = runStore.loadCheckpoint();
+    if (ck.state.configHash !== configHash) throw new ConfigError(`${runStore.checkpointLocation} was written by a run with another configuration; resume with the same flags or start a new --out`);
     flat.set(ck.tensors.params);
     state = opt.loadStateTensors(layout, Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k !== "params")), ck.state.optimizer);
     step = ck.state.step;
     best = ck.state.best ? { ...ck.state.best, metrics: null as never } : null;
-    // drop log lines written after the checkpoint
-    if (existsSync(metricsPath)) {
-      const kept = readFileSync(metricsPath, "utf8").split("\n").filter((l) => l && JSON.parse(l).step <= step);
-      writeFileSync(metricsPath, kept.map((l) => l + "\n").join(""));
-    }
-  } else {
-    writeFileSync(metricsPath, "");
   }
-  const log = (rec: object) => appendFileSync(metricsPath, JSON.stringify(rec) + "\n");
+  runStore.startLog(setup.resume ? step : undefined);
+  const log = runStore.log;
   const trained = () => {
     const weights = new Map(built.trainable.filter((k) => !adapter?.tensors.has(k)).map((k) => [k, { shape: built.weights.get(k)!.shape, data: views.get(k)!.slice() }]));
     const set = adapter && { ...adapter, tensors: new Map([...adapter.tensors].map(([k, t]) => [k, { shape: t.shape, data: views.get(k)?.slice() ?? t.data }])) };
@@ -174,8 +164,8 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
   const checkpoint = () => {
     const tensors = { params: flat, ...opt.stateTensors(state).tensors };
-    saveCheckpoint(ckptDir, { state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
-    emit({ type: "checkpoint", step, path: ckptDir });
+    runStore.saveCheckpoint({ state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
+    emit({ type: "checkpoint", step, path: runStore.checkpointLocation });
   };
   let lastEval: MetricsSummary | null = null;
   const evaluate = async () => {
@@ -185,7 +175,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     const isBest = !best || value > best.value;
     if (isBest) {
       best = { value, step, metrics };
-      saveTrained(join(outDir, "best"), model, trained());
+      runStore.saveTrained("best", model, trained());
     }
     lastEval = metrics;
     const epoch = step / stepsPerEpoch;
@@ -213,7 +203,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels });
       const loss = Number(out.loss.data[0]);
       if (!Number.isFinite(loss)) {
-        const last = existsSync(ckptDir) ? ckptDir : "none (no checkpoint was written yet)";
+        const last = runStore.hasCheckpoint() ? runStore.checkpointLocation : "none (no checkpoint was written yet)";
         throw new NonFiniteLossError(
           `the loss became ${loss} at step ${step + 1} (epoch ${Math.floor(step / stepsPerEpoch) + 1}, batch examples [${Array.from(idx).join(", ")}]); ` +
             `last good checkpoint: ${last}. Lower --lr or enable --max-grad-norm.`,
@@ -238,13 +228,13 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       if ((cfg.saveEvery > 0 ? step % cfg.saveEvery === 0 : epochEnd) && step < total) checkpoint();
     }
     if (!interrupted) {
-      saveTrained(join(outDir, "last"), model, trained());
+      runStore.saveTrained("last", model, trained());
       if (!lastEval && total > 0) await evaluate();
     }
   } finally {
     trainGraph.dispose();
     evalGraph.dispose();
-    store.dispose();
+    compiler.dispose();
   }
   return { interrupted, steps: step, best, final: lastEval, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
 }
