@@ -6,6 +6,7 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run(args: s
   "step-roberta": { about: "RoBERTa-base training step (seq 128, batch 16, LoRA r=8 + head, AdamW)", load: () => import("./step.ts").then((m) => ({ run: m.runRoberta })) },
   constructions: { about: "step time of each construction / LoRA's at the LoRA-r=8 budget", load: () => import("./constructions.ts") },
   merged: { about: "inference time of a merged model / the base model", load: () => import("./merged.ts") },
+  web: { about: "embedded ViT training steps/s in Chromium (WebAssembly, WebGPU) / Node's CPU", load: () => import("./web.ts") },
   "llm-adapter": { about: "adapter slices at decoder scale (d 4096, 32 layers) vs folding the full tensor", load: () => import("./llm-adapter.ts") },
 };
 

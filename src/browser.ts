@@ -25,6 +25,8 @@ export { parseSafetensors, serializeSafetensors, float32Inputs } from "./io/safe
 export { toFloat32 } from "./io/dtype-convert.ts";
 export { train, predict, type TrainConfig, type TrainEvent, type RunResult } from "./train/trainer.ts";
 export { memoryRunStore, type MemoryRunStore, type RunStore } from "./train/run-store.ts";
+export type { TaskData } from "./train/task-data.ts";
+export type { ImageItem } from "./data/types.ts";
 export { trainedFiles, trainedHead, type Trained } from "./train/trained-files.ts";
 export { summarize, type MetricsSummary } from "./train/metrics.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, parseRanks, type RunConfig } from "./experiments/run-config.ts";

@@ -51,7 +51,7 @@ export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS,
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
 export {
-  loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained,
+  loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained, evaluateTaskData,
   type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult,
 } from "./experiments/infer.ts";
 export { mergeToFolder, mergedWeights, exportOnnx, ONNX_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult } from "./experiments/merge.ts";

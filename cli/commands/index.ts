@@ -8,7 +8,9 @@ import { register as infer } from "./infer.ts";
 import { register as merge } from "./merge.ts";
 import { register as params } from "./params.ts";
 import { register as train } from "./train.ts";
+import { register as studio } from "./studio.ts";
 
 export type Register = (program: Command) => void;
 
 export const commands: Register[] = [train, evaluate, merge, infer, compare, params, analyze, download];
+commands.push(studio);

@@ -22,7 +22,7 @@ import type { HostTensor } from "../runtime/host.ts";
 import { compile } from "../runtime/session.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
 import { type MetricsSummary, summarize } from "../train/metrics.ts";
-import type { SplitName } from "../train/task-data.ts";
+import type { SplitName, TaskData } from "../train/task-data.ts";
 import { predict } from "../train/trainer.ts";
 import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, taskDataFor } from "./datasets.ts";
 
@@ -301,7 +301,6 @@ export interface EvalResult extends MetricsSummary {
 /** Metrics of a trained model on a split of `--data` (the same seeded split `train` used). */
 export async function evaluateTrained(tm: TrainedModel, o: EvalOptions): Promise<EvalResult> {
   const split = o.split ?? "test";
-  if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
   if (o.format && !(DATA_FORMATS as readonly string[]).includes(o.format)) throw new ConfigError(`unknown --data-format "${o.format}"; valid: ${DATA_FORMATS.join(", ")}`);
   const warn = o.warn ?? console.warn;
   const ds = await openDataset(o.data, {
@@ -323,7 +322,14 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions): Promise
   if (!tm.labels.every((l, i) => l === classNames[i] || l === `LABEL_${i}`)) {
     warn(`the head's labels (${tm.labels.join(", ")}) differ from the data's classes (${classNames.join(", ")}); classes are matched by index`);
   }
-  const data = taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 });
+  return evaluateTaskData(tm, taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 }), { ...o, split });
+}
+
+/** Metrics of a trained model on a split of task data (the embedded benchmark's, or a data set's). */
+export async function evaluateTaskData(tm: TrainedModel, data: TaskData, o: Pick<EvalOptions, "split" | "batchSize" | "threads">): Promise<EvalResult> {
+  const split = o.split ?? "test";
+  if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
+  const { classNames } = data;
   const n = data.size(split);
   const B = Math.max(1, Math.min(o.batchSize ?? 64, n));
   const { model, adapter } = tm;

@@ -1,0 +1,38 @@
+/**
+ * TENSLORA_EP=webgpu in Node (onnxruntime-node's Dawn). Dawn needs a Vulkan device: Debian's
+ * Mesa lavapipe is refused here ("Vulkan shaderUniform*ArrayDynamicIndexing required"), Chromium's
+ * SwiftShader (/usr/lib/chromium, installed by .ci/run) is accepted. Child processes, because
+ * Dawn reads VK_ICD_FILENAMES when ONNX Runtime loads.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+const SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json";
+const skip = existsSync(SWIFTSHADER) ? false : `${SWIFTSHADER} is missing (.ci/run installs Debian's chromium)`;
+
+function child(args: string[], env: Record<string, string>, timeout = 240_000) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout });
+  assert.equal(r.status, 0, `${args.join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+test("TENSLORA_EP=webgpu with no GPU adapter warns once and trains on the CPU", async () => {
+  const r = child(["test/webgpu-step.ts"], { TENSLORA_EP: "webgpu", VK_ICD_FILENAMES: "/nonexistent/icd.json" });
+  const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  const warnings = r.stderr.split("\n").filter((l) => l.includes("found no GPU adapter"));
+  assert.equal(warnings.length, 1, `one warning for the two sessions:\n${r.stderr}`);
+  assert.match(warnings[0], /running on the CPU/);
+  assert.equal(out.loss[0], out.loss[1], "the same CPU kernels");
+  assert.equal(out.maxGradRelDiff, 0);
+});
+
+test("one training step on WebGPU (SwiftShader) gives the CPU's loss and gradients", { skip }, async () => {
+  const r = child(["test/webgpu-step.ts"], { TENSLORA_EP: "webgpu", VK_ICD_FILENAMES: SWIFTSHADER });
+  assert.doesNotMatch(r.stderr, /found no GPU adapter/, "Dawn found SwiftShader");
+  const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  assert.deepEqual(out.providers, ["webgpu", "cpu"]);
+  assert.ok(Math.abs(out.loss[0] - out.loss[1]) <= 1e-5 * Math.abs(out.loss[1]), `loss ${out.loss}`);
+  assert.ok(out.maxGradRelDiff < 1e-4, `gradients differ by ${out.maxGradRelDiff} of their scale`);
+});
