@@ -9,7 +9,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "node:http";
@@ -147,4 +147,26 @@ test("corrupt weights and adapter files show a message, and the page keeps worki
   await page.waitForFunction(`window.studio.predictions.length > ${before}`, null, { timeout: 60_000 });
   assert.match(await page.textContent("#backbone-status") ?? "", /backbone\/model\.safetensors/);
   assert.deepEqual(pageErrors, []);
+});
+
+test("`tenslora studio` builds the page, serves it on localhost and prints the URL", async () => {
+  const child = spawn(process.execPath, [BIN, "studio", "--port", "0", "--no-backbone", "--out", join(root, "cli-site")], { env: cliEnv(cache) });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (d) => {
+        out += d;
+        if (out.includes("\n")) resolve(out);
+      });
+      child.on("exit", (code) => reject(new Error(`tenslora studio exited with ${code} before printing a URL`)));
+    });
+    const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(line)?.[0] ?? assert.fail(`no URL in "${line}"`);
+    const page = await fetch(url);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /TensLoRA studio/);
+    assert.equal((await fetch(`${url}backbone/model.safetensors`)).status, 404, "--no-backbone leaves the weights out");
+    assert.equal((await fetch(`${url}worker.js`)).headers.get("content-type"), "text/javascript");
+  } finally {
+    child.kill();
+  }
 });
