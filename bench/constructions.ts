@@ -12,11 +12,10 @@
  * Peer: PyTorch eager doing what the official code does (fold the full Tucker tensor at every
  * projection call, slice ΔW, add x·ΔW), each construction's time over PyTorch's own LoRA step.
  */
-import { DEFAULT_RANK_SLACK, isoLoRA, ranksForBudget } from "../src/adapters/params.ts";
+import { DEFAULT_RANK_SLACK, groupRanksForBudget } from "../src/adapters/params.ts";
 import { CONSTRUCTIONS, type Construction } from "../src/adapters/constructions.ts";
+import { type TargetModules, parseTargetModules } from "../src/adapters/targets.ts";
 import { modelContext } from "../src/models/context.ts";
-import { adapterShape } from "../src/adapters/adapter-set.ts";
-import { DEFAULT_PROJECTIONS } from "../src/adapters/constructions.ts";
 import { WeightStore } from "../src/onnx/export.ts";
 import { TORCH_BEST, emitJson, interleave, median, peakRssMiB, runTorch, table, threads } from "./harness.ts";
 import { VIT_B16, randomModel } from "./models.ts";
@@ -32,6 +31,8 @@ interface Args {
   torch: boolean;
   only?: Construction[];
   rankSlack: number;
+  /** --target-modules: names, "all-linear" or /regex/ (default query,key,value). */
+  targets?: TargetModules;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -46,6 +47,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === "--no-torch") a.torch = false;
     else if (k === "--only") a.only = argv[++i].split(",") as Construction[];
     else if (k === "--rank-slack") a.rankSlack = Number(argv[++i]);
+    else if (k === "--target-modules") a.targets = parseTargetModules(argv[++i]);
   }
   return a;
 }
@@ -54,16 +56,25 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
   const model = randomModel(VIT_B16, overrides);
-  const ctx = modelContext(model);
-  const { shape } = adapterShape(ctx.sites, [...DEFAULT_PROJECTIONS], ctx.heads, ctx.layers);
-  const budget = isoLoRA(shape, args.rank);
+  const sites = modelContext(model).sites;
+  const targetModules = args.targets;
   const list = (args.only ?? [...CONSTRUCTIONS]).filter((c) => c !== "lora");
-  const plan = new Map<Construction, { ranks: number[]; count: number }>([["lora", { ranks: [args.rank], count: budget }]]);
-  for (const c of list) plan.set(c, ranksForBudget(c, shape, budget, { slack: args.rankSlack }));
+  // every construction at LoRA r's count on the same sites, group by group
+  const plan = new Map<Construction, { ranks: number[]; groupRanks: Record<string, number[]>; count: number }>();
+  for (const c of ["lora", ...list] as Construction[]) {
+    const solved = groupRanksForBudget({ construction: c, targetModules }, sites, { isoLora: args.rank }, { slack: args.rankSlack });
+    const ranks = Object.values(solved.groupRanks);
+    plan.set(c, { ranks: ranks.flat(), groupRanks: solved.groupRanks, count: solved.groups.reduce((n, g) => n + g.result.count, 0) });
+  }
+  const budget = plan.get("lora")!.count;
+  // the PyTorch peer folds q/k/v tensors only
+  if (targetModules !== undefined) args.torch = false;
 
   const store = new WeightStore();
   const steps = new Map<Construction, Awaited<ReturnType<typeof trainingStep>>>();
-  for (const [c, { ranks }] of plan) steps.set(c, await trainingStep(model, { construction: c, ranks }, args.batch, undefined, { store }));
+  for (const [c, { groupRanks }] of plan) {
+    steps.set(c, await trainingStep(model, { construction: c, ranks: Object.values(groupRanks)[0], groupRanks, targetModules }, args.batch, undefined, { store }));
+  }
   const times = new Map<Construction, number[]>([...plan.keys()].map((c) => [c, []]));
   const names = [...steps.keys()];
   for (let round = 0; round < args.rounds; round++) {
@@ -102,7 +113,7 @@ export async function run(argv: string[]): Promise<void> {
   });
   const L = model.config.numHiddenLayers;
   console.log(
-    `ViT-B/16 shape (d 768, 12 heads, ${L} layers), batch ${args.batch} (${args.batch * 197} tokens), LoRA r=${args.rank} budget = ${budget} parameters, rank slack ${args.rankSlack}; ` +
+    `ViT-B/16 shape (d 768, 12 heads, ${L} layers), targets ${JSON.stringify(targetModules ?? "query,key,value")}, batch ${args.batch} (${args.batch * 197} tokens), LoRA r=${args.rank} budget = ${budget} parameters, rank slack ${args.rankSlack}; ` +
       `${times.get("lora")!.length} timed steps each, interleaved; torch: best configuration, fold the full tensor per projection call`,
   );
   table(["construction", "ranks", "params", "ours s/step", "ours / LoRA", "GFLOP/step", "torch s/step", "torch / torch LoRA"], rows);
@@ -111,6 +122,7 @@ export async function run(argv: string[]): Promise<void> {
   const maxRatio = Math.max(...Object.values(ratios));
   emitJson("constructions", {
     model: `vit-b16-shape, ${L} layers, batch ${args.batch}`,
+    target_modules: targetModules ?? null,
     lora_s: lora,
     ratios,
     max_ratio: maxRatio,

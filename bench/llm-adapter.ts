@@ -15,13 +15,13 @@
  */
 import { readFileSync } from "node:fs";
 import { createAdapterSet, factorKey } from "../src/adapters/adapter-set.ts";
-import { resolveAdapterConfig } from "../src/adapters/config.ts";
+import { planAdapter } from "../src/adapters/config.ts";
 import { type Construction, modeSizes, modelShape } from "../src/adapters/constructions.ts";
 import { adapterHook, allSlicesR } from "../src/adapters/inject.ts";
 import { isoLoRA, ranksForBudget } from "../src/adapters/params.ts";
 import * as b from "../src/ir/builder.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
-import type { LinearSite } from "../src/models/types.ts";
+import type { LinearSite } from "../src/adapters/sites.ts";
 import { ParamScope } from "../src/nn/params.ts";
 import { type HostTensor, f32 } from "../src/runtime/host.ts";
 import { compile } from "../src/runtime/session.ts";
@@ -43,11 +43,18 @@ export function adapterFor(construction: Construction, rank: number) {
   const shape = modelShape({ dIn: D, dOut: D, heads: HEADS, layers: LAYERS, projections: PROJ });
   const budget = isoLoRA(shape, rank);
   const { ranks, count } = ranksForBudget(construction, shape, budget);
-  const { config } = resolveAdapterConfig({ construction, ranks, targetModules: PROJ }, shape);
-  const grid: LinearSite[][] = PROJ.map((name) =>
-    Array.from({ length: LAYERS }, (_, l) => ({ path: `model.layers.${l}.self_attn.${name}`, name, layer: l, inFeatures: D, outFeatures: D })),
-  );
-  const set = createAdapterSet(config, shape, grid, 0);
+  const sites: LinearSite[] = Array.from({ length: LAYERS }, (_, l) =>
+    PROJ.map((name): LinearSite => ({
+      path: `model.layers.${l}.self_attn.${name}`,
+      name,
+      layer: l,
+      inFeatures: D,
+      outFeatures: D,
+      heads: { side: "out", count: HEADS, dim: D / HEADS },
+    })),
+  ).flat();
+  const { config, groups } = planAdapter({ construction, ranks, targetModules: PROJ }, sites);
+  const set = createAdapterSet(config, groups, 0);
   // non-zero core: a trained adapter
   const rng = new Rng(2);
   for (const [k, t] of set.tensors) if (k.endsWith(".core")) t.data = rng.normalArray(t.data.length, 0.02);
@@ -71,7 +78,7 @@ export function adapterGraph(set: ReturnType<typeof adapterFor>["set"], slicesOn
   let acc: Value | undefined;
   for (let l = 0; l < LAYERS; l++) {
     const x = g.input(`x${l}`, "float32", [TOKENS, D]);
-    for (const delta of hook(x, set.grid.map((row) => row[l]))) {
+    for (const delta of hook(x, set.groups[0].grid.map((row) => row[l]))) {
       const used = b.reduceSum(delta!, [0, 1]);
       acc = acc ? b.add(acc, used) : used;
     }
@@ -117,7 +124,7 @@ export async function run(argv: string[]): Promise<void> {
     const sliceFeeds = Object.fromEntries(slices.params.map((k) => [k, paramFeeds[k]]));
     const tSlices = await timeIt(() => gSlices.run(sliceFeeds), { warmup: 3, runs: 3 * runs });
     gSlices.dispose();
-    const sizes = modeSizes(c, set.shape);
+    const sizes = modeSizes(c, set.groups[0].shape);
     const foldedBytes = 4 * sizes.reduce((a, n) => a * n, 1);
     const rBytes = 4 * LAYERS * PROJ.length * set.tensors.get(factorKey(0, 0))!.shape[1] * D;
     let peer: { fits: boolean; needed_bytes: number; fold_s?: number; apply_s?: number; total_s?: number; peak_rss_mib?: number } | undefined;

@@ -5,10 +5,8 @@
  * att_qkv_depth at the LoRA-r=8 budget, with non-zero updates. All sessions are timed
  * interleaved, run by run.
  */
-import { adapterShape } from "../src/adapters/adapter-set.ts";
-import { DEFAULT_PROJECTIONS } from "../src/adapters/constructions.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
-import { isoLoRA, ranksForBudget } from "../src/adapters/params.ts";
+import { groupRanksForBudget } from "../src/adapters/params.ts";
 import { createAdapter, modelContext } from "../src/models/context.ts";
 import { buildModelGraph } from "../src/models/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
@@ -29,11 +27,10 @@ export async function run(argv: string[]): Promise<void> {
     else if (argv[i] === "--runs") runs = Number(argv[++i]);
   }
   const model = randomModel(VIT_B16);
-  const ctx = modelContext(model);
-  const { shape } = adapterShape(ctx.sites, [...DEFAULT_PROJECTIONS], ctx.heads, ctx.layers);
+  const { groupRanks } = groupRanksForBudget({ construction: "att_qkv_depth" }, modelContext(model).sites, { isoLora: 8 });
   const adapters = {
     lora: createAdapter(model, { construction: "lora", ranks: 8 }).set,
-    att_qkv_depth: createAdapter(model, { construction: "att_qkv_depth", ranks: ranksForBudget("att_qkv_depth", shape, isoLoRA(shape, 8)).ranks }).set,
+    att_qkv_depth: createAdapter(model, { construction: "att_qkv_depth", ranks: Object.values(groupRanks)[0] }).set,
   };
   // a trained adapter has a non-zero update: fill the zero-initialised parts
   const rng = new Rng(9);

@@ -6,6 +6,7 @@
  * runs it. The same step in PyTorch eager (best and default configuration) runs in the same
  * invocation. Dropout is 0 (the paper's setting) unless `--dropout p`.
  */
+import type { AdapterOptions } from "../src/adapters/config.ts";
 import { createAdapter } from "../src/models/context.ts";
 import { buildModelGraph } from "../src/models/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
@@ -92,7 +93,7 @@ export function batchFeeds(model: LoadedModel, batch: number, seqLen: number | u
 /** A compiled training step (graph + AdamW in TS) for a model and adapter options. */
 export async function trainingStep(
   model: LoadedModel,
-  adapter: { construction: string; ranks: number | number[] } | undefined,
+  adapter: AdapterOptions | undefined,
   batch: number,
   seqLen: number | undefined,
   opts: { dropout?: number; profilePrefix?: string; store?: WeightStore } = {},

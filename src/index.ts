@@ -21,19 +21,24 @@ export { WeightStore, exportModel } from "./onnx/export.ts";
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
 export { modelContext, createAdapter } from "./models/context.ts";
-export type { LinearSite, ModelFamily, Task } from "./models/types.ts";
-export { MODEL_PRESETS, modelConfigFor, modelShapeFor } from "./models/presets.ts";
+export type { ModelFamily, Task } from "./models/types.ts";
+export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor } from "./models/presets.ts";
 // adapters
 export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount } from "./adapters/constructions.ts";
-export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, DEFAULT_RANK_SLACK, type Factorization } from "./adapters/params.ts";
-export { resolveAdapterConfig, type AdapterConfig, type AdapterOptions } from "./adapters/config.ts";
-export { type AdapterSet, createAdapterSet, adapterShape, adapterState } from "./adapters/adapter-set.ts";
+export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, groupRanksForBudget, loraPerRank, DEFAULT_RANK_SLACK, type Factorization } from "./adapters/params.ts";
+export { planAdapter, type AdapterConfig, type AdapterGroup, type AdapterOptions } from "./adapters/config.ts";
+export { type AdapterSet, createAdapterSet, groupState, adapterParamCount } from "./adapters/adapter-set.ts";
+export { type LinearSite, type ProjectionHook, type SiteHeads } from "./adapters/sites.ts";
+export { planGroups, withoutHeads, type GqaMode, type GroupPlan, type GroupMember } from "./adapters/groups.ts";
+export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type Targets } from "./adapters/targets.ts";
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
 export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io
 export { readSafetensors, writeSafetensors } from "./io/safetensors.ts";
 export { downloadModel, DownloadError } from "./io/hub.ts";
+export { hubCacheDir, cachedSnapshot, looksLikeRepoId, resolveModelFromCache } from "./io/hub-cache.ts";
+export { acquireLock, LockedError } from "./io/lock.ts";
 // data
 export * from "./data/index.ts";
 // training

@@ -13,8 +13,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { AdapterSet } from "../src/adapters/adapter-set.ts";
-import type { AdapterOptions } from "../src/adapters/config.ts";
+import { type AdapterSet, adapterParamCount } from "../src/adapters/adapter-set.ts";
+import type { AdapterGroup, AdapterOptions } from "../src/adapters/config.ts";
 import { CONSTRUCTION_SPECS, type Construction, modeNames } from "../src/adapters/constructions.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter, unmergeAdapter } from "../src/adapters/merge.ts";
@@ -33,7 +33,7 @@ import {
   maxAbsDiff,
   maxAbs,
   modelRunner,
-  naiveDeltaWeights,
+  naiveDeltaMap,
   outF32,
   randomizeAdapter,
   readGolden,
@@ -113,7 +113,7 @@ function setup(name: ModelName): Promise<Setup> {
 function withUpdateSize(set: AdapterSet, weights: WeightMap, target: number): AdapterSet {
   const merged = mergeAdapter(weights, set);
   let max = 0;
-  for (const row of set.grid) for (const site of row) {
+  for (const site of set.groups.flatMap((g) => g.grid.flat())) {
     const k = `${site.path}.weight`;
     max = Math.max(max, maxAbsDiff(merged.get(k)!.data, weights.get(k)!.data));
   }
@@ -130,7 +130,7 @@ function rowName(r: Row): string {
   const o = r.opts;
   const parts = [o.construction, o.factorization ?? "tucker", o.headLayout ?? "head_major", `ranks ${JSON.stringify(o.ranks)}`];
   if (o.init) parts.push(`init ${o.init}`);
-  if (o.targetModules) parts.push(`targets ${o.targetModules.join("+")}`);
+  if (o.targetModules) parts.push(`targets ${typeof o.targetModules === "string" ? o.targetModules : o.targetModules.join("+")}`);
   return `${r.model}: ${parts.join(", ")}`;
 }
 
@@ -149,9 +149,11 @@ for (const [ri, row] of ROWS.entries()) {
 
     // 1. parameter count
     const numbers = [...set.tensors.values()].reduce((a, t) => a + t.data.length, 0);
-    const P = set.shape.projections.length;
-    assert.equal(numbers, paramCount(cfg.construction, set.shape, cfg.ranks, cfg.factorization));
-    assert.equal(numbers, designCount(cfg.construction, cfg.ranks, ctx.hidden, ctx.heads, ctx.layers, P, cfg.factorization === "cp" && cfg.construction !== "lora"));
+    assert.equal(numbers, adapterParamCount(set));
+    const sum = (f: (g: AdapterGroup) => number) => set.groups.reduce((n, g) => n + f(g), 0);
+    assert.equal(numbers, sum((g) => paramCount(g.construction, g.shape, g.ranks, cfg.factorization)));
+    const cp = (g: AdapterGroup) => cfg.factorization === "cp" && g.construction !== "lora";
+    assert.equal(numbers, sum((g) => designCount(g.construction, g.ranks, g.shape.dIn, ctx.heads, g.shape.layers, g.shape.projections.length, cp(g))));
     for (const [k, t] of set.tensors) assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1), k);
     // scaling: PEFT's alpha / r (rsLoRA alpha / √r) for LoRA, the given s (default 1) otherwise
     const o = row.opts;
@@ -186,19 +188,16 @@ for (const [ri, row] of ROWS.entries()) {
       worstMerge = Math.max(worstMerge, dMerge);
       assert.ok(dMerge < 1e-5, `merged and unmerged logits differ by ${dMerge}`);
       // the merged ΔW is the update DESIGN.md §1 defines (the entry-by-entry fold of test/helpers.ts)
-      const naive = naiveDeltaWeights(rset);
-      rset.grid.forEach((sites, p) =>
-        sites.forEach((site, l) => {
-          const k = `${site.path}.weight`;
-          const w = model.weights.get(k)!.data;
-          const delta = merged.get(k)!.data.map((v, i) => v - w[i]);
-          // float32 rounding of w + ΔW, plus the update's own float32 arithmetic
-          const tol = 2 ** -23 * maxAbs(w) + 1e-5 * maxAbs(naive[p][l]);
-          const d = maxAbsDiff(delta, naive[p][l]);
-          assert.ok(d < tol, `${k}: merged − base differs from the folded ΔW by ${d} (tolerance ${tol})`);
-        }),
-      );
-      const adapted = new Set(rset.grid.flat().map((site) => `${site.path}.weight`));
+      const naive = naiveDeltaMap(rset);
+      for (const [k, want] of naive) {
+        const w = model.weights.get(k)!.data;
+        const delta = merged.get(k)!.data.map((v, i) => v - w[i]);
+        // float32 rounding of w + ΔW, plus the update's own float32 arithmetic
+        const tol = 2 ** -23 * maxAbs(w) + 1e-5 * maxAbs(want);
+        const d = maxAbsDiff(delta, want);
+        assert.ok(d < tol, `${k}: merged − base differs from the folded ΔW by ${d} (tolerance ${tol})`);
+      }
+      const adapted = new Set(naive.keys());
       const restored = unmergeAdapter(merged, rset);
       for (const [k, w] of model.weights) {
         const u = restored.get(k)!.data;
@@ -242,10 +241,11 @@ for (const [ri, row] of ROWS.entries()) {
       // 6. gradients against central differences of the compiled float32 loss (the core and every
       //    factor of the first and last tensor; LoRA: A and B of the first and last projection)
       const rng = new Rng(900 + ri);
-      const last = rset.grid.at(-1)!.at(-1)!.path;
+      const grid = rset.groups[0].grid;
+      const last = grid.at(-1)!.at(-1)!.path;
       const count = Math.max(...[...rset.tensors.keys()].map((k) => Number(/^tenslora\.(\d+)\./.exec(k)?.[1] ?? 0)));
       const checked = [...rset.tensors.keys()].filter((k) =>
-        k.startsWith("tenslora.") ? [0, count].includes(Number(k.split(".")[1])) : k.includes(`.${rset.grid[0][0].path}.`) || k.includes(`.${last}.`),
+        k.startsWith("tenslora.") ? [0, count].includes(Number(k.split(".")[1])) : k.includes(`.${grid[0][0].path}.`) || k.includes(`.${last}.`),
       );
       assert.ok(checked.length >= (cfg.construction === "lora" ? 4 : modeNames(cfg.construction).length), `too few tensors checked: ${checked}`);
       for (const k of checked) {

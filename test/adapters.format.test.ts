@@ -8,8 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { resolveAdapterConfig } from "../src/adapters/config.ts";
-import { CONSTRUCTIONS, modelShape } from "../src/adapters/constructions.ts";
+import { CONSTRUCTIONS, modelShape, normalizeRanks } from "../src/adapters/constructions.ts";
 import { type ModelContext, loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { ConfigError, ShapeError, TargetNotFoundError } from "../src/errors.ts";
 import { readSafetensors, writeSafetensors, type TensorInput } from "../src/io/safetensors.ts";
@@ -79,12 +78,12 @@ function saveEditLoad(
 // files that disagree with the model
 
 test("ranks in the config that disagree with the stored tensors: the error names each key, expected and found shape", () => {
-  const load = saveEditLoad({ construction: "qkv_depth", ranks: [4, 3, 2, 3] }, { config: (c) => (c.ranks = [4, 3, 2, 2]) });
+  const load = saveEditLoad({ construction: "qkv_depth", ranks: [4, 3, 2, 3] }, { config: (c) => ((c.ranks = [4, 3, 2, 2]), delete c.groups) });
   throwsWith(load, ShapeError, ['"tenslora.0.core": expected shape [4,3,2,2], found [4,3,2,3]', '"tenslora.0.factors.3": expected shape [4,2], found [4,3]']);
 });
 
 test("a construction that disagrees with the stored tensors: missing and mis-shaped keys are all listed", () => {
-  const load = saveEditLoad({ construction: "qkv_depth", ranks: [4, 3, 2, 3] }, { config: (c) => ((c.construction = "att_qkv_depth"), (c.ranks = [4, 3, 2, 2, 3])) });
+  const load = saveEditLoad({ construction: "qkv_depth", ranks: [4, 3, 2, 3] }, { config: (c) => ((c.construction = "att_qkv_depth"), (c.ranks = [4, 3, 2, 2, 3]), delete c.groups) });
   throwsWith(load, ShapeError, ['missing "tenslora.0.factors.4" (expected [4,3])', '"tenslora.0.factors.1": expected shape [16,3], found [64,3]', "att_qkv_depth"]);
 });
 
@@ -131,9 +130,9 @@ test("bad configuration fails with a ConfigError naming the valid choices", () =
   throwsWith(create({ headLayout: "columns" }), ConfigError, ["valid layouts: head_major, interleaved"]);
   throwsWith(create({ init: "xavier" }), ConfigError, ["valid inits: orthogonal, normal, kaiming_uniform"]);
   // heads that do not divide the hidden size: in the adapter's shape, and in a model config
-  const shape = { dIn: 64, dOut: 64, heads: 5, layers: 4, projections: ["query", "key", "value"] };
-  throwsWith(() => resolveAdapterConfig({ construction: "att", ranks: 2 }, shape), ConfigError, ["heads must divide dOut", "dOut = 64, heads = 5"]);
-  assert.doesNotThrow(() => resolveAdapterConfig({ construction: "qkv", ranks: 2 }, modelShape(shape)), "only att constructions split heads");
+  const shape = modelShape({ dIn: 64, dOut: 64, heads: 5, layers: 4, projections: ["query", "key", "value"] });
+  throwsWith(() => normalizeRanks("att", shape, 2), ConfigError, ["heads must divide dOut", "dOut = 64, heads = 5"]);
+  assert.doesNotThrow(() => normalizeRanks("qkv", shape, 2), "only att constructions split heads");
   throwsWith(() => otherVitContext({ num_attention_heads: 5 }), ConfigError, ["hidden_size 64 is not divisible by num_attention_heads 5"]);
 });
 

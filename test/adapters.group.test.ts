@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createAdapterSet } from "../src/adapters/adapter-set.ts";
-import { resolveAdapterConfig } from "../src/adapters/config.ts";
+import { planAdapter } from "../src/adapters/config.ts";
 import type { Construction, ModelShape } from "../src/adapters/constructions.ts";
 import { adapterHook } from "../src/adapters/inject.ts";
 import { grad } from "../src/autodiff/vjp.ts";
@@ -23,7 +23,14 @@ import { maxRelDiff, randomizeAdapter } from "./helpers.ts";
 const D = 16;
 const [BATCH, T] = [2, 5];
 const SHAPE: ModelShape = { dIn: D, dOut: D, heads: 4, layers: 2, projections: ["query", "key", "value"] };
-const site = (name: string, l: number): LinearSite => ({ path: `enc.${l}.${name}`, name, layer: l, inFeatures: D, outFeatures: D });
+const site = (name: string, l: number): LinearSite => ({
+  path: `enc.${l}.${name}`,
+  name,
+  layer: l,
+  inFeatures: D,
+  outFeatures: D,
+  heads: { side: "out", count: SHAPE.heads, dim: D / SHAPE.heads },
+});
 const grid = SHAPE.projections.map((name) => [0, 1].map((l) => site(name, l)));
 /** Layer 1's q, k, v plus a layer the adapter does not cover, in the middle of the group. */
 const GROUP = [grid[0][1], grid[1][1], site("other", 1), grid[2][1]];
@@ -31,8 +38,8 @@ const GROUP = [grid[0][1], grid[1][1], site("other", 1), grid[2][1]];
 /** The updates for GROUP (grouped or one site per call), a loss over them, and its gradients. */
 function build(construction: Construction, grouped: boolean) {
   const ranks = construction === "lora" ? 3 : [5, 3, 2];
-  const { config } = resolveAdapterConfig({ construction, ranks, scaling: 1.7 }, SHAPE);
-  const set = randomizeAdapter(createAdapterSet(config, SHAPE, grid, 1), 11, 0.7);
+  const { config, groups } = planAdapter({ construction, ranks, scaling: 1.7 }, grid.flat());
+  const set = randomizeAdapter(createAdapterSet(config, groups, 1), 11, 0.7);
   const g = new Graph();
   const scope = new ParamScope(g, set.tensors, () => true);
   const x = g.input("x", "float32", [BATCH, T, D]);

@@ -7,8 +7,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type AdapterSet, adapterState, createAdapterSet } from "../src/adapters/adapter-set.ts";
-import { resolveAdapterConfig } from "../src/adapters/config.ts";
+import { type AdapterSet, createAdapterSet, groupState } from "../src/adapters/adapter-set.ts";
+import { type AdapterOptions, planAdapter } from "../src/adapters/config.ts";
 import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, type ModelShape, modeNames, slicesOfTensor, tensorCount } from "../src/adapters/constructions.ts";
 import { adapterHook, allSlicesR } from "../src/adapters/inject.ts";
 import type { Factorization } from "../src/adapters/params.ts";
@@ -33,10 +33,22 @@ interface Case {
   set: AdapterSet;
 }
 
-function sites(): LinearSite[][] {
-  return SHAPE.projections.map((name) =>
-    Array.from({ length: SHAPE.layers }, (_, l) => ({ path: `enc.${l}.${name}`, name, layer: l, inFeatures: D, outFeatures: D })),
+function sites(): LinearSite[] {
+  return SHAPE.projections.flatMap((name) =>
+    Array.from({ length: SHAPE.layers }, (_, l): LinearSite => ({
+      path: `enc.${l}.${name}`,
+      name,
+      layer: l,
+      inFeatures: D,
+      outFeatures: D,
+      heads: { side: "out", count: SHAPE.heads, dim: D / SHAPE.heads },
+    })),
   );
+}
+
+function adapterOn(o: AdapterOptions, seed: number): AdapterSet {
+  const { config, groups } = planAdapter(o, sites());
+  return createAdapterSet(config, groups, seed);
 }
 
 const cases: Case[] = [];
@@ -46,8 +58,7 @@ for (const construction of CONSTRUCTIONS) {
     const facts: Factorization[] = construction === "lora" ? ["tucker"] : ["tucker", "cp"];
     for (const factorization of facts) {
       const ranks = construction === "lora" ? 3 : factorization === "cp" ? CP_RANK : modeNames(construction).map((m) => RANK[m]);
-      const { config } = resolveAdapterConfig({ construction, ranks, factorization, headLayout, scaling: SCALING }, SHAPE);
-      const set = randomizeAdapter(createAdapterSet(config, SHAPE, sites(), seed), 1000 + seed++, 0.7);
+      const set = randomizeAdapter(adapterOn({ construction, ranks, factorization, headLayout, scaling: SCALING }, seed), 1000 + seed++, 0.7);
       cases.push({ id: `${construction}/${factorization}/${headLayout}`, set });
     }
   }
@@ -81,7 +92,7 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
     }
     // the hook the models call, with each layer's projections as one group: x = I gives s·U_in R[p,l] itself
     const hook = adapterHook(set, get);
-    for (let l = 0; l < SHAPE.layers; l++) hook(eye, set.grid.map((row) => row[l])).forEach((delta, p) => g.output(`${id}:${p}.${l}:hook`, delta!));
+    for (let l = 0; l < SHAPE.layers; l++) hook(eye, set.groups[0].grid.map((row) => row[l])).forEach((delta, p) => g.output(`${id}:${p}.${l}:hook`, delta!));
   }
   const compiled = await compile(g);
   const out = await compiled.run({});
@@ -90,7 +101,7 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
   let worst = 0;
   let count = 0;
   for (const { id, set } of cases) {
-    const state = adapterState(set);
+    const state = groupState(set, set.groups[0]);
     const naive = naiveDeltaWeights(set); // ΔW [dOut, dIn] = s·Mᵀ
     for (let p = 0; p < 3; p++) {
       for (let l = 0; l < SHAPE.layers; l++) {
@@ -119,9 +130,8 @@ test("the head layouts really differ: head_major and interleaved give other matr
   for (const c of CONSTRUCTIONS) {
     if (c === "lora") continue;
     const [hm, il] = (["head_major", "interleaved"] as HeadLayout[]).map((headLayout) => {
-      const { config } = resolveAdapterConfig({ construction: c, ranks: modeNames(c).map((m) => RANK[m]), headLayout }, SHAPE);
-      const set = randomizeAdapter(createAdapterSet(config, SHAPE, sites(), 3), 77);
-      return updateMatrixFolded(adapterState(set), 1, 2).data;
+      const set = randomizeAdapter(adapterOn({ construction: c, ranks: modeNames(c).map((m) => RANK[m]), headLayout }, 3), 77);
+      return updateMatrixFolded(groupState(set, set.groups[0]), 1, 2).data;
     });
     const d = maxAbsDiff(hm, il);
     assert.ok(att(c) ? d > 1e-3 : d === 0, `${c}: head layouts differ by ${d}`);
@@ -142,7 +152,7 @@ test("Tucker slices and their gradients are GEMMs and reshapes: no Einsum and no
     const hook = adapterHook(set, get);
     let loss: Value | undefined;
     for (let l = 0; l < SHAPE.layers; l++) {
-      for (const delta of hook(x, set.grid.map((row) => row[l]))) {
+      for (const delta of hook(x, set.groups[0].grid.map((row) => row[l]))) {
         const s = b.reduceSum(b.mul(delta!, delta!), [0, 1]);
         loss = loss ? b.add(loss, s) : s;
       }

@@ -12,7 +12,8 @@ export interface CliResult {
   stderr: string;
 }
 
-const cache = tempDir("tenslora-cache-");
+/** The model cache every CLI child of a test file shares (the embedded backbone is pretrained once, and its path is part of the adapter config). */
+export const cache = tempDir("tenslora-cache-");
 
 /** Run `tenslora ...args` to completion. */
 export function cli(args: string[], timeoutMs = 120_000): CliResult {

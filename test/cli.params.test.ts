@@ -10,8 +10,6 @@ import { execFile } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { adapterShape } from "../src/adapters/adapter-set.ts";
-import { resolveAdapterConfig } from "../src/adapters/config.ts";
 import { saveAdapter } from "../src/adapters/format.ts";
 import { modelContext } from "../src/models/context.ts";
 import { loadModel } from "../src/models/load.ts";
@@ -21,7 +19,7 @@ import { type ParamsOptions, type ParamsRow, paramsReport } from "../cli/command
 import { analyzeAdapter } from "../cli/commands/analyze.ts";
 import { ConfigError } from "../src/errors.ts";
 import { numericalRank } from "../src/adapters/analysis.ts";
-import { FIXTURES, goldenF32, readGolden, tempDir } from "./helpers.ts";
+import { FIXTURES, goldenF32, planSet, readGolden, tempDir } from "./helpers.ts";
 
 const run = promisify(execFile);
 
@@ -176,13 +174,12 @@ test("tenslora analyze: the multilinear ranks of the stacked updates are the ada
   const model = loadModel(join(FIXTURES, "vit"));
   const ctx = modelContext(model);
   const gold = readGolden("vit_tenslora_qkv_depth_golden");
-  const { shape, grid } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
-  const { config } = resolveAdapterConfig({ construction: "qkv_depth", ranks: [6, 5, 2, 3], scaling: 2, headLayout: "interleaved" }, shape);
+  const planned = planSet(ctx.sites, { construction: "qkv_depth", ranks: [6, 5, 2, 3], scaling: 2, headLayout: "interleaved" });
   const tensors: WeightMap = new Map([["tenslora.0.core", { shape: [6, 5, 2, 3], data: goldenF32(gold, "core") }]]);
   ["in", "out", "qkv", "layer"].forEach((m, i) => tensors.set(`tenslora.0.factors.${i}`, { shape: gold.get(`factor_${i}_${m}`)!.shape, data: goldenF32(gold, `factor_${i}_${m}`) }));
   const { dir, cleanup } = tempDir("analyze");
   try {
-    saveAdapter(dir, { config, shape, grid, tensors }, ctx);
+    saveAdapter(dir, { ...planned, tensors }, ctx);
     const tens = await json("analyze", "--adapter", dir, "--model", join(FIXTURES, "vit"), "--out", join(dir, "plot.png"));
     const ranks = (r: { modes: { name: string; numerical_rank: number }[] }) => Object.fromEntries(r.modes.map((m) => [m.name, m.numerical_rank]));
     assert.deepEqual(tens.modes.map((m: { name: string }) => m.name), ["in", "dh", "heads", "qkv", "depth"]);

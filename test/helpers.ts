@@ -7,7 +7,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { AdapterSet } from "../src/adapters/adapter-set.ts";
+import { type AdapterSet, createAdapterSet } from "../src/adapters/adapter-set.ts";
+import { type AdapterGroup, type AdapterOptions, planAdapter } from "../src/adapters/config.ts";
+import type { LinearSite } from "../src/adapters/sites.ts";
+import type { GroupMember } from "../src/adapters/groups.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors, type TensorEntry } from "../src/io/safetensors.ts";
 import { type BuiltGraph, type GraphSpec, buildModelGraph } from "../src/models/build.ts";
@@ -147,6 +150,12 @@ export function randn(rng: Rng, n: number, std = 1): Float32Array {
   return rng.normalArray(n, std);
 }
 
+/** A fresh adapter for options on a list of linear sites. */
+export function planSet(sites: LinearSite[], opts: AdapterOptions, seed = 1): AdapterSet {
+  const { config, groups } = planAdapter(opts, sites);
+  return createAdapterSet(config, groups, seed);
+}
+
 /** Every adapter tensor replaced by N(0, std²) draws (a non-zero update). */
 export function randomizeAdapter(set: AdapterSet, seed: number, std = 0.5): AdapterSet {
   const rng = new Rng(seed);
@@ -171,11 +180,12 @@ const at = (w: WeightMap, k: string): Float32Array => {
  * (interleaved), then ΔW = s · Mᵀ. LoRA: ΔW = s · B A. Tensor t: att/lora p·L + l, qkv and
  * att_qkv l, depth and att_depth p, qkv_depth and att_qkv_depth 0.
  */
-export function naiveDeltaWeights(set: AdapterSet): Float64Array[][] {
-  const { config, shape } = set;
+export function naiveDeltaWeights(set: AdapterSet, group: AdapterGroup = set.groups[0]): Float64Array[][] {
+  const { config } = set;
+  const { shape } = group;
   const { dIn, dOut, heads: H, layers: L } = shape;
   const P = shape.projections.length;
-  const c = config.construction;
+  const c = group.construction;
   const parts = c.split("_");
   const att = parts.includes("att");
   const stQ = parts.includes("qkv");
@@ -188,10 +198,10 @@ export function naiveDeltaWeights(set: AdapterSet): Float64Array[][] {
     for (let l = 0; l < L; l++) {
       const dw = new Float64Array(dOut * dIn);
       if (c === "lora") {
-        const path = set.grid[p][l].path;
+        const path = group.grid[p][l].path;
         const A = at(set.tensors, `base_model.model.${path}.lora_A.weight`);
         const B = at(set.tensors, `base_model.model.${path}.lora_B.weight`);
-        const r = config.ranks[0];
+        const r = group.ranks[0];
         for (let o = 0; o < dOut; o++) for (let i = 0; i < dIn; i++) {
           let v = 0;
           for (let k = 0; k < r; k++) v += B[o * r + k] * A[k * dIn + i];
@@ -201,14 +211,15 @@ export function naiveDeltaWeights(set: AdapterSet): Float64Array[][] {
         continue;
       }
       const t = (stQ ? 0 : p) * (stD ? 1 : L) + (stD ? 0 : l);
-      const U = (n: number) => set.tensors.get(`tenslora.${t}.factors.${n}`)!;
+      const pre = `tenslora.${group.index === 0 ? "" : `g${group.index}.`}${t}`;
+      const U = (n: number) => set.tensors.get(`${pre}.factors.${n}`)!;
       const nOut = att ? 2 : 1; // output-side modes after `in`
       const iQ = 1 + nOut;
       const iD = iQ + (stQ ? 1 : 0);
       const modes = 1 + nOut + (stQ ? 1 : 0) + (stD ? 1 : 0);
       const cp = config.factorization === "cp";
-      const ranks = cp ? Array(modes).fill(config.ranks[0]) : config.ranks;
-      const core = cp ? undefined : at(set.tensors, `tenslora.${t}.core`);
+      const ranks = cp ? Array(modes).fill(group.ranks[0]) : group.ranks;
+      const core = cp ? undefined : at(set.tensors, `${pre}.core`);
       // enumerate rank multi-indices (CP: the diagonal only)
       const combos: number[][] = [];
       if (cp) for (let a = 0; a < ranks[0]; a++) combos.push(Array(modes).fill(a));
@@ -247,11 +258,40 @@ export function naiveDeltaWeights(set: AdapterSet): Float64Array[][] {
   return out;
 }
 
-/** Weight key → ΔW of every adapted projection (for the reference forward passes). */
+/**
+ * ΔW of a site from its group's full-width ΔW [dOut, dIn]: K/V under GQA "mean" average the rows
+ * of each query-head group (query head h reads K/V head ⌊h/g⌋); a transposed site (heads on its
+ * input) takes ΔWᵀ.
+ */
+export function siteView(dw: Float64Array, dOut: number, dIn: number, member: GroupMember): Float64Array {
+  if (member.transposed) {
+    const t = new Float64Array(dw.length);
+    for (let o = 0; o < dOut; o++) for (let i = 0; i < dIn; i++) t[i * dOut + o] = dw[o * dIn + i];
+    return t;
+  }
+  if (!member.kv) return dw;
+  const { heads: Hkv, dim } = member.kv;
+  const g = dOut / (Hkv * dim);
+  const out = new Float64Array(Hkv * dim * dIn);
+  for (let j = 0; j < Hkv; j++) {
+    for (let c = 0; c < dim; c++) {
+      for (let q = 0; q < g; q++) {
+        const row = (j * g + q) * dim + c;
+        for (let i = 0; i < dIn; i++) out[(j * dim + c) * dIn + i] += dw[row * dIn + i] / g;
+      }
+    }
+  }
+  return out;
+}
+
+/** Weight key → ΔW of every adapted site (for the reference forward passes). */
 export function naiveDeltaMap(set: AdapterSet): Map<string, Float64Array> {
-  const dws = naiveDeltaWeights(set);
   const m = new Map<string, Float64Array>();
-  set.grid.forEach((row, p) => row.forEach((site, l) => m.set(`${site.path}.weight`, dws[p][l])));
+  for (const group of set.groups) {
+    const dws = naiveDeltaWeights(set, group);
+    const { dOut, dIn } = group.shape;
+    group.grid.forEach((row, p) => row.forEach((site, l) => m.set(`${site.path}.weight`, siteView(dws[p][l], dOut, dIn, group.members[p]))));
+  }
   return m;
 }
 

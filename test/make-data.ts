@@ -7,6 +7,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { deflateSync } from "node:zlib";
 import sharp from "sharp";
 import { Rng } from "../src/tensor/random.ts";
 
@@ -119,4 +120,29 @@ export function writeSst2(parent: string, train = 24, dev = 8, seed = 3): string
   writeFileSync(join(dir, "train.tsv"), tsv(sentences(train, seed)));
   writeFileSync(join(dir, "dev.tsv"), tsv(sentences(dev, seed + 100)));
   return dir;
+}
+
+/** A PNG whose header claims `w`×`h` pixels over a tiny (valid) IDAT. */
+export function pngClaiming(w: number, h: number): Buffer {
+  const crc = (b: Buffer) => {
+    let c = ~0;
+    for (const x of b) {
+      c ^= x;
+      for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+    }
+    return ~c >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 0, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(Buffer.alloc(64))), chunk("IEND", Buffer.alloc(0))]);
 }

@@ -7,8 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type AdapterSet, adapterShape, adapterState } from "../src/adapters/adapter-set.ts";
-import { resolveAdapterConfig } from "../src/adapters/config.ts";
+import { type AdapterSet, groupState } from "../src/adapters/adapter-set.ts";
 import { modeSizes } from "../src/adapters/constructions.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
@@ -30,6 +29,7 @@ import {
   readGolden,
   sameBits,
   tempDir,
+  planSet,
 } from "./helpers.ts";
 
 const ABS = 1e-4;
@@ -86,7 +86,7 @@ for (const name of ["vit", "roberta"] as const) {
         worst = Math.max(worst, rel);
       }
       t.diagnostic(`max |Δ| logits ${dl.toExponential(2)}; worst relative grad difference ${worst.toExponential(2)} over ${gradKeys.length} tensors`);
-      checkDeltaWeights(model.weights, set, gold, (p, l) => `delta_weight.base_model.model.${set.grid[p][l].path}`);
+      checkDeltaWeights(model.weights, set, gold, (p, l) => `delta_weight.base_model.model.${set.groups[0].grid[p][l].path}`);
     } finally {
       r.dispose();
     }
@@ -128,7 +128,7 @@ for (const name of ["vit", "roberta"] as const) {
           r.dispose();
         }
         // the unscaled update matrices M [in, out] of the folded tensor, and ΔW = s·Mᵀ from merge
-        const state = adapterState(set);
+        const state = groupState(set, set.groups[0]);
         for (const k of [...gold.keys()].filter((k) => k.startsWith("update_matrix."))) {
           const [, q, layer] = /qkv(\d+)\.layer(\d+)/.exec(k)!.map(Number);
           const rel = maxRelDiff(updateMatrixFolded(state, q, layer).data, goldenF32(gold, k));
@@ -152,25 +152,25 @@ function assertLogitsAndLoss(out: Parameters<typeof outF32>[0], gold: Golden): n
 }
 
 function officialSet(gold: Golden, construction: string, ctx: ReturnType<typeof modelContext>, factorKeys: string[]): AdapterSet {
-  const { shape, grid } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
   const core = gold.get("core")!;
-  const { config } = resolveAdapterConfig({ construction, ranks: core.shape, scaling: goldenF32(gold, "scaling")[0], headLayout: "interleaved" }, shape);
+  const planned = planSet(ctx.sites, { construction, ranks: core.shape, scaling: goldenF32(gold, "scaling")[0], headLayout: "interleaved" });
+  const { config } = planned;
   assert.equal(config.scaling, 2);
-  const sizes = modeSizes(config.construction, shape);
+  const sizes = modeSizes(config.construction, planned.groups[0].shape);
   const tensors: WeightMap = new Map([["tenslora.0.core", { shape: core.shape, data: goldenF32(gold, "core") }]]);
   factorKeys.forEach((k, i) => {
     const e = gold.get(k)!;
     assert.deepEqual(e.shape, [sizes[i], core.shape[i]], `${k} is mode ${i} of ${construction}`);
     tensors.set(`tenslora.0.factors.${i}`, { shape: e.shape, data: goldenF32(gold, k) });
   });
-  return { config, shape, grid, tensors };
+  return { ...planned, tensors };
 }
 
 /** ΔW [out, in] = merged − base for every golden `delta_weight` key. */
 function checkDeltaWeights(base: WeightMap, set: AdapterSet, gold: Golden, keyOf: (p: number, l: number) => string): void {
   const merged = mergeAdapter(base, set);
   let checked = 0;
-  set.grid.forEach((row, p) =>
+  set.groups[0].grid.forEach((row, p) =>
     row.forEach((site, l) => {
       const k = keyOf(p, l);
       if (!gold.has(k)) return;

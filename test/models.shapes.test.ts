@@ -11,8 +11,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type AdapterSet, adapterShape, createAdapterSet } from "../src/adapters/adapter-set.ts";
-import { type AdapterOptions, resolveAdapterConfig } from "../src/adapters/config.ts";
+import type { AdapterSet } from "../src/adapters/adapter-set.ts";
+import type { AdapterOptions } from "../src/adapters/config.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
 import { toBigInt64 } from "../src/io/dtype-convert.ts";
 import { type TensorInput, writeSafetensors } from "../src/io/safetensors.ts";
@@ -40,6 +40,7 @@ import {
   refWeights,
   sameBits,
   tempDir,
+  planSet,
 } from "./helpers.ts";
 
 const ABS = 1e-4;
@@ -62,11 +63,10 @@ test("the naive reference reproduces the HuggingFace golden files (base, PEFT Lo
     // the naive fold of the official factors (interleaved heads) gives the official ΔW
     const tg = readGolden(`${name}_tenslora_att_qkv_depth_golden`);
     const ctx = modelContext(model);
-    const { shape, grid } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
-    const { config } = resolveAdapterConfig({ construction: "att_qkv_depth", ranks: tg.get("core")!.shape, scaling: 2, headLayout: "interleaved" }, shape);
+    const planned = planSet(ctx.sites, { construction: "att_qkv_depth", ranks: tg.get("core")!.shape, scaling: 2, headLayout: "interleaved" });
     const tensors: WeightMap = new Map([["tenslora.0.core", { shape: tg.get("core")!.shape, data: goldenF32(tg, "core") }]]);
     ["in", "head_dim", "head", "qkv", "layer"].forEach((m, i) => tensors.set(`tenslora.0.factors.${i}`, { shape: tg.get(`factor_${i}_${m}`)!.shape, data: goldenF32(tg, `factor_${i}_${m}`) }));
-    const dws = naiveDeltaWeights({ config, shape, grid, tensors });
+    const dws = naiveDeltaWeights({ ...planned, tensors });
     assert.ok(maxAbsDiff(dws[0][0], goldenF32(tg, "delta_weight.qkv0.layer0")) < 1e-5, `${name}: naive ΔW[q, 0]`);
     assert.ok(maxAbsDiff(dws[2][3], goldenF32(tg, "delta_weight.qkv2.layer3")) < 1e-5, `${name}: naive ΔW[v, 3]`);
   }
@@ -341,9 +341,7 @@ for (const [ci, c] of CASES.entries()) {
 
       // with an adapter: random non-zero parameters, logits and the gradient of every adapter tensor
       const ctx = modelContext(model);
-      const { shape, grid } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
-      const { config } = resolveAdapterConfig(c.adapter, shape);
-      const set = randomizeAdapter(createAdapterSet(config, shape, grid, 1), 300 + ci, 0.3);
+      const set = randomizeAdapter(planSet(ctx.sites, c.adapter), 300 + ci, 0.3);
       const withAdapter = await modelRunner({ model, hf: inp.hf, adapter: set, trainable: "adapter+head", loss: true, grads: true });
       try {
         const out = await withAdapter.run(inp.hf, { labels: inp.labels });

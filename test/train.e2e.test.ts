@@ -16,6 +16,7 @@ import { CONSTRUCTIONS, modeNames } from "../src/adapters/constructions.ts";
 import { type TrainedModel, evaluateTrained, loadTrainedModel, runInference } from "../src/experiments/infer.ts";
 import { mergedWeights } from "../src/experiments/merge.ts";
 import { DEFAULTS, type RunConfig } from "../src/experiments/run-config.ts";
+import { listCheckpoints } from "../src/train/checkpoint.ts";
 import { METHODS, adapterFor, prepareData, runTraining } from "../src/experiments/run.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 import { buildModelGraph } from "../src/models/build.ts";
@@ -115,7 +116,7 @@ async function checkRun(name: string, modelDir: string, data: string, method: st
   // exactly the adapter and head parameters are trained: the optimiser's vector and the checkpoint hold them and nothing else
   const expected = [...init.trained.values()].reduce((a, t) => a + t.length, 0);
   assert.equal(result.trainableParams, expected, `${what}: trainable parameter count`);
-  const ckpt = readSafetensors(join(run, "checkpoint", "state.safetensors")).tensors;
+  const ckpt = readSafetensors(join(listCheckpoints(run)[0].dir, "state.safetensors")).tensors;
   assert.deepEqual(ckpt.get("params")!.shape, [expected], `${what}: the checkpoint holds only the trained parameters`);
   const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
   assert.equal(summary.trainableParams, expected);

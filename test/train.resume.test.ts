@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { listCheckpoints } from "../src/train/checkpoint.ts";
 import { BIN, assertOk, cli, cliAsync } from "./cli-helpers.ts";
 import { VIT, cliEnv, tempDir, writeImageFolder } from "./make-data.ts";
 
@@ -57,7 +58,7 @@ test("SIGTERM mid-run, then --resume (with augmentation and dropout): the final 
   assert.ok(stopped.signalledAt >= 3, `the signal was sent after step 3${shown}`);
   assert.equal(stopped.code, 130, `a stopped run exits 130${shown}`);
   assert.doesNotMatch(stopped.stderr, /^\s+at /m, "no stack trace");
-  const state = JSON.parse(readFileSync(join(cut, "checkpoint", "state.json"), "utf8"));
+  const state = JSON.parse(readFileSync(join(listCheckpoints(cut)[0].dir, "state.json"), "utf8"));
   const lastStep = Math.max(...stopped.lines.filter((l) => l.type === "step").map((l) => l.step as number));
   assert.equal(state.step, lastStep, "the checkpoint is at the last finished step");
   assert.ok(state.step < total, `stopped before the end (step ${state.step} of ${total})`);

@@ -13,7 +13,7 @@ import {
   type LoadedModel,
   type ModeSpectrum,
   STACK_MODE_NAMES,
-  adapterState,
+  groupState,
   loadAdapter,
   modelContext,
   multilinearSpectrum,
@@ -48,7 +48,7 @@ export function analyzeAdapter(adapterDir: string, modelDir: string): { construc
     if (ctx.headShapes.has(name)) ctx.headShapes.set(name, e.shape);
   }
   const { set } = loadAdapter(adapterDir, ctx);
-  const stacked = stackAdapterUpdates(adapterState(set)); // [in, dh, heads, qkv, depth], the model's head order
+  const stacked = stackAdapterUpdates(groupState(set, set.groups[0])); // [in, dh, heads, qkv, depth], the model's head order
   return { construction: set.config.construction, spectrum: multilinearSpectrum(stacked, STACK_MODE_NAMES) };
 }
 

@@ -40,6 +40,7 @@ export function register(program: Command): void {
     .option("--top <k>", "labels shown per input", "5")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
     .option("--json", "one JSON object per input")
+    .option("--allow-random-head", "print labels even when the classifier is missing from the model folder (it is then random)")
     .action(async (opts: Record<string, unknown>) => {
       const modes = ["inputs", "images", "text"].filter((k) => opts[k] !== undefined);
       if (modes.length !== 1) {
@@ -50,6 +51,11 @@ export function register(program: Command): void {
       const top = positiveInt("--top", opts.top)!;
       const threads = positiveInt("--threads", opts.threads);
       const tm = loadTrainedModel(String(opts.model), opts.adapter as string | undefined);
+      if (tm.randomHead) {
+        const why = `${opts.model} has no classifier of the right shape, so it was initialised at random`;
+        if (opts.inputs === undefined && !opts.allowRandomHead) throw new ConfigError(`${why}: its labels would mean nothing; pass --adapter RUN_DIR/best (a trained head), or --allow-random-head to print them anyway`);
+        console.error(`tenslora: warning: ${why}`);
+      }
 
       let inputs: Record<string, HostTensor>;
       let names: string[];

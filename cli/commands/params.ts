@@ -10,16 +10,18 @@ import {
   CONSTRUCTIONS,
   ConfigError,
   type Construction,
-  type Factorization,
-  type ModelShape,
-  isoLoRA,
-  loraEquivalentRank,
-  modeNames,
-  modelShapeFor,
-  paramCount,
   DEFAULT_RANK_SLACK,
-  ranksForBudget,
-  resolveAdapterConfig,
+  type Factorization,
+  type LinearSite,
+  groupRanksForBudget,
+  loraPerRank,
+  modeNames,
+  modeSizes,
+  modelShapeFor,
+  modelSitesFor,
+  paramCount,
+  parseTargetModules,
+  planAdapter,
 } from "../../src/index.ts";
 
 /** The command's flags as commander parses them (all strings, as typed). */
@@ -33,10 +35,26 @@ export interface ParamsOptions {
   rankSlack?: string;
   /** Default "tucker". */
   factorization?: string;
+  /** Default query,key,value; "all-linear", "/regex/" or names. */
+  targetModules?: string;
   json?: boolean;
 }
 
-/** One construction's answer. */
+/** One shape group's answer. */
+export interface GroupRow {
+  name: string;
+  construction: Construction;
+  /** Set when the group runs a construction without heads: why. */
+  fallback?: string;
+  mode_names: string[];
+  mode_sizes: number[];
+  ranks: number[];
+  params: number;
+  lora_equivalent_rank: number;
+  budget?: number;
+}
+
+/** One construction's answer: the totals, the first group's ranks, and every group. */
 export interface ParamsRow {
   construction: Construction;
   factorization: Factorization;
@@ -46,6 +64,7 @@ export interface ParamsRow {
   lora_equivalent_rank: number;
   /** Set when the ranks were solved for a budget. */
   budget?: number;
+  groups: GroupRow[];
 }
 
 function parseRanks(text: string): number[] {
@@ -65,17 +84,17 @@ function parseCount(flag: string, text: string, integer: boolean): number {
 }
 
 /** What the flags ask for: fixed ranks, or a budget to solve for. */
-type Request = { ranks: number[] } | { budget: number; slack: number };
+type Request = { ranks: number[] } | { budget: { total: number } | { isoLora: number }; slack: number };
 
-function request(o: ParamsOptions, shape: ModelShape): Request {
+function request(o: ParamsOptions): Request {
   const given = (["ranks", "budget", "isoLora"] as const).filter((k) => o[k] !== undefined);
   if (given.length > 1) {
     throw new ConfigError(`give one of --ranks, --budget or --iso-lora, not ${given.map((k) => (k === "isoLora" ? "--iso-lora" : `--${k}`)).join(" and ")}`);
   }
   const slack = Number(o.rankSlack ?? DEFAULT_RANK_SLACK);
   if (!(slack >= 0 && slack < 1)) throw new ConfigError(`--rank-slack must be a fraction in [0, 1), got ${o.rankSlack}`);
-  if (o.budget !== undefined) return { budget: parseCount("--budget", o.budget, false), slack };
-  if (o.isoLora !== undefined) return { budget: isoLoRA(shape, parseCount("--iso-lora", o.isoLora, true)), slack };
+  if (o.budget !== undefined) return { budget: { total: parseCount("--budget", o.budget, false) }, slack };
+  if (o.isoLora !== undefined) return { budget: { isoLora: parseCount("--iso-lora", o.isoLora, true) }, slack };
   return { ranks: parseRanks(o.ranks ?? "8") };
 }
 
@@ -84,33 +103,63 @@ function factorizationOf(text: string): Factorization {
   throw new ConfigError(`unknown factorization "${text}"; valid factorizations: tucker, cp`);
 }
 
+const modeLabels = (c: Construction, f: Factorization) => (c === "lora" ? ["r"] : f === "cp" ? ["R"] : modeNames(c));
+
 /** The row for one construction; `warnings` collects legal-but-wasteful rank findings. */
-export function paramsRow(construction: Construction, shape: ModelShape, req: Request, factorization: Factorization, warnings: string[] = []): ParamsRow {
+export function paramsRow(
+  construction: Construction,
+  sites: LinearSite[],
+  req: Request,
+  factorization: Factorization,
+  targetModules?: string,
+  warnings: string[] = [],
+): ParamsRow {
   const f: Factorization = construction === "lora" ? "tucker" : factorization;
-  let ranks: number[];
-  if ("budget" in req) ranks = ranksForBudget(construction, shape, req.budget, { factorization: f, slack: req.slack }).ranks;
-  else {
-    const resolved = resolveAdapterConfig({ construction, ranks: req.ranks.length === 1 ? req.ranks[0] : req.ranks, factorization: f }, shape);
-    ranks = resolved.config.ranks;
-    warnings.push(...resolved.warnings);
+  const base = { construction, factorization: f, ...(targetModules !== undefined ? { targetModules: parseTargetModules(targetModules) } : {}) };
+  let budgets: Record<string, number> = {};
+  let plan: ReturnType<typeof planAdapter>;
+  if ("budget" in req) {
+    const solved = groupRanksForBudget(base, sites, req.budget, { slack: req.slack });
+    budgets = Object.fromEntries(solved.groups.map((g) => [g.name, g.budget]));
+    plan = planAdapter({ ...base, ranks: 1, groupRanks: solved.groupRanks }, sites);
+  } else {
+    plan = planAdapter({ ...base, ranks: req.ranks.length === 1 ? req.ranks[0] : req.ranks }, sites);
+    warnings.push(...plan.warnings);
   }
-  const params = paramCount(construction, shape, ranks, f);
+  const groups = plan.groups.map((g): GroupRow => {
+    const gf: Factorization = g.construction === "lora" ? "tucker" : f;
+    const params = paramCount(g.construction, g.shape, g.ranks, gf);
+    return {
+      name: g.name,
+      construction: g.construction,
+      ...(g.fallback ? { fallback: g.fallback } : {}),
+      mode_names: modeLabels(g.construction, gf),
+      mode_sizes: modeSizes(g.construction, g.shape),
+      ranks: g.ranks,
+      params,
+      lora_equivalent_rank: params / loraPerRank(g),
+      ...(g.name in budgets ? { budget: budgets[g.name] } : {}),
+    };
+  });
+  const params = groups.reduce((n, g) => n + g.params, 0);
+  const perRank = plan.groups.reduce((n, g) => n + loraPerRank(g), 0);
   return {
     construction,
     factorization: f,
-    mode_names: f === "cp" ? ["R"] : construction === "lora" ? ["r"] : modeNames(construction),
-    ranks,
+    mode_names: groups[0].mode_names,
+    ranks: groups[0].ranks,
     params,
-    lora_equivalent_rank: loraEquivalentRank(params, shape),
-    ...("budget" in req ? { budget: req.budget } : {}),
+    lora_equivalent_rank: params / perRank,
+    ...("budget" in req ? { budget: "total" in req.budget ? req.budget.total : req.budget.isoLora * perRank } : {}),
+    groups,
   };
 }
 
-const ranksText = (r: ParamsRow) => r.ranks.map((v, i) => `${r.mode_names[i]}=${v}`).join(" ");
+const ranksText = (r: { ranks: number[]; mode_names: string[] }) => r.ranks.map((v, i) => `${r.mode_names[i]}=${v}`).join(" ");
 
 function table(rows: ParamsRow[]): string {
   const head = ["construction", "ranks", "params", "LoRA-eq. rank"];
-  const cells = rows.map((r) => [r.construction, ranksText(r), r.params.toLocaleString("en-US"), r.lora_equivalent_rank.toFixed(3)]);
+  const cells = rows.map((r) => [r.construction, r.groups.length > 1 ? `${r.groups.length} groups` : ranksText(r), r.params.toLocaleString("en-US"), r.lora_equivalent_rank.toFixed(3)]);
   const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((v, i) => (i >= 2 ? v.padStart(width[i]) : v.padEnd(width[i]))).join("  ");
   return [line(head), ...cells.map(line)].join("\n");
@@ -119,25 +168,31 @@ function table(rows: ParamsRow[]): string {
 /** What `tenslora params` prints: JSON (one row, or the table's rows), text, and warnings for stderr. */
 export function paramsReport(o: ParamsOptions): { json: ParamsRow | ParamsRow[]; text: string; warnings: string[] } {
   const shape = modelShapeFor(o.model);
+  const sites = modelSitesFor(o.model);
   const factorization = factorizationOf(o.factorization ?? "tucker");
-  const req = request(o, shape);
-  const about = `${o.model} (d ${shape.dIn}, ${shape.heads} heads, ${shape.layers} layers, ${shape.projections.join("/")})`;
+  const req = request(o);
+  const about = `${o.model} (d ${shape.dIn}, ${shape.heads} heads, ${shape.layers} layers, targets ${o.targetModules ?? shape.projections.join(",")})`;
   if (o.construction === undefined) {
     if ("ranks" in req && req.ranks.length > 1) {
       throw new ConfigError(`--ranks with ${req.ranks.length} values needs --construction (constructions have 1 to 5 modes); give one rank for the table of all eight`);
     }
-    const rows = CONSTRUCTIONS.map((c) => paramsRow(c, shape, req, factorization));
-    const what = "budget" in req ? `budget ${req.budget.toLocaleString("en-US")} parameters` : `rank ${req.ranks[0]} on every mode`;
+    const rows = CONSTRUCTIONS.map((c) => paramsRow(c, sites, req, factorization, o.targetModules));
+    const what = "budget" in req ? ("total" in req.budget ? `budget ${req.budget.total.toLocaleString("en-US")} parameters` : `LoRA r=${req.budget.isoLora}'s budget`) : `rank ${req.ranks[0]} on every mode`;
     return { json: rows, text: `${about}, ${what}, ${factorization}:\n${table(rows)}`, warnings: [] };
   }
   const construction = CONSTRUCTIONS.find((c) => c === o.construction);
   if (!construction) throw new ConfigError(`unknown construction "${o.construction}"; valid constructions: ${CONSTRUCTIONS.join(", ")}`);
   const warnings: string[] = [];
-  const row = paramsRow(construction, shape, req, factorization, warnings);
+  const row = paramsRow(construction, sites, req, factorization, o.targetModules, warnings);
   const budget = row.budget !== undefined ? ` (largest under a budget of ${row.budget.toLocaleString("en-US")})` : "";
+  const groupLines = row.groups.map(
+    (g) =>
+      `  group ${g.name}: ${g.construction}${g.fallback ? ` (fallback: ${g.fallback})` : ""}, modes ${g.mode_names.map((n, i) => `${n} ${g.mode_sizes[i]}`).join(", ")}\n` +
+      `    ranks ${ranksText(g)}, parameters ${g.params.toLocaleString("en-US")} (LoRA-equivalent rank ${g.lora_equivalent_rank.toFixed(3)})`,
+  );
   const text =
-    `${row.construction} (${row.factorization}) on ${about}\n  ranks ${ranksText(row)}${budget}\n` +
-    `  parameters ${row.params.toLocaleString("en-US")} (LoRA-equivalent rank ${row.lora_equivalent_rank.toFixed(3)})`;
+    `${row.construction} (${row.factorization}) on ${about}${budget}\n${groupLines.join("\n")}\n` +
+    `  total parameters ${row.params.toLocaleString("en-US")} (LoRA-equivalent rank ${row.lora_equivalent_rank.toFixed(3)})`;
   return { json: row, text, warnings };
 }
 
@@ -152,6 +207,7 @@ export function register(program: Command): void {
     .option("--iso-lora <r>", "solve the ranks for the budget of LoRA with rank r")
     .option("--rank-slack <fraction>", "with a budget: the most balanced ranks within this fraction below the best fit (0 = strict; default 0.01, as train and compare)")
     .option("--factorization <name>", "tucker or cp", "tucker")
+    .option("--target-modules <list>", "adapted linear layers: names, \"all-linear\" or /regex/ (default query,key,value)")
     .option("--json", "print JSON")
     .action((o: ParamsOptions) => {
       const { json, text, warnings } = paramsReport(o);

@@ -11,6 +11,7 @@ export function register(program: Command): void {
     .description("train an adapter (or a head, or the whole model) and save it with metrics and plots")
     .option("--out <dir>", "run folder", "runs/train")
     .option("--resume <dir>", "continue the run saved in this folder (same settings)")
+    .option("--overwrite", "replace what --out already holds (a new run refuses a non-empty folder otherwise)")
     .option("--json", "machine-readable progress: one JSON object per line");
   addRunOptions(cmd).action(async (opts: Record<string, unknown>) => {
     const resume = typeof opts.resume === "string" ? opts.resume : undefined;
@@ -19,14 +20,20 @@ export function register(program: Command): void {
     const out = resume ?? String(opts.out);
     const rep = reporter(Boolean(opts.json));
     let stop = false;
+    let training = false;
     const onSignal = (sig: string) => {
+      // before the first step there is nothing to save: loading data or building graphs just ends
+      if (!training) {
+        rep.message(`${sig}: stopped before training started`);
+        process.exit(130);
+      }
       stop = true;
       rep.message(`${sig}: saving a checkpoint after the current step …`);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
-      const result = await runTraining(cfg, out, { onEvent: (e) => rep.event(e), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, Boolean(resume));
+      const result = await runTraining(cfg, out, { onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, resume ? "resume" : opts.overwrite ? "overwrite" : "new");
       rep.stop();
       if (result.interrupted) {
         rep.message(`stopped at step ${result.steps}; resume with: tenslora train --resume ${out}`);

@@ -1,19 +1,20 @@
 /**
- * The two files of an adapter as bytes: `adapter_config.json` + `adapter_model.safetensors`.
- * LoRA uses PEFT's fields and key names so PEFT loads ours and we load PEFT's; TensLoRA uses the
- * same two files with `peft_type: "TENSLORA"` and tensors `tenslora.<t>.core`,
- * `tenslora.<t>.factors.<i>` (mode i in mode order). A trained head is saved under
- * `base_model.model.<key>`, as PEFT's `modules_to_save` does. No file system here: format.ts
- * reads and writes the folder, the browser build downloads and uploads the files.
+ * The two files of an adapter as bytes: `adapter_config.json` + `adapter_model.safetensors`. LoRA uses PEFT's
+ * fields and key names so PEFT loads ours and we load PEFT's; TensLoRA uses the same two files
+ * with `peft_type: "TENSLORA"` and tensors `tenslora.<t>.core`, `tenslora.<t>.factors.<i>`
+ * (mode i in mode order; shape group g ≥ 1: `tenslora.g<g>.<t>.…`), its groups listed under
+ * "groups" with their constructions and ranks. A trained head is saved under `base_model.model.<key>`, as PEFT's
+ * `modules_to_save` does. No file system here: format.ts reads and writes the folder, the
+ * browser build downloads and uploads the files.
  */
 import { FormatError, ShapeError } from "../errors.ts";
 import { toFloat32 } from "../io/dtype-convert.ts";
 import { type SafetensorsFile, float32Inputs, serializeSafetensors } from "../io/safetensors-bytes.ts";
-import type { LinearSite } from "../models/types.ts";
 import type { WeightMap } from "../nn/params.ts";
-import { type AdapterSet, adapterParameterShapes, adapterShape } from "./adapter-set.ts";
-import { type AdapterConfig, resolveAdapterConfig } from "./config.ts";
+import { type AdapterSet, adapterParameterShapes } from "./adapter-set.ts";
+import { type AdapterConfig, type AdapterOptions, planAdapter } from "./config.ts";
 import { CONSTRUCTION_SPECS, modeNames, modeSizes } from "./constructions.ts";
+import type { LinearSite } from "./sites.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
@@ -36,16 +37,18 @@ function moduleNames(headKeys: string[]): string[] {
 
 export function adapterConfigJson(set: AdapterSet, ctx: ModelContext, head: WeightMap | undefined): Record<string, unknown> {
   const c = set.config;
+  const g0 = set.groups[0];
   const common = {
     base_model_name_or_path: ctx.baseModel ?? null,
     target_modules: c.targetModules,
+    layers_to_transform: c.layersToTransform ?? null,
     modules_to_save: head && head.size ? moduleNames([...head.keys()]) : null,
     task_type: ctx.taskType ?? null,
   };
   if (CONSTRUCTION_SPECS[c.construction].kind === "lora") {
     return {
       peft_type: "LORA",
-      r: c.ranks[0],
+      r: g0.ranks[0],
       lora_alpha: c.loraAlpha,
       use_rslora: c.useRslora ?? false,
       lora_dropout: 0,
@@ -61,14 +64,20 @@ export function adapterConfigJson(set: AdapterSet, ctx: ModelContext, head: Weig
     construction: c.construction,
     factorization: c.factorization,
     ranks: c.ranks,
-    mode_names: modeNames(c.construction),
-    mode_sizes: modeSizes(c.construction, set.shape),
     scaling: c.scaling,
     head_layout: c.headLayout,
     init: c.init,
-    num_layers: set.shape.layers,
+    gqa: c.gqa,
+    groups: set.groups.map((g) => ({
+      name: g.name,
+      construction: g.construction,
+      ranks: g.ranks,
+      mode_names: modeNames(g.construction),
+      mode_sizes: modeSizes(g.construction, g.shape),
+    })),
+    num_layers: ctx.layers,
     hidden_size: ctx.hidden,
-    num_heads: set.shape.heads,
+    num_heads: ctx.heads,
     ...common,
   };
 }
@@ -82,43 +91,58 @@ export function adapterFiles(set: AdapterSet, ctx: ModelContext, head?: WeightMa
   };
 }
 
-function parseConfig(raw: Record<string, unknown>, path: string, ctx: ModelContext) {
-  const peft = raw.peft_type;
-  const targetsRaw = raw.target_modules;
-  const targets = typeof targetsRaw === "string" ? [`/${targetsRaw}/`] : (targetsRaw as string[] | undefined);
-  if (!Array.isArray(targets) || targets.some((t) => typeof t !== "string")) {
-    throw new FormatError(`${path}: "target_modules" must be a list of module names, found ${JSON.stringify(targetsRaw)}`);
+function targetsOf(raw: Record<string, unknown>, path: string) {
+  const t = raw.target_modules;
+  if (typeof t === "string" || (Array.isArray(t) && t.every((x) => typeof x === "string"))) return t as string | string[];
+  throw new FormatError(`${path}: "target_modules" must be a list of module names or a regex string, found ${JSON.stringify(t)}`);
+}
+
+function layersOf(raw: Record<string, unknown>, path: string): number[] | undefined {
+  const l = raw.layers_to_transform;
+  if (l === undefined || l === null) return undefined;
+  if (typeof l === "number") return [l];
+  if (Array.isArray(l) && l.every((x) => Number.isInteger(x))) return l as number[];
+  throw new FormatError(`${path}: "layers_to_transform" must be a block index or a list of them, found ${JSON.stringify(l)}`);
+}
+
+/** Per-group ranks saved under "groups". */
+function groupRanksOf(raw: Record<string, unknown>, path: string): Record<string, number[]> | undefined {
+  if (raw.groups === undefined) return undefined;
+  if (!Array.isArray(raw.groups) || raw.groups.some((g) => typeof g?.name !== "string" || !Array.isArray(g?.ranks))) {
+    throw new FormatError(`${path}: "groups" must be a list of {name, ranks, …}, found ${JSON.stringify(raw.groups)}`);
   }
-  const { shape, grid } = adapterShape(ctx.sites, targets, ctx.heads, ctx.layers);
+  return Object.fromEntries(raw.groups.map((g: { name: string; ranks: number[] }) => [g.name, g.ranks]));
+}
+
+function parseConfig(raw: unknown, path: string, ctx: ModelContext) {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new FormatError(`${path}: must hold a JSON object, found ${JSON.stringify(raw)}`);
+  const cfg = raw as Record<string, unknown>;
+  const peft = cfg.peft_type;
+  const targets = { targetModules: targetsOf(cfg, path), layersToTransform: layersOf(cfg, path) };
   if (peft === "LORA") {
-    if (typeof raw.r !== "number") throw new FormatError(`${path}: "r" must be a number, found ${JSON.stringify(raw.r)}`);
-    const { config } = resolveAdapterConfig(
-      { construction: "lora", ranks: raw.r, loraAlpha: (raw.lora_alpha as number) ?? raw.r, useRslora: Boolean(raw.use_rslora), targetModules: targets },
-      shape,
-    );
-    return { config, shape, grid };
+    if (typeof cfg.r !== "number") throw new FormatError(`${path}: "r" must be a number, found ${JSON.stringify(cfg.r)}`);
+    return planAdapter({ construction: "lora", ranks: cfg.r, loraAlpha: (cfg.lora_alpha as number) ?? cfg.r, useRslora: Boolean(cfg.use_rslora), ...targets }, ctx.sites);
   }
   if (peft === "TENSLORA") {
-    const { config } = resolveAdapterConfig(
-      {
-        construction: String(raw.construction),
-        ranks: raw.ranks as number[],
-        factorization: raw.factorization as AdapterConfig["factorization"],
-        scaling: raw.scaling as number,
-        headLayout: raw.head_layout as AdapterConfig["headLayout"],
-        init: (raw.init as AdapterConfig["init"]) ?? "orthogonal",
-        targetModules: targets,
-      },
-      shape,
-    );
-    const stored = { num_layers: raw.num_layers, num_heads: raw.num_heads, hidden_size: raw.hidden_size };
+    const stored = { num_layers: cfg.num_layers, num_heads: cfg.num_heads, hidden_size: cfg.hidden_size };
     const model = { num_layers: ctx.layers, num_heads: ctx.heads, hidden_size: ctx.hidden };
     for (const k of Object.keys(model) as (keyof typeof model)[]) {
       if (stored[k] !== undefined && stored[k] !== model[k]) {
         throw new ShapeError(`${path}: the adapter was made for ${k} = ${stored[k]} but the model has ${model[k]}; use the model it was trained on`);
       }
     }
-    return { config, shape, grid };
+    const opts: AdapterOptions = {
+      construction: String(cfg.construction),
+      ranks: cfg.ranks as number[],
+      groupRanks: groupRanksOf(cfg, path),
+      factorization: cfg.factorization as AdapterConfig["factorization"],
+      scaling: cfg.scaling as number,
+      headLayout: cfg.head_layout as AdapterConfig["headLayout"],
+      init: (cfg.init as AdapterConfig["init"]) ?? "orthogonal",
+      gqa: (cfg.gqa as AdapterConfig["gqa"]) ?? "mean",
+      ...targets,
+    };
+    return planAdapter(opts, ctx.sites);
   }
   throw new FormatError(`${path}: peft_type ${JSON.stringify(peft)} is not supported; expected "LORA" or "TENSLORA"`);
 }
@@ -128,15 +152,14 @@ function parseConfig(raw: Record<string, unknown>, path: string, ctx: ModelConte
  * every key and shape (all problems at once); `names` are the files' paths for the errors.
  */
 export function adapterFromFiles(
-  raw: Record<string, unknown>,
+  raw: unknown,
   stored: SafetensorsFile["tensors"],
   names: { config: string; weights: string },
   ctx: ModelContext,
 ): { set: AdapterSet; head: WeightMap } {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new FormatError(`${names.config} must hold a JSON object, found ${JSON.stringify(raw)}`);
-  const { config, shape, grid } = parseConfig(raw, names.config, ctx);
+  const { config, groups } = parseConfig(raw, names.config, ctx);
   const file = names.weights;
-  const expected = adapterParameterShapes(config, shape, grid);
+  const expected = adapterParameterShapes(config, groups);
   const problems: string[] = [];
   const tensors: WeightMap = new Map();
   const head: WeightMap = new Map();
@@ -156,10 +179,10 @@ export function adapterFromFiles(
   }
   if (problems.length) {
     throw new ShapeError(
-      `${file} does not fit this model and ${config.construction} ranks [${config.ranks}]:\n  ${problems.slice(0, 20).join("\n  ")}` +
+      `${file} does not fit this model and ${config.construction} ranks ${groups.map((g) => `[${g.ranks}]`).join(" ")}:\n  ${problems.slice(0, 20).join("\n  ")}` +
         (problems.length > 20 ? `\n  … and ${problems.length - 20} more` : "") +
         `\nCheck that the adapter was trained on this model with this configuration.`,
     );
   }
-  return { set: { config, shape, grid, tensors }, head };
+  return { set: { config, groups, tensors }, head };
 }

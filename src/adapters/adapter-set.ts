@@ -1,25 +1,22 @@
 /**
- * An adapter family attached to one model: its config, the model shape it covers, the linear
- * layers it adapts, and its parameters, named as they are saved
+ * An adapter attached to one model: its config, its shape groups (each with its construction,
+ * ranks and sites), and its parameters, named as they are saved
  * (`base_model.model.<path>.lora_A.weight` for LoRA as PEFT does; `tenslora.<t>.core` and
- * `tenslora.<t>.factors.<i>` for TensLoRA). Tensors spanning layers are owned once here; each
- * adapted projection reads a slice.
+ * `tenslora.<t>.factors.<i>` for TensLoRA's first group, `tenslora.g<g>.<t>.…` for group g ≥ 1).
+ * Tensors spanning layers are owned once here; each adapted projection reads a slice.
  */
-import type { LinearSite } from "../models/types.ts";
 import type { Tensor, WeightMap } from "../nn/params.ts";
 import type { Dense } from "../tensor/dense.ts";
 import { kaimingUniform, normal, orthogonal, tuckerNormalStd } from "../tensor/init.ts";
 import { Rng } from "../tensor/random.ts";
-import type { AdapterConfig } from "./config.ts";
-import { CONSTRUCTION_SPECS, type ModelShape, modeSizes, tensorCount } from "./constructions.ts";
+import type { AdapterConfig, AdapterGroup } from "./config.ts";
+import { CONSTRUCTION_SPECS, modeSizes, tensorCount } from "./constructions.ts";
 import type { AdapterState, AdapterTensor } from "./reference.ts";
-import { resolveTargets } from "./targets.ts";
+import type { LinearSite } from "./sites.ts";
 
 export interface AdapterSet {
   config: AdapterConfig;
-  shape: ModelShape;
-  /** grid[p][l]: the layer adapted by projection p (target p) in block l. */
-  grid: LinearSite[][];
+  groups: AdapterGroup[];
   tensors: WeightMap;
 }
 
@@ -27,37 +24,44 @@ export const loraKeys = (site: LinearSite) => ({
   a: `base_model.model.${site.path}.lora_A.weight`,
   b: `base_model.model.${site.path}.lora_B.weight`,
 });
-export const coreKey = (t: number) => `tenslora.${t}.core`;
-export const factorKey = (t: number, i: number) => `tenslora.${t}.factors.${i}`;
+const prefix = (g: number) => `tenslora.${g === 0 ? "" : `g${g}.`}`;
+export const coreKey = (t: number, g = 0) => `${prefix(g)}${t}.core`;
+export const factorKey = (t: number, i: number, g = 0) => `${prefix(g)}${t}.factors.${i}`;
 
-/** The adapter's view of a model: the targets' shared shape [dOut, dIn], heads and depth. */
-export function adapterShape(sites: LinearSite[], targets: string[], heads: number, layers: number): { shape: ModelShape; grid: LinearSite[][] } {
-  const grid = resolveTargets(sites, targets, layers);
-  const first = grid[0][0];
-  return { grid, shape: { dIn: first.inFeatures, dOut: first.outFeatures, heads, layers, projections: [...targets] } };
-}
+const isLora = (group: AdapterGroup) => CONSTRUCTION_SPECS[group.construction].kind === "lora";
+const usesCp = (config: AdapterConfig, group: AdapterGroup) => config.factorization === "cp" && !isLora(group);
 
-/** Expected name → shape of every adapter parameter. */
-export function adapterParameterShapes(config: AdapterConfig, shape: ModelShape, grid: LinearSite[][]): Map<string, number[]> {
+/** Expected name → shape of every parameter of one group. */
+export function groupParameterShapes(config: AdapterConfig, group: AdapterGroup): Map<string, number[]> {
   const m = new Map<string, number[]>();
-  if (CONSTRUCTION_SPECS[config.construction].kind === "lora") {
-    const r = config.ranks[0];
-    for (const row of grid) {
-      for (const site of row) {
-        const k = loraKeys(site);
-        m.set(k.a, [r, site.inFeatures]);
-        m.set(k.b, [site.outFeatures, r]);
-      }
+  if (isLora(group)) {
+    const r = group.ranks[0];
+    for (const site of group.grid.flat()) {
+      const k = loraKeys(site);
+      m.set(k.a, [r, site.inFeatures]);
+      m.set(k.b, [site.outFeatures, r]);
     }
     return m;
   }
-  const sizes = modeSizes(config.construction, shape);
-  const cp = config.factorization === "cp";
-  for (let t = 0; t < tensorCount(config.construction, shape); t++) {
-    if (!cp) m.set(coreKey(t), [...config.ranks]);
-    sizes.forEach((n, i) => m.set(factorKey(t, i), [n, cp ? config.ranks[0] : config.ranks[i]]));
+  const sizes = modeSizes(group.construction, group.shape);
+  const cp = usesCp(config, group);
+  for (let t = 0; t < tensorCount(group.construction, group.shape); t++) {
+    if (!cp) m.set(coreKey(t, group.index), [...group.ranks]);
+    sizes.forEach((n, i) => m.set(factorKey(t, i, group.index), [n, cp ? group.ranks[0] : group.ranks[i]]));
   }
   return m;
+}
+
+/** Expected name → shape of every adapter parameter. */
+export function adapterParameterShapes(config: AdapterConfig, groups: AdapterGroup[]): Map<string, number[]> {
+  return new Map(groups.flatMap((g) => [...groupParameterShapes(config, g)]));
+}
+
+/** The number of trainable parameters: every group's tensors. */
+export function adapterParamCount(set: AdapterSet): number {
+  let n = 0;
+  for (const t of set.tensors.values()) n += t.data.length;
+  return n;
 }
 
 const f32 = (d: Dense): Float32Array => (d.data instanceof Float32Array ? d.data : Float32Array.from(d.data));
@@ -66,35 +70,38 @@ const f32 = (d: Dense): Float32Array => (d.data instanceof Float32Array ? d.data
  * Fresh parameters: the update is zero (LoRA B = 0, Tucker core = 0, CP first factor = 0), and
  * every tensor draws its own factors (the official code seeds every tensor alike; we do not).
  */
-export function createAdapterSet(config: AdapterConfig, shape: ModelShape, grid: LinearSite[][], seed = 0): AdapterSet {
+export function createAdapterSet(config: AdapterConfig, groups: AdapterGroup[], seed = 0): AdapterSet {
   const rng = new Rng(seed);
-  const shapes = adapterParameterShapes(config, shape, grid);
   const tensors: WeightMap = new Map();
   let draw = 0;
-  const std = CONSTRUCTION_SPECS[config.construction].kind === "tensor" && config.factorization === "tucker" ? tuckerNormalStd(config.ranks) : 1;
-  for (const [name, s] of shapes) {
-    const r = rng.fork(draw++);
-    const n = s.reduce((a, b) => a * b, 1);
-    const zero = name.endsWith(".lora_B.weight") || name.endsWith(".core") || (config.factorization === "cp" && name.endsWith(".factors.0"));
-    let data: Float32Array;
-    if (zero) data = new Float32Array(n);
-    else if (name.endsWith(".lora_A.weight")) data = f32(kaimingUniform(r, s, s[1]));
-    else if (config.init === "orthogonal") data = f32(orthogonal(r, s[0], s[1]));
-    else if (config.init === "normal") data = f32(normal(r, s, std));
-    else data = f32(kaimingUniform(r, s, s[1]));
-    tensors.set(name, { shape: s, data });
+  for (const group of groups) {
+    const cp = usesCp(config, group);
+    const std = !isLora(group) && !cp ? tuckerNormalStd(group.ranks) : 1;
+    for (const [name, s] of groupParameterShapes(config, group)) {
+      const r = rng.fork(draw++);
+      const n = s.reduce((a, b) => a * b, 1);
+      const zero = name.endsWith(".lora_B.weight") || name.endsWith(".core") || (cp && name.endsWith(".factors.0"));
+      let data: Float32Array;
+      if (zero) data = new Float32Array(n);
+      else if (name.endsWith(".lora_A.weight")) data = f32(kaimingUniform(r, s, s[1]));
+      else if (config.init === "orthogonal") data = f32(orthogonal(r, s[0], s[1]));
+      else if (config.init === "normal") data = f32(normal(r, s, std));
+      else data = f32(kaimingUniform(r, s, s[1]));
+      tensors.set(name, { shape: s, data });
+    }
   }
-  return { config, shape, grid, tensors };
+  return { config, groups, tensors };
 }
 
 const dense = (t: Tensor): Dense => ({ shape: t.shape, data: t.data });
 
-/** The tensors as the CPU algebra sees them (for merge, analysis and references). */
-export function adapterState(set: AdapterSet): AdapterState {
-  const { config, shape, grid, tensors } = set;
+/** One group's tensors as the CPU algebra sees them (for merge, analysis and references). */
+export function groupState(set: AdapterSet, group: AdapterGroup): AdapterState {
+  const { config, tensors } = set;
+  const { shape, grid } = group;
   const get = (k: string) => dense(tensors.get(k)!);
   const list: AdapterTensor[] = [];
-  if (CONSTRUCTION_SPECS[config.construction].kind === "lora") {
+  if (isLora(group)) {
     for (let p = 0; p < grid.length; p++) {
       for (let l = 0; l < shape.layers; l++) {
         const k = loraKeys(grid[p][l]);
@@ -102,11 +109,11 @@ export function adapterState(set: AdapterSet): AdapterState {
       }
     }
   } else {
-    const modes = modeSizes(config.construction, shape).length;
-    for (let t = 0; t < tensorCount(config.construction, shape); t++) {
-      const factors = Array.from({ length: modes }, (_, i) => get(factorKey(t, i)));
-      list.push(config.factorization === "cp" ? { factors } : { core: get(coreKey(t)), factors });
+    const modes = modeSizes(group.construction, shape).length;
+    for (let t = 0; t < tensorCount(group.construction, shape); t++) {
+      const factors = Array.from({ length: modes }, (_, i) => get(factorKey(t, i, group.index)));
+      list.push(usesCp(config, group) ? { factors } : { core: get(coreKey(t, group.index)), factors });
     }
   }
-  return { construction: config.construction, shape, tensors: list, headLayout: config.headLayout, scaling: config.scaling };
+  return { construction: group.construction, shape, tensors: list, headLayout: config.headLayout, scaling: config.scaling };
 }

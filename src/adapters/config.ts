@@ -1,18 +1,32 @@
 /**
- * An adapter family's configuration, typed and validated once. Defaults follow the paper's code
- * (Tucker, orthogonal factors, zero core, scaling 1, q/k/v of every layer) and PEFT for LoRA
+ * An adapter's configuration, typed and validated once, and its plan on a model: the selected
+ * linear sites in shape groups, each with its construction and ranks. Defaults follow the paper's
+ * code (Tucker, orthogonal factors, zero core, scaling 1, q/k/v of every layer) and PEFT for LoRA
  * (kaiming-uniform A, zero B, scaling alpha/r or alpha/√r with rsLoRA).
  */
 import { ConfigError } from "../errors.ts";
-import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, type ModelShape, normalizeRanks, parseConstruction } from "./constructions.ts";
+import {
+  CONSTRUCTIONS,
+  CONSTRUCTION_SPECS,
+  type Construction,
+  DEFAULT_PROJECTIONS,
+  checkRankBounds,
+  modeNames,
+  normalizeRanks,
+  parseConstruction,
+} from "./constructions.ts";
+import { GQA_MODES, type GqaMode, type GroupPlan, planGroups } from "./groups.ts";
 import type { Factorization } from "./params.ts";
 import type { HeadLayout } from "./reference.ts";
+import type { LinearSite } from "./sites.ts";
+import { type TargetModules, selectSites } from "./targets.ts";
 
 export type InitMethod = "orthogonal" | "normal" | "kaiming_uniform";
 
 export interface AdapterConfig {
+  /** The construction asked for; a group without heads may run its fallback (see groups.ts). */
   construction: Construction;
-  /** Per-mode ranks in `modeNames` order; LoRA: [r]; CP: [R]. */
+  /** The ranks asked for, in the construction's mode order (LoRA [r], CP [R]); groups hold theirs. */
   ranks: number[];
   factorization: Factorization;
   /** s: every update is multiplied by it. LoRA: alpha/r (alpha/√r with rsLoRA). */
@@ -22,68 +36,118 @@ export interface AdapterConfig {
   useRslora?: boolean;
   /** Which column of an (in, dh, heads) slice a head owns; see reference.ts. */
   headLayout: HeadLayout;
-  /** Adapted linear layers, in the order of the `qkv` mode. */
-  targetModules: string[];
+  /** PEFT's target_modules: names, a whole-path regex, or "all-linear". */
+  targetModules: TargetModules;
+  /** PEFT's layers_to_transform. */
+  layersToTransform?: number[];
+  /** Grouped-query attention: K/V share Q's stack ("mean") or form their own group. */
+  gqa: GqaMode;
   /** Factor initialisation (the core, or CP's first factor, starts at zero). */
   init: InitMethod;
+}
+
+/** A shape group with its ranks, numbered: group g's tensors are named with `g` (adapter-set.ts). */
+export interface AdapterGroup extends GroupPlan {
+  index: number;
+  /** Per-mode ranks of `construction` (LoRA [r], CP [R]). */
+  ranks: number[];
 }
 
 export interface AdapterOptions {
   construction: string;
   ranks: number | number[];
+  /** Ranks of individual groups by name (e.g. solved for a budget, or read from a file). */
+  groupRanks?: Record<string, number | number[]>;
   factorization?: Factorization;
   scaling?: number;
   loraAlpha?: number;
   useRslora?: boolean;
   headLayout?: HeadLayout;
-  targetModules?: string[];
+  targetModules?: TargetModules;
+  layersToTransform?: number[];
+  gqa?: GqaMode;
   init?: InitMethod;
 }
 
 const INITS: InitMethod[] = ["orthogonal", "normal", "kaiming_uniform"];
+const FACTORIZATIONS: Factorization[] = ["tucker", "cp"];
 
-/** Validate options against a model shape; returns the config and legal-but-wasteful warnings. */
-export function resolveAdapterConfig(o: AdapterOptions, shape: ModelShape): { config: AdapterConfig; warnings: string[] } {
+function oneOf<T extends string>(what: string, plural: string, value: unknown, valid: readonly T[]): T {
+  if (typeof value === "string" && (valid as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(`unknown ${what} ${JSON.stringify(value)}; valid ${plural}: ${valid.join(", ")}`);
+}
+
+function rankList(value: unknown, where: string): number | number[] {
+  const ok = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+  if (ok(value)) return value as number;
+  if (Array.isArray(value) && value.length > 0 && value.every(ok)) return value as number[];
+  throw new ConfigError(`${where} must be a positive integer or a list of them (one per mode), got ${JSON.stringify(value)}`);
+}
+
+/**
+ * A group's ranks from the ranks asked for: unchanged where the group runs the construction asked
+ * for; for a fallback without heads, (in, dh, heads, …) maps to (in, out = min(r_dh·r_heads, dOut), …)
+ * and to LoRA's r = r_in.
+ */
+function groupRanks(plan: GroupPlan, asked: Construction, ranks: number | number[], cp: boolean): number | number[] {
+  if (typeof ranks === "number" || cp || plan.construction === asked) return ranks;
+  if (plan.construction === "lora") return [ranks[0]];
+  return [ranks[0], Math.min(ranks[1] * ranks[2], plan.shape.dOut), ...ranks.slice(3)];
+}
+
+/** Validate options against a model's linear sites: the config, its groups with ranks, and warnings. */
+export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: AdapterConfig; groups: AdapterGroup[]; warnings: string[] } {
+  if (o === null || typeof o !== "object") throw new ConfigError(`adapter options must be an object, got ${JSON.stringify(o)}`);
   const construction = parseConstruction(o.construction);
-  const factorization = o.factorization ?? "tucker";
-  if (factorization !== "tucker" && factorization !== "cp") {
-    throw new ConfigError(`unknown factorization "${factorization}"; valid factorizations: tucker, cp`);
-  }
-  const headLayout = o.headLayout ?? "head_major";
-  if (headLayout !== "head_major" && headLayout !== "interleaved") {
-    throw new ConfigError(`unknown head layout "${headLayout}"; valid layouts: head_major, interleaved`);
-  }
-  const init = o.init ?? "orthogonal";
-  if (!INITS.includes(init)) throw new ConfigError(`unknown init "${init}"; valid inits: ${INITS.join(", ")}`);
   const lora = CONSTRUCTION_SPECS[construction].kind === "lora";
-  let ranks: number[];
-  let warnings: string[] = [];
-  if (!lora && factorization === "cp") {
-    const list = typeof o.ranks === "number" ? [o.ranks] : o.ranks;
-    if (list.length !== 1 || !Number.isInteger(list[0]) || list[0] < 1) {
-      throw new ConfigError(`CP takes one rank R (an integer ≥ 1), got [${list.join(", ")}]`);
-    }
-    ranks = [list[0]];
-  } else {
-    ({ ranks, warnings } = normalizeRanks(construction, shape, o.ranks));
+  const factorization = lora ? "tucker" : oneOf("factorization", "factorizations", o.factorization ?? "tucker", FACTORIZATIONS);
+  const headLayout = oneOf("head layout", "layouts", o.headLayout ?? "head_major", ["head_major", "interleaved"] as const);
+  const init = oneOf("init", "inits", o.init ?? "orthogonal", INITS);
+  const gqa = oneOf("GQA mode", "modes", o.gqa ?? "mean", GQA_MODES);
+  const asked = rankList(o.ranks, "ranks");
+  const cp = factorization === "cp";
+  if (Array.isArray(asked) && !cp && asked.length !== 1 && asked.length !== modeNames(construction).length) {
+    const names = modeNames(construction);
+    throw new ConfigError(
+      `construction "${construction}" has ${names.length} modes (${names.join(", ")}): give one rank or ${names.length} ranks, got ${asked.length} [${asked.join(", ")}]`,
+    );
   }
+  const targetModules = o.targetModules ?? [...DEFAULT_PROJECTIONS];
+  const layersToTransform = o.layersToTransform;
+  if (layersToTransform !== undefined && (!Array.isArray(layersToTransform) || layersToTransform.some((l) => !Number.isInteger(l)))) {
+    throw new ConfigError(`layers_to_transform must be a list of block indices, got ${JSON.stringify(layersToTransform)}`);
+  }
+  const selected = selectSites(sites, { modules: targetModules, layers: layersToTransform });
+  const plans = planGroups(selected, construction, gqa);
+  const warnings: string[] = [];
+  const groups = plans.map((plan, index): AdapterGroup => {
+    const given = o.groupRanks?.[plan.name];
+    const ranks = given !== undefined ? rankList(given, `ranks of group ${plan.name}`) : groupRanks(plan, construction, asked, cp);
+    const groupCp = cp && plan.construction !== "lora";
+    const r = normalizeRanks(plan.construction, plan.shape, ranks, groupCp);
+    checkRankBounds(plan.construction, plan.shape, r.ranks, groupCp);
+    warnings.push(...r.warnings.map((w) => (plans.length > 1 ? `${plan.name}: ${w}` : w)));
+    return { ...plan, index, ranks: r.ranks };
+  });
   let scaling = o.scaling ?? 1;
-  if (lora && o.loraAlpha !== undefined) scaling = o.useRslora ? o.loraAlpha / Math.sqrt(ranks[0]) : o.loraAlpha / ranks[0];
+  if (typeof scaling !== "number") throw new ConfigError(`scaling must be a number (e.g. 2 or 0.5), got the ${typeof scaling} ${JSON.stringify(scaling)}`);
+  const r0 = groups[0].ranks[0];
+  if (lora && o.loraAlpha !== undefined) scaling = o.useRslora ? o.loraAlpha / Math.sqrt(r0) : o.loraAlpha / r0;
   if (!Number.isFinite(scaling)) throw new ConfigError(`scaling must be a finite number, got ${scaling}`);
-  return {
-    config: {
-      construction,
-      ranks,
-      factorization: lora ? "tucker" : factorization,
-      scaling,
-      loraAlpha: lora ? (o.loraAlpha ?? scaling * ranks[0]) : undefined,
-      useRslora: lora ? (o.useRslora ?? false) : undefined,
-      headLayout,
-      targetModules: [...(o.targetModules ?? shape.projections)],
-      init,
-    },
-    warnings,
+  const config: AdapterConfig = {
+    construction,
+    ranks: typeof asked === "number" ? (cp || lora ? [asked] : modeNames(construction).map(() => asked)) : [...asked],
+    factorization,
+    scaling,
+    loraAlpha: lora ? (o.loraAlpha ?? scaling * r0) : undefined,
+    useRslora: lora ? (o.useRslora ?? false) : undefined,
+    headLayout,
+    targetModules: typeof targetModules === "string" ? targetModules : [...targetModules],
+    ...(layersToTransform ? { layersToTransform: [...layersToTransform] } : {}),
+    gqa,
+    init,
   };
+  return { config, groups, warnings };
 }
 
 export { CONSTRUCTIONS };

@@ -193,25 +193,31 @@ function checkRank(r: number, where: string): void {
 
 /**
  * Per-mode ranks from a single rank (the same on every mode, the paper's "isorank") or a list
- * with one rank per mode (`modeNames` order). `lora` takes one rank. Ranks above a mode's size,
- * or above the product of the other ranks, are legal (the official code allows rank 8 on the
- * size-3 qkv mode to compare with LoRA r = 8) but add parameters without expressiveness: the
- * multilinear rank of any tensor satisfies r_n ≤ I_n and r_n ≤ Π_{m≠n} r_m. They are reported
- * as warnings.
+ * with one rank per mode (`modeNames` order). `lora` takes one rank, CP (`cp`) one rank R shared
+ * by every mode. Ranks above a mode's size, or above the product of the other ranks, are legal
+ * (the official code allows rank 8 on the size-3 qkv mode to compare with LoRA r = 8) but add
+ * parameters without expressiveness: the multilinear rank of any tensor satisfies r_n ≤ I_n and
+ * r_n ≤ Π_{m≠n} r_m. They are reported as warnings (`checkRankBounds` rejects the absurd ones).
  */
-export function normalizeRanks(c: Construction, shape: ModelShape, ranks: number | readonly number[]): NormalizedRanks {
+export function normalizeRanks(c: Construction, shape: ModelShape, ranks: number | readonly number[], cp = false): NormalizedRanks {
   const names = modeNames(c);
   const sizes = modeSizes(c, shape);
   const warnings: string[] = [];
-  if (specOf(c).kind === "lora") {
+  if (specOf(c).kind === "lora" || cp) {
     const list = typeof ranks === "number" ? [ranks] : [...ranks];
-    if (list.length !== 1) {
-      throw new ConfigError(`construction "lora" takes one rank r, got ${list.length} ranks [${list.join(", ")}]`);
+    const what = cp ? `CP factorization of "${c}"` : `construction "lora"`;
+    if (list.length === 0 || list.some((r) => r !== list[0]) || (!cp && list.length !== 1)) {
+      throw new ConfigError(
+        cp
+          ? `CP takes one rank R shared by every mode of "${c}", got ${list.length} ranks [${list.join(", ")}]`
+          : `construction "lora" takes one rank r, got ${list.length} ranks [${list.join(", ")}]`,
+      );
     }
-    checkRank(list[0], `construction "lora"`);
+    checkRank(list[0], what);
+    if (cp) return { ranks: [list[0]], warnings };
     const cap = Math.min(shape.dIn, shape.dOut);
     if (list[0] > cap) warnings.push(`rank ${list[0]} on a [${shape.dOut}, ${shape.dIn}] matrix (max rank ${cap}) adds parameters without expressiveness`);
-    return { ranks: list, warnings };
+    return { ranks: [list[0]], warnings };
   }
   const list = typeof ranks === "number" ? names.map(() => ranks) : [...ranks];
   if (list.length !== names.length) {
@@ -228,4 +234,34 @@ export function normalizeRanks(c: Construction, shape: ModelShape, ranks: number
     }
   });
   return { ranks: list, warnings };
+}
+
+/**
+ * Ranks no adapter should be built with: above every mode size (Tucker; LoRA: above both sides of
+ * the matrix), or for CP above Π I_n / max I_n, the bound on any tensor's CP rank. Such a rank
+ * adds nothing at any size, and its core or factors may not even fit in memory.
+ */
+export function checkRankBounds(c: Construction, shape: ModelShape, ranks: readonly number[], cp: boolean): void {
+  const names = modeNames(c);
+  const sizes = modeSizes(c, shape);
+  const sizesText = names.map((n, i) => `${n} ${sizes[i]}`).join(", ");
+  if (cp) {
+    const bound = sizes.reduce((a, b) => a * b, 1) / Math.max(...sizes);
+    if (ranks[0] > bound) {
+      throw new ConfigError(`CP factorization of "${c}": rank ${ranks[0]} exceeds ${bound}, the largest CP rank of a tensor with modes (${sizesText}); use R ≤ ${bound}`);
+    }
+    return;
+  }
+  if (specOf(c).kind === "lora") {
+    if (ranks[0] > Math.max(shape.dIn, shape.dOut)) {
+      throw new ConfigError(`construction "lora": rank ${ranks[0]} exceeds both sides of the [${shape.dOut}, ${shape.dIn}] matrix; use r ≤ ${Math.min(shape.dIn, shape.dOut)}`);
+    }
+    return;
+  }
+  const largest = Math.max(...sizes);
+  ranks.forEach((r, i) => {
+    if (r > largest) {
+      throw new ConfigError(`construction "${c}": rank ${r} on mode \`${names[i]}\` (size ${sizes[i]}) exceeds every mode size (${sizesText}); use a rank ≤ ${sizes[i]}`);
+    }
+  });
 }

@@ -24,6 +24,5 @@ export function saveAdapter(dir: string, set: AdapterSet, ctx: ModelContext, hea
 export function loadAdapter(dir: string, ctx: ModelContext): { set: AdapterSet; head: WeightMap } {
   const config = join(dir, ADAPTER_CONFIG);
   const weights = join(dir, ADAPTER_WEIGHTS);
-  const raw = readJsonFile(config, "adapter config") as Record<string, unknown>;
-  return adapterFromFiles(raw, readSafetensors(weights).tensors, { config, weights }, ctx);
+  return adapterFromFiles(readJsonFile(config, "adapter config"), readSafetensors(weights).tensors, { config, weights }, ctx);
 }

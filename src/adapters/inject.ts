@@ -5,15 +5,16 @@
  */
 import * as b from "../ir/builder.ts";
 import type { Value } from "../ir/graph.ts";
-import type { ProjectionHook } from "../models/types.ts";
 import { type AdapterSet, coreKey, factorKey, loraKeys } from "./adapter-set.ts";
-import { CONSTRUCTION_SPECS, type SliceIndex, tensorCount, tensorIndex } from "./constructions.ts";
+import type { AdapterConfig, AdapterGroup } from "./config.ts";
+import { CONSTRUCTION_SPECS, tensorCount, tensorIndex } from "./constructions.ts";
+import type { LinearSite, ProjectionHook } from "./sites.ts";
 
 type Get = (name: string) => Value;
 
-/** All R[p,l] of tensor t as one value [r_in, S, dOut] (see `tensorSlicesR`). */
-export function allSlicesR(set: AdapterSet, t: number, get: Get): Value {
-  const r = tensorSlicesR(set, [t], get);
+/** All R[p,l] of tensor t of a group (default the first) as one value [r_in, S, dOut] (see `tensorSlicesR`). */
+export function allSlicesR(set: AdapterSet, t: number, get: Get, group: AdapterGroup = set.groups[0]): Value {
+  const r = tensorSlicesR(set.config, group, [t], get);
   return b.reshape(r, (r.shape as number[]).slice(1));
 }
 
@@ -28,20 +29,20 @@ export function allSlicesR(set: AdapterSet, t: number, get: Get): Value {
  * contracted indices, or its own internal transposes) at 3–25 GFLOP/s, and its Transpose of the
  * core's small inner axes, with its gradient, took 1 ms a step on 2 threads and 10 ms each on 16.
  */
-function tensorSlicesR(set: AdapterSet, ts: number[], get: Get): Value {
-  const { construction, factorization, headLayout } = set.config;
-  const spec = CONSTRUCTION_SPECS[construction];
+function tensorSlicesR(config: AdapterConfig, group: AdapterGroup, ts: number[], get: Get): Value {
+  const { factorization, headLayout } = config;
+  const spec = CONSTRUCTION_SPECS[group.construction];
   const T = ts.length;
   const stack = (key: (t: number) => string) =>
     b.concat(
       ts.map((t) => get(key(t))).map((v) => b.reshape(v, [1, ...(v.shape as number[])])),
       0,
     );
-  const f = (i: number) => stack((t) => factorKey(t, i)); // [T, ...]
+  const f = (i: number) => stack((t) => factorKey(t, i, group.index)); // [T, ...]
   const att = spec.hasAtt;
   const iQkv = att ? 3 : 2;
   const iDepth = iQkv + (spec.stacksProjections ? 1 : 0);
-  const dOut = set.shape.dOut;
+  const dOut = group.shape.dOut;
   if (factorization === "cp") {
     // superdiagonal core: R[a, o] = Π (index-factor rows)[a] · U_out[o, a]
     const prefix = (spec.stacksProjections ? "P" : "") + (spec.stacksDepth ? "L" : "");
@@ -56,7 +57,7 @@ function tensorSlicesR(set: AdapterSet, ts: number[], get: Get): Value {
   // The index modes are the core's last axes, contracted with their factors' Kronecker product
   // K[(p l), (q e)] = F[p, q]·G[l, e] (36 × 36 at most) in one product. One mode at a time needed
   // a product batched over every rank triple with 3 × 3 matrices: ten times slower.
-  const core = stack((t) => coreKey(t)); // [T, a, b, (c), (q), (e)]
+  const core = stack((t) => coreKey(t, group.index)); // [T, a, b, (c), (q), (e)]
   const rankDims = (core.shape as number[]).slice(1, att ? 4 : 3);
   const idx = [spec.stacksProjections ? f(iQkv) : undefined, spec.stacksDepth ? f(iDepth) : undefined].filter((x): x is Value => x !== undefined);
   const k = idx.length === 2 ? kron(idx[0], idx[1]) : idx[0]; // [T, S, (q e)]
@@ -113,41 +114,77 @@ function projectOnce(x: Value, factors: Value[], transB: boolean): Value[] {
   return factors.map((f) => b.slice(u, u.rank - 1, start, (start += f.shape[rankAxis] as number)));
 }
 
-/** The projection hook that adds every adapted layer's update; values are built lazily and shared. */
-export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
-  const { construction, scaling } = set.config;
-  const spec = CONSTRUCTION_SPECS[construction];
-  const where = new Map<string, { p: number; l: number }>();
-  set.grid.forEach((row, p) => row.forEach((site, l) => where.set(site.path, { p, l })));
-  // every tensor's slices in one value, built on first use; then one [r_in, S, dOut] per tensor
+/**
+ * One group's R[p,l] as the site reads it, built lazily and shared: every tensor's slices in one
+ * value on first use, then one [r_in, dOut] per projection (its cotangent is one slice too, and
+ * the engine concatenates the slices' cotangents instead of adding zero-padded copies); K/V under
+ * the GQA "mean" rule take the mean over their query-head groups, a small op on R, not on the
+ * activations.
+ */
+function groupSlices(config: AdapterConfig, group: AdapterGroup, get: Get): (p: number, l: number) => Value {
+  const spec = CONSTRUCTION_SPECS[group.construction];
   let all: Value | undefined;
   const perTensor = new Map<number, Value>();
-  const sliceR = (t: number, fixed: SliceIndex["fixed"]): Value => {
+  const perSite = new Map<string, Value>();
+  const tensorR = (t: number): Value => {
     let rt = perTensor.get(t);
     if (!rt) {
-      all ??= tensorSlicesR(set, Array.from({ length: tensorCount(construction, set.shape) }, (_, i) => i), get); // [T, r_in, S, dOut]
+      all ??= tensorSlicesR(config, group, Array.from({ length: tensorCount(group.construction, group.shape) }, (_, i) => i), get); // [T, r_in, S, dOut]
       const dims = (all.shape as number[]).slice(1);
       perTensor.set(t, (rt = b.reshape(all.shape[0] === 1 ? all : b.slice(all, 0, t, t + 1), dims)));
     }
-    const [rIn, S, dOut] = rt.shape as number[];
-    const L = spec.stacksDepth ? set.shape.layers : 1;
-    const i = (fixed.qkv ?? 0) * L + (fixed.depth ?? 0);
-    // one [r_in, dOut] slice per projection: its cotangent is one slice too, and the engine
-    // concatenates the slices' cotangents instead of adding zero-padded copies
-    return b.reshape(S === 1 ? rt : b.slice(rt, 1, i, i + 1), [rIn, dOut]);
+    return rt;
   };
-  return (x, sites) => {
-    const covered = sites.map((site) => where.get(site.path));
-    if (spec.kind === "lora") {
-      const keys = sites.map((site, i) => (covered[i] ? loraKeys(site) : undefined));
-      const us = projectOnce(x, keys.flatMap((k) => (k ? [get(k.a)] : [])), true); // [B, T, r] each
-      let j = 0;
-      return keys.map((k) => k && b.matmul(us[j++], get(k.b), { transB: true, alpha: scaling })); // [B, T, dOut]
-    }
-    const at = covered.map((c) => c && tensorIndex(construction, set.shape, c.p, c.l));
-    // projections of one tensor share its U_in, so x·U_in is computed once per distinct tensor
-    const tensors = [...new Set(at.flatMap((a) => (a ? [a.tensor] : [])))];
-    const us = projectOnce(x, tensors.map((t) => get(factorKey(t, 0))), false); // [B, T, r_in] each
-    return at.map((a) => a && b.matmul(us[tensors.indexOf(a.tensor)], sliceR(a.tensor, a.fixed), { alpha: scaling })); // [B, T, dOut]
+  return (p, l) => {
+    const key = `${p},${l}`;
+    let r = perSite.get(key);
+    if (r) return r;
+    const { tensor, fixed } = tensorIndex(group.construction, group.shape, p, l);
+    const rt = tensorR(tensor);
+    const [rIn, S, dOut] = rt.shape as number[];
+    const L = spec.stacksDepth ? group.shape.layers : 1;
+    const i = (fixed.qkv ?? 0) * L + (fixed.depth ?? 0);
+    r = b.reshape(S === 1 ? rt : b.slice(rt, 1, i, i + 1), [rIn, dOut]);
+    const kv = group.members[p].kv;
+    if (kv) r = b.reshape(b.reduceMean(b.reshape(r, [rIn, kv.heads, dOut / (kv.heads * kv.dim), kv.dim]), [2]), [rIn, kv.heads * kv.dim]);
+    perSite.set(key, r);
+    return r;
+  };
+}
+
+/** The projection hook that adds every adapted layer's update; values are built lazily and shared. */
+export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
+  const { config } = set;
+  const scaling = config.scaling;
+  const where = new Map<string, { group: AdapterGroup; p: number; l: number; slice: (p: number, l: number) => Value }>();
+  for (const group of set.groups) {
+    const slice = groupSlices(config, group, get);
+    group.grid.forEach((row, p) => row.forEach((site, l) => where.set(site.path, { group, p, l, slice })));
+  }
+  const lora = (g: AdapterGroup) => CONSTRUCTION_SPECS[g.construction].kind === "lora";
+  return (x: Value, sites: LinearSite[]) => {
+    const at = sites.map((site) => where.get(site.path));
+    // x times every input factor in one GEMM per kind: LoRA's A [r, in], and U_in [in, r] of each
+    // distinct (group, tensor) read by a site that is not transposed
+    const loraSites = sites.filter((_, i) => at[i] && lora(at[i]!.group));
+    const us = projectOnce(x, loraSites.map((s) => get(loraKeys(s).a)), true);
+    const uIn = new Map<string, number>();
+    const uInKeys: string[] = [];
+    at.forEach((a) => {
+      if (!a || lora(a.group) || a.group.members[a.p].transposed) return;
+      const k = factorKey(tensorIndex(a.group.construction, a.group.shape, a.p, a.l).tensor, 0, a.group.index);
+      if (!uIn.has(k)) uIn.set(k, uInKeys.push(k) - 1);
+    });
+    const xu = projectOnce(x, uInKeys.map(get), false); // [B, T, r_in] each
+    return sites.map((site, i) => {
+      const a = at[i];
+      if (!a) return undefined;
+      if (lora(a.group)) return b.matmul(us[loraSites.indexOf(site)], get(loraKeys(site).b), { transB: true, alpha: scaling });
+      const r = a.slice(a.p, a.l);
+      const u = factorKey(tensorIndex(a.group.construction, a.group.shape, a.p, a.l).tensor, 0, a.group.index);
+      // transposed (heads on the input): y += s·(x Rᵀ) U_inᵀ
+      if (a.group.members[a.p].transposed) return b.matmul(b.matmul(x, r, { transB: true }), get(u), { transB: true, alpha: scaling });
+      return b.matmul(xu[uIn.get(u)!], r, { alpha: scaling }); // [B, T, dOut]
+    });
   };
 }

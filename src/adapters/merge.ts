@@ -1,25 +1,28 @@
 /**
- * Folding an adapter into the frozen weights for zero-overhead inference: W[p,l] += s·(U_in R[p,l])ᵀ,
- * computed on the CPU through the sliced path (never the full tensor). Unmerge subtracts the same
- * ΔW, restoring W up to float rounding.
+ * Folding an adapter into the frozen weights for zero-overhead inference: W += ΔW of every
+ * adapted site (reference.ts `siteDeltaWeight`: s·(U_in R[p,l])ᵀ, K/V averaged over their
+ * query-head groups, attention outputs transposed), computed on the CPU through the sliced path
+ * (never the full tensor). Unmerge subtracts the same ΔW, restoring W up to float rounding.
  */
 import type { WeightMap } from "../nn/params.ts";
-import { type AdapterSet, adapterState } from "./adapter-set.ts";
-import { deltaWeightSliced } from "./reference.ts";
+import { type AdapterSet, groupState } from "./adapter-set.ts";
+import { siteDeltaWeight } from "./reference.ts";
 
 function fold(weights: WeightMap, set: AdapterSet, sign: 1 | -1): WeightMap {
   const out: WeightMap = new Map(weights);
-  const state = adapterState(set);
-  set.grid.forEach((row, p) =>
-    row.forEach((site, l) => {
-      const key = `${site.path}.weight`;
-      const w = out.get(key)!;
-      const delta = deltaWeightSliced(state, p, l).data; // [dOut, dIn]
-      const data = new Float32Array(w.data.length);
-      for (let i = 0; i < data.length; i++) data[i] = w.data[i] + sign * delta[i];
-      out.set(key, { shape: w.shape, data });
-    }),
-  );
+  for (const group of set.groups) {
+    const state = groupState(set, group);
+    group.grid.forEach((row, p) =>
+      row.forEach((site, l) => {
+        const key = `${site.path}.weight`;
+        const w = out.get(key)!;
+        const delta = siteDeltaWeight(state, group.members[p], p, l).data; // [out, in]
+        const data = new Float32Array(w.data.length);
+        for (let i = 0; i < data.length; i++) data[i] = w.data[i] + sign * delta[i];
+        out.set(key, { shape: w.shape, data });
+      }),
+    );
+  }
   return out;
 }
 

@@ -4,6 +4,9 @@
  * turns "as many parameters as LoRA r = 8" into per-mode Tucker ranks.
  */
 import { ConfigError } from "../errors.ts";
+import { type AdapterOptions, planAdapter } from "./config.ts";
+import type { GroupPlan } from "./groups.ts";
+import type { LinearSite } from "./sites.ts";
 import { cpParamCount, tuckerParamCount } from "../tensor/tucker.ts";
 import {
   CONSTRUCTION_SPECS,
@@ -266,4 +269,35 @@ function searchTucker(sizes: readonly number[], b: number, cap: boolean, floor: 
 export function rankLabels(construction: Construction, ranks: readonly number[]): string {
   const names = modeNames(construction);
   return ranks.map((r, i) => `${names[i] ?? "r"}=${r}`).join(" ");
+}
+
+/** What a budget names: LoRA's count at rank r on the same sites, or a total count. */
+export type GroupBudget = { isoLora: number } | { total: number };
+
+/** LoRA's parameters per unit rank on a group's sites: Σ (in + out) over its sites. */
+export function loraPerRank(group: GroupPlan): number {
+  return group.grid.flat().reduce((n, s) => n + s.inFeatures + s.outFeatures, 0);
+}
+
+/**
+ * Ranks for every shape group of an adapter from one budget. Each group gets LoRA's count on its
+ * own sites (iso-LoRA r: r · Σ(in + out)); a total budget is shared in proportion to those
+ * counts, so `{ total: isoLoRA count }` and `{ isoLora: r }` agree. Each group's ranks are then
+ * `ranksForBudget` of its construction and shape.
+ */
+export function groupRanksForBudget(
+  opts: Omit<AdapterOptions, "ranks" | "groupRanks">,
+  sites: LinearSite[],
+  budget: GroupBudget,
+  search: Omit<BudgetOptions, "factorization"> = {},
+): { groupRanks: Record<string, number[]>; groups: { name: string; budget: number; result: BudgetResult }[] } {
+  const { groups } = planAdapter({ ...opts, ranks: 1 }, sites);
+  const perRank = groups.map(loraPerRank);
+  const total = perRank.reduce((a, b) => a + b, 0);
+  const out = groups.map((g, i) => {
+    const b = "isoLora" in budget ? budget.isoLora * perRank[i] : Math.floor((budget.total * perRank[i]) / total);
+    const factorization = g.construction === "lora" ? "tucker" : (opts.factorization ?? "tucker");
+    return { name: g.name, budget: b, result: ranksForBudget(g.construction, g.shape, b, { ...search, factorization }) };
+  });
+  return { groupRanks: Object.fromEntries(out.map((g) => [g.name, g.result.ranks])), groups: out };
 }

@@ -227,3 +227,42 @@ export function deltaWeightSliced(state: AdapterState, p: number, l: number): De
   const { uIn, r } = sliceFactorsR(state.construction, state.shape, t, state.headLayout, p, l);
   return scale(transpose2d(matmul(uIn, r)), state.scaling);
 }
+
+/**
+ * Columns of M [rows, H·dh] averaged over each query-head group: column j·dh + c of the result is
+ * the mean of columns (j·g + i)·dh + c, i < g = H / kvHeads (query head h reads K/V head ⌊h/g⌋).
+ */
+export function meanOverQueryHeads(m: Dense, kvHeads: number, headDim: number): Dense {
+  const [rows, cols] = m.shape;
+  const g = cols / (kvHeads * headDim);
+  const out = new Float64Array(rows * kvHeads * headDim);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < kvHeads; j++) {
+      for (let c = 0; c < headDim; c++) {
+        let sum = 0;
+        for (let i = 0; i < g; i++) sum += m.data[r * cols + (j * g + i) * headDim + c];
+        out[(r * kvHeads + j) * headDim + c] = sum / g;
+      }
+    }
+  }
+  return { shape: [rows, kvHeads * headDim], data: out };
+}
+
+/** How a site reads its group's slice: K/V averaged to their heads, an attention output transposed. */
+export interface SliceView {
+  /** K/V under the GQA "mean" rule: their heads and head size. */
+  kv?: { heads: number; dim: number };
+  transposed: boolean;
+}
+
+/**
+ * ΔW [out, in] of the site that is projection p of block l, with its view: s · (U_in R̄)ᵀ where R̄
+ * is R[p,l] (K/V: averaged over query-head groups), or s · U_in R[p,l] for a transposed site.
+ */
+export function siteDeltaWeight(state: AdapterState, view: SliceView, p: number, l: number): Dense {
+  const t = tensorFor(state, p, l);
+  const { uIn, r } = sliceFactorsR(state.construction, state.shape, t, state.headLayout, p, l);
+  const rv = view.kv ? meanOverQueryHeads(r, view.kv.heads, view.kv.dim) : r;
+  const m = matmul(uIn, rv);
+  return scale(view.transposed ? m : transpose2d(m), state.scaling);
+}

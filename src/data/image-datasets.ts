@@ -6,6 +6,7 @@
  * unreadable file is skipped with one warning before training instead of failing a batch later.
  */
 import { statSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { ConfigError, DataError } from "../errors.ts";
@@ -20,7 +21,8 @@ const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm
 export interface ImageLoadOptions {
   /**
    * How hard to check each file before accepting it: "header" (fast, catches non-images and
-   * missing files), "decode" (full decode, also catches truncated files; slower), or "none".
+   * missing files), "decode" (the default: full decode, also catches truncated files, so no
+   * bad image reaches a training step), or "none".
    */
   verify?: "header" | "decode" | "none";
   warn?: WarnFn;
@@ -122,7 +124,7 @@ async function verified(
   source: string,
   opts: ImageLoadOptions,
 ): Promise<ImageDataset> {
-  const mode = opts.verify ?? "header";
+  const mode = opts.verify ?? "decode";
   const failures = new Array<string | null>(candidates.length).fill(null);
   if (mode !== "none") {
     let next = 0;
@@ -146,9 +148,11 @@ async function verified(
   return ds;
 }
 
-/** null when the file opens as an image, else sharp's reason. */
+/** null when the file opens as an image, else the reason. Only regular files are opened: a FIFO or a device named x.png would block the read forever. */
 async function probe(path: string, mode: "header" | "decode"): Promise<string | null> {
   try {
+    const st = await stat(path);
+    if (!st.isFile()) return `not a regular file (${st.isFIFO() ? "a FIFO" : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : st.isSocket() ? "a socket" : "a folder"})`;
     if (mode === "header") await sharp(path).metadata();
     else await sharp(path).raw().toBuffer();
     return null;

@@ -216,6 +216,23 @@ function jsonlRows(text: string, file: string, opts: TableOptions): RawRow[] {
  * Labels → class indices. The first row decides the kind: an integer (or integer string) means
  * class indices, anything else class names; a row of the other kind is a DataError.
  */
+/**
+ * Integer labels are class indices 0..C-1, each of which must occur: a stray `7` among 0/1 (or a
+ * `1000000000`) would otherwise size a head of 8 (or 10^9) classes without a word.
+ */
+function checkContiguous(values: number[], rows: RawRow[], max: number): void {
+  const seen = new Set(values);
+  if (seen.size === max + 1) return;
+  const missing = max + 1 - seen.size;
+  const at = rows[values.indexOf(max)].where;
+  const present = [...seen].sort((a, b) => a - b);
+  const shown = present.length > 8 ? `${present.slice(0, 8).join(", ")}, …` : present.join(", ");
+  throw new DataError(
+    `Integer labels must be the class indices 0..C-1, each used at least once; the labels are ${shown} ` +
+      `(the largest, ${max}, at ${at}), so ${missing} of the indices below ${max + 1} never occur. Fix the stray label, or use class names.`,
+  );
+}
+
 function assignLabels(rows: RawRow[], given?: string[]): { labels: number[]; classNames: string[] } {
   if (rows.length === 0) return { labels: [], classNames: given ?? [] };
   const values = rows.map((r) => (typeof r.label === "number" ? r.label : (parseIndex(r.label) ?? r.label)));
@@ -230,6 +247,7 @@ function assignLabels(rows: RawRow[], given?: string[]): { labels: number[]; cla
   });
   if (byIndex) {
     const max = (values as number[]).reduce((a, b) => Math.max(a, b), 0);
+    if (!given) checkContiguous(values as number[], rows, max);
     const classNames = given ?? Array.from({ length: max + 1 }, (_, i) => String(i));
     values.forEach((v, i) => {
       if ((v as number) < 0 || (v as number) >= classNames.length) {

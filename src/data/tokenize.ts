@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { ConfigError, FormatError } from "../errors.ts";
+import { ConfigError, FormatError, TensLoRAError } from "../errors.ts";
 import { readText } from "./files.ts";
 
 export type IdDType = "int64" | "int32";
@@ -64,12 +64,14 @@ export class TextTokenizer {
 
   /** From parsed `tokenizer.json` and (optional) `tokenizer_config.json` objects. */
   constructor(tokenizerJson: object, tokenizerConfig: Record<string, unknown> = {}) {
-    this.#tok = new Tokenizer(tokenizerJson, tokenizerConfig);
+    if (typeof tokenizerJson !== "object" || tokenizerJson === null || Array.isArray(tokenizerJson)) throw new FormatError(`tokenizer.json must hold a JSON object, found ${JSON.stringify(tokenizerJson)}; re-download the tokenizer files`);
+    if (typeof tokenizerConfig !== "object" || tokenizerConfig === null || Array.isArray(tokenizerConfig)) throw new FormatError(`tokenizer_config.json must hold a JSON object, found ${JSON.stringify(tokenizerConfig)}`);
+    this.#tok = tokenizerCall("reading it", () => new Tokenizer(tokenizerJson, tokenizerConfig));
     const json = tokenizerJson as { padding?: { pad_id?: number }; truncation?: { max_length?: number } };
     // pad_token is a string, or an AddedToken object {content, …} in newer configs
     const padToken = tokenizerConfig.pad_token as string | { content?: string } | undefined;
     const padName = typeof padToken === "object" ? padToken?.content : padToken;
-    const padFromConfig = typeof padName === "string" ? this.#tok.token_to_id(padName) : undefined;
+    const padFromConfig = typeof padName === "string" ? tokenizerCall("looking up pad_token", () => this.#tok.token_to_id(padName)) : undefined;
     this.padId = padFromConfig ?? json.padding?.pad_id ?? null;
     const limit = tokenizerConfig.model_max_length;
     this.modelMaxLength =
@@ -85,6 +87,10 @@ export class TextTokenizer {
 
   /** Ids and segment ids of one text or pair, truncated to fit `maxLength`. */
   encode(text: string, textPair?: string, opts: TruncationOptions = {}): TokenIds {
+    return tokenizerCall("encoding text", () => this.#encode(text, textPair, opts));
+  }
+
+  #encode(text: string, textPair: string | undefined, opts: TruncationOptions): TokenIds {
     const addSpecial = opts.addSpecialTokens ?? true;
     let a = this.#tok.tokenize(text);
     let b = textPair === undefined ? null : this.#tok.tokenize(textPair);
@@ -160,7 +166,7 @@ export class TextTokenizer {
   }
 
   decode(ids: number[], skipSpecialTokens = true): string {
-    return this.#tok.decode(ids, { skip_special_tokens: skipSpecialTokens });
+    return tokenizerCall("decoding ids", () => this.#tok.decode(ids, { skip_special_tokens: skipSpecialTokens }));
   }
 
   #maxLength(given: number | undefined): number {
@@ -196,6 +202,16 @@ export function longestFirst(na: number, nb: number, budget: number): [number, n
   if (2 * short <= budget) return na <= nb ? [na, budget - na] : [budget - nb, nb];
   const half = Math.floor(budget / 2);
   return na <= nb ? [half, budget - half] : [budget - half, half];
+}
+
+/** The tokenizers library throws TypeErrors on malformed files: those are the files' fault, said as such. */
+function tokenizerCall<T>(what: string, call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    if (e instanceof TensLoRAError) throw e;
+    throw new FormatError(`the tokenizer failed ${what} (${String((e as Error)?.message ?? e).split("\n")[0]}); tokenizer.json or tokenizer_config.json is malformed or of a kind not supported, re-download them`);
+  }
 }
 
 function readJson(file: string): unknown {

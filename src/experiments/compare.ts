@@ -7,10 +7,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
-import { isoLoRA, ranksForBudget, type Factorization } from "../adapters/params.ts";
+import { groupRanksForBudget, type Factorization } from "../adapters/params.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
 import { ConfigError } from "../errors.ts";
-import { adapterShape } from "../adapters/adapter-set.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { writePlot } from "../train/plot.ts";
@@ -84,10 +83,11 @@ async function runOne(o: CompareOptions, method: string, seed: number, backbone:
   let adapter;
   let ranks: number[] | null = null;
   if (!(BASELINES as readonly string[]).includes(method)) {
-    const ctx = modelContext(model);
-    const { shape } = adapterShape(ctx.sites, ["query", "key", "value"], ctx.heads, ctx.layers);
-    ranks = method === "lora" ? [o.isoLoraRank] : ranksForBudget(method as never, shape, isoLoRA(shape, o.isoLoraRank), { factorization: o.factorization, slack: o.rankSlack }).ranks;
-    adapter = createAdapter(model, { construction: method, ranks, factorization: o.factorization, headLayout: o.headLayout, seed }).set;
+    const base = { construction: method, factorization: o.factorization, headLayout: o.headLayout };
+    const budget = { isoLora: o.isoLoraRank };
+    const groupRanks = method === "lora" ? undefined : groupRanksForBudget(base, modelContext(model).sites, budget, { slack: o.rankSlack }).groupRanks;
+    ranks = groupRanks ? Object.values(groupRanks)[0] : [o.isoLoraRank];
+    adapter = createAdapter(model, { ...base, ranks, groupRanks, seed }).set;
   }
   const trainable = method === "head" ? "head" : method === "full" ? "all" : "adapter+head";
   const config = { ...o.config, seed, lr: method === "full" ? o.fullLr : o.config.lr };

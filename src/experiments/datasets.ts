@@ -107,5 +107,15 @@ export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLengt
   if (!existsSync(join(model.dir, "tokenizer.json"))) {
     throw new ConfigError(`${model.dir} has no tokenizer.json; text models need the tokenizer files of their HF folder`);
   }
-  return textTaskData(data.split, TextTokenizer.fromDir(model.dir), opts.maxLength);
+  return textTaskData(data.split, TextTokenizer.fromDir(model.dir), Math.min(opts.maxLength, positionLimit(model)));
+}
+
+/**
+ * The most tokens the model's position table takes: max_position_embeddings, less RoBERTa's
+ * offset (its positions start after pad_token_id). Longer inputs would index past the table.
+ */
+export function positionLimit(model: LoadedModel): number {
+  const cfg = model.config as { maxPositionEmbeddings?: number; padTokenId?: number };
+  if (cfg.maxPositionEmbeddings === undefined) return Number.POSITIVE_INFINITY;
+  return cfg.maxPositionEmbeddings - (model.family.modelType === "roberta" ? (cfg.padTokenId ?? 0) + 1 : 0);
 }

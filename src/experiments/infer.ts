@@ -4,6 +4,8 @@
  * its class names; inputs by their HuggingFace names from a safetensors file, image files or text;
  * one forward pass; logits and the last hidden state back as F32, and labelled probabilities.
  */
+import { describeNonFinite } from "../tensor/finite.ts";
+import { looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
@@ -24,7 +26,7 @@ import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
 import { type MetricsSummary, summarize } from "../train/metrics.ts";
 import type { SplitName, TaskData } from "../train/task-data.ts";
 import { predict } from "../train/trainer.ts";
-import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, taskDataFor } from "./datasets.ts";
+import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionLimit, taskDataFor } from "./datasets.ts";
 
 const HEAD_PREFIX = "base_model.model.";
 
@@ -34,6 +36,8 @@ export interface TrainedModel {
   adapter?: AdapterSet;
   /** Class names, index = class id (id2label). */
   labels: string[];
+  /** The classifier was missing or mis-shaped in the model folder and no adapter brought one: it is random. */
+  randomHead?: boolean;
 }
 
 /** What `--adapter DIR` holds: an adapter, a head, a full model folder; anything else is an error naming the fix. */
@@ -89,13 +93,14 @@ function checkFullWeights(dir: string, model: LoadedModel, weights: Map<string, 
 }
 
 /** Load `modelDir` with what a run saved in `adapterDir` (optional) applied. */
-export function loadTrainedModel(modelDir: string, adapterDir?: string, opts: { seed?: number } = {}): TrainedModel {
-  if (!existsSync(join(modelDir, "config.json"))) {
+export function loadTrainedModel(modelSpec: string, adapterDir?: string, opts: { seed?: number } = {}): TrainedModel {
+  const modelDir = resolveModelFromCache(modelSpec);
+  if (!looksLikeRepoId(modelDir) && !existsSync(join(modelDir, "config.json"))) {
     throw new ConfigError(`--model ${modelDir} is not a HuggingFace model folder (no config.json)`);
   }
   if (!adapterDir) {
     const model = loadModel(modelDir);
-    return { model, labels: model.config.id2label ?? labelNames(model.config.numLabels) };
+    return { model, labels: model.config.id2label ?? labelNames(model.config.numLabels), randomHead: model.newHead };
   }
   const kind = describeTrainedDir(adapterDir);
   const labels = trainedLabels(adapterDir, kind, modelDir);
@@ -204,9 +209,7 @@ export function textInputs(model: LoadedModel, texts: string[], pairs?: string[]
   if (pairs && pairs.length !== texts.length) throw new ConfigError(`--text-pair needs one second text per --text: got ${texts.length} texts and ${pairs.length} pairs`);
   if (!existsSync(join(model.dir, "tokenizer.json"))) throw new ConfigError(`${model.dir} has no tokenizer.json; --text needs the tokenizer files of the model folder`);
   const tok = TextTokenizer.fromDir(model.dir);
-  const cfg = model.config as { maxPositionEmbeddings: number; padTokenId: number };
-  const limit = cfg.maxPositionEmbeddings - cfg.padTokenId - 1;
-  const m = Math.min(maxLength ?? tok.modelMaxLength ?? 512, limit);
+  const m = Math.min(maxLength ?? tok.modelMaxLength ?? 512, positionLimit(model));
   const batch = tok.encodeBatch(texts.map((text, i) => ({ text, textPair: pairs?.[i] })), { maxLength: m, truncation: true });
   const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [...batch.shape], data });
   return { input_ids: t(batch.inputIds), attention_mask: t(batch.attentionMask), token_type_ids: t(batch.tokenTypeIds) };
@@ -232,6 +235,7 @@ export async function runInference(tm: { model: LoadedModel; adapter?: AdapterSe
     const graph = await compile(built.graph, { store, threads: opts.threads, outputs: ["logits", "last_hidden_state"] });
     try {
       const out = await graph.run(model.family.feeds(model.config, inputs));
+      refuseNonFiniteLogits(out.logits.data as Float32Array, model.dir);
       return { logits: out.logits, last_hidden_state: out.last_hidden_state };
     } finally {
       graph.dispose();
@@ -239,6 +243,12 @@ export async function runInference(tm: { model: LoadedModel; adapter?: AdapterSe
   } finally {
     store.dispose();
   }
+}
+
+/** NaN logits would print as "NaN%" or count as class 0: refuse them, pointing at the weights. */
+export function refuseNonFiniteLogits(logits: Float32Array, modelDir: string): void {
+  const bad = describeNonFinite(logits);
+  if (bad) throw new FormatError(`the model (${modelDir}, with its adapter) produced logits with ${bad}; its weights or adapter hold non-finite or overflowing values, retrain or restore them`);
 }
 
 export function writeOutputs(path: string, out: InferenceOutputs): void {

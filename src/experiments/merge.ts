@@ -84,7 +84,7 @@ export async function mergeToFolder(modelDir: string, adapterDir: string, outDir
     }
   }
   if (opts.onnx) files.push(...exportOnnx({ ...tm.model, weights }, outDir, { inlineLimitBytes: opts.inlineLimitBytes }));
-  const mergedProjections = tm.adapter ? tm.adapter.grid.reduce((n, row) => n + row.length, 0) : 0;
+  const mergedProjections = tm.adapter ? tm.adapter.groups.reduce((n, g) => n + g.grid.flat().length, 0) : 0;
   return { dir: outDir, files, labels: tm.labels, mergedProjections };
 }
 

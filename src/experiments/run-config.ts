@@ -34,6 +34,10 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads"> {
   factorization: string;
   headLayout: string;
   targetModules: string;
+  /** PEFT's layers_to_transform as "0,1,5"; "" = every block. */
+  layersToTransform: string;
+  /** Grouped-query attention: "mean" (K/V share Q's stack) or "separate". */
+  gqa: string;
   /** Multiplies every update; LoRA: alpha / r. The paper uses 1. */
   scaling: number;
   /** Validated into TrainConfig by `trainConfig`; kept loose here so files and flags coerce. */
@@ -60,6 +64,8 @@ export const DEFAULTS: RunConfig = {
   factorization: "tucker",
   headLayout: "head_major",
   targetModules: "query,key,value",
+  layersToTransform: "",
+  gqa: "mean",
   scaling: 1,
   lr: 5e-4,
   weightDecay: 0.01,

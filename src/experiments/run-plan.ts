@@ -4,8 +4,9 @@
  * browser studio, so both build the same adapter from the same settings.
  */
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
-import { adapterShape, type AdapterSet } from "../adapters/adapter-set.ts";
-import { isoLoRA, ranksForBudget } from "../adapters/params.ts";
+import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { groupRanksForBudget } from "../adapters/params.ts";
+import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
 import { createAdapter, modelContext } from "../models/context.ts";
@@ -15,6 +16,12 @@ import { type RunConfig, parseRanks } from "./run-config.ts";
 
 export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
 
+function parseLayers(text: string): number[] {
+  const parts = text.split(",").map((x) => x.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) throw new ConfigError(`--layers-to-transform takes block indices separated by commas (e.g. 0,1,2), got "${text}"`);
+  return parts.map(Number);
+}
+
 /** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
 export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
   if (!(METHODS as readonly string[]).includes(cfg.construction)) {
@@ -22,22 +29,30 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   }
   if (cfg.construction === "head") return { trainable: "head", warnings: [] };
   if (cfg.construction === "full") return { trainable: "all", warnings: [] };
-  const ctx = modelContext(model);
-  const targets = cfg.targetModules.split(",").map((s) => s.trim()).filter(Boolean);
-  const { shape } = adapterShape(ctx.sites, targets, ctx.heads, ctx.layers);
-  const factorization = cfg.factorization as "tucker" | "cp";
-  let ranks: number[];
-  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
-  else if (cfg.construction === "lora") ranks = [cfg.isoLora];
-  else ranks = ranksForBudget(cfg.construction as never, shape, cfg.budget > 0 ? cfg.budget : isoLoRA(shape, cfg.isoLora), { factorization, slack: cfg.rankSlack }).ranks;
-  const { set, warnings } = createAdapter(model, {
+  const lora = cfg.construction === "lora";
+  const base = {
     construction: cfg.construction,
-    ranks,
-    factorization,
+    factorization: cfg.factorization as "tucker" | "cp",
     headLayout: cfg.headLayout as "head_major" | "interleaved",
-    targetModules: targets,
-    scaling: cfg.construction === "lora" ? undefined : cfg.scaling,
-    loraAlpha: cfg.construction === "lora" ? cfg.scaling * ranks[0] : undefined,
+    targetModules: parseTargetModules(cfg.targetModules),
+    layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
+    gqa: cfg.gqa as "mean" | "separate",
+  };
+  let ranks: number[];
+  let groupRanks: Record<string, number[]> | undefined;
+  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
+  else if (lora) ranks = [cfg.isoLora];
+  else {
+    const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
+    ({ groupRanks } = groupRanksForBudget(base, modelContext(model).sites, budget, { slack: cfg.rankSlack }));
+    ranks = Object.values(groupRanks)[0];
+  }
+  const { set, warnings } = createAdapter(model, {
+    ...base,
+    ranks,
+    groupRanks,
+    scaling: lora ? undefined : cfg.scaling,
+    loraAlpha: lora ? cfg.scaling * ranks[0] : undefined,
     seed: cfg.seed,
   });
   return { adapter: set, trainable: "adapter+head", warnings };
@@ -49,6 +64,7 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
   }
   if (!(cfg.lr > 0)) throw new ConfigError(`--lr must be positive, got ${cfg.lr}`);
+  checkRunOptions(cfg);
   return {
     lr: cfg.lr,
     weightDecay: cfg.weightDecay,
@@ -64,4 +80,19 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
     dropout: cfg.dropout,
     threads: cfg.threads || undefined,
   };
+}
+
+/** Ranges of the options ONNX Runtime or the trainer would otherwise reject with a stack (or accept silently). */
+export function checkRunOptions(cfg: RunConfig): void {
+  const bad = (flag: string, rule: string, v: unknown) => new ConfigError(`--${flag} must be ${rule}, got ${v}`);
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw bad("dropout", "in [0, 1) (the probability of dropping a unit)", cfg.dropout);
+  if (!(Number.isInteger(cfg.threads) && cfg.threads >= 0)) throw bad("threads", "an integer ≥ 1 (or 0 for all cores)", cfg.threads);
+  if (!(Number.isInteger(cfg.maxLength) && cfg.maxLength >= 1)) throw bad("max-length", "a positive integer", cfg.maxLength);
+  if (!(cfg.weightDecay >= 0)) throw bad("weight-decay", "≥ 0", cfg.weightDecay);
+  if (!(cfg.minLr >= 0 && cfg.minLr <= cfg.lr)) throw bad("min-lr", `in [0, --lr ${cfg.lr}]`, cfg.minLr);
+  if (!(cfg.warmup === -1 || (cfg.warmup >= 0 && cfg.warmup < 1))) throw bad("warmup", "a fraction in [0, 1)", cfg.warmup);
+  if (!(cfg.maxGradNorm >= 0)) throw bad("max-grad-norm", "≥ 0 (0 = off)", cfg.maxGradNorm);
+  for (const k of ["evalEvery", "saveEvery", "seed"] as const) {
+    if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw bad(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), "an integer ≥ 0", cfg[k]);
+  }
 }

@@ -2,13 +2,19 @@
  * `tenslora train` as a library call: resolve the model, data and adapter from a RunConfig,
  * train, and leave a run folder with the resolved config, metrics, adapters, summary and plots.
  */
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { totalmem } from "node:os";
 import { join } from "node:path";
-import { ConfigError } from "../errors.ts";
+import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { ConfigError, DataError } from "../errors.ts";
+import type { TrainableSet } from "../models/build.ts";
+import { modelContext } from "../models/context.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
+import { writeFileAtomic } from "../io/safetensors.ts";
 import { writePlot } from "../train/plot.ts";
+import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { type RunResult, type TrainEvent, train } from "../train/trainer.ts";
+import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runDir } from "../train/run-dir.ts";
 import { nodeRuntime } from "../runtime/session.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
@@ -16,7 +22,7 @@ import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import type { RunConfig } from "./run-config.ts";
 import { adapterFor, trainConfig } from "./run-plan.ts";
 
-export { METHODS, adapterFor, trainConfig } from "./run-plan.ts";
+export { METHODS, adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
 
 export interface PreparedData {
   data: TaskData;
@@ -45,11 +51,31 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     labelColumn: cfg.labelColumn || undefined,
     warn,
   });
+  for (const name of ["train", "test"] as const) {
+    if (split.split[name].items.length === 0) {
+      const counts = `${split.split.train.items.length} train and ${split.split.test.items.length} test examples`;
+      throw new DataError(`the ${name} split of ${cfg.data} is empty (${counts}); add examples${name === "test" ? " (a class folder needs at least 2 images for the split to hold one back) or pass --eval-data" : ""}`);
+    }
+  }
   const labels = split.split.train.classNames;
   const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed });
   const probe = await load(cfg.seed);
   const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
+}
+
+/**
+ * Refuse a batch whose activations cannot fit: about 24 float32 values per token, hidden unit
+ * and layer are kept for the backward pass (attention, the 4x MLP, norms), plus the B x heads x
+ * T x T attention maps. An estimate, not a bound; the message gives it so the user can judge.
+ */
+export function checkBatchFits(model: LoadedModel, seqLen: number, batch: number): void {
+  const { hidden, layers, heads } = modelContext(model);
+  const bytes = 4 * batch * layers * seqLen * (24 * hidden + 2 * heads * seqLen);
+  if (bytes > totalmem()) {
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+    throw new ConfigError(`--batch-size ${batch} needs about ${gib(bytes)} of activations (${layers} layers, ${seqLen} tokens, hidden ${hidden}) but the machine has ${gib(totalmem())}; lower --batch-size`);
+  }
 }
 
 export interface RunHooks {
@@ -58,16 +84,41 @@ export interface RunHooks {
   warn?: (s: string) => void;
 }
 
-/** Train one run into `outDir`; with `resume`, continue the run saved there. */
-export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, resume = false): Promise<RunResult> {
-  mkdirSync(outDir, { recursive: true });
+/**
+ * Train one run into `outDir`, which the run locks: "new" needs an empty (or absent) folder,
+ * "overwrite" empties it, "resume" (or `true`) continues the run saved there and, if refused,
+ * leaves the folder as it was.
+ */
+export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
+  const resume = mode === true || mode === "resume";
+  // everything that can be checked without the folder is checked before it is taken
   const prepared = await prepareData(cfg, hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
-  for (const w of warnings) hooks.warn?.(w);
-  writeFileSync(join(outDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
   const tc = trainConfig(cfg, model.family.task);
-  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, store: runDir(outDir), runtime: nodeRuntime, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop });
+  const { imageSize = 0, patchSize = 1 } = model.config as { imageSize?: number; patchSize?: number };
+  checkBatchFits(model, prepared.data.seqLen ?? (imageSize / patchSize) ** 2 + 1, tc.batchSize);
+  const lock = openRunFolder(outDir, resume ? "resume" : mode === "overwrite" ? "overwrite" : "new");
+  try {
+    for (const w of warnings) hooks.warn?.(w);
+    return await trainInto(cfg, outDir, hooks, resume, { prepared, model, adapter, trainable, tc });
+  } finally {
+    lock.release();
+  }
+}
+
+interface Prepared {
+  prepared: PreparedData;
+  model: LoadedModel;
+  adapter?: AdapterSet;
+  trainable: TrainableSet;
+  tc: TrainConfig;
+}
+
+async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume: boolean, { prepared, model, adapter, trainable, tc }: Prepared): Promise<RunResult> {
+  // a resumed run keeps the config it was started with (train() refuses a different one)
+  if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
+  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, store: runDir(outDir), runtime: nodeRuntime, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
   const summary = {
     construction: cfg.construction,
     ranks: adapter?.config.ranks ?? null,
@@ -83,7 +134,7 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
     skippedFiles: prepared.skipped.length,
     skipped: prepared.skipped.map((f) => f.path),
   };
-  writeFileSync(join(outDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  writeFileAtomic(join(outDir, "summary.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2) + "\n"));
   await writeRunPlots(outDir, tc.metric);
   return result;
 }

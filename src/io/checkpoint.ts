@@ -46,8 +46,8 @@ export function readJsonFile(path: string, what: string): unknown {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     const message =
-      `${what} ${path} cannot be read (${code}); ` +
-      `check that the folder is a complete HuggingFace model or run folder`;
+      `${what} ${path} cannot be read (${code}); check the path` +
+      (code === "ENOENT" ? "" : " and its permissions");
     throw withCause(new FormatError(message), err);
   }
   try {

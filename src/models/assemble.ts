@@ -9,6 +9,7 @@ import type { CheckpointTensor } from "../io/checkpoint.ts";
 import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
 import { ConfigReader } from "./config-fields.ts";
 import type { WeightMap } from "../nn/params.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
 import { Rng } from "../tensor/random.ts";
 import { roberta } from "./roberta/model.ts";
 import type { ModelFamily } from "./types.ts";
@@ -83,6 +84,7 @@ export function modelFromTensors(
     rawConfig.num_labels = opts.numLabels;
   }
   const config = family.parseConfig(rawConfig, where.configPath);
+  checkLayerCount(config as { numHiddenLayers?: number }, checkpoint.keys(), where.configPath);
   const expected = family.parameterShapes(config);
   const head = family.headParameters(config);
   const mapper = new WeightMapper(RULES[family.modelType] ?? []);
@@ -95,8 +97,31 @@ export function modelFromTensors(
   const body = new Map([...checkpoint].filter(([k]) => headFits || !head.includes(k)));
   const want = new Map([...expected].filter(([k]) => headFits || !head.includes(k)));
   const weights: WeightMap = mapper.load(body, want, where.weightsPath);
+  for (const [k, t] of weights) {
+    const bad = describeNonFinite(t.data);
+    if (bad) throw new FormatError(`${where.weightsPath}: tensor "${k}" holds ${bad}; the checkpoint is damaged, restore or re-download it`);
+  }
   if (!headFits) initHead(weights, expected, head, opts.seed ?? 0);
   return { family, config, weights, dir: where.dir, rawConfig, newHead: !headFits };
+}
+
+
+/**
+ * A config may not claim more layers than the weights hold: the claim sizes every per-layer
+ * structure (shapes, graphs, buffers) before any weight is compared, so `num_hidden_layers:
+ * 1000000` over a 4-layer file would exhaust memory instead of failing.
+ */
+function checkLayerCount(config: { numHiddenLayers?: number }, keys: Iterable<string>, configPath: string): void {
+  const claimed = config.numHiddenLayers;
+  if (claimed === undefined) return;
+  let held = 0;
+  for (const k of keys) {
+    const m = /(?:^|\.)layers?\.(\d+)\./.exec(k);
+    if (m) held = Math.max(held, Number(m[1]) + 1);
+  }
+  if (claimed > held) {
+    throw new ConfigError(`${configPath}: num_hidden_layers is ${claimed} but the weights hold ${held} layer${held === 1 ? "" : "s"}; set num_hidden_layers to ${held} (or use the weights the config belongs to)`);
+  }
 }
 
 /** HF's init: weights ~ N(0, 0.02²), biases 0. */

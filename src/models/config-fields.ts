@@ -3,26 +3,45 @@ import { FormatError } from "../errors.ts";
 
 export type Json = Record<string, unknown>;
 
+/** Largest size or count a config field may claim (16 M): beyond every real model, below what would exhaust memory. */
+export const MAX_SIZE = 2 ** 24;
+
+/** Ranges shared by the families' configs. */
+export const PROBABILITY = { min: 0, max: 1, open: "max" } as const;
+export const EPSILON = { min: 0, max: 1, open: "min" } as const;
+
 export class ConfigReader {
   constructor(
     readonly raw: Json,
     readonly source: string,
-  ) {}
+  ) {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new FormatError(`${source}: must hold a JSON object of model settings, found ${JSON.stringify(raw)?.slice(0, 40)}`);
+  }
 
   #fail(field: string, want: string, got: unknown): never {
     const seen = got === undefined ? "it is missing" : `found ${JSON.stringify(got)}`;
     throw new FormatError(`${this.source}: field "${field}" must be ${want}, but ${seen}`);
   }
 
-  int(field: string, fallback?: number, min = 1): number {
+  /** Sizes and counts: an integer in [min, max]; the default cap (2^24) keeps a hostile config from sizing any buffer. */
+  int(field: string, fallback?: number, min = 1, max = MAX_SIZE): number {
     const v = this.raw[field] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min) this.#fail(field, `an integer ≥ ${min}`, this.raw[field]);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) this.#fail(field, `an integer in [${min}, ${max}]`, this.raw[field]);
     return v;
   }
 
-  num(field: string, fallback?: number): number {
+  /** A finite number, within the range when one is given (`open` excludes both ends). */
+  num(field: string, fallback?: number, range?: { min: number; max: number; open?: "min" | "max" | "both" }): number {
     const v = this.raw[field] ?? fallback;
     if (typeof v !== "number" || !Number.isFinite(v)) this.#fail(field, "a finite number", this.raw[field]);
+    if (range) {
+      const { min, max, open } = range;
+      const lowOk = open === "min" || open === "both" ? v > min : v >= min;
+      const highOk = open === "max" || open === "both" ? v < max : v <= max;
+      const lo = open === "min" || open === "both" ? "(" : "[";
+      const hi = open === "max" || open === "both" ? ")" : "]";
+      if (!lowOk || !highOk) this.#fail(field, `a number in ${lo}${min}, ${max}${hi}`, v);
+    }
     return v;
   }
 

@@ -1,7 +1,6 @@
 /** The facts about a loaded model that adapter files and budgets need. */
-import { type AdapterSet, adapterShape, createAdapterSet } from "../adapters/adapter-set.ts";
-import { type AdapterOptions, resolveAdapterConfig } from "../adapters/config.ts";
-import { DEFAULT_PROJECTIONS } from "../adapters/constructions.ts";
+import { type AdapterSet, createAdapterSet } from "../adapters/adapter-set.ts";
+import { type AdapterOptions, planAdapter } from "../adapters/config.ts";
 import type { ModelContext } from "../adapters/adapter-files.ts";
 import type { LoadedModel } from "./load.ts";
 
@@ -21,9 +20,6 @@ export function modelContext(model: LoadedModel): ModelContext {
 
 /** A fresh adapter for a model: ranks validated against its shape, zero update at step 0. */
 export function createAdapter(model: LoadedModel, opts: AdapterOptions & { seed?: number }): { set: AdapterSet; warnings: string[] } {
-  const ctx = modelContext(model);
-  const targets = opts.targetModules ?? [...DEFAULT_PROJECTIONS];
-  const { shape, grid } = adapterShape(ctx.sites, targets, ctx.heads, ctx.layers);
-  const { config, warnings } = resolveAdapterConfig({ ...opts, targetModules: targets }, shape);
-  return { set: createAdapterSet(config, shape, grid, opts.seed ?? 0), warnings };
+  const { config, groups, warnings } = planAdapter(opts, model.family.linearSites(model.config));
+  return { set: createAdapterSet(config, groups, opts.seed ?? 0), warnings };
 }

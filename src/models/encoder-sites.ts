@@ -12,17 +12,21 @@ export interface EncoderLayout {
   selfAttention: string;
   numLayers: number;
   hidden: number;
+  heads: number;
   intermediate: number;
 }
 
 /** Per layer, in forward order: query, key, value, attention output, intermediate, output. */
 export function encoderLinearSites(e: EncoderLayout): LinearSite[] {
   const d = e.hidden;
+  const heads = { count: e.heads, dim: d / e.heads };
   const sites: LinearSite[] = [];
   for (let l = 0; l < e.numLayers; l++) {
     const lp = `${e.layers}.${l}`;
-    for (const name of ["query", "key", "value"]) sites.push({ path: `${lp}.attention.${e.selfAttention}.${name}`, name, layer: l, inFeatures: d, outFeatures: d });
-    sites.push({ path: `${lp}.attention.output.dense`, name: "attention.output.dense", layer: l, inFeatures: d, outFeatures: d });
+    for (const name of ["query", "key", "value"]) {
+      sites.push({ path: `${lp}.attention.${e.selfAttention}.${name}`, name, layer: l, inFeatures: d, outFeatures: d, heads: { side: "out", ...heads } });
+    }
+    sites.push({ path: `${lp}.attention.output.dense`, name: "attention.output.dense", layer: l, inFeatures: d, outFeatures: d, heads: { side: "in", ...heads } });
     sites.push({ path: `${lp}.intermediate.dense`, name: "intermediate.dense", layer: l, inFeatures: d, outFeatures: e.intermediate });
     sites.push({ path: `${lp}.output.dense`, name: "output.dense", layer: l, inFeatures: e.intermediate, outFeatures: d });
   }

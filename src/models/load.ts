@@ -4,20 +4,26 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { FormatError } from "../errors.ts";
+import { ConfigError, FormatError } from "../errors.ts";
 import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, loadCheckpointTensors, readJsonFile } from "../io/checkpoint.ts";
+import { hubCacheDir, looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { type AnyFamily, type LoadedModel, type LoadOptions, familyOf, modelFromTensors } from "./assemble.ts";
 
 export { type AnyFamily, FAMILIES, type LoadedModel, type LoadOptions, familyOf, initHead, modelFromTensors } from "./assemble.ts";
 
 export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<string, unknown> } {
-  const path = join(dir, "config.json");
+  if (looksLikeRepoId(dir) && resolveModelFromCache(dir) === dir) {
+    throw new ConfigError(`--model ${dir}: no such folder, and no complete download of the Hub repository "${dir}" in the Hugging Face cache (${hubCacheDir()}); run: tenslora download ${dir}`);
+  }
+  const path = join(resolveModelFromCache(dir), "config.json");
   const raw = readJsonFile(path, "model config") as Record<string, unknown>;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new FormatError(`${path}: must hold a JSON object`);
   return { family: familyOf(raw, path), raw };
 }
 
-export function loadModel(dir: string, opts: LoadOptions = {}): LoadedModel {
+/** `dir` is a model folder, or a Hub repo id ("org/name") found in the Hugging Face cache. */
+export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
+  const dir = resolveModelFromCache(spec);
   const { raw } = readModelConfig(dir);
   // errors name the checkpoint file (or the shard index), not just the folder
   const weightsPath = join(dir, existsSync(join(dir, WEIGHTS_FILE)) ? WEIGHTS_FILE : WEIGHTS_INDEX_FILE);

@@ -10,6 +10,7 @@
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type ModelShape, modelShape } from "../adapters/constructions.ts";
+import type { LinearSite } from "../adapters/sites.ts";
 import { ConfigError, FormatError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import { ConfigReader } from "./config-fields.ts";
@@ -94,4 +95,25 @@ export function modelShapeFor(nameOrPath: string, projections?: readonly string[
     layers = r.int("num_hidden_layers");
   }
   return modelShape({ dIn: hidden, dOut: hidden, heads, layers, projections });
+}
+
+/**
+ * The linear sites of a preset or config.json: the family's own list, or for a config of another
+ * family square [hidden, hidden] query/key/value projections with their heads.
+ */
+export function modelSitesFor(nameOrPath: string): LinearSite[] {
+  const { raw, source } = modelConfigFor(nameOrPath);
+  const family = typeof raw.model_type === "string" ? FAMILIES[raw.model_type] : undefined;
+  if (family) return family.linearSites(family.parseConfig(raw, source));
+  const { dIn: d, heads, layers } = modelShapeFor(nameOrPath);
+  return Array.from({ length: layers }, (_, l) =>
+    ["query", "key", "value"].map((name): LinearSite => ({
+      path: `layer.${l}.${name}`,
+      name,
+      layer: l,
+      inFeatures: d,
+      outFeatures: d,
+      heads: { side: "out", count: heads, dim: d / heads },
+    })),
+  ).flat();
 }

@@ -4,22 +4,8 @@ import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
 import type { HostTensor } from "../runtime/host.ts";
 
-/** One linear layer an adapter can target. */
-export interface LinearSite {
-  /** Full module path, e.g. "vit.encoder.layer.3.attention.attention.query". */
-  path: string;
-  /** Short name matched by target lists ("query", "key", "value", "dense", …). */
-  name: string;
-  layer: number;
-  inFeatures: number;
-  outFeatures: number;
-}
-
-/**
- * The adapter's updates for linear layers that all read `x`: one delta per site, undefined where
- * a site is not adapted. Sites sharing an input come in one call so the adapter can read x once.
- */
-export type ProjectionHook = (x: Value, sites: LinearSite[]) => (Value | undefined)[];
+export type { LinearSite, ProjectionHook, SiteHeads } from "../adapters/sites.ts";
+import type { LinearSite, ProjectionHook } from "../adapters/sites.ts";
 
 export interface ForwardOptions {
   hook?: ProjectionHook;

@@ -14,6 +14,7 @@ import { modelContext } from "../models/context.ts";
 import { HEAD_FILE, type Trained, trainedFiles } from "./trained-files.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
 
 export { HEAD_FILE, LABELS_FILE, type Trained, trainedFiles } from "./trained-files.ts";
 
@@ -35,6 +36,15 @@ export function saveTrained(dir: string, model: LoadedModel, trained: Trained): 
 
 /** Load what `saveTrained` (or PEFT) wrote: an adapter folder, a head file, or a full model folder. */
 export function loadTrained(dir: string, model: LoadedModel): Trained {
+  const trained = readTrained(dir, model);
+  for (const [k, t] of [...(trained.adapter?.tensors ?? []), ...trained.weights]) {
+    const bad = describeNonFinite(t.data);
+    if (bad) throw new FormatError(`${dir}: tensor "${k}" holds ${bad}; the run diverged or the file is damaged, use another checkpoint (e.g. best/) or retrain`);
+  }
+  return trained;
+}
+
+function readTrained(dir: string, model: LoadedModel): Trained {
   if (existsSync(join(dir, ADAPTER_CONFIG))) {
     const { set, head } = loadAdapter(dir, modelContext(model));
     return { adapter: set, weights: head };

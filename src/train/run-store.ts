@@ -13,14 +13,18 @@ export type MetricsRecord = { type: "train" | "eval"; step: number } & Record<st
 export interface RunStore {
   /** Where the run lives, for messages ("runs/x", "memory"). */
   readonly location: string;
-  /** Start the metrics log: empty, or (resuming) keeping the records up to `step`. */
+  /**
+   * Start the metrics log: empty, or (resuming) keeping the records up to `step` and dropping
+   * checkpoints newer than it (they did not load).
+   */
   startLog(resumeAt?: number): void;
   log(record: MetricsRecord): void;
-  hasCheckpoint(): boolean;
-  /** Where the checkpoint lives, for messages. */
-  readonly checkpointLocation: string;
-  saveCheckpoint(ckpt: Checkpoint): void;
-  loadCheckpoint(): Checkpoint;
+  /** Where the newest checkpoint lives, for messages; undefined before the first. */
+  lastCheckpoint(): string | undefined;
+  /** Save a checkpoint; returns where it went. */
+  saveCheckpoint(ckpt: Checkpoint): string;
+  /** The newest checkpoint that loads (damaged ones are reported to `warn` and skipped), and where it was. */
+  loadCheckpoint(warn?: (s: string) => void): Checkpoint & { dir: string };
   saveTrained(name: "best" | "last", model: LoadedModel, trained: Trained): void;
 }
 
@@ -38,9 +42,9 @@ export function memoryRunStore(): MemoryRunStore {
   let records: MetricsRecord[] = [];
   let ckpt: Checkpoint | undefined;
   const trained = new Map<"best" | "last", Trained>();
+  const where = (c: Checkpoint) => `memory (checkpoint at step ${c.state.step})`;
   return {
     location: "memory",
-    checkpointLocation: "memory (checkpoint)",
     get records() {
       return records;
     },
@@ -49,13 +53,14 @@ export function memoryRunStore(): MemoryRunStore {
       records = resumeAt === undefined ? [] : records.filter((r) => r.step <= resumeAt);
     },
     log: (r) => void records.push(r),
-    hasCheckpoint: () => ckpt !== undefined,
+    lastCheckpoint: () => ckpt && where(ckpt),
     saveCheckpoint: (c) => {
       ckpt = copyCheckpoint(c);
+      return where(ckpt);
     },
     loadCheckpoint: () => {
       if (!ckpt) throw new FormatError("this run saved no checkpoint in memory; start it again without resume");
-      return copyCheckpoint(ckpt);
+      return { ...copyCheckpoint(ckpt), dir: where(ckpt) };
     },
     saveTrained: (name, _model, t) => void trained.set(name, t),
   };

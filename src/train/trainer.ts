@@ -5,7 +5,8 @@
  * everything else, so a resumed run ends with the same bytes as an uninterrupted one.
  */
 import type { AdapterSet } from "../adapters/adapter-set.ts";
-import { ConfigError, NonFiniteLossError } from "../errors.ts";
+import { ConfigError, FormatError, NonFiniteLossError } from "../errors.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
 import { hashOf } from "../ir/hash.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
 import type { LoadedModel } from "../models/assemble.ts";
@@ -53,12 +54,14 @@ export interface RunSetup {
   trainable: TrainableSet;
   data: TaskData;
   config: TrainConfig;
-  /** The metrics log, checkpoint and trained weights (run-dir.ts: a folder; run-store.ts: memory). */
+  /** The metrics log, checkpoints and trained weights (run-dir.ts: a folder; run-store.ts: memory). */
   store: RunStore;
   /** The ONNX Runtime package that runs the graphs (session.ts: Node; session-web.ts: browser). */
   runtime: Runtime;
-  /** Continue from the store's checkpoint. */
+  /** Continue from the store's newest checkpoint. */
   resume?: boolean;
+  /** Damaged checkpoints skipped on resume are reported here. */
+  warn?: (s: string) => void;
   onEvent?: (e: TrainEvent) => void;
   /** Polled between steps (signals arrive there, since ONNX Runtime blocks the event loop while it runs). */
   shouldStop?: () => boolean;
@@ -95,6 +98,8 @@ export async function predict(data: TaskData, split: SplitName, graph: CompiledG
     const out = await graph.run(feedsOf(batch.inputs));
     const logits = out.logits.data as Float32Array;
     const C = out.logits.shape[1];
+    const bad = describeNonFinite(logits.subarray(0, batch.valid * C));
+    if (bad) throw new FormatError(`the ${split} predictions have logits with ${bad}; the weights or adapter hold non-finite values, retrain or restore them`);
     for (let r = 0; r < batch.valid; r++) {
       let best = 0;
       for (let c = 1; c < C; c++) if (logits[r * C + c] > logits[r * C + best]) best = c;
@@ -148,8 +153,8 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   let step = 0;
   let best: RunResult["best"] = null;
   if (setup.resume) {
-    const ck = runStore.loadCheckpoint();
-    if (ck.state.configHash !== configHash) throw new ConfigError(`${runStore.checkpointLocation} was written by a run with another configuration; resume with the same flags or start a new --out`);
+    const ck = runStore.loadCheckpoint(setup.warn);
+    if (ck.state.configHash !== configHash) throw new ConfigError(`${ck.dir} was written by a run with another configuration; resume with the same flags or start a new --out`);
     flat.set(ck.tensors.params);
     state = opt.loadStateTensors(layout, Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k !== "params")), ck.state.optimizer);
     step = ck.state.step;
@@ -164,8 +169,8 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
   const checkpoint = () => {
     const tensors = { params: flat, ...opt.stateTensors(state).tensors };
-    runStore.saveCheckpoint({ state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
-    emit({ type: "checkpoint", step, path: runStore.checkpointLocation });
+    const path = runStore.saveCheckpoint({ state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
+    emit({ type: "checkpoint", step, path });
   };
   let lastEval: MetricsSummary | null = null;
   const evaluate = async () => {
@@ -203,7 +208,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels });
       const loss = Number(out.loss.data[0]);
       if (!Number.isFinite(loss)) {
-        const last = runStore.hasCheckpoint() ? runStore.checkpointLocation : "none (no checkpoint was written yet)";
+        const last = runStore.lastCheckpoint() ?? "none (no checkpoint was written yet)";
         throw new NonFiniteLossError(
           `the loss became ${loss} at step ${step + 1} (epoch ${Math.floor(step / stepsPerEpoch) + 1}, batch examples [${Array.from(idx).join(", ")}]); ` +
             `last good checkpoint: ${last}. Lower --lr or enable --max-grad-norm.`,
@@ -217,7 +222,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       times.push(dt);
       const epoch = Math.floor((step - 1) / stepsPerEpoch) + 1;
       log({ type: "train", step, epoch, loss, lr });
-      emit({ type: "step", step, total, epoch, loss, lr, samplesPerSec: batch.valid / dt, etaSec: median(times) * (total - step) });
+      emit({ type: "step", step, total, epoch, loss, lr, samplesPerSec: batch.valid / dt, etaSec: median(times.slice(-ETA_WINDOW)) * (total - step) });
       const epochEnd = step % stepsPerEpoch === 0;
       if ((cfg.evalEvery > 0 ? step % cfg.evalEvery === 0 : epochEnd) || step === total) await evaluate();
       if (setup.shouldStop?.()) {
@@ -238,6 +243,9 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   }
   return { interrupted, steps: step, best, final: lastEval, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
 }
+
+/** The ETA takes the median of the last steps only: sorting every past step time made each step slower than the one before. */
+const ETA_WINDOW = 64;
 
 function median(xs: number[]): number {
   if (!xs.length) return Number.NaN;

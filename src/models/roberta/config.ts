@@ -1,6 +1,6 @@
 /** RoBERTa configuration as HuggingFace's RobertaConfig stores it. */
 import { ConfigError } from "../../errors.ts";
-import { ConfigReader } from "../config-fields.ts";
+import { ConfigReader, EPSILON, PROBABILITY } from "../config-fields.ts";
 
 export interface RobertaConfig {
   vocabSize: number;
@@ -34,9 +34,9 @@ export function parseRobertaConfig(raw: Record<string, unknown>, source: string)
     maxPositionEmbeddings: r.int("max_position_embeddings"),
     typeVocabSize: r.int("type_vocab_size", 1),
     padTokenId: r.int("pad_token_id", 1, 0),
-    layerNormEps: r.num("layer_norm_eps", 1e-12),
-    hiddenDropoutProb: r.num("hidden_dropout_prob", 0.1),
-    attentionProbsDropoutProb: r.num("attention_probs_dropout_prob", 0.1),
+    layerNormEps: r.num("layer_norm_eps", 1e-12, EPSILON),
+    hiddenDropoutProb: r.num("hidden_dropout_prob", 0.1, PROBABILITY),
+    attentionProbsDropoutProb: r.num("attention_probs_dropout_prob", 0.1, PROBABILITY),
     numLabels: r.int("num_labels", id2label?.length ?? 2),
     id2label,
   };

@@ -41,6 +41,7 @@ function linearSites(cfg: RobertaConfig): LinearSite[] {
     selfAttention: "self",
     numLayers: cfg.numHiddenLayers,
     hidden: cfg.hiddenSize,
+    heads: cfg.numAttentionHeads,
     intermediate: cfg.intermediateSize,
   });
 }

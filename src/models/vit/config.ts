@@ -1,6 +1,6 @@
 /** ViT configuration as HuggingFace's ViTConfig stores it; every field comes from config.json. */
 import { ConfigError } from "../../errors.ts";
-import { ConfigReader } from "../config-fields.ts";
+import { ConfigReader, EPSILON, PROBABILITY } from "../config-fields.ts";
 
 export interface ViTConfig {
   hiddenSize: number;
@@ -32,9 +32,9 @@ export function parseViTConfig(raw: Record<string, unknown>, source: string): Vi
     patchSize: r.int("patch_size"),
     numChannels: r.int("num_channels", 3),
     qkvBias: r.bool("qkv_bias", true),
-    layerNormEps: r.num("layer_norm_eps", 1e-12),
-    hiddenDropoutProb: r.num("hidden_dropout_prob", 0),
-    attentionProbsDropoutProb: r.num("attention_probs_dropout_prob", 0),
+    layerNormEps: r.num("layer_norm_eps", 1e-12, EPSILON),
+    hiddenDropoutProb: r.num("hidden_dropout_prob", 0, PROBABILITY),
+    attentionProbsDropoutProb: r.num("attention_probs_dropout_prob", 0, PROBABILITY),
     numLabels: r.int("num_labels", id2label?.length ?? 2),
     id2label,
   };

@@ -23,6 +23,7 @@ function linearSites(cfg: ViTConfig): LinearSite[] {
     selfAttention: "attention",
     numLayers: cfg.numHiddenLayers,
     hidden: cfg.hiddenSize,
+    heads: cfg.numAttentionHeads,
     intermediate: cfg.intermediateSize,
   });
 }
