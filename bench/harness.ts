@@ -128,7 +128,7 @@ export function randomWeights(shapes: Map<string, number[]>, seed = 1): WeightMa
   for (const [name, shape] of shapes) {
     const n = numel(shape);
     let data: Float32Array;
-    if (/layernorm|LayerNorm/.test(name) && name.endsWith(".weight")) data = new Float32Array(n).fill(1);
+    if (/norm|LayerNorm/.test(name) && name.endsWith(".weight")) data = new Float32Array(n).fill(1);
     else if (name.endsWith(".bias")) data = new Float32Array(n);
     else data = rng.normalArray(n, 0.02);
     w.set(name, { shape, data });

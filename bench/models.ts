@@ -35,6 +35,22 @@ export const ROBERTA_BASE = {
   num_labels: 2,
 };
 
+/** HuggingFaceTB/SmolLM2-135M's shape: 30 layers, 9 query / 3 K/V heads, tied embeddings. */
+export const SMOLLM2_135M = {
+  model_type: "llama",
+  vocab_size: 49152,
+  hidden_size: 576,
+  intermediate_size: 1536,
+  num_hidden_layers: 30,
+  num_attention_heads: 9,
+  num_key_value_heads: 3,
+  hidden_act: "silu",
+  max_position_embeddings: 8192,
+  rms_norm_eps: 1e-5,
+  rope_theta: 100000,
+  tie_word_embeddings: true,
+};
+
 /** A LoadedModel with seeded random weights; `overrides` change config fields (e.g. layers). */
 export function randomModel(raw: Record<string, unknown>, overrides: Record<string, unknown> = {}, seed = 1): LoadedModel {
   const rawConfig = { ...raw, ...overrides };

@@ -14,6 +14,7 @@ import { WeightStore } from "../src/onnx/export.ts";
 import { type HostTensor, f32 } from "../src/runtime/host.ts";
 import { type CompiledGraph, compile, defaultProviders } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
+import { taskOf } from "../src/tasks/index.ts";
 import { adamw, flattenParams, segmentViews } from "../src/train/optim.ts";
 import {
   TORCH_BEST,
@@ -75,7 +76,11 @@ export function parseStepArgs(argv: string[], defaults: Partial<StepArgs> = {}):
 /** Random inputs of a batch, named as the graph takes them. */
 export function batchFeeds(model: LoadedModel, batch: number, seqLen: number | undefined, seed = 11): Record<string, HostTensor> {
   const rng = new Rng(seed);
-  const labels = { dtype: "int64" as const, shape: [batch], data: BigInt64Array.from({ length: batch }, () => BigInt(rng.int(model.config.numLabels))) };
+  const lm = model.family.task === "causal-lm";
+  const labelShape = taskOf(model.family.task).labelShape(batch, seqLen);
+  const n = labelShape.reduce((x, y) => x * y, 1);
+  const classes = lm ? model.config.vocabSize : model.config.numLabels;
+  const labels = { dtype: "int64" as const, shape: labelShape, data: BigInt64Array.from({ length: n }, () => BigInt(rng.int(classes))) };
   if (model.family.modelType === "vit") {
     const c = model.config;
     const shape = [batch, c.numChannels, c.imageSize, c.imageSize];
@@ -117,7 +122,7 @@ export async function trainingStep(
   const into: Record<string, HostTensor> = {};
   for (const k of built.trainable) into[`grad.${k}`] = f32(built.weights.get(k)!.shape, gradViews.get(k)!);
   into.loss = f32([], new Float32Array(1));
-  into.logits = f32([batch, model.config.numLabels]);
+  into.logits = f32(model.family.task === "causal-lm" ? [batch, seqLen!, model.config.vocabSize] : [batch, model.config.numLabels]);
   let loss = NaN;
   const step = async () => {
     const out = await graph.run(feeds, into);

@@ -1,9 +1,9 @@
 /** Flags shared by `train` and `compare`, mapped 1:1 onto RunConfig keys (commander camel-cases them). */
 import { type Command, Option } from "commander";
-import { DEFAULTS, EMBEDDED_OVERRIDES, type RunConfig, applyConfig, loadConfigFile } from "../src/index.ts";
+import { DEFAULTS, EMBEDDED_LM_OVERRIDES, EMBEDDED_OVERRIDES, type RunConfig, applyConfig, loadConfigFile } from "../src/index.ts";
 
 const RUN_FLAGS: [flag: string, help: string][] = [
-  ["--model <dir>", "HuggingFace model folder (default: the embedded MNIST ViT)"],
+  ["--model <dir>", "HuggingFace model folder (default: the embedded MNIST ViT; with --task causal-lm the embedded Brown-corpus decoder)"],
   ["--data <path>", "data folder, table file, or 'mnist'"],
   ["--data-format <format>", "imagefolder | dtd | cifar10 | mnist | glue-cola | glue-sst2 | glue-mrpc | table (default: detected)"],
   ["--eval-data <file>", "test table for --data-format table"],
@@ -17,7 +17,7 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--rank-slack <fraction>", "rank solver: the most balanced ranks within this fraction below the budget (default 0.01)"],
   ["--factorization <f>", "tucker | cp"],
   ["--head-layout <layout>", "head_major | interleaved (the official code's unfold)"],
-  ["--target-modules <list>", "adapted linear layers: names, all-linear or /regex/ (default query,key,value)"],
+  ["--target-modules <list>", "adapted linear layers: names, all-linear or /regex/ (default: q, k, v by the model's names: query,key,value or q_proj,k_proj,v_proj)"],
   ["--layers-to-transform <list>", "only these blocks, e.g. 0,1,2 (default: all)"],
   ["--gqa <mode>", "grouped-query attention: mean (K/V share Q's stack, default) | separate"],
   ["--scaling <s>", "update scaling (LoRA: alpha / r)"],
@@ -31,8 +31,9 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--eval-every <steps>", "evaluate every N steps (default: every epoch)"],
   ["--save-every <steps>", "checkpoint every N steps (default: every epoch)"],
   ["--max-grad-norm <n>", "clip the gradient norm (default: off)"],
-  ["--metric <name>", "accuracy | mcc | macro_f1 | binary_f1 (best adapter selection)"],
+  ["--metric <name>", "classification: accuracy | mcc | macro_f1 | binary_f1; causal LM: perplexity | loss | next_token_accuracy (best adapter selection; default the first)"],
   ["--max-length <n>", "text: truncate to N tokens (default 512)"],
+  ["--task <name>", "image-classification | text-classification | causal-lm (default: from the model's architecture)"],
   ["--dropout <p>", "hidden and attention dropout while training (default 0)"],
   ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
 ];
@@ -40,6 +41,8 @@ const RUN_FLAGS: [flag: string, help: string][] = [
 export function addRunOptions(cmd: Command): Command {
   for (const [flag, help] of RUN_FLAGS) cmd.addOption(new Option(flag, help));
   cmd.option("--augment", "train-time flip and colour jitter for images");
+  cmd.option("--no-truncation", "causal LM: an example longer than --max-length is an error instead of being cut");
+  cmd.option("--packing", "causal LM: pack short examples into rows of --max-length tokens");
   cmd.option("--config <file>", "JSON file of settings (keys as the flags, camelCase); flags override it");
   return cmd;
 }
@@ -49,6 +52,7 @@ export function resolveRunConfig(opts: Record<string, unknown>): RunConfig {
   const file = typeof opts.config === "string" ? loadConfigFile(opts.config) : {};
   const flags = Object.fromEntries(Object.entries(opts).filter(([k]) => k in DEFAULTS));
   const embedded = !(flags.model ?? file.model);
-  const base = embedded ? applyConfig(DEFAULTS, EMBEDDED_OVERRIDES, "embedded defaults") : DEFAULTS;
+  const lm = (flags.task ?? file.task) === "causal-lm";
+  const base = embedded ? applyConfig(DEFAULTS, lm ? EMBEDDED_LM_OVERRIDES : EMBEDDED_OVERRIDES, "embedded defaults") : DEFAULTS;
   return applyConfig(applyConfig(base, file, String(opts.config ?? "config")), flags, "flags");
 }

@@ -49,8 +49,7 @@ export function reporter(json: boolean): Reporter {
           bar = undefined;
         }
       } else if (e.type === "eval") {
-        const m = e.metrics;
-        const text = `${label ? label + " " : ""}eval @ step ${e.step}: accuracy ${(100 * m.accuracy).toFixed(2)}%, macro F1 ${(100 * m.macroF1).toFixed(2)}, MCC ${m.mcc.toFixed(4)}${e.best ? " (best)" : ""}`;
+        const text = `${label ? label + " " : ""}eval @ step ${e.step}: ${e.summary}${e.best ? " (best)" : ""}`;
         if (bar && interactive) process.stderr.write(`\r\x1b[K${text}\n`);
         else console.error(text);
       }

@@ -22,7 +22,7 @@ export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOption
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
 export { modelContext, createAdapter } from "./models/context.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
-export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor } from "./models/presets.ts";
+export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./models/presets.ts";
 // adapters
 export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount } from "./adapters/constructions.ts";
 export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, groupRanksForBudget, loraPerRank, DEFAULT_RANK_SLACK, type Factorization } from "./adapters/params.ts";
@@ -51,13 +51,13 @@ export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./trai
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
-export { compare, markdownTable, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
+export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
-export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
+export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
 export {
   loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained, evaluateTaskData,
-  type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult,
+  type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult, type LmEvalResult,
 } from "./experiments/infer.ts";
 export { mergeToFolder, mergedWeights, exportOnnx, ONNX_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult } from "./experiments/merge.ts";
 export { randomModel } from "./models/init.ts";

@@ -113,7 +113,7 @@ async function runMethod(method: string, settings: StudioSettings, resume: boole
     shouldStop: () => stopRequested,
     onEvent: (e) => {
       if (e.type === "step") post({ type: "step", run: method, step: e.step, total: e.total, loss: e.loss });
-      if (e.type === "eval") post({ type: "eval", run: method, step: e.step, accuracy: e.metrics.accuracy });
+      if (e.type === "eval") post({ type: "eval", run: method, step: e.step, accuracy: Number(e.metrics.accuracy) });
     },
   });
   if (result.interrupted) {
@@ -222,7 +222,7 @@ async function handle(m: ToWorker): Promise<void> {
         return;
       }
       const weights = new Map([...model.weights, ...store.trained.get("last")!.weights]);
-      setBackbone(model.rawConfig, weights, `pretrained in this tab (${(100 * (result.final?.accuracy ?? 0)).toFixed(1)} % on digits 0–4)`);
+      setBackbone(model.rawConfig, weights, `pretrained in this tab (${(100 * Number(result.final?.accuracy ?? 0)).toFixed(1)} % on digits 0–4)`);
       return;
     }
     case "train":

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import { CONSTRUCTIONS, modeNames } from "../src/adapters/constructions.ts";
-import { type TrainedModel, evaluateTrained, loadTrainedModel, runInference } from "../src/experiments/infer.ts";
+import { type EvalResult, type TrainedModel, evaluateTrained, loadTrainedModel, runInference } from "../src/experiments/infer.ts";
 import { mergedWeights } from "../src/experiments/merge.ts";
 import { DEFAULTS, type RunConfig } from "../src/experiments/run-config.ts";
 import { listCheckpoints } from "../src/train/checkpoint.ts";
@@ -145,7 +145,7 @@ async function checkRun(name: string, modelDir: string, data: string, method: st
   }
 
   // reload ≡ the trainer's eval graph, and the run's own final test metrics
-  const evalResult = await evaluateTrained(tm, { data, seed: cfg.seed, batchSize: cfg.batchSize, threads: 1, warn: () => {} });
+  const evalResult = (await evaluateTrained(tm, { data, seed: cfg.seed, batchSize: cfg.batchSize, threads: 1, warn: () => {} })) as EvalResult;
   assert.deepEqual(evalResult.confusionMatrix, result.final!.confusionMatrix, `${what}: eval of the saved artifact = the run's final eval`);
   const probe = await prepareData(cfg, () => {});
   const batch = await probe.data.batch("test", Int32Array.from({ length: Math.min(4, probe.data.size("test")) }, (_, i) => i), 4);

@@ -49,7 +49,11 @@ export function register(program: Command): void {
     });
     rep.stop();
     const table = readFileSync(join(out, "results.md"), "utf8");
+    const about =
+      probe.family.task === "causal-lm"
+        ? "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.\n\n"
+        : "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.\n\n";
     if (opts.json) console.log(JSON.stringify({ type: "results", ...JSON.parse(readFileSync(join(out, "results.json"), "utf8")), seconds: (Date.now() - t0) / 1000 }));
-    else console.log(`\n${prepared.embedded ? "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.\n\n" : ""}${table}\nWritten: ${out}/results.json, ${out}/results.md, ${out}/metric-vs-params.svg/.png (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    else console.log(`\n${prepared.embedded ? about : ""}${table}\nWritten: ${out}/results.json, ${out}/results.md, ${out}/metric-vs-params.svg/.png (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   });
 }

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, DATA_FORMATS, type DataFormat, type EvalResult, embeddedTransferData, ensureEmbeddedModel, evaluateTaskData, evaluateTrained, loadTrainedModel } from "../../src/index.ts";
+import { ConfigError, DATA_FORMATS, type DataFormat, type EvalResult, type LmEvalResult, embeddedTransferData, ensureEmbeddedModel, evaluateTaskData, evaluateTrained, loadTrainedModel } from "../../src/index.ts";
 
 const int = (flag: string, v: unknown, min: number): number | undefined => {
   if (v === undefined) return undefined;
@@ -15,6 +15,15 @@ const int = (flag: string, v: unknown, min: number): number | undefined => {
 };
 
 const pct = (x: number | null) => (x === null ? "n/a" : `${(100 * x).toFixed(2)}`);
+
+function lmTable(r: LmEvalResult): string {
+  return [
+    `${r.split} split: ${r.tokens} scored tokens`,
+    `perplexity           ${r.perplexity.toFixed(4)}`,
+    `loss (nats/token)    ${r.loss.toFixed(4)}`,
+    `next-token accuracy  ${pct(r.next_token_accuracy)}%`,
+  ].join("\n");
+}
 
 function table(r: EvalResult): string {
   const lines = [
@@ -43,7 +52,7 @@ function runSettings(adapter: string): Record<string, string | number | undefine
     const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
     if (typeof raw !== "object" || raw === null || !("construction" in raw && "seed" in raw)) return {};
     const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
-    return Object.fromEntries(["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn"].map((k) => [k, pick(k)]));
+    return Object.fromEntries(["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "truncation", "packing"].map((k) => [k, pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined)]));
   } catch {
     return {}; // not a run folder: plain defaults
   }
@@ -52,7 +61,7 @@ function runSettings(adapter: string): Record<string, string | number | undefine
 export function register(program: Command): void {
   program
     .command("eval")
-    .description("metrics of a trained adapter, head or model on the test split of a data set")
+    .description("metrics of a trained adapter, head or model on the test split of a data set (causal LMs: perplexity)")
     .option("--model <dir>", "HuggingFace model folder (without --model and --data: the embedded MNIST benchmark, as `train` runs it)")
     .requiredOption("--adapter <dir>", "adapter folder, head folder or full model folder (e.g. RUN_DIR/best)")
     .option("--data <path>", "data folder or table file (as for train)")
@@ -94,9 +103,11 @@ export function register(program: Command): void {
         batchSize: int("--batch-size", opts.batchSize, 1),
         split: opts.split as "test" | "train",
         threads: int("--threads", opts.threads, 1),
+        truncation: run.truncation !== "false",
+        packing: run.packing === "true",
         warn: (s) => console.error(`warning: ${s}`),
       });
       if (opts.json) console.log(JSON.stringify({ model: opts.model, adapter: opts.adapter, data: opts.data, seed, ...r }));
-      else console.log(table(r));
+      else console.log("task" in r ? lmTable(r) : table(r));
     });
 }

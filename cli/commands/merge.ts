@@ -19,7 +19,7 @@ export function register(program: Command): void {
       if (opts.json) console.log(JSON.stringify(r));
       else {
         const what = r.mergedProjections ? `${r.mergedProjections} adapted projections folded in` : "trained weights applied";
-        console.log(`merged into ${r.dir} (${what}; ${r.labels.length} labels: ${r.labels.join(", ")}): ${r.files.join(", ")}`);
+        console.log(`merged into ${r.dir} (${what}${r.labels.length ? `; ${r.labels.length} labels: ${r.labels.join(", ")}` : ""}): ${r.files.join(", ")}`);
       }
     });
 }

@@ -19,6 +19,7 @@ import {
   modeSizes,
   modelShapeFor,
   modelSitesFor,
+  modelDefaultTargets,
   paramCount,
   parseTargetModules,
   planAdapter,
@@ -169,6 +170,7 @@ function table(rows: ParamsRow[]): string {
 export function paramsReport(o: ParamsOptions): { json: ParamsRow | ParamsRow[]; text: string; warnings: string[] } {
   const shape = modelShapeFor(o.model);
   const sites = modelSitesFor(o.model);
+  o = { ...o, targetModules: o.targetModules ?? modelDefaultTargets(o.model).join(",") };
   const factorization = factorizationOf(o.factorization ?? "tucker");
   const req = request(o);
   const about = `${o.model} (d ${shape.dIn}, ${shape.heads} heads, ${shape.layers} layers, targets ${o.targetModules ?? shape.projections.join(",")})`;
@@ -207,7 +209,7 @@ export function register(program: Command): void {
     .option("--iso-lora <r>", "solve the ranks for the budget of LoRA with rank r")
     .option("--rank-slack <fraction>", "with a budget: the most balanced ranks within this fraction below the best fit (0 = strict; default 0.01, as train and compare)")
     .option("--factorization <name>", "tucker or cp", "tucker")
-    .option("--target-modules <list>", "adapted linear layers: names, \"all-linear\" or /regex/ (default query,key,value)")
+    .option("--target-modules <list>", "adapted linear layers: names, \"all-linear\" or /regex/ (default: q, k, v by the model's names)")
     .option("--json", "print JSON")
     .action((o: ParamsOptions) => {
       const { json, text, warnings } = paramsReport(o);

@@ -1,7 +1,7 @@
 /** `tenslora train`: one run, with progress, checkpoints, resume and a clean stop on SIGINT/SIGTERM. */
 import { join } from "node:path";
 import type { Command } from "commander";
-import { loadConfigFile, runTraining } from "../../src/index.ts";
+import { isFractionMetric, loadConfigFile, runTraining } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
 
@@ -40,7 +40,8 @@ export function register(program: Command): void {
         process.exitCode = 130;
         return;
       }
-      const best = result.best ? `${(100 * result.best.value).toFixed(2)} (${cfg.metric}, step ${result.best.step})` : "n/a";
+      const fraction = isFractionMetric(result.metric);
+      const best = result.best ? `${fraction ? (100 * result.best.value).toFixed(2) : result.best.value.toFixed(4)} (${result.metric}, step ${result.best.step})` : "n/a";
       rep.message(`done: ${result.steps} steps, best ${best}; adapters in ${out}/best and ${out}/last, summary in ${out}/summary.json`);
     } finally {
       process.off("SIGINT", onSignal);

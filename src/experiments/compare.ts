@@ -10,11 +10,11 @@ import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import { groupRanksForBudget, type Factorization } from "../adapters/params.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
 import { ConfigError } from "../errors.ts";
-import { createAdapter, modelContext } from "../models/context.ts";
+import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { writePlot } from "../train/plot.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { type TrainConfig, type TrainEvent, metricValue, train } from "../train/trainer.ts";
+import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runDir } from "../train/run-dir.ts";
 import { nodeRuntime } from "../runtime/session.ts";
 
@@ -63,6 +63,9 @@ export interface CompareRow {
   seeds: number;
 }
 
+/** Whether a metric is a fraction, shown as a percentage (accuracy, F1, MCC; not perplexity or loss). */
+export const isFractionMetric = (metric: string): boolean => metric !== "perplexity" && metric !== "loss";
+
 const meanStd = (xs: number[]) => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
@@ -83,7 +86,7 @@ async function runOne(o: CompareOptions, method: string, seed: number, backbone:
   let adapter;
   let ranks: number[] | null = null;
   if (!(BASELINES as readonly string[]).includes(method)) {
-    const base = { construction: method, factorization: o.factorization, headLayout: o.headLayout };
+    const base = { construction: method, factorization: o.factorization, headLayout: o.headLayout, targetModules: defaultTargets(model) };
     const budget = { isoLora: o.isoLoraRank };
     const groupRanks = method === "lora" ? undefined : groupRanksForBudget(base, modelContext(model).sites, budget, { slack: o.rankSlack }).groupRanks;
     ranks = groupRanks ? Object.values(groupRanks)[0] : [o.isoLoraRank];
@@ -101,7 +104,7 @@ async function runOne(o: CompareOptions, method: string, seed: number, backbone:
     trainableParams: r.trainableParams,
     best: r.best?.value ?? Number.NaN,
     bestStep: r.best?.step ?? 0,
-    final: r.final ? metricValue(r.final, o.config.metric) : Number.NaN,
+    final: r.finalValue,
     stepSeconds: r.stepSeconds,
   };
   writeFileSync(summaryPath, JSON.stringify(summary, null, 2));
@@ -121,7 +124,7 @@ export async function compare(o: CompareOptions): Promise<CompareRow[]> {
     const runs: RunSummary[] = [];
     for (const seed of o.seeds) {
       const s = await runOne(o, method, seed, backbone);
-      o.log?.(`${method} seed ${seed}: best ${o.config.metric} ${(100 * s.best).toFixed(2)}`);
+      o.log?.(`${method} seed ${seed}: best ${o.config.metric} ${isFractionMetric(o.config.metric) ? (100 * s.best).toFixed(2) : s.best.toFixed(4)}`);
       runs.push(s);
     }
     rows.push({
@@ -153,14 +156,15 @@ export async function compare(o: CompareOptions): Promise<CompareRow[]> {
 
 export function markdownTable(rows: CompareRow[], metric: string): string {
   const lora = rows.find((r) => r.method === "lora")?.stepSeconds;
-  const pct = (x: { mean: number; std: number }) => `${(100 * x.mean).toFixed(2)} ± ${(100 * x.std).toFixed(2)}`;
+  const k = isFractionMetric(metric) ? 100 : 1;
+  const pct = (x: { mean: number; std: number }) => `${(k * x.mean).toFixed(k === 100 ? 2 : 3)} ± ${(k * x.std).toFixed(k === 100 ? 2 : 3)}`;
   const lines = [
-    `| construction | ranks | parameters | % of backbone | best ${metric} (%) | final ${metric} (%) | step time${lora ? " (× LoRA)" : ""} |`,
+    `| construction | ranks | parameters | % of backbone | best ${metric}${k === 100 ? " (%)" : ""} | final ${metric}${k === 100 ? " (%)" : ""} | step time${lora ? " (× LoRA)" : ""} |`,
     "|---|---|---:|---:|---:|---:|---:|",
     ...rows.map(
       (r) =>
         `| ${r.method} | ${r.ranks ? r.ranks.join(",") : "–"} | ${r.params.toLocaleString("en-US")} | ${r.percentOfBackbone.toFixed(3)} | ${pct(r.best)} | ${pct(r.final)} | ${(r.stepSeconds * 1000).toFixed(1)} ms${lora ? ` (${(r.stepSeconds / lora).toFixed(2)})` : ""} |`,
     ),
   ];
-  return `${lines.join("\n")}\n\nBest = the best test ${metric} over evaluations (the paper's reporting); final = after the last step. Mean ± std over ${rows[0]?.seeds ?? 0} seeds; "head" trains only the classifier (linear probe) and has 0 adapter parameters.\n`;
+  return `${lines.join("\n")}\n\nBest = the best test ${metric} over evaluations (the paper's reporting); final = after the last step. Mean ± std over ${rows[0]?.seeds ?? 0} seeds; "head" trains only the ${k === 100 ? "classifier (linear probe)" : "LM head"} and has 0 adapter parameters.\n`;
 }

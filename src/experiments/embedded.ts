@@ -11,7 +11,7 @@ import type { ImageItem } from "../data/types.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { randomModel } from "../models/init.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { type TrainEvent, train } from "../train/trainer.ts";
+import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runDir } from "../train/run-dir.ts";
 import { nodeRuntime } from "../runtime/session.ts";
 import { EMBEDDED_CONFIG, PRETRAIN_CONFIG, TARGET, VERSION, pretrainTask, transferTask } from "./embedded-task.ts";
@@ -34,30 +34,58 @@ export function embeddedTransferData(shots = 100, testPerClass = 200, seed = 0):
   return transferTask(digits(), shots, testPerClass, seed);
 }
 
-/** The pretrained digits-0–4 ViT folder, built and cached on first use (about 15 s on 2 cores). */
-export async function ensureEmbeddedModel(opts: { onEvent?: (e: TrainEvent) => void; threads?: number; log?: (s: string) => void } = {}): Promise<string> {
-  const dir = join(cacheDir(), VERSION);
+export interface PretrainOptions {
+  onEvent?: (e: TrainEvent) => void;
+  threads?: number;
+  log?: (s: string) => void;
+}
+
+/** What an embedded model is pretrained from: a config, data, a schedule, and how to announce it and its result. */
+export interface PretrainRecipe {
+  /** Cache folder name; bumped when the recipe changes, so stale caches are rebuilt. */
+  version: string;
+  config: Record<string, unknown>;
+  data: () => TaskData;
+  train: TrainConfig;
+  about: string;
+  result: (final: Record<string, unknown> | null) => string;
+}
+
+/**
+ * The folder of a model pretrained (every weight) by `recipe`, built on first use in a temporary
+ * folder and renamed into the cache, so an interrupted build never looks complete.
+ */
+export async function ensurePretrained(recipe: PretrainRecipe, opts: PretrainOptions = {}): Promise<string> {
+  const dir = join(cacheDir(), recipe.version);
   if (existsSync(join(dir, "config.json"))) return dir;
-  (opts.log ?? console.error)(`Pretraining the embedded ViT on MNIST digits 0–4 (cached in ${dir}) …`);
+  const log = opts.log ?? console.error;
+  log(`Pretraining ${recipe.about} (cached in ${dir}) …`);
   const work = `${dir}.build-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  const model = randomModel(EMBEDDED_CONFIG, 0, work);
-  const result = await train({
-    model,
-    trainable: "all",
-    data: pretrainTask(digits()),
-    config: { ...PRETRAIN_CONFIG, threads: opts.threads },
-    store: runDir(join(work, "run")),
-    runtime: nodeRuntime,
-    onEvent: opts.onEvent,
-  });
-  (opts.log ?? console.error)(`Pretrained: accuracy ${(100 * (result.final?.accuracy ?? 0)).toFixed(2)}% on held-out digits 0–4.`);
+  const model = randomModel(recipe.config, 0, work);
+  const result = await train({ model, trainable: "all", data: recipe.data(), config: { ...recipe.train, threads: opts.threads }, store: runDir(join(work, "run")), runtime: nodeRuntime, onEvent: opts.onEvent });
+  log(`Pretrained: ${recipe.result(result.final)}.`);
   renameSync(join(work, "run", "last"), `${work}.model`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(cacheDir(), { recursive: true });
   renameSync(`${work}.model`, dir);
   return dir;
+}
+
+/** The pretrained digits-0–4 ViT folder, built and cached on first use (about 15 s on 2 cores). */
+export function ensureEmbeddedModel(opts: PretrainOptions = {}): Promise<string> {
+  return ensurePretrained(
+    {
+      version: VERSION,
+      config: EMBEDDED_CONFIG,
+      data: () => pretrainTask(digits()),
+      train: PRETRAIN_CONFIG,
+      about: "the embedded ViT on MNIST digits 0–4",
+      result: (final) => `accuracy ${(100 * Number(final?.accuracy ?? 0)).toFixed(2)}% on held-out digits 0–4`,
+    },
+    opts,
+  );
 }
 
 /** The cached model with a fresh 5-way head for the transfer task. */

@@ -21,7 +21,9 @@ import { ConfigReader } from "../models/config-fields.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { WeightStore } from "../onnx/export.ts";
 import type { HostTensor } from "../runtime/host.ts";
-import { compile } from "../runtime/session.ts";
+import { type CompiledGraph, compile } from "../runtime/session.ts";
+import { causalLm } from "../tasks/causal-lm.ts";
+import { lmDataFor } from "./lm-datasets.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
 import { type MetricsSummary, summarize } from "../train/metrics.ts";
 import type { SplitName, TaskData } from "../train/task-data.ts";
@@ -308,9 +310,27 @@ export interface EvalResult extends MetricsSummary {
   classNames: string[];
 }
 
+/** A causal LM's held-out metrics (token-weighted). */
+export interface LmEvalResult {
+  task: "causal-lm";
+  split: SplitName;
+  loss: number;
+  perplexity: number;
+  next_token_accuracy: number;
+  tokens: number;
+}
+
 /** Metrics of a trained model on a split of `--data` (the same seeded split `train` used). */
-export async function evaluateTrained(tm: TrainedModel, o: EvalOptions): Promise<EvalResult> {
+export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { truncation?: boolean; packing?: boolean }): Promise<EvalResult | LmEvalResult> {
   const split = o.split ?? "test";
+  if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
+  if (tm.model.family.task === "causal-lm") {
+    const { data } = lmDataFor(tm.model, { data: o.data, evalData: o.evalData, maxLength: o.maxLength ?? 512, truncation: o.truncation ?? true, packing: o.packing ?? false, seed: o.seed ?? 0, warn: o.warn });
+    const ev = await withEvalGraph(tm, data.seqLen, Math.max(1, Math.min(o.batchSize ?? 8, data.size(split))), o.threads, (graph, B, feeds) =>
+      causalLm.evaluate(data, split, graph, B, feeds, "perplexity"),
+    );
+    return { task: "causal-lm", split, ...(ev.metrics as Omit<LmEvalResult, "task" | "split">) };
+  }
   if (o.format && !(DATA_FORMATS as readonly string[]).includes(o.format)) throw new ConfigError(`unknown --data-format "${o.format}"; valid: ${DATA_FORMATS.join(", ")}`);
   const warn = o.warn ?? console.warn;
   const ds = await openDataset(o.data, {
@@ -335,21 +355,30 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions): Promise
   return evaluateTaskData(tm, taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 }), { ...o, split });
 }
 
-/** Metrics of a trained model on a split of task data (the embedded benchmark's, or a data set's). */
+/** Metrics of a trained classifier on a split of task data (the embedded benchmark's, or a data set's). */
 export async function evaluateTaskData(tm: TrainedModel, data: TaskData, o: Pick<EvalOptions, "split" | "batchSize" | "threads">): Promise<EvalResult> {
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
-  const { classNames } = data;
-  const n = data.size(split);
-  const B = Math.max(1, Math.min(o.batchSize ?? 64, n));
+  const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
+  const preds = await withEvalGraph(tm, data.seqLen, B, o.threads, (graph, b, feeds) => predict(data, split, graph, b, feeds));
+  return { ...summarize(preds, data.labels!(split), data.classNames!.length), split, classNames: data.classNames! };
+}
+
+/** Run `f` with a compiled logits-only graph of the trained model for batch B. */
+async function withEvalGraph<R>(
+  tm: TrainedModel,
+  seqLen: number | undefined,
+  B: number,
+  threads: number | undefined,
+  f: (graph: CompiledGraph, B: number, feeds: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>) => Promise<R>,
+): Promise<R> {
   const { model, adapter } = tm;
-  const built = buildModelGraph({ model, adapter, batch: B, seqLen: data.seqLen, trainable: "none" });
+  const built = buildModelGraph({ model, adapter, batch: B, seqLen, trainable: "none" });
   const store = new WeightStore();
   try {
-    const graph = await compile(built.graph, { store, threads: o.threads, outputs: ["logits"] });
+    const graph = await compile(built.graph, { store, threads, outputs: ["logits"] });
     try {
-      const preds = await predict(data, split, graph, B, (inputs) => model.family.feeds(model.config, inputs));
-      return { ...summarize(preds, data.labels(split), classNames.length), split, classNames };
+      return await f(graph, B, (inputs) => model.family.feeds(model.config, inputs));
     } finally {
       graph.dispose();
     }

@@ -40,9 +40,15 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads"> {
   gqa: string;
   /** Multiplies every update; LoRA: alpha / r. The paper uses 1. */
   scaling: number;
-  /** Validated into TrainConfig by `trainConfig`; kept loose here so files and flags coerce. */
+  /** Validated into TrainConfig by `trainConfig` ("" = the task's default: accuracy, perplexity); kept loose here so files and flags coerce. */
   metric: string;
   maxLength: number;
+  /** Causal LM: cut examples longer than maxLength (counted); false makes them an error. */
+  truncation: boolean;
+  /** Causal LM: pack short examples into rows of maxLength tokens. */
+  packing: boolean;
+  /** "" = the model's own task (from its architecture); else it must match it. */
+  task: string;
   augment: boolean;
   /** ONNX Runtime threads; 0 = all cores. */
   threads: number;
@@ -63,7 +69,7 @@ export const DEFAULTS: RunConfig = {
   rankSlack: DEFAULT_RANK_SLACK,
   factorization: "tucker",
   headLayout: "head_major",
-  targetModules: "query,key,value",
+  targetModules: "",
   layersToTransform: "",
   gqa: "mean",
   scaling: 1,
@@ -77,8 +83,11 @@ export const DEFAULTS: RunConfig = {
   evalEvery: 0,
   saveEvery: 0,
   maxGradNorm: 0,
-  metric: "accuracy",
+  metric: "",
   maxLength: 512,
+  truncation: true,
+  packing: false,
+  task: "",
   dropout: 0,
   augment: false,
   threads: 0,
@@ -86,6 +95,9 @@ export const DEFAULTS: RunConfig = {
 
 /** The embedded benchmark's schedule: ~80 steps of few-shot data need a larger rate than the paper's. */
 export const EMBEDDED_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 10, batchSize: 64 };
+
+/** The embedded LM benchmark's schedule: 192 few-shot blocks of 64 bytes, 48 steps. */
+export const EMBEDDED_LM_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 4, batchSize: 16, warmup: 0.1 };
 
 function coerce(key: keyof RunConfig, v: unknown, source: string): RunConfig[keyof RunConfig] {
   const want = typeof DEFAULTS[key];

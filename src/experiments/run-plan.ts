@@ -9,9 +9,11 @@ import { groupRanksForBudget } from "../adapters/params.ts";
 import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
-import { createAdapter, modelContext } from "../models/context.ts";
+import type { Task } from "../models/types.ts";
+import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/assemble.ts";
-import { METRICS, type MetricName, type TrainConfig } from "../train/trainer.ts";
+import type { TrainConfig } from "../train/trainer.ts";
+import { taskOf } from "../tasks/index.ts";
 import { type RunConfig, parseRanks } from "./run-config.ts";
 
 export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
@@ -34,7 +36,7 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
     construction: cfg.construction,
     factorization: cfg.factorization as "tucker" | "cp",
     headLayout: cfg.headLayout as "head_major" | "interleaved",
-    targetModules: parseTargetModules(cfg.targetModules),
+    targetModules: cfg.targetModules.trim() ? parseTargetModules(cfg.targetModules) : defaultTargets(model),
     layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
     gqa: cfg.gqa as "mean" | "separate",
   };
@@ -58,8 +60,10 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   return { adapter: set, trainable: "adapter+head", warnings };
 }
 
-export function trainConfig(cfg: RunConfig, task: "image-classification" | "text-classification"): TrainConfig {
-  if (!(METRICS as readonly string[]).includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${METRICS.join(", ")}`);
+export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
+  const metrics = taskOf(task).metrics;
+  const metric = cfg.metric || metrics[0];
+  if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
   for (const k of ["epochs", "batchSize"] as const) {
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
   }
@@ -76,7 +80,7 @@ export function trainConfig(cfg: RunConfig, task: "image-classification" | "text
     evalEvery: cfg.evalEvery,
     saveEvery: cfg.saveEvery,
     maxGradNorm: cfg.maxGradNorm,
-    metric: cfg.metric as MetricName,
+    metric,
     dropout: cfg.dropout,
     threads: cfg.threads || undefined,
   };

@@ -9,8 +9,9 @@ import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
 import { modelContext } from "../models/context.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
+import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
+import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
 import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import type { TaskData } from "../train/task-data.ts";
@@ -19,6 +20,7 @@ import { runDir } from "../train/run-dir.ts";
 import { nodeRuntime } from "../runtime/session.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
+import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
 import type { RunConfig } from "./run-config.ts";
 import { adapterFor, trainConfig } from "./run-plan.ts";
 
@@ -31,14 +33,30 @@ export interface PreparedData {
   embedded: boolean;
   /** Unreadable files the loader skipped (warned about; counted in the run summary). */
   skipped: { path: string; reason: string }[];
+  /** Causal LM: examples cut to --max-length. */
+  truncated?: number;
 }
 
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
+    if (cfg.task === "causal-lm") {
+      const model = await loadEmbeddedLm({ threads: cfg.threads || undefined, log: warn });
+      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
+    }
+    if (cfg.task && cfg.task !== "image-classification") throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
     return { data: embeddedTransferData(100, 200, cfg.seed), loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }), embedded: true, skipped: [] };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
+  const { family } = readModelConfig(cfg.model);
+  if (cfg.task && cfg.task !== family.task) {
+    throw new ConfigError(`--task ${cfg.task} does not fit ${cfg.model} (${family.modelType} does ${family.task}); drop --task to use the model's own task`);
+  }
+  if (family.task === "causal-lm") {
+    const model = loadModel(cfg.model);
+    const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
+    return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
+  }
   if (cfg.dataFormat && !(DATA_FORMATS as readonly string[]).includes(cfg.dataFormat)) {
     throw new ConfigError(`unknown --data-format "${cfg.dataFormat}"; valid: ${DATA_FORMATS.join(", ")}`);
   }
@@ -132,6 +150,7 @@ async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume
     stepSeconds: result.stepSeconds,
     samplesPerSecond: tc.batchSize / result.stepSeconds,
     skippedFiles: prepared.skipped.length,
+    ...(prepared.truncated !== undefined ? { truncatedExamples: prepared.truncated } : {}),
     skipped: prepared.skipped.map((f) => f.path),
   };
   writeFileAtomic(join(outDir, "summary.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2) + "\n"));

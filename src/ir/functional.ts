@@ -97,10 +97,18 @@ export interface AttentionOptions {
 /** Scaled dot-product multi-head attention on projected q, k, v of shape [B, T, d]. */
 export function attention(q: Value, k: Value, v: Value, opts: AttentionOptions): Value {
   const [qh, kh, vh] = [q, k, v].map((t) => splitHeads(t, opts.heads)); // [B, H, T, dh]
-  const dh = qh.shape[3] as number;
-  let scores = b.matmul(qh, kh, { transB: true, alpha: 1 / Math.sqrt(dh) }); // [B, H, T, T]
+  return mergeHeads(scaledDotProduct(qh, kh, vh, opts)); // [B, T, d]
+}
+
+/**
+ * softmax(q kᵀ / √dh + mask) v on heads already split: q [..., Tq, dh], k and v [..., Tk, dh]
+ * with the same leading axes (grouped-query attention folds a K/V head's query heads into Tq).
+ */
+export function scaledDotProduct(qh: Value, kh: Value, vh: Value, opts: Omit<AttentionOptions, "heads">): Value {
+  const dh = qh.shape[qh.rank - 1] as number;
+  let scores = b.matmul(qh, kh, { transB: true, alpha: 1 / Math.sqrt(dh) }); // [..., Tq, Tk]
   if (opts.mask) scores = b.add(scores, opts.mask);
-  return mergeHeads(weightedValues(scores, vh, opts.dropout)); // [B, T, d]
+  return weightedValues(scores, vh, opts.dropout);
 }
 
 /**
@@ -136,4 +144,39 @@ export function additiveMask(mask01: Value): Value {
 /** Mean cross-entropy of logits [N, C] against int64 labels [N]. */
 export function crossEntropy(logits: Value, labels: Value): Value {
   return b.softmaxCrossEntropy(logits, labels).loss;
+}
+
+/** RMSNorm over the last axis, as Llama's: w · x / √(mean(x²) + eps). */
+export function rmsNorm(x: Value, weight: Value, eps: number): Value {
+  const ms = b.reduceMean(b.mul(x, x), [-1], true);
+  return b.mul(b.div(x, b.sqrt(b.add(ms, eps))), weight);
+}
+
+/**
+ * SwiGLU's gated product silu(g) · u with σ(g) = 1 / (1 + e^(−g)). Its rule differentiates
+ * through σ directly: the primitives' chain would meet ∞ · 0 where e^(−g) overflows (g < −88).
+ */
+export function swiglu(gate: Value, up: Value): Value {
+  const sig = b.div(1, b.add(b.exp(b.neg(gate)), 1));
+  const act = b.mul(gate, sig);
+  const y = b.mul(act, up);
+  customVjp([gate, up], [y], ([dy], [needG, needU]) => {
+    const d = dy!;
+    // d silu / dg = σ(g) · (1 + g · (1 − σ(g)))
+    const dAct = needG ? b.mul(sig, b.add(b.mul(gate, b.sub(1, sig)), 1)) : undefined;
+    return [dAct && b.mul(b.mul(d, up), dAct), needU ? b.mul(d, act) : undefined];
+  });
+  return y;
+}
+
+/**
+ * Rotary position embedding on x [..., T, dh]: x · cos + rotate_half(x) · sin with
+ * rotate_half(x) = cat(−x₂, x₁), `cos` and `sin` [T, dh] (their halves repeated, as HF builds them).
+ */
+export function rotary(x: Value, cos: Value, sin: Value): Value {
+  const ax = x.rank - 1;
+  const dh = x.shape[ax] as number;
+  const half = dh / 2;
+  const rotated = b.concat([b.neg(b.slice(x, ax, half, dh)), b.slice(x, ax, 0, half)], ax);
+  return b.add(b.mul(x, cos), b.mul(rotated, sin));
 }

@@ -14,12 +14,13 @@ import { Rng } from "../tensor/random.ts";
 import { roberta } from "./roberta/model.ts";
 import type { ModelFamily } from "./types.ts";
 import { vit } from "./vit/model.ts";
+import { llama, mistral, qwen2 } from "./llama/model.ts";
 
 // The registry is heterogeneous by design: each family carries its own config and input types.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyFamily = ModelFamily<any, any>;
 
-export const FAMILIES: Record<string, AnyFamily> = { vit, roberta };
+export const FAMILIES: Record<string, AnyFamily> = { vit, roberta, llama, mistral, qwen2 };
 
 /** Keys checkpoints carry that these classification models do not use, and legacy names. */
 const RULES: Record<string, WeightRule[]> = {
@@ -87,7 +88,7 @@ export function modelFromTensors(
   checkLayerCount(config as { numHiddenLayers?: number }, checkpoint.keys(), where.configPath);
   const expected = family.parameterShapes(config);
   const head = family.headParameters(config);
-  const mapper = new WeightMapper(RULES[family.modelType] ?? []);
+  const mapper = new WeightMapper(family.checkpointRules?.(config) ?? RULES[family.modelType] ?? []);
   // The head is loaded only when the checkpoint has one of the right size for the same labels.
   const sameLabels = !opts.labels || JSON.stringify(storedLabels) === JSON.stringify(opts.labels);
   const headFits = sameLabels && head.every((k) => {

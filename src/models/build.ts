@@ -8,11 +8,12 @@ import { type AdapterSet } from "../adapters/adapter-set.ts";
 import { adapterHook } from "../adapters/inject.ts";
 import { ConfigError } from "../errors.ts";
 import { concrete } from "../ir/dtype-shape.ts";
-import { type MaskSource, crossEntropy } from "../ir/functional.ts";
+import type { MaskSource } from "../ir/functional.ts";
 import { Graph } from "../ir/graph.ts";
 import { ParamScope, type WeightMap } from "../nn/params.ts";
 import type { LoadedModel } from "./load.ts";
 import type { DropoutOptions } from "./types.ts";
+import { taskOf } from "../tasks/index.ts";
 
 /** What is trained: adapter + head (the paper's setting), the head alone (linear probe), everything, or nothing. */
 export type TrainableSet = "adapter+head" | "head" | "all" | "none";
@@ -24,7 +25,7 @@ export interface GraphSpec {
   /** Sequence length for text models. */
   seqLen?: number;
   trainable: TrainableSet;
-  /** Add a mean cross-entropy "loss" output over a "labels" input. */
+  /** Add the task's mean loss as output "loss" over a "labels" input. */
   loss?: boolean;
   /** Add "grad.<name>" outputs for every trainable parameter (needs loss). */
   grads?: boolean;
@@ -59,10 +60,17 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   if (spec.grads && !spec.loss) throw new ConfigError("gradients need the loss output");
   const weights: WeightMap = new Map(model.weights);
   for (const [k, t] of adapter?.tensors ?? []) weights.set(k, t);
+  const task = taskOf(model.family.task);
   const head = new Set<string>(model.family.headParameters(model.config));
   const adapterNames = new Set(adapter?.tensors.keys() ?? []);
   const isTrainable = (name: string) =>
-    spec.trainable === "all" ? true : spec.trainable === "head" ? head.has(name) : spec.trainable === "adapter+head" ? head.has(name) || adapterNames.has(name) : false;
+    spec.trainable === "all"
+      ? true
+      : spec.trainable === "head"
+        ? head.has(name)
+        : spec.trainable === "adapter+head"
+          ? (task.trainsHeadWithAdapter && head.has(name)) || adapterNames.has(name)
+          : false;
   const g = new Graph();
   const scope = new ParamScope(g, weights, isTrainable);
   const inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
@@ -81,8 +89,8 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   // Parameters the forward never read (e.g. a head in a hidden-state-only graph) are not fed.
   const trainable = scope.trainable.map((t) => t.name);
   if (spec.loss) {
-    const labels = g.input("labels", "int64", [spec.batch]);
-    const loss = crossEntropy(out.logits, labels);
+    const labels = g.input("labels", "int64", task.labelShape(spec.batch, spec.seqLen));
+    const loss = task.loss(out.logits, labels);
     g.output("loss", loss);
     if (spec.grads) {
       const grads = grad(loss, scope.trainable.map((t) => t.value));

@@ -2,7 +2,9 @@
 import { type AdapterSet, createAdapterSet } from "../adapters/adapter-set.ts";
 import { type AdapterOptions, planAdapter } from "../adapters/config.ts";
 import type { ModelContext } from "../adapters/adapter-files.ts";
+import { DEFAULT_PROJECTIONS } from "../adapters/constructions.ts";
 import type { LoadedModel } from "./load.ts";
+import { taskOf } from "../tasks/index.ts";
 
 export function modelContext(model: LoadedModel): ModelContext {
   const shape = model.family.shape(model.config);
@@ -14,12 +16,17 @@ export function modelContext(model: LoadedModel): ModelContext {
     hidden: shape.hidden,
     headShapes: new Map(model.family.headParameters(model.config).map((k) => [k, all.get(k)!])),
     baseModel: model.dir,
-    taskType: model.family.task === "text-classification" ? "SEQ_CLS" : undefined,
+    taskType: taskOf(model.family.task).peftTaskType,
   };
+}
+
+/** The linear layers an adapter of this model targets unless told otherwise (q, k, v by their names). */
+export function defaultTargets(model: LoadedModel): string[] {
+  return [...(model.family.adapterTargets ?? DEFAULT_PROJECTIONS)];
 }
 
 /** A fresh adapter for a model: ranks validated against its shape, zero update at step 0. */
 export function createAdapter(model: LoadedModel, opts: AdapterOptions & { seed?: number }): { set: AdapterSet; warnings: string[] } {
-  const { config, groups, warnings } = planAdapter(opts, model.family.linearSites(model.config));
+  const { config, groups, warnings } = planAdapter({ ...opts, targetModules: opts.targetModules ?? defaultTargets(model) }, model.family.linearSites(model.config));
   return { set: createAdapterSet(config, groups, opts.seed ?? 0), warnings };
 }

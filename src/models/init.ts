@@ -1,6 +1,6 @@
 /**
  * A model with freshly initialised weights, as HuggingFace's `_init_weights` does it: linear and
- * embedding weights ~ N(0, initializer_range²), biases 0, LayerNorm weight 1 and bias 0; ViT's
+ * embedding weights ~ N(0, initializer_range²), biases 0, LayerNorm / RMSNorm weight 1 and bias 0; ViT's
  * CLS token and position embeddings (truncated normal in HF; plain normal here) alike.
  */
 import { Rng } from "../tensor/random.ts";
@@ -15,7 +15,7 @@ export function randomModel(rawConfig: Record<string, unknown>, seed = 0, dir = 
   const weights: WeightMap = new Map();
   for (const [name, shape] of family.parameterShapes(config)) {
     const n = shape.reduce((a, b) => a * b, 1);
-    const isNorm = /(layernorm|LayerNorm)[^.]*\.weight$/.test(name);
+    const isNorm = /(norm|LayerNorm)[^.]*\.weight$/.test(name);
     const isBias = name.endsWith(".bias");
     const data = isNorm ? new Float32Array(n).fill(1) : isBias ? new Float32Array(n) : rng.normalArray(n, std);
     weights.set(name, { shape, data });

@@ -48,13 +48,50 @@ const robertaConfig = (hidden: number, layers: number, heads: number, intermedia
   num_labels: 2,
 });
 
-/** config.json contents of well-known checkpoints (google/vit-*-patch16-224, FacebookAI/roberta-*). */
+const decoderConfig = (
+  modelType: "llama" | "qwen2",
+  vocab: number,
+  hidden: number,
+  layers: number,
+  heads: number,
+  kvHeads: number,
+  intermediate: number,
+  extra: Record<string, unknown>,
+) => ({
+  model_type: modelType,
+  architectures: [modelType === "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+  vocab_size: vocab,
+  hidden_size: hidden,
+  num_hidden_layers: layers,
+  num_attention_heads: heads,
+  num_key_value_heads: kvHeads,
+  intermediate_size: intermediate,
+  hidden_act: "silu",
+  ...extra,
+});
+
+/**
+ * config.json contents of well-known checkpoints (google/vit-*-patch16-224, FacebookAI/roberta-*,
+ * HuggingFaceTB/SmolLM2-135M, Qwen/Qwen2.5-0.5B, TinyLlama/TinyLlama-1.1B-Chat-v1.0,
+ * meta-llama/Llama-3.2-1B).
+ */
 export const MODEL_PRESETS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   "vit-base": vitConfig(768, 12, 12, 3072, 16),
   "vit-large": vitConfig(1024, 24, 16, 4096, 16),
   "vit-huge": vitConfig(1280, 32, 16, 5120, 14),
   "roberta-base": robertaConfig(768, 12, 12, 3072),
   "roberta-large": robertaConfig(1024, 24, 16, 4096),
+  "smollm2-135m": decoderConfig("llama", 49152, 576, 30, 9, 3, 1536, { max_position_embeddings: 8192, rope_theta: 100000, rms_norm_eps: 1e-5, tie_word_embeddings: true }),
+  "qwen2.5-0.5b": decoderConfig("qwen2", 151936, 896, 24, 14, 2, 4864, { max_position_embeddings: 32768, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true, use_sliding_window: false, sliding_window: 32768 }),
+  "tinyllama-1.1b": decoderConfig("llama", 32000, 2048, 22, 32, 4, 5632, { max_position_embeddings: 2048, rope_theta: 10000, rms_norm_eps: 1e-5, tie_word_embeddings: false }),
+  "llama-3.2-1b": decoderConfig("llama", 128256, 2048, 16, 32, 8, 8192, {
+    head_dim: 64,
+    max_position_embeddings: 131072,
+    rope_theta: 500000,
+    rope_scaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
+  }),
 };
 
 /** The raw config.json of a preset name, or of a path to a config.json (or to the folder holding one). */
@@ -95,6 +132,13 @@ export function modelShapeFor(nameOrPath: string, projections?: readonly string[
     layers = r.int("num_hidden_layers");
   }
   return modelShape({ dIn: hidden, dOut: hidden, heads, layers, projections });
+}
+
+/** The linear layers an adapter targets by default on a preset or config.json's family (q, k, v by its names). */
+export function modelDefaultTargets(nameOrPath: string): string[] {
+  const { raw } = modelConfigFor(nameOrPath);
+  const family = typeof raw.model_type === "string" ? FAMILIES[raw.model_type] : undefined;
+  return [...(family?.adapterTargets ?? ["query", "key", "value"])];
 }
 
 /**

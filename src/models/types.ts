@@ -3,6 +3,7 @@ import type { MaskSource } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
 import type { HostTensor } from "../runtime/host.ts";
+import type { WeightRule } from "../io/weight-map.ts";
 
 export type { LinearSite, ProjectionHook, SiteHeads } from "../adapters/sites.ts";
 import type { LinearSite, ProjectionHook } from "../adapters/sites.ts";
@@ -22,11 +23,11 @@ export interface DropoutOptions {
 }
 
 export interface ModelOutputs {
-  logits: Value; // [B, numLabels]
+  logits: Value; // [B, numLabels]; causal LMs [B, T, vocab]
   lastHiddenState: Value; // [B, T, d]
 }
 
-export type Task = "image-classification" | "text-classification";
+export type Task = "image-classification" | "text-classification" | "causal-lm";
 
 /** Shape facts adapters and rank budgets need. */
 export interface BackboneShape {
@@ -52,4 +53,8 @@ export interface ModelFamily<C, I> {
   feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;
   /** The HF input names a batch must provide, and the optional ones. */
   readonly inputNames: { required: string[]; optional: string[] };
+  /** The linear layers an adapter targets by default (default: query, key, value). */
+  readonly adapterTargets?: readonly string[];
+  /** Checkpoint keys to rename or ignore for this config (default: none). */
+  checkpointRules?(cfg: C): WeightRule[];
 }

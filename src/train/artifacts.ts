@@ -15,6 +15,7 @@ import { HEAD_FILE, type Trained, trainedFiles } from "./trained-files.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
+import { taskOf } from "../tasks/index.ts";
 
 export { HEAD_FILE, LABELS_FILE, type Trained, trainedFiles } from "./trained-files.ts";
 

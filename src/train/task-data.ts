@@ -7,6 +7,7 @@ import { ConfigError } from "../errors.ts";
 import type { ImageDataset, ImageItem, RawImage, TextDataset } from "../data/types.ts";
 import type { ImageProcessor } from "../data/image-preprocess.ts";
 import type { TextTokenizer } from "../data/tokenize.ts";
+import type { LmExample } from "../data/lm-data.ts";
 import type { HostTensor } from "../runtime/host.ts";
 import { Rng } from "../tensor/random.ts";
 
@@ -16,15 +17,16 @@ export type SplitName = "train" | "test";
 
 export interface Batch {
   inputs: Record<string, HostTensor>;
-  labels: HostTensor; // int64 [B], IGNORE_LABEL on filler rows
+  labels: HostTensor; // int64 [B] (causal LM: [B, T]), IGNORE_LABEL on filler rows
   /** Rows that are real examples (the first `valid` rows). */
   valid: number;
 }
 
 export interface TaskData {
-  classNames: string[];
+  /** Classification: the class names and each example's class. */
+  classNames?: string[];
   size(split: SplitName): number;
-  labels(split: SplitName): Int32Array;
+  labels?(split: SplitName): Int32Array;
   /** Sequence length of text batches (undefined for images). */
   seqLen?: number;
   /** Inputs for examples `indices` padded to `batchSize` rows; `augment` seeds train-time augmentation. */
@@ -140,6 +142,34 @@ export function textTaskData(split: { train: TextDataset; test: TextDataset }, t
       }
       const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [B, T], data });
       return { inputs: { input_ids: t(ids), attention_mask: t(mask), token_type_ids: t(types) }, labels: labelTensor(labels[s], indices, B), valid: indices.length };
+    },
+  };
+}
+
+/**
+ * Causal-LM examples as right-padded rows of one length (the longest example): ids, a 0/1
+ * attention mask and labels (−100 on padding and untrained positions; filler rows all −100).
+ */
+export function lmTaskData(split: { train: LmExample[]; test: LmExample[] }, padId: number): TaskData {
+  const T = Math.max(...split.train.map((e) => e.ids.length), ...split.test.map((e) => e.ids.length));
+  return {
+    seqLen: T,
+    size: (s) => split[s].length,
+    async batch(s, indices, B) {
+      checkBatch(indices, B);
+      const ids = new BigInt64Array(B * T).fill(BigInt(padId));
+      const mask = new BigInt64Array(B * T);
+      const labels = new BigInt64Array(B * T).fill(BigInt(IGNORE_LABEL));
+      for (let row = 0; row < B; row++) {
+        const e = split[s][indices[row < indices.length ? row : 0]];
+        for (let t = 0; t < e.ids.length; t++) {
+          ids[row * T + t] = BigInt(e.ids[t]);
+          mask[row * T + t] = 1n;
+          if (row < indices.length) labels[row * T + t] = BigInt(e.labels[t]);
+        }
+      }
+      const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [B, T], data });
+      return { inputs: { input_ids: t(ids), attention_mask: t(mask) }, labels: t(labels), valid: indices.length };
     },
   };
 }

@@ -8,6 +8,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterFiles } from "../adapters/adapt
 import { float32Inputs, serializeSafetensors } from "../io/safetensors-bytes.ts";
 import type { LoadedModel } from "../models/assemble.ts";
 import { modelContext } from "../models/context.ts";
+import { taskOf } from "../tasks/index.ts";
 import type { WeightMap } from "../nn/params.ts";
 
 export const HEAD_FILE = "head.safetensors";
@@ -30,7 +31,8 @@ export function trainedFiles(model: LoadedModel, trained: Trained): Map<string, 
   const head = trainedHead(model, trained);
   const files = new Map<string, Uint8Array>();
   if (trained.adapter) {
-    const { config, weights } = adapterFiles(trained.adapter, modelContext(model), head);
+    // a pretrained LM head is not trained with an adapter, so it is not saved with one
+    const { config, weights } = adapterFiles(trained.adapter, modelContext(model), taskOf(model.family.task).trainsHeadWithAdapter ? head : new Map());
     files.set(ADAPTER_WEIGHTS, weights).set(ADAPTER_CONFIG, config);
   } else {
     files.set(HEAD_FILE, serializeSafetensors(float32Inputs(head), { base_model: model.dir }));

@@ -5,22 +5,22 @@
  * everything else, so a resumed run ends with the same bytes as an uninterrupted one.
  */
 import type { AdapterSet } from "../adapters/adapter-set.ts";
-import { ConfigError, FormatError, NonFiniteLossError } from "../errors.ts";
-import { describeNonFinite } from "../tensor/finite.ts";
+import { ConfigError, NonFiniteLossError } from "../errors.ts";
 import { hashOf } from "../ir/hash.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
 import type { LoadedModel } from "../models/assemble.ts";
 import type { HostTensor } from "../runtime/host.ts";
-import type { CompiledGraph, Runtime } from "../runtime/compiled.ts";
+import type { Runtime } from "../runtime/compiled.ts";
 import { Rng } from "../tensor/random.ts";
-import { type MetricsSummary, summarize } from "./metrics.ts";
+import { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
+import { taskOf } from "../tasks/index.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
 import type { RunStore } from "./run-store.ts";
-import type { SplitName, TaskData } from "./task-data.ts";
+import type { TaskData } from "./task-data.ts";
 
-export const METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
-export type MetricName = (typeof METRICS)[number];
+export { CLASSIFICATION_METRICS as METRICS, metricValue, predict } from "../tasks/classification.ts";
+export type MetricName = (typeof CLASSIFICATION_METRICS)[number];
 
 export interface TrainConfig {
   lr: number;
@@ -37,7 +37,8 @@ export interface TrainConfig {
   saveEvery: number;
   /** Clip the global gradient norm; 0 = off (the paper does not clip). */
   maxGradNorm: number;
-  metric: MetricName;
+  /** The task's selection metric (classification: accuracy, mcc, …; causal LM: perplexity, …). */
+  metric: string;
   /** Hidden/attention dropout during training (the paper uses 0). */
   dropout: number;
   threads?: number;
@@ -45,7 +46,7 @@ export interface TrainConfig {
 
 export type TrainEvent =
   | { type: "step"; step: number; total: number; epoch: number; loss: number; lr: number; samplesPerSec: number; etaSec: number }
-  | { type: "eval"; step: number; epoch: number; metrics: MetricsSummary; value: number; best: boolean }
+  | { type: "eval"; step: number; epoch: number; metrics: Record<string, unknown>; summary: string; value: number; best: boolean }
   | { type: "checkpoint"; step: number; path: string };
 
 export interface RunSetup {
@@ -70,49 +71,25 @@ export interface RunSetup {
 export interface RunResult {
   interrupted: boolean;
   steps: number;
-  best: { value: number; step: number; metrics: MetricsSummary } | null;
-  final: MetricsSummary | null;
+  best: { value: number; step: number; metrics: Record<string, unknown> } | null;
+  /** The last evaluation's metrics (classification: a MetricsSummary) and selection value. */
+  final: Record<string, unknown> | null;
+  finalValue: number;
+  /** The selection metric. */
+  metric: string;
   /** Median seconds per optimiser step (forward, backward and update). */
   stepSeconds: number;
   trainableParams: number;
-}
-
-export function metricValue(m: MetricsSummary, name: MetricName): number {
-  const v = { accuracy: m.accuracy, mcc: m.mcc, macro_f1: m.macroF1, binary_f1: m.binaryF1 ?? Number.NaN }[name];
-  if (Number.isNaN(v)) throw new ConfigError(`metric "${name}" is undefined for ${m.confusionMatrix.length} classes; use accuracy, mcc or macro_f1`);
-  return v;
 }
 
 function epochOrder(seed: number, epoch: number, n: number): Int32Array {
   return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ epoch) >>> 0).permutation(n);
 }
 
-/** Predictions on a split, batch by batch through the eval graph. */
-export async function predict(data: TaskData, split: SplitName, graph: CompiledGraph, B: number, feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>): Promise<Int32Array> {
-  const n = data.size(split);
-  const preds = new Int32Array(n);
-  let next = data.batch(split, range(0, Math.min(B, n)), B);
-  for (let start = 0; start < n; start += B) {
-    const batch = await next;
-    if (start + B < n) next = data.batch(split, range(start + B, Math.min(start + 2 * B, n)), B);
-    const out = await graph.run(feedsOf(batch.inputs));
-    const logits = out.logits.data as Float32Array;
-    const C = out.logits.shape[1];
-    const bad = describeNonFinite(logits.subarray(0, batch.valid * C));
-    if (bad) throw new FormatError(`the ${split} predictions have logits with ${bad}; the weights or adapter hold non-finite values, retrain or restore them`);
-    for (let r = 0; r < batch.valid; r++) {
-      let best = 0;
-      for (let c = 1; c < C; c++) if (logits[r * C + c] > logits[r * C + best]) best = c;
-      preds[start + r] = best;
-    }
-  }
-  return preds;
-}
-
-const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
-
 export async function train(setup: RunSetup): Promise<RunResult> {
   const { model, adapter, data, config: cfg, store: runStore } = setup;
+  const task = taskOf(model.family.task);
+  if (!task.metrics.includes(cfg.metric)) throw new ConfigError(`metric "${cfg.metric}" does not apply to ${task.name}; valid: ${task.metrics.join(", ")}`);
   const emit = setup.onEvent ?? (() => {});
   const B = cfg.batchSize;
   const n = data.size("train");
@@ -172,20 +149,18 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     const path = runStore.saveCheckpoint({ state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
     emit({ type: "checkpoint", step, path });
   };
-  let lastEval: MetricsSummary | null = null;
+  let lastEval: { metrics: Record<string, unknown>; value: number } | null = null;
   const evaluate = async () => {
-    const preds = await predict(data, "test", evalGraph, B, feedsOf);
-    const metrics = summarize(preds, data.labels("test"), data.classNames.length);
-    const value = metricValue(metrics, cfg.metric);
-    const isBest = !best || value > best.value;
+    const ev = await task.evaluate(data, "test", evalGraph, B, feedsOf, cfg.metric);
+    const isBest = !best || (task.higherIsBetter(cfg.metric) ? ev.value > best.value : ev.value < best.value);
     if (isBest) {
-      best = { value, step, metrics };
+      best = { value: ev.value, step, metrics: ev.metrics };
       runStore.saveTrained("best", model, trained());
     }
-    lastEval = metrics;
+    lastEval = ev;
     const epoch = step / stepsPerEpoch;
-    log({ type: "eval", step, epoch, [cfg.metric]: value, accuracy: metrics.accuracy, macro_f1: metrics.macroF1, mcc: metrics.mcc, binary_f1: metrics.binaryF1 });
-    emit({ type: "eval", step, epoch, metrics, value, best: isBest });
+    log({ type: "eval", step, epoch, [cfg.metric]: ev.value, ...ev.log });
+    emit({ type: "eval", step, epoch, metrics: ev.metrics, summary: ev.summary, value: ev.value, best: isBest });
   };
 
   const times: number[] = [];
@@ -241,7 +216,8 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     evalGraph.dispose();
     compiler.dispose();
   }
-  return { interrupted, steps: step, best, final: lastEval, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
+  const last = lastEval as { metrics: Record<string, unknown>; value: number } | null;
+  return { interrupted, steps: step, best, final: last?.metrics ?? null, finalValue: last?.value ?? Number.NaN, metric: cfg.metric, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
 }
 
 /** The ETA takes the median of the last steps only: sorting every past step time made each step slower than the one before. */

@@ -1,0 +1,90 @@
+/**
+ * `step-llm`: one causal-LM training step of a SmolLM2-135M-shaped decoder (hidden 576, 30
+ * layers, 9 query / 3 K/V heads, MLP 1536, vocabulary 49,152, tied; random weights), batch 4,
+ * sequence 512 by default: LoRA r=16 on all seven linear layers, and qkv_depth on the same
+ * layers at LoRA's parameter budget, each a full step (forward, shifted cross-entropy over the
+ * vocabulary, backward, AdamW in TypeScript), against the same LoRA step in PyTorch eager
+ * (bench/torch/step_llm.py) interleaved in the same run.
+ *
+ *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--rounds 1] [--warmup 1] [--runs 3] [--no-torch]
+ */
+import { groupRanksForBudget } from "../src/adapters/params.ts";
+import { defaultProviders } from "../src/runtime/session.ts";
+import { TORCH_BEST, TorchPeer, emitJson, interleave, median, peakRssMiB, ratio, table, threads } from "./harness.ts";
+import { matmulProbe } from "./matmul.ts";
+import { SMOLLM2_135M, randomModel } from "./models.ts";
+import { parseStepArgs, trainingStep } from "./step.ts";
+
+const ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseStepArgs(argv, { warmup: 1, runs: 3, rank: 16 });
+  const num = (flag: string, d: number) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? Number(argv[i + 1]) : d;
+  };
+  const T = num("--seq", 512);
+  const B = num("--batch", 4);
+  const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
+  const model = randomModel(SMOLLM2_135M, overrides);
+  const lora = await trainingStep(model, { construction: "lora", ranks: args.rank, targetModules: ALL_LINEAR }, B, T);
+  const runners: { name: string; step: () => Promise<unknown>; flops: number; params: number; dispose: () => void }[] = [
+    { name: `ours LoRA r=${args.rank} all-linear`, step: lora.step, flops: lora.flops, params: lora.trainableParams, dispose: lora.dispose },
+  ];
+  let depthNote = "";
+  try {
+    const base = { construction: "qkv_depth", targetModules: ALL_LINEAR };
+    const { groupRanks } = groupRanksForBudget(base, model.family.linearSites(model.config), { isoLora: args.rank });
+    const depth = await trainingStep(model, { ...base, ranks: Object.values(groupRanks)[0], groupRanks }, B, T);
+    const shown = Object.entries(groupRanks).map(([g, r]) => `${g} ${r.join(",")}`).join("; ");
+    runners.push({ name: `ours qkv_depth all-linear (${shown})`, step: depth.step, flops: depth.flops, params: depth.trainableParams, dispose: depth.dispose });
+  } catch (e) {
+    depthNote = `qkv_depth on all-linear: not run (${(e as Error).message.split("\n")[0]})`;
+    console.log(depthNote);
+  }
+  const torch = args.torch
+    ? await TorchPeer.start("step_llm", { config: { ...SMOLLM2_135M, ...overrides }, batch: B, seq_len: T, rank: args.rank, targets: ALL_LINEAR, threads: threads() }, TORCH_BEST)
+    : undefined;
+  const mmProbe = await matmulProbe();
+  const fns: (() => Promise<unknown>)[] = [...runners.map((r) => r.step), mmProbe.run, ...(torch ? [() => torch.step()] : [])];
+  const samples: number[][] = fns.map(() => []);
+  for (let round = 0; round < args.rounds; round++) {
+    const s = await interleave(fns, { warmup: round === 0 ? args.warmup : 0, runs: args.runs, gapMs: 300 });
+    s.forEach((xs, i) => samples[i].push(...xs));
+    console.log(`round ${round + 1}/${args.rounds}: ${s.map((xs) => xs.map((x) => x.toFixed(2)).join(" ")).join(" | ")}`);
+  }
+  const mm = median(samples[runners.length].map(mmProbe.gflops));
+  mmProbe.dispose();
+  const torchInfo = torch ? ((await torch.close()) as { peak_rss_mib: number; torch_threads: number; trainable_params: number }) : undefined;
+  const torchS = torch ? median(samples.at(-1)!) : null;
+  const tokens = B * T;
+  console.log(
+    `step-llm: SmolLM2-135M shape${args.layers ? ` (${args.layers} layers)` : ""}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
+      `ONNX Runtime EP ${defaultProviders().join(",")}, ${threads()} threads; ${samples[0].length} timed steps after ${args.warmup} warm-up; peak RSS is the whole process (every graph)`,
+  );
+  const rows = runners.map((r, i) => {
+    const s = median(samples[i]);
+    const gfl = r.flops / s / 1e9;
+    return [r.name, r.params, s, tokens / s, gfl, (100 * gfl) / mm, i === 0 ? peakRssMiB() : null, ratio(s, torchS)];
+  });
+  table(
+    ["runner", "trainable", "s/step", "tokens/s", "GFLOP/s", "% of matmul", "peak RSS MiB", "time / torch"],
+    [
+      ...rows,
+      [TORCH_BEST.name + " LoRA", torchInfo?.trainable_params ?? null, torchS, torchS && tokens / torchS, torchS && lora.flops / torchS / 1e9, torchS && (100 * lora.flops) / torchS / 1e9 / mm, torchInfo?.peak_rss_mib ?? null, 1],
+      ["ours fp32 matmul (8-chain)", null, null, null, mm, 100, null, null],
+    ],
+  );
+  emitJson("step-llm", {
+    seq: T,
+    batch: B,
+    layers: args.layers ?? SMOLLM2_135M.num_hidden_layers,
+    runners: rows.map((r) => ({ name: r[0], trainable: r[1], s: r[2], tokens_per_s: r[3], gflops: r[4], matmul_fraction: (r[5] as number) / 100, time_ratio: r[7] })),
+    torch_s: torchS,
+    torch_peak_rss_mib: torchInfo?.peak_rss_mib ?? null,
+    peak_rss_mib: peakRssMiB(),
+    matmul_gflops: mm,
+    note: depthNote || null,
+  });
+  for (const r of runners) r.dispose();
+}

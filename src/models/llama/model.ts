@@ -1,0 +1,165 @@
+/**
+ * LlamaForCausalLM (model types llama and mistral) and Qwen2ForCausalLM as HuggingFace defines
+ * them: token embedding, pre-norm decoder layers (RMSNorm → grouped-query attention with rotary
+ * positions → residual, RMSNorm → SwiGLU MLP → residual), final RMSNorm, LM head (or the
+ * embedding, tied). Positions are 0…T−1: batches are right-padded, so padding never shifts them.
+ */
+import * as b from "../../ir/builder.ts";
+import { dropout, linear, rmsNorm, rotary, scaledDotProduct, swiglu } from "../../ir/functional.ts";
+import type { Value } from "../../ir/graph.ts";
+import type { ParamScope } from "../../nn/params.ts";
+import type { HostTensor } from "../../runtime/host.ts";
+import { adaptedLinears } from "../encoder-sites.ts";
+import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
+import { type DecoderConfig, checkSequenceLength, parseDecoderConfig } from "./config.ts";
+import { rotaryTables } from "./rope.ts";
+
+export interface DecoderInputs {
+  inputIds: Value; // [B, T] int64
+  attentionMask: Value; // [B, T] int64
+}
+
+const layerPath = (l: number) => `model.layers.${l}`;
+const EMBED = "model.embed_tokens.weight";
+const LM_HEAD = "lm_head.weight";
+
+/** Per layer, in forward order: q, k, v, o (self_attn), gate, up, down (mlp). */
+export function decoderLinearSites(cfg: DecoderConfig): LinearSite[] {
+  const d = cfg.hiddenSize;
+  const q = cfg.numAttentionHeads * cfg.headDim;
+  const kv = cfg.numKeyValueHeads * cfg.headDim;
+  const m = cfg.intermediateSize;
+  const sites: LinearSite[] = [];
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    const lp = layerPath(l);
+    const add = (module: string, name: string, inFeatures: number, outFeatures: number, heads?: LinearSite["heads"]) =>
+      sites.push({ path: `${lp}.${module}.${name}`, name, layer: l, inFeatures, outFeatures, ...(heads ? { heads } : {}) });
+    const dim = cfg.headDim;
+    const H = cfg.numAttentionHeads;
+    add("self_attn", "q_proj", d, q, { side: "out", count: H, dim });
+    // K/V heads are read by H / H_kv query heads each (the adapter's GQA rule)
+    add("self_attn", "k_proj", d, kv, { side: "out", count: cfg.numKeyValueHeads, dim, queryHeads: H });
+    add("self_attn", "v_proj", d, kv, { side: "out", count: cfg.numKeyValueHeads, dim, queryHeads: H });
+    add("self_attn", "o_proj", q, d, { side: "in", count: H, dim });
+    add("mlp", "gate_proj", d, m);
+    add("mlp", "up_proj", d, m);
+    add("mlp", "down_proj", m, d);
+  }
+  return sites;
+}
+
+function hasBias(cfg: DecoderConfig, name: string): boolean {
+  if (name === "q_proj" || name === "k_proj" || name === "v_proj") return cfg.qkvBias;
+  return name === "o_proj" ? cfg.oBias : cfg.mlpBias;
+}
+
+function parameterShapes(cfg: DecoderConfig): Map<string, number[]> {
+  const d = cfg.hiddenSize;
+  const m = new Map<string, number[]>([[EMBED, [cfg.vocabSize, d]]]);
+  for (const s of decoderLinearSites(cfg)) {
+    m.set(`${s.path}.weight`, [s.outFeatures, s.inFeatures]);
+    if (hasBias(cfg, s.name)) m.set(`${s.path}.bias`, [s.outFeatures]);
+  }
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    m.set(`${layerPath(l)}.input_layernorm.weight`, [d]);
+    m.set(`${layerPath(l)}.post_attention_layernorm.weight`, [d]);
+  }
+  m.set("model.norm.weight", [d]);
+  if (!cfg.tieWordEmbeddings) m.set(LM_HEAD, [cfg.vocabSize, d]);
+  return m;
+}
+
+/**
+ * Additive mask [B, 1, n·T, T] for query rows grouped n per K/V head (row j·T + t is position t):
+ * key s is kept when s ≤ t and attention_mask[s] = 1.
+ */
+function groupedCausalMask(mask01: Value, n: number): Value {
+  const [B, T] = mask01.shape as number[];
+  const causal = new Float32Array(n * T * T);
+  for (let j = 0; j < n; j++) for (let t = 0; t < T; t++) for (let s = 0; s <= t; s++) causal[(j * T + t) * T + s] = 1;
+  const keep = b.mul(b.constant(mask01.graph, causal, [1, 1, n * T, T]), b.reshape(mask01, [B, 1, 1, T]));
+  return b.mul(b.sub(1, keep), -3.4028234663852886e38);
+}
+
+/**
+ * Grouped-query attention: the n = H / H_kv query heads of each K/V head (HF's repeat_kv: query
+ * head h reads K/V head ⌊h / n⌋) are stacked along the sequence axis, so each K/V head is used
+ * by one [n·T, dh] × [dh, T] product and never copied.
+ */
+function groupedAttention(cfg: DecoderConfig, q: Value, k: Value, v: Value, rope: { cos: Value; sin: Value }, mask: Value, drop: ForwardOptions["dropout"], key: number): Value {
+  const [B, T] = q.shape as number[];
+  const H = cfg.numAttentionHeads;
+  const Hkv = cfg.numKeyValueHeads;
+  const n = H / Hkv;
+  const dh = cfg.headDim;
+  const qh = rotary(b.transpose(b.reshape(q, [B, T, Hkv, n, dh]), [0, 2, 3, 1, 4]), rope.cos, rope.sin); // [B, Hkv, n, T, dh]
+  const kh = rotary(b.transpose(b.reshape(k, [B, T, Hkv, dh]), [0, 2, 1, 3]), rope.cos, rope.sin); // [B, Hkv, T, dh]
+  const vh = b.transpose(b.reshape(v, [B, T, Hkv, dh]), [0, 2, 1, 3]);
+  const p = drop?.attention ?? 0;
+  const out = scaledDotProduct(b.reshape(qh, [B, Hkv, n * T, dh]), kh, vh, {
+    mask,
+    dropout: drop && p > 0 ? { p, seed: drop.seed + 1000 + key, source: drop.source } : undefined,
+  }); // [B, Hkv, n·T, dh]
+  return b.reshape(b.transpose(b.reshape(out, [B, Hkv, n, T, dh]), [0, 3, 1, 2, 4]), [B, T, H * dh]);
+}
+
+function forward(s: ParamScope, cfg: DecoderConfig, inp: DecoderInputs, opts: ForwardOptions): ModelOutputs {
+  const [, T] = inp.inputIds.shape as number[];
+  const g = inp.inputIds.graph;
+  const sites = decoderLinearSites(cfg);
+  const hp = opts.dropout?.hidden ?? 0;
+  const drop = (x: Value, k: number) => (opts.dropout && hp > 0 ? dropout(x, hp, opts.dropout.seed + k, opts.dropout.source) : x);
+  // sites reading the same input go in one call, so the adapter reads that input once
+  const dense = (x: Value, group: LinearSite[]) => adaptedLinears(s, x, group, opts.hook);
+  const norm = (name: string, x: Value) => rmsNorm(x, s.get(`${name}.weight`), cfg.rmsNormEps);
+  const tables = rotaryTables(cfg, T);
+  const rope = { cos: b.constant(g, tables.cos, [T, cfg.headDim]), sin: b.constant(g, tables.sin, [T, cfg.headDim]) };
+  const mask = groupedCausalMask(b.cast(inp.attentionMask, "float32"), cfg.numAttentionHeads / cfg.numKeyValueHeads);
+
+  let h = b.gather(s.get(EMBED), inp.inputIds); // [B, T, d]
+  for (let l = 0; l < cfg.numHiddenLayers; l++) {
+    const lp = layerPath(l);
+    const [q, k, v, o, gate, up, down] = sites.slice(7 * l, 7 * l + 7);
+    const [qy, ky, vy] = dense(norm(`${lp}.input_layernorm`, h), [q, k, v]);
+    const ctx = groupedAttention(cfg, qy, ky, vy, rope, mask, opts.dropout, l);
+    h = b.add(h, drop(dense(ctx, [o])[0], 2000 + l));
+    const [gy, uy] = dense(norm(`${lp}.post_attention_layernorm`, h), [gate, up]);
+    h = b.add(h, drop(dense(swiglu(gy, uy), [down])[0], 3000 + l));
+  }
+  const lastHiddenState = norm("model.norm", h);
+  const logits = linear(lastHiddenState, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T, vocab]
+  return { logits, lastHiddenState };
+}
+
+function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfig, DecoderInputs> {
+  return {
+    modelType,
+    task: "causal-lm",
+    parseConfig: parseDecoderConfig,
+    shape: (cfg) => ({ hidden: cfg.hiddenSize, heads: cfg.numAttentionHeads, layers: cfg.numHiddenLayers }),
+    parameterShapes,
+    headParameters: (cfg) => [cfg.tieWordEmbeddings ? EMBED : LM_HEAD],
+    linearSites: decoderLinearSites,
+    inputs: (s, cfg, batch, seqLen) => {
+      const T = seqLen ?? 128;
+      checkSequenceLength(cfg, T);
+      return {
+        inputIds: s.graph.input("input_ids", "int64", [batch, T]),
+        attentionMask: s.graph.input("attention_mask", "int64", [batch, T]),
+      };
+    },
+    forward,
+    feeds: (_cfg, hf): Record<string, HostTensor> => {
+      const ids = hf.input_ids;
+      const [B, T] = ids.shape;
+      return { input_ids: ids, attention_mask: hf.attention_mask ?? { dtype: "int64", shape: [B, T], data: new BigInt64Array(B * T).fill(1n) } };
+    },
+    inputNames: { required: ["input_ids"], optional: ["attention_mask"] },
+    adapterTargets: ["q_proj", "k_proj", "v_proj"],
+    checkpointRules: (cfg) => [{ ignore: /rotary_emb\.inv_freq$/ }, ...(cfg.tieWordEmbeddings ? [{ ignore: LM_HEAD }] : [])],
+  };
+}
+
+export const llama = family("llama");
+export const mistral = family("mistral");
+export const qwen2 = family("qwen2");

@@ -1,0 +1,87 @@
+/**
+ * Causal language modelling: logits [B, T, vocab], the label of position t is token t + 1
+ * (HF's shift: labels [B, T] as given, −100 never scored, so prompt and padding positions carry
+ * no loss). Evaluation is token-weighted: mean negative log-likelihood over every scored token of
+ * the split, its perplexity, and next-token accuracy.
+ */
+import { ConfigError } from "../errors.ts";
+import * as b from "../ir/builder.ts";
+import { crossEntropy } from "../ir/functional.ts";
+import type { Value } from "../ir/graph.ts";
+import { type TaskSpec, assertFiniteLogits } from "./types.ts";
+
+export const IGNORE_INDEX = -100;
+
+/** labels [B, T] → the next token's label at every position ([B, T], the last −100). */
+export function shiftLabels(labels: Value): Value {
+  const [B, T] = labels.shape as number[];
+  const pad = b.constant(labels.graph, IGNORE_INDEX, [B, 1], "int64");
+  return b.concat([b.slice(labels, 1, 1, T), pad], 1);
+}
+
+/** Mean cross-entropy of logits [B, T, V] against the shifted labels. */
+export function causalLmLoss(logits: Value, labels: Value): Value {
+  const [B, T, V] = logits.shape as number[];
+  return crossEntropy(b.reshape(logits, [B * T, V]), b.reshape(shiftLabels(labels), [B * T]));
+}
+
+export const LM_METRICS = ["perplexity", "loss", "next_token_accuracy"] as const;
+
+/** Token-weighted sums over batches: Σ −log p(label), scored tokens, correct argmax predictions. */
+export interface TokenTotals {
+  nll: number;
+  tokens: number;
+  correct: number;
+}
+
+/** Add one batch's logits [B, T, V] and labels [B, T] (unshifted) to the totals, in float64. */
+export function accumulateTokens(totals: TokenTotals, logits: Float32Array, labels: BigInt64Array, B: number, T: number, V: number): void {
+  for (let r = 0; r < B; r++) {
+    for (let t = 0; t + 1 < T; t++) {
+      const y = Number(labels[r * T + t + 1]);
+      if (y === IGNORE_INDEX) continue;
+      const o = (r * T + t) * V;
+      let max = -Infinity;
+      let arg = 0;
+      for (let v = 0; v < V; v++) if (logits[o + v] > max) (max = logits[o + v]), (arg = v);
+      let sum = 0;
+      for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
+      totals.nll += max + Math.log(sum) - logits[o + y];
+      totals.tokens++;
+      if (arg === y) totals.correct++;
+    }
+  }
+}
+
+export function lmMetrics(t: TokenTotals): { loss: number; perplexity: number; next_token_accuracy: number; tokens: number } {
+  if (t.tokens === 0) throw new ConfigError("the evaluation split has no scored tokens (every label is −100); give it text or completions to score");
+  const loss = t.nll / t.tokens;
+  return { loss, perplexity: Math.exp(loss), next_token_accuracy: t.correct / t.tokens, tokens: t.tokens };
+}
+
+export const causalLm: TaskSpec = {
+  name: "causal-lm",
+  peftTaskType: "CAUSAL_LM",
+  trainsHeadWithAdapter: false,
+  labelShape: (batch, seqLen) => [batch, seqLen ?? 1],
+  loss: causalLmLoss,
+  metrics: LM_METRICS,
+  higherIsBetter: (m) => m === "next_token_accuracy",
+  async evaluate(data, split, graph, B, feedsOf, metric) {
+    const totals: TokenTotals = { nll: 0, tokens: 0, correct: 0 };
+    const n = data.size(split);
+    for (let start = 0; start < n; start += B) {
+      const idx = Int32Array.from({ length: Math.min(B, n - start) }, (_, i) => start + i);
+      const batch = await data.batch(split, idx, B);
+      const out = await graph.run(feedsOf(batch.inputs));
+      const [, T, V] = out.logits.shape;
+      assertFiniteLogits((out.logits.data as Float32Array).subarray(0, batch.valid * T * V), split);
+      // filler rows carry −100 labels, so only the valid rows are scored
+      accumulateTokens(totals, out.logits.data as Float32Array, batch.labels.data as BigInt64Array, batch.valid, T, V);
+    }
+    const m = lmMetrics(totals);
+    const value = m[metric as keyof typeof m];
+    if (value === undefined) throw new ConfigError(`unknown metric "${metric}" for causal-lm; valid: ${LM_METRICS.join(", ")}`);
+    return { metrics: m, value, summary: `perplexity ${m.perplexity.toFixed(3)}, loss ${m.loss.toFixed(4)}, next-token accuracy ${(100 * m.next_token_accuracy).toFixed(2)} % over ${m.tokens} tokens`, log: m };
+  },
+};

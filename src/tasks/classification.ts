@@ -1,0 +1,68 @@
+/**
+ * Image and sequence classification: logits [B, classes] against one label per example, argmax
+ * predictions scored with scikit-learn's metrics (train/metrics.ts).
+ */
+import { ConfigError } from "../errors.ts";
+import { crossEntropy } from "../ir/functional.ts";
+import type { HostTensor } from "../runtime/host.ts";
+import type { CompiledGraph } from "../runtime/session.ts";
+import { type MetricsSummary, summarize } from "../train/metrics.ts";
+import type { SplitName, TaskData } from "../train/task-data.ts";
+import { type TaskSpec, assertFiniteLogits } from "./types.ts";
+
+export const CLASSIFICATION_METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
+
+export function metricValue(m: MetricsSummary, name: string): number {
+  const v = { accuracy: m.accuracy, mcc: m.mcc, macro_f1: m.macroF1, binary_f1: m.binaryF1 ?? Number.NaN }[name];
+  if (v === undefined) throw new ConfigError(`unknown metric "${name}"; valid: ${CLASSIFICATION_METRICS.join(", ")}`);
+  if (Number.isNaN(v)) throw new ConfigError(`metric "${name}" is undefined for ${m.confusionMatrix.length} classes; use accuracy, mcc or macro_f1`);
+  return v;
+}
+
+const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
+
+/** Argmax predictions on a split, batch by batch through the eval graph (the next batch is prepared while one runs). */
+export async function predict(data: TaskData, split: SplitName, graph: CompiledGraph, B: number, feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>): Promise<Int32Array> {
+  const n = data.size(split);
+  const preds = new Int32Array(n);
+  let next = data.batch(split, range(0, Math.min(B, n)), B);
+  for (let start = 0; start < n; start += B) {
+    const batch = await next;
+    if (start + B < n) next = data.batch(split, range(start + B, Math.min(start + 2 * B, n)), B);
+    const out = await graph.run(feedsOf(batch.inputs));
+    const logits = out.logits.data as Float32Array;
+    const C = out.logits.shape[1];
+    assertFiniteLogits(logits.subarray(0, batch.valid * C), split);
+    for (let r = 0; r < batch.valid; r++) {
+      let best = 0;
+      for (let c = 1; c < C; c++) if (logits[r * C + c] > logits[r * C + best]) best = c;
+      preds[start + r] = best;
+    }
+  }
+  return preds;
+}
+
+function classification(name: string, peftTaskType?: string): TaskSpec {
+  return {
+    name,
+    peftTaskType,
+    trainsHeadWithAdapter: true,
+    labelShape: (batch) => [batch],
+    loss: crossEntropy,
+    metrics: CLASSIFICATION_METRICS,
+    higherIsBetter: () => true,
+    async evaluate(data, split, graph, B, feedsOf, metric) {
+      const preds = await predict(data, split, graph, B, feedsOf);
+      const metrics = summarize(preds, data.labels!(split), data.classNames!.length);
+      return {
+        metrics: { ...metrics },
+        value: metricValue(metrics, metric),
+        summary: `accuracy ${(100 * metrics.accuracy).toFixed(2)}%, macro F1 ${(100 * metrics.macroF1).toFixed(2)}, MCC ${metrics.mcc.toFixed(4)}`,
+        log: { accuracy: metrics.accuracy, macro_f1: metrics.macroF1, mcc: metrics.mcc, binary_f1: metrics.binaryF1 },
+      };
+    },
+  };
+}
+
+export const imageClassification = classification("image-classification");
+export const textClassification = classification("text-classification", "SEQ_CLS");

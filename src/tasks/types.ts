@@ -1,0 +1,44 @@
+/**
+ * A task: what a model's logits mean, how they are scored against labels, and what a trained
+ * model is judged by. The trainer, eval, infer, compare and merge go through this interface, so
+ * a new task is one module plus a line in the registry (index.ts).
+ */
+import { FormatError } from "../errors.ts";
+import type { Value } from "../ir/graph.ts";
+import type { HostTensor } from "../runtime/host.ts";
+import type { CompiledGraph } from "../runtime/session.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
+import type { SplitName, TaskData } from "../train/task-data.ts";
+
+/** What an evaluation reports: named numbers (JSON-safe), the one that picks the best checkpoint, and a line for people. */
+export interface Evaluation {
+  metrics: Record<string, unknown>;
+  /** The selection metric's value; `higherIsBetter` says which way is better. */
+  value: number;
+  summary: string;
+  /** The numbers a run logs per evaluation (metrics.jsonl). */
+  log: Record<string, number | null>;
+}
+
+export interface TaskSpec {
+  readonly name: string;
+  /** PEFT's task_type for adapter_config.json (SEQ_CLS, CAUSAL_LM), when PEFT has one. */
+  readonly peftTaskType?: string;
+  /** Whether "adapter+head" also trains the head (classification heads are new; an LM head is pretrained). */
+  readonly trainsHeadWithAdapter: boolean;
+  /** Shape of the int64 "labels" graph input for a batch. */
+  labelShape(batch: number, seqLen: number | undefined): number[];
+  /** Mean loss of `logits` against `labels` (labels −100 ignored). */
+  loss(logits: Value, labels: Value): Value;
+  /** The metric names `--metric` accepts, the first the default; and whether higher is better. */
+  readonly metrics: readonly string[];
+  higherIsBetter(metric: string): boolean;
+  /** Evaluate on a split through an eval graph whose outputs include "logits" (and "loss" when it has labels). */
+  evaluate(data: TaskData, split: SplitName, graph: CompiledGraph, batchSize: number, feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>, metric: string): Promise<Evaluation>;
+}
+
+/** Refuses logits holding NaN or ±Inf: metrics over them would be silently wrong. */
+export function assertFiniteLogits(logits: Float32Array, split: string): void {
+  const bad = describeNonFinite(logits);
+  if (bad) throw new FormatError(`the ${split} predictions have logits with ${bad}; the weights or adapter hold non-finite values, retrain or restore them`);
+}
