@@ -1,7 +1,7 @@
 /**
  * The README's screenshot of the studio after a comparison: builds and serves the page with the
- * cached pretrained backbone, trains the default constructions on WebAssembly in Chromium,
- * classifies a drawn digit and saves docs/studio.png. Run: npx tsx scripts/studio-screenshot.ts
+ * cached pretrained backbone, trains the default constructions on WebAssembly in Chromium for 4
+ * epochs, classifies a drawn digit and saves docs/studio.png. Run: npx tsx scripts/studio-screenshot.ts
  */
 import { join } from "node:path";
 import { mkdtempSync } from "node:fs";
@@ -19,6 +19,7 @@ try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   await page.goto(`${url}?device=wasm&threads=1`);
   await page.waitForFunction("window.studio.backbone", null, { timeout: 120_000 });
+  await page.fill("#epochs", "4");
   await page.click("#train");
   await page.waitForFunction("!window.studio.busy && window.studio.rows.length >= 4", null, { timeout: 1_800_000, polling: 1000 });
   const box = (await page.locator("#pad").boundingBox())!;
@@ -29,7 +30,7 @@ try {
   await page.mouse.up();
   await page.selectOption("#run-select", "qkv_depth");
   await page.click("#classify");
-  await page.waitForFunction("window.studio.predictions.length > 0", null, { timeout: 60_000 });
+  await page.waitForFunction("window.studio.predictions.length > 0", null, { timeout: 600_000 });
   await page.screenshot({ path: "docs/studio.png", fullPage: true });
   console.log("docs/studio.png", JSON.stringify(await page.evaluate("window.studio.rows")));
 } finally {

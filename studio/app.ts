@@ -187,7 +187,7 @@ $("train").onclick = () => {
   clearError();
   const methods = [...document.querySelectorAll<HTMLInputElement>("input[name=method]:checked")].map((b) => b.value);
   if (!methods.length) return showError("pick at least one construction");
-  const settings: StudioSettings = { isoLora: num("iso-lora"), epochs: num("epochs"), lr: num("lr"), seed: num("seed"), evalEvery: 0 };
+  const settings: StudioSettings = { isoLora: num("iso-lora"), epochs: num("epochs"), batchSize: num("batch-size"), lr: num("lr"), seed: num("seed"), evalEvery: 0 };
   for (const m of methods) {
     delete state.losses[m];
     delete state.stepTimes[m];

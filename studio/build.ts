@@ -30,7 +30,7 @@ const sideEffectFree: esbuild.Plugin = {
   },
 };
 
-/** Bundle browser entry points into `outDir`; throws naming the chain when Node code leaks in. */
+/** Bundle browser entry points into `outDir`; throws naming each bundled module that imports a Node module. */
 export async function bundleForBrowser(entries: Record<string, string>, outDir: string, minify = true): Promise<void> {
   const result = await esbuild.build({
     entryPoints: entries,

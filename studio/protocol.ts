@@ -4,7 +4,7 @@ import type { RunConfig } from "../src/browser.ts";
 export type Device = "wasm" | "webgpu";
 
 /** The settings the page lets the user change; the rest are `tenslora train`'s embedded defaults. */
-export type StudioSettings = Pick<RunConfig, "isoLora" | "epochs" | "lr" | "seed" | "evalEvery">;
+export type StudioSettings = Pick<RunConfig, "isoLora" | "epochs" | "batchSize" | "lr" | "seed" | "evalEvery">;
 
 export type ToWorker =
   | { type: "init"; device: Device | "auto"; base: string; threads: number }

@@ -18,7 +18,7 @@ import { EMBEDDED_CONFIG, VERSION } from "../src/experiments/embedded-task.ts";
 import { readSafetensors, serializeSafetensors } from "../src/io/safetensors.ts";
 import { randomModel } from "../src/models/init.ts";
 import { saveModelFolder } from "../src/train/artifacts.ts";
-import { buildStudio } from "../studio/build.ts";
+import { buildStudio, bundleForBrowser } from "../studio/build.ts";
 import { CHROMIUM, CHROMIUM_ARGS } from "../studio/chromium.ts";
 import { serveStudio } from "../studio/serve.ts";
 import { BIN } from "./cli-helpers.ts";
@@ -92,6 +92,33 @@ test("a fine-tune on WebAssembly, stopped and resumed, gives the losses and accu
   const row = (await studio<{ run: string; best: number }[]>("rows")).find((r) => r.run === "qkv_depth")!;
   const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
   assert.equal(row.best, summary.best.value, "best test accuracy in the page and in Node");
+});
+
+test("a fine-tune on WebGPU (SwiftShader) gives the step losses of `tenslora train`", { skip }, async () => {
+  // SwiftShader emulates the GPU on the CPU (tens of seconds a step at batch 64): two steps at batch 8
+  const gpu = await browser!.newPage();
+  try {
+    await gpu.goto(`${url}?device=webgpu&threads=1`);
+    await gpu.waitForFunction("window.studio.backbone && window.studio.device", null, { timeout: 60_000 });
+    assert.match(await gpu.textContent("#device-note") ?? "", /WebGPU/);
+    await gpu.evaluate(`for (const b of document.querySelectorAll("input[name=method]")) b.checked = b.value === "qkv_depth"`);
+    await gpu.fill("#epochs", "1");
+    await gpu.fill("#batch-size", "8");
+    await gpu.click("#train");
+    await gpu.waitForFunction("(window.studio.losses.qkv_depth ?? []).length >= 2 || window.studio.errors.length", null, { timeout: 300_000, polling: 500 });
+    await gpu.click("#stop");
+    assert.deepEqual(await gpu.evaluate("window.studio.errors"), []);
+    const web = (await gpu.evaluate("window.studio.losses.qkv_depth")) as number[];
+    const run = join(root, "node-run-b8");
+    tenslora(["train", "--construction", "qkv_depth", "--epochs", "1", "--batch-size", "8", "--out", run, "--threads", "1"]);
+    const node = readFileSync(join(run, "metrics.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "train").map((r) => r.loss as number);
+    for (let i = 0; i < 2; i++) {
+      const rel = Math.abs(web[i] - node[i]) / Math.abs(node[i]);
+      assert.ok(rel < 1e-4, `step ${i + 1}: WebGPU ${web[i]}, node ${node[i]} (relative difference ${rel.toExponential(2)})`);
+    }
+  } finally {
+    await gpu.close();
+  }
 });
 
 test("the downloaded adapter evaluates to the page's accuracy in `tenslora eval` and loads in `tenslora infer`", { skip }, async () => {
@@ -169,4 +196,11 @@ test("`tenslora studio` builds the page, serves it on localhost and prints the U
   } finally {
     child.kill();
   }
+});
+
+test("the library's browser build bundles without Node modules, and the check names each module that imports one", async () => {
+  await bundleForBrowser({ tenslora: "src/browser.ts" }, join(root, "bundle"));
+  const entry = join(root, "leaky.ts");
+  writeFileSync(entry, `import { runDir } from "${join(process.cwd(), "src/train/run-dir.ts")}";\nconsole.log(runDir);\n`);
+  await assert.rejects(bundleForBrowser({ leaky: entry }, join(root, "leaky")), /imports Node modules: .*run-dir\.ts → node:fs/);
 });
