@@ -8,6 +8,9 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run(args: s
   merged: { about: "inference time of a merged model / the base model", load: () => import("./merged.ts") },
   web: { about: "embedded ViT training steps/s in Chromium (WebAssembly, WebGPU) / Node's CPU", load: () => import("./web.ts") },
   "step-llm": { about: "causal-LM step of a SmolLM2-135M-shaped decoder (batch 4, seq 512), LoRA r=16 and qkv_depth on all linear layers, vs PyTorch eager", load: () => import("./step-llm.ts") },
+  dims: { about: "inference with free batch/sequence dims vs the same graph at fixed sizes", load: () => import("./dims.ts") },
+  generate: { about: "greedy generation tokens/s, SmolLM2-135M shape, KV cache vs recomputation vs PyTorch", load: () => import("./generate.ts") },
+  sweep: { about: "2,000 dry-run jobs on Redis over 8 workers, 2 SIGKILLed midway: lost / twice / jobs/s", load: () => import("./sweep.ts") },
   "llm-adapter": { about: "adapter slices at decoder scale (d 4096, 32 layers) vs folding the full tensor", load: () => import("./llm-adapter.ts") },
 };
 

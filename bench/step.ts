@@ -77,7 +77,7 @@ export function parseStepArgs(argv: string[], defaults: Partial<StepArgs> = {}):
 export function batchFeeds(model: LoadedModel, batch: number, seqLen: number | undefined, seed = 11): Record<string, HostTensor> {
   const rng = new Rng(seed);
   const lm = model.family.task === "causal-lm";
-  const labelShape = taskOf(model.family.task).labelShape(batch, seqLen);
+  const labelShape = taskOf(model.family.task).labelShape(batch, seqLen) as number[];
   const n = labelShape.reduce((x, y) => x * y, 1);
   const classes = lm ? model.config.vocabSize : model.config.numLabels;
   const labels = { dtype: "int64" as const, shape: labelShape, data: BigInt64Array.from({ length: n }, () => BigInt(rng.int(classes))) };

@@ -35,6 +35,9 @@ export class DataError extends TensLoRAError {}
 /** Training hit a non-finite loss. */
 export class NonFiniteLossError extends TensLoRAError {}
 
+/** A run stopped on request (a signal) after saving its checkpoint; it continues from there. */
+export class RunInterruptedError extends TensLoRAError {}
+
 /** Throw an `internal:` error: an invariant the code itself should guarantee was broken. */
 export function internal(message: string): never {
   throw new Error(`internal: ${message}`);

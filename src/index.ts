@@ -52,6 +52,7 @@ export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
 export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
+export { compareOptions, checkMethods, writeResults, type RunSummary } from "./experiments/compare.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
@@ -59,5 +60,9 @@ export {
   loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained, evaluateTaskData,
   type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult, type LmEvalResult,
 } from "./experiments/infer.ts";
-export { mergeToFolder, mergedWeights, exportOnnx, ONNX_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult } from "./experiments/merge.ts";
+export { mergeToFolder, mergedWeights, exportOnnx, ONNX_DIR, ONNX_FILE, ONNX_QUANTIZED_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult, type OnnxExportOptions } from "./experiments/merge.ts";
 export { randomModel } from "./models/init.ts";
+export { Generator, type GenerateOptions, type StepTokens } from "./generate/generate.ts";
+export { generateText, chatPrompt, type TextGenerateOptions, type TextDelta } from "./generate/text.ts";
+export { TokenSampler, type SamplingOptions } from "./generate/sampling.ts";
+export { LmTokenizer, type ChatMessage } from "./data/lm-data.ts";

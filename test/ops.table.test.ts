@@ -202,6 +202,23 @@ rows.push(
   { op: Op.Cast, name: "Cast float64→float32", dtype: F32, inputs: [fl("x", F64, [2, 3])], build: (x) => b.cast(x, F32), reference: (x) => R.cast(x, "float32") },
   { op: Op.Cast, name: "Cast int64→float64", dtype: F64, inputs: [ix("i", [4], [3, -2, 0, 7])], build: (x) => b.cast(x, F64), reference: (x) => x },
   {
+    op: Op.Less,
+    name: "Less float64 [2,3]<[3], equal values are not less",
+    dtype: "bool",
+    inputs: [{ name: "a", dtype: F64, shape: [2, 3], data: [1, -2, 0.5, 3, 0, -1] }, { name: "b", dtype: F64, shape: [3], data: [1, 0, 2] }],
+    build: (x, y) => b.less(x, y),
+    reference: (x, y) => R.map([x, y], (u, v) => +(u < v)),
+    grad: false,
+  },
+  {
+    op: Op.Less,
+    name: "Less int64 [4] < a number",
+    dtype: "bool",
+    inputs: [ix("i", [4], [3, -2, 0, 7])],
+    build: (x) => b.less(x, 3),
+    reference: (x) => R.map([x], (u) => +(u < 3)),
+  },
+  {
     op: Op.Cast,
     name: "Cast float64→int64 truncates",
     dtype: "int64",
@@ -469,6 +486,23 @@ rows.push(
     inputs: [fl("x", F64, [3])],
     build: (x) => b.add(x, b.cast(b.constant(x.graph, [4, -1, 9], [3], "int64"), F64)),
     reference: (x) => R.add(x, R.tensor([3], [4, -1, 9])),
+  },
+  {
+    op: Op.Arange,
+    name: "Arange over axis -1 of a float64 [2,5]",
+    dtype: "int64",
+    inputs: [fl("x", F64, [2, 5])],
+    build: (x) => b.arange(x, -1),
+    reference: () => R.tensor([5], [0, 1, 2, 3, 4]),
+    grad: false,
+  },
+  {
+    op: Op.Size,
+    name: "Size of axis 1 of an int64 [2,3], used in arithmetic",
+    dtype: "int64",
+    inputs: [ix("i", [2, 3], [1, 2, 3, 4, 5, 6])],
+    build: (x) => b.add(x, b.size(x, 1)),
+    reference: (x) => R.map([x], (u) => u + 3),
   },
   {
     // ratio 0 makes the draw deterministic: the mask is all ones (its random draws are tested below)

@@ -201,6 +201,6 @@ test("`tenslora studio` builds the page, serves it on localhost and prints the U
 test("the library's browser build bundles without Node modules, and the check names each module that imports one", async () => {
   await bundleForBrowser({ tenslora: "src/browser.ts" }, join(root, "bundle"));
   const entry = join(root, "leaky.ts");
-  writeFileSync(entry, `import { runDir } from "${join(process.cwd(), "src/train/run-dir.ts")}";\nconsole.log(runDir);\n`);
-  await assert.rejects(bundleForBrowser({ leaky: entry }, join(root, "leaky")), /imports Node modules: .*run-dir\.ts → node:fs/);
+  writeFileSync(entry, `import { runFolderStore } from "${join(process.cwd(), "src/train/run-folder-store.ts")}";\nconsole.log(runFolderStore);\n`);
+  await assert.rejects(bundleForBrowser({ leaky: entry }, join(root, "leaky")), /imports Node modules: .*run-folder-store\.ts → node:fs/);
 });

@@ -211,7 +211,7 @@ test("the CLI: train → eval → infer --images → merge --onnx on the saved a
   const probe = await prepareData(runConfig(VIT, images, "qkv_depth"), () => {});
   const batch = await probe.data.batch("test", Int32Array.from([0, 1, 2]), 3);
   const ref = (await runInference(tm, batch.inputs, { threads: 1 })).logits.data as Float32Array;
-  const session = await ort.InferenceSession.create(join(merged, "model.onnx"));
+  const session = await ort.InferenceSession.create(join(merged, "onnx", "model.onnx"));
   const px = batch.inputs.pixel_values;
   const out = await session.run({ pixel_values: new ort.Tensor("float32", px.data as Float32Array, px.shape) });
   await session.release();

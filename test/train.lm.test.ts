@@ -20,7 +20,7 @@ import { compile, nodeRuntime } from "../src/runtime/session.ts";
 import { causalLm, causalLmLoss } from "../src/tasks/causal-lm.ts";
 import { lmTaskData } from "../src/train/task-data.ts";
 import { train } from "../src/train/trainer.ts";
-import { runDir } from "../src/train/run-dir.ts";
+import { runFolderStore } from "../src/train/run-folder-store.ts";
 import { tempDir } from "./make-data.ts";
 
 const LLAMA = "test/fixtures/hf-tiny-lm/llama";
@@ -105,7 +105,7 @@ test("every construction and LoRA on q, k, v (and three on all-linear) of the GQ
       trainable: "adapter+head",
       data: task,
       config: { lr: 2e-2, weightDecay: 0, epochs: 4, batchSize: 8, warmup: 0, minLr: 2e-2, seed: 0, evalEvery: 0, saveEvery: 1000, maxGradNorm: 0, metric: "loss", dropout: 0, threads: 1 },
-      store: runDir(join(out, `${construction}-${targets}`)),
+      store: runFolderStore(join(out, `${construction}-${targets}`)),
       runtime: nodeRuntime,
     });
     assert.ok(r.finalValue < before - 0.1, `${construction} on ${targets}: completion loss ${r.finalValue} did not fall below ${before} − 0.1`);

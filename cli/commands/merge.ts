@@ -1,8 +1,8 @@
 /**
  * `tenslora merge`: fold a trained adapter (or apply a trained head / full model) into a standard
- * HuggingFace folder, and with --onnx also write model.onnx that onnxruntime runs on its own.
+ * HuggingFace folder, and with --onnx also write onnx/model.onnx that onnxruntime and transformers.js load as it is.
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { mergeToFolder } from "../../src/index.ts";
 
 export function register(program: Command): void {
@@ -10,16 +10,19 @@ export function register(program: Command): void {
     .command("merge")
     .description("fold an adapter into the model's weights: a HuggingFace folder (and an ONNX inference graph with --onnx)")
     .requiredOption("--model <dir>", "HuggingFace model folder the adapter was trained on")
-    .requiredOption("--adapter <dir>", "adapter folder (PEFT LoRA or TensLoRA), head folder or full model folder, e.g. RUN_DIR/best")
+    .option("--adapter <dir>", "adapter folder (PEFT LoRA or TensLoRA), head folder or full model folder, e.g. RUN_DIR/best (without: the model as it is, e.g. to export it to ONNX)")
     .requiredOption("--out <dir>", "output folder (config.json, model.safetensors, tokenizer/preprocessor files)")
-    .option("--onnx", "also write model.onnx (inputs by HF names, dynamic batch/sequence, output logits; model.onnx_data when over 2 GB)")
+    .option("--onnx", "also write onnx/model.onnx for ONNX Runtime and transformers.js (inputs by HF names, dynamic batch/sequence, output logits; onnx/model.onnx_data when over 2 GB)")
+    .addOption(new Option("--quantize <kind>", "with --onnx, also write onnx/model_quantized.onnx with int8 weight matrices (transformers.js dtype q8)").choices(["q8"]))
     .option("--json", "print the result as JSON")
-    .action(async (opts: { model: string; adapter: string; out: string; onnx?: boolean; json?: boolean }) => {
-      const r = await mergeToFolder(opts.model, opts.adapter, opts.out, { onnx: Boolean(opts.onnx) });
+    .action(async (opts: { model: string; adapter?: string; out: string; onnx?: boolean; quantize?: "q8"; json?: boolean }) => {
+      const r = await mergeToFolder(opts.model, opts.adapter, opts.out, { onnx: Boolean(opts.onnx), quantize: opts.quantize });
       if (opts.json) console.log(JSON.stringify(r));
       else {
-        const what = r.mergedProjections ? `${r.mergedProjections} adapted projections folded in` : "trained weights applied";
-        console.log(`merged into ${r.dir} (${what}${r.labels.length ? `; ${r.labels.length} labels: ${r.labels.join(", ")}` : ""}): ${r.files.join(", ")}`);
+        const what = r.mergedProjections ? `${r.mergedProjections} adapted projections folded in` : opts.adapter ? "trained weights applied" : "no adapter";
+        const labels = r.task === "causal-lm" ? "" : `; ${r.labels.length} labels: ${r.labels.join(", ")}`;
+        const q8 = r.quantizedMatrices ? `; ${r.quantizedMatrices} weight matrices int8 in the q8 model` : "";
+        console.log(`merged into ${r.dir} (${what}${labels}${q8}): ${r.files.join(", ")}`);
       }
     });
 }

@@ -156,6 +156,9 @@ export const vjpRules: { [O in Op]: VjpRule<O> } = {
   },
   [Op.ScatterAdd]: ({ inputs: [, idx] }, [g]) => [b.gather(g!, idx, 0), undefined],
   [Op.OneHot]: none,
+  [Op.Less]: none,
+  [Op.Arange]: none,
+  [Op.Size]: none,
   [Op.Constant]: none,
   // the mask is a constant draw; dropout's gradient flows through the Mul that applies it
   [Op.DropoutMask]: none,

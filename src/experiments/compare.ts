@@ -9,13 +9,16 @@ import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import { groupRanksForBudget, type Factorization } from "../adapters/params.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, RunInterruptedError } from "../errors.ts";
 import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
+import { listCheckpoints } from "../train/checkpoint.ts";
 import { writePlot } from "../train/plot.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
-import { runDir } from "../train/run-dir.ts";
+import { type TrainConfig, type TrainEvent, metricValue, train } from "../train/trainer.ts";
+import type { RunConfig } from "./run-config.ts";
+import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
+import { runFolderStore } from "../train/run-folder-store.ts";
 import { nodeRuntime } from "../runtime/session.ts";
 
 export const BASELINES = ["head", "full"] as const;
@@ -38,6 +41,10 @@ export interface CompareOptions {
   outDir: string;
   onEvent?: (method: string, seed: number, e: TrainEvent) => void;
   log?: (s: string) => void;
+  /** Continue a run from the checkpoint left in its folder (a queue worker taking over a stalled run). */
+  resume?: boolean;
+  /** Polled between steps: true checkpoints the run and throws RunInterruptedError. */
+  shouldStop?: () => boolean;
 }
 
 export interface RunSummary {
@@ -72,14 +79,17 @@ const meanStd = (xs: number[]) => {
   return { mean, std };
 };
 
-function checkMethods(methods: string[]): void {
+export function checkMethods(methods: string[]): void {
   const valid: string[] = [...DEFAULT_METHODS];
   const bad = methods.filter((m) => !valid.includes(m));
   if (bad.length) throw new ConfigError(`unknown construction ${bad.map((b) => `"${b}"`).join(", ")}; valid: ${valid.join(", ")}`);
 }
 
-async function runOne(o: CompareOptions, method: string, seed: number, backbone: number): Promise<RunSummary> {
-  const dir = join(o.outDir, "runs", `${method}-seed${seed}`);
+export const runDir = (outDir: string, method: string, seed: number): string => join(outDir, "runs", `${method}-seed${seed}`);
+
+/** One method × seed (reused when its summary exists); what a queue worker runs for a comparison. */
+export async function runOne(o: CompareOptions, method: string, seed: number, backbone: number): Promise<RunSummary> {
+  const dir = runDir(o.outDir, method, seed);
   const summaryPath = join(dir, "summary.json");
   if (existsSync(summaryPath)) return JSON.parse(readFileSync(summaryPath, "utf8")) as RunSummary;
   const model = await o.loadModel(seed);
@@ -94,7 +104,9 @@ async function runOne(o: CompareOptions, method: string, seed: number, backbone:
   }
   const trainable = method === "head" ? "head" : method === "full" ? "all" : "adapter+head";
   const config = { ...o.config, seed, lr: method === "full" ? o.fullLr : o.config.lr };
-  const r = await train({ model, adapter, trainable, data: o.data, config, store: runDir(dir), runtime: nodeRuntime, onEvent: (e) => o.onEvent?.(method, seed, e) });
+  const resume = Boolean(o.resume) && listCheckpoints(dir).length > 0;
+  const r = await train({ model, adapter, trainable, data: o.data, config, store: runFolderStore(dir), runtime: nodeRuntime, resume, onEvent: (e) => o.onEvent?.(method, seed, e), shouldStop: o.shouldStop });
+  if (r.interrupted) throw new RunInterruptedError(`${method} seed ${seed} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
   const adapterParams = method === "full" ? backbone : adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0;
   const summary: RunSummary = {
     method,
@@ -116,17 +128,34 @@ export async function compare(o: CompareOptions): Promise<CompareRow[]> {
   checkMethods(o.methods);
   if (!o.seeds.length) throw new ConfigError("compare needs at least one seed");
   mkdirSync(o.outDir, { recursive: true });
-  const probe = await o.loadModel(o.seeds[0]);
-  const head = new Set(probe.family.headParameters(probe.config));
-  const backbone = [...probe.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, 0);
-  const rows: CompareRow[] = [];
+  const backbone = backboneParams(await o.loadModel(o.seeds[0]));
+  const runs: RunSummary[] = [];
   for (const method of o.methods) {
-    const runs: RunSummary[] = [];
     for (const seed of o.seeds) {
       const s = await runOne(o, method, seed, backbone);
       o.log?.(`${method} seed ${seed}: best ${o.config.metric} ${isFractionMetric(o.config.metric) ? (100 * s.best).toFixed(2) : s.best.toFixed(4)}`);
       runs.push(s);
     }
+  }
+  return writeResults(o.outDir, { metric: o.config.metric, isoLoraRank: o.isoLoraRank, backbone, methods: o.methods }, runs);
+}
+
+export interface ResultsSetting {
+  metric: string;
+  isoLoraRank: number;
+  backbone: number;
+  /** Row order; each row gathers the runs whose `method` is this name. */
+  methods: string[];
+}
+
+/** results.json, results.md and the plot in `outDir`, from finished runs (in-process or from a queue). */
+export async function writeResults(outDir: string, s: ResultsSetting, summaries: RunSummary[]): Promise<CompareRow[]> {
+  mkdirSync(outDir, { recursive: true });
+  const { metric, backbone } = s;
+  const rows: CompareRow[] = [];
+  for (const method of s.methods) {
+    const runs = summaries.filter((r) => r.method === method);
+    if (!runs.length) continue;
     rows.push({
       method,
       ranks: runs[0].ranks,
@@ -138,13 +167,13 @@ export async function compare(o: CompareOptions): Promise<CompareRow[]> {
       seeds: runs.length,
     });
   }
-  writeFileSync(join(o.outDir, "results.json"), JSON.stringify({ metric: o.config.metric, isoLoraRank: o.isoLoraRank, backboneParams: backbone, rows }, null, 2));
-  writeFileSync(join(o.outDir, "results.md"), markdownTable(rows, o.config.metric));
-  await writePlot(join(o.outDir, "metric-vs-params"), {
+  writeFileSync(join(outDir, "results.json"), JSON.stringify({ metric, isoLoraRank: s.isoLoraRank, backboneParams: backbone, rows }, null, 2));
+  writeFileSync(join(outDir, "results.md"), markdownTable(rows, metric));
+  await writePlot(join(outDir, "metric-vs-params"), {
     kind: "scatter",
-    title: `best test ${o.config.metric} vs trainable adapter parameters (iso-LoRA r=${o.isoLoraRank})`,
+    title: `best test ${metric} vs trainable adapter parameters (iso-LoRA r=${s.isoLoraRank})`,
     xLabel: "adapter parameters",
-    yLabel: `best ${o.config.metric}`,
+    yLabel: `best ${metric}`,
     logX: true,
     series: [
       { name: "TensLoRA / LoRA", points: rows.filter((r) => r.params > 0 && r.method !== "full").map((r) => ({ x: r.params, y: r.best.mean, label: r.method })) },
@@ -152,6 +181,24 @@ export async function compare(o: CompareOptions): Promise<CompareRow[]> {
     ].filter((s) => s.points.length > 0),
   });
   return rows;
+}
+
+/** The comparison's options from a resolved run config: shared by `compare` and the queue worker, so both run the same thing. */
+export async function compareOptions(cfg: RunConfig, prepared: PreparedData, s: { methods: string[]; seeds: number[]; fullLr: number; outDir: string }): Promise<CompareOptions> {
+  const probe = await prepared.loadModel(s.seeds[0]);
+  return {
+    loadModel: prepared.loadModel,
+    data: prepared.data,
+    methods: s.methods,
+    isoLoraRank: cfg.isoLora,
+    factorization: cfg.factorization as Factorization,
+    rankSlack: cfg.rankSlack,
+    headLayout: cfg.headLayout as HeadLayout,
+    seeds: s.seeds,
+    config: trainConfig(cfg, probe.family.task),
+    fullLr: s.fullLr,
+    outDir: s.outDir,
+  };
 }
 
 export function markdownTable(rows: CompareRow[], metric: string): string {

@@ -12,7 +12,7 @@ import { type LoadedModel, loadModel } from "../models/load.ts";
 import { randomModel } from "../models/init.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
-import { runDir } from "../train/run-dir.ts";
+import { runFolderStore } from "../train/run-folder-store.ts";
 import { nodeRuntime } from "../runtime/session.ts";
 import { EMBEDDED_CONFIG, PRETRAIN_CONFIG, TARGET, VERSION, pretrainTask, transferTask } from "./embedded-task.ts";
 
@@ -64,7 +64,7 @@ export async function ensurePretrained(recipe: PretrainRecipe, opts: PretrainOpt
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const model = randomModel(recipe.config, 0, work);
-  const result = await train({ model, trainable: "all", data: recipe.data(), config: { ...recipe.train, threads: opts.threads }, store: runDir(join(work, "run")), runtime: nodeRuntime, onEvent: opts.onEvent });
+  const result = await train({ model, trainable: "all", data: recipe.data(), config: { ...recipe.train, threads: opts.threads }, store: runFolderStore(join(work, "run")), runtime: nodeRuntime, onEvent: opts.onEvent });
   log(`Pretrained: ${recipe.result(result.final)}.`);
   renameSync(join(work, "run", "last"), `${work}.model`);
   rmSync(work, { recursive: true, force: true });

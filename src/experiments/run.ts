@@ -16,7 +16,7 @@ import { writePlot } from "../train/plot.ts";
 import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
-import { runDir } from "../train/run-dir.ts";
+import { runFolderStore } from "../train/run-folder-store.ts";
 import { nodeRuntime } from "../runtime/session.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
@@ -82,6 +82,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
 }
 
+/** Parameters of the backbone (every weight but the head): the denominator of "% of backbone". */
+export function backboneParams(model: LoadedModel): number {
+  const head = new Set(model.family.headParameters(model.config));
+  return [...model.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, 0);
+}
+
 /**
  * Refuse a batch whose activations cannot fit: about 24 float32 values per token, hidden unit
  * and layer are kept for the backward pass (attention, the 4x MLP, norms), plus the B x heads x
@@ -136,12 +142,13 @@ interface Prepared {
 async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume: boolean, { prepared, model, adapter, trainable, tc }: Prepared): Promise<RunResult> {
   // a resumed run keeps the config it was started with (train() refuses a different one)
   if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
-  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, store: runDir(outDir), runtime: nodeRuntime, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
+  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, store: runFolderStore(outDir), runtime: nodeRuntime, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
   const summary = {
     construction: cfg.construction,
     ranks: adapter?.config.ranks ?? null,
     adapterParams: adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
     trainableParams: result.trainableParams,
+    backboneParams: backboneParams(model),
     metric: tc.metric,
     best: result.best && { value: result.best.value, step: result.best.step },
     final: result.final,

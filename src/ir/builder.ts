@@ -67,6 +67,21 @@ export function where(cond: Value, a: Operand, b: Operand): Value {
   return one(g, Op.Where, [cond, lift(g, a, b), lift(g, b, a)], {});
 }
 
+export function less(a: Operand, b: Operand): Value {
+  const g = graphOf(a, b);
+  return one(g, Op.Less, [lift(g, a, b), lift(g, b, a)], {});
+}
+
+/** int64 [n] = 0, 1, …, n−1 with n = x.shape[axis] (symbolic or not). */
+export function arange(x: Value, axis: number): Value {
+  return one(x.graph, Op.Arange, [x], { axis });
+}
+
+/** int64 scalar: x.shape[axis] at run time. */
+export function size(x: Value, axis: number): Value {
+  return one(x.graph, Op.Size, [x], { axis });
+}
+
 export function cast(x: Value, to: DType): Value {
   return x.dtype === to ? x : one(x.graph, Op.Cast, [x], { to });
 }

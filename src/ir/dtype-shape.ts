@@ -19,6 +19,32 @@ export function shapesEqual(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/**
+ * The sum of two dims: a number when both are, else the expression "a+b" (how a KV cache's
+ * "past_sequence_length+sequence_length" arises from a Concat). `dimTerms` reads it back.
+ */
+export function addDims(a: Dim, b: Dim): Dim {
+  if (typeof a === "number" && typeof b === "number") return a + b;
+  if (a === 0) return b;
+  if (b === 0) return a;
+  return `${a}+${b}`;
+}
+
+/** The product of two dims: a number when both are, else "a*b" (a number first), e.g. grouped query rows "4*sequence_length". */
+export function mulDims(a: Dim, b: Dim): Dim {
+  if (typeof a === "number" && typeof b === "number") return a * b;
+  if (a === 1) return b;
+  if (b === 1) return a;
+  if (`${a}${b}`.includes("+")) throw new ShapeError(`dims ${a} and ${b}: a product of a sum is not supported`);
+  return typeof b === "number" ? `${b}*${a}` : `${a}*${b}`;
+}
+
+/** A dim expression as a sum of products of numbers and symbol names ("a+b", "4*a"). */
+export function dimTerms(d: Dim): Dim[][] {
+  if (typeof d === "number") return [[d]];
+  return d.split("+").map((t) => t.split("*").map((f) => (/^\d+$/.test(f) ? Number(f) : f)));
+}
+
 /** Number of elements, or undefined when a dim is symbolic. */
 export function sizeOf(shape: Shape): number | undefined {
   let n = 1;

@@ -1,6 +1,6 @@
 /** Shape and dtype inference, one rule per op. */
 import { ShapeError } from "../errors.ts";
-import { type DType, type Dim, type Shape, broadcastShapes, checkAxis, isFloat, shapeToString, sizeOf } from "./dtype-shape.ts";
+import { type DType, type Dim, type Shape, addDims, broadcastShapes, checkAxis, isFloat, shapeToString, sizeOf } from "./dtype-shape.ts";
 import { Op, type OpParams } from "./ops.ts";
 
 export interface TypeInfo {
@@ -107,6 +107,11 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
     const s = broadcastShapes(broadcastShapes(inputs[0].shape, inputs[1].shape, "Where"), inputs[2].shape, "Where");
     return [{ dtype, shape: s }];
   },
+  [Op.Less]: (inputs) => {
+    arity(Op.Less, inputs, 2);
+    sameDtype(Op.Less, inputs);
+    return [{ dtype: "bool", shape: broadcastShapes(inputs[0].shape, inputs[1].shape, Op.Less) }];
+  },
   [Op.Neg]: unary(Op.Neg),
   [Op.Exp]: unary(Op.Exp),
   [Op.Log]: unary(Op.Log),
@@ -199,7 +204,7 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
         throw new ShapeError(`Concat on axis ${a}: ${inputs.map((i) => shapeToString(i.shape)).join(" vs ")}`);
       }
       const d = x.shape[a];
-      total = typeof total === "number" && typeof d === "number" ? total + d : `${total}+${d}`;
+      total = addDims(total, d);
     }
     const shape = [...inputs[0].shape];
     shape[a] = total;
@@ -210,7 +215,8 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
     const x = inputs[0];
     const a = checkAxis(axis, x.shape.length, "Slice");
     const d = x.shape[a];
-    if (typeof d !== "number" || !(0 <= start && start < end && end <= d)) {
+    // a symbolic dim is only known at run time: the slice must then start and end inside any length ≥ end
+    if (!(0 <= start && start < end && (typeof d !== "number" || end <= d))) {
       throw new ShapeError(`Slice: [${start}, ${end}) must lie in [0, ${d}] on axis ${a} of ${shapeToString(x.shape)}`);
     }
     const shape = [...x.shape];
@@ -255,6 +261,16 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
     arity(Op.Constant, inputs, 0);
     if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new ShapeError(`Constant: ${data.length} values for shape [${shape}]`);
     return [{ dtype, shape }];
+  },
+  [Op.Arange]: (inputs, { axis }) => {
+    arity(Op.Arange, inputs, 1);
+    const x = inputs[0];
+    return [{ dtype: "int64", shape: [x.shape[checkAxis(axis, x.shape.length, Op.Arange)]] }];
+  },
+  [Op.Size]: (inputs, { axis }) => {
+    arity(Op.Size, inputs, 1);
+    checkAxis(axis, inputs[0].shape.length, Op.Size);
+    return [{ dtype: "int64", shape: [] }];
   },
   [Op.DropoutMask]: (inputs, { ratio }) => {
     arity(Op.DropoutMask, inputs, 1);

@@ -13,6 +13,7 @@ export enum Op {
   Div = "Div",
   Pow = "Pow",
   Where = "Where",
+  Less = "Less",
   Neg = "Neg",
   Exp = "Exp",
   Log = "Log",
@@ -41,6 +42,8 @@ export enum Op {
   OneHot = "OneHot",
   // sources and training
   Constant = "Constant",
+  Arange = "Arange",
+  Size = "Size",
   DropoutMask = "DropoutMask",
   SoftmaxCrossEntropy = "SoftmaxCrossEntropy",
 }
@@ -58,6 +61,8 @@ export interface OpParamsMap {
   [Op.Div]: NoParams;
   [Op.Pow]: NoParams;
   [Op.Where]: NoParams;
+  /** a < b elementwise with broadcasting; a bool result. */
+  [Op.Less]: NoParams;
   [Op.Neg]: NoParams;
   [Op.Exp]: NoParams;
   [Op.Log]: NoParams;
@@ -89,6 +94,13 @@ export interface OpParamsMap {
   /** float one-hot over a new last axis; indices outside [0, depth) give a zero row. */
   [Op.OneHot]: { depth: number; dtype: DType };
   [Op.Constant]: { data: Float32Array | Float64Array | BigInt64Array | Int32Array; dtype: DType; shape: number[] };
+  /**
+   * int64 0, 1, …, n−1 where n is dim `axis` of the input: position indices for a symbolic length
+   * (causal masks, cache positions), which a Constant cannot hold.
+   */
+  [Op.Arange]: { axis: number };
+  /** int64 scalar: dim `axis` of the input at run time (a cache's past length). */
+  [Op.Size]: { axis: number };
   /** A {0, 1/(1-ratio)} mask with the shape of its input, drawn from a seeded stream. */
   [Op.DropoutMask]: { ratio: number; seed: number };
   /** Mean cross-entropy over rows whose label ≠ ignoreIndex; outputs [loss, logProb]. */

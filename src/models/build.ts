@@ -7,7 +7,7 @@ import { grad } from "../autodiff/vjp.ts";
 import { type AdapterSet } from "../adapters/adapter-set.ts";
 import { adapterHook } from "../adapters/inject.ts";
 import { ConfigError } from "../errors.ts";
-import { concrete } from "../ir/dtype-shape.ts";
+import { type Dim, concrete } from "../ir/dtype-shape.ts";
 import type { MaskSource } from "../ir/functional.ts";
 import { Graph } from "../ir/graph.ts";
 import { ParamScope, type WeightMap } from "../nn/params.ts";
@@ -21,9 +21,14 @@ export type TrainableSet = "adapter+head" | "head" | "all" | "none";
 export interface GraphSpec {
   model: LoadedModel;
   adapter?: AdapterSet;
-  batch: number;
-  /** Sequence length for text models. */
-  seqLen?: number;
+  /** A size, or a symbol ("batch_size") for a graph that runs at any batch size. */
+  batch: Dim;
+  /** Sequence length for text models (a size or a symbol). */
+  seqLen?: Dim;
+  /** Decoders: a graph for one step with a KV cache of this many past positions (a size or a symbol). */
+  past?: Dim;
+  /** Decoders: logits of the last position only. */
+  lastLogits?: boolean;
   trainable: TrainableSet;
   /** Add the task's mean loss as output "loss" over a "labels" input. */
   loss?: boolean;
@@ -73,7 +78,10 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
           : false;
   const g = new Graph();
   const scope = new ParamScope(g, weights, isTrainable);
-  const inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
+  let inputs: unknown;
+  if (spec.past === undefined) inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
+  else if (model.family.cacheInputs && spec.seqLen !== undefined) inputs = model.family.cacheInputs(scope, model.config, spec.batch, spec.seqLen, spec.past);
+  else throw new ConfigError(`a KV-cache graph needs a decoder model and a sequence length; ${model.family.modelType} is a ${model.family.task} model`);
   const masks: MaskInput[] = [];
   const source: MaskSource = (like, p, key) => {
     const m = { name: `dropout_mask.${key}`, shape: concrete(like.shape, "dropout mask"), p, key };
@@ -83,9 +91,14 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   const out = model.family.forward(scope, model.config, inputs, {
     hook: adapter ? adapterHook(adapter, (n) => scope.get(n)) : undefined,
     dropout: spec.dropout && (spec.feedMasks ? { ...spec.dropout, source } : spec.dropout),
+    lastLogits: spec.lastLogits,
   });
   g.output("logits", out.logits);
   if (spec.hiddenState) g.output("last_hidden_state", out.lastHiddenState);
+  out.present?.forEach((kv, l) => {
+    g.output(`present.${l}.key`, kv.key);
+    g.output(`present.${l}.value`, kv.value);
+  });
   // Parameters the forward never read (e.g. a head in a hidden-state-only graph) are not fed.
   const trainable = scope.trainable.map((t) => t.name);
   if (spec.loss) {

@@ -1,4 +1,5 @@
 /** What every model family provides to adapters, training and the CLI. */
+import type { Dim } from "../ir/dtype-shape.ts";
 import type { MaskSource } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
@@ -12,6 +13,8 @@ export interface ForwardOptions {
   hook?: ProjectionHook;
   /** Dropout probabilities in training graphs (0 in evaluation). */
   dropout?: DropoutOptions;
+  /** Causal LMs: logits of the last position only ([B, 1, vocab]), all generation reads. */
+  lastLogits?: boolean;
 }
 
 export interface DropoutOptions {
@@ -25,6 +28,13 @@ export interface DropoutOptions {
 export interface ModelOutputs {
   logits: Value; // [B, numLabels]; causal LMs [B, T, vocab]
   lastHiddenState: Value; // [B, T, d]
+  /** With a KV cache: each layer's keys and values after this step, [B, H_kv, P+T, dh]. */
+  present?: KeyValue[];
+}
+
+export interface KeyValue {
+  key: Value;
+  value: Value;
 }
 
 export type Task = "image-classification" | "text-classification" | "causal-lm";
@@ -47,7 +57,13 @@ export interface ModelFamily<C, I> {
   headParameters(cfg: C): string[];
   linearSites(cfg: C): LinearSite[];
   /** Declare the graph inputs for a batch; returns them by HF name. */
-  inputs(scope: ParamScope, cfg: C, batch: number, seqLen?: number): I;
+  inputs(scope: ParamScope, cfg: C, batch: Dim, seqLen?: Dim): I;
+  /**
+   * Decoders: the inputs of an incremental step (input_ids, attention_mask over past + new tokens,
+   * position_ids, past_key_values.N.key/value with `past` cached positions); forward then also
+   * returns `present`.
+   */
+  cacheInputs?(scope: ParamScope, cfg: C, batch: Dim, seqLen: Dim, past: Dim): I;
   forward(scope: ParamScope, cfg: C, inputs: I, opts: ForwardOptions): ModelOutputs;
   /** Graph feeds from inputs named as HuggingFace names them (adds derived inputs such as position ids). */
   feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;

@@ -4,17 +4,40 @@
  * an eval graph memory-map one copy instead of each embedding its own.
  */
 import { ShapeError, internal } from "../errors.ts";
-import { concrete } from "../ir/dtype-shape.ts";
+import { type Dim, concrete, dimTerms } from "../ir/dtype-shape.ts";
 import type { Graph, Node, Value } from "../ir/graph.ts";
 import { lowerGemmAdd, planGemmFusions } from "./fuse.ts";
 import { lowerRules, type LowerCtx } from "./lower.ts";
-import { type NodeProto, OPSET, type TensorProto, externalTensorProto, node, onnx, tensorProto, valueInfo } from "./proto.ts";
+import { type NodeProto, OPSET, type TensorProto, externalTensorProto, int64Tensor, node, onnx, tensorProto, valueInfo } from "./proto.ts";
 import type { WeightStore } from "./weight-store.ts";
 
 export { WeightStore } from "./weight-store.ts";
 
 /** Weights at least this large (bytes) are written to the external file instead of the model proto. */
 const EXTERNAL_MIN_BYTES = 64 * 1024;
+
+/** Compute dim `d` into the int64 [1] tensor `out`: symbols from the first graph input that has them, sums by Add. */
+function emitDim(graph: Graph, ctx: LowerCtx, d: Dim, out: string): void {
+  const factor = (f: Dim) => {
+    if (typeof f === "number") return ctx.constant((nm) => int64Tensor(nm, [f]));
+    for (const v of graph.inputs) {
+      const axis = v.shape.indexOf(f);
+      if (axis < 0) continue;
+      const name = ctx.fresh("dim");
+      ctx.emit(node("Shape", [ctx.name(v)], [name], { start: axis, end: axis + 1 }));
+      return name;
+    }
+    throw new ShapeError(`dim "${f}" is in no graph input's shape, so its run-time value is unknown; declare an input with it`);
+  };
+  const fold = (names: string[], op: string) =>
+    names.reduce((acc, x) => {
+      const next = ctx.fresh(op);
+      ctx.emit(node(op, [acc, x], [next]));
+      return next;
+    });
+  const sum = fold(dimTerms(d).map((t) => fold(t.map(factor), "Mul")), "Add");
+  ctx.emit(node("Identity", [sum], [out]));
+}
 
 /** Nodes needed for the outputs, in graph order. */
 function liveNodes(graph: Graph, outputs: Value[]): Node[] {
@@ -45,6 +68,7 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];
   let fresh = 0;
+  const dims = new Map<string, string>();
   const ctx: LowerCtx = {
     name: (v) => v.name ?? `v${v.id}`,
     fresh: (prefix) => `_${prefix}${fresh++}`,
@@ -53,6 +77,16 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
       const t = make(`_c${fresh++}`);
       inits.push(t);
       return t.name;
+    },
+    dim: (d) => {
+      const key = String(d);
+      let name = dims.get(key);
+      if (!name) {
+        name = ctx.fresh("dim");
+        emitDim(graph, ctx, d, name);
+        dims.set(key, name);
+      }
+      return name;
     },
   };
   const live = liveNodes(graph, outs);

@@ -11,6 +11,8 @@ export interface LowerCtx {
   emit(n: NodeProto): void;
   /** A small constant initializer; returns its name. */
   constant(t: (name: string) => TensorProto): string;
+  /** An int64 [1] tensor holding a dim's run-time value (a symbol read from a graph input's shape). */
+  dim(d: Dim): string;
 }
 
 export type LowerRule<O extends Op> = (ctx: LowerCtx, n: Node<O>) => void;
@@ -32,13 +34,25 @@ function scalarOf(ctx: LowerCtx, dtype: DType, v: number): string {
   return ctx.constant((nm) => tensorProto(nm, dtype, [], data));
 }
 
-/** Target dims for Reshape/Expand: a symbolic dim is kept from the input at the same position (ONNX 0 / 1). */
-function targetDims(x: Value, shape: readonly Dim[], keep: 0 | 1, what: string): number[] {
-  return shape.map((d, i) => {
-    if (typeof d === "number") return d;
-    if (x.shape[i] === d) return keep;
-    throw new ShapeError(`${what}: symbolic dim "${d}" at position ${i} must match the input's, got ${x}`);
-  });
+/**
+ * The target shape of Reshape/Expand as an int64 tensor. A symbolic dim the input has at the same
+ * position (counted from the back for Expand) becomes ONNX's "keep" value (0 / 1) in a constant;
+ * any other symbolic dim makes the shape a run-time Concat of the dims.
+ */
+function targetShape(ctx: LowerCtx, x: Value, shape: readonly Dim[], keep: 0 | 1): string {
+  const lead = keep === 1 ? shape.length - x.rank : 0;
+  const kept = shape.map((d, i) => (typeof d === "number" ? d : i >= lead && x.shape[i - lead] === d ? keep : undefined));
+  if (kept.every((d) => d !== undefined)) return ints(ctx, kept as number[]);
+  const out = ctx.fresh("shape");
+  ctx.emit(node("Concat", shape.map((d) => (typeof d === "number" ? ints(ctx, [d]) : ctx.dim(d))), [out], { axis: 0 }));
+  return out;
+}
+
+/** The int64 scalar `out` = dim `axis` of tensor `x`. */
+function sizeOf(ctx: LowerCtx, x: string, axis: number, out: string): void {
+  const len = ctx.fresh("len");
+  ctx.emit(node("Shape", [x], [len], { start: axis, end: axis + 1 }));
+  ctx.emit(node("Squeeze", [len, ints(ctx, [0])], [out]));
 }
 
 const reduce =
@@ -105,6 +119,7 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
   [Op.Div]: direct("Div"),
   [Op.Pow]: direct("Pow"),
   [Op.Where]: direct("Where"),
+  [Op.Less]: direct("Less"),
   [Op.Neg]: direct("Neg"),
   [Op.Exp]: direct("Exp"),
   [Op.Log]: direct("Log"),
@@ -121,7 +136,7 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
   [Op.ReduceMean]: reduce("ReduceMean"),
   [Op.Reshape]: (ctx, n) => {
     const [[x], [y]] = io(ctx, n);
-    ctx.emit(node("Reshape", [x, ints(ctx, targetDims(n.inputs[0], n.params.shape, 0, "Reshape"))], [y]));
+    ctx.emit(node("Reshape", [x, targetShape(ctx, n.inputs[0], n.params.shape, 0)], [y]));
   },
   [Op.Transpose]: direct("Transpose", (n) => ({ perm: n.params.perm })),
   [Op.Concat]: direct("Concat", (n) => ({ axis: n.params.axis })),
@@ -141,14 +156,7 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
   },
   [Op.Expand]: (ctx, n) => {
     const [[x], [y]] = io(ctx, n);
-    const x0 = n.inputs[0];
-    const lead = n.params.shape.length - x0.rank;
-    const dims = n.params.shape.map((d, i) => {
-      if (typeof d === "number") return d;
-      if (i >= lead && x0.shape[i - lead] === d) return 1;
-      throw new ShapeError(`Expand: symbolic dim "${d}" must come from the input ${x0}`);
-    });
-    ctx.emit(node("Expand", [x, ints(ctx, dims)], [y]));
+    ctx.emit(node("Expand", [x, targetShape(ctx, n.inputs[0], n.params.shape, 1)], [y]));
   },
   [Op.Gather]: direct("Gather", (n) => ({ axis: n.params.axis })),
   [Op.ScatterAdd]: (ctx, n) => {
@@ -183,6 +191,16 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
     const [, [y]] = io(ctx, n);
     const { data, dtype, shape } = n.params;
     ctx.emit(node("Constant", [], [y], { value: tensorProto("", dtype, shape, data) }));
+  },
+  [Op.Arange]: (ctx, n) => {
+    const [[x], [y]] = io(ctx, n);
+    const n0 = ctx.fresh("n");
+    sizeOf(ctx, x, checkAxis(n.params.axis, n.inputs[0].rank, "Arange"), n0);
+    ctx.emit(node("Range", [scalarOf(ctx, "int64", 0), n0, scalarOf(ctx, "int64", 1)], [y]));
+  },
+  [Op.Size]: (ctx, n) => {
+    const [[x], [y]] = io(ctx, n);
+    sizeOf(ctx, x, checkAxis(n.params.axis, n.inputs[0].rank, "Size"), y);
   },
   [Op.DropoutMask]: (ctx, n) => {
     const [[x], [y]] = io(ctx, n);

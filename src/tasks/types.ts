@@ -4,6 +4,7 @@
  * a new task is one module plus a line in the registry (index.ts).
  */
 import { FormatError } from "../errors.ts";
+import type { Dim } from "../ir/dtype-shape.ts";
 import type { Value } from "../ir/graph.ts";
 import type { HostTensor } from "../runtime/host.ts";
 import type { CompiledGraph } from "../runtime/session.ts";
@@ -27,7 +28,7 @@ export interface TaskSpec {
   /** Whether "adapter+head" also trains the head (classification heads are new; an LM head is pretrained). */
   readonly trainsHeadWithAdapter: boolean;
   /** Shape of the int64 "labels" graph input for a batch. */
-  labelShape(batch: number, seqLen: number | undefined): number[];
+  labelShape(batch: Dim, seqLen: Dim | undefined): Dim[];
   /** Mean loss of `logits` against `labels` (labels −100 ignored). */
   loss(logits: Value, labels: Value): Value;
   /** The metric names `--metric` accepts, the first the default; and whether higher is better. */

@@ -12,7 +12,7 @@ import { listCheckpoints, removeStaleCheckpointFiles } from "./checkpoint.ts";
 
 export type RunMode = "new" | "resume" | "overwrite";
 
-const LOCK = ".lock";
+export const LOCK = ".lock";
 
 /** Take `dir` for a run; the returned lock is released when the run ends (or the process exits). */
 export function openRunFolder(dir: string, mode: RunMode): Lock {

@@ -1,6 +1,6 @@
 /**
  * Where a training run keeps what outlives a step: the metrics log, the checkpoint it resumes
- * from, and the best and last trained weights. run-dir.ts keeps them in a folder (the CLI);
+ * from, and the best and last trained weights. run-folder-store.ts keeps them in a folder (the CLI);
  * `memoryRunStore` keeps them in memory (the browser, where the page downloads what it wants).
  */
 import { FormatError } from "../errors.ts";

@@ -55,7 +55,7 @@ export interface RunSetup {
   trainable: TrainableSet;
   data: TaskData;
   config: TrainConfig;
-  /** The metrics log, checkpoints and trained weights (run-dir.ts: a folder; run-store.ts: memory). */
+  /** The metrics log, checkpoints and trained weights (run-folder-store.ts: a folder; run-store.ts: memory). */
   store: RunStore;
   /** The ONNX Runtime package that runs the graphs (session.ts: Node; session-web.ts: browser). */
   runtime: Runtime;

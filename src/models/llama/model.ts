@@ -3,6 +3,8 @@
  * them: token embedding, pre-norm decoder layers (RMSNorm → grouped-query attention with rotary
  * positions → residual, RMSNorm → SwiGLU MLP → residual), final RMSNorm, LM head (or the
  * embedding, tied). Positions are 0…T−1: batches are right-padded, so padding never shifts them.
+ * With a KV cache (generation) the step takes position ids (left padding shifts them), the past
+ * keys (after rotation) and values of every layer, and returns them extended by this step's.
  */
 import * as b from "../../ir/builder.ts";
 import { dropout, linear, rmsNorm, rotary, scaledDotProduct, swiglu } from "../../ir/functional.ts";
@@ -10,13 +12,19 @@ import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
 import type { HostTensor } from "../../runtime/host.ts";
 import { adaptedLinears } from "../encoder-sites.ts";
-import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
+import { ConfigError } from "../../errors.ts";
+import { addDims, mulDims } from "../../ir/dtype-shape.ts";
+import type { ForwardOptions, KeyValue, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type DecoderConfig, checkSequenceLength, parseDecoderConfig } from "./config.ts";
 import { rotaryTables } from "./rope.ts";
 
 export interface DecoderInputs {
   inputIds: Value; // [B, T] int64
-  attentionMask: Value; // [B, T] int64
+  attentionMask: Value; // [B, T] int64; [B, P+T] with a cache
+  cache?: {
+    positionIds: Value; // [B, T] int64
+    past: KeyValue[]; // per layer, [B, H_kv, P, dh]
+  };
 }
 
 const layerPath = (l: number) => `model.layers.${l}`;
@@ -82,21 +90,65 @@ function groupedCausalMask(mask01: Value, n: number): Value {
 }
 
 /**
+ * The same mask for a step with a KV cache: keys are the P past positions then the T new ones,
+ * so query t (cache position P + t) keeps key s when s < P + t + 1 and attention_mask[s] = 1.
+ */
+function cachedCausalMask(mask01: Value, inputIds: Value, pastKey: Value, n: number): Value {
+  const [B, S] = mask01.shape;
+  const T = inputIds.shape[1];
+  const keys = b.reshape(b.arange(mask01, 1), [1, S]);
+  const limits = b.reshape(b.add(b.arange(inputIds, 1), b.add(b.size(pastKey, 2), 1)), [T, 1]);
+  const causal = b.reshape(b.cast(b.less(keys, limits), "float32"), [1, T, S]);
+  const rows = b.reshape(b.expand(causal, [n, T, S]), [1, 1, mulDims(n, T), S]);
+  const keep = b.mul(rows, b.reshape(mask01, [B, 1, 1, S]));
+  return b.mul(b.sub(1, keep), -3.4028234663852886e38);
+}
+
+/** cos and sin [B, 1, T, dh] of each token's position, gathered from tables over every position the config allows. */
+function gatheredRope(cfg: DecoderConfig, positionIds: Value): { cos: Value; sin: Value } {
+  if (cfg.ropeScaling.type === "dynamic") {
+    throw new ConfigError(`rope_scaling type "dynamic" changes every position's angle as the sequence grows; generation with a KV cache supports the other types`);
+  }
+  const P = cfg.maxPositionEmbeddings;
+  const [B, T] = positionIds.shape;
+  const tables = rotaryTables(cfg, P);
+  const rows = (t: Float32Array) => b.reshape(b.gather(b.constant(positionIds.graph, t, [P, cfg.headDim]), positionIds), [B, 1, T, cfg.headDim]);
+  return { cos: rows(tables.cos), sin: rows(tables.sin) };
+}
+
+/**
  * Grouped-query attention: the n = H / H_kv query heads of each K/V head (HF's repeat_kv: query
  * head h reads K/V head ⌊h / n⌋) are stacked along the sequence axis, so each K/V head is used
  * by one [n·T, dh] × [dh, T] product and never copied.
  */
-function groupedAttention(cfg: DecoderConfig, q: Value, k: Value, v: Value, rope: { cos: Value; sin: Value }, mask: Value, drop: ForwardOptions["dropout"], key: number): Value {
-  const [B, T] = q.shape as number[];
+function groupedAttention(
+  cfg: DecoderConfig,
+  q: Value,
+  k: Value,
+  v: Value,
+  rope: { cos: Value; sin: Value },
+  mask: Value,
+  drop: ForwardOptions["dropout"],
+  key: number,
+  cache?: { past: KeyValue; present: KeyValue[] },
+): Value {
+  const [B, T] = q.shape;
   const H = cfg.numAttentionHeads;
   const Hkv = cfg.numKeyValueHeads;
   const n = H / Hkv;
   const dh = cfg.headDim;
-  const qh = rotary(b.transpose(b.reshape(q, [B, T, Hkv, n, dh]), [0, 2, 3, 1, 4]), rope.cos, rope.sin); // [B, Hkv, n, T, dh]
-  const kh = rotary(b.transpose(b.reshape(k, [B, T, Hkv, dh]), [0, 2, 1, 3]), rope.cos, rope.sin); // [B, Hkv, T, dh]
-  const vh = b.transpose(b.reshape(v, [B, T, Hkv, dh]), [0, 2, 1, 3]);
+  // [T, dh] tables broadcast over both; gathered [B, 1, T, dh] ones need an axis for the query groups
+  const perGroup = (t: Value) => (t.rank === 2 ? t : b.reshape(t, [B, 1, 1, T, dh]));
+  const qh = rotary(b.transpose(b.reshape(q, [B, T, Hkv, n, dh]), [0, 2, 3, 1, 4]), perGroup(rope.cos), perGroup(rope.sin)); // [B, Hkv, n, T, dh]
+  let kh = rotary(b.transpose(b.reshape(k, [B, T, Hkv, dh]), [0, 2, 1, 3]), rope.cos, rope.sin); // [B, Hkv, T, dh]
+  let vh = b.transpose(b.reshape(v, [B, T, Hkv, dh]), [0, 2, 1, 3]);
+  if (cache) {
+    kh = b.concat([cache.past.key, kh], 2); // [B, Hkv, P+T, dh]
+    vh = b.concat([cache.past.value, vh], 2);
+    cache.present.push({ key: kh, value: vh });
+  }
   const p = drop?.attention ?? 0;
-  const out = scaledDotProduct(b.reshape(qh, [B, Hkv, n * T, dh]), kh, vh, {
+  const out = scaledDotProduct(b.reshape(qh, [B, Hkv, mulDims(n, T), dh]), kh, vh, {
     mask,
     dropout: drop && p > 0 ? { p, seed: drop.seed + 1000 + key, source: drop.source } : undefined,
   }); // [B, Hkv, n·T, dh]
@@ -112,23 +164,35 @@ function forward(s: ParamScope, cfg: DecoderConfig, inp: DecoderInputs, opts: Fo
   // sites reading the same input go in one call, so the adapter reads that input once
   const dense = (x: Value, group: LinearSite[]) => adaptedLinears(s, x, group, opts.hook);
   const norm = (name: string, x: Value) => rmsNorm(x, s.get(`${name}.weight`), cfg.rmsNormEps);
-  const tables = rotaryTables(cfg, T);
-  const rope = { cos: b.constant(g, tables.cos, [T, cfg.headDim]), sin: b.constant(g, tables.sin, [T, cfg.headDim]) };
-  const mask = groupedCausalMask(b.cast(inp.attentionMask, "float32"), cfg.numAttentionHeads / cfg.numKeyValueHeads);
+  const n = cfg.numAttentionHeads / cfg.numKeyValueHeads;
+  const mask01 = b.cast(inp.attentionMask, "float32");
+  let rope: { cos: Value; sin: Value };
+  let mask: Value;
+  const present: KeyValue[] = [];
+  if (inp.cache) {
+    rope = gatheredRope(cfg, inp.cache.positionIds);
+    mask = cachedCausalMask(mask01, inp.inputIds, inp.cache.past[0].key, n);
+  } else {
+    const tables = rotaryTables(cfg, T);
+    rope = { cos: b.constant(g, tables.cos, [T, cfg.headDim]), sin: b.constant(g, tables.sin, [T, cfg.headDim]) };
+    mask = groupedCausalMask(mask01, n);
+  }
 
   let h = b.gather(s.get(EMBED), inp.inputIds); // [B, T, d]
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     const lp = layerPath(l);
     const [q, k, v, o, gate, up, down] = sites.slice(7 * l, 7 * l + 7);
     const [qy, ky, vy] = dense(norm(`${lp}.input_layernorm`, h), [q, k, v]);
-    const ctx = groupedAttention(cfg, qy, ky, vy, rope, mask, opts.dropout, l);
+    const ctx = groupedAttention(cfg, qy, ky, vy, rope, mask, opts.dropout, l, inp.cache && { past: inp.cache.past[l], present });
     h = b.add(h, drop(dense(ctx, [o])[0], 2000 + l));
     const [gy, uy] = dense(norm(`${lp}.post_attention_layernorm`, h), [gate, up]);
     h = b.add(h, drop(dense(swiglu(gy, uy), [down])[0], 3000 + l));
   }
   const lastHiddenState = norm("model.norm", h);
-  const logits = linear(lastHiddenState, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T, vocab]
-  return { logits, lastHiddenState };
+  const [B] = lastHiddenState.shape;
+  const read = opts.lastLogits ? b.reshape(b.gather(lastHiddenState, b.sub(b.size(inp.inputIds, 1), 1), 1), [B, 1, cfg.hiddenSize]) : lastHiddenState;
+  const logits = linear(read, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T or 1, vocab]
+  return { logits, lastHiddenState, present: inp.cache && present };
 }
 
 function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfig, DecoderInputs> {
@@ -142,10 +206,22 @@ function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfi
     linearSites: decoderLinearSites,
     inputs: (s, cfg, batch, seqLen) => {
       const T = seqLen ?? 128;
-      checkSequenceLength(cfg, T);
+      if (typeof T === "number") checkSequenceLength(cfg, T);
       return {
         inputIds: s.graph.input("input_ids", "int64", [batch, T]),
         attentionMask: s.graph.input("attention_mask", "int64", [batch, T]),
+      };
+    },
+    cacheInputs: (s, cfg, batch, seqLen, past) => {
+      const g = s.graph;
+      const kv = (name: string) => g.input(name, "float32", [batch, cfg.numKeyValueHeads, past, cfg.headDim]);
+      return {
+        inputIds: g.input("input_ids", "int64", [batch, seqLen]),
+        attentionMask: g.input("attention_mask", "int64", [batch, addDims(past, seqLen)]),
+        cache: {
+          positionIds: g.input("position_ids", "int64", [batch, seqLen]),
+          past: Array.from({ length: cfg.numHiddenLayers }, (_, l) => ({ key: kv(`past_key_values.${l}.key`), value: kv(`past_key_values.${l}.value`) })),
+        },
       };
     },
     forward,

@@ -81,7 +81,7 @@ function headShapes(cfg: RobertaConfig): [string, number[]][] {
 }
 
 function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: ForwardOptions): ModelOutputs {
-  const B = inp.inputIds.shape[0] as number;
+  const B = inp.inputIds.shape[0];
   const d = cfg.hiddenSize;
   const sites = linearSites(cfg);
   const hp = opts.dropout?.hidden ?? 0;

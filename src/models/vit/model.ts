@@ -4,6 +4,7 @@
  */
 import * as b from "../../ir/builder.ts";
 import { attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
+import type { Dim } from "../../ir/dtype-shape.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
 import { adaptedLinears, encoderLinearSites } from "../encoder-sites.ts";
@@ -58,7 +59,7 @@ function parameterShapes(cfg: ViTConfig): Map<string, number[]> {
 
 /** Conv2d with kernel = stride = patch, written as a reshape and one GEMM. */
 function patchEmbed(s: ParamScope, cfg: ViTConfig, px: Value): Value {
-  const [B, C, , ] = px.shape as number[];
+  const [B, C] = px.shape as [Dim, number];
   const p = cfg.patchSize;
   const g = cfg.imageSize / p;
   const patches = b.reshape(b.transpose(b.reshape(px, [B, C, g, p, g, p]), [0, 2, 4, 1, 3, 5]), [B, g * g, C * p * p]);
@@ -67,7 +68,7 @@ function patchEmbed(s: ParamScope, cfg: ViTConfig, px: Value): Value {
 }
 
 function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts: ForwardOptions): ModelOutputs {
-  const B = pixelValues.shape[0] as number;
+  const B = pixelValues.shape[0];
   const d = cfg.hiddenSize;
   const sites = linearSites(cfg);
   const drop = (x: Value, p: number, k: number) => (opts.dropout ? dropout(x, p, opts.dropout.seed + k, opts.dropout.source) : x);

@@ -9,7 +9,7 @@ import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from "./checkpo
 import { keepMetricsUpTo } from "./run-folder.ts";
 import type { RunStore } from "./run-store.ts";
 
-export function runDir(outDir: string): RunStore {
+export function runFolderStore(outDir: string): RunStore {
   mkdirSync(outDir, { recursive: true });
   const metricsPath = join(outDir, "metrics.jsonl");
   return {

@@ -1,0 +1,106 @@
+/**
+ * Dynamic int8 quantization of an inference graph's weight matrices, the kind of model that
+ * transformers.js loads as `model_quantized.onnx` (dtype "q8"): every MatMul / FusedMatMul / Gemm
+ * whose right operand is a 2-D float32 weight initializer reads int8 weights with one symmetric
+ * scale per output column; its activations are quantized to uint8 at run time
+ * (DynamicQuantizeLinear), multiplied in integers (MatMulInteger), and rescaled to float.
+ * Weights stay inline (see model-file.ts inlineWeights) while this runs.
+ */
+import { type GraphProto, type ModelProto, graphOf } from "./model-file.ts";
+import { type NodeProto, node, onnx, tensorProto } from "./proto.ts";
+
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const INT8 = onnx.TensorProto.DataType.INT8;
+
+interface WeightUse {
+  /** The activation input. */
+  a: string;
+  w: string;
+  transB: boolean;
+  alpha: number;
+  /** Gemm's addend. */
+  c?: string;
+}
+
+const attrOf = (n: NodeProto, name: string) => n.attribute?.find((a) => a.name === name);
+
+/** The node as activation · weight (+ c), or undefined when it is not one this pass rewrites. */
+function weightUse(n: NodeProto, weights: Map<string, { dims: number[] }>): WeightUse | undefined {
+  const kind = n.domain === "com.microsoft" ? (n.opType === "FusedMatMul" ? "fused" : undefined) : n.opType === "MatMul" ? "plain" : n.opType === "Gemm" ? "gemm" : undefined;
+  if (!kind) return undefined;
+  const [a, w, c] = n.input as string[];
+  const info = weights.get(w);
+  if (!info || info.dims.length !== 2) return undefined;
+  if (Number(attrOf(n, "transA")?.i ?? 0) !== 0) return undefined;
+  if (kind === "gemm" && c && attrOf(n, "beta") && attrOf(n, "beta")!.f !== 1) return undefined;
+  return { a, w, transB: Number(attrOf(n, "transB")?.i ?? 0) === 1, alpha: attrOf(n, "alpha")?.f ?? 1, c: kind === "gemm" ? c : undefined };
+}
+
+/** int8 [K, N] with per-column scales from a float32 weight stored [K, N] (or [N, K] when transposed). */
+function quantizeWeight(data: Float32Array, dims: number[], transposed: boolean): { q: Int8Array; scale: Float32Array; K: number; N: number } {
+  const [K, N] = transposed ? [dims[1], dims[0]] : [dims[0], dims[1]];
+  const at = (k: number, n: number) => (transposed ? data[n * K + k] : data[k * N + n]);
+  const scale = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let m = 0;
+    for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(at(k, n)));
+    scale[n] = m > 0 ? m / 127 : 1;
+  }
+  const q = new Int8Array(K * N);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) q[k * N + n] = Math.round(at(k, n) / scale[n]);
+  return { q, scale, K, N };
+}
+
+/** Rewrite `proto` in place; returns how many weight matrices became int8. */
+export function quantizeDynamicInt8(proto: ModelProto): number {
+  const g: GraphProto = graphOf(proto);
+  const weights = new Map(
+    g.initializer.filter((t) => t.dataType === FLOAT && t.rawData?.length).map((t) => [t.name!, { dims: (t.dims ?? []).map(Number), tensor: t }]),
+  );
+  const out: NodeProto[] = [];
+  const quantized = new Map<string, { q: string; scale: Float32Array }>();
+  const activations = new Map<string, [string, string, string]>();
+  let count = 0;
+  for (const n of g.node) {
+    const use = weightUse(n, weights);
+    if (!use) {
+      out.push(n);
+      continue;
+    }
+    const key = `${use.w}|${use.transB}`;
+    let wq = quantized.get(key);
+    if (!wq) {
+      const { dims, tensor } = weights.get(use.w)!;
+      const raw = tensor.rawData!;
+      const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+      const { q, scale, K, N } = quantizeWeight(data, dims, use.transB);
+      const name = `${use.w}_int8${use.transB ? "_t" : ""}`;
+      g.initializer.push(onnx.TensorProto.create({ name, dataType: INT8, dims: [K, N], rawData: new Uint8Array(q.buffer) }));
+      wq = { q: name, scale };
+      quantized.set(key, wq);
+      count++;
+    }
+    let act = activations.get(use.a);
+    if (!act) {
+      act = [`${use.a}_u8`, `${use.a}_scale`, `${use.a}_zp`];
+      out.push(node("DynamicQuantizeLinear", [use.a], act));
+      activations.set(use.a, act);
+    }
+    const y = n.output![0];
+    const p = `${y}_q8`;
+    const colScale = `${p}_wscale`;
+    g.initializer.push(tensorProto(colScale, "float32", [wq.scale.length], wq.scale.map((s) => s * use.alpha)));
+    out.push(
+      node("MatMulInteger", [act[0], wq.q, act[2]], [`${p}_i32`]),
+      node("Cast", [`${p}_i32`], [`${p}_f`], { to: FLOAT }),
+      node("Mul", [act[1], colScale], [`${p}_scale`]),
+      node("Mul", [`${p}_f`, `${p}_scale`], [use.c ? `${p}_y` : y]),
+    );
+    if (use.c) out.push(node("Add", [`${p}_y`, use.c], [y]));
+  }
+  g.node = out;
+  // float weights no node reads any more
+  const read = new Set(g.node.flatMap((n) => n.input ?? []));
+  g.initializer = g.initializer.filter((t) => read.has(t.name!) || !weights.has(t.name!));
+  return count;
+}

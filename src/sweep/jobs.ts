@@ -1,0 +1,134 @@
+/**
+ * What a queued run is: one comparison cell (a method × seed of `compare`) or one `train` run of a
+ * grid, with a job id hashed from its resolved settings, so submitting the same run twice names
+ * the same job (BullMQ then keeps the first) and finished runs are reused.
+ */
+import { createHash } from "node:crypto";
+import { ConfigError } from "../errors.ts";
+import type { RunConfig } from "../experiments/run-config.ts";
+import type { RunSummary } from "../experiments/compare.ts";
+
+export type RunJob =
+  | { kind: "compare"; config: RunConfig; method: string; seed: number; fullLr: number; dryRun: boolean }
+  | { kind: "train"; config: RunConfig; dryRun: boolean };
+
+/** What a finished job returns into Redis. */
+export interface JobResult {
+  /** Null for a dry run. */
+  summary: RunSummary | null;
+  backboneParams: number;
+  /** The worker that finished it (host:pid). */
+  worker: string;
+  /** The checkpoint step it continued from (0: from scratch). */
+  resumedFromStep: number;
+  seconds: number;
+}
+
+/** One run of a submitted sweep: its job, its row in the results table and its seed. */
+export interface SweepRun {
+  id: string;
+  label: string;
+  seed: number;
+}
+
+export interface SweepRecord {
+  name: string;
+  kind: RunJob["kind"];
+  metric: string;
+  isoLoraRank: number;
+  /** Row order of the results table. */
+  labels: string[];
+  submittedAt: number;
+  runs: SweepRun[];
+}
+
+/** JSON with sorted keys: the same settings give the same text whatever order they were written in. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v && typeof v === "object") {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+    return `{${entries.sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** ONNX Runtime's thread count is the worker's business (as in the trainer's checkpoint hash), so it is not part of a run's identity. */
+export function jobId(job: RunJob): string {
+  const { threads: _threads, ...config } = job.config;
+  return `run-${createHash("sha256").update(canonical({ ...job, config })).digest("hex").slice(0, 24)}`;
+}
+
+/** A sweep file: `base` settings (keys as `train`'s flags, camelCase) and a `grid` of values per key. */
+export interface SweepFile {
+  name?: string;
+  base: Record<string, unknown>;
+  grid: Record<string, unknown[]>;
+  dryRun: boolean;
+}
+
+export function parseSweepFile(raw: unknown, source: string): SweepFile {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${source} must hold a JSON object {"base": {...}, "grid": {"key": [values]}}`);
+  const o = raw as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => !["name", "base", "grid", "dryRun"].includes(k));
+  if (extra.length) throw new ConfigError(`${source}: unknown key "${extra[0]}"; valid keys: name, base, grid, dryRun`);
+  const obj = (k: string) => {
+    const v = o[k] ?? {};
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError(`${source}: "${k}" must be an object, got ${JSON.stringify(v)}`);
+    return v as Record<string, unknown>;
+  };
+  const grid = obj("grid");
+  for (const [k, v] of Object.entries(grid)) {
+    if (!Array.isArray(v) || v.length === 0) throw new ConfigError(`${source}: grid "${k}" must be a non-empty list of values, got ${JSON.stringify(v)}`);
+  }
+  if (o.name !== undefined && (typeof o.name !== "string" || !/^[\w.-]+$/.test(o.name))) throw new ConfigError(`${source}: "name" must be letters, digits, ".", "_" or "-", got ${JSON.stringify(o.name)}`);
+  if (o.dryRun !== undefined && typeof o.dryRun !== "boolean") throw new ConfigError(`${source}: "dryRun" must be true or false, got ${JSON.stringify(o.dryRun)}`);
+  return { name: o.name as string | undefined, base: obj("base"), grid: grid as Record<string, unknown[]>, dryRun: o.dryRun === true };
+}
+
+/** Every combination of the grid's values, the last key varying fastest. */
+export function expandGrid(grid: Record<string, unknown[]>): Record<string, unknown>[] {
+  let points: Record<string, unknown>[] = [{}];
+  for (const [k, values] of Object.entries(grid)) points = points.flatMap((p) => values.map((v) => ({ ...p, [k]: v })));
+  return points;
+}
+
+/** A run's row in the table: the construction and each other swept setting except the seed (seeds are averaged). */
+export function gridLabel(cfg: RunConfig, grid: Record<string, unknown[]>): string {
+  const varying = Object.keys(grid).filter((k) => k !== "seed" && k !== "construction" && grid[k].length > 1);
+  return [cfg.construction, ...varying.map((k) => `${k}=${cfg[k as keyof RunConfig]}`)].join(" ");
+}
+
+/** The jobs of a sweep file; `resolve` turns one grid point (over `base`) into a validated RunConfig. */
+export function sweepJobs(file: SweepFile, resolve: (values: Record<string, unknown>) => RunConfig): { jobs: RunJob[]; runs: SweepRun[]; labels: string[]; base: RunConfig } {
+  const jobs: RunJob[] = [];
+  const runs: SweepRun[] = [];
+  const labels: string[] = [];
+  for (const point of expandGrid(file.grid)) {
+    const config = resolve({ ...file.base, ...point });
+    const job: RunJob = { kind: "train", config, dryRun: file.dryRun };
+    const label = gridLabel(config, file.grid);
+    if (!labels.includes(label)) labels.push(label);
+    jobs.push(job);
+    runs.push({ id: jobId(job), label, seed: config.seed });
+  }
+  return { jobs, runs, labels, base: resolve(file.base) };
+}
+
+/** The jobs of `compare --queue`: one per method × seed, each exactly the in-process comparison's run. */
+export function compareJobs(config: RunConfig, s: { methods: string[]; seeds: number[]; fullLr: number; dryRun: boolean }): { jobs: RunJob[]; runs: SweepRun[] } {
+  const jobs: RunJob[] = [];
+  const runs: SweepRun[] = [];
+  for (const method of s.methods) {
+    for (const seed of s.seeds) {
+      const job: RunJob = { kind: "compare", config, method, seed, fullLr: s.fullLr, dryRun: s.dryRun };
+      jobs.push(job);
+      runs.push({ id: jobId(job), label: method, seed });
+    }
+  }
+  return { jobs, runs };
+}
+
+/** A default sweep name from its job ids: the same runs give the same name. */
+export function sweepName(prefix: string, runs: SweepRun[]): string {
+  return `${prefix}-${createHash("sha256").update(runs.map((r) => r.id).join(",")).digest("hex").slice(0, 8)}`;
+}
