@@ -23,7 +23,7 @@ function extent(xs: number[], log = false): [number, number] {
   return [lo, hi];
 }
 
-const fmt = (v: number) => (Math.abs(v) >= 1000 ? v.toExponential(0) : Number(v.toPrecision(3)).toString());
+const fmt = (v: number) => Number(v.toPrecision(3)).toLocaleString("en-US");
 
 function frame(svg: SVGSVGElement, xr: [number, number], yr: [number, number], logX: boolean) {
   svg.replaceChildren();

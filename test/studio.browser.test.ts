@@ -144,6 +144,7 @@ test("the downloaded adapter evaluates to the page's accuracy in `tenslora eval`
 });
 
 test("a drawn digit is classified with the trained adapter", { skip }, async () => {
+  await page.locator("#pad").scrollIntoViewIfNeeded();
   const box = (await page.locator("#pad").boundingBox())!;
   await page.mouse.move(box.x + 80, box.y + 40);
   await page.mouse.down();
