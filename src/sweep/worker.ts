@@ -107,7 +107,7 @@ function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backb
       trainableParams: s.trainableParams,
       best: s.best?.value ?? Number.NaN,
       bestStep: s.best?.step ?? 0,
-      final: s.final ? metricValue(s.final, cfg.metric as MetricName) : Number.NaN,
+      final: s.final ? metricValue(s.final, s.metric as MetricName) : Number.NaN,
       stepSeconds: s.stepSeconds,
     },
     backboneParams: s.backboneParams,
