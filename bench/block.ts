@@ -209,7 +209,9 @@ export async function run(argv: string[]): Promise<void> {
     if (best) bestS.push(...samples[1 + variants.length]);
     if (def) defS.push(...samples.at(-1)!);
     const m = (xs: number[]) => (xs.length ? (median(xs) * 1e3).toFixed(1) : "—");
-    console.log(`round ${round + 1}/${args.rounds}: ours ${m(samples[0])} ms, torch best ${best ? m(samples[1 + variants.length]) : "—"}, default ${def ? m(samples.at(-1)!) : "—"}; matmul ${median(mmG).toFixed(1)} GFLOP/s`);
+    console.log(
+      `round ${round + 1}/${args.rounds}: ours ${m(samples[0])} ms, torch best ${best ? m(samples[1 + variants.length]) : "—"}, default ${def ? m(samples.at(-1)!) : "—"}; matmul ${median(mmG).toFixed(1)} GFLOP/s`,
+    );
   }
   mmProbe.dispose();
   const defInfo = def ? await def.close() : undefined;

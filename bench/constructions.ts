@@ -73,7 +73,10 @@ export async function run(argv: string[]): Promise<void> {
   const store = new WeightStore();
   const steps = new Map<Construction, Awaited<ReturnType<typeof trainingStep>>>();
   for (const [c, { groupRanks }] of plan) {
-    steps.set(c, await trainingStep(model, { construction: c, ranks: Object.values(groupRanks)[0], groupRanks, targetModules }, args.batch, undefined, { store }));
+    steps.set(
+      c,
+      await trainingStep(model, { construction: c, ranks: Object.values(groupRanks)[0], groupRanks, targetModules }, args.batch, undefined, { store }),
+    );
   }
   const times = new Map<Construction, number[]>([...plan.keys()].map((c) => [c, []]));
   const names = [...steps.keys()];
@@ -91,14 +94,18 @@ export async function run(argv: string[]): Promise<void> {
 
   let torch: { times: Record<string, number>; fold_gflop: Record<string, number> } | undefined;
   if (args.torch) {
-    torch = runTorch("constructions", {
-      config: { ...VIT_B16, ...overrides },
-      batch: args.batch,
-      ranks: Object.fromEntries([...plan].map(([c, p]) => [c, p.ranks])),
-      threads: threads(),
-      warmup: 1,
-      runs: 3,
-    }, TORCH_BEST);
+    torch = runTorch(
+      "constructions",
+      {
+        config: { ...VIT_B16, ...overrides },
+        batch: args.batch,
+        ranks: Object.fromEntries([...plan].map(([c, p]) => [c, p.ranks])),
+        threads: threads(),
+        warmup: 1,
+        runs: 3,
+      },
+      TORCH_BEST,
+    );
   }
 
   const lora = median(times.get("lora")!);

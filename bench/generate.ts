@@ -66,7 +66,15 @@ export async function run(argv: string[]): Promise<void> {
   console.log(`SmolLM2-135M shape (random weights), prompt ${promptLen}, ${newTokens} new tokens, greedy, ${threads()} threads; tokens/s of the batch`);
   table(
     ["batch", "KV cache", "recompute", TORCH_BEST.name, "cache / recompute", "cache / torch", "tokens = torch"],
-    rows.map((r) => [String(r.B), r.cache, r.recompute, r.torch, ratio(r.cache, r.recompute), ratio(r.cache, r.torch), r.same === undefined ? undefined : `${(100 * r.same).toFixed(1)} %`]),
+    rows.map((r) => [
+      String(r.B),
+      r.cache,
+      r.recompute,
+      r.torch,
+      ratio(r.cache, r.recompute),
+      ratio(r.cache, r.torch),
+      r.same === undefined ? undefined : `${(100 * r.same).toFixed(1)} %`,
+    ]),
   );
   emitJson("generate", {
     prompt: promptLen,

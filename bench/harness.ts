@@ -182,8 +182,7 @@ export function torchStatus(): { ok: boolean; python?: string; version?: string;
     }
     if (!torchProbe.ok) {
       console.log(
-        `PyTorch is missing (${torchProbe.why}): the PyTorch columns are skipped. ` +
-          "On Debian: apt-get install python3-torch libopenblas0-pthread",
+        `PyTorch is missing (${torchProbe.why}): the PyTorch columns are skipped. ` + "On Debian: apt-get install python3-torch libopenblas0-pthread",
       );
     }
   }
@@ -207,7 +206,9 @@ export function runTorch<T = Record<string, unknown>>(script: string, args: obje
   });
   const lines = (r.stdout ?? "").trim().split("\n");
   if (r.status !== 0) {
-    console.log(`${variant.name}: ${script}.py failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`);
+    console.log(
+      `${variant.name}: ${script}.py failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`,
+    );
     return undefined;
   }
   try {
@@ -332,9 +333,7 @@ export function summariseProfile(path: string, skipRuns = 0): ProfileSummary {
   return {
     runs: kept.length,
     totalMs: total,
-    byOp: [...byOp]
-      .map(([op, o]) => ({ op, ms: o.us / n / 1e3, nodes: o.nodes.size, share: o.us / n / 1e3 / total }))
-      .sort((a, b) => b.ms - a.ms),
+    byOp: [...byOp].map(([op, o]) => ({ op, ms: o.us / n / 1e3, nodes: o.nodes.size, share: o.us / n / 1e3 / total })).sort((a, b) => b.ms - a.ms),
     byNode: [...byNode]
       .map(([node, o]) => ({ node, op: o.op, ms: o.us / n / 1e3 }))
       .sort((a, b) => b.ms - a.ms)
@@ -396,7 +395,11 @@ export function burst(fn: () => unknown, n = 3): () => Promise<number> {
 export class TorchPeer {
   #child: ChildProcessWithoutNullStreams;
   #lines: AsyncIterator<string>;
-  private constructor(child: ChildProcessWithoutNullStreams, readonly info: Record<string, unknown>, lines: AsyncIterator<string>) {
+  private constructor(
+    child: ChildProcessWithoutNullStreams,
+    readonly info: Record<string, unknown>,
+    lines: AsyncIterator<string>,
+  ) {
     this.#child = child;
     this.#lines = lines;
   }

@@ -44,14 +44,16 @@ export function adapterFor(construction: Construction, rank: number) {
   const budget = isoLoRA(shape, rank);
   const { ranks, count } = ranksForBudget(construction, shape, budget);
   const sites: LinearSite[] = Array.from({ length: LAYERS }, (_, l) =>
-    PROJ.map((name): LinearSite => ({
-      path: `model.layers.${l}.self_attn.${name}`,
-      name,
-      layer: l,
-      inFeatures: D,
-      outFeatures: D,
-      heads: { side: "out", count: HEADS, dim: D / HEADS },
-    })),
+    PROJ.map(
+      (name): LinearSite => ({
+        path: `model.layers.${l}.self_attn.${name}`,
+        name,
+        layer: l,
+        inFeatures: D,
+        outFeatures: D,
+        heads: { side: "out", count: HEADS, dim: D / HEADS },
+      }),
+    ),
   ).flat();
   const { config, groups } = planAdapter({ construction, ranks, targetModules: PROJ }, sites);
   const set = createAdapterSet(config, groups, 0);
@@ -78,7 +80,10 @@ export function adapterGraph(set: ReturnType<typeof adapterFor>["set"], slicesOn
   let acc: Value | undefined;
   for (let l = 0; l < LAYERS; l++) {
     const x = g.input(`x${l}`, "float32", [TOKENS, D]);
-    for (const delta of hook(x, set.groups[0].grid.map((row) => row[l]))) {
+    for (const delta of hook(
+      x,
+      set.groups[0].grid.map((row) => row[l]),
+    )) {
       const used = b.reduceSum(delta!, [0, 1]);
       acc = acc ? b.add(acc, used) : used;
     }
@@ -129,7 +134,11 @@ export async function run(argv: string[]): Promise<void> {
     const rBytes = 4 * LAYERS * PROJ.length * set.tensors.get(factorKey(0, 0))!.shape[1] * D;
     let peer: { fits: boolean; needed_bytes: number; fold_s?: number; apply_s?: number; total_s?: number; peak_rss_mib?: number } | undefined;
     if (torch) {
-      peer = runTorch("llm_adapter", { construction: c, sizes, ranks, tokens: TOKENS, layers: LAYERS, projections: PROJ.length, cap_bytes: cap, threads: threads(), heads: HEADS }, TORCH_BEST);
+      peer = runTorch(
+        "llm_adapter",
+        { construction: c, sizes, ranks, tokens: TOKENS, layers: LAYERS, projections: PROJ.length, cap_bytes: cap, threads: threads(), heads: HEADS },
+        TORCH_BEST,
+      );
     }
     rows.push([
       c,
@@ -168,7 +177,18 @@ export async function run(argv: string[]): Promise<void> {
       `${threads()} threads; fold memory cap ${(cap / 2 ** 30).toFixed(1)} GiB`,
   );
   table(
-    ["construction", "ranks", "params", "ours s (slices+apply)", "slices ms", "GFLOP/s", "RSS growth MiB", "peak RSS MiB", "folded tensor GiB", "official fold s"],
+    [
+      "construction",
+      "ranks",
+      "params",
+      "ours s (slices+apply)",
+      "slices ms",
+      "GFLOP/s",
+      "RSS growth MiB",
+      "peak RSS MiB",
+      "folded tensor GiB",
+      "official fold s",
+    ],
     rows,
   );
   emitJson("llm-adapter", { tokens: TOKENS, rank_budget: rank, fold_cap_bytes: cap, peak_rss_mib: peakRssMiB(), ...results });

@@ -34,7 +34,8 @@ export async function run(argv: string[]): Promise<void> {
   };
   // a trained adapter has a non-zero update: fill the zero-initialised parts
   const rng = new Rng(9);
-  for (const set of Object.values(adapters)) for (const [k, t] of set.tensors) if (t.data.every((v) => v === 0)) set.tensors.set(k, { shape: t.shape, data: rng.normalArray(t.data.length, 0.02) });
+  for (const set of Object.values(adapters))
+    for (const [k, t] of set.tensors) if (t.data.every((v) => v === 0)) set.tensors.set(k, { shape: t.shape, data: rng.normalArray(t.data.length, 0.02) });
 
   const feeds = batchFeeds(model, batch, undefined);
   delete feeds.labels;

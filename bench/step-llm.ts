@@ -36,14 +36,20 @@ export async function run(argv: string[]): Promise<void> {
     const base = { construction: "qkv_depth", targetModules: ALL_LINEAR };
     const { groupRanks } = groupRanksForBudget(base, model.family.linearSites(model.config), { isoLora: args.rank });
     const depth = await trainingStep(model, { ...base, ranks: Object.values(groupRanks)[0], groupRanks }, B, T);
-    const shown = Object.entries(groupRanks).map(([g, r]) => `${g} ${r.join(",")}`).join("; ");
+    const shown = Object.entries(groupRanks)
+      .map(([g, r]) => `${g} ${r.join(",")}`)
+      .join("; ");
     runners.push({ name: `ours qkv_depth all-linear (${shown})`, step: depth.step, flops: depth.flops, params: depth.trainableParams, dispose: depth.dispose });
   } catch (e) {
     depthNote = `qkv_depth on all-linear: not run (${(e as Error).message.split("\n")[0]})`;
     console.log(depthNote);
   }
   const torch = args.torch
-    ? await TorchPeer.start("step_llm", { config: { ...SMOLLM2_135M, ...overrides }, batch: B, seq_len: T, rank: args.rank, targets: ALL_LINEAR, threads: threads() }, TORCH_BEST)
+    ? await TorchPeer.start(
+        "step_llm",
+        { config: { ...SMOLLM2_135M, ...overrides }, batch: B, seq_len: T, rank: args.rank, targets: ALL_LINEAR, threads: threads() },
+        TORCH_BEST,
+      )
     : undefined;
   const mmProbe = await matmulProbe();
   const fns: (() => Promise<unknown>)[] = [...runners.map((r) => r.step), mmProbe.run, ...(torch ? [() => torch.step()] : [])];
@@ -71,7 +77,16 @@ export async function run(argv: string[]): Promise<void> {
     ["runner", "trainable", "s/step", "tokens/s", "GFLOP/s", "% of matmul", "peak RSS MiB", "time / torch"],
     [
       ...rows,
-      [TORCH_BEST.name + " LoRA", torchInfo?.trainable_params ?? null, torchS, torchS && tokens / torchS, torchS && lora.flops / torchS / 1e9, torchS && (100 * lora.flops) / torchS / 1e9 / mm, torchInfo?.peak_rss_mib ?? null, 1],
+      [
+        TORCH_BEST.name + " LoRA",
+        torchInfo?.trainable_params ?? null,
+        torchS,
+        torchS && tokens / torchS,
+        torchS && lora.flops / torchS / 1e9,
+        torchS && (100 * lora.flops) / torchS / 1e9 / mm,
+        torchInfo?.peak_rss_mib ?? null,
+        1,
+      ],
       ["ours fp32 matmul (8-chain)", null, null, null, mm, 100, null, null],
     ],
   );
@@ -79,7 +94,15 @@ export async function run(argv: string[]): Promise<void> {
     seq: T,
     batch: B,
     layers: args.layers ?? SMOLLM2_135M.num_hidden_layers,
-    runners: rows.map((r) => ({ name: r[0], trainable: r[1], s: r[2], tokens_per_s: r[3], gflops: r[4], matmul_fraction: (r[5] as number) / 100, time_ratio: r[7] })),
+    runners: rows.map((r) => ({
+      name: r[0],
+      trainable: r[1],
+      s: r[2],
+      tokens_per_s: r[3],
+      gflops: r[4],
+      matmul_fraction: (r[5] as number) / 100,
+      time_ratio: r[7],
+    })),
     torch_s: torchS,
     torch_peak_rss_mib: torchInfo?.peak_rss_mib ?? null,
     peak_rss_mib: peakRssMiB(),

@@ -155,7 +155,10 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
   const args = parseStepArgs(argv);
   const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
   const model = randomModel(spec.raw, overrides);
-  const ours = await trainingStep(model, { construction: "lora", ranks: args.rank }, spec.batch, spec.seqLen, { dropout: args.dropout, profilePrefix: args.profile });
+  const ours = await trainingStep(model, { construction: "lora", ranks: args.rank }, spec.batch, spec.seqLen, {
+    dropout: args.dropout,
+    profilePrefix: args.profile,
+  });
   const torchArgs = {
     config: { ...spec.raw, ...overrides },
     batch: spec.batch,
@@ -190,7 +193,9 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
     if (best) bestS.push(...samples[1]);
     if (def) defS.push(...samples.at(-1)!);
     const f = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(" ");
-    console.log(`round ${round + 1}/${args.rounds}: ours ${f(samples[0])} s/step (loss ${ours.loss().toFixed(4)}); torch best ${best ? f(samples[1]) : "—"}; default ${def ? f(samples.at(-1)!) : "—"}`);
+    console.log(
+      `round ${round + 1}/${args.rounds}: ours ${f(samples[0])} s/step (loss ${ours.loss().toFixed(4)}); torch best ${best ? f(samples[1]) : "—"}; default ${def ? f(samples.at(-1)!) : "—"}`,
+    );
   }
   mmProbe.dispose();
   type PeerReport = { peak_rss_mib: number; torch_threads: number; cuda_device?: string; cuda_peak_mib?: number };
@@ -213,7 +218,15 @@ async function runStep(spec: StepBench, argv: string[]): Promise<void> {
     ["runner", "s/step", `${spec.unit}/s`, "GFLOP/s", "% of matmul", "peak RSS MiB", "ours/this"],
     [
       ["ours (ONNX Runtime + TS AdamW)", ourMed, perS(ourMed), gfl, (100 * gfl) / mmMed, peakRssMiB(), 1],
-      [bestVariant.name, bestMed, perS(bestMed), bestMed && ours.flops / bestMed / 1e9, bestMed && (100 * ours.flops) / bestMed / 1e9 / mmMed, bestInfo?.peak_rss_mib, ratio(ourMed, bestMed)],
+      [
+        bestVariant.name,
+        bestMed,
+        perS(bestMed),
+        bestMed && ours.flops / bestMed / 1e9,
+        bestMed && (100 * ours.flops) / bestMed / 1e9 / mmMed,
+        bestInfo?.peak_rss_mib,
+        ratio(ourMed, bestMed),
+      ],
       [
         `${defVariant.name}${defInfo && !cuda ? `, ${defInfo.torch_threads} thr` : ""}`,
         defMed,

@@ -25,7 +25,19 @@ interface Proc {
 }
 
 function startWorker(url: string, name: string, lockSeconds: number): Proc {
-  const child = spawn(process.execPath, [BIN, "worker", "--queue", url, "--json", "--name", name, "--lock-seconds", String(lockSeconds), "--stalled-seconds", "1"]);
+  const child = spawn(process.execPath, [
+    BIN,
+    "worker",
+    "--queue",
+    url,
+    "--json",
+    "--name",
+    name,
+    "--lock-seconds",
+    String(lockSeconds),
+    "--stalled-seconds",
+    "1",
+  ]);
   const p: Proc = { child, done: [], ready: Promise.resolve() };
   let buf = "";
   p.ready = new Promise((resolve) => {
@@ -75,7 +87,7 @@ async function runOnce(url: string, n: number, workers: number, kill: number, lo
   const { jobs, runs, labels, base } = sweepJobs(file, (v) => resolveRunConfig(v));
   const store = await openStore(url);
   const t0 = performance.now();
-  await submitSweep(store, { name: "bench", kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, runs }, jobs);
+  await submitSweep(store, { name: "bench", kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, valFraction: base.valFraction, runs }, jobs);
   await allDone;
   const seconds = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 500)); // a late duplicate completion would show up here
@@ -111,11 +123,21 @@ export async function run(args: string[]): Promise<void> {
     const peer = args.includes("--no-peer") ? null : await runOnce(redis.url.replace(/\/0$/, "/1"), n, workers, 0, lockSeconds);
     console.log(`| sweep of ${n} dry-run jobs, ${workers} workers | seconds | jobs/s | completed | lost | completed twice | executed again |`);
     console.log("|---|---:|---:|---:|---:|---:|---:|");
-    const row = (what: string, o: Outcome) => console.log(`| ${what} | ${o.seconds.toFixed(1)} | ${o.jobsPerSec.toFixed(0)} | ${o.completed} | ${o.lost} | ${o.completedTwice} | ${o.reExecuted} |`);
+    const row = (what: string, o: Outcome) =>
+      console.log(`| ${what} | ${o.seconds.toFixed(1)} | ${o.jobsPerSec.toFixed(0)} | ${o.completed} | ${o.lost} | ${o.completedTwice} | ${o.reExecuted} |`);
     row(`${kill} killed midway and restarted`, faulty);
     if (peer) row("none killed (peer)", peer);
     console.log(
-      JSON.stringify({ bench: "sweep", jobs: n, workers, killed: kill, lock_s: lockSeconds, ...faulty, peer_jobs_per_s: peer?.jobsPerSec ?? null, throughput_ratio: peer ? faulty.jobsPerSec / peer.jobsPerSec : null }),
+      JSON.stringify({
+        bench: "sweep",
+        jobs: n,
+        workers,
+        killed: kill,
+        lock_s: lockSeconds,
+        ...faulty,
+        peer_jobs_per_s: peer?.jobsPerSec ?? null,
+        throughput_ratio: peer ? faulty.jobsPerSec / peer.jobsPerSec : null,
+      }),
     );
   } finally {
     await redis.stop();

@@ -32,7 +32,15 @@ async function nodeStep(threads: number): Promise<number> {
   const cfg = applyConfig(applyConfig(DEFAULTS, EMBEDDED_OVERRIDES, "embedded"), { construction: METHOD, epochs: 1 }, "bench");
   const model = await loadEmbedded({ seed: cfg.seed });
   const { adapter, trainable } = adapterFor(model, cfg);
-  const r = await train({ model, adapter, trainable, data: embeddedTransferData(100, 200, cfg.seed), config: { ...trainConfig(cfg, model.family.task), threads }, store: memoryRunStore(), runtime: nodeRuntime });
+  const r = await train({
+    model,
+    adapter,
+    trainable,
+    data: embeddedTransferData(100, 200, cfg.seed),
+    config: { ...trainConfig(cfg, model.family.task), threads },
+    store: memoryRunStore(),
+    runtime: nodeRuntime,
+  });
   return r.stepSeconds;
 }
 
@@ -58,7 +66,10 @@ export async function run(args: string[]): Promise<void> {
         await page.click("#train");
         const want = device === "webgpu" ? gpuSteps : 8;
         await page
-          .waitForFunction(`(window.studio.stepTimes.${METHOD} ?? []).length >= ${want} || window.studio.errors.length`, null, { timeout: gpuTimeout * 1000, polling: 500 })
+          .waitForFunction(`(window.studio.stepTimes.${METHOD} ?? []).length >= ${want} || window.studio.errors.length`, null, {
+            timeout: gpuTimeout * 1000,
+            polling: 500,
+          })
           .catch(() => undefined);
         const errors = (await page.evaluate("window.studio.errors")) as string[];
         const times = (await page.evaluate(`window.studio.stepTimes.${METHOD} ?? []`)) as number[];

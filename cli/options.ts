@@ -15,10 +15,14 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--budget <n>", "parameter budget; ranks from the rank solver"],
   ["--iso-lora <r>", "budget of LoRA rank r (default 8)"],
   ["--rank-slack <fraction>", "rank solver: the most balanced ranks within this fraction below the budget (default 0.01)"],
-  ["--factorization <f>", "tucker | cp"],
+  ["--factorization <f>", "tucker | cp | tt"],
   ["--head-layout <layout>", "head_major | interleaved (the official code's unfold)"],
-  ["--target-modules <list>", "adapted linear layers: names, all-linear or /regex/ (default: q, k, v by the model's names: query,key,value or q_proj,k_proj,v_proj)"],
+  [
+    "--target-modules <list>",
+    "adapted linear layers: names, all-linear or /regex/ (default: q, k, v by the model's names: query,key,value or q_proj,k_proj,v_proj)",
+  ],
   ["--layers-to-transform <list>", "only these blocks, e.g. 0,1,2 (default: all)"],
+  ["--preset <name>", "a published method instead of --construction: lorta | lotr | fact_tk | fact_tt"],
   ["--gqa <mode>", "grouped-query attention: mean (K/V share Q's stack, default) | separate"],
   ["--scaling <s>", "update scaling (LoRA: alpha / r)"],
   ["--lr <lr>", "AdamW learning rate (default 5e-4)"],
@@ -31,11 +35,16 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--eval-every <steps>", "evaluate every N steps (default: every epoch)"],
   ["--save-every <steps>", "checkpoint every N steps (default: every epoch)"],
   ["--max-grad-norm <n>", "clip the gradient norm (default: off)"],
-  ["--metric <name>", "classification: accuracy | mcc | macro_f1 | binary_f1; causal LM: perplexity | loss | next_token_accuracy (best adapter selection; default the first)"],
+  [
+    "--metric <name>",
+    "classification: accuracy | mcc | macro_f1 | binary_f1; causal LM: perplexity | loss | next_token_accuracy (best adapter selection; default the first)",
+  ],
   ["--max-length <n>", "text: truncate to N tokens (default 512)"],
   ["--task <name>", "image-classification | text-classification | causal-lm (default: from the model's architecture)"],
   ["--dropout <p>", "hidden and attention dropout while training (default 0)"],
   ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
+  ["--val-fraction <f>", "training data held out per class to pick the best evaluation (default 0.1; 0 = pick on test, as the paper)"],
+  ["--core-lr-scale <x>", "learning-rate multiplier of the Tucker cores and LoRA B, TensLoRA+/LoRA+ style (default 1)"],
 ];
 
 export function addRunOptions(cmd: Command): Command {

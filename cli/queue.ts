@@ -4,8 +4,19 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RunConfig } from "../src/index.ts";
-import { QueueError, type RunJob, type SweepRecord, compareJobs, openStore, statusTable, submitSweep, sweepName, sweepResults, sweepStatus } from "../src/sweep/index.ts";
+import type { ArmGrid, Budget, RunConfig } from "../src/index.ts";
+import {
+  QueueError,
+  type RunJob,
+  type SweepRecord,
+  compareJobs,
+  openStore,
+  statusTable,
+  submitSweep,
+  sweepName,
+  sweepResults,
+  sweepStatus,
+} from "../src/sweep/index.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -17,7 +28,10 @@ export async function submit(url: string, record: Omit<SweepRecord, "submittedAt
     if (opts.json) console.log(JSON.stringify({ type: "submitted", ...r, runs: jobs.length }));
     else console.error(line);
     if (!opts.wait) {
-      if (!opts.json) console.error(`follow it with: tenslora sweep status ${url} --name ${r.name}\ncollect it with: tenslora sweep results ${url} --name ${r.name} --out DIR`);
+      if (!opts.json)
+        console.error(
+          `follow it with: tenslora sweep status ${url} --name ${r.name}\ncollect it with: tenslora sweep results ${url} --name ${r.name} --out DIR`,
+        );
       return;
     }
     let shown = "";
@@ -40,11 +54,21 @@ export async function submit(url: string, record: Omit<SweepRecord, "submittedAt
   }
 }
 
-/** `compare --queue`: one job per method × seed, each the in-process comparison's own run. */
-export function submitCompare(url: string, cfg: RunConfig, s: { methods: string[]; seeds: number[]; fullLr: number }, opts: Record<string, unknown>): Promise<void> {
-  const { jobs, runs } = compareJobs(cfg, { ...s, dryRun: Boolean(opts.dryRun) });
+/** `compare --queue`: one job per arm × budget × seed, each the in-process comparison's own run. */
+export function submitCompare(
+  url: string,
+  cfg: RunConfig,
+  s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number },
+  opts: Record<string, unknown>,
+): Promise<void> {
+  const { jobs, runs, arms } = compareJobs(cfg, { ...s, dryRun: Boolean(opts.dryRun) });
   const name = typeof opts.name === "string" ? opts.name : sweepName("compare", runs);
-  return submit(url, { name, kind: "compare", metric: cfg.metric, isoLoraRank: cfg.isoLora, labels: s.methods, runs }, jobs, opts);
+  return submit(
+    url,
+    { name, kind: "compare", metric: cfg.metric, isoLoraRank: cfg.isoLora, labels: arms.map((a) => a.name), arms, valFraction: cfg.valFraction, runs },
+    jobs,
+    opts,
+  );
 }
 
 /** `sweep status`: once, or redrawn every second with --watch until nothing is left to run. */
@@ -53,7 +77,17 @@ export async function showStatus(url: string, opts: Record<string, unknown>): Pr
   try {
     for (;;) {
       const st = await sweepStatus(store, opts.name as string | undefined);
-      if (opts.json) console.log(JSON.stringify({ type: "status", name: st.record.name, counts: st.counts, workers: st.workers, etaSec: st.etaSec, runs: st.runs.map(({ result: _r, ...r }) => r) }));
+      if (opts.json)
+        console.log(
+          JSON.stringify({
+            type: "status",
+            name: st.record.name,
+            counts: st.counts,
+            workers: st.workers,
+            etaSec: st.etaSec,
+            runs: st.runs.map(({ result: _r, ...r }) => r),
+          }),
+        );
       else process.stdout.write(`${opts.watch && process.stdout.isTTY ? "\x1b[2J\x1b[H" : ""}${statusTable(st, Boolean(opts.all))}`);
       const c = st.counts;
       if (!opts.watch || (!c.queued && !c.running && !c.retrying)) return;
@@ -70,7 +104,10 @@ export async function writeSweepResults(url: string, opts: Record<string, unknow
   try {
     const { name } = await sweepResults(store, opts.out, opts.name as string | undefined);
     if (opts.json) console.log(JSON.stringify({ type: "results", name, ...JSON.parse(readFileSync(join(opts.out, "results.json"), "utf8")) }));
-    else console.log(`${readFileSync(join(opts.out, "results.md"), "utf8")}\nWritten: ${opts.out}/results.json, ${opts.out}/results.md, ${opts.out}/metric-vs-params.svg/.png (sweep ${name})`);
+    else
+      console.log(
+        `${readFileSync(join(opts.out, "results.md"), "utf8")}\nWritten: ${opts.out}/results.json, ${opts.out}/results.md, ${opts.out}/metric-vs-params.svg/.png (sweep ${name})`,
+      );
   } finally {
     await store.close();
   }

@@ -27,7 +27,11 @@ try {
   // a 7: the top bar, then the diagonal
   await page.mouse.move(box.x + 50, box.y + 45);
   await page.mouse.down();
-  for (const [x, y] of [[170, 45], [95, 190]]) await page.mouse.move(box.x + x, box.y + y, { steps: 10 });
+  for (const [x, y] of [
+    [170, 45],
+    [95, 190],
+  ])
+    await page.mouse.move(box.x + x, box.y + y, { steps: 10 });
   await page.mouse.up();
   await page.selectOption("#run-select", "qkv_depth");
   await page.click("#classify");

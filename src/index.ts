@@ -21,17 +21,31 @@ export { WeightStore, exportModel } from "./onnx/export.ts";
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
 export { modelContext, createAdapter } from "./models/context.ts";
+export { loadAdapterForConfig } from "./models/adapter-for-config.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
 export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./models/presets.ts";
 // adapters
-export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount } from "./adapters/constructions.ts";
-export { paramCount, isoLoRA, loraEquivalentRank, ranksForBudget, groupRanksForBudget, loraPerRank, DEFAULT_RANK_SLACK, type Factorization } from "./adapters/params.ts";
+export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount, tensorModes } from "./adapters/constructions.ts";
+export { FACTORIZATIONS, parseFactorization } from "./adapters/factorizations/index.ts";
+export { PRESETS, parsePreset, presetOptions } from "./adapters/presets/index.ts";
+export {
+  paramCount,
+  isoLoRA,
+  loraEquivalentRank,
+  ranksForBudget,
+  groupRanksForBudget,
+  loraPerRank,
+  DEFAULT_RANK_SLACK,
+  type Factorization,
+} from "./adapters/params.ts";
 export { planAdapter, type AdapterConfig, type AdapterGroup, type AdapterOptions } from "./adapters/config.ts";
 export { type AdapterSet, createAdapterSet, groupState, adapterParamCount } from "./adapters/adapter-set.ts";
-export { type LinearSite, type ProjectionHook, type SiteHeads } from "./adapters/sites.ts";
+export type { LinearSite, ProjectionHook, SiteHeads } from "./adapters/sites.ts";
 export { planGroups, withoutHeads, type GqaMode, type GroupPlan, type GroupMember } from "./adapters/groups.ts";
 export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type Targets } from "./adapters/targets.ts";
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
+export { loraModules, saveLoraFolder, type LoraModule } from "./adapters/export.ts";
+export { exportAsLora, type ExportResult } from "./experiments/export.ts";
 export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io
@@ -50,17 +64,59 @@ export { writePlot, renderLinePlot, renderScatterPlot } from "./train/plot.ts";
 export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./train/task-data.ts";
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
-export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS } from "./experiments/run.ts";
-export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareRow } from "./experiments/compare.ts";
-export { compareOptions, checkMethods, writeResults, type RunSummary } from "./experiments/compare.ts";
+export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS, checkRunOptions } from "./experiments/run.ts";
+export { compare, markdownTable, isFractionMetric, DEFAULT_METHODS, type CompareOptions, type CompareResult, type CompareRow } from "./experiments/compare.ts";
+export {
+  compareOptions,
+  planCompare,
+  runOne,
+  runDir,
+  resolveBudget,
+  writeResults,
+  type CompareJob,
+  type ComparePlan,
+  type ResolvedBudget,
+  type RunSummary,
+} from "./experiments/compare.ts";
+export { expandArms, parseBudgets, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
+export { meanInterval, pairedComparison, signTest, tQuantile, type Interval, type PairedComparison } from "./experiments/stats.ts";
+export { splitValidation, validationIndices } from "./train/validation.ts";
+export { ranksFromEnergy, modeEnergies } from "./adapters/energy-ranks.ts";
+export type { HeadLayout } from "./adapters/reference.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
 export {
-  loadTrainedModel, readModelInputs, checkInputs, imageInputs, textInputs, runInference, writeOutputs, predictions, textArg, evaluateTrained, evaluateTaskData,
-  type TrainedModel, type InferenceOutputs, type Prediction, type EvalOptions, type EvalResult, type LmEvalResult,
+  loadTrainedModel,
+  readModelInputs,
+  checkInputs,
+  imageInputs,
+  textInputs,
+  runInference,
+  writeOutputs,
+  predictions,
+  textArg,
+  evaluateTrained,
+  evaluateTaskData,
+  type TrainedModel,
+  type InferenceOutputs,
+  type Prediction,
+  type EvalOptions,
+  type EvalResult,
+  type LmEvalResult,
 } from "./experiments/infer.ts";
-export { mergeToFolder, mergedWeights, exportOnnx, ONNX_DIR, ONNX_FILE, ONNX_QUANTIZED_FILE, ONNX_DATA_FILE, type MergeOptions, type MergeResult, type OnnxExportOptions } from "./experiments/merge.ts";
+export {
+  mergeToFolder,
+  mergedWeights,
+  exportOnnx,
+  ONNX_DIR,
+  ONNX_FILE,
+  ONNX_QUANTIZED_FILE,
+  ONNX_DATA_FILE,
+  type MergeOptions,
+  type MergeResult,
+  type OnnxExportOptions,
+} from "./experiments/merge.ts";
 export { randomModel } from "./models/init.ts";
 export { Generator, type GenerateOptions, type StepTokens } from "./generate/generate.ts";
 export { generateText, chatPrompt, type TextGenerateOptions, type TextDelta } from "./generate/text.ts";

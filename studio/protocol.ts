@@ -23,6 +23,7 @@ export interface RunRow {
   run: string;
   ranks: number[] | null;
   params: number;
+  /** Test accuracy at the evaluation the validation split selected (the adapter the page downloads). */
   best: number;
   final: number;
   stepMs: number;

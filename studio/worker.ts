@@ -133,7 +133,7 @@ function row(method: string, adapter: { config: { ranks: number[] }; tensors: Ma
     run: method,
     ranks: adapter?.config.ranks ?? null,
     params: adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
-    best: r.best?.value ?? Number.NaN,
+    best: r.best?.test ?? Number.NaN,
     final: (evals.at(-1)?.accuracy as number | undefined) ?? Number.NaN,
     stepMs: r.stepSeconds * 1000,
     steps: r.steps,

@@ -13,9 +13,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type AdapterSet, adapterParamCount } from "../src/adapters/adapter-set.ts";
+import { type AdapterSet, adapterParamCount, groupParameterShapes, tensorKey } from "../src/adapters/adapter-set.ts";
 import type { AdapterGroup, AdapterOptions } from "../src/adapters/config.ts";
-import { CONSTRUCTION_SPECS, type Construction, modeNames } from "../src/adapters/constructions.ts";
+import { CONSTRUCTION_SPECS, type Construction, modeNames, tensorCount } from "../src/adapters/constructions.ts";
+import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter, unmergeAdapter } from "../src/adapters/merge.ts";
 import { paramCount } from "../src/adapters/params.ts";
@@ -66,20 +67,39 @@ const ROWS: Row[] = [
   // other target sets: the qkv mode has the size of the target list
   { model: "vit", opts: { construction: "qkv_depth", ranks: tucker("qkv_depth"), targetModules: ["query", "value"] } },
   { model: "vit", opts: { construction: "att_qkv", ranks: tucker("att_qkv"), targetModules: ["query", "key", "value", "attention.output.dense"] } },
+  // tensor-train: distinct bond ranks (the first N − 1 of 4, 3, 2, 3)
+  ...TENSORS.map(
+    (c): Row => ({ model: "vit", opts: { construction: c, ranks: [4, 3, 2, 3].slice(0, modeNames(c).length - 1), factorization: "tt", scaling: 1.5 } }),
+  ),
+  // every linear layer: shape groups (q/k/v/o, intermediate, output), att falling back on the MLP groups
+  { model: "vit", opts: { construction: "lora", ranks: 3, targetModules: "all-linear" } },
+  { model: "vit", opts: { construction: "qkv_depth", ranks: 3, targetModules: "all-linear", scaling: 2 } },
+  { model: "vit", opts: { construction: "att_qkv_depth", ranks: 2, factorization: "tt", targetModules: "all-linear" } },
+  { model: "vit", opts: { construction: "att_depth", ranks: 2, factorization: "cp", targetModules: "all-linear", headLayout: "interleaved" } },
+  // mixed shapes from a name list, and PEFT's layers_to_transform
+  { model: "vit", opts: { construction: "qkv", ranks: [4, 3, 2], targetModules: ["query", "intermediate.dense"] } },
+  { model: "vit", opts: { construction: "att_depth", ranks: [4, 3, 2, 2], targetModules: ["query", "value"], layersToTransform: [1, 3] } },
   { model: "roberta", opts: { construction: "lora", ranks: 2, loraAlpha: 3, useRslora: true } },
+  { model: "roberta", opts: { construction: "att_qkv_depth", ranks: [3, 2, 2, 2], factorization: "tt", targetModules: "all-linear" } },
   { model: "roberta", opts: { construction: "att_qkv_depth", ranks: tucker("att_qkv_depth"), headLayout: "interleaved", scaling: 2 } },
   { model: "roberta", opts: { construction: "qkv", ranks: 2, factorization: "cp" } },
   { model: "roberta", opts: { construction: "depth", ranks: tucker("depth") } },
 ];
 
-/** DESIGN.md §1's table, written out (d_in = d_out = d, dh = d/H, P projections, L layers). */
-function designCount(c: Construction, r: number[], d: number, H: number, L: number, P: number, cp: boolean): number {
-  const dh = d / H;
-  if (c === "lora") return P * L * r[0] * (d + d);
+/**
+ * DESIGN.md §1's table, written out for one shape group ([dIn, dOut], dh = dOut/H, P projections,
+ * L layers): Tucker Σ I_n r_n + Π r_n, CP R·Σ I_n, tensor-train Σ r_{k−1} I_k r_k (r₀ = r_N = 1).
+ */
+function designCount(c: Construction, r: number[], dIn: number, dOut: number, H: number, L: number, P: number, f: Factorization): number {
+  if (c === "lora") return P * L * r[0] * (dIn + dOut);
   const att = CONSTRUCTION_SPECS[c].hasAtt;
-  const sizes = [d, ...(att ? [dh, H] : [d]), ...(c.includes("qkv") ? [P] : []), ...(c.includes("depth") ? [L] : [])];
+  const sizes = [dIn, ...(att ? [dOut / H, H] : [dOut]), ...(c.includes("qkv") ? [P] : []), ...(c.includes("depth") ? [L] : [])];
   const tensors = (c.includes("qkv") ? 1 : P) * (c.includes("depth") ? 1 : L);
-  if (cp) return tensors * r[0] * sizes.reduce((a, b) => a + b, 0);
+  if (f === "cp") return tensors * r[0] * sizes.reduce((a, b) => a + b, 0);
+  if (f === "tt") {
+    const b = [1, ...r, 1];
+    return tensors * sizes.reduce((a, n, k) => a + b[k] * n * b[k + 1], 0);
+  }
   return tensors * (sizes.reduce((a, n, i) => a + n * r[i], 0) + r.reduce((a, b) => a * b, 1));
 }
 
@@ -120,7 +140,9 @@ function withUpdateSize(set: AdapterSet, weights: WeightMap, target: number): Ad
   const f = target / max;
   const tensors: WeightMap = new Map();
   for (const [k, t] of set.tensors) {
-    const zeroAtInit = k.endsWith(".lora_B.weight") || k.endsWith(".core") || (set.config.factorization === "cp" && k.endsWith(".factors.0"));
+    const fz = set.config.factorization;
+    const zeroAtInit =
+      k.endsWith(".lora_B.weight") || k.endsWith(".core") || (fz === "cp" && k.endsWith(".factors.0")) || (fz === "tt" && k.endsWith(".cores.1"));
     tensors.set(k, zeroAtInit ? { shape: t.shape, data: t.data.map((v) => v * f) } : t);
   }
   return { ...set, tensors };
@@ -151,10 +173,20 @@ for (const [ri, row] of ROWS.entries()) {
     const numbers = [...set.tensors.values()].reduce((a, t) => a + t.data.length, 0);
     assert.equal(numbers, adapterParamCount(set));
     const sum = (f: (g: AdapterGroup) => number) => set.groups.reduce((n, g) => n + f(g), 0);
-    assert.equal(numbers, sum((g) => paramCount(g.construction, g.shape, g.ranks, cfg.factorization)));
-    const cp = (g: AdapterGroup) => cfg.factorization === "cp" && g.construction !== "lora";
-    assert.equal(numbers, sum((g) => designCount(g.construction, g.ranks, g.shape.dIn, ctx.heads, g.shape.layers, g.shape.projections.length, cp(g))));
-    for (const [k, t] of set.tensors) assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1), k);
+    assert.equal(
+      numbers,
+      sum((g) => paramCount(g.construction, g.shape, g.ranks, cfg.factorization)),
+    );
+    assert.equal(
+      numbers,
+      sum((g) => designCount(g.construction, g.ranks, g.shape.dIn, g.shape.dOut, g.shape.heads, g.shape.layers, g.shape.projections.length, cfg.factorization)),
+    );
+    for (const [k, t] of set.tensors)
+      assert.equal(
+        t.data.length,
+        t.shape.reduce((a, b) => a * b, 1),
+        k,
+      );
     // scaling: PEFT's alpha / r (rsLoRA alpha / √r) for LoRA, the given s (default 1) otherwise
     const o = row.opts;
     const r0 = typeof o.ranks === "number" ? o.ranks : o.ranks[0];
@@ -233,7 +265,10 @@ for (const [ri, row] of ROWS.entries()) {
           [cfg.construction, cfg.ranks, cfg.factorization, cfg.scaling, cfg.headLayout, cfg.targetModules],
         );
         const again = outF32(await r.run(hf, { labels, params: loaded.set.tensors }), "logits");
-        assert.ok(again.every((v, i) => v === logits[i]), "the loaded adapter must give identical logits");
+        assert.ok(
+          again.every((v, i) => v === logits[i]),
+          "the loaded adapter must give identical logits",
+        );
       } finally {
         cleanup();
       }
@@ -241,12 +276,14 @@ for (const [ri, row] of ROWS.entries()) {
       // 6. gradients against central differences of the compiled float32 loss (the core and every
       //    factor of the first and last tensor; LoRA: A and B of the first and last projection)
       const rng = new Rng(900 + ri);
-      const grid = rset.groups[0].grid;
-      const last = grid.at(-1)!.at(-1)!.path;
-      const count = Math.max(...[...rset.tensors.keys()].map((k) => Number(/^tenslora\.(\d+)\./.exec(k)?.[1] ?? 0)));
-      const checked = [...rset.tensors.keys()].filter((k) =>
-        k.startsWith("tenslora.") ? [0, count].includes(Number(k.split(".")[1])) : k.includes(`.${grid[0][0].path}.`) || k.includes(`.${last}.`),
-      );
+      // every group's first and last tensor (LoRA: the pairs of its first and last site)
+      const checked = rset.groups.flatMap((gr) => {
+        const keys = [...groupParameterShapes(cfg, gr).keys()];
+        const sites = gr.grid.flat();
+        const lastTensor = tensorCount(gr.construction, gr.shape) - 1;
+        const ends = gr.construction === "lora" ? [sites[0], sites.at(-1)!].map((s) => `.${s.path}.`) : [0, lastTensor].map((t) => tensorKey(t, "", gr.index));
+        return keys.filter((k) => ends.some((e) => (gr.construction === "lora" ? k.includes(e) : k.startsWith(e))));
+      });
       assert.ok(checked.length >= (cfg.construction === "lora" ? 4 : modeNames(cfg.construction).length), `too few tensors checked: ${checked}`);
       for (const k of checked) {
         const t = rset.tensors.get(k)!;
@@ -276,6 +313,8 @@ for (const [ri, row] of ROWS.entries()) {
 }
 
 test("contract summary", async (t) => {
-  t.diagnostic(`${ROWS.length} rows; worst |merged − unmerged| logits ${worstMerge.toExponential(2)}; worst directional-derivative error ${worstFd.toExponential(2)} (relative to ‖grad‖)`);
+  t.diagnostic(
+    `${ROWS.length} rows; worst |merged − unmerged| logits ${worstMerge.toExponential(2)}; worst directional-derivative error ${worstFd.toExponential(2)} (relative to ‖grad‖)`,
+  );
   for (const s of setups.values()) (await s).base.dispose();
 });

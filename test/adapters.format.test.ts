@@ -83,8 +83,15 @@ test("ranks in the config that disagree with the stored tensors: the error names
 });
 
 test("a construction that disagrees with the stored tensors: missing and mis-shaped keys are all listed", () => {
-  const load = saveEditLoad({ construction: "qkv_depth", ranks: [4, 3, 2, 3] }, { config: (c) => ((c.construction = "att_qkv_depth"), (c.ranks = [4, 3, 2, 2, 3]), delete c.groups) });
-  throwsWith(load, ShapeError, ['missing "tenslora.0.factors.4" (expected [4,3])', '"tenslora.0.factors.1": expected shape [16,3], found [64,3]', "att_qkv_depth"]);
+  const load = saveEditLoad(
+    { construction: "qkv_depth", ranks: [4, 3, 2, 3] },
+    { config: (c) => ((c.construction = "att_qkv_depth"), (c.ranks = [4, 3, 2, 2, 3]), delete c.groups) },
+  );
+  throwsWith(load, ShapeError, [
+    'missing "tenslora.0.factors.4" (expected [4,3])',
+    '"tenslora.0.factors.1": expected shape [16,3], found [64,3]',
+    "att_qkv_depth",
+  ]);
 });
 
 test("a stored tensor of the wrong shape names the key, the expected and the found shape", () => {
@@ -96,7 +103,10 @@ test("a stored tensor of the wrong shape names the key, the expected and the fou
 });
 
 test("an unexpected tensor is reported, not ignored", () => {
-  const load = saveEditLoad({ construction: "depth", ranks: 2 }, { tensors: (m) => m.set("tenslora.3.core", { dtype: "F32", shape: [2, 2, 2], data: new Float32Array(8) }) });
+  const load = saveEditLoad(
+    { construction: "depth", ranks: 2 },
+    { tensors: (m) => m.set("tenslora.3.core", { dtype: "F32", shape: [2, 2, 2], data: new Float32Array(8) }) },
+  );
   throwsWith(load, ShapeError, ['unexpected "tenslora.3.core" [2,2,2]']);
 });
 
@@ -117,7 +127,8 @@ test("a LoRA file for another hidden size names each key with the expected and t
 
 test("bad configuration fails with a ConfigError naming the valid choices", () => {
   const model = tinyVit();
-  const create = (o: Record<string, unknown>) => () => createAdapter(model, { construction: "qkv_depth", ranks: 2, ...o } as Parameters<typeof createAdapter>[1]);
+  const create = (o: Record<string, unknown>) => () =>
+    createAdapter(model, { construction: "qkv_depth", ranks: 2, ...o } as Parameters<typeof createAdapter>[1]);
   throwsWith(create({ construction: "tucker5" }), ConfigError, ['unknown construction "tucker5"', `valid constructions: ${CONSTRUCTIONS.join(", ")}`]);
   for (const bad of [0, -1, 1.5]) {
     throwsWith(create({ ranks: [4, 3, bad, 2] }), ConfigError, ["mode `qkv`", "integer ≥ 1", `got ${bad}`]);
@@ -126,7 +137,7 @@ test("bad configuration fails with a ConfigError naming the valid choices", () =
   throwsWith(create({ ranks: [4, 3] }), ConfigError, ['"qkv_depth" has 4 modes (in, out, qkv, depth)', "give one rank or 4 ranks", "got 2"]);
   throwsWith(create({ construction: "lora", ranks: [4, 4] }), ConfigError, ["takes one rank r"]);
   throwsWith(create({ factorization: "cp", ranks: [4, 3, 2, 2] }), ConfigError, ["CP takes one rank R"]);
-  throwsWith(create({ factorization: "tt" }), ConfigError, ["valid factorizations: tucker, cp"]);
+  throwsWith(create({ factorization: "tensor-ring" }), ConfigError, ["valid factorizations: tucker, cp, tt"]);
   throwsWith(create({ headLayout: "columns" }), ConfigError, ["valid layouts: head_major, interleaved"]);
   throwsWith(create({ init: "xavier" }), ConfigError, ["valid inits: orthogonal, normal, kaiming_uniform"]);
   // heads that do not divide the hidden size: in the adapter's shape, and in a model config
@@ -200,10 +211,16 @@ for (const name of ["vit", "roberta"] as const) {
       try {
         const a = outF32(await r.run(hf, { params: first.tensors }), "logits");
         const b = outF32(await r.run(hf, { params: second.tensors }), "logits");
-        assert.ok(a.every((v, i) => v === b[i]), "the re-saved adapter must give identical logits");
+        assert.ok(
+          a.every((v, i) => v === b[i]),
+          "the re-saved adapter must give identical logits",
+        );
         // and the adapter is not a no-op: other LoRA values give other logits
         const c = outF32(await r.run(hf, { params: randomizeAdapter(first, 5, 0.3).tensors }), "logits");
-        assert.ok(c.some((v, i) => v !== a[i]), "other LoRA values must give other logits");
+        assert.ok(
+          c.some((v, i) => v !== a[i]),
+          "other LoRA values must give other logits",
+        );
       } finally {
         r.dispose();
       }

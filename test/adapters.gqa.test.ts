@@ -4,7 +4,7 @@
  * for every construction, K/V's update in ONNX Runtime (the hook) equals x·ΔWᵀ with ΔW from
  * merge, and merge's ΔW equals the independent fold of test/helpers.ts (K/V rows the mean over
  * their query-head group, the attention output transposed); the parameter count equals the
- * tensors and the group's formula; the hook's gradients equal central differences of the same
+ * tensors and the group's formula; the export to LoRA gives B·A = ΔW; the hook's gradients equal central differences of the same
  * loss computed on the host in float64.
  */
 import { test } from "node:test";
@@ -13,6 +13,7 @@ import { type AdapterSet, adapterParamCount } from "../src/adapters/adapter-set.
 import type { AdapterOptions } from "../src/adapters/config.ts";
 import { CONSTRUCTIONS, type Construction, modeNames } from "../src/adapters/constructions.ts";
 import { adapterHook } from "../src/adapters/inject.ts";
+import { loraModules } from "../src/adapters/export.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { paramCount } from "../src/adapters/params.ts";
 import type { LinearSite } from "../src/adapters/sites.ts";
@@ -22,6 +23,7 @@ import * as b from "../src/ir/builder.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import { compile } from "../src/runtime/session.ts";
+import { matmul } from "../src/tensor/dense.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { maxRelDiff, naiveDeltaMap, planSet, randomizeAdapter } from "./helpers.ts";
 
@@ -50,7 +52,14 @@ function decoderSites(k: Block): LinearSite[] {
     const at = (name: string) => `model.layers.${l}.self_attn.${name}`;
     sites.push({ path: at("q_proj"), name: "q_proj", layer: l, inFeatures: d, outFeatures: heads * dh, heads: { side: "out", count: heads, dim: dh } });
     for (const name of ["k_proj", "v_proj"]) {
-      sites.push({ path: at(name), name, layer: l, inFeatures: d, outFeatures: kvHeads * dh, heads: { side: "out", count: kvHeads, dim: dh, queryHeads: heads } });
+      sites.push({
+        path: at(name),
+        name,
+        layer: l,
+        inFeatures: d,
+        outFeatures: kvHeads * dh,
+        heads: { side: "out", count: kvHeads, dim: dh, queryHeads: heads },
+      });
     }
     sites.push({ path: at("o_proj"), name: "o_proj", layer: l, inFeatures: heads * dh, outFeatures: d, heads: { side: "in", count: heads, dim: dh } });
     sites.push({ path: `model.layers.${l}.mlp.up_proj`, name: "up_proj", layer: l, inFeatures: d, outFeatures: 2 * d });
@@ -74,7 +83,12 @@ for (const block of BLOCKS) {
   const sites = decoderSites(block);
   const add = (opts: AdapterOptions) => {
     const set = randomizeAdapter(planSet(sites, opts, seed), 100 + seed++, 0.5);
-    cases.push({ id: `${block.id} ${opts.construction}/${opts.factorization ?? "tucker"}/${opts.gqa ?? "mean"}/${JSON.stringify(opts.targetModules)}`, block, sites, set });
+    cases.push({
+      id: `${block.id} ${opts.construction}/${opts.factorization ?? "tucker"}/${opts.gqa ?? "mean"}/${JSON.stringify(opts.targetModules)}`,
+      block,
+      sites,
+      set,
+    });
   };
   for (const c of CONSTRUCTIONS) {
     const ranks = c === "lora" ? 2 : modeNames(c).map((m) => RANK[m]);
@@ -113,10 +127,20 @@ test("GQA: the graph's K/V/O updates equal x·ΔWᵀ of merge, merge equals the 
     const groupSum = set.groups.reduce((n, gr) => n + paramCount(gr.construction, gr.shape, gr.ranks, set.config.factorization), 0);
     assert.equal(adapterParamCount(set), groupSum, `${id}: count`);
     // merge ΔW against the independent fold, and the graph's update against x·ΔWᵀ
-    const zeros: WeightMap = new Map(sites.map((s) => [`${s.path}.weight`, { shape: [s.outFeatures, s.inFeatures], data: new Float32Array(s.outFeatures * s.inFeatures) }]));
+    const zeros: WeightMap = new Map(
+      sites.map((s) => [`${s.path}.weight`, { shape: [s.outFeatures, s.inFeatures], data: new Float32Array(s.outFeatures * s.inFeatures) }]),
+    );
     const merged = mergeAdapter(zeros, set);
     const naive = naiveDeltaMap(set);
-    assert.equal(naive.size, set.groups.reduce((n, gr) => n + gr.grid.flat().length, 0));
+    // the export to LoRA: B·A of every site is its ΔW
+    for (const m of loraModules(set)) {
+      const ba = matmul(m.b, m.a);
+      assert.ok(maxRelDiff(ba.data, naive.get(`${m.site.path}.weight`)!) < 1e-6, `${id}: ${m.site.path} exported B·A`);
+    }
+    assert.equal(
+      naive.size,
+      set.groups.reduce((n, gr) => n + gr.grid.flat().length, 0),
+    );
     for (const [key, want] of naive) {
       const got = merged.get(key)!.data;
       assert.ok(maxRelDiff(got, want) < 1e-5, `${id}: ${key} merge vs fold ${maxRelDiff(got, want)}`);
@@ -166,7 +190,10 @@ test("GQA: the hook's gradients equal central differences of the host loss (floa
       loss = loss ? b.add(loss, term) : term;
     }
     const names = [...params.keys()];
-    grad(loss!, names.map((n) => params.get(n)!)).forEach((gv, i) => g.output(`grad.${names[i]}`, gv));
+    grad(
+      loss!,
+      names.map((n) => params.get(n)!),
+    ).forEach((gv, i) => g.output(`grad.${names[i]}`, gv));
     const compiled = await compile(g);
     const feeds = Object.fromEntries(names.map((n) => [n, { dtype: "float32" as const, shape: set.tensors.get(n)!.shape, data: set.tensors.get(n)!.data }]));
     const out = await compiled.run(feeds);
@@ -209,7 +236,11 @@ test("GQA: heads that do not divide, and att on targets without heads, are one-l
   const bad = decoderSites({ id: "bad", d: 12, heads: 4, kvHeads: 3, dh: 3 });
   assert.throws(
     () => planSet(bad, { construction: "qkv", ranks: 2, targetModules: ["q_proj", "k_proj"] }),
-    (e: Error) => e instanceof ConfigError && /4 query heads cannot share 3 key\/value heads/.test(e.message) && /num_key_value_heads/.test(e.message) && !e.message.includes("\n"),
+    (e: Error) =>
+      e instanceof ConfigError &&
+      /4 query heads cannot share 3 key\/value heads/.test(e.message) &&
+      /num_key_value_heads/.test(e.message) &&
+      !e.message.includes("\n"),
   );
   assert.throws(
     () => planSet(decoderSites(BLOCKS[0]), { construction: "att_qkv" as Construction, ranks: 2, targetModules: ["up_proj"] }),

@@ -80,12 +80,14 @@ for (const construction of ["lora", "att", "qkv"] as const) {
     assert.equal(one.dxGemms, 1, `${construction}: ${one.dxGemms} MatMuls produce dx, expected 1`);
     assert.equal(each.totalReads, 6, `${construction}: one site per call should read x 6 times (3 forward, 3 backward), got ${each.totalReads}`);
     assert.equal(each.dxGemms, 3, `${construction}: one site per call should have 3 dx GEMMs, got ${each.dxGemms}`);
-    const [a, r] = await Promise.all([one, each].map(async ({ graph, feeds }) => {
-      const c = await compile(graph);
-      const out = await c.run(feeds);
-      c.dispose();
-      return out;
-    }));
+    const [a, r] = await Promise.all(
+      [one, each].map(async ({ graph, feeds }) => {
+        const c = await compile(graph);
+        const out = await c.run(feeds);
+        c.dispose();
+        return out;
+      }),
+    );
     assert.deepEqual(Object.keys(a).sort(), Object.keys(r).sort(), `${construction}: both graphs must have the same outputs`);
     for (const k of Object.keys(r)) {
       const rel = maxRelDiff(a[k].data as Float32Array, r[k].data as Float32Array);

@@ -1,6 +1,6 @@
 /**
  * Slices without materialisation (issue 3, "What it must show"): for every construction × both
- * head layouts × Tucker and CP, the matrix s · U_in R[p,l] computed in an ONNX graph (by
+ * head layouts × Tucker, CP and tensor-train, the matrix s · U_in R[p,l] computed in an ONNX graph (by
  * `allSlicesR` + U_in, and by the projection hook the models use, fed the identity) equals the
  * same slice of the fully folded tensor: `updateMatrixFolded` (src/adapters/reference.ts) and
  * the entry-by-entry fold of test/helpers.ts, to 1e-5 relative. One graph holds every case.
@@ -9,9 +9,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type AdapterSet, createAdapterSet, groupState } from "../src/adapters/adapter-set.ts";
 import { type AdapterOptions, planAdapter } from "../src/adapters/config.ts";
-import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, type ModelShape, modeNames, slicesOfTensor, tensorCount } from "../src/adapters/constructions.ts";
+import {
+  CONSTRUCTIONS,
+  CONSTRUCTION_SPECS,
+  type Construction,
+  type ModelShape,
+  modeNames,
+  slicesOfTensor,
+  tensorCount,
+} from "../src/adapters/constructions.ts";
 import { adapterHook, allSlicesR } from "../src/adapters/inject.ts";
-import type { Factorization } from "../src/adapters/params.ts";
+import { FACTORIZATIONS, type Factorization } from "../src/adapters/factorizations/index.ts";
 import { type HeadLayout, updateMatrixFolded } from "../src/adapters/reference.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import * as b from "../src/ir/builder.ts";
@@ -26,6 +34,8 @@ const SHAPE: ModelShape = { dIn: D, dOut: D, heads: 4, layers: 3, projections: [
 /** Distinct ranks per mode, so a swapped mode cannot go unnoticed. */
 const RANK: Record<string, number> = { in: 5, out: 3, dh: 3, heads: 2, qkv: 2, depth: 3 };
 const CP_RANK = 4;
+/** Distinct tensor-train bond ranks (the first N − 1 for N modes). */
+const TT_BONDS = [4, 3, 2, 3];
 const SCALING = 1.7;
 
 interface Case {
@@ -35,14 +45,17 @@ interface Case {
 
 function sites(): LinearSite[] {
   return SHAPE.projections.flatMap((name) =>
-    Array.from({ length: SHAPE.layers }, (_, l): LinearSite => ({
-      path: `enc.${l}.${name}`,
-      name,
-      layer: l,
-      inFeatures: D,
-      outFeatures: D,
-      heads: { side: "out", count: SHAPE.heads, dim: D / SHAPE.heads },
-    })),
+    Array.from(
+      { length: SHAPE.layers },
+      (_, l): LinearSite => ({
+        path: `enc.${l}.${name}`,
+        name,
+        layer: l,
+        inFeatures: D,
+        outFeatures: D,
+        heads: { side: "out", count: SHAPE.heads, dim: D / SHAPE.heads },
+      }),
+    ),
   );
 }
 
@@ -55,9 +68,17 @@ const cases: Case[] = [];
 let seed = 1;
 for (const construction of CONSTRUCTIONS) {
   for (const headLayout of ["head_major", "interleaved"] as HeadLayout[]) {
-    const facts: Factorization[] = construction === "lora" ? ["tucker"] : ["tucker", "cp"];
+    const facts: Factorization[] = construction === "lora" ? ["tucker"] : ["tucker", "cp", "tt"];
     for (const factorization of facts) {
-      const ranks = construction === "lora" ? 3 : factorization === "cp" ? CP_RANK : modeNames(construction).map((m) => RANK[m]);
+      const names = modeNames(construction);
+      const ranks =
+        construction === "lora"
+          ? 3
+          : factorization === "cp"
+            ? CP_RANK
+            : factorization === "tt"
+              ? TT_BONDS.slice(0, names.length - 1)
+              : names.map((m) => RANK[m]);
       const set = randomizeAdapter(adapterOn({ construction, ranks, factorization, headLayout, scaling: SCALING }, seed), 1000 + seed++, 0.7);
       cases.push({ id: `${construction}/${factorization}/${headLayout}`, set });
     }
@@ -66,7 +87,11 @@ for (const construction of CONSTRUCTIONS) {
 
 test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONNX Runtime equals the folded tensor's slice", async (t) => {
   const g = new Graph();
-  const eye = g.initializer("eye", Float32Array.from({ length: D * D }, (_, i) => (i % (D + 1) === 0 ? 1 : 0)), [D, D]);
+  const eye = g.initializer(
+    "eye",
+    Float32Array.from({ length: D * D }, (_, i) => (i % (D + 1) === 0 ? 1 : 0)),
+    [D, D],
+  );
   for (const { id, set } of cases) {
     const cache = new Map<string, Value>();
     const get = (name: string) => {
@@ -86,13 +111,18 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
         for (const { p, l } of slicesOfTensor(construction, SHAPE, tn)) {
           const i = (spec.stacksProjections ? p : 0) * (spec.stacksDepth ? SHAPE.layers : 1) + (spec.stacksDepth ? l : 0);
           const r = b.reshape(b.slice(all, 1, i, i + 1), [rIn, dOut]);
-          g.output(`${id}:${p}.${l}:slices`, b.matmul(get(`tenslora.${tn}.factors.0`), r, { alpha: set.config.scaling })); // [dIn, dOut]
+          const u = get(`tenslora.${tn}.${FACTORIZATIONS[set.config.factorization].inputKey}`);
+          g.output(`${id}:${p}.${l}:slices`, b.matmul(b.reshape(u, [D, rIn]), r, { alpha: set.config.scaling })); // [dIn, dOut]
         }
       }
     }
     // the hook the models call, with each layer's projections as one group: x = I gives s·U_in R[p,l] itself
     const hook = adapterHook(set, get);
-    for (let l = 0; l < SHAPE.layers; l++) hook(eye, set.groups[0].grid.map((row) => row[l])).forEach((delta, p) => g.output(`${id}:${p}.${l}:hook`, delta!));
+    for (let l = 0; l < SHAPE.layers; l++)
+      hook(
+        eye,
+        set.groups[0].grid.map((row) => row[l]),
+      ).forEach((delta, p) => g.output(`${id}:${p}.${l}:hook`, delta!));
   }
   const compiled = await compile(g);
   const out = await compiled.run({});
@@ -152,7 +182,10 @@ test("Tucker slices and their gradients are GEMMs and reshapes: no Einsum and no
     const hook = adapterHook(set, get);
     let loss: Value | undefined;
     for (let l = 0; l < SHAPE.layers; l++) {
-      for (const delta of hook(x, set.groups[0].grid.map((row) => row[l]))) {
+      for (const delta of hook(
+        x,
+        set.groups[0].grid.map((row) => row[l]),
+      )) {
         const s = b.reduceSum(b.mul(delta!, delta!), [0, 1]);
         loss = loss ? b.add(loss, s) : s;
       }

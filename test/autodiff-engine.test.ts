@@ -18,7 +18,11 @@ import { compile } from "../src/runtime/session.ts";
 
 const F64 = "float64";
 const f64 = (shape: number[], f: (i: number) => number): HostTensor =>
-  hostTensor(F64, shape, Float64Array.from({ length: shape.reduce((a, c) => a * c, 1) }, (_, i) => f(i)));
+  hostTensor(
+    F64,
+    shape,
+    Float64Array.from({ length: shape.reduce((a, c) => a * c, 1) }, (_, i) => f(i)),
+  );
 
 /** The nodes `grad` appended (from index `before` on). */
 const added = (g: Graph, before: number): Node[] => g.nodes.slice(before);
@@ -57,7 +61,12 @@ function assertAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, 
 test("grad wrt only the bias of a linear layer emits neither the dX nor the dW matmul", async () => {
   const g = new Graph();
   const x = g.input("x", F64, [2, 3, 4]);
-  const w = g.initializer("w", Float64Array.from({ length: 20 }, (_, i) => Math.sin(i)), [5, 4], F64); // frozen
+  const w = g.initializer(
+    "w",
+    Float64Array.from({ length: 20 }, (_, i) => Math.sin(i)),
+    [5, 4],
+    F64,
+  ); // frozen
   const bias = g.input("bias", F64, [5]);
   const y = b.tanh(linear(x, w, bias)); // [2, 3, 5]
   const loss = b.reduceSum(y, [0, 1, 2]);
@@ -102,7 +111,10 @@ test("a frozen initializer between the loss and a trainable weight gets no gradi
   const mms = added(g, before).filter((n) => n.op === Op.MatMul);
   // one for dh = g·W2 and one for dW1 = gᵀ·x; no dW2 = gᵀ·h and no dx = g·W1
   assert.equal(mms.length, 2, g.toString());
-  assert.ok(mms.some((n) => n.inputs.includes(w2)), "dh uses W2");
+  assert.ok(
+    mms.some((n) => n.inputs.includes(w2)),
+    "dh uses W2",
+  );
   assert.ok(!mms.some((n) => n.inputs.includes(h)), "nothing contracts with h (that would be dW2)");
   assert.ok(!mms.some((n) => n.inputs.includes(w1)), "nothing contracts with W1 (that would be dx)");
   assert.deepEqual(deadNodes(g, before, [dw1]), []);
@@ -183,8 +195,14 @@ test("broadcast summation: a [1, 4] and a [4] parameter added to [3, 4] / [2, 3,
   const perK = [0, 1, 2, 3].map((k) => sum((_n, _t, kk) => kk === k));
   assertAllClose(out.dp, perK);
   assertAllClose(out.dq, perK);
-  assertAllClose(out.dr, [0, 1].map((n) => sum((nn) => nn === n)));
-  assertAllClose(out.da, Array.from({ length: 12 }, (_, i) => sum((_n, t, k) => t * 4 + k === i)));
+  assertAllClose(
+    out.dr,
+    [0, 1].map((n) => sum((nn) => nn === n)),
+  );
+  assertAllClose(
+    out.da,
+    Array.from({ length: 12 }, (_, i) => sum((_n, t, k) => t * 4 + k === i)),
+  );
 });
 
 test("an intermediate value can be a target", async () => {
@@ -197,8 +215,14 @@ test("an intermediate value can be a target", async () => {
   const xs = f64([4], (i) => i / 2 - 1);
   const out = await run(g, { x: xs });
   const hv = Array.from(xs.data as Float64Array, Math.tanh);
-  assertAllClose(out.dh, hv.map((v) => 2 * v));
-  assertAllClose(out.dx, hv.map((v) => 2 * v * (1 - v * v)));
+  assertAllClose(
+    out.dh,
+    hv.map((v) => 2 * v),
+  );
+  assertAllClose(
+    out.dx,
+    hv.map((v) => 2 * v * (1 - v * v)),
+  );
 });
 
 test("a target the loss does not depend on gets zeros of its shape and dtype, and no backward work", async () => {

@@ -21,10 +21,10 @@ export function cli(args: string[], timeoutMs = 120_000): CliResult {
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Run `tenslora ...args` without blocking (several may run at once). */
-export function cliAsync(args: string[], timeoutMs = 120_000): Promise<CliResult> {
+/** Run `tenslora ...args` without blocking (several may run at once); `env` replaces the shared-cache one. */
+export function cliAsync(args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = cliEnv(cache)): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: cliEnv(cache) });
+    const child = spawn(process.execPath, [BIN, ...args], { env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

@@ -5,11 +5,10 @@
  * command, and a cut connection is one line. A downloaded repo id then works offline.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { BIN, type CliResult, assertOk, assertUserError } from "./cli-helpers.ts";
+import { type CliResult, assertOk, assertUserError, cliAsync } from "./cli-helpers.ts";
 import { SHA, fakeHub, fixtureRepo } from "./hub-server.ts";
 import { cliEnv, tempDir, writePng, classImage } from "./make-data.ts";
 import { Rng } from "../src/tensor/random.ts";
@@ -17,23 +16,11 @@ import { Rng } from "../src/tensor/random.ts";
 const FIXTURE = "test/fixtures/hf-tiny/vit";
 
 function run(args: string[], root: string, endpoint: string, timeoutMs = 120_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...cliEnv(join(root, "tenslora-cache")), HF_ENDPOINT: endpoint, HF_HOME: join(root, "hf") };
-    delete env.HF_HUB_CACHE;
-    delete env.HUGGINGFACE_HUB_CACHE;
-    delete env.HF_TOKEN;
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: process.cwd() });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  const env: NodeJS.ProcessEnv = { ...cliEnv(join(root, "tenslora-cache")), HF_ENDPOINT: endpoint, HF_HOME: join(root, "hf") };
+  delete env.HF_HUB_CACHE;
+  delete env.HUGGINGFACE_HUB_CACHE;
+  delete env.HF_TOKEN;
+  return cliAsync(args, timeoutMs, env);
 }
 
 const files = (dir: string) => readdirSync(dir, { recursive: true }) as string[];
@@ -67,7 +54,11 @@ test("download: more bytes than declared, a stall and a cut connection each end 
   const hub = await fakeHub({ "hostile/more": more, "hostile/stall": stall, "hostile/cut": cut });
   try {
     assertUserError(await run(["download", "hostile/more"], root, hub.url), /more than the \d+ bytes it declared/, "more than declared");
-    assert.deepEqual(files(root).filter((p) => /\.(part|incomplete)/.test(p)), [], "no partial file after an over-long body");
+    assert.deepEqual(
+      files(root).filter((p) => /\.(part|incomplete)/.test(p)),
+      [],
+      "no partial file after an over-long body",
+    );
     assertUserError(await run(["download", "hostile/stall", "--stall-timeout", "0.5"], root, hub.url), /sent nothing for 0\.5 s/, "stall");
     assertUserError(await run(["download", "hostile/cut"], root, hub.url), /connection .* was cut after \d+ bytes/, "cut connection");
     const snapshots = files(root).filter((p) => p.endsWith("model.safetensors"));
@@ -90,6 +81,10 @@ test("--model org/name: downloaded once, then found in the Hugging Face cache wi
   const offline = await run(["infer", "--model", "tiny/vit", "--images", png, "--json"], root, hub.url);
   assertOk(offline, "infer with a cached repo id and no server");
   assert.equal(JSON.parse(offline.stdout.trim().split("\n")[0]).input, png);
-  assertUserError(await run(["infer", "--model", "tiny/absent", "--images", png], root, hub.url), /tiny\/absent.*ECONNREFUSED|tiny\/absent.*download/, "uncached repo id, no server");
+  assertUserError(
+    await run(["infer", "--model", "tiny/absent", "--images", png], root, hub.url),
+    /tiny\/absent.*ECONNREFUSED|tiny\/absent.*download/,
+    "uncached repo id, no server",
+  );
   assert.ok(!existsSync(join(root, "tenslora-cache", "models")));
 });

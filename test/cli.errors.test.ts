@@ -32,7 +32,12 @@ test("an unreadable image is skipped with a warning naming it, counted in summar
   const run = join(dir, "run-broken");
   const r = await cliAsync(["train", "--model", VIT, "--data", data, "--construction", "lora", "--ranks", "2", ...quick, "--out", run, "--json"]);
   assertOk(r, "train with one unreadable image");
-  const messages = r.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.type === "message").map((e) => e.message as string);
+  const messages = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === "message")
+    .map((e) => e.message as string);
   const warning = messages.find((m) => m.startsWith("warning: Skipped 1 unreadable image"));
   assert.ok(warning, `a warning counts the skipped file: ${messages.join(" | ")}`);
   assert.ok(warning.includes(bad), "the warning names the file");
@@ -52,7 +57,20 @@ test("GLUE TSV: a malformed row and a label out of range name the file and line"
   dev[2] = dev[2].replace(/\t[01]$/, "\t2");
   writeFileSync(join(outOfRange, "dev.tsv"), dev.join("\n"));
 
-  const args = (data: string, out: string) => ["train", "--model", roberta, "--data", data, "--construction", "lora", "--ranks", "2", ...quick, "--out", join(dir, out)];
+  const args = (data: string, out: string) => [
+    "train",
+    "--model",
+    roberta,
+    "--data",
+    data,
+    "--construction",
+    "lora",
+    "--ranks",
+    "2",
+    ...quick,
+    "--out",
+    join(dir, out),
+  ];
   const [a, b] = await both(args(malformed, "run-malformed"), args(outOfRange, "run-range"));
   assertUserError(a, new RegExp(`2 tab-separated columns; ${join(malformed, "train.tsv")}:4 has 3`), "malformed row");
   assertUserError(b, new RegExp(`labels must be integers in \\[0, 2\\); ${join(outOfRange, "dev.tsv")}:3 has "2"`), "label out of range");
@@ -88,14 +106,26 @@ test("an adapter, head or model from another model is refused by infer, eval and
     ["infer", "--model", ROBERTA, "--adapter", join(FIXTURES, "vit_lora"), "--inputs", inputs, "--output", join(dir, "o.safetensors")],
     ["merge", "--model", ROBERTA, "--adapter", join(FIXTURES, "vit_lora"), "--out", join(dir, "merged-wrong")],
   );
-  results.push(["infer: PEFT LoRA of the ViT on RoBERTa", lora, /vit_lora\/adapter_model\.safetensors does not fit this model[\s\S]*missing "base_model\.model\.roberta\.encoder\.layer\.0\.attention\.self\.(key|query|value)\.lora_A\.weight"/]);
+  results.push([
+    "infer: PEFT LoRA of the ViT on RoBERTa",
+    lora,
+    /vit_lora\/adapter_model\.safetensors does not fit this model[\s\S]*missing "base_model\.model\.roberta\.encoder\.layer\.0\.attention\.self\.(key|query|value)\.lora_A\.weight"/,
+  ]);
   results.push(["merge: PEFT LoRA of the ViT on RoBERTa", merge, /does not fit this model/]);
   const [head, full] = await both(
     ["eval", "--model", ROBERTA, "--adapter", headDir, "--data", writeSst2(join(dir, "sst-for-head"))],
     ["infer", "--model", ROBERTA, "--adapter", VIT, "--inputs", inputs, "--output", join(dir, "o2.safetensors")],
   );
-  results.push(["eval: a ViT head on RoBERTa", head, /head\.safetensors: "classifier\.(weight|bias)" \[5(,64)?\] does not fit the model \(expected no such parameter\)/]);
-  results.push(["infer: the ViT model folder as RoBERTa's trained weights", full, /model\.safetensors does not fit the model in .*roberta[\s\S]*unexpected "vit\./]);
+  results.push([
+    "eval: a ViT head on RoBERTa",
+    head,
+    /head\.safetensors: "classifier\.(weight|bias)" \[5(,64)?\] does not fit the model \(expected no such parameter\)/,
+  ]);
+  results.push([
+    "infer: the ViT model folder as RoBERTa's trained weights",
+    full,
+    /model\.safetensors does not fit the model in .*roberta[\s\S]*unexpected "vit\./,
+  ]);
   for (const [what, r, pattern] of results) assertUserError(r, pattern, what);
 });
 
@@ -114,4 +144,14 @@ test("infer: inputs that do not fit the model are named before anything runs", a
   const [none, noOut] = await both(["infer", "--model", VIT], ["infer", "--model", VIT, "--inputs", bad]);
   assertUserError(none, /exactly one of --inputs FILE, --images FILES… or --text TEXT…; got none/, "no inputs");
   assertUserError(noOut, /--inputs needs --output/, "--inputs without --output");
+});
+
+test("compare: bad budgets, head layouts, ranks and validation fractions are one-line errors", async () => {
+  const base = ["compare", "--model", VIT, "--data", images, ...quick, "--out", join(dir, "cmp-bad")];
+  const [budgets, layouts] = await both([...base, "--budgets", "0,8"], [...base, "--head-layouts", "head_major,diagonal"]);
+  assertUserError(budgets, /--budgets takes LoRA ranks: positive integers .* got "0,8"/, "budget 0");
+  assertUserError(layouts, /--head-layouts: unknown "diagonal"; valid: head_major, interleaved/, "unknown head layout");
+  const [ranks, val] = await both([...base, "--ranks", "8,8,3"], [...base, "--val-fraction", "1"]);
+  assertUserError(ranks, /compare takes --ranks auto .* got "8,8,3"/, "explicit ranks");
+  assertUserError(val, /--val-fraction must be in \[0, 1\) .* got 1/, "validation fraction 1");
 });

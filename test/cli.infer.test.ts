@@ -31,7 +31,11 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 const readOut = (path: string) => {
   const t = readSafetensors(path).tensors;
   for (const k of ["logits", "last_hidden_state"]) assert.equal(t.get(k)?.dtype, "F32", `${k} is written as F32`);
-  return { logits: toFloat32(t.get("logits")!), hidden: toFloat32(t.get("last_hidden_state")!), shapes: [t.get("logits")!.shape, t.get("last_hidden_state")!.shape] };
+  return {
+    logits: toFloat32(t.get("logits")!),
+    hidden: toFloat32(t.get("last_hidden_state")!),
+    shapes: [t.get("logits")!.shape, t.get("last_hidden_state")!.shape],
+  };
 };
 
 test("infer on the golden inputs reproduces HuggingFace's logits (and hidden state), with and without PEFT LoRA", async () => {
@@ -49,7 +53,17 @@ test("infer on the golden inputs reproduces HuggingFace's logits (and hidden sta
       ...(await Promise.all(
         cases.slice(i, i + 2).map((c, j) => {
           const out = join(dir, `out${i + j}.safetensors`);
-          const args = ["infer", "--model", join(FIXTURES, c.model), "--inputs", join(FIXTURES, `${c.model}_base_golden.safetensors`), "--output", out, "--threads", "1"];
+          const args = [
+            "infer",
+            "--model",
+            join(FIXTURES, c.model),
+            "--inputs",
+            join(FIXTURES, `${c.model}_base_golden.safetensors`),
+            "--output",
+            out,
+            "--threads",
+            "1",
+          ];
           if (c.adapter) args.push("--adapter", join(FIXTURES, c.adapter));
           return cliAsync(args).then((r) => ({ r, out, c }));
         }),
@@ -131,13 +145,28 @@ test("--images prints labels with probabilities that sum to 1 and match the logi
   const adapter = join(FIXTURES, "vit_lora");
   const [img, raw] = await Promise.all([
     cliAsync(["infer", "--model", VIT, "--adapter", adapter, "--images", ...paths, "--json", "--threads", "1"]),
-    cliAsync(["infer", "--model", VIT, "--adapter", adapter, "--inputs", join(dir, "in.safetensors"), "--output", join(dir, "out.safetensors"), "--threads", "1"]),
+    cliAsync([
+      "infer",
+      "--model",
+      VIT,
+      "--adapter",
+      adapter,
+      "--inputs",
+      join(dir, "in.safetensors"),
+      "--output",
+      join(dir, "out.safetensors"),
+      "--threads",
+      "1",
+    ]),
   ]);
   assertOk(img, "infer --images");
   assertOk(raw, "infer --inputs");
   const logits = readOut(join(dir, "out.safetensors")).logits;
   const labels = Object.values(JSON.parse(readFileSync(join(VIT, "config.json"), "utf8")).id2label) as string[];
-  const lines = img.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = img.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(lines.length, 2, "one line per image");
   lines.forEach((line, n) => {
     assert.equal(line.input, paths[n]);

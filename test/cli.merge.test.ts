@@ -125,7 +125,9 @@ test("merge of a TensLoRA adapter with a new labelled head on RoBERTa: dynamic b
   const adapterDir = join(dir, "adapter");
   // a trained-looking head (a fresh one is N(0, 0.02²): logits near 0 would make any comparison trivial)
   const rng = new Rng(5);
-  const head = new Map(model.family.headParameters(model.config).map((k) => [k, { ...model.weights.get(k)!, data: rng.normalArray(model.weights.get(k)!.data.length, 0.3) }]));
+  const head = new Map(
+    model.family.headParameters(model.config).map((k) => [k, { ...model.weights.get(k)!, data: rng.normalArray(model.weights.get(k)!.data.length, 0.3) }]),
+  );
   saveAdapter(adapterDir, set, modelContext(model), head);
   // a labels.json as runs write it
   writeFileSync(join(adapterDir, "labels.json"), JSON.stringify({ id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])) }));

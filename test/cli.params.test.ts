@@ -24,8 +24,9 @@ import { FIXTURES, goldenF32, planSet, readGolden, tempDir } from "./helpers.ts"
 const run = promisify(execFile);
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  // 180 s: five of these start at once, and on a loaded 2-core machine each tsx start alone can take a minute
   try {
-    const { stdout, stderr } = await run(process.execPath, ["bin/tenslora.js", ...args], { timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, ["bin/tenslora.js", ...args], { timeout: 180_000 });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -65,7 +66,12 @@ test("presets and HF config.json give the model shapes (d, heads, layers)", () =
     "roberta-large": [1024, 16, 24],
   };
   // the decoder presets are counted in test/models.lm-presets.test.ts
-  assert.deepEqual(Object.keys(MODEL_PRESETS).filter((k) => /^(vit|roberta)-/.test(k)).sort(), Object.keys(want).sort());
+  assert.deepEqual(
+    Object.keys(MODEL_PRESETS)
+      .filter((k) => /^(vit|roberta)-/.test(k))
+      .sort(),
+    Object.keys(want).sort(),
+  );
   for (const [name, [d, H, L]] of Object.entries(want)) {
     assert.deepEqual(modelShapeFor(name), { dIn: d, dOut: d, heads: H, layers: L, projections: ["query", "key", "value"] }, name);
   }
@@ -75,7 +81,13 @@ test("presets and HF config.json give the model shapes (d, heads, layers)", () =
   try {
     // a family this project does not run still has a shape to count parameters on
     writeFileSync(join(dir, "config.json"), JSON.stringify({ model_type: "gpt_neox", hidden_size: 4096, num_attention_heads: 32, num_hidden_layers: 32 }));
-    assert.deepEqual(modelShapeFor(join(dir, "config.json"), ["q_proj", "k_proj", "v_proj"]), { dIn: 4096, dOut: 4096, heads: 32, layers: 32, projections: ["q_proj", "k_proj", "v_proj"] });
+    assert.deepEqual(modelShapeFor(join(dir, "config.json"), ["q_proj", "k_proj", "v_proj"]), {
+      dIn: 4096,
+      dOut: 4096,
+      heads: 32,
+      layers: 32,
+      projections: ["q_proj", "k_proj", "v_proj"],
+    });
     writeFileSync(join(dir, "config.json"), JSON.stringify({ model_type: "gpt_neox", hidden_size: 4096, num_hidden_layers: 32 }));
     assert.throws(() => modelShapeFor(join(dir, "config.json")), /"num_attention_heads" must be an integer ≥ 1, but it is missing/);
   } finally {
@@ -100,7 +112,10 @@ test("tenslora params (child process): the issue's command, the known values in 
   assert.equal(table.code, 0, table.stderr);
   const rows = JSON.parse(table.stdout) as { construction: string; ranks: number[]; params: number }[];
   const by = Object.fromEntries(rows.map((r) => [r.construction, r]));
-  assert.deepEqual(rows.map((r) => r.construction), ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"]);
+  assert.deepEqual(
+    rows.map((r) => r.construction),
+    ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"],
+  );
   assert.equal(by.lora.params, 442_368);
   assert.equal(by.qkv_depth.params, 16_504);
   assert.equal(by.att_qkv_depth.params, 39_640);
@@ -160,13 +175,17 @@ test("tenslora params: bad flags are ConfigErrors that say what is valid", () =>
     [{ construction: "qkv_depth", budget: "10" }, /below the smallest "qkv_depth"/],
     [{ budget: "lots" }, /--budget must be a number ≥ 1/],
     [{ isoLora: "1.5" }, /--iso-lora must be an integer ≥ 1/],
-    [{ factorization: "tt" }, /valid factorizations: tucker, cp/],
+    [{ factorization: "tensor-ring" }, /valid factorizations: tucker, cp, tt/],
     [{ construction: "qkv", factorization: "cp", ranks: "2,3,4" }, /CP takes one rank R/],
     [{ ranks: "8,8,3,12" }, /needs --construction/],
     [{ model: "vit-bas" }, /use one of vit-base, vit-large, vit-huge, roberta-base, roberta-large/],
   ];
   for (const [o, message] of cases) {
-    assert.throws(() => report(o), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(o));
+    assert.throws(
+      () => report(o),
+      (e: Error) => e instanceof ConfigError && message.test(e.message),
+      JSON.stringify(o),
+    );
   }
 });
 
@@ -177,20 +196,34 @@ test("tenslora analyze: the multilinear ranks of the stacked updates are the ada
   const gold = readGolden("vit_tenslora_qkv_depth_golden");
   const planned = planSet(ctx.sites, { construction: "qkv_depth", ranks: [6, 5, 2, 3], scaling: 2, headLayout: "interleaved" });
   const tensors: WeightMap = new Map([["tenslora.0.core", { shape: [6, 5, 2, 3], data: goldenF32(gold, "core") }]]);
-  ["in", "out", "qkv", "layer"].forEach((m, i) => tensors.set(`tenslora.0.factors.${i}`, { shape: gold.get(`factor_${i}_${m}`)!.shape, data: goldenF32(gold, `factor_${i}_${m}`) }));
+  ["in", "out", "qkv", "layer"].forEach((m, i) =>
+    tensors.set(`tenslora.0.factors.${i}`, { shape: gold.get(`factor_${i}_${m}`)!.shape, data: goldenF32(gold, `factor_${i}_${m}`) }),
+  );
   const { dir, cleanup } = tempDir("analyze");
   try {
     saveAdapter(dir, { ...planned, tensors }, ctx);
     const tens = await json("analyze", "--adapter", dir, "--model", join(FIXTURES, "vit"), "--out", join(dir, "plot.png"));
     const ranks = (r: { modes: { name: string; numerical_rank: number }[] }) => Object.fromEntries(r.modes.map((m) => [m.name, m.numerical_rank]));
-    assert.deepEqual(tens.modes.map((m: { name: string }) => m.name), ["in", "dh", "heads", "qkv", "depth"]);
+    assert.deepEqual(
+      tens.modes.map((m: { name: string }) => m.name),
+      ["in", "dh", "heads", "qkv", "depth"],
+    );
     // a Tucker tensor's mode-n rank is its core's rank n (generic core): in 6, qkv 2, depth 3
     assert.deepEqual([ranks(tens).in, ranks(tens).qkv, ranks(tens).depth], [6, 2, 3]);
     for (const m of tens.modes) assert.equal(m.normalized[0], 1);
     for (const p of [join(dir, "plot.svg"), join(dir, "plot.png")]) assert.ok(existsSync(p), `${p} was not written`);
     // 12 LoRA updates of rank 4 span 48 input directions of 64; q/k/v and the 4 layers are full rank
     const lora = analyzeAdapter(join(FIXTURES, "vit_lora"), join(FIXTURES, "vit")).spectrum;
-    assert.deepEqual(lora.map((m) => [m.name, numericalRank(m)]), [["in", 48], ["dh", 16], ["heads", 4], ["qkv", 3], ["depth", 4]]);
+    assert.deepEqual(
+      lora.map((m) => [m.name, numericalRank(m)]),
+      [
+        ["in", 48],
+        ["dh", 16],
+        ["heads", 4],
+        ["qkv", 3],
+        ["depth", 4],
+      ],
+    );
   } finally {
     cleanup();
   }

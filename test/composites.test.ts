@@ -82,8 +82,7 @@ for (const [dtype, act, refAct] of [
       fl("b2", dtype, [3], 0.5),
       { name: "labels", dtype: "int64" as DType, shape: [4], data: [2, 0, -100, 1] },
     ];
-    const mlp = (x: Value, w1: Value, b1: Value, w2: Value, b2: Value, labels: Value) =>
-      crossEntropy(linear(act(linear(x, w1, b1)), w2, b2), labels);
+    const mlp = (x: Value, w1: Value, b1: Value, w2: Value, b2: Value, labels: Value) => crossEntropy(linear(act(linear(x, w1, b1)), w2, b2), labels);
 
     const [x, w1, b1, w2, b2, labels] = inputs.map(refOf);
     const want = R.softmaxCrossEntropy(refLinear(refAct(refLinear(x, w1, b1)), w2, b2), labels, -100).loss;
@@ -158,7 +157,12 @@ test("attention block with padded keys: forward against the reference, zero weig
   const got = await forward(inputs, (g, ...xs) => {
     const { y, v } = block(...(xs as [Value, Value, Value, Value, Value, Value]));
     const probs = g.nodes.find((n) => n.op === Op.Softmax)?.outputs[0] ?? assert.fail("attention has no Softmax");
-    const w = b.constant(g, Array.from({ length: B * T * D }, (_, i) => Math.sin(i)), [B, T, D], "float64");
+    const w = b.constant(
+      g,
+      Array.from({ length: B * T * D }, (_, i) => Math.sin(i)),
+      [B, T, D],
+      "float64",
+    );
     const [dv] = grad(b.reduceSum(b.mul(y, w), [0, 1, 2]), [v]);
     return { y, probs, dv };
   });
@@ -172,8 +176,16 @@ test("attention block with padded keys: forward against the reference, zero weig
   for (let n = 0; n < B; n++) {
     for (let j = 0; j < T; j++) {
       const row = got.dv.subarray((n * T + j) * D, (n * T + j + 1) * D);
-      if (mask01[n * T + j] === 0) assert.ok(row.every((v) => v === 0), `dV of padded key ${n},${j} is ${row}`);
-      else assert.ok(row.some((v) => v !== 0), `dV of a kept key ${n},${j} is nonzero`);
+      if (mask01[n * T + j] === 0)
+        assert.ok(
+          row.every((v) => v === 0),
+          `dV of padded key ${n},${j} is ${row}`,
+        );
+      else
+        assert.ok(
+          row.some((v) => v !== 0),
+          `dV of a kept key ${n},${j} is nonzero`,
+        );
     }
   }
 });
@@ -230,7 +242,12 @@ test("geluMlp with adapter updates (float32: ORT has no float64 Erf): forward ag
   // the region's factored derivative against the primitives' rules on the textbook composition
   const got = await forward(inputs, (g, ...xs) => {
     const [y, want] = [mlp(...(xs as Args)), textbook(...(xs as Args))];
-    const w = b.constant(g, Array.from({ length: 24 }, (_, i) => Math.sin(i)), [2, 3, 4], "float32");
+    const w = b.constant(
+      g,
+      Array.from({ length: 24 }, (_, i) => Math.sin(i)),
+      [2, 3, 4],
+      "float32",
+    );
     const sum = (v: Value) => b.reduceSum(b.mul(v, w), [0, 1, 2]);
     const outs: Record<string, Value> = { y, want };
     grad(sum(y), xs).forEach((d, i) => (outs[`d${i}`] = d));
@@ -278,8 +295,7 @@ test("LayerNorm → GELU → linear → LayerNorm (float32): forward and gradien
     fl("s2", "float32", [4]),
     fl("c2", "float32", [4]),
   ];
-  const chain = (x: Value, s1: Value, c1: Value, w: Value, s2: Value, c2: Value) =>
-    layerNorm(linear(gelu(layerNorm(x, s1, c1, 1e-5)), w), s2, c2, 1e-5);
+  const chain = (x: Value, s1: Value, c1: Value, w: Value, s2: Value, c2: Value) => layerNorm(linear(gelu(layerNorm(x, s1, c1, 1e-5)), w), s2, c2, 1e-5);
   const [x, s1, c1, w, s2, c2] = inputs.map(refOf);
   const want = R.layerNorm(refLinear(refGelu(R.layerNorm(x, s1, c1, 1e-5).y), w), s2, c2, 1e-5).y;
   const got = await forward(inputs, (_g, ...xs) => ({ y: chain(...(xs as [Value, Value, Value, Value, Value, Value])) }));
@@ -334,9 +350,21 @@ test("GELU matches ½x(1 + erf(x/√2)) and its derivative Φ(x) + xφ(x) (float
     const y = gelu(x);
     return { y, dy: grad(b.reduceSum(y, [0]), [x])[0] };
   });
-  const phi = (v: number) => Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI);
+  const phi = (v: number) => Math.exp((-v * v) / 2) / Math.sqrt(2 * Math.PI);
   const cdf = (v: number) => 0.5 * (1 + R.erf(v / Math.SQRT2));
   const xf = xs.map(Math.fround);
-  assertAllClose(got.y, xf.map((v) => v * cdf(v)), 1e-6, 1e-5, "gelu");
-  assertAllClose(got.dy, xf.map((v) => cdf(v) + v * phi(v)), 1e-6, 1e-5, "gelu′");
+  assertAllClose(
+    got.y,
+    xf.map((v) => v * cdf(v)),
+    1e-6,
+    1e-5,
+    "gelu",
+  );
+  assertAllClose(
+    got.dy,
+    xf.map((v) => cdf(v) + v * phi(v)),
+    1e-6,
+    1e-5,
+    "gelu′",
+  );
 });

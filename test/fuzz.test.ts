@@ -57,7 +57,9 @@ async function fuzz<T>(name: string, arb: fc.Arbitrary<T>, body: (x: T) => unkno
     { numRuns: RUNS, interruptAfterTimeLimit: SECONDS * 1000, markInterruptAsFailure: false, seed: Number(process.env.FUZZ_SEED ?? 4242) },
   );
   const grew = process.memoryUsage().rss - rss0;
-  console.log(`# fuzz ${name}: ${out.numRuns} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s${out.interrupted ? " (time limit)" : ""}, RSS +${(grew / 2 ** 20).toFixed(0)} MiB`);
+  console.log(
+    `# fuzz ${name}: ${out.numRuns} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s${out.interrupted ? " (time limit)" : ""}, RSS +${(grew / 2 ** 20).toFixed(0)} MiB`,
+  );
   if (out.failed) assert.fail(`${name}: ${fc.defaultReportMessage(out)}`);
   assert.ok(grew < RSS_GROWTH, `${name}: RSS grew by ${(grew / 2 ** 20).toFixed(0)} MiB`);
 }
@@ -74,7 +76,11 @@ const weird = fc.oneof(
 function mutated(base: Record<string, unknown>): fc.Arbitrary<Record<string, unknown>> {
   const keys = Object.keys(base);
   return fc
-    .tuple(fc.dictionary(fc.constantFrom(...keys), weird, { maxKeys: 4 }), fc.subarray(keys, { maxLength: 2 }), fc.dictionary(fc.string({ maxLength: 6 }), weird, { maxKeys: 2 }))
+    .tuple(
+      fc.dictionary(fc.constantFrom(...keys), weird, { maxKeys: 4 }),
+      fc.subarray(keys, { maxLength: 2 }),
+      fc.dictionary(fc.string({ maxLength: 6 }), weird, { maxKeys: 2 }),
+    )
     .map(([changed, removed, added]) => {
       const out: Record<string, unknown> = { ...base, ...added, ...changed };
       for (const k of removed) delete out[k];
@@ -90,7 +96,14 @@ const safetensorsBytes = fc.oneof(
     .tuple(
       fc.dictionary(
         fc.string({ maxLength: 8 }),
-        fc.record({ dtype: fc.oneof(fc.constantFrom(...DTYPES), weird), shape: fc.oneof(fc.array(fc.oneof(fc.nat(8), fc.integer(), fc.constantFrom(1e9, 2 ** 40)), { maxLength: 4 }), weird), data_offsets: fc.oneof(fc.tuple(fc.nat(300), fc.nat(300)), fc.tuple(fc.integer(), fc.constantFrom(1e12, 2 ** 53)), weird) }, { requiredKeys: [] }),
+        fc.record(
+          {
+            dtype: fc.oneof(fc.constantFrom(...DTYPES), weird),
+            shape: fc.oneof(fc.array(fc.oneof(fc.nat(8), fc.integer(), fc.constantFrom(1e9, 2 ** 40)), { maxLength: 4 }), weird),
+            data_offsets: fc.oneof(fc.tuple(fc.nat(300), fc.nat(300)), fc.tuple(fc.integer(), fc.constantFrom(1e12, 2 ** 53)), weird),
+          },
+          { requiredKeys: [] },
+        ),
         { maxKeys: 4 },
       ),
       fc.uint8Array({ maxLength: 300 }),
@@ -107,7 +120,10 @@ const safetensorsBytes = fc.oneof(
   fc.uint8Array({ maxLength: 64 }),
   // a valid file with bytes flipped or cut
   fc.tuple(fc.array(fc.tuple(fc.nat(), fc.nat(255)), { maxLength: 6 }), fc.option(fc.nat())).map(([flips, cut]) => {
-    const valid = serializeSafetensors({ a: { dtype: "F32", shape: [2, 3], data: new Float32Array(6) }, b: { dtype: "F16", shape: [4], data: new Uint16Array(4) } });
+    const valid = serializeSafetensors({
+      a: { dtype: "F32", shape: [2, 3], data: new Float32Array(6) },
+      b: { dtype: "F16", shape: [4], data: new Uint16Array(4) },
+    });
     const bytes = valid.slice(0, cut === null ? valid.length : cut % (valid.length + 1));
     for (const [at, v] of flips) if (bytes.length) bytes[at % bytes.length] = v;
     return bytes;
@@ -122,10 +138,18 @@ test("fuzz: safetensors headers, offsets, dtypes and shapes, then conversion to 
 test("fuzz: model config.json (ViT and RoBERTa) with fields replaced, removed and added", () => {
   const vit = JSON.parse(readFileSync(join(VIT, "config.json"), "utf8"));
   const roberta = JSON.parse(readFileSync(join(ROBERTA, "config.json"), "utf8"));
-  return fuzz("config.json", fc.oneof(mutated(vit).map((c) => ["vit", c] as const), mutated(roberta).map((c) => ["roberta", c] as const), weird.map((c) => ["vit", c] as const)), ([family, raw]) => {
-    if (family === "vit") parseViTConfig(raw as Record<string, unknown>, "config.json");
-    else parseRobertaConfig(raw as Record<string, unknown>, "config.json");
-  });
+  return fuzz(
+    "config.json",
+    fc.oneof(
+      mutated(vit).map((c) => ["vit", c] as const),
+      mutated(roberta).map((c) => ["roberta", c] as const),
+      weird.map((c) => ["vit", c] as const),
+    ),
+    ([family, raw]) => {
+      if (family === "vit") parseViTConfig(raw as Record<string, unknown>, "config.json");
+      else parseRobertaConfig(raw as Record<string, unknown>, "config.json");
+    },
+  );
 });
 
 test("fuzz: checkpoint folders (state.json and state.safetensors)", () => {
@@ -147,7 +171,11 @@ test("fuzz: tokenizer.json and tokenizer_config.json", () => {
   const valid = tokenizerJson() as Record<string, unknown>;
   const model = valid.model as Record<string, unknown>;
   const arb = fc.tuple(
-    fc.oneof(mutated(valid), mutated(model).map((m) => ({ ...valid, model: m })), weird),
+    fc.oneof(
+      mutated(valid),
+      mutated(model).map((m) => ({ ...valid, model: m })),
+      weird,
+    ),
     fc.oneof(fc.constant({}), mutated({ pad_token: "<pad>", model_max_length: 512, bos_token: "<s>" })),
     fc.string({ maxLength: 30 }),
   );
@@ -161,7 +189,10 @@ const cellText = fc.string({ unit: fc.constantFrom("a", "b", ",", "\t", '"', "\n
 
 test("fuzz: CSV, TSV (GLUE) and JSONL data rows", () => {
   const files = { csv: join(dir, "rows.csv"), tsv: join(dir, "rows.tsv"), jsonl: join(dir, "rows.jsonl"), glue: join(dir, "train.tsv") };
-  const jsonlRow = fc.oneof(fc.record({ text: weird, label: weird }, { requiredKeys: [] }).map((r) => JSON.stringify(r)), cellText);
+  const jsonlRow = fc.oneof(
+    fc.record({ text: weird, label: weird }, { requiredKeys: [] }).map((r) => JSON.stringify(r)),
+    cellText,
+  );
   const arb = fc.oneof(
     cellText.map((t) => ["csv", `text,label\n${t}`] as const),
     cellText.map((t) => ["tsv", `text\tlabel\n${t}`] as const),
@@ -177,7 +208,9 @@ test("fuzz: CSV, TSV (GLUE) and JSONL data rows", () => {
 });
 
 test("fuzz: image files (mutated, truncated, lying dimensions, 60000×60000 bomb) through the preprocessor", async () => {
-  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 30, b: 90 } } }).png().toBuffer();
+  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 30, b: 90 } } })
+    .png()
+    .toBuffer();
   const jpeg = await sharp(png).jpeg().toBuffer();
   const proc = new ImageProcessor({ size: { height: 8, width: 8 } } as never);
   const arb = fc.oneof(

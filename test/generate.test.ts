@@ -97,10 +97,22 @@ test("sampling: top-k, top-p and the repetition penalty keep what their definiti
     return counts.map((c) => c / n);
   };
   draws({ seed: 1 }).forEach((f, i) => assert.ok(Math.abs(f - probs[i]) < 0.03, `token ${i}: frequency ${f} vs softmax ${probs[i]}`));
-  assert.deepEqual(draws({ seed: 2, topK: 2 }).map((f) => f > 0), [true, true, false, false, false], "top-k 2");
+  assert.deepEqual(
+    draws({ seed: 2, topK: 2 }).map((f) => f > 0),
+    [true, true, false, false, false],
+    "top-k 2",
+  );
   // probabilities ≈ .55 .20 .12 .03 .07: top-p 0.7 keeps the two best (.75 ≥ .7), 0.8 adds the third
-  assert.deepEqual(draws({ seed: 3, topP: 0.7 }).map((f) => f > 0), [true, true, false, false, false], "top-p 0.7");
-  assert.deepEqual(draws({ seed: 3, topP: 0.8 }).map((f) => f > 0), [true, true, true, false, false], "top-p 0.8");
+  assert.deepEqual(
+    draws({ seed: 3, topP: 0.7 }).map((f) => f > 0),
+    [true, true, false, false, false],
+    "top-p 0.7",
+  );
+  assert.deepEqual(
+    draws({ seed: 3, topP: 0.8 }).map((f) => f > 0),
+    [true, true, true, false, false],
+    "top-p 0.8",
+  );
   assert.deepEqual(draws({ seed: 4, temperature: 0 }), [1, 0, 0, 0, 0], "temperature 0 is greedy");
   // penalty 4 on token 0: 2/4 = 0.5 < 1, so greedy picks token 1
   const greedyPenalised = new TokenSampler({ repetitionPenalty: 4 });
@@ -136,7 +148,11 @@ test("generateText streams decoded text and stops at a stop string or an end tok
     assert.equal(all.deltas, 6, "one piece of text per token");
     const third = tok.tok.decode([greedy[2]]);
     assert.equal((await run({ maxNewTokens: 6, eosTokenIds: [], stopStrings: [third] })).out, tok.tok.decode(greedy.slice(0, 3)), "ends with the stop string");
-    assert.equal((await run({ maxNewTokens: 6, eosTokenIds: [greedy[1]] })).out, tok.tok.decode(greedy.slice(0, 1)), "an end token ends the row and is not shown");
+    assert.equal(
+      (await run({ maxNewTokens: 6, eosTokenIds: [greedy[1]] })).out,
+      tok.tok.decode(greedy.slice(0, 1)),
+      "an end token ends the row and is not shown",
+    );
   } finally {
     gen.dispose();
   }

@@ -202,11 +202,12 @@ export function naiveDeltaWeights(set: AdapterSet, group: AdapterGroup = set.gro
         const A = at(set.tensors, `base_model.model.${path}.lora_A.weight`);
         const B = at(set.tensors, `base_model.model.${path}.lora_B.weight`);
         const r = group.ranks[0];
-        for (let o = 0; o < dOut; o++) for (let i = 0; i < dIn; i++) {
-          let v = 0;
-          for (let k = 0; k < r; k++) v += B[o * r + k] * A[k * dIn + i];
-          dw[o * dIn + i] = s * v;
-        }
+        for (let o = 0; o < dOut; o++)
+          for (let i = 0; i < dIn; i++) {
+            let v = 0;
+            for (let k = 0; k < r; k++) v += B[o * r + k] * A[k * dIn + i];
+            dw[o * dIn + i] = s * v;
+          }
         out[p].push(dw);
         continue;
       }
@@ -217,6 +218,28 @@ export function naiveDeltaWeights(set: AdapterSet, group: AdapterGroup = set.gro
       const iQ = 1 + nOut;
       const iD = iQ + (stQ ? 1 : 0);
       const modes = 1 + nOut + (stQ ? 1 : 0) + (stD ? 1 : 0);
+      const col = (j: number, h: number) => (config.headLayout === "head_major" ? h * dh + j : j * H + h);
+      if (config.factorization === "tt") {
+        // T[i, o…, p, l] = G₀[0, i, :] · G₁[:, o₁, :] ⋯ G_last[:, ·, 0], one matrix row at a time
+        const G = Array.from({ length: modes }, (_, k) => set.tensors.get(`${pre}.cores.${k}`)!);
+        const entry = (idx: number[]): number => {
+          let v = [1];
+          idx.forEach((x, k) => {
+            const [ra, n, rb] = G[k].shape;
+            const next = new Array<number>(rb).fill(0);
+            for (let a = 0; a < ra; a++) for (let c = 0; c < rb; c++) next[c] += v[a] * G[k].data[(a * n + x) * rb + c];
+            v = next;
+          });
+          return v[0];
+        };
+        const tail = [...(stQ ? [p] : []), ...(stD ? [l] : [])];
+        for (let i = 0; i < dIn; i++) {
+          if (att) for (let j = 0; j < dh; j++) for (let h = 0; h < H; h++) dw[col(j, h) * dIn + i] = s * entry([i, j, h, ...tail]);
+          else for (let o = 0; o < dOut; o++) dw[o * dIn + i] = s * entry([i, o, ...tail]);
+        }
+        out[p].push(dw);
+        continue;
+      }
       const cp = config.factorization === "cp";
       const ranks = cp ? Array(modes).fill(group.ranks[0]) : group.ranks;
       const core = cp ? undefined : at(set.tensors, `${pre}.core`);
@@ -238,7 +261,6 @@ export function naiveDeltaWeights(set: AdapterSet, group: AdapterGroup = set.gro
       const F = Array.from({ length: modes }, (_, n) => U(n).data);
       const R = Array.from({ length: modes }, (_, n) => U(n).shape[1]);
       const u = (n: number, row: number, r: number) => F[n][row * R[n] + r];
-      const col = (j: number, h: number) => (config.headLayout === "head_major" ? h * dh + j : j * H + h);
       const outVec = new Float64Array(dOut); // the output-side factor part of one rank multi-index
       for (const [f, idx] of combos.entries()) {
         let g = cp ? 1 : core![f];
@@ -310,7 +332,15 @@ export interface RefOutputs {
 }
 
 /** y[t, o] = Σ_i x[t, i] (W[o, i] + ΔW[o, i]) + b[o] for T rows. */
-function refLinear(x: Float64Array, T: number, dIn: number, W: ArrayLike<number>, bias: ArrayLike<number> | undefined, dOut: number, dW?: Float64Array): Float64Array {
+function refLinear(
+  x: Float64Array,
+  T: number,
+  dIn: number,
+  W: ArrayLike<number>,
+  bias: ArrayLike<number> | undefined,
+  dOut: number,
+  dW?: Float64Array,
+): Float64Array {
   const y = new Float64Array(T * dOut);
   for (let t = 0; t < T; t++) {
     for (let o = 0; o < dOut; o++) {
@@ -403,7 +433,13 @@ function weightGetter<T>(w: ReadonlyMap<string, T>): (k: string) => T {
   };
 }
 
-export function refViT(raw: RawConfig, w: RefWeights, px: ArrayLike<number>, B: number, opts: { deltas?: Map<string, Float64Array>; labels?: ArrayLike<number> } = {}): RefOutputs {
+export function refViT(
+  raw: RawConfig,
+  w: RefWeights,
+  px: ArrayLike<number>,
+  B: number,
+  opts: { deltas?: Map<string, Float64Array>; labels?: ArrayLike<number> } = {},
+): RefOutputs {
   const d = num(raw, "hidden_size");
   const H = num(raw, "num_attention_heads");
   const L = num(raw, "num_hidden_layers");
@@ -426,25 +462,37 @@ export function refViT(raw: RawConfig, w: RefWeights, px: ArrayLike<number>, B: 
     const cls = W("vit.embeddings.cls_token");
     const pos = W("vit.embeddings.position_embeddings");
     for (let o = 0; o < d; o++) h[o] = cls[o] + pos[o];
-    for (let gy = 0; gy < g; gy++) for (let gx = 0; gx < g; gx++) {
-      const t = 1 + gy * g + gx;
-      for (let o = 0; o < d; o++) {
-        let v = cb[o];
-        for (let c = 0; c < C; c++) for (let ky = 0; ky < p; ky++) for (let kx = 0; kx < p; kx++) {
-          v += cw[((o * C + c) * p + ky) * p + kx] * px[((bi * C + c) * S + gy * p + ky) * S + gx * p + kx];
+    for (let gy = 0; gy < g; gy++)
+      for (let gx = 0; gx < g; gx++) {
+        const t = 1 + gy * g + gx;
+        for (let o = 0; o < d; o++) {
+          let v = cb[o];
+          for (let c = 0; c < C; c++)
+            for (let ky = 0; ky < p; ky++)
+              for (let kx = 0; kx < p; kx++) {
+                v += cw[((o * C + c) * p + ky) * p + kx] * px[((bi * C + c) * S + gy * p + ky) * S + gx * p + kx];
+              }
+          h[t * d + o] = v + pos[t * d + o];
         }
-        h[t * d + o] = v + pos[t * d + o];
       }
-    }
     for (let l = 0; l < L; l++) {
       const lp = `vit.encoder.layer.${l}`;
       const lin = (x: Float64Array, path: string, dIn: number, dOut: number, bias = true) =>
         refLinear(x, T, dIn, W(`${path}.weight`), bias ? W(`${path}.bias`) : undefined, dOut, opts.deltas?.get(`${path}.weight`));
       const x = refLayerNorm(h, T, d, W(`${lp}.layernorm_before.weight`), W(`${lp}.layernorm_before.bias`), eps);
       const a = `${lp}.attention.attention`;
-      const ctx = refAttention(lin(x, `${a}.query`, d, d, qkvBias !== false), lin(x, `${a}.key`, d, d, qkvBias !== false), lin(x, `${a}.value`, d, d, qkvBias !== false), T, d, H);
+      const ctx = refAttention(
+        lin(x, `${a}.query`, d, d, qkvBias !== false),
+        lin(x, `${a}.key`, d, d, qkvBias !== false),
+        lin(x, `${a}.value`, d, d, qkvBias !== false),
+        T,
+        d,
+        H,
+      );
       h = addInto(lin(ctx, `${lp}.attention.output.dense`, d, d), h);
-      const m = lin(refLayerNorm(h, T, d, W(`${lp}.layernorm_after.weight`), W(`${lp}.layernorm_after.bias`), eps), `${lp}.intermediate.dense`, d, I).map(geluExact);
+      const m = lin(refLayerNorm(h, T, d, W(`${lp}.layernorm_after.weight`), W(`${lp}.layernorm_after.bias`), eps), `${lp}.intermediate.dense`, d, I).map(
+        geluExact,
+      );
       h = addInto(lin(m, `${lp}.output.dense`, I, d), h);
     }
     const y = refLayerNorm(h, T, d, W("vit.layernorm.weight"), W("vit.layernorm.bias"), eps);
@@ -503,7 +551,14 @@ export function refRoberta(
         refLinear(x, T, dIn, W(`${path}.weight`), W(`${path}.bias`), dOut, opts.deltas?.get(`${path}.weight`));
       const a = `${lp}.attention.self`;
       const ctx = refAttention(lin(h, `${a}.query`, d, d), lin(h, `${a}.key`, d, d), lin(h, `${a}.value`, d, d), T, d, H, keyOk);
-      const x = refLayerNorm(addInto(lin(ctx, `${lp}.attention.output.dense`, d, d), h), T, d, W(`${lp}.attention.output.LayerNorm.weight`), W(`${lp}.attention.output.LayerNorm.bias`), eps);
+      const x = refLayerNorm(
+        addInto(lin(ctx, `${lp}.attention.output.dense`, d, d), h),
+        T,
+        d,
+        W(`${lp}.attention.output.LayerNorm.weight`),
+        W(`${lp}.attention.output.LayerNorm.bias`),
+        eps,
+      );
       const m = lin(x, `${lp}.intermediate.dense`, d, I).map(geluExact);
       h = refLayerNorm(addInto(lin(m, `${lp}.output.dense`, I, d), x), T, d, W(`${lp}.output.LayerNorm.weight`), W(`${lp}.output.LayerNorm.bias`), eps);
     }

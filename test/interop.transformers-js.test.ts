@@ -52,7 +52,9 @@ function softmaxRows(x: Float32Array, cols: number): number[][] {
 }
 
 const host = (t: Tensor): HostTensor =>
-  t.type === "int64" ? { dtype: "int64", shape: [...t.dims], data: t.data as BigInt64Array } : { dtype: "float32", shape: [...t.dims], data: t.data as Float32Array };
+  t.type === "int64"
+    ? { dtype: "int64", shape: [...t.dims], data: t.data as BigInt64Array }
+    : { dtype: "float32", shape: [...t.dims], data: t.data as Float32Array };
 
 async function merge(model: string, adapter: string, name: string, quantize = false): Promise<string> {
   const args = ["merge", "--model", model, "--adapter", adapter, "--out", join(root, name), "--onnx", ...(quantize ? ["--quantize", "q8"] : [])];
@@ -65,7 +67,17 @@ test("transformers.js loads a merged ViT (LoRA): image-classification pipeline a
   mkdirSync(dir);
   for (const f of readdirSync(VIT)) copyFileSync(join(VIT, f), join(dir, f));
   // ViTImageProcessor at the fixture's 32×32 (bilinear, [0, 1], mean = std = 0.5)
-  const pre = { image_processor_type: "ViTImageProcessor", do_resize: true, size: { height: 32, width: 32 }, resample: 2, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] };
+  const pre = {
+    image_processor_type: "ViTImageProcessor",
+    do_resize: true,
+    size: { height: 32, width: 32 },
+    resample: 2,
+    do_rescale: true,
+    rescale_factor: 1 / 255,
+    do_normalize: true,
+    image_mean: [0.5, 0.5, 0.5],
+    image_std: [0.5, 0.5, 0.5],
+  };
   writeFileSync(join(dir, "preprocessor_config.json"), JSON.stringify(pre));
   const adapter = join(FIXTURES, "vit_lora");
   const name = await merge(dir, adapter, "vit", true);
@@ -117,7 +129,10 @@ test("transformers.js loads a merged RoBERTa (LoRA): text-classification pipelin
   // 5 words → 7 tokens with <s> … </s>; 17 words → 19, shorter rows padded
   for (const [texts, dims] of [
     [[sentence(5, 0)], [1, 7]],
-    [[sentence(17, 1), sentence(9, 2), sentence(3, 3)], [3, 19]],
+    [
+      [sentence(17, 1), sentence(9, 2), sentence(3, 3)],
+      [3, 19],
+    ],
   ] as const) {
     const enc = await tokenizer([...texts], { padding: true });
     const ids = enc.input_ids as Tensor;
@@ -133,7 +148,8 @@ test("transformers.js loads a merged RoBERTa (LoRA): text-classification pipelin
   const classify = await pipeline("text-classification", name);
   const text = sentence(8, 5);
   const enc = await tokenizer([text]);
-  const ours = (await runInference(trained, { input_ids: host(enc.input_ids as Tensor), attention_mask: host(enc.attention_mask as Tensor) }, { threads: 1 })).logits.data as Float32Array;
+  const ours = (await runInference(trained, { input_ids: host(enc.input_ids as Tensor), attention_mask: host(enc.attention_mask as Tensor) }, { threads: 1 }))
+    .logits.data as Float32Array;
   const probs = softmaxRows(ours, 3)[0];
   const got = (await classify(text, { top_k: null })) as { label: string; score: number }[];
   assert.equal(got.length, 3);
@@ -143,7 +159,7 @@ test("transformers.js loads a merged RoBERTa (LoRA): text-classification pipelin
   }
 });
 
-test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): logits equal ours; text-generation pipeline and generate() give our greedy tokens, left-padded batches too", async () => {
+test("transformers.js runs a merged Llama + LoRA and an exported Qwen2 (KV-cache step graph): logits equal ours; text-generation pipeline and generate() give our greedy tokens, left-padded batches too", async () => {
   for (const family of ["llama", "qwen2"]) {
     const src = join("test/fixtures/hf-tiny-lm", family);
     const dir = join(tempDir(), family);
@@ -152,16 +168,23 @@ test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): lo
     // Qwen2's fixture has no tokenizer; the Llama one's ids fit its vocabulary (< 96)
     if (family === "qwen2") for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join("test/fixtures/hf-tiny-lm/llama", f), join(dir, f));
     const name = `${family}-lm`;
-    assertOk(await cliAsync(["merge", "--model", dir, "--out", join(root, name), "--onnx"]), "merge --onnx (decoder)");
-    const ours = await Generator.create(loadTrainedModel(dir).model, undefined, { threads: 1 });
+    // Llama with its PEFT LoRA folded in (ours keeps it unmerged), Qwen2 as it is
+    const adapter = family === "llama" ? ["--adapter", "test/fixtures/hf-tiny-lm/llama_lora"] : [];
+    assertOk(await cliAsync(["merge", "--model", dir, ...adapter, "--out", join(root, name), "--onnx"]), "merge --onnx (decoder)");
+    const trained = loadTrainedModel(dir, adapter[1]);
+    assert.equal(Boolean(trained.adapter), family === "llama");
+    const ours = await Generator.create(trained.model, trained.adapter, { threads: 1 });
     try {
-      const prompts = [[11, 65, 12, 22, 57], [7, 8]];
+      const prompts = [
+        [11, 65, 12, 22, 57],
+        [7, 8],
+      ];
       const expected: number[][] = prompts.map(() => []);
       for await (const step of ours.tokens(prompts, { maxNewTokens: 6, eosTokenIds: [] })) step.forEach((t, r) => expected[r].push(t!));
       const model = await AutoModelForCausalLM.from_pretrained(name);
       // the forward pass on the first prompt: every position's logits, against our fixed-shape graph
       const one = { dtype: "int64" as const, shape: [1, 5], data: BigInt64Array.from(prompts[0].map(BigInt)) };
-      const ourLogits = (await runInference(loadTrainedModel(dir), { input_ids: one }, { threads: 1 })).logits.data as Float32Array;
+      const ourLogits = (await runInference(trained, { input_ids: one }, { threads: 1 })).logits.data as Float32Array;
       const ones = new Tensor("int64", new BigInt64Array(5).fill(1n), [1, 5]);
       const theirLogits = (await model({ input_ids: new Tensor("int64", one.data, [1, 5]), attention_mask: ones })).logits;
       const d = maxAbsDiff(theirLogits.data as Float32Array, ourLogits);
@@ -169,7 +192,11 @@ test("transformers.js runs an exported Llama and Qwen2 (KV-cache step graph): lo
       // left padding with mask 0, as ours pads; pad id 2 is the fixtures' </s>
       const pad = (p: number[]) => [...new Array(5 - p.length).fill(2), ...p];
       const input_ids = new Tensor("int64", BigInt64Array.from(prompts.flatMap(pad).map(BigInt)), [2, 5]);
-      const attention_mask = new Tensor("int64", BigInt64Array.from(prompts.flatMap((p) => pad(p).map((_, i) => (i >= 5 - p.length ? 1 : 0))).map(BigInt)), [2, 5]);
+      const attention_mask = new Tensor(
+        "int64",
+        BigInt64Array.from(prompts.flatMap((p) => pad(p).map((_, i) => (i >= 5 - p.length ? 1 : 0))).map(BigInt)),
+        [2, 5],
+      );
       const out = (await model.generate({ input_ids, attention_mask, max_new_tokens: 6, min_new_tokens: 6, do_sample: false })) as Tensor;
       const rows = (out.tolist() as bigint[][]).map((r) => r.slice(5).map(Number));
       assert.deepEqual(rows, expected, `${family}: transformers.js generate vs ours`);

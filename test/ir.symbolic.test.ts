@@ -41,7 +41,10 @@ test("shape inference carries named dims: sums, products, run-time lengths", () 
   assert.equal(mulDims(2, T), "2*seq");
   assert.deepEqual(g.outputs.get("causal")!.shape, [B, T, "past+seq"]);
   const proto = onnx.ModelProto.decode(exportModel(g));
-  const dims = (v: { type?: unknown }) => ((v.type as { tensorType: { shape: { dim: { dimParam?: string; dimValue?: unknown }[] } } }).tensorType.shape.dim).map((d) => d.dimParam || Number(d.dimValue));
+  const dims = (v: { type?: unknown }) =>
+    (v.type as { tensorType: { shape: { dim: { dimParam?: string; dimValue?: unknown }[] } } }).tensorType.shape.dim.map(
+      (d) => d.dimParam || Number(d.dimValue),
+    );
   assert.deepEqual(dims(proto.graph!.input![1]), [B, 2, P, 4], "inputs keep their dim_params");
   assert.deepEqual(dims(proto.graph!.output![0]), [B, 2, "past+seq", 4]);
 });
@@ -69,7 +72,8 @@ test("one export runs at [1, 7] with no past and at [3, 19] with 5 past position
       assert.deepEqual(Array.from(out.roundtrip.data as Float32Array), Array.from(x), "reshape through 2*seq and back");
       assert.deepEqual(out.causal.shape, [nb, nt, S]);
       const causal = out.causal.data as Float32Array;
-      for (let r = 0; r < nb; r++) for (let t = 0; t < nt; t++) for (let s = 0; s < S; s++) assert.equal(causal[(r * nt + t) * S + s], s <= np + t ? 1 : 0, `causal[${r},${t},${s}]`);
+      for (let r = 0; r < nb; r++)
+        for (let t = 0; t < nt; t++) for (let s = 0; s < S; s++) assert.equal(causal[(r * nt + t) * S + s], s <= np + t ? 1 : 0, `causal[${r},${t},${s}]`);
     }
   } finally {
     session.dispose();

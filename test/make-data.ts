@@ -46,7 +46,9 @@ export function classImage(label: number, size: number, rng: Rng): Uint8Array {
 }
 
 export async function writePng(path: string, px: Uint8Array, size: number): Promise<void> {
-  await sharp(Buffer.from(px), { raw: { width: size, height: size, channels: 3 } }).png().toFile(path);
+  await sharp(Buffer.from(px), { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
 /** `root/<class>/<i>.png`, EuroSAT's layout; returns the class names. */
@@ -144,5 +146,10 @@ export function pngClaiming(w: number, h: number): Buffer {
   ihdr.writeUInt32BE(w, 0);
   ihdr.writeUInt32BE(h, 4);
   ihdr.set([8, 0, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(Buffer.alloc(64))), chunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(Buffer.alloc(64))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
 }

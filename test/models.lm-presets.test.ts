@@ -28,10 +28,22 @@ test("decoder presets have the published parameter counts", () => {
   }
 });
 
-const base = { model_type: "llama", vocab_size: 32, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 };
+const base = {
+  model_type: "llama",
+  vocab_size: 32,
+  hidden_size: 16,
+  intermediate_size: 32,
+  num_hidden_layers: 1,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  max_position_embeddings: 64,
+};
 
 test("an unknown rope_scaling type, a non-silu activation and a short sliding window are errors naming the field", () => {
-  assert.throws(() => parseDecoderConfig({ ...base, rope_scaling: { rope_type: "yarn", factor: 4 } }, "cfg.json"), (e: Error) => e instanceof ConfigError && /field "rope_scaling" has type "yarn".*supported: default, linear, dynamic, llama3/.test(e.message));
+  assert.throws(
+    () => parseDecoderConfig({ ...base, rope_scaling: { rope_type: "yarn", factor: 4 } }, "cfg.json"),
+    (e: Error) => e instanceof ConfigError && /field "rope_scaling" has type "yarn".*supported: default, linear, dynamic, llama3/.test(e.message),
+  );
   assert.throws(() => parseDecoderConfig({ ...base, hidden_act: "gelu" }, "cfg.json"), /field "hidden_act" is "gelu"/);
   const mistral = parseDecoderConfig({ ...base, model_type: "mistral", sliding_window: 8 }, "cfg.json");
   assert.throws(() => checkSequenceLength(mistral, 16, "cfg.json"), /field "sliding_window" \(8\) is shorter than the sequence \(16 tokens\).*--max-length 8/);
@@ -43,7 +55,8 @@ test("an unknown rope_scaling type, a non-silu activation and a short sliding wi
 });
 
 test("rope scaling: linear divides every frequency, dynamic changes nothing within max_position_embeddings, llama3 keeps short wavelengths and divides long ones", () => {
-  const cfg = (rope_scaling: unknown, extra = {}) => parseDecoderConfig({ ...base, hidden_size: 128, num_attention_heads: 2, rope_theta: 500000, rope_scaling, ...extra }, "c");
+  const cfg = (rope_scaling: unknown, extra = {}) =>
+    parseDecoderConfig({ ...base, hidden_size: 128, num_attention_heads: 2, rope_theta: 500000, rope_scaling, ...extra }, "c");
   const plain = inverseFrequencies(cfg(null), 16);
   assert.equal(plain[0], 1);
   assert.ok(Math.abs(plain[1] - 500000 ** (-2 / 64)) < 1e-15);
@@ -51,7 +64,10 @@ test("rope scaling: linear divides every frequency, dynamic changes nothing with
   assert.deepEqual(inverseFrequencies(cfg({ type: "dynamic", factor: 2 }), 64), plain);
   const longer = inverseFrequencies(cfg({ type: "dynamic", factor: 2 }), 128);
   assert.equal(longer[0], 1);
-  assert.ok(longer.slice(1).every((f, i) => f < plain[i + 1]), "a longer sequence lowers every frequency but the first");
+  assert.ok(
+    longer.slice(1).every((f, i) => f < plain[i + 1]),
+    "a longer sequence lowers every frequency but the first",
+  );
   const l3 = inverseFrequencies(cfg({ rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 }), 16);
   plain.forEach((f, i) => {
     const wavelen = (2 * Math.PI) / f;

@@ -116,7 +116,10 @@ for (const name of ["vit", "roberta"] as const) {
         try {
           const out = await r.run(hf, { labels: labelsOf(gold) });
           const dl = assertLogitsAndLoss(out, gold);
-          const pairs: [string, string][] = [["grad.tenslora.0.core", "grad.core"], ...factorKeys.map((k, i): [string, string] => [`grad.tenslora.0.factors.${i}`, `grad.${k}`])];
+          const pairs: [string, string][] = [
+            ["grad.tenslora.0.core", "grad.core"],
+            ...factorKeys.map((k, i): [string, string] => [`grad.tenslora.0.factors.${i}`, `grad.${k}`]),
+          ];
           let worst = 0;
           for (const [ours, theirs] of pairs) {
             const rel = maxRelDiff(outF32(out, ours), goldenF32(gold, theirs));

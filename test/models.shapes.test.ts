@@ -54,7 +54,10 @@ test("the naive reference reproduces the HuggingFace golden files (base, PEFT Lo
     const model = loadModel(join(FIXTURES, name));
     const gold = readGolden(`${name}_base_golden`);
     const lora = loadAdapter(join(FIXTURES, `${name}_lora`), modelContext(model)).set;
-    for (const [g, deltas] of [[gold, undefined], [readGolden(`${name}_lora_golden`), naiveDeltaMap(lora)]] as const) {
+    for (const [g, deltas] of [
+      [gold, undefined],
+      [readGolden(`${name}_lora_golden`), naiveDeltaMap(lora)],
+    ] as const) {
       const out = runRef(model, raw, refWeights(model.weights), goldenInputs(gold), deltas);
       assert.ok(maxAbsDiff(out.logits, goldenF32(g, "logits")) < ABS, `${name}: reference logits`);
       if (!deltas) assert.ok(maxAbsDiff(out.lastHiddenState, goldenF32(g, "last_hidden_state")) < ABS, `${name}: reference hidden state`);
@@ -65,7 +68,9 @@ test("the naive reference reproduces the HuggingFace golden files (base, PEFT Lo
     const ctx = modelContext(model);
     const planned = planSet(ctx.sites, { construction: "att_qkv_depth", ranks: tg.get("core")!.shape, scaling: 2, headLayout: "interleaved" });
     const tensors: WeightMap = new Map([["tenslora.0.core", { shape: tg.get("core")!.shape, data: goldenF32(tg, "core") }]]);
-    ["in", "head_dim", "head", "qkv", "layer"].forEach((m, i) => tensors.set(`tenslora.0.factors.${i}`, { shape: tg.get(`factor_${i}_${m}`)!.shape, data: goldenF32(tg, `factor_${i}_${m}`) }));
+    ["in", "head_dim", "head", "qkv", "layer"].forEach((m, i) =>
+      tensors.set(`tenslora.0.factors.${i}`, { shape: tg.get(`factor_${i}_${m}`)!.shape, data: goldenF32(tg, `factor_${i}_${m}`) }),
+    );
     const dws = naiveDeltaWeights({ ...planned, tensors });
     assert.ok(maxAbsDiff(dws[0][0], goldenF32(tg, "delta_weight.qkv0.layer0")) < 1e-5, `${name}: naive ΔW[q, 0]`);
     assert.ok(maxAbsDiff(dws[2][3], goldenF32(tg, "delta_weight.qkv2.layer3")) < 1e-5, `${name}: naive ΔW[v, 3]`);
@@ -88,23 +93,71 @@ interface Case {
 const CASES: Case[] = [
   {
     name: "vit d48 H3 L2 image24 patch6 qkv_bias=false eps1e-6",
-    raw: { model_type: "vit", hidden_size: 48, num_attention_heads: 3, num_hidden_layers: 2, intermediate_size: 80, image_size: 24, patch_size: 6, num_channels: 3, qkv_bias: false, layer_norm_eps: 1e-6, hidden_act: "gelu", id2label: { 0: "a", 1: "b", 2: "c", 3: "d" } },
+    raw: {
+      model_type: "vit",
+      hidden_size: 48,
+      num_attention_heads: 3,
+      num_hidden_layers: 2,
+      intermediate_size: 80,
+      image_size: 24,
+      patch_size: 6,
+      num_channels: 3,
+      qkv_bias: false,
+      layer_norm_eps: 1e-6,
+      hidden_act: "gelu",
+      id2label: { 0: "a", 1: "b", 2: "c", 3: "d" },
+    },
     adapter: { construction: "att_qkv_depth", ranks: [4, 3, 2, 2, 2], scaling: 1.5 },
   },
   {
     name: "vit d32 H8 L3 image20 patch5 1 channel eps0.05",
-    raw: { model_type: "vit", hidden_size: 32, num_attention_heads: 8, num_hidden_layers: 3, intermediate_size: 40, image_size: 20, patch_size: 5, num_channels: 1, layer_norm_eps: 0.05, num_labels: 3 },
+    raw: {
+      model_type: "vit",
+      hidden_size: 32,
+      num_attention_heads: 8,
+      num_hidden_layers: 3,
+      intermediate_size: 40,
+      image_size: 20,
+      patch_size: 5,
+      num_channels: 1,
+      layer_norm_eps: 0.05,
+      num_labels: 3,
+    },
     adapter: { construction: "lora", ranks: 3, loraAlpha: 6 },
   },
   {
     name: "roberta vocab57 d48 H3 L2 maxpos20 type_vocab1 eps1e-6",
-    raw: { model_type: "roberta", vocab_size: 57, hidden_size: 48, num_attention_heads: 3, num_hidden_layers: 2, intermediate_size: 96, max_position_embeddings: 20, type_vocab_size: 1, pad_token_id: 1, layer_norm_eps: 1e-6, num_labels: 2 },
+    raw: {
+      model_type: "roberta",
+      vocab_size: 57,
+      hidden_size: 48,
+      num_attention_heads: 3,
+      num_hidden_layers: 2,
+      intermediate_size: 96,
+      max_position_embeddings: 20,
+      type_vocab_size: 1,
+      pad_token_id: 1,
+      layer_norm_eps: 1e-6,
+      num_labels: 2,
+    },
     adapter: { construction: "qkv", ranks: 3, factorization: "cp", scaling: 2 },
     seqLen: 9,
   },
   {
     name: "roberta vocab31 d40 H5 L3 pad3 type_vocab2 eps0.02 legacy gamma/beta keys",
-    raw: { model_type: "roberta", vocab_size: 31, hidden_size: 40, num_attention_heads: 5, num_hidden_layers: 3, intermediate_size: 24, max_position_embeddings: 24, type_vocab_size: 2, pad_token_id: 3, layer_norm_eps: 0.02, num_labels: 3 },
+    raw: {
+      model_type: "roberta",
+      vocab_size: 31,
+      hidden_size: 40,
+      num_attention_heads: 5,
+      num_hidden_layers: 3,
+      intermediate_size: 24,
+      max_position_embeddings: 24,
+      type_vocab_size: 2,
+      pad_token_id: 3,
+      layer_norm_eps: 0.02,
+      num_labels: 3,
+    },
     adapter: { construction: "att_depth", ranks: [3, 2, 3, 2], headLayout: "interleaved", scaling: 0.5 },
     legacyKeys: true,
     seqLen: 10,
@@ -174,7 +227,7 @@ function randomWeights(raw: RawConfig, seed: number): Stored {
     let data: Float32Array;
     if (/(LayerNorm|layernorm[a-z_]*)\.weight$/.test(k)) data = rng.normalArray(size, 0.1).map((v) => 1 + v);
     else if (k.endsWith(".bias")) data = rng.normalArray(size, 0.05);
-    else if (shape.length >= 2 && !k.includes("embeddings.") ) data = rng.normalArray(size, 1 / Math.sqrt(size / shape[0]));
+    else if (shape.length >= 2 && !k.includes("embeddings.")) data = rng.normalArray(size, 1 / Math.sqrt(size / shape[0]));
     else if (k.endsWith("projection.weight")) data = rng.normalArray(size, 1 / Math.sqrt(size / shape[0]));
     else data = rng.normalArray(size, 0.5);
     out.set(k, { shape, data });
@@ -349,8 +402,15 @@ for (const [ci, c] of CASES.entries()) {
         const dA = maxAbsDiff(outF32(out, "logits"), refA.logits);
         assert.ok(dA < ABS, `adapter logits differ by ${dA}`);
         assert.ok(maxAbsDiff(refA.logits, ref.logits) > 1e-2, "the adapter must change the logits for this check to mean anything");
-        const worst = directionalGradCheck(set, (s) => runRef(model, c.raw, w, inp, naiveDeltaMap(s)).loss!, (k) => outF32(out, `grad.${k}`), 400 + ci);
-        t.diagnostic(`max |Δ| logits ${dLogits.toExponential(2)}, hidden ${dHidden.toExponential(2)}; with ${c.adapter.construction}: logits ${dA.toExponential(2)}, worst directional-derivative error ${worst.toExponential(2)} (relative)`);
+        const worst = directionalGradCheck(
+          set,
+          (s) => runRef(model, c.raw, w, inp, naiveDeltaMap(s)).loss!,
+          (k) => outF32(out, `grad.${k}`),
+          400 + ci,
+        );
+        t.diagnostic(
+          `max |Δ| logits ${dLogits.toExponential(2)}, hidden ${dHidden.toExponential(2)}; with ${c.adapter.construction}: logits ${dA.toExponential(2)}, worst directional-derivative error ${worst.toExponential(2)} (relative)`,
+        );
       } finally {
         withAdapter.dispose();
       }
@@ -393,7 +453,11 @@ function directionalGradCheck(set: AdapterSet, loss: (s: AdapterSet) => number, 
 // ---------------------------------------------------------------------------------------------
 // F16 / BF16 checkpoints, and a new head
 
-for (const [ci, dtype] of [[0, "F16"], [0, "BF16"], [2, "BF16"]] as const) {
+for (const [ci, dtype] of [
+  [0, "F16"],
+  [0, "BF16"],
+  [2, "BF16"],
+] as const) {
   const c = CASES[ci];
   test(`${dtype} checkpoint (${c.raw.model_type}) loads as float32 values and computes like the reference`, async () => {
     const { dir, cleanup } = tempDir("half");
@@ -411,7 +475,10 @@ for (const [ci, dtype] of [[0, "F16"], [0, "BF16"], [2, "BF16"]] as const) {
       try {
         const out = await r.run(inp.hf);
         assert.ok(maxAbsDiff(outF32(out, "logits"), ref.logits) < ABS, `logits differ by ${maxAbsDiff(outF32(out, "logits"), ref.logits)}`);
-        assert.ok(maxAbsDiff(outF32(out, "last_hidden_state"), ref.lastHiddenState) < ABS, `hidden states differ by ${maxAbsDiff(outF32(out, "last_hidden_state"), ref.lastHiddenState)}`);
+        assert.ok(
+          maxAbsDiff(outF32(out, "last_hidden_state"), ref.lastHiddenState) < ABS,
+          `hidden states differ by ${maxAbsDiff(outF32(out, "last_hidden_state"), ref.lastHiddenState)}`,
+        );
       } finally {
         r.dispose();
       }
@@ -451,7 +518,10 @@ for (const ci of [0, 2]) {
       assert.equal(model.newHead, true);
       const out = ci === 0 ? "classifier" : "classifier.out_proj";
       assert.deepEqual(model.weights.get(`${out}.weight`)!.shape, [7, d]);
-      assert.ok(model.weights.get(`${out}.bias`)!.data.every((v) => v === 0), "a new head's bias starts at 0");
+      assert.ok(
+        model.weights.get(`${out}.bias`)!.data.every((v) => v === 0),
+        "a new head's bias starts at 0",
+      );
       const head = new Set(model.family.headParameters(model.config));
       for (const [k, v] of stored) if (!head.has(k)) assert.ok(sameBits(model.weights.get(k)!.data, v.data), `${k} must be loaded as stored`);
       const inp = randomInputs({ ...c.raw, num_labels: 7, id2label: undefined }, 800, c.seqLen);

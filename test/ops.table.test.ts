@@ -168,7 +168,14 @@ for (const dtype of [F64, F32]) {
     { op: Op.Sub, name: `Sub ${dtype} [3,1]-[2,3,4]`, dtype, inputs: [fl("a", dtype, [3, 1]), fl("b", dtype, [2, 3, 4])], build: b.sub, reference: R.sub },
     { op: Op.Mul, name: `Mul ${dtype} [2,1,4]·[3,1]`, dtype, inputs: [fl("a", dtype, [2, 1, 4]), fl("b", dtype, [3, 1])], build: b.mul, reference: R.mul },
     { op: Op.Div, name: `Div ${dtype} [2,3]/[3]`, dtype, inputs: [fl("a", dtype, [2, 3]), fl("b", dtype, [3], 0.5, 2)], build: b.div, reference: R.div },
-    { op: Op.Pow, name: `Pow ${dtype} [2,3]^[3]`, dtype, inputs: [fl("x", dtype, [2, 3], 0.5, 2), fl("e", dtype, [3], -1.5, 2)], build: b.pow, reference: R.pow },
+    {
+      op: Op.Pow,
+      name: `Pow ${dtype} [2,3]^[3]`,
+      dtype,
+      inputs: [fl("x", dtype, [2, 3], 0.5, 2), fl("e", dtype, [3], -1.5, 2)],
+      build: b.pow,
+      reference: R.pow,
+    },
     { op: Op.Neg, name: `Neg ${dtype}`, dtype, inputs: [fl("x", dtype, [3, 4])], build: b.neg, reference: R.neg },
     { op: Op.Exp, name: `Exp ${dtype}`, dtype, inputs: [fl("x", dtype, [3, 4], -2, 2)], build: b.exp, reference: R.exp },
     { op: Op.Log, name: `Log ${dtype}`, dtype, inputs: [fl("x", dtype, [3, 4], 0.5, 3)], build: b.log, reference: R.log },
@@ -178,8 +185,22 @@ for (const dtype of [F64, F32]) {
 }
 rows.push(
   // a plain number operand becomes a scalar constant of the other operand's dtype
-  { op: Op.Mul, name: "Mul float64 by a number", dtype: F64, inputs: [fl("a", F64, [2, 3])], build: (a) => b.mul(a, -2.5), reference: (a) => R.map([a], (v) => v * -2.5) },
-  { op: Op.Sub, name: "Sub float32 number − x", dtype: F32, inputs: [fl("a", F32, [2, 3])], build: (a) => b.sub(1, a), reference: (a) => R.map([a], (v) => 1 - v) },
+  {
+    op: Op.Mul,
+    name: "Mul float64 by a number",
+    dtype: F64,
+    inputs: [fl("a", F64, [2, 3])],
+    build: (a) => b.mul(a, -2.5),
+    reference: (a) => R.map([a], (v) => v * -2.5),
+  },
+  {
+    op: Op.Sub,
+    name: "Sub float32 number − x",
+    dtype: F32,
+    inputs: [fl("a", F32, [2, 3])],
+    build: (a) => b.sub(1, a),
+    reference: (a) => R.map([a], (v) => 1 - v),
+  },
   // ONNX Runtime's CPU Erf is float32-only
   { op: Op.Erf, name: "Erf float32", dtype: F32, inputs: [fl("x", F32, [3, 4], -2.5, 2.5)], build: b.erf, reference: R.erfT },
   {
@@ -198,14 +219,31 @@ rows.push(
     build: (c, x) => b.where(c, x, 0),
     reference: (c, x) => R.where(c, x, R.tensor([], [0])),
   },
-  { op: Op.Cast, name: "Cast float32→float64", dtype: F64, inputs: [fl("x", F32, [2, 3])], build: (x) => b.cast(x, F64), reference: (x) => R.cast(x, "float64") },
-  { op: Op.Cast, name: "Cast float64→float32", dtype: F32, inputs: [fl("x", F64, [2, 3])], build: (x) => b.cast(x, F32), reference: (x) => R.cast(x, "float32") },
+  {
+    op: Op.Cast,
+    name: "Cast float32→float64",
+    dtype: F64,
+    inputs: [fl("x", F32, [2, 3])],
+    build: (x) => b.cast(x, F64),
+    reference: (x) => R.cast(x, "float64"),
+  },
+  {
+    op: Op.Cast,
+    name: "Cast float64→float32",
+    dtype: F32,
+    inputs: [fl("x", F64, [2, 3])],
+    build: (x) => b.cast(x, F32),
+    reference: (x) => R.cast(x, "float32"),
+  },
   { op: Op.Cast, name: "Cast int64→float64", dtype: F64, inputs: [ix("i", [4], [3, -2, 0, 7])], build: (x) => b.cast(x, F64), reference: (x) => x },
   {
     op: Op.Less,
     name: "Less float64 [2,3]<[3], equal values are not less",
     dtype: "bool",
-    inputs: [{ name: "a", dtype: F64, shape: [2, 3], data: [1, -2, 0.5, 3, 0, -1] }, { name: "b", dtype: F64, shape: [3], data: [1, 0, 2] }],
+    inputs: [
+      { name: "a", dtype: F64, shape: [2, 3], data: [1, -2, 0.5, 3, 0, -1] },
+      { name: "b", dtype: F64, shape: [3], data: [1, 0, 2] },
+    ],
     build: (x, y) => b.less(x, y),
     reference: (x, y) => R.map([x, y], (u, v) => +(u < v)),
     grad: false,
@@ -284,9 +322,28 @@ for (const dtype of [F64, F32]) {
 // Einsum
 for (const [equation, shapes] of [
   ["ij->i", [[3, 4]]],
-  ["ij,jk->ik", [[3, 4], [4, 2]]],
-  ["bsi,ir,ro->bso", [[2, 3, 4], [4, 2], [2, 5]]],
-  ["bhqd,bhkd->bhqk", [[1, 2, 3, 4], [1, 2, 5, 4]]],
+  [
+    "ij,jk->ik",
+    [
+      [3, 4],
+      [4, 2],
+    ],
+  ],
+  [
+    "bsi,ir,ro->bso",
+    [
+      [2, 3, 4],
+      [4, 2],
+      [2, 5],
+    ],
+  ],
+  [
+    "bhqd,bhkd->bhqk",
+    [
+      [1, 2, 3, 4],
+      [1, 2, 5, 4],
+    ],
+  ],
   ["ijk->kj", [[2, 3, 4]]],
 ] as const) {
   rows.push({
@@ -301,10 +358,38 @@ for (const [equation, shapes] of [
 
 // normalisation and reductions
 rows.push(
-  { op: Op.Softmax, name: "Softmax float64 middle axis", dtype: F64, inputs: [fl("x", F64, [2, 3, 4], -2, 2)], build: (x) => b.softmax(x, 1), reference: (x) => R.softmax(x, 1) },
-  { op: Op.Softmax, name: "Softmax float32 last axis", dtype: F32, inputs: [fl("x", F32, [2, 3, 4], -2, 2)], build: (x) => b.softmax(x, -1), reference: (x) => R.softmax(x, -1) },
-  { op: Op.LogSoftmax, name: "LogSoftmax float64 middle axis", dtype: F64, inputs: [fl("x", F64, [2, 3, 4], -2, 2)], build: (x) => b.logSoftmax(x, 1), reference: (x) => R.logSoftmax(x, 1) },
-  { op: Op.LogSoftmax, name: "LogSoftmax float32 axis 0", dtype: F32, inputs: [fl("x", F32, [3, 4], -2, 2)], build: (x) => b.logSoftmax(x, 0), reference: (x) => R.logSoftmax(x, 0) },
+  {
+    op: Op.Softmax,
+    name: "Softmax float64 middle axis",
+    dtype: F64,
+    inputs: [fl("x", F64, [2, 3, 4], -2, 2)],
+    build: (x) => b.softmax(x, 1),
+    reference: (x) => R.softmax(x, 1),
+  },
+  {
+    op: Op.Softmax,
+    name: "Softmax float32 last axis",
+    dtype: F32,
+    inputs: [fl("x", F32, [2, 3, 4], -2, 2)],
+    build: (x) => b.softmax(x, -1),
+    reference: (x) => R.softmax(x, -1),
+  },
+  {
+    op: Op.LogSoftmax,
+    name: "LogSoftmax float64 middle axis",
+    dtype: F64,
+    inputs: [fl("x", F64, [2, 3, 4], -2, 2)],
+    build: (x) => b.logSoftmax(x, 1),
+    reference: (x) => R.logSoftmax(x, 1),
+  },
+  {
+    op: Op.LogSoftmax,
+    name: "LogSoftmax float32 axis 0",
+    dtype: F32,
+    inputs: [fl("x", F32, [3, 4], -2, 2)],
+    build: (x) => b.logSoftmax(x, 0),
+    reference: (x) => R.logSoftmax(x, 0),
+  },
 );
 for (const dtype of [F64, F32]) {
   const ln = () => [fl("x", dtype, [2, 3, 5], -2, 2), fl("scale", dtype, [5], 0.5, 1.5), fl("bias", dtype, [5])];
@@ -369,15 +454,57 @@ for (const [axes, keepdims] of [
     });
   }
 }
-rows.push({ op: Op.ReduceMean, name: "ReduceMean float64 axes=[] reduces nothing", dtype: F64, inputs: [fl("x", F64, [2, 3])], build: (x) => b.reduceMean(x, []), reference: (x) => x });
-rows.push({ op: Op.ReduceSum, name: "ReduceSum float32 axes=[1]", dtype: F32, inputs: [fl("x", F32, [2, 3, 4])], build: (x) => b.reduceSum(x, [1]), reference: (x) => R.reduceSum(x, [1]) });
+rows.push({
+  op: Op.ReduceMean,
+  name: "ReduceMean float64 axes=[] reduces nothing",
+  dtype: F64,
+  inputs: [fl("x", F64, [2, 3])],
+  build: (x) => b.reduceMean(x, []),
+  reference: (x) => x,
+});
+rows.push({
+  op: Op.ReduceSum,
+  name: "ReduceSum float32 axes=[1]",
+  dtype: F32,
+  inputs: [fl("x", F32, [2, 3, 4])],
+  build: (x) => b.reduceSum(x, [1]),
+  reference: (x) => R.reduceSum(x, [1]),
+});
 
 // movement
 rows.push(
-  { op: Op.Reshape, name: "Reshape float64 [2,3,4]→[4,-1]", dtype: F64, inputs: [fl("x", F64, [2, 3, 4])], build: (x) => b.reshape(x, [4, -1]), reference: (x) => R.reshape(x, [4, -1]) },
-  { op: Op.Reshape, name: "Reshape float32 [6]→[1,2,3]", dtype: F32, inputs: [fl("x", F32, [6])], build: (x) => b.reshape(x, [1, 2, 3]), reference: (x) => R.reshape(x, [1, 2, 3]) },
-  { op: Op.Transpose, name: "Transpose float64 [2,0,1]", dtype: F64, inputs: [fl("x", F64, [2, 3, 4])], build: (x) => b.transpose(x, [2, 0, 1]), reference: (x) => R.transpose(x, [2, 0, 1]) },
-  { op: Op.Transpose, name: "Transpose float64 [0,2,1,3]", dtype: F64, inputs: [fl("x", F64, [2, 3, 2, 2])], build: (x) => b.transpose(x, [0, 2, 1, 3]), reference: (x) => R.transpose(x, [0, 2, 1, 3]) },
+  {
+    op: Op.Reshape,
+    name: "Reshape float64 [2,3,4]→[4,-1]",
+    dtype: F64,
+    inputs: [fl("x", F64, [2, 3, 4])],
+    build: (x) => b.reshape(x, [4, -1]),
+    reference: (x) => R.reshape(x, [4, -1]),
+  },
+  {
+    op: Op.Reshape,
+    name: "Reshape float32 [6]→[1,2,3]",
+    dtype: F32,
+    inputs: [fl("x", F32, [6])],
+    build: (x) => b.reshape(x, [1, 2, 3]),
+    reference: (x) => R.reshape(x, [1, 2, 3]),
+  },
+  {
+    op: Op.Transpose,
+    name: "Transpose float64 [2,0,1]",
+    dtype: F64,
+    inputs: [fl("x", F64, [2, 3, 4])],
+    build: (x) => b.transpose(x, [2, 0, 1]),
+    reference: (x) => R.transpose(x, [2, 0, 1]),
+  },
+  {
+    op: Op.Transpose,
+    name: "Transpose float64 [0,2,1,3]",
+    dtype: F64,
+    inputs: [fl("x", F64, [2, 3, 2, 2])],
+    build: (x) => b.transpose(x, [0, 2, 1, 3]),
+    reference: (x) => R.transpose(x, [0, 2, 1, 3]),
+  },
   {
     op: Op.Concat,
     name: "Concat float64 middle axis, three inputs",
@@ -394,12 +521,54 @@ rows.push(
     build: (...xs) => b.concat(xs, -1),
     reference: (...xs) => R.concat(xs, -1),
   },
-  { op: Op.Slice, name: "Slice float64 middle axis [1,4)", dtype: F64, inputs: [fl("x", F64, [2, 5, 3])], build: (x) => b.slice(x, 1, 1, 4), reference: (x) => R.slice(x, 1, 1, 4) },
-  { op: Op.Slice, name: "Slice float64 axis -1 [0,2)", dtype: F64, inputs: [fl("x", F64, [2, 3])], build: (x) => b.slice(x, -1, 0, 2), reference: (x) => R.slice(x, -1, 0, 2) },
-  { op: Op.Pad, name: "Pad float64 middle axis 1/2", dtype: F64, inputs: [fl("x", F64, [2, 3, 4])], build: (x) => b.pad(x, 1, 1, 2), reference: (x) => R.pad(x, 1, 1, 2) },
-  { op: Op.Pad, name: "Pad float32 axis 0 0/1", dtype: F32, inputs: [fl("x", F32, [2, 3])], build: (x) => b.pad(x, 0, 0, 1), reference: (x) => R.pad(x, 0, 0, 1) },
-  { op: Op.Expand, name: "Expand float64 [3,1]→[2,3,4]", dtype: F64, inputs: [fl("x", F64, [3, 1])], build: (x) => b.expand(x, [2, 3, 4]), reference: (x) => R.expand(x, [2, 3, 4]) },
-  { op: Op.Expand, name: "Expand float64 [1,4]→[3,4]", dtype: F64, inputs: [fl("x", F64, [1, 4])], build: (x) => b.expand(x, [3, 4]), reference: (x) => R.expand(x, [3, 4]) },
+  {
+    op: Op.Slice,
+    name: "Slice float64 middle axis [1,4)",
+    dtype: F64,
+    inputs: [fl("x", F64, [2, 5, 3])],
+    build: (x) => b.slice(x, 1, 1, 4),
+    reference: (x) => R.slice(x, 1, 1, 4),
+  },
+  {
+    op: Op.Slice,
+    name: "Slice float64 axis -1 [0,2)",
+    dtype: F64,
+    inputs: [fl("x", F64, [2, 3])],
+    build: (x) => b.slice(x, -1, 0, 2),
+    reference: (x) => R.slice(x, -1, 0, 2),
+  },
+  {
+    op: Op.Pad,
+    name: "Pad float64 middle axis 1/2",
+    dtype: F64,
+    inputs: [fl("x", F64, [2, 3, 4])],
+    build: (x) => b.pad(x, 1, 1, 2),
+    reference: (x) => R.pad(x, 1, 1, 2),
+  },
+  {
+    op: Op.Pad,
+    name: "Pad float32 axis 0 0/1",
+    dtype: F32,
+    inputs: [fl("x", F32, [2, 3])],
+    build: (x) => b.pad(x, 0, 0, 1),
+    reference: (x) => R.pad(x, 0, 0, 1),
+  },
+  {
+    op: Op.Expand,
+    name: "Expand float64 [3,1]→[2,3,4]",
+    dtype: F64,
+    inputs: [fl("x", F64, [3, 1])],
+    build: (x) => b.expand(x, [2, 3, 4]),
+    reference: (x) => R.expand(x, [2, 3, 4]),
+  },
+  {
+    op: Op.Expand,
+    name: "Expand float64 [1,4]→[3,4]",
+    dtype: F64,
+    inputs: [fl("x", F64, [1, 4])],
+    build: (x) => b.expand(x, [3, 4]),
+    reference: (x) => R.expand(x, [3, 4]),
+  },
   {
     op: Op.Gather,
     name: "Gather float64 axis 0, repeated indices",
@@ -539,7 +708,6 @@ rows.push(
     grad: false,
   },
 );
-
 
 // ---------------------------------------------------------------------------------------------
 // tests

@@ -33,7 +33,11 @@ export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   const launch = (): Promise<ChildProcess> =>
     new Promise((resolve, reject) => {
-      const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always"], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(
+        "redis-server",
+        ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
       let out = "";
       const timer = setTimeout(() => reject(new Error(`redis-server did not start on port ${port}:\n${out}`)), 15_000);
       child.stdout!.on("data", (d) => {

@@ -174,8 +174,22 @@ export function einsum(equation: string, ...xs: Tensor[]): Tensor {
   for (let f = 0; f < sizeOf(sizes); f++) {
     const val = new Map(unravel(f, sizes).map((v, i) => [letters[i], v]));
     let p = 1;
-    ins.forEach((s, i) => (p *= xs[i].data[ravel([...s].map((c) => val.get(c)!), xs[i].shape)]));
-    data[ravel([...out].map((c) => val.get(c)!), shape)] += p;
+    ins.forEach(
+      (s, i) =>
+        (p *=
+          xs[i].data[
+            ravel(
+              [...s].map((c) => val.get(c)!),
+              xs[i].shape,
+            )
+          ]),
+    );
+    data[
+      ravel(
+        [...out].map((c) => val.get(c)!),
+        shape,
+      )
+    ] += p;
   }
   return { shape, data };
 }

@@ -49,7 +49,23 @@ interface WorkerProc {
 const workers: WorkerProc[] = [];
 
 async function startWorker(name: string): Promise<WorkerProc> {
-  const args = [BIN, "worker", "--queue", redis.url, "--json", "--name", name, "--artifacts", artifacts, "--threads", "1", "--lock-seconds", "10", "--stalled-seconds", "1"];
+  const args = [
+    BIN,
+    "worker",
+    "--queue",
+    redis.url,
+    "--json",
+    "--name",
+    name,
+    "--artifacts",
+    artifacts,
+    "--threads",
+    "1",
+    "--lock-seconds",
+    "10",
+    "--stalled-seconds",
+    "1",
+  ];
   const child = spawn(process.execPath, args, { env: cliEnv(join(dir, "cache")) });
   const w: WorkerProc = { name, child, events: [], stderr: "", exited: new Promise((r) => child.once("exit", (code) => r(code))) };
   let buf = "";
@@ -76,7 +92,10 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: s
 const cliJson = async (args: string[]) => {
   const r = await cliAsync(args, 180_000);
   assertOk(r, args.slice(0, 2).join(" "));
-  return r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  return r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 };
 // polled through the library (a CLI process per poll would cost seconds); the CLI's own output is checked once per test
 let store: SweepStore | undefined;
@@ -85,7 +104,8 @@ const done = (name: string) => async () => {
   const c = (await status(name)).counts;
   return c.queued + c.running + c.retrying === 0;
 };
-const jobEvents = (event: string): Json[] => workers.flatMap((w) => w.events.filter((e) => e.type === "job" && e.event === event).map((e) => ({ ...e, worker: w.name })));
+const jobEvents = (event: string): Json[] =>
+  workers.flatMap((w) => w.events.filter((e) => e.type === "job" && e.event === event).map((e) => ({ ...e, worker: w.name })));
 
 const RUN = ["--model", VIT, "--data", "", "--epochs", "10", "--batch-size", "4", "--lr", "0.003", "--save-every", "3", "--threads", "1", "--iso-lora", "2"];
 const runArgs = () => RUN.map((a) => (a === "" ? images : a));
@@ -134,9 +154,15 @@ test("a comparison on three workers, one SIGKILLed mid-run: each run finishes on
   const ref = JSON.parse(readFileSync(join(inProcess, "results.json"), "utf8"));
   const strip = (rows: { stepSeconds?: number }[]) => rows.map(({ stepSeconds: _s, ...row }) => row);
   assert.deepEqual(strip(res.rows), strip(ref.rows), "the table equals the in-process comparison's");
+  assert.deepEqual(
+    [res.metric, res.budgets, res.seeds, res.valFraction, res.backboneParams],
+    [ref.metric, ref.budgets, ref.seeds, ref.valFraction, ref.backboneParams],
+    "the same metric, budgets, seeds and validation split",
+  );
   assert.deepEqual(strip(JSON.parse(readFileSync(join(dir, "queued", "results.json"), "utf8")).rows), strip(ref.rows));
   for (const run of st.runs) {
-    const name = `${run.label}-seed${run.seed}`;
+    // the adapters ran at the one budget (--iso-lora 2: "r2"), the linear probe once without one
+    const name = run.label === "head" ? `head-seed${run.seed}` : join("r2", `${run.label}-seed${run.seed}`);
     const queued = readFileSync(join(artifacts, run.id, "runs", name, "metrics.jsonl"), "utf8");
     assert.equal(queued, readFileSync(join(inProcess, "runs", name, "metrics.jsonl"), "utf8"), `${name}: the same losses and evaluations, step by step`);
   }
@@ -154,7 +180,8 @@ test("bad ranks fail once with the error in `sweep status`; SIGTERM checkpoints 
   // SIGTERM a worker in the middle of a run: it checkpoints, puts the run back and leaves
   const live = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
   assert.equal(live.length, 2);
-  const runningOn = async (w: WorkerProc) => (await status("grid")).runs.some((r: Json) => r.state === "running" && r.worker === w.name && r.progress?.checkpoint > 0);
+  const runningOn = async (w: WorkerProc) =>
+    (await status("grid")).runs.some((r: Json) => r.state === "running" && r.worker === w.name && r.progress?.checkpoint > 0);
   await until(() => runningOn(live[0]), 60_000, `${live[0].name} past a checkpoint of a grid run`);
   live[0].child.kill("SIGTERM");
   assert.equal(await live[0].exited, 0, `SIGTERM: the worker leaves cleanly\n${live[0].stderr}`);
@@ -172,17 +199,38 @@ test("bad ranks fail once with the error in `sweep status`; SIGTERM checkpoints 
     assert.match(r.error, /qkv_depth" has 4 modes .*got 2/, "the error says what is wrong");
     assert.equal(r.attempts, 1, "a configuration error is not retried");
   }
-  assert.deepEqual(st.runs.map((r: Json) => r.state), ["done", "done", "failed", "failed"], "the runs with ranks 2,2 failed, the others finished");
+  assert.deepEqual(
+    st.runs.map((r: Json) => r.state),
+    ["done", "done", "failed", "failed"],
+    "the runs with ranks 2,2 failed, the others finished",
+  );
   const requeued = jobEvents("requeued").filter((e) => e.reason === "stop");
-  assert.deepEqual(requeued.map((e) => e.worker), [live[0].name], "SIGTERM put the running run back");
-  const resumed = jobEvents("start").filter((e) => e.id === requeued[0].id).at(-1)!;
+  assert.deepEqual(
+    requeued.map((e) => e.worker),
+    [live[0].name],
+    "SIGTERM put the running run back",
+  );
+  const resumed = jobEvents("start")
+    .filter((e) => e.id === requeued[0].id)
+    .at(-1)!;
   assert.ok(resumed.resumeFromStep > 0, "and it continued from its checkpoint");
   const summary = JSON.parse(readFileSync(join(artifacts, requeued[0].id, "summary.json"), "utf8"));
-  const trainLog = readFileSync(join(artifacts, requeued[0].id, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.type === "train");
+  const trainLog = readFileSync(join(artifacts, requeued[0].id, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.type === "train");
   assert.equal(summary.interrupted, false);
-  assert.deepEqual(trainLog.map((r) => r.step), Array.from({ length: summary.steps }, (_, i) => i + 1), "to the end, each step once");
+  assert.deepEqual(
+    trainLog.map((r) => r.step),
+    Array.from({ length: summary.steps }, (_, i) => i + 1),
+    "to the end, each step once",
+  );
   assert.equal(trainLog.at(-1).epoch, 60);
-  assert.ok(workers.some((w) => w.events.some((e) => e.type === "redis" && /connection lost/.test(String(e.message)))), "a worker reported the lost connection");
+  assert.ok(
+    workers.some((w) => w.events.some((e) => e.type === "redis" && /connection lost/.test(String(e.message)))),
+    "a worker reported the lost connection",
+  );
   assert.deepEqual(jobEvents("done").filter((e) => st.runs.some((r: Json) => r.id === e.id)).length, 2, "each grid run finished once");
 
   const text = await cliAsync(["sweep", "status", redis.url, "--name", "grid"]);
@@ -199,7 +247,15 @@ test("bad ranks fail once with the error in `sweep status`; SIGTERM checkpoints 
 });
 
 test("an unreachable Redis or an unknown sweep is one `tenslora:` line, no stack", async () => {
-  assertUserError(await cliAsync(["sweep", "status", "redis://127.0.0.1:1/0"]), /cannot reach Redis at redis:\/\/127\.0\.0\.1:1\/0 \(.*ECONNREFUSED/, "unreachable Redis");
-  assertUserError(await cliAsync(["sweep", "results", redis.url, "--name", "nope", "--out", join(dir, "nope")]), /no sweep named "nope" in this queue; known: .*cmp/, "unknown sweep");
+  assertUserError(
+    await cliAsync(["sweep", "status", "redis://127.0.0.1:1/0"]),
+    /cannot reach Redis at redis:\/\/127\.0\.0\.1:1\/0 \(.*ECONNREFUSED/,
+    "unreachable Redis",
+  );
+  assertUserError(
+    await cliAsync(["sweep", "results", redis.url, "--name", "nope", "--out", join(dir, "nope")]),
+    /no sweep named "nope" in this queue; known: .*cmp/,
+    "unknown sweep",
+  );
   assertUserError(await cliAsync(["worker", "--queue", "http://127.0.0.1:6379"]), /--queue takes a redis:\/\/ or rediss:\/\/ URL/, "bad URL");
 });

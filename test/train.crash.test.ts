@@ -97,13 +97,15 @@ test("SIGKILL at random moments (startup, mid-step, between a checkpoint's renam
 
 test("a second train on a folder in use is refused naming the owner; a non-empty --out is refused; a refused --resume changes nothing", async () => {
   const run = join(root, "owned");
-  const first = spawn(process.execPath, [BIN, ...FLAGS, "--out", run], { env: cliEnv(cache) });
+  // long enough to outlast the second CLI's start on any machine; stopped by SIGTERM once refused
+  const first = spawn(process.execPath, [BIN, ...FLAGS, "--epochs", "200", "--out", run], { env: cliEnv(cache) });
   const started = new Promise<void>((resolve) => createInterface({ input: first.stdout }).on("line", (l) => JSON.parse(l).type === "step" && resolve()));
   const exited = new Promise((resolve) => first.on("close", resolve));
   await started;
   assertUserError(await cliAsync([...FLAGS, "--out", run, "--overwrite"]), new RegExp(`in use by process ${first.pid}`), "second run on a busy folder");
+  first.kill("SIGTERM");
   await exited;
-  assertUserError(await cliAsync([...FLAGS, "--out", run]), /already holds files .*--resume .*--overwrite/, "new run into a finished run's folder");
+  assertUserError(await cliAsync([...FLAGS, "--out", run]), /already holds files .*--resume .*--overwrite/, "new run into a stopped run's folder");
 
   const snapshot = () =>
     (readdirSync(run, { recursive: true }) as string[])
@@ -150,7 +152,11 @@ test("a disk that fills up mid-run: one line, the last checkpoint intact, and --
       console.log(JSON.stringify({ code, stderr, shrunk }));
     });
   `;
-  const r = spawnSync("unshare", ["-Urm", process.execPath, "--input-type=module", "-e", orchestrate, mnt, saved, BIN, JSON.stringify(FLAGS)], { encoding: "utf8", env: cliEnv(cache), timeout: 600_000 });
+  const r = spawnSync("unshare", ["-Urm", process.execPath, "--input-type=module", "-e", orchestrate, mnt, saved, BIN, JSON.stringify(FLAGS)], {
+    encoding: "utf8",
+    env: cliEnv(cache),
+    timeout: 600_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const res = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
   assert.ok(res.shrunk, "the disk was shrunk after the first checkpoint");

@@ -46,7 +46,13 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 const ranksFor = (method: string) =>
-  method === "lora" ? "2" : (CONSTRUCTIONS as readonly string[]).includes(method) ? modeNames(method as never).map(() => 2).join(",") : "";
+  method === "lora"
+    ? "2"
+    : (CONSTRUCTIONS as readonly string[]).includes(method)
+      ? modeNames(method as never)
+          .map(() => 2)
+          .join(",")
+      : "";
 
 function runConfig(model: string, data: string, method: string): RunConfig {
   return {
@@ -64,7 +70,11 @@ function runConfig(model: string, data: string, method: string): RunConfig {
   };
 }
 
-const recordsOf = (run: string) => readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const recordsOf = (run: string) =>
+  readFileSync(join(run, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 
 /** The weights a run trains, as the trainer sees them before step 1. */
 async function initialState(cfg: RunConfig): Promise<{ model: LoadedModel; trained: Map<string, Float32Array>; adapterKeys: string[]; headKeys: string[] }> {
@@ -148,14 +158,19 @@ async function checkRun(name: string, modelDir: string, data: string, method: st
   const evalResult = (await evaluateTrained(tm, { data, seed: cfg.seed, batchSize: cfg.batchSize, threads: 1, warn: () => {} })) as EvalResult;
   assert.deepEqual(evalResult.confusionMatrix, result.final!.confusionMatrix, `${what}: eval of the saved artifact = the run's final eval`);
   const probe = await prepareData(cfg, () => {});
-  const batch = await probe.data.batch("test", Int32Array.from({ length: Math.min(4, probe.data.size("test")) }, (_, i) => i), 4);
+  const batch = await probe.data.batch(
+    "test",
+    Int32Array.from({ length: Math.min(4, probe.data.size("test")) }, (_, i) => i),
+    4,
+  );
   const reloaded = (await runInference(tm, batch.inputs, { threads: 1 })).logits.data as Float32Array;
   const trainerView = await trainerEvalLogits(init.model, tm, method, batch.inputs);
   assert.ok(maxAbsDiff(reloaded, trainerView) < 1e-5, `${what}: reloaded logits differ from the eval graph's by ${maxAbsDiff(reloaded, trainerView)}`);
 
   // merge ≡ unmerged
   if (tm.adapter) {
-    const merged = (await runInference({ model: { ...tm.model, weights: mergedWeights(tm.model, tm.adapter) } }, batch.inputs, { threads: 1 })).logits.data as Float32Array;
+    const merged = (await runInference({ model: { ...tm.model, weights: mergedWeights(tm.model, tm.adapter) } }, batch.inputs, { threads: 1 })).logits
+      .data as Float32Array;
     assert.ok(maxAbsDiff(merged, reloaded) < 1e-5, `${what}: merged logits differ by ${maxAbsDiff(merged, reloaded)}`);
     const noAdapter = (await runInference({ model: tm.model }, batch.inputs, { threads: 1 })).logits.data as Float32Array;
     assert.ok(maxAbsDiff(noAdapter, reloaded) > 1e-4, `${what}: the trained adapter changes the logits`);
@@ -176,9 +191,35 @@ for (const method of METHODS) {
 
 test("the CLI: train → eval → infer --images → merge --onnx on the saved adapter", async () => {
   const run = join(dir, "cli-run");
-  const train = cli(["train", "--model", VIT, "--data", images, "--construction", "qkv_depth", "--ranks", "2,2,2,2", "--epochs", "2", "--batch-size", "4", "--lr", "0.01", "--seed", "3", "--threads", "1", "--out", run, "--json"]);
+  const train = cli([
+    "train",
+    "--model",
+    VIT,
+    "--data",
+    images,
+    "--construction",
+    "qkv_depth",
+    "--ranks",
+    "2,2,2,2",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "4",
+    "--lr",
+    "0.01",
+    "--seed",
+    "3",
+    "--threads",
+    "1",
+    "--out",
+    run,
+    "--json",
+  ]);
   assertOk(train, "train");
-  const events = train.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const events = train.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   const steps = events.filter((e) => e.type === "step");
   assert.ok(steps.length >= 4 && steps.length % 2 === 0, `2 epochs of whole batches: ${steps.length} step events`);
   assert.equal(steps.at(-1).step, steps.length);

@@ -97,14 +97,36 @@ test("every construction and LoRA on q, k, v (and three on all-linear) of the GQ
     const lora = construction === "lora";
     const groupRanks = lora ? undefined : groupRanksForBudget({ construction, targetModules: targets }, sites, { isoLora: 4 }).groupRanks;
     const ranks = groupRanks ? Object.values(groupRanks)[0] : [4];
-    const { set } = createAdapter(model, { construction, ranks, groupRanks, targetModules: targets, scaling: lora ? undefined : 1, loraAlpha: lora ? 4 : undefined, seed: 1 });
+    const { set } = createAdapter(model, {
+      construction,
+      ranks,
+      groupRanks,
+      targetModules: targets,
+      scaling: lora ? undefined : 1,
+      loraAlpha: lora ? 4 : undefined,
+      seed: 1,
+    });
     const out = tempDir();
     const r = await train({
       model,
       adapter: set,
       trainable: "adapter+head",
       data: task,
-      config: { lr: 2e-2, weightDecay: 0, epochs: 4, batchSize: 8, warmup: 0, minLr: 2e-2, seed: 0, evalEvery: 0, saveEvery: 1000, maxGradNorm: 0, metric: "loss", dropout: 0, threads: 1 },
+      config: {
+        lr: 2e-2,
+        weightDecay: 0,
+        epochs: 4,
+        batchSize: 8,
+        warmup: 0,
+        minLr: 2e-2,
+        seed: 0,
+        evalEvery: 0,
+        saveEvery: 1000,
+        maxGradNorm: 0,
+        metric: "loss",
+        dropout: 0,
+        threads: 1,
+      },
       store: runFolderStore(join(out, `${construction}-${targets}`)),
       runtime: nodeRuntime,
     });

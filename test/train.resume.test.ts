@@ -62,13 +62,23 @@ test("SIGTERM mid-run, then --resume (with augmentation and dropout): the final 
   const lastStep = Math.max(...stopped.lines.filter((l) => l.type === "step").map((l) => l.step as number));
   assert.equal(state.step, lastStep, "the checkpoint is at the last finished step");
   assert.ok(state.step < total, `stopped before the end (step ${state.step} of ${total})`);
-  assert.ok(stopped.lines.some((l) => l.type === "message" && /SIGTERM/.test(String(l.message))), "the signal is acknowledged");
-  assert.ok(stopped.lines.some((l) => l.type === "message" && String(l.message).includes(`--resume ${cut}`)), "the message says how to resume");
+  assert.ok(
+    stopped.lines.some((l) => l.type === "message" && /SIGTERM/.test(String(l.message))),
+    "the signal is acknowledged",
+  );
+  assert.ok(
+    stopped.lines.some((l) => l.type === "message" && String(l.message).includes(`--resume ${cut}`)),
+    "the message says how to resume",
+  );
   assert.ok(!existsSync(join(cut, "last")), "no final adapter before the run ends");
 
   const resumed = cli(["train", "--resume", cut, "--json", "--threads", "1"]);
   assertOk(resumed, "resume");
-  const firstResumed = resumed.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((e) => e.type === "step");
+  const firstResumed = resumed.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .find((e) => e.type === "step");
   assert.equal(firstResumed.step, state.step + 1, "the resumed run continues after the checkpoint");
 
   for (const f of ["last/adapter_model.safetensors", "best/adapter_model.safetensors", "last/adapter_config.json"]) {
@@ -76,6 +86,15 @@ test("SIGTERM mid-run, then --resume (with augmentation and dropout): the final 
   }
   const records = (run: string) => readFileSync(join(run, "metrics.jsonl"), "utf8");
   assert.equal(records(cut), records(whole), "metrics.jsonl (every loss, lr and eval) identical");
+  // the default validation split is rebuilt by the resumed process: its scores and the selection match
+  assert.ok(
+    records(cut)
+      .split("\n")
+      .filter((l) => l.includes('"eval"'))
+      .every((l) => "val_accuracy" in JSON.parse(l)),
+    "every evaluation scores the validation split",
+  );
+  assert.ok(JSON.parse(readFileSync(join(cut, "summary.json"), "utf8")).validationSize > 0, "a validation split was held out");
   const summary = (run: string) => {
     const { stepSeconds, samplesPerSecond, ...rest } = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
     void stepSeconds, void samplesPerSecond;

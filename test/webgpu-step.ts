@@ -10,10 +10,23 @@ import { compile, defaultProviders } from "../src/runtime/session.ts";
 import type { HostTensor } from "../src/runtime/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 
-const model = randomModel({
-  model_type: "vit", hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 32,
-  image_size: 8, patch_size: 4, num_channels: 1, qkv_bias: true, hidden_act: "gelu", layer_norm_eps: 1e-12, num_labels: 3,
-}, 3);
+const model = randomModel(
+  {
+    model_type: "vit",
+    hidden_size: 16,
+    num_hidden_layers: 2,
+    num_attention_heads: 2,
+    intermediate_size: 32,
+    image_size: 8,
+    patch_size: 4,
+    num_channels: 1,
+    qkv_bias: true,
+    hidden_act: "gelu",
+    layer_norm_eps: 1e-12,
+    num_labels: 3,
+  },
+  3,
+);
 const { set } = createAdapter(model, { construction: "qkv_depth", ranks: [2, 2, 2, 2], seed: 1 });
 const B = 4;
 const built = buildModelGraph({ model, adapter: set, batch: B, trainable: "adapter+head", loss: true, grads: true });
@@ -41,4 +54,6 @@ for (const k of built.trainable) {
   const scale = Math.max(...Array.from(b, Math.abs), 1e-12);
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / scale);
 }
-console.log(JSON.stringify({ providers: defaultProviders(), loss: [ep.loss.data[0], cpu.loss.data[0]], maxGradRelDiff: worst, params: built.trainable.length }));
+console.log(
+  JSON.stringify({ providers: defaultProviders(), loss: [ep.loss.data[0], cpu.loss.data[0]], maxGradRelDiff: worst, params: built.trainable.length }),
+);

@@ -10,16 +10,12 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import {
   ConfigError,
-  type LoadedModel,
   type ModeSpectrum,
   STACK_MODE_NAMES,
   groupState,
-  loadAdapter,
-  modelContext,
+  loadAdapterForConfig,
   multilinearSpectrum,
   numericalRank,
-  readModelConfig,
-  readSafetensors,
   stackAdapterUpdates,
   writePlot,
 } from "../../src/index.ts";
@@ -33,21 +29,10 @@ interface AnalyzeOptions {
 
 /** Values printed per mode in the text report. */
 const SHOWN = 12;
-const HEAD_PREFIX = "base_model.model.";
 
 /** The multilinear spectrum of the adapter folder `adapterDir` for the model folder `modelDir` (config.json only). */
 export function analyzeAdapter(adapterDir: string, modelDir: string): { construction: string; spectrum: ModeSpectrum[] } {
-  const { family, raw } = readModelConfig(modelDir);
-  const config = family.parseConfig(raw, join(modelDir, "config.json"));
-  // the weights are not needed: the adapter's shapes come from the config
-  const model: LoadedModel = { family, config, weights: new Map(), dir: modelDir, rawConfig: raw, newHead: false };
-  const ctx = modelContext(model);
-  // a head saved with the adapter may be for another number of labels than config.json: accept its shape
-  for (const [k, e] of readSafetensors(join(adapterDir, "adapter_model.safetensors")).tensors) {
-    const name = k.startsWith(HEAD_PREFIX) ? k.slice(HEAD_PREFIX.length) : "";
-    if (ctx.headShapes.has(name)) ctx.headShapes.set(name, e.shape);
-  }
-  const { set } = loadAdapter(adapterDir, ctx);
+  const { set } = loadAdapterForConfig(adapterDir, modelDir);
   const stacked = stackAdapterUpdates(groupState(set, set.groups[0])); // [in, dh, heads, qkv, depth], the model's head order
   return { construction: set.config.construction, spectrum: multilinearSpectrum(stacked, STACK_MODE_NAMES) };
 }

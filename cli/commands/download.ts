@@ -13,7 +13,9 @@ export function parseByteSize(flag: string, v: string): number {
 export function register(program: Command): void {
   program
     .command("download <repo>")
-    .description("download a HuggingFace model (config, safetensors weights, tokenizer/preprocessor) into the Hugging Face cache ($HF_HOME/hub); $HF_ENDPOINT and $HF_TOKEN are honoured")
+    .description(
+      "download a HuggingFace model (config, safetensors weights, tokenizer/preprocessor) into the Hugging Face cache ($HF_HOME/hub); $HF_ENDPOINT and $HF_TOKEN are honoured",
+    )
     .option("--revision <rev>", "branch, tag or commit", "main")
     .option("--max-download-size <bytes>", "refuse when the files together declare more (e.g. 2G)")
     .option("--stall-timeout <seconds>", "abort a transfer that receives nothing for this long", "60")

@@ -5,7 +5,18 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, DATA_FORMATS, type DataFormat, type EvalResult, type LmEvalResult, embeddedTransferData, ensureEmbeddedModel, evaluateTaskData, evaluateTrained, loadTrainedModel } from "../../src/index.ts";
+import {
+  ConfigError,
+  DATA_FORMATS,
+  type DataFormat,
+  type EvalResult,
+  type LmEvalResult,
+  embeddedTransferData,
+  ensureEmbeddedModel,
+  evaluateTaskData,
+  evaluateTrained,
+  loadTrainedModel,
+} from "../../src/index.ts";
 
 const int = (flag: string, v: unknown, min: number): number | undefined => {
   if (v === undefined) return undefined;
@@ -52,7 +63,12 @@ function runSettings(adapter: string): Record<string, string | number | undefine
     const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
     if (typeof raw !== "object" || raw === null || !("construction" in raw && "seed" in raw)) return {};
     const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
-    return Object.fromEntries(["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "truncation", "packing"].map((k) => [k, pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined)]));
+    return Object.fromEntries(
+      ["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "truncation", "packing"].map((k) => [
+        k,
+        pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined),
+      ]),
+    );
   } catch {
     return {}; // not a run folder: plain defaults
   }

@@ -48,7 +48,8 @@ export function register(program: Command): void {
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
     .option("--json", "one JSON object per prompt at the end: prompt, text")
     .action(async (opts: Record<string, unknown>) => {
-      if ((opts.prompt === undefined) === (opts.messages === undefined)) throw new ConfigError("generate takes exactly one of --prompt TEXT… or --messages FILE");
+      if ((opts.prompt === undefined) === (opts.messages === undefined))
+        throw new ConfigError("generate takes exactly one of --prompt TEXT… or --messages FILE");
       const temperature = num("--temperature", opts.temperature, (n) => Number.isFinite(n) && n >= 0, "a number ≥ 0");
       const topK = int("--top-k", opts.topK, 1);
       const topP = num("--top-p", opts.topP, (n) => n > 0 && n <= 1, "in (0, 1]");

@@ -4,6 +4,7 @@ import { register as analyze } from "./analyze.ts";
 import { register as compare } from "./compare.ts";
 import { register as download } from "./download.ts";
 import { register as evaluate } from "./eval.ts";
+import { register as exportAdapter } from "./export.ts";
 import { register as generate } from "./generate.ts";
 import { register as infer } from "./infer.ts";
 import { register as merge } from "./merge.ts";
@@ -15,5 +16,5 @@ import { register as worker } from "./worker.ts";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [train, evaluate, merge, infer, generate, compare, params, analyze, download, sweep, worker];
+export const commands: Register[] = [train, evaluate, merge, infer, generate, compare, params, analyze, download, sweep, worker, exportAdapter];
 commands.push(studio);

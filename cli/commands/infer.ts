@@ -44,16 +44,22 @@ export function register(program: Command): void {
     .action(async (opts: Record<string, unknown>) => {
       const modes = ["inputs", "images", "text"].filter((k) => opts[k] !== undefined);
       if (modes.length !== 1) {
-        throw new ConfigError(`infer takes exactly one of --inputs FILE, --images FILES… or --text TEXT…; got ${modes.length ? modes.map((m) => `--${m}`).join(" and ") : "none"}`);
+        throw new ConfigError(
+          `infer takes exactly one of --inputs FILE, --images FILES… or --text TEXT…; got ${modes.length ? modes.map((m) => `--${m}`).join(" and ") : "none"}`,
+        );
       }
-      if (opts.inputs !== undefined && opts.output === undefined) throw new ConfigError(`--inputs needs --output OUT.safetensors (where logits and last_hidden_state go)`);
+      if (opts.inputs !== undefined && opts.output === undefined)
+        throw new ConfigError(`--inputs needs --output OUT.safetensors (where logits and last_hidden_state go)`);
       if (opts.textPair !== undefined && opts.text === undefined) throw new ConfigError(`--text-pair needs --text`);
       const top = positiveInt("--top", opts.top)!;
       const threads = positiveInt("--threads", opts.threads);
       const tm = loadTrainedModel(String(opts.model), opts.adapter as string | undefined);
       if (tm.randomHead) {
         const why = `${opts.model} has no classifier of the right shape, so it was initialised at random`;
-        if (opts.inputs === undefined && !opts.allowRandomHead) throw new ConfigError(`${why}: its labels would mean nothing; pass --adapter RUN_DIR/best (a trained head), or --allow-random-head to print them anyway`);
+        if (opts.inputs === undefined && !opts.allowRandomHead)
+          throw new ConfigError(
+            `${why}: its labels would mean nothing; pass --adapter RUN_DIR/best (a trained head), or --allow-random-head to print them anyway`,
+          );
         console.error(`tenslora: warning: ${why}`);
       }
 
@@ -62,7 +68,8 @@ export function register(program: Command): void {
       if (opts.inputs !== undefined) {
         const read = readModelInputs(String(opts.inputs), tm.model);
         const ig = read.ignored;
-        if (ig.length && !opts.json) console.error(`ignored ${ig.length} tensors in ${opts.inputs} that are no model inputs: ${ig.slice(0, 4).join(", ")}${ig.length > 4 ? ", …" : ""}`);
+        if (ig.length && !opts.json)
+          console.error(`ignored ${ig.length} tensors in ${opts.inputs} that are no model inputs: ${ig.slice(0, 4).join(", ")}${ig.length > 4 ? ", …" : ""}`);
         inputs = read.inputs;
         names = Array.from({ length: (inputs.pixel_values ?? inputs.input_ids).shape[0] }, (_, i) => `row ${i}`);
       } else if (opts.images !== undefined) {

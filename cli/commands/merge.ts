@@ -10,10 +10,18 @@ export function register(program: Command): void {
     .command("merge")
     .description("fold an adapter into the model's weights: a HuggingFace folder (and an ONNX inference graph with --onnx)")
     .requiredOption("--model <dir>", "HuggingFace model folder the adapter was trained on")
-    .option("--adapter <dir>", "adapter folder (PEFT LoRA or TensLoRA), head folder or full model folder, e.g. RUN_DIR/best (without: the model as it is, e.g. to export it to ONNX)")
+    .option(
+      "--adapter <dir>",
+      "adapter folder (PEFT LoRA or TensLoRA), head folder or full model folder, e.g. RUN_DIR/best (without: the model as it is, e.g. to export it to ONNX)",
+    )
     .requiredOption("--out <dir>", "output folder (config.json, model.safetensors, tokenizer/preprocessor files)")
-    .option("--onnx", "also write onnx/model.onnx for ONNX Runtime and transformers.js (inputs by HF names, dynamic batch/sequence, output logits; onnx/model.onnx_data when over 2 GB)")
-    .addOption(new Option("--quantize <kind>", "with --onnx, also write onnx/model_quantized.onnx with int8 weight matrices (transformers.js dtype q8)").choices(["q8"]))
+    .option(
+      "--onnx",
+      "also write onnx/model.onnx for ONNX Runtime and transformers.js (inputs by HF names, dynamic batch/sequence, output logits; onnx/model.onnx_data when over 2 GB)",
+    )
+    .addOption(
+      new Option("--quantize <kind>", "with --onnx, also write onnx/model_quantized.onnx with int8 weight matrices (transformers.js dtype q8)").choices(["q8"]),
+    )
     .option("--json", "print the result as JSON")
     .action(async (opts: { model: string; adapter?: string; out: string; onnx?: boolean; quantize?: "q8"; json?: boolean }) => {
       const r = await mergeToFolder(opts.model, opts.adapter, opts.out, { onnx: Boolean(opts.onnx), quantize: opts.quantize });

@@ -15,6 +15,8 @@ import {
   type LinearSite,
   groupRanksForBudget,
   loraPerRank,
+  FACTORIZATIONS,
+  type ModelShape,
   modeNames,
   modeSizes,
   modelShapeFor,
@@ -22,7 +24,12 @@ import {
   modelDefaultTargets,
   paramCount,
   parseTargetModules,
+  PRESETS,
+  parseFactorization,
+  parsePreset,
   planAdapter,
+  presetOptions,
+  tensorModes,
 } from "../../src/index.ts";
 
 /** The command's flags as commander parses them (all strings, as typed). */
@@ -38,6 +45,8 @@ export interface ParamsOptions {
   factorization?: string;
   /** Default query,key,value; "all-linear", "/regex/" or names. */
   targetModules?: string;
+  /** A published method (lorta, lotr, fact_tk, fact_tt) instead of --construction. */
+  preset?: string;
   json?: boolean;
 }
 
@@ -47,8 +56,11 @@ export interface GroupRow {
   construction: Construction;
   /** Set when the group runs a construction without heads: why. */
   fallback?: string;
+  /** The tensor's modes (LoRA: in, out) and their sizes. */
   mode_names: string[];
   mode_sizes: number[];
+  /** What each rank entry ranks: the modes (Tucker), "R" (CP), the bonds (TT), "r" (LoRA). */
+  rank_names: string[];
   ranks: number[];
   params: number;
   lora_equivalent_rank: number;
@@ -99,24 +111,23 @@ function request(o: ParamsOptions): Request {
   return { ranks: parseRanks(o.ranks ?? "8") };
 }
 
-function factorizationOf(text: string): Factorization {
-  if (text === "tucker" || text === "cp") return text;
-  throw new ConfigError(`unknown factorization "${text}"; valid factorizations: tucker, cp`);
-}
+const modeLabels = (c: Construction, shape: ModelShape, f: Factorization) => (c === "lora" ? ["r"] : FACTORIZATIONS[f].rankNames(tensorModes(c, shape)));
 
-const modeLabels = (c: Construction, f: Factorization) => (c === "lora" ? ["r"] : f === "cp" ? ["R"] : modeNames(c));
+/** What is counted: a construction with its factorisation and targets, or a preset. */
+type Method = { construction: Construction; factorization: Factorization; targetModules?: string } | { preset: string };
 
-/** The row for one construction; `warnings` collects legal-but-wasteful rank findings. */
-export function paramsRow(
-  construction: Construction,
-  sites: LinearSite[],
-  req: Request,
-  factorization: Factorization,
-  targetModules?: string,
-  warnings: string[] = [],
-): ParamsRow {
-  const f: Factorization = construction === "lora" ? "tucker" : factorization;
-  const base = { construction, factorization: f, ...(targetModules !== undefined ? { targetModules: parseTargetModules(targetModules) } : {}) };
+/** The row for one method; `warnings` collects legal-but-wasteful rank findings. */
+export function paramsRow(method: Method, sites: LinearSite[], req: Request, warnings: string[] = []): ParamsRow {
+  const base =
+    "preset" in method
+      ? parsePreset(method.preset).options(sites)
+      : {
+          construction: method.construction,
+          factorization: method.construction === "lora" ? ("tucker" as const) : method.factorization,
+          ...(method.targetModules !== undefined ? { targetModules: parseTargetModules(method.targetModules) } : {}),
+        };
+  const construction = base.construction as Construction;
+  const f: Factorization = base.factorization ?? "tucker";
   let budgets: Record<string, number> = {};
   let plan: ReturnType<typeof planAdapter>;
   if ("budget" in req) {
@@ -124,7 +135,12 @@ export function paramsRow(
     budgets = Object.fromEntries(solved.groups.map((g) => [g.name, g.budget]));
     plan = planAdapter({ ...base, ranks: 1, groupRanks: solved.groupRanks }, sites);
   } else {
-    plan = planAdapter({ ...base, ranks: req.ranks.length === 1 ? req.ranks[0] : req.ranks }, sites);
+    if ("preset" in method && req.ranks.length > 1)
+      throw new ConfigError(`--preset takes one rank (the preset fixes the rest), got --ranks ${req.ranks.join(",")}`);
+    plan = planAdapter(
+      "preset" in method ? presetOptions(method.preset, sites, req.ranks[0]) : { ...base, ranks: req.ranks.length === 1 ? req.ranks[0] : req.ranks },
+      sites,
+    );
     warnings.push(...plan.warnings);
   }
   const groups = plan.groups.map((g): GroupRow => {
@@ -134,8 +150,9 @@ export function paramsRow(
       name: g.name,
       construction: g.construction,
       ...(g.fallback ? { fallback: g.fallback } : {}),
-      mode_names: modeLabels(g.construction, gf),
-      mode_sizes: modeSizes(g.construction, g.shape),
+      mode_names: g.construction === "lora" ? ["in", "out"] : modeNames(g.construction),
+      rank_names: modeLabels(g.construction, g.shape, gf),
+      mode_sizes: g.construction === "lora" ? [g.shape.dIn, g.shape.dOut] : modeSizes(g.construction, g.shape),
       ranks: g.ranks,
       params,
       lora_equivalent_rank: params / loraPerRank(g),
@@ -147,7 +164,7 @@ export function paramsRow(
   return {
     construction,
     factorization: f,
-    mode_names: groups[0].mode_names,
+    mode_names: groups[0].rank_names,
     ranks: groups[0].ranks,
     params,
     lora_equivalent_rank: params / perRank,
@@ -156,11 +173,17 @@ export function paramsRow(
   };
 }
 
-const ranksText = (r: { ranks: number[]; mode_names: string[] }) => r.ranks.map((v, i) => `${r.mode_names[i]}=${v}`).join(" ");
+const ranksText = (r: { ranks: number[]; rank_names?: string[]; mode_names: string[] }) =>
+  r.ranks.map((v, i) => `${(r.rank_names ?? r.mode_names)[i]}=${v}`).join(" ");
 
 function table(rows: ParamsRow[]): string {
   const head = ["construction", "ranks", "params", "LoRA-eq. rank"];
-  const cells = rows.map((r) => [r.construction, r.groups.length > 1 ? `${r.groups.length} groups` : ranksText(r), r.params.toLocaleString("en-US"), r.lora_equivalent_rank.toFixed(3)]);
+  const cells = rows.map((r) => [
+    r.construction,
+    r.groups.length > 1 ? `${r.groups.length} groups` : ranksText(r),
+    r.params.toLocaleString("en-US"),
+    r.lora_equivalent_rank.toFixed(3),
+  ]);
   const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((v, i) => (i >= 2 ? v.padStart(width[i]) : v.padEnd(width[i]))).join("  ");
   return [line(head), ...cells.map(line)].join("\n");
@@ -170,22 +193,41 @@ function table(rows: ParamsRow[]): string {
 export function paramsReport(o: ParamsOptions): { json: ParamsRow | ParamsRow[]; text: string; warnings: string[] } {
   const shape = modelShapeFor(o.model);
   const sites = modelSitesFor(o.model);
-  o = { ...o, targetModules: o.targetModules ?? modelDefaultTargets(o.model).join(",") };
-  const factorization = factorizationOf(o.factorization ?? "tucker");
+  // a preset names its own targets
+  if (o.preset === undefined) o = { ...o, targetModules: o.targetModules ?? modelDefaultTargets(o.model).join(",") };
+  const factorization = parseFactorization(o.factorization ?? "tucker");
   const req = request(o);
   const about = `${o.model} (d ${shape.dIn}, ${shape.heads} heads, ${shape.layers} layers, targets ${o.targetModules ?? shape.projections.join(",")})`;
-  if (o.construction === undefined) {
+  if (o.construction === undefined && o.preset === undefined) {
     if ("ranks" in req && req.ranks.length > 1) {
-      throw new ConfigError(`--ranks with ${req.ranks.length} values needs --construction (constructions have 1 to 5 modes); give one rank for the table of all eight`);
+      throw new ConfigError(
+        `--ranks with ${req.ranks.length} values needs --construction (constructions have 1 to 5 modes); give one rank for the table of all eight`,
+      );
     }
-    const rows = CONSTRUCTIONS.map((c) => paramsRow(c, sites, req, factorization, o.targetModules));
-    const what = "budget" in req ? ("total" in req.budget ? `budget ${req.budget.total.toLocaleString("en-US")} parameters` : `LoRA r=${req.budget.isoLora}'s budget`) : `rank ${req.ranks[0]} on every mode`;
+    const rows = CONSTRUCTIONS.map((c) => paramsRow({ construction: c, factorization, targetModules: o.targetModules }, sites, req));
+    const what =
+      "budget" in req
+        ? "total" in req.budget
+          ? `budget ${req.budget.total.toLocaleString("en-US")} parameters`
+          : `LoRA r=${req.budget.isoLora}'s budget`
+        : `rank ${req.ranks[0]} on every mode`;
     return { json: rows, text: `${about}, ${what}, ${factorization}:\n${table(rows)}`, warnings: [] };
   }
-  const construction = CONSTRUCTIONS.find((c) => c === o.construction);
-  if (!construction) throw new ConfigError(`unknown construction "${o.construction}"; valid constructions: ${CONSTRUCTIONS.join(", ")}`);
   const warnings: string[] = [];
-  const row = paramsRow(construction, sites, req, factorization, o.targetModules, warnings);
+  let method: Method;
+  if (o.preset !== undefined) {
+    if (o.construction !== undefined || o.targetModules !== undefined || o.factorization !== undefined) {
+      throw new ConfigError(
+        `--preset ${o.preset} fixes the construction, factorization and targets; drop --construction, --factorization and --target-modules`,
+      );
+    }
+    method = { preset: o.preset };
+  } else {
+    const construction = CONSTRUCTIONS.find((c) => c === o.construction);
+    if (!construction) throw new ConfigError(`unknown construction "${o.construction}"; valid constructions: ${CONSTRUCTIONS.join(", ")}`);
+    method = { construction, factorization, targetModules: o.targetModules };
+  }
+  const row = paramsRow(method, sites, req, warnings);
   const budget = row.budget !== undefined ? ` (largest under a budget of ${row.budget.toLocaleString("en-US")})` : "";
   const groupLines = row.groups.map(
     (g) =>
@@ -193,7 +235,7 @@ export function paramsReport(o: ParamsOptions): { json: ParamsRow | ParamsRow[];
       `    ranks ${ranksText(g)}, parameters ${g.params.toLocaleString("en-US")} (LoRA-equivalent rank ${g.lora_equivalent_rank.toFixed(3)})`,
   );
   const text =
-    `${row.construction} (${row.factorization}) on ${about}${budget}\n${groupLines.join("\n")}\n` +
+    `${o.preset ? `preset ${o.preset}: ` : ""}${row.construction} (${row.factorization}) on ${about}${budget}\n${groupLines.join("\n")}\n` +
     `  total parameters ${row.params.toLocaleString("en-US")} (LoRA-equivalent rank ${row.lora_equivalent_rank.toFixed(3)})`;
   return { json: row, text, warnings };
 }
@@ -207,9 +249,13 @@ export function register(program: Command): void {
     .option("--ranks <list>", "one rank for every mode, or one per mode (e.g. 8,8,3,12); default 8")
     .option("--budget <n>", "solve the ranks: the largest parameter count not above n")
     .option("--iso-lora <r>", "solve the ranks for the budget of LoRA with rank r")
-    .option("--rank-slack <fraction>", "with a budget: the most balanced ranks within this fraction below the best fit (0 = strict; default 0.01, as train and compare)")
-    .option("--factorization <name>", "tucker or cp", "tucker")
-    .option("--target-modules <list>", "adapted linear layers: names, \"all-linear\" or /regex/ (default: q, k, v by the model's names)")
+    .option(
+      "--rank-slack <fraction>",
+      "with a budget: the most balanced ranks within this fraction below the best fit (0 = strict; default 0.01, as train and compare)",
+    )
+    .option("--factorization <name>", "tucker, cp or tt (tensor-train); default tucker")
+    .option("--preset <name>", `a published method instead of --construction: ${Object.keys(PRESETS).join(", ")}`)
+    .option("--target-modules <list>", 'adapted linear layers: names, "all-linear" or /regex/ (default: q, k, v by the model\'s names)')
     .option("--json", "print JSON")
     .action((o: ParamsOptions) => {
       const { json, text, warnings } = paramsReport(o);

@@ -25,8 +25,13 @@ export function register(program: Command): void {
     const file = parseSweepFile(loadConfigFile(opts.config), opts.config);
     if (opts.dryRun) file.dryRun = true;
     const { jobs, runs, labels, base } = sweepJobs(file, (values) => resolveRunConfig(values));
-    const name = typeof opts.name === "string" ? opts.name : file.name ?? sweepName("sweep", runs);
-    await (await queue()).submit(opts.queue, { name, kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, runs }, jobs, opts);
+    const name = typeof opts.name === "string" ? opts.name : (file.name ?? sweepName("sweep", runs));
+    await (await queue()).submit(
+      opts.queue,
+      { name, kind: "train", metric: base.metric, isoLoraRank: base.isoLora, labels, valFraction: base.valFraction, runs },
+      jobs,
+      opts,
+    );
   });
   sweep
     .command("status <url>")

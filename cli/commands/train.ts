@@ -33,15 +33,24 @@ export function register(program: Command): void {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
     try {
-      const result = await runTraining(cfg, out, { onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) }, resume ? "resume" : opts.overwrite ? "overwrite" : "new");
+      const result = await runTraining(
+        cfg,
+        out,
+        { onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) },
+        resume ? "resume" : opts.overwrite ? "overwrite" : "new",
+      );
       rep.stop();
       if (result.interrupted) {
         rep.message(`stopped at step ${result.steps}; resume with: tenslora train --resume ${out}`);
         process.exitCode = 130;
         return;
       }
-      const fraction = isFractionMetric(result.metric);
-      const best = result.best ? `${fraction ? (100 * result.best.value).toFixed(2) : result.best.value.toFixed(4)} (${result.metric}, step ${result.best.step})` : "n/a";
+      const show = (v: number) => (isFractionMetric(result.metric) ? (100 * v).toFixed(2) : v.toFixed(4));
+      const best = !result.best
+        ? "n/a"
+        : result.validationSize > 0
+          ? `validation ${result.metric} ${show(result.best.value)} at step ${result.best.step} (test ${show(result.best.test)})`
+          : `test ${result.metric} ${show(result.best.value)} at step ${result.best.step}`;
       rep.message(`done: ${result.steps} steps, best ${best}; adapters in ${out}/best and ${out}/last, summary in ${out}/summary.json`);
     } finally {
       process.off("SIGINT", onSignal);

@@ -41,7 +41,8 @@ export function register(program: Command): void {
     .option("--json", "one JSON object per line")
     .action(async (opts: Record<string, unknown>) => {
       const threads = opts.threads === undefined ? undefined : Number(opts.threads);
-      if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0)) throw new ConfigError(`--threads must be a non-negative integer, got ${opts.threads}`);
+      if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0))
+        throw new ConfigError(`--threads must be a non-negative integer, got ${opts.threads}`);
       const log = (e: WorkerLog) => (opts.json ? console.log(JSON.stringify(e)) : console.error(`worker: ${describe(e)}`));
       const { startWorker } = await import("../../src/sweep/worker.ts"); // BullMQ loads only here
       const { worker, stop } = startWorker({

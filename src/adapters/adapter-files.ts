@@ -12,13 +12,14 @@ import { toFloat32 } from "../io/dtype-convert.ts";
 import { type SafetensorsFile, float32Inputs, serializeSafetensors } from "../io/safetensors-bytes.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { type AdapterSet, adapterParameterShapes } from "./adapter-set.ts";
-import { type AdapterConfig, type AdapterOptions, planAdapter } from "./config.ts";
+import { RE2JS } from "re2js";
+import { type AdapterConfig, type AdapterGroup, type AdapterOptions, planAdapter } from "./config.ts";
 import { CONSTRUCTION_SPECS, modeNames, modeSizes } from "./constructions.ts";
 import type { LinearSite } from "./sites.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
-const HEAD_PREFIX = "base_model.model.";
+export const HEAD_PREFIX = "base_model.model.";
 
 export interface ModelContext {
   sites: LinearSite[];
@@ -37,19 +38,23 @@ function moduleNames(headKeys: string[]): string[] {
 
 export function adapterConfigJson(set: AdapterSet, ctx: ModelContext, head: WeightMap | undefined): Record<string, unknown> {
   const c = set.config;
-  const g0 = set.groups[0];
   const common = {
     base_model_name_or_path: ctx.baseModel ?? null,
     target_modules: c.targetModules,
     layers_to_transform: c.layersToTransform ?? null,
-    modules_to_save: head && head.size ? moduleNames([...head.keys()]) : null,
+    modules_to_save: head?.size ? moduleNames([...head.keys()]) : null,
     task_type: ctx.taskType ?? null,
   };
   if (CONSTRUCTION_SPECS[c.construction].kind === "lora") {
+    // groups of another rank (from rank_pattern) keep the scaling: alpha = s·r (rsLoRA s·√r)
+    const r = c.ranks[0];
+    const other = set.groups.filter((g) => g.ranks[0] !== r).flatMap((g) => g.grid.flat().map((site) => [site.path, g.ranks[0]] as const));
+    const alpha = (rank: number) => c.scaling * (c.useRslora ? Math.sqrt(rank) : rank);
     return {
       peft_type: "LORA",
-      r: g0.ranks[0],
+      r,
       lora_alpha: c.loraAlpha,
+      ...(other.length ? { rank_pattern: Object.fromEntries(other), alpha_pattern: Object.fromEntries(other.map(([k, v]) => [k, alpha(v)])) } : {}),
       use_rslora: c.useRslora ?? false,
       lora_dropout: 0,
       bias: "none",
@@ -114,6 +119,60 @@ function groupRanksOf(raw: Record<string, unknown>, path: string): Record<string
   return Object.fromEntries(raw.groups.map((g: { name: string; ranks: number[] }) => [g.name, g.ranks]));
 }
 
+/** PEFT's rank_pattern / alpha_pattern keys: regexes matched against the end of a module path. */
+function patternValue(pattern: Record<string, unknown>, site: LinearSite, path: string, field: string): number | undefined {
+  for (const [key, value] of Object.entries(pattern)) {
+    let re: RE2JS;
+    try {
+      re = RE2JS.compile(`(?:.*\\.)?(?:${key})`);
+    } catch {
+      throw new FormatError(`${path}: ${field} key "${key}" is not a valid regular expression`);
+    }
+    if (!re.matches(site.path)) continue;
+    if (typeof value !== "number") throw new FormatError(`${path}: ${field}["${key}"] must be a number, found ${JSON.stringify(value)}`);
+    return value;
+  }
+  return undefined;
+}
+
+/**
+ * Per-group LoRA ranks from PEFT's rank_pattern; one scaling for all modules (alpha_pattern must
+ * keep alpha / r, or alpha / √r with rsLoRA, equal to the file's default).
+ */
+function loraRankPattern(cfg: Record<string, unknown>, path: string, groups: AdapterGroup[], config: AdapterConfig): Record<string, number[]> | undefined {
+  const object = (field: string) => {
+    const v = cfg[field];
+    if (v === undefined || v === null) return {};
+    if (typeof v !== "object" || Array.isArray(v))
+      throw new FormatError(`${path}: "${field}" must be an object of module pattern → number, found ${JSON.stringify(v)}`);
+    return v as Record<string, unknown>;
+  };
+  const ranks = object("rank_pattern");
+  const alphas = object("alpha_pattern");
+  if (Object.keys(ranks).length === 0 && Object.keys(alphas).length === 0) return undefined;
+  const out: Record<string, number[]> = {};
+  for (const g of groups) {
+    const per = g.grid.flat().map((site) => {
+      const r = patternValue(ranks, site, path, "rank_pattern") ?? config.ranks[0];
+      const alpha = patternValue(alphas, site, path, "alpha_pattern") ?? config.loraAlpha!;
+      const s = config.useRslora ? alpha / Math.sqrt(r) : alpha / r;
+      if (Math.abs(s - config.scaling) > 1e-6 * Math.abs(config.scaling)) {
+        throw new FormatError(
+          `${path}: ${site.path} has scaling ${s} (alpha ${alpha}, r ${r}) but the adapter's is ${config.scaling}; modules with their own scaling are not supported`,
+        );
+      }
+      return r;
+    });
+    if (per.some((r) => r !== per[0])) {
+      throw new FormatError(
+        `${path}: rank_pattern gives the ${g.name} layers of one shape different ranks (${[...new Set(per)].join(", ")}); give them one rank`,
+      );
+    }
+    out[g.name] = [per[0]];
+  }
+  return out;
+}
+
 function parseConfig(raw: unknown, path: string, ctx: ModelContext) {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new FormatError(`${path}: must hold a JSON object, found ${JSON.stringify(raw)}`);
   const cfg = raw as Record<string, unknown>;
@@ -121,7 +180,10 @@ function parseConfig(raw: unknown, path: string, ctx: ModelContext) {
   const targets = { targetModules: targetsOf(cfg, path), layersToTransform: layersOf(cfg, path) };
   if (peft === "LORA") {
     if (typeof cfg.r !== "number") throw new FormatError(`${path}: "r" must be a number, found ${JSON.stringify(cfg.r)}`);
-    return planAdapter({ construction: "lora", ranks: cfg.r, loraAlpha: (cfg.lora_alpha as number) ?? cfg.r, useRslora: Boolean(cfg.use_rslora), ...targets }, ctx.sites);
+    const base = { construction: "lora", ranks: cfg.r, loraAlpha: (cfg.lora_alpha as number) ?? cfg.r, useRslora: Boolean(cfg.use_rslora), ...targets };
+    const plain = planAdapter(base, ctx.sites);
+    const groupRanks = loraRankPattern(cfg, path, plain.groups, plain.config);
+    return groupRanks ? planAdapter({ ...base, groupRanks }, ctx.sites) : plain;
   }
   if (peft === "TENSLORA") {
     const stored = { num_layers: cfg.num_layers, num_heads: cfg.num_heads, hidden_size: cfg.hidden_size };

@@ -10,7 +10,9 @@ import type { Dense } from "../tensor/dense.ts";
 import { kaimingUniform, normal, orthogonal, tuckerNormalStd } from "../tensor/init.ts";
 import { Rng } from "../tensor/random.ts";
 import type { AdapterConfig, AdapterGroup } from "./config.ts";
-import { CONSTRUCTION_SPECS, modeSizes, tensorCount } from "./constructions.ts";
+import { CONSTRUCTION_SPECS, modeSizes, tensorCount, tensorModes } from "./constructions.ts";
+import { FACTORIZATIONS } from "./factorizations/index.ts";
+import type { ParamSpec } from "./factorizations/types.ts";
 import type { AdapterState, AdapterTensor } from "./reference.ts";
 import type { LinearSite } from "./sites.ts";
 
@@ -25,11 +27,20 @@ export const loraKeys = (site: LinearSite) => ({
   b: `base_model.model.${site.path}.lora_B.weight`,
 });
 const prefix = (g: number) => `tenslora.${g === 0 ? "" : `g${g}.`}`;
-export const coreKey = (t: number, g = 0) => `${prefix(g)}${t}.core`;
-export const factorKey = (t: number, i: number, g = 0) => `${prefix(g)}${t}.factors.${i}`;
+/** The file key of parameter `key` ("core", "factors.<i>", "cores.<i>") of tensor t in group g. */
+export const tensorKey = (t: number, key: string, g = 0) => `${prefix(g)}${t}.${key}`;
+export const coreKey = (t: number, g = 0) => tensorKey(t, "core", g);
+export const factorKey = (t: number, i: number, g = 0) => tensorKey(t, `factors.${i}`, g);
 
 const isLora = (group: AdapterGroup) => CONSTRUCTION_SPECS[group.construction].kind === "lora";
-const usesCp = (config: AdapterConfig, group: AdapterGroup) => config.factorization === "cp" && !isLora(group);
+
+/** A group's tensor parameters: name → its spec, for every tensor. */
+function tensorParams(config: AdapterConfig, group: AdapterGroup): Map<string, ParamSpec> {
+  const specs = FACTORIZATIONS[config.factorization].params(tensorModes(group.construction, group.shape), group.ranks);
+  const m = new Map<string, ParamSpec>();
+  for (let t = 0; t < tensorCount(group.construction, group.shape); t++) for (const p of specs) m.set(tensorKey(t, p.key, group.index), p);
+  return m;
+}
 
 /** Expected name → shape of every parameter of one group. */
 export function groupParameterShapes(config: AdapterConfig, group: AdapterGroup): Map<string, number[]> {
@@ -43,12 +54,7 @@ export function groupParameterShapes(config: AdapterConfig, group: AdapterGroup)
     }
     return m;
   }
-  const sizes = modeSizes(group.construction, group.shape);
-  const cp = usesCp(config, group);
-  for (let t = 0; t < tensorCount(group.construction, group.shape); t++) {
-    if (!cp) m.set(coreKey(t, group.index), [...group.ranks]);
-    sizes.forEach((n, i) => m.set(factorKey(t, i, group.index), [n, cp ? group.ranks[0] : group.ranks[i]]));
-  }
+  for (const [k, p] of tensorParams(config, group)) m.set(k, p.shape);
   return m;
 }
 
@@ -66,29 +72,46 @@ export function adapterParamCount(set: AdapterSet): number {
 
 const f32 = (d: Dense): Float32Array => (d.data instanceof Float32Array ? d.data : Float32Array.from(d.data));
 
+/** The names of the set's tensors that start at zero (one per adapted tensor or LoRA pair): LoRA's B and each factorisation's zeroed parameter. */
+export function zeroInitializedTensors(set: AdapterSet): Set<string> {
+  return new Set(
+    set.groups.flatMap((g) =>
+      isLora(g)
+        ? [...groupParameterShapes(set.config, g).keys()].filter((k) => k.endsWith(".lora_B.weight"))
+        : [...tensorParams(set.config, g)].filter(([, p]) => p.zero).map(([name]) => name),
+    ),
+  );
+}
+
 /**
- * Fresh parameters: the update is zero (LoRA B = 0, Tucker core = 0, CP first factor = 0), and
- * every tensor draws its own factors (the official code seeds every tensor alike; we do not).
+ * Fresh parameters: the update is zero (LoRA B = 0; each factorisation zeroes one parameter:
+ * Tucker's core, CP's first factor, TT's first output-side core), and every tensor draws its own
+ * factors (the official code seeds every tensor alike; we do not). A factor or TT core
+ * [r, I, r'] is initialised as the matrix [r·I, r'] (orthogonal: left-orthogonal TT cores).
  */
 export function createAdapterSet(config: AdapterConfig, groups: AdapterGroup[], seed = 0): AdapterSet {
   const rng = new Rng(seed);
   const tensors: WeightMap = new Map();
   let draw = 0;
+  const add = (name: string, s: number[], zero: boolean, std: number) => {
+    const r = rng.fork(draw++);
+    const n = s.reduce((a, b) => a * b, 1);
+    const cols = s[s.length - 1];
+    let data: Float32Array;
+    if (zero) data = new Float32Array(n);
+    else if (name.endsWith(".lora_A.weight")) data = f32(kaimingUniform(r, s, s[1]));
+    else if (config.init === "orthogonal") data = f32(orthogonal(r, n / cols, cols));
+    else if (config.init === "normal") data = f32(normal(r, s, std));
+    else data = f32(kaimingUniform(r, s, cols));
+    tensors.set(name, { shape: s, data });
+  };
   for (const group of groups) {
-    const cp = usesCp(config, group);
-    const std = !isLora(group) && !cp ? tuckerNormalStd(group.ranks) : 1;
-    for (const [name, s] of groupParameterShapes(config, group)) {
-      const r = rng.fork(draw++);
-      const n = s.reduce((a, b) => a * b, 1);
-      const zero = name.endsWith(".lora_B.weight") || name.endsWith(".core") || (cp && name.endsWith(".factors.0"));
-      let data: Float32Array;
-      if (zero) data = new Float32Array(n);
-      else if (name.endsWith(".lora_A.weight")) data = f32(kaimingUniform(r, s, s[1]));
-      else if (config.init === "orthogonal") data = f32(orthogonal(r, s[0], s[1]));
-      else if (config.init === "normal") data = f32(normal(r, s, std));
-      else data = f32(kaimingUniform(r, s, s[1]));
-      tensors.set(name, { shape: s, data });
+    if (isLora(group)) {
+      for (const [name, s] of groupParameterShapes(config, group)) add(name, s, name.endsWith(".lora_B.weight"), 1);
+      continue;
     }
+    const std = config.factorization === "tucker" ? tuckerNormalStd(group.ranks) : 1;
+    for (const [name, p] of tensorParams(config, group)) add(name, p.shape, p.zero, std);
   }
   return { config, groups, tensors };
 }
@@ -110,9 +133,11 @@ export function groupState(set: AdapterSet, group: AdapterGroup): AdapterState {
     }
   } else {
     const modes = modeSizes(group.construction, shape).length;
+    const f = config.factorization;
     for (let t = 0; t < tensorCount(group.construction, shape); t++) {
-      const factors = Array.from({ length: modes }, (_, i) => get(factorKey(t, i, group.index)));
-      list.push(usesCp(config, group) ? { factors } : { core: get(coreKey(t, group.index)), factors });
+      const each = (key: string) => Array.from({ length: modes }, (_, i) => get(tensorKey(t, `${key}.${i}`, group.index)));
+      if (f === "tt") list.push({ cores: each("cores") });
+      else list.push(f === "cp" ? { factors: each("factors") } : { core: get(coreKey(t, group.index)), factors: each("factors") });
     }
   }
   return { construction: group.construction, shape, tensors: list, headLayout: config.headLayout, scaling: config.scaling };

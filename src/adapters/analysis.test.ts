@@ -9,7 +9,10 @@ import { multilinearSpectrum, numericalRank, stackAdapterUpdates, STACK_MODE_NAM
 import type { AdapterState } from "./reference.ts";
 
 function rand(rng: Rng, s: number[]): Dense {
-  return dense(s, Float64Array.from({ length: sizeOf(s) }, () => rng.normal()));
+  return dense(
+    s,
+    Float64Array.from({ length: sizeOf(s) }, () => rng.normal()),
+  );
 }
 
 test("a Tucker tensor with core ranks (2, 3, 4) has exactly 2, 3, 4 non-zero singular values per mode", () => {
@@ -18,8 +21,14 @@ test("a Tucker tensor with core ranks (2, 3, 4) has exactly 2, 3, 4 non-zero sin
   const ranks = [2, 3, 4];
   const t = tuckerToTensor({ core: rand(rng, ranks), factors: sizes.map((s, n) => rand(rng, [s, ranks[n]])) });
   const spec = multilinearSpectrum(t, ["a", "b", "c"]);
-  assert.deepEqual(spec.map((m) => numericalRank(m)), ranks);
-  assert.deepEqual(spec.map((m) => m.name), ["a", "b", "c"]);
+  assert.deepEqual(
+    spec.map((m) => numericalRank(m)),
+    ranks,
+  );
+  assert.deepEqual(
+    spec.map((m) => m.name),
+    ["a", "b", "c"],
+  );
   for (const m of spec) {
     assert.equal(m.normalized[0], 1);
     assert.ok(Math.abs(m.energy.reduce((a, b) => a + b, 0) - 1) < 1e-12);
@@ -35,7 +44,10 @@ test("a core of shape (2, 3, 1) yields multilinear rank (2, 2, 1): mode 1's rank
   const sizes = [6, 5, 4];
   const ranks = [2, 3, 1];
   const t = tuckerToTensor({ core: rand(rng, ranks), factors: sizes.map((s, n) => rand(rng, [s, ranks[n]])) });
-  assert.deepEqual(multilinearSpectrum(t).map((m) => numericalRank(m)), [2, 2, 1]);
+  assert.deepEqual(
+    multilinearSpectrum(t).map((m) => numericalRank(m)),
+    [2, 2, 1],
+  );
 });
 
 test("orthogonal CP Σ σ_r a_r∘b_r∘c_r: every mode's spectrum is σ, entropy and top-1 energy as computed by hand", () => {

@@ -76,11 +76,7 @@ export function numericalRank(spectrum: ModeSpectrum, tol = 1e-6): number {
  * T[i, j, h, p, l] = ΔW[p,l][col(j, h), i], col = h·dh + j (head_major, the model's heads) or
  * j·H + h (interleaved). Stored as float32: a ViT-B stack has 21 M entries.
  */
-export function stackUpdateTensor(
-  shape: ModelShape,
-  deltaWeight: (p: number, l: number) => Dense,
-  headLayout: HeadLayout = "head_major",
-): Dense {
+export function stackUpdateTensor(shape: ModelShape, deltaWeight: (p: number, l: number) => Dense, headLayout: HeadLayout = "head_major"): Dense {
   validateModelShape(shape);
   const { dIn, dOut, heads: H, layers: L } = shape;
   if (dOut % H !== 0) {

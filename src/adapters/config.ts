@@ -16,7 +16,7 @@ import {
   parseConstruction,
 } from "./constructions.ts";
 import { GQA_MODES, type GqaMode, type GroupPlan, planGroups } from "./groups.ts";
-import type { Factorization } from "./params.ts";
+import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
 import type { HeadLayout } from "./reference.ts";
 import type { LinearSite } from "./sites.ts";
 import { type TargetModules, selectSites } from "./targets.ts";
@@ -70,7 +70,6 @@ export interface AdapterOptions {
 }
 
 const INITS: InitMethod[] = ["orthogonal", "normal", "kaiming_uniform"];
-const FACTORIZATIONS: Factorization[] = ["tucker", "cp"];
 
 function oneOf<T extends string>(what: string, plural: string, value: unknown, valid: readonly T[]): T {
   if (typeof value === "string" && (valid as readonly string[]).includes(value)) return value as T;
@@ -80,19 +79,28 @@ function oneOf<T extends string>(what: string, plural: string, value: unknown, v
 function rankList(value: unknown, where: string): number | number[] {
   const ok = (v: unknown) => typeof v === "number" && Number.isFinite(v);
   if (ok(value)) return value as number;
-  if (Array.isArray(value) && value.length > 0 && value.every(ok)) return value as number[];
+  // one rank in a list is one rank for every mode, as a number is
+  if (Array.isArray(value) && value.length > 0 && value.every(ok)) return value.length === 1 ? (value[0] as number) : (value as number[]);
   throw new ConfigError(`${where} must be a positive integer or a list of them (one per mode), got ${JSON.stringify(value)}`);
 }
 
 /**
  * A group's ranks from the ranks asked for: unchanged where the group runs the construction asked
- * for; for a fallback without heads, (in, dh, heads, …) maps to (in, out = min(r_dh·r_heads, dOut), …)
- * and to LoRA's r = r_in.
+ * for (or for CP's single R); for a fallback without heads, LoRA's r = r_in, and otherwise Tucker's
+ * (in, dh, heads, …) maps to (in, out = min(r_dh·r_heads, dOut), …) and TT's bonds (in-dh, dh-heads,
+ * heads-…, …) to (in-out, out-…, …).
  */
-function groupRanks(plan: GroupPlan, asked: Construction, ranks: number | number[], cp: boolean): number | number[] {
-  if (typeof ranks === "number" || cp || plan.construction === asked) return ranks;
+function groupRanks(plan: GroupPlan, asked: Construction, ranks: number | number[], f: Factorization): number | number[] {
+  if (typeof ranks === "number" || f === "cp" || plan.construction === asked) return ranks;
   if (plan.construction === "lora") return [ranks[0]];
+  if (f === "tt") return [ranks[0], ...ranks.slice(2)];
   return [ranks[0], Math.min(ranks[1] * ranks[2], plan.shape.dOut), ...ranks.slice(3)];
+}
+
+/** The rank names of a construction's tensors under a factorisation (sizes do not matter). */
+function rankNamesOf(c: Construction, f: Factorization): string[] {
+  const names = modeNames(c);
+  return FACTORIZATIONS[f].rankNames({ names, sizes: names.map(() => 1), att: CONSTRUCTION_SPECS[c].hasAtt, headMajor: true });
 }
 
 /** Validate options against a model's linear sites: the config, its groups with ranks, and warnings. */
@@ -100,17 +108,18 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   if (o === null || typeof o !== "object") throw new ConfigError(`adapter options must be an object, got ${JSON.stringify(o)}`);
   const construction = parseConstruction(o.construction);
   const lora = CONSTRUCTION_SPECS[construction].kind === "lora";
-  const factorization = lora ? "tucker" : oneOf("factorization", "factorizations", o.factorization ?? "tucker", FACTORIZATIONS);
+  const factorization = lora ? "tucker" : parseFactorization(o.factorization ?? "tucker");
   const headLayout = oneOf("head layout", "layouts", o.headLayout ?? "head_major", ["head_major", "interleaved"] as const);
   const init = oneOf("init", "inits", o.init ?? "orthogonal", INITS);
   const gqa = oneOf("GQA mode", "modes", o.gqa ?? "mean", GQA_MODES);
   const asked = rankList(o.ranks, "ranks");
-  const cp = factorization === "cp";
-  if (Array.isArray(asked) && !cp && asked.length !== 1 && asked.length !== modeNames(construction).length) {
-    const names = modeNames(construction);
-    throw new ConfigError(
-      `construction "${construction}" has ${names.length} modes (${names.join(", ")}): give one rank or ${names.length} ranks, got ${asked.length} [${asked.join(", ")}]`,
-    );
+  const rankNames = lora ? ["r"] : rankNamesOf(construction, factorization);
+  if (!lora && Array.isArray(asked) && factorization !== "cp" && asked.length !== 1 && asked.length !== rankNames.length) {
+    const what =
+      factorization === "tt"
+        ? `a tensor-train of "${construction}" has ${rankNames.length} bond ranks`
+        : `construction "${construction}" has ${rankNames.length} modes`;
+    throw new ConfigError(`${what} (${rankNames.join(", ")}): give one rank or ${rankNames.length} ranks, got ${asked.length} [${asked.join(", ")}]`);
   }
   const targetModules = o.targetModules ?? [...DEFAULT_PROJECTIONS];
   const layersToTransform = o.layersToTransform;
@@ -122,21 +131,21 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   const warnings: string[] = [];
   const groups = plans.map((plan, index): AdapterGroup => {
     const given = o.groupRanks?.[plan.name];
-    const ranks = given !== undefined ? rankList(given, `ranks of group ${plan.name}`) : groupRanks(plan, construction, asked, cp);
-    const groupCp = cp && plan.construction !== "lora";
-    const r = normalizeRanks(plan.construction, plan.shape, ranks, groupCp);
-    checkRankBounds(plan.construction, plan.shape, r.ranks, groupCp);
+    const ranks = given !== undefined ? rankList(given, `ranks of group ${plan.name}`) : groupRanks(plan, construction, asked, factorization);
+    const r = normalizeRanks(plan.construction, plan.shape, ranks, factorization);
+    checkRankBounds(plan.construction, plan.shape, r.ranks, factorization);
     warnings.push(...r.warnings.map((w) => (plans.length > 1 ? `${plan.name}: ${w}` : w)));
     return { ...plan, index, ranks: r.ranks };
   });
   let scaling = o.scaling ?? 1;
   if (typeof scaling !== "number") throw new ConfigError(`scaling must be a number (e.g. 2 or 0.5), got the ${typeof scaling} ${JSON.stringify(scaling)}`);
-  const r0 = groups[0].ranks[0];
+  // PEFT's r: LoRA's scaling is alpha / r (rank_pattern modules keep that scaling, see format.ts)
+  const r0 = typeof asked === "number" ? asked : asked[0];
   if (lora && o.loraAlpha !== undefined) scaling = o.useRslora ? o.loraAlpha / Math.sqrt(r0) : o.loraAlpha / r0;
   if (!Number.isFinite(scaling)) throw new ConfigError(`scaling must be a finite number, got ${scaling}`);
   const config: AdapterConfig = {
     construction,
-    ranks: typeof asked === "number" ? (cp || lora ? [asked] : modeNames(construction).map(() => asked)) : [...asked],
+    ranks: typeof asked === "number" ? (factorization === "cp" ? [asked] : rankNames.map(() => asked)) : [...asked],
     factorization,
     scaling,
     loraAlpha: lora ? (o.loraAlpha ?? scaling * r0) : undefined,

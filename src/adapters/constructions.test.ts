@@ -17,7 +17,7 @@ import {
 
 const vitB = modelShape({ dIn: 768, dOut: 768, heads: 12, layers: 12 });
 
-// DESIGN.md §1's table: one tensor's modes and the number of tensors at ViT-B (L = 12, 3 projections)
+// docs/adapters.md §2's table: one tensor's modes and the number of tensors at ViT-B (L = 12, 3 projections)
 const TABLE: Record<Construction, { modes: string[]; sizes: number[]; tensors: number }> = {
   lora: { modes: ["in", "out"], sizes: [768, 768], tensors: 36 },
   att: { modes: ["in", "dh", "heads"], sizes: [768, 64, 12], tensors: 36 },
@@ -29,7 +29,7 @@ const TABLE: Record<Construction, { modes: string[]; sizes: number[]; tensors: n
   att_qkv_depth: { modes: ["in", "dh", "heads", "qkv", "depth"], sizes: [768, 64, 12, 3, 12], tensors: 1 },
 };
 
-test("mode names, sizes and tensor counts match DESIGN.md's table at ViT-B", () => {
+test("mode names, sizes and tensor counts match docs/adapters.md's table at ViT-B", () => {
   assert.deepEqual([...CONSTRUCTIONS].sort(), Object.keys(TABLE).sort());
   for (const c of CONSTRUCTIONS) {
     assert.deepEqual(modeNames(c), TABLE[c].modes, c);
@@ -77,19 +77,40 @@ test("a fourth projection (output) enlarges the qkv mode and the per-projection 
 });
 
 test("configuration errors name the rule, the value and the valid range", () => {
-  assert.throws(() => parseConstruction("att_qkv_layers"), (e: unknown) => e instanceof ConfigError && /att_qkv_layers/.test(e.message) && /att_qkv_depth/.test(e.message));
+  assert.throws(
+    () => parseConstruction("att_qkv_layers"),
+    (e: unknown) => e instanceof ConfigError && /att_qkv_layers/.test(e.message) && /att_qkv_depth/.test(e.message),
+  );
   const bad = modelShape({ dIn: 768, dOut: 770, heads: 12, layers: 2 });
-  assert.throws(() => modeSizes("att", bad), (e: unknown) => e instanceof ConfigError && /heads must divide dOut/.test(e.message) && /770/.test(e.message));
+  assert.throws(
+    () => modeSizes("att", bad),
+    (e: unknown) => e instanceof ConfigError && /heads must divide dOut/.test(e.message) && /770/.test(e.message),
+  );
   assert.deepEqual(modeSizes("qkv", bad), [768, 770, 3]); // no head split, no constraint
   assert.throws(() => modelShape({ dIn: 0, dOut: 4, heads: 1, layers: 1 }), ConfigError);
   assert.throws(() => modelShape({ dIn: 4, dOut: 4, heads: 1, layers: 1, projections: ["q", "q"] }), ConfigError);
-  assert.throws(() => normalizeRanks("qkv", vitB, [8, 8]), (e: unknown) => e instanceof ConfigError && /3 modes/.test(e.message) && /\[8, 8\]/.test(e.message));
+  assert.throws(
+    () => normalizeRanks("qkv", vitB, [8, 8]),
+    (e: unknown) => e instanceof ConfigError && /3 modes/.test(e.message) && /\[8, 8\]/.test(e.message),
+  );
   for (const r of [0, -2, 1.5, NaN]) {
-    assert.throws(() => normalizeRanks("att", vitB, r), (e: unknown) => e instanceof ConfigError && /integer ≥ 1/.test(e.message));
+    assert.throws(
+      () => normalizeRanks("att", vitB, r),
+      (e: unknown) => e instanceof ConfigError && /integer ≥ 1/.test(e.message),
+    );
   }
-  assert.throws(() => normalizeRanks("att", vitB, [8, 0, 8]), (e: unknown) => e instanceof ConfigError && /mode `dh`/.test(e.message));
-  assert.throws(() => normalizeRanks("lora", vitB, [8, 8]), (e: unknown) => e instanceof ConfigError && /one rank/.test(e.message));
-  assert.throws(() => tensorIndex("att", vitB, 3, 0), (e: unknown) => e instanceof ConfigError && /\[0, 2\]/.test(e.message));
+  assert.throws(
+    () => normalizeRanks("att", vitB, [8, 0, 8]),
+    (e: unknown) => e instanceof ConfigError && /mode `dh`/.test(e.message),
+  );
+  assert.throws(
+    () => normalizeRanks("lora", vitB, [8, 8]),
+    (e: unknown) => e instanceof ConfigError && /one rank/.test(e.message),
+  );
+  assert.throws(
+    () => tensorIndex("att", vitB, 3, 0),
+    (e: unknown) => e instanceof ConfigError && /\[0, 2\]/.test(e.message),
+  );
   assert.throws(() => tensorIndex("att", vitB, 0, 12), ConfigError);
 });
 

@@ -8,17 +8,10 @@
  * Mode order (as in the official code): `in, out` or `in, dh, heads`, then `qkv`, then `depth`.
  */
 import { ConfigError } from "../errors.ts";
+import { FACTORIZATIONS, type Factorization } from "./factorizations/index.ts";
+import type { TensorModes } from "./factorizations/types.ts";
 
-export const CONSTRUCTIONS = [
-  "lora",
-  "att",
-  "qkv",
-  "depth",
-  "att_qkv",
-  "att_depth",
-  "qkv_depth",
-  "att_qkv_depth",
-] as const;
+export const CONSTRUCTIONS = ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"] as const;
 
 export type Construction = (typeof CONSTRUCTIONS)[number];
 
@@ -45,9 +38,10 @@ function spec(name: Construction): ConstructionSpec {
   };
 }
 
-export const CONSTRUCTION_SPECS: Readonly<Record<Construction, ConstructionSpec>> = Object.fromEntries(
-  CONSTRUCTIONS.map((c) => [c, spec(c)]),
-) as Record<Construction, ConstructionSpec>;
+export const CONSTRUCTION_SPECS: Readonly<Record<Construction, ConstructionSpec>> = Object.fromEntries(CONSTRUCTIONS.map((c) => [c, spec(c)])) as Record<
+  Construction,
+  ConstructionSpec
+>;
 
 export type ModeName = "in" | "out" | "dh" | "heads" | "qkv" | "depth";
 
@@ -185,83 +179,41 @@ export interface NormalizedRanks {
   warnings: string[];
 }
 
-function checkRank(r: number, where: string): void {
-  if (!Number.isInteger(r) || r < 1) {
-    throw new ConfigError(`${where}: a rank must be an integer ≥ 1, got ${r}`);
-  }
+/** A tensor's modes as its factorisation sees them (head layout: see reference.ts). */
+export function tensorModes(c: Construction, shape: ModelShape, headMajor = true): TensorModes {
+  return { names: modeNames(c), sizes: modeSizes(c, shape), att: specOf(c).hasAtt, headMajor };
 }
 
 /**
- * Per-mode ranks from a single rank (the same on every mode, the paper's "isorank") or a list
- * with one rank per mode (`modeNames` order). `lora` takes one rank, CP (`cp`) one rank R shared
- * by every mode. Ranks above a mode's size, or above the product of the other ranks, are legal
- * (the official code allows rank 8 on the size-3 qkv mode to compare with LoRA r = 8) but add
- * parameters without expressiveness: the multilinear rank of any tensor satisfies r_n ≤ I_n and
- * r_n ≤ Π_{m≠n} r_m. They are reported as warnings (`checkRankBounds` rejects the absurd ones).
+ * The ranks of one tensor from a single rank (the same everywhere, the paper's "isorank") or a
+ * list in the factorisation's order (Tucker: one per mode in `modeNames` order; CP: one R; TT: the
+ * bond ranks). `lora` takes one rank; a rank above min(dIn, dOut) warns. Legal but wasteful ranks
+ * are reported as warnings (see each factorisation).
  */
-export function normalizeRanks(c: Construction, shape: ModelShape, ranks: number | readonly number[], cp = false): NormalizedRanks {
-  const names = modeNames(c);
-  const sizes = modeSizes(c, shape);
-  const warnings: string[] = [];
-  if (specOf(c).kind === "lora" || cp) {
-    const list = typeof ranks === "number" ? [ranks] : [...ranks];
-    const what = cp ? `CP factorization of "${c}"` : `construction "lora"`;
-    if (list.length === 0 || list.some((r) => r !== list[0]) || (!cp && list.length !== 1)) {
-      throw new ConfigError(
-        cp
-          ? `CP takes one rank R shared by every mode of "${c}", got ${list.length} ranks [${list.join(", ")}]`
-          : `construction "lora" takes one rank r, got ${list.length} ranks [${list.join(", ")}]`,
-      );
-    }
-    checkRank(list[0], what);
-    if (cp) return { ranks: [list[0]], warnings };
-    const cap = Math.min(shape.dIn, shape.dOut);
-    if (list[0] > cap) warnings.push(`rank ${list[0]} on a [${shape.dOut}, ${shape.dIn}] matrix (max rank ${cap}) adds parameters without expressiveness`);
-    return { ranks: [list[0]], warnings };
-  }
-  const list = typeof ranks === "number" ? names.map(() => ranks) : [...ranks];
-  if (list.length !== names.length) {
-    throw new ConfigError(
-      `construction "${c}" has ${names.length} modes (${names.join(", ")}): give one rank or ${names.length} ranks, got ${list.length} [${list.join(", ")}]`,
-    );
-  }
-  list.forEach((r, i) => checkRank(r, `construction "${c}", mode \`${names[i]}\``));
-  list.forEach((r, i) => {
-    if (r > sizes[i]) warnings.push(`rank ${r} on mode \`${names[i]}\` (size ${sizes[i]}) adds parameters without expressiveness`);
-    const others = list.reduce((acc, v, j) => (j === i ? acc : acc * v), 1);
-    if (r > others) {
-      warnings.push(`rank ${r} on mode \`${names[i]}\` exceeds the product of the other ranks (${others}) and adds parameters without expressiveness`);
-    }
-  });
+export function normalizeRanks(
+  c: Construction,
+  shape: ModelShape,
+  ranks: number | readonly number[],
+  factorization: Factorization = "tucker",
+): NormalizedRanks {
+  if (specOf(c).kind === "tensor") return FACTORIZATIONS[factorization].ranks(tensorModes(c, shape), ranks, `construction "${c}"`);
+  const list = typeof ranks === "number" ? [ranks] : [...ranks];
+  if (list.length !== 1) throw new ConfigError(`construction "lora" takes one rank r, got ${list.length} ranks [${list.join(", ")}]`);
+  if (!Number.isInteger(list[0]) || list[0] < 1) throw new ConfigError(`construction "lora": a rank must be an integer ≥ 1, got ${list[0]}`);
+  const cap = Math.min(shape.dIn, shape.dOut);
+  const warnings = list[0] > cap ? [`rank ${list[0]} on a [${shape.dOut}, ${shape.dIn}] matrix (max rank ${cap}) adds parameters without expressiveness`] : [];
   return { ranks: list, warnings };
 }
 
 /**
- * Ranks no adapter should be built with: above every mode size (Tucker; LoRA: above both sides of
- * the matrix), or for CP above Π I_n / max I_n, the bound on any tensor's CP rank. Such a rank
- * adds nothing at any size, and its core or factors may not even fit in memory.
+ * Ranks no adapter should be built with (they add nothing at any size, and the core or factors
+ * may not even fit in memory): LoRA above both sides of the matrix; see each factorisation.
  */
-export function checkRankBounds(c: Construction, shape: ModelShape, ranks: readonly number[], cp: boolean): void {
-  const names = modeNames(c);
-  const sizes = modeSizes(c, shape);
-  const sizesText = names.map((n, i) => `${n} ${sizes[i]}`).join(", ");
-  if (cp) {
-    const bound = sizes.reduce((a, b) => a * b, 1) / Math.max(...sizes);
-    if (ranks[0] > bound) {
-      throw new ConfigError(`CP factorization of "${c}": rank ${ranks[0]} exceeds ${bound}, the largest CP rank of a tensor with modes (${sizesText}); use R ≤ ${bound}`);
-    }
-    return;
+export function checkRankBounds(c: Construction, shape: ModelShape, ranks: readonly number[], factorization: Factorization = "tucker"): void {
+  if (specOf(c).kind === "tensor") FACTORIZATIONS[factorization].checkBounds(tensorModes(c, shape), ranks, `construction "${c}"`);
+  else if (ranks[0] > Math.max(shape.dIn, shape.dOut)) {
+    throw new ConfigError(
+      `construction "lora": rank ${ranks[0]} exceeds both sides of the [${shape.dOut}, ${shape.dIn}] matrix; use r ≤ ${Math.min(shape.dIn, shape.dOut)}`,
+    );
   }
-  if (specOf(c).kind === "lora") {
-    if (ranks[0] > Math.max(shape.dIn, shape.dOut)) {
-      throw new ConfigError(`construction "lora": rank ${ranks[0]} exceeds both sides of the [${shape.dOut}, ${shape.dIn}] matrix; use r ≤ ${Math.min(shape.dIn, shape.dOut)}`);
-    }
-    return;
-  }
-  const largest = Math.max(...sizes);
-  ranks.forEach((r, i) => {
-    if (r > largest) {
-      throw new ConfigError(`construction "${c}": rank ${r} on mode \`${names[i]}\` (size ${sizes[i]}) exceeds every mode size (${sizesText}); use a rank ≤ ${sizes[i]}`);
-    }
-  });
 }

@@ -44,7 +44,10 @@ export interface GroupPlan {
 /** The construction without its heads mode: att_qkv_depth → qkv_depth; att → lora. */
 export function withoutHeads(c: Construction): Construction {
   if (!CONSTRUCTION_SPECS[c].hasAtt) return c;
-  const rest = c.split("_").filter((p) => p !== "att").join("_");
+  const rest = c
+    .split("_")
+    .filter((p) => p !== "att")
+    .join("_");
   return (rest || "lora") as Construction;
 }
 
@@ -136,7 +139,13 @@ function planGroup(sites: LinearSite[], construction: Construction, gqa: GqaMode
     ...(effective !== construction
       ? { fallback: `"${construction}" → "${effective}": ${name} ${h0 ? "has sites whose heads do not line up" : "has no attention heads"}` }
       : {}),
-    shape: { dIn: att ? sides[0][0] : sites[0].inFeatures, dOut: att ? sides[0][1] : groupOut(sites[0], gqa, stacks), heads: headsForm ? h0!.count : 1, layers: layers.length, projections: names },
+    shape: {
+      dIn: att ? sides[0][0] : sites[0].inFeatures,
+      dOut: att ? sides[0][1] : groupOut(sites[0], gqa, stacks),
+      heads: headsForm ? h0!.count : 1,
+      layers: layers.length,
+      projections: names,
+    },
     grid,
     members,
   };

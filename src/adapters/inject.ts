@@ -5,9 +5,11 @@
  */
 import * as b from "../ir/builder.ts";
 import type { Value } from "../ir/graph.ts";
-import { type AdapterSet, coreKey, factorKey, loraKeys } from "./adapter-set.ts";
+import { type AdapterSet, loraKeys, tensorKey } from "./adapter-set.ts";
 import type { AdapterConfig, AdapterGroup } from "./config.ts";
-import { CONSTRUCTION_SPECS, tensorCount, tensorIndex } from "./constructions.ts";
+import { CONSTRUCTION_SPECS, tensorCount, tensorIndex, tensorModes } from "./constructions.ts";
+import { FACTORIZATIONS } from "./factorizations/index.ts";
+import { graphOps } from "./factorizations/ops.ts";
 import type { LinearSite, ProjectionHook } from "./sites.ts";
 
 type Get = (name: string) => Value;
@@ -19,84 +21,20 @@ export function allSlicesR(set: AdapterSet, t: number, get: Get, group: AdapterG
 }
 
 /**
- * All R[p,l] of the tensors `ts` as one value [T, r_in, S, dOut]: S = P·L slices per tensor,
- * p-major (1 when the construction stacks neither), behind the rank axes, so each projection's
- * slice and its cotangent are one strided block each. The tensors of a construction share their
- * shapes, so their cores and factors are stacked and every product below runs once for all of
- * them, batched over T: att's 36 tensors were otherwise 36 × 8 tiny products a step (about 11 ms
- * of its 0.55 s step on 2 threads, mostly per-node overhead). Every contraction is a GEMM, flat or batched, and
- * no operand is ever transposed: ONNX Runtime ran Einsum on these shapes (three or more
- * contracted indices, or its own internal transposes) at 3–25 GFLOP/s, and its Transpose of the
- * core's small inner axes, with its gradient, took 1 ms a step on 2 threads and 10 ms each on 16.
+ * All R[p,l] of the tensors `ts` of a group as one value [T, r_in, S, dOut]: S = P·L slices per
+ * tensor, p-major (1 when the construction stacks neither), behind the rank axes, so each
+ * projection's slice and its cotangent are one strided block each. The tensors of a group share
+ * their shapes, so their parameters are stacked and every product of the factorisation's slice
+ * definition runs once for all of them, batched over T: att's 36 tensors were otherwise 36 × 8
+ * tiny products a step (about 11 ms of its 0.55 s step on 2 threads, mostly per-node overhead).
  */
 function tensorSlicesR(config: AdapterConfig, group: AdapterGroup, ts: number[], get: Get): Value {
-  const { factorization, headLayout } = config;
-  const spec = CONSTRUCTION_SPECS[group.construction];
-  const T = ts.length;
-  const stack = (key: (t: number) => string) =>
+  const stack = (key: string) =>
     b.concat(
-      ts.map((t) => get(key(t))).map((v) => b.reshape(v, [1, ...(v.shape as number[])])),
+      ts.map((t) => get(tensorKey(t, key, group.index))).map((v) => b.reshape(v, [1, ...(v.shape as number[])])),
       0,
     );
-  const f = (i: number) => stack((t) => factorKey(t, i, group.index)); // [T, ...]
-  const att = spec.hasAtt;
-  const iQkv = att ? 3 : 2;
-  const iDepth = iQkv + (spec.stacksProjections ? 1 : 0);
-  const dOut = group.shape.dOut;
-  if (factorization === "cp") {
-    // superdiagonal core: R[a, o] = Π (index-factor rows)[a] · U_out[o, a]
-    const prefix = (spec.stacksProjections ? "P" : "") + (spec.stacksDepth ? "L" : "");
-    const idx = [spec.stacksProjections ? [f(iQkv), "tPr"] : undefined, spec.stacksDepth ? [f(iDepth), "tLr"] : undefined].filter(
-      (x): x is [Value, string] => x !== undefined,
-    );
-    const out: [Value, string][] = att ? [[f(1), "tJr"], [f(2), "tHr"]] : [[f(1), "tOr"]];
-    const all = [...idx, ...out];
-    const r = b.einsum(`${all.map(([, s]) => s).join(",")}->tr${prefix}${att ? (headLayout === "head_major" ? "HJ" : "JH") : "O"}`, ...all.map(([v]) => v));
-    return b.reshape(r, [T, r.shape[1], -1, dOut]);
-  }
-  // The index modes are the core's last axes, contracted with their factors' Kronecker product
-  // K[(p l), (q e)] = F[p, q]·G[l, e] (36 × 36 at most) in one product. One mode at a time needed
-  // a product batched over every rank triple with 3 × 3 matrices: ten times slower.
-  const core = stack((t) => coreKey(t, group.index)); // [T, a, b, (c), (q), (e)]
-  const rankDims = (core.shape as number[]).slice(1, att ? 4 : 3);
-  const idx = [spec.stacksProjections ? f(iQkv) : undefined, spec.stacksDepth ? f(iDepth) : undefined].filter((x): x is Value => x !== undefined);
-  const k = idx.length === 2 ? kron(idx[0], idx[1]) : idx[0]; // [T, S, (q e)]
-  const S = k ? (k.shape[1] as number) : 1;
-  const qe = k ? (k.shape[2] as number) : 1;
-  if (att) {
-    // [T, (a b c), S]; the output-side products then keep every gradient small
-    const c = k ? b.matmul(b.reshape(core, [T, rankDims.reduce((x, y) => x * y, 1), qe]), k, { transB: true }) : core;
-    return outputSideHeads(c, T, rankDims, S, f(1), f(2), headLayout === "head_major");
-  }
-  // [T, a, S, b] by a product batched over a, so that U_out meets [T, (a S), b]: applied to
-  // [T, a, b, S] batched over a instead, U_out's gradient was an [a, dOut, b] tensor (3 M values
-  // for depth at ViT-B size) summed over a
-  const [a, rb] = rankDims;
-  const c = k ? b.matmul(b.reshape(k, [T, 1, S, qe]), b.reshape(core, [T, a, rb, qe]), { transB: true }) : core;
-  return b.reshape(b.matmul(b.reshape(c, [T, a * S, rb]), f(1), { transB: true }), [T, a, S, dOut]);
-}
-
-/** The Kronecker product of F [T, P, q] and G [T, L, e]: K[t, (p l), (q e)] = F[t, p, q]·G[t, l, e]. */
-function kron(F: Value, G: Value): Value {
-  const [T, P, q] = F.shape as number[];
-  const [, L, e] = G.shape as number[];
-  return b.reshape(b.mul(b.reshape(F, [T, P, 1, q, 1]), b.reshape(G, [T, 1, L, 1, e])), [T, P * L, q * e]);
-}
-
-/**
- * U_dh [T, dh, b] and U_heads [T, H, c] applied to C [T, a, b, c, S], giving [T, a, S, dOut] with
- * dOut head-major (h, j) or interleaved (j, h): two products, each batched over the rank axes in
- * front of the one it contracts and taking that operand transposed (which the GEMM does as it
- * packs).
- */
-function outputSideHeads(c: Value, T: number, [a, rb, rc]: number[], S: number, uDh: Value, uHeads: Value, headMajor: boolean): Value {
-  const [dh, H] = [uDh.shape[1] as number, uHeads.shape[1] as number];
-  const t = (x: Value, dims: number[], u: Value) =>
-    b.matmul(b.reshape(x, [T, ...dims]), b.reshape(u, [T, 1, ...(u.shape as number[]).slice(1)]), { transA: true, transB: true });
-  const r = headMajor
-    ? t(t(c, [a * rb, rc, S], uHeads), [a, rb, S * H], uDh) // [T, (a b), S, H] → [T, a, (S H), dh]
-    : t(t(c, [a, rb, rc * S], uDh), [a, rc, S * dh], uHeads); // [T, a, (c S), dh] → [T, a, (S dh), H]
-  return b.reshape(r, [T, a, S, H * dh]);
+  return FACTORIZATIONS[config.factorization].slices(graphOps, stack, tensorModes(group.construction, group.shape, config.headLayout === "head_major"));
 }
 
 /**
@@ -129,7 +67,12 @@ function groupSlices(config: AdapterConfig, group: AdapterGroup, get: Get): (p: 
   const tensorR = (t: number): Value => {
     let rt = perTensor.get(t);
     if (!rt) {
-      all ??= tensorSlicesR(config, group, Array.from({ length: tensorCount(group.construction, group.shape) }, (_, i) => i), get); // [T, r_in, S, dOut]
+      all ??= tensorSlicesR(
+        config,
+        group,
+        Array.from({ length: tensorCount(group.construction, group.shape) }, (_, i) => i),
+        get,
+      ); // [T, r_in, S, dOut]
       const dims = (all.shape as number[]).slice(1);
       perTensor.set(t, (rt = b.reshape(all.shape[0] === 1 ? all : b.slice(all, 0, t, t + 1), dims)));
     }
@@ -162,28 +105,40 @@ export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
     group.grid.forEach((row, p) => row.forEach((site, l) => where.set(site.path, { group, p, l, slice })));
   }
   const lora = (g: AdapterGroup) => CONSTRUCTION_SPECS[g.construction].kind === "lora";
+  const fact = FACTORIZATIONS[config.factorization];
+  // U_in [dIn, r_in] of tensor t of a group (a TT core [1, dIn, r₁] is reshaped)
+  const inputKey = (a: { group: AdapterGroup; p: number; l: number }) =>
+    tensorKey(tensorIndex(a.group.construction, a.group.shape, a.p, a.l).tensor, fact.inputKey, a.group.index);
+  const input = (key: string) => {
+    const u = get(key);
+    return u.rank === 2 ? u : b.reshape(u, (u.shape as number[]).slice(-2));
+  };
   return (x: Value, sites: LinearSite[]) => {
     const at = sites.map((site) => where.get(site.path));
     // x times every input factor in one GEMM per kind: LoRA's A [r, in], and U_in [in, r] of each
     // distinct (group, tensor) read by a site that is not transposed
     const loraSites = sites.filter((_, i) => at[i] && lora(at[i]!.group));
-    const us = projectOnce(x, loraSites.map((s) => get(loraKeys(s).a)), true);
+    const us = projectOnce(
+      x,
+      loraSites.map((s) => get(loraKeys(s).a)),
+      true,
+    );
     const uIn = new Map<string, number>();
     const uInKeys: string[] = [];
     at.forEach((a) => {
       if (!a || lora(a.group) || a.group.members[a.p].transposed) return;
-      const k = factorKey(tensorIndex(a.group.construction, a.group.shape, a.p, a.l).tensor, 0, a.group.index);
+      const k = inputKey(a);
       if (!uIn.has(k)) uIn.set(k, uInKeys.push(k) - 1);
     });
-    const xu = projectOnce(x, uInKeys.map(get), false); // [B, T, r_in] each
+    const xu = projectOnce(x, uInKeys.map(input), false); // [B, T, r_in] each
     return sites.map((site, i) => {
       const a = at[i];
       if (!a) return undefined;
       if (lora(a.group)) return b.matmul(us[loraSites.indexOf(site)], get(loraKeys(site).b), { transB: true, alpha: scaling });
       const r = a.slice(a.p, a.l);
-      const u = factorKey(tensorIndex(a.group.construction, a.group.shape, a.p, a.l).tensor, 0, a.group.index);
+      const u = inputKey(a);
       // transposed (heads on the input): y += s·(x Rᵀ) U_inᵀ
-      if (a.group.members[a.p].transposed) return b.matmul(b.matmul(x, r, { transB: true }), get(u), { transB: true, alpha: scaling });
+      if (a.group.members[a.p].transposed) return b.matmul(b.matmul(x, r, { transB: true }), input(u), { transB: true, alpha: scaling });
       return b.matmul(xu[uIn.get(u)!], r, { alpha: scaling }); // [B, T, dOut]
     });
   };

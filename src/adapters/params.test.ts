@@ -6,7 +6,7 @@ import { isoLoRA, loraEquivalentRank, paramCount, ranksForBudget } from "./param
 
 const vitB = modelShape({ dIn: 768, dOut: 768, heads: 12, layers: 12 });
 
-/** The per-construction formulas as written in DESIGN.md §1 / paper-notes §1.3 (d, dh, H, L). */
+/** The per-construction formulas as written in docs/adapters.md §2 (d, dh, H, L). */
 function written(c: Construction, r: number[], d = 768, dh = 64, H = 12, L = 12): number {
   const pr = r.reduce((a, b) => a * b, 1);
   switch (c) {
@@ -31,7 +31,7 @@ function written(c: Construction, r: number[], d = 768, dh = 64, H = 12, L = 12)
 
 const MODES: Record<Construction, number> = { lora: 1, att: 3, qkv: 3, depth: 3, att_qkv: 4, att_depth: 4, qkv_depth: 4, att_qkv_depth: 5 };
 
-// paper-notes §1.3, isorank table (ViT-B / RoBERTa-base)
+// docs/adapters.md §2, isorank table (ViT-B / RoBERTa-base)
 const ISORANK: Record<number, number[]> = {
   1: [55_296, 30_420, 18_480, 4_647, 10_176, 2_571, 1_552, 860],
   2: [110_592, 61_056, 37_032, 9_312, 20_520, 5_184, 3_118, 1_750],
@@ -41,7 +41,7 @@ const ISORANK: Record<number, number[]> = {
 };
 const TABLE_ORDER: Construction[] = ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"];
 
-test("isorank counts reproduce paper-notes §1.3 and the written per-construction formulas", () => {
+test("isorank counts reproduce docs/adapters.md §2's table and the written per-construction formulas", () => {
   for (const [r, row] of Object.entries(ISORANK)) {
     TABLE_ORDER.forEach((c, i) => {
       const rank = Number(r);
@@ -54,7 +54,7 @@ test("isorank counts reproduce paper-notes §1.3 and the written per-constructio
   assert.equal(paramCount("att_qkv_depth", vitB, 8), 39_640);
 });
 
-test("mixed ranks follow the written formulas (paper-notes' iso-parameter examples)", () => {
+test("mixed ranks follow the written formulas (iso-parameter examples)", () => {
   const examples: [Construction, number[], number][] = [
     ["qkv_depth", [91, 91, 3, 12], 438_045],
     ["att_qkv_depth", [31, 31, 12, 3, 12], 441_241],
@@ -113,7 +113,8 @@ function bruteForce(c: Construction, shape: ModelShape, budget: number, cap: boo
     r[k] = 1;
   };
   visit(0);
-  const lex = (a: number[], b: number[]) => a.findIndex((x, i) => x !== b[i]) >= 0 ? a[a.findIndex((x, i) => x !== b[i])] - b[a.findIndex((x, i) => x !== b[i])] : 0;
+  const lex = (a: number[], b: number[]) =>
+    a.findIndex((x, i) => x !== b[i]) >= 0 ? a[a.findIndex((x, i) => x !== b[i])] - b[a.findIndex((x, i) => x !== b[i])] : 0;
   const top = Math.max(...all.map((x) => x.count));
   const pool = floor > 0 ? all.filter((x) => x.count >= floor && x.count <= top) : all.filter((x) => x.count === top);
   pool.sort((a, b) => a.ratio - b.ratio || b.count - a.count || lex(a.ranks, b.ranks));
@@ -204,4 +205,38 @@ test("ranksForBudget at ViT-B for budgets up to LoRA r = 16: valid, locally maxi
     }
   }
   if (process.env.TENSLORA_VERBOSE) console.log(times.join("\n"));
+});
+
+test("ranksForBudget for CP and tensor-train: the largest count under the budget by their rules, against the formulas", () => {
+  const shape = modelShape({ dIn: 32, dOut: 32, heads: 4, layers: 3 });
+  for (const c of ["qkv", "att_qkv_depth", "depth"] as const) {
+    const sizes = modeSizes(c, shape);
+    for (const budget of [500, 2_000, 9_000]) {
+      // CP: R = ⌊budget / Σ I_n⌋ per tensor
+      const cp = ranksForBudget(c, shape, budget, { factorization: "cp" });
+      const perTensor = Math.floor(budget / tensorCount(c, shape));
+      assert.deepEqual(cp.ranks, [Math.floor(perTensor / sizes.reduce((a, b) => a + b, 0))]);
+      assert.equal(cp.count, paramCount(c, shape, cp.ranks, "cp"));
+      // TT: equal bonds r (capped at each unfolding's rank), the largest r that fits
+      const tt = ranksForBudget(c, shape, budget, { factorization: "tt" });
+      const ttCount = (r: number[]) => tensorCount(c, shape) * sizes.reduce((a, n, k) => a + [1, ...r, 1][k] * n * [1, ...r, 1][k + 1], 0);
+      const bound = sizes.slice(0, -1).map((_, k) =>
+        Math.min(
+          sizes.slice(0, k + 1).reduce((a, b) => a * b, 1),
+          sizes.slice(k + 1).reduce((a, b) => a * b, 1),
+        ),
+      );
+      const r = Math.max(...tt.ranks);
+      assert.deepEqual(
+        tt.ranks,
+        bound.map((b) => Math.min(b, r)),
+        `${c}: bonds are one r capped per bond`,
+      );
+      assert.equal(tt.count, ttCount(tt.ranks));
+      assert.equal(tt.count, paramCount(c, shape, tt.ranks, "tt"));
+      assert.ok(tt.count <= budget, `${c} ${budget}: ${tt.count} over budget`);
+      const next = bound.map((b) => Math.min(b, r + 1));
+      assert.ok(next.every((v, i) => v === tt.ranks[i]) || ttCount(next) > budget, `${c} ${budget}: r + 1 would still fit`);
+    }
+  }
 });

@@ -19,7 +19,10 @@ const shape = modelShape({ dIn: 5, dOut: 6, heads: 2, layers: 3 });
 const LAYOUTS: HeadLayout[] = ["head_major", "interleaved"];
 
 function rand(rng: Rng, s: number[]): Dense {
-  return dense(s, Float64Array.from({ length: sizeOf(s) }, () => rng.normal()));
+  return dense(
+    s,
+    Float64Array.from({ length: sizeOf(s) }, () => rng.normal()),
+  );
 }
 
 function makeTensors(rng: Rng, c: Construction, kind: "tucker" | "cp"): AdapterTensor[] {

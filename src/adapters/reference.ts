@@ -3,9 +3,9 @@
  *
  * 1. folded (the official code's route, for tests only): rebuild the FULL tensor, take the slice
  *    at the index modes (qkv = p, depth = l), unfold it to M [dIn, dOut];
- * 2. sliced (DESIGN.md §2, what merge and the graph use): M = U_in · R[p,l] with
- *    R[p,l] [r_in, dOut] from the core contracted with the index-mode rows first, then with the
- *    output-side factors. Nothing of size dIn·dOut·P·L is ever built.
+ * 2. sliced (docs/adapters.md §2, what merge, export and the graph use): M = U_in · R[p,l] with
+ *    R[p,l] [r_in, dOut] from the factorisation's own slice definition (the same one the graph
+ *    runs, evaluated here in float64). Nothing of size dIn·dOut·P·L is ever built.
  *
  * The adapter acts as y = x Wᵀ + s · x M, so in nn.Linear convention ΔW = s · Mᵀ [dOut, dIn].
  *
@@ -14,37 +14,21 @@
  * row-major `tl.unfold(T, 0)` of the official code.
  */
 import { ShapeError } from "../errors.ts";
-import {
-  type Dense,
-  matmul,
-  modeDot,
-  modeDotVector,
-  permute,
-  reshape,
-  scale,
-  sliceMode,
-  transpose2d,
-  unfold,
-} from "../tensor/dense.ts";
-import {
-  type CpTensor,
-  type TuckerTensor,
-  cpToTensor,
-  isTucker,
-  tuckerToTensor,
-  validateCp,
-  validateTucker,
-} from "../tensor/tucker.ts";
+import { type Dense, matmul, permute, reshape, scale, sliceMode, transpose2d, unfold } from "../tensor/dense.ts";
+import type { CpTensor, TuckerTensor } from "../tensor/tucker.ts";
 import {
   CONSTRUCTION_SPECS,
   type Construction,
   type ModelShape,
   modeIndex,
-  modeSizes,
   parseConstruction,
   tensorCount,
   tensorIndex,
+  tensorModes,
 } from "./constructions.ts";
+import { FACTORIZATIONS, type Factorization } from "./factorizations/index.ts";
+import { hostOps } from "./factorizations/ops.ts";
+import type { TensorModes } from "./factorizations/types.ts";
 
 export type HeadLayout = "head_major" | "interleaved";
 
@@ -54,7 +38,12 @@ export interface LoraPair {
   b: Dense;
 }
 
-export type AdapterTensor = TuckerTensor | CpTensor | LoraPair;
+/** A tensor-train: cores[k] [r_{k−1}, I_k, r_k], r₀ = r_N = 1. */
+export interface TtTensor {
+  cores: Dense[];
+}
+
+export type AdapterTensor = TuckerTensor | CpTensor | TtTensor | LoraPair;
 
 /** Everything that defines the update matrices of one adapter family. */
 export interface AdapterState {
@@ -72,16 +61,30 @@ function isLoraPair(t: AdapterTensor): t is LoraPair {
 
 /** The two matrices with M = U_in · R[p,l]. */
 export interface SliceFactors {
-  /** [dIn, r_in]: factor 0 (Tucker, CP) or Aᵀ (LoRA). */
+  /** [dIn, r_in]: factor 0 (Tucker, CP), the first core (TT) or Aᵀ (LoRA). */
   uIn: Dense;
   /** [r_in, dOut]. */
   r: Dense;
 }
 
+/** A factorised tensor as its factorisation's named parameters (CP weights folded into factor 0). */
+function paramsOf(t: Exclude<AdapterTensor, LoraPair>): { f: Factorization; params: Map<string, Dense>; ranks: number[] } {
+  if ("cores" in t) return { f: "tt", params: new Map(t.cores.map((c, k) => [`cores.${k}`, c])), ranks: t.cores.slice(0, -1).map((c) => c.shape[2]) };
+  const named = (factors: Dense[]) => factors.map((u, i): [string, Dense] => [`factors.${i}`, u]);
+  if ("core" in t) return { f: "tucker", params: new Map([["core", t.core], ...named(t.factors)]), ranks: [...t.core.shape] };
+  const [u0, ...rest] = t.factors;
+  const R = u0.shape[1];
+  const w = t.weights;
+  const first = w ? { shape: u0.shape, data: Float64Array.from(u0.data, (v, i) => v * w.data[i % R]) } : u0;
+  return { f: "cp", params: new Map(named([first, ...rest])), ranks: [R] };
+}
+
 function checkTensor(c: Construction, shape: ModelShape, t: AdapterTensor): void {
   const lora = CONSTRUCTION_SPECS[c].kind === "lora";
   if (lora !== isLoraPair(t)) {
-    throw new ShapeError(`construction "${c}" needs ${lora ? "LoRA pairs {a, b}" : "Tucker or CP tensors"}, got ${isLoraPair(t) ? "a LoRA pair" : "a factorised tensor"}`);
+    throw new ShapeError(
+      `construction "${c}" needs ${lora ? "LoRA pairs {a, b}" : "Tucker, CP or TT tensors"}, got ${isLoraPair(t) ? "a LoRA pair" : "a factorised tensor"}`,
+    );
   }
   if (isLoraPair(t)) {
     const [r, dIn] = t.a.shape;
@@ -90,9 +93,14 @@ function checkTensor(c: Construction, shape: ModelShape, t: AdapterTensor): void
     }
     return;
   }
-  const sizes = modeSizes(c, shape);
-  if (isTucker(t)) validateTucker(t, sizes);
-  else validateCp(t, sizes);
+  const { f, params, ranks } = paramsOf(t);
+  const expected = FACTORIZATIONS[f].params(tensorModes(c, shape), ranks);
+  const bad = expected.filter((e) => params.get(e.key)?.shape.join() !== e.shape.join());
+  if (bad.length || params.size !== expected.length) {
+    throw new ShapeError(
+      `construction "${c}" (${f}) needs ${expected.map((e) => `${e.key} [${e.shape}]`).join(", ")}; got ${[...params].map(([k, d]) => `${k} [${d.shape}]`).join(", ")}`,
+    );
+  }
 }
 
 function tensorFor(state: AdapterState, p: number, l: number): AdapterTensor {
@@ -122,13 +130,18 @@ function checkLayout(layout: string): void {
   }
 }
 
+function modesOf(c: Construction, shape: ModelShape, layout: HeadLayout): TensorModes {
+  return tensorModes(c, shape, layout === "head_major");
+}
+
 /** M [dIn, dOut] of projection (p, l), unscaled, by folding the full tensor (test reference). */
 export function updateMatrixFolded(state: AdapterState, p: number, l: number): Dense {
   const c = parseConstruction(state.construction);
   checkLayout(state.headLayout);
   const t = tensorFor(state, p, l);
   if (isLoraPair(t)) return transpose2d(matmul(t.b, t.a)); // M = (B A)ᵀ
-  let full = isTucker(t) ? tuckerToTensor(t) : cpToTensor(t);
+  const { f, params } = paramsOf(t);
+  let full = FACTORIZATIONS[f].full((k) => params.get(k)!, modesOf(c, state.shape, state.headLayout));
   const { fixed } = tensorIndex(c, state.shape, p, l);
   // slice the later mode first so the earlier mode's position is unchanged
   if (fixed.depth !== undefined) full = sliceMode(full, modeIndex(c, "depth"), fixed.depth);
@@ -142,13 +155,9 @@ export function deltaWeightReference(state: AdapterState, p: number, l: number):
 }
 
 /**
- * U_in [dIn, r_in] and R[p,l] [r_in, dOut] with M = U_in · R[p,l], without folding the tensor:
- * - Tucker: G' = G ×_qkv U_qkv[p, :] ×_depth U_depth[l, :] (vectors: those modes vanish), then
- *   R = G' ×_out U_out (mode 0 left at rank r_in), or for att G' ×_dh U_dh ×_heads U_heads
- *   unfolded with the head layout;
- * - CP: R[a, :] = w_a · U_qkv[p, a] · U_depth[l, a] · (output-side factor row a), the same
- *   contraction with a superdiagonal core;
- * - LoRA: U_in = Aᵀ, R = Bᵀ.
+ * U_in [dIn, r_in] and R[p,l] [r_in, dOut] with M = U_in · R[p,l], without folding the tensor: the
+ * factorisation's slices (its one definition, shared with the graph) on the host in float64, then
+ * the (p, l) slice. LoRA: U_in = Aᵀ, R = Bᵀ.
  */
 export function sliceFactorsR(
   construction: Construction,
@@ -162,66 +171,19 @@ export function sliceFactorsR(
   checkLayout(headLayout);
   checkTensor(c, shape, tensor);
   if (isLoraPair(tensor)) return { uIn: transpose2d(tensor.a), r: transpose2d(tensor.b) };
+  const { f, params } = paramsOf(tensor);
+  const def = FACTORIZATIONS[f];
+  const all = def.slices(hostOps, (k) => reshape(params.get(k)!, [1, ...params.get(k)!.shape]), modesOf(c, shape, headLayout)); // [1, r_in, S, dOut]
+  const [, rIn, S, dOut] = all.shape;
+  const spec = CONSTRUCTION_SPECS[c];
   const { fixed } = tensorIndex(c, shape, p, l);
-  const att = CONSTRUCTION_SPECS[c].hasAtt;
-  const iQkv = modeIndex(c, "qkv");
-  const iDepth = modeIndex(c, "depth");
-  if (isTucker(tensor)) {
-    let g = tensor.core;
-    const row = (n: number, i: number): Float64Array => {
-      const f = tensor.factors[n];
-      return Float64Array.from(f.data.subarray(i * f.shape[1], (i + 1) * f.shape[1]));
-    };
-    // depth first: it is the last mode, so removing it leaves the qkv mode's position unchanged
-    if (fixed.depth !== undefined) g = modeDotVector(g, row(iDepth, fixed.depth), iDepth);
-    if (fixed.qkv !== undefined) g = modeDotVector(g, row(iQkv, fixed.qkv), iQkv);
-    if (!att) return { uIn: tensor.factors[0], r: modeDot(g, tensor.factors[1], 1) };
-    g = modeDot(modeDot(g, tensor.factors[1], 1), tensor.factors[2], 2); // [r_in, dh, H]
-    return { uIn: tensor.factors[0], r: attToMatrix(g, headLayout) };
-  }
-  return { uIn: tensor.factors[0], r: cpSliceR(tensor, att, headLayout, iQkv, iDepth, fixed) };
+  const i = (fixed.qkv ?? 0) * (spec.stacksDepth ? shape.layers : 1) + (fixed.depth ?? 0);
+  const r = new Float64Array(rIn * dOut);
+  for (let a = 0; a < rIn; a++) r.set(all.data.subarray((a * S + i) * dOut, (a * S + i + 1) * dOut), a * dOut);
+  return { uIn: reshape(params.get(def.inputKey)!, [shape.dIn, rIn]), r: { shape: [rIn, dOut], data: r } };
 }
 
-/** R[p,l] of a CP tensor, written out entry by entry. */
-function cpSliceR(
-  t: CpTensor,
-  att: boolean,
-  layout: HeadLayout,
-  iQkv: number,
-  iDepth: number,
-  fixed: { qkv?: number; depth?: number },
-): Dense {
-  const R = t.factors[0].shape[1];
-  const coef = new Float64Array(R);
-  for (let a = 0; a < R; a++) {
-    let v = t.weights ? t.weights.data[a] : 1;
-    if (fixed.qkv !== undefined) v *= t.factors[iQkv].data[fixed.qkv * R + a];
-    if (fixed.depth !== undefined) v *= t.factors[iDepth].data[fixed.depth * R + a];
-    coef[a] = v;
-  }
-  if (!att) {
-    const out = t.factors[1];
-    const dOut = out.shape[0];
-    const r = new Float64Array(R * dOut);
-    for (let a = 0; a < R; a++) for (let c = 0; c < dOut; c++) r[a * dOut + c] = coef[a] * out.data[c * R + a];
-    return { shape: [R, dOut], data: r };
-  }
-  const [uDh, uHeads] = [t.factors[1], t.factors[2]];
-  const dh = uDh.shape[0];
-  const H = uHeads.shape[0];
-  const r = new Float64Array(R * dh * H);
-  for (let a = 0; a < R; a++) {
-    for (let j = 0; j < dh; j++) {
-      for (let h = 0; h < H; h++) {
-        const col = layout === "head_major" ? h * dh + j : j * H + h;
-        r[a * dh * H + col] = coef[a] * uDh.data[j * R + a] * uHeads.data[h * R + a];
-      }
-    }
-  }
-  return { shape: [R, dh * H], data: r };
-}
-
-/** ΔW [dOut, dIn] = s · (U_in R[p,l])ᵀ through the sliced path (what merge folds into W). */
+/** ΔW [dOut, dIn] = s · (U_in R[p,l])ᵀ through the sliced path. */
 export function deltaWeightSliced(state: AdapterState, p: number, l: number): Dense {
   const t = tensorFor(state, p, l);
   const { uIn, r } = sliceFactorsR(state.construction, state.shape, t, state.headLayout, p, l);

@@ -88,5 +88,8 @@ export function parseTargetModules(text: string): TargetModules {
   const t = text.trim();
   if (t === ALL_LINEAR) return ALL_LINEAR;
   if (t.length > 2 && t.startsWith("/") && t.endsWith("/")) return t.slice(1, -1);
-  return t.split(",").map((s) => s.trim()).filter(Boolean);
+  return t
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

@@ -45,20 +45,24 @@ function toArray(dtype: DType, data: ArrayLike<number> | BigInt64Array): HostArr
   return Float32Array.from(data);
 }
 
-export async function gradCheck(
-  build: (...xs: Value[]) => Value,
-  inputs: CheckInput[],
-  opts: GradCheckOptions = {},
-): Promise<GradCheckResult> {
+export async function gradCheck(build: (...xs: Value[]) => Value, inputs: CheckInput[], opts: GradCheckOptions = {}): Promise<GradCheckResult> {
   const g = new Graph();
   const xs = inputs.map((i) => g.input(i.name, i.dtype, i.shape));
   const y = build(...xs);
   const rng = new Rng(opts.seed ?? 7);
   const n = y.shape.reduce((a: number, b) => a * (b as number), 1);
-  const w = constant(g, Array.from({ length: n }, () => rng.normal()), y.shape as number[], y.dtype);
+  const w = constant(
+    g,
+    Array.from({ length: n }, () => rng.normal()),
+    y.shape as number[],
+    y.dtype,
+  );
   const loss = reduceSum(mul(y, w), [...Array(y.rank).keys()]);
-  const wrtIdx = inputs.map((i, k) => (i.wrt ?? (i.dtype === "float32" || i.dtype === "float64") ? k : -1)).filter((k) => k >= 0);
-  const grads = grad(loss, wrtIdx.map((k) => xs[k]));
+  const wrtIdx = inputs.map((i, k) => ((i.wrt ?? (i.dtype === "float32" || i.dtype === "float64")) ? k : -1)).filter((k) => k >= 0);
+  const grads = grad(
+    loss,
+    wrtIdx.map((k) => xs[k]),
+  );
   g.output("loss", loss);
   grads.forEach((gr, j) => g.output(`grad_${j}`, gr));
   const session = await compile(g, { threads: 1 });

@@ -21,7 +21,12 @@ const reduceRule =
   ({ inputs: [x], params: { axes, keepdims } }, [g]) => {
     const rank = x.shape.length;
     const norm = axes.map((a) => checkAxis(a, rank, "Reduce"));
-    const kept = keepdims ? g! : b.reshape(g!, x.shape.map((d, i) => (norm.includes(i) ? 1 : d)));
+    const kept = keepdims
+      ? g!
+      : b.reshape(
+          g!,
+          x.shape.map((d, i) => (norm.includes(i) ? 1 : d)),
+        );
     const full = b.expand(kept, [...x.shape]);
     if (!mean) return [full];
     const count = norm.reduce((n, a) => n * (x.shape[a] as number), 1);
@@ -35,17 +40,13 @@ function matmulVjp(n: Node<Op.MatMul>, cts: Ct[], needs: boolean[]): Ct[] {
   const { transA, transB, alpha } = n.params;
   let dA: Ct, dB: Ct;
   if (needs[0]) {
-    dA = transA
-      ? b.matmul(B, g, { transA: transB, transB: true, alpha })
-      : b.matmul(g, B, { transB: !transB, alpha });
+    dA = transA ? b.matmul(B, g, { transA: transB, transB: true, alpha }) : b.matmul(g, B, { transB: !transB, alpha });
   }
   if (needs[1]) {
     const flat = B.rank === 2 && A.rank > 2 && !transA && A.shape.every((d) => typeof d === "number");
     const A2 = flat ? b.reshape(A, [-1, A.shape.at(-1)!]) : A;
     const g2 = flat ? b.reshape(g, [-1, g.shape.at(-1)!]) : g;
-    dB = transB
-      ? b.matmul(g2, A2, { transA: true, transB: transA, alpha })
-      : b.matmul(A2, g2, { transA: !transA, alpha });
+    dB = transB ? b.matmul(g2, A2, { transA: true, transB: transA, alpha }) : b.matmul(A2, g2, { transA: !transA, alpha });
   }
   return [dA, dB];
 }
@@ -63,7 +64,10 @@ function einsumVjp(n: Node<Op.Einsum>, cts: Ct[], needs: boolean[]): Ct[] {
     const eq = `${[out, ...others].join(",")}->${kept}`;
     let ct = b.einsum(eq, g, ...n.inputs.filter((_, j) => j !== i));
     if (kept.length !== ins[i].length) {
-      ct = b.reshape(ct, [...ins[i]].map((c, k) => (avail.has(c) ? x.shape[k] : 1)));
+      ct = b.reshape(
+        ct,
+        [...ins[i]].map((c, k) => (avail.has(c) ? x.shape[k] : 1)),
+      );
       ct = b.expand(ct, [...x.shape]);
     }
     return ct;
@@ -76,20 +80,13 @@ export const vjpRules: { [O in Op]: VjpRule<O> } = {
   // d(ab) = b·da + a·db
   [Op.Mul]: ({ inputs: [x, y] }, [g], needs) => [needs[0] ? b.mul(g!, y) : undefined, needs[1] ? b.mul(g!, x) : undefined],
   // d(a/b) = da/b − (a/b)·db/b
-  [Op.Div]: ({ inputs: [, y], outputs: [z] }, [g], needs) => [
-    needs[0] ? b.div(g!, y) : undefined,
-    needs[1] ? b.neg(b.div(b.mul(g!, z), y)) : undefined,
-  ],
+  [Op.Div]: ({ inputs: [, y], outputs: [z] }, [g], needs) => [needs[0] ? b.div(g!, y) : undefined, needs[1] ? b.neg(b.div(b.mul(g!, z), y)) : undefined],
   // d(x^e) = e·x^(e−1)·dx + x^e·ln x·de
   [Op.Pow]: ({ inputs: [x, e], outputs: [z] }, [g], needs) => [
     needs[0] ? b.mul(g!, b.mul(e, b.pow(x, b.sub(e, 1)))) : undefined,
     needs[1] ? b.mul(g!, b.mul(z, b.log(x))) : undefined,
   ],
-  [Op.Where]: ({ inputs: [c] }, [g], needs) => [
-    undefined,
-    needs[1] ? b.where(c, g!, 0) : undefined,
-    needs[2] ? b.where(c, 0, g!) : undefined,
-  ],
+  [Op.Where]: ({ inputs: [c] }, [g], needs) => [undefined, needs[1] ? b.where(c, g!, 0) : undefined, needs[2] ? b.where(c, 0, g!) : undefined],
   [Op.Neg]: (_n, [g]) => [b.neg(g!)],
   // d(eˣ) = eˣ·dx
   [Op.Exp]: ({ outputs: [z] }, [g]) => [b.mul(g!, z)],

@@ -50,9 +50,7 @@ export function validateJitter(opts: ColorJitterOptions): void {
     }
   }
   if (!(opts.hue >= 0 && opts.hue <= 0.5)) {
-    throw new ConfigError(
-      `colorJitter.hue must lie in [0, 0.5] (a fraction of the hue circle); got ${opts.hue}.`,
-    );
+    throw new ConfigError(`colorJitter.hue must lie in [0, 0.5] (a fraction of the hue circle); got ${opts.hue}.`);
   }
   if (opts.p > 1) throw new ConfigError(`colorJitter.p is a probability; got ${opts.p}.`);
 }

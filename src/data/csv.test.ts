@@ -27,6 +27,12 @@ test("other delimiters", () => {
 });
 
 test("an unclosed quote or text after a closing quote is a DataError naming file and line", () => {
-  assert.throws(() => parseCsv('a,b\n1,"open\n2,3\n', "t.csv"), (e: Error) => e instanceof DataError && /t\.csv.*line 2/.test(e.message));
-  assert.throws(() => parseCsv('a,b\n"x"y,2\n', "t.csv"), (e: Error) => e instanceof DataError && e.message.includes("t.csv:2"));
+  assert.throws(
+    () => parseCsv('a,b\n1,"open\n2,3\n', "t.csv"),
+    (e: Error) => e instanceof DataError && /t\.csv.*line 2/.test(e.message),
+  );
+  assert.throws(
+    () => parseCsv('a,b\n"x"y,2\n', "t.csv"),
+    (e: Error) => e instanceof DataError && e.message.includes("t.csv:2"),
+  );
 });

@@ -41,8 +41,7 @@ export function parseCsv(text: string, file: string, delimiter = ","): CsvRecord
         i++; // the closing quote
         if (i < src.length && src[i] !== delimiter && src[i] !== "\n" && src[i] !== "\r") {
           throw new DataError(
-            `After a closing quote a CSV field must end; ${file}:${line} has ` +
-              `${JSON.stringify(src[i])} after the quoted text. Quote the whole field.`,
+            `After a closing quote a CSV field must end; ${file}:${line} has ` + `${JSON.stringify(src[i])} after the quoted text. Quote the whole field.`,
           );
         }
       } else {

@@ -19,8 +19,7 @@ export function checkDataset(ds: Dataset, source: string): void {
   const n = ds.classNames.length;
   if (n < 2) {
     throw new DataError(
-      `A classification dataset needs at least 2 classes; ${source} has ${n} ` +
-        `(${JSON.stringify(ds.classNames)}). Check the path and the label column.`,
+      `A classification dataset needs at least 2 classes; ${source} has ${n} ` + `(${JSON.stringify(ds.classNames)}). Check the path and the label column.`,
     );
   }
   if (ds.items.length === 0) {
@@ -30,8 +29,7 @@ export function checkDataset(ds: Dataset, source: string): void {
     const label = ds.items[i].label;
     if (!Number.isInteger(label) || label < 0 || label >= n) {
       throw new DataError(
-        `Labels must be integers in [0, ${n}); ${source} ${describeItem(ds, i)} has label ` +
-          `${label}. Fix the label or pass the full classNames list.`,
+        `Labels must be integers in [0, ${n}); ${source} ${describeItem(ds, i)} has label ` + `${label}. Fix the label or pass the full classNames list.`,
       );
     }
   }
@@ -42,8 +40,5 @@ export function warnSkipped(skipped: SkippedFile[], source: string, warn: WarnFn
   if (skipped.length === 0) return;
   const shown = skipped.slice(0, 5).map((s) => `  ${s.path}: ${s.reason}`);
   const more = skipped.length > shown.length ? `\n  … and ${skipped.length - shown.length} more` : "";
-  warn(
-    `Skipped ${skipped.length} unreadable image file(s) in ${source} ` +
-      `(listed in the dataset's "skipped" field):\n${shown.join("\n")}${more}`,
-  );
+  warn(`Skipped ${skipped.length} unreadable image file(s) in ${source} ` + `(listed in the dataset's "skipped" field):\n${shown.join("\n")}${more}`);
 }

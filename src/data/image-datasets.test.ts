@@ -31,7 +31,10 @@ test("image folder: classes sorted, labels by folder, corrupt file skipped with 
     assert.ok(item.path.includes(join(root, ds.classNames[item.label])));
   }
   const broken = join(root, "river", "broken.png");
-  assert.deepEqual(ds.skipped.map((s) => s.path), [broken]);
+  assert.deepEqual(
+    ds.skipped.map((s) => s.path),
+    [broken],
+  );
   assert.equal(warnings.length, 1);
   assert.ok(warnings[0].includes("Skipped 1") && warnings[0].includes(broken));
 });
@@ -44,7 +47,10 @@ test("verify: 'decode' also skips a truncated JPEG whose header reads fine", asy
   writeFileSync(join(root, "a", "cut.jpg"), bytes.subarray(0, bytes.length >> 1));
   const quiet = () => {};
   const decoded = await loadImageFolder(root, { verify: "decode", warn: quiet });
-  assert.deepEqual(decoded.skipped.map((s) => s.path), [join(root, "a", "cut.jpg")]);
+  assert.deepEqual(
+    decoded.skipped.map((s) => s.path),
+    [join(root, "a", "cut.jpg")],
+  );
   assert.equal((await loadImageFolder(root, { verify: "none", warn: quiet })).items.length, 3);
 });
 
@@ -110,8 +116,14 @@ test("DTD: split lists give train and test; a listed missing file is skipped", a
   assert.deepEqual(train.classNames, ["banded", "dotted", "zigzagged"]);
   assert.equal(train.items.length, 6);
   assert.equal(testSet.items.length, 3);
-  assert.deepEqual(train.items.map((it) => it.label), [0, 0, 1, 1, 2, 2]);
-  assert.deepEqual(testSet.skipped.map((s) => s.path), [join(root, "images", "dotted", "missing_file.jpg")]);
+  assert.deepEqual(
+    train.items.map((it) => it.label),
+    [0, 0, 1, 1, 2, 2],
+  );
+  assert.deepEqual(
+    testSet.skipped.map((s) => s.path),
+    [join(root, "images", "dotted", "missing_file.jpg")],
+  );
   assert.ok(warnings.some((w) => w.includes("missing_file.jpg")));
 });
 

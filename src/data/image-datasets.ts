@@ -59,10 +59,7 @@ export async function loadImageFolder(root: string, opts: ImageLoadOptions = {})
 }
 
 /** `loadImageFolder` then `splitDataset`: the paper's EuroSAT protocol (random 80/20). */
-export async function loadImageFolderSplit(
-  root: string,
-  opts: ImageLoadOptions & SplitOptions = {},
-): Promise<Split<ImageDataset>> {
+export async function loadImageFolderSplit(root: string, opts: ImageLoadOptions & SplitOptions = {}): Promise<Split<ImageDataset>> {
   return splitDataset(await loadImageFolder(root, opts), opts);
 }
 
@@ -118,12 +115,7 @@ function readDtdList(listFile: string, root: string, classNames: string[]): Cand
 }
 
 /** Open every candidate (bounded concurrency), drop the unreadable ones, warn once, check. */
-async function verified(
-  candidates: Candidate[],
-  classNames: string[],
-  source: string,
-  opts: ImageLoadOptions,
-): Promise<ImageDataset> {
+async function verified(candidates: Candidate[], classNames: string[], source: string, opts: ImageLoadOptions): Promise<ImageDataset> {
   const mode = opts.verify ?? "decode";
   const failures = new Array<string | null>(candidates.length).fill(null);
   if (mode !== "none") {
@@ -152,7 +144,8 @@ async function verified(
 async function probe(path: string, mode: "header" | "decode"): Promise<string | null> {
   try {
     const st = await stat(path);
-    if (!st.isFile()) return `not a regular file (${st.isFIFO() ? "a FIFO" : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : st.isSocket() ? "a socket" : "a folder"})`;
+    if (!st.isFile())
+      return `not a regular file (${st.isFIFO() ? "a FIFO" : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : st.isSocket() ? "a socket" : "a folder"})`;
     if (mode === "header") await sharp(path).metadata();
     else await sharp(path).raw().toBuffer();
     return null;

@@ -149,7 +149,9 @@ test("paper pipelines: EuroSAT 300 → crop 224 with train augmentation, DTD 224
   assert.deepEqual(train.sampleAugment(new Rng(3)), train.sampleAugment(new Rng(3)));
 
   // a solid image stays solid through resize + crop; its values are v/255
-  const solid = await sharp({ create: { width: 64, height: 64, channels: 3, background: "#336699" } }).png().toBuffer();
+  const solid = await sharp({ create: { width: 64, height: 64, channels: 3, background: "#336699" } })
+    .png()
+    .toBuffer();
   const out = await paperImageProcessor("eurosat", false).process(solid);
   assert.ok(Math.abs(out[0] - 0x33 / 255) < 1e-6 && Math.abs(out[2 * 224 * 224 + 5] - 0x99 / 255) < 1e-6);
 });

@@ -10,13 +10,7 @@
 import sharp, { type OutputInfo, type Sharp } from "sharp";
 import { ConfigError, DataError } from "../errors.ts";
 import type { Rng } from "../tensor/random.ts";
-import {
-  applyJitter,
-  sampleJitter,
-  validateJitter,
-  type ColorJitterOptions,
-  type JitterDraw,
-} from "./color-jitter.ts";
+import { applyJitter, sampleJitter, validateJitter, type ColorJitterOptions, type JitterDraw } from "./color-jitter.ts";
 import type { RawImage } from "./types.ts";
 
 export type Resample = "nearest" | "bilinear" | "bicubic" | "lanczos";
@@ -135,10 +129,7 @@ export class ImageProcessor {
       if (out.info.channels !== 3) throw new Error(`decoded to ${out.info.channels} channels, not 3`);
       return out;
     } catch (e) {
-      throw new DataError(
-        `An image must decode to RGB pixels; ${describe(input)} failed: ${(e as Error).message}. ` +
-          `Remove or re-encode the file.`,
-      );
+      throw new DataError(`An image must decode to RGB pixels; ${describe(input)} failed: ${(e as Error).message}. ` + `Remove or re-encode the file.`);
     }
   }
 
@@ -187,13 +178,8 @@ export function paperImageProcessor(dataset: "eurosat" | "dtd", train: boolean):
   if (dataset === "dtd") {
     return new ImageProcessor({ ...base, resize: { height: 224, width: 224 }, centerCrop: null });
   }
-  const augmentation: Augmentation = train
-    ? { colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4, p: 0.5 }, horizontalFlip: 0.5 }
-    : {};
-  return new ImageProcessor(
-    { ...base, resize: { height: 300, width: 300 }, centerCrop: { height: 224, width: 224 } },
-    augmentation,
-  );
+  const augmentation: Augmentation = train ? { colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4, p: 0.5 }, horizontalFlip: 0.5 } : {};
+  return new ImageProcessor({ ...base, resize: { height: 300, width: 300 }, centerCrop: { height: 224, width: 224 } }, augmentation);
 }
 
 /** Map HF's snake_case processor fields to our config, rejecting values we cannot honour. */
@@ -252,9 +238,7 @@ function rgb(v: unknown, key: string): Rgb {
 }
 
 function bad(key: string, value: unknown, expected: string): ConfigError {
-  return new ConfigError(
-    `preprocessor_config.json field "${key}" must be ${expected}; got ${JSON.stringify(value)}.`,
-  );
+  return new ConfigError(`preprocessor_config.json field "${key}" must be ${expected}; got ${JSON.stringify(value)}.`);
 }
 
 function describe(input: ImageInput): string {

@@ -61,7 +61,9 @@ export function readLmJsonl(path: string): LmRecord[] {
 /** Plain text: one file, or every .txt file of a folder (sorted). */
 export function readTextCorpus(path: string): string[] {
   if (!statSync(path).isDirectory()) return [readText(path)];
-  const files = readDir(path).filter((f) => f.endsWith(".txt")).sort();
+  const files = readDir(path)
+    .filter((f) => f.endsWith(".txt"))
+    .sort();
   if (!files.length) throw new DataError(`${path} holds no .txt files; give a .jsonl file, a .txt file or a folder of .txt files`);
   return files.map((f) => readText(join(path, f)));
 }
@@ -79,7 +81,8 @@ export class LmTokenizer {
   readonly eosId: number | null;
 
   constructor(readonly dir: string) {
-    if (!existsSync(join(dir, "tokenizer.json"))) throw new ConfigError(`${dir} has no tokenizer.json; causal-LM training needs the tokenizer files of its HF folder`);
+    if (!existsSync(join(dir, "tokenizer.json")))
+      throw new ConfigError(`${dir} has no tokenizer.json; causal-LM training needs the tokenizer files of its HF folder`);
     const cfgPath = join(dir, "tokenizer_config.json");
     this.#config = existsSync(cfgPath) ? (readJsonFile(cfgPath, "tokenizer config") as Record<string, unknown>) : {};
     this.tok = TextTokenizer.fromDir(dir);
@@ -101,7 +104,9 @@ export class LmTokenizer {
   renderChat(messages: ChatMessage[], addGenerationPrompt: boolean): string {
     const source = this.#config.chat_template;
     if (typeof source !== "string") {
-      throw new ConfigError(`${join(this.dir, "tokenizer_config.json")} has no "chat_template", so "messages" data cannot be rendered; add a chat_template or use "prompt"/"completion" records`);
+      throw new ConfigError(
+        `${join(this.dir, "tokenizer_config.json")} has no "chat_template", so "messages" data cannot be rendered; add a chat_template or use "prompt"/"completion" records`,
+      );
     }
     return new Template(source).render({
       messages,
@@ -169,7 +174,9 @@ export function buildLmExamples(t: LmTokenizer, data: { records?: LmRecord[]; te
     const e = tokenizeRecord(t, r);
     if (e.ids.length <= o.maxLength) return e;
     if (!o.truncation) {
-      throw new DataError(`${source}: record ${i + 1} has ${e.ids.length} tokens, more than --max-length ${o.maxLength}; raise --max-length or turn truncation on (drop --no-truncation)`);
+      throw new DataError(
+        `${source}: record ${i + 1} has ${e.ids.length} tokens, more than --max-length ${o.maxLength}; raise --max-length or turn truncation on (drop --no-truncation)`,
+      );
     }
     truncated++;
     return { ids: e.ids.slice(0, o.maxLength), labels: e.labels.slice(0, o.maxLength) };

@@ -14,11 +14,23 @@ test("each epoch visits every index once, in a fresh seeded order", () => {
   const s = new EpochSampler(10, { batchSize: 4, seed: 1 });
   assert.equal(s.batchesPerEpoch, 3);
   const batches = take(s, 6);
-  assert.deepEqual(batches.map((b) => [b.epoch, b.step, b.indices.length]), [
-    [0, 0, 4], [0, 1, 4], [0, 2, 2], [1, 0, 4], [1, 1, 4], [1, 2, 2],
-  ]);
+  assert.deepEqual(
+    batches.map((b) => [b.epoch, b.step, b.indices.length]),
+    [
+      [0, 0, 4],
+      [0, 1, 4],
+      [0, 2, 2],
+      [1, 0, 4],
+      [1, 1, 4],
+      [1, 2, 2],
+    ],
+  );
   const epoch = (e: number) => batches.filter((b) => b.epoch === e).flatMap((b) => Array.from(b.indices));
-  for (const e of [0, 1]) assert.deepEqual([...epoch(e)].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  for (const e of [0, 1])
+    assert.deepEqual(
+      [...epoch(e)].sort((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
   assert.notDeepEqual(epoch(0), epoch(1));
   assert.deepEqual(take(new EpochSampler(10, { batchSize: 4, seed: 1 }), 6), batches);
 });
@@ -26,9 +38,14 @@ test("each epoch visits every index once, in a fresh seeded order", () => {
 test("dropLast leaves out the short batch; shuffle off walks in order", () => {
   const s = new EpochSampler(10, { batchSize: 4, dropLast: true, shuffle: false });
   assert.equal(s.batchesPerEpoch, 2);
-  assert.deepEqual(take(s, 3).map((b) => [b.epoch, Array.from(b.indices)]), [
-    [0, [0, 1, 2, 3]], [0, [4, 5, 6, 7]], [1, [0, 1, 2, 3]],
-  ]);
+  assert.deepEqual(
+    take(s, 3).map((b) => [b.epoch, Array.from(b.indices)]),
+    [
+      [0, [0, 1, 2, 3]],
+      [0, [4, 5, 6, 7]],
+      [1, [0, 1, 2, 3]],
+    ],
+  );
   assert.throws(() => new EpochSampler(3, { batchSize: 4, dropLast: true }), ConfigError);
   assert.throws(() => new EpochSampler(3, { batchSize: 0 }), ConfigError);
 });
@@ -138,7 +155,11 @@ test("text batches tokenise the sampled examples", () => {
   );
   const ds: TextDataset = {
     kind: "text",
-    items: [{ text: "a b a", label: 1 }, { text: "b", label: 0 }, { text: "c", label: 1 }],
+    items: [
+      { text: "a b a", label: 1 },
+      { text: "b", label: 0 },
+      { text: "c", label: 1 },
+    ],
     classNames: ["x", "y"],
   };
   const batch = textBatch(ds, tokenizer, { epoch: 0, step: 0, indices: Int32Array.from([2, 0]) }, { maxLength: 8, dtype: "int32" });

@@ -32,8 +32,14 @@ function makeCifar(): string {
 test("CIFAR-10 binary batches: labels, class names, planar pixels re-laid as HWC", async () => {
   const { train, test: testSet } = loadCifar10(makeCifar());
   assert.deepEqual(train.classNames, NAMES);
-  assert.deepEqual(train.items.map((it) => it.label), [1, 9, 2, 9, 3, 9, 4, 9, 5, 9]);
-  assert.deepEqual(testSet.items.map((it) => it.label), [0, 1, 2]);
+  assert.deepEqual(
+    train.items.map((it) => it.label),
+    [1, 9, 2, 9, 3, 9, 4, 9, 5, 9],
+  );
+  assert.deepEqual(
+    testSet.items.map((it) => it.label),
+    [0, 1, 2],
+  );
   const item = train.items[0];
   assert.ok("pixels" in item);
   assert.deepEqual([item.pixels.width, item.pixels.height, item.pixels.channels], [32, 32, 3]);
@@ -46,10 +52,16 @@ test("CIFAR-10 binary batches: labels, class names, planar pixels re-laid as HWC
 test("CIFAR-10: a truncated batch is a FormatError, a missing one a DataError", () => {
   const dir = makeCifar();
   writeFileSync(join(dir, "data_batch_3.bin"), new Uint8Array(3073 + 5));
-  assert.throws(() => loadCifar10(dir), (e: Error) => e instanceof FormatError && e.message.includes("data_batch_3.bin"));
+  assert.throws(
+    () => loadCifar10(dir),
+    (e: Error) => e instanceof FormatError && e.message.includes("data_batch_3.bin"),
+  );
   const dir2 = makeCifar();
   writeFileSync(join(dir2, "test_batch.bin"), record(12));
-  assert.throws(() => loadCifar10(dir2), (e: Error) => e instanceof FormatError && /label 12/.test(e.message));
+  assert.throws(
+    () => loadCifar10(dir2),
+    (e: Error) => e instanceof FormatError && /label 12/.test(e.message),
+  );
   assert.throws(() => loadCifar10(join(dir, "nowhere")), DataError);
 });
 
@@ -62,11 +74,17 @@ test("MNIST from the mnist package: 10 classes, 28×28 greyscale bytes, seeded 8
   assert.equal(train.classNames.length, 10);
   const counts = new Array(10).fill(0);
   for (const it of [...train.items, ...testSet.items]) counts[it.label]++;
-  assert.deepEqual(counts, digits.map((d) => d.length));
+  assert.deepEqual(
+    counts,
+    digits.map((d) => d.length),
+  );
   const first = train.items[0];
   assert.ok("pixels" in first && first.pixels.data.length === 784 && first.pixels.channels === 1);
   // the digit "3"'s first sample, byte for byte, is somewhere in the dataset
-  const want = digits[3].get(0).map((v) => Math.round(v * 255)).join();
+  const want = digits[3]
+    .get(0)
+    .map((v) => Math.round(v * 255))
+    .join();
   const found = [...train.items, ...testSet.items].some((it) => it.label === 3 && "pixels" in it && Array.from(it.pixels.data).join() === want);
   assert.ok(found);
   assert.deepEqual(

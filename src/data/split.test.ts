@@ -17,7 +17,10 @@ test("random split: round(n·f) train items, disjoint, covering, seed-determined
   const s = splitDataset(ds, { trainFraction: 0.7, seed: 4 });
   assert.equal(s.train.items.length, 21);
   assert.equal(s.test.items.length, 9);
-  assert.deepEqual([...ids(s.train), ...ids(s.test)].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i));
+  assert.deepEqual(
+    [...ids(s.train), ...ids(s.test)].sort((a, b) => a - b),
+    Array.from({ length: 30 }, (_, i) => i),
+  );
   assert.deepEqual(ids(splitDataset(ds, { trainFraction: 0.7, seed: 4 }).train), ids(s.train));
   assert.notDeepEqual(ids(splitDataset(ds, { trainFraction: 0.7, seed: 5 }).train), ids(s.train));
   assert.equal(s.train.classNames, ds.classNames);

@@ -46,9 +46,7 @@ export function randomSubset<D extends Dataset>(ds: D, count: number, seed = 0):
 export function splitDataset<D extends Dataset>(ds: D, opts: SplitOptions = {}): Split<D> {
   const fraction = opts.trainFraction ?? 0.8;
   if (!(fraction > 0 && fraction < 1)) {
-    throw new ConfigError(
-      `trainFraction must lie strictly between 0 and 1; got ${fraction}. The paper uses 0.8.`,
-    );
+    throw new ConfigError(`trainFraction must lie strictly between 0 and 1; got ${fraction}. The paper uses 0.8.`);
   }
   const rng = new Rng(opts.seed ?? 0);
   const groups = opts.stratify ? indicesByLabel(ds) : [ds.items.map((_, i) => i)];

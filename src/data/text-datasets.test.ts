@@ -80,15 +80,14 @@ test("CSV with string labels: classes sorted over train and test together", () =
 test("CSV rows with the wrong field count, and unknown columns", () => {
   const f = write("t/short.csv", ["text,label", "a,0", "b,1", "c"]);
   failsAt(() => readTextTable(f, { text: "text", label: "label" }), f, 4);
-  assert.throws(() => readTextTable(f, { text: "sentence", label: "label" }), (e: Error) => e instanceof ConfigError && e.message.includes('["text","label"]'));
+  assert.throws(
+    () => readTextTable(f, { text: "sentence", label: "label" }),
+    (e: Error) => e instanceof ConfigError && e.message.includes('["text","label"]'),
+  );
 });
 
 test("JSONL with integer labels, pairs and explicit class names", () => {
-  const f = write("j/train.jsonl", [
-    '{"a": "first", "b": "second", "y": 1}',
-    "",
-    '{"a": "third", "b": "fourth", "y": 0}',
-  ]);
+  const f = write("j/train.jsonl", ['{"a": "first", "b": "second", "y": 1}', "", '{"a": "third", "b": "fourth", "y": 0}']);
   const ds = readTextTable(f, { text: "a", textPair: "b", label: "y", classNames: ["no", "yes"] });
   assert.deepEqual(ds.items, [
     { text: "first", textPair: "second", label: 1 },
@@ -113,6 +112,9 @@ test("label errors name file and line: out of range, non-integer, mixed kinds, b
   const unknown = write("j/unknown.csv", ["t,y", "a,pos", "b,neg", "c,meh"]);
   failsAt(() => readTextTable(unknown, { text: "t", label: "y", classNames: ["neg", "pos"] }), unknown, 4);
   const one = write("j/one.csv", ["t,y", "a,pos", "b,pos"]);
-  assert.throws(() => readTextTable(one, { text: "t", label: "y" }), (e: Error) => e instanceof DataError && /at least 2 classes/.test(e.message));
+  assert.throws(
+    () => readTextTable(one, { text: "t", label: "y" }),
+    (e: Error) => e instanceof DataError && /at least 2 classes/.test(e.message),
+  );
   assert.throws(() => readTextTable(write("j/x.txt", ["t"]), { text: "t", label: "y" }), ConfigError);
 });

@@ -50,7 +50,9 @@ export function loadGlue(task: GlueTask, dir: string): Split<TextDataset> {
 /** One GLUE TSV file. Fields are split on tabs with no quote handling, as GLUE's loaders do. */
 export function readGlueTsv(task: GlueTask, file: string): TextDataset {
   const layout = GLUE[task];
-  const lines = readText(file).replace(/^\ufeff/, "").split(/\r?\n/);
+  const lines = readText(file)
+    .replace(/^\ufeff/, "")
+    .split(/\r?\n/);
   if (layout.header && lines[0] !== layout.header.join("\t")) {
     throw new FormatError(
       `A GLUE ${task} file must start with the header ${JSON.stringify(layout.header.join("\t"))}; ` +
@@ -64,15 +66,13 @@ export function readGlueTsv(task: GlueTask, file: string): TextDataset {
     const f = lines[i].split("\t");
     if (f.length !== layout.columns) {
       throw new DataError(
-        `Each ${task} row needs ${layout.columns} tab-separated columns; ${where} has ${f.length}. ` +
-          `Fix the row (a stray tab inside a sentence?).`,
+        `Each ${task} row needs ${layout.columns} tab-separated columns; ${where} has ${f.length}. ` + `Fix the row (a stray tab inside a sentence?).`,
       );
     }
     const label = parseIndex(f[layout.label]);
     if (label === null || label >= layout.classNames.length) {
       throw new DataError(
-        `${task} labels must be integers in [0, ${layout.classNames.length}); ${where} has ` +
-          `${JSON.stringify(f[layout.label])}. Fix the label column.`,
+        `${task} labels must be integers in [0, ${layout.classNames.length}); ${where} has ` + `${JSON.stringify(f[layout.label])}. Fix the label column.`,
       );
     }
     const item: TextItem = { text: f[layout.text], label };
@@ -186,9 +186,7 @@ function jsonlRows(text: string, file: string, opts: TableOptions): RawRow[] {
     try {
       obj = JSON.parse(line);
     } catch (e) {
-      throw new DataError(
-        `Each JSONL line must be one JSON object; ${where} does not parse (${(e as Error).message}).`,
-      );
+      throw new DataError(`Each JSONL line must be one JSON object; ${where} does not parse (${(e as Error).message}).`);
     }
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
       throw new DataError(`Each JSONL line must be one JSON object; ${where} holds ${JSON.stringify(obj)}.`);
@@ -202,9 +200,7 @@ function jsonlRows(text: string, file: string, opts: TableOptions): RawRow[] {
     };
     const label = rec[opts.label];
     if (typeof label !== "string" && typeof label !== "number") {
-      throw new DataError(
-        `Field "${opts.label}" must be a class index or a class name; ${where} has ${JSON.stringify(label)}.`,
-      );
+      throw new DataError(`Field "${opts.label}" must be a class index or a class name; ${where} has ${JSON.stringify(label)}.`);
     }
     const pair = opts.textPair === undefined ? {} : { textPair: str(opts.textPair) };
     rows.push({ text: str(opts.text), ...pair, label, where });

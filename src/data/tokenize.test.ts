@@ -16,14 +16,39 @@ import { makeTempDir } from "./test-fixtures.ts";
  *   "zoo"    → z is not in the vocab → <unk>, o, o                       = [3, 7, 7]
  */
 const VOCAB: Record<string, number> = {
-  "<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3,
-  h: 4, e: 5, l: 6, o: 7, "Ġ": 8, w: 9, r: 10, d: 11,
-  he: 12, ll: 13, hell: 14, hello: 15, "Ġw": 16, or: 17, "Ġwor": 18, ld: 19, "Ġworld": 20, "<mask>": 21,
+  "<s>": 0,
+  "<pad>": 1,
+  "</s>": 2,
+  "<unk>": 3,
+  h: 4,
+  e: 5,
+  l: 6,
+  o: 7,
+  Ġ: 8,
+  w: 9,
+  r: 10,
+  d: 11,
+  he: 12,
+  ll: 13,
+  hell: 14,
+  hello: 15,
+  Ġw: 16,
+  or: 17,
+  Ġwor: 18,
+  ld: 19,
+  Ġworld: 20,
+  "<mask>": 21,
 };
 const MERGES = ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld"];
 
 const special = (id: number, content: string, lstrip = false) => ({
-  id, content, single_word: false, lstrip, rstrip: false, normalized: false, special: true,
+  id,
+  content,
+  single_word: false,
+  lstrip,
+  rstrip: false,
+  normalized: false,
+  special: true,
 });
 
 const TOKENIZER_JSON = {
@@ -36,8 +61,15 @@ const TOKENIZER_JSON = {
   post_processor: { type: "RobertaProcessing", sep: ["</s>", 2], cls: ["<s>", 0], trim_offsets: true, add_prefix_space: false },
   decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
   model: {
-    type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: "", end_of_word_suffix: "",
-    fuse_unk: false, byte_fallback: false, vocab: VOCAB, merges: MERGES,
+    type: "BPE",
+    dropout: null,
+    unk_token: "<unk>",
+    continuing_subword_prefix: "",
+    end_of_word_suffix: "",
+    fuse_unk: false,
+    byte_fallback: false,
+    vocab: VOCAB,
+    merges: MERGES,
   },
 };
 const CONFIG = { pad_token: "<pad>", model_max_length: 512, bos_token: "<s>", eos_token: "</s>" };
@@ -73,10 +105,22 @@ test("truncation: singles keep the head, pairs cut the longest first", () => {
 
 test("longestFirst matches the table of HF tokenizers' Rust truncation tests (max 7)", () => {
   const cases: [number, number, number, number][] = [
-    [0, 0, 0, 0], [0, 2, 0, 2], [0, 4, 0, 4], [0, 8, 0, 7],
-    [2, 0, 2, 0], [2, 2, 2, 2], [2, 4, 2, 4], [2, 8, 2, 5],
-    [4, 0, 4, 0], [4, 2, 4, 2], [4, 4, 3, 4], [4, 8, 3, 4],
-    [8, 0, 7, 0], [8, 2, 5, 2], [8, 4, 4, 3], [8, 8, 3, 4],
+    [0, 0, 0, 0],
+    [0, 2, 0, 2],
+    [0, 4, 0, 4],
+    [0, 8, 0, 7],
+    [2, 0, 2, 0],
+    [2, 2, 2, 2],
+    [2, 4, 2, 4],
+    [2, 8, 2, 5],
+    [4, 0, 4, 0],
+    [4, 2, 4, 2],
+    [4, 4, 3, 4],
+    [4, 8, 3, 4],
+    [8, 0, 7, 0],
+    [8, 2, 5, 2],
+    [8, 4, 4, 3],
+    [8, 8, 3, 4],
   ];
   for (const [a, b, ea, eb] of cases) assert.deepEqual(longestFirst(a, b, 7), [ea, eb], `${a}, ${b}`);
 });
@@ -132,5 +176,8 @@ test("a token outside a vocabulary without an unknown token is a ConfigError", (
   };
   const t = new TextTokenizer(wordLevel, { pad_token: "[PAD]" });
   assert.deepEqual(t.encode("a a", undefined, { maxLength: 4 }).ids, [1, 1]);
-  assert.throws(() => t.encode("a c", undefined, { maxLength: 4 }), (e: Error) => e instanceof ConfigError && e.message.includes('"c"'));
+  assert.throws(
+    () => t.encode("a c", undefined, { maxLength: 4 }),
+    (e: Error) => e instanceof ConfigError && e.message.includes('"c"'),
+  );
 });

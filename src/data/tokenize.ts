@@ -64,8 +64,10 @@ export class TextTokenizer {
 
   /** From parsed `tokenizer.json` and (optional) `tokenizer_config.json` objects. */
   constructor(tokenizerJson: object, tokenizerConfig: Record<string, unknown> = {}) {
-    if (typeof tokenizerJson !== "object" || tokenizerJson === null || Array.isArray(tokenizerJson)) throw new FormatError(`tokenizer.json must hold a JSON object, found ${JSON.stringify(tokenizerJson)}; re-download the tokenizer files`);
-    if (typeof tokenizerConfig !== "object" || tokenizerConfig === null || Array.isArray(tokenizerConfig)) throw new FormatError(`tokenizer_config.json must hold a JSON object, found ${JSON.stringify(tokenizerConfig)}`);
+    if (typeof tokenizerJson !== "object" || tokenizerJson === null || Array.isArray(tokenizerJson))
+      throw new FormatError(`tokenizer.json must hold a JSON object, found ${JSON.stringify(tokenizerJson)}; re-download the tokenizer files`);
+    if (typeof tokenizerConfig !== "object" || tokenizerConfig === null || Array.isArray(tokenizerConfig))
+      throw new FormatError(`tokenizer_config.json must hold a JSON object, found ${JSON.stringify(tokenizerConfig)}`);
     this.#tok = tokenizerCall("reading it", () => new Tokenizer(tokenizerJson, tokenizerConfig));
     const json = tokenizerJson as { padding?: { pad_id?: number }; truncation?: { max_length?: number } };
     // pad_token is a string, or an AddedToken object {content, …} in newer configs
@@ -74,8 +76,7 @@ export class TextTokenizer {
     const padFromConfig = typeof padName === "string" ? tokenizerCall("looking up pad_token", () => this.#tok.token_to_id(padName)) : undefined;
     this.padId = padFromConfig ?? json.padding?.pad_id ?? null;
     const limit = tokenizerConfig.model_max_length;
-    this.modelMaxLength =
-      typeof limit === "number" && limit < NO_LIMIT ? limit : (json.truncation?.max_length ?? null);
+    this.modelMaxLength = typeof limit === "number" && limit < NO_LIMIT ? limit : (json.truncation?.max_length ?? null);
   }
 
   /** From a HF model folder holding `tokenizer.json` and optionally `tokenizer_config.json`. */
@@ -99,8 +100,7 @@ export class TextTokenizer {
       const budget = maxLength - (addSpecial ? this.#postProcess([], b && [], true).tokens.length : 0);
       if (budget < (b ? 2 : 1)) {
         throw new ConfigError(
-          `maxLength must leave room for at least one token per text after the special tokens; ` +
-            `got maxLength=${maxLength}. Raise maxLength.`,
+          `maxLength must leave room for at least one token per text after the special tokens; ` + `got maxLength=${maxLength}. Raise maxLength.`,
         );
       }
       if (b === null) a = a.slice(0, budget);
@@ -145,8 +145,7 @@ export class TextTokenizer {
       );
     }
     const B = rows.length;
-    const make = (): IdArray<D> =>
-      ((opts.dtype ?? "int64") === "int64" ? new BigInt64Array(B * T) : new Int32Array(B * T)) as IdArray<D>;
+    const make = (): IdArray<D> => ((opts.dtype ?? "int64") === "int64" ? new BigInt64Array(B * T) : new Int32Array(B * T)) as IdArray<D>;
     const inputIds = make();
     const attentionMask = make();
     const tokenTypeIds = make();
@@ -210,7 +209,9 @@ function tokenizerCall<T>(what: string, call: () => T): T {
     return call();
   } catch (e) {
     if (e instanceof TensLoRAError) throw e;
-    throw new FormatError(`the tokenizer failed ${what} (${String((e as Error)?.message ?? e).split("\n")[0]}); tokenizer.json or tokenizer_config.json is malformed or of a kind not supported, re-download them`);
+    throw new FormatError(
+      `the tokenizer failed ${what} (${String((e as Error)?.message ?? e).split("\n")[0]}); tokenizer.json or tokenizer_config.json is malformed or of a kind not supported, re-download them`,
+    );
   }
 }
 

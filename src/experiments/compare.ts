@@ -1,45 +1,53 @@
 /**
- * The paper's comparison as one call: every construction at the same parameter budget (LoRA
- * rank r), the linear probe and full fine-tuning as the floor and the ceiling, several seeds,
- * one data set and schedule for all. Finished runs in the output folder are reused, so an
- * interrupted comparison resumes where it stopped.
+ * The paper's comparison as one call: every arm (construction × varied settings, see arms.ts)
+ * at every parameter budget, the linear probe and full fine-tuning as the floor and the ceiling,
+ * several seeds, one data set and schedule for all. The evaluation is chosen on a validation
+ * split held out from the training data; the paper's best-test number is kept beside it.
+ * Finished runs in the output folder are reused, so an interrupted comparison resumes where it
+ * stopped; a finished run made with other settings is an error, not silently mixed in. One run
+ * (an arm × budget × seed) is also what a queue worker runs (`runOne`), and a finished queue's
+ * summaries go through the same `writeResults`.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CONSTRUCTIONS } from "../adapters/constructions.ts";
-import { groupRanksForBudget, type Factorization } from "../adapters/params.ts";
-import type { HeadLayout } from "../adapters/reference.ts";
+import { type AdapterSet, adapterParamCount } from "../adapters/adapter-set.ts";
+import { planAdapter } from "../adapters/config.ts";
+import { type GroupBudget, groupRanksForBudget } from "../adapters/params.ts";
+import type { LinearSite } from "../adapters/sites.ts";
 import { ConfigError, RunInterruptedError } from "../errors.ts";
 import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
-import { writePlot } from "../train/plot.ts";
+import { writeCurvePlot } from "../train/curve-plot.ts";
 import type { TaskData } from "../train/task-data.ts";
-import { type TrainConfig, type TrainEvent, metricValue, train } from "../train/trainer.ts";
+import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
+import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "./arms.ts";
+import { type AutoRankOptions, autoRanks } from "./auto-ranks.ts";
+import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFractionMetric, markdownTable, pooledVariants } from "./curve.ts";
 import type { RunConfig } from "./run-config.ts";
 import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
 import { nodeRuntime } from "../runtime/session.ts";
 
-export const BASELINES = ["head", "full"] as const;
-export const DEFAULT_METHODS = [...CONSTRUCTIONS, ...BASELINES];
+export { BASELINES, DEFAULT_METHODS } from "./arms.ts";
+export { isFractionMetric, markdownTable, type CurveRow as CompareRow, type RunSummary } from "./curve.ts";
 
-export interface CompareOptions {
+export interface CompareOptions extends ArmGrid {
   /** A fresh model per run (its new head is seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
   data: TaskData;
-  methods: string[];
-  isoLoraRank: number;
-  factorization: Factorization;
+  budgets: Budget[];
   /** See ranksForBudget: the most balanced ranks within this fraction below the budget. */
   rankSlack: number;
-  headLayout: HeadLayout;
   seeds: number[];
+  /** Shared by every run; `valFraction` sets the validation split, `seed` is replaced per run. */
   config: TrainConfig;
   /** Learning rate for full fine-tuning (every weight moves; the adapters' rate is too high for it). */
   fullLr: number;
+  /** The warm-up that `--ranks auto` reads its spectrum from. */
+  autoRank?: Partial<AutoRankOptions>;
   outDir: string;
-  onEvent?: (method: string, seed: number, e: TrainEvent) => void;
+  onEvent?: (run: string, e: TrainEvent) => void;
   log?: (s: string) => void;
   /** Continue a run from the checkpoint left in its folder (a queue worker taking over a stalled run). */
   resume?: boolean;
@@ -47,153 +55,223 @@ export interface CompareOptions {
   shouldStop?: () => boolean;
 }
 
-export interface RunSummary {
-  method: string;
-  seed: number;
-  ranks: number[] | null;
-  adapterParams: number;
-  trainableParams: number;
-  best: number;
-  bestStep: number;
-  final: number;
-  stepSeconds: number;
+export interface CompareResult {
+  metric: string;
+  backboneParams: number;
+  budgets: { label: string; params: number }[];
+  seeds: number[];
+  valFraction: number;
+  rows: CurveRow[];
+  /** Each varied setting against the default, pooled over constructions and budgets. */
+  pooled: PooledVariant[];
+  runs: RunSummary[];
 }
 
-export interface CompareRow {
-  method: string;
-  ranks: number[] | null;
+/** A budget with its size in parameters on the model at hand. */
+export interface ResolvedBudget {
+  label: string;
   params: number;
-  percentOfBackbone: number;
-  best: { mean: number; std: number };
-  final: { mean: number; std: number };
-  stepSeconds: number;
-  seeds: number;
+  budget: Budget;
 }
 
-/** Whether a metric is a fraction, shown as a percentage (accuracy, F1, MCC; not perplexity or loss). */
-export const isFractionMetric = (metric: string): boolean => metric !== "perplexity" && metric !== "loss";
-
-const meanStd = (xs: number[]) => {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
-  return { mean, std };
-};
-
-export function checkMethods(methods: string[]): void {
-  const valid: string[] = [...DEFAULT_METHODS];
-  const bad = methods.filter((m) => !valid.includes(m));
-  if (bad.length) throw new ConfigError(`unknown construction ${bad.map((b) => `"${b}"`).join(", ")}; valid: ${valid.join(", ")}`);
+/** One run of a comparison: an arm at a budget (none for the baselines) with a seed. */
+export interface CompareJob {
+  arm: Arm;
+  budget?: ResolvedBudget;
+  seed: number;
 }
 
-export const runDir = (outDir: string, method: string, seed: number): string => join(outDir, "runs", `${method}-seed${seed}`);
+function writeJson(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
+  renameSync(tmp, path);
+}
 
-/** One method × seed (reused when its summary exists); what a queue worker runs for a comparison. */
-export async function runOne(o: CompareOptions, method: string, seed: number, backbone: number): Promise<RunSummary> {
-  const dir = runDir(o.outDir, method, seed);
+const groupBudget = (b: Budget): GroupBudget => (b.kind === "iso-lora" ? { isoLora: b.rank } : { total: b.count });
+
+/** The budget in parameters: LoRA's at that rank on the adapted layers, or the count. */
+function budgetParams(b: Budget, sites: LinearSite[], targetModules: string[]): number {
+  return groupRanksForBudget({ construction: "lora", targetModules }, sites, groupBudget(b)).groups.reduce((a, g) => a + g.budget, 0);
+}
+
+export function resolveBudget(b: Budget, model: LoadedModel): ResolvedBudget {
+  return { label: budgetLabel(b), params: budgetParams(b, modelContext(model).sites, defaultTargets(model)), budget: b };
+}
+
+/** A run's folder: runs/<budget label>/<arm>-seed<seed> (baselines: runs/<arm>-seed<seed>). */
+export const runDir = (outDir: string, arm: string, budget: string, seed: number): string =>
+  budget ? join(outDir, "runs", budget, `${arm}-seed${seed}`) : join(outDir, "runs", `${arm}-seed${seed}`);
+
+/**
+ * Ranks of an adapter arm at a budget, per shape group: the solver's, or (one group only) from
+ * the warm-up's spectrum. `ranks` = the first group's, for the table.
+ */
+async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: Budget): Promise<{ ranks: number[]; groupRanks: Record<string, number[]> }> {
+  const sites = modelContext(model).sites;
+  const base = { construction: arm.method, factorization: arm.factorization, headLayout: arm.headLayout, targetModules: defaultTargets(model) };
+  const solved = groupRanksForBudget(base, sites, groupBudget(budget), { slack: o.rankSlack });
+  if (arm.method === "lora" || arm.ranks === "solver") return { ranks: Object.values(solved.groupRanks)[0], groupRanks: solved.groupRanks };
+  const { groups } = planAdapter({ ...base, ranks: 1 }, sites);
+  if (groups.length !== 1)
+    throw new ConfigError(
+      `--ranks auto reads one spectrum, for adapters of one shape group; these targets form ${groups.length} (${groups.map((g) => g.name).join(", ")})`,
+    );
+  const setup = { loadModel: o.loadModel, data: o.data, config: o.config, seed: o.seeds[0], outDir: join(o.outDir, "warmup"), ...o.autoRank };
+  const ranks = await autoRanks(setup, groups[0], arm.headLayout, solved.groups[0].budget);
+  return { ranks, groupRanks: { [groups[0].name]: ranks } };
+}
+
+/** One arm × budget × seed (reused when its summary exists); what a queue worker runs for a comparison. */
+export async function runOne(o: CompareOptions, job: CompareJob, backbone: number): Promise<RunSummary> {
+  const { arm, budget, seed } = job;
+  const dir = runDir(o.outDir, arm.name, budget?.label ?? "", seed);
+  const config: TrainConfig = { ...o.config, seed, lr: arm.method === "full" ? o.fullLr : o.config.lr, coreLrScale: arm.coreLrScale };
+  const settings = {
+    arm,
+    budget: budget ? { label: budget.label, params: budget.params } : null,
+    config: { ...config, threads: undefined },
+    rankSlack: o.rankSlack,
+  };
   const summaryPath = join(dir, "summary.json");
-  if (existsSync(summaryPath)) return JSON.parse(readFileSync(summaryPath, "utf8")) as RunSummary;
-  const model = await o.loadModel(seed);
-  let adapter;
-  let ranks: number[] | null = null;
-  if (!(BASELINES as readonly string[]).includes(method)) {
-    const base = { construction: method, factorization: o.factorization, headLayout: o.headLayout, targetModules: defaultTargets(model) };
-    const budget = { isoLora: o.isoLoraRank };
-    const groupRanks = method === "lora" ? undefined : groupRanksForBudget(base, modelContext(model).sites, budget, { slack: o.rankSlack }).groupRanks;
-    ranks = groupRanks ? Object.values(groupRanks)[0] : [o.isoLoraRank];
-    adapter = createAdapter(model, { ...base, ranks, groupRanks, seed }).set;
+  if (existsSync(summaryPath)) {
+    const saved = JSON.parse(readFileSync(summaryPath, "utf8")) as RunSummary & { settings?: unknown };
+    if (JSON.stringify(saved.settings) !== JSON.stringify(settings)) {
+      throw new ConfigError(`${dir} holds a finished run made with other settings; compare into a new --out (or delete that folder)`);
+    }
+    return saved;
   }
-  const trainable = method === "head" ? "head" : method === "full" ? "all" : "adapter+head";
-  const config = { ...o.config, seed, lr: method === "full" ? o.fullLr : o.config.lr };
+  const model = await o.loadModel(seed);
+  let adapter: AdapterSet | undefined;
+  let ranks: number[] | null = null;
+  if (!isBaseline(arm.method)) {
+    const chosen = await ranksOf(o, arm, model, budget!.budget);
+    ranks = chosen.ranks;
+    adapter = createAdapter(model, {
+      construction: arm.method,
+      ranks,
+      groupRanks: chosen.groupRanks,
+      factorization: arm.factorization,
+      headLayout: arm.headLayout,
+      targetModules: defaultTargets(model),
+      seed,
+    }).set;
+  }
+  const trainable = arm.method === "head" ? "head" : arm.method === "full" ? "all" : "adapter+head";
+  const label = budget ? `${arm.name}@${budget.label}/seed${seed}` : `${arm.name}/seed${seed}`;
   const resume = Boolean(o.resume) && listCheckpoints(dir).length > 0;
-  const r = await train({ model, adapter, trainable, data: o.data, config, store: runFolderStore(dir), runtime: nodeRuntime, resume, onEvent: (e) => o.onEvent?.(method, seed, e), shouldStop: o.shouldStop });
-  if (r.interrupted) throw new RunInterruptedError(`${method} seed ${seed} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
-  const adapterParams = method === "full" ? backbone : adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0;
-  const summary: RunSummary = {
-    method,
+  const r = await train({
+    model,
+    adapter,
+    trainable,
+    data: o.data,
+    config,
+    store: runFolderStore(dir),
+    runtime: nodeRuntime,
+    resume,
+    onEvent: (e) => o.onEvent?.(label, e),
+    shouldStop: o.shouldStop,
+  });
+  if (r.interrupted) throw new RunInterruptedError(`${label} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
+  const summary: RunSummary & { settings: unknown } = {
+    arm: arm.name,
+    budget: budget?.label ?? "",
     seed,
     ranks,
-    adapterParams,
+    adapterParams: arm.method === "full" ? backbone : adapter ? adapterParamCount(adapter) : 0,
     trainableParams: r.trainableParams,
-    best: r.best?.value ?? Number.NaN,
-    bestStep: r.best?.step ?? 0,
+    selected: r.best?.test ?? Number.NaN,
+    validation: r.validationSize > 0 && r.best ? r.best.value : Number.NaN,
+    selectedStep: r.best?.step ?? 0,
+    bestTest: r.bestTest?.value ?? Number.NaN,
     final: r.finalValue,
     stepSeconds: r.stepSeconds,
+    settings,
   };
-  writeFileSync(summaryPath, JSON.stringify(summary, null, 2));
+  writeJson(summaryPath, summary);
   return summary;
 }
 
-/** Run (or reuse) every method × seed, then write results.json, results.md and the plot. */
-export async function compare(o: CompareOptions): Promise<CompareRow[]> {
-  checkMethods(o.methods);
+export interface ComparePlan {
+  arms: Arm[];
+  budgets: ResolvedBudget[];
+  jobs: CompareJob[];
+  backbone: number;
+}
+
+/** The arms, the budgets in parameters and the runs of a comparison, checked before anything trains. */
+export async function planCompare(o: CompareOptions): Promise<ComparePlan> {
+  const arms = expandArms(o);
   if (!o.seeds.length) throw new ConfigError("compare needs at least one seed");
-  mkdirSync(o.outDir, { recursive: true });
-  const backbone = backboneParams(await o.loadModel(o.seeds[0]));
-  const runs: RunSummary[] = [];
-  for (const method of o.methods) {
-    for (const seed of o.seeds) {
-      const s = await runOne(o, method, seed, backbone);
-      o.log?.(`${method} seed ${seed}: best ${o.config.metric} ${isFractionMetric(o.config.metric) ? (100 * s.best).toFixed(2) : s.best.toFixed(4)}`);
-      runs.push(s);
-    }
+  if (!o.budgets.length && arms.some((a) => !isBaseline(a.method))) throw new ConfigError("compare needs at least one budget (--budgets or --budget-params)");
+  const probe = await o.loadModel(o.seeds[0]);
+  const budgets = o.budgets.map((b) => resolveBudget(b, probe));
+  if (new Set(budgets.map((b) => b.label)).size !== budgets.length)
+    throw new ConfigError(`a budget is listed twice: ${budgets.map((b) => b.label).join(", ")}`);
+  const jobs: CompareJob[] = [];
+  for (const arm of arms) {
+    for (const budget of isBaseline(arm.method) ? [undefined] : budgets) for (const seed of o.seeds) jobs.push({ arm, budget, seed });
   }
-  return writeResults(o.outDir, { metric: o.config.metric, isoLoraRank: o.isoLoraRank, backbone, methods: o.methods }, runs);
+  return { arms, budgets, jobs, backbone: backboneParams(probe) };
+}
+
+/** Run (or reuse) every arm × budget × seed, then write results.json, results.md and the plot. */
+export async function compare(o: CompareOptions): Promise<CompareResult> {
+  const plan = await planCompare(o);
+  mkdirSync(o.outDir, { recursive: true });
+  const runs: RunSummary[] = [];
+  for (const job of plan.jobs) {
+    const s = await runOne(o, job, plan.backbone);
+    const show = (v: number) => (isFractionMetric(o.config.metric) ? (100 * v).toFixed(2) : v.toFixed(4));
+    o.log?.(`${s.arm}${s.budget ? ` @ ${s.budget}` : ""} seed ${s.seed}: test ${o.config.metric} ${show(s.selected)} (best test ${show(s.bestTest)})`);
+    runs.push(s);
+  }
+  return writeResults(
+    o.outDir,
+    { metric: o.config.metric, arms: plan.arms, budgets: plan.budgets, seeds: o.seeds, valFraction: o.config.valFraction ?? 0, backbone: plan.backbone },
+    runs,
+  );
 }
 
 export interface ResultsSetting {
   metric: string;
-  isoLoraRank: number;
+  /** Row order. */
+  arms: readonly Arm[];
+  budgets: readonly { label: string; params: number }[];
+  seeds: number[];
+  valFraction: number;
   backbone: number;
-  /** Row order; each row gathers the runs whose `method` is this name. */
-  methods: string[];
 }
 
 /** results.json, results.md and the plot in `outDir`, from finished runs (in-process or from a queue). */
-export async function writeResults(outDir: string, s: ResultsSetting, summaries: RunSummary[]): Promise<CompareRow[]> {
+export async function writeResults(outDir: string, s: ResultsSetting, runs: RunSummary[]): Promise<CompareResult> {
   mkdirSync(outDir, { recursive: true });
-  const { metric, backbone } = s;
-  const rows: CompareRow[] = [];
-  for (const method of s.methods) {
-    const runs = summaries.filter((r) => r.method === method);
-    if (!runs.length) continue;
-    rows.push({
-      method,
-      ranks: runs[0].ranks,
-      params: runs[0].adapterParams,
-      percentOfBackbone: (100 * runs[0].adapterParams) / backbone,
-      best: meanStd(runs.map((r) => r.best)),
-      final: meanStd(runs.map((r) => r.final)),
-      stepSeconds: runs.map((r) => r.stepSeconds).sort((a, b) => a - b)[Math.floor(runs.length / 2)],
-      seeds: runs.length,
-    });
-  }
-  writeFileSync(join(outDir, "results.json"), JSON.stringify({ metric, isoLoraRank: s.isoLoraRank, backboneParams: backbone, rows }, null, 2));
-  writeFileSync(join(outDir, "results.md"), markdownTable(rows, metric));
-  await writePlot(join(outDir, "metric-vs-params"), {
-    kind: "scatter",
-    title: `best test ${metric} vs trainable adapter parameters (iso-LoRA r=${s.isoLoraRank})`,
-    xLabel: "adapter parameters",
-    yLabel: `best ${metric}`,
-    logX: true,
-    series: [
-      { name: "TensLoRA / LoRA", points: rows.filter((r) => r.params > 0 && r.method !== "full").map((r) => ({ x: r.params, y: r.best.mean, label: r.method })) },
-      { name: "full fine-tuning", points: rows.filter((r) => r.method === "full").map((r) => ({ x: r.params, y: r.best.mean, label: "full" })) },
-    ].filter((s) => s.points.length > 0),
-  });
-  return rows;
+  const rows = curveRows(s.arms, s.budgets, runs);
+  const pooled = pooledVariants(s.arms, runs);
+  const budgets = s.budgets.map(({ label, params }) => ({ label, params }));
+  const result: CompareResult = { metric: s.metric, backboneParams: s.backbone, budgets, seeds: s.seeds, valFraction: s.valFraction, rows, pooled, runs };
+  writeJson(join(outDir, "results.json"), result);
+  writeFileSync(join(outDir, "results.md"), markdownTable(rows, s.metric, s.seeds.length, s.valFraction > 0, pooled));
+  await writeCurve(join(outDir, "metric-vs-params"), rows, s.metric, s.valFraction > 0);
+  return result;
 }
 
-/** The comparison's options from a resolved run config: shared by `compare` and the queue worker, so both run the same thing. */
-export async function compareOptions(cfg: RunConfig, prepared: PreparedData, s: { methods: string[]; seeds: number[]; fullLr: number; outDir: string }): Promise<CompareOptions> {
+/** A comparison's options from a resolved run config: shared by `compare` and the queue worker, so both run the same thing. */
+export async function compareOptions(
+  cfg: RunConfig,
+  prepared: PreparedData,
+  s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; outDir: string },
+): Promise<CompareOptions> {
   const probe = await prepared.loadModel(s.seeds[0]);
   return {
     loadModel: prepared.loadModel,
     data: prepared.data,
     methods: s.methods,
-    isoLoraRank: cfg.isoLora,
-    factorization: cfg.factorization as Factorization,
+    factorizations: s.factorizations,
+    headLayouts: s.headLayouts,
+    coreLrScales: s.coreLrScales,
+    rankModes: s.rankModes,
+    budgets: s.budgets,
     rankSlack: cfg.rankSlack,
-    headLayout: cfg.headLayout as HeadLayout,
     seeds: s.seeds,
     config: trainConfig(cfg, probe.family.task),
     fullLr: s.fullLr,
@@ -201,17 +279,26 @@ export async function compareOptions(cfg: RunConfig, prepared: PreparedData, s: 
   };
 }
 
-export function markdownTable(rows: CompareRow[], metric: string): string {
-  const lora = rows.find((r) => r.method === "lora")?.stepSeconds;
-  const k = isFractionMetric(metric) ? 100 : 1;
-  const pct = (x: { mean: number; std: number }) => `${(k * x.mean).toFixed(k === 100 ? 2 : 3)} ± ${(k * x.std).toFixed(k === 100 ? 2 : 3)}`;
-  const lines = [
-    `| construction | ranks | parameters | % of backbone | best ${metric}${k === 100 ? " (%)" : ""} | final ${metric}${k === 100 ? " (%)" : ""} | step time${lora ? " (× LoRA)" : ""} |`,
-    "|---|---|---:|---:|---:|---:|---:|",
-    ...rows.map(
-      (r) =>
-        `| ${r.method} | ${r.ranks ? r.ranks.join(",") : "–"} | ${r.params.toLocaleString("en-US")} | ${r.percentOfBackbone.toFixed(3)} | ${pct(r.best)} | ${pct(r.final)} | ${(r.stepSeconds * 1000).toFixed(1)} ms${lora ? ` (${(r.stepSeconds / lora).toFixed(2)})` : ""} |`,
-    ),
-  ];
-  return `${lines.join("\n")}\n\nBest = the best test ${metric} over evaluations (the paper's reporting); final = after the last step. Mean ± std over ${rows[0]?.seeds ?? 0} seeds; "head" trains only the ${k === 100 ? "classifier (linear probe)" : "LM head"} and has 0 adapter parameters.\n`;
+/** Points of one budget are spread a few percent apart on x, so their error bars stay apart. */
+const DODGE = 1.035;
+
+async function writeCurve(path: string, rows: CurveRow[], metric: string, validation: boolean): Promise<void> {
+  const names = [...new Set(rows.filter((r) => r.budget).map((r) => r.arm))];
+  const lines = names.map((name, i) => ({
+    name,
+    points: rows
+      .filter((r) => r.arm === name)
+      .map((r) => ({ x: r.params * DODGE ** (i - (names.length - 1) / 2), y: r.selected.mean, lo: r.selected.lo, hi: r.selected.hi })),
+  }));
+  const references = rows.filter((r) => !r.budget).map((r) => ({ name: r.arm, y: r.selected.mean }));
+  if (!lines.length) return;
+  await writeCurvePlot(path, {
+    title: `${validation ? `test ${metric} at best validation` : `best test ${metric}`} vs adapter parameters (mean, 95 % CI)`,
+    xLabel: "adapter parameters (log; points of one budget spread apart)",
+    yLabel: `test ${metric}`,
+    width: 860,
+    height: 500,
+    lines,
+    references,
+  });
 }

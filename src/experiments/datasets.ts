@@ -44,7 +44,9 @@ export function detectFormat(path: string): DataFormat {
   if (names.includes("data_batch_1.bin")) return "cifar10";
   if (names.includes("images") && names.includes("labels")) return "dtd";
   if (names.includes("train.tsv") && names.includes("dev.tsv")) {
-    const b = basename(path).toLowerCase().replace(/[^a-z0-9]/g, "");
+    const b = basename(path)
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, "");
     if (b.includes("cola")) return "glue-cola";
     if (b.includes("sst")) return "glue-sst2";
     if (b.includes("mrpc")) return "glue-mrpc";
@@ -67,7 +69,8 @@ export async function openDataset(path: string, o: DataOptions = {}): Promise<An
     case "mnist":
       return { kind: "image", split: loadMnist({ seed, trainFraction: o.trainFraction }) };
     case "table": {
-      if (!o.textColumn || !o.labelColumn) throw new ConfigError(`a table needs --text-column and --label-column (found file ${path}, extension ${extname(path)})`);
+      if (!o.textColumn || !o.labelColumn)
+        throw new ConfigError(`a table needs --text-column and --label-column (found file ${path}, extension ${extname(path)})`);
       const cols = { text: o.textColumn, textPair: o.textPairColumn, label: o.labelColumn };
       if (!o.testPath) throw new ConfigError(`a table needs a test file: pass --eval-data FILE`);
       return { kind: "text", split: loadTextTable({ train: path, test: o.testPath }, cols) };
@@ -99,7 +102,10 @@ export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLengt
     const cfg = model.config as { imageSize: number; numChannels: number };
     const conf = modelImageConfig(model);
     const test = new ImageProcessor(conf);
-    const train = new ImageProcessor(conf, opts.augment ? { horizontalFlip: 0.5, colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4, p: 0.5 } } : {});
+    const train = new ImageProcessor(
+      conf,
+      opts.augment ? { horizontalFlip: 0.5, colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4, p: 0.5 } } : {},
+    );
     const mean = [...(conf.mean ?? [0, 0, 0])];
     const std = [...(conf.std ?? [1, 1, 1])];
     return imageTaskData(data.split, { train, test }, { channels: cfg.numChannels, size: cfg.imageSize, mean, std });

@@ -47,7 +47,13 @@ function dataset(items: ImageItem[], classNames: string[]): ImageDataset {
  * Digits `names` relabelled 0..k-1; `perClass` examples of each go to train (seeded), then up to
  * `testPerClass` of the rest to test.
  */
-function task(all: ImageItem[], names: string[], perClass: number | undefined, seed: number, testPerClass = Infinity): { train: ImageDataset; test: ImageDataset } {
+function task(
+  all: ImageItem[],
+  names: string[],
+  perClass: number | undefined,
+  seed: number,
+  testPerClass = Infinity,
+): { train: ImageDataset; test: ImageDataset } {
   const rng = new Rng(seed);
   const train: ImageItem[] = [];
   const test: ImageItem[] = [];
@@ -118,7 +124,9 @@ export function encodeDigits(items: ImageItem[]): Uint8Array {
 /** The inverse of `encodeDigits`; `name` names the source in errors. */
 export function decodeDigits(bytes: Uint8Array, name: string): ImageItem[] {
   if (bytes.length === 0 || bytes.length % RECORD !== 0) {
-    throw new FormatError(`${name}: ${bytes.length} bytes is not a whole number of ${RECORD}-byte digit records (label + ${SIDE}×${SIDE} pixels); fetch it again`);
+    throw new FormatError(
+      `${name}: ${bytes.length} bytes is not a whole number of ${RECORD}-byte digit records (label + ${SIDE}×${SIDE} pixels); fetch it again`,
+    );
   }
   return Array.from({ length: bytes.length / RECORD }, (_, i) => {
     const label = bytes[i * RECORD];

@@ -45,7 +45,8 @@ export interface TrainedModel {
 /** What `--adapter DIR` holds: an adapter, a head, a full model folder; anything else is an error naming the fix. */
 function describeTrainedDir(dir: string): "adapter" | "head" | "model" {
   if (!existsSync(dir)) throw new ConfigError(`--adapter ${dir} does not exist; pass an adapter folder (e.g. RUN_DIR/best)`);
-  if (!statSync(dir).isDirectory()) throw new ConfigError(`--adapter ${dir} is a file; pass the folder that holds ${ADAPTER_CONFIG}, ${HEAD_FILE} or ${WEIGHTS_FILE}`);
+  if (!statSync(dir).isDirectory())
+    throw new ConfigError(`--adapter ${dir} is a file; pass the folder that holds ${ADAPTER_CONFIG}, ${HEAD_FILE} or ${WEIGHTS_FILE}`);
   if (existsSync(join(dir, ADAPTER_CONFIG))) return "adapter";
   if (existsSync(join(dir, HEAD_FILE))) return "head";
   if (existsSync(join(dir, WEIGHTS_FILE))) return "model";
@@ -111,7 +112,9 @@ export function loadTrainedModel(modelSpec: string, adapterDir?: string, opts: {
   if (kind === "model") checkFullWeights(adapterDir, model, trained.weights);
   const heads = model.family.headParameters(model.config);
   if (model.newHead && !heads.every((k) => trained.weights.has(k))) {
-    throw new FormatError(`${adapterDir} holds no trained head for its ${labels?.length} labels; pass the folder the run saved (it keeps the head beside the adapter)`);
+    throw new FormatError(
+      `${adapterDir} holds no trained head for its ${labels?.length} labels; pass the folder the run saved (it keeps the head beside the adapter)`,
+    );
   }
   const weights = new Map(model.weights);
   for (const [k, t] of trained.weights) weights.set(k, t);
@@ -134,7 +137,8 @@ export function readModelInputs(path: string, model: LoadedModel): { inputs: Rec
   if (missing.length) {
     throw new DataError(
       `${path} has no ${missing.map((k) => `"${k}"`).join(", ")}; a ${model.family.modelType} model takes ${required.join(" + ")}` +
-        (optional.length ? ` [+ ${optional.join(", ")}]` : "") + ` (found: ${[...file.keys()].join(", ") || "no tensors"})`,
+        (optional.length ? ` [+ ${optional.join(", ")}]` : "") +
+        ` (found: ${[...file.keys()].join(", ") || "no tensors"})`,
     );
   }
   const inputs: Record<string, HostTensor> = {};
@@ -175,7 +179,8 @@ export function checkInputs(inputs: Record<string, HostTensor>, model: LoadedMod
     if (!t) return;
     const data = t.data as BigInt64Array;
     for (let i = 0; i < data.length; i++) {
-      if (data[i] < 0n || data[i] >= BigInt(hi)) fail(`${k}[${Math.floor(i / ids.shape[1])}, ${i % ids.shape[1]}] = ${data[i]} is outside [0, ${hi}) (${what})`);
+      if (data[i] < 0n || data[i] >= BigInt(hi))
+        fail(`${k}[${Math.floor(i / ids.shape[1])}, ${i % ids.shape[1]}] = ${data[i]} is outside [0, ${hi}) (${what})`);
     }
   };
   if (cfg.vocabSize) range("input_ids", cfg.vocabSize, "vocab_size");
@@ -183,13 +188,15 @@ export function checkInputs(inputs: Record<string, HostTensor>, model: LoadedMod
   if (cfg.typeVocabSize) range("token_type_ids", cfg.typeVocabSize, "type_vocab_size");
   if (cfg.maxPositionEmbeddings !== undefined) {
     const maxT = cfg.maxPositionEmbeddings - (cfg.padTokenId ?? 0) - 1;
-    if (ids.shape[1] > maxT) fail(`sequences of ${ids.shape[1]} tokens exceed the model's ${maxT} positions (max_position_embeddings ${cfg.maxPositionEmbeddings}); truncate them`);
+    if (ids.shape[1] > maxT)
+      fail(`sequences of ${ids.shape[1]} tokens exceed the model's ${maxT} positions (max_position_embeddings ${cfg.maxPositionEmbeddings}); truncate them`);
   }
 }
 
 /** pixel_values [N, C, S, S] for image files through the model's preprocessing. */
 export async function imageInputs(model: LoadedModel, paths: string[]): Promise<Record<string, HostTensor>> {
-  if (model.family.task !== "image-classification") throw new ConfigError(`--images needs an image model; ${model.dir} is ${model.family.modelType} (use --text)`);
+  if (model.family.task !== "image-classification")
+    throw new ConfigError(`--images needs an image model; ${model.dir} is ${model.family.modelType} (use --text)`);
   const cfg = model.config as { numChannels: number; imageSize: number };
   const proc = new ImageProcessor(modelImageConfig(model));
   const plane = cfg.imageSize * cfg.imageSize;
@@ -199,7 +206,10 @@ export async function imageInputs(model: LoadedModel, paths: string[]): Promise<
     if (!existsSync(p)) throw new DataError(`image ${p} does not exist`);
     let px = await proc.process(p);
     if (cfg.numChannels === 1 && px.length === 3 * plane) px = px.subarray(0, plane).map((v, j) => (v + px[plane + j] + px[2 * plane + j]) / 3);
-    if (px.length !== per) throw new ConfigError(`the image preprocessing gives ${px.length} values per image but the model takes ${cfg.numChannels}×${cfg.imageSize}×${cfg.imageSize}; fix preprocessor_config.json's size`);
+    if (px.length !== per)
+      throw new ConfigError(
+        `the image preprocessing gives ${px.length} values per image but the model takes ${cfg.numChannels}×${cfg.imageSize}×${cfg.imageSize}; fix preprocessor_config.json's size`,
+      );
     data.set(px, i * per);
   }
   return { pixel_values: { dtype: "float32", shape: [paths.length, cfg.numChannels, cfg.imageSize, cfg.imageSize], data } };
@@ -208,11 +218,16 @@ export async function imageInputs(model: LoadedModel, paths: string[]): Promise<
 /** input_ids, attention_mask, token_type_ids for texts (and pairs) through the folder's tokenizer.json. */
 export function textInputs(model: LoadedModel, texts: string[], pairs?: string[], maxLength?: number): Record<string, HostTensor> {
   if (model.family.task !== "text-classification") throw new ConfigError(`--text needs a text model; ${model.dir} is ${model.family.modelType} (use --images)`);
-  if (pairs && pairs.length !== texts.length) throw new ConfigError(`--text-pair needs one second text per --text: got ${texts.length} texts and ${pairs.length} pairs`);
-  if (!existsSync(join(model.dir, "tokenizer.json"))) throw new ConfigError(`${model.dir} has no tokenizer.json; --text needs the tokenizer files of the model folder`);
+  if (pairs && pairs.length !== texts.length)
+    throw new ConfigError(`--text-pair needs one second text per --text: got ${texts.length} texts and ${pairs.length} pairs`);
+  if (!existsSync(join(model.dir, "tokenizer.json")))
+    throw new ConfigError(`${model.dir} has no tokenizer.json; --text needs the tokenizer files of the model folder`);
   const tok = TextTokenizer.fromDir(model.dir);
   const m = Math.min(maxLength ?? tok.modelMaxLength ?? 512, positionLimit(model));
-  const batch = tok.encodeBatch(texts.map((text, i) => ({ text, textPair: pairs?.[i] })), { maxLength: m, truncation: true });
+  const batch = tok.encodeBatch(
+    texts.map((text, i) => ({ text, textPair: pairs?.[i] })),
+    { maxLength: m, truncation: true },
+  );
   const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [...batch.shape], data });
   return { input_ids: t(batch.inputIds), attention_mask: t(batch.attentionMask), token_type_ids: t(batch.tokenTypeIds) };
 }
@@ -226,7 +241,11 @@ export interface InferenceOutputs {
 }
 
 /** One forward pass over HF-named inputs, all rows at once. */
-export async function runInference(tm: { model: LoadedModel; adapter?: AdapterSet }, inputs: Record<string, HostTensor>, opts: { threads?: number } = {}): Promise<InferenceOutputs> {
+export async function runInference(
+  tm: { model: LoadedModel; adapter?: AdapterSet },
+  inputs: Record<string, HostTensor>,
+  opts: { threads?: number } = {},
+): Promise<InferenceOutputs> {
   const { model, adapter } = tm;
   checkInputs(inputs, model, "inputs");
   const lead = inputs.pixel_values ?? inputs.input_ids;
@@ -250,7 +269,10 @@ export async function runInference(tm: { model: LoadedModel; adapter?: AdapterSe
 /** NaN logits would print as "NaN%" or count as class 0: refuse them, pointing at the weights. */
 export function refuseNonFiniteLogits(logits: Float32Array, modelDir: string): void {
   const bad = describeNonFinite(logits);
-  if (bad) throw new FormatError(`the model (${modelDir}, with its adapter) produced logits with ${bad}; its weights or adapter hold non-finite or overflowing values, retrain or restore them`);
+  if (bad)
+    throw new FormatError(
+      `the model (${modelDir}, with its adapter) produced logits with ${bad}; its weights or adapter hold non-finite or overflowing values, retrain or restore them`,
+    );
 }
 
 export function writeOutputs(path: string, out: InferenceOutputs): void {
@@ -325,13 +347,22 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
   if (tm.model.family.task === "causal-lm") {
-    const { data } = lmDataFor(tm.model, { data: o.data, evalData: o.evalData, maxLength: o.maxLength ?? 512, truncation: o.truncation ?? true, packing: o.packing ?? false, seed: o.seed ?? 0, warn: o.warn });
+    const { data } = lmDataFor(tm.model, {
+      data: o.data,
+      evalData: o.evalData,
+      maxLength: o.maxLength ?? 512,
+      truncation: o.truncation ?? true,
+      packing: o.packing ?? false,
+      seed: o.seed ?? 0,
+      warn: o.warn,
+    });
     const ev = await withEvalGraph(tm, data.seqLen, Math.max(1, Math.min(o.batchSize ?? 8, data.size(split))), o.threads, (graph, B, feeds) =>
       causalLm.evaluate(data, split, graph, B, feeds, "perplexity"),
     );
     return { task: "causal-lm", split, ...(ev.metrics as Omit<LmEvalResult, "task" | "split">) };
   }
-  if (o.format && !(DATA_FORMATS as readonly string[]).includes(o.format)) throw new ConfigError(`unknown --data-format "${o.format}"; valid: ${DATA_FORMATS.join(", ")}`);
+  if (o.format && !(DATA_FORMATS as readonly string[]).includes(o.format))
+    throw new ConfigError(`unknown --data-format "${o.format}"; valid: ${DATA_FORMATS.join(", ")}`);
   const warn = o.warn ?? console.warn;
   const ds = await openDataset(o.data, {
     format: o.format,

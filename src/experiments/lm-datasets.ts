@@ -32,7 +32,8 @@ export function lmDataFor(model: LoadedModel, o: LmDataOptions): { data: TaskDat
     truncated += test.truncated;
     split = { train: train.examples, test: test.examples };
   } else {
-    if (train.examples.length < 2) throw new ConfigError(`${o.data} gives ${train.examples.length} example; a held-out split needs at least 2, or pass --eval-data`);
+    if (train.examples.length < 2)
+      throw new ConfigError(`${o.data} gives ${train.examples.length} example; a held-out split needs at least 2, or pass --eval-data`);
     const order = new Rng(o.seed ^ 0x1e57).permutation(train.examples.length);
     const nTest = Math.max(1, Math.round(EVAL_FRACTION * train.examples.length));
     split = { test: Array.from(order.subarray(0, nTest), (i) => train.examples[i]), train: Array.from(order.subarray(nTest), (i) => train.examples[i]) };

@@ -72,7 +72,8 @@ export async function mergeToFolder(modelDir: string, adapterDir: string | undef
   if (existsSync(outDir) && realpathSync(outDir) === realpathSync(modelDir)) {
     throw new ConfigError(`--out ${outDir} is the model folder; write the merged model to a new folder`);
   }
-  if (adapterDir && existsSync(outDir) && resolve(outDir) === resolve(adapterDir)) throw new ConfigError(`--out ${outDir} is the adapter folder; write the merged model to a new folder`);
+  if (adapterDir && existsSync(outDir) && resolve(outDir) === resolve(adapterDir))
+    throw new ConfigError(`--out ${outDir} is the adapter folder; write the merged model to a new folder`);
   const tm = loadTrainedModel(modelDir, adapterDir);
   const weights = mergedWeights(tm.model, tm.adapter);
   if (opts.quantize && !opts.onnx) throw new ConfigError(`--quantize ${opts.quantize} quantizes the ONNX export; add --onnx`);
@@ -100,7 +101,6 @@ export async function mergeToFolder(modelDir: string, adapterDir: string | undef
 
 // ---------------------------------------------------------------------------------------------
 // ONNX export with dynamic dims
-
 
 /** Inputs the model computes from others (RoBERTa): nodes that produce them from input_ids. */
 function deriveInputs(model: LoadedModel, g: GraphProto): void {
@@ -162,7 +162,13 @@ export interface OnnxExport {
 export function exportOnnx(model: LoadedModel, outDir: string, opts: OnnxExportOptions = {}): OnnxExport {
   const task = model.family.task;
   const lm = task === "causal-lm";
-  const built = buildModelGraph({ model, batch: BATCH, seqLen: task === "image-classification" ? undefined : SEQ, past: lm ? PAST : undefined, trainable: "none" });
+  const built = buildModelGraph({
+    model,
+    batch: BATCH,
+    seqLen: task === "image-classification" ? undefined : SEQ,
+    past: lm ? PAST : undefined,
+    trainable: "none",
+  });
   const outputs = [...built.graph.outputs.keys()];
   const store = new WeightStore();
   let proto: ModelProto;

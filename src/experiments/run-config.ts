@@ -13,7 +13,7 @@ export { loadConfigFile } from "./config-file.ts";
  * to 1e-6, batch 64, 10 epochs), except `warmup` = -1 meaning the paper's default (0 for images,
  * 0.1 for text), plus what picks the model, data and adapter.
  */
-export interface RunConfig extends Omit<TrainConfig, "metric" | "threads"> {
+export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "valFraction" | "coreLrScale"> {
   /** HF model folder; empty = the embedded MNIST benchmark. */
   model: string;
   /** Data path (or "mnist"); empty with the embedded model. */
@@ -38,6 +38,8 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads"> {
   layersToTransform: string;
   /** Grouped-query attention: "mean" (K/V share Q's stack) or "separate". */
   gqa: string;
+  /** A published method (lorta, lotr, fact_tk, fact_tt) instead of --construction; "" = none. */
+  preset: string;
   /** Multiplies every update; LoRA: alpha / r. The paper uses 1. */
   scaling: number;
   /** Validated into TrainConfig by `trainConfig` ("" = the task's default: accuracy, perplexity); kept loose here so files and flags coerce. */
@@ -52,6 +54,10 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads"> {
   augment: boolean;
   /** ONNX Runtime threads; 0 = all cores. */
   threads: number;
+  /** Training data held out (per class, seeded) to select the best evaluation; 0 = select on test. */
+  valFraction: number;
+  /** Learning-rate multiplier of the zero-initialised adapter tensors (Tucker core, LoRA B). */
+  coreLrScale: number;
 }
 
 export const DEFAULTS: RunConfig = {
@@ -72,6 +78,7 @@ export const DEFAULTS: RunConfig = {
   targetModules: "",
   layersToTransform: "",
   gqa: "mean",
+  preset: "",
   scaling: 1,
   lr: 5e-4,
   weightDecay: 0.01,
@@ -91,6 +98,8 @@ export const DEFAULTS: RunConfig = {
   dropout: 0,
   augment: false,
   threads: 0,
+  valFraction: 0.1,
+  coreLrScale: 1,
 };
 
 /** The embedded benchmark's schedule: ~80 steps of few-shot data need a larger rate than the paper's. */

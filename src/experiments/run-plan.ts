@@ -1,11 +1,14 @@
 /**
  * What a run trains and how, from its RunConfig: the adapter (ranks from --ranks, --budget or
- * --iso-lora) or baseline, and the validated training settings. Shared by the CLI and the
+ * --iso-lora; or a --preset) or baseline, and the validated training settings. Shared by the CLI and the
  * browser studio, so both build the same adapter from the same settings.
  */
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { parseFactorization } from "../adapters/factorizations/index.ts";
 import { groupRanksForBudget } from "../adapters/params.ts";
+import type { AdapterOptions } from "../adapters/config.ts";
+import { parsePreset, presetOptions } from "../adapters/presets/index.ts";
 import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
@@ -13,7 +16,8 @@ import type { Task } from "../models/types.ts";
 import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/assemble.ts";
 import type { TrainConfig } from "../train/trainer.ts";
-import { taskOf } from "../tasks/index.ts";
+import { checkValFraction } from "../train/validation.ts";
+import { TASKS, taskOf } from "../tasks/index.ts";
 import { type RunConfig, parseRanks } from "./run-config.ts";
 
 export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
@@ -24,8 +28,12 @@ function parseLayers(text: string): number[] {
   return parts.map(Number);
 }
 
-/** The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order. */
+/**
+ * The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order; a --preset
+ * fixes the construction, factorisation and targets (and takes one rank).
+ */
 export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
+  if (cfg.preset) return presetAdapter(model, cfg);
   if (!(METHODS as readonly string[]).includes(cfg.construction)) {
     throw new ConfigError(`unknown construction "${cfg.construction}"; valid: ${METHODS.join(", ")}`);
   }
@@ -34,7 +42,7 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   const lora = cfg.construction === "lora";
   const base = {
     construction: cfg.construction,
-    factorization: cfg.factorization as "tucker" | "cp",
+    factorization: parseFactorization(cfg.factorization),
     headLayout: cfg.headLayout as "head_major" | "interleaved",
     targetModules: cfg.targetModules.trim() ? parseTargetModules(cfg.targetModules) : defaultTargets(model),
     layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
@@ -60,15 +68,31 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   return { adapter: set, trainable: "adapter+head", warnings };
 }
 
+function presetAdapter(model: LoadedModel, cfg: RunConfig): { adapter: AdapterSet; trainable: TrainableSet; warnings: string[] } {
+  const sites = modelContext(model).sites;
+  const common = { headLayout: cfg.headLayout as "head_major" | "interleaved", scaling: cfg.scaling, seed: cfg.seed };
+  let opts: AdapterOptions;
+  if (cfg.ranks) {
+    const ranks = parseRanks(cfg.ranks);
+    if (ranks.length !== 1) throw new ConfigError(`--preset ${cfg.preset} takes one rank (the preset fixes the rest), got --ranks ${cfg.ranks}`);
+    opts = presetOptions(cfg.preset, sites, ranks[0]);
+  } else {
+    const base = parsePreset(cfg.preset).options(sites);
+    const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
+    const { groupRanks } = groupRanksForBudget(base, sites, budget, { slack: cfg.rankSlack });
+    opts = { ...base, ranks: Object.values(groupRanks)[0], groupRanks };
+  }
+  const { set, warnings } = createAdapter(model, { ...opts, ...common });
+  return { adapter: set, trainable: "adapter+head", warnings };
+}
+
 export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
   const metrics = taskOf(task).metrics;
   const metric = cfg.metric || metrics[0];
   if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
-  for (const k of ["epochs", "batchSize"] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new ConfigError(`--${k === "batchSize" ? "batch-size" : k} must be a positive integer, got ${cfg[k]}`);
-  }
-  if (!(cfg.lr > 0)) throw new ConfigError(`--lr must be positive, got ${cfg.lr}`);
   checkRunOptions(cfg);
+  checkValFraction(cfg.valFraction);
+  if (!(cfg.coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${cfg.coreLrScale}`);
   return {
     lr: cfg.lr,
     weightDecay: cfg.weightDecay,
@@ -83,12 +107,21 @@ export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
     metric,
     dropout: cfg.dropout,
     threads: cfg.threads || undefined,
+    valFraction: cfg.valFraction,
+    coreLrScale: cfg.coreLrScale,
   };
 }
 
 /** Ranges of the options ONNX Runtime or the trainer would otherwise reject with a stack (or accept silently). */
 export function checkRunOptions(cfg: RunConfig): void {
   const bad = (flag: string, rule: string, v: unknown) => new ConfigError(`--${flag} must be ${rule}, got ${v}`);
+  // the task decides which metrics apply (trainConfig); a name no task knows is refused before any loading
+  const known = [...new Set(Object.values(TASKS).flatMap((t) => t.metrics))];
+  if (cfg.metric && !known.includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${known.join(", ")}`);
+  for (const k of ["epochs", "batchSize"] as const) {
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw bad(k === "batchSize" ? "batch-size" : k, "a positive integer", cfg[k]);
+  }
+  if (!(cfg.lr > 0)) throw bad("lr", "positive", cfg.lr);
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw bad("dropout", "in [0, 1) (the probability of dropping a unit)", cfg.dropout);
   if (!(Number.isInteger(cfg.threads) && cfg.threads >= 0)) throw bad("threads", "an integer ≥ 1 (or 0 for all cores)", cfg.threads);
   if (!(Number.isInteger(cfg.maxLength) && cfg.maxLength >= 1)) throw bad("max-length", "a positive integer", cfg.maxLength);
@@ -97,6 +130,11 @@ export function checkRunOptions(cfg: RunConfig): void {
   if (!(cfg.warmup === -1 || (cfg.warmup >= 0 && cfg.warmup < 1))) throw bad("warmup", "a fraction in [0, 1)", cfg.warmup);
   if (!(cfg.maxGradNorm >= 0)) throw bad("max-grad-norm", "≥ 0 (0 = off)", cfg.maxGradNorm);
   for (const k of ["evalEvery", "saveEvery", "seed"] as const) {
-    if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0)) throw bad(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), "an integer ≥ 0", cfg[k]);
+    if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0))
+      throw bad(
+        k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`),
+        "an integer ≥ 0",
+        cfg[k],
+      );
   }
 }

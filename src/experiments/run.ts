@@ -22,7 +22,7 @@ import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datas
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
 import type { RunConfig } from "./run-config.ts";
-import { adapterFor, trainConfig } from "./run-plan.ts";
+import { adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
 
 export { METHODS, adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
 
@@ -44,8 +44,14 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
       const model = await loadEmbeddedLm({ threads: cfg.threads || undefined, log: warn });
       return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
     }
-    if (cfg.task && cfg.task !== "image-classification") throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
-    return { data: embeddedTransferData(100, 200, cfg.seed), loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }), embedded: true, skipped: [] };
+    if (cfg.task && cfg.task !== "image-classification")
+      throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
+    return {
+      data: embeddedTransferData(100, 200, cfg.seed),
+      loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }),
+      embedded: true,
+      skipped: [],
+    };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
   const { family } = readModelConfig(cfg.model);
@@ -72,7 +78,9 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   for (const name of ["train", "test"] as const) {
     if (split.split[name].items.length === 0) {
       const counts = `${split.split.train.items.length} train and ${split.split.test.items.length} test examples`;
-      throw new DataError(`the ${name} split of ${cfg.data} is empty (${counts}); add examples${name === "test" ? " (a class folder needs at least 2 images for the split to hold one back) or pass --eval-data" : ""}`);
+      throw new DataError(
+        `the ${name} split of ${cfg.data} is empty (${counts}); add examples${name === "test" ? " (a class folder needs at least 2 images for the split to hold one back) or pass --eval-data" : ""}`,
+      );
     }
   }
   const labels = split.split.train.classNames;
@@ -98,7 +106,9 @@ export function checkBatchFits(model: LoadedModel, seqLen: number, batch: number
   const bytes = 4 * batch * layers * seqLen * (24 * hidden + 2 * heads * seqLen);
   if (bytes > totalmem()) {
     const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
-    throw new ConfigError(`--batch-size ${batch} needs about ${gib(bytes)} of activations (${layers} layers, ${seqLen} tokens, hidden ${hidden}) but the machine has ${gib(totalmem())}; lower --batch-size`);
+    throw new ConfigError(
+      `--batch-size ${batch} needs about ${gib(bytes)} of activations (${layers} layers, ${seqLen} tokens, hidden ${hidden}) but the machine has ${gib(totalmem())}; lower --batch-size`,
+    );
   }
 }
 
@@ -115,7 +125,8 @@ export interface RunHooks {
  */
 export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
   const resume = mode === true || mode === "resume";
-  // everything that can be checked without the folder is checked before it is taken
+  // everything that can be checked without the folder is checked before it is taken, the flags first
+  checkRunOptions(cfg);
   const prepared = await prepareData(cfg, hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
@@ -139,18 +150,40 @@ interface Prepared {
   tc: TrainConfig;
 }
 
-async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume: boolean, { prepared, model, adapter, trainable, tc }: Prepared): Promise<RunResult> {
+async function trainInto(
+  cfg: RunConfig,
+  outDir: string,
+  hooks: RunHooks,
+  resume: boolean,
+  { prepared, model, adapter, trainable, tc }: Prepared,
+): Promise<RunResult> {
   // a resumed run keeps the config it was started with (train() refuses a different one)
   if (!resume) writeFileAtomic(join(outDir, "config.json"), new TextEncoder().encode(JSON.stringify(cfg, null, 2) + "\n"));
-  const result = await train({ model, adapter, trainable, data: prepared.data, config: tc, store: runFolderStore(outDir), runtime: nodeRuntime, resume, onEvent: hooks.onEvent, shouldStop: hooks.shouldStop, warn: hooks.warn });
+  const result = await train({
+    model,
+    adapter,
+    trainable,
+    data: prepared.data,
+    config: tc,
+    store: runFolderStore(outDir),
+    runtime: nodeRuntime,
+    resume,
+    onEvent: hooks.onEvent,
+    shouldStop: hooks.shouldStop,
+    warn: hooks.warn,
+  });
   const summary = {
-    construction: cfg.construction,
+    construction: adapter?.config.construction ?? cfg.construction,
+    ...(cfg.preset ? { preset: cfg.preset } : {}),
     ranks: adapter?.config.ranks ?? null,
+    groups: adapter?.groups.map((g) => ({ name: g.name, construction: g.construction, ranks: g.ranks })) ?? null,
     adapterParams: adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
     trainableParams: result.trainableParams,
     backboneParams: backboneParams(model),
     metric: tc.metric,
-    best: result.best && { value: result.best.value, step: result.best.step },
+    best: result.best && { value: result.best.value, step: result.best.step, test: result.best.test },
+    bestTest: result.bestTest,
+    validationSize: result.validationSize,
     final: result.final,
     steps: result.steps,
     interrupted: result.interrupted,
@@ -169,9 +202,26 @@ async function trainInto(cfg: RunConfig, outDir: string, hooks: RunHooks, resume
 export async function writeRunPlots(outDir: string, metric: string): Promise<void> {
   const path = join(outDir, "metrics.jsonl");
   if (!existsSync(path)) return;
-  const recs = readFileSync(path, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, number | string>);
+  const recs = readFileSync(path, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, number | string>);
   const loss = recs.filter((r) => r.type === "train").map((r) => [r.step as number, r.loss as number] as const);
-  const evals = recs.filter((r) => r.type === "eval").map((r) => [r.step as number, r[metric] as number] as const);
-  if (loss.length) await writePlot(join(outDir, "loss"), { kind: "line", title: "training loss", xLabel: "step", yLabel: "loss", series: [{ name: "train loss", points: loss }] });
-  if (evals.length) await writePlot(join(outDir, "eval"), { kind: "line", title: `test ${metric}`, xLabel: "step", yLabel: metric, series: [{ name: metric, points: evals }] });
+  const evalRecs = recs.filter((r) => r.type === "eval");
+  const series = [
+    { name: `test ${metric}`, points: evalRecs.map((r) => [r.step as number, r[metric] as number] as const) },
+    {
+      name: `validation ${metric}`,
+      points: evalRecs.filter((r) => typeof r[`val_${metric}`] === "number").map((r) => [r.step as number, r[`val_${metric}`] as number] as const),
+    },
+  ].filter((x) => x.points.length > 0);
+  if (loss.length)
+    await writePlot(join(outDir, "loss"), {
+      kind: "line",
+      title: "training loss",
+      xLabel: "step",
+      yLabel: "loss",
+      series: [{ name: "train loss", points: loss }],
+    });
+  if (series.length) await writePlot(join(outDir, "eval"), { kind: "line", title: metric, xLabel: "step", yLabel: metric, series });
 }

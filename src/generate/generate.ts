@@ -55,7 +55,8 @@ export class Generator {
 
   /** Compile the step graph of `model` (with `adapter` applied unmerged, if given). */
   static async create(model: LoadedModel, adapter?: AdapterSet, opts: { threads?: number } = {}): Promise<Generator> {
-    if (model.family.task !== "causal-lm") throw new ConfigError(`generation needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
+    if (model.family.task !== "causal-lm")
+      throw new ConfigError(`generation needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
     const built = buildModelGraph({ model, adapter, batch: BATCH, seqLen: SEQ, past: PAST, trainable: "none", lastLogits: true });
     const store = new WeightStore();
     try {
@@ -75,7 +76,9 @@ export class Generator {
     if (!prompts.length || prompts.some((p) => p.length === 0)) throw new ConfigError("every prompt needs at least one token");
     const longest = Math.max(...prompts.map((p) => p.length));
     if (longest + maxNew > cfg.maxPositionEmbeddings) {
-      throw new ConfigError(`a ${longest}-token prompt and ${maxNew} new tokens exceed the model's ${cfg.maxPositionEmbeddings} positions; lower --max-new-tokens or shorten the prompt`);
+      throw new ConfigError(
+        `a ${longest}-token prompt and ${maxNew} new tokens exceed the model's ${cfg.maxPositionEmbeddings} positions; lower --max-new-tokens or shorten the prompt`,
+      );
     }
     const eos = new Set(opts.eosTokenIds ?? this.eosTokenIds);
     const pad = cfg.padTokenId ?? [...eos][0] ?? 0;
@@ -97,7 +100,10 @@ export class Generator {
         return m.map((v) => (v ? c++ : 1)).slice(L - T);
       });
       const feeds: Record<string, HostTensor> = {
-        input_ids: int64([B, T], seqs.flatMap((s) => s.slice(L - T))),
+        input_ids: int64(
+          [B, T],
+          seqs.flatMap((s) => s.slice(L - T)),
+        ),
         attention_mask: int64([B, L], masks.flat()),
         position_ids: int64([B, T], positions.flat()),
       };

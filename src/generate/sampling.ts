@@ -30,7 +30,8 @@ export function checkSampling(o: SamplingOptions): Required<SamplingOptions> {
   if (!(r.temperature >= 0) || !Number.isFinite(r.temperature)) throw new ConfigError(`temperature ${r.temperature} must be a finite number ≥ 0`);
   if (!Number.isInteger(r.topK) || r.topK < 0) throw new ConfigError(`top-k ${r.topK} must be an integer ≥ 0 (0 keeps every token)`);
   if (!(r.topP > 0 && r.topP <= 1)) throw new ConfigError(`top-p ${r.topP} must lie in (0, 1]`);
-  if (!(r.repetitionPenalty > 0) || !Number.isFinite(r.repetitionPenalty)) throw new ConfigError(`repetition penalty ${r.repetitionPenalty} must be a finite number > 0 (1 means none)`);
+  if (!(r.repetitionPenalty > 0) || !Number.isFinite(r.repetitionPenalty))
+    throw new ConfigError(`repetition penalty ${r.repetitionPenalty} must be a finite number > 0 (1 means none)`);
   if (!Number.isInteger(r.seed)) throw new ConfigError(`seed ${r.seed} must be an integer`);
   return r;
 }

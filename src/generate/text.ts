@@ -4,7 +4,7 @@
  * stops at an end token, at a stop string (kept in the text, as HF's stop_strings keep it) or at
  * the token limit. Text is emitted only once it decodes to whole characters.
  */
-import { type ChatMessage, LmTokenizer } from "../data/lm-data.ts";
+import type { ChatMessage, LmTokenizer } from "../data/lm-data.ts";
 import type { GenerateOptions, Generator } from "./generate.ts";
 
 export interface TextGenerateOptions extends Omit<GenerateOptions, "isDone"> {

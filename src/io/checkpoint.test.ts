@@ -5,12 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FormatError } from "../errors.ts";
-import {
-  loadCheckpointTensors,
-  loadShardedSafetensors,
-  readJsonFile,
-  readShardedIndex,
-} from "./checkpoint.ts";
+import { loadCheckpointTensors, loadShardedSafetensors, readJsonFile, readShardedIndex } from "./checkpoint.ts";
 import { readSafetensors, writeSafetensors, type TensorInput } from "./safetensors.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/hf-tiny/", import.meta.url));
@@ -46,10 +41,7 @@ function writeShards(dir: string, index = (_key: string, shard: string) => shard
     weightMap[key] = index(key, shard);
   }
   for (const [name, tensors] of Object.entries(shards)) writeSafetensors(join(dir, name), tensors);
-  writeFileSync(
-    join(dir, "model.safetensors.index.json"),
-    JSON.stringify({ metadata: { total_size: 597964 }, weight_map: weightMap }),
-  );
+  writeFileSync(join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: { total_size: 597964 }, weight_map: weightMap }));
 }
 
 test("loads the fixture ViT folder as float32 with the manifest's shapes", () => {
@@ -60,7 +52,11 @@ test("loads the fixture ViT folder as float32 with the manifest's shapes", () =>
     const t = tensors.get(key)!;
     assert.deepEqual(t.shape, shape, key);
     assert.equal(t.dtype, "F32");
-    assert.equal(t.data.length, shape.reduce((n, s) => n * s, 1), key);
+    assert.equal(
+      t.data.length,
+      shape.reduce((n, s) => n * s, 1),
+      key,
+    );
   }
   // value from numpy on the same file
   assert.equal(tensors.get("classifier.bias")!.data[2], Math.fround(0.09166011214256287));
@@ -99,44 +95,32 @@ test("tensors in the wrong shard, absent or unindexed are all reported in one er
   delete index.weight_map["classifier.out_proj.bias"];
   writeFileSync(indexPath, JSON.stringify(index));
 
-  assert.throws(() => loadShardedSafetensors(dir), (e: Error) => {
-    assert.ok(e instanceof FormatError);
-    const m = e.message;
-    assert.match(m, /bad-shards\/model\.safetensors\.index\.json: each tensor must .* 3 are not/);
-    assert.match(m, /absent \(1\):\n {4}"ghost\.weight" is not in s-1\.safetensors/);
-    assert.match(m, /"classifier\.dense\.bias" is in s-1\.safetensors but the index places it in s-2/);
-    assert.match(m, /"classifier\.out_proj\.bias" is in s-1\.safetensors but not in the index/);
-    return true;
-  });
+  assert.throws(
+    () => loadShardedSafetensors(dir),
+    (e: Error) => {
+      assert.ok(e instanceof FormatError);
+      const m = e.message;
+      assert.match(m, /bad-shards\/model\.safetensors\.index\.json: each tensor must .* 3 are not/);
+      assert.match(m, /absent \(1\):\n {4}"ghost\.weight" is not in s-1\.safetensors/);
+      assert.match(m, /"classifier\.dense\.bias" is in s-1\.safetensors but the index places it in s-2/);
+      assert.match(m, /"classifier\.out_proj\.bias" is in s-1\.safetensors but not in the index/);
+      return true;
+    },
+  );
 });
 
 test("an index must name shard files beside it, in a well-formed weight_map", () => {
   const escaping = folder("escaping");
-  writeFileSync(
-    join(escaping, "model.safetensors.index.json"),
-    JSON.stringify({ weight_map: { w: "../elsewhere/model.safetensors" } }),
-  );
-  assert.throws(
-    () => loadCheckpointTensors(escaping),
-    formatError(/weight_map\["w"\].*same folder.*"\.\.\/elsewhere/),
-  );
+  writeFileSync(join(escaping, "model.safetensors.index.json"), JSON.stringify({ weight_map: { w: "../elsewhere/model.safetensors" } }));
+  assert.throws(() => loadCheckpointTensors(escaping), formatError(/weight_map\["w"\].*same folder.*"\.\.\/elsewhere/));
 
   const noMap = folder("no-map");
   writeFileSync(join(noMap, "model.safetensors.index.json"), JSON.stringify({ metadata: {} }));
-  assert.throws(
-    () => readShardedIndex(noMap),
-    formatError(/index\.json: expected an object with a "weight_map"/),
-  );
+  assert.throws(() => readShardedIndex(noMap), formatError(/index\.json: expected an object with a "weight_map"/));
 
   const missingShard = folder("missing-shard");
-  writeFileSync(
-    join(missingShard, "model.safetensors.index.json"),
-    JSON.stringify({ weight_map: { w: "gone.safetensors" } }),
-  );
-  assert.throws(
-    () => loadCheckpointTensors(missingShard),
-    formatError(/gone\.safetensors cannot be read \(ENOENT\)/),
-  );
+  writeFileSync(join(missingShard, "model.safetensors.index.json"), JSON.stringify({ weight_map: { w: "gone.safetensors" } }));
+  assert.throws(() => loadCheckpointTensors(missingShard), formatError(/gone\.safetensors cannot be read \(ENOENT\)/));
 });
 
 test("half-precision checkpoints load as float32", () => {
@@ -160,14 +144,8 @@ test("a folder without safetensors weights says what it holds", () => {
   const dir = folder("bin-only");
   writeFileSync(join(dir, "pytorch_model.bin"), "");
   writeFileSync(join(dir, "config.json"), "{}");
-  assert.throws(
-    () => loadCheckpointTensors(dir),
-    formatError(/bin-only: .*model\.safetensors or .*index\.json.*\[config\.json, pytorch_model\.bin\]/),
-  );
-  assert.throws(
-    () => loadCheckpointTensors(join(tmp, "absent")),
-    formatError(/absent: .*it is missing/),
-  );
+  assert.throws(() => loadCheckpointTensors(dir), formatError(/bin-only: .*model\.safetensors or .*index\.json.*\[config\.json, pytorch_model\.bin\]/));
+  assert.throws(() => loadCheckpointTensors(join(tmp, "absent")), formatError(/absent: .*it is missing/));
 });
 
 test("readJsonFile parses, and names the file when it is missing or not JSON", () => {
@@ -179,17 +157,19 @@ test("readJsonFile parses, and names the file when it is missing or not JSON", (
   assert.equal(config.model_type, "vit");
 
   const missing = join(tmp, "nowhere/config.json");
-  assert.throws(() => readJsonFile(missing, "model config"), (e: Error) => {
-    const rule = `model config ${missing} cannot be read (ENOENT)`;
-    return e instanceof FormatError && e.message.startsWith(rule);
-  });
+  assert.throws(
+    () => readJsonFile(missing, "model config"),
+    (e: Error) => {
+      const rule = `model config ${missing} cannot be read (ENOENT)`;
+      return e instanceof FormatError && e.message.startsWith(rule);
+    },
+  );
   const broken = join(tmp, "broken.json");
   writeFileSync(broken, '{"hidden_size": 64,');
-  assert.throws(() => readJsonFile(broken, "model config"), (e: Error) => {
-    return (
-      e instanceof FormatError &&
-      e.message.includes(`model config ${broken} must be valid JSON`) &&
-      e.cause instanceof SyntaxError
-    );
-  });
+  assert.throws(
+    () => readJsonFile(broken, "model config"),
+    (e: Error) => {
+      return e instanceof FormatError && e.message.includes(`model config ${broken} must be valid JSON`) && e.cause instanceof SyntaxError;
+    },
+  );
 });

@@ -11,13 +11,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { FormatError } from "../errors.ts";
 import { toFloat32 } from "./dtype-convert.ts";
-import {
-  isPlainObject,
-  readSafetensors,
-  withCause,
-  type SafetensorsDtype,
-  type TensorEntry,
-} from "./safetensors.ts";
+import { isPlainObject, readSafetensors, withCause, type SafetensorsDtype, type TensorEntry } from "./safetensors.ts";
 import { formatProblems } from "./weight-map.ts";
 
 export const WEIGHTS_FILE = "model.safetensors";
@@ -45,17 +39,13 @@ export function readJsonFile(path: string, what: string): unknown {
     text = readFileSync(path, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    const message =
-      `${what} ${path} cannot be read (${code}); check the path` +
-      (code === "ENOENT" ? "" : " and its permissions");
+    const message = `${what} ${path} cannot be read (${code}); check the path` + (code === "ENOENT" ? "" : " and its permissions");
     throw withCause(new FormatError(message), err);
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    const message =
-      `${what} ${path} must be valid JSON, but it does not parse (${(err as Error).message}); ` +
-      `restore or regenerate the file`;
+    const message = `${what} ${path} must be valid JSON, but it does not parse (${(err as Error).message}); ` + `restore or regenerate the file`;
     throw withCause(new FormatError(message), err);
   }
 }
@@ -76,10 +66,7 @@ export function readShardedIndex(dir: string): ShardedIndex {
   for (const [key, shard] of Object.entries(json.weight_map)) {
     // A shard is a file beside the index: a path could reach outside the model folder.
     if (typeof shard !== "string" || basename(shard) !== shard || shard === "..") {
-      throw fail(
-        `weight_map["${key}"] must name a shard file in the same folder, ` +
-          `found ${JSON.stringify(shard)}`,
-      );
+      throw fail(`weight_map["${key}"] must name a shard file in the same folder, ` + `found ${JSON.stringify(shard)}`);
     }
     weightMap.set(key, shard);
   }
@@ -104,9 +91,7 @@ export function loadShardedSafetensors(dir: string): Map<string, TensorEntry> {
       else misplaced.push(`"${key}" is in ${shard} but the index places it in ${named}`);
     }
   }
-  const absent = [...index.weightMap]
-    .filter(([key]) => !foundIn.has(key))
-    .map(([key, shard]) => `"${key}" is not in ${shard}, the shard the index names`);
+  const absent = [...index.weightMap].filter(([key]) => !foundIn.has(key)).map(([key, shard]) => `"${key}" is not in ${shard}, the shard the index names`);
   if (misplaced.length + absent.length > 0) {
     throw new FormatError(
       `${join(dir, WEIGHTS_INDEX_FILE)}: each tensor must be in the shard the index names, but ` +

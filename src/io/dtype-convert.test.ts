@@ -3,20 +3,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FormatError } from "../errors.ts";
-import {
-  bf16BitsToFloat32,
-  f16BitsToFloat32,
-  toBigInt64,
-  toFloat32,
-  toInt32,
-} from "./dtype-convert.ts";
-import {
-  parseSafetensors,
-  readSafetensors,
-  serializeSafetensors,
-  type TensorEntry,
-  type TensorInput,
-} from "./safetensors.ts";
+import { bf16BitsToFloat32, f16BitsToFloat32, toBigInt64, toFloat32, toInt32 } from "./dtype-convert.ts";
+import { parseSafetensors, readSafetensors, serializeSafetensors, type TensorEntry, type TensorInput } from "./safetensors.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/hf-tiny/", import.meta.url));
 
@@ -69,19 +57,13 @@ test("BF16 bit patterns are the top half of a float32", () => {
 });
 
 test("toFloat32 converts every float dtype and exact integers", () => {
-  const f64 = toFloat32(
-    entry({ dtype: "F64", shape: [3], data: new Float64Array([0.1, -3, 1e300]) }),
-  );
+  const f64 = toFloat32(entry({ dtype: "F64", shape: [3], data: new Float64Array([0.1, -3, 1e300]) }));
   assert.deepEqual([...f64], [Math.fround(0.1), -3, Infinity]);
-  const f16 = toFloat32(
-    entry({ dtype: "F16", shape: [2], data: new Uint16Array([0x3c00, 0xc000]) }),
-  );
+  const f16 = toFloat32(entry({ dtype: "F16", shape: [2], data: new Uint16Array([0x3c00, 0xc000]) }));
   assert.deepEqual([...f16], [1, -2]);
   const bf16 = toFloat32(entry({ dtype: "BF16", shape: [1], data: new Uint16Array([0x3f80]) }));
   assert.deepEqual([...bf16], [1]);
-  const i64 = toFloat32(
-    entry({ dtype: "I64", shape: [3], data: new BigInt64Array([-7n, 2n ** 40n, 0n]) }),
-  );
+  const i64 = toFloat32(entry({ dtype: "I64", shape: [3], data: new BigInt64Array([-7n, 2n ** 40n, 0n]) }));
   assert.deepEqual([...i64], [-7, 2 ** 40, 0]);
   const bool = toFloat32(entry({ dtype: "BOOL", shape: [2], data: new Uint8Array([1, 0]) }));
   assert.deepEqual([...bool], [1, 0]);
@@ -89,9 +71,12 @@ test("toFloat32 converts every float dtype and exact integers", () => {
 
 test("toFloat32 refuses integers float32 would round, naming the tensor", () => {
   const big = entry({ dtype: "I64", shape: [2], data: new BigInt64Array([1n, 2n ** 24n + 1n]) });
-  assert.throws(() => toFloat32(big, 'ids.safetensors: tensor "n"'), (e: Error) => {
-    return e instanceof FormatError && /tensor "n".*16777217 at index 1/.test(e.message);
-  });
+  assert.throws(
+    () => toFloat32(big, 'ids.safetensors: tensor "n"'),
+    (e: Error) => {
+      return e instanceof FormatError && /tensor "n".*16777217 at index 1/.test(e.message);
+    },
+  );
   const i32 = entry({ dtype: "I32", shape: [1], data: new Int32Array([2 ** 31 - 1]) });
   assert.throws(() => toFloat32(i32), FormatError);
 });
@@ -131,22 +116,25 @@ test("toInt32 and toBigInt64 read integer tensors and refuse what they cannot ho
   assert.deepEqual([...toInt32(u8)], [255]);
 
   const wide = entry({ dtype: "I64", shape: [1], data: new BigInt64Array([2n ** 31n]) });
-  assert.throws(() => toInt32(wide, "input_ids"), (e: Error) => {
-    return e instanceof FormatError && /input_ids.*2147483648.*int32 range/.test(e.message);
-  });
+  assert.throws(
+    () => toInt32(wide, "input_ids"),
+    (e: Error) => {
+      return e instanceof FormatError && /input_ids.*2147483648.*int32 range/.test(e.message);
+    },
+  );
   const f32 = entry({ dtype: "F32", shape: [1], data: new Float32Array([1]) });
-  assert.throws(() => toInt32(f32, "labels"), (e: Error) => {
-    return e instanceof FormatError && /labels.*integer or BOOL dtype, found F32/.test(e.message);
-  });
+  assert.throws(
+    () => toInt32(f32, "labels"),
+    (e: Error) => {
+      return e instanceof FormatError && /labels.*integer or BOOL dtype, found F32/.test(e.message);
+    },
+  );
   assert.throws(() => toBigInt64(f32), FormatError);
 });
 
 test("fixture values match an independent reader (numpy on the same files)", () => {
   const model = readSafetensors(join(FIXTURES, "vit/model.safetensors"));
-  const bias = [
-    -0.07533027976751328, -0.025706535205245018, 0.09166011214256287, -0.008085357025265694,
-    -0.016603609547019005,
-  ];
+  const bias = [-0.07533027976751328, -0.025706535205245018, 0.09166011214256287, -0.008085357025265694, -0.016603609547019005];
   assert.deepEqual([...toFloat32(model.tensors.get("classifier.bias")!)], bias);
   const layerNorm = toFloat32(model.tensors.get("vit.layernorm.weight")!);
   assert.ok(Math.abs(layerNorm.reduce((s, x) => s + x, 0) - 64.8450134396553) < 1e-4);
@@ -159,11 +147,6 @@ test("fixture values match an independent reader (numpy on the same files)", () 
   const ids = roberta.tensors.get("input_ids")!;
   assert.equal(ids.dtype, "I64");
   assert.deepEqual(ids.shape, [2, 12]);
-  assert.deepEqual(
-    [...toInt32(ids)],
-    [0, 94, 29, 20, 87, 37, 98, 54, 59, 38, 86, 2, 0, 79, 69, 20, 67, 80, 61, 2, 1, 1, 1, 1],
-  );
-  assert.deepEqual([...toBigInt64(roberta.tensors.get("attention_mask")!)].slice(6), [
-    1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 0n, 0n, 0n, 0n,
-  ]);
+  assert.deepEqual([...toInt32(ids)], [0, 94, 29, 20, 87, 37, 98, 54, 59, 38, 86, 2, 0, 79, 69, 20, 67, 80, 61, 2, 1, 1, 1, 1]);
+  assert.deepEqual([...toBigInt64(roberta.tensors.get("attention_mask")!)].slice(6), [1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 1n, 0n, 0n, 0n, 0n]);
 });

@@ -7,13 +7,7 @@
  * const ids = toInt32(golden.tensors.get("input_ids")!, "input_ids"); // I64 in the file
  */
 import { FormatError } from "../errors.ts";
-import {
-  DTYPE_ARRAYS,
-  requireLittleEndianHost,
-  type DtypeArrays,
-  type SafetensorsDtype,
-  type TensorEntry,
-} from "./safetensors-bytes.ts";
+import { DTYPE_ARRAYS, requireLittleEndianHost, type DtypeArrays, type SafetensorsDtype, type TensorEntry } from "./safetensors-bytes.ts";
 
 /**
  * The values as float32. F32 gives a view when aligned (it shares memory with the file), else a
@@ -37,10 +31,7 @@ export function toFloat32(entry: TensorEntry, what = "tensor"): Float32Array {
     const x = ints[i];
     out[i] = Number(x);
     if (typeof x === "bigint" ? BigInt(out[i]) !== x : out[i] !== x) {
-      throw new FormatError(
-        `${what}: ${entry.dtype} value ${ints[i]} at index ${i} has no exact float32 ` +
-          `representation; read it with toBigInt64 instead`,
-      );
+      throw new FormatError(`${what}: ${entry.dtype} value ${ints[i]} at index ${i} has no exact float32 ` + `representation; read it with toBigInt64 instead`);
     }
   }
   return out;
@@ -55,10 +46,7 @@ export function toInt32(entry: TensorEntry, what = "tensor"): Int32Array {
     const x = ints[i];
     out[i] = Number(x);
     if (typeof x === "bigint" ? BigInt(out[i]) !== x : out[i] !== x) {
-      throw new FormatError(
-        `${what}: ${entry.dtype} value ${ints[i]} at index ${i} is outside the int32 range; ` +
-          `read it with toBigInt64 instead`,
-      );
+      throw new FormatError(`${what}: ${entry.dtype} value ${ints[i]} at index ${i} is outside the int32 range; ` + `read it with toBigInt64 instead`);
     }
   }
   return out;
@@ -85,10 +73,7 @@ function integerView(entry: TensorEntry, what: string): IntegerArray {
     case "BOOL":
       return typedView(entry, entry.dtype);
     default:
-      throw new FormatError(
-        `${what}: expected an integer or BOOL dtype, found ${entry.dtype}; ` +
-          `use toFloat32 for floats`,
-      );
+      throw new FormatError(`${what}: expected an integer or BOOL dtype, found ${entry.dtype}; ` + `use toFloat32 for floats`);
   }
 }
 

@@ -25,7 +25,9 @@ const REPO_ID = /^(?:[\w.-]{1,96}\/)?[\w.-]{1,96}$/;
 export function checkRepoId(repo: string): string {
   const bad = !REPO_ID.test(repo) || repo.includes("..") || repo.includes("--") || repo.split("/").some((p) => /^[.-]|[.-]$/.test(p));
   if (bad) {
-    throw new DownloadError(`"${repo}" is not a Hub repository id: use org/name with letters, digits, "_", "-" and "." (no "..", "--", or "." / "-" at either end), e.g. google/vit-base-patch16-224`);
+    throw new DownloadError(
+      `"${repo}" is not a Hub repository id: use org/name with letters, digits, "_", "-" and "." (no "..", "--", or "." / "-" at either end), e.g. google/vit-base-patch16-224`,
+    );
   }
   return repo;
 }

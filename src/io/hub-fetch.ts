@@ -36,7 +36,10 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => ac.abort(new DownloadError(`${hostOf(url)} sent nothing for ${o.stallMs / 1000} s; run the same command again to resume`)), o.stallMs);
+      timer = setTimeout(
+        () => ac.abort(new DownloadError(`${hostOf(url)} sent nothing for ${o.stallMs / 1000} s; run the same command again to resume`)),
+        o.stallMs,
+      );
       // a body nobody reads (the library's size probe) must not keep the process alive
       timer.unref();
     };
@@ -45,7 +48,9 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
       if (ac.signal.aborted && ac.signal.reason instanceof DownloadError) throw ac.signal.reason;
       if (e instanceof DownloadError) throw e;
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new DownloadError(`${what} ${hostOf(url)} failed (${cause?.code ?? cause?.message ?? (e as Error).message}); check the network or HF_ENDPOINT, or pass a model folder on disk`);
+      throw new DownloadError(
+        `${what} ${hostOf(url)} failed (${cause?.code ?? cause?.message ?? (e as Error).message}); check the network or HF_ENDPOINT, or pass a model folder on disk`,
+      );
     };
     let res: Response | undefined;
     for (let hop = 0; ; hop++) {
@@ -59,8 +64,10 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
       await res.body?.cancel();
       const next = new URL(res.headers.get("location")!, url);
       if (hop >= MAX_REDIRECTS) throw new DownloadError(`${hostOf(url)} redirected more than ${MAX_REDIRECTS} times; refusing to follow`);
-      if (next.protocol !== "https:" && next.protocol !== "http:") throw new DownloadError(`${hostOf(url)} redirected to a ${next.protocol} URL; only http(s) is followed`);
-      if (new URL(url).protocol === "https:" && next.protocol === "http:") throw new DownloadError(`${hostOf(url)} redirected from https to plain http (${next.host}); refusing the downgrade`);
+      if (next.protocol !== "https:" && next.protocol !== "http:")
+        throw new DownloadError(`${hostOf(url)} redirected to a ${next.protocol} URL; only http(s) is followed`);
+      if (new URL(url).protocol === "https:" && next.protocol === "http:")
+        throw new DownloadError(`${hostOf(url)} redirected from https to plain http (${next.host}); refusing the downgrade`);
       if (next.origin !== new URL(url).origin) headers.delete("authorization");
       url = next.href;
     }
@@ -73,38 +80,47 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
     }
     let seen = 0;
     const reader = body?.getReader();
-    const guarded = reader && new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        arm();
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (e) {
+    const guarded =
+      reader &&
+      new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          arm();
+          let chunk: ReadableStreamReadResult<Uint8Array>;
+          try {
+            chunk = await reader.read();
+          } catch (e) {
+            clearTimeout(timer);
+            const reason = ac.signal.aborted && ac.signal.reason instanceof DownloadError ? ac.signal.reason : undefined;
+            controller.error(
+              reason ??
+                new DownloadError(
+                  `the connection to ${hostOf(url)} was cut after ${seen} bytes (${(e as Error).message}); run the same command again to resume`,
+                ),
+            );
+            return;
+          }
+          if (chunk.done) {
+            clearTimeout(timer);
+            controller.close();
+            return;
+          }
+          seen += chunk.value.byteLength;
+          if (o.maxBytes !== undefined && seen > o.maxBytes) {
+            clearTimeout(timer);
+            ac.abort();
+            controller.error(
+              new DownloadError(`${hostOf(url)} sent more than the ${o.maxBytes} bytes expected; transfer stopped and its partial file removed`),
+            );
+            return;
+          }
+          o.onBytes?.(seen);
+          controller.enqueue(chunk.value);
+        },
+        cancel(reason) {
           clearTimeout(timer);
-          const reason = ac.signal.aborted && ac.signal.reason instanceof DownloadError ? ac.signal.reason : undefined;
-          controller.error(reason ?? new DownloadError(`the connection to ${hostOf(url)} was cut after ${seen} bytes (${(e as Error).message}); run the same command again to resume`));
-          return;
-        }
-        if (chunk.done) {
-          clearTimeout(timer);
-          controller.close();
-          return;
-        }
-        seen += chunk.value.byteLength;
-        if (o.maxBytes !== undefined && seen > o.maxBytes) {
-          clearTimeout(timer);
-          ac.abort();
-          controller.error(new DownloadError(`${hostOf(url)} sent more than the ${o.maxBytes} bytes expected; transfer stopped and its partial file removed`));
-          return;
-        }
-        o.onBytes?.(seen);
-        controller.enqueue(chunk.value);
-      },
-      cancel(reason) {
-        clearTimeout(timer);
-        return reader.cancel(reason);
-      },
-    });
+          return reader.cancel(reason);
+        },
+      });
     const nullBody = [204, 205, 304].includes(res!.status);
     if (!guarded || nullBody) clearTimeout(timer);
     const out = new Response(nullBody ? null : (guarded ?? null), { status: res!.status, statusText: res!.statusText, headers: res!.headers });

@@ -25,7 +25,8 @@ function tree(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: false }) as string[];
 }
 
-const rejects = (p: Promise<unknown>, pattern: RegExp) => assert.rejects(p, (e: Error) => e instanceof DownloadError && pattern.test(e.message) && !e.message.includes("\n"));
+const rejects = (p: Promise<unknown>, pattern: RegExp) =>
+  assert.rejects(p, (e: Error) => e instanceof DownloadError && pattern.test(e.message) && !e.message.includes("\n"));
 
 test("a download fills the Hugging Face cache layout (blobs, snapshots/<commit> links, refs/main), loads, and is found again offline by repo id", async () => {
   const hub = await fakeHub({ "tiny/vit": fixtureRepo(FIXTURE) });
@@ -57,7 +58,10 @@ test("a download fills the Hugging Face cache layout (blobs, snapshots/<commit> 
     if (saved === undefined) delete process.env.HF_HUB_CACHE;
     else process.env.HF_HUB_CACHE = saved;
   }
-  assert.ok(tree(root).every((p) => p.startsWith("cache")), "nothing outside the cache");
+  assert.ok(
+    tree(root).every((p) => p.startsWith("cache")),
+    "nothing outside the cache",
+  );
 });
 
 test("a snapshot written by Python's huggingface_hub (plain files, refs/main) is found by repo id", () => {
@@ -80,7 +84,8 @@ test("repo ids and revisions that could climb out of the cache are refused befor
       assert.throws(() => checkRepoId(bad), DownloadError, bad);
       await rejects(downloadModel(bad, { hubUrl: hub.url, cacheDir }), /not a Hub repository id/);
     }
-    for (const rev of ["../../x", "/etc", "a/../../b", "a\\b", "x?y"]) await rejects(downloadModel("tiny/vit", { hubUrl: hub.url, cacheDir, revision: rev }), /--revision/);
+    for (const rev of ["../../x", "/etc", "a/../../b", "a\\b", "x?y"])
+      await rejects(downloadModel("tiny/vit", { hubUrl: hub.url, cacheDir, revision: rev }), /--revision/);
     assert.equal(hub.hits.length, 0);
   } finally {
     await hub.close();
@@ -171,7 +176,10 @@ test("a stalled transfer stops after the stall timeout, and the next run resumes
     assert.equal(cachedSnapshot("tiny/vit", "main", cacheDir), undefined);
     delete repo.files["model.safetensors"].mode;
     const snap = await downloadModel("tiny/vit", { hubUrl: hub.url, cacheDir });
-    assert.ok(hub.hits.some((h) => h.range === `bytes=${have}-`), "resumed with a Range request");
+    assert.ok(
+      hub.hits.some((h) => h.range === `bytes=${have}-`),
+      "resumed with a Range request",
+    );
     assert.deepEqual(readFileSync(join(snap, "model.safetensors")), WEIGHTS);
   } finally {
     await hub.close();
@@ -219,7 +227,10 @@ test("redirects: to another origin without the token, never to a non-http scheme
   try {
     const snap = await downloadModel("tiny/vit", { hubUrl: hub.url, cacheDir, token: "hf_secret" });
     assert.deepEqual(readFileSync(join(snap, "model.safetensors")), WEIGHTS);
-    assert.ok(hub.hits.some((h) => h.auth === "Bearer hf_secret"), "the Hub gets the token");
+    assert.ok(
+      hub.hits.some((h) => h.auth === "Bearer hf_secret"),
+      "the Hub gets the token",
+    );
     assert.ok(cdn.hits.length > 0 && cdn.hits.every((h) => h.auth === undefined), "another origin never sees it");
     await rejects(downloadModel("tiny/file", { hubUrl: evil.url, cacheDir }), /redirected to a file: URL/);
     await rejects(downloadModel("tiny/loop", { hubUrl: evil.url, cacheDir }), /redirected more than 5 times/);

@@ -10,13 +10,37 @@
  * the etag is one, and is renamed into place; the snapshot links appear only for complete blobs
  * and the ref last, so an interrupted download never looks like a complete model.
  */
-import { createReadStream, existsSync, fsyncSync, mkdirSync, openSync, closeSync, renameSync, rmSync, statSync, statfsSync, symlinkSync, writeSync, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  renameSync,
+  rmSync,
+  statSync,
+  statfsSync,
+  symlinkSync,
+  writeSync,
+  writeFileSync,
+} from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join, relative } from "node:path";
 import { HubApiError, fileDownloadInfo, modelInfo } from "@huggingface/hub";
 import { TensLoRAError } from "../errors.ts";
 import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, readShardedIndex } from "./checkpoint.ts";
-import { DownloadError, checkRepoId, checkRevision, hubCacheDir, isCommit, isCompleteModelFolder, isEtag, isSafeRelativePath, repoFolder } from "./hub-cache.ts";
+import {
+  DownloadError,
+  checkRepoId,
+  checkRevision,
+  hubCacheDir,
+  isCommit,
+  isCompleteModelFolder,
+  isEtag,
+  isSafeRelativePath,
+  repoFolder,
+} from "./hub-cache.ts";
 import { guardedFetch } from "./hub-fetch.ts";
 import { acquireLock } from "./lock.ts";
 
@@ -107,15 +131,20 @@ async function fetchBlob(t: BlobTransfer): Promise<void> {
       have = 0;
     }
     const { bavail, bsize } = statfsSync(dirname(t.blob));
-    if ((t.size - have) > bavail * bsize) {
-      throw new DownloadError(`${t.file} needs ${t.size - have} more bytes but ${dirname(t.blob)} has ${bavail * bsize} free; free space or set HF_HOME to a larger disk`);
+    if (t.size - have > bavail * bsize) {
+      throw new DownloadError(
+        `${t.file} needs ${t.size - have} more bytes but ${dirname(t.blob)} has ${bavail * bsize} free; free space or set HF_HOME to a larger disk`,
+      );
     }
     if (have < t.size) {
       const res = await guardedFetch({ stallMs: t.stallMs })(t.url, { headers: { ...t.auth, ...(have > 0 ? { range: `bytes=${have}-` } : {}) } });
       if (!res.ok || !res.body) throw new DownloadError(`${t.file}: the server answered HTTP ${res.status}; run the same command again later`);
-      if (res.status !== 206) have = 0; // the server ignored the range: start over
+      if (res.status !== 206)
+        have = 0; // the server ignored the range: start over
       else if (!new RegExp(`^bytes ${have}-`).test(res.headers.get("content-range") ?? "")) {
-        throw new DownloadError(`${t.file}: the server resumed at the wrong offset (${res.headers.get("content-range")}, expected ${have}); run the same command again`);
+        throw new DownloadError(
+          `${t.file}: the server resumed at the wrong offset (${res.headers.get("content-range")}, expected ${have}); run the same command again`,
+        );
       }
       const fd = openSync(part, have > 0 ? "a" : "w");
       try {
@@ -135,7 +164,9 @@ async function fetchBlob(t: BlobTransfer): Promise<void> {
     }
     if (t.etag.length === 64 && (await sha256Of(part)) !== t.etag) {
       rmSync(part, { force: true });
-      throw new DownloadError(`${t.file}: the bytes received do not match the sha256 ${t.etag} the Hub declared; partial file removed, run the same command again`);
+      throw new DownloadError(
+        `${t.file}: the bytes received do not match the sha256 ${t.etag} the Hub declared; partial file removed, run the same command again`,
+      );
     }
     renameSync(part, t.blob);
   } finally {
@@ -160,16 +191,21 @@ export async function downloadModel(repo: string, o: DownloadOptions = {}): Prom
   const api = guardedFetch({ stallMs, maxBytes: 64 << 20 });
   const creds = accessToken ? { accessToken } : {};
 
-  const info = await hub(repo, `revision "${revision}"`, () => modelInfo({ name: repo, revision, hubUrl, fetch: api, ...creds, additionalFields: ["sha", "filePaths"] as never[] }));
+  const info = await hub(repo, `revision "${revision}"`, () =>
+    modelInfo({ name: repo, revision, hubUrl, fetch: api, ...creds, additionalFields: ["sha", "filePaths"] as never[] }),
+  );
   const { sha, filePaths } = info as unknown as { sha?: unknown; filePaths?: unknown };
-  if (typeof sha !== "string" || !isCommit(sha)) throw new DownloadError(`${repo}: the Hub sent ${JSON.stringify(sha)} as the commit of "${revision}", not a 40-hex commit id; refusing it`);
+  if (typeof sha !== "string" || !isCommit(sha))
+    throw new DownloadError(`${repo}: the Hub sent ${JSON.stringify(sha)} as the commit of "${revision}", not a 40-hex commit id; refusing it`);
   const listed = new Set(Array.isArray(filePaths) ? filePaths.filter((f): f is string => typeof f === "string") : []);
   const snapshot = join(folder, "snapshots", sha);
 
   let declared = 0;
   const get = async (file: string) => {
     if (!isSafeRelativePath(file) || !listed.has(file)) {
-      throw new DownloadError(`${repo}: refusing the file name ${JSON.stringify(file)} from the server: it must be a file the repository lists, without "..", "." or empty parts, leading "/" or backslash`);
+      throw new DownloadError(
+        `${repo}: refusing the file name ${JSON.stringify(file)} from the server: it must be a file the repository lists, without "..", "." or empty parts, leading "/" or backslash`,
+      );
     }
     const link = join(snapshot, file);
     if (existsSync(link)) return;
@@ -181,12 +217,22 @@ export async function downloadModel(repo: string, o: DownloadOptions = {}): Prom
     if (!Number.isSafeInteger(fi.size) || fi.size < 0) throw new DownloadError(`${repo}: the Hub declared an invalid size ${fi.size} for ${file}`);
     declared += fi.size;
     if (declared > maxBytes) {
-      throw new DownloadError(`${repo}: ${file} declares ${fi.size} bytes, ${declared} with the files before it, over --max-download-size ${maxBytes}; raise the limit if the model really is that large`);
+      throw new DownloadError(
+        `${repo}: ${file} declares ${fi.size} bytes, ${declared} with the files before it, over --max-download-size ${maxBytes}; raise the limit if the model really is that large`,
+      );
     }
     o.log?.(`downloading ${repo}/${file} (${fi.size} bytes)`);
     const sameOrigin = new URL(fi.url).origin === new URL(hubUrl).origin;
     const blob = join(folder, "blobs", etag);
-    await fetchBlob({ file, url: fi.url, blob, size: fi.size, etag, stallMs, auth: accessToken && sameOrigin ? { authorization: `Bearer ${accessToken}` } : undefined });
+    await fetchBlob({
+      file,
+      url: fi.url,
+      blob,
+      size: fi.size,
+      etag,
+      stallMs,
+      auth: accessToken && sameOrigin ? { authorization: `Bearer ${accessToken}` } : undefined,
+    });
     linkAtomic(blob, link);
   };
 

@@ -70,7 +70,9 @@ export function acquireLock(path: string, what: string): Lock {
     }
     const owner = readOwner(path);
     if (!isStale(owner)) {
-      throw new LockedError(`${what} is in use by process ${owner!.pid} on ${owner!.host} (since ${owner!.since}); wait for it to finish, or stop it, or use another folder`);
+      throw new LockedError(
+        `${what} is in use by process ${owner!.pid} on ${owner!.host} (since ${owner!.since}); wait for it to finish, or stop it, or use another folder`,
+      );
     }
     // Move the stale lock aside, then make sure what was moved is the stale one and not a lock a
     // concurrent taker created in between; if it is not, put it back and look again.

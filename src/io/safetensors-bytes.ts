@@ -132,23 +132,16 @@ function decodeHeader(raw: Uint8Array, name: string): Record<string, unknown> {
     );
   }
   if (!isPlainObject(parsed)) {
-    throw new FormatError(
-      `${name}: the header must be a JSON object mapping tensor names to entries, but it is ` +
-        `${describe(parsed)}`,
-    );
+    throw new FormatError(`${name}: the header must be a JSON object mapping tensor names to entries, but it is ` + `${describe(parsed)}`);
   }
   return parsed;
 }
 
 function checkMetadata(value: unknown, name: string): Record<string, string> {
-  const bad = !isPlainObject(value)
-    ? describe(value)
-    : Object.entries(value).find(([, v]) => typeof v !== "string");
+  const bad = !isPlainObject(value) ? describe(value) : Object.entries(value).find(([, v]) => typeof v !== "string");
   if (bad !== undefined) {
     const found = typeof bad === "string" ? bad : `"${bad[0]}": ${describe(bad[1])}`;
-    throw new FormatError(
-      `${name}: "${METADATA_KEY}" must be an object of string values, but found ${found}`,
-    );
+    throw new FormatError(`${name}: "${METADATA_KEY}" must be an object of string values, but found ${found}`);
   }
   return value as Record<string, string>;
 }
@@ -166,26 +159,17 @@ function checkSpan(key: string, value: unknown, bufferLength: number, name: stri
     throw fail(`shape must be an array of non-negative integers, found ${JSON.stringify(shape)}`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInteger)) {
-    throw fail(
-      `data_offsets must be [begin, end] with non-negative integers, ` +
-        `found ${JSON.stringify(offsets)}`,
-    );
+    throw fail(`data_offsets must be [begin, end] with non-negative integers, ` + `found ${JSON.stringify(offsets)}`);
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end) throw fail(`data_offsets [${begin}, ${end}] have begin > end`);
   if (end > bufferLength) {
-    throw fail(
-      `data_offsets [${begin}, ${end}] end beyond the ${bufferLength}-byte data buffer; ` +
-        `the file is truncated or its header is wrong`,
-    );
+    throw fail(`data_offsets [${begin}, ${end}] end beyond the ${bufferLength}-byte data buffer; ` + `the file is truncated or its header is wrong`);
   }
   const d = dtype as SafetensorsDtype;
   const expected = shape.reduce((n: number, s: number) => n * s, 1) * elementBytes(d);
   if (end - begin !== expected) {
-    throw fail(
-      `data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape ` +
-        `${JSON.stringify(shape)} of ${d} needs ${expected}`,
-    );
+    throw fail(`data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape ` + `${JSON.stringify(shape)} of ${d} needs ${expected}`);
   }
   return { key, dtype: d, shape: shape as number[], begin, end };
 }
@@ -234,18 +218,11 @@ export function float32Inputs(tensors: Iterable<[string, { shape: number[]; data
   return new Map([...tensors].map(([k, t]) => [prefix + k, { dtype: "F32" as const, shape: t.shape, data: t.data }]));
 }
 
-export function serializeSafetensors(
-  tensors: TensorInputs,
-  metadata?: Readonly<Record<string, string>>,
-): Uint8Array {
+export function serializeSafetensors(tensors: TensorInputs, metadata?: Readonly<Record<string, string>>): Uint8Array {
   requireLittleEndianHost();
-  const pairs: [string, TensorInput][] =
-    tensors instanceof Map ? [...tensors] : Object.entries(tensors as Record<string, TensorInput>);
+  const pairs: [string, TensorInput][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors as Record<string, TensorInput>);
   const named = pairs.map(([key, t]) => checkInput(key, t));
-  named.sort(
-    ([ka, a], [kb, b]) =>
-      elementBytes(b.dtype) - elementBytes(a.dtype) || (ka < kb ? -1 : ka > kb ? 1 : 0),
-  );
+  named.sort(([ka, a], [kb, b]) => elementBytes(b.dtype) - elementBytes(a.dtype) || (ka < kb ? -1 : ka > kb ? 1 : 0));
 
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {
@@ -274,33 +251,24 @@ export function serializeSafetensors(
 
 function checkInput(key: string, t: TensorInput): [string, TensorInput] {
   if (key === METADATA_KEY) {
-    throw new FormatError(
-      `tensor name "${METADATA_KEY}" is reserved for metadata; rename the tensor`,
-    );
+    throw new FormatError(`tensor name "${METADATA_KEY}" is reserved for metadata; rename the tensor`);
   }
   const Ctor = DTYPE_ARRAYS[t.dtype];
   if (Ctor === undefined) {
-    throw new ShapeError(
-      `tensor "${key}": dtype ${describe(t.dtype)} is not supported; ` +
-        `expected one of ${DTYPES.join(", ")}`,
-    );
+    throw new ShapeError(`tensor "${key}": dtype ${describe(t.dtype)} is not supported; ` + `expected one of ${DTYPES.join(", ")}`);
   }
   if (!(t.data instanceof Ctor)) {
     throw new ShapeError(
-      `tensor "${key}": dtype ${t.dtype} is written from a ${Ctor.name}, but data is a ` +
-        `${describe(t.data)}; convert the data or change the dtype`,
+      `tensor "${key}": dtype ${t.dtype} is written from a ${Ctor.name}, but data is a ` + `${describe(t.data)}; convert the data or change the dtype`,
     );
   }
   if (!t.shape.every(isNonNegativeInteger)) {
-    throw new ShapeError(
-      `tensor "${key}": shape must hold non-negative integers, found ${JSON.stringify(t.shape)}`,
-    );
+    throw new ShapeError(`tensor "${key}": shape must hold non-negative integers, found ${JSON.stringify(t.shape)}`);
   }
   const size = t.shape.reduce((n, s) => n * s, 1);
   if (size !== t.data.length) {
     throw new ShapeError(
-      `tensor "${key}": shape ${JSON.stringify(t.shape)} has ${size} elements, but data has ` +
-        `${t.data.length}; pass the shape the data was computed with`,
+      `tensor "${key}": shape ${JSON.stringify(t.shape)} has ${size} elements, but data has ` + `${t.data.length}; pass the shape the data was computed with`,
     );
   }
   return [key, t];
@@ -315,9 +283,7 @@ function elementBytes(dtype: SafetensorsDtype): number {
 
 export function requireLittleEndianHost(): void {
   if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
-    throw new FormatError(
-      "safetensors is little-endian; typed-array views of its bytes need a little-endian host",
-    );
+    throw new FormatError("safetensors is little-endian; typed-array views of its bytes need a little-endian host");
   }
 }
 

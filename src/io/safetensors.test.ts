@@ -5,13 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FormatError, ShapeError } from "../errors.ts";
-import {
-  parseSafetensors,
-  readSafetensors,
-  serializeSafetensors,
-  writeSafetensors,
-  type TensorInput,
-} from "./safetensors.ts";
+import { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, type TensorInput } from "./safetensors.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/hf-tiny/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "tenslora-safetensors-"));
@@ -19,10 +13,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** A file built byte by byte from the spec, independent of the writer under test. */
 function craft(header: unknown, buffer: Uint8Array | number, headerLength?: bigint): Uint8Array {
-  const json =
-    header instanceof Uint8Array
-      ? header
-      : new TextEncoder().encode(typeof header === "string" ? header : JSON.stringify(header));
+  const json = header instanceof Uint8Array ? header : new TextEncoder().encode(typeof header === "string" ? header : JSON.stringify(header));
   const data = typeof buffer === "number" ? new Uint8Array(buffer) : buffer;
   const out = new Uint8Array(8 + json.length + data.length);
   new DataView(out.buffer).setBigUint64(0, headerLength ?? BigInt(json.length), true);
@@ -91,10 +82,7 @@ test("write → read round-trips every dtype bit for bit, with metadata", () => 
     assert.deepEqual([...entry.bytes], [...bytesOf(t.data)], key);
   }
   // a Map serialises to the same bytes as the equivalent record
-  assert.deepEqual(
-    serializeSafetensors(new Map(Object.entries(tensors)), { format: "pt", note: "ünïcode" }),
-    new Uint8Array(readFileSync(path)),
-  );
+  assert.deepEqual(serializeSafetensors(new Map(Object.entries(tensors)), { format: "pt", note: "ünïcode" }), new Uint8Array(readFileSync(path)));
 });
 
 test("serialized layout: space-padded header, largest elements first then by name, aligned", () => {
@@ -118,12 +106,15 @@ test("serialized layout: space-padded header, largest elements first then by nam
 test("the fixture checkpoints read with the keys, shapes and dtypes the manifest lists", () => {
   const manifest = JSON.parse(readFileSync(join(FIXTURES, "manifest.json"), "utf8"));
   for (const model of ["vit_base", "roberta_base"]) {
-    const listed: [string, { shape: number[]; dtype: string }][] =
-      manifest[model].checkpoint_keys_in_file_order;
+    const listed: [string, { shape: number[]; dtype: string }][] = manifest[model].checkpoint_keys_in_file_order;
     const file = readSafetensors(join(FIXTURES, manifest[model].model_dir, "model.safetensors"));
     assert.deepEqual(file.metadata, { format: "pt" });
     // the map iterates in file (offset) order, which is the order the manifest records
-    assert.deepEqual([...file.tensors.keys()], listed.map(([k]) => k), model);
+    assert.deepEqual(
+      [...file.tensors.keys()],
+      listed.map(([k]) => k),
+      model,
+    );
     for (const [key, { shape, dtype }] of listed) {
       assert.deepEqual(file.tensors.get(key)!.shape, shape, key);
       assert.equal(file.tensors.get(key)!.dtype, dtype, key);
@@ -137,16 +128,22 @@ test("the fixture checkpoints read with the keys, shapes and dtypes the manifest
 
 test("a file on disk that is missing or corrupt fails with its path in the message", () => {
   const missing = join(tmp, "nope.safetensors");
-  assert.throws(() => readSafetensors(missing), (e: Error) => {
-    return e instanceof FormatError && e.message.includes(missing) && /ENOENT/.test(e.message);
-  });
+  assert.throws(
+    () => readSafetensors(missing),
+    (e: Error) => {
+      return e instanceof FormatError && e.message.includes(missing) && /ENOENT/.test(e.message);
+    },
+  );
   const truncated = join(tmp, "truncated.safetensors");
   const w = { dtype: "F32", shape: [4], data: new Float32Array(4) } as const;
   const whole = serializeSafetensors({ w });
   writeFileSync(truncated, whole.subarray(0, whole.length - 3));
-  assert.throws(() => readSafetensors(truncated), (e: Error) => {
-    return e instanceof FormatError && e.message.includes(truncated) && e.message.includes('"w"');
-  });
+  assert.throws(
+    () => readSafetensors(truncated),
+    (e: Error) => {
+      return e instanceof FormatError && e.message.includes(truncated) && e.message.includes('"w"');
+    },
+  );
 });
 
 const W = { dtype: "F32", shape: [2], data_offsets: [0, 8] };
@@ -174,21 +171,9 @@ const corruptions: [string, Uint8Array, RegExp][] = [
   ["begin > end", craft({ w: { ...W, data_offsets: [8, 0] } }, 8), /"w".*begin > end/],
   ["end beyond buffer", craft({ w: { ...W, data_offsets: [0, 16] } }, 8), /"w".*8-byte data/],
   ["size mismatch", craft({ w: { ...W, shape: [3] } }, 8), /"w".*8 bytes.*\[3\] of F32 needs 12/],
-  [
-    "overlapping tensors",
-    craft({ w: W, v: { ...W, data_offsets: [4, 12] } }, 12),
-    /"v".*\[4, 12\] overlap tensor "w" \[0, 8\]/,
-  ],
-  [
-    "zero-size tensor inside another",
-    craft({ w: W, z: { dtype: "F32", shape: [0], data_offsets: [4, 4] } }, 8),
-    /"z".*overlap tensor "w"/,
-  ],
-  [
-    "hole between tensors",
-    craft({ w: W, v: { ...W, data_offsets: [12, 20] } }, 20),
-    /"v".*\[8, 12\).*unused/,
-  ],
+  ["overlapping tensors", craft({ w: W, v: { ...W, data_offsets: [4, 12] } }, 12), /"v".*\[4, 12\] overlap tensor "w" \[0, 8\]/],
+  ["zero-size tensor inside another", craft({ w: W, z: { dtype: "F32", shape: [0], data_offsets: [4, 4] } }, 8), /"z".*overlap tensor "w"/],
+  ["hole between tensors", craft({ w: W, v: { ...W, data_offsets: [12, 20] } }, 20), /"v".*\[8, 12\).*unused/],
   ["hole at the start", craft({ w: { ...W, data_offsets: [4, 12] } }, 12), /"w".*\[0, 4\)/],
   ["trailing bytes", craft({ w: W }, 10), /\[8, 10\).*no tensor.*"w"/],
 ];
@@ -208,8 +193,7 @@ for (const [what, bytes, detail] of corruptions) {
 }
 
 test("the writer rejects data that does not fit its dtype or shape", () => {
-  const bad = (t: unknown) => () =>
-    serializeSafetensors({ w: t as TensorInput });
+  const bad = (t: unknown) => () => serializeSafetensors({ w: t as TensorInput });
   assert.throws(bad({ dtype: "F32", shape: [2], data: new Float64Array(2) }), (e: Error) => {
     return e instanceof ShapeError && /"w".*F32.*Float32Array.*Float64Array/.test(e.message);
   });
@@ -220,8 +204,7 @@ test("the writer rejects data that does not fit its dtype or shape", () => {
   assert.throws(bad({ dtype: "F32", shape: [-1], data: new Float32Array(0) }), ShapeError);
   assert.throws(bad({ dtype: "Q4", shape: [1], data: new Uint8Array(1) }), /"Q4".*not supported/);
   assert.throws(
-    () =>
-      serializeSafetensors({ __metadata__: { dtype: "U8", shape: [], data: new Uint8Array(1) } }),
+    () => serializeSafetensors({ __metadata__: { dtype: "U8", shape: [], data: new Uint8Array(1) } }),
     (e: Error) => e instanceof FormatError && /reserved/.test(e.message),
   );
   assert.throws(

@@ -6,15 +6,7 @@
  * const file = readSafetensors("vit/model.safetensors");
  * const w = toFloat32(file.tensors.get("classifier.weight")!); // dtype-convert.ts; [5, 64]
  */
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { FormatError } from "../errors.ts";
 import { type SafetensorsFile, type TensorInputs, parseSafetensors, serializeSafetensors, withCause } from "./safetensors-bytes.ts";
 
@@ -27,10 +19,7 @@ export function readSafetensors(path: string): SafetensorsFile {
     file = readFileSync(path);
   } catch (err) {
     throw withCause(
-      new FormatError(
-        `safetensors file ${path} cannot be read ` +
-          `(${(err as NodeJS.ErrnoException).code ?? String(err)}); check the path`,
-      ),
+      new FormatError(`safetensors file ${path} cannot be read ` + `(${(err as NodeJS.ErrnoException).code ?? String(err)}); check the path`),
       err,
     );
   }
@@ -39,11 +28,7 @@ export function readSafetensors(path: string): SafetensorsFile {
 }
 
 /** Serialise and write atomically: a crash leaves either the old file or the new one. */
-export function writeSafetensors(
-  path: string,
-  tensors: TensorInputs,
-  metadata?: Readonly<Record<string, string>>,
-): void {
+export function writeSafetensors(path: string, tensors: TensorInputs, metadata?: Readonly<Record<string, string>>): void {
   writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
 

@@ -101,10 +101,7 @@ test("maps the fixture ViT checkpoint's 72 keys onto a made-up model's parameter
   const fc2 = plan.weights.get("layers.0.output.dense.weight")!;
   assert.equal(fc2.source, "vit.encoder.layer.0.output.dense.weight");
   const head = plan.weights.get("head.weight")!;
-  assert.deepEqual(
-    [head.source, head.shape, head.transform],
-    ["classifier.weight", [64, 5], transpose2d],
-  );
+  assert.deepEqual([head.source, head.shape, head.transform], ["classifier.weight", [64, 5], transpose2d]);
 });
 
 test("reports missing, unexpected, mis-shaped and doubly-mapped keys together in one error", () => {
@@ -141,9 +138,7 @@ test("reports missing, unexpected, mis-shaped and doubly-mapped keys together in
 });
 
 test("the transformed shape is what gets checked; a transform that does not fit is reported", () => {
-  const mapper = new WeightMapper([
-    { pattern: /(.*)\.weight/, to: "$1.w", transform: transpose2d },
-  ]);
+  const mapper = new WeightMapper([{ pattern: /(.*)\.weight/, to: "$1.w", transform: transpose2d }]);
   const e = errorOf(() =>
     mapper.apply(
       new Map([
@@ -163,14 +158,12 @@ test("the transformed shape is what gets checked; a transform that does not fit 
 });
 
 test("a config that does not match the checkpoint lists the mismatches, long lists cut", () => {
-  const e = errorOf(() =>
-    new WeightMapper(vitRules).apply(vitCheckpointShapes(), vitModelShapes(32), "vit/model"),
-  );
+  const e = errorOf(() => new WeightMapper(vitRules).apply(vitCheckpointShapes(), vitModelShapes(32), "vit/model"));
   // every tensor with a hidden-size dim: all 72 but the 4 intermediate biases and classifier.bias
   assert.match(e.message, /^vit\/model: .*72 parameters.* but 67 do not:\n {2}mis-shaped \(67\):/);
   assert.match(e.message, /"classifier\.weight" → "head\.weight": expected \[32, 5\], found \[64, 5\]/);
   assert.match(e.message, /… and 47 more/);
-  assert.equal(e.message.split("\n").filter((l) => l.startsWith("    \"")).length, 20);
+  assert.equal(e.message.split("\n").filter((l) => l.startsWith('    "')).length, 20);
 });
 
 test("load applies each rule's transform to the data", () => {
@@ -199,11 +192,7 @@ test("load applies each rule's transform to the data", () => {
 
 test("a rule with no kind or two kinds is a ConfigError naming the rule", () => {
   assert.throws(
-    () =>
-      new WeightMapper([
-        { exact: "a", to: "b" },
-        { exact: "c", prefix: "d", to: "e" } as WeightRule,
-      ]),
+    () => new WeightMapper([{ exact: "a", to: "b" }, { exact: "c", prefix: "d", to: "e" } as WeightRule]),
     (e: Error) => e instanceof ConfigError && /rule 1 .*found exact and prefix/.test(e.message),
   );
   assert.throws(

@@ -104,11 +104,7 @@ export class WeightMapper {
    * `source` (the checkpoint file or folder) and listing every missing, unexpected, mis-shaped
    * or doubly-mapped parameter.
    */
-  apply(
-    checkpoint: ReadonlyMap<string, { shape: readonly number[] }>,
-    expected: ReadonlyMap<string, readonly number[]>,
-    source: string,
-  ): WeightPlan {
+  apply(checkpoint: ReadonlyMap<string, { shape: readonly number[] }>, expected: ReadonlyMap<string, readonly number[]>, source: string): WeightPlan {
     const weights = new Map<string, PlannedWeight>();
     // target → the first key mapped to it, whether or not its shape fits
     const claimedBy = new Map<string, string>();
@@ -145,9 +141,7 @@ export class WeightMapper {
       }
       if (!sameShape(found, want)) {
         const how = transform ? ` after ${transform.name} of [${shape.join(", ")}]` : "";
-        misShaped.push(
-          `${renamed}: expected [${want.join(", ")}], found [${found.join(", ")}]${how}`,
-        );
+        misShaped.push(`${renamed}: expected [${want.join(", ")}], found [${found.join(", ")}]${how}`);
         continue;
       }
       weights.set(target, { source: key, shape: found, transform });
@@ -206,10 +200,7 @@ function compileRule(rule: WeightRule, index: number): CompiledRule {
     return { decide: (key) => (matches(key) ? "ignore" : undefined) };
   }
   if (typeof rule.to !== "string") {
-    throw new ConfigError(
-      `WeightMapper rule ${index} renames keys, so "to" must be a string, found ` +
-        `${JSON.stringify(rule.to)}`,
-    );
+    throw new ConfigError(`WeightMapper rule ${index} renames keys, so "to" must be a string, found ` + `${JSON.stringify(rule.to)}`);
   }
   const { to, transform } = rule;
   if ("exact" in rule) {
@@ -218,8 +209,7 @@ function compileRule(rule: WeightRule, index: number): CompiledRule {
   if ("prefix" in rule) {
     const { prefix } = rule;
     return {
-      decide: (key) =>
-        key.startsWith(prefix) ? { target: to + key.slice(prefix.length), transform } : undefined,
+      decide: (key) => (key.startsWith(prefix) ? { target: to + key.slice(prefix.length), transform } : undefined),
     };
   }
   const whole = anchored(rule.pattern);

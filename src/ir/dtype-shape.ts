@@ -83,9 +83,7 @@ export function broadcastShapes(a: Shape, b: Shape, what = "broadcast"): Dim[] {
     if (da === db || db === 1) out.push(da);
     else if (da === 1) out.push(db);
     else {
-      throw new ShapeError(
-        `${what}: shapes ${shapeToString(a)} and ${shapeToString(b)} do not broadcast (dim ${i}: ${da} vs ${db})`,
-      );
+      throw new ShapeError(`${what}: shapes ${shapeToString(a)} and ${shapeToString(b)} do not broadcast (dim ${i}: ${da} vs ${db})`);
     }
   }
   return out;

@@ -30,14 +30,7 @@ export function gelu(x: Value): Value {
  * projection 2 is handed t, and since adapter updates are linear in their input, its update is
  * scaled by 1/√2.
  */
-export function geluMlp(
-  x: Value,
-  w1: Value,
-  b1: Value | undefined,
-  w2: Value,
-  b2: Value | undefined,
-  hook?: (v: Value, k: 1 | 2) => Value | undefined,
-): Value {
+export function geluMlp(x: Value, w1: Value, b1: Value | undefined, w2: Value, b2: Value | undefined, hook?: (v: Value, k: 1 | 2) => Value | undefined): Value {
   const c = Math.SQRT1_2;
   let s = b.matmul(x, w1, { transB: true, alpha: c });
   if (b1) s = b.add(s, b.mul(b1, c));

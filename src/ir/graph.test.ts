@@ -98,11 +98,7 @@ test("shape inference errors name the offending shapes", () => {
     ["axis", () => b.softmax(a23, 2), /axis 2 is out of range \[-2, 1\]/],
     ["LayerNorm", () => b.layerNormParts(a23, v("s", [4]), v("t", [3]), 1e-5), /LayerNorm: scale\/bias must be \[3\] for input \[2,3\], got \[4\]/],
     ["Einsum", () => b.einsum("ij,jk->ik", a23, b45), /Einsum "ij,jk->ik": index j is 3 and 4/],
-    [
-      "SoftmaxCrossEntropy ignoreIndex",
-      () => b.softmaxCrossEntropy(a23, v("l", [2], "int64"), 1),
-      /ignoreIndex 1 must lie outside the classes \[0, 3\)/,
-    ],
+    ["SoftmaxCrossEntropy ignoreIndex", () => b.softmaxCrossEntropy(a23, v("l", [2], "int64"), 1), /ignoreIndex 1 must lie outside the classes \[0, 3\)/],
   ];
   for (const [what, f, re] of cases) {
     assert.throws(f, (e: unknown) => e instanceof ShapeError && re.test(e.message), `${what}: expected a ShapeError matching ${re}`);

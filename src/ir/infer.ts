@@ -283,9 +283,7 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
     const [logits, labels] = inputs;
     floatOnly(Op.SoftmaxCrossEntropy, logits);
     if (logits.shape.length !== 2 || labels.shape.length !== 1 || labels.shape[0] !== logits.shape[0]) {
-      throw new ShapeError(
-        `SoftmaxCrossEntropy: logits [N, C] and labels [N], got ${shapeToString(logits.shape)} and ${shapeToString(labels.shape)}`,
-      );
+      throw new ShapeError(`SoftmaxCrossEntropy: logits [N, C] and labels [N], got ${shapeToString(logits.shape)} and ${shapeToString(labels.shape)}`);
     }
     if (labels.dtype !== "int64") throw new ShapeError(`SoftmaxCrossEntropy: labels must be int64, got ${labels.dtype}`);
     // the VJP finds ignored rows as labels whose one-hot row is zero

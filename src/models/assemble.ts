@@ -91,10 +91,12 @@ export function modelFromTensors(
   const mapper = new WeightMapper(family.checkpointRules?.(config) ?? RULES[family.modelType] ?? []);
   // The head is loaded only when the checkpoint has one of the right size for the same labels.
   const sameLabels = !opts.labels || JSON.stringify(storedLabels) === JSON.stringify(opts.labels);
-  const headFits = sameLabels && head.every((k) => {
-    const t = checkpoint.get(k);
-    return t !== undefined && t.shape.join() === expected.get(k)!.join();
-  });
+  const headFits =
+    sameLabels &&
+    head.every((k) => {
+      const t = checkpoint.get(k);
+      return t !== undefined && t.shape.join() === expected.get(k)!.join();
+    });
   const body = new Map([...checkpoint].filter(([k]) => headFits || !head.includes(k)));
   const want = new Map([...expected].filter(([k]) => headFits || !head.includes(k)));
   const weights: WeightMap = mapper.load(body, want, where.weightsPath);
@@ -105,7 +107,6 @@ export function modelFromTensors(
   if (!headFits) initHead(weights, expected, head, opts.seed ?? 0);
   return { family, config, weights, dir: where.dir, rawConfig, newHead: !headFits };
 }
-
 
 /**
  * A config may not claim more layers than the weights hold: the claim sizes every per-layer
@@ -121,7 +122,9 @@ function checkLayerCount(config: { numHiddenLayers?: number }, keys: Iterable<st
     if (m) held = Math.max(held, Number(m[1]) + 1);
   }
   if (claimed > held) {
-    throw new ConfigError(`${configPath}: num_hidden_layers is ${claimed} but the weights hold ${held} layer${held === 1 ? "" : "s"}; set num_hidden_layers to ${held} (or use the weights the config belongs to)`);
+    throw new ConfigError(
+      `${configPath}: num_hidden_layers is ${claimed} but the weights hold ${held} layer${held === 1 ? "" : "s"}; set num_hidden_layers to ${held} (or use the weights the config belongs to)`,
+    );
   }
 }
 

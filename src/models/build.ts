@@ -4,7 +4,7 @@
  * here by name; frozen ones stay initializers.
  */
 import { grad } from "../autodiff/vjp.ts";
-import { type AdapterSet } from "../adapters/adapter-set.ts";
+import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { adapterHook } from "../adapters/inject.ts";
 import { ConfigError } from "../errors.ts";
 import { type Dim, concrete } from "../ir/dtype-shape.ts";
@@ -106,7 +106,10 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
     const loss = task.loss(out.logits, labels);
     g.output("loss", loss);
     if (spec.grads) {
-      const grads = grad(loss, scope.trainable.map((t) => t.value));
+      const grads = grad(
+        loss,
+        scope.trainable.map((t) => t.value),
+      );
       trainable.forEach((name, i) => g.output(`grad.${name}`, grads[i]));
     }
   }

@@ -15,7 +15,8 @@ export class ConfigReader {
     readonly raw: Json,
     readonly source: string,
   ) {
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new FormatError(`${source}: must hold a JSON object of model settings, found ${JSON.stringify(raw)?.slice(0, 40)}`);
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+      throw new FormatError(`${source}: must hold a JSON object of model settings, found ${JSON.stringify(raw)?.slice(0, 40)}`);
   }
 
   #fail(field: string, want: string, got: unknown): never {
@@ -26,7 +27,8 @@ export class ConfigReader {
   /** Sizes and counts: an integer in [min, max]; the default cap (2^24) keeps a hostile config from sizing any buffer. */
   int(field: string, fallback?: number, min = 1, max = MAX_SIZE): number {
     const v = this.raw[field] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) this.#fail(field, `an integer in [${min}, ${max}]`, this.raw[field]);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min) this.#fail(field, `an integer ≥ ${min}`, this.raw[field]);
+    if (v > max) this.#fail(field, `an integer ≤ ${max}`, v);
     return v;
   }
 

@@ -1,10 +1,10 @@
 /** The facts about a loaded model that adapter files and budgets need. */
 import { type AdapterSet, createAdapterSet } from "../adapters/adapter-set.ts";
 import { type AdapterOptions, planAdapter } from "../adapters/config.ts";
-import type { ModelContext } from "../adapters/adapter-files.ts";
 import { DEFAULT_PROJECTIONS } from "../adapters/constructions.ts";
-import type { LoadedModel } from "./load.ts";
+import type { ModelContext } from "../adapters/adapter-files.ts";
 import { taskOf } from "../tasks/index.ts";
+import type { LoadedModel } from "./assemble.ts";
 
 export function modelContext(model: LoadedModel): ModelContext {
   const shape = model.family.shape(model.config);
@@ -27,6 +27,9 @@ export function defaultTargets(model: LoadedModel): string[] {
 
 /** A fresh adapter for a model: ranks validated against its shape, zero update at step 0. */
 export function createAdapter(model: LoadedModel, opts: AdapterOptions & { seed?: number }): { set: AdapterSet; warnings: string[] } {
-  const { config, groups, warnings } = planAdapter({ ...opts, targetModules: opts.targetModules ?? defaultTargets(model) }, model.family.linearSites(model.config));
+  const { config, groups, warnings } = planAdapter(
+    { ...opts, targetModules: opts.targetModules ?? defaultTargets(model) },
+    model.family.linearSites(model.config),
+  );
   return { set: createAdapterSet(config, groups, opts.seed ?? 0), warnings };
 }

@@ -26,7 +26,14 @@ export function encoderLinearSites(e: EncoderLayout): LinearSite[] {
     for (const name of ["query", "key", "value"]) {
       sites.push({ path: `${lp}.attention.${e.selfAttention}.${name}`, name, layer: l, inFeatures: d, outFeatures: d, heads: { side: "out", ...heads } });
     }
-    sites.push({ path: `${lp}.attention.output.dense`, name: "attention.output.dense", layer: l, inFeatures: d, outFeatures: d, heads: { side: "in", ...heads } });
+    sites.push({
+      path: `${lp}.attention.output.dense`,
+      name: "attention.output.dense",
+      layer: l,
+      inFeatures: d,
+      outFeatures: d,
+      heads: { side: "in", ...heads },
+    });
     sites.push({ path: `${lp}.intermediate.dense`, name: "intermediate.dense", layer: l, inFeatures: d, outFeatures: e.intermediate });
     sites.push({ path: `${lp}.output.dense`, name: "output.dense", layer: l, inFeatures: e.intermediate, outFeatures: d });
   }

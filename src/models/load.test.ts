@@ -115,7 +115,12 @@ test("an unknown dtype names the file, the tensor and the supported dtypes", () 
   includesAll(err.message, [join(dir, "model.safetensors"), `"${key}"`, "F8_E4M3", "F32, F16, BF16"]);
 });
 
-for (const [model, field] of [["vit", "hidden_size"], ["vit", "patch_size"], ["roberta", "vocab_size"], ["roberta", "max_position_embeddings"]] as const) {
+for (const [model, field] of [
+  ["vit", "hidden_size"],
+  ["vit", "patch_size"],
+  ["roberta", "vocab_size"],
+  ["roberta", "max_position_embeddings"],
+] as const) {
   test(`config.json without "${field}" (${model}) names the file, the field and the expected type`, () => {
     const { err, dir } = loadBroken(model, (d) => {
       const f = join(d, "config.json");

@@ -13,7 +13,9 @@ export { type AnyFamily, FAMILIES, type LoadedModel, type LoadOptions, familyOf,
 
 export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<string, unknown> } {
   if (looksLikeRepoId(dir) && resolveModelFromCache(dir) === dir) {
-    throw new ConfigError(`--model ${dir}: no such folder, and no complete download of the Hub repository "${dir}" in the Hugging Face cache (${hubCacheDir()}); run: tenslora download ${dir}`);
+    throw new ConfigError(
+      `--model ${dir}: no such folder, and no complete download of the Hub repository "${dir}" in the Hugging Face cache (${hubCacheDir()}); run: tenslora download ${dir}`,
+    );
   }
   const path = join(resolveModelFromCache(dir), "config.json");
   const raw = readJsonFile(path, "model config") as Record<string, unknown>;

@@ -81,9 +81,26 @@ export const MODEL_PRESETS: Readonly<Record<string, Readonly<Record<string, unkn
   "vit-huge": vitConfig(1280, 32, 16, 5120, 14),
   "roberta-base": robertaConfig(768, 12, 12, 3072),
   "roberta-large": robertaConfig(1024, 24, 16, 4096),
-  "smollm2-135m": decoderConfig("llama", 49152, 576, 30, 9, 3, 1536, { max_position_embeddings: 8192, rope_theta: 100000, rms_norm_eps: 1e-5, tie_word_embeddings: true }),
-  "qwen2.5-0.5b": decoderConfig("qwen2", 151936, 896, 24, 14, 2, 4864, { max_position_embeddings: 32768, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true, use_sliding_window: false, sliding_window: 32768 }),
-  "tinyllama-1.1b": decoderConfig("llama", 32000, 2048, 22, 32, 4, 5632, { max_position_embeddings: 2048, rope_theta: 10000, rms_norm_eps: 1e-5, tie_word_embeddings: false }),
+  "smollm2-135m": decoderConfig("llama", 49152, 576, 30, 9, 3, 1536, {
+    max_position_embeddings: 8192,
+    rope_theta: 100000,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
+  }),
+  "qwen2.5-0.5b": decoderConfig("qwen2", 151936, 896, 24, 14, 2, 4864, {
+    max_position_embeddings: 32768,
+    rope_theta: 1000000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+    use_sliding_window: false,
+    sliding_window: 32768,
+  }),
+  "tinyllama-1.1b": decoderConfig("llama", 32000, 2048, 22, 32, 4, 5632, {
+    max_position_embeddings: 2048,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: false,
+  }),
   "llama-3.2-1b": decoderConfig("llama", 128256, 2048, 16, 32, 8, 8192, {
     head_dim: 64,
     max_position_embeddings: 131072,
@@ -151,13 +168,15 @@ export function modelSitesFor(nameOrPath: string): LinearSite[] {
   if (family) return family.linearSites(family.parseConfig(raw, source));
   const { dIn: d, heads, layers } = modelShapeFor(nameOrPath);
   return Array.from({ length: layers }, (_, l) =>
-    ["query", "key", "value"].map((name): LinearSite => ({
-      path: `layer.${l}.${name}`,
-      name,
-      layer: l,
-      inFeatures: d,
-      outFeatures: d,
-      heads: { side: "out", count: heads, dim: d / heads },
-    })),
+    ["query", "key", "value"].map(
+      (name): LinearSite => ({
+        path: `layer.${l}.${name}`,
+        name,
+        layer: l,
+        inFeatures: d,
+        outFeatures: d,
+        heads: { side: "out", count: heads, dim: d / heads },
+      }),
+    ),
   ).flat();
 }

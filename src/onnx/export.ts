@@ -35,7 +35,10 @@ function emitDim(graph: Graph, ctx: LowerCtx, d: Dim, out: string): void {
       ctx.emit(node(op, [acc, x], [next]));
       return next;
     });
-  const sum = fold(dimTerms(d).map((t) => fold(t.map(factor), "Mul")), "Add");
+  const sum = fold(
+    dimTerms(d).map((t) => fold(t.map(factor), "Mul")),
+    "Add",
+  );
   ctx.emit(node("Identity", [sum], [out]));
 }
 

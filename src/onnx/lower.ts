@@ -29,8 +29,7 @@ const direct =
 const ints = (ctx: LowerCtx, values: readonly number[], scalar = false) => ctx.constant((nm) => int64Tensor(nm, values, scalar));
 
 function scalarOf(ctx: LowerCtx, dtype: DType, v: number): string {
-  const data: HostData =
-    dtype === "float64" ? Float64Array.of(v) : dtype === "int64" ? BigInt64Array.of(BigInt(v)) : Float32Array.of(v);
+  const data: HostData = dtype === "float64" ? Float64Array.of(v) : dtype === "int64" ? BigInt64Array.of(BigInt(v)) : Float32Array.of(v);
   return ctx.constant((nm) => tensorProto(nm, dtype, [], data));
 }
 
@@ -44,7 +43,14 @@ function targetShape(ctx: LowerCtx, x: Value, shape: readonly Dim[], keep: 0 | 1
   const kept = shape.map((d, i) => (typeof d === "number" ? d : i >= lead && x.shape[i - lead] === d ? keep : undefined));
   if (kept.every((d) => d !== undefined)) return ints(ctx, kept as number[]);
   const out = ctx.fresh("shape");
-  ctx.emit(node("Concat", shape.map((d) => (typeof d === "number" ? ints(ctx, [d]) : ctx.dim(d))), [out], { axis: 0 }));
+  ctx.emit(
+    node(
+      "Concat",
+      shape.map((d) => (typeof d === "number" ? ints(ctx, [d]) : ctx.dim(d))),
+      [out],
+      { axis: 0 },
+    ),
+  );
   return out;
 }
 
@@ -214,4 +220,3 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
   },
   [Op.SoftmaxCrossEntropy]: direct("SoftmaxCrossEntropyLoss", (n) => ({ reduction: "mean", ignore_index: n.params.ignoreIndex })),
 };
-

@@ -32,14 +32,7 @@ export function tensorProto(name: string, dtype: DType, dims: readonly number[],
 }
 
 /** An initializer whose bytes live at [offset, offset+length) of an external data file. */
-export function externalTensorProto(
-  name: string,
-  dtype: DType,
-  dims: readonly number[],
-  location: string,
-  offset: number,
-  length: number,
-): TensorProto {
+export function externalTensorProto(name: string, dtype: DType, dims: readonly number[], location: string, offset: number, length: number): TensorProto {
   return onnx.TensorProto.create({
     name,
     dataType: elemType(dtype),
@@ -72,13 +65,7 @@ export function attr(name: string, v: AttrValue) {
   return { name, type: T.TENSOR, t: v };
 }
 
-export function node(
-  opType: string,
-  inputs: string[],
-  outputs: string[],
-  attrs: Record<string, AttrValue> = {},
-  domain = "",
-): NodeProto {
+export function node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}, domain = ""): NodeProto {
   return onnx.NodeProto.create({
     opType,
     input: inputs,

@@ -26,7 +26,16 @@ const attrOf = (n: NodeProto, name: string) => n.attribute?.find((a) => a.name =
 
 /** The node as activation · weight (+ c), or undefined when it is not one this pass rewrites. */
 function weightUse(n: NodeProto, weights: Map<string, { dims: number[] }>): WeightUse | undefined {
-  const kind = n.domain === "com.microsoft" ? (n.opType === "FusedMatMul" ? "fused" : undefined) : n.opType === "MatMul" ? "plain" : n.opType === "Gemm" ? "gemm" : undefined;
+  const kind =
+    n.domain === "com.microsoft"
+      ? n.opType === "FusedMatMul"
+        ? "fused"
+        : undefined
+      : n.opType === "MatMul"
+        ? "plain"
+        : n.opType === "Gemm"
+          ? "gemm"
+          : undefined;
   if (!kind) return undefined;
   const [a, w, c] = n.input as string[];
   const info = weights.get(w);
@@ -89,7 +98,14 @@ export function quantizeDynamicInt8(proto: ModelProto): number {
     const y = n.output![0];
     const p = `${y}_q8`;
     const colScale = `${p}_wscale`;
-    g.initializer.push(tensorProto(colScale, "float32", [wq.scale.length], wq.scale.map((s) => s * use.alpha)));
+    g.initializer.push(
+      tensorProto(
+        colScale,
+        "float32",
+        [wq.scale.length],
+        wq.scale.map((s) => s * use.alpha),
+      ),
+    );
     out.push(
       node("MatMulInteger", [act[0], wq.q, act[2]], [`${p}_i32`]),
       node("Cast", [`${p}_i32`], [`${p}_f`], { to: FLOAT }),

@@ -91,7 +91,9 @@ export class CompiledGraph {
     try {
       out = await session.run(ortFeeds, fetches);
     } catch (e) {
-      const summary = Object.entries(feeds).map(([k, t]) => `${k}:${t.dtype}[${t.shape}]`).join(", ");
+      const summary = Object.entries(feeds)
+        .map(([k, t]) => `${k}:${t.dtype}[${t.shape}]`)
+        .join(", ");
       console.error(`onnxruntime run failed; feeds: ${summary}`);
       throw e;
     }

@@ -19,5 +19,4 @@ export function hostTensor(dtype: DType, shape: number[], data: HostArray): Host
 export const f32 = (shape: number[], data: ArrayLike<number> | Float32Array = new Float32Array(shape.reduce((a, b) => a * b, 1))) =>
   hostTensor("float32", shape, data instanceof Float32Array ? data : Float32Array.from(data));
 
-export const i64 = (shape: number[], data: ArrayLike<number | bigint>) =>
-  hostTensor("int64", shape, BigInt64Array.from(Array.from(data, (v) => BigInt(v))));
+export const i64 = (shape: number[], data: ArrayLike<number | bigint>) => hostTensor("int64", shape, BigInt64Array.from(Array.from(data, (v) => BigInt(v))));

@@ -17,7 +17,10 @@ test("feed validation reports every missing, extra, mistyped and misshaped input
   const d = g.input("d", "float32", ["batch"]);
   const e = g.input("e", "float32", [2]);
   const total = (v: typeof a) => b.reduceSum(v, [...Array(v.rank).keys()]);
-  g.output("y", [a, b.cast(ids, "float32"), c, d, e].map(total).reduce((p, q) => b.add(p, q)));
+  g.output(
+    "y",
+    [a, b.cast(ids, "float32"), c, d, e].map(total).reduce((p, q) => b.add(p, q)),
+  );
   const s = await compile(g, { threads: 1 });
   try {
     let err: unknown;
@@ -63,9 +66,18 @@ test("symbolic dims take any size, consistently across inputs", async () => {
   const s = await compile(g, { threads: 1 });
   try {
     for (const n of [1, 3]) {
-      const y = await s.run({ x: f32([n, 2], Array.from({ length: 2 * n }, (_, i) => i)), m: f32([n, 1], new Array(n).fill(2)) });
+      const y = await s.run({
+        x: f32(
+          [n, 2],
+          Array.from({ length: 2 * n }, (_, i) => i),
+        ),
+        m: f32([n, 1], new Array(n).fill(2)),
+      });
       assert.deepEqual(y.y.shape, [n, 2]);
-      assert.deepEqual(Array.from(y.y.data as Float32Array), Array.from({ length: 2 * n }, (_, i) => 2 * i));
+      assert.deepEqual(
+        Array.from(y.y.data as Float32Array),
+        Array.from({ length: 2 * n }, (_, i) => 2 * i),
+      );
     }
     await assert.rejects(s.run({ x: f32([3, 2]), m: f32([2, 1]) }), /m: shape \[2,1\], expected \[batch,1\]/);
   } finally {
@@ -97,8 +109,20 @@ test("preallocated outputs are written in place and returned", async () => {
     const y = f32([2, 3]);
     const buffer = y.data;
     for (const k of [1, 3]) {
-      const out = await s.run({ x: f32([2, 3], [1, 2, 3, 4, 5, 6].map((v) => v * k)) }, { y });
-      assert.deepEqual(Array.from(buffer as Float32Array), [2, 4, 6, 8, 10, 12].map((v) => v * k), "ORT wrote into the buffer");
+      const out = await s.run(
+        {
+          x: f32(
+            [2, 3],
+            [1, 2, 3, 4, 5, 6].map((v) => v * k),
+          ),
+        },
+        { y },
+      );
+      assert.deepEqual(
+        Array.from(buffer as Float32Array),
+        [2, 4, 6, 8, 10, 12].map((v) => v * k),
+        "ORT wrote into the buffer",
+      );
       assert.equal(out.y.data, buffer, "the result is the preallocated buffer, not a copy");
       assert.deepEqual(Array.from(out.z.data as Float32Array), [6 * k, 15 * k], "outputs without a buffer are allocated");
     }
@@ -115,7 +139,10 @@ test("a failing run logs a compact feed summary and rethrows the original error"
   const s = await compile(g, { threads: 1 });
   const logged = mock.method(console, "error", () => {});
   try {
-    await assert.rejects(s.run({ data: f32([3, 2]), idx: i64([2], [0, 7]) }), (e: unknown) => e instanceof Error && !(e instanceof FeedError) && /Gather/.test(e.message));
+    await assert.rejects(
+      s.run({ data: f32([3, 2]), idx: i64([2], [0, 7]) }),
+      (e: unknown) => e instanceof Error && !(e instanceof FeedError) && /Gather/.test(e.message),
+    );
     assert.equal(logged.mock.callCount(), 1);
     const line = String(logged.mock.calls[0].arguments[0]);
     assert.ok(line.includes("data:float32[3,2]") && line.includes("idx:int64[2]"), line);
@@ -142,7 +169,10 @@ test("a WeightStore keeps large initializers in one shared external file with in
     g.output("y", y);
     return g;
   };
-  const xs = f32([3, rows], Array.from({ length: 3 * rows }, (_, i) => Math.cos(i * 0.37)));
+  const xs = f32(
+    [3, rows],
+    Array.from({ length: 3 * rows }, (_, i) => Math.cos(i * 0.37)),
+  );
   const store = new WeightStore();
   const file = join(store.dir, store.file);
   try {

@@ -38,7 +38,8 @@ export function redisOptions(url: string, hooks: ConnectionHooks = {}): RedisOpt
   if (u.protocol !== "redis:" && u.protocol !== "rediss:") throw new ConfigError(`--queue takes a redis:// or rediss:// URL, got "${redactUrl(url)}"`);
   const dbPath = u.pathname.replace(/^\//, "");
   const db = dbPath === "" ? 0 : Number(dbPath);
-  if (!Number.isInteger(db) || db < 0) throw new ConfigError(`the Redis database in "${redactUrl(url)}" must be a non-negative integer (redis://host:port/DB), got "${dbPath}"`);
+  if (!Number.isInteger(db) || db < 0)
+    throw new ConfigError(`the Redis database in "${redactUrl(url)}" must be a non-negative integer (redis://host:port/DB), got "${dbPath}"`);
   const port = u.port === "" ? 6379 : Number(u.port);
   return {
     host: u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",

@@ -15,14 +15,32 @@ test("a run's job id depends on its settings, not on their order or on the threa
   assert.notEqual(jobId({ ...a, config: { ...a.config, lr: 0.002 } }), jobId(a));
   assert.notEqual(jobId({ ...a, dryRun: true }), jobId(a));
   assert.match(jobId(a), /^run-[0-9a-f]{24}$/, "BullMQ ids must not contain ':' nor be integers");
-  const cmp = compareJobs(a.config, { methods: ["lora", "head"], seeds: [0, 1, 2], fullLr: 1e-4, dryRun: false });
-  assert.equal(new Set(cmp.runs.map((r) => r.id)).size, 6);
-  assert.deepEqual(cmp.runs.map((r) => `${r.label}${r.seed}`), ["lora0", "lora1", "lora2", "head0", "head1", "head2"]);
+  const grid = { factorizations: ["tucker" as const], headLayouts: ["head_major" as const], coreLrScales: [1], rankModes: ["solver" as const] };
+  const budgets = [
+    { kind: "iso-lora" as const, rank: 2 },
+    { kind: "iso-lora" as const, rank: 8 },
+  ];
+  const cmp = compareJobs(a.config, { ...grid, methods: ["lora", "head"], budgets, seeds: [0, 1, 2], fullLr: 1e-4, dryRun: false });
+  // LoRA once per budget and seed, the baseline once per seed (it does not depend on the budget)
+  assert.equal(new Set(cmp.runs.map((r) => r.id)).size, 9);
+  assert.deepEqual(
+    cmp.runs.map((r) => `${r.label}${r.seed}`),
+    ["lora0", "lora1", "lora2", "lora0", "lora1", "lora2", "head0", "head1", "head2"],
+  );
+  const again = compareJobs(a.config, { ...grid, methods: ["lora", "head"], budgets, seeds: [0, 1, 2], fullLr: 1e-4, dryRun: false });
+  assert.deepEqual(
+    again.runs.map((r) => r.id),
+    cmp.runs.map((r) => r.id),
+    "the same comparison names the same jobs",
+  );
 });
 
 test("a sweep file expands to the product of its grid, with one table row per setting other than the seed", () => {
   assert.equal(expandGrid({ a: [1, 2, 3], b: ["x", "y"], c: [true] }).length, 6);
-  assert.deepEqual(expandGrid({ a: [1, 2], b: ["x", "y"] }).map((p) => `${p.a}${p.b}`), ["1x", "1y", "2x", "2y"]);
+  assert.deepEqual(
+    expandGrid({ a: [1, 2], b: ["x", "y"] }).map((p) => `${p.a}${p.b}`),
+    ["1x", "1y", "2x", "2y"],
+  );
   const file = parseSweepFile({ base: { epochs: 2 }, grid: { construction: ["lora", "att"], lr: [0.001, 0.01], seed: [0, 1] } }, "s.json");
   const { jobs, runs, labels } = sweepJobs(file, resolve);
   assert.equal(jobs.length, 8);

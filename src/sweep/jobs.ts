@@ -1,15 +1,17 @@
 /**
- * What a queued run is: one comparison cell (a method × seed of `compare`) or one `train` run of a
+ * What a queued run is: one comparison run (an arm × budget × seed of `compare`) or one `train` run of a
  * grid, with a job id hashed from its resolved settings, so submitting the same run twice names
  * the same job (BullMQ then keeps the first) and finished runs are reused.
  */
 import { createHash } from "node:crypto";
 import { ConfigError } from "../errors.ts";
+import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "../experiments/arms.ts";
 import type { RunConfig } from "../experiments/run-config.ts";
 import type { RunSummary } from "../experiments/compare.ts";
 
 export type RunJob =
-  | { kind: "compare"; config: RunConfig; method: string; seed: number; fullLr: number; dryRun: boolean }
+  /** `budget` null: a baseline, which runs once whatever the budgets. */
+  | { kind: "compare"; config: RunConfig; arm: Arm; budget: Budget | null; seed: number; fullLr: number; dryRun: boolean }
   | { kind: "train"; config: RunConfig; dryRun: boolean };
 
 /** What a finished job returns into Redis. */
@@ -17,6 +19,10 @@ export interface JobResult {
   /** Null for a dry run. */
   summary: RunSummary | null;
   backboneParams: number;
+  /** The metric the run reported, resolved from the task ("" in a config means the task's first). */
+  metric: string;
+  /** A comparison run's budget in parameters on the worker's model (absent for baselines and grid runs). */
+  budget?: { label: string; params: number };
   /** The worker that finished it (host:pid). */
   worker: string;
   /** The checkpoint step it continued from (0: from scratch). */
@@ -36,8 +42,12 @@ export interface SweepRecord {
   kind: RunJob["kind"];
   metric: string;
   isoLoraRank: number;
-  /** Row order of the results table. */
+  /** Row order of the results table (a comparison's: its arm names). */
   labels: string[];
+  /** A comparison's arms, in row order (a grid's rows are its labels). */
+  arms?: Arm[];
+  /** The share of the training data held out to select the evaluation (0: selected on test). */
+  valFraction: number;
   submittedAt: number;
   runs: SweepRun[];
 }
@@ -47,7 +57,10 @@ function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
   if (v && typeof v === "object") {
     const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(",")}}`;
+    return `{${entries
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`)
+      .join(",")}}`;
   }
   return JSON.stringify(v);
 }
@@ -55,7 +68,10 @@ function canonical(v: unknown): string {
 /** ONNX Runtime's thread count is the worker's business (as in the trainer's checkpoint hash), so it is not part of a run's identity. */
 export function jobId(job: RunJob): string {
   const { threads: _threads, ...config } = job.config;
-  return `run-${createHash("sha256").update(canonical({ ...job, config })).digest("hex").slice(0, 24)}`;
+  return `run-${createHash("sha256")
+    .update(canonical({ ...job, config }))
+    .digest("hex")
+    .slice(0, 24)}`;
 }
 
 /** A sweep file: `base` settings (keys as `train`'s flags, camelCase) and a `grid` of values per key. */
@@ -67,7 +83,8 @@ export interface SweepFile {
 }
 
 export function parseSweepFile(raw: unknown, source: string): SweepFile {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${source} must hold a JSON object {"base": {...}, "grid": {"key": [values]}}`);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${source} must hold a JSON object {"base": {...}, "grid": {"key": [values]}}`);
   const o = raw as Record<string, unknown>;
   const extra = Object.keys(o).filter((k) => !["name", "base", "grid", "dryRun"].includes(k));
   if (extra.length) throw new ConfigError(`${source}: unknown key "${extra[0]}"; valid keys: name, base, grid, dryRun`);
@@ -80,8 +97,10 @@ export function parseSweepFile(raw: unknown, source: string): SweepFile {
   for (const [k, v] of Object.entries(grid)) {
     if (!Array.isArray(v) || v.length === 0) throw new ConfigError(`${source}: grid "${k}" must be a non-empty list of values, got ${JSON.stringify(v)}`);
   }
-  if (o.name !== undefined && (typeof o.name !== "string" || !/^[\w.-]+$/.test(o.name))) throw new ConfigError(`${source}: "name" must be letters, digits, ".", "_" or "-", got ${JSON.stringify(o.name)}`);
-  if (o.dryRun !== undefined && typeof o.dryRun !== "boolean") throw new ConfigError(`${source}: "dryRun" must be true or false, got ${JSON.stringify(o.dryRun)}`);
+  if (o.name !== undefined && (typeof o.name !== "string" || !/^[\w.-]+$/.test(o.name)))
+    throw new ConfigError(`${source}: "name" must be letters, digits, ".", "_" or "-", got ${JSON.stringify(o.name)}`);
+  if (o.dryRun !== undefined && typeof o.dryRun !== "boolean")
+    throw new ConfigError(`${source}: "dryRun" must be true or false, got ${JSON.stringify(o.dryRun)}`);
   return { name: o.name as string | undefined, base: obj("base"), grid: grid as Record<string, unknown[]>, dryRun: o.dryRun === true };
 }
 
@@ -99,7 +118,10 @@ export function gridLabel(cfg: RunConfig, grid: Record<string, unknown[]>): stri
 }
 
 /** The jobs of a sweep file; `resolve` turns one grid point (over `base`) into a validated RunConfig. */
-export function sweepJobs(file: SweepFile, resolve: (values: Record<string, unknown>) => RunConfig): { jobs: RunJob[]; runs: SweepRun[]; labels: string[]; base: RunConfig } {
+export function sweepJobs(
+  file: SweepFile,
+  resolve: (values: Record<string, unknown>) => RunConfig,
+): { jobs: RunJob[]; runs: SweepRun[]; labels: string[]; base: RunConfig } {
   const jobs: RunJob[] = [];
   const runs: SweepRun[] = [];
   const labels: string[] = [];
@@ -114,21 +136,33 @@ export function sweepJobs(file: SweepFile, resolve: (values: Record<string, unkn
   return { jobs, runs, labels, base: resolve(file.base) };
 }
 
-/** The jobs of `compare --queue`: one per method × seed, each exactly the in-process comparison's run. */
-export function compareJobs(config: RunConfig, s: { methods: string[]; seeds: number[]; fullLr: number; dryRun: boolean }): { jobs: RunJob[]; runs: SweepRun[] } {
+/** The jobs of `compare --queue`: one per arm × budget × seed, each exactly the in-process comparison's run. */
+export function compareJobs(
+  config: RunConfig,
+  s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; dryRun: boolean },
+): { jobs: RunJob[]; runs: SweepRun[]; arms: Arm[] } {
+  const arms = expandArms(s);
+  if (!s.seeds.length) throw new ConfigError("compare needs at least one seed");
+  if (new Set(s.budgets.map(budgetLabel)).size !== s.budgets.length)
+    throw new ConfigError(`a budget is listed twice: ${s.budgets.map(budgetLabel).join(", ")}`);
   const jobs: RunJob[] = [];
   const runs: SweepRun[] = [];
-  for (const method of s.methods) {
-    for (const seed of s.seeds) {
-      const job: RunJob = { kind: "compare", config, method, seed, fullLr: s.fullLr, dryRun: s.dryRun };
-      jobs.push(job);
-      runs.push({ id: jobId(job), label: method, seed });
+  for (const arm of arms) {
+    for (const budget of isBaseline(arm.method) ? [null] : s.budgets) {
+      for (const seed of s.seeds) {
+        const job: RunJob = { kind: "compare", config, arm, budget, seed, fullLr: s.fullLr, dryRun: s.dryRun };
+        jobs.push(job);
+        runs.push({ id: jobId(job), label: arm.name, seed });
+      }
     }
   }
-  return { jobs, runs };
+  return { jobs, runs, arms };
 }
 
 /** A default sweep name from its job ids: the same runs give the same name. */
 export function sweepName(prefix: string, runs: SweepRun[]): string {
-  return `${prefix}-${createHash("sha256").update(runs.map((r) => r.id).join(",")).digest("hex").slice(0, 8)}`;
+  return `${prefix}-${createHash("sha256")
+    .update(runs.map((r) => r.id).join(","))
+    .digest("hex")
+    .slice(0, 8)}`;
 }

@@ -44,7 +44,9 @@ export async function openStore(url: string, hooks: ConnectionHooks = { maxAttem
     await queue.waitUntilReady();
   } catch (e) {
     await close();
-    throw new QueueError(`cannot reach Redis at ${redactUrl(url)} (${cause || (e as Error).message}); start it (see the README's "Sweeps on several machines") or fix --queue`);
+    throw new QueueError(
+      `cannot reach Redis at ${redactUrl(url)} (${cause || (e as Error).message}); start it (see the README's "Sweeps on several machines") or fix --queue`,
+    );
   }
   return { queue, redis, close };
 }
@@ -60,7 +62,12 @@ export interface SubmitReport {
   retried: number;
 }
 
-export async function submitSweep({ queue, redis }: SweepStore, record: Omit<SweepRecord, "submittedAt">, jobs: RunJob[], opts: { retryFailed?: boolean } = {}): Promise<SubmitReport> {
+export async function submitSweep(
+  { queue, redis }: SweepStore,
+  record: Omit<SweepRecord, "submittedAt">,
+  jobs: RunJob[],
+  opts: { retryFailed?: boolean } = {},
+): Promise<SubmitReport> {
   const states = await Promise.all(record.runs.map((r) => queue.getJobState(r.id)));
   const report: SubmitReport = { name: record.name, added: 0, pending: 0, finished: 0, failed: 0, retried: 0 };
   const fresh = new Map(record.runs.flatMap((r, i) => (states[i] === "unknown" ? [[r.id, jobs[i]] as const] : [])));
@@ -83,14 +90,19 @@ export async function submitSweep({ queue, redis }: SweepStore, record: Omit<Swe
     } else if (s !== "unknown") report.pending++;
   }
   const submittedAt = Date.now();
-  await redis.multi().set(sweepKey(record.name), JSON.stringify({ ...record, submittedAt })).zadd(SWEEPS, submittedAt, record.name).exec();
+  await redis
+    .multi()
+    .set(sweepKey(record.name), JSON.stringify({ ...record, submittedAt }))
+    .zadd(SWEEPS, submittedAt, record.name)
+    .exec();
   return report;
 }
 
 /** A sweep's record: the named one, or the last submitted. */
 export async function readSweep({ redis: client }: SweepStore, name?: string): Promise<SweepRecord> {
   const pick = name ?? (await client.zrange(SWEEPS, -1, -1))[0];
-  if (!pick) throw new QueueError("no sweep was submitted to this queue; submit one with `tenslora sweep --config FILE --queue URL` or `tenslora compare --queue URL`");
+  if (!pick)
+    throw new QueueError("no sweep was submitted to this queue; submit one with `tenslora sweep --config FILE --queue URL` or `tenslora compare --queue URL`");
   const raw = await client.get(sweepKey(pick));
   if (!raw) {
     const known = await client.zrange(SWEEPS, 0, -1);

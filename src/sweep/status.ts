@@ -98,8 +98,13 @@ export function statusTable(st: SweepStatus, all = false): string {
   if (!shown.length) return `${head.join("\n")}\n`;
   const rows = shown.map((r) => {
     const p = r.progress?.step ? r.progress : null;
-    const detail = r.state === "done" ? fmtTime(r.seconds ?? 0) + (r.result?.resumedFromStep ? ` (resumed at step ${r.result.resumedFromStep})` : "") : r.error ?? (p ? `ETA ${fmtTime(p.etaSec)}` : "");
+    const detail =
+      r.state === "done"
+        ? fmtTime(r.seconds ?? 0) + (r.result?.resumedFromStep ? ` (resumed at step ${r.result.resumedFromStep})` : "")
+        : (r.error ?? (p ? `ETA ${fmtTime(p.etaSec)}` : ""));
     return `| ${r.label} | ${r.seed} | ${r.state} | ${r.worker ?? "–"} | ${p ? `${p.percent.toFixed(0)}% (${p.step}/${p.total})` : r.state === "done" ? "100%" : "–"} | ${p ? p.loss.toFixed(4) : "–"} | ${r.attempts} | ${detail.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`;
   });
-  return [...head, "", "| run | seed | state | where | progress | loss | attempts | time / error |", "|---|---:|---|---|---|---:|---:|---|", ...rows, ""].join("\n");
+  return [...head, "", "| run | seed | state | where | progress | loss | attempts | time / error |", "|---|---:|---|---|---|---:|---:|---|", ...rows, ""].join(
+    "\n",
+  );
 }

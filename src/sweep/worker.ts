@@ -1,6 +1,6 @@
 /**
  * The consumer side: a BullMQ worker that runs queued runs with the library's own training code
- * (a comparison cell through `runOne`, a grid point through `runTraining`), reports progress to
+ * (a comparison's arm × budget × seed through `runOne`, a grid point through `runTraining`), reports progress to
  * the job, and keeps every run's files under `<artifacts>/<job id>`. When that folder is shared
  * between machines, a run taken over from a dead worker continues from its last checkpoint.
  *
@@ -14,10 +14,11 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import { RunInterruptedError, TensLoRAError } from "../errors.ts";
-import { type RunSummary, checkMethods, compareOptions, runDir, runOne } from "../experiments/compare.ts";
+import { type Arm, budgetLabel, expandArms } from "../experiments/arms.ts";
+import { type RunSummary, compareOptions, resolveBudget, runDir, runOne } from "../experiments/compare.ts";
 import type { RunConfig } from "../experiments/run-config.ts";
 import { parseRanks } from "../experiments/run-config.ts";
-import { METHODS, type PreparedData, backboneParams, prepareData, runTraining, trainConfig } from "../experiments/run.ts";
+import { type PreparedData, backboneParams, prepareData, runTraining, trainConfig } from "../experiments/run.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { LOCK } from "../train/run-folder.ts";
 import { type MetricName, type TrainEvent, metricValue } from "../train/trainer.ts";
@@ -66,12 +67,32 @@ export interface JobProgress {
 }
 
 export const runLabel = (job: RunJob): string =>
-  job.kind === "compare" ? `${job.method}/seed${job.seed}` : `${job.config.construction}/seed${job.config.seed}`;
+  job.kind === "compare"
+    ? `${job.arm.name}${job.budget ? `@${budgetLabel(job.budget)}` : ""}/seed${job.seed}`
+    : `${job.config.construction}/seed${job.config.seed}`;
+
+/** The one-arm grid of a comparison arm (and the arm of a `train` run), for the arm's own checks and run. */
+const armGrid = (a: Omit<Arm, "name">) => ({
+  methods: [a.method],
+  factorizations: [a.factorization],
+  headLayouts: [a.headLayout],
+  coreLrScales: [a.coreLrScale],
+  rankModes: [a.ranks],
+});
 
 /** A dry run resolves and validates the run's settings without loading a model or data. */
 function checkSettings(job: RunJob, cfg: RunConfig): void {
-  if (job.kind === "compare") checkMethods([job.method]);
-  else if (!(METHODS as readonly string[]).includes(cfg.construction)) checkMethods([cfg.construction]);
+  const arm =
+    job.kind === "compare"
+      ? job.arm
+      : {
+          method: cfg.construction as Arm["method"],
+          factorization: cfg.factorization as Arm["factorization"],
+          headLayout: cfg.headLayout as Arm["headLayout"],
+          coreLrScale: cfg.coreLrScale,
+          ranks: "solver" as const,
+        };
+  expandArms(armGrid(arm));
   if (cfg.ranks) parseRanks(cfg.ranks);
   trainConfig(cfg, "image-classification");
 }
@@ -96,21 +117,25 @@ function takeOverFolder(dir: string, log: (s: string) => void): void {
 }
 
 /** A `train` run's summary.json in the table's terms. */
-function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backboneParams: number } {
+function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backboneParams: number; metric: string } {
   const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
   return {
     summary: {
-      method: cfg.construction,
+      arm: cfg.construction,
+      budget: "",
       seed: cfg.seed,
       ranks: s.ranks,
       adapterParams: cfg.construction === "full" ? s.backboneParams : s.adapterParams,
       trainableParams: s.trainableParams,
-      best: s.best?.value ?? Number.NaN,
-      bestStep: s.best?.step ?? 0,
+      selected: s.best?.test ?? Number.NaN,
+      validation: s.validationSize > 0 && s.best ? s.best.value : Number.NaN,
+      selectedStep: s.best?.step ?? 0,
+      bestTest: s.bestTest?.value ?? Number.NaN,
       final: s.final ? metricValue(s.final, s.metric as MetricName) : Number.NaN,
       stepSeconds: s.stepSeconds,
     },
     backboneParams: s.backboneParams,
+    metric: s.metric,
   };
 }
 
@@ -134,7 +159,7 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
     const run = runLabel(data);
     const cfg: RunConfig = { ...data.config, threads: s.threads ?? data.config.threads };
     const dir = join(s.artifacts, id);
-    const folder = data.kind === "compare" ? runDir(dir, data.method, data.seed) : dir;
+    const folder = data.kind === "compare" ? runDir(dir, data.arm.name, data.budget ? budgetLabel(data.budget) : "", data.seed) : dir;
     const resumeFromStep = data.dryRun ? 0 : checkpointStep(folder);
     s.log({ type: "job", event: "start", id, run, attempt: job.attemptsMade + 1, resumeFromStep });
     const shouldStop = () => stopping || lost.has(id);
@@ -154,16 +179,23 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
       }
     };
     try {
-      let out: { summary: RunSummary | null; backboneParams: number };
+      let out: { summary: RunSummary | null; backboneParams: number; metric: string; budget?: { label: string; params: number } };
       if (data.dryRun) {
         checkSettings(data, cfg);
-        out = { summary: null, backboneParams: 0 };
+        out = { summary: null, backboneParams: 0, metric: cfg.metric };
       } else if (data.kind === "compare") {
         const prepared = await prepare(cfg);
-        const o = await compareOptions(cfg, prepared, { methods: [data.method], seeds: [data.seed], fullLr: data.fullLr, outDir: dir });
-        const backbone = backboneParams(await prepared.loadModel(data.seed));
-        const summary = await runOne({ ...o, resume: true, shouldStop, onEvent: (_m, _s, e) => onEvent(e) }, data.method, data.seed, backbone);
-        out = { summary, backboneParams: backbone };
+        const budgets = data.budget ? [data.budget] : [];
+        const o = await compareOptions(cfg, prepared, { ...armGrid(data.arm), budgets, seeds: [data.seed], fullLr: data.fullLr, outDir: dir });
+        const probe = await prepared.loadModel(data.seed);
+        const backbone = backboneParams(probe);
+        const budget = data.budget ? resolveBudget(data.budget, probe) : undefined;
+        const summary = await runOne(
+          { ...o, resume: true, shouldStop, onEvent: (_run, e) => onEvent(e) },
+          { arm: data.arm, budget, seed: data.seed },
+          backbone,
+        );
+        out = { summary, backboneParams: backbone, metric: o.config.metric, ...(budget ? { budget: { label: budget.label, params: budget.params } } : {}) };
       } else {
         // a summary is written also when a run stops early: only a finished run's is reused
         const summaryPath = join(dir, "summary.json");
@@ -176,11 +208,18 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
         out = trainSummary(dir, cfg);
       }
       const seconds = (Date.now() - t0) / 1000;
-      s.log({ type: "job", event: "done", id, run, seconds, best: out.summary?.best ?? null });
+      s.log({ type: "job", event: "done", id, run, seconds, best: out.summary?.selected ?? null });
       return { ...out, worker: name, resumedFromStep: resumeFromStep, seconds };
     } catch (e) {
       if (e instanceof RunInterruptedError && lost.delete(id)) {
-        s.log({ type: "job", event: "requeued", id, run, reason: "lock-lost", message: `lost its lock; the worker that takes it over continues from the checkpoint (${e.message})` });
+        s.log({
+          type: "job",
+          event: "requeued",
+          id,
+          run,
+          reason: "lock-lost",
+          message: `lost its lock; the worker that takes it over continues from the checkpoint (${e.message})`,
+        });
         throw e;
       }
       if (e instanceof RunInterruptedError) {
@@ -196,7 +235,9 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
 
   const worker = new Worker<RunJob, JobResult>(QUEUE_NAME, processor, {
     prefix: QUEUE_PREFIX,
-    connection: redisOptions(s.url, { onRetry: (attempt, delay) => s.log({ type: "redis", message: `connection lost; reconnect attempt ${attempt} in ${(delay / 1000).toFixed(1)} s` }) }),
+    connection: redisOptions(s.url, {
+      onRetry: (attempt, delay) => s.log({ type: "redis", message: `connection lost; reconnect attempt ${attempt} in ${(delay / 1000).toFixed(1)} s` }),
+    }),
     name,
     concurrency: s.concurrency,
     lockDuration: s.lockMs,

@@ -82,6 +82,11 @@ export const causalLm: TaskSpec = {
     const m = lmMetrics(totals);
     const value = m[metric as keyof typeof m];
     if (value === undefined) throw new ConfigError(`unknown metric "${metric}" for causal-lm; valid: ${LM_METRICS.join(", ")}`);
-    return { metrics: m, value, summary: `perplexity ${m.perplexity.toFixed(3)}, loss ${m.loss.toFixed(4)}, next-token accuracy ${(100 * m.next_token_accuracy).toFixed(2)} % over ${m.tokens} tokens`, log: m };
+    return {
+      metrics: m,
+      value,
+      summary: `perplexity ${m.perplexity.toFixed(3)}, loss ${m.loss.toFixed(4)}, next-token accuracy ${(100 * m.next_token_accuracy).toFixed(2)} % over ${m.tokens} tokens`,
+      log: m,
+    };
   },
 };

@@ -22,7 +22,13 @@ export function metricValue(m: MetricsSummary, name: string): number {
 const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
 
 /** Argmax predictions on a split, batch by batch through the eval graph (the next batch is prepared while one runs). */
-export async function predict(data: TaskData, split: SplitName, graph: CompiledGraph, B: number, feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>): Promise<Int32Array> {
+export async function predict(
+  data: TaskData,
+  split: SplitName,
+  graph: CompiledGraph,
+  B: number,
+  feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>,
+): Promise<Int32Array> {
   const n = data.size(split);
   const preds = new Int32Array(n);
   let next = data.batch(split, range(0, Math.min(B, n)), B);

@@ -35,7 +35,14 @@ export interface TaskSpec {
   readonly metrics: readonly string[];
   higherIsBetter(metric: string): boolean;
   /** Evaluate on a split through an eval graph whose outputs include "logits" (and "loss" when it has labels). */
-  evaluate(data: TaskData, split: SplitName, graph: CompiledGraph, batchSize: number, feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>, metric: string): Promise<Evaluation>;
+  evaluate(
+    data: TaskData,
+    split: SplitName,
+    graph: CompiledGraph,
+    batchSize: number,
+    feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>,
+    metric: string,
+  ): Promise<Evaluation>;
 }
 
 /** Refuses logits holding NaN or ±Inf: metrics over them would be silently wrong. */

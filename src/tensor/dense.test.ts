@@ -22,7 +22,10 @@ import {
 } from "./dense.ts";
 
 function rand(rng: Rng, shape: number[]): Dense {
-  return dense(shape, Float64Array.from({ length: sizeOf(shape) }, () => rng.normal()));
+  return dense(
+    shape,
+    Float64Array.from({ length: sizeOf(shape) }, () => rng.normal()),
+  );
 }
 
 /** All multi-indices of a shape, last index fastest. */
@@ -143,10 +146,14 @@ test("matmul, transpose2d, frobeniusNorm and modeGram against brute force", () =
 
 test("modeGram stays exact when the columns span several cache blocks", () => {
   const rng = new Rng(8);
-  const t = dense([2, 3, 30_001], Float32Array.from({ length: 2 * 3 * 30_001 }, () => rng.normal()));
+  const t = dense(
+    [2, 3, 30_001],
+    Float32Array.from({ length: 2 * 3 * 30_001 }, () => rng.normal()),
+  );
   const u = unfold(t, 1); // [3, 60002]
   const brute = new Float64Array(9);
-  for (let i = 0; i < 3; i++) for (let k = 0; k < 3; k++) for (let c = 0; c < u.shape[1]; c++) brute[i * 3 + k] += u.data[i * u.shape[1] + c] * u.data[k * u.shape[1] + c];
+  for (let i = 0; i < 3; i++)
+    for (let k = 0; k < 3; k++) for (let c = 0; c < u.shape[1]; c++) brute[i * 3 + k] += u.data[i * u.shape[1] + c] * u.data[k * u.shape[1] + c];
   assert.ok(relativeError(modeGram(t, 1), dense([3, 3], brute)) < 1e-12);
 });
 
@@ -160,7 +167,10 @@ test("float32 inputs give float32 results, any float64 input gives float64", () 
 
 test("shape errors name the rule and the offending shapes", () => {
   const t = dense([2, 3], new Float64Array(6));
-  assert.throws(() => modeDot(t, dense([4, 2], new Float64Array(8)), 1), (e: unknown) => e instanceof ShapeError && /\[J, 3\]/.test(e.message));
+  assert.throws(
+    () => modeDot(t, dense([4, 2], new Float64Array(8)), 1),
+    (e: unknown) => e instanceof ShapeError && /\[J, 3\]/.test(e.message),
+  );
   assert.throws(() => unfold(t, 2), ShapeError);
   assert.throws(() => matmul(t, t), ShapeError);
   assert.throws(() => dense([2, 2], [1, 2, 3]), ShapeError);

@@ -49,9 +49,7 @@ export function dense(shape: readonly number[], data: FloatArray | readonly numb
   checkShape(shape, "dense");
   const buf = ArrayBuffer.isView(data) ? data : dtype === "float32" ? Float32Array.from(data) : Float64Array.from(data);
   if (buf.length !== sizeOf(shape)) {
-    throw new ShapeError(
-      `dense: a buffer of shape [${shape.join(", ")}] needs ${sizeOf(shape)} entries, got ${buf.length}`,
-    );
+    throw new ShapeError(`dense: a buffer of shape [${shape.join(", ")}] needs ${sizeOf(shape)} entries, got ${buf.length}`);
   }
   return { shape: [...shape], data: buf };
 }

@@ -66,7 +66,7 @@ test("normal has the requested std; kaimingUniform stays in ±gain·√(3/fanIn)
     var_ += v * v;
   }
   assert.ok(max <= bound && max > 0.99 * bound);
-  assert.ok(Math.abs(var_ / k.data.length - (bound * bound) / 3) < 0.05 * (bound * bound) / 3);
+  assert.ok(Math.abs(var_ / k.data.length - (bound * bound) / 3) < (0.05 * (bound * bound)) / 3);
   const k0 = kaimingUniform(new Rng(35), [1000], 4, 0); // a = 0: bound √(6 / fanIn)
   assert.ok(Math.max(...Array.from(k0.data, Math.abs)) <= Math.sqrt(6 / 4));
 });

@@ -81,5 +81,5 @@ export function kaimingUniform(rng: Rng, shape: readonly number[], fanIn: number
 export function tuckerNormalStd(ranks: readonly number[], std = 1): number {
   let root = 1;
   for (const r of ranks) root *= Math.sqrt(r);
-  return Math.pow(std / root, 1 / (ranks.length + 1));
+  return (std / root) ** (1 / (ranks.length + 1));
 }

@@ -5,7 +5,10 @@ import { type Dense, at, dense, matmul, relativeError, sizeOf, transpose2d } fro
 import { leftSingularVectors, qr, singularValues, symmetricEigen } from "./linalg.ts";
 
 function rand(rng: Rng, shape: number[]): Dense {
-  return dense(shape, Float64Array.from({ length: sizeOf(shape) }, () => rng.normal()));
+  return dense(
+    shape,
+    Float64Array.from({ length: sizeOf(shape) }, () => rng.normal()),
+  );
 }
 
 function identity(n: number): Dense {

@@ -3,19 +3,13 @@ import assert from "node:assert/strict";
 import { ShapeError } from "../errors.ts";
 import { Rng } from "./random.ts";
 import { type Dense, at, dense, relativeError, sizeOf } from "./dense.ts";
-import {
-  type CpTensor,
-  type TuckerTensor,
-  cpParamCount,
-  cpToTensor,
-  hosvd,
-  tuckerParamCount,
-  tuckerToTensor,
-  validateTucker,
-} from "./tucker.ts";
+import { type CpTensor, type TuckerTensor, cpParamCount, cpToTensor, hosvd, tuckerParamCount, tuckerToTensor, validateTucker } from "./tucker.ts";
 
 function rand(rng: Rng, shape: number[]): Dense {
-  return dense(shape, Float64Array.from({ length: sizeOf(shape) }, () => rng.normal()));
+  return dense(
+    shape,
+    Float64Array.from({ length: sizeOf(shape) }, () => rng.normal()),
+  );
 }
 
 function* indices(shape: readonly number[]): Generator<number[]> {
@@ -70,7 +64,10 @@ test("cpToTensor equals Σ_r w_r Π_n U_n[i_n, r], and the Tucker tensor with a 
   assert.ok(relativeError(tuckerToTensor({ core: dense([R, R, R], core), factors: cp.factors }), full) < 1e-13);
   // without weights every component counts once
   const unweighted = cpToTensor({ factors: cp.factors });
-  assert.ok(Math.abs(at(unweighted, [1, 2, 0]) - [0, 1, 2].reduce((s, r) => s + at(cp.factors[0], [1, r]) * at(cp.factors[1], [2, r]) * at(cp.factors[2], [0, r]), 0)) < 1e-12);
+  assert.ok(
+    Math.abs(at(unweighted, [1, 2, 0]) - [0, 1, 2].reduce((s, r) => s + at(cp.factors[0], [1, r]) * at(cp.factors[1], [2, r]) * at(cp.factors[2], [0, r]), 0)) <
+      1e-12,
+  );
 });
 
 test("parameter counts equal the number of stored entries", () => {
@@ -88,7 +85,10 @@ test("validateTucker rejects mismatched cores, factors and mode sizes", () => {
   const rng = new Rng(23);
   const t = randomTucker(rng, [4, 3], [2, 2]);
   validateTucker(t, [4, 3]);
-  assert.throws(() => validateTucker(t, [4, 5]), (e: unknown) => e instanceof ShapeError && /factor\[1\] has 3 rows but mode 1 has size 5/.test(e.message));
+  assert.throws(
+    () => validateTucker(t, [4, 5]),
+    (e: unknown) => e instanceof ShapeError && /factor\[1\] has 3 rows but mode 1 has size 5/.test(e.message),
+  );
   assert.throws(() => validateTucker({ core: t.core, factors: [t.factors[0]] }), ShapeError);
   assert.throws(() => validateTucker({ core: t.core, factors: [t.factors[0], rand(rng, [3, 3])] }), ShapeError);
 });

@@ -74,7 +74,7 @@ export function validateCp(t: CpTensor, modeSizes?: readonly number[]): void {
       throw new ShapeError(`CP: factor[${i}] has ${f.shape[0]} rows but mode ${i} has size ${modeSizes[i]}`);
     }
   });
-  if (t.weights && (t.weights.data.length !== rank)) {
+  if (t.weights && t.weights.data.length !== rank) {
     throw new ShapeError(`CP: weights must have length R = ${rank}, got ${t.weights.data.length}`);
   }
 }
@@ -85,9 +85,7 @@ export function validateCp(t: CpTensor, modeSizes?: readonly number[]): void {
  */
 export function tuckerToTensor(t: TuckerTensor): Dense {
   validateTucker(t);
-  const order = t.factors
-    .map((f, n) => ({ n, growth: f.shape[0] / Math.max(f.shape[1], 1) }))
-    .sort((a, b) => a.growth - b.growth || a.n - b.n);
+  const order = t.factors.map((f, n) => ({ n, growth: f.shape[0] / Math.max(f.shape[1], 1) })).sort((a, b) => a.growth - b.growth || a.n - b.n);
   let out = t.core;
   for (const { n } of order) out = modeDot(out, t.factors[n], n);
   return out;
@@ -163,4 +161,3 @@ export function hosvd(t: Dense, ranks: readonly number[]): TuckerTensor {
   });
   return { core, factors };
 }
-

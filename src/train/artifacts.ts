@@ -15,7 +15,6 @@ import { HEAD_FILE, type Trained, trainedFiles } from "./trained-files.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
-import { taskOf } from "../tasks/index.ts";
 
 export { HEAD_FILE, LABELS_FILE, type Trained, trainedFiles } from "./trained-files.ts";
 
@@ -40,7 +39,8 @@ export function loadTrained(dir: string, model: LoadedModel): Trained {
   const trained = readTrained(dir, model);
   for (const [k, t] of [...(trained.adapter?.tensors ?? []), ...trained.weights]) {
     const bad = describeNonFinite(t.data);
-    if (bad) throw new FormatError(`${dir}: tensor "${k}" holds ${bad}; the run diverged or the file is damaged, use another checkpoint (e.g. best/) or retrain`);
+    if (bad)
+      throw new FormatError(`${dir}: tensor "${k}" holds ${bad}; the run diverged or the file is damaged, use another checkpoint (e.g. best/) or retrain`);
   }
   return trained;
 }

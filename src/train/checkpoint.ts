@@ -17,7 +17,10 @@ import type { AdamWScalars } from "./optim.ts";
 export interface TrainState {
   /** Optimiser steps done. */
   step: number;
-  best: { value: number; step: number } | null;
+  /** The selected evaluation; `test` = the test metric there (absent in checkpoints without it). */
+  best: { value: number; step: number; test?: number } | null;
+  /** The best test metric over evaluations so far. */
+  bestTest?: { value: number; step: number } | null;
   optimizer: AdamWScalars;
   /** A hash of the resolved run config: resuming with another config is refused. */
   configHash: string;
@@ -71,7 +74,9 @@ function diskError(e: unknown, what: string, outDir: string): never {
   const reason = code === "ENOSPC" ? "no space left on device" : code === "EDQUOT" ? "disk quota exceeded" : code;
   throw new DiskError(
     `cannot write ${what} (${reason}); ` +
-      (last ? `the last good checkpoint ${last.dir} (step ${last.step}) is intact: free space, then continue with --resume ${outDir}` : `no checkpoint was written yet: free space and start again`),
+      (last
+        ? `the last good checkpoint ${last.dir} (step ${last.step}) is intact: free space, then continue with --resume ${outDir}`
+        : `no checkpoint was written yet: free space and start again`),
   );
 }
 
@@ -116,7 +121,10 @@ function checkState(s: unknown, dir: string): TrainState {
     typeof s.configHash === "string" &&
     isPlainObject(s.optimizer) &&
     (s.best === null || (isPlainObject(s.best) && typeof s.best.value === "number" && Number.isSafeInteger(s.best.step)));
-  if (!ok) throw new FormatError(`${join(dir, STATE)}: expected { step, best, optimizer, configHash } as a run writes it; the checkpoint is damaged, resume from another one or start again`);
+  if (!ok)
+    throw new FormatError(
+      `${join(dir, STATE)}: expected { step, best, optimizer, configHash } as a run writes it; the checkpoint is damaged, resume from another one or start again`,
+    );
   return s as unknown as TrainState;
 }
 

@@ -1,15 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, DataError } from "../errors.ts";
-import {
-  accuracy,
-  binaryF1,
-  confusionMatrix,
-  macroPrecisionRecallF1,
-  matthewsCorrcoef,
-  perClassAccuracy,
-  summarize,
-} from "./metrics.ts";
+import { accuracy, binaryF1, confusionMatrix, macroPrecisionRecallF1, matthewsCorrcoef, perClassAccuracy, summarize } from "./metrics.ts";
 
 function close(actual: number, expected: number, tol = 1e-12): void {
   assert.ok(Math.abs(actual - expected) <= tol, `got ${actual}, expected ${expected}`);
@@ -19,12 +11,14 @@ function close(actual: number, expected: number, tol = 1e-12): void {
 function samplesOf(cm: number[][]): { preds: number[]; labels: number[] } {
   const preds: number[] = [];
   const labels: number[] = [];
-  cm.forEach((row, t) => row.forEach((n, p) => {
-    for (let k = 0; k < n; k++) {
-      labels.push(t);
-      preds.push(p);
-    }
-  }));
+  cm.forEach((row, t) =>
+    row.forEach((n, p) => {
+      for (let k = 0; k < n; k++) {
+        labels.push(t);
+        preds.push(p);
+      }
+    }),
+  );
   return { preds, labels };
 }
 
@@ -114,7 +108,11 @@ test("perfect and perfectly wrong binary predictions give MCC 1 and −1", () =>
   assert.equal(right.mcc, 1);
   assert.equal(right.binaryF1, 1);
   assert.equal(right.accuracy, 1);
-  const wrong = summarize(labels.map((y) => 1 - y), labels, 2);
+  const wrong = summarize(
+    labels.map((y) => 1 - y),
+    labels,
+    2,
+  );
   assert.equal(wrong.mcc, -1);
   assert.equal(wrong.binaryF1, 0);
   assert.equal(wrong.accuracy, 0);
@@ -136,5 +134,13 @@ test("invalid inputs throw typed errors", () => {
   assert.throws(() => confusionMatrix([2], [0], 2), /class id in \[0, 2\); got 2 at index 0/);
   assert.throws(() => confusionMatrix([0.5], [0], 2), DataError);
   assert.throws(() => confusionMatrix([0], [0], 0), ConfigError);
-  assert.throws(() => binaryF1([[1, 0, 0], [0, 1, 0], [0, 0, 1]]), ConfigError);
+  assert.throws(
+    () =>
+      binaryF1([
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+      ]),
+    ConfigError,
+  );
 });

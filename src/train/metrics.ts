@@ -14,9 +14,7 @@ export function confusionMatrix(preds: ClassIds, labels: ClassIds, numClasses: n
     throw new ConfigError(`numClasses must be an integer ≥ 1; got ${numClasses}`);
   }
   if (preds.length !== labels.length) {
-    throw new DataError(
-      `predictions and labels must have the same length; got ${preds.length} and ${labels.length}`,
-    );
+    throw new DataError(`predictions and labels must have the same length; got ${preds.length} and ${labels.length}`);
   }
   if (labels.length === 0) throw new DataError("metrics need at least one sample; got 0");
   const cm = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
@@ -71,9 +69,7 @@ export function macroPrecisionRecallF1(cm: readonly (readonly number[])[]): Macr
 /** sklearn `f1_score(average="binary", pos_label=1, zero_division=0)`; two classes only. */
 export function binaryF1(cm: readonly (readonly number[])[]): number {
   if (cm.length !== 2) {
-    throw new ConfigError(
-      `binary F1 needs exactly 2 classes (positive class 1); got ${cm.length}. Use the macro F1`,
-    );
+    throw new ConfigError(`binary F1 needs exactly 2 classes (positive class 1); got ${cm.length}. Use the macro F1`);
   }
   const tp = cm[1][1];
   const fp = cm[0][1];
@@ -165,9 +161,7 @@ function safeDiv(num: number, den: number): number {
 
 function checkClass(what: string, id: number, index: number, numClasses: number): number {
   if (!(Number.isInteger(id) && id >= 0 && id < numClasses)) {
-    throw new DataError(
-      `each ${what} must be a class id in [0, ${numClasses}); got ${id} at index ${index}`,
-    );
+    throw new DataError(`each ${what} must be a class id in [0, ${numClasses}); got ${id} at index ${index}`);
   }
   return id;
 }

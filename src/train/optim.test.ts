@@ -1,22 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, FormatError, ShapeError } from "../errors.ts";
-import {
-  adamw,
-  clipByGlobalNorm,
-  flattenParams,
-  packLayout,
-  segmentViews,
-  validateLayout,
-} from "./optim.ts";
+import { adamw, clipByGlobalNorm, flattenParams, packLayout, segmentViews, validateLayout } from "./optim.ts";
 
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number): void {
   assert.equal(actual.length, expected.length);
   for (let i = 0; i < expected.length; i++) {
-    assert.ok(
-      Math.abs(actual[i] - expected[i]) <= atol,
-      `element ${i}: got ${actual[i]}, expected ${expected[i]} (atol ${atol})`,
-    );
+    assert.ok(Math.abs(actual[i] - expected[i]) <= atol, `element ${i}: got ${actual[i]}, expected ${expected[i]} (atol ${atol})`);
   }
 }
 
@@ -25,15 +15,7 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, ato
  * in plain float64 numbers: θ ← θ − γλθ; m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
  * m̂ = m/(1−β1ᵗ); v̂ = v/(1−β2ᵗ); θ ← θ − γ m̂/(√v̂ + ε).
  */
-function referenceAdamW(
-  p0: number[],
-  gradSeq: number[][],
-  lrs: number[],
-  wd: number,
-  b1: number,
-  b2: number,
-  eps: number,
-): number[] {
+function referenceAdamW(p0: number[], gradSeq: number[][], lrs: number[], wd: number, b1: number, b2: number, eps: number): number[] {
   const p = [...p0];
   const m = p.map(() => 0);
   const v = p.map(() => 0);
@@ -85,7 +67,15 @@ test("AdamW two steps match the PyTorch-docs algorithm", () => {
 
 test("AdamW with a constant lr over five steps tracks the reference in float32", () => {
   const grads = [g1, g2, [-0.5, 0.25, 0.125], [0, 0, 1], [1e-3, -1e-3, 2]];
-  const expected = referenceAdamW(p0, grads, grads.map(() => 1e-2), 0.1, 0.9, 0.999, 1e-8);
+  const expected = referenceAdamW(
+    p0,
+    grads,
+    grads.map(() => 1e-2),
+    0.1,
+    0.9,
+    0.999,
+    1e-8,
+  );
   const opt = adamw({ weightDecay: 0.1 });
   const state = opt.init(layout3);
   const params = new Float32Array(p0);
@@ -141,15 +131,8 @@ test("state round-trip through tensors + JSON continues bit-identically", () => 
   opt.update(first, pResumed, grads[0], 3e-3);
   const saved = opt.stateTensors(first);
   const scalars = JSON.parse(JSON.stringify(saved.scalars));
-  const tensors = Object.fromEntries(
-    Object.entries(saved.tensors).map(([k, t]) => [k, new Float32Array(t)]),
-  );
-  assert.deepEqual(Object.keys(tensors).sort(), [
-    "exp_avg.a",
-    "exp_avg.b",
-    "exp_avg_sq.a",
-    "exp_avg_sq.b",
-  ]);
+  const tensors = Object.fromEntries(Object.entries(saved.tensors).map(([k, t]) => [k, new Float32Array(t)]));
+  assert.deepEqual(Object.keys(tensors).sort(), ["exp_avg.a", "exp_avg.b", "exp_avg_sq.a", "exp_avg_sq.b"]);
   const resumed = opt.loadStateTensors(layout, tensors, scalars);
   assert.equal(resumed.step, 1);
   for (const g of grads.slice(1)) opt.update(resumed, pResumed, g, 3e-3);
@@ -163,18 +146,9 @@ test("loading a state that does not fit the layout fails with FormatError", () =
   const opt = adamw();
   const layout = packLayout([["a", 2]]);
   const good = opt.stateTensors(opt.init(layout));
-  assert.throws(
-    () => opt.loadStateTensors(packLayout([["a", 3]]), good.tensors, good.scalars),
-    FormatError,
-  );
-  assert.throws(
-    () => opt.loadStateTensors(layout, { ...good.tensors, "exp_avg.z": new Float32Array(1) }, good.scalars),
-    FormatError,
-  );
-  assert.throws(
-    () => opt.loadStateTensors(layout, good.tensors, { kind: "adamw", step: -1 }),
-    FormatError,
-  );
+  assert.throws(() => opt.loadStateTensors(packLayout([["a", 3]]), good.tensors, good.scalars), FormatError);
+  assert.throws(() => opt.loadStateTensors(layout, { ...good.tensors, "exp_avg.z": new Float32Array(1) }, good.scalars), FormatError);
+  assert.throws(() => opt.loadStateTensors(layout, good.tensors, { kind: "adamw", step: -1 }), FormatError);
 });
 
 test("clipByGlobalNorm scales by maxNorm / (norm + 1e-6) and returns the pre-clip norm", () => {
@@ -226,7 +200,14 @@ test("invalid layouts, options and buffers are rejected with typed errors", () =
       }),
     /must not overlap/,
   );
-  assert.throws(() => packLayout([["a", 1], ["a", 1]]), ShapeError);
+  assert.throws(
+    () =>
+      packLayout([
+        ["a", 1],
+        ["a", 1],
+      ]),
+    ShapeError,
+  );
   assert.throws(() => adamw({ betas: [0.9, 1] }), ConfigError);
   assert.throws(() => adamw({ weightDecay: -1 }), ConfigError);
   assert.throws(() => adamw({ groups: [{ match: /bias/g, weightDecay: 0 }] }), ConfigError);

@@ -67,10 +67,7 @@ export function validateLayout(layout: ParamLayout): void {
     names.add(s.name);
     const ok = Number.isSafeInteger(s.offset) && Number.isSafeInteger(s.size) && s.offset >= 0;
     if (!ok || s.size < 1 || s.offset + s.size > layout.size) {
-      throw new ShapeError(
-        `layout segment "${s.name}" must hold 1 or more elements inside [0, ${layout.size}); ` +
-          `got offset ${s.offset}, size ${s.size}`,
-      );
+      throw new ShapeError(`layout segment "${s.name}" must hold 1 or more elements inside [0, ${layout.size}); ` + `got offset ${s.offset}, size ${s.size}`);
     }
   }
   const sorted = [...layout.segments].sort((a, b) => a.offset - b.offset);
@@ -78,8 +75,7 @@ export function validateLayout(layout: ParamLayout): void {
     const prev = sorted[i - 1];
     if (prev.offset + prev.size > sorted[i].offset) {
       throw new ShapeError(
-        `layout segments must not overlap; "${prev.name}" ends at ${prev.offset + prev.size} ` +
-          `but "${sorted[i].name}" starts at ${sorted[i].offset}`,
+        `layout segments must not overlap; "${prev.name}" ends at ${prev.offset + prev.size} ` + `but "${sorted[i].name}" starts at ${sorted[i].offset}`,
       );
     }
   }
@@ -132,11 +128,7 @@ export interface AdamW extends Optimizer<AdamWState> {
   /** Copies of the moments keyed `exp_avg.<segment>` / `exp_avg_sq.<segment>` (PyTorch's names). */
   stateTensors(state: AdamWState): { tensors: Record<string, Float32Array>; scalars: AdamWScalars };
   /** Rebuilds a state saved by `stateTensors`, bit for bit; every segment must be present. */
-  loadStateTensors(
-    layout: ParamLayout,
-    tensors: Record<string, Float32Array>,
-    scalars: AdamWScalars,
-  ): AdamWState;
+  loadStateTensors(layout: ParamLayout, tensors: Record<string, Float32Array>, scalars: AdamWScalars): AdamWState;
 }
 
 /**
@@ -208,16 +200,16 @@ export function adamw(options: AdamWOptions = {}): AdamW {
 
     loadStateTensors(layout, tensors, scalars) {
       if (scalars.kind !== "adamw" || !Number.isSafeInteger(scalars.step) || scalars.step < 0) {
-        throw new FormatError(
-          `saved optimiser state must be {kind: "adamw", step: integer ≥ 0}; ` +
-            `got ${JSON.stringify(scalars)}`,
-        );
+        throw new FormatError(`saved optimiser state must be {kind: "adamw", step: integer ≥ 0}; ` + `got ${JSON.stringify(scalars)}`);
       }
       const state = init(layout);
       state.step = scalars.step;
       const expected = new Set<string>();
       for (const s of layout.segments) {
-        for (const [prefix, target] of [["exp_avg", state.m], ["exp_avg_sq", state.v]] as const) {
+        for (const [prefix, target] of [
+          ["exp_avg", state.m],
+          ["exp_avg_sq", state.v],
+        ] as const) {
           const key = `${prefix}.${s.name}`;
           expected.add(key);
           const saved = tensors[key];
@@ -234,8 +226,7 @@ export function adamw(options: AdamWOptions = {}): AdamW {
       const extra = Object.keys(tensors).filter((k) => !expected.has(k));
       if (extra.length > 0) {
         throw new FormatError(
-          `saved optimiser state has tensors for parameters that are not trainable now: ` +
-            `${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}`,
+          `saved optimiser state has tensors for parameters that are not trainable now: ` + `${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}`,
         );
       }
       return state;
@@ -249,10 +240,7 @@ export function adamw(options: AdamWOptions = {}): AdamW {
  * the norm before clipping. A non-finite norm leaves the gradients untouched: the caller should
  * skip the step (PyTorch would turn every gradient into NaN).
  */
-export function clipByGlobalNorm(
-  grads: Float32Array | Iterable<Float32Array>,
-  maxNorm: number,
-): number {
+export function clipByGlobalNorm(grads: Float32Array | Iterable<Float32Array>, maxNorm: number): number {
   if (!(maxNorm > 0 && Number.isFinite(maxNorm))) {
     throw new ConfigError(`maxNorm must be a positive finite number; got ${maxNorm}`);
   }
@@ -269,9 +257,7 @@ export function clipByGlobalNorm(
 
 function checkLength(what: string, buf: Float32Array, layout: ParamLayout): void {
   if (buf.length !== layout.size) {
-    throw new ShapeError(
-      `${what} must have the layout's ${layout.size} elements; got ${buf.length}`,
-    );
+    throw new ShapeError(`${what} must have the layout's ${layout.size} elements; got ${buf.length}`);
   }
 }
 
@@ -288,9 +274,7 @@ function checkNonNegative(what: string, x: number): void {
 function checkRule(rule: ParamGroupRule, i: number): void {
   // A /g or /y regex keeps lastIndex between test() calls, so matching would depend on history.
   if (rule.match instanceof RegExp && /[gy]/.test(rule.match.flags)) {
-    throw new ConfigError(
-      `groups[${i}].match must not use the g or y flag (stateful matching); got ${rule.match}`,
-    );
+    throw new ConfigError(`groups[${i}].match must not use the g or y flag (stateful matching); got ${rule.match}`);
   }
   if (rule.weightDecay !== undefined) checkNonNegative(`groups[${i}].weightDecay`, rule.weightDecay);
   if (rule.lrScale !== undefined) checkNonNegative(`groups[${i}].lrScale`, rule.lrScale);

@@ -36,8 +36,21 @@ const lineSpec = {
   width: 500,
   height: 320,
   series: [
-    { name: "train", points: [[0, 2.3], [50, 1.1], [100, 0.7]] as [number, number][] },
-    { name: "eval", points: [[0, 2.4], [100, 0.9]] as [number, number][] },
+    {
+      name: "train",
+      points: [
+        [0, 2.3],
+        [50, 1.1],
+        [100, 0.7],
+      ] as [number, number][],
+    },
+    {
+      name: "eval",
+      points: [
+        [0, 2.4],
+        [100, 0.9],
+      ] as [number, number][],
+    },
   ],
 };
 
@@ -73,7 +86,13 @@ test("scatter plot: labels per point on a log x axis, default size 640×400", as
     yLabel: "accuracy",
     logX: true,
     series: [
-      { name: "lora", points: [{ x: 1e4, y: 0.81, label: "r=4" }, { x: 1e5, y: 0.86, label: "r=32" }] },
+      {
+        name: "lora",
+        points: [
+          { x: 1e4, y: 0.81, label: "r=4" },
+          { x: 1e5, y: 0.86, label: "r=32" },
+        ],
+      },
       { name: "qkv_depth", points: [{ x: 3e3, y: 0.84, label: "r=(8,8,3,4)" }] },
     ],
   });
@@ -119,9 +138,6 @@ test("unplottable input is rejected with typed errors", async () => {
   await assert.rejects(renderLinePlot({ ...lineSpec, logY: true, series: one([[0, 0]]) }), DataError);
   await assert.rejects(renderLinePlot({ ...lineSpec, series: one([[0, NaN]]) }), /must be finite/);
   await assert.rejects(renderLinePlot({ ...lineSpec, series: one([]) }), DataError);
-  await assert.rejects(
-    renderLinePlot({ ...lineSpec, series: [...one([[0, 1]]), ...one([[1, 1]])] }),
-    ConfigError,
-  );
+  await assert.rejects(renderLinePlot({ ...lineSpec, series: [...one([[0, 1]]), ...one([[1, 1]])] }), ConfigError);
   await assert.rejects(renderLinePlot({ ...lineSpec, width: 10 }), ConfigError);
 });

@@ -169,12 +169,8 @@ function placeLabels(rows: Row[], x: Scale, y: Scale): Row[] {
 }
 
 /** Writes `<path>.svg` and `<path>.png` (each through a temporary file and a rename). */
-export async function writePlot(
-  pathWithoutExt: string,
-  spec: PlotSpec,
-): Promise<{ svgPath: string; pngPath: string }> {
-  const { svg, png } =
-    spec.kind === "line" ? await renderLinePlot(spec) : await renderScatterPlot(spec);
+export async function writePlot(pathWithoutExt: string, spec: PlotSpec): Promise<{ svgPath: string; pngPath: string }> {
+  const { svg, png } = spec.kind === "line" ? await renderLinePlot(spec) : await renderScatterPlot(spec);
   await mkdir(dirname(pathWithoutExt), { recursive: true });
   const svgPath = `${pathWithoutExt}.svg`;
   const pngPath = `${pathWithoutExt}.png`;
@@ -183,9 +179,10 @@ export async function writePlot(
   return { svgPath, pngPath };
 }
 
-type Layer = Record<string, unknown>;
+export type Layer = Record<string, unknown>;
 
-async function render(frame: PlotFrame, rows: Row[], body: Layer): Promise<RenderedPlot> {
+/** A vega-lite body (marks, encodings) over `rows`, framed and rendered to SVG and PNG. */
+export async function render(frame: PlotFrame, rows: readonly object[], body: Layer): Promise<RenderedPlot> {
   const view = buildView(frame, rows, body);
   try {
     const svg = await view.toSVG();
@@ -195,7 +192,7 @@ async function render(frame: PlotFrame, rows: Row[], body: Layer): Promise<Rende
   }
 }
 
-function buildView(frame: PlotFrame, rows: Row[], body: Layer): View {
+function buildView(frame: PlotFrame, rows: readonly object[], body: Layer): View {
   const width = frame.width ?? 640;
   const height = frame.height ?? 400;
   checkSize("width", width);
@@ -216,10 +213,7 @@ function buildView(frame: PlotFrame, rows: Row[], body: Layer): View {
   return new View(parse(compile(spec).spec), { renderer: "none" });
 }
 
-function encoding(
-  frame: PlotFrame & { series: readonly { name: string }[] },
-  axes: { logX: boolean; logY: boolean; padding: number },
-): Layer {
+function encoding(frame: PlotFrame & { series: readonly { name: string }[] }, axes: { logX: boolean; logY: boolean; padding: number }): Layer {
   // Metrics and losses rarely start at 0; forcing 0 onto the axis would flatten the curves.
   const scale = (log: boolean) => ({
     ...(log ? { type: "log" } : { zero: false }),
@@ -246,17 +240,12 @@ function rasterise(svg: string): Uint8Array {
   return resvg.render().asPng();
 }
 
-function toRows(
-  series: readonly { name: string; points: readonly ScatterPoint[] }[],
-  axes: { logX: boolean; logY: boolean },
-): Row[] {
+function toRows(series: readonly { name: string; points: readonly ScatterPoint[] }[], axes: { logX: boolean; logY: boolean }): Row[] {
   const names = new Set<string>();
   const rows: Row[] = [];
   for (const s of series) {
     if (names.has(s.name)) {
-      throw new ConfigError(
-        `plot series names must be unique (they key the legend); "${s.name}" repeats`,
-      );
+      throw new ConfigError(`plot series names must be unique (they key the legend); "${s.name}" repeats`);
     }
     names.add(s.name);
     s.points.forEach((p, i) => {
@@ -283,7 +272,7 @@ function checkSize(what: string, px: number): void {
   }
 }
 
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${path}.${randomUUID()}.tmp`;
   try {
     await writeFile(tmp, data);

@@ -25,7 +25,10 @@ test("a lock held by a live process is refused naming its pid; a dead owner's lo
   const sleeper = spawn("sleep", ["30"]);
   try {
     writeFileSync(path, JSON.stringify({ pid: sleeper.pid, host: hostname(), since: "then" }));
-    assert.throws(() => acquireLock(path, "run folder x"), (e: Error) => e instanceof LockedError && e.message.includes(`process ${sleeper.pid}`));
+    assert.throws(
+      () => acquireLock(path, "run folder x"),
+      (e: Error) => e instanceof LockedError && e.message.includes(`process ${sleeper.pid}`),
+    );
   } finally {
     sleeper.kill("SIGKILL");
   }
@@ -72,7 +75,10 @@ test("checkpoints rotate (the newest kept), resume takes the newest that loads a
   assert.equal(got.state.step, 4);
   assert.deepEqual(got.tensors.params, ckpt(4).tensors.params);
   assert.match(warnings[0], /skipping .*checkpoint-6/);
-  assert.deepEqual(listCheckpoints(dir).map((c) => c.step), [6, 4]);
+  assert.deepEqual(
+    listCheckpoints(dir).map((c) => c.step),
+    [6, 4],
+  );
   assert.throws(() => loadLatestCheckpoint(temp()), FormatError);
 });
 
@@ -105,7 +111,11 @@ test("a full disk (ENOSPC on a 256 KiB tmpfs) is a DiskError naming the intact l
     const last = loadLatestCheckpoint(dir);
     console.log(JSON.stringify({ error, files: readdirSync(dir), step: last.state.step, value: last.tensors.params[0] }));
   `;
-  const r = spawnSync("unshare", ["-Urm", "sh", "-c", `mount -t tmpfs -o size=256k tmpfs "$1" && exec "$2" --import tsx --input-type=module -e "$3"`, "sh", mnt, process.execPath, script], { encoding: "utf8" });
+  const r = spawnSync(
+    "unshare",
+    ["-Urm", "sh", "-c", `mount -t tmpfs -o size=256k tmpfs "$1" && exec "$2" --import tsx --input-type=module -e "$3"`, "sh", mnt, process.execPath, script],
+    { encoding: "utf8" },
+  );
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.error?.name, "DiskError", JSON.stringify(out));

@@ -24,7 +24,9 @@ export function openRunFolder(dir: string, mode: RunMode): Lock {
     const held = readdirSync(dir).filter((n) => n !== LOCK);
     if (mode === "new" && held.length > 0) {
       const shown = held.slice(0, 5).join(", ") + (held.length > 5 ? ", …" : "");
-      throw new ConfigError(`--out ${dir} already holds files (${shown}); continue that run with --resume ${dir}, replace it with --overwrite, or pass another --out`);
+      throw new ConfigError(
+        `--out ${dir} already holds files (${shown}); continue that run with --resume ${dir}, replace it with --overwrite, or pass another --out`,
+      );
     }
     if (mode === "resume" && listCheckpoints(dir).length === 0) {
       throw new ConfigError(`--resume ${dir}: the folder holds no checkpoint-<step>/ to continue from; start a new run with --overwrite or another --out`);
@@ -53,7 +55,8 @@ export function keepMetricsUpTo(path: string, step: number): void {
     try {
       rec = JSON.parse(line);
     } catch {
-      if (lines.slice(i + 1).some(Boolean)) throw new FormatError(`${path}: line ${i + 1} is not JSON (${line.slice(0, 60)}); the log is damaged, restore it or start the run again`);
+      if (lines.slice(i + 1).some(Boolean))
+        throw new FormatError(`${path}: line ${i + 1} is not JSON (${line.slice(0, 60)}); the log is damaged, restore it or start the run again`);
       return; // the torn last append of a killed run
     }
     if (typeof rec?.step === "number" && rec.step <= step) kept.push(line);

@@ -39,8 +39,7 @@ test("with minLr = 0 it equals HF get_cosine_schedule_with_warmup (num_cycles = 
   const base = 3e-4;
   const lr = warmupCosine({ baseLr: base, minLr: 0, totalSteps: T, warmupSteps: w });
   for (let s = 0; s <= T; s++) {
-    const factor =
-      s < w ? s / Math.max(1, w) : 0.5 * (1 + Math.cos((Math.PI * (s - w)) / Math.max(1, T - w)));
+    const factor = s < w ? s / Math.max(1, w) : 0.5 * (1 + Math.cos((Math.PI * (s - w)) / Math.max(1, T - w)));
     close(lr(s), base * factor, 1e-15);
   }
 });

@@ -83,7 +83,9 @@ export function imageTaskData(
     let px = await proc.process("pixels" in item ? item.pixels : item.path, draw);
     if (spec.channels === 1 && px.length === 3 * per) px = greyscale(px, per); // the processor always yields RGB
     if (px.length !== per) {
-      throw new ConfigError(`the image processor produced ${px.length} values per image but the model takes ${spec.channels}×${spec.size}×${spec.size}; set its size to the model's image_size`);
+      throw new ConfigError(
+        `the image processor produced ${px.length} values per image but the model takes ${spec.channels}×${spec.size}×${spec.size}; set its size to the model's image_size`,
+      );
     }
     out.set(px, offset);
   };
@@ -141,7 +143,11 @@ export function textTaskData(split: { train: TextDataset; test: TextDataset }, t
         }
       }
       const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [B, T], data });
-      return { inputs: { input_ids: t(ids), attention_mask: t(mask), token_type_ids: t(types) }, labels: labelTensor(labels[s], indices, B), valid: indices.length };
+      return {
+        inputs: { input_ids: t(ids), attention_mask: t(mask), token_type_ids: t(types) },
+        labels: labelTensor(labels[s], indices, B),
+        valid: indices.length,
+      };
     },
   };
 }

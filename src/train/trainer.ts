@@ -4,7 +4,7 @@
  * with ignored rows), the data order of epoch e is a seeded permutation, and checkpoints hold
  * everything else, so a resumed run ends with the same bytes as an uninterrupted one.
  */
-import type { AdapterSet } from "../adapters/adapter-set.ts";
+import { type AdapterSet, zeroInitializedTensors } from "../adapters/adapter-set.ts";
 import { ConfigError, NonFiniteLossError } from "../errors.ts";
 import { hashOf } from "../ir/hash.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
@@ -12,12 +12,13 @@ import type { LoadedModel } from "../models/assemble.ts";
 import type { HostTensor } from "../runtime/host.ts";
 import type { Runtime } from "../runtime/compiled.ts";
 import { Rng } from "../tensor/random.ts";
-import { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
+import type { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
 import { taskOf } from "../tasks/index.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
 import type { RunStore } from "./run-store.ts";
 import type { TaskData } from "./task-data.ts";
+import { checkValFraction, splitValidation } from "./validation.ts";
 
 export { CLASSIFICATION_METRICS as METRICS, metricValue, predict } from "../tasks/classification.ts";
 export type MetricName = (typeof CLASSIFICATION_METRICS)[number];
@@ -42,11 +43,19 @@ export interface TrainConfig {
   /** Hidden/attention dropout during training (the paper uses 0). */
   dropout: number;
   threads?: number;
+  /**
+   * Hold out this fraction of the training data (per class where there are classes, seeded by
+   * `seed`) and select the best evaluation on it; 0 or absent: select on the test split, as the
+   * paper does.
+   */
+  valFraction?: number;
+  /** Multiplies the learning rate of each adapter tensor that starts at zero (Tucker core, LoRA B), as TensLoRA+ and LoRA+ do; absent = 1. */
+  coreLrScale?: number;
 }
 
 export type TrainEvent =
   | { type: "step"; step: number; total: number; epoch: number; loss: number; lr: number; samplesPerSec: number; etaSec: number }
-  | { type: "eval"; step: number; epoch: number; metrics: Record<string, unknown>; summary: string; value: number; best: boolean }
+  | { type: "eval"; step: number; epoch: number; metrics: Record<string, unknown>; summary: string; value: number; validation?: number; best: boolean }
   | { type: "checkpoint"; step: number; path: string };
 
 export interface RunSetup {
@@ -71,7 +80,15 @@ export interface RunSetup {
 export interface RunResult {
   interrupted: boolean;
   steps: number;
-  best: { value: number; step: number; metrics: Record<string, unknown> } | null;
+  /**
+   * The selected evaluation: the best on the validation split when there is one (`value` is the
+   * validation metric, `test` the test metric at that step), else the best on test.
+   */
+  best: { value: number; step: number; test: number; metrics: Record<string, unknown> } | null;
+  /** The best test metric over all evaluations (the paper's reporting). */
+  bestTest: { value: number; step: number } | null;
+  /** Examples held out for validation (0 without a validation split). */
+  validationSize: number;
   /** The last evaluation's metrics (classification: a MetricsSummary) and selection value. */
   final: Record<string, unknown> | null;
   finalValue: number;
@@ -87,7 +104,10 @@ function epochOrder(seed: number, epoch: number, n: number): Int32Array {
 }
 
 export async function train(setup: RunSetup): Promise<RunResult> {
-  const { model, adapter, data, config: cfg, store: runStore } = setup;
+  const { model, adapter, config: cfg, store: runStore } = setup;
+  checkValFraction(cfg.valFraction ?? 0);
+  const held = cfg.valFraction ? splitValidation(setup.data, cfg.valFraction, cfg.seed) : null;
+  const data = held?.data ?? setup.data;
   const task = taskOf(model.family.task);
   if (!task.metrics.includes(cfg.metric)) throw new ConfigError(`metric "${cfg.metric}" does not apply to ${task.name}; valid: ${task.metrics.join(", ")}`);
   const emit = setup.onEvent ?? (() => {});
@@ -120,7 +140,10 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
   const views = segmentViews(flat, layout);
   const grads = new Float32Array(layout.size);
-  const opt = adamw({ weightDecay: cfg.weightDecay });
+  const coreLrScale = cfg.coreLrScale ?? 1;
+  if (!(coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${coreLrScale}`);
+  const startAtZero = adapter ? zeroInitializedTensors(adapter) : new Set<string>();
+  const opt = adamw({ weightDecay: cfg.weightDecay, groups: coreLrScale === 1 ? [] : [{ match: (k: string) => startAtZero.has(k), lrScale: coreLrScale }] });
   let state: AdamWState = opt.init(layout);
   const schedule = warmupCosine({ baseLr: cfg.lr, minLr: cfg.minLr, totalSteps: total, warmupSteps: Math.round(cfg.warmup * total) });
   const paramFeeds = (): Record<string, HostTensor> =>
@@ -129,38 +152,54 @@ export async function train(setup: RunSetup): Promise<RunResult> {
 
   let step = 0;
   let best: RunResult["best"] = null;
+  let bestTest: RunResult["bestTest"] = null;
   if (setup.resume) {
     const ck = runStore.loadCheckpoint(setup.warn);
-    if (ck.state.configHash !== configHash) throw new ConfigError(`${ck.dir} was written by a run with another configuration; resume with the same flags or start a new --out`);
+    if (ck.state.configHash !== configHash)
+      throw new ConfigError(`${ck.dir} was written by a run with another configuration; resume with the same flags or start a new --out`);
     flat.set(ck.tensors.params);
     state = opt.loadStateTensors(layout, Object.fromEntries(Object.entries(ck.tensors).filter(([k]) => k !== "params")), ck.state.optimizer);
     step = ck.state.step;
-    best = ck.state.best ? { ...ck.state.best, metrics: null as never } : null;
+    best = ck.state.best ? { ...ck.state.best, test: ck.state.best.test ?? ck.state.best.value, metrics: null as never } : null;
+    bestTest = ck.state.bestTest ?? null;
   }
   runStore.startLog(setup.resume ? step : undefined);
   const log = runStore.log;
   const trained = () => {
-    const weights = new Map(built.trainable.filter((k) => !adapter?.tensors.has(k)).map((k) => [k, { shape: built.weights.get(k)!.shape, data: views.get(k)!.slice() }]));
-    const set = adapter && { ...adapter, tensors: new Map([...adapter.tensors].map(([k, t]) => [k, { shape: t.shape, data: views.get(k)?.slice() ?? t.data }])) };
+    const weights = new Map(
+      built.trainable.filter((k) => !adapter?.tensors.has(k)).map((k) => [k, { shape: built.weights.get(k)!.shape, data: views.get(k)!.slice() }]),
+    );
+    const set = adapter && {
+      ...adapter,
+      tensors: new Map([...adapter.tensors].map(([k, t]) => [k, { shape: t.shape, data: views.get(k)?.slice() ?? t.data }])),
+    };
     return { adapter: set, weights };
   };
   const checkpoint = () => {
     const tensors = { params: flat, ...opt.stateTensors(state).tensors };
-    const path = runStore.saveCheckpoint({ state: { step, best: best && { value: best.value, step: best.step }, optimizer: opt.stateTensors(state).scalars, configHash }, tensors });
+    const path = runStore.saveCheckpoint({
+      state: { step, best: best && { value: best.value, step: best.step, test: best.test }, bestTest, optimizer: opt.stateTensors(state).scalars, configHash },
+      tensors,
+    });
     emit({ type: "checkpoint", step, path });
   };
   let lastEval: { metrics: Record<string, unknown>; value: number } | null = null;
   const evaluate = async () => {
     const ev = await task.evaluate(data, "test", evalGraph, B, feedsOf, cfg.metric);
-    const isBest = !best || (task.higherIsBetter(cfg.metric) ? ev.value > best.value : ev.value < best.value);
+    const val = held ? await task.evaluate(held.validation, "test", evalGraph, B, feedsOf, cfg.metric) : null;
+    const better = (a: number, b: number) => (task.higherIsBetter(cfg.metric) ? a > b : a < b);
+    const chosen = val ?? ev;
+    // a validation set of a few dozen examples ties often: the later evaluation (more training) wins
+    const isBest = !best || better(chosen.value, best.value) || (val !== null && chosen.value === best.value);
     if (isBest) {
-      best = { value: ev.value, step, metrics: ev.metrics };
+      best = { value: chosen.value, step, test: ev.value, metrics: chosen.metrics };
       runStore.saveTrained("best", model, trained());
     }
+    if (!bestTest || better(ev.value, bestTest.value)) bestTest = { value: ev.value, step };
     lastEval = ev;
     const epoch = step / stepsPerEpoch;
-    log({ type: "eval", step, epoch, [cfg.metric]: ev.value, ...ev.log });
-    emit({ type: "eval", step, epoch, metrics: ev.metrics, summary: ev.summary, value: ev.value, best: isBest });
+    log({ type: "eval", step, epoch, [cfg.metric]: ev.value, ...ev.log, ...(val ? { [`val_${cfg.metric}`]: val.value } : {}) });
+    emit({ type: "eval", step, epoch, metrics: ev.metrics, summary: ev.summary, value: ev.value, ...(val ? { validation: val.value } : {}), best: isBest });
   };
 
   const times: number[] = [];
@@ -217,7 +256,18 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     compiler.dispose();
   }
   const last = lastEval as { metrics: Record<string, unknown>; value: number } | null;
-  return { interrupted, steps: step, best, final: last?.metrics ?? null, finalValue: last?.value ?? Number.NaN, metric: cfg.metric, stepSeconds: median(times.slice(Math.min(2, times.length - 1))), trainableParams: layout.size };
+  return {
+    interrupted,
+    steps: step,
+    best,
+    bestTest,
+    validationSize: held?.validationIndices.length ?? 0,
+    final: last?.metrics ?? null,
+    finalValue: last?.value ?? Number.NaN,
+    metric: cfg.metric,
+    stepSeconds: median(times.slice(Math.min(2, times.length - 1))),
+    trainableParams: layout.size,
+  };
 }
 
 /** The ETA takes the median of the last steps only: sorting every past step time made each step slower than the one before. */

@@ -48,7 +48,8 @@ export interface DecoderConfig {
 function parseRopeScaling(raw: unknown, r: ConfigReader, maxPos: number): RopeScaling {
   const none: RopeScaling = { type: "default", factor: 1, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: maxPos };
   if (raw === null || raw === undefined) return none;
-  if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(`${r.source}: field "rope_scaling" must be null or an object, found ${JSON.stringify(raw)}`);
+  if (typeof raw !== "object" || Array.isArray(raw))
+    throw new ConfigError(`${r.source}: field "rope_scaling" must be null or an object, found ${JSON.stringify(raw)}`);
   const s = new ConfigReader(raw as Json, `${r.source} rope_scaling`);
   const type = (s.raw.rope_type ?? s.raw.type) as string;
   if (!(ROPE_TYPES as readonly string[]).includes(type)) {
@@ -73,12 +74,14 @@ export function parseDecoderConfig(raw: Record<string, unknown>, source: string)
   const r = new ConfigReader(raw, source);
   const modelType = r.oneOf("model_type", ["llama", "mistral", "qwen2"] as const);
   const act = r.str("hidden_act", "silu");
-  if (act !== "silu") throw new ConfigError(`${source}: field "hidden_act" is "${act}", which is not implemented (only "silu"); use a checkpoint with hidden_act "silu"`);
+  if (act !== "silu")
+    throw new ConfigError(`${source}: field "hidden_act" is "${act}", which is not implemented (only "silu"); use a checkpoint with hidden_act "silu"`);
   const hidden = r.int("hidden_size");
   const heads = r.int("num_attention_heads");
   const kvHeads = r.int("num_key_value_heads", heads);
   const headDim = raw.head_dim === null || raw.head_dim === undefined ? hidden / heads : r.int("head_dim");
-  if (!Number.isInteger(headDim)) throw new ConfigError(`${source}: hidden_size ${hidden} is not divisible by num_attention_heads ${heads} and there is no "head_dim"`);
+  if (!Number.isInteger(headDim))
+    throw new ConfigError(`${source}: hidden_size ${hidden} is not divisible by num_attention_heads ${heads} and there is no "head_dim"`);
   if (headDim % 2 !== 0) throw new ConfigError(`${source}: head_dim ${headDim} must be even for rotary embeddings`);
   if (heads % kvHeads !== 0) throw new ConfigError(`${source}: num_attention_heads ${heads} must be a multiple of num_key_value_heads ${kvHeads}`);
   const maxPos = r.int("max_position_embeddings", 2048);

@@ -107,7 +107,9 @@ function cachedCausalMask(mask01: Value, inputIds: Value, pastKey: Value, n: num
 /** cos and sin [B, 1, T, dh] of each token's position, gathered from tables over every position the config allows. */
 function gatheredRope(cfg: DecoderConfig, positionIds: Value): { cos: Value; sin: Value } {
   if (cfg.ropeScaling.type === "dynamic") {
-    throw new ConfigError(`rope_scaling type "dynamic" changes every position's angle as the sequence grows; generation with a KV cache supports the other types`);
+    throw new ConfigError(
+      `rope_scaling type "dynamic" changes every position's angle as the sequence grows; generation with a KV cache supports the other types`,
+    );
   }
   const P = cfg.maxPositionEmbeddings;
   const [B, T] = positionIds.shape;

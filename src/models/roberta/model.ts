@@ -109,8 +109,13 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
       dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l, source: opts.dropout.source } : undefined,
     });
     const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, [o])[0], 2000 + l), h));
-    const mlp = geluMlp(a, s.get(`${fc1.path}.weight`), s.get(`${fc1.path}.bias`), s.get(`${fc2.path}.weight`), s.get(`${fc2.path}.bias`), (v, k) =>
-      opts.hook?.(v, [k === 1 ? fc1 : fc2])[0],
+    const mlp = geluMlp(
+      a,
+      s.get(`${fc1.path}.weight`),
+      s.get(`${fc1.path}.bias`),
+      s.get(`${fc2.path}.weight`),
+      s.get(`${fc2.path}.bias`),
+      (v, k) => opts.hook?.(v, [k === 1 ? fc1 : fc2])[0],
     );
     h = ln(`${lp}.output.LayerNorm`, b.add(drop(mlp, 3000 + l), a));
   }

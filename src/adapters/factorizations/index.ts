@@ -1,0 +1,15 @@
+/** The factorisations an adapter tensor can use; a new one is one file and one line here. */
+import { ConfigError } from "../../errors.ts";
+import { cp } from "./cp.ts";
+import { tt } from "./tt.ts";
+import { tucker } from "./tucker.ts";
+import type { FactorizationDef } from "./types.ts";
+
+export const FACTORIZATIONS = { tucker, cp, tt } as const satisfies Record<string, FactorizationDef>;
+
+export type Factorization = keyof typeof FACTORIZATIONS;
+
+export function parseFactorization(name: unknown): Factorization {
+  if (typeof name === "string" && name in FACTORIZATIONS) return name as Factorization;
+  throw new ConfigError(`unknown factorization ${JSON.stringify(name)}; valid factorizations: ${Object.keys(FACTORIZATIONS).join(", ")}`);
+}

@@ -1,0 +1,115 @@
+/**
+ * What a comparison compares: parameter budgets, and arms (a construction with one value of each
+ * varied setting: factorisation, head layout, core learning-rate scale, how ranks are chosen).
+ * A setting only varies where it means something: the head layout for att constructions, the
+ * factorisation and rank choice for tensor constructions, none for the head-only and full
+ * fine-tuning baselines, which run once for every budget.
+ */
+import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction } from "../adapters/constructions.ts";
+import type { Factorization } from "../adapters/params.ts";
+import type { HeadLayout } from "../adapters/reference.ts";
+import { ConfigError } from "../errors.ts";
+
+export const BASELINES = ["head", "full"] as const;
+export type Baseline = (typeof BASELINES)[number];
+export const DEFAULT_METHODS: string[] = [...CONSTRUCTIONS, ...BASELINES];
+export const HEAD_LAYOUTS: readonly HeadLayout[] = ["head_major", "interleaved"];
+export const RANK_MODES = ["solver", "auto"] as const;
+export type RankMode = (typeof RANK_MODES)[number];
+
+/** A parameter budget: that of LoRA at rank r on the adapted layers, or a count. */
+export type Budget = { kind: "iso-lora"; rank: number } | { kind: "params"; count: number };
+
+/** Short label, also the budget's folder name: "r8" or "p12000". */
+export function budgetLabel(b: Budget): string {
+  return b.kind === "iso-lora" ? `r${b.rank}` : `p${b.count}`;
+}
+
+export function parseBudgets(list: string, kind: Budget["kind"]): Budget[] {
+  const parts = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const values = parts.map(Number);
+  if (!parts.length || values.some((v) => !Number.isInteger(v) || v < 1)) {
+    const flag = kind === "iso-lora" ? "--budgets takes LoRA ranks" : "--budget-params takes parameter counts";
+    throw new ConfigError(`${flag}: positive integers separated by commas (e.g. 1,2,4,8,16), got "${list}"`);
+  }
+  return values.map((v) => (kind === "iso-lora" ? { kind, rank: v } : { kind, count: v }));
+}
+
+export interface Arm {
+  /** The table row and folder name: the construction, plus "+value" for each setting off its default. */
+  name: string;
+  method: Construction | Baseline;
+  factorization: Factorization;
+  headLayout: HeadLayout;
+  coreLrScale: number;
+  ranks: RankMode;
+}
+
+/** The values compared for each setting; the first value of each list is the default arm's. */
+export interface ArmGrid {
+  methods: string[];
+  factorizations: Factorization[];
+  headLayouts: HeadLayout[];
+  coreLrScales: number[];
+  rankModes: RankMode[];
+}
+
+export const isBaseline = (m: string): m is Baseline => (BASELINES as readonly string[]).includes(m);
+
+function checkList<T>(values: readonly T[], valid: readonly T[] | null, flag: string): void {
+  if (!values.length) throw new ConfigError(`${flag} needs at least one value`);
+  const bad = valid ? values.filter((v) => !valid.includes(v)) : [];
+  if (bad.length) throw new ConfigError(`${flag}: unknown ${bad.map((b) => `"${b}"`).join(", ")}; valid: ${valid!.join(", ")}`);
+  if (new Set(values).size !== values.length) throw new ConfigError(`${flag} lists a value twice: ${values.join(", ")}`);
+}
+
+/** Every meaningful arm of the grid, grouped by method in the grid's order. */
+export function expandArms(g: ArmGrid): Arm[] {
+  checkList(g.methods, DEFAULT_METHODS, "--constructions");
+  checkList(g.factorizations, ["tucker", "cp"], "--factorizations");
+  checkList(g.headLayouts, HEAD_LAYOUTS, "--head-layouts");
+  checkList(g.rankModes, RANK_MODES, "--ranks");
+  checkList(g.coreLrScales, null, "--core-lr-scales");
+  const badScale = g.coreLrScales.find((s) => !(Number.isFinite(s) && s > 0));
+  if (badScale !== undefined) throw new ConfigError(`--core-lr-scale takes positive numbers, got ${badScale}`);
+  const defaults = { factorization: g.factorizations[0], headLayout: g.headLayouts[0], coreLrScale: g.coreLrScales[0], ranks: g.rankModes[0] };
+  const arms: Arm[] = [];
+  for (const method of g.methods as (Construction | Baseline)[]) {
+    if (isBaseline(method)) {
+      arms.push({ name: method, method, ...defaults });
+      continue;
+    }
+    const spec = CONSTRUCTION_SPECS[method];
+    const tensor = spec.kind === "tensor";
+    for (const factorization of tensor ? g.factorizations : [defaults.factorization]) {
+      for (const headLayout of spec.hasAtt ? g.headLayouts : [defaults.headLayout]) {
+        for (const coreLrScale of g.coreLrScales) {
+          // CP has one rank, LoRA's is the budget's: nothing for the spectrum to choose
+          for (const ranks of tensor && factorization === "tucker" ? g.rankModes : [defaults.ranks]) {
+            const arm = { method, factorization, headLayout, coreLrScale, ranks };
+            arms.push({ name: armName(arm, defaults), ...arm });
+          }
+        }
+      }
+    }
+  }
+  return arms;
+}
+
+function armName(a: Omit<Arm, "name">, d: Omit<Arm, "name" | "method">): string {
+  const tags = [
+    a.factorization !== d.factorization ? a.factorization : "",
+    a.headLayout !== d.headLayout ? a.headLayout : "",
+    a.coreLrScale !== d.coreLrScale ? `core-lr-${a.coreLrScale}` : "",
+    a.ranks !== d.ranks ? `${a.ranks}-ranks` : "",
+  ];
+  return [a.method, ...tags.filter(Boolean)].join("+");
+}
+
+/** The arm with every setting at its default: what a variant is paired against. */
+export function defaultSibling(arm: Arm, arms: readonly Arm[]): Arm | undefined {
+  return arms.find((a) => a.method === arm.method && a.name === a.method);
+}
