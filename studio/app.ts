@@ -15,6 +15,8 @@ const state = {
   device: undefined as Device | undefined,
   backbone: undefined as string | undefined,
   losses: {} as Record<string, number[]>,
+  /** The step losses of pretraining in this tab. */
+  pretrainLosses: [] as number[],
   /** performance.now() at each step's report, for the benchmark's steps/s. */
   stepTimes: {} as Record<string, number[]>,
   accuracy: {} as Record<string, [number, number][]>,
@@ -110,6 +112,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       bar.hidden = false;
       bar.max = m.total;
       bar.value = m.step;
+      state.pretrainLosses.push(m.loss);
       $("backbone-status").textContent = `Pretraining on digits 0–4: step ${m.step}/${m.total}, loss ${m.loss.toFixed(4)}`;
       return;
     }
@@ -205,6 +208,7 @@ $("resume").onclick = () => {
 };
 $("pretrain").onclick = () => {
   clearError();
+  state.pretrainLosses = [];
   setBusy(true);
   send({ type: "pretrain", epochs: num("pretrain-epochs") });
 };

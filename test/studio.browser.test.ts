@@ -2,10 +2,10 @@
  * The studio page in Debian's Chromium (playwright-core, no browser download): it loads, a short
  * fine-tune on WebAssembly gives the step losses `tenslora train` gives in Node (stopped and
  * resumed on the way), the downloaded adapter evaluates to the page's accuracy in `tenslora eval`
- * and loads in `tenslora infer`, drawing a digit classifies it, and corrupt weights or adapter
- * files show a message while the page keeps working. The backbone is a seeded random ViT written
- * where the CLI's cache expects the pretrained one, so both sides train the same weights without
- * pretraining.
+ * and loads in `tenslora infer`, drawing a digit classifies it, corrupt weights or adapter files
+ * show a message while the page keeps working, and pretraining in the tab takes the steps Node's
+ * pretraining takes. The backbone is a seeded random ViT written where the CLI's cache expects the
+ * pretrained one, so both sides train the same weights without pretraining first.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -14,10 +14,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "node:http";
 import { type Browser, type Download, type Page, chromium } from "playwright-core";
-import { EMBEDDED_CONFIG, VERSION } from "../src/experiments/embedded-task.ts";
+import { digits } from "../src/experiments/embedded.ts";
+import { EMBEDDED_CONFIG, PRETRAIN_CONFIG, VERSION, pretrainTask } from "../src/experiments/embedded-task.ts";
 import { readSafetensors, serializeSafetensors } from "../src/io/safetensors.ts";
 import { randomModel } from "../src/models/init.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 import { saveModelFolder } from "../src/train/artifacts.ts";
+import { memoryRunStore } from "../src/train/run-store.ts";
+import { train } from "../src/train/trainer.ts";
 import { buildStudio, bundleForBrowser } from "../studio/build.ts";
 import { CHROMIUM, CHROMIUM_ARGS } from "../studio/chromium.ts";
 import { serveStudio } from "../studio/serve.ts";
@@ -192,6 +196,36 @@ test("corrupt weights and adapter files show a message, and the page keeps worki
   await page.click("#classify");
   await page.waitForFunction(`window.studio.predictions.length > ${before}`, null, { timeout: 60_000 });
   assert.match((await page.textContent("#backbone-status")) ?? "", /backbone\/model\.safetensors/);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("pretraining in the tab gives the step losses of Node's pretraining, and Stop leaves the backbone as it was", { skip }, async () => {
+  const backboneBefore = await studio<string>("backbone");
+  await page.fill("#pretrain-epochs", "1");
+  await page.click("#pretrain");
+  await page.waitForFunction("window.studio.pretrainLosses.length >= 3 || window.studio.errors.length", null, { timeout: 120_000, polling: 200 });
+  await page.click("#stop");
+  await page.waitForFunction("!window.studio.busy", null, { timeout: 60_000 });
+  assert.match((await page.textContent("#run-status")) ?? "", /pretraining stopped; the backbone is unchanged/);
+  assert.equal(await studio<string>("backbone"), backboneBefore);
+  const web = await studio<number[]>("pretrainLosses");
+  // the same recipe in Node: the seeded random ViT, digits 0–4, PRETRAIN_CONFIG for one epoch
+  const node: number[] = [];
+  await train({
+    model: randomModel(EMBEDDED_CONFIG, 0),
+    trainable: "all",
+    data: pretrainTask(digits()),
+    config: { ...PRETRAIN_CONFIG, epochs: 1, threads: 1 },
+    store: memoryRunStore(),
+    runtime: nodeRuntime,
+    shouldStop: () => node.length >= web.length,
+    onEvent: (e) => void (e.type === "step" && node.push(e.loss)),
+  });
+  assert.equal(node.length, web.length);
+  for (let i = 0; i < web.length; i++) {
+    const rel = Math.abs(web[i] - node[i]) / Math.abs(node[i]);
+    assert.ok(rel < 1e-4, `pretraining step ${i + 1}: page ${web[i]}, node ${node[i]} (relative difference ${rel.toExponential(2)})`);
+  }
   assert.deepEqual(pageErrors, []);
 });
 

@@ -40,7 +40,7 @@ test("one training step on WebGPU (SwiftShader) gives the CPU's loss and gradien
 
 test("the op table passes on WebGPU (SwiftShader): float32 rows' forward and gradients on the GPU", { skip }, async () => {
   // float64 and integer nodes have no WebGPU kernels and run on the CPU, as ONNX Runtime assigns them
-  const env = { ...process.env, TENSLORA_EP: "webgpu", VK_ICD_FILENAMES: SWIFTSHADER };
+  const env: NodeJS.ProcessEnv = { ...process.env, TENSLORA_EP: "webgpu", VK_ICD_FILENAMES: SWIFTSHADER };
   delete env.NODE_TEST_CONTEXT; // a test file of its own, not a subtest of this run
   const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", "test/ops.table.test.ts"], {
     env,
