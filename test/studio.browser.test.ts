@@ -7,7 +7,7 @@
  * pretraining takes. The backbone is a seeded random ViT written where the CLI's cache expects the
  * pretrained one, so both sides train the same weights without pretraining first.
  */
-import { after, before, test } from "node:test";
+import { type TestContext, after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -46,6 +46,28 @@ function tenslora(args: string[]): string {
 
 const studio = <T>(fn: string): Promise<T> => page.evaluate(`window.studio.${fn}`) as Promise<T>;
 
+/** The step losses `tenslora train` logged in a run folder. */
+function trainLosses(run: string): number[] {
+  return readFileSync(join(run, "metrics.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.type === "train")
+    .map((r) => r.loss as number);
+}
+
+/** The first `n` step losses agree within 1e-4 relative; the worst difference is reported. */
+function assertLossesMatch(t: TestContext, what: string, web: number[], node: number[], n: number): void {
+  assert.ok(web.length >= n && node.length >= n, `${what}: ${web.length} page and ${node.length} Node losses, ${n} needed`);
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    const rel = Math.abs(web[i] - node[i]) / Math.abs(node[i]);
+    assert.ok(rel < 1e-4, `${what} step ${i + 1}: page ${web[i]}, node ${node[i]} (relative difference ${rel.toExponential(2)})`);
+    worst = Math.max(worst, rel);
+  }
+  t.diagnostic(`${what}: ${n} step losses, worst relative difference ${worst.toExponential(2)}`);
+}
+
 before(async () => {
   if (skip) return;
   const backbone = join(cache, VERSION);
@@ -72,7 +94,7 @@ test("the page loads the backbone and the digits and says which device trains", 
   assert.deepEqual(pageErrors, []);
 });
 
-test("a fine-tune on WebAssembly, stopped and resumed, gives the losses and accuracy of `tenslora train`", { skip }, async () => {
+test("a fine-tune on WebAssembly, stopped and resumed, gives the losses and accuracy of `tenslora train`", { skip }, async (t) => {
   await page.evaluate(`for (const b of document.querySelectorAll("input[name=method]")) b.checked = b.value === "qkv_depth"`);
   await page.fill("#epochs", String(EPOCHS));
   await page.click("#train");
@@ -88,22 +110,13 @@ test("a fine-tune on WebAssembly, stopped and resumed, gives the losses and accu
 
   const run = join(root, "node-run");
   tenslora(["train", "--construction", "qkv_depth", "--epochs", String(EPOCHS), "--out", run, "--threads", "1"]);
-  const node = readFileSync(join(run, "metrics.jsonl"), "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l))
-    .filter((r) => r.type === "train")
-    .map((r) => r.loss as number);
-  for (let i = 0; i < 20; i++) {
-    const rel = Math.abs(web[i] - node[i]) / Math.abs(node[i]);
-    assert.ok(rel < 1e-4, `step ${i + 1}: page ${web[i]}, node ${node[i]} (relative difference ${rel.toExponential(2)})`);
-  }
+  assertLossesMatch(t, "WebAssembly", web, trainLosses(run), 20);
   const row = (await studio<{ run: string; best: number }[]>("rows")).find((r) => r.run === "qkv_depth")!;
   const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
   assert.equal(row.best, summary.best.test, "test accuracy at the step validation selected, in the page and in Node");
 });
 
-test("a fine-tune on WebGPU (SwiftShader) gives the step losses of `tenslora train`", { skip }, async () => {
+test("a fine-tune on WebGPU (SwiftShader) gives the step losses of `tenslora train`", { skip }, async (t) => {
   // SwiftShader emulates the GPU on the CPU (tens of seconds a step at batch 64): two steps at batch 8
   const gpu = await browser!.newPage();
   try {
@@ -120,16 +133,7 @@ test("a fine-tune on WebGPU (SwiftShader) gives the step losses of `tenslora tra
     const web = (await gpu.evaluate("window.studio.losses.qkv_depth")) as number[];
     const run = join(root, "node-run-b8");
     tenslora(["train", "--construction", "qkv_depth", "--epochs", "1", "--batch-size", "8", "--out", run, "--threads", "1"]);
-    const node = readFileSync(join(run, "metrics.jsonl"), "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l))
-      .filter((r) => r.type === "train")
-      .map((r) => r.loss as number);
-    for (let i = 0; i < 2; i++) {
-      const rel = Math.abs(web[i] - node[i]) / Math.abs(node[i]);
-      assert.ok(rel < 1e-4, `step ${i + 1}: WebGPU ${web[i]}, node ${node[i]} (relative difference ${rel.toExponential(2)})`);
-    }
+    assertLossesMatch(t, "WebGPU", web, trainLosses(run), 2);
   } finally {
     await gpu.close();
   }
@@ -199,16 +203,18 @@ test("corrupt weights and adapter files show a message, and the page keeps worki
   assert.deepEqual(pageErrors, []);
 });
 
-test("pretraining in the tab gives the step losses of Node's pretraining, and Stop leaves the backbone as it was", { skip }, async () => {
+test("pretraining in the tab gives the step losses of Node's pretraining, and Stop leaves the backbone as it was", { skip }, async (t) => {
   const backboneBefore = await studio<string>("backbone");
+  const errors = (await studio<string[]>("errors")).length;
   await page.fill("#pretrain-epochs", "1");
   await page.click("#pretrain");
-  await page.waitForFunction("window.studio.pretrainLosses.length >= 3 || window.studio.errors.length", null, { timeout: 120_000, polling: 200 });
+  await page.waitForFunction(`window.studio.pretrainLosses.length >= 3 || window.studio.errors.length > ${errors}`, null, { timeout: 120_000, polling: 200 });
   await page.click("#stop");
   await page.waitForFunction("!window.studio.busy", null, { timeout: 60_000 });
   assert.match((await page.textContent("#run-status")) ?? "", /pretraining stopped; the backbone is unchanged/);
   assert.equal(await studio<string>("backbone"), backboneBefore);
   const web = await studio<number[]>("pretrainLosses");
+  assert.ok(web.length >= 3, `${web.length} pretraining steps before Stop: ${await studio<string[]>("errors")}`);
   // the same recipe in Node: the seeded random ViT, digits 0–4, PRETRAIN_CONFIG for one epoch
   const node: number[] = [];
   await train({
@@ -222,10 +228,7 @@ test("pretraining in the tab gives the step losses of Node's pretraining, and St
     onEvent: (e) => void (e.type === "step" && node.push(e.loss)),
   });
   assert.equal(node.length, web.length);
-  for (let i = 0; i < web.length; i++) {
-    const rel = Math.abs(web[i] - node[i]) / Math.abs(node[i]);
-    assert.ok(rel < 1e-4, `pretraining step ${i + 1}: page ${web[i]}, node ${node[i]} (relative difference ${rel.toExponential(2)})`);
-  }
+  assertLossesMatch(t, "pretraining", web, node, web.length);
   assert.deepEqual(pageErrors, []);
 });
 
