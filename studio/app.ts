@@ -57,24 +57,38 @@ function setBusy(busy: boolean): void {
 
 function redrawCurves(): void {
   const runs = Object.keys(state.losses);
-  lineChart($("loss-chart") as unknown as SVGSVGElement, runs.map((r): Series => ({ name: r, points: state.losses[r].map((l, i) => [i + 1, l]) })), "step");
-  lineChart($("acc-chart") as unknown as SVGSVGElement, runs.map((r): Series => ({ name: r, points: state.accuracy[r] ?? [] })), "step");
+  lineChart(
+    $("loss-chart") as unknown as SVGSVGElement,
+    runs.map((r): Series => ({ name: r, points: state.losses[r].map((l, i) => [i + 1, l]) })),
+    "step",
+  );
+  lineChart(
+    $("acc-chart") as unknown as SVGSVGElement,
+    runs.map((r): Series => ({ name: r, points: state.accuracy[r] ?? [] })),
+    "step",
+  );
 }
 
 function redrawComparison(): void {
   const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(2) : "–");
-  $("results").querySelector("tbody")!.replaceChildren(
-    ...state.rows.map((r) => {
-      const tr = document.createElement("tr");
-      for (const v of [r.run, r.ranks ? r.ranks.join(",") : "–", r.params.toLocaleString("en-US"), pct(r.best), pct(r.final), r.stepMs.toFixed(1)]) {
-        const td = document.createElement("td");
-        td.textContent = v;
-        tr.append(td);
-      }
-      return tr;
-    }),
+  $("results")
+    .querySelector("tbody")!
+    .replaceChildren(
+      ...state.rows.map((r) => {
+        const tr = document.createElement("tr");
+        for (const v of [r.run, r.ranks ? r.ranks.join(",") : "–", r.params.toLocaleString("en-US"), pct(r.best), pct(r.final), r.stepMs.toFixed(1)]) {
+          const td = document.createElement("td");
+          td.textContent = v;
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
+  scatterChart(
+    $("compare-chart") as unknown as SVGSVGElement,
+    state.rows.map((r) => ({ x: r.params, y: r.best, label: r.run })),
+    "adapter parameters (log)",
   );
-  scatterChart($("compare-chart") as unknown as SVGSVGElement, state.rows.map((r) => ({ x: r.params, y: r.best, label: r.run })), "adapter parameters (log)");
 }
 
 function addRunOption(run: string): void {
@@ -190,7 +204,14 @@ $("train").onclick = () => {
   clearError();
   const methods = [...document.querySelectorAll<HTMLInputElement>("input[name=method]:checked")].map((b) => b.value);
   if (!methods.length) return showError("pick at least one construction");
-  const settings: StudioSettings = { isoLora: num("iso-lora"), epochs: num("epochs"), batchSize: num("batch-size"), lr: num("lr"), seed: num("seed"), evalEvery: 0 };
+  const settings: StudioSettings = {
+    isoLora: num("iso-lora"),
+    epochs: num("epochs"),
+    batchSize: num("batch-size"),
+    lr: num("lr"),
+    seed: num("seed"),
+    evalEvery: 0,
+  };
   for (const m of methods) {
     delete state.losses[m];
     delete state.stepTimes[m];

@@ -27,8 +27,8 @@ const fmt = (v: number) => Number(v.toPrecision(3)).toLocaleString("en-US");
 
 function frame(svg: SVGSVGElement, xr: [number, number], yr: [number, number], logX: boolean) {
   svg.replaceChildren();
-  const sx = (x: number) => PAD.left + ((logX ? Math.log10(x) : x) - xr[0]) / (xr[1] - xr[0]) * (W - PAD.left - PAD.right);
-  const sy = (y: number) => H - PAD.bottom - (y - yr[0]) / (yr[1] - yr[0]) * (H - PAD.top - PAD.bottom);
+  const sx = (x: number) => PAD.left + (((logX ? Math.log10(x) : x) - xr[0]) / (xr[1] - xr[0])) * (W - PAD.left - PAD.right);
+  const sy = (y: number) => H - PAD.bottom - ((y - yr[0]) / (yr[1] - yr[0])) * (H - PAD.top - PAD.bottom);
   svg.append(el("line", { x1: PAD.left, y1: H - PAD.bottom, x2: W - PAD.right, y2: H - PAD.bottom, stroke: "#999" }));
   svg.append(el("line", { x1: PAD.left, y1: PAD.top, x2: PAD.left, y2: H - PAD.bottom, stroke: "#999" }));
   for (let i = 0; i <= 4; i++) {
@@ -45,7 +45,8 @@ export function lineChart(svg: SVGSVGElement, series: Series[], xLabel: string):
   const { sx, sy } = frame(svg, extent(all.map((p) => p[0])), extent(all.map((p) => p[1])), false);
   series.forEach((s, i) => {
     const colour = COLOURS[i % COLOURS.length];
-    if (s.points.length) svg.append(el("polyline", { points: s.points.map(([x, y]) => `${sx(x)},${sy(y)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 1.5 }));
+    if (s.points.length)
+      svg.append(el("polyline", { points: s.points.map(([x, y]) => `${sx(x)},${sy(y)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 1.5 }));
     if (s.points.length === 1) svg.append(el("circle", { cx: sx(s.points[0][0]), cy: sy(s.points[0][1]), r: 2.5, fill: colour }));
     svg.append(el("text", { x: W - PAD.right + 6, y: PAD.top + 10 + 12 * i, fill: colour }, s.name));
   });
@@ -54,7 +55,15 @@ export function lineChart(svg: SVGSVGElement, series: Series[], xLabel: string):
 
 export function scatterChart(svg: SVGSVGElement, points: { x: number; y: number; label: string }[], xLabel: string): void {
   const shown = points.filter((p) => p.x > 0 && Number.isFinite(p.y));
-  const { sx, sy } = frame(svg, extent(shown.map((p) => p.x), true), extent(shown.map((p) => p.y)), true);
+  const { sx, sy } = frame(
+    svg,
+    extent(
+      shown.map((p) => p.x),
+      true,
+    ),
+    extent(shown.map((p) => p.y)),
+    true,
+  );
   shown.forEach((p, i) => {
     const colour = COLOURS[i % COLOURS.length];
     svg.append(el("circle", { cx: sx(p.x), cy: sy(p.y), r: 4, fill: colour }));

@@ -78,7 +78,12 @@ function need<T>(v: T | undefined, what: string): T {
 
 function embeddedModel(seed: number): LoadedModel {
   const b = need(backbone, "the backbone");
-  return modelFromTensors(b.config, b.tensors, { dir: b.source, configPath: `${b.source} config.json`, weightsPath: b.source }, { numLabels: TARGET.length, labels: LABELS, seed });
+  return modelFromTensors(
+    b.config,
+    b.tensors,
+    { dir: b.source, configPath: `${b.source} config.json`, weightsPath: b.source },
+    { numLabels: TARGET.length, labels: LABELS, seed },
+  );
 }
 
 function setBackbone(config: Record<string, unknown>, weights: Map<string, { shape: number[]; data: Float32Array }>, source: string): void {
@@ -127,7 +132,12 @@ async function runMethod(method: string, settings: StudioSettings, resume: boole
   return true;
 }
 
-function row(method: string, adapter: { config: { ranks: number[] }; tensors: Map<string, { data: Float32Array }> } | undefined, r: Awaited<ReturnType<typeof train>>, store: MemoryRunStore): RunRow {
+function row(
+  method: string,
+  adapter: { config: { ranks: number[] }; tensors: Map<string, { data: Float32Array }> } | undefined,
+  r: Awaited<ReturnType<typeof train>>,
+  store: MemoryRunStore,
+): RunRow {
   const evals = store.records.filter((x) => x.type === "eval");
   return {
     run: method,
@@ -250,7 +260,9 @@ async function handle(m: ToWorker): Promise<void> {
       try {
         raw = JSON.parse(new TextDecoder().decode(m.config));
       } catch (e) {
-        throw new FormatError(`${m.names.config} does not parse as JSON (${(e as Error).message}); choose the ${ADAPTER_CONFIG} that was downloaded with the adapter`);
+        throw new FormatError(
+          `${m.names.config} does not parse as JSON (${(e as Error).message}); choose the ${ADAPTER_CONFIG} that was downloaded with the adapter`,
+        );
       }
       const { set, head } = adapterFromFiles(raw, parseSafetensors(new Uint8Array(m.weights), m.names.weights).tensors, m.names, modelContext(model));
       const name = `uploaded ${set.config.construction}`;
