@@ -9,6 +9,7 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run(args: s
   },
   constructions: { about: "step time of each construction / LoRA's at the LoRA-r=8 budget", load: () => import("./constructions.ts") },
   merged: { about: "inference time of a merged model / the base model", load: () => import("./merged.ts") },
+  web: { about: "embedded ViT training steps/s in Chromium (WebAssembly, WebGPU) / Node's CPU", load: () => import("./web.ts") },
   "step-llm": {
     about: "causal-LM step of a SmolLM2-135M-shaped decoder (batch 4, seq 512), LoRA r=16 and qkv_depth on all linear layers, vs PyTorch eager",
     load: () => import("./step-llm.ts"),

@@ -20,7 +20,8 @@ export { WeightStore, exportModel } from "./onnx/export.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
-export { modelContext, createAdapter, loadAdapterForConfig } from "./models/context.ts";
+export { modelContext, createAdapter } from "./models/context.ts";
+export { loadAdapterForConfig } from "./models/adapter-for-config.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
 export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./models/presets.ts";
 // adapters
@@ -96,6 +97,7 @@ export {
   predictions,
   textArg,
   evaluateTrained,
+  evaluateTaskData,
   type TrainedModel,
   type InferenceOutputs,
   type Prediction,

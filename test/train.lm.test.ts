@@ -16,10 +16,11 @@ import { buildModelGraph } from "../src/models/build.ts";
 import { createAdapter } from "../src/models/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import { WeightStore } from "../src/onnx/export.ts";
-import { compile } from "../src/runtime/session.ts";
+import { compile, nodeRuntime } from "../src/runtime/session.ts";
 import { causalLm, causalLmLoss } from "../src/tasks/causal-lm.ts";
 import { lmTaskData } from "../src/train/task-data.ts";
 import { train } from "../src/train/trainer.ts";
+import { runFolderStore } from "../src/train/run-folder-store.ts";
 import { tempDir } from "./make-data.ts";
 
 const LLAMA = "test/fixtures/hf-tiny-lm/llama";
@@ -126,7 +127,8 @@ test("every construction and LoRA on q, k, v (and three on all-linear) of the GQ
         dropout: 0,
         threads: 1,
       },
-      outDir: join(out, `${construction}-${targets}`),
+      store: runFolderStore(join(out, `${construction}-${targets}`)),
+      runtime: nodeRuntime,
     });
     assert.ok(r.finalValue < before - 0.1, `${construction} on ${targets}: completion loss ${r.finalValue} did not fall below ${before} − 0.1`);
   }

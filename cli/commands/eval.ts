@@ -5,7 +5,18 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, DATA_FORMATS, type DataFormat, type EvalResult, type LmEvalResult, evaluateTrained, loadTrainedModel } from "../../src/index.ts";
+import {
+  ConfigError,
+  DATA_FORMATS,
+  type DataFormat,
+  type EvalResult,
+  type LmEvalResult,
+  embeddedTransferData,
+  ensureEmbeddedModel,
+  evaluateTaskData,
+  evaluateTrained,
+  loadTrainedModel,
+} from "../../src/index.ts";
 
 const int = (flag: string, v: unknown, min: number): number | undefined => {
   if (v === undefined) return undefined;
@@ -67,7 +78,7 @@ export function register(program: Command): void {
   program
     .command("eval")
     .description("metrics of a trained adapter, head or model on the test split of a data set (causal LMs: perplexity)")
-    .requiredOption("--model <dir>", "HuggingFace model folder")
+    .option("--model <dir>", "HuggingFace model folder (without --model and --data: the embedded MNIST benchmark, as `train` runs it)")
     .requiredOption("--adapter <dir>", "adapter folder, head folder or full model folder (e.g. RUN_DIR/best)")
     .option("--data <path>", "data folder or table file (as for train)")
     .option("--data-format <format>", `${DATA_FORMATS.join(" | ")} (default: detected)`)
@@ -82,9 +93,17 @@ export function register(program: Command): void {
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
     .option("--json", "print the metrics as one JSON object")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
-      if (typeof opts.data !== "string") throw new ConfigError(`eval needs --data PATH (the data set the adapter was trained on; its test split is evaluated)`);
       // settings that decide the split and the tokens default to the run's (RUN_DIR/best → RUN_DIR/config.json)
       const run = runSettings(String(opts.adapter));
+      if (opts.model === undefined && opts.data === undefined) {
+        const tm = loadTrainedModel(await ensureEmbeddedModel(), String(opts.adapter));
+        const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
+        const opt = { split: opts.split as "test" | "train", batchSize: int("--batch-size", opts.batchSize, 1), threads: int("--threads", opts.threads, 1) };
+        const r = await evaluateTaskData(tm, embeddedTransferData(100, 200, seed), opt);
+        return console.log(opts.json ? JSON.stringify({ model: "embedded", adapter: opts.adapter, seed, ...r }) : table(r));
+      }
+      if (typeof opts.model !== "string") throw new ConfigError(`eval needs --model DIR with --data (or neither, for the embedded MNIST benchmark)`);
+      if (typeof opts.data !== "string") throw new ConfigError(`eval needs --data PATH (the data set the adapter was trained on; its test split is evaluated)`);
       const str = (k: string) => (typeof opts[k] === "string" ? (opts[k] as string) : run[k] ? String(run[k]) : undefined);
       const tm = loadTrainedModel(String(opts.model), String(opts.adapter));
       const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;

@@ -15,6 +15,8 @@ import type { HeadLayout } from "../adapters/reference.ts";
 import { ConfigError } from "../errors.ts";
 import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";
+import { nodeRuntime } from "../runtime/session.ts";
+import { runFolderStore } from "../train/run-folder-store.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type TrainConfig, train } from "../train/trainer.ts";
 
@@ -52,7 +54,7 @@ async function warmup(s: WarmupSetup): Promise<{ model: LoadedModel; dir: string
     return { model, dir: join(s.outDir, "last") };
   }
   const { set } = createAdapter(model, { construction: "lora", ranks: rank, seed: s.seed });
-  await train({ model, adapter: set, trainable: "adapter+head", data: s.data, config, outDir: s.outDir });
+  await train({ model, adapter: set, trainable: "adapter+head", data: s.data, config, store: runFolderStore(s.outDir), runtime: nodeRuntime });
   writeFileSync(done, settings);
   return { model, dir: join(s.outDir, "last") };
 }

@@ -26,6 +26,8 @@ import { type AutoRankOptions, autoRanks } from "./auto-ranks.ts";
 import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFractionMetric, markdownTable, pooledVariants } from "./curve.ts";
 import type { RunConfig } from "./run-config.ts";
 import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
+import { runFolderStore } from "../train/run-folder-store.ts";
+import { nodeRuntime } from "../runtime/session.ts";
 
 export { BASELINES, DEFAULT_METHODS } from "./arms.ts";
 export { isFractionMetric, markdownTable, type CurveRow as CompareRow, type RunSummary } from "./curve.ts";
@@ -163,7 +165,8 @@ export async function runOne(o: CompareOptions, job: CompareJob, backbone: numbe
     trainable,
     data: o.data,
     config,
-    outDir: dir,
+    store: runFolderStore(dir),
+    runtime: nodeRuntime,
     resume,
     onEvent: (e) => o.onEvent?.(label, e),
     shouldStop: o.shouldStop,

@@ -26,7 +26,7 @@ import { causalLm } from "../tasks/causal-lm.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
 import { type MetricsSummary, summarize } from "../train/metrics.ts";
-import type { SplitName } from "../train/task-data.ts";
+import type { SplitName, TaskData } from "../train/task-data.ts";
 import { predict } from "../train/trainer.ts";
 import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionLimit, taskDataFor } from "./datasets.ts";
 
@@ -386,12 +386,24 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
   if (!tm.labels.every((l, i) => l === classNames[i] || l === `LABEL_${i}`)) {
     warn(`the head's labels (${tm.labels.join(", ")}) differ from the data's classes (${classNames.join(", ")}); classes are matched by index`);
   }
-  const data = taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 });
+  return evaluateTaskData(tm, taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 }), { ...o, split, warn });
+}
+
+/** Metrics of a trained classifier on a split of task data (the embedded benchmark's, or a data set's). */
+export async function evaluateTaskData(
+  tm: TrainedModel,
+  data: TaskData,
+  o: Pick<EvalOptions, "split" | "batchSize" | "threads" | "warn">,
+): Promise<EvalResult> {
+  const split = o.split ?? "test";
+  if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
   const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
   const { preds, labels, skipped } = await withEvalGraph(tm, data.seqLen, B, o.threads, (graph, b, feeds) => predict(data, split, graph, b, feeds));
   if (skipped.length)
-    warn(`${skipped.length} image(s) of the ${split} split no longer decode and are left out of the metrics: ${skipped.slice(0, 5).join(", ")}`);
-  return { ...summarize(preds, labels, classNames.length), split, classNames };
+    (o.warn ?? console.warn)(
+      `${skipped.length} image(s) of the ${split} split no longer decode and are left out of the metrics: ${skipped.slice(0, 5).join(", ")}`,
+    );
+  return { ...summarize(preds, labels, data.classNames!.length), split, classNames: data.classNames! };
 }
 
 /** Run `f` with a compiled logits-only graph of the trained model for batch B. */

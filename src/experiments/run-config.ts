@@ -4,8 +4,9 @@
  */
 import { DEFAULT_RANK_SLACK } from "../adapters/params.ts";
 import { ConfigError } from "../errors.ts";
-import { readJsonFile } from "../io/checkpoint.ts";
 import type { TrainConfig } from "../train/trainer.ts";
+
+export { loadConfigFile } from "./config-file.ts";
 
 /**
  * Training fields as in TrainConfig (AdamW as the paper's code: lr 5e-4, weight decay 0.01, cosine
@@ -138,12 +139,6 @@ export function applyConfig(base: RunConfig, values: Record<string, unknown>, so
     out[k] = coerce(k as keyof RunConfig, v, source);
   }
   return out as unknown as RunConfig;
-}
-
-export function loadConfigFile(path: string): Record<string, unknown> {
-  const raw = readJsonFile(path, "run config");
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${path} must hold a JSON object of run settings`);
-  return raw as Record<string, unknown>;
 }
 
 /** Parse "8,8,3,12" into positive integers. */

@@ -5,32 +5,26 @@
 import { existsSync, readFileSync } from "node:fs";
 import { totalmem } from "node:os";
 import { join } from "node:path";
-import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
-import { parseFactorization } from "../adapters/factorizations/index.ts";
-import { groupRanksForBudget } from "../adapters/params.ts";
-import type { AdapterOptions } from "../adapters/config.ts";
-import { parsePreset, presetOptions } from "../adapters/presets/index.ts";
-import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../models/build.ts";
-import type { Task } from "../models/types.ts";
-import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
+import { modelContext } from "../models/context.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
 import { type RunMode, openRunFolder } from "../train/run-folder.ts";
-import { checkValFraction } from "../train/validation.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
-import { TASKS, taskOf } from "../tasks/index.ts";
+import { runFolderStore } from "../train/run-folder-store.ts";
+import { nodeRuntime } from "../runtime/session.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
-import { type RunConfig, parseRanks } from "./run-config.ts";
+import type { RunConfig } from "./run-config.ts";
+import { adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
 
-export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
+export { METHODS, adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
 
 export interface PreparedData {
   data: TaskData;
@@ -120,125 +114,6 @@ export function backboneParams(model: LoadedModel): number {
   return [...model.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, 0);
 }
 
-function parseLayers(text: string): number[] {
-  const parts = text.split(",").map((x) => x.trim());
-  if (parts.some((p) => !/^\d+$/.test(p))) throw new ConfigError(`--layers-to-transform takes block indices separated by commas (e.g. 0,1,2), got "${text}"`);
-  return parts.map(Number);
-}
-
-/**
- * The adapter of a run: ranks from --ranks, --budget or --iso-lora, in that order; a --preset
- * fixes the construction, factorisation and targets (and takes one rank).
- */
-export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: AdapterSet; trainable: TrainableSet; warnings: string[] } {
-  if (cfg.preset) return presetAdapter(model, cfg);
-  if (!(METHODS as readonly string[]).includes(cfg.construction)) {
-    throw new ConfigError(`unknown construction "${cfg.construction}"; valid: ${METHODS.join(", ")}`);
-  }
-  if (cfg.construction === "head") return { trainable: "head", warnings: [] };
-  if (cfg.construction === "full") return { trainable: "all", warnings: [] };
-  const lora = cfg.construction === "lora";
-  const base = {
-    construction: cfg.construction,
-    factorization: parseFactorization(cfg.factorization),
-    headLayout: cfg.headLayout as "head_major" | "interleaved",
-    targetModules: cfg.targetModules.trim() ? parseTargetModules(cfg.targetModules) : defaultTargets(model),
-    layersToTransform: cfg.layersToTransform ? parseLayers(cfg.layersToTransform) : undefined,
-    gqa: cfg.gqa as "mean" | "separate",
-  };
-  let ranks: number[];
-  let groupRanks: Record<string, number[]> | undefined;
-  if (cfg.ranks) ranks = parseRanks(cfg.ranks);
-  else if (lora) ranks = [cfg.isoLora];
-  else {
-    const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
-    ({ groupRanks } = groupRanksForBudget(base, modelContext(model).sites, budget, { slack: cfg.rankSlack }));
-    ranks = Object.values(groupRanks)[0];
-  }
-  const { set, warnings } = createAdapter(model, {
-    ...base,
-    ranks,
-    groupRanks,
-    scaling: lora ? undefined : cfg.scaling,
-    loraAlpha: lora ? cfg.scaling * ranks[0] : undefined,
-    seed: cfg.seed,
-  });
-  return { adapter: set, trainable: "adapter+head", warnings };
-}
-
-function presetAdapter(model: LoadedModel, cfg: RunConfig): { adapter: AdapterSet; trainable: TrainableSet; warnings: string[] } {
-  const sites = modelContext(model).sites;
-  const common = { headLayout: cfg.headLayout as "head_major" | "interleaved", scaling: cfg.scaling, seed: cfg.seed };
-  let opts: AdapterOptions;
-  if (cfg.ranks) {
-    const ranks = parseRanks(cfg.ranks);
-    if (ranks.length !== 1) throw new ConfigError(`--preset ${cfg.preset} takes one rank (the preset fixes the rest), got --ranks ${cfg.ranks}`);
-    opts = presetOptions(cfg.preset, sites, ranks[0]);
-  } else {
-    const base = parsePreset(cfg.preset).options(sites);
-    const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
-    const { groupRanks } = groupRanksForBudget(base, sites, budget, { slack: cfg.rankSlack });
-    opts = { ...base, ranks: Object.values(groupRanks)[0], groupRanks };
-  }
-  const { set, warnings } = createAdapter(model, { ...opts, ...common });
-  return { adapter: set, trainable: "adapter+head", warnings };
-}
-
-export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
-  const metrics = taskOf(task).metrics;
-  const metric = cfg.metric || metrics[0];
-  if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
-  checkRunOptions(cfg);
-  checkValFraction(cfg.valFraction);
-  if (!(cfg.coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${cfg.coreLrScale}`);
-  return {
-    lr: cfg.lr,
-    weightDecay: cfg.weightDecay,
-    epochs: cfg.epochs,
-    batchSize: cfg.batchSize,
-    warmup: cfg.warmup >= 0 ? cfg.warmup : task === "text-classification" ? 0.1 : 0,
-    minLr: cfg.minLr,
-    seed: cfg.seed,
-    evalEvery: cfg.evalEvery,
-    saveEvery: cfg.saveEvery,
-    maxGradNorm: cfg.maxGradNorm,
-    metric,
-    dropout: cfg.dropout,
-    threads: cfg.threads || undefined,
-    valFraction: cfg.valFraction,
-    coreLrScale: cfg.coreLrScale,
-  };
-}
-
-/** Ranges of the options ONNX Runtime or the trainer would otherwise reject with a stack (or accept silently). */
-export function checkRunOptions(cfg: RunConfig): void {
-  const bad = (flag: string, rule: string, v: unknown) => new ConfigError(`--${flag} must be ${rule}, got ${v}`);
-  // the task decides which metrics apply (trainConfig); a name no task knows is refused before any loading
-  const known = [...new Set(Object.values(TASKS).flatMap((t) => t.metrics))];
-  if (cfg.metric && !known.includes(cfg.metric)) throw new ConfigError(`unknown metric "${cfg.metric}"; valid: ${known.join(", ")}`);
-  for (const k of ["epochs", "batchSize"] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw bad(k === "batchSize" ? "batch-size" : k, "a positive integer", cfg[k]);
-  }
-  if (!(cfg.lr > 0)) throw bad("lr", "positive", cfg.lr);
-  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw bad("dropout", "in [0, 1) (the probability of dropping a unit)", cfg.dropout);
-  if (!(Number.isInteger(cfg.threads) && cfg.threads >= 0)) throw bad("threads", "an integer ≥ 1 (or 0 for all cores)", cfg.threads);
-  if (!(Number.isInteger(cfg.maxLength) && cfg.maxLength >= 1)) throw bad("max-length", "a positive integer", cfg.maxLength);
-  if (!(cfg.weightDecay >= 0)) throw bad("weight-decay", "≥ 0", cfg.weightDecay);
-  if (!(cfg.minLr >= 0 && cfg.minLr <= cfg.lr)) throw bad("min-lr", `in [0, --lr ${cfg.lr}]`, cfg.minLr);
-  if (!(cfg.warmup === -1 || (cfg.warmup >= 0 && cfg.warmup < 1))) throw bad("warmup", "a fraction in [0, 1)", cfg.warmup);
-  if (!(cfg.maxGradNorm >= 0)) throw bad("max-grad-norm", "≥ 0 (0 = off)", cfg.maxGradNorm);
-  if (!(Number.isInteger(cfg.numLabels) && (cfg.numLabels === 0 || cfg.numLabels >= 2)))
-    throw bad("num-labels", "an integer ≥ 2 (a classifier needs two classes; 0 = from the data)", cfg.numLabels);
-  for (const k of ["evalEvery", "saveEvery", "seed"] as const) {
-    if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0))
-      throw bad(
-        k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`),
-        "an integer ≥ 0",
-        cfg[k],
-      );
-  }
-}
-
 /**
  * Refuse a batch whose activations cannot fit: about 24 float32 values per token, hidden unit
  * and layer are kept for the backward pass (attention, the 4x MLP, norms), plus the B x heads x
@@ -308,7 +183,8 @@ async function trainInto(
     trainable,
     data: prepared.data,
     config: tc,
-    outDir,
+    store: runFolderStore(outDir),
+    runtime: nodeRuntime,
     resume,
     onEvent: hooks.onEvent,
     shouldStop: hooks.shouldStop,

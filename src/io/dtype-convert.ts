@@ -7,7 +7,7 @@
  * const ids = toInt32(golden.tensors.get("input_ids")!, "input_ids"); // I64 in the file
  */
 import { FormatError } from "../errors.ts";
-import { DTYPE_ARRAYS, requireLittleEndianHost, type DtypeArrays, type SafetensorsDtype, type TensorEntry } from "./safetensors.ts";
+import { DTYPE_ARRAYS, requireLittleEndianHost, type DtypeArrays, type SafetensorsDtype, type TensorEntry } from "./safetensors-bytes.ts";
 
 /**
  * The values as float32. F32 gives a view when aligned (it shares memory with the file), else a

@@ -2,10 +2,10 @@
  * The graph IR: values in static single assignment, nodes appended in topological order.
  * A value knows its graph, so functional code (`add(a, b)`) needs no builder argument.
  */
-import { createHash } from "node:crypto";
 import { ShapeError, internal } from "../errors.ts";
 import { type DType, type Shape, shapeToString, shapesEqual } from "./dtype-shape.ts";
 import { inferRules, type TypeInfo } from "./infer.ts";
+import { Hasher } from "./hash.ts";
 import { Op, type OpParams } from "./ops.ts";
 import type { VjpRegion } from "./custom-vjp.ts";
 
@@ -107,7 +107,7 @@ export class Graph {
 
   /** A structural hash (ops, params, shapes, names; not weight values) for caching sessions. */
   hash(): string {
-    const h = createHash("sha256").update(this.toString());
+    const h = new Hasher().update(this.toString());
     // Constant values are part of the computation (toString shows only their length); weights are not.
     for (const n of this.nodes) {
       if (n.op === Op.Constant) {
@@ -115,7 +115,7 @@ export class Graph {
         h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       }
     }
-    return h.digest("hex").slice(0, 16);
+    return h.digest();
   }
 
   #value(t: TypeInfo, name?: string): Value {

@@ -5,7 +5,7 @@
  */
 import { Rng } from "../tensor/random.ts";
 import type { WeightMap } from "../nn/params.ts";
-import { type AnyFamily, type LoadedModel, familyOf } from "./load.ts";
+import { type AnyFamily, type LoadedModel, familyOf } from "./assemble.ts";
 
 export function randomModel(rawConfig: Record<string, unknown>, seed = 0, dir = "<random>"): LoadedModel {
   const family: AnyFamily = familyOf(rawConfig, dir);

@@ -3,56 +3,18 @@
  * to an external data file shared by every graph of a model (a `WeightStore`), so a train graph and
  * an eval graph memory-map one copy instead of each embedding its own.
  */
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { ShapeError, internal } from "../errors.ts";
 import { type Dim, concrete, dimTerms } from "../ir/dtype-shape.ts";
-import type { Graph, HostData, Node, Value } from "../ir/graph.ts";
+import type { Graph, Node, Value } from "../ir/graph.ts";
 import { lowerGemmAdd, planGemmFusions } from "./fuse.ts";
 import { lowerRules, type LowerCtx } from "./lower.ts";
-import { type NodeProto, OPSET, type TensorProto, bytesOf, externalTensorProto, int64Tensor, node, onnx, tensorProto, valueInfo } from "./proto.ts";
+import { type NodeProto, OPSET, type TensorProto, externalTensorProto, int64Tensor, node, onnx, tensorProto, valueInfo } from "./proto.ts";
+import type { WeightStore } from "./weight-store.ts";
+
+export { WeightStore } from "./weight-store.ts";
 
 /** Weights at least this large (bytes) are written to the external file instead of the model proto. */
 const EXTERNAL_MIN_BYTES = 64 * 1024;
-/** Page-multiple offsets let ONNX Runtime memory-map each tensor. */
-const ALIGN = 64 * 1024;
-
-/** An append-only external-data file in a private temp folder, one per model, shared by its graphs. */
-export class WeightStore {
-  readonly dir: string;
-  readonly file = "weights.bin";
-  #fd: number;
-  #size = 0;
-  #offsets = new Map<HostData, { offset: number; length: number }>();
-
-  constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), "tenslora-"));
-    this.#fd = openSync(join(this.dir, this.file), "w");
-  }
-
-  /** Where `data` lives in the file, writing it on first use. */
-  locate(data: HostData): { offset: number; length: number } {
-    let loc = this.#offsets.get(data);
-    if (!loc) {
-      const offset = Math.ceil(this.#size / ALIGN) * ALIGN;
-      const bytes = bytesOf(data);
-      // writeSync takes at most 2 GiB per call.
-      for (let done = 0; done < bytes.length; ) {
-        done += writeSync(this.#fd, bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
-      }
-      loc = { offset, length: bytes.length };
-      this.#size = offset + bytes.length;
-      this.#offsets.set(data, loc);
-    }
-    return loc;
-  }
-
-  dispose(): void {
-    closeSync(this.#fd);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 /** Compute dim `d` into the int64 [1] tensor `out`: symbols from the first graph input that has them, sums by Add. */
 function emitDim(graph: Graph, ctx: LowerCtx, d: Dim, out: string): void {

@@ -5,19 +5,18 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { AdapterSet } from "../adapters/adapter-set.ts";
-import { ADAPTER_CONFIG, loadAdapter, saveAdapter } from "../adapters/format.ts";
+import { ADAPTER_CONFIG, loadAdapter } from "../adapters/format.ts";
 import { FormatError } from "../errors.ts";
 import { WEIGHTS_FILE, loadCheckpointTensors } from "../io/checkpoint.ts";
 import { float32Inputs, readSafetensors, writeFileAtomic, writeSafetensors } from "../io/safetensors.ts";
 import { toFloat32 } from "../io/dtype-convert.ts";
 import { modelContext } from "../models/context.ts";
+import { HEAD_FILE, type Trained, trainedFiles } from "./trained-files.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
-import { taskOf } from "../tasks/index.ts";
 
-export const HEAD_FILE = "head.safetensors";
+export { HEAD_FILE, LABELS_FILE, type Trained, trainedFiles } from "./trained-files.ts";
 
 /** Write a HuggingFace model folder (config.json + model.safetensors). */
 export function saveModelFolder(dir: string, rawConfig: Record<string, unknown>, weights: WeightMap): void {
@@ -26,27 +25,13 @@ export function saveModelFolder(dir: string, rawConfig: Record<string, unknown>,
   writeFileAtomic(join(dir, "config.json"), new TextEncoder().encode(JSON.stringify(rawConfig, null, 2) + "\n"));
 }
 
-export interface Trained {
-  adapter?: AdapterSet;
-  /** Weights that replace the model's (the head, or every weight after full fine-tuning). */
-  weights: WeightMap;
-}
-
-/** Class names of a saved head (adapter and head-only folders; a full model folder keeps them in config.json). */
-export const LABELS_FILE = "labels.json";
-
 export function saveTrained(dir: string, model: LoadedModel, trained: Trained): void {
   mkdirSync(dir, { recursive: true });
-  const head = new Map(model.family.headParameters(model.config).map((k) => [k, trained.weights.get(k) ?? model.weights.get(k)!]));
-  if (trained.weights.size > head.size && !trained.adapter) {
+  if (trained.weights.size > model.family.headParameters(model.config).length && !trained.adapter) {
     saveModelFolder(dir, model.rawConfig, new Map([...model.weights, ...trained.weights]));
     return;
   }
-  // a pretrained LM head is not trained with an adapter, so it is not saved with one
-  if (trained.adapter) saveAdapter(dir, trained.adapter, modelContext(model), taskOf(model.family.task).trainsHeadWithAdapter ? head : new Map());
-  else writeSafetensors(join(dir, HEAD_FILE), float32Inputs(head), { base_model: model.dir });
-  const { id2label, label2id } = model.rawConfig;
-  if (id2label) writeFileAtomic(join(dir, LABELS_FILE), new TextEncoder().encode(JSON.stringify({ id2label, label2id }, null, 2) + "\n"));
+  for (const [name, bytes] of trainedFiles(model, trained)) writeFileAtomic(join(dir, name), bytes);
 }
 
 /** Load what `saveTrained` (or PEFT) wrote: an adapter folder, a head file, or a full model folder. */

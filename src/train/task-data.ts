@@ -77,9 +77,12 @@ function greyscale(rgb: Float32Array, plane: number): Float32Array {
   return out;
 }
 
+/** What image batches need of a processor (ImageProcessor; the embedded digits need none of its resizing). */
+export type PixelProcessor = Pick<ImageProcessor, "augmentation" | "sampleAugment" | "process">;
+
 export function imageTaskData(
   split: { train: ImageDataset; test: ImageDataset },
-  processors: { train: ImageProcessor; test: ImageProcessor },
+  processors: { train: PixelProcessor; test: PixelProcessor },
   spec: ImagePixelSpec,
 ): TaskData {
   const labels = { train: Int32Array.from(split.train.items, (x) => x.label), test: Int32Array.from(split.test.items, (x) => x.label) };

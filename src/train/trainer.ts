@@ -4,24 +4,19 @@
  * with ignored rows), the data order of epoch e is a seeded permutation, and checkpoints hold
  * everything else, so a resumed run ends with the same bytes as an uninterrupted one.
  */
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { createHash } from "node:crypto";
 import { type AdapterSet, zeroInitializedTensors } from "../adapters/adapter-set.ts";
 import { ConfigError, NonFiniteLossError } from "../errors.ts";
+import { hashOf } from "../ir/hash.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
-import type { LoadedModel } from "../models/load.ts";
-import { WeightStore } from "../onnx/export.ts";
+import type { LoadedModel } from "../models/assemble.ts";
 import type { HostTensor } from "../runtime/host.ts";
-import { compile } from "../runtime/session.ts";
+import type { Runtime } from "../runtime/compiled.ts";
 import { Rng } from "../tensor/random.ts";
-import { saveTrained } from "./artifacts.ts";
-import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-import { keepMetricsUpTo } from "./run-folder.ts";
 import type { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
 import { taskOf } from "../tasks/index.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
+import type { RunStore } from "./run-store.ts";
 import type { TaskData } from "./task-data.ts";
 import { checkValFraction, splitValidation } from "./validation.ts";
 
@@ -69,8 +64,11 @@ export interface RunSetup {
   trainable: TrainableSet;
   data: TaskData;
   config: TrainConfig;
-  outDir: string;
-  /** Continue from the newest `outDir/checkpoint-<step>/`. */
+  /** The metrics log, checkpoints and trained weights (run-folder-store.ts: a folder; run-store.ts: memory). */
+  store: RunStore;
+  /** The ONNX Runtime package that runs the graphs (session.ts: Node; session-web.ts: browser). */
+  runtime: Runtime;
+  /** Continue from the store's newest checkpoint. */
   resume?: boolean;
   /** Damaged checkpoints skipped on resume are reported here. */
   warn?: (s: string) => void;
@@ -108,7 +106,7 @@ function epochOrder(seed: number, epoch: number, n: number): Int32Array {
 }
 
 export async function train(setup: RunSetup): Promise<RunResult> {
-  const { model, adapter, config: cfg, outDir } = setup;
+  const { model, adapter, config: cfg, store: runStore } = setup;
   checkValFraction(cfg.valFraction ?? 0);
   const held = cfg.valFraction ? splitValidation(setup.data, cfg.valFraction, cfg.seed) : null;
   const data = held?.data ?? setup.data;
@@ -120,11 +118,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const stepsPerEpoch = Math.ceil(n / B);
   const total = stepsPerEpoch * cfg.epochs;
   if (total < 1) throw new ConfigError(`nothing to train: ${n} examples, ${cfg.epochs} epochs`);
-  mkdirSync(outDir, { recursive: true });
-  const configHash = createHash("sha256")
-    .update(JSON.stringify({ cfg: { ...cfg, threads: undefined }, trainable: setup.trainable, adapter: adapter?.config }))
-    .digest("hex")
-    .slice(0, 16);
+  const configHash = hashOf(JSON.stringify({ cfg: { ...cfg, threads: undefined }, trainable: setup.trainable, adapter: adapter?.config }));
 
   // setup: one graph to train, one to evaluate, sharing one external copy of the frozen weights
   const dropout = cfg.dropout > 0 ? { hidden: cfg.dropout, attention: cfg.dropout, seed: cfg.seed } : undefined;
@@ -141,9 +135,9 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     return Object.fromEntries(masks.map((m) => [m.name, { dtype: "float32", shape: m.shape, data: m.data }]));
   };
   const evalBuilt = buildModelGraph({ ...trainSpec, trainable: setup.trainable });
-  const store = new WeightStore();
-  const trainGraph = await compile(built.graph, { store, threads: cfg.threads });
-  const evalGraph = await compile(evalBuilt.graph, { store, threads: cfg.threads });
+  const compiler = setup.runtime.compiler();
+  const trainGraph = await compiler.compile(built.graph, { threads: cfg.threads });
+  const evalGraph = await compiler.compile(evalBuilt.graph, { threads: cfg.threads });
 
   const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
   const views = segmentViews(flat, layout);
@@ -158,12 +152,11 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     Object.fromEntries(built.trainable.map((k) => [k, { dtype: "float32", shape: built.weights.get(k)!.shape, data: views.get(k)! }]));
   const feedsOf = (inputs: Record<string, HostTensor>) => ({ ...model.family.feeds(model.config, inputs), ...paramFeeds() });
 
-  const metricsPath = join(outDir, "metrics.jsonl");
   let step = 0;
   let best: RunResult["best"] = null;
   let bestTest: RunResult["bestTest"] = null;
   if (setup.resume) {
-    const ck = loadLatestCheckpoint(outDir, setup.warn);
+    const ck = runStore.loadCheckpoint(setup.warn);
     if (ck.state.configHash !== configHash)
       throw new ConfigError(`${ck.dir} was written by a run with another configuration; resume with the same flags or start a new --out`);
     flat.set(ck.tensors.params);
@@ -171,13 +164,9 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     step = ck.state.step;
     best = ck.state.best ? { ...ck.state.best, test: ck.state.best.test ?? ck.state.best.value, metrics: null as never } : null;
     bestTest = ck.state.bestTest ?? null;
-    // drop log lines written after the checkpoint, and newer checkpoints that did not load
-    keepMetricsUpTo(metricsPath, step);
-    for (const c of listCheckpoints(outDir).filter((c) => c.step > step)) rmSync(c.dir, { recursive: true, force: true });
-  } else {
-    writeFileSync(metricsPath, "");
   }
-  const log = (rec: object) => appendFileSync(metricsPath, JSON.stringify(rec) + "\n");
+  runStore.startLog(setup.resume ? step : undefined);
+  const log = runStore.log;
   const trained = () => {
     const weights = new Map(
       built.trainable.filter((k) => !adapter?.tensors.has(k)).map((k) => [k, { shape: built.weights.get(k)!.shape, data: views.get(k)!.slice() }]),
@@ -190,7 +179,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
   const checkpoint = () => {
     const tensors = { params: flat, ...opt.stateTensors(state).tensors };
-    const path = saveCheckpoint(outDir, {
+    const path = runStore.saveCheckpoint({
       state: { step, best: best && { value: best.value, step: best.step, test: best.test }, bestTest, optimizer: opt.stateTensors(state).scalars, configHash },
       tensors,
     });
@@ -206,7 +195,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     const isBest = !best || better(chosen.value, best.value) || (val !== null && chosen.value === best.value);
     if (isBest) {
       best = { value: chosen.value, step, test: ev.value, metrics: chosen.metrics };
-      saveTrained(join(outDir, "best"), model, trained());
+      runStore.saveTrained("best", model, trained());
     }
     if (!bestTest || better(ev.value, bestTest.value)) bestTest = { value: ev.value, step };
     lastEval = ev;
@@ -245,7 +234,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
         const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels });
         loss = Number(out.loss.data[0]);
         if (!Number.isFinite(loss)) {
-          const last = listCheckpoints(outDir)[0]?.dir ?? "none (no checkpoint was written yet)";
+          const last = runStore.lastCheckpoint() ?? "none (no checkpoint was written yet)";
           throw new NonFiniteLossError(
             `the loss became ${loss} at step ${step + 1} (epoch ${Math.floor(step / stepsPerEpoch) + 1}, batch examples [${Array.from(idx).join(", ")}]); ` +
               `last good checkpoint: ${last}. Lower --lr or enable --max-grad-norm.`,
@@ -273,13 +262,13 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       if ((cfg.saveEvery > 0 ? step % cfg.saveEvery === 0 : epochEnd) && step < total) checkpoint();
     }
     if (!interrupted) {
-      saveTrained(join(outDir, "last"), model, trained());
+      runStore.saveTrained("last", model, trained());
       if (!lastEval && total > 0) await evaluate();
     }
   } finally {
     trainGraph.dispose();
     evalGraph.dispose();
-    store.dispose();
+    compiler.dispose();
   }
   const last = lastEval as { metrics: Record<string, unknown>; value: number } | null;
   return {

@@ -1,0 +1,34 @@
+/**
+ * TensLoRA-TS in the browser: the IR, autodiff, models, adapters, optimiser, training loop and
+ * safetensors, with onnxruntime-web as the runtime and memory as the run store. Nothing here
+ * touches a file system; weights and data arrive as bytes (fetched or uploaded).
+ *
+ * @example
+ * const model = modelFromTensors(config, tensorsOf(parseSafetensors(bytes, "model.safetensors")), where, { numLabels: 5 });
+ * const result = await train({ model, adapter, trainable: "adapter+head", data, config, store: memoryRunStore(), runtime: webRuntime("wasm") });
+ */
+export * from "./errors.ts";
+export { Graph, Value } from "./ir/graph.ts";
+export { grad } from "./autodiff/vjp.ts";
+export { CompiledGraph, type Compiler, type Runtime } from "./runtime/compiled.ts";
+export { compileWeb, configureWeb, webRuntime, webgpuAdapter, type WebDevice } from "./runtime/session-web.ts";
+export { type HostTensor, f32, i64, hostTensor } from "./runtime/host.ts";
+export { exportModel } from "./onnx/export.ts";
+export { modelFromTensors, FAMILIES, type LoadedModel } from "./models/assemble.ts";
+export { randomModel } from "./models/init.ts";
+export { buildModelGraph } from "./models/build.ts";
+export { modelContext, createAdapter } from "./models/context.ts";
+export { CONSTRUCTIONS } from "./adapters/constructions.ts";
+export { paramCount, isoLoRA, ranksForBudget } from "./adapters/params.ts";
+export { adapterFiles, adapterFromFiles, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from "./adapters/adapter-files.ts";
+export { parseSafetensors, serializeSafetensors, float32Inputs } from "./io/safetensors-bytes.ts";
+export { toFloat32 } from "./io/dtype-convert.ts";
+export { train, predict, type TrainConfig, type TrainEvent, type RunResult } from "./train/trainer.ts";
+export { memoryRunStore, type MemoryRunStore, type RunStore } from "./train/run-store.ts";
+export type { TaskData } from "./train/task-data.ts";
+export type { ImageItem } from "./data/types.ts";
+export { trainedFiles, trainedHead, type Trained } from "./train/trained-files.ts";
+export { summarize, type MetricsSummary } from "./train/metrics.ts";
+export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, parseRanks, type RunConfig } from "./experiments/run-config.ts";
+export { METHODS, adapterFor, trainConfig } from "./experiments/run-plan.ts";
+export { EMBEDDED_CONFIG, PRETRAIN_CONFIG, SOURCE, TARGET, decodeDigits, pretrainTask, transferTask } from "./experiments/embedded-task.ts";

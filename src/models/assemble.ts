@@ -1,0 +1,139 @@
+/**
+ * A model from its parts: config.json's object and the checkpoint's tensors, checked key by key
+ * and shape by shape. A classification head whose size differs from the task's labels (or that
+ * the checkpoint lacks) is freshly initialised. No file system: load.ts reads the parts from a
+ * folder, the browser build from fetched bytes.
+ */
+import { ConfigError, FormatError } from "../errors.ts";
+import type { CheckpointTensor } from "../io/checkpoint.ts";
+import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
+import { ConfigReader } from "./config-fields.ts";
+import type { WeightMap } from "../nn/params.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
+import { Rng } from "../tensor/random.ts";
+import { roberta } from "./roberta/model.ts";
+import type { ModelFamily } from "./types.ts";
+import { vit } from "./vit/model.ts";
+import { llama, mistral, qwen2 } from "./llama/model.ts";
+
+// The registry is heterogeneous by design: each family carries its own config and input types.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyFamily = ModelFamily<any, any>;
+
+export const FAMILIES: Record<string, AnyFamily> = { vit, roberta, llama, mistral, qwen2 };
+
+/** Keys checkpoints carry that these classification models do not use, and legacy names. */
+const RULES: Record<string, WeightRule[]> = {
+  vit: [{ ignore: /vit\.pooler\..+/ }],
+  roberta: [
+    { ignore: /roberta\.pooler\..+/ },
+    { ignore: /lm_head\..+/ },
+    { ignore: "roberta.embeddings.position_ids" },
+    { pattern: /(.+)\.LayerNorm\.gamma/, to: "$1.LayerNorm.weight" },
+    { pattern: /(.+)\.LayerNorm\.beta/, to: "$1.LayerNorm.bias" },
+  ],
+};
+
+export interface LoadedModel {
+  family: AnyFamily;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  config: any;
+  weights: WeightMap;
+  dir: string;
+  /** The raw config.json, for writing merged folders back out. */
+  rawConfig: Record<string, unknown>;
+  /** True when the head was (re)initialised rather than loaded. */
+  newHead: boolean;
+}
+
+export interface LoadOptions {
+  /** The task's number of labels; a stored head of another size (or for other labels) is replaced. */
+  numLabels?: number;
+  /** Class names for id2label when the head is replaced. */
+  labels?: string[];
+  /** Seed of a new head's initialisation. */
+  seed?: number;
+}
+
+export function familyOf(raw: Record<string, unknown>, source: string): AnyFamily {
+  const type = raw.model_type;
+  const fam = typeof type === "string" ? FAMILIES[type] : undefined;
+  if (!fam) {
+    throw new FormatError(`${source}: model_type ${JSON.stringify(type)} is not supported; supported: ${Object.keys(FAMILIES).join(", ")}`);
+  }
+  return fam;
+}
+
+/**
+ * The model of `raw` (config.json's object) with weights from `checkpoint`; `configPath` and
+ * `weightsPath` name the sources in errors, `dir` is recorded as the model's origin.
+ */
+export function modelFromTensors(
+  raw: Record<string, unknown>,
+  checkpoint: Map<string, CheckpointTensor>,
+  where: { dir: string; configPath: string; weightsPath: string },
+  opts: LoadOptions = {},
+): LoadedModel {
+  const family = familyOf(raw, where.configPath);
+  const rawConfig = { ...raw };
+  const storedLabels = new ConfigReader(raw, where.configPath).labels();
+  if (opts.numLabels !== undefined) {
+    if (!Number.isInteger(opts.numLabels) || opts.numLabels < 1) throw new ConfigError(`numLabels must be a positive integer, got ${opts.numLabels}`);
+    const names = opts.labels ?? Array.from({ length: opts.numLabels }, (_, i) => `LABEL_${i}`);
+    rawConfig.id2label = Object.fromEntries(names.map((n, i) => [String(i), n]));
+    rawConfig.label2id = Object.fromEntries(names.map((n, i) => [n, i]));
+    rawConfig.num_labels = opts.numLabels;
+  }
+  const config = family.parseConfig(rawConfig, where.configPath);
+  checkLayerCount(config as { numHiddenLayers?: number }, checkpoint.keys(), where.configPath);
+  const expected = family.parameterShapes(config);
+  const head = family.headParameters(config);
+  const mapper = new WeightMapper(family.checkpointRules?.(config) ?? RULES[family.modelType] ?? []);
+  // The head is loaded only when the checkpoint has one of the right size for the same labels.
+  const sameLabels = !opts.labels || JSON.stringify(storedLabels) === JSON.stringify(opts.labels);
+  const headFits =
+    sameLabels &&
+    head.every((k) => {
+      const t = checkpoint.get(k);
+      return t !== undefined && t.shape.join() === expected.get(k)!.join();
+    });
+  const body = new Map([...checkpoint].filter(([k]) => headFits || !head.includes(k)));
+  const want = new Map([...expected].filter(([k]) => headFits || !head.includes(k)));
+  const weights: WeightMap = mapper.load(body, want, where.weightsPath);
+  for (const [k, t] of weights) {
+    const bad = describeNonFinite(t.data);
+    if (bad) throw new FormatError(`${where.weightsPath}: tensor "${k}" holds ${bad}; the checkpoint is damaged, restore or re-download it`);
+  }
+  if (!headFits) initHead(weights, expected, head, opts.seed ?? 0);
+  return { family, config, weights, dir: where.dir, rawConfig, newHead: !headFits };
+}
+
+/**
+ * A config may not claim more layers than the weights hold: the claim sizes every per-layer
+ * structure (shapes, graphs, buffers) before any weight is compared, so `num_hidden_layers:
+ * 1000000` over a 4-layer file would exhaust memory instead of failing.
+ */
+function checkLayerCount(config: { numHiddenLayers?: number }, keys: Iterable<string>, configPath: string): void {
+  const claimed = config.numHiddenLayers;
+  if (claimed === undefined) return;
+  let held = 0;
+  for (const k of keys) {
+    const m = /(?:^|\.)layers?\.(\d+)\./.exec(k);
+    if (m) held = Math.max(held, Number(m[1]) + 1);
+  }
+  if (claimed > held) {
+    throw new ConfigError(
+      `${configPath}: num_hidden_layers is ${claimed} but the weights hold ${held} layer${held === 1 ? "" : "s"}; set num_hidden_layers to ${held} (or use the weights the config belongs to)`,
+    );
+  }
+}
+
+/** HF's init: weights ~ N(0, 0.02²), biases 0. */
+export function initHead(weights: WeightMap, shapes: Map<string, number[]>, names: string[], seed: number): void {
+  const rng = new Rng(seed ^ 0x5eed);
+  for (const name of names) {
+    const shape = shapes.get(name)!;
+    const n = shape.reduce((a, b) => a * b, 1);
+    weights.set(name, { shape, data: name.endsWith(".bias") ? new Float32Array(n) : rng.normalArray(n, 0.02) });
+  }
+}

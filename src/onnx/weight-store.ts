@@ -1,0 +1,45 @@
+/** The external-data file of a model's graphs (export.ts writes the protos that point into it). */
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { HostData } from "../ir/graph.ts";
+import { bytesOf } from "./proto.ts";
+
+/** Page-multiple offsets let ONNX Runtime memory-map each tensor. */
+const ALIGN = 64 * 1024;
+
+/** An append-only external-data file in a private temp folder, one per model, shared by its graphs. */
+export class WeightStore {
+  readonly dir: string;
+  readonly file = "weights.bin";
+  #fd: number;
+  #size = 0;
+  #offsets = new Map<HostData, { offset: number; length: number }>();
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), "tenslora-"));
+    this.#fd = openSync(join(this.dir, this.file), "w");
+  }
+
+  /** Where `data` lives in the file, writing it on first use. */
+  locate(data: HostData): { offset: number; length: number } {
+    let loc = this.#offsets.get(data);
+    if (!loc) {
+      const offset = Math.ceil(this.#size / ALIGN) * ALIGN;
+      const bytes = bytesOf(data);
+      // writeSync takes at most 2 GiB per call.
+      for (let done = 0; done < bytes.length; ) {
+        done += writeSync(this.#fd, bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
+      }
+      loc = { offset, length: bytes.length };
+      this.#size = offset + bytes.length;
+      this.#offsets.set(data, loc);
+    }
+    return loc;
+  }
+
+  dispose(): void {
+    closeSync(this.#fd);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
