@@ -29,6 +29,13 @@ export interface GraphSpec {
   past?: Dim;
   /** Decoders: logits of the last position only. */
   lastLogits?: boolean;
+  /** Recompute each layer's activations in the backward pass instead of keeping them (less memory, one more forward). */
+  checkpointActivations?: boolean;
+  /**
+   * Compute the loss from `lossChunk` positions at a time (tasks with a chunked loss: causal LM),
+   * never holding [B, T, vocab] logits; the graph then has no "logits" output.
+   */
+  lossChunk?: number;
   trainable: TrainableSet;
   /** Add the task's mean loss as output "loss" over a "labels" input. */
   loss?: boolean;
@@ -92,8 +99,12 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
     hook: adapter ? adapterHook(adapter, (n) => scope.get(n)) : undefined,
     dropout: spec.dropout && (spec.feedMasks ? { ...spec.dropout, source } : spec.dropout),
     lastLogits: spec.lastLogits,
+    checkpointLayers: spec.checkpointActivations,
   });
-  g.output("logits", out.logits);
+  const chunked = spec.loss && spec.lossChunk !== undefined && task.chunkedLoss && out.head ? task.chunkedLoss : undefined;
+  if (spec.lossChunk !== undefined && !chunked)
+    throw new ConfigError(`a chunked loss needs a causal LM and the loss output; ${model.family.modelType} (${task.name}) computes its loss whole`);
+  if (!chunked) g.output("logits", out.logits);
   if (spec.hiddenState) g.output("last_hidden_state", out.lastHiddenState);
   out.present?.forEach((kv, l) => {
     g.output(`present.${l}.key`, kv.key);
@@ -103,7 +114,7 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   const trainable = scope.trainable.map((t) => t.name);
   if (spec.loss) {
     const labels = g.input("labels", "int64", task.labelShape(spec.batch, spec.seqLen));
-    const loss = task.loss(out.logits, labels);
+    const loss = chunked ? chunked(out.lastHiddenState, out.head!, labels, spec.lossChunk!) : task.loss(out.logits, labels);
     g.output("loss", loss);
     if (spec.grads) {
       const grads = grad(

@@ -6,6 +6,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
+import { checkpoint } from "../ir/checkpoint.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";
@@ -23,6 +24,28 @@ export function shiftLabels(labels: Value): Value {
 export function causalLmLoss(logits: Value, labels: Value): Value {
   const [B, T, V] = logits.shape as number[];
   return crossEntropy(b.reshape(logits, [B * T, V]), b.reshape(shiftLabels(labels), [B * T]));
+}
+
+/**
+ * causalLmLoss over position chunks: each chunk's summed cross-entropy is a checkpoint region,
+ * so the backward pass recomputes that chunk's logits from the hidden state when it needs them.
+ */
+export function chunkedCausalLmLoss(hidden: Value, head: (hidden: Value) => Value, labels: Value, chunk: number): Value {
+  const [B, T] = hidden.shape as number[];
+  if (!Number.isInteger(chunk) || chunk < 1) throw new ConfigError(`the loss chunk must be a whole number of positions ≥ 1, got ${chunk}`);
+  const shifted = shiftLabels(labels);
+  const scored = b.reduceSum(b.cast(b.less(IGNORE_INDEX, shifted), hidden.dtype), [0, 1]);
+  let total: Value | undefined;
+  for (let t = 0; t < T; t += chunk) {
+    const end = Math.min(T, t + chunk);
+    const h = b.slice(hidden, 1, t, end);
+    const logits = head(h);
+    const V = logits.shape[2] as number;
+    const sum = b.softmaxCrossEntropy(b.reshape(logits, [B * (end - t), V]), b.reshape(b.slice(shifted, 1, t, end), [B * (end - t)]), IGNORE_INDEX, "sum").loss;
+    checkpoint([h], [sum]);
+    total = total ? b.add(total, sum) : sum;
+  }
+  return b.div(total!, scored);
 }
 
 export const LM_METRICS = ["perplexity", "loss", "next_token_accuracy"] as const;
@@ -65,6 +88,7 @@ export const causalLm: TaskSpec = {
   trainsHeadWithAdapter: false,
   labelShape: (batch, seqLen) => [batch, seqLen ?? 1],
   loss: causalLmLoss,
+  chunkedLoss: chunkedCausalLmLoss,
   metrics: LM_METRICS,
   higherIsBetter: (m) => m === "next_token_accuracy",
   async evaluate(data, split, graph, B, feedsOf, metric) {
