@@ -91,8 +91,29 @@ test("tiny Llama, PEFT LoRA on all seven linear layers: checkpointed layers and 
   }
 });
 
+test("tiny Llama, every weight trained (the LM head too, so its chunks are recomputed): a chunked loss with checkpointed layers gives the plain gradients to 1e-5", async () => {
+  const model = loadModel(join(LM_FIXTURES, name));
+  const base = lmGolden(`${name}_base_golden`);
+  const hf = { input_ids: base.i64("input_ids"), attention_mask: base.i64("attention_mask") };
+  const grads = async (spec: { checkpointActivations?: boolean; lossChunk?: number }) => {
+    const r = await modelRunner({ model, hf, trainable: "all", loss: true, grads: true, ...spec });
+    try {
+      return { out: await r.run(hf, { labels: base.i64("labels") }), trainable: r.built.trainable };
+    } finally {
+      r.dispose();
+    }
+  };
+  const plain = await grads({});
+  const got = await grads({ checkpointActivations: true, lossChunk: 5 });
+  assert.ok(got.trainable.includes("lm_head.weight"));
+  for (const k of got.trainable) {
+    const d = maxRelDiff(outF32(got.out, `grad.${k}`), outF32(plain.out, `grad.${k}`));
+    assert.ok(d < 1e-5, `${k}: ${d} from the run without checkpointing`);
+  }
+});
+
 /** Forward values of at least `size` elements that the backward pass reads (those it keeps alive). */
-function keptActivations(spec: { checkpointActivations?: boolean }, size: number): number {
+function keptActivations(spec: { checkpointActivations?: boolean; lossChunk?: number }, size: number): number {
   const model = loadModel(join(LM_FIXTURES, name));
   const { set } = loadAdapter(join(LM_FIXTURES, `${name}_lora`), modelContext(model));
   const common = { model, adapter: set, batch: 2, seqLen: 12, trainable: "adapter+head" as const, loss: true, ...spec };
@@ -116,4 +137,7 @@ test("tiny Llama: with checkpointed layers the backward pass reads each layer's 
   // the layer inputs; the final norm's input and output and the log-probabilities of the loss
   assert.ok(ckpt <= L + 3, `${ckpt} activations kept with checkpointing (${L} layers)`);
   assert.ok(plain > 5 * L, `${plain} activations kept without checkpointing`);
+  // a chunked loss keeps no log-probabilities
+  const chunked = keptActivations({ checkpointActivations: true, lossChunk: 5 }, size);
+  assert.ok(chunked <= L + 2, `${chunked} activations kept with checkpointing and a chunked loss`);
 });
