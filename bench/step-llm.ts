@@ -7,9 +7,10 @@
  * (bench/torch/step_llm.py) interleaved in the same run. `--checkpoint` recomputes every layer in
  * the backward pass, ours and PyTorch's (torch.utils.checkpoint); `--loss-chunk N` computes our
  * logits and loss N positions at a time; `--lora-only` skips qkv_depth, so that the peak RSS is
- * that of the one LoRA step (it is the whole process's, every graph).
+ * that of the one LoRA step (it is the whole process's, every graph); `--no-prepack` turns off ONNX
+ * Runtime's pre-packed weight copies (CompileOptions.prepack).
  *
- *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--checkpoint] [--loss-chunk N] [--lora-only]
+ *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--checkpoint] [--loss-chunk N] [--lora-only] [--no-prepack]
  *                             [--rounds 1] [--warmup 1] [--runs 3] [--no-torch]
  */
 import { groupRanksForBudget } from "../src/adapters/params.ts";
@@ -31,7 +32,7 @@ export async function run(argv: string[]): Promise<void> {
   const B = num("--batch", 4);
   const checkpointActivations = argv.includes("--checkpoint");
   const lossChunk = argv.includes("--loss-chunk") ? num("--loss-chunk", 0) : undefined;
-  const memory = { checkpointActivations, lossChunk };
+  const memory = { checkpointActivations, lossChunk, prepack: !argv.includes("--no-prepack") };
   const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
   const model = randomModel(SMOLLM2_135M, overrides);
   const lora = await trainingStep(model, { construction: "lora", ranks: args.rank, targetModules: ALL_LINEAR }, B, T, memory);
@@ -88,7 +89,8 @@ export async function run(argv: string[]): Promise<void> {
   const tokens = B * T;
   console.log(
     `step-llm: SmolLM2-135M shape${args.layers ? ` (${args.layers} layers)` : ""}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
-      `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}; ` +
+      `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}, ` +
+      `weight pre-packing ${memory.prepack ? "on" : "off"}; ` +
       `ONNX Runtime EP ${defaultProviders().join(",")}, ${threads()} threads; ${samples[0].length} timed steps after ${args.warmup} warm-up; peak RSS is the whole process (every graph)`,
   );
   const rows = runners.map((r, i) => {

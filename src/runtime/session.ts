@@ -44,6 +44,12 @@ export interface CompileOptions {
    * training step held 2.6 GB of activations instead of 1.3 GB, and was no faster.
    */
   memPattern?: boolean;
+  /**
+   * ORT's pre-packing of constant MatMul operands (default true). Each packed weight is a second
+   * copy beside the initializer, one per layout its consumers ask for (a tied embedding read
+   * transposed by the LM head and plain by its gradient: three copies).
+   */
+  prepack?: boolean;
 }
 
 const TYPE_OF: Record<DType, ort.Tensor.Type> = {
@@ -89,7 +95,7 @@ export class CompiledGraph {
       profileFilePrefix: opts.profilePrefix,
       logSeverityLevel: 3,
       enableMemPattern: opts.memPattern ?? false,
-      extra: { session: { intra_op: { allow_spinning: opts.spin ? "1" : "0" } } },
+      extra: { session: { intra_op: { allow_spinning: opts.spin ? "1" : "0" }, ...(opts.prepack === false ? { disable_prepacking: "1" } : {}) } },
     };
     let session: ort.InferenceSession;
     if (opts.store) {
