@@ -8,7 +8,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LmTokenizer } from "../src/data/lm-data.ts";
 import { loadTrainedModel, runInference } from "../src/experiments/infer.ts";
@@ -69,6 +69,20 @@ for (const name of ["llama", "qwen2"]) {
     }
   });
 }
+
+test("dynamic NTK rope scaling generates as unscaled RoPE within max_position_embeddings, as in HF: the fixture's continuation", async () => {
+  const { prompt, greedy } = fixtureGreedy("llama");
+  const dir = tempDir("gen-dynamic-");
+  cpSync(LLAMA, dir, { recursive: true });
+  const cfg = JSON.parse(readFileSync(join(LLAMA, "config.json"), "utf8"));
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...cfg, rope_scaling: { rope_type: "dynamic", factor: 4 } }));
+  const gen = await Generator.create(loadTrainedModel(dir).model, undefined, { threads: 1 });
+  try {
+    assert.deepEqual((await collect(gen, [prompt], GREEDY))[0], greedy);
+  } finally {
+    gen.dispose();
+  }
+});
 
 test("llama with a PEFT LoRA adapter: cache = recomputation = forward graphs with the adapter, and not the base model's tokens", async () => {
   const { prompt, greedy } = fixtureGreedy("llama");

@@ -12,7 +12,6 @@ import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
 import type { HostTensor } from "../../runtime/host.ts";
 import { adaptedLinears } from "../encoder-sites.ts";
-import { ConfigError } from "../../errors.ts";
 import { addDims, mulDims } from "../../ir/dtype-shape.ts";
 import type { ForwardOptions, KeyValue, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type DecoderConfig, checkSequenceLength, parseDecoderConfig } from "./config.ts";
@@ -105,13 +104,12 @@ function cachedCausalMask(mask01: Value, inputIds: Value, pastKey: Value, n: num
   return b.mul(b.sub(1, keep), -3.4028234663852886e38);
 }
 
-/** cos and sin [B, 1, T, dh] of each token's position, gathered from tables over every position the config allows. */
+/**
+ * cos and sin [B, 1, T, dh] of each token's position, gathered from tables over every position the
+ * config allows. Dynamic NTK scaling changes the angles only past max_position_embeddings, which
+ * the tables (and generation's length check) never reach, so its tables are the unscaled ones.
+ */
 function gatheredRope(cfg: DecoderConfig, positionIds: Value): { cos: Value; sin: Value } {
-  if (cfg.ropeScaling.type === "dynamic") {
-    throw new ConfigError(
-      `rope_scaling type "dynamic" changes every position's angle as the sequence grows; generation with a KV cache supports the other types`,
-    );
-  }
   const P = cfg.maxPositionEmbeddings;
   const [B, T] = positionIds.shape;
   const tables = rotaryTables(cfg, P);
