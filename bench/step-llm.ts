@@ -4,9 +4,14 @@
  * sequence 512 by default: LoRA r=16 on all seven linear layers, and qkv_depth on the same
  * layers at LoRA's parameter budget, each a full step (forward, shifted cross-entropy over the
  * vocabulary, backward, AdamW in TypeScript), against the same LoRA step in PyTorch eager
- * (bench/torch/step_llm.py) interleaved in the same run.
+ * (bench/torch/step_llm.py) interleaved in the same run. `--checkpoint` recomputes every layer in
+ * the backward pass, ours and PyTorch's (torch.utils.checkpoint); `--loss-chunk N` computes our
+ * logits and loss N positions at a time; `--lora-only` skips qkv_depth, so that the peak RSS is
+ * that of the one LoRA step (it is the whole process's, every graph); `--no-prepack` turns off ONNX
+ * Runtime's pre-packed weight copies (CompileOptions.prepack).
  *
- *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--rounds 1] [--warmup 1] [--runs 3] [--no-torch]
+ *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--checkpoint] [--loss-chunk N] [--lora-only] [--no-prepack]
+ *                             [--rounds 1] [--warmup 1] [--runs 3] [--no-torch]
  */
 import { groupRanksForBudget } from "../src/adapters/params.ts";
 import { defaultProviders } from "../src/runtime/session.ts";
@@ -25,29 +30,47 @@ export async function run(argv: string[]): Promise<void> {
   };
   const T = num("--seq", 512);
   const B = num("--batch", 4);
+  const checkpointActivations = argv.includes("--checkpoint");
+  const lossChunk = argv.includes("--loss-chunk") ? num("--loss-chunk", 0) : undefined;
+  const memory = { checkpointActivations, lossChunk, prepack: !argv.includes("--no-prepack") };
   const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
   const model = randomModel(SMOLLM2_135M, overrides);
-  const lora = await trainingStep(model, { construction: "lora", ranks: args.rank, targetModules: ALL_LINEAR }, B, T);
+  const lora = await trainingStep(model, { construction: "lora", ranks: args.rank, targetModules: ALL_LINEAR }, B, T, memory);
   const runners: { name: string; step: () => Promise<unknown>; flops: number; params: number; dispose: () => void }[] = [
     { name: `ours LoRA r=${args.rank} all-linear`, step: lora.step, flops: lora.flops, params: lora.trainableParams, dispose: lora.dispose },
   ];
   let depthNote = "";
-  try {
-    const base = { construction: "qkv_depth", targetModules: ALL_LINEAR };
-    const { groupRanks } = groupRanksForBudget(base, model.family.linearSites(model.config), { isoLora: args.rank });
-    const depth = await trainingStep(model, { ...base, ranks: Object.values(groupRanks)[0], groupRanks }, B, T);
-    const shown = Object.entries(groupRanks)
-      .map(([g, r]) => `${g} ${r.join(",")}`)
-      .join("; ");
-    runners.push({ name: `ours qkv_depth all-linear (${shown})`, step: depth.step, flops: depth.flops, params: depth.trainableParams, dispose: depth.dispose });
-  } catch (e) {
-    depthNote = `qkv_depth on all-linear: not run (${(e as Error).message.split("\n")[0]})`;
-    console.log(depthNote);
-  }
+  if (!argv.includes("--lora-only"))
+    try {
+      const base = { construction: "qkv_depth", targetModules: ALL_LINEAR };
+      const { groupRanks } = groupRanksForBudget(base, model.family.linearSites(model.config), { isoLora: args.rank });
+      const depth = await trainingStep(model, { ...base, ranks: Object.values(groupRanks)[0], groupRanks }, B, T, memory);
+      const shown = Object.entries(groupRanks)
+        .map(([g, r]) => `${g} ${r.join(",")}`)
+        .join("; ");
+      runners.push({
+        name: `ours qkv_depth all-linear (${shown})`,
+        step: depth.step,
+        flops: depth.flops,
+        params: depth.trainableParams,
+        dispose: depth.dispose,
+      });
+    } catch (e) {
+      depthNote = `qkv_depth on all-linear: not run (${(e as Error).message.split("\n")[0]})`;
+      console.log(depthNote);
+    }
   const torch = args.torch
     ? await TorchPeer.start(
         "step_llm",
-        { config: { ...SMOLLM2_135M, ...overrides }, batch: B, seq_len: T, rank: args.rank, targets: ALL_LINEAR, threads: threads() },
+        {
+          config: { ...SMOLLM2_135M, ...overrides },
+          batch: B,
+          seq_len: T,
+          rank: args.rank,
+          targets: ALL_LINEAR,
+          threads: threads(),
+          checkpoint: checkpointActivations,
+        },
         TORCH_BEST,
       )
     : undefined;
@@ -66,6 +89,8 @@ export async function run(argv: string[]): Promise<void> {
   const tokens = B * T;
   console.log(
     `step-llm: SmolLM2-135M shape${args.layers ? ` (${args.layers} layers)` : ""}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
+      `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}, ` +
+      `weight pre-packing ${memory.prepack ? "on" : "off"}; ` +
       `ONNX Runtime EP ${defaultProviders().join(",")}, ${threads()} threads; ${samples[0].length} timed steps after ${args.warmup} warm-up; peak RSS is the whole process (every graph)`,
   );
   const rows = runners.map((r, i) => {
@@ -94,6 +119,8 @@ export async function run(argv: string[]): Promise<void> {
     seq: T,
     batch: B,
     layers: args.layers ?? SMOLLM2_135M.num_hidden_layers,
+    checkpoint: checkpointActivations,
+    loss_chunk: lossChunk ?? null,
     runners: rows.map((r) => ({
       name: r[0],
       trainable: r[1],

@@ -101,14 +101,16 @@ export async function trainingStep(
   adapter: AdapterOptions | undefined,
   batch: number,
   seqLen: number | undefined,
-  opts: { dropout?: number; profilePrefix?: string; store?: WeightStore } = {},
+  opts: { dropout?: number; profilePrefix?: string; store?: WeightStore; checkpointActivations?: boolean; lossChunk?: number; prepack?: boolean } = {},
 ) {
   const set = adapter ? createAdapter(model, adapter).set : undefined;
   const dropout = opts.dropout ? { hidden: opts.dropout, attention: opts.dropout, seed: 1 } : undefined;
-  const built = buildModelGraph({ model, adapter: set, batch, seqLen, trainable: set ? "adapter+head" : "head", loss: true, grads: true, dropout });
-  const flops = graphFlops(built.graph);
+  const spec = { model, adapter: set, batch, seqLen, trainable: set ? ("adapter+head" as const) : ("head" as const), loss: true, grads: true, dropout };
+  const built = buildModelGraph({ ...spec, checkpointActivations: opts.checkpointActivations, lossChunk: opts.lossChunk });
+  // useful work: the recomputation that checkpointing adds does not count
+  const flops = graphFlops(opts.checkpointActivations || opts.lossChunk !== undefined ? buildModelGraph(spec).graph : built.graph);
   const store = opts.store ?? new WeightStore();
-  const graph: CompiledGraph = await compile(built.graph, { store, threads: threads(), profilePrefix: opts.profilePrefix });
+  const graph: CompiledGraph = await compile(built.graph, { store, threads: threads(), profilePrefix: opts.profilePrefix, prepack: opts.prepack });
   const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
   const views = segmentViews(flat, layout);
   const grads = new Float32Array(layout.size);
@@ -122,7 +124,9 @@ export async function trainingStep(
   const into: Record<string, HostTensor> = {};
   for (const k of built.trainable) into[`grad.${k}`] = f32(built.weights.get(k)!.shape, gradViews.get(k)!);
   into.loss = f32([], new Float32Array(1));
-  into.logits = f32(model.family.task === "causal-lm" ? [batch, seqLen!, model.config.vocabSize] : [batch, model.config.numLabels]);
+  if (built.graph.outputs.has("logits")) {
+    into.logits = f32(model.family.task === "causal-lm" ? [batch, seqLen!, model.config.vocabSize] : [batch, model.config.numLabels]);
+  }
   let loss = NaN;
   const step = async () => {
     const out = await graph.run(feeds, into);

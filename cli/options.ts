@@ -46,6 +46,10 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
   ["--val-fraction <f>", "training data held out per class to pick the best evaluation (default 0.1; 0 = pick on test, as the paper)"],
   ["--core-lr-scale <x>", "learning-rate multiplier of the Tucker cores and LoRA B, TensLoRA+/LoRA+ style (default 1)"],
+  [
+    "--loss-chunk <n>",
+    "causal LM: logits and loss N positions at a time (0 = whole; default: in 32 MiB chunks when batch × sequence × vocabulary exceeds 2^25)",
+  ],
 ];
 
 export function addRunOptions(cmd: Command): Command {
@@ -53,6 +57,7 @@ export function addRunOptions(cmd: Command): Command {
   cmd.option("--augment", "train-time flip and colour jitter for images");
   cmd.option("--no-truncation", "causal LM: an example longer than --max-length is an error instead of being cut");
   cmd.option("--packing", "causal LM: pack short examples into rows of --max-length tokens");
+  cmd.option("--checkpoint-activations", "recompute each layer's activations in the backward pass instead of keeping them (less memory, more time)");
   cmd.option("--config <file>", "JSON file of settings (keys as the flags, camelCase); flags override it");
   return cmd;
 }

@@ -13,6 +13,7 @@ export * as ops from "./ir/builder.ts";
 export * as nn from "./ir/functional.ts";
 export { grad } from "./autodiff/vjp.ts";
 export { customVjp, type RegionRule } from "./ir/custom-vjp.ts";
+export { checkpoint } from "./ir/checkpoint.ts";
 export { gradCheck } from "./autodiff/grad-check.ts";
 export { compile, CompiledGraph, type CompileOptions } from "./runtime/session.ts";
 export { type HostTensor, f32, i64, hostTensor } from "./runtime/host.ts";

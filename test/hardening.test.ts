@@ -102,6 +102,7 @@ test("option ranges: --dropout in [0, 1), --threads ≥ 1, --batch-size within m
   for (const dropout of [1, 2, -0.1]) assert.throws(() => checkRunOptions({ ...cfg, dropout }), /--dropout must be in \[0, 1\)/);
   assert.throws(() => checkRunOptions({ ...cfg, threads: -3 }), /--threads must be an integer ≥ 1/);
   assert.throws(() => checkRunOptions({ ...cfg, maxLength: 0 }), /--max-length/);
+  assert.throws(() => checkRunOptions({ ...cfg, lossChunk: 2.5 }), /--loss-chunk must be a whole number of positions/);
   checkRunOptions({ ...cfg, dropout: 0.5, threads: 2 });
   const model = loadModel(VIT);
   assert.throws(() => checkBatchFits(model, 17, 1e8), /--batch-size 100000000 needs about [\d.]+ GiB of activations .* but the machine has [\d.]+ GiB/);

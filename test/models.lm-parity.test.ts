@@ -6,24 +6,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
-import { readSafetensors } from "../src/io/safetensors.ts";
 import { loadModel } from "../src/models/load.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { modelContext } from "../src/models/context.ts";
 import { maxAbs, maxRelDiff, modelRunner, outF32 } from "./helpers.ts";
+import { LM_FIXTURES, lmGolden } from "./lm-golden.ts";
 
-export const LM_FIXTURES = "test/fixtures/hf-tiny-lm";
 const REL = 1e-4;
-
-export function lmGolden(name: string) {
-  const g = readSafetensors(join(LM_FIXTURES, `${name}.safetensors`)).tensors;
-  const f32 = (k: string) => toFloat32(g.get(k)!, k);
-  const i64 = (k: string): HostTensor => ({ dtype: "int64", shape: g.get(k)!.shape, data: toBigInt64(g.get(k)!) });
-  return { g, f32, i64 };
-}
 
 /** max |a − b| over positions with attention_mask 1 (width `w` per position), relative to max |b| there. */
 export function maskedRel(a: Float32Array, b: Float32Array, mask: BigInt64Array, w: number): number {

@@ -692,6 +692,14 @@ rows.push(
   },
   {
     op: Op.SoftmaxCrossEntropy,
+    name: "SoftmaxCrossEntropy float64 sum over the unignored rows",
+    dtype: F64,
+    inputs: [fl("logits", F64, [4, 5], -2, 2), ix("labels", [4], [3, -100, 0, 0])],
+    build: (l, y) => b.softmaxCrossEntropy(l, y, -100, "sum").loss,
+    reference: (l, y) => R.map([R.softmaxCrossEntropy(l, y, -100).loss], (v) => 3 * v),
+  },
+  {
+    op: Op.SoftmaxCrossEntropy,
     name: "SoftmaxCrossEntropy float32 ignoreIndex -1",
     dtype: F32,
     inputs: [fl("logits", F32, [4, 3], -2, 2), ix("labels", [4], [2, -1, 0, -1])],

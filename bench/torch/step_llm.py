@@ -1,12 +1,14 @@
 """A causal-LM training step of a Llama-shaped decoder (SmolLM2-135M by default) in PyTorch eager:
 frozen random weights, PEFT-style LoRA on the listed linear layers, RMSNorm, RoPE (rotate_half),
 grouped-query attention (repeat_kv, matmul + softmax as HF's eager attention), SwiGLU, tied
-LM head, shifted cross-entropy over the vocabulary, torch.optim.AdamW on the LoRA factors."""
+LM head, shifted cross-entropy over the vocabulary, torch.optim.AdamW on the LoRA factors.
+`checkpoint`: each layer recomputed in the backward pass (torch.utils.checkpoint)."""
 import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from common import args, emit, serve, setup, time_it
 from models import LoRA
@@ -65,8 +67,9 @@ class Layer(nn.Module):
 
 
 class Llama(nn.Module):
-    def __init__(self, c, targets, r):
+    def __init__(self, c, targets, r, recompute=False):
         super().__init__()
+        self.recompute = recompute
         self.embed = nn.Embedding(c["vocab_size"], c["hidden_size"]).requires_grad_(False)
         self.layers = nn.ModuleList(Layer(c, targets, r) for _ in range(c["num_hidden_layers"]))
         self.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
@@ -81,14 +84,14 @@ class Llama(nn.Module):
         mask = torch.full((T, T), torch.finfo(torch.float32).min).triu(1)
         x = self.embed(ids)
         for layer in self.layers:
-            x = layer(x, cos, sin, mask)
+            x = checkpoint(layer, x, cos, sin, mask, use_reentrant=False) if self.recompute else layer(x, cos, sin, mask)
         return F.linear(self.norm(x), self.embed.weight)  # tied head
 
 
 a = args()
 setup(a)
 c = a["config"]
-model = Llama(c, set(a["targets"]), a.get("rank", 16)).train()
+model = Llama(c, set(a["targets"]), a.get("rank", 16), bool(a.get("checkpoint"))).train()
 B, T = a["batch"], a["seq_len"]
 ids = torch.randint(0, c["vocab_size"], (B, T))
 trainable = [p for p in model.parameters() if p.requires_grad]

@@ -159,12 +159,12 @@ export const vjpRules: { [O in Op]: VjpRule<O> } = {
   [Op.Constant]: none,
   // the mask is a constant draw; dropout's gradient flows through the Mul that applies it
   [Op.DropoutMask]: none,
-  // d loss/d logits = (softmax ⊙ valid − onehot) / count
-  [Op.SoftmaxCrossEntropy]: ({ inputs: [logits, labels], outputs: [, logProb] }, cts) => {
+  // d loss/d logits = (softmax ⊙ valid − onehot), divided by the count for the mean
+  [Op.SoftmaxCrossEntropy]: ({ inputs: [logits, labels], outputs: [, logProb], params: { reduction } }, cts) => {
     if (cts[1]) UnsupportedOpError.raise("SoftmaxCrossEntropy: gradients through logProb; use logSoftmax instead");
     const oh = b.oneHot(labels, logits.shape[1] as number, logits.dtype);
     const valid = b.reduceSum(oh, [1], true);
-    const count = b.reduceSum(valid, [0, 1], false);
-    return [b.mul(b.sub(b.mul(b.exp(logProb), valid), oh), b.div(cts[0]!, count)), undefined];
+    const scale = reduction === "sum" ? cts[0]! : b.div(cts[0]!, b.reduceSum(valid, [0, 1], false));
+    return [b.mul(b.sub(b.mul(b.exp(logProb), valid), oh), scale), undefined];
   },
 };

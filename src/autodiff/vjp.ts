@@ -8,6 +8,7 @@ import { add, concat, constant, pad, reduceSum, reshape } from "../ir/builder.ts
 import { broadcastAxes, checkAxis, isFloat, shapeToString, shapesEqual } from "../ir/dtype-shape.ts";
 import { type Node, type Value, typecheck } from "../ir/graph.ts";
 import { Op } from "../ir/ops.ts";
+import { planCheckpoints, recompute } from "./checkpoint.ts";
 import { planRegions } from "./regions.ts";
 import { vjpRules } from "./rules.ts";
 
@@ -71,10 +72,14 @@ export function grad(loss: Value, wrt: Value[]): Value[] {
   for (const n of nodes) if (n.inputs.some((x) => live.has(x))) for (const o of n.outputs) live.add(o);
 
   // Fan-out contributions are collected and summed when the value's cotangent is first read.
-  const parts = new Map<Value, Value[]>([[loss, [constant(g, 1, [...loss.shape] as number[], loss.dtype)]]]);
+  const seed = constant(g, 1, [...loss.shape] as number[], loss.dtype);
+  const parts = new Map<Value, Value[]>([[loss, [seed]]]);
+  // the cotangent emitted last: a recomputed region reads it so that it runs only from there on
+  let latest = seed;
   const accumulate = (x: Value, ct: Value) => {
     const c = sumToShape(ct, x);
     if (!shapesEqual(c.shape, x.shape)) internal(`cotangent ${shapeToString(c.shape)} for ${x}`);
+    latest = c;
     const list = parts.get(x);
     if (list) list.push(c);
     else parts.set(x, [c]);
@@ -87,31 +92,42 @@ export function grad(loss: Value, wrt: Value[]): Value[] {
   };
 
   const regions = planRegions(g, loss, live);
+  const checkpoints = planCheckpoints(g);
   const propagate = (inputs: readonly Value[], inCts: (Value | undefined)[], needs: boolean[]) =>
     inputs.forEach((x, k) => {
       const c = inCts[k];
       if (needs[k] && c !== undefined) accumulate(x, c);
     });
 
-  for (let i = nodes.length - 1; i >= 0; i--) {
-    const n = nodes[i];
+  const visit = (n: Node) => {
     const active = regions.get(n);
     if (active) {
       // a region's interior is skipped; its rule runs once, at its earliest node
-      if (n !== active.first) continue;
+      if (n !== active.first) return;
       const { inputs, outputs, rule } = active.region;
       const outCts = outputs.map((o) => cotangent(o));
-      if (outCts.every((c) => c === undefined)) continue;
+      if (outCts.every((c) => c === undefined)) return;
       const needs = inputs.map((x) => live.has(x) && isFloat(x.dtype));
       if (needs.some(Boolean)) propagate(inputs, rule(outCts, needs), needs);
-      continue;
+      return;
     }
     const outCts = n.outputs.map((o) => cotangent(o));
-    if (outCts.every((c) => c === undefined)) continue;
+    if (outCts.every((c) => c === undefined)) return;
     const needs = n.inputs.map((x) => live.has(x) && isFloat(x.dtype));
-    if (!needs.some(Boolean)) continue;
+    if (!needs.some(Boolean)) return;
     const rule = vjpRules[n.op] as (node: Node<Op>, cts: (Value | undefined)[], needs: boolean[]) => (Value | undefined)[];
     propagate(n.inputs, rule(n, outCts, needs), needs);
+  };
+
+  // inside a checkpoint region the rules read the region's recomputed values
+  let copy: Map<Value, Value> | undefined;
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i];
+    const ck = checkpoints.get(n);
+    if (ck && n === ck.interior.at(-1) && ck.region.outputs.some((o) => parts.has(o))) copy = recompute(g, ck, latest);
+    if (ck && copy) g.withSubstitution(copy, () => visit(n));
+    else visit(n);
+    if (ck && n === ck.interior[0]) copy = undefined;
   }
   const out = wrt.map((w) => cotangent(w) ?? constant(g, 0, [...w.shape] as number[], w.dtype));
   typecheck(g);

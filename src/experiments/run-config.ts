@@ -13,7 +13,7 @@ export { loadConfigFile } from "./config-file.ts";
  * to 1e-6, batch 64, 10 epochs), except `warmup` = -1 meaning the paper's default (0 for images,
  * 0.1 for text), plus what picks the model, data and adapter.
  */
-export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "valFraction" | "coreLrScale"> {
+export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "valFraction" | "coreLrScale" | "checkpointActivations" | "lossChunk"> {
   /** HF model folder; empty = the embedded MNIST benchmark. */
   model: string;
   /** Data path (or "mnist"); empty with the embedded model. */
@@ -60,6 +60,10 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
   valFraction: number;
   /** Learning-rate multiplier of the zero-initialised adapter tensors (Tucker core, LoRA B). */
   coreLrScale: number;
+  /** Recompute each layer's activations in the backward pass instead of keeping them. */
+  checkpointActivations: boolean;
+  /** Causal LM: logits and loss this many positions at a time; 0 = whole; -1 = chunked when the logits are large. */
+  lossChunk: number;
 }
 
 export const DEFAULTS: RunConfig = {
@@ -103,6 +107,8 @@ export const DEFAULTS: RunConfig = {
   threads: 0,
   valFraction: 0.1,
   coreLrScale: 1,
+  checkpointActivations: false,
+  lossChunk: -1,
 };
 
 /** The embedded benchmark's schedule: ~80 steps of few-shot data need a larger rate than the paper's. */

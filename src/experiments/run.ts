@@ -117,15 +117,17 @@ export function backboneParams(model: LoadedModel): number {
 /**
  * Refuse a batch whose activations cannot fit: about 24 float32 values per token, hidden unit
  * and layer are kept for the backward pass (attention, the 4x MLP, norms), plus the B x heads x
- * T x T attention maps. An estimate, not a bound; the message gives it so the user can judge.
+ * T x T attention maps; with checkpointed layers, those of one layer and each layer's input.
+ * An estimate, not a bound; the message gives it so the user can judge.
  */
-export function checkBatchFits(model: LoadedModel, seqLen: number, batch: number): void {
+export function checkBatchFits(model: LoadedModel, seqLen: number, batch: number, checkpointed = false): void {
   const { hidden, layers, heads } = modelContext(model);
-  const bytes = 4 * batch * layers * seqLen * (24 * hidden + 2 * heads * seqLen);
+  const layer = 24 * hidden + 2 * heads * seqLen;
+  const bytes = 4 * batch * seqLen * (checkpointed ? layer + layers * hidden : layers * layer);
   if (bytes > totalmem()) {
     const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
     throw new ConfigError(
-      `--batch-size ${batch} needs about ${gib(bytes)} of activations (${layers} layers, ${seqLen} tokens, hidden ${hidden}) but the machine has ${gib(totalmem())}; lower --batch-size`,
+      `--batch-size ${batch} needs about ${gib(bytes)} of activations (${layers} layers, ${seqLen} tokens, hidden ${hidden}) but the machine has ${gib(totalmem())}; lower --batch-size${checkpointed ? "" : " or add --checkpoint-activations"}`,
     );
   }
 }
@@ -150,7 +152,7 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
   const tc = trainConfig(cfg, model.family.task);
   const { imageSize = 0, patchSize = 1 } = model.config as { imageSize?: number; patchSize?: number };
-  checkBatchFits(model, prepared.data.seqLen ?? (imageSize / patchSize) ** 2 + 1, tc.batchSize);
+  checkBatchFits(model, prepared.data.seqLen ?? (imageSize / patchSize) ** 2 + 1, tc.batchSize, cfg.checkpointActivations);
   const lock = openRunFolder(outDir, resume ? "resume" : mode === "overwrite" ? "overwrite" : "new");
   try {
     for (const w of warnings) hooks.warn?.(w);

@@ -157,8 +157,8 @@ export function dropoutMask(like: Value, ratio: number, seed: number): Value {
   return one(like.graph, Op.DropoutMask, [like], { ratio, seed });
 }
 
-/** Mean softmax cross-entropy over rows whose label is not `ignoreIndex`. */
-export function softmaxCrossEntropy(logits: Value, labels: Value, ignoreIndex = -100): { loss: Value; logProb: Value } {
-  const [loss, logProb] = logits.graph.bind(Op.SoftmaxCrossEntropy, [logits, labels], { ignoreIndex });
+/** Softmax cross-entropy over rows whose label is not `ignoreIndex`: their mean, or their sum (a chunk of a larger mean). */
+export function softmaxCrossEntropy(logits: Value, labels: Value, ignoreIndex = -100, reduction: "mean" | "sum" = "mean"): { loss: Value; logProb: Value } {
+  const [loss, logProb] = logits.graph.bind(Op.SoftmaxCrossEntropy, [logits, labels], { ignoreIndex, reduction });
   return { loss, logProb };
 }

@@ -8,6 +8,7 @@ import { inferRules, type TypeInfo } from "./infer.ts";
 import { Hasher } from "./hash.ts";
 import { Op, type OpParams } from "./ops.ts";
 import type { VjpRegion } from "./custom-vjp.ts";
+import type { CheckpointRegion } from "./checkpoint.ts";
 
 export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
@@ -52,7 +53,10 @@ export class Graph {
   readonly outputs = new Map<string, Value>();
   /** Subgraphs with their own gradient rule (custom-vjp.ts). */
   readonly vjpRegions: VjpRegion[] = [];
+  /** Subgraphs recomputed in the backward pass instead of kept (checkpoint.ts). */
+  readonly checkpoints: CheckpointRegion[] = [];
   #nextId = 0;
+  #substitute: ReadonlyMap<Value, Value> | undefined;
   #names = new Set<string>();
 
   input(name: string, dtype: DType, shape: Shape): Value {
@@ -80,12 +84,28 @@ export class Graph {
   /** Append a node; its output types come from the op's inference rule. */
   bind<O extends Op>(op: O, inputs: Value[], params: OpParams<O>): Value[] {
     for (const x of inputs) if (x.graph !== this) internal(`${op}: input ${x} belongs to another graph`);
+    const sub = this.#substitute;
+    if (sub) inputs = inputs.map((x) => sub.get(x) ?? x);
     const types = inferRules[op](inputs, params as never);
     const outputs = types.map((t) => this.#value(t));
     const node: Node<O> = { op, inputs, outputs, params };
     for (const o of outputs) o.producer = node;
     this.nodes.push(node);
     return outputs;
+  }
+
+  /**
+   * Run `fn` with every node it appends reading `map.get(x)` in place of an input x found in `map`:
+   * gradient rules written against a region's values then read the region's recomputed copies.
+   */
+  withSubstitution<T>(map: ReadonlyMap<Value, Value>, fn: () => T): T {
+    const outer = this.#substitute;
+    this.#substitute = map;
+    try {
+      return fn();
+    } finally {
+      this.#substitute = outer;
+    }
   }
 
   isInitializer(v: Value): boolean {

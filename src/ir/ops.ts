@@ -103,8 +103,8 @@ export interface OpParamsMap {
   [Op.Size]: { axis: number };
   /** A {0, 1/(1-ratio)} mask with the shape of its input, drawn from a seeded stream. */
   [Op.DropoutMask]: { ratio: number; seed: number };
-  /** Mean cross-entropy over rows whose label ≠ ignoreIndex; outputs [loss, logProb]. */
-  [Op.SoftmaxCrossEntropy]: { ignoreIndex: number };
+  /** Cross-entropy over rows whose label ≠ ignoreIndex, their mean or sum; outputs [loss, logProb]. */
+  [Op.SoftmaxCrossEntropy]: { ignoreIndex: number; reduction: "mean" | "sum" };
 }
 
 export type OpParams<O extends Op> = OpParamsMap[O];

@@ -29,6 +29,14 @@ export interface GraphSpec {
   past?: Dim;
   /** Decoders: logits of the last position only. */
   lastLogits?: boolean;
+  /** Recompute each layer's activations in the backward pass instead of keeping them (less memory, one more forward). */
+  checkpointActivations?: boolean;
+  /**
+   * Compute the loss from `lossChunk` positions at a time (tasks with a chunked loss: causal LM),
+   * never holding [B, T, vocab] logits; the graph then has no "logits" output. "auto": chunks
+   * where the task has a chunked loss and the whole logits would be large (autoLossChunk).
+   */
+  lossChunk?: number | "auto";
   trainable: TrainableSet;
   /** Add the task's mean loss as output "loss" over a "labels" input. */
   loss?: boolean;
@@ -57,6 +65,17 @@ export interface BuiltGraph {
   weights: WeightMap;
   /** Dropout masks to feed (feedMasks). */
   masks: MaskInput[];
+}
+
+/** Logits larger than this many values are computed in chunks of at most LOSS_CHUNK_VALUES when the task can (128 and 32 MiB of float32). */
+const LOSS_CHUNK_ABOVE = 2 ** 25;
+const LOSS_CHUNK_VALUES = 2 ** 23;
+
+/** Positions per loss chunk for logits [B, T, classes], or undefined where they are small enough whole (or symbolic). */
+export function autoLossChunk(logitsShape: readonly Dim[]): number | undefined {
+  const [B, T, C] = logitsShape;
+  if (typeof B !== "number" || typeof T !== "number" || typeof C !== "number" || B * T * C <= LOSS_CHUNK_ABOVE) return undefined;
+  return Math.max(1, Math.floor(LOSS_CHUNK_VALUES / (B * C)));
 }
 
 export function buildModelGraph(spec: GraphSpec): BuiltGraph {
@@ -92,8 +111,14 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
     hook: adapter ? adapterHook(adapter, (n) => scope.get(n)) : undefined,
     dropout: spec.dropout && (spec.feedMasks ? { ...spec.dropout, source } : spec.dropout),
     lastLogits: spec.lastLogits,
+    checkpointLayers: spec.checkpointActivations,
   });
-  g.output("logits", out.logits);
+  const chunkable = spec.loss && task.chunkedLoss && out.head ? task.chunkedLoss : undefined;
+  if (typeof spec.lossChunk === "number" && spec.lossChunk !== 0 && !chunkable) {
+    throw new ConfigError(`a chunked loss needs a causal LM and the loss output; ${model.family.modelType} (${task.name}) computes its loss whole`);
+  }
+  const chunk = spec.lossChunk === "auto" ? chunkable && autoLossChunk(out.logits.shape) : spec.lossChunk;
+  if (!chunk) g.output("logits", out.logits);
   if (spec.hiddenState) g.output("last_hidden_state", out.lastHiddenState);
   out.present?.forEach((kv, l) => {
     g.output(`present.${l}.key`, kv.key);
@@ -103,7 +128,7 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   const trainable = scope.trainable.map((t) => t.name);
   if (spec.loss) {
     const labels = g.input("labels", "int64", task.labelShape(spec.batch, spec.seqLen));
-    const loss = task.loss(out.logits, labels);
+    const loss = chunk ? chunkable!(out.lastHiddenState, out.head!, labels, chunk) : task.loss(out.logits, labels);
     g.output("loss", loss);
     if (spec.grads) {
       const grads = grad(

@@ -15,6 +15,8 @@ export interface ForwardOptions {
   dropout?: DropoutOptions;
   /** Causal LMs: logits of the last position only ([B, 1, vocab]), all generation reads. */
   lastLogits?: boolean;
+  /** Training: recompute each layer's activations in the backward pass instead of keeping them (src/ir/checkpoint.ts). */
+  checkpointLayers?: boolean;
 }
 
 export interface DropoutOptions {
@@ -28,6 +30,8 @@ export interface DropoutOptions {
 export interface ModelOutputs {
   logits: Value; // [B, numLabels]; causal LMs [B, T, vocab]
   lastHiddenState: Value; // [B, T, d]
+  /** Causal LMs: the LM head, logits of any positions of lastHiddenState (a chunked loss applies it piece by piece). */
+  head?: (hidden: Value) => Value;
   /** With a KV cache: each layer's keys and values after this step, [B, H_kv, P+T, dh]. */
   present?: KeyValue[];
 }

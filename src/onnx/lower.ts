@@ -218,5 +218,5 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
     ctx.emit(node("Cast", [mask], [maskF], { to: elemType(dtype) }));
     ctx.emit(node("Mul", [maskF, scalarOf(ctx, dtype, 1 / (1 - ratio))], [y]));
   },
-  [Op.SoftmaxCrossEntropy]: direct("SoftmaxCrossEntropyLoss", (n) => ({ reduction: "mean", ignore_index: n.params.ignoreIndex })),
+  [Op.SoftmaxCrossEntropy]: direct("SoftmaxCrossEntropyLoss", (n) => ({ reduction: n.params.reduction, ignore_index: n.params.ignoreIndex })),
 };

@@ -58,6 +58,12 @@ export interface CompileOptions {
    * training step held 2.6 GB of activations instead of 1.3 GB, and was no faster.
    */
   memPattern?: boolean;
+  /**
+   * ORT's pre-packing of constant MatMul operands (default true). Each packed weight is a second
+   * copy beside the initializer, one per layout its consumers ask for (a tied embedding read
+   * transposed by the LM head and plain by its gradient: three copies).
+   */
+  prepack?: boolean;
 }
 
 /** The execution providers a session asks for unless told otherwise: TENSLORA_EP's list, then CPU. */
@@ -102,7 +108,7 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
     profileFilePrefix: opts.profilePrefix,
     logSeverityLevel: 3,
     enableMemPattern: opts.memPattern ?? false,
-    extra: { session: { intra_op: { allow_spinning: opts.spin ? "1" : "0" } } },
+    extra: { session: { intra_op: { allow_spinning: opts.spin ? "1" : "0" }, ...(opts.prepack === false ? { disable_prepacking: "1" } : {}) } },
   };
   let model: string | Uint8Array = bytes;
   if (opts.store) {

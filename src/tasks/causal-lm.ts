@@ -6,6 +6,9 @@
  */
 import { ConfigError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
+import { grad } from "../autodiff/vjp.ts";
+import { checkpoint } from "../ir/checkpoint.ts";
+import { customVjp } from "../ir/custom-vjp.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";
@@ -23,6 +26,49 @@ export function shiftLabels(labels: Value): Value {
 export function causalLmLoss(logits: Value, labels: Value): Value {
   const [B, T, V] = logits.shape as number[];
   return crossEntropy(b.reshape(logits, [B * T, V]), b.reshape(shiftLabels(labels), [B * T]));
+}
+
+/** Whether `v` is computed from `from` and frozen values only (no graph input: nothing trained, no batch data). */
+function readsOnly(v: Value, from: Value): boolean {
+  const inputs = new Set(v.graph.inputs);
+  const seen = new Set<Value>([from]);
+  const stack = [v];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (seen.has(x)) continue;
+    seen.add(x);
+    if (inputs.has(x)) return false;
+    if (x.producer) stack.push(...x.producer.inputs);
+  }
+  return true;
+}
+
+/**
+ * causalLmLoss over position chunks, each chunk's logits alive only while its summed
+ * cross-entropy is taken. Where the head reads nothing trainable (a frozen LM head), the chunk's
+ * gradient with respect to its hidden state is taken at once, in the forward pass (a [B, chunk, d]
+ * value kept, as fused linear cross-entropy does); otherwise the chunk is a checkpoint region and
+ * the backward pass recomputes its logits.
+ */
+export function chunkedCausalLmLoss(hidden: Value, head: (hidden: Value) => Value, labels: Value, chunk: number): Value {
+  const [B, T] = hidden.shape as number[];
+  if (!Number.isInteger(chunk) || chunk < 1) throw new ConfigError(`the loss chunk must be a whole number of positions ≥ 1, got ${chunk}`);
+  const shifted = shiftLabels(labels);
+  const scored = b.reduceSum(b.cast(b.less(IGNORE_INDEX, shifted), hidden.dtype), [0, 1]);
+  let total: Value | undefined;
+  for (let t = 0; t < T; t += chunk) {
+    const end = Math.min(T, t + chunk);
+    const h = b.slice(hidden, 1, t, end);
+    const logits = head(h);
+    const V = logits.shape[2] as number;
+    const sum = b.softmaxCrossEntropy(b.reshape(logits, [B * (end - t), V]), b.reshape(b.slice(shifted, 1, t, end), [B * (end - t)]), IGNORE_INDEX, "sum").loss;
+    if (readsOnly(logits, h)) {
+      const [dh] = grad(sum, [h]);
+      customVjp([h], [sum], ([ct]) => [b.mul(dh, ct!)]);
+    } else checkpoint([h], [sum]);
+    total = total ? b.add(total, sum) : sum;
+  }
+  return b.div(total!, scored);
 }
 
 export const LM_METRICS = ["perplexity", "loss", "next_token_accuracy"] as const;
@@ -65,6 +111,7 @@ export const causalLm: TaskSpec = {
   trainsHeadWithAdapter: false,
   labelShape: (batch, seqLen) => [batch, seqLen ?? 1],
   loss: causalLmLoss,
+  chunkedLoss: chunkedCausalLmLoss,
   metrics: LM_METRICS,
   higherIsBetter: (m) => m === "next_token_accuracy",
   async evaluate(data, split, graph, B, feedsOf, metric) {

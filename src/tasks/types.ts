@@ -31,6 +31,11 @@ export interface TaskSpec {
   labelShape(batch: Dim, seqLen: Dim | undefined): Dim[];
   /** Mean loss of `logits` against `labels` (labels −100 ignored). */
   loss(logits: Value, labels: Value): Value;
+  /**
+   * The same loss from the final hidden state [B, T, d] and the head, `chunk` positions at a time,
+   * so that no more than [B, chunk, classes] logits exist at once, in the forward or the backward pass.
+   */
+  chunkedLoss?(hidden: Value, head: (hidden: Value) => Value, labels: Value, chunk: number): Value;
   /** The metric names `--metric` accepts, the first the default; and whether higher is better. */
   readonly metrics: readonly string[];
   higherIsBetter(metric: string): boolean;

@@ -51,6 +51,10 @@ export interface TrainConfig {
   valFraction?: number;
   /** Multiplies the learning rate of each adapter tensor that starts at zero (Tucker core, LoRA B), as TensLoRA+ and LoRA+ do; absent = 1. */
   coreLrScale?: number;
+  /** Recompute each layer's activations in the backward pass instead of keeping them (less memory, about a third more time). */
+  checkpointActivations?: boolean;
+  /** Causal LM: logits and loss this many positions at a time; 0 = whole; absent = chunked when the logits are large. */
+  lossChunk?: number;
 }
 
 export type TrainEvent =
@@ -124,7 +128,15 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const dropout = cfg.dropout > 0 ? { hidden: cfg.dropout, attention: cfg.dropout, seed: cfg.seed } : undefined;
   const trainSpec = { model, adapter, batch: B, seqLen: data.seqLen, trainable: setup.trainable };
   // masks are fed from a stream keyed by (seed, step, site), so a resumed run replays them
-  const built = buildModelGraph({ ...trainSpec, loss: true, grads: true, dropout, feedMasks: true });
+  const built = buildModelGraph({
+    ...trainSpec,
+    loss: true,
+    grads: true,
+    dropout,
+    feedMasks: true,
+    checkpointActivations: cfg.checkpointActivations,
+    lossChunk: cfg.lossChunk ?? "auto",
+  });
   const masks = built.masks.map((m) => ({ ...m, data: new Float32Array(m.shape.reduce((a, b) => a * b, 1)) }));
   const maskFeeds = (s: number): Record<string, HostTensor> => {
     for (const m of masks) {

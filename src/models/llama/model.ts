@@ -16,6 +16,7 @@ import { addDims, mulDims } from "../../ir/dtype-shape.ts";
 import type { ForwardOptions, KeyValue, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type DecoderConfig, checkSequenceLength, parseDecoderConfig } from "./config.ts";
 import { rotaryTables } from "./rope.ts";
+import { checkpoint } from "../../ir/checkpoint.ts";
 
 export interface DecoderInputs {
   inputIds: Value; // [B, T] int64
@@ -182,17 +183,19 @@ function forward(s: ParamScope, cfg: DecoderConfig, inp: DecoderInputs, opts: Fo
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     const lp = layerPath(l);
     const [q, k, v, o, gate, up, down] = sites.slice(7 * l, 7 * l + 7);
+    const layerIn = h;
     const [qy, ky, vy] = dense(norm(`${lp}.input_layernorm`, h), [q, k, v]);
     const ctx = groupedAttention(cfg, qy, ky, vy, rope, mask, opts.dropout, l, inp.cache && { past: inp.cache.past[l], present });
     h = b.add(h, drop(dense(ctx, [o])[0], 2000 + l));
     const [gy, uy] = dense(norm(`${lp}.post_attention_layernorm`, h), [gate, up]);
     h = b.add(h, drop(dense(swiglu(gy, uy), [down])[0], 3000 + l));
+    if (opts.checkpointLayers) checkpoint([layerIn], [h]);
   }
   const lastHiddenState = norm("model.norm", h);
   const [B] = lastHiddenState.shape;
   const read = opts.lastLogits ? b.reshape(b.gather(lastHiddenState, b.sub(b.size(inp.inputIds, 1), 1), 1), [B, 1, cfg.hiddenSize]) : lastHiddenState;
-  const logits = linear(read, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T or 1, vocab]
-  return { logits, lastHiddenState, present: inp.cache && present };
+  const head = (x: Value) => linear(x, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD));
+  return { logits: head(read), lastHiddenState, head, present: inp.cache && present }; // logits [B, T or 1, vocab]
 }
 
 function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfig, DecoderInputs> {

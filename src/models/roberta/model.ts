@@ -4,6 +4,7 @@
  * on the <s> token. Position ids follow RoBERTa: pads keep the pad id, others count from pad+1.
  */
 import * as b from "../../ir/builder.ts";
+import { checkpoint } from "../../ir/checkpoint.ts";
 import { additiveMask, attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
@@ -102,6 +103,7 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     const lp = layerPath(l);
     const [q, k, v, o, fc1, fc2] = sites.slice(6 * l, 6 * l + 6);
+    const layerIn = h;
     const [qy, ky, vy] = dense(h, [q, k, v]);
     const ctx = attention(qy, ky, vy, {
       heads: cfg.numAttentionHeads,
@@ -118,6 +120,7 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
       (v, k) => opts.hook?.(v, [k === 1 ? fc1 : fc2])[0],
     );
     h = ln(`${lp}.output.LayerNorm`, b.add(drop(mlp, 3000 + l), a));
+    if (opts.checkpointLayers) checkpoint([layerIn], [h]);
   }
   const cls = drop(b.reshape(b.slice(h, 1, 0, 1), [B, d]), 4000);
   const pooled = drop(b.tanh(linear(cls, s.get("classifier.dense.weight"), s.get("classifier.dense.bias"))), 4001);

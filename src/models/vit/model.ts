@@ -3,6 +3,7 @@
  * positions, pre-norm encoder blocks with exact-erf GELU, final LayerNorm, linear head on CLS.
  */
 import * as b from "../../ir/builder.ts";
+import { checkpoint } from "../../ir/checkpoint.ts";
 import { attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Dim } from "../../ir/dtype-shape.ts";
 import type { Value } from "../../ir/graph.ts";
@@ -88,6 +89,7 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     const lp = layerPath(l);
     const [q, k, v, o, fc1, fc2] = sites.slice(6 * l, 6 * l + 6);
+    const layerIn = h;
     const ln = (name: string, x: Value) => layerNorm(x, s.get(`${lp}.${name}.weight`), s.get(`${lp}.${name}.bias`), cfg.layerNormEps);
     const x = ln("layernorm_before", h);
     const [qy, ky, vy] = dense(x, [q, k, v]);
@@ -98,6 +100,7 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
     h = b.add(drop(dense(ctx, [o])[0], hp, 2000 + l), h);
     const mlp = geluMlp(ln("layernorm_after", h), ...weightBias(fc1), ...weightBias(fc2), (v, k) => opts.hook?.(v, [k === 1 ? fc1 : fc2])[0]);
     h = b.add(drop(mlp, hp, 3000 + l), h);
+    if (opts.checkpointLayers) checkpoint([layerIn], [h]);
   }
   const lastHiddenState = layerNorm(h, s.get(`${P}layernorm.weight`), s.get(`${P}layernorm.bias`), cfg.layerNormEps);
   const clsOut = b.reshape(b.slice(lastHiddenState, 1, 0, 1), [B, d]);

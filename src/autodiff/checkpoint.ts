@@ -1,0 +1,78 @@
+/**
+ * Which checkpoint regions (src/ir/checkpoint.ts) the engine recomputes, and the recomputation.
+ * A region's interior is every node on a path from its inputs to its outputs. A region whose
+ * interior values other than its outputs are also read outside it (by a node that needs them
+ * kept anyway), or that shares nodes with an earlier region, is differentiated as it stands:
+ * exact, it only keeps its activations.
+ */
+import * as b from "../ir/builder.ts";
+import type { CheckpointRegion } from "../ir/checkpoint.ts";
+import { isFloat } from "../ir/dtype-shape.ts";
+import type { Graph, Node, Value } from "../ir/graph.ts";
+import { Op } from "../ir/ops.ts";
+
+export interface PlannedCheckpoint {
+  region: CheckpointRegion;
+  /** The nodes recomputed, in graph order. */
+  interior: Node[];
+}
+
+/** Interior node → its region, for the regions of `g` that can be recomputed. */
+export function planCheckpoints(g: Graph): Map<Node, PlannedCheckpoint> {
+  const plan = new Map<Node, PlannedCheckpoint>();
+  if (g.checkpoints.length === 0) return plan;
+  const consumers = new Map<Value, Node[]>();
+  for (const n of g.nodes) {
+    for (const x of n.inputs) {
+      const list = consumers.get(x);
+      if (list) list.push(n);
+      else consumers.set(x, [n]);
+    }
+  }
+  for (const region of g.checkpoints) {
+    if (!region.inputs.some((x) => isFloat(x.dtype))) continue;
+    // forward from the inputs; a dropout mask reads only its input's shape, and a second draw would differ
+    const computed = new Set<Value>(region.inputs);
+    for (const n of g.nodes) if (n.op !== Op.DropoutMask && n.inputs.some((x) => computed.has(x))) for (const o of n.outputs) computed.add(o);
+    const inside = new Set<Node>();
+    const stack = region.outputs.filter((o) => computed.has(o));
+    while (stack.length) {
+      const v = stack.pop()!;
+      if (region.inputs.includes(v) || !computed.has(v) || !v.producer || inside.has(v.producer)) continue;
+      inside.add(v.producer);
+      stack.push(...v.producer.inputs);
+    }
+    const outputs = new Set(region.outputs);
+    const leaks = [...inside].some((n) => n.outputs.some((o) => !outputs.has(o) && (consumers.get(o) ?? []).some((c) => !inside.has(c))));
+    if (inside.size === 0 || leaks || [...inside].some((n) => plan.has(n))) continue;
+    const planned = { region, interior: g.nodes.filter((n) => inside.has(n)) };
+    for (const n of inside) plan.set(n, planned);
+  }
+  return plan;
+}
+
+/**
+ * Emit a copy of the region's interior computed from its inputs, and return original value →
+ * copy. The inputs enter the copy plus a zero that ONNX Runtime cannot fold, read from `after`
+ * (the latest cotangent of the backward pass): the copy then can neither be merged back into the
+ * forward pass by common-subexpression elimination nor be scheduled before the backward pass
+ * reaches the region, which would keep it alive as long as the forward activations it replaces.
+ */
+export function recompute(g: Graph, planned: PlannedCheckpoint, after: Value): Map<Value, Value> {
+  const first = b.slice(b.reshape(after, [-1]), 0, 0, 1);
+  // e < e is false for every e, NaN included
+  const zero = b.where(b.less(first, first), first, 0);
+  const copy = new Map<Value, Value>();
+  for (const x of planned.region.inputs) if (isFloat(x.dtype)) copy.set(x, b.add(x, b.cast(zero, x.dtype)));
+  for (const n of planned.interior) {
+    const outs = g.bind(
+      n.op,
+      n.inputs.map((x) => copy.get(x) ?? x),
+      n.params,
+    );
+    n.outputs.forEach((o, k) => copy.set(o, outs[k]));
+  }
+  // rules that read an input read the kept original
+  for (const x of planned.region.inputs) copy.delete(x);
+  return copy;
+}
