@@ -320,6 +320,8 @@ export interface EvalOptions {
   textColumn?: string;
   textPairColumn?: string;
   labelColumn?: string;
+  /** The run's --num-labels (integer table labels in [0, numLabels)). */
+  numLabels?: number;
   maxLength?: number;
   batchSize?: number;
   split?: SplitName;
@@ -371,6 +373,7 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
     textColumn: o.textColumn,
     textPairColumn: o.textPairColumn,
     labelColumn: o.labelColumn,
+    numLabels: o.numLabels,
     warn,
   });
   const classNames = ds.split.train.classNames;
@@ -385,8 +388,10 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
   }
   const data = taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 });
   const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
-  const preds = await withEvalGraph(tm, data.seqLen, B, o.threads, (graph, b, feeds) => predict(data, split, graph, b, feeds));
-  return { ...summarize(preds, data.labels!(split), classNames.length), split, classNames };
+  const { preds, labels, skipped } = await withEvalGraph(tm, data.seqLen, B, o.threads, (graph, b, feeds) => predict(data, split, graph, b, feeds));
+  if (skipped.length)
+    warn(`${skipped.length} image(s) of the ${split} split no longer decode and are left out of the metrics: ${skipped.slice(0, 5).join(", ")}`);
+  return { ...summarize(preds, labels, classNames.length), split, classNames };
 }
 
 /** Run `f` with a compiled logits-only graph of the trained model for batch B. */
