@@ -10,6 +10,7 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--text-column <name>", "table column holding the text"],
   ["--text-pair-column <name>", "table column holding the second text of a pair"],
   ["--label-column <name>", "table column holding the label"],
+  ["--num-labels <n>", "classification: the head's class count; integer labels lie in 0..N-1 and need not all occur (default: from the data)"],
   ["--construction <name>", "lora | att | qkv | depth | att_qkv | att_depth | qkv_depth | att_qkv_depth | head | full"],
   ["--ranks <list>", "per-mode ranks, e.g. 8,8,3,12"],
   ["--budget <n>", "parameter budget; ranks from the rank solver"],

@@ -32,6 +32,9 @@ export class UseAfterDisposeError extends TensLoRAError {}
 /** Input data (a dataset row, an image, a label) is unusable. */
 export class DataError extends TensLoRAError {}
 
+/** An image file (or buffer) that does not decode: the one data error a run skips past instead of stopping. */
+export class ImageDecodeError extends DataError {}
+
 /** Training hit a non-finite loss. */
 export class NonFiniteLossError extends TensLoRAError {}
 

@@ -16,7 +16,6 @@ import { join } from "node:path";
 import { type AdapterSet, adapterParamCount, groupParameterShapes, tensorKey } from "../src/adapters/adapter-set.ts";
 import type { AdapterGroup, AdapterOptions } from "../src/adapters/config.ts";
 import { CONSTRUCTION_SPECS, type Construction, modeNames, tensorCount } from "../src/adapters/constructions.ts";
-import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter, unmergeAdapter } from "../src/adapters/merge.ts";
 import { paramCount } from "../src/adapters/params.ts";
@@ -28,6 +27,7 @@ import { Rng } from "../src/tensor/random.ts";
 import {
   FIXTURES,
   type ModelRunner,
+  designCount,
   dot,
   hfInputs,
   labelsOf,
@@ -85,23 +85,6 @@ const ROWS: Row[] = [
   { model: "roberta", opts: { construction: "qkv", ranks: 2, factorization: "cp" } },
   { model: "roberta", opts: { construction: "depth", ranks: tucker("depth") } },
 ];
-
-/**
- * DESIGN.md §1's table, written out for one shape group ([dIn, dOut], dh = dOut/H, P projections,
- * L layers): Tucker Σ I_n r_n + Π r_n, CP R·Σ I_n, tensor-train Σ r_{k−1} I_k r_k (r₀ = r_N = 1).
- */
-function designCount(c: Construction, r: number[], dIn: number, dOut: number, H: number, L: number, P: number, f: Factorization): number {
-  if (c === "lora") return P * L * r[0] * (dIn + dOut);
-  const att = CONSTRUCTION_SPECS[c].hasAtt;
-  const sizes = [dIn, ...(att ? [dOut / H, H] : [dOut]), ...(c.includes("qkv") ? [P] : []), ...(c.includes("depth") ? [L] : [])];
-  const tensors = (c.includes("qkv") ? 1 : P) * (c.includes("depth") ? 1 : L);
-  if (f === "cp") return tensors * r[0] * sizes.reduce((a, b) => a + b, 0);
-  if (f === "tt") {
-    const b = [1, ...r, 1];
-    return tensors * sizes.reduce((a, n, k) => a + b[k] * n * b[k + 1], 0);
-  }
-  return tensors * (sizes.reduce((a, n, i) => a + n * r[i], 0) + r.reduce((a, b) => a * b, 1));
-}
 
 interface Setup {
   model: LoadedModel;

@@ -17,15 +17,14 @@ import { loraModules } from "../src/adapters/export.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { paramCount } from "../src/adapters/params.ts";
 import type { LinearSite } from "../src/adapters/sites.ts";
-import { grad } from "../src/autodiff/vjp.ts";
 import { ConfigError } from "../src/errors.ts";
-import * as b from "../src/ir/builder.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import { compile } from "../src/runtime/session.ts";
 import { matmul } from "../src/tensor/dense.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { maxRelDiff, naiveDeltaMap, planSet, randomizeAdapter } from "./helpers.ts";
+import { checkProbeGradients, runProbeGraph } from "./probe-loss.ts";
 
 const LAYERS = 2;
 const TOKENS = 3;
@@ -171,64 +170,10 @@ test("GQA: the graph's K/V/O updates equal x·ΔWᵀ of merge, merge equals the 
 
 test("GQA: the hook's gradients equal central differences of the host loss (float64)", async () => {
   const picks = cases.filter((c, i) => i % 3 === 0 || c.set.config.construction === "att_qkv_depth");
-  for (const { id, sites, set } of picks) {
+  const xs = new Map([[12, x]]);
+  for (const { id, set } of picks) {
     const rng = new Rng(31);
-    // loss = Σ_sites Σ (x ΔWᵀ) ⊙ C_site, linear in each ΔW: dL/dΔW = C_siteᵀ x
-    const adapted = set.groups.flatMap((gr) => gr.grid.flat());
-    const C = new Map(adapted.map((s) => [s.path, rng.normalArray(TOKENS * s.outFeatures)]));
-    const g = new Graph();
-    const xv = g.initializer("x", x, [TOKENS, 12]);
-    const params = new Map<string, Value>();
-    const get = (name: string) => {
-      if (!params.has(name)) params.set(name, g.input(name, "float32", [...set.tensors.get(name)!.shape]));
-      return params.get(name)!;
-    };
-    const hook = adapterHook(set, get);
-    let loss: Value | undefined;
-    for (const s of adapted) {
-      const term = b.reduceSum(b.mul(hook(xv, [s])[0]!, g.initializer(`C:${s.path}`, C.get(s.path)!, [TOKENS, s.outFeatures])), [0, 1]);
-      loss = loss ? b.add(loss, term) : term;
-    }
-    const names = [...params.keys()];
-    grad(
-      loss!,
-      names.map((n) => params.get(n)!),
-    ).forEach((gv, i) => g.output(`grad.${names[i]}`, gv));
-    const compiled = await compile(g);
-    const feeds = Object.fromEntries(names.map((n) => [n, { dtype: "float32" as const, shape: set.tensors.get(n)!.shape, data: set.tensors.get(n)!.data }]));
-    const out = await compiled.run(feeds);
-    compiled.dispose();
-    const hostLoss = (tensors: WeightMap): number => {
-      let total = 0;
-      for (const [key, dw] of naiveDeltaMap({ ...set, tensors })) {
-        const s = sites.find((q) => `${q.path}.weight` === key)!;
-        const c = C.get(s.path)!;
-        for (let i = 0; i < TOKENS; i++) {
-          for (let o = 0; o < s.outFeatures; o++) {
-            let v = 0;
-            for (let k = 0; k < s.inFeatures; k++) v += x[i * 12 + k] * dw[o * s.inFeatures + k];
-            total += v * c[i * s.outFeatures + o];
-          }
-        }
-      }
-      return total;
-    };
-    for (const n of names) {
-      const t = set.tensors.get(n)!;
-      const dir = Float64Array.from(rng.normalArray(t.data.length));
-      const norm = Math.sqrt(dir.reduce((a, v) => a + v * v, 0));
-      const at = (h: number): number => {
-        const data = Float64Array.from(t.data, (v, i) => v + (h * dir[i]) / norm);
-        return hostLoss(new Map([...set.tensors, [n, { shape: t.shape, data: data as unknown as Float32Array }]]));
-      };
-      const h = 1e-3;
-      const fd = (at(h) - at(-h)) / (2 * h);
-      const gr = out[`grad.${n}`].data as Float32Array;
-      let an = 0;
-      for (let i = 0; i < gr.length; i++) an += (gr[i] * dir[i]) / norm;
-      const scale = Math.sqrt(Array.from(gr).reduce((a, v) => a + v * v, 0));
-      assert.ok(Math.abs(an - fd) <= 1e-4 * scale + 1e-6, `${id}: ${n} gradient ${an} vs central difference ${fd}`);
-    }
+    checkProbeGradients(set, await runProbeGraph(set, xs, TOKENS, rng), xs, TOKENS, rng, id);
   }
 });
 

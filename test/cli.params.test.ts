@@ -19,7 +19,7 @@ import { type ParamsOptions, type ParamsRow, paramsReport } from "../cli/command
 import { analyzeAdapter } from "../cli/commands/analyze.ts";
 import { ConfigError } from "../src/errors.ts";
 import { numericalRank } from "../src/adapters/analysis.ts";
-import { FIXTURES, goldenF32, planSet, readGolden, tempDir } from "./helpers.ts";
+import { FIXTURES, goldenF32, planSet, randomizeAdapter, readGolden, tempDir } from "./helpers.ts";
 
 const run = promisify(execFile);
 
@@ -204,16 +204,19 @@ test("tenslora analyze: the multilinear ranks of the stacked updates are the ada
     saveAdapter(dir, { ...planned, tensors }, ctx);
     const tens = await json("analyze", "--adapter", dir, "--model", join(FIXTURES, "vit"), "--out", join(dir, "plot.png"));
     const ranks = (r: { modes: { name: string; numerical_rank: number }[] }) => Object.fromEntries(r.modes.map((m) => [m.name, m.numerical_rank]));
+    assert.equal(tens.groups.length, 1);
+    const group = tens.groups[0];
+    assert.deepEqual([group.name, group.construction], ["query+key+value", "qkv_depth"]);
     assert.deepEqual(
-      tens.modes.map((m: { name: string }) => m.name),
+      group.modes.map((m: { name: string }) => m.name),
       ["in", "dh", "heads", "qkv", "depth"],
     );
     // a Tucker tensor's mode-n rank is its core's rank n (generic core): in 6, qkv 2, depth 3
-    assert.deepEqual([ranks(tens).in, ranks(tens).qkv, ranks(tens).depth], [6, 2, 3]);
-    for (const m of tens.modes) assert.equal(m.normalized[0], 1);
+    assert.deepEqual([ranks(group).in, ranks(group).qkv, ranks(group).depth], [6, 2, 3]);
+    for (const m of group.modes) assert.equal(m.normalized[0], 1);
     for (const p of [join(dir, "plot.svg"), join(dir, "plot.png")]) assert.ok(existsSync(p), `${p} was not written`);
     // 12 LoRA updates of rank 4 span 48 input directions of 64; q/k/v and the 4 layers are full rank
-    const lora = analyzeAdapter(join(FIXTURES, "vit_lora"), join(FIXTURES, "vit")).spectrum;
+    const lora = analyzeAdapter(join(FIXTURES, "vit_lora"), join(FIXTURES, "vit")).groups[0].spectrum;
     assert.deepEqual(
       lora.map((m) => [m.name, numericalRank(m)]),
       [
@@ -224,6 +227,28 @@ test("tenslora analyze: the multilinear ranks of the stacked updates are the ada
         ["depth", 4],
       ],
     );
+  } finally {
+    cleanup();
+  }
+});
+
+test("tenslora analyze: every shape group of an all-linear adapter, each with its own multilinear ranks", async () => {
+  const ctx = modelContext(loadModel(join(FIXTURES, "vit")));
+  const set = randomizeAdapter(planSet(ctx.sites, { construction: "qkv_depth", ranks: [3, 2, 2, 2], targetModules: "all-linear" }), 4, 0.5);
+  const { dir, cleanup } = tempDir("analyze-groups");
+  try {
+    saveAdapter(dir, set, ctx);
+    const r = await json("analyze", "--adapter", dir, "--model", join(FIXTURES, "vit"), "--out", join(dir, "plot.svg"));
+    assert.deepEqual(
+      r.groups.map((g: { name: string }) => g.name),
+      set.groups.map((g) => g.name),
+    );
+    assert.ok(r.groups.length >= 3, `the attention and MLP groups: ${r.groups.map((g: { name: string }) => g.name)}`);
+    // a Tucker tensor with a random core has mode-n rank r_n: in, qkv (at most the group's projections) and depth
+    for (const [i, g] of set.groups.entries()) {
+      const rank = Object.fromEntries(r.groups[i].modes.map((m: { name: string; numerical_rank: number }) => [m.name, m.numerical_rank]));
+      assert.deepEqual([rank.in, rank.qkv, rank.depth], [g.ranks[0], Math.min(g.ranks[2], g.shape.projections.length), g.ranks[3]], g.name);
+    }
   } finally {
     cleanup();
   }

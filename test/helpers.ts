@@ -11,6 +11,8 @@ import { type AdapterSet, createAdapterSet } from "../src/adapters/adapter-set.t
 import { type AdapterGroup, type AdapterOptions, planAdapter } from "../src/adapters/config.ts";
 import type { LinearSite } from "../src/adapters/sites.ts";
 import type { GroupMember } from "../src/adapters/groups.ts";
+import { CONSTRUCTION_SPECS, type Construction } from "../src/adapters/constructions.ts";
+import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors, type TensorEntry } from "../src/io/safetensors.ts";
 import { type BuiltGraph, type GraphSpec, buildModelGraph } from "../src/models/build.ts";
@@ -162,6 +164,23 @@ export function randomizeAdapter(set: AdapterSet, seed: number, std = 0.5): Adap
   const tensors: WeightMap = new Map();
   for (const [k, t] of set.tensors) tensors.set(k, { shape: [...t.shape], data: randn(rng, t.data.length, std) });
   return { ...set, tensors };
+}
+
+/**
+ * DESIGN.md §1's table, written out for one shape group ([dIn, dOut], dh = dOut/H, P projections,
+ * L layers): Tucker Σ I_n r_n + Π r_n, CP R·Σ I_n, tensor-train Σ r_{k−1} I_k r_k (r₀ = r_N = 1).
+ */
+export function designCount(c: Construction, r: number[], dIn: number, dOut: number, H: number, L: number, P: number, f: Factorization): number {
+  if (c === "lora") return P * L * r[0] * (dIn + dOut);
+  const att = CONSTRUCTION_SPECS[c].hasAtt;
+  const sizes = [dIn, ...(att ? [dOut / H, H] : [dOut]), ...(c.includes("qkv") ? [P] : []), ...(c.includes("depth") ? [L] : [])];
+  const tensors = (c.includes("qkv") ? 1 : P) * (c.includes("depth") ? 1 : L);
+  if (f === "cp") return tensors * r[0] * sizes.reduce((a, b) => a + b, 0);
+  if (f === "tt") {
+    const b = [1, ...r, 1];
+    return tensors * sizes.reduce((a, n, k) => a + b[k] * n * b[k + 1], 0);
+  }
+  return tensors * (sizes.reduce((a, n, i) => a + n * r[i], 0) + r.reduce((a, b) => a * b, 1));
 }
 
 // ---------------------------------------------------------------------------------------------

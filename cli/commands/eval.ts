@@ -64,7 +64,7 @@ function runSettings(adapter: string): Record<string, string | number | undefine
     if (typeof raw !== "object" || raw === null || !("construction" in raw && "seed" in raw)) return {};
     const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
     return Object.fromEntries(
-      ["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "truncation", "packing"].map((k) => [
+      ["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "numLabels", "truncation", "packing"].map((k) => [
         k,
         pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined),
       ]),
@@ -115,6 +115,7 @@ export function register(program: Command): void {
         textColumn: str("textColumn"),
         textPairColumn: str("textPairColumn"),
         labelColumn: str("labelColumn"),
+        numLabels: int("numLabels", run.numLabels, 0) || undefined,
         maxLength: int("--max-length", opts.maxLength ?? run.maxLength, 1),
         batchSize: int("--batch-size", opts.batchSize, 1),
         split: opts.split as "test" | "train",

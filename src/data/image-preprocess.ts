@@ -8,7 +8,7 @@
  * and, for augmentation, the torchvision pipelines of the paper (see `paperImageProcessor`).
  */
 import sharp, { type OutputInfo, type Sharp } from "sharp";
-import { ConfigError, DataError } from "../errors.ts";
+import { ConfigError, DataError, ImageDecodeError } from "../errors.ts";
 import type { Rng } from "../tensor/random.ts";
 import { applyJitter, sampleJitter, validateJitter, type ColorJitterOptions, type JitterDraw } from "./color-jitter.ts";
 import type { RawImage } from "./types.ts";
@@ -129,7 +129,7 @@ export class ImageProcessor {
       if (out.info.channels !== 3) throw new Error(`decoded to ${out.info.channels} channels, not 3`);
       return out;
     } catch (e) {
-      throw new DataError(`An image must decode to RGB pixels; ${describe(input)} failed: ${(e as Error).message}. ` + `Remove or re-encode the file.`);
+      throw new ImageDecodeError(`An image must decode to RGB pixels; ${describe(input)} failed: ${(e as Error).message}. ` + `Remove or re-encode the file.`);
     }
   }
 

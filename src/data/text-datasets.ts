@@ -96,6 +96,11 @@ export interface TableOptions {
    * labels become classes in sorted order (over all files, so train and test agree).
    */
   classNames?: string[];
+  /**
+   * Number of classes of integer labels: every label in [0, numClasses), not all of which need
+   * occur (a split may lack a class). Without it integer labels must be exactly 0..C-1.
+   */
+  numClasses?: number;
   /** Defaults to the extension: .csv, .tsv, .jsonl / .ndjson. */
   format?: "csv" | "tsv" | "jsonl";
 }
@@ -120,7 +125,7 @@ interface RawRow {
 
 function readTables(files: string[], opts: TableOptions): TextDataset[] {
   const tables = files.map((f) => readRows(f, opts));
-  const { labels, classNames } = assignLabels(tables.flat(), opts.classNames);
+  const { labels, classNames } = assignLabels(tables.flat(), opts);
   let next = 0;
   return tables.map((rows, t) => {
     const items = rows.map(({ text, textPair }): TextItem => {
@@ -209,10 +214,6 @@ function jsonlRows(text: string, file: string, opts: TableOptions): RawRow[] {
 }
 
 /**
- * Labels → class indices. The first row decides the kind: an integer (or integer string) means
- * class indices, anything else class names; a row of the other kind is a DataError.
- */
-/**
  * Integer labels are class indices 0..C-1, each of which must occur: a stray `7` among 0/1 (or a
  * `1000000000`) would otherwise size a head of 8 (or 10^9) classes without a word.
  */
@@ -225,11 +226,16 @@ function checkContiguous(values: number[], rows: RawRow[], max: number): void {
   const shown = present.length > 8 ? `${present.slice(0, 8).join(", ")}, …` : present.join(", ");
   throw new DataError(
     `Integer labels must be the class indices 0..C-1, each used at least once; the labels are ${shown} ` +
-      `(the largest, ${max}, at ${at}), so ${missing} of the indices below ${max + 1} never occur. Fix the stray label, or use class names.`,
+      `(the largest, ${max}, at ${at}), so ${missing} of the indices below ${max + 1} never occur. Fix the stray label, use class names, or give the class count (--num-labels) when a split lacks classes.`,
   );
 }
 
-function assignLabels(rows: RawRow[], given?: string[]): { labels: number[]; classNames: string[] } {
+/**
+ * Labels → class indices. The first row decides the kind: an integer (or integer string) means
+ * class indices, anything else class names; a row of the other kind is a DataError.
+ */
+function assignLabels(rows: RawRow[], opts: Pick<TableOptions, "classNames" | "numClasses">): { labels: number[]; classNames: string[] } {
+  const given = opts.classNames;
   if (rows.length === 0) return { labels: [], classNames: given ?? [] };
   const values = rows.map((r) => (typeof r.label === "number" ? r.label : (parseIndex(r.label) ?? r.label)));
   const byIndex = typeof values[0] === "number";
@@ -242,9 +248,19 @@ function assignLabels(rows: RawRow[], given?: string[]): { labels: number[]; cla
     }
   });
   if (byIndex) {
+    const n = opts.numClasses;
+    if (n !== undefined) {
+      const bad = values.findIndex((v) => (v as number) < 0 || (v as number) >= n);
+      if (bad >= 0) {
+        throw new DataError(
+          `Labels must lie in [0, ${n}) (${n} classes, set by numClasses / --num-labels); ${rows[bad].where} has ${values[bad]}. ` +
+            `Fix the label or raise the class count.`,
+        );
+      }
+    }
     const max = (values as number[]).reduce((a, b) => Math.max(a, b), 0);
-    if (!given) checkContiguous(values as number[], rows, max);
-    const classNames = given ?? Array.from({ length: max + 1 }, (_, i) => String(i));
+    if (!given && n === undefined) checkContiguous(values as number[], rows, max);
+    const classNames = given ?? Array.from({ length: n ?? max + 1 }, (_, i) => String(i));
     values.forEach((v, i) => {
       if ((v as number) < 0 || (v as number) >= classNames.length) {
         throw new DataError(

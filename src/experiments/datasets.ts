@@ -30,6 +30,8 @@ export interface DataOptions {
   textColumn?: string;
   textPairColumn?: string;
   labelColumn?: string;
+  /** The head's class count (--num-labels): integer table labels lie in [0, numLabels); named classes must number exactly this. */
+  numLabels?: number;
   warn?: WarnFn;
 }
 
@@ -57,6 +59,19 @@ export function detectFormat(path: string): DataFormat {
 }
 
 export async function openDataset(path: string, o: DataOptions = {}): Promise<AnySplit> {
+  const split = await openSplit(path, o);
+  const classes = split.split.train.classNames;
+  if (o.numLabels !== undefined && classes.length !== o.numLabels) {
+    const shown = classes.length > 8 ? `${classes.slice(0, 8).join(", ")}, …` : classes.join(", ");
+    throw new ConfigError(
+      `--num-labels ${o.numLabels} does not fit ${path}: its ${classes.length} classes are named (${shown}); ` +
+        `--num-labels sets the class count of integer labels only, drop it or make it ${classes.length}`,
+    );
+  }
+  return split;
+}
+
+async function openSplit(path: string, o: DataOptions): Promise<AnySplit> {
   const format = o.format ?? detectFormat(path);
   const seed = o.seed ?? 0;
   switch (format) {
@@ -71,7 +86,7 @@ export async function openDataset(path: string, o: DataOptions = {}): Promise<An
     case "table": {
       if (!o.textColumn || !o.labelColumn)
         throw new ConfigError(`a table needs --text-column and --label-column (found file ${path}, extension ${extname(path)})`);
-      const cols = { text: o.textColumn, textPair: o.textPairColumn, label: o.labelColumn };
+      const cols = { text: o.textColumn, textPair: o.textPairColumn, label: o.labelColumn, numClasses: o.numLabels };
       if (!o.testPath) throw new ConfigError(`a table needs a test file: pass --eval-data FILE`);
       return { kind: "text", split: loadTextTable({ train: path, test: o.testPath }, cols) };
     }

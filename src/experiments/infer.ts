@@ -320,6 +320,8 @@ export interface EvalOptions {
   textColumn?: string;
   textPairColumn?: string;
   labelColumn?: string;
+  /** The run's --num-labels (integer table labels in [0, numLabels)). */
+  numLabels?: number;
   maxLength?: number;
   batchSize?: number;
   split?: SplitName;
@@ -371,6 +373,7 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
     textColumn: o.textColumn,
     textPairColumn: o.textPairColumn,
     labelColumn: o.labelColumn,
+    numLabels: o.numLabels,
     warn,
   });
   const classNames = ds.split.train.classNames;
@@ -387,12 +390,20 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
 }
 
 /** Metrics of a trained classifier on a split of task data (the embedded benchmark's, or a data set's). */
-export async function evaluateTaskData(tm: TrainedModel, data: TaskData, o: Pick<EvalOptions, "split" | "batchSize" | "threads">): Promise<EvalResult> {
+export async function evaluateTaskData(
+  tm: TrainedModel,
+  data: TaskData,
+  o: Pick<EvalOptions, "split" | "batchSize" | "threads" | "warn">,
+): Promise<EvalResult> {
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
   const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
-  const preds = await withEvalGraph(tm, data.seqLen, B, o.threads, (graph, b, feeds) => predict(data, split, graph, b, feeds));
-  return { ...summarize(preds, data.labels!(split), data.classNames!.length), split, classNames: data.classNames! };
+  const { preds, labels, skipped } = await withEvalGraph(tm, data.seqLen, B, o.threads, (graph, b, feeds) => predict(data, split, graph, b, feeds));
+  if (skipped.length)
+    (o.warn ?? console.warn)(
+      `${skipped.length} image(s) of the ${split} split no longer decode and are left out of the metrics: ${skipped.slice(0, 5).join(", ")}`,
+    );
+  return { ...summarize(preds, labels, data.classNames!.length), split, classNames: data.classNames! };
 }
 
 /** Run `f` with a compiled logits-only graph of the trained model for batch B. */

@@ -23,6 +23,8 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
   textColumn: string;
   textPairColumn: string;
   labelColumn: string;
+  /** Classification: the head's class count; integer labels in [0, numLabels), not all need occur. 0 = from the data. */
+  numLabels: number;
   /** lora | att | qkv | depth | att_qkv | att_depth | qkv_depth | att_qkv_depth | head | full */
   construction: string;
   /** Per-mode ranks ("8,8,3,12"); else --budget or --iso-lora decides. */
@@ -68,6 +70,7 @@ export const DEFAULTS: RunConfig = {
   textColumn: "",
   textPairColumn: "",
   labelColumn: "",
+  numLabels: 0,
   construction: "qkv_depth",
   ranks: "",
   budget: 0,

@@ -129,6 +129,8 @@ export function checkRunOptions(cfg: RunConfig): void {
   if (!(cfg.minLr >= 0 && cfg.minLr <= cfg.lr)) throw bad("min-lr", `in [0, --lr ${cfg.lr}]`, cfg.minLr);
   if (!(cfg.warmup === -1 || (cfg.warmup >= 0 && cfg.warmup < 1))) throw bad("warmup", "a fraction in [0, 1)", cfg.warmup);
   if (!(cfg.maxGradNorm >= 0)) throw bad("max-grad-norm", "≥ 0 (0 = off)", cfg.maxGradNorm);
+  if (!(Number.isInteger(cfg.numLabels) && (cfg.numLabels === 0 || cfg.numLabels >= 2)))
+    throw bad("num-labels", "an integer ≥ 2 (a classifier needs two classes; 0 = from the data)", cfg.numLabels);
   for (const k of ["evalEvery", "saveEvery", "seed"] as const) {
     if (!(Number.isInteger(cfg[k]) && cfg[k] >= 0))
       throw bad(

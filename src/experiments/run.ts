@@ -40,6 +40,7 @@ export interface PreparedData {
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
+    if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
     if (cfg.task === "causal-lm") {
       const model = await loadEmbeddedLm({ threads: cfg.threads || undefined, log: warn });
       return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
@@ -54,11 +55,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
-  const { family } = readModelConfig(cfg.model);
+  const { family, raw } = readModelConfig(cfg.model);
   if (cfg.task && cfg.task !== family.task) {
     throw new ConfigError(`--task ${cfg.task} does not fit ${cfg.model} (${family.modelType} does ${family.task}); drop --task to use the model's own task`);
   }
   if (family.task === "causal-lm") {
+    if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
     const model = loadModel(cfg.model);
     const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
     return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
@@ -66,7 +68,9 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   if (cfg.dataFormat && !(DATA_FORMATS as readonly string[]).includes(cfg.dataFormat)) {
     throw new ConfigError(`unknown --data-format "${cfg.dataFormat}"; valid: ${DATA_FORMATS.join(", ")}`);
   }
+  checkHeadFits(cfg.numLabels, raw.hidden_size);
   const split = await openDataset(cfg.data, {
+    numLabels: cfg.numLabels || undefined,
     format: (cfg.dataFormat || undefined) as DataFormat | undefined,
     seed: cfg.seed,
     testPath: cfg.evalData || undefined,
@@ -88,6 +92,20 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   const probe = await load(cfg.seed);
   const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
+}
+
+/**
+ * Refuse a head that cannot fit before it is allocated: its N × hidden weights are held four
+ * times while training (weights, gradients, AdamW's two moments), in float32.
+ */
+function checkHeadFits(numLabels: number, hidden: unknown): void {
+  if (!numLabels || typeof hidden !== "number") return;
+  const bytes = 16 * numLabels * (hidden + 1);
+  if (bytes > totalmem()) {
+    throw new ConfigError(
+      `--num-labels ${numLabels} needs a head of about ${(bytes / 2 ** 30).toFixed(1)} GiB while training (hidden size ${hidden}) but the machine has ${(totalmem() / 2 ** 30).toFixed(1)} GiB; lower --num-labels`,
+    );
+  }
 }
 
 /** Parameters of the backbone (every weight but the head): the denominator of "% of backbone". */
@@ -192,6 +210,7 @@ async function trainInto(
     skippedFiles: prepared.skipped.length,
     ...(prepared.truncated !== undefined ? { truncatedExamples: prepared.truncated } : {}),
     skipped: prepared.skipped.map((f) => f.path),
+    skippedDuringTraining: result.skippedImages,
   };
   writeFileAtomic(join(outDir, "summary.json"), new TextEncoder().encode(JSON.stringify(summary, null, 2) + "\n"));
   await writeRunPlots(outDir, tc.metric);
@@ -206,7 +225,7 @@ export async function writeRunPlots(outDir: string, metric: string): Promise<voi
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, number | string>);
-  const loss = recs.filter((r) => r.type === "train").map((r) => [r.step as number, r.loss as number] as const);
+  const loss = recs.filter((r) => r.type === "train" && typeof r.loss === "number").map((r) => [r.step as number, r.loss as number] as const);
   const evalRecs = recs.filter((r) => r.type === "eval");
   const series = [
     { name: `test ${metric}`, points: evalRecs.map((r) => [r.step as number, r[metric] as number] as const) },

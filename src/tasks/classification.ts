@@ -2,7 +2,7 @@
  * Image and sequence classification: logits [B, classes] against one label per example, argmax
  * predictions scored with scikit-learn's metrics (train/metrics.ts).
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, DataError } from "../errors.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { HostTensor } from "../runtime/host.ts";
 import type { CompiledGraph } from "../runtime/session.ts";
@@ -21,6 +21,13 @@ export function metricValue(m: MetricsSummary, name: string): number {
 
 const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, i) => a + i);
 
+/** Predictions of the examples scored, with their labels; images that no longer decode are left out and listed. */
+export interface Predictions {
+  preds: Int32Array;
+  labels: Int32Array;
+  skipped: string[];
+}
+
 /** Argmax predictions on a split, batch by batch through the eval graph (the next batch is prepared while one runs). */
 export async function predict(
   data: TaskData,
@@ -28,9 +35,11 @@ export async function predict(
   graph: CompiledGraph,
   B: number,
   feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>,
-): Promise<Int32Array> {
+): Promise<Predictions> {
   const n = data.size(split);
   const preds = new Int32Array(n);
+  const scored = new Uint8Array(n).fill(1);
+  const skipped: string[] = [];
   let next = data.batch(split, range(0, Math.min(B, n)), B);
   for (let start = 0; start < n; start += B) {
     const batch = await next;
@@ -39,13 +48,21 @@ export async function predict(
     const logits = out.logits.data as Float32Array;
     const C = out.logits.shape[1];
     assertFiniteLogits(logits.subarray(0, batch.valid * C), split);
+    for (const s of batch.skipped ?? []) {
+      scored[start + s.row] = 0;
+      skipped.push(s.path);
+    }
     for (let r = 0; r < batch.valid; r++) {
+      if (!scored[start + r]) continue;
       let best = 0;
       for (let c = 1; c < C; c++) if (logits[r * C + c] > logits[r * C + best]) best = c;
       preds[start + r] = best;
     }
   }
-  return preds;
+  if (skipped.length === n) throw new DataError(`every image of the ${split} split failed to decode (first: ${skipped[0]}); restore the data`);
+  const labels = data.labels!(split);
+  const keep = (a: Int32Array) => (skipped.length ? a.filter((_, i) => scored[i]) : a);
+  return { preds: keep(preds), labels: keep(labels), skipped };
 }
 
 function classification(name: string, peftTaskType?: string): TaskSpec {
@@ -58,13 +75,20 @@ function classification(name: string, peftTaskType?: string): TaskSpec {
     metrics: CLASSIFICATION_METRICS,
     higherIsBetter: () => true,
     async evaluate(data, split, graph, B, feedsOf, metric) {
-      const preds = await predict(data, split, graph, B, feedsOf);
-      const metrics = summarize(preds, data.labels!(split), data.classNames!.length);
+      const { preds, labels, skipped } = await predict(data, split, graph, B, feedsOf);
+      const metrics = summarize(preds, labels, data.classNames!.length);
+      const left = skipped.length ? `, ${skipped.length} undecodable image(s) left out (${skipped.slice(0, 3).join(", ")})` : "";
       return {
-        metrics: { ...metrics },
+        metrics: { ...metrics, ...(skipped.length ? { skippedImages: skipped } : {}) },
         value: metricValue(metrics, metric),
-        summary: `accuracy ${(100 * metrics.accuracy).toFixed(2)}%, macro F1 ${(100 * metrics.macroF1).toFixed(2)}, MCC ${metrics.mcc.toFixed(4)}`,
-        log: { accuracy: metrics.accuracy, macro_f1: metrics.macroF1, mcc: metrics.mcc, binary_f1: metrics.binaryF1 },
+        summary: `accuracy ${(100 * metrics.accuracy).toFixed(2)}%, macro F1 ${(100 * metrics.macroF1).toFixed(2)}, MCC ${metrics.mcc.toFixed(4)}${left}`,
+        log: {
+          accuracy: metrics.accuracy,
+          macro_f1: metrics.macroF1,
+          mcc: metrics.mcc,
+          binary_f1: metrics.binaryF1,
+          ...(skipped.length ? { skipped_images: skipped.length } : {}),
+        },
       };
     },
   };

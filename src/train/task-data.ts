@@ -3,7 +3,7 @@
  * compiled for one batch shape, so a short last batch is filled by repeating its first example
  * with label -100, which the loss ignores and evaluation drops.
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, ImageDecodeError } from "../errors.ts";
 import type { ImageDataset, ImageItem, RawImage, TextDataset } from "../data/types.ts";
 import type { ImageProcessor } from "../data/image-preprocess.ts";
 import type { TextTokenizer } from "../data/tokenize.ts";
@@ -20,6 +20,17 @@ export interface Batch {
   labels: HostTensor; // int64 [B] (causal LM: [B, T]), IGNORE_LABEL on filler rows
   /** Rows that are real examples (the first `valid` rows). */
   valid: number;
+  /**
+   * Rows among the first `valid` whose image no longer decodes (replaced or truncated after the
+   * up-front check): zero pixels, label IGNORE_LABEL; training skips them, evaluation drops them.
+   */
+  skipped?: SkippedRow[];
+}
+
+export interface SkippedRow {
+  row: number;
+  path: string;
+  reason: string;
 }
 
 export interface TaskData {
@@ -99,17 +110,26 @@ export function imageTaskData(
       const ds = split[s];
       const { colorJitter, horizontalFlip } = processors[s].augmentation;
       const augmented = augment !== undefined && s === "train" && (colorJitter !== undefined || (horizontalFlip ?? 0) > 0);
+      const skipped: SkippedRow[] = [];
       await Promise.all(
         Array.from({ length: B }, (_, row) => {
           const idx = indices[row < indices.length ? row : 0];
+          const item = ds.items[idx];
           const rng = augmented ? new Rng((augment! * 1000003 + idx) >>> 0) : undefined;
-          return one(ds.items[idx], s, rng, data, row * per);
+          return one(item, s, rng, data, row * per).catch((e: unknown) => {
+            // a file that stopped decoding since the up-front check costs its example, not the run
+            if (!(e instanceof ImageDecodeError && "path" in item)) throw e;
+            if (row < indices.length) skipped.push({ row, path: item.path, reason: e.message });
+          });
         }),
       );
+      const labelsOut = labelTensor(labels[s], indices, B);
+      for (const { row } of skipped) (labelsOut.data as BigInt64Array)[row] = BigInt(IGNORE_LABEL);
       return {
         inputs: { pixel_values: { dtype: "float32", shape: [B, spec.channels, spec.size, spec.size], data } },
-        labels: labelTensor(labels[s], indices, B),
+        labels: labelsOut,
         valid: indices.length,
+        ...(skipped.length ? { skipped: skipped.sort((a, b) => a.row - b.row) } : {}),
       };
     },
   };

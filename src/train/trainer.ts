@@ -97,6 +97,8 @@ export interface RunResult {
   /** Median seconds per optimiser step (forward, backward and update). */
   stepSeconds: number;
   trainableParams: number;
+  /** Training images that stopped decoding after the up-front check (each warned once; their examples were left out). */
+  skippedImages: string[];
 }
 
 function epochOrder(seed: number, epoch: number, n: number): Int32Array {
@@ -203,6 +205,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
 
   const times: number[] = [];
+  const skippedImages = new Set<string>();
   let interrupted = false;
   const batchAt = (s: number) => {
     const e = Math.floor(s / stepsPerEpoch);
@@ -217,26 +220,38 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       const { idx, promise } = next!;
       const batch = await promise;
       next = step + 1 < total ? batchAt(step + 1) : undefined; // decode the next batch while this one runs
+      for (const s of batch.skipped ?? []) {
+        if (skippedImages.has(s.path)) continue;
+        skippedImages.add(s.path);
+        setup.warn?.(`step ${step + 1}: ${s.reason} Its example is skipped (${skippedImages.size} image(s) skipped during training).`);
+      }
+      const skippedRows = batch.skipped?.length ?? 0;
       const lr = schedule(step);
       const t0 = performance.now();
-      const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels });
-      const loss = Number(out.loss.data[0]);
-      if (!Number.isFinite(loss)) {
-        const last = runStore.lastCheckpoint() ?? "none (no checkpoint was written yet)";
-        throw new NonFiniteLossError(
-          `the loss became ${loss} at step ${step + 1} (epoch ${Math.floor(step / stepsPerEpoch) + 1}, batch examples [${Array.from(idx).join(", ")}]); ` +
-            `last good checkpoint: ${last}. Lower --lr or enable --max-grad-norm.`,
-        );
+      // a batch none of whose images decodes changes nothing: the step passes without an update
+      let loss: number | null = null;
+      if (skippedRows < batch.valid) {
+        const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels });
+        loss = Number(out.loss.data[0]);
+        if (!Number.isFinite(loss)) {
+          const last = runStore.lastCheckpoint() ?? "none (no checkpoint was written yet)";
+          throw new NonFiniteLossError(
+            `the loss became ${loss} at step ${step + 1} (epoch ${Math.floor(step / stepsPerEpoch) + 1}, batch examples [${Array.from(idx).join(", ")}]); ` +
+              `last good checkpoint: ${last}. Lower --lr or enable --max-grad-norm.`,
+          );
+        }
+        for (const s of layout.segments) grads.set(out[`grad.${s.name}`].data as Float32Array, s.offset);
+        if (cfg.maxGradNorm > 0) clipByGlobalNorm(grads, cfg.maxGradNorm);
+        opt.update(state, flat, grads, lr);
       }
-      for (const s of layout.segments) grads.set(out[`grad.${s.name}`].data as Float32Array, s.offset);
-      if (cfg.maxGradNorm > 0) clipByGlobalNorm(grads, cfg.maxGradNorm);
-      opt.update(state, flat, grads, lr);
       step++;
       const dt = (performance.now() - t0) / 1000;
-      times.push(dt);
       const epoch = Math.floor((step - 1) / stepsPerEpoch) + 1;
-      log({ type: "train", step, epoch, loss, lr });
-      emit({ type: "step", step, total, epoch, loss, lr, samplesPerSec: batch.valid / dt, etaSec: median(times.slice(-ETA_WINDOW)) * (total - step) });
+      log({ type: "train", step, epoch, ...(loss === null ? {} : { loss }), lr, ...(skippedRows ? { skipped_images: skippedRows } : {}) });
+      if (loss !== null) {
+        times.push(dt);
+        emit({ type: "step", step, total, epoch, loss, lr, samplesPerSec: batch.valid / dt, etaSec: median(times.slice(-ETA_WINDOW)) * (total - step) });
+      }
       const epochEnd = step % stepsPerEpoch === 0;
       if ((cfg.evalEvery > 0 ? step % cfg.evalEvery === 0 : epochEnd) || step === total) await evaluate();
       if (setup.shouldStop?.()) {
@@ -267,6 +282,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     metric: cfg.metric,
     stepSeconds: median(times.slice(Math.min(2, times.length - 1))),
     trainableParams: layout.size,
+    skippedImages: [...skippedImages],
   };
 }
 
