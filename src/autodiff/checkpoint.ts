@@ -8,7 +8,7 @@
 import * as b from "../ir/builder.ts";
 import type { CheckpointRegion } from "../ir/checkpoint.ts";
 import { isFloat } from "../ir/dtype-shape.ts";
-import type { Graph, Node, Value } from "../ir/graph.ts";
+import { type Graph, type Node, type Value, consumersOf } from "../ir/graph.ts";
 import { Op } from "../ir/ops.ts";
 
 export interface PlannedCheckpoint {
@@ -21,14 +21,7 @@ export interface PlannedCheckpoint {
 export function planCheckpoints(g: Graph): Map<Node, PlannedCheckpoint> {
   const plan = new Map<Node, PlannedCheckpoint>();
   if (g.checkpoints.length === 0) return plan;
-  const consumers = new Map<Value, Node[]>();
-  for (const n of g.nodes) {
-    for (const x of n.inputs) {
-      const list = consumers.get(x);
-      if (list) list.push(n);
-      else consumers.set(x, [n]);
-    }
-  }
+  const consumers = consumersOf(g);
   for (const region of g.checkpoints) {
     if (!region.inputs.some((x) => isFloat(x.dtype))) continue;
     // forward from the inputs; a dropout mask reads only its input's shape, and a second draw would differ

@@ -7,7 +7,7 @@
  */
 import { internal } from "../errors.ts";
 import type { VjpRegion } from "../ir/custom-vjp.ts";
-import type { Graph, Node, Value } from "../ir/graph.ts";
+import { type Graph, type Node, type Value, consumersOf } from "../ir/graph.ts";
 
 export interface ActiveRegion {
   region: VjpRegion;
@@ -26,14 +26,7 @@ export function planRegions(g: Graph, loss: Value, live: Set<Value>): Map<Node, 
     const n = g.nodes[i];
     if (n.outputs.some((o) => toLoss.has(o))) for (const x of n.inputs) toLoss.add(x);
   }
-  const consumers = new Map<Value, Node[]>();
-  for (const n of g.nodes) {
-    for (const x of n.inputs) {
-      const list = consumers.get(x);
-      if (list) list.push(n);
-      else consumers.set(x, [n]);
-    }
-  }
+  const consumers = consumersOf(g);
 
   for (const region of g.vjpRegions) {
     const inputs = new Set(region.inputs);

@@ -158,6 +158,19 @@ function paramsToString(p: Record<string, unknown>): string {
 }
 
 /** Re-infer every node's output types and compare with the recorded ones (run after each pass). */
+/** Each value's consuming nodes, in graph order. */
+export function consumersOf(g: Graph): Map<Value, Node[]> {
+  const consumers = new Map<Value, Node[]>();
+  for (const n of g.nodes) {
+    for (const x of n.inputs) {
+      const list = consumers.get(x);
+      if (list) list.push(n);
+      else consumers.set(x, [n]);
+    }
+  }
+  return consumers;
+}
+
 export function typecheck(graph: Graph): void {
   for (const n of graph.nodes) {
     const types = inferRules[n.op](n.inputs, n.params as never);
