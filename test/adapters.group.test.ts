@@ -18,19 +18,12 @@ import { ParamScope } from "../src/nn/params.ts";
 import type { HostTensor } from "../src/runtime/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
-import { maxRelDiff, randomizeAdapter } from "./helpers.ts";
+import { headSite, maxRelDiff, randomizeAdapter } from "./helpers.ts";
 
 const D = 16;
 const [BATCH, T] = [2, 5];
 const SHAPE: ModelShape = { dIn: D, dOut: D, heads: 4, layers: 2, projections: ["query", "key", "value"] };
-const site = (name: string, l: number): LinearSite => ({
-  path: `enc.${l}.${name}`,
-  name,
-  layer: l,
-  inFeatures: D,
-  outFeatures: D,
-  heads: { side: "out", count: SHAPE.heads, dim: D / SHAPE.heads },
-});
+const site = (name: string, l: number): LinearSite => headSite(name, l, D, SHAPE.heads);
 const grid = SHAPE.projections.map((name) => [0, 1].map((l) => site(name, l)));
 /** Layer 1's q, k, v plus a layer the adapter does not cover, in the middle of the group. */
 const GROUP = [grid[0][1], grid[1][1], site("other", 1), grid[2][1]];

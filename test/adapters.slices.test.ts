@@ -27,7 +27,7 @@ import { Op } from "../src/ir/ops.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import type { LinearSite } from "../src/models/types.ts";
 import { compile } from "../src/runtime/session.ts";
-import { maxAbsDiff, maxRelDiff, naiveDeltaWeights, randomizeAdapter } from "./helpers.ts";
+import { headSite, maxAbsDiff, maxRelDiff, naiveDeltaWeights, randomizeAdapter } from "./helpers.ts";
 
 const D = 16;
 const SHAPE: ModelShape = { dIn: D, dOut: D, heads: 4, layers: 3, projections: ["query", "key", "value"] };
@@ -44,19 +44,7 @@ interface Case {
 }
 
 function sites(): LinearSite[] {
-  return SHAPE.projections.flatMap((name) =>
-    Array.from(
-      { length: SHAPE.layers },
-      (_, l): LinearSite => ({
-        path: `enc.${l}.${name}`,
-        name,
-        layer: l,
-        inFeatures: D,
-        outFeatures: D,
-        heads: { side: "out", count: SHAPE.heads, dim: D / SHAPE.heads },
-      }),
-    ),
-  );
+  return SHAPE.projections.flatMap((name) => Array.from({ length: SHAPE.layers }, (_, l) => headSite(name, l, D, SHAPE.heads)));
 }
 
 function adapterOn(o: AdapterOptions, seed: number): AdapterSet {

@@ -152,6 +152,11 @@ export function randn(rng: Rng, n: number, std = 1): Float32Array {
   return rng.normalArray(n, std);
 }
 
+/** A square d → d projection `enc.<layer>.<name>` whose outputs are `heads` attention heads. */
+export function headSite(name: string, layer: number, d: number, heads: number): LinearSite {
+  return { path: `enc.${layer}.${name}`, name, layer, inFeatures: d, outFeatures: d, heads: { side: "out", count: heads, dim: d / heads } };
+}
+
 /** A fresh adapter for options on a list of linear sites. */
 export function planSet(sites: LinearSite[], opts: AdapterOptions, seed = 1): AdapterSet {
   const { config, groups } = planAdapter(opts, sites);
