@@ -1,7 +1,7 @@
 /**
  * The adapter contract suite (STYLE.md 14b): rows of (model, construction, factorisation, head
  * layout, options) × the same generic checks —
- *   1. parameter count = numbers in its tensors = `paramCount` = DESIGN.md §1's formula;
+ *   1. parameter count = numbers in its tensors = `paramCount` = the formula of docs/adapters.md §5;
  *   2. only adapter and head parameters are graph inputs, frozen weights are initializers;
  *   3. zero update at initialisation: logits equal the base model's, merge changes no weight;
  *   4. with random non-zero parameters: merged forward ≡ unmerged (1e-5), unmerge restores the
@@ -202,7 +202,7 @@ for (const [ri, row] of ROWS.entries()) {
       const dMerge = maxAbsDiff(mergedLogits, logits);
       worstMerge = Math.max(worstMerge, dMerge);
       assert.ok(dMerge < 1e-5, `merged and unmerged logits differ by ${dMerge}`);
-      // the merged ΔW is the update DESIGN.md §1 defines (the entry-by-entry fold of test/helpers.ts)
+      // the merged ΔW is the update docs/adapters.md §2 defines (the entry-by-entry fold of test/helpers.ts)
       const naive = naiveDeltaMap(rset);
       for (const [k, want] of naive) {
         const w = model.weights.get(k)!.data;

@@ -2,10 +2,11 @@
  * The adapter contract as a matrix, at the adapter level on linear-site lists of a decoder block
  * (q [d → H·dh], k/v [d → H_kv·dh], o [H·dh → d], gate/up [d → 2d], down [2d → d], 2 blocks):
  * every construction × factorisation (Tucker, CP, tensor-train) × target set (q,k,v; all-linear)
- * × GQA ratio H/H_kv (1, 2, 3, MQA) is one case, checked for
+ * × GQA ratio H/H_kv (1, 2, 3, MQA) × GQA mode (K/V in Q's stack, or `separate` where H_kv < H) is
+ * one case, checked for
  *   1. merge ≡ unmerged: x·W'ᵀ with W' = merge(W) equals x·Wᵀ + the hook's update in ONNX Runtime
  *      (1e-5 relative), and merge's ΔW equals the independent fold of test/helpers.ts;
- *   2. parameter count = numbers in the tensors = Σ over groups of DESIGN.md §1's formula, with
+ *   2. parameter count = numbers in the tensors = Σ over groups of docs/adapters.md §5's formula, with
  *      the groups (members, sides, heads, projections, layers, fallback) written out here;
  *   3. every tensor's gradient against central differences of the same loss on the host (float64,
  *      test/probe-loss.ts);
@@ -24,7 +25,7 @@ import type { AdapterOptions } from "../src/adapters/config.ts";
 import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, modeNames } from "../src/adapters/constructions.ts";
 import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
-import { withoutHeads } from "../src/adapters/groups.ts";
+import { type GqaMode, withoutHeads } from "../src/adapters/groups.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import type { LinearSite } from "../src/adapters/sites.ts";
 import { ConfigError } from "../src/errors.ts";
@@ -82,12 +83,18 @@ function decoderSites(k: Ratio): LinearSite[] {
 
 /**
  * The shape groups the design promises, written out: GQA "mean" widens K/V to Q's H·dh, so Q, K,
- * V (and the square O) stack in one group whose heads are the query heads; the MLP's gate/up and
+ * V (and the square O) stack in one group whose heads are the query heads, and "separate" leaves
+ * K/V [d → H_kv·dh] a group of their own whose heads are the K/V heads; the MLP's gate/up and
  * down form groups without heads, where an att construction runs its counterpart without heads.
  */
-function expectedGroups(c: Construction, k: Ratio, targets: TargetSet) {
-  const attention = targets === "q,k,v" ? ["q_proj", "k_proj", "v_proj"] : ["q_proj", "k_proj", "v_proj", "o_proj"];
-  const groups = [{ name: attention.join("+"), construction: c, dIn: D, dOut: k.heads * k.dh, heads: k.heads, projections: attention.length }];
+function expectedGroups(c: Construction, k: Ratio, targets: TargetSet, gqa: GqaMode) {
+  const o = targets === "q,k,v" ? [] : ["o_proj"];
+  const group = (names: string[], heads: number) => ({ name: names.join("+"), construction: c, dIn: D, dOut: heads * k.dh, heads, projections: names.length });
+  // `separate` with H_kv < H: Q (and the square O) in one group, K/V in their own with H_kv heads
+  const groups =
+    gqa === "separate" && k.kvHeads < k.heads
+      ? [group(["q_proj", ...o], k.heads), group(["k_proj", "v_proj"], k.kvHeads)]
+      : [group(["q_proj", "k_proj", "v_proj", ...o], k.heads)];
   if (targets === "all-linear") {
     groups.push({ name: "gate_proj+up_proj", construction: withoutHeads(c), dIn: D, dOut: 2 * D, heads: 1, projections: 2 });
     groups.push({ name: "down_proj", construction: withoutHeads(c), dIn: 2 * D, dOut: D, heads: 1, projections: 1 });
@@ -108,6 +115,7 @@ function ranksFor(c: Construction, f: Factorization): number | number[] {
 interface Case {
   id: string;
   ratio: Ratio;
+  gqa: GqaMode;
   targets: TargetSet;
   construction: Construction;
   factorization: Factorization;
@@ -123,32 +131,33 @@ const cases: Case[] = [];
 let seed = 1;
 for (const ratio of RATIOS) {
   const sites = decoderSites(ratio);
-  for (const targets of Object.keys(TARGETS) as TargetSet[]) {
-    for (const construction of CONSTRUCTIONS) {
-      for (const factorization of FACTORIZATIONS) {
-        const id = `${ratio.id} · ${targets} · ${construction} · ${factorization}`;
-        const c: Case = { id, ratio, targets, construction, factorization, sites };
-        cases.push(c);
-        if (construction === "lora" && factorization !== "tucker") {
-          c.skip = "LoRA has no tensor to factorise: its A, B pair is the same under every factorisation";
-          continue;
-        }
-        const opts: AdapterOptions = {
-          construction,
-          ranks: ranksFor(construction, factorization),
-          factorization,
-          targetModules: TARGETS[targets],
-          scaling: 1.3,
-        };
-        try {
-          c.init = planSet(sites, opts, seed);
-          c.set = randomizeAdapter(c.init, 100 + seed, 0.5);
-        } catch (e) {
-          c.error = e as Error;
-        }
-        seed++;
-      }
+  const modes: GqaMode[] = ratio.kvHeads < ratio.heads ? ["mean", "separate"] : ["mean"];
+  const grid = (Object.keys(TARGETS) as TargetSet[]).flatMap((targets) =>
+    modes.flatMap((gqa) => CONSTRUCTIONS.flatMap((construction) => FACTORIZATIONS.map((factorization) => ({ targets, gqa, construction, factorization })))),
+  );
+  for (const { targets, gqa, construction, factorization } of grid) {
+    const id = `${ratio.id} · ${gqa} · ${targets} · ${construction} · ${factorization}`;
+    const c: Case = { id, ratio, gqa, targets, construction, factorization, sites };
+    cases.push(c);
+    if (construction === "lora" && factorization !== "tucker") {
+      c.skip = "LoRA has no tensor to factorise: its A, B pair is the same under every factorisation";
+      continue;
     }
+    const opts: AdapterOptions = {
+      construction,
+      ranks: ranksFor(construction, factorization),
+      factorization,
+      targetModules: TARGETS[targets],
+      gqa,
+      scaling: 1.3,
+    };
+    try {
+      c.init = planSet(sites, opts, seed);
+      c.set = randomizeAdapter(c.init, 100 + seed, 0.5);
+    } catch (e) {
+      c.error = e as Error;
+    }
+    seed++;
   }
 }
 
@@ -179,7 +188,7 @@ async function runCase(c: Case): Promise<CaseRun> {
   return { ...run, weights };
 }
 
-test(`adapter matrix: ${cases.length} cases (construction × factorisation × target set × GQA ratio)`, async (t) => {
+test(`adapter matrix: ${cases.length} cases (construction × factorisation × target set × GQA ratio × GQA mode)`, async (t) => {
   const t0 = performance.now();
   let worstMerge = 0;
   let worstGrad = 0;
@@ -208,7 +217,7 @@ test(`adapter matrix: ${cases.length} cases (construction × factorisation × ta
           "LoRA: r·(in + out) per site",
         );
       } else {
-        const want = expectedGroups(c.construction, c.ratio, c.targets);
+        const want = expectedGroups(c.construction, c.ratio, c.targets, c.gqa);
         assert.deepEqual(
           set.groups.map((gr) => gr.name),
           want.map((w) => w.name),
@@ -224,7 +233,7 @@ test(`adapter matrix: ${cases.length} cases (construction × factorisation × ta
           );
           formula += designCount(w.construction, gr.ranks, w.dIn, w.dOut, w.heads, LAYERS, w.projections, c.factorization);
         }
-        assert.equal(numbers, formula, "tensors vs DESIGN.md §1's formula");
+        assert.equal(numbers, formula, "tensors vs the formula of docs/adapters.md §5");
       }
       // 1. merge ≡ unmerged, and merge's ΔW is the independent fold
       const merged = mergeAdapter(weights, set);

@@ -2,7 +2,7 @@
  * `tenslora params` and `tenslora analyze`, run as a user runs them (`node bin/tenslora.js …`
  * in a child process), and the model presets behind `--model`. Known values from the issue and
  * the paper (LoRA r=8 on ViT-B: 442,368; qkv_depth all 8: 16,504; att_qkv_depth all 8: 39,640);
- * every other count against DESIGN.md §1's formulas written out here.
+ * every other count against the formulas of docs/adapters.md written out here.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -40,7 +40,7 @@ const json = async (...args: string[]) => {
   return JSON.parse(r.stdout);
 };
 
-/** DESIGN.md §1 (d_in = d_out = d, dh = d/H, 3 projections, L layers). */
+/** docs/adapters.md §5's formulas (d_in = d_out = d, dh = d/H, 3 projections, L layers). */
 function formula(c: string, r: number[], d: number, H: number, L: number): number {
   const dh = d / H;
   const pr = r.reduce((a, b) => a * b, 1);

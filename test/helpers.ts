@@ -172,8 +172,8 @@ export function randomizeAdapter(set: AdapterSet, seed: number, std = 0.5): Adap
 }
 
 /**
- * DESIGN.md §1's table, written out for one shape group ([dIn, dOut], dh = dOut/H, P projections,
- * L layers): Tucker Σ I_n r_n + Π r_n, CP R·Σ I_n, tensor-train Σ r_{k−1} I_k r_k (r₀ = r_N = 1).
+ * The counts of docs/adapters.md §5, written out for one shape group ([dIn, dOut], dh = dOut/H,
+ * P projections, L layers): Tucker Σ I_n r_n + Π r_n, CP R·Σ I_n, tensor-train Σ r_{k−1} I_k r_k (r₀ = r_N = 1).
  */
 export function designCount(c: Construction, r: number[], dIn: number, dOut: number, H: number, L: number, P: number, f: Factorization): number {
   if (c === "lora") return P * L * r[0] * (dIn + dOut);
@@ -189,7 +189,7 @@ export function designCount(c: Construction, r: number[], dIn: number, dOut: num
 }
 
 // ---------------------------------------------------------------------------------------------
-// independent reference for the update matrices (DESIGN.md §1, the issue's tensor numbering)
+// independent reference for the update matrices (docs/adapters.md §2)
 
 const at = (w: WeightMap, k: string): Float32Array => {
   const t = w.get(k);
