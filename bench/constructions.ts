@@ -7,7 +7,9 @@
  * minutes. Per token, a construction costs what its ranks cost (x·U_in and u·R[p,l] with the input
  * rank r_in, e.g. 153 for att_qkv_depth against LoRA's 8), whatever the batch; only the per-step
  * slice computation weighs more at this batch than at 8. All sessions are compiled first and timed
- * interleaved step by step, so each ratio is measured under the same machine load.
+ * interleaved step by step, so each ratio is measured under the same machine load. Each time ratio
+ * is also divided by the construction's FLOP ratio to LoRA: near 1 when the slices run at the rate
+ * of the rest of the step, above it when they cost more than their arithmetic.
  *
  * Peer: PyTorch eager doing what the official code does (fold the full Tucker tensor at every
  * projection call, slice ΔW, add x·ΔW), each construction's time over PyTorch's own LoRA step.
@@ -110,29 +112,50 @@ export async function run(argv: string[]): Promise<void> {
 
   const lora = median(times.get("lora")!);
   const ratios: Record<string, number> = {};
+  const flopRatios: Record<string, number> = {};
   const torchRatios: Record<string, number | null> = {};
   const rows = [...plan].map(([c, p]) => {
     const t = median(times.get(c)!);
     ratios[c] = t / lora;
+    flopRatios[c] = flops.get(c)! / flops.get("lora")!;
     const tt = torch?.times[c];
     torchRatios[c] = tt && torch ? tt / torch.times.lora : null;
-    return [c, `[${p.ranks.join(",")}]`, p.count, t, t / lora, flops.get(c)! / 1e9, tt ?? null, torchRatios[c]];
+    return [c, `[${p.ranks.join(",")}]`, p.count, t, t / lora, flops.get(c)! / 1e9, flopRatios[c], ratios[c] / flopRatios[c], tt ?? null, torchRatios[c]];
   });
   const L = model.config.numHiddenLayers;
   console.log(
     `ViT-B/16 shape (d 768, 12 heads, ${L} layers), targets ${JSON.stringify(targetModules ?? "query,key,value")}, batch ${args.batch} (${args.batch * 197} tokens), LoRA r=${args.rank} budget = ${budget} parameters, rank slack ${args.rankSlack}; ` +
       `${times.get("lora")!.length} timed steps each, interleaved; torch: best configuration, fold the full tensor per projection call`,
   );
-  table(["construction", "ranks", "params", "ours s/step", "ours / LoRA", "GFLOP/step", "torch s/step", "torch / torch LoRA"], rows);
+  table(
+    [
+      "construction",
+      "ranks",
+      "params",
+      "ours s/step",
+      "ours / LoRA",
+      "GFLOP/step",
+      "FLOPs / LoRA's",
+      "time ÷ FLOP ratio",
+      "torch s/step",
+      "torch / torch LoRA",
+    ],
+    rows,
+  );
   delete ratios.lora;
+  delete flopRatios.lora;
   delete torchRatios.lora;
   const maxRatio = Math.max(...Object.values(ratios));
+  const overFlops = Object.fromEntries(Object.entries(ratios).map(([c, r]) => [c, r / flopRatios[c]]));
   emitJson("constructions", {
     model: `vit-b16-shape, ${L} layers, batch ${args.batch}`,
     target_modules: targetModules ?? null,
     lora_s: lora,
     ratios,
     max_ratio: maxRatio,
+    flop_ratios: flopRatios,
+    over_flops: overFlops,
+    max_over_flops: Math.max(...Object.values(overFlops)),
     torch_lora_s: torch?.times.lora ?? null,
     torch_ratios: torch ? torchRatios : null,
     torch_max_ratio: torch ? Math.max(...Object.values(torchRatios).map((x) => x ?? 0)) : null,
