@@ -15,10 +15,15 @@ export const FIXTURES = "test/fixtures/hf-tiny";
 export const VIT = join(FIXTURES, "vit");
 export const ROBERTA = join(FIXTURES, "roberta");
 
+const made = new Set<string>();
+
 /** A fresh temp folder, deleted at exit (keep it with TENSLORA_KEEP_TMP=1 to debug). */
 export function tempDir(prefix = "tenslora-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  if (!process.env.TENSLORA_KEEP_TMP) process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  if (process.env.TENSLORA_KEEP_TMP) return dir;
+  // one exit listener for every folder: a test that makes dozens would trip Node's listener-leak warning
+  if (made.size === 0) process.on("exit", () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  made.add(dir);
   return dir;
 }
 

@@ -4,14 +4,15 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, DataError } from "../errors.ts";
 import { loadDtd, loadImageFolder, loadImageFolderSplit } from "./image-datasets.ts";
-import { makeTempDir, writeSolidImage } from "./test-fixtures.ts";
+import { tempDir } from "../../test/make-data.ts";
+import { writeSolidImage } from "./test-fixtures.ts";
 import type { ImageDataset } from "./types.ts";
 
 const paths = (ds: ImageDataset) => ds.items.map((it) => ("path" in it ? it.path : "")).sort();
 
 /** root/<class>/<i>.png for each class, plus one corrupt PNG and one non-image file. */
 async function makeFolder(classes: string[], perClass: number): Promise<string> {
-  const root = makeTempDir();
+  const root = tempDir();
   for (const [c, name] of classes.entries()) {
     for (let i = 0; i < perClass; i++) await writeSolidImage(join(root, name, `${i}.png`), 4, 4, [c * 50, i * 10, 0]);
   }
@@ -40,7 +41,7 @@ test("image folder: classes sorted, labels by folder, corrupt file skipped with 
 });
 
 test("verify: 'decode' also skips a truncated JPEG whose header reads fine", async () => {
-  const root = makeTempDir();
+  const root = tempDir();
   for (const c of ["a", "b"]) await writeSolidImage(join(root, c, "ok.jpg"), 32, 32, [10, 20, 30]);
   await writeSolidImage(join(root, "a", "cut.jpg"), 64, 64, [200, 10, 10]);
   const bytes = readFileSync(join(root, "a", "cut.jpg"));
@@ -85,7 +86,7 @@ test("an empty class folder, a single class, or a missing root is a DataError", 
 });
 
 test("a class whose every file is unreadable is a DataError", async () => {
-  const root = makeTempDir();
+  const root = tempDir();
   await writeSolidImage(join(root, "a", "0.png"), 2, 2, [0, 0, 0]);
   mkdirSync(join(root, "b"));
   writeFileSync(join(root, "b", "bad.jpg"), "garbage");
@@ -94,7 +95,7 @@ test("a class whose every file is unreadable is a DataError", async () => {
 
 /** images/<class>/<class>_<i>.jpg and labels/{train,test,val}1.txt. */
 async function makeDtd(): Promise<string> {
-  const root = makeTempDir();
+  const root = tempDir();
   const lines: Record<string, string[]> = { train: [], test: [], val: [] };
   for (const cls of ["banded", "dotted", "zigzagged"]) {
     for (let i = 0; i < 4; i++) {

@@ -6,10 +6,11 @@ import sharp from "sharp";
 import { ConfigError, DataError } from "../errors.ts";
 import { Rng } from "../tensor/random.ts";
 import { ImageProcessor, paperImageProcessor } from "./image-preprocess.ts";
-import { makeTempDir, writeSolidImage } from "./test-fixtures.ts";
+import { tempDir } from "../../test/make-data.ts";
+import { writeSolidImage } from "./test-fixtures.ts";
 import type { RawImage } from "./types.ts";
 
-const dir = makeTempDir();
+const dir = tempDir();
 
 /** Plain values, no resize: the output is the input's channels, CHW, in 0..255. */
 const identity = new ImageProcessor({ resize: null, rescaleFactor: null, mean: null, std: null });

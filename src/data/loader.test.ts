@@ -5,7 +5,8 @@ import { ConfigError, DataError } from "../errors.ts";
 import { ImageProcessor, paperImageProcessor, type AugmentDraw, type ImageInput } from "./image-preprocess.ts";
 import { EpochSampler, ImageBatchLoader, textBatch } from "./loader.ts";
 import { TextTokenizer } from "./tokenize.ts";
-import { makeTempDir, writeSolidImage } from "./test-fixtures.ts";
+import { tempDir } from "../../test/make-data.ts";
+import { writeSolidImage } from "./test-fixtures.ts";
 import type { ImageDataset, TextDataset } from "./types.ts";
 
 const take = (s: EpochSampler, n: number) => Array.from({ length: n }, () => s.next());
@@ -102,7 +103,7 @@ test("the next batch is already being decoded when next() returns", async () => 
 });
 
 test("a resumed loader reproduces the batches and their augmentation", async () => {
-  const root = makeTempDir();
+  const root = tempDir();
   const ds: ImageDataset = { kind: "image", items: [], classNames: ["a", "b"], skipped: [] };
   for (let i = 0; i < 5; i++) {
     const path = join(root, `${i}.png`);

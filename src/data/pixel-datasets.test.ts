@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { DataError, FormatError } from "../errors.ts";
 import { ImageProcessor } from "./image-preprocess.ts";
 import { loadCifar10, loadMnist } from "./pixel-datasets.ts";
-import { makeTempDir } from "./test-fixtures.ts";
+import { tempDir } from "../../test/make-data.ts";
 
 const NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
@@ -22,7 +22,7 @@ function record(label: number): Uint8Array {
 }
 
 function makeCifar(): string {
-  const dir = makeTempDir();
+  const dir = tempDir();
   writeFileSync(join(dir, "batches.meta.txt"), NAMES.join("\n") + "\n\n");
   for (let b = 1; b <= 5; b++) writeFileSync(join(dir, `data_batch_${b}.bin`), Buffer.concat([record(b), record(9)]));
   writeFileSync(join(dir, "test_batch.bin"), Buffer.concat([record(0), record(1), record(2)]));

@@ -1,15 +1,7 @@
-/** Helpers for the data tests: temp folders removed at exit, and small images written by sharp. */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+/** Small images written by sharp, for the data tests. */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import sharp from "sharp";
-
-/** A fresh folder under the OS temp dir, deleted when the test process exits. */
-export function makeTempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "tenslora-data-"));
-  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Write a width×height image of one RGB colour (PNG or JPEG by extension), creating folders. */
 export async function writeSolidImage(path: string, width: number, height: number, rgb: [number, number, number]): Promise<void> {

@@ -4,9 +4,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, DataError, FormatError } from "../errors.ts";
 import { loadGlue, loadTextTable, readGlueTsv, readTextTable } from "./text-datasets.ts";
-import { makeTempDir } from "./test-fixtures.ts";
+import { tempDir } from "../../test/make-data.ts";
 
-const dir = makeTempDir();
+const dir = tempDir();
 
 function write(name: string, lines: string[]): string {
   const path = join(dir, name);

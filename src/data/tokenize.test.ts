@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError } from "../errors.ts";
 import { longestFirst, TextTokenizer } from "./tokenize.ts";
-import { makeTempDir } from "./test-fixtures.ts";
+import { tempDir } from "../../test/make-data.ts";
 
 /*
  * A tiny RoBERTa-style byte-level BPE written by hand. With these merges:
@@ -156,7 +156,7 @@ test("missing pad token or length limit are ConfigErrors when needed", () => {
 });
 
 test("fromDir reads tokenizer.json and tokenizer_config.json", () => {
-  const dir = makeTempDir();
+  const dir = tempDir();
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(TOKENIZER_JSON));
   writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...CONFIG, pad_token: { content: "<pad>" } }));
   const t = TextTokenizer.fromDir(dir);
