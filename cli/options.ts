@@ -1,6 +1,6 @@
 /** Flags shared by `train` and `compare`, mapped 1:1 onto RunConfig keys (commander camel-cases them). */
 import { type Command, Option } from "commander";
-import { DEFAULTS, EMBEDDED_LM_OVERRIDES, EMBEDDED_OVERRIDES, type RunConfig, applyConfig, loadConfigFile } from "../src/index.ts";
+import { DEFAULTS, EMBEDDED_LM_OVERRIDES, EMBEDDED_OVERRIDES, FACTORIZATIONS, type RunConfig, applyConfig, loadConfigFile } from "../src/index.ts";
 
 const RUN_FLAGS: [flag: string, help: string][] = [
   ["--model <dir>", "HuggingFace model folder (default: the embedded MNIST ViT; with --task causal-lm the embedded Brown-corpus decoder)"],
@@ -16,7 +16,7 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--budget <n>", "parameter budget; ranks from the rank solver"],
   ["--iso-lora <r>", "budget of LoRA rank r (default 8)"],
   ["--rank-slack <fraction>", "rank solver: the most balanced ranks within this fraction below the budget (default 0.01)"],
-  ["--factorization <f>", "tucker | cp | tt"],
+  ["--factorization <f>", Object.keys(FACTORIZATIONS).join(" | ")],
   ["--head-layout <layout>", "head_major | interleaved (the official code's unfold)"],
   [
     "--target-modules <list>",

@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import {
   ConfigError,
   DEFAULT_METHODS,
+  FACTORIZATIONS,
   type Factorization,
   type HeadLayout,
   type RankMode,
@@ -36,7 +37,7 @@ export function register(program: Command): void {
     .option("--constructions <list>", `methods to compare (default: ${DEFAULT_METHODS.join(",")})`)
     .option("--budgets <ranks>", "budgets as LoRA ranks (iso-LoRA), e.g. 1,2,4,8,16 (default: --iso-lora)")
     .option("--budget-params <counts>", "budgets as parameter counts, e.g. 2000,12000 (instead of --budgets)")
-    .option("--factorizations <list>", "tucker and/or cp, each an arm of every tensor construction (default: --factorization)")
+    .option("--factorizations <list>", `any of ${Object.keys(FACTORIZATIONS).join(", ")}, each an arm of every tensor construction (default: --factorization)`)
     .option("--head-layouts <list>", "head_major and/or interleaved, each an arm of the att constructions (default: --head-layout)")
     .option("--core-lr-scales <list>", "core learning-rate multipliers, each an arm (default: --core-lr-scale)")
     .option("--rank-modes <list>", "solver (ranks from the budget solver) and/or auto (from a warm-up's spectrum), each an arm")

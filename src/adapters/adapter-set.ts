@@ -7,10 +7,10 @@
  */
 import type { Tensor, WeightMap } from "../nn/params.ts";
 import type { Dense } from "../tensor/dense.ts";
-import { kaimingUniform, normal, orthogonal, tuckerNormalStd } from "../tensor/init.ts";
+import { kaimingUniform, normal, orthogonal } from "../tensor/init.ts";
 import { Rng } from "../tensor/random.ts";
 import type { AdapterConfig, AdapterGroup } from "./config.ts";
-import { CONSTRUCTION_SPECS, modeSizes, tensorCount, tensorModes } from "./constructions.ts";
+import { CONSTRUCTION_SPECS, tensorCount, tensorModes } from "./constructions.ts";
 import { FACTORIZATIONS } from "./factorizations/index.ts";
 import type { ParamSpec } from "./factorizations/types.ts";
 import type { AdapterState, AdapterTensor } from "./reference.ts";
@@ -29,7 +29,6 @@ export const loraKeys = (site: LinearSite) => ({
 const prefix = (g: number) => `tenslora.${g === 0 ? "" : `g${g}.`}`;
 /** The file key of parameter `key` ("core", "factors.<i>", "cores.<i>") of tensor t in group g. */
 export const tensorKey = (t: number, key: string, g = 0) => `${prefix(g)}${t}.${key}`;
-export const coreKey = (t: number, g = 0) => tensorKey(t, "core", g);
 export const factorKey = (t: number, i: number, g = 0) => tensorKey(t, `factors.${i}`, g);
 
 const isLora = (group: AdapterGroup) => CONSTRUCTION_SPECS[group.construction].kind === "lora";
@@ -110,7 +109,7 @@ export function createAdapterSet(config: AdapterConfig, groups: AdapterGroup[], 
       for (const [name, s] of groupParameterShapes(config, group)) add(name, s, name.endsWith(".lora_B.weight"), 1);
       continue;
     }
-    const std = config.factorization === "tucker" ? tuckerNormalStd(group.ranks) : 1;
+    const std = FACTORIZATIONS[config.factorization].initStd(group.ranks);
     for (const [name, p] of tensorParams(config, group)) add(name, p.shape, p.zero, std);
   }
   return { config, groups, tensors };
@@ -132,12 +131,10 @@ export function groupState(set: AdapterSet, group: AdapterGroup): AdapterState {
       }
     }
   } else {
-    const modes = modeSizes(group.construction, shape).length;
-    const f = config.factorization;
+    const { factorization } = config;
+    const specs = FACTORIZATIONS[factorization].params(tensorModes(group.construction, shape), group.ranks);
     for (let t = 0; t < tensorCount(group.construction, shape); t++) {
-      const each = (key: string) => Array.from({ length: modes }, (_, i) => get(tensorKey(t, `${key}.${i}`, group.index)));
-      if (f === "tt") list.push({ cores: each("cores") });
-      else list.push(f === "cp" ? { factors: each("factors") } : { core: get(coreKey(t, group.index)), factors: each("factors") });
+      list.push({ factorization, ranks: group.ranks, params: new Map(specs.map((p) => [p.key, get(tensorKey(t, p.key, group.index))])) });
     }
   }
   return { construction: group.construction, shape, tensors: list, headLayout: config.headLayout, scaling: config.scaling };

@@ -6,7 +6,7 @@ import { orthogonal } from "../tensor/init.ts";
 import { type TuckerTensor, cpToTensor, tuckerToTensor } from "../tensor/tucker.ts";
 import { modeSizes, modelShape } from "./constructions.ts";
 import { multilinearSpectrum, numericalRank, stackAdapterUpdates, STACK_MODE_NAMES } from "./analysis.ts";
-import type { AdapterState } from "./reference.ts";
+import { type AdapterState, factorisedFrom } from "./reference.ts";
 
 function rand(rng: Rng, s: number[]): Dense {
   return dense(
@@ -75,13 +75,13 @@ test("stacking att_qkv_depth updates gives back s · the adapter's own tensor (s
   const ranks = [2, 2, 2, 2, 2];
   const tucker: TuckerTensor = { core: rand(rng, ranks), factors: sizes.map((s, n) => rand(rng, [s, ranks[n]])) };
   for (const layout of ["head_major", "interleaved"] as const) {
-    const state: AdapterState = { construction: "att_qkv_depth", shape, tensors: [tucker], headLayout: layout, scaling: 0.5 };
+    const state: AdapterState = { construction: "att_qkv_depth", shape, tensors: [factorisedFrom(tucker)], headLayout: layout, scaling: 0.5 };
     const stacked = stackAdapterUpdates(state, layout);
     assert.deepEqual(stacked.shape, [5, 3, 2, 3, 3]);
     assert.ok(relativeError(stacked, scale(tuckerToTensor(tucker), 0.5)) < 1e-6);
   }
   // stacked with the other layout, the heads mode means something else: the tensor differs
-  const state: AdapterState = { construction: "att_qkv_depth", shape, tensors: [tucker], headLayout: "interleaved", scaling: 0.5 };
+  const state: AdapterState = { construction: "att_qkv_depth", shape, tensors: [factorisedFrom(tucker)], headLayout: "interleaved", scaling: 0.5 };
   assert.ok(relativeError(stackAdapterUpdates(state, "head_major"), scale(tuckerToTensor(tucker), 0.5)) > 1e-3);
   assert.equal(STACK_MODE_NAMES.length, 5);
 });
@@ -92,7 +92,7 @@ test("stacked qkv_depth updates share U_in: the `in` mode has rank r_in", () => 
   const sizes = modeSizes("qkv_depth", shape);
   const ranks = [2, 4, 3, 3];
   const tucker: TuckerTensor = { core: rand(rng, ranks), factors: sizes.map((s, n) => rand(rng, [s, ranks[n]])) };
-  const state: AdapterState = { construction: "qkv_depth", shape, tensors: [tucker], headLayout: "head_major", scaling: 1 };
+  const state: AdapterState = { construction: "qkv_depth", shape, tensors: [factorisedFrom(tucker)], headLayout: "head_major", scaling: 1 };
   const spec = multilinearSpectrum(stackAdapterUpdates(state));
   assert.equal(numericalRank(spec[0], 1e-4), 2);
   assert.equal(numericalRank(spec[3], 1e-4), 3); // qkv

@@ -17,6 +17,7 @@ import {
 } from "./constructions.ts";
 import { GQA_MODES, type GqaMode, type GroupPlan, planGroups } from "./groups.ts";
 import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
+import type { TensorModes } from "./factorizations/types.ts";
 import type { HeadLayout } from "./reference.ts";
 import type { LinearSite } from "./sites.ts";
 import { type TargetModules, selectSites } from "./targets.ts";
@@ -86,21 +87,18 @@ function rankList(value: unknown, where: string): number | number[] {
 
 /**
  * A group's ranks from the ranks asked for: unchanged where the group runs the construction asked
- * for (or for CP's single R); for a fallback without heads, LoRA's r = r_in, and otherwise Tucker's
- * (in, dh, heads, …) maps to (in, out = min(r_dh·r_heads, dOut), …) and TT's bonds (in-dh, dh-heads,
- * heads-…, …) to (in-out, out-…, …).
+ * for; for a fallback without heads, LoRA's r = r_in, else the factorisation's own mapping.
  */
 function groupRanks(plan: GroupPlan, asked: Construction, ranks: number | number[], f: Factorization): number | number[] {
-  if (typeof ranks === "number" || f === "cp" || plan.construction === asked) return ranks;
+  if (typeof ranks === "number" || plan.construction === asked) return ranks;
   if (plan.construction === "lora") return [ranks[0]];
-  if (f === "tt") return [ranks[0], ...ranks.slice(2)];
-  return [ranks[0], Math.min(ranks[1] * ranks[2], plan.shape.dOut), ...ranks.slice(3)];
+  return FACTORIZATIONS[f].withoutHeads(ranks, plan.shape.dOut);
 }
 
-/** The rank names of a construction's tensors under a factorisation (sizes do not matter). */
-function rankNamesOf(c: Construction, f: Factorization): string[] {
+/** A construction's tensor modes with placeholder sizes, for what does not depend on sizes (rank names, list lengths). */
+function modesOf(c: Construction): TensorModes {
   const names = modeNames(c);
-  return FACTORIZATIONS[f].rankNames({ names, sizes: names.map(() => 1), att: CONSTRUCTION_SPECS[c].hasAtt, headMajor: true });
+  return { names, sizes: names.map(() => 1), att: CONSTRUCTION_SPECS[c].hasAtt, headMajor: true };
 }
 
 /** Validate options against a model's linear sites: the config, its groups with ranks, and warnings. */
@@ -113,14 +111,10 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   const init = oneOf("init", "inits", o.init ?? "orthogonal", INITS);
   const gqa = oneOf("GQA mode", "modes", o.gqa ?? "mean", GQA_MODES);
   const asked = rankList(o.ranks, "ranks");
-  const rankNames = lora ? ["r"] : rankNamesOf(construction, factorization);
-  if (!lora && Array.isArray(asked) && factorization !== "cp" && asked.length !== 1 && asked.length !== rankNames.length) {
-    const what =
-      factorization === "tt"
-        ? `a tensor-train of "${construction}" has ${rankNames.length} bond ranks`
-        : `construction "${construction}" has ${rankNames.length} modes`;
-    throw new ConfigError(`${what} (${rankNames.join(", ")}): give one rank or ${rankNames.length} ranks, got ${asked.length} [${asked.join(", ")}]`);
-  }
+  const def = FACTORIZATIONS[factorization];
+  const rankNames = lora ? ["r"] : def.rankNames(modesOf(construction));
+  // the list's length, checked by the factorisation before the groups exist (sizes do not matter)
+  if (!lora && Array.isArray(asked)) def.ranks(modesOf(construction), asked, `construction "${construction}"`);
   const targetModules = o.targetModules ?? [...DEFAULT_PROJECTIONS];
   const layersToTransform = o.layersToTransform;
   if (layersToTransform !== undefined && (!Array.isArray(layersToTransform) || layersToTransform.some((l) => !Number.isInteger(l)))) {
@@ -145,7 +139,7 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   if (!Number.isFinite(scaling)) throw new ConfigError(`scaling must be a finite number, got ${scaling}`);
   const config: AdapterConfig = {
     construction,
-    ranks: typeof asked === "number" ? (factorization === "cp" ? [asked] : rankNames.map(() => asked)) : [...asked],
+    ranks: typeof asked === "number" ? rankNames.map(() => asked) : [...asked],
     factorization,
     scaling,
     loraAlpha: lora ? (o.loraAlpha ?? scaling * r0) : undefined,

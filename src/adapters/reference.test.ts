@@ -9,8 +9,10 @@ import {
   type AdapterState,
   type AdapterTensor,
   type HeadLayout,
+  type LoraPair,
   deltaWeightReference,
   deltaWeightSliced,
+  factorisedFrom,
   sliceFactorsR,
   updateMatrixFolded,
 } from "./reference.ts";
@@ -25,9 +27,12 @@ function rand(rng: Rng, s: number[]): Dense {
   );
 }
 
-function makeTensors(rng: Rng, c: Construction, kind: "tucker" | "cp"): AdapterTensor[] {
+type RawTensor = TuckerTensor | CpTensor | LoraPair;
+
+/** Random tensors in TensorLy's layout (CP with weights), for `tuckerToTensor` / `cpToTensor` as the independent fold. */
+function makeRaw(rng: Rng, c: Construction, kind: "tucker" | "cp"): RawTensor[] {
   const sizes = modeSizes(c, shape);
-  const out: AdapterTensor[] = [];
+  const out: RawTensor[] = [];
   for (let t = 0; t < tensorCount(c, shape); t++) {
     if (c === "lora") out.push({ a: rand(rng, [3, shape.dIn]), b: rand(rng, [shape.dOut, 3]) });
     else if (kind === "cp") out.push({ weights: rand(rng, [3]), factors: sizes.map((s) => rand(rng, [s, 3])) });
@@ -38,6 +43,12 @@ function makeTensors(rng: Rng, c: Construction, kind: "tucker" | "cp"): AdapterT
     }
   }
   return out;
+}
+
+const adapterTensor = (t: RawTensor): AdapterTensor => ("a" in t ? t : factorisedFrom(t));
+
+function makeTensors(rng: Rng, c: Construction, kind: "tucker" | "cp"): AdapterTensor[] {
+  return makeRaw(rng, c, kind).map(adapterTensor);
 }
 
 /** Output column of (j, h) under a layout. */
@@ -51,12 +62,12 @@ test("folded path: ΔW[o, i] = s · T[i, out(o), …, p, l] read straight from t
   for (const c of CONSTRUCTIONS.filter((c) => c !== "lora")) {
     for (const kind of ["tucker", "cp"] as const) {
       for (const headLayout of LAYOUTS) {
-        const tensors = makeTensors(rng, c, kind);
-        const state: AdapterState = { construction: c, shape, tensors, headLayout, scaling: s };
+        const raw = makeRaw(rng, c, kind);
+        const state: AdapterState = { construction: c, shape, tensors: raw.map(adapterTensor), headLayout, scaling: s };
         for (let p = 0; p < 3; p++) {
           for (let l = 0; l < 3; l++) {
-            const t = tensors[tensorIndex(c, shape, p, l).tensor];
-            const full = "core" in t ? tuckerToTensor(t as TuckerTensor) : cpToTensor(t as CpTensor);
+            const t = raw[tensorIndex(c, shape, p, l).tensor];
+            const full = "core" in t ? tuckerToTensor(t) : cpToTensor(t as CpTensor);
             const dw = deltaWeightReference(state, p, l);
             assert.deepEqual(dw.shape, [shape.dOut, shape.dIn]);
             const tail = [...(modeIndex(c, "qkv") >= 0 ? [p] : []), ...(modeIndex(c, "depth") >= 0 ? [l] : [])];

@@ -38,12 +38,25 @@ export interface LoraPair {
   b: Dense;
 }
 
-/** A tensor-train: cores[k] [r_{k−1}, I_k, r_k], r₀ = r_N = 1. */
-export interface TtTensor {
-  cores: Dense[];
+/** A factorised tensor: its factorisation's named parameters ("core", "factors.<i>", "cores.<k>", …) and ranks. */
+export interface FactorisedTensor {
+  factorization: Factorization;
+  ranks: number[];
+  params: Map<string, Dense>;
 }
 
-export type AdapterTensor = TuckerTensor | CpTensor | TtTensor | LoraPair;
+export type AdapterTensor = FactorisedTensor | LoraPair;
+
+/** A Tucker or CP tensor (TensorLy's layout) as an adapter tensor; CP weights are folded into factor 0. */
+export function factorisedFrom(t: TuckerTensor | CpTensor): FactorisedTensor {
+  const named = (factors: Dense[]) => factors.map((u, i): [string, Dense] => [`factors.${i}`, u]);
+  if ("core" in t) return { factorization: "tucker", ranks: [...t.core.shape], params: new Map([["core", t.core], ...named(t.factors)]) };
+  const [u0, ...rest] = t.factors;
+  const R = u0.shape[1];
+  const w = t.weights;
+  const first = w ? { shape: u0.shape, data: Float64Array.from(u0.data, (v, i) => v * w.data[i % R]) } : u0;
+  return { factorization: "cp", ranks: [R], params: new Map(named([first, ...rest])) };
+}
 
 /** Everything that defines the update matrices of one adapter family. */
 export interface AdapterState {
@@ -67,23 +80,11 @@ export interface SliceFactors {
   r: Dense;
 }
 
-/** A factorised tensor as its factorisation's named parameters (CP weights folded into factor 0). */
-function paramsOf(t: Exclude<AdapterTensor, LoraPair>): { f: Factorization; params: Map<string, Dense>; ranks: number[] } {
-  if ("cores" in t) return { f: "tt", params: new Map(t.cores.map((c, k) => [`cores.${k}`, c])), ranks: t.cores.slice(0, -1).map((c) => c.shape[2]) };
-  const named = (factors: Dense[]) => factors.map((u, i): [string, Dense] => [`factors.${i}`, u]);
-  if ("core" in t) return { f: "tucker", params: new Map([["core", t.core], ...named(t.factors)]), ranks: [...t.core.shape] };
-  const [u0, ...rest] = t.factors;
-  const R = u0.shape[1];
-  const w = t.weights;
-  const first = w ? { shape: u0.shape, data: Float64Array.from(u0.data, (v, i) => v * w.data[i % R]) } : u0;
-  return { f: "cp", params: new Map(named([first, ...rest])), ranks: [R] };
-}
-
 function checkTensor(c: Construction, shape: ModelShape, t: AdapterTensor): void {
   const lora = CONSTRUCTION_SPECS[c].kind === "lora";
   if (lora !== isLoraPair(t)) {
     throw new ShapeError(
-      `construction "${c}" needs ${lora ? "LoRA pairs {a, b}" : "Tucker, CP or TT tensors"}, got ${isLoraPair(t) ? "a LoRA pair" : "a factorised tensor"}`,
+      `construction "${c}" needs ${lora ? "LoRA pairs {a, b}" : "factorised tensors"}, got ${isLoraPair(t) ? "a LoRA pair" : "a factorised tensor"}`,
     );
   }
   if (isLoraPair(t)) {
@@ -93,7 +94,7 @@ function checkTensor(c: Construction, shape: ModelShape, t: AdapterTensor): void
     }
     return;
   }
-  const { f, params, ranks } = paramsOf(t);
+  const { factorization: f, params, ranks } = t;
   const expected = FACTORIZATIONS[f].params(tensorModes(c, shape), ranks);
   const bad = expected.filter((e) => params.get(e.key)?.shape.join() !== e.shape.join());
   if (bad.length || params.size !== expected.length) {
@@ -140,8 +141,7 @@ export function updateMatrixFolded(state: AdapterState, p: number, l: number): D
   checkLayout(state.headLayout);
   const t = tensorFor(state, p, l);
   if (isLoraPair(t)) return transpose2d(matmul(t.b, t.a)); // M = (B A)ᵀ
-  const { f, params } = paramsOf(t);
-  let full = FACTORIZATIONS[f].full((k) => params.get(k)!, modesOf(c, state.shape, state.headLayout));
+  let full = FACTORIZATIONS[t.factorization].full((k) => t.params.get(k)!, modesOf(c, state.shape, state.headLayout));
   const { fixed } = tensorIndex(c, state.shape, p, l);
   // slice the later mode first so the earlier mode's position is unchanged
   if (fixed.depth !== undefined) full = sliceMode(full, modeIndex(c, "depth"), fixed.depth);
@@ -171,8 +171,8 @@ export function sliceFactorsR(
   checkLayout(headLayout);
   checkTensor(c, shape, tensor);
   if (isLoraPair(tensor)) return { uIn: transpose2d(tensor.a), r: transpose2d(tensor.b) };
-  const { f, params } = paramsOf(tensor);
-  const def = FACTORIZATIONS[f];
+  const { params } = tensor;
+  const def = FACTORIZATIONS[tensor.factorization];
   const all = def.slices(hostOps, (k) => reshape(params.get(k)!, [1, ...params.get(k)!.shape]), modesOf(c, shape, headLayout)); // [1, r_in, S, dOut]
   const [, rIn, S, dOut] = all.shape;
   const spec = CONSTRUCTION_SPECS[c];

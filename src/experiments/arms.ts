@@ -6,7 +6,7 @@
  * fine-tuning baselines, which run once for every budget.
  */
 import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction } from "../adapters/constructions.ts";
-import type { Factorization } from "../adapters/params.ts";
+import { FACTORIZATIONS, type Factorization } from "../adapters/factorizations/index.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
 import { ConfigError } from "../errors.ts";
 
@@ -69,7 +69,7 @@ function checkList<T>(values: readonly T[], valid: readonly T[] | null, flag: st
 /** Every meaningful arm of the grid, grouped by method in the grid's order. */
 export function expandArms(g: ArmGrid): Arm[] {
   checkList(g.methods, DEFAULT_METHODS, "--constructions");
-  checkList(g.factorizations, ["tucker", "cp"], "--factorizations");
+  checkList(g.factorizations, Object.keys(FACTORIZATIONS), "--factorizations");
   checkList(g.headLayouts, HEAD_LAYOUTS, "--head-layouts");
   checkList(g.rankModes, RANK_MODES, "--ranks");
   checkList(g.coreLrScales, null, "--core-lr-scales");

@@ -57,5 +57,8 @@ export const cp: FactorizationDef = {
     return ops.transpose(ops.reshape(r!, [T, S, dOut, R]), [0, 3, 1, 2]); // [T, R, S, dOut]
   },
   full: (get, { sizes }) => cpToTensor({ factors: sizes.map((_, i) => get(`factors.${i}`)) }),
+  /** R is shared by every mode, with heads or without. */
+  withoutHeads: (ranks) => [...ranks],
+  initStd: () => 1,
   forBudget: ({ sizes }, budget) => [Math.floor(budget / sizes.reduce((a, b) => a + b, 0))],
 };

@@ -90,6 +90,9 @@ export const tt: FactorizationDef = {
     }
     return reshape(acc, sizes);
   },
+  /** The in-dh bond becomes in-out and the dh-heads bond, inside the merged out mode, goes. */
+  withoutHeads: ([rInDh, , ...rest]) => [rInDh, ...rest],
+  initStd: () => 1,
   /** Equal bond ranks r (each capped at its bound with `capAtModeSize`), the largest r whose count fits. */
   forBudget({ sizes }, budget, { capAtModeSize }) {
     const bound = bondBounds(sizes);

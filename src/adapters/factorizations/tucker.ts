@@ -3,6 +3,7 @@
  * U_n [I_n, r_n]; one rank per mode. The paper's factorisation and the default.
  */
 import { ConfigError } from "../../errors.ts";
+import { tuckerNormalStd } from "../../tensor/init.ts";
 import { tuckerToTensor } from "../../tensor/tucker.ts";
 import type { SliceOps } from "./ops.ts";
 import { searchTucker } from "./tucker-search.ts";
@@ -111,6 +112,10 @@ export const tucker: FactorizationDef = {
     return ops.reshape(ops.matmul(ops.reshape(c, [T, a * S, rb]), f(1), { transB: true }), [T, a, S, dOut]);
   },
   full: (get, { sizes }) => tuckerToTensor({ core: get("core"), factors: sizes.map((_, i) => get(`factors.${i}`)) }),
+  /** The out rank is r_dh·r_heads, capped at dOut: the multilinear rank of the merged (dh, heads) mode. */
+  withoutHeads: ([rIn, rDh, rHeads, ...rest], dOut) => [rIn, Math.min(rDh * rHeads, dOut), ...rest],
+  /** Scaled so that the reconstruction has unit variance, whatever the number of modes. */
+  initStd: (ranks) => tuckerNormalStd(ranks),
   forBudget: ({ sizes }, budget, { capAtModeSize, slack }) => {
     const exact = searchTucker(sizes, budget, capAtModeSize, 0);
     if (slack <= 0) return exact.ranks;

@@ -52,6 +52,13 @@ export interface FactorizationDef {
   full(get: (key: string) => Dense, modes: TensorModes): Dense;
   /** The ranks whose count is the largest not above `budget` (one tensor), by the documented rule. */
   forBudget(modes: TensorModes, budget: number, opts: { capAtModeSize: boolean; slack: number }): number[];
+  /**
+   * The ranks given for an (in, dh, heads, …) construction, mapped onto its counterpart without
+   * heads, (in, out, …) with out = dh·heads = `dOut`, for a shape group that has no heads.
+   */
+  withoutHeads(ranks: readonly number[], dOut: number): number[];
+  /** The standard deviation of `--init normal` draws for these ranks (non-zero parameters). */
+  initStd(ranks: readonly number[]): number;
 }
 
 /** Positions of the index modes (qkv, depth) in a tensor's modes. */
