@@ -15,7 +15,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type AdapterSet, adapterParamCount, groupParameterShapes, tensorKey } from "../src/adapters/adapter-set.ts";
 import type { AdapterGroup, AdapterOptions } from "../src/adapters/config.ts";
-import { CONSTRUCTION_SPECS, type Construction, modeNames, tensorCount } from "../src/adapters/constructions.ts";
+import { CONSTRUCTION_SPECS, type Construction, modeNames, tensorCount, tensorModes } from "../src/adapters/constructions.ts";
+import { FACTORIZATIONS } from "../src/adapters/factorizations/index.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter, unmergeAdapter } from "../src/adapters/merge.ts";
 import { paramCount } from "../src/adapters/params.ts";
@@ -52,6 +53,11 @@ interface Row {
 /** Distinct ranks per mode so that a swapped mode shows. */
 const RANK: Record<string, number> = { in: 4, out: 3, dh: 3, heads: 2, qkv: 2, depth: 3 };
 const tucker = (c: Construction) => modeNames(c).map((m) => RANK[m]);
+/** Partial Tucker's ranks: the matrix modes only (qkv and depth stay whole). */
+const partial = (c: Construction) =>
+  modeNames(c)
+    .filter((m) => m !== "qkv" && m !== "depth")
+    .map((m) => RANK[m]);
 
 const TENSORS: Construction[] = ["att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"];
 const ATT = TENSORS.filter((c) => CONSTRUCTION_SPECS[c].hasAtt);
@@ -71,6 +77,9 @@ const ROWS: Row[] = [
   ...TENSORS.map(
     (c): Row => ({ model: "vit", opts: { construction: c, ranks: [4, 3, 2, 3].slice(0, modeNames(c).length - 1), factorization: "tt", scaling: 1.5 } }),
   ),
+  // partial Tucker: a free core slice per projection and layer between shared factors
+  ...TENSORS.map((c): Row => ({ model: "vit", opts: { construction: c, ranks: partial(c), factorization: "partial_tucker", scaling: 1.5 } })),
+  { model: "vit", opts: { construction: "att_qkv", ranks: partial("att_qkv"), factorization: "partial_tucker", headLayout: "interleaved", init: "normal" } },
   // every linear layer: shape groups (q/k/v/o, intermediate, output), att falling back on the MLP groups
   { model: "vit", opts: { construction: "lora", ranks: 3, targetModules: "all-linear" } },
   { model: "vit", opts: { construction: "qkv_depth", ranks: 3, targetModules: "all-linear", scaling: 2 } },
@@ -84,6 +93,7 @@ const ROWS: Row[] = [
   { model: "roberta", opts: { construction: "att_qkv_depth", ranks: tucker("att_qkv_depth"), headLayout: "interleaved", scaling: 2 } },
   { model: "roberta", opts: { construction: "qkv", ranks: 2, factorization: "cp" } },
   { model: "roberta", opts: { construction: "depth", ranks: tucker("depth") } },
+  { model: "roberta", opts: { construction: "att_qkv_depth", ranks: 2, factorization: "partial_tucker", targetModules: "all-linear" } },
 ];
 
 interface Setup {
@@ -267,7 +277,9 @@ for (const [ri, row] of ROWS.entries()) {
         const ends = gr.construction === "lora" ? [sites[0], sites.at(-1)!].map((s) => `.${s.path}.`) : [0, lastTensor].map((t) => tensorKey(t, "", gr.index));
         return keys.filter((k) => ends.some((e) => (gr.construction === "lora" ? k.includes(e) : k.startsWith(e))));
       });
-      assert.ok(checked.length >= (cfg.construction === "lora" ? 4 : modeNames(cfg.construction).length), `too few tensors checked: ${checked}`);
+      const g0 = rset.groups[0];
+      const perTensor = cfg.construction === "lora" ? 4 : FACTORIZATIONS[cfg.factorization].params(tensorModes(g0.construction, g0.shape), g0.ranks).length;
+      assert.ok(checked.length >= perTensor, `too few tensors checked: ${checked}`);
       for (const k of checked) {
         const t = rset.tensors.get(k)!;
         const g = outF32(out, `grad.${k}`);

@@ -1,7 +1,7 @@
 /**
  * The adapter contract as a matrix, at the adapter level on linear-site lists of a decoder block
  * (q [d → H·dh], k/v [d → H_kv·dh], o [H·dh → d], gate/up [d → 2d], down [2d → d], 2 blocks):
- * every construction × factorisation (Tucker, CP, tensor-train) × target set (q,k,v; all-linear)
+ * every construction × factorisation (Tucker, CP, tensor-train, partial Tucker) × target set (q,k,v; all-linear)
  * × GQA ratio H/H_kv (1, 2, 3, MQA) × GQA mode (K/V in Q's stack, or `separate` where H_kv < H) is
  * one case, checked for
  *   1. merge ≡ unmerged: x·W'ᵀ with W' = merge(W) equals x·Wᵀ + the hook's update in ONNX Runtime
@@ -13,7 +13,7 @@
  *   4. zero update at initialisation (merge changes no weight), and save → load restores every
  *      tensor bit for bit with the same groups and ranks.
  * A combination the design refuses is a case too: its refusal message is asserted. LoRA has no
- * tensor to factorise, so its CP and tensor-train cases are skipped with that reason. Then two
+ * tensor to factorise, so its cases under the other factorisations are skipped with that reason. Then two
  * real decoders (tiny Llama, 4 query / 2 KV heads; tiny Qwen2, 4 / 1) with att_qkv_depth on
  * all-linear: merged logits ≡ unmerged.
  */
@@ -62,7 +62,7 @@ const RATIOS: Ratio[] = [
 const TARGETS = { "q,k,v": ["q_proj", "k_proj", "v_proj"], "all-linear": "all-linear" } as const;
 type TargetSet = keyof typeof TARGETS;
 
-const FACTORIZATIONS: Factorization[] = ["tucker", "cp", "tt"];
+const FACTORIZATIONS: Factorization[] = ["tucker", "cp", "tt", "partial_tucker"];
 
 function decoderSites(k: Ratio): LinearSite[] {
   const { heads, kvHeads, dh } = k;
@@ -109,7 +109,9 @@ function ranksFor(c: Construction, f: Factorization): number | number[] {
   if (c === "lora") return 2;
   if (f === "cp") return 3;
   const names = modeNames(c);
-  return f === "tt" ? [3, 2, 2, 2].slice(0, names.length - 1) : names.map((m) => RANK[m]);
+  if (f === "tt") return [3, 2, 2, 2].slice(0, names.length - 1);
+  // partial Tucker factorises the matrix modes only; qkv and depth stay whole
+  return (f === "partial_tucker" ? names.filter((m) => m !== "qkv" && m !== "depth") : names).map((m) => RANK[m]);
 }
 
 interface Case {
@@ -269,7 +271,7 @@ test(`adapter matrix: ${cases.length} cases (construction × factorisation × ta
     if (c.skip) counts.skipped++;
   }
   t.diagnostic(
-    `${counts.ran} ran, ${counts.refused} refused as designed, ${counts.skipped} skipped (LoRA × CP/TT) in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
+    `${counts.ran} ran, ${counts.refused} refused as designed, ${counts.skipped} skipped (LoRA × CP/TT/partial Tucker) in ${((performance.now() - t0) / 1000).toFixed(1)} s; ` +
       `worst merged vs unmerged ${worstMerge.toExponential(2)}, worst gradient error ${worstGrad.toExponential(2)} (relative to ‖grad‖)`,
   );
   assert.equal(counts.ran + counts.refused + counts.skipped, cases.length);

@@ -25,8 +25,8 @@ test("preset formulas on ViT-B", () => {
       lorta.groups.map((g) => [g.name, g.construction, g.mode_sizes]),
       [["query+key+value+attention.output.dense", "att_qkv_depth", [d, dh, H, 4, L]]],
     );
-    // LoTR: per projection (q, k, v) L, R shared over the layers, an r×r core per layer: 2dr + Lr² + L²
-    assert.equal(row("lotr", r).params, 3 * (2 * d * r + L * r * r + L * L));
+    // LoTR: per projection (q, k, v) L, R shared over the layers, an r×r core per layer: 2dr + Lr²
+    assert.equal(row("lotr", r).params, 3 * (2 * d * r + L * r * r));
     // FacT-TK: Tucker per shape group (q/k/v/o; the MLP's two), ranks min(r, mode size)
     const cap = (sizes: number[]) => sizes.map((n) => Math.min(r, n));
     const groups = [

@@ -1,6 +1,6 @@
 /**
  * Slices without materialisation (issue 3, "What it must show"): for every construction × both
- * head layouts × Tucker, CP and tensor-train, the matrix s · U_in R[p,l] computed in an ONNX graph (by
+ * head layouts × Tucker, CP, tensor-train and partial Tucker, the matrix s · U_in R[p,l] computed in an ONNX graph (by
  * `allSlicesR` + U_in, and by the projection hook the models use, fed the identity) equals the
  * same slice of the fully folded tensor: `updateMatrixFolded` (src/adapters/reference.ts) and
  * the entry-by-entry fold of test/helpers.ts, to 1e-5 relative. One graph holds every case.
@@ -56,7 +56,7 @@ const cases: Case[] = [];
 let seed = 1;
 for (const construction of CONSTRUCTIONS) {
   for (const headLayout of ["head_major", "interleaved"] as HeadLayout[]) {
-    const facts: Factorization[] = construction === "lora" ? ["tucker"] : ["tucker", "cp", "tt"];
+    const facts: Factorization[] = construction === "lora" ? ["tucker"] : ["tucker", "cp", "tt", "partial_tucker"];
     for (const factorization of facts) {
       const names = modeNames(construction);
       const ranks =
@@ -66,7 +66,7 @@ for (const construction of CONSTRUCTIONS) {
             ? CP_RANK
             : factorization === "tt"
               ? TT_BONDS.slice(0, names.length - 1)
-              : names.map((m) => RANK[m]);
+              : (factorization === "partial_tucker" ? names.filter((m) => m !== "qkv" && m !== "depth") : names).map((m) => RANK[m]);
       const set = randomizeAdapter(adapterOn({ construction, ranks, factorization, headLayout, scaling: SCALING }, seed), 1000 + seed++, 0.7);
       cases.push({ id: `${construction}/${factorization}/${headLayout}`, set });
     }

@@ -173,7 +173,8 @@ export function randomizeAdapter(set: AdapterSet, seed: number, std = 0.5): Adap
 
 /**
  * The counts of docs/adapters.md §5, written out for one shape group ([dIn, dOut], dh = dOut/H,
- * P projections, L layers): Tucker Σ I_n r_n + Π r_n, CP R·Σ I_n, tensor-train Σ r_{k−1} I_k r_k (r₀ = r_N = 1).
+ * P projections, L layers): Tucker Σ I_n r_n + Π r_n, CP R·Σ I_n, tensor-train Σ r_{k−1} I_k r_k (r₀ = r_N = 1),
+ * partial Tucker Σ_m I_m r_m + Π_m r_m · Π_idx I over the factorised modes m (the index modes whole).
  */
 export function designCount(c: Construction, r: number[], dIn: number, dOut: number, H: number, L: number, P: number, f: Factorization): number {
   if (c === "lora") return P * L * r[0] * (dIn + dOut);
@@ -185,6 +186,8 @@ export function designCount(c: Construction, r: number[], dIn: number, dOut: num
     const b = [1, ...r, 1];
     return tensors * sizes.reduce((a, n, k) => a + b[k] * n * b[k + 1], 0);
   }
+  const core = r.reduce((a, b) => a * b, 1) * sizes.slice(r.length).reduce((a, b) => a * b, 1);
+  if (f === "partial_tucker") return tensors * (r.reduce((a, rn, i) => a + sizes[i] * rn, 0) + core);
   return tensors * (sizes.reduce((a, n, i) => a + n * r[i], 0) + r.reduce((a, b) => a * b, 1));
 }
 
@@ -265,7 +268,10 @@ export function naiveDeltaWeights(set: AdapterSet, group: AdapterGroup = set.gro
         continue;
       }
       const cp = config.factorization === "cp";
-      const ranks = cp ? Array(modes).fill(group.ranks[0]) : group.ranks;
+      // partial Tucker: the index modes have no factor, i.e. an identity one at full rank
+      const partial = config.factorization === "partial_tucker";
+      const factored = partial ? 1 + nOut : modes;
+      const ranks = cp ? Array(modes).fill(group.ranks[0]) : partial ? [...group.ranks, ...(stQ ? [P] : []), ...(stD ? [L] : [])] : group.ranks;
       const core = cp ? undefined : at(set.tensors, `${pre}.core`);
       // enumerate rank multi-indices (CP: the diagonal only)
       const combos: number[][] = [];
@@ -282,9 +288,9 @@ export function naiveDeltaWeights(set: AdapterSet, group: AdapterGroup = set.gro
           combos.push(idx);
         }
       }
-      const F = Array.from({ length: modes }, (_, n) => U(n).data);
-      const R = Array.from({ length: modes }, (_, n) => U(n).shape[1]);
-      const u = (n: number, row: number, r: number) => F[n][row * R[n] + r];
+      const F = Array.from({ length: factored }, (_, n) => U(n).data);
+      const R = Array.from({ length: factored }, (_, n) => U(n).shape[1]);
+      const u = (n: number, row: number, r: number) => (n < factored ? F[n][row * R[n] + r] : row === r ? 1 : 0);
       const outVec = new Float64Array(dOut); // the output-side factor part of one rank multi-index
       for (const [f, idx] of combos.entries()) {
         let g = cp ? 1 : core![f];

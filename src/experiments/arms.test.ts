@@ -13,11 +13,11 @@ const grid = (g: Partial<ArmGrid>): ArmGrid => ({
 });
 
 test("every registered factorisation is an arm of the tensor constructions; LoRA runs once", () => {
-  const arms = expandArms(grid({ factorizations: ["tucker", "cp", "tt"], rankModes: ["solver", "auto"] }));
+  const arms = expandArms(grid({ factorizations: ["tucker", "cp", "tt", "partial_tucker"], rankModes: ["solver", "auto"] }));
   assert.deepEqual(
     arms.map((a) => a.name),
     // the spectrum chooses Tucker's multilinear ranks only
-    ["lora", "qkv", "qkv+auto-ranks", "qkv+cp", "qkv+tt"],
+    ["lora", "qkv", "qkv+auto-ranks", "qkv+cp", "qkv+tt", "qkv+partial_tucker"],
   );
   assert.deepEqual(
     arms.filter((a) => a.method === "qkv").map((a) => [a.factorization, a.ranks]),
@@ -26,6 +26,7 @@ test("every registered factorisation is an arm of the tensor constructions; LoRA
       ["tucker", "auto"],
       ["cp", "solver"],
       ["tt", "solver"],
+      ["partial_tucker", "solver"],
     ],
   );
 });
@@ -33,6 +34,6 @@ test("every registered factorisation is an arm of the tensor constructions; LoRA
 test("an unknown factorisation is refused with the valid ones", () => {
   assert.throws(
     () => expandArms(grid({ factorizations: ["tucker", "tensor-ring" as never] })),
-    (e: unknown) => e instanceof ConfigError && e.message === '--factorizations: unknown "tensor-ring"; valid: tucker, cp, tt',
+    (e: unknown) => e instanceof ConfigError && e.message === '--factorizations: unknown "tensor-ring"; valid: tucker, cp, tt, partial_tucker',
   );
 });

@@ -1,11 +1,12 @@
 /** The factorisations an adapter tensor can use; a new one is one file and one line here. */
 import { ConfigError } from "../../errors.ts";
 import { cp } from "./cp.ts";
+import { partialTucker } from "./partial-tucker.ts";
 import { tt } from "./tt.ts";
 import { tucker } from "./tucker.ts";
 import type { FactorizationDef } from "./types.ts";
 
-export const FACTORIZATIONS = { tucker, cp, tt } as const satisfies Record<string, FactorizationDef>;
+export const FACTORIZATIONS = { tucker, cp, tt, partial_tucker: partialTucker } as const satisfies Record<string, FactorizationDef>;
 
 export type Factorization = keyof typeof FACTORIZATIONS;
 

@@ -11,7 +11,7 @@ import { type FactorizationDef, indexModes } from "./types.ts";
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
-function checkRank(r: number, where: string): void {
+export function checkRank(r: number, where: string): void {
   if (!Number.isInteger(r) || r < 1) throw new ConfigError(`${where}: a rank must be an integer ≥ 1, got ${r}`);
 }
 
@@ -28,7 +28,7 @@ function kron<V>(ops: SliceOps<V>, F: V, G: V): V {
  * front of the one it contracts and taking that operand transposed (which the GEMM does as it
  * packs).
  */
-function outputSideHeads<V>(ops: SliceOps<V>, c: V, T: number, [a, rb, rc]: number[], S: number, uDh: V, uHeads: V, headMajor: boolean): V {
+export function outputSideHeads<V>(ops: SliceOps<V>, c: V, T: number, [a, rb, rc]: number[], S: number, uDh: V, uHeads: V, headMajor: boolean): V {
   const [dh, H] = [ops.shape(uDh)[1], ops.shape(uHeads)[1]];
   const t = (x: V, dims: number[], u: V) =>
     ops.matmul(ops.reshape(x, [T, ...dims]), ops.reshape(u, [T, 1, ...ops.shape(u).slice(1)]), { transA: true, transB: true });
