@@ -31,6 +31,7 @@ const CASES: AdapterOptions[] = [
   { construction: "att_qkv_depth", ranks: 3, factorization: "tt", targetModules: "all-linear" },
   { construction: "att_qkv", ranks: 3, factorization: "cp", targetModules: ["query", "key", "value", "attention.output.dense"], headLayout: "interleaved" },
   { construction: "qkv", ranks: 2, targetModules: "all-linear", groupRanks: { "intermediate.dense": [5, 4, 1] } },
+  { construction: "att_depth", ranks: [4, 3, 2], factorization: "partial_tucker", targetModules: "all-linear" },
   { construction: "lora", ranks: 3, loraAlpha: 6, targetModules: "all-linear" },
 ];
 
