@@ -31,6 +31,25 @@ test("every registered factorisation is an arm of the tensor constructions; LoRA
   );
 });
 
+test("--ranks auto is Tucker's: other factorisations take the solver's ranks, and without the solver they are refused", () => {
+  const arms = expandArms(grid({ factorizations: ["tucker", "cp"], rankModes: ["auto", "solver"] }));
+  assert.deepEqual(
+    arms.map((a) => [a.name, a.factorization, a.ranks]),
+    [
+      ["lora", "tucker", "auto"],
+      ["qkv", "tucker", "auto"],
+      ["qkv+solver-ranks", "tucker", "solver"],
+      ["qkv+cp+solver-ranks", "cp", "solver"],
+    ],
+  );
+  for (const f of ["cp", "tt", "partial_tucker"] as const) {
+    assert.throws(
+      () => expandArms(grid({ factorizations: [f], rankModes: ["auto"] })),
+      (e: unknown) => e instanceof ConfigError && e.message.includes(`factorization "${f}" does not have`) && e.message.includes("--factorization tucker"),
+    );
+  }
+});
+
 test("an unknown factorisation is refused with the valid ones", () => {
   assert.throws(
     () => expandArms(grid({ factorizations: ["tucker", "tensor-ring" as never] })),

@@ -66,6 +66,22 @@ function checkList<T>(values: readonly T[], valid: readonly T[] | null, flag: st
   if (new Set(values).size !== values.length) throw new ConfigError(`${flag} lists a value twice: ${values.join(", ")}`);
 }
 
+/**
+ * The rank modes an arm runs: the spectrum reads Tucker's multilinear ranks, so other
+ * factorisations take the solver's (refused when the solver is not asked for); LoRA's rank is the
+ * budget's, so it runs once.
+ */
+function rankModesOf(tensor: boolean, factorization: Factorization, modes: readonly RankMode[], fallback: RankMode): readonly RankMode[] {
+  if (!tensor) return [fallback];
+  if (factorization === "tucker") return modes;
+  if (!modes.includes("solver")) {
+    throw new ConfigError(
+      `--ranks auto reads Tucker's multilinear ranks from a spectrum, which factorization "${factorization}" does not have; use --factorization tucker, or add the solver (--rank-modes solver,auto)`,
+    );
+  }
+  return ["solver"];
+}
+
 /** Every meaningful arm of the grid, grouped by method in the grid's order. */
 export function expandArms(g: ArmGrid): Arm[] {
   checkList(g.methods, DEFAULT_METHODS, "--constructions");
@@ -87,8 +103,7 @@ export function expandArms(g: ArmGrid): Arm[] {
     for (const factorization of tensor ? g.factorizations : [defaults.factorization]) {
       for (const headLayout of spec.hasAtt ? g.headLayouts : [defaults.headLayout]) {
         for (const coreLrScale of g.coreLrScales) {
-          // CP has one rank, LoRA's is the budget's: nothing for the spectrum to choose
-          for (const ranks of tensor && factorization === "tucker" ? g.rankModes : [defaults.ranks]) {
+          for (const ranks of rankModesOf(tensor, factorization, g.rankModes, defaults.ranks)) {
             const arm = { method, factorization, headLayout, coreLrScale, ranks };
             arms.push({ name: armName(arm, defaults), ...arm });
           }
