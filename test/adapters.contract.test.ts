@@ -41,6 +41,7 @@ import {
   readGolden,
   sameBits,
   tempDir,
+  matrixModeNames,
 } from "./helpers.ts";
 
 type ModelName = "vit" | "roberta";
@@ -54,10 +55,7 @@ interface Row {
 const RANK: Record<string, number> = { in: 4, out: 3, dh: 3, heads: 2, qkv: 2, depth: 3 };
 const tucker = (c: Construction) => modeNames(c).map((m) => RANK[m]);
 /** Partial Tucker's ranks: the matrix modes only (qkv and depth stay whole). */
-const partial = (c: Construction) =>
-  modeNames(c)
-    .filter((m) => m !== "qkv" && m !== "depth")
-    .map((m) => RANK[m]);
+const partial = (c: Construction) => matrixModeNames(c).map((m) => RANK[m]);
 
 const TENSORS: Construction[] = ["att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"];
 const ATT = TENSORS.filter((c) => CONSTRUCTION_SPECS[c].hasAtt);

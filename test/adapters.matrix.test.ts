@@ -34,7 +34,7 @@ import { createAdapter } from "../src/models/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import { Rng } from "../src/tensor/random.ts";
-import { designCount, maxRelDiff, modelRunner, naiveDeltaMap, outF32, planSet, randomizeAdapter, sameBits, tempDir } from "./helpers.ts";
+import { designCount, matrixModeNames, maxRelDiff, modelRunner, naiveDeltaMap, outF32, planSet, randomizeAdapter, sameBits, tempDir } from "./helpers.ts";
 import { type ProbeRun, checkProbeGradients, runProbeGraph } from "./probe-loss.ts";
 
 const D = 12;
@@ -111,7 +111,7 @@ function ranksFor(c: Construction, f: Factorization): number | number[] {
   const names = modeNames(c);
   if (f === "tt") return [3, 2, 2, 2].slice(0, names.length - 1);
   // partial Tucker factorises the matrix modes only; qkv and depth stay whole
-  return (f === "partial_tucker" ? names.filter((m) => m !== "qkv" && m !== "depth") : names).map((m) => RANK[m]);
+  return (f === "partial_tucker" ? matrixModeNames(c) : names).map((m) => RANK[m]);
 }
 
 interface Case {

@@ -27,7 +27,7 @@ import { Op } from "../src/ir/ops.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import type { LinearSite } from "../src/models/types.ts";
 import { compile } from "../src/runtime/session.ts";
-import { headSite, maxAbsDiff, maxRelDiff, naiveDeltaWeights, randomizeAdapter } from "./helpers.ts";
+import { headSite, matrixModeNames, maxAbsDiff, maxRelDiff, naiveDeltaWeights, randomizeAdapter } from "./helpers.ts";
 
 const D = 16;
 const SHAPE: ModelShape = { dIn: D, dOut: D, heads: 4, layers: 3, projections: ["query", "key", "value"] };
@@ -66,7 +66,7 @@ for (const construction of CONSTRUCTIONS) {
             ? CP_RANK
             : factorization === "tt"
               ? TT_BONDS.slice(0, names.length - 1)
-              : (factorization === "partial_tucker" ? names.filter((m) => m !== "qkv" && m !== "depth") : names).map((m) => RANK[m]);
+              : (factorization === "partial_tucker" ? matrixModeNames(construction) : names).map((m) => RANK[m]);
       const set = randomizeAdapter(adapterOn({ construction, ranks, factorization, headLayout, scaling: SCALING }, seed), 1000 + seed++, 0.7);
       cases.push({ id: `${construction}/${factorization}/${headLayout}`, set });
     }

@@ -11,7 +11,7 @@ import { type AdapterSet, createAdapterSet } from "../src/adapters/adapter-set.t
 import { type AdapterGroup, type AdapterOptions, planAdapter } from "../src/adapters/config.ts";
 import type { LinearSite } from "../src/adapters/sites.ts";
 import type { GroupMember } from "../src/adapters/groups.ts";
-import { CONSTRUCTION_SPECS, type Construction } from "../src/adapters/constructions.ts";
+import { CONSTRUCTION_SPECS, type Construction, modeNames } from "../src/adapters/constructions.ts";
 import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors, type TensorEntry } from "../src/io/safetensors.ts";
@@ -170,6 +170,9 @@ export function randomizeAdapter(set: AdapterSet, seed: number, std = 0.5): Adap
   for (const [k, t] of set.tensors) tensors.set(k, { shape: [...t.shape], data: randn(rng, t.data.length, std) });
   return { ...set, tensors };
 }
+
+/** The modes partial Tucker factorises: all but qkv and depth, which stay whole in its core. */
+export const matrixModeNames = (c: Construction): string[] => modeNames(c).filter((m) => m !== "qkv" && m !== "depth");
 
 /**
  * The counts of docs/adapters.md §5, written out for one shape group ([dIn, dOut], dh = dOut/H,

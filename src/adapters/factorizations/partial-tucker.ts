@@ -8,7 +8,7 @@
 import { ConfigError } from "../../errors.ts";
 import { tuckerNormalStd } from "../../tensor/init.ts";
 import { multiModeDot } from "../../tensor/dense.ts";
-import { checkRank, outputSideHeads } from "./tucker.ts";
+import { modeRankWarnings, outputSideHeads, tucker } from "./tucker.ts";
 import { type FactorizationDef, type TensorModes, indexModes } from "./types.ts";
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
@@ -32,27 +32,10 @@ export const partialTucker: FactorizationDef = {
         `${where} has ${names.length} factorised modes under partial Tucker (${names.join(", ")}; ${modes.names.slice(names.length).join(", ") || "no index mode"} kept whole): give one rank or ${names.length} ranks, got ${list.length} [${list.join(", ")}]`,
       );
     }
-    list.forEach((r, i) => checkRank(r, `${where}, mode \`${names[i]}\``));
-    const warnings: string[] = [];
-    list.forEach((r, i) => {
-      if (r > modes.sizes[i]) warnings.push(`rank ${r} on mode \`${names[i]}\` (size ${modes.sizes[i]}) adds parameters without expressiveness`);
-      const others = list.reduce((acc, v, j) => (j === i ? acc : acc * v), indexSize(modes));
-      if (r > others)
-        warnings.push(`rank ${r} on mode \`${names[i]}\` exceeds the product of the other modes' ranks (${others}) and adds parameters without expressiveness`);
-    });
-    return { ranks: list, warnings };
+    return { ranks: list, warnings: modeRankWarnings(names, modes.sizes, list, where, indexSize(modes)) };
   },
-  checkBounds(modes, ranks, where) {
-    const names = partialTucker.rankNames(modes);
-    const largest = Math.max(...modes.sizes);
-    ranks.forEach((r, i) => {
-      if (r > largest) {
-        throw new ConfigError(
-          `${where}: rank ${r} on mode \`${names[i]}\` (size ${modes.sizes[i]}) exceeds every mode size (${modes.names.map((n, k) => `${n} ${modes.sizes[k]}`).join(", ")}); use a rank ≤ ${modes.sizes[i]}`,
-        );
-      }
-    });
-  },
+  /** The factorised modes come first, so Tucker's bound (every mode size) reads the same ranks. */
+  checkBounds: (modes, ranks, where) => tucker.checkBounds(modes, ranks, where),
   params: (modes, ranks) => [
     { key: "core", shape: [...ranks, ...indexModes(modes).map((i) => modes.sizes[i])], zero: true },
     ...ranks.map((r, i) => ({ key: `factors.${i}`, shape: [modes.sizes[i], r], zero: false })),

@@ -11,8 +11,25 @@ import { type FactorizationDef, indexModes } from "./types.ts";
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
-export function checkRank(r: number, where: string): void {
+function checkRank(r: number, where: string): void {
   if (!Number.isInteger(r) || r < 1) throw new ConfigError(`${where}: a rank must be an integer ≥ 1, got ${r}`);
+}
+
+/**
+ * Checks one rank per mode of `names` (each an integer ≥ 1) and returns the wasted-rank warnings:
+ * r_n above the mode's size, or above the product of the other ranks times `kept` (the sizes of
+ * modes kept whole, which count at full rank).
+ */
+export function modeRankWarnings(names: readonly string[], sizes: readonly number[], list: readonly number[], where: string, kept = 1): string[] {
+  list.forEach((r, i) => checkRank(r, `${where}, mode \`${names[i]}\``));
+  const warnings: string[] = [];
+  list.forEach((r, i) => {
+    if (r > sizes[i]) warnings.push(`rank ${r} on mode \`${names[i]}\` (size ${sizes[i]}) adds parameters without expressiveness`);
+    const others = list.reduce((acc, v, j) => (j === i ? acc : acc * v), kept);
+    if (r > others)
+      warnings.push(`rank ${r} on mode \`${names[i]}\` exceeds the product of the other ranks (${others}) and adds parameters without expressiveness`);
+  });
+  return warnings;
 }
 
 /** The Kronecker product of F [T, P, q] and G [T, L, e]: K[t, (p l), (q e)] = F[t, p, q]·G[t, l, e]. */
@@ -55,15 +72,7 @@ export const tucker: FactorizationDef = {
         `${where} has ${names.length} modes (${names.join(", ")}): give one rank or ${names.length} ranks, got ${list.length} [${list.join(", ")}]`,
       );
     }
-    list.forEach((r, i) => checkRank(r, `${where}, mode \`${names[i]}\``));
-    const warnings: string[] = [];
-    list.forEach((r, i) => {
-      if (r > sizes[i]) warnings.push(`rank ${r} on mode \`${names[i]}\` (size ${sizes[i]}) adds parameters without expressiveness`);
-      const others = list.reduce((acc, v, j) => (j === i ? acc : acc * v), 1);
-      if (r > others)
-        warnings.push(`rank ${r} on mode \`${names[i]}\` exceeds the product of the other ranks (${others}) and adds parameters without expressiveness`);
-    });
-    return { ranks: list, warnings };
+    return { ranks: list, warnings: modeRankWarnings(names, sizes, list, where) };
   },
   checkBounds({ names, sizes }, ranks, where) {
     const largest = Math.max(...sizes);
