@@ -7,7 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openDataset } from "../src/experiments/datasets.ts";
 import { DEFAULTS } from "../src/experiments/run-config.ts";
@@ -56,13 +56,19 @@ test("training on: an image replaced by garbage mid-run is skipped with one warn
   const warnings: string[] = [];
   const out = join(dir, "run-out");
   let broken = false;
+  // The loader prefetches the next batch while a step runs: a file rewritten in place can be read
+  // half-written (empty), so the garbage replaces it whole, as a rename does.
+  const replace = (file: string) => {
+    writeFileSync(`${file}.new`, "garbage");
+    renameSync(`${file}.new`, file);
+  };
   const result = await runTraining(cfg, out, {
     warn: (s) => warnings.push(s),
     onEvent: (e) => {
       if (e.type !== "step" || broken) return;
       broken = true;
-      writeFileSync(trainFile, "garbage");
-      writeFileSync(testFile, "garbage");
+      replace(trainFile);
+      replace(testFile);
     },
   });
   assert.ok(broken);

@@ -24,11 +24,12 @@ import { memoryRunStore } from "../src/train/run-store.ts";
 import { train } from "../src/train/trainer.ts";
 import { buildStudio, bundleForBrowser } from "../studio/build.ts";
 import { CHROMIUM, CHROMIUM_ARGS } from "../studio/chromium.ts";
+import { CHROMIUM_DEP, needs } from "./system-deps.ts";
 import { serveStudio } from "../studio/serve.ts";
 import { BIN } from "./cli-helpers.ts";
 import { cliEnv, tempDir } from "./make-data.ts";
 
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (.ci/run installs Debian's chromium)`;
+const skip = needs(CHROMIUM_DEP);
 const root = tempDir("tenslora-studio-");
 const cache = join(root, "cache");
 const EPOCHS = 3; // 8 steps an epoch (500 few-shot images, batch 64): 24 steps

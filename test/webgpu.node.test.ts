@@ -1,16 +1,17 @@
 /**
  * TENSLORA_EP=webgpu in Node (onnxruntime-node's Dawn). Dawn needs a Vulkan device: Debian's
  * Mesa lavapipe is refused here ("Vulkan shaderUniform*ArrayDynamicIndexing required"), Chromium's
- * SwiftShader (/usr/lib/chromium, installed by .ci/run) is accepted: one training step and the op
+ * SwiftShader (/usr/lib/chromium) through the system Vulkan loader (libvulkan1) is accepted: one training step and the op
  * table run on it. Child processes, because Dawn reads VK_ICD_FILENAMES when ONNX Runtime loads.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { SWIFTSHADER_DEP, VULKAN_LOADER_DEP, needs } from "./system-deps.ts";
 
-const SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json";
-const skip = existsSync(SWIFTSHADER) ? false : `${SWIFTSHADER} is missing (.ci/run installs Debian's chromium)`;
+const SWIFTSHADER = SWIFTSHADER_DEP.file;
+// Dawn dlopens the Vulkan loader, which Debian's chromium does not depend on
+const skip = needs(SWIFTSHADER_DEP, VULKAN_LOADER_DEP);
 
 function child(args: string[], env: Record<string, string>, timeout = 240_000) {
   const r = spawnSync(process.execPath, ["--import", "tsx", ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout });

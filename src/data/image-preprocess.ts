@@ -129,7 +129,9 @@ export class ImageProcessor {
       if (out.info.channels !== 3) throw new Error(`decoded to ${out.info.channels} channels, not 3`);
       return out;
     } catch (e) {
-      throw new ImageDecodeError(`An image must decode to RGB pixels; ${describe(input)} failed: ${(e as Error).message}. ` + `Remove or re-encode the file.`);
+      // libvips reports over several lines; the message is one line, as the CLI prints it
+      const reason = (e as Error).message.trim().replace(/\s+/g, " ");
+      throw new ImageDecodeError(`An image must decode to RGB pixels; ${describe(input)} failed: ${reason}. Remove or re-encode the file.`);
     }
   }
 
