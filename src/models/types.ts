@@ -41,7 +41,7 @@ export interface KeyValue {
   value: Value;
 }
 
-export type Task = "image-classification" | "text-classification" | "causal-lm";
+export type Task = "image-classification" | "text-classification" | "causal-lm" | "masked-lm";
 
 /** Shape facts adapters and rank budgets need. */
 export interface BackboneShape {

@@ -11,6 +11,9 @@ import { checkpoint } from "../ir/checkpoint.ts";
 import { customVjp } from "../ir/custom-vjp.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
+import type { HostTensor } from "../runtime/host.ts";
+import type { CompiledGraph } from "../runtime/session.ts";
+import type { SplitName, TaskData } from "../train/task-data.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 export const IGNORE_INDEX = -100;
@@ -80,11 +83,14 @@ export interface TokenTotals {
   correct: number;
 }
 
-/** Add one batch's logits [B, T, V] and labels [B, T] (unshifted) to the totals, in float64. */
-export function accumulateTokens(totals: TokenTotals, logits: Float32Array, labels: BigInt64Array, B: number, T: number, V: number): void {
+/**
+ * Add one batch's logits [B, T, V] and labels [B, T] to the totals, in float64: position t is
+ * scored against label t + `shift` (1 for next-token prediction, 0 for masked tokens).
+ */
+export function accumulateTokens(totals: TokenTotals, logits: Float32Array, labels: BigInt64Array, B: number, T: number, V: number, shift: 0 | 1 = 1): void {
   for (let r = 0; r < B; r++) {
-    for (let t = 0; t + 1 < T; t++) {
-      const y = Number(labels[r * T + t + 1]);
+    for (let t = 0; t + shift < T; t++) {
+      const y = Number(labels[r * T + t + shift]);
       if (y === IGNORE_INDEX) continue;
       const o = (r * T + t) * V;
       let max = -Infinity;
@@ -97,6 +103,29 @@ export function accumulateTokens(totals: TokenTotals, logits: Float32Array, labe
       if (arg === y) totals.correct++;
     }
   }
+}
+
+/** Token totals of a split through an eval graph whose "logits" are [B, T, V]. */
+export async function splitTokenTotals(
+  data: TaskData,
+  split: SplitName,
+  graph: CompiledGraph,
+  B: number,
+  feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>,
+  shift: 0 | 1,
+): Promise<TokenTotals> {
+  const totals: TokenTotals = { nll: 0, tokens: 0, correct: 0 };
+  const n = data.size(split);
+  for (let start = 0; start < n; start += B) {
+    const idx = Int32Array.from({ length: Math.min(B, n - start) }, (_, i) => start + i);
+    const batch = await data.batch(split, idx, B);
+    const out = await graph.run(feedsOf(batch.inputs));
+    const [, T, V] = out.logits.shape;
+    assertFiniteLogits((out.logits.data as Float32Array).subarray(0, batch.valid * T * V), split);
+    // filler rows carry −100 labels, so only the valid rows are scored
+    accumulateTokens(totals, out.logits.data as Float32Array, batch.labels.data as BigInt64Array, batch.valid, T, V, shift);
+  }
+  return totals;
 }
 
 export function lmMetrics(t: TokenTotals): { loss: number; perplexity: number; next_token_accuracy: number; tokens: number } {
@@ -115,18 +144,7 @@ export const causalLm: TaskSpec = {
   metrics: LM_METRICS,
   higherIsBetter: (m) => m === "next_token_accuracy",
   async evaluate(data, split, graph, B, feedsOf, metric) {
-    const totals: TokenTotals = { nll: 0, tokens: 0, correct: 0 };
-    const n = data.size(split);
-    for (let start = 0; start < n; start += B) {
-      const idx = Int32Array.from({ length: Math.min(B, n - start) }, (_, i) => start + i);
-      const batch = await data.batch(split, idx, B);
-      const out = await graph.run(feedsOf(batch.inputs));
-      const [, T, V] = out.logits.shape;
-      assertFiniteLogits((out.logits.data as Float32Array).subarray(0, batch.valid * T * V), split);
-      // filler rows carry −100 labels, so only the valid rows are scored
-      accumulateTokens(totals, out.logits.data as Float32Array, batch.labels.data as BigInt64Array, batch.valid, T, V);
-    }
-    const m = lmMetrics(totals);
+    const m = lmMetrics(await splitTokenTotals(data, split, graph, B, feedsOf, 1));
     const value = m[metric as keyof typeof m];
     if (value === undefined) throw new ConfigError(`unknown metric "${metric}" for causal-lm; valid: ${LM_METRICS.join(", ")}`);
     return {

@@ -2,12 +2,14 @@
 import type { Task } from "../models/types.ts";
 import { causalLm } from "./causal-lm.ts";
 import { imageClassification, textClassification } from "./classification.ts";
+import { maskedLm } from "./masked-lm.ts";
 import type { TaskSpec } from "./types.ts";
 
 export const TASKS: Record<Task, TaskSpec> = {
   "image-classification": imageClassification,
   "text-classification": textClassification,
   "causal-lm": causalLm,
+  "masked-lm": maskedLm,
 };
 
 export const taskOf = (name: Task): TaskSpec => TASKS[name];

