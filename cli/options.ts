@@ -1,10 +1,14 @@
 /** Flags shared by `train` and `compare`, mapped 1:1 onto RunConfig keys (commander camel-cases them). */
 import { type Command, Option } from "commander";
-import { DEFAULTS, EMBEDDED_LM_OVERRIDES, EMBEDDED_OVERRIDES, FACTORIZATIONS, type RunConfig, applyConfig, loadConfigFile } from "../src/index.ts";
+import { DEFAULTS, FACTORIZATIONS, type RunConfig, applyConfig, embeddedOverrides, loadConfigFile } from "../src/index.ts";
 
 const RUN_FLAGS: [flag: string, help: string][] = [
-  ["--model <dir>", "HuggingFace model folder (default: the embedded MNIST ViT; with --task causal-lm the embedded Brown-corpus decoder)"],
+  [
+    "--model <dir>",
+    "HuggingFace model folder (default: the embedded MNIST ViT; with --task causal-lm the embedded Brown-corpus decoder; with --task text-classification the embedded Brown-pretrained encoder)",
+  ],
   ["--data <path>", "data folder, table file, or 'mnist'"],
+  ["--dataset <name>", "with --task text-classification and no --model: the embedded benchmark's data, sentiment | spam (default sentiment)"],
   ["--data-format <format>", "imagefolder | dtd | cifar10 | mnist | glue-cola | glue-sst2 | glue-mrpc | table (default: detected)"],
   ["--eval-data <file>", "test table for --data-format table"],
   ["--text-column <name>", "table column holding the text"],
@@ -67,7 +71,6 @@ export function resolveRunConfig(opts: Record<string, unknown>): RunConfig {
   const file = typeof opts.config === "string" ? loadConfigFile(opts.config) : {};
   const flags = Object.fromEntries(Object.entries(opts).filter(([k]) => k in DEFAULTS));
   const embedded = !(flags.model ?? file.model);
-  const lm = (flags.task ?? file.task) === "causal-lm";
-  const base = embedded ? applyConfig(DEFAULTS, lm ? EMBEDDED_LM_OVERRIDES : EMBEDDED_OVERRIDES, "embedded defaults") : DEFAULTS;
+  const base = embedded ? applyConfig(DEFAULTS, embeddedOverrides(String(flags.task ?? file.task ?? "")), "embedded defaults") : DEFAULTS;
   return applyConfig(applyConfig(base, file, String(opts.config ?? "config")), flags, "flags");
 }

@@ -79,14 +79,26 @@ export {
   type ResolvedBudget,
   type RunSummary,
 } from "./experiments/compare.ts";
-export { expandArms, parseBudgets, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
+export { expandArms, parseBudgets, parseSeeds, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
 export { meanInterval, pairedComparison, signTest, tQuantile, type Interval, type PairedComparison } from "./experiments/stats.ts";
 export { splitValidation, validationIndices } from "./train/validation.ts";
 export { ranksFromEnergy, modeEnergies } from "./adapters/energy-ranks.ts";
 export type { HeadLayout } from "./adapters/reference.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
-export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
+export { runClaims, claimTasks, CLAIM_TASKS, type ClaimsTable } from "./experiments/claims.ts";
+export { claimsMarkdown } from "./experiments/claims-doc.ts";
+export {
+  DEFAULTS,
+  EMBEDDED_OVERRIDES,
+  EMBEDDED_LM_OVERRIDES,
+  EMBEDDED_TEXT_OVERRIDES,
+  applyConfig,
+  embeddedOverrides,
+  loadConfigFile,
+  parseRanks,
+  type RunConfig,
+} from "./experiments/run-config.ts";
 export {
   loadTrainedModel,
   readModelInputs,

@@ -2,7 +2,7 @@
  * `tenslora compare`: the paper's experiment as one command. With no --model it runs the embedded
  * MNIST benchmark (the README's main job); finished runs in --out are reused.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import {
@@ -16,7 +16,11 @@ import {
   compare,
   compareOptions,
   parseBudgets,
+  parseSeeds,
   prepareData,
+  claimTasks,
+  claimsMarkdown,
+  runClaims,
 } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
@@ -41,7 +45,10 @@ export function register(program: Command): void {
     .option("--head-layouts <list>", "head_major and/or interleaved, each an arm of the att constructions (default: --head-layout)")
     .option("--core-lr-scales <list>", "core learning-rate multipliers, each an arm (default: --core-lr-scale)")
     .option("--rank-modes <list>", "solver (ranks from the budget solver) and/or auto (from a warm-up's spectrum), each an arm")
-    .option("--seeds <list>", "seeds (default 0,1,2)", "0,1,2")
+    .option("--seeds <list>", "seeds: a list and ranges, e.g. 0,1,2 or 0-9 (default 0,1,2)", "0,1,2")
+    .option("--claims", "the paper's claims on every embedded task (MNIST ViT, sentiment, spam, causal LM) at LoRA r=4 and r=8, seed by seed; writes claims.md")
+    .option("--claims-tasks <list>", "with --claims: only these of vision, sentiment, spam, causal-lm (default: all)")
+    .option("--claims-doc <file>", "with --claims: also write the claims table to this file (e.g. docs/claims.md)")
     .option("--full-lr <lr>", "learning rate for full fine-tuning (default: lr / 5)")
     .option("--out <dir>", "comparison folder (finished runs in it are reused)", "runs/compare")
     .option("--json", "machine-readable progress");
@@ -54,8 +61,8 @@ export function register(program: Command): void {
     const cfg = resolveRunConfig({ ...opts, ranks: undefined });
     checkRunOptions(cfg);
     const rep = reporter(Boolean(opts.json));
-    const seeds = list(String(opts.seeds)).map(Number);
-    if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new ConfigError(`--seeds takes non-negative integers separated by commas, got "${opts.seeds}"`);
+    const seeds = parseSeeds(String(opts.seeds));
+    if (opts.claims) return runClaimsCommand(opts, seeds, cfg.threads);
     if (opts.budgets !== undefined && opts.budgetParams !== undefined)
       throw new ConfigError("give --budgets (LoRA ranks) or --budget-params (counts), not both");
     const budgets =
@@ -82,8 +89,9 @@ export function register(program: Command): void {
     rep.stop();
     const seconds = (Date.now() - t0) / 1000;
     const table = readFileSync(join(out, "results.md"), "utf8");
-    const about =
-      (await prepared.loadModel(seeds[0])).family.task === "causal-lm"
+    const about = prepared.about
+      ? `${prepared.about}\n\n`
+      : (await prepared.loadModel(seeds[0])).family.task === "causal-lm"
         ? "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.\n\n"
         : "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.\n\n";
     if (opts.json) console.log(JSON.stringify({ type: "results", ...JSON.parse(readFileSync(join(out, "results.json"), "utf8")), seconds }));
@@ -92,4 +100,32 @@ export function register(program: Command): void {
         `\n${prepared.embedded ? about : ""}${table}\nWritten: ${out}/results.json, ${out}/results.md, ${out}/metric-vs-params.svg/.png (${seconds.toFixed(0)} s)`,
       );
   });
+}
+
+/** `compare --claims`: every embedded task, seed by seed, the claims table rewritten after each seed. */
+async function runClaimsCommand(opts: Record<string, unknown>, seeds: number[], threads: number): Promise<void> {
+  const out = opts.out === "runs/compare" ? "runs/claims" : String(opts.out);
+  const rep = reporter(Boolean(opts.json));
+  const only = typeof opts.claimsTasks === "string" ? ` --claims-tasks ${opts.claimsTasks}` : "";
+  const command = `tenslora compare --claims --seeds ${String(opts.seeds)}${only}${out === "runs/claims" ? "" : ` --out ${out}`}`;
+  const write = (path: string, text: string) => {
+    const tmp = `${path}.tmp-${process.pid}`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  };
+  const t = await runClaims({
+    seeds,
+    tasks: claimTasks(typeof opts.claimsTasks === "string" ? opts.claimsTasks : ""),
+    outDir: out,
+    threads: threads || undefined,
+    log: (s) => rep.message(s),
+    onEvent: (run, e) => rep.event(e, run),
+    onTable: (table) => {
+      const md = claimsMarkdown(table, command);
+      write(join(out, "claims.md"), md);
+      if (typeof opts.claimsDoc === "string") write(opts.claimsDoc, md);
+    },
+  });
+  rep.stop();
+  console.log(`\n${claimsMarkdown(t, command)}\nWritten: ${out}/claims.md, ${out}/claims.json and a comparison folder per task in ${out}`);
 }

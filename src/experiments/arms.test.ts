@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError } from "../errors.ts";
-import { type ArmGrid, expandArms } from "./arms.ts";
+import { type ArmGrid, expandArms, parseSeeds } from "./arms.ts";
 
 const grid = (g: Partial<ArmGrid>): ArmGrid => ({
   methods: ["lora", "qkv"],
@@ -55,4 +55,11 @@ test("an unknown factorisation is refused with the valid ones", () => {
     () => expandArms(grid({ factorizations: ["tucker", "tensor-ring" as never] })),
     (e: unknown) => e instanceof ConfigError && e.message === '--factorizations: unknown "tensor-ring"; valid: tucker, cp, tt, partial_tucker',
   );
+});
+
+test("seeds: lists and ranges, refusing reversed ranges, repeats and non-integers with the flag's form", () => {
+  assert.deepEqual(parseSeeds("0,1,2"), [0, 1, 2]);
+  assert.deepEqual(parseSeeds("0-4,7"), [0, 1, 2, 3, 4, 7]);
+  assert.deepEqual(parseSeeds(" 3 "), [3]);
+  for (const bad of ["4-2", "1,1", "0-2,2", "-1", "1.5", "a", ""]) assert.throws(() => parseSeeds(bad), ConfigError, bad);
 });

@@ -38,6 +38,21 @@ export function parseBudgets(list: string, kind: Budget["kind"]): Budget[] {
   return values.map((v) => (kind === "iso-lora" ? { kind, rank: v } : { kind, count: v }));
 }
 
+/** Seeds as a list and ranges: "0,1,2", "0-9", "0-4,7". */
+export function parseSeeds(list: string): number[] {
+  const bad = () => new ConfigError(`--seeds takes non-negative integers and ranges separated by commas (e.g. 0,1,2 or 0-9), got "${list}"`);
+  const seeds: number[] = [];
+  for (const part of list.split(",").map((s) => s.trim())) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw bad();
+    const [from, to] = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (to < from) throw bad();
+    for (let s = from; s <= to; s++) seeds.push(s);
+  }
+  if (new Set(seeds).size !== seeds.length) throw new ConfigError(`--seeds lists a seed twice: "${list}"`);
+  return seeds;
+}
+
 export interface Arm {
   /** The table row and folder name: the construction, plus "+value" for each setting off its default. */
   name: string;

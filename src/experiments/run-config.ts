@@ -18,6 +18,8 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
   model: string;
   /** Data path (or "mnist"); empty with the embedded model. */
   data: string;
+  /** The embedded text-classification benchmark's data set (sentiment | spam); "" = sentiment. */
+  dataset: string;
   dataFormat: string;
   evalData: string;
   textColumn: string;
@@ -69,6 +71,7 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
 export const DEFAULTS: RunConfig = {
   model: "",
   data: "",
+  dataset: "",
   dataFormat: "",
   evalData: "",
   textColumn: "",
@@ -116,6 +119,14 @@ export const EMBEDDED_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 10, ba
 
 /** The embedded LM benchmark's schedule: 192 few-shot blocks of 64 bytes, 48 steps. */
 export const EMBEDDED_LM_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 4, batchSize: 16, warmup: 0.1 };
+
+/** The embedded text benchmarks' schedule: a few thousand short texts, 64 tokens at most. */
+export const EMBEDDED_TEXT_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 6, batchSize: 32, warmup: 0.1, maxLength: 64 };
+
+/** The schedule of the embedded benchmark of `task` ("" = the MNIST ViT's). */
+export function embeddedOverrides(task: string): Partial<RunConfig> {
+  return task === "causal-lm" ? EMBEDDED_LM_OVERRIDES : task === "text-classification" ? EMBEDDED_TEXT_OVERRIDES : EMBEDDED_OVERRIDES;
+}
 
 function coerce(key: keyof RunConfig, v: unknown, source: string): RunConfig[keyof RunConfig] {
   const want = typeof DEFAULTS[key];

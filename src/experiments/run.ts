@@ -21,6 +21,7 @@ import { nodeRuntime } from "../runtime/session.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
+import { embeddedTextData, parseTextBenchmark } from "./embedded-text.ts";
 import type { RunConfig } from "./run-config.ts";
 import { adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
 
@@ -33,11 +34,15 @@ export interface PreparedData {
   embedded: boolean;
   /** Unreadable files the loader skipped (warned about; counted in the run summary). */
   skipped: { path: string; reason: string }[];
-  /** Causal LM: examples cut to --max-length. */
+  /** Causal LM and the embedded text benchmarks: examples cut to --max-length (the encoder's length). */
   truncated?: number;
+  /** Embedded benchmarks: what the task is, its data and the data's credit, in a line. */
+  about?: string;
 }
 
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
+  if (cfg.dataset && (cfg.model || cfg.task !== "text-classification"))
+    throw new ConfigError(`--dataset picks the embedded text-classification benchmark's data; with --model pass --data, else add --task text-classification`);
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
@@ -45,8 +50,12 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
       const model = await loadEmbeddedLm({ threads: cfg.threads || undefined, log: warn });
       return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
     }
+    if (cfg.task === "text-classification") {
+      const text = await embeddedTextData(parseTextBenchmark(cfg.dataset), cfg.seed, { threads: cfg.threads || undefined, log: warn });
+      return { data: text.data, loadModel: text.loadModel, embedded: true, skipped: [], truncated: text.truncated, about: text.about };
+    }
     if (cfg.task && cfg.task !== "image-classification")
-      throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
+      throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification, text-classification and causal-lm)`);
     return {
       data: embeddedTransferData(100, 200, cfg.seed),
       loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }),
