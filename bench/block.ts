@@ -22,7 +22,7 @@ import { Graph, type Value } from "../src/ir/graph.ts";
 import { ParamScope } from "../src/nn/params.ts";
 import { adaptedLinears } from "../src/models/encoder-sites.ts";
 import type { LinearSite } from "../src/models/types.ts";
-import { type HostTensor, f32 } from "../src/runtime/host.ts";
+import { type HostTensor, f32 } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import {

@@ -11,7 +11,7 @@ import { createAdapter } from "../src/models/context.ts";
 import { buildModelGraph } from "../src/models/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
 import { WeightStore } from "../src/onnx/export.ts";
-import { type HostTensor, f32 } from "../src/runtime/host.ts";
+import { type HostTensor, f32 } from "../src/tensor/host.ts";
 import { type CompiledGraph, compile, defaultProviders } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { taskOf } from "../src/tasks/index.ts";

@@ -12,7 +12,7 @@ export { Graph, Value } from "./ir/graph.ts";
 export { grad } from "./autodiff/vjp.ts";
 export { CompiledGraph, type Compiler, type Runtime } from "./runtime/compiled.ts";
 export { compileWeb, configureWeb, webRuntime, webgpuAdapter, type WebDevice } from "./runtime/session-web.ts";
-export { type HostTensor, f32, i64, hostTensor } from "./runtime/host.ts";
+export { type HostTensor, f32, i64, hostTensor } from "./tensor/host.ts";
 export { exportModel } from "./onnx/export.ts";
 export { modelFromTensors, FAMILIES, type LoadedModel } from "./models/assemble.ts";
 export { randomModel } from "./models/init.ts";

@@ -16,7 +16,7 @@ export { customVjp, type RegionRule } from "./ir/custom-vjp.ts";
 export { checkpoint } from "./ir/checkpoint.ts";
 export { gradCheck } from "./autodiff/grad-check.ts";
 export { compile, CompiledGraph, type CompileOptions } from "./runtime/session.ts";
-export { type HostTensor, f32, i64, hostTensor } from "./runtime/host.ts";
+export { type HostTensor, f32, i64, hostTensor } from "./tensor/host.ts";
 export { WeightStore, exportModel } from "./onnx/export.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
@@ -41,7 +41,7 @@ export {
 } from "./adapters/params.ts";
 export { planAdapter, type AdapterConfig, type AdapterGroup, type AdapterOptions } from "./adapters/config.ts";
 export { type AdapterSet, createAdapterSet, groupState, adapterParamCount } from "./adapters/adapter-set.ts";
-export type { LinearSite, ProjectionHook, SiteHeads } from "./adapters/sites.ts";
+export type { LinearSite, ProjectionHook, SiteHeads } from "./nn/sites.ts";
 export { planGroups, withoutHeads, type GqaMode, type GroupPlan, type GroupMember } from "./adapters/groups.ts";
 export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type Targets } from "./adapters/targets.ts";
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";

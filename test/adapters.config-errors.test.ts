@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { type AdapterOptions, planAdapter } from "../src/adapters/config.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
-import type { LinearSite } from "../src/adapters/sites.ts";
+import type { LinearSite } from "../src/nn/sites.ts";
 import { ConfigError, FormatError, TargetNotFoundError, type TensLoRAError } from "../src/errors.ts";
 import { createAdapter, modelContext } from "../src/models/context.ts";
 import { loadModel } from "../src/models/load.ts";

@@ -27,7 +27,7 @@ import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { type GqaMode, withoutHeads } from "../src/adapters/groups.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
-import type { LinearSite } from "../src/adapters/sites.ts";
+import type { LinearSite } from "../src/nn/sites.ts";
 import { ConfigError } from "../src/errors.ts";
 import * as b from "../src/ir/builder.ts";
 import { createAdapter } from "../src/models/context.ts";

@@ -12,7 +12,7 @@ import { saveAdapter } from "../src/adapters/format.ts";
 import { loadTrainedModel, runInference } from "../src/experiments/infer.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { type TensorEntry, readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { modelContext } from "../src/models/context.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { assertOk, cli, cliAsync } from "./cli-helpers.ts";

@@ -16,7 +16,7 @@ import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 import { createAdapter, modelContext } from "../src/models/context.ts";
 import { loadModel } from "../src/models/load.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { assertOk, cliAsync } from "./cli-helpers.ts";
 import { FIXTURES, VIT, robertaWithTokenizer, tempDir } from "./make-data.ts";

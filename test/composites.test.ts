@@ -12,7 +12,7 @@ import { additiveMask, attention, crossEntropy, gelu, geluMlp, layerNorm, linear
 import type { DType } from "../src/ir/dtype-shape.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import { Op } from "../src/ir/ops.ts";
-import { type HostTensor, hostTensor } from "../src/runtime/host.ts";
+import { type HostTensor, hostTensor } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import * as R from "./reference.ts";

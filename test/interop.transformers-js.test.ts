@@ -23,7 +23,7 @@ import {
 } from "@huggingface/transformers";
 import { loadTrainedModel, runInference } from "../src/experiments/infer.ts";
 import { Generator } from "../src/generate/generate.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { assertOk, cliAsync } from "./cli-helpers.ts";
 import { FIXTURES, NEGATIVE, NEUTRAL, POSITIVE, VIT, classImage, robertaWithTokenizer, tempDir } from "./make-data.ts";

@@ -19,7 +19,7 @@ import { type TensorInput, writeSafetensors } from "../src/io/safetensors.ts";
 import { modelContext } from "../src/models/context.ts";
 import { type LoadedModel, loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 import {
   FIXTURES,

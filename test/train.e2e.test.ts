@@ -21,7 +21,7 @@ import { METHODS, adapterFor, prepareData, runTraining } from "../src/experiment
 import { readSafetensors } from "../src/io/safetensors.ts";
 import { buildModelGraph } from "../src/models/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { assertOk, cli } from "./cli-helpers.ts";
 import { VIT, robertaWithTokenizer, tempDir, writeImageFolder, writeSst2 } from "./make-data.ts";

@@ -7,7 +7,7 @@ import { createAdapter } from "../src/models/context.ts";
 import { buildModelGraph } from "../src/models/build.ts";
 import { randomModel } from "../src/models/init.ts";
 import { compile, defaultProviders } from "../src/runtime/session.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 
 const model = randomModel(

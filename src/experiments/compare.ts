@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { type AdapterSet, adapterParamCount } from "../adapters/adapter-set.ts";
 import { planAdapter } from "../adapters/config.ts";
 import { type GroupBudget, groupRanksForBudget } from "../adapters/params.ts";
-import type { LinearSite } from "../adapters/sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 import { ConfigError, RunInterruptedError } from "../errors.ts";
 import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
 import type { LoadedModel } from "../models/load.ts";

@@ -20,7 +20,7 @@ import { buildModelGraph } from "../models/build.ts";
 import { ConfigReader } from "../models/config-fields.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { WeightStore } from "../onnx/export.ts";
-import type { HostTensor } from "../runtime/host.ts";
+import type { HostTensor } from "../tensor/host.ts";
 import { type CompiledGraph, compile } from "../runtime/session.ts";
 import { causalLm } from "../tasks/causal-lm.ts";
 import { lmDataFor } from "./lm-datasets.ts";

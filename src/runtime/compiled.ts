@@ -7,7 +7,7 @@ import type { InferenceSession, Tensor } from "onnxruntime-common";
 import { FeedError, UseAfterDisposeError } from "../errors.ts";
 import type { DType, Shape } from "../ir/dtype-shape.ts";
 import type { Graph } from "../ir/graph.ts";
-import type { HostArray, HostTensor } from "./host.ts";
+import type { HostArray, HostTensor } from "../tensor/host.ts";
 
 /** A runtime compiles the graphs of one model; `dispose` frees what they share (the frozen weights). */
 export interface Compiler {

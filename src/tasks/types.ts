@@ -6,7 +6,7 @@
 import { FormatError } from "../errors.ts";
 import type { Dim } from "../ir/dtype-shape.ts";
 import type { Value } from "../ir/graph.ts";
-import type { HostTensor } from "../runtime/host.ts";
+import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph } from "../runtime/session.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import type { SplitName, TaskData } from "../train/task-data.ts";

@@ -9,7 +9,7 @@ import { ConfigError, NonFiniteLossError } from "../errors.ts";
 import { hashOf } from "../ir/hash.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
 import type { LoadedModel } from "../models/assemble.ts";
-import type { HostTensor } from "../runtime/host.ts";
+import type { HostTensor } from "../tensor/host.ts";
 import type { Runtime } from "../runtime/compiled.ts";
 import { Rng } from "../tensor/random.ts";
 import type { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
