@@ -10,7 +10,7 @@
 export * from "./errors.ts";
 export { Graph, Value } from "./ir/graph.ts";
 export { grad } from "./autodiff/vjp.ts";
-export { CompiledGraph, type Compiler, type Runtime } from "./runtime/compiled.ts";
+export type { CompiledGraph, Compiler, Runtime } from "./runtime/types.ts";
 export { compileWeb, configureWeb, webRuntime, webgpuAdapter, type WebDevice } from "./runtime/session-web.ts";
 export { type HostTensor, f32, i64, hostTensor } from "./tensor/host.ts";
 export { exportModel } from "./onnx/export.ts";

@@ -14,8 +14,9 @@ export * as nn from "./ir/functional.ts";
 export { grad } from "./autodiff/vjp.ts";
 export { customVjp, type RegionRule } from "./ir/custom-vjp.ts";
 export { checkpoint } from "./ir/checkpoint.ts";
-export { gradCheck } from "./autodiff/grad-check.ts";
-export { compile, CompiledGraph, type CompileOptions } from "./runtime/session.ts";
+export { gradCheck } from "./runtime/grad-check.ts";
+export { compile, nodeRuntime, type CompileOptions } from "./runtime/session.ts";
+export type { CompiledGraph, Compiler, Runtime } from "./runtime/types.ts";
 export { type HostTensor, f32, i64, hostTensor } from "./tensor/host.ts";
 export { WeightStore, exportModel } from "./onnx/export.ts";
 // models

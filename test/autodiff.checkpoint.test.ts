@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { gradCheck } from "../src/autodiff/grad-check.ts";
+import { gradCheck } from "../src/runtime/grad-check.ts";
 import * as b from "../src/ir/builder.ts";
 import { checkpoint } from "../src/ir/checkpoint.ts";
 import { rmsNorm, swiglu } from "../src/ir/functional.ts";

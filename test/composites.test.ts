@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type CheckInput, gradCheck } from "../src/autodiff/grad-check.ts";
+import { type CheckInput, gradCheck } from "../src/runtime/grad-check.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import * as b from "../src/ir/builder.ts";
 import { additiveMask, attention, crossEntropy, gelu, geluMlp, layerNorm, linear } from "../src/ir/functional.ts";

@@ -19,7 +19,8 @@ import { type BuiltGraph, type GraphSpec, buildModelGraph } from "../src/models/
 import type { LoadedModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import type { HostTensor } from "../src/tensor/host.ts";
-import { type CompiledGraph, compile } from "../src/runtime/session.ts";
+import { compile } from "../src/runtime/session.ts";
+import type { CompiledGraph } from "../src/runtime/types.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { erf } from "./reference.ts";
 

@@ -6,7 +6,7 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { type CheckInput, gradCheck } from "../src/autodiff/grad-check.ts";
+import { type CheckInput, gradCheck } from "../src/runtime/grad-check.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import { vjpRules } from "../src/autodiff/rules.ts";
 import { UnsupportedOpError } from "../src/errors.ts";

@@ -27,12 +27,14 @@ import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFracti
 import type { RunConfig } from "./run-config.ts";
 import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
-import { nodeRuntime } from "../runtime/session.ts";
+import type { Runtime } from "../runtime/types.ts";
 
 export { BASELINES, DEFAULT_METHODS } from "./arms.ts";
 export { isFractionMetric, markdownTable, type CurveRow as CompareRow, type RunSummary } from "./curve.ts";
 
 export interface CompareOptions extends ArmGrid {
+  /** The backend every run trains on. */
+  runtime: Runtime;
   /** A fresh model per run (its new head is seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
   data: TaskData;
@@ -116,7 +118,15 @@ async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: 
     throw new ConfigError(
       `--ranks auto reads one spectrum, for adapters of one shape group; these targets form ${groups.length} (${groups.map((g) => g.name).join(", ")})`,
     );
-  const setup = { loadModel: o.loadModel, data: o.data, config: o.config, seed: o.seeds[0], outDir: join(o.outDir, "warmup"), ...o.autoRank };
+  const setup = {
+    runtime: o.runtime,
+    loadModel: o.loadModel,
+    data: o.data,
+    config: o.config,
+    seed: o.seeds[0],
+    outDir: join(o.outDir, "warmup"),
+    ...o.autoRank,
+  };
   const ranks = await autoRanks(setup, groups[0], arm.headLayout, solved.groups[0].budget);
   return { ranks, groupRanks: { [groups[0].name]: ranks } };
 }
@@ -166,7 +176,7 @@ export async function runOne(o: CompareOptions, job: CompareJob, backbone: numbe
     data: o.data,
     config,
     store: runFolderStore(dir),
-    runtime: nodeRuntime,
+    runtime: o.runtime,
     resume,
     onEvent: (e) => o.onEvent?.(label, e),
     shouldStop: o.shouldStop,
@@ -259,10 +269,11 @@ export async function writeResults(outDir: string, s: ResultsSetting, runs: RunS
 export async function compareOptions(
   cfg: RunConfig,
   prepared: PreparedData,
-  s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; outDir: string },
+  s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; outDir: string; runtime: Runtime },
 ): Promise<CompareOptions> {
   const probe = await prepared.loadModel(s.seeds[0]);
   return {
+    runtime: s.runtime,
     loadModel: prepared.loadModel,
     data: prepared.data,
     methods: s.methods,

@@ -96,7 +96,7 @@ function pretrainData(): TaskData {
 }
 
 /** The pretrained byte-level Brown decoder folder, built and cached on first use. */
-export function ensureEmbeddedLm(opts: PretrainOptions = {}): Promise<string> {
+export function ensureEmbeddedLm(opts: PretrainOptions): Promise<string> {
   return ensurePretrained(
     {
       version: VERSION,
@@ -110,6 +110,6 @@ export function ensureEmbeddedLm(opts: PretrainOptions = {}): Promise<string> {
   );
 }
 
-export async function loadEmbeddedLm(opts: PretrainOptions = {}): Promise<LoadedModel> {
+export async function loadEmbeddedLm(opts: PretrainOptions): Promise<LoadedModel> {
   return loadModel(await ensureEmbeddedLm(opts));
 }

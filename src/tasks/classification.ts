@@ -5,7 +5,7 @@
 import { ConfigError, DataError } from "../errors.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { HostTensor } from "../tensor/host.ts";
-import type { CompiledGraph } from "../runtime/session.ts";
+import type { CompiledGraph } from "../runtime/types.ts";
 import { type MetricsSummary, summarize } from "../train/metrics.ts";
 import type { SplitName, TaskData } from "../train/task-data.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";

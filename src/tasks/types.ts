@@ -7,7 +7,7 @@ import { FormatError } from "../errors.ts";
 import type { Dim } from "../ir/dtype-shape.ts";
 import type { Value } from "../ir/graph.ts";
 import type { HostTensor } from "../tensor/host.ts";
-import type { CompiledGraph } from "../runtime/session.ts";
+import type { CompiledGraph } from "../runtime/types.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import type { SplitName, TaskData } from "../train/task-data.ts";
 

@@ -10,7 +10,7 @@ import { hashOf } from "../ir/hash.ts";
 import { buildModelGraph, type TrainableSet } from "../models/build.ts";
 import type { LoadedModel } from "../models/assemble.ts";
 import type { HostTensor } from "../tensor/host.ts";
-import type { Runtime } from "../runtime/compiled.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { Rng } from "../tensor/random.ts";
 import type { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
 import { taskOf } from "../tasks/index.ts";
