@@ -12,7 +12,7 @@
  * configuration), on the same weights and inputs: the gradients are checked against PyTorch's
  * before the timings are reported. Every runner's sample is a steady-state burst (harness.ts).
  */
-import { createAdapter } from "../src/models/context.ts";
+import { createAdapter } from "../src/pipeline/context.ts";
 import { adapterHook } from "../src/adapters/inject.ts";
 import { loraKeys } from "../src/adapters/adapter-set.ts";
 import { grad } from "../src/autodiff/vjp.ts";

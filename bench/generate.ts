@@ -8,7 +8,7 @@
  * tokens, default all).
  */
 import { Generator } from "../src/generate/generate.ts";
-import { MODEL_PRESETS } from "../src/models/presets.ts";
+import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { TORCH_BEST, emitJson, ratio, runTorch, scratchDir, table, threads, writeTensors } from "./harness.ts";
 import { randomModel } from "./models.ts";

@@ -7,8 +7,8 @@
  */
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { groupRanksForBudget } from "../src/adapters/params.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
-import { buildModelGraph } from "../src/models/build.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
 import { WeightStore } from "../src/onnx/export.ts";
 import { compile } from "../src/runtime/session.ts";

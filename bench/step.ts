@@ -7,8 +7,8 @@
  * invocation. Dropout is 0 (the paper's setting) unless `--dropout p`.
  */
 import type { AdapterOptions } from "../src/adapters/config.ts";
-import { createAdapter } from "../src/models/context.ts";
-import { buildModelGraph } from "../src/models/build.ts";
+import { createAdapter } from "../src/pipeline/context.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
 import { WeightStore } from "../src/onnx/export.ts";
 import { type HostTensor, f32 } from "../src/tensor/host.ts";

@@ -21,11 +21,11 @@ export { type HostTensor, f32, i64, hostTensor } from "./tensor/host.ts";
 export { WeightStore, exportModel } from "./onnx/export.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
-export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
-export { modelContext, createAdapter } from "./models/context.ts";
-export { loadAdapterForConfig } from "./models/adapter-for-config.ts";
+export { buildModelGraph, type GraphSpec, type TrainableSet } from "./pipeline/build.ts";
+export { modelContext, createAdapter } from "./pipeline/context.ts";
+export { loadAdapterForConfig } from "./pipeline/adapter-for-config.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
-export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./models/presets.ts";
+export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./pipeline/presets.ts";
 // adapters
 export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount, tensorModes } from "./adapters/constructions.ts";
 export { FACTORIZATIONS, parseFactorization } from "./adapters/factorizations/index.ts";
@@ -61,9 +61,9 @@ export * from "./data/index.ts";
 export { train, predict, metricValue, METRICS, type MetricName, type TrainConfig, type TrainEvent, type RunSetup, type RunResult } from "./train/trainer.ts";
 export { adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./train/optim.ts";
 export { warmupCosine, constant } from "./train/schedule.ts";
-export { summarize, confusionMatrix, type MetricsSummary } from "./train/metrics.ts";
+export { summarize, confusionMatrix, type MetricsSummary } from "./tasks/metrics.ts";
 export { writePlot, renderLinePlot, renderScatterPlot } from "./train/plot.ts";
-export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./train/task-data.ts";
+export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./tasks/task-data.ts";
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS, checkRunOptions } from "./experiments/run.ts";

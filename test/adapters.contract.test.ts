@@ -20,7 +20,7 @@ import { FACTORIZATIONS } from "../src/adapters/factorizations/index.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter, unmergeAdapter } from "../src/adapters/merge.ts";
 import { paramCount } from "../src/adapters/params.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { type LoadedModel, loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import type { HostTensor } from "../src/tensor/host.ts";

@@ -30,7 +30,7 @@ import { mergeAdapter } from "../src/adapters/merge.ts";
 import type { LinearSite } from "../src/nn/sites.ts";
 import { ConfigError } from "../src/errors.ts";
 import * as b from "../src/ir/builder.ts";
-import { createAdapter } from "../src/models/context.ts";
+import { createAdapter } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import { Rng } from "../src/tensor/random.ts";

@@ -13,7 +13,7 @@ import { loadTrainedModel, runInference } from "../src/experiments/infer.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { type TensorEntry, readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
 import type { HostTensor } from "../src/tensor/host.ts";
-import { modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { assertOk, cli, cliAsync } from "./cli-helpers.ts";
 import { FIXTURES, NEUTRAL, POSITIVE, ROBERTA, VIT, classImage, robertaWithTokenizer, tempDir, writePng } from "./make-data.ts";

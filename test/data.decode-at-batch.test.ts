@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { openDataset } from "../src/experiments/datasets.ts";
 import { DEFAULTS } from "../src/experiments/run-config.ts";
 import { prepareData, runTraining } from "../src/experiments/run.ts";
-import { IGNORE_LABEL } from "../src/train/task-data.ts";
+import { IGNORE_LABEL } from "../src/tasks/task-data.ts";
 import { VIT, tempDir, writeImageFolder } from "./make-data.ts";
 import { nodeRuntime } from "../src/runtime/session.ts";
 

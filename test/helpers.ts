@@ -15,7 +15,7 @@ import { CONSTRUCTION_SPECS, type Construction, modeNames } from "../src/adapter
 import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors, type TensorEntry } from "../src/io/safetensors.ts";
-import { type BuiltGraph, type GraphSpec, buildModelGraph } from "../src/models/build.ts";
+import { type BuiltGraph, type GraphSpec, buildModelGraph } from "../src/pipeline/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import type { HostTensor } from "../src/tensor/host.ts";

@@ -16,7 +16,7 @@ import type { AdapterOptions } from "../src/adapters/config.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
 import { toBigInt64 } from "../src/io/dtype-convert.ts";
 import { type TensorInput, writeSafetensors } from "../src/io/safetensors.ts";
-import { modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { type LoadedModel, loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import type { HostTensor } from "../src/tensor/host.ts";

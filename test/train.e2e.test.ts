@@ -19,7 +19,7 @@ import { DEFAULTS, type RunConfig } from "../src/experiments/run-config.ts";
 import { listCheckpoints } from "../src/train/checkpoint.ts";
 import { METHODS, adapterFor, prepareData, runTraining } from "../src/experiments/run.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
-import { buildModelGraph } from "../src/models/build.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
 import type { HostTensor } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";

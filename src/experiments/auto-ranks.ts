@@ -13,11 +13,11 @@ import { modeEnergies, ranksFromEnergy } from "../adapters/energy-ranks.ts";
 import { loadAdapter } from "../adapters/format.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
 import { ConfigError } from "../errors.ts";
-import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
+import { createAdapter, defaultTargets, modelContext } from "../pipeline/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
-import type { TaskData } from "../train/task-data.ts";
+import type { TaskData } from "../tasks/task-data.ts";
 import { type TrainConfig, train } from "../train/trainer.ts";
 
 export interface AutoRankOptions {

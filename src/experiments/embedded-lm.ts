@@ -9,7 +9,7 @@ import { brownTexts } from "../data/brown.ts";
 import type { LmExample } from "../data/lm-data.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { Rng } from "../tensor/random.ts";
-import { type TaskData, lmTaskData } from "../train/task-data.ts";
+import { type TaskData, lmTaskData } from "../tasks/task-data.ts";
 import type { TrainConfig } from "../train/trainer.ts";
 import { type PretrainOptions, ensurePretrained } from "./embedded.ts";
 

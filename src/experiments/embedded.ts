@@ -10,7 +10,7 @@ import { loadMnist } from "../data/pixel-datasets.ts";
 import type { ImageItem } from "../data/types.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { randomModel } from "../models/init.ts";
-import type { TaskData } from "../train/task-data.ts";
+import type { TaskData } from "../tasks/task-data.ts";
 import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
 import type { Runtime } from "../runtime/types.ts";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { ConfigError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
-import { buildModelGraph } from "../models/build.ts";
+import { buildModelGraph } from "../pipeline/build.ts";
 import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
 import type { LoadedModel } from "../models/load.ts";
