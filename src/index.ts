@@ -58,7 +58,8 @@ export { acquireLock, LockedError } from "./io/lock.ts";
 // data
 export * from "./data/index.ts";
 // training
-export { train, predict, metricValue, METRICS, type MetricName, type TrainConfig, type TrainEvent, type RunSetup, type RunResult } from "./train/trainer.ts";
+export { CLASSIFICATION_METRICS as METRICS, metricValue, predict, type MetricName } from "./tasks/classification.ts";
+export { train, type TrainConfig, type TrainEvent, type RunSetup, type RunResult } from "./train/trainer.ts";
 export { adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./train/optim.ts";
 export { warmupCosine, constant } from "./train/schedule.ts";
 export { summarize, confusionMatrix, type MetricsSummary } from "./tasks/metrics.ts";

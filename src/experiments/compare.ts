@@ -23,7 +23,7 @@ import type { TaskData } from "../tasks/task-data.ts";
 import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "./arms.ts";
 import { type AutoRankOptions, autoRanks } from "./auto-ranks.ts";
-import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFractionMetric, markdownTable, pooledVariants } from "./curve.ts";
+import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFractionMetric, markdownTable, pooledVariants, runSummary } from "./curve.ts";
 import type { RunConfig } from "./run-config.ts";
 import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
@@ -183,18 +183,10 @@ export async function runOne(o: CompareOptions, job: CompareJob, backbone: numbe
   });
   if (r.interrupted) throw new RunInterruptedError(`${label} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
   const summary: RunSummary & { settings: unknown } = {
-    arm: arm.name,
-    budget: budget?.label ?? "",
-    seed,
-    ranks,
-    adapterParams: arm.method === "full" ? backbone : adapter ? adapterParamCount(adapter) : 0,
-    trainableParams: r.trainableParams,
-    selected: r.best?.test ?? Number.NaN,
-    validation: r.validationSize > 0 && r.best ? r.best.value : Number.NaN,
-    selectedStep: r.best?.step ?? 0,
-    bestTest: r.bestTest?.value ?? Number.NaN,
-    final: r.finalValue,
-    stepSeconds: r.stepSeconds,
+    ...runSummary(
+      { arm: arm.name, budget: budget?.label ?? "", seed, ranks, adapterParams: arm.method === "full" ? backbone : adapter ? adapterParamCount(adapter) : 0 },
+      r,
+    ),
     settings,
   };
   writeJson(summaryPath, summary);

@@ -26,7 +26,7 @@ import { lmDataFor } from "./lm-datasets.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
 import { type MetricsSummary, summarize } from "../tasks/metrics.ts";
 import type { SplitName, TaskData } from "../tasks/task-data.ts";
-import { predict } from "../train/trainer.ts";
+import { predict } from "../tasks/classification.ts";
 import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionLimit, taskDataFor } from "./datasets.ts";
 
 const HEAD_PREFIX = "base_model.model.";

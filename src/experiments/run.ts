@@ -207,6 +207,7 @@ async function trainInto(
     bestTest: result.bestTest,
     validationSize: result.validationSize,
     final: result.final,
+    finalValue: result.finalValue,
     steps: result.steps,
     interrupted: result.interrupted,
     stepSeconds: result.stepSeconds,

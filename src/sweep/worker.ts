@@ -16,12 +16,13 @@ import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import { RunInterruptedError, TensLoRAError } from "../errors.ts";
 import { type Arm, budgetLabel, expandArms } from "../experiments/arms.ts";
 import { type RunSummary, compareOptions, resolveBudget, runDir, runOne } from "../experiments/compare.ts";
+import { runSummary } from "../experiments/curve.ts";
 import type { RunConfig } from "../experiments/run-config.ts";
 import { parseRanks } from "../experiments/run-config.ts";
 import { type PreparedData, backboneParams, prepareData, runTraining, trainConfig } from "../experiments/run.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { LOCK } from "../train/run-folder.ts";
-import { type MetricName, type TrainEvent, metricValue } from "../train/trainer.ts";
+import type { TrainEvent } from "../train/trainer.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { QUEUE_NAME, QUEUE_PREFIX, redisOptions } from "./connection.ts";
 import type { JobResult, RunJob } from "./jobs.ts";
@@ -123,20 +124,10 @@ function takeOverFolder(dir: string, log: (s: string) => void): void {
 function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backboneParams: number; metric: string } {
   const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
   return {
-    summary: {
-      arm: cfg.construction,
-      budget: "",
-      seed: cfg.seed,
-      ranks: s.ranks,
-      adapterParams: cfg.construction === "full" ? s.backboneParams : s.adapterParams,
-      trainableParams: s.trainableParams,
-      selected: s.best?.test ?? Number.NaN,
-      validation: s.validationSize > 0 && s.best ? s.best.value : Number.NaN,
-      selectedStep: s.best?.step ?? 0,
-      bestTest: s.bestTest?.value ?? Number.NaN,
-      final: s.final ? metricValue(s.final, s.metric as MetricName) : Number.NaN,
-      stepSeconds: s.stepSeconds,
-    },
+    summary: runSummary(
+      { arm: cfg.construction, budget: "", seed: cfg.seed, ranks: s.ranks, adapterParams: cfg.construction === "full" ? s.backboneParams : s.adapterParams },
+      s,
+    ),
     backboneParams: s.backboneParams,
     metric: s.metric,
   };

@@ -11,6 +11,7 @@ import type { SplitName, TaskData } from "./task-data.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 export const CLASSIFICATION_METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
+export type MetricName = (typeof CLASSIFICATION_METRICS)[number];
 
 export function metricValue(m: MetricsSummary, name: string): number {
   const v = { accuracy: m.accuracy, mcc: m.mcc, macro_f1: m.macroF1, binary_f1: m.binaryF1 ?? Number.NaN }[name];

@@ -12,16 +12,12 @@ import type { LoadedModel } from "../models/assemble.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { Rng } from "../tensor/random.ts";
-import type { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
 import { taskOf } from "../tasks/index.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
 import type { RunStore } from "./run-store.ts";
 import type { TaskData } from "../tasks/task-data.ts";
 import { checkValFraction, splitValidation } from "./validation.ts";
-
-export { CLASSIFICATION_METRICS as METRICS, metricValue, predict } from "../tasks/classification.ts";
-export type MetricName = (typeof CLASSIFICATION_METRICS)[number];
 
 export interface TrainConfig {
   lr: number;
