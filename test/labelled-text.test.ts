@@ -17,7 +17,10 @@ test("sentiment: three sources of about 1,000 balanced sentences, a 70/30 split 
   }
   const a = sentimentSplit(0);
   const train = new Set(a.train.items.map((x) => x.text));
-  assert.ok(a.test.items.every((x) => !train.has(x.text)), "train and test are disjoint");
+  assert.ok(
+    a.test.items.every((x) => !train.has(x.text)),
+    "train and test are disjoint",
+  );
   const share = a.train.items.length / (a.train.items.length + a.test.items.length);
   assert.ok(Math.abs(share - 0.7) < 0.005, `train share ${share}`);
   assert.deepEqual(sentimentSplit(0).test.items, a.test.items);
@@ -37,7 +40,10 @@ test("spam: the distinct e-mails, a stratified sample at the corpus's ham/spam r
   const spamShare = (xs: { label: number }[]) => xs.filter((x) => x.label === 1).length / xs.length;
   for (const xs of [train.items, held.items]) assert.ok(Math.abs(spamShare(xs) - corpusShare) < 0.005, `spam share ${spamShare(xs)}`);
   const seen = new Set(train.items.map((x) => x.text));
-  assert.ok(held.items.every((x) => !seen.has(x.text)), "no test e-mail is a training e-mail");
+  assert.ok(
+    held.items.every((x) => !seen.has(x.text)),
+    "no test e-mail is a training e-mail",
+  );
 });
 
 test("an e-mail keeps its subject and body, without headers or HTML tags", () => {

@@ -11,7 +11,7 @@ import { saveModelFolder } from "../src/train/artifacts.ts";
 import { loadModel } from "../src/models/load.ts";
 import { randomModel } from "../src/models/init.ts";
 import { robertaMaskedLm } from "../src/models/roberta/masked-lm.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { modelRunner, outF32 } from "./helpers.ts";
 import { tempDir } from "./make-data.ts";
 import { erf } from "./reference.ts";

@@ -21,6 +21,7 @@ import {
   claimTasks,
   claimsMarkdown,
   runClaims,
+  nodeRuntime,
 } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
@@ -78,11 +79,11 @@ export function register(program: Command): void {
     const fullLr = opts.fullLr !== undefined ? Number(opts.fullLr) : cfg.lr / 5;
     if (!(fullLr > 0)) throw new ConfigError(`--full-lr must be a positive number, got ${opts.fullLr}`);
     if (typeof opts.queue === "string") return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, opts);
-    const prepared = await prepareData(cfg, (s) => rep.message(`warning: ${s}`));
+    const prepared = await prepareData(cfg, nodeRuntime, (s) => rep.message(`warning: ${s}`));
     const out = String(opts.out);
     const t0 = Date.now();
     await compare({
-      ...(await compareOptions(cfg, prepared, { ...grid, budgets, seeds, fullLr, outDir: out })),
+      ...(await compareOptions(cfg, prepared, { ...grid, budgets, seeds, fullLr, outDir: out, runtime: nodeRuntime })),
       onEvent: (run, e) => rep.event(e, run),
       log: (s) => rep.message(s),
     });
@@ -115,6 +116,7 @@ async function runClaimsCommand(opts: Record<string, unknown>, seeds: number[], 
   };
   const t = await runClaims({
     seeds,
+    runtime: nodeRuntime,
     tasks: claimTasks(typeof opts.claimsTasks === "string" ? opts.claimsTasks : ""),
     outDir: out,
     threads: threads || undefined,

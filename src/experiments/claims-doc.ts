@@ -69,6 +69,25 @@ export function claimsMarkdown(t: ClaimsTable, command: string): string {
       `| ${s.task} | ${s.budget} | ${s.arm} | ${s.n} | ${s.sd.toFixed(3)} | ${seedsText(seedsForHalfWidth(s.sd, width, CONFIDENCE))} | ${seedsText(seedsForHalfWidth(s.sd, width, level))} |`,
     );
   }
+  const mccTasks = t.tasks.filter((k) => t.mcc.some((m) => m.task === k.name));
+  if (mccTasks.length) {
+    const arms = [...new Set(t.mcc.map((m) => m.arm))];
+    lines.push(
+      "",
+      "## Matthews correlation",
+      "",
+      "Mean test MCC at the evaluation chosen on validation accuracy (the paper's CoLA metric), beside the accuracy the claims are judged on.",
+      "",
+      `| task | budget | ${arms.join(" | ")} |`,
+      `|---|---|${arms.map(() => "---:|").join("")}`,
+    );
+    for (const k of mccTasks) {
+      for (const budget of t.budgets) {
+        const row = arms.map((a) => t.mcc.find((m) => m.task === k.name && m.budget === budget && m.arm === a)?.mean.toFixed(3) ?? "–");
+        lines.push(`| ${k.title} | ${budget} | ${row.join(" | ")} |`);
+      }
+    }
+  }
   lines.push(
     "",
     `Compute so far: ${t.runs} runs, ${(t.wallSeconds / 3600).toFixed(2)} h wall, ${(t.cpuSeconds / 3600).toFixed(2)} h CPU (the process's user + system time, all threads).`,

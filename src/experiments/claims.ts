@@ -16,6 +16,7 @@ import { type CompareJob, type CompareOptions, type ComparePlan, compareOptions,
 import { type RunSummary, isFractionMetric } from "./curve.ts";
 import { DEFAULTS, applyConfig, embeddedOverrides } from "./run-config.ts";
 import { prepareData } from "./run.ts";
+import type { Runtime } from "../runtime/types.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 
 /** A column of the claims table: an embedded benchmark and how `compare` is told to run it. */
@@ -53,6 +54,7 @@ export const CLAIM_BUDGETS: Budget[] = [
 
 export interface ClaimsOptions {
   seeds: number[];
+  runtime: Runtime;
   outDir: string;
   tasks?: ClaimTask[];
   threads?: number;
@@ -79,6 +81,8 @@ export interface ClaimsTable {
   wallSeconds: number;
   cpuSeconds: number;
   runs: number;
+  /** Classification tasks: each arm's mean test MCC at the selected evaluation (the paper's CoLA metric), beside the accuracy the claims are judged on. */
+  mcc: { task: string; budget: string; arm: string; n: number; mean: number }[];
   /** Per task and budget: the spread (sample sd, in table units) of each construction's per-seed difference against LoRA. */
   spread: { task: string; budget: string; arm: string; n: number; sd: number }[];
 }
@@ -117,7 +121,7 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
       { ...task.settings, threads: o.threads ?? 0 },
       "claims",
     );
-    const data = await prepareData(cfg, (s) => o.log?.(`${task.name}: ${s}`));
+    const data = await prepareData(cfg, o.runtime, (s) => o.log?.(`${task.name}: ${s}`));
     const options = await compareOptions(cfg, data, {
       methods: CLAIM_ARMS,
       factorizations: [cfg.factorization as never],
@@ -128,6 +132,7 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
       seeds: o.seeds,
       fullLr: cfg.lr / 5,
       outDir: join(o.outDir, task.name),
+      runtime: o.runtime,
     });
     prepared.push({ task, options, plan: await planCompare(options), about: data.about, runs: [] });
   }
@@ -150,7 +155,9 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
         }
         p.runs = [...p.runs.filter((r) => !(r.arm === s.arm && r.budget === s.budget && r.seed === s.seed)), s];
         const metric = p.options.config.metric;
-        o.log?.(`${p.task.name} ${s.arm} @ ${s.budget} seed ${seed}: test ${metric} ${tableUnits(metric, s.selected).toFixed(2)}${fresh ? "" : " (reused)"}`);
+        o.log?.(
+          `${p.task.name} ${s.arm} @ ${s.budget} seed ${seed}: test ${metric} ${isFractionMetric(metric) ? (100 * s.selected).toFixed(2) : s.selected.toFixed(3)}${fresh ? "" : " (reused)"}`,
+        );
       }
       const done = [...new Set(p.runs.map((r) => r.seed))].sort((a, b) => a - b);
       const c = p.options;
@@ -168,6 +175,17 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
     o.onTable?.(table);
   }
   return table;
+}
+
+/** The test MCC logged at a run's selected evaluation (NaN when the run logged none). */
+function selectedMcc(outDir: string, r: RunSummary): number {
+  const path = join(outDir, "runs", r.budget, `${r.arm}-seed${r.seed}`, "metrics.jsonl");
+  if (!existsSync(path)) return Number.NaN;
+  const evals = readFileSync(path, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { type?: string; step?: number; mcc?: number });
+  return evals.filter((e) => e.type === "eval" && e.step === r.selectedStep).at(-1)?.mcc ?? Number.NaN;
 }
 
 function tabulate(prepared: Prepared[], timing: { wallSeconds: number; cpuSeconds: number; runs: number }): ClaimsTable {
@@ -196,11 +214,23 @@ function tabulate(prepared: Prepared[], timing: { wallSeconds: number; cpuSecond
     const mean = d.reduce((a, b) => a + b, 0) / d.length;
     spread.push({ task: v.task, budget: v.budget, arm: v.arm, n: d.length, sd: Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (d.length - 1)) });
   }
+  const mcc: ClaimsTable["mcc"] = [];
+  for (const p of prepared.filter((q) => q.options.config.metric === "accuracy")) {
+    for (const budget of budgets) {
+      for (const arm of p.plan.arms) {
+        const xs = p.runs
+          .filter((r) => r.arm === arm.name && r.budget === budget)
+          .map((r) => selectedMcc(p.options.outDir, r))
+          .filter(Number.isFinite);
+        if (xs.length) mcc.push({ task: p.task.name, budget, arm: arm.name, n: xs.length, mean: xs.reduce((a, b) => a + b, 0) / xs.length });
+      }
+    }
+  }
   const cells = claimCells(
     values,
     prepared.map((p) => p.task.name),
     budgets,
     CLAIMS,
   );
-  return { tasks, budgets, cells, ...timing, spread };
+  return { tasks, budgets, cells, ...timing, spread, mcc };
 }

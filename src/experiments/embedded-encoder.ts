@@ -12,7 +12,7 @@ import type { LmExample } from "../data/lm-data.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { robertaMaskedLm } from "../models/roberta/masked-lm.ts";
 import { Rng } from "../tensor/random.ts";
-import { lmTaskData } from "../train/task-data.ts";
+import { lmTaskData } from "../tasks/task-data.ts";
 import type { TrainConfig } from "../train/trainer.ts";
 import { type PretrainOptions, ensurePretrained } from "./embedded.ts";
 
@@ -134,7 +134,7 @@ function pretrainExamples(texts: string[], tok: Tokenizer): { train: LmExample[]
 }
 
 /** The pretrained encoder folder (RobertaForMaskedLM + tokenizer.json), built and cached on first use. */
-export function ensureEmbeddedEncoder(opts: PretrainOptions = {}): Promise<string> {
+export function ensureEmbeddedEncoder(opts: PretrainOptions): Promise<string> {
   let tokenizer: { json: Record<string, unknown>; config: Record<string, unknown> } | undefined;
   return ensurePretrained(
     {
@@ -160,7 +160,7 @@ export function ensureEmbeddedEncoder(opts: PretrainOptions = {}): Promise<strin
 }
 
 /** The cached encoder as a sequence classifier with a fresh head (seeded) for `labels`. */
-export async function loadEmbeddedEncoder(labels: string[], opts: PretrainOptions & { seed?: number } = {}): Promise<LoadedModel> {
+export async function loadEmbeddedEncoder(labels: string[], opts: PretrainOptions & { seed?: number }): Promise<LoadedModel> {
   const dir = await ensureEmbeddedEncoder(opts);
   return loadModel(dir, { numLabels: labels.length, labels, seed: opts.seed });
 }

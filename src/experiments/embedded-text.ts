@@ -7,7 +7,7 @@ import { CREDITS, TEXT_BENCHMARKS, type TextBenchmark, textBenchmarkSplit } from
 import { TextTokenizer } from "../data/tokenize.ts";
 import { ConfigError } from "../errors.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { type TaskData, textTaskData } from "../train/task-data.ts";
+import { type TaskData, textTaskData } from "../tasks/task-data.ts";
 import type { PretrainOptions } from "./embedded.ts";
 import { ENCODER_SEQ, ensureEmbeddedEncoder, loadEmbeddedEncoder } from "./embedded-encoder.ts";
 
@@ -29,7 +29,7 @@ export interface EmbeddedText {
 }
 
 /** The benchmark's split (seeded by `seed`) as batches of the encoder's tokenizer, ENCODER_SEQ tokens at most. */
-export async function embeddedTextData(name: TextBenchmark, seed: number, opts: PretrainOptions = {}): Promise<EmbeddedText> {
+export async function embeddedTextData(name: TextBenchmark, seed: number, opts: PretrainOptions): Promise<EmbeddedText> {
   const dir = await ensureEmbeddedEncoder(opts);
   const split = textBenchmarkSplit(name, seed);
   const tok = TextTokenizer.fromDir(dir);

@@ -11,9 +11,9 @@ import { checkpoint } from "../ir/checkpoint.ts";
 import { customVjp } from "../ir/custom-vjp.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
-import type { HostTensor } from "../runtime/host.ts";
-import type { CompiledGraph } from "../runtime/session.ts";
-import type { SplitName, TaskData } from "../train/task-data.ts";
+import type { HostTensor } from "../tensor/host.ts";
+import type { CompiledGraph } from "../runtime/types.ts";
+import type { SplitName, TaskData } from "./task-data.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 export const IGNORE_INDEX = -100;
