@@ -48,7 +48,9 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
     if (cfg.task === "causal-lm") {
       const model = await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log: warn });
-      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
+      const about =
+        "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.";
+      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [], about };
     }
     if (cfg.task === "text-classification") {
       const text = await embeddedTextData(parseTextBenchmark(cfg.dataset), cfg.seed, { runtime, threads: cfg.threads || undefined, log: warn });
@@ -61,6 +63,7 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
       loadModel: (seed) => loadEmbedded({ runtime, seed, threads: cfg.threads || undefined }),
       embedded: true,
       skipped: [],
+      about: "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.",
     };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
