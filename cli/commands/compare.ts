@@ -49,6 +49,7 @@ export function register(program: Command): void {
     .option("--seeds <list>", "seeds: a list and ranges, e.g. 0,1,2 or 0-9 (default 0,1,2)", "0,1,2")
     .option("--claims", "the paper's claims on every embedded task (MNIST ViT, sentiment, spam, causal LM) at LoRA r=4 and r=8, seed by seed; writes claims.md")
     .option("--claims-tasks <list>", "with --claims: only these of vision, sentiment, spam, causal-lm (default: all)")
+    .option("--claims-report", "with --claims: write the table from the finished runs only, training nothing")
     .option("--claims-doc <file>", "with --claims: also write the claims table to this file (e.g. docs/claims.md)")
     .option("--full-lr <lr>", "learning rate for full fine-tuning (default: lr / 5)")
     .option("--out <dir>", "comparison folder (finished runs in it are reused)", "runs/compare")
@@ -113,6 +114,7 @@ async function runClaimsCommand(opts: Record<string, unknown>, seeds: number[], 
   const t = await runClaims({
     seeds,
     runtime: nodeRuntime,
+    reportOnly: Boolean(opts.claimsReport),
     tasks: claimTasks(typeof opts.claimsTasks === "string" ? opts.claimsTasks : ""),
     outDir: out,
     threads: threads || undefined,

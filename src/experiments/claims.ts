@@ -60,6 +60,8 @@ export interface ClaimsOptions {
   threads?: number;
   log?: (s: string) => void;
   onEvent?: (run: string, e: TrainEvent) => void;
+  /** Only tabulate the runs that finished; train nothing (the table of a run still under way, or stopped). */
+  reportOnly?: boolean;
   /** Called with the table after every seed (claims-doc.ts renders it). */
   onTable?: (t: ClaimsTable) => void;
 }
@@ -143,6 +145,7 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
     for (const p of prepared) {
       for (const job of p.plan.jobs.filter((j: CompareJob) => j.seed === seed)) {
         const fresh = !existsSync(join(p.options.outDir, "runs", job.budget?.label ?? "", `${job.arm.name}-seed${seed}`, "summary.json"));
+        if (fresh && o.reportOnly) continue;
         const wall = Date.now();
         const cpu = process.cpuUsage();
         const s = await runOne({ ...p.options, onEvent: o.onEvent && ((run, e) => o.onEvent!(`${p.task.name} ${run}`, e)) }, job, p.plan.backbone);
@@ -159,6 +162,7 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
           `${p.task.name} ${s.arm} @ ${s.budget} seed ${seed}: test ${metric} ${isFractionMetric(metric) ? (100 * s.selected).toFixed(2) : s.selected.toFixed(3)}${fresh ? "" : " (reused)"}`,
         );
       }
+      if (!p.runs.length) continue;
       const done = [...new Set(p.runs.map((r) => r.seed))].sort((a, b) => a - b);
       const c = p.options;
       await writeResults(
