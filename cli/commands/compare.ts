@@ -105,7 +105,8 @@ async function runClaimsCommand(opts: Record<string, unknown>, seeds: number[], 
   const out = opts.out === "runs/compare" ? "runs/claims" : String(opts.out);
   const rep = reporter(Boolean(opts.json));
   const only = typeof opts.claimsTasks === "string" ? ` --claims-tasks ${opts.claimsTasks}` : "";
-  const command = `tenslora compare --claims --seeds ${String(opts.seeds)}${only}${out === "runs/claims" ? "" : ` --out ${out}`}`;
+  const report = opts.claimsReport ? " --claims-report" : "";
+  const command = `tenslora compare --claims${report} --seeds ${String(opts.seeds)}${only}${out === "runs/claims" ? "" : ` --out ${out}`}`;
   const write = (path: string, text: string) => {
     const tmp = `${path}.tmp-${process.pid}`;
     writeFileSync(tmp, text);
