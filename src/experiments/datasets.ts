@@ -16,6 +16,7 @@ import { ConfigError, DataError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { type TaskData, imageTaskData, textTaskData } from "../tasks/task-data.ts";
+import { taskOf } from "../tasks/index.ts";
 
 export const DATA_FORMATS = ["imagefolder", "dtd", "cifar10", "mnist", "glue-cola", "glue-sst2", "glue-mrpc", "table"] as const;
 export type DataFormat = (typeof DATA_FORMATS)[number];
@@ -110,7 +111,7 @@ export function modelImageConfig(model: LoadedModel): ImageProcessorConfig {
 
 /** Batches for a model: images through its preprocessor, text through its tokenizer. */
 export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLength: number; augment?: boolean }): TaskData {
-  if (data.kind !== (model.family.task === "image-classification" ? "image" : "text")) {
+  if (data.kind !== taskOf(model.family.task).input) {
     throw new ConfigError(`the data is ${data.kind} but the model (${model.family.modelType}) does ${model.family.task}`);
   }
   if (data.kind === "image") {
@@ -131,12 +132,7 @@ export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLengt
   return textTaskData(data.split, TextTokenizer.fromDir(model.dir), Math.min(opts.maxLength, positionLimit(model)));
 }
 
-/**
- * The most tokens the model's position table takes: max_position_embeddings, less RoBERTa's
- * offset (its positions start after pad_token_id). Longer inputs would index past the table.
- */
+/** The most tokens the model's position table takes: longer inputs would index past it. */
 export function positionLimit(model: LoadedModel): number {
-  const cfg = model.config as { maxPositionEmbeddings?: number; padTokenId?: number };
-  if (cfg.maxPositionEmbeddings === undefined) return Number.POSITIVE_INFINITY;
-  return cfg.maxPositionEmbeddings - (model.family.modelType === "roberta" ? (cfg.padTokenId ?? 0) + 1 : 0);
+  return model.family.maxSequenceLength?.(model.config) ?? Number.POSITIVE_INFINITY;
 }

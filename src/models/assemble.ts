@@ -6,7 +6,7 @@
  */
 import { ConfigError, FormatError } from "../errors.ts";
 import type { CheckpointTensor } from "../io/checkpoint.ts";
-import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
+import { WeightMapper } from "../io/weight-map.ts";
 import { ConfigReader } from "./config-fields.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
@@ -21,18 +21,6 @@ import { llama, mistral, qwen2 } from "./llama/model.ts";
 export type AnyFamily = ModelFamily<any, any>;
 
 export const FAMILIES: Record<string, AnyFamily> = { vit, roberta, llama, mistral, qwen2 };
-
-/** Keys checkpoints carry that these classification models do not use, and legacy names. */
-const RULES: Record<string, WeightRule[]> = {
-  vit: [{ ignore: /vit\.pooler\..+/ }],
-  roberta: [
-    { ignore: /roberta\.pooler\..+/ },
-    { ignore: /lm_head\..+/ },
-    { ignore: "roberta.embeddings.position_ids" },
-    { pattern: /(.+)\.LayerNorm\.gamma/, to: "$1.LayerNorm.weight" },
-    { pattern: /(.+)\.LayerNorm\.beta/, to: "$1.LayerNorm.bias" },
-  ],
-};
 
 export interface LoadedModel {
   family: AnyFamily;
@@ -88,7 +76,7 @@ export function modelFromTensors(
   checkLayerCount(config as { numHiddenLayers?: number }, checkpoint.keys(), where.configPath);
   const expected = family.parameterShapes(config);
   const head = family.headParameters(config);
-  const mapper = new WeightMapper(family.checkpointRules?.(config) ?? RULES[family.modelType] ?? []);
+  const mapper = new WeightMapper(family.checkpointRules?.(config) ?? []);
   // The head is loaded only when the checkpoint has one of the right size for the same labels.
   const sameLabels = !opts.labels || JSON.stringify(storedLabels) === JSON.stringify(opts.labels);
   const headFits =

@@ -8,6 +8,7 @@ import { checkpoint } from "../../ir/checkpoint.ts";
 import { additiveMask, attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
+import { DROPOUT_KEYS } from "../dropout-keys.ts";
 import { adaptedLinears, encoderLinearSites } from "../encoder-sites.ts";
 import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type RobertaConfig, parseRobertaConfig } from "./config.ts";
@@ -97,7 +98,7 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
     b.add(b.gather(s.get(`${e}.word_embeddings.weight`), inp.inputIds), b.gather(s.get(`${e}.token_type_embeddings.weight`), inp.tokenTypeIds)),
     b.gather(s.get(`${e}.position_embeddings.weight`), inp.positionIds),
   ); // [B, T, d]
-  h = drop(ln(`${e}.LayerNorm`, h), 0);
+  h = drop(ln(`${e}.LayerNorm`, h), DROPOUT_KEYS.embeddings);
   const mask = additiveMask(b.cast(inp.attentionMask, "float32")); // [B, 1, 1, T]
 
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
@@ -108,9 +109,9 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
     const ctx = attention(qy, ky, vy, {
       heads: cfg.numAttentionHeads,
       mask,
-      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l, source: opts.dropout.source } : undefined,
+      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + DROPOUT_KEYS.attention(l), source: opts.dropout.source } : undefined,
     });
-    const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, [o])[0], 2000 + l), h));
+    const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, [o])[0], DROPOUT_KEYS.attentionOutput(l)), h));
     const mlp = geluMlp(
       a,
       s.get(`${fc1.path}.weight`),
@@ -119,11 +120,11 @@ function forward(s: ParamScope, cfg: RobertaConfig, inp: RobertaInputs, opts: Fo
       s.get(`${fc2.path}.bias`),
       (v, k) => opts.hook?.(v, [k === 1 ? fc1 : fc2])[0],
     );
-    h = ln(`${lp}.output.LayerNorm`, b.add(drop(mlp, 3000 + l), a));
+    h = ln(`${lp}.output.LayerNorm`, b.add(drop(mlp, DROPOUT_KEYS.mlpOutput(l)), a));
     if (opts.checkpointLayers) checkpoint([layerIn], [h]);
   }
-  const cls = drop(b.reshape(b.slice(h, 1, 0, 1), [B, d]), 4000);
-  const pooled = drop(b.tanh(linear(cls, s.get("classifier.dense.weight"), s.get("classifier.dense.bias"))), 4001);
+  const cls = drop(b.reshape(b.slice(h, 1, 0, 1), [B, d]), DROPOUT_KEYS.head(0));
+  const pooled = drop(b.tanh(linear(cls, s.get("classifier.dense.weight"), s.get("classifier.dense.bias"))), DROPOUT_KEYS.head(1));
   const logits = linear(pooled, s.get("classifier.out_proj.weight"), s.get("classifier.out_proj.bias"));
   return { logits, lastHiddenState: h };
 }
@@ -161,4 +162,18 @@ export const roberta: ModelFamily<RobertaConfig, RobertaInputs> = {
     };
   },
   inputNames: { required: ["input_ids"], optional: ["attention_mask", "token_type_ids"] },
+  // positions start after the pad id
+  maxSequenceLength: (cfg) => cfg.maxPositionEmbeddings - cfg.padTokenId - 1,
+  exportDerivedInputs: (cfg) => [
+    { name: "position_ids", rule: "pad-offset", padTokenId: cfg.padTokenId },
+    ...(cfg.typeVocabSize <= 1 ? [{ name: "token_type_ids", rule: "zeros" } as const] : []),
+  ],
+  // the pooler and MLM head of pretraining checkpoints, and TF-era LayerNorm names
+  checkpointRules: () => [
+    { ignore: /roberta\.pooler\..+/ },
+    { ignore: /lm_head\..+/ },
+    { ignore: "roberta.embeddings.position_ids" },
+    { pattern: /(.+)\.LayerNorm\.gamma/, to: "$1.LayerNorm.weight" },
+    { pattern: /(.+)\.LayerNorm\.beta/, to: "$1.LayerNorm.bias" },
+  ],
 };
