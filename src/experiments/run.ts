@@ -89,9 +89,16 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
   }
   const labels = split.split.train.classNames;
   const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed });
-  const probe = await load(cfg.seed);
+  let probe: LoadedModel | undefined = await load(cfg.seed);
   const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
-  return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
+  const data = taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment });
+  // the first model asked for with the run's seed is the one loaded for the data; it is handed out once (training changes it)
+  const loadFresh = async (seed: number) => {
+    const m = seed === cfg.seed ? probe : undefined;
+    if (m) probe = undefined;
+    return m ?? load(seed);
+  };
+  return { data, loadModel: loadFresh, embedded: false, skipped };
 }
 
 /**
