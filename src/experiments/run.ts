@@ -31,6 +31,8 @@ export interface PreparedData {
   /** Loads the model with a head sized for the data (seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
   embedded: boolean;
+  /** The embedded benchmark's description, for reports. */
+  about?: string;
   /** Unreadable files the loader skipped (warned about; counted in the run summary). */
   skipped: { path: string; reason: string }[];
   /** Causal LM: examples cut to --max-length. */
@@ -43,7 +45,14 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
     if (cfg.task === "causal-lm") {
       const model = await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log: warn });
-      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
+      return {
+        data: embeddedLmTransferData(192, 128, cfg.seed),
+        loadModel: async () => model,
+        embedded: true,
+        about:
+          "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.",
+        skipped: [],
+      };
     }
     if (cfg.task && cfg.task !== "image-classification")
       throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
@@ -51,6 +60,7 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
       data: embeddedTransferData(100, 200, cfg.seed),
       loadModel: (seed) => loadEmbedded({ runtime, seed, threads: cfg.threads || undefined }),
       embedded: true,
+      about: "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.",
       skipped: [],
     };
   }
