@@ -39,30 +39,36 @@ export interface PreparedData {
   truncated?: number;
 }
 
+/** The embedded benchmarks by task (no --model): data, model and description; the first is the default. */
+const EMBEDDED: Record<string, (cfg: RunConfig, runtime: Runtime, warn: (s: string) => void) => Promise<PreparedData>> = {
+  "image-classification": async (cfg, runtime) => ({
+    data: embeddedTransferData(100, 200, cfg.seed),
+    loadModel: (seed) => loadEmbedded({ runtime, seed, threads: cfg.threads || undefined }),
+    embedded: true,
+    about: "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.",
+    skipped: [],
+  }),
+  "causal-lm": async (cfg, runtime, warn) => {
+    const model = await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log: warn });
+    return {
+      data: embeddedLmTransferData(192, 128, cfg.seed),
+      loadModel: async () => model,
+      embedded: true,
+      about:
+        "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.",
+      skipped: [],
+    };
+  },
+};
+
 export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
-    if (cfg.task === "causal-lm") {
-      const model = await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log: warn });
-      return {
-        data: embeddedLmTransferData(192, 128, cfg.seed),
-        loadModel: async () => model,
-        embedded: true,
-        about:
-          "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.",
-        skipped: [],
-      };
-    }
-    if (cfg.task && cfg.task !== "image-classification")
-      throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
-    return {
-      data: embeddedTransferData(100, 200, cfg.seed),
-      loadModel: (seed) => loadEmbedded({ runtime, seed, threads: cfg.threads || undefined }),
-      embedded: true,
-      about: "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.",
-      skipped: [],
-    };
+    const task = cfg.task || Object.keys(EMBEDDED)[0];
+    const bench = Object.hasOwn(EMBEDDED, task) ? EMBEDDED[task] : undefined;
+    if (!bench) throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are ${Object.keys(EMBEDDED).join(" and ")})`);
+    return bench(cfg, runtime, warn);
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
   const { family, raw } = readModelConfig(cfg.model);
