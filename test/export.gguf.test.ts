@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gguf as parseGguf } from "@huggingface/gguf";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { type Llama, type Token, getLlama } from "node-llama-cpp";
+import { type Llama, LlamaLogLevel, type Token, getLlama } from "node-llama-cpp";
 import { saveAdapter } from "../src/adapters/format.ts";
 import { exportAsGguf, type GgufOutType } from "../src/experiments/gguf-export.ts";
 import { mergedWeights } from "../src/experiments/merge.ts";
@@ -31,8 +31,8 @@ const logs: string[] = [];
 const llama: Llama | Error = await getLlama({
   gpu: false,
   build: "never",
-  logLevel: "warn",
-  logger: (level, message) => logs.push(`${level}: ${message}`),
+  logLevel: LlamaLogLevel.warn,
+  logger: (level: LlamaLogLevel, message: string) => logs.push(`${level}: ${message}`),
 }).catch((e: Error) => e);
 const skip = llama instanceof Error ? `node-llama-cpp's prebuilt llama.cpp does not load here: ${llama.message.split("\n")[0]}` : false;
 
