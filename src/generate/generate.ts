@@ -16,6 +16,7 @@ import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { WeightStore } from "../onnx/export.ts";
+import type { Quantization } from "../onnx/quantize.ts";
 import type { HostTensor } from "../runtime/host.ts";
 import { type CompiledGraph, compile } from "../runtime/session.ts";
 import { type SamplingOptions, TokenSampler, checkSampling } from "./sampling.ts";
@@ -54,13 +55,13 @@ export class Generator {
   }
 
   /** Compile the step graph of `model` (with `adapter` applied unmerged, if given). */
-  static async create(model: LoadedModel, adapter?: AdapterSet, opts: { threads?: number } = {}): Promise<Generator> {
+  static async create(model: LoadedModel, adapter?: AdapterSet, opts: { threads?: number; quantize?: Quantization } = {}): Promise<Generator> {
     if (model.family.task !== "causal-lm")
       throw new ConfigError(`generation needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
     const built = buildModelGraph({ model, adapter, batch: BATCH, seqLen: SEQ, past: PAST, trainable: "none", lastLogits: true });
     const store = new WeightStore();
     try {
-      return new Generator(await compile(built.graph, { store, threads: opts.threads }), store, model);
+      return new Generator(await compile(built.graph, { store, threads: opts.threads, quantize: opts.quantize }), store, model);
     } catch (e) {
       store.dispose();
       throw e;

@@ -28,6 +28,8 @@ test("GGUF writer: metadata, tensor descriptors and F32 / F16 / Q8_0 bytes as th
     ["tokenizer.ggml.tokens", gguf.strings(["<s>", "héllo", ""])],
     ["tokenizer.ggml.token_type", gguf.i32s([3, 1, -1])],
     ["tokenizer.ggml.scores", gguf.f32s([0.5, -1.25, 0])],
+    // past the writer's first 64 KiB of header
+    ["tokenizer.ggml.merges", gguf.strings(Array.from({ length: 20000 }, (_, i) => `t${i} x`))],
   ]);
   const tensors: GgufTensor[] = [
     { name: "a.f32", shape: [3, 5], data: random(15, 1), type: "F32" },
@@ -49,6 +51,7 @@ test("GGUF writer: metadata, tensor descriptors and F32 / F16 / Q8_0 bytes as th
   assert.deepEqual(md["tokenizer.ggml.tokens"], ["<s>", "héllo", ""]);
   assert.deepEqual(md["tokenizer.ggml.token_type"], [3, 1, -1]);
   assert.deepEqual(md["tokenizer.ggml.scores"], [0.5, -1.25, 0]);
+  assert.equal((md["tokenizer.ggml.merges"] as string[])[19999], "t19999 x");
   assert.deepEqual(
     parsed.tensorInfos.map((t) => [t.name, t.shape.map(Number), t.dtype]),
     [

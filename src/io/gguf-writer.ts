@@ -78,25 +78,32 @@ class Bytes {
     this.length += n;
     return at;
   }
+  // the offset first: #need may replace buf and view
   u32(v: number) {
-    this.view.setUint32(this.#need(4), v, true);
+    const at = this.#need(4);
+    this.view.setUint32(at, v, true);
   }
   i32(v: number) {
-    this.view.setInt32(this.#need(4), v, true);
+    const at = this.#need(4);
+    this.view.setInt32(at, v, true);
   }
   u64(v: number) {
-    this.view.setBigUint64(this.#need(8), BigInt(v), true);
+    const at = this.#need(8);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   f32(v: number) {
-    this.view.setFloat32(this.#need(4), v, true);
+    const at = this.#need(4);
+    this.view.setFloat32(at, v, true);
   }
   u8(v: number) {
-    this.view.setUint8(this.#need(1), v);
+    const at = this.#need(1);
+    this.view.setUint8(at, v);
   }
   string(s: string) {
     const b = new TextEncoder().encode(s);
     this.u64(b.length);
-    this.buf.set(b, this.#need(b.length));
+    const at = this.#need(b.length);
+    this.buf.set(b, at);
   }
   pad(align: number) {
     const n = (align - (this.length % align)) % align;
