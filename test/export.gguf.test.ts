@@ -19,7 +19,7 @@ import { mergedWeights } from "../src/experiments/merge.ts";
 import { Generator } from "../src/generate/generate.ts";
 import { createAdapter, modelContext } from "../src/models/context.ts";
 import { loadModel } from "../src/models/load.ts";
-import { tinyLmWithBpe } from "./gguf-fixtures.ts";
+import { mixedRankAdapter, tinyLmWithBpe } from "./gguf-fixtures.ts";
 import { randomizeAdapter, tempDir } from "./helpers.ts";
 
 const PROMPT = [1, 20, 30, 40, 50];
@@ -63,16 +63,7 @@ for (const family of ["llama", "qwen2"] as const) {
       mkdirSync(join(dir, "model"));
       const modelDir = tinyLmWithBpe(family, join(dir, "model"));
       const model = loadModel(modelDir);
-      const set = randomizeAdapter(
-        createAdapter(model, {
-          construction: "qkv_depth",
-          ranks: [4, 3, 2, 3],
-          targetModules: "all-linear",
-          groupRanks: { down_proj: [2, 3, 2, 2], "gate_proj+up_proj": [3, 3, 2, 2] },
-        }).set,
-        5,
-        0.3,
-      );
+      const set = mixedRankAdapter(model, 5);
       saveAdapter(join(dir, "adapter"), set, modelContext(model));
       const gen = await Generator.create({ ...model, weights: mergedWeights(model, set) }, undefined, { threads: 1 });
       const ours: number[] = [];

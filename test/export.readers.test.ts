@@ -22,11 +22,12 @@ import { exportAsLora } from "../src/experiments/export.ts";
 import { ggufTensorName, interleaveRopeRows, writeLoraGguf } from "../src/experiments/gguf-export.ts";
 import { toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/models/context.ts";
 import type { DecoderConfig } from "../src/models/llama/config.ts";
 import { loadModel } from "../src/models/load.ts";
 import { cliAsync } from "./cli-helpers.ts";
-import { maxRelDiff, randomizeAdapter, tempDir } from "./helpers.ts";
+import { mixedRankAdapter } from "./gguf-fixtures.ts";
+import { maxRelDiff, tempDir } from "./helpers.ts";
 
 const LLAMA = "test/fixtures/hf-tiny-lm/llama";
 
@@ -59,16 +60,7 @@ const READERS: Record<"peft" | "vllm" | "llama_cpp", Reader> = {
 
 test("the PEFT export under PEFT's, vLLM's and llama.cpp's converter's scaling rules; --uniform-rank and the GGUF adapter right under all", async () => {
   const model = loadModel(LLAMA);
-  const set = randomizeAdapter(
-    createAdapter(model, {
-      construction: "qkv_depth",
-      ranks: [4, 3, 2, 3],
-      targetModules: "all-linear",
-      groupRanks: { down_proj: [2, 3, 2, 2], "gate_proj+up_proj": [3, 3, 2, 2] },
-    }).set,
-    9,
-    0.3,
-  );
+  const set = mixedRankAdapter(model, 9);
   const merged = mergeAdapter(model.weights, set);
   const ours = (path: string) => {
     const k = `${path}.weight`;
@@ -133,13 +125,7 @@ test("tenslora export prints the readers of the default file and vLLM's --max-lo
   const model = loadModel(LLAMA);
   const { dir, cleanup } = tempDir("readers-cli");
   try {
-    const set = createAdapter(model, {
-      construction: "qkv_depth",
-      ranks: [4, 3, 2, 3],
-      targetModules: "all-linear",
-      groupRanks: { down_proj: [2, 3, 2, 2] },
-    }).set;
-    saveAdapter(join(dir, "a"), randomizeAdapter(set, 3, 0.2), modelContext(model));
+    saveAdapter(join(dir, "a"), mixedRankAdapter(model, 3), modelContext(model));
     const ok = await cliAsync(["export", join(dir, "a"), "--to", "lora", "--out", join(dir, "b"), "--model", LLAMA]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(

@@ -6,6 +6,10 @@
  */
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { AdapterSet } from "../src/adapters/adapter-set.ts";
+import { createAdapter } from "../src/models/context.ts";
+import type { LoadedModel } from "../src/models/load.ts";
+import { randomizeAdapter } from "./helpers.ts";
 
 const LM = "test/fixtures/hf-tiny-lm";
 
@@ -112,4 +116,15 @@ export function tinyLmWithBpe(family: "llama" | "qwen2", dir: string): string {
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tokenizer));
   writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(s.config));
   return dir;
+}
+
+/** A random qkv_depth adapter on every linear layer whose LoRA modules have ranks 4 (attention), 3 (gate, up) and 2 (down). */
+export function mixedRankAdapter(model: LoadedModel, seed: number): AdapterSet {
+  const set = createAdapter(model, {
+    construction: "qkv_depth",
+    ranks: [4, 3, 2, 3],
+    targetModules: "all-linear",
+    groupRanks: { down_proj: [2, 3, 2, 2], "gate_proj+up_proj": [3, 3, 2, 2] },
+  }).set;
+  return randomizeAdapter(set, seed, 0.3);
 }
