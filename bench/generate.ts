@@ -12,12 +12,13 @@
  * --no-llama-cpp.
  */
 import { Generator } from "../src/generate/generate.ts";
-import type { Quantization } from "../src/onnx/quantize.ts";
-import { MODEL_PRESETS } from "../src/models/presets.ts";
+import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
+import type { Runtime } from "../src/runtime/types.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { TORCH_BEST, emitJson, interleave, ratio, runTorch, scratchDir, table, threads, writeTensors } from "./harness.ts";
 import { type LlamaCppPeer, llamaCppPeer } from "./llama-cpp.ts";
 import { randomModel } from "./models.ts";
+import { nodeRuntime, nodeRuntimeWith } from "../src/runtime/session.ts";
 
 interface PeerResult {
   results: Record<string, { seconds: number; tokens: number[][] }>;
@@ -55,8 +56,8 @@ export async function run(argv: string[]): Promise<void> {
   const prompts = Array.from({ length: maxB }, () => Array.from({ length: promptLen }, () => rng.int(vocab)));
   const dir = scratchDir();
 
-  const ours = async (quantize?: Quantization) => {
-    const gen = await Generator.create(model, undefined, { threads: threads(), quantize });
+  const ours = async (runtime: Runtime) => {
+    const gen = await Generator.create(model, undefined, { runtime, threads: threads() });
     const generate = async (ps: number[][], n: number, cache = true): Promise<Run> => {
       const toks: number[][] = ps.map(() => []);
       const t0 = process.hrtime.bigint();
@@ -65,8 +66,8 @@ export async function run(argv: string[]): Promise<void> {
     };
     return { generate, dispose: () => gen.dispose() };
   };
-  const f32 = await ours();
-  const q8 = await ours("q8");
+  const f32 = await ours(nodeRuntime);
+  const q8 = await ours(nodeRuntimeWith({ quantize: "q8" }));
   let peers: { f32: LlamaCppPeer; q8: LlamaCppPeer } | undefined;
   let peerWhy = "--no-llama-cpp";
   if (withLlamaCpp) {

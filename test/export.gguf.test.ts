@@ -17,8 +17,9 @@ import { saveAdapter } from "../src/adapters/format.ts";
 import { exportAsGguf, type GgufOutType } from "../src/experiments/gguf-export.ts";
 import { mergedWeights } from "../src/experiments/merge.ts";
 import { Generator } from "../src/generate/generate.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 import { mixedRankAdapter, tinyLmWithBpe } from "./gguf-fixtures.ts";
 import { randomizeAdapter, tempDir } from "./helpers.ts";
 
@@ -65,7 +66,7 @@ for (const family of ["llama", "qwen2"] as const) {
       const model = loadModel(modelDir);
       const set = mixedRankAdapter(model, 5);
       saveAdapter(join(dir, "adapter"), set, modelContext(model));
-      const gen = await Generator.create({ ...model, weights: mergedWeights(model, set) }, undefined, { threads: 1 });
+      const gen = await Generator.create({ ...model, weights: mergedWeights(model, set) }, undefined, { runtime: nodeRuntime, threads: 1 });
       const ours: number[] = [];
       try {
         for await (const step of gen.tokens([PROMPT], { maxNewTokens: NEW_TOKENS, eosTokenIds: [] })) ours.push(step[0]!);

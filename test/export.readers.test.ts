@@ -22,7 +22,7 @@ import { exportAsLora } from "../src/experiments/export.ts";
 import { ggufTensorName, interleaveRopeRows, writeLoraGguf } from "../src/experiments/gguf-export.ts";
 import { toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
-import { modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import type { DecoderConfig } from "../src/models/llama/config.ts";
 import { loadModel } from "../src/models/load.ts";
 import { cliAsync } from "./cli-helpers.ts";

@@ -7,7 +7,7 @@
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AdapterSet } from "../src/adapters/adapter-set.ts";
-import { createAdapter } from "../src/models/context.ts";
+import { createAdapter } from "../src/pipeline/context.ts";
 import type { LoadedModel } from "../src/models/load.ts";
 import { randomizeAdapter } from "./helpers.ts";
 

@@ -1,7 +1,7 @@
 /**
  * The Node backend (onnxruntime-node): a graph is compiled once per shape family into an
  * InferenceSession (compiled.ts runs it). session-web.ts is the browser's backend; these two
- * are the only modules that import ONNX Runtime.
+ * are the only modules that import ONNX Runtime; everything above them sees types.ts.
  */
 import { writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -12,23 +12,30 @@ import { WeightStore, exportModel } from "../onnx/export.ts";
 import { graphOf, inlineWeights } from "../onnx/model-file.ts";
 import { onnx } from "../onnx/proto.ts";
 import { type Quantization, quantizeDynamicInt8 } from "../onnx/quantize.ts";
-import { CompiledGraph, type Runtime, type TensorCtor } from "./compiled.ts";
-
-export { CompiledGraph, type Compiler, type Runtime } from "./compiled.ts";
+import { OrtCompiledGraph, type TensorCtor } from "./compiled.ts";
+import type { Runtime } from "./types.ts";
 
 /** onnxruntime-node with TENSLORA_EP's providers; the frozen weights of a model's graphs share one external file. */
-export const nodeRuntime: Runtime = {
-  get name() {
-    return `node-${defaultProviders()[0]}`;
-  },
-  compiler() {
-    const store = new WeightStore();
-    return {
-      compile: (graph, o = {}) => compile(graph, { store, threads: o.threads, outputs: o.outputs }),
-      dispose: () => store.dispose(),
-    };
-  },
-};
+export const nodeRuntime: Runtime = nodeRuntimeWith({});
+
+/**
+ * onnxruntime-node as `nodeRuntime`, with options for every graph it compiles: `quantize` runs
+ * them with int8 weight matrices, as the merged ONNX export's `--quantize q8` file stores them.
+ */
+export function nodeRuntimeWith(o: { quantize?: Quantization }): Runtime {
+  return {
+    get name() {
+      return `node-${defaultProviders()[0]}${o.quantize ? `-${o.quantize}` : ""}`;
+    },
+    compiler() {
+      const store = new WeightStore();
+      return {
+        compile: (graph, c = {}) => compile(graph, { store, threads: c.threads, outputs: c.outputs, quantize: o.quantize }),
+        dispose: () => store.dispose(),
+      };
+    },
+  };
+}
 
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
 
@@ -109,7 +116,7 @@ async function createSession(model: string | Uint8Array, options: ort.InferenceS
   }
 }
 
-export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<CompiledGraph> {
+export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<OrtCompiledGraph> {
   const outputs = opts.outputs ?? [...graph.outputs.keys()];
   const bytes = exportModel(graph, { outputs, store: opts.store, fuse: opts.fuse });
   const sessionOptions: ort.InferenceSession.SessionOptions = {
@@ -131,5 +138,5 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
     writeFileSync(model, bytes);
   }
   const session = await createSession(model, sessionOptions);
-  return new CompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);
+  return new OrtCompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);
 }
