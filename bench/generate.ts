@@ -11,6 +11,7 @@
  * --recompute-tokens N (recomputation timed over its first N new tokens, default all; 0 skips it)
  * --no-llama-cpp.
  */
+import { loadavg } from "node:os";
 import { Generator } from "../src/generate/generate.ts";
 import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import type { Runtime } from "../src/runtime/types.ts";
@@ -89,7 +90,7 @@ export async function run(argv: string[]): Promise<void> {
       : []),
   ];
   for (const [, g] of runners) await g(prompts.slice(0, 1), 2); // warm-up
-  const loadBefore = (await import("node:os")).loadavg();
+  const loadBefore = loadavg();
   const results = new Map<string, Map<number, { seconds: number; tokens: number[][] }>>(runners.map(([name]) => [name, new Map()]));
   for (const B of batches) {
     const last = new Map<string, Run>();
@@ -103,7 +104,7 @@ export async function run(argv: string[]): Promise<void> {
     );
     runners.forEach(([name], i) => results.get(name)!.set(B, { seconds: median(samples[i]), tokens: last.get(name)!.tokens }));
   }
-  const loadAfter = (await import("node:os")).loadavg();
+  const loadAfter = loadavg();
   const recompute = new Map<number, Run>();
   if (recomputeTokens !== 0) for (const B of batches) recompute.set(B, await f32.generate(prompts.slice(0, B), recomputeTokens ?? newTokens, false));
   f32.dispose();
