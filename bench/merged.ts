@@ -10,7 +10,7 @@ import { groupRanksForBudget } from "../src/adapters/params.ts";
 import { createAdapter, modelContext } from "../src/models/context.ts";
 import { buildModelGraph } from "../src/models/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
-import { WeightStore } from "../src/onnx/export.ts";
+import { WeightStore } from "../src/onnx/weight-store.ts";
 import { type CompiledGraph, compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { emitJson, interleave, median, peakRssMiB, table, threads } from "./harness.ts";

@@ -10,7 +10,7 @@ import type { AdapterOptions } from "../src/adapters/config.ts";
 import { createAdapter } from "../src/models/context.ts";
 import { buildModelGraph } from "../src/models/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
-import { WeightStore } from "../src/onnx/export.ts";
+import { WeightStore } from "../src/onnx/weight-store.ts";
 import { type HostTensor, f32 } from "../src/runtime/host.ts";
 import { type CompiledGraph, compile, defaultProviders } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";

@@ -17,7 +17,8 @@ export { checkpoint } from "./ir/checkpoint.ts";
 export { gradCheck } from "./autodiff/grad-check.ts";
 export { compile, CompiledGraph, type CompileOptions } from "./runtime/session.ts";
 export { type HostTensor, f32, i64, hostTensor } from "./runtime/host.ts";
-export { WeightStore, exportModel } from "./onnx/export.ts";
+export { exportModel } from "./onnx/export.ts";
+export { WeightStore } from "./onnx/weight-store.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
@@ -86,7 +87,8 @@ export { ranksFromEnergy, modeEnergies } from "./adapters/energy-ranks.ts";
 export type { HeadLayout } from "./adapters/reference.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
-export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
+export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, parseRanks, type RunConfig } from "./experiments/run-config.ts";
+export { loadConfigFile } from "./experiments/config-file.ts";
 export {
   loadTrainedModel,
   readModelInputs,

@@ -19,7 +19,7 @@ import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
 import { buildModelGraph } from "../models/build.ts";
 import { ConfigReader } from "../models/config-fields.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
-import { WeightStore } from "../onnx/export.ts";
+import { WeightStore } from "../onnx/weight-store.ts";
 import type { HostTensor } from "../runtime/host.ts";
 import { type CompiledGraph, compile } from "../runtime/session.ts";
 import { causalLm } from "../tasks/causal-lm.ts";

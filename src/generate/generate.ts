@@ -15,7 +15,7 @@ import { buildModelGraph } from "../models/build.ts";
 import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { WeightStore } from "../onnx/export.ts";
+import { WeightStore } from "../onnx/weight-store.ts";
 import type { HostTensor } from "../runtime/host.ts";
 import { type CompiledGraph, compile } from "../runtime/session.ts";
 import { type SamplingOptions, TokenSampler, checkSampling } from "./sampling.ts";

@@ -8,7 +8,8 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import type { Graph } from "../ir/graph.ts";
-import { WeightStore, exportModel } from "../onnx/export.ts";
+import { exportModel } from "../onnx/export.ts";
+import { WeightStore } from "../onnx/weight-store.ts";
 import { CompiledGraph, type Runtime, type TensorCtor } from "./compiled.ts";
 
 export { CompiledGraph, type Compiler, type Runtime } from "./compiled.ts";
