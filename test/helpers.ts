@@ -16,7 +16,6 @@ import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors, type TensorEntry } from "../src/io/safetensors.ts";
 import { type BuiltGraph, type GraphSpec, buildModelGraph } from "../src/models/build.ts";
-import type { LoadedModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import type { HostTensor } from "../src/runtime/host.ts";
 import { type CompiledGraph, compile } from "../src/runtime/session.ts";
@@ -605,9 +604,4 @@ export function refRoberta(
 /** The reference's view of a loaded or generated weight map. */
 export function refWeights(w: WeightMap | Map<string, { data: ArrayLike<number> }>): RefWeights {
   return new Map([...w].map(([k, t]) => [k, t.data]));
-}
-
-/** Loaded model type, for choosing the reference. */
-export function isVit(model: LoadedModel): boolean {
-  return model.family.modelType === "vit";
 }

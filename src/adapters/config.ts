@@ -5,16 +5,7 @@
  * (kaiming-uniform A, zero B, scaling alpha/r or alpha/√r with rsLoRA).
  */
 import { ConfigError } from "../errors.ts";
-import {
-  CONSTRUCTIONS,
-  CONSTRUCTION_SPECS,
-  type Construction,
-  DEFAULT_PROJECTIONS,
-  checkRankBounds,
-  modeNames,
-  normalizeRanks,
-  parseConstruction,
-} from "./constructions.ts";
+import { CONSTRUCTION_SPECS, type Construction, DEFAULT_PROJECTIONS, checkRankBounds, modeNames, normalizeRanks, parseConstruction } from "./constructions.ts";
 import { GQA_MODES, type GqaMode, type GroupPlan, planGroups } from "./groups.ts";
 import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
 import type { TensorModes } from "./factorizations/types.ts";
@@ -152,5 +143,3 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   };
   return { config, groups, warnings };
 }
-
-export { CONSTRUCTIONS };

@@ -29,7 +29,7 @@ import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
 import { nodeRuntime } from "../runtime/session.ts";
 
-export { BASELINES, DEFAULT_METHODS } from "./arms.ts";
+export { DEFAULT_METHODS } from "./arms.ts";
 export { isFractionMetric, markdownTable, type CurveRow as CompareRow, type RunSummary } from "./curve.ts";
 
 export interface CompareOptions extends ArmGrid {

@@ -9,7 +9,7 @@ import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, loadCheckpointTensors, readJsonFile }
 import { hubCacheDir, looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { type AnyFamily, type LoadedModel, type LoadOptions, familyOf, modelFromTensors } from "./assemble.ts";
 
-export { type AnyFamily, FAMILIES, type LoadedModel, type LoadOptions, familyOf, initHead, modelFromTensors } from "./assemble.ts";
+export { type AnyFamily, FAMILIES, type LoadedModel, type LoadOptions } from "./assemble.ts";
 
 export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<string, unknown> } {
   if (looksLikeRepoId(dir) && resolveModelFromCache(dir) === dir) {

@@ -6,7 +6,7 @@ import type { ParamScope } from "../nn/params.ts";
 import type { HostTensor } from "../runtime/host.ts";
 import type { WeightRule } from "../io/weight-map.ts";
 
-export type { LinearSite, ProjectionHook, SiteHeads } from "../adapters/sites.ts";
+export type { LinearSite, ProjectionHook } from "../adapters/sites.ts";
 import type { LinearSite, ProjectionHook } from "../adapters/sites.ts";
 
 export interface ForwardOptions {

@@ -12,7 +12,7 @@ import { exportModel } from "../onnx/export.ts";
 import { WeightStore } from "../onnx/weight-store.ts";
 import { CompiledGraph, type Runtime, type TensorCtor } from "./compiled.ts";
 
-export { CompiledGraph, type Compiler, type Runtime } from "./compiled.ts";
+export { CompiledGraph, type Runtime } from "./compiled.ts";
 
 /** onnxruntime-node with TENSLORA_EP's providers; the frozen weights of a model's graphs share one external file. */
 export const nodeRuntime: Runtime = {

@@ -11,4 +11,4 @@ export const TASKS: Record<Task, TaskSpec> = {
 };
 
 export const taskOf = (name: Task): TaskSpec => TASKS[name];
-export type { TaskSpec, Evaluation } from "./types.ts";
+export type { TaskSpec } from "./types.ts";

@@ -16,7 +16,7 @@ import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 
-export { HEAD_FILE, LABELS_FILE, type Trained, trainedFiles } from "./trained-files.ts";
+export { HEAD_FILE, LABELS_FILE, type Trained } from "./trained-files.ts";
 
 /** Write a HuggingFace model folder (config.json + model.safetensors). */
 export function saveModelFolder(dir: string, rawConfig: Record<string, unknown>, weights: WeightMap): void {
