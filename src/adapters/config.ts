@@ -15,6 +15,7 @@ import { type TargetModules, selectSites } from "./targets.ts";
 
 export type InitMethod = "orthogonal" | "normal" | "kaiming_uniform";
 
+/** A validated adapter configuration: what `adapter_config.json` holds and `planAdapter` returns. */
 export interface AdapterConfig {
   /** The construction asked for; a group without heads may run its fallback (see groups.ts). */
   construction: Construction;
@@ -45,6 +46,7 @@ export interface AdapterGroup extends GroupPlan {
   ranks: number[];
 }
 
+/** What a user asks for when creating an adapter; `planAdapter` checks it and fills the defaults. */
 export interface AdapterOptions {
   construction: string;
   ranks: number | number[];

@@ -13,9 +13,12 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError, FormatError, TensLoRAError } from "../errors.ts";
 import { readText } from "./files.ts";
 
+/** Integer type of token ids: int64 for ONNX models, int32 where a runtime prefers it. */
 export type IdDType = "int64" | "int32";
+/** The typed array of token ids for an id dtype. */
 export type IdArray<D extends IdDType> = D extends "int64" ? BigInt64Array : Int32Array;
 
+/** Where to cut texts longer than the sequence length. */
 export interface TruncationOptions {
   /** Longest output including special tokens; defaults to the tokenizer's model_max_length. */
   maxLength?: number;
@@ -24,6 +27,7 @@ export interface TruncationOptions {
   addSpecialTokens?: boolean;
 }
 
+/** How to tokenise a batch: length, truncation and the integer type of the ids. */
 export interface BatchOptions<D extends IdDType> extends TruncationOptions {
   /** "longest": pad to the longest row of the batch (default); "max_length": always to maxLength. */
   padding?: "longest" | "max_length";
@@ -31,6 +35,7 @@ export interface BatchOptions<D extends IdDType> extends TruncationOptions {
   dtype?: D;
 }
 
+/** Token ids and attention mask of a batch, row-major [batch, length]. */
 export interface TokenIds {
   ids: number[];
   /** Segment ids from the post-processor (RoBERTa: 0 for A with its specials, 1 for B). */
@@ -48,6 +53,7 @@ export interface TokenBatch<A extends BigInt64Array | Int32Array> {
   shape: [number, number];
 }
 
+/** One example's text, or a pair of texts for sentence-pair tasks. */
 export interface TextInput {
   text: string;
   textPair?: string;
@@ -56,6 +62,7 @@ export interface TextInput {
 /** HF writes `model_max_length: 1e30` when a tokenizer has no limit. */
 const NO_LIMIT = 1e9;
 
+/** A HuggingFace tokenizer (`tokenizer.json`) that encodes batches as a model's inputs. */
 export class TextTokenizer {
   readonly #tok: Tokenizer;
   /** Id used for padding, from tokenizer_config `pad_token` or tokenizer.json `padding`. */
@@ -164,6 +171,7 @@ export class TextTokenizer {
     return { inputIds, attentionMask, tokenTypeIds, shape: [B, T] };
   }
 
+  /** Text of token ids (special tokens dropped unless asked). */
   decode(ids: number[], skipSpecialTokens = true): string {
     return tokenizerCall("decoding ids", () => this.#tok.decode(ids, { skip_special_tokens: skipSpecialTokens }));
   }

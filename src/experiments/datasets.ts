@@ -17,7 +17,9 @@ import { readJsonFile } from "../io/checkpoint.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { type TaskData, imageTaskData, textTaskData } from "../train/task-data.ts";
 
+/** The dataset layouts `--data` reads. */
 export const DATA_FORMATS = ["imagefolder", "dtd", "cifar10", "mnist", "glue-cola", "glue-sst2", "glue-mrpc", "table"] as const;
+/** A dataset layout (one of `DATA_FORMATS`). */
 export type DataFormat = (typeof DATA_FORMATS)[number];
 
 export interface DataOptions {
@@ -58,6 +60,7 @@ export function detectFormat(path: string): DataFormat {
   throw new DataError(`cannot tell the layout of ${path}; pass --data-format (${DATA_FORMATS.join(", ")})`);
 }
 
+/** Open a dataset folder or file, detecting its format unless given, as train and test splits. */
 export async function openDataset(path: string, o: DataOptions = {}): Promise<AnySplit> {
   const split = await openSplit(path, o);
   const classes = split.split.train.classNames;

@@ -8,6 +8,7 @@ import { readJsonFile } from "../io/checkpoint.ts";
 import { loadAdapterForConfig } from "../models/adapter-for-config.ts";
 import { LABELS_FILE } from "../train/artifacts.ts";
 
+/** What exporting a TensLoRA adapter as PEFT LoRA wrote, and how closely the LoRA matches. */
 export interface ExportResult {
   dir: string;
   modules: { path: string; rank: number; relative_error?: number }[];

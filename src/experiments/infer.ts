@@ -32,6 +32,7 @@ import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionL
 
 const HEAD_PREFIX = "base_model.model.";
 
+/** A base model with a trained adapter or head applied, ready for inference. */
 export interface TrainedModel {
   /** The model with the trained head (or every trained weight) in place; adapters stay separate. */
   model: LoadedModel;
@@ -235,6 +236,7 @@ export function textInputs(model: LoadedModel, texts: string[], pairs?: string[]
 // ---------------------------------------------------------------------------------------------
 // the forward pass and its outputs
 
+/** What inference returns per input: logits and, for classifiers, predictions. */
 export interface InferenceOutputs {
   logits: HostTensor; // [B, numLabels] float32
   last_hidden_state: HostTensor; // [B, T, d] float32
@@ -275,12 +277,14 @@ export function refuseNonFiniteLogits(logits: Float32Array, modelDir: string): v
     );
 }
 
+/** Write inference outputs to a file (JSON), atomically. */
 export function writeOutputs(path: string, out: InferenceOutputs): void {
   mkdirSync(dirname(path), { recursive: true });
   const f = (t: HostTensor) => ({ dtype: "F32" as const, shape: t.shape, data: t.data as Float32Array });
   writeSafetensors(path, { logits: f(out.logits), last_hidden_state: f(out.last_hidden_state) }, { format: "pt" });
 }
 
+/** A classifier's answer for one input: the label, its probability and the top alternatives. */
 export interface Prediction {
   label: string;
   id: number;
@@ -311,6 +315,7 @@ export function textArg(s: string): string {
 // ---------------------------------------------------------------------------------------------
 // evaluation on a data split (`tenslora eval`)
 
+/** How `evaluateTrained` reads and batches the evaluation data. */
 export interface EvalOptions {
   data: string;
   format?: DataFormat;
@@ -326,6 +331,7 @@ export interface EvalOptions {
   batchSize?: number;
   split?: SplitName;
   threads?: number;
+  /** Problems in the data that do not stop evaluation (skipped examples). */
   warn?: (s: string) => void;
 }
 

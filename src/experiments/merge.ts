@@ -42,15 +42,20 @@ export const PROCESSOR_FILES = [
 
 /** Where transformers.js looks for a model's ONNX files, and their names (fp32, q8, external data). */
 export const ONNX_DIR = "onnx";
+/** File name of the ONNX export in a merged folder's `onnx/` (transformers.js looks for it there). */
 export const ONNX_FILE = "model.onnx";
+/** File name of the 8-bit quantised ONNX export (transformers.js's `dtype: "q8"`). */
 export const ONNX_QUANTIZED_FILE = "model_quantized.onnx";
+/** File name of the ONNX export's external weights (used past 2 GB). */
 export const ONNX_DATA_FILE = "model.onnx_data";
 
+/** How to merge an adapter into its base model and what to write beside the weights. */
 export interface MergeOptions extends OnnxExportOptions {
   /** Also write onnx/model.onnx (and with `quantize`, onnx/model_quantized.onnx). */
   onnx?: boolean;
 }
 
+/** What merging wrote: the folder and its files. */
 export interface MergeResult {
   dir: string;
   files: string[];
@@ -137,6 +142,7 @@ function deriveInputs(model: LoadedModel, g: GraphProto): void {
 
 export type Quantization = "q8";
 
+/** Options of the ONNX export of a merged model: opset, quantisation, symbolic dims. */
 export interface OnnxExportOptions {
   /** Total initializer bytes above which weights go to `<file>_data` (default: just under 2 GiB). */
   inlineLimitBytes?: number;

@@ -64,6 +64,7 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
   lossChunk: number;
 }
 
+/** The settings of a run when neither the command line nor a config file gives them. */
 export const DEFAULTS: RunConfig = {
   model: "",
   data: "",

@@ -37,6 +37,7 @@ export interface PreparedData {
   truncated?: number;
 }
 
+/** Open and preprocess a run's dataset for its model; problems in the data are reported through `warn`. */
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);

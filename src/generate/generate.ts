@@ -20,6 +20,7 @@ import type { HostTensor } from "../runtime/host.ts";
 import { type CompiledGraph, compile } from "../runtime/session.ts";
 import { type SamplingOptions, TokenSampler, checkSampling } from "./sampling.ts";
 
+/** How to generate: the token budget, sampling and when to stop. */
 export interface GenerateOptions extends SamplingOptions {
   /** New tokens per prompt at most (default 32). */
   maxNewTokens?: number;
@@ -36,6 +37,7 @@ export type StepTokens = (number | undefined)[];
 
 const int64 = (shape: number[], values: ArrayLike<number>): HostTensor => ({ dtype: "int64", shape, data: BigInt64Array.from(Array.from(values, BigInt)) });
 
+/** Token generation for a decoder with a KV cache: a step graph compiled once, run per token. */
 export class Generator {
   readonly #graph: CompiledGraph;
   readonly #store: WeightStore;
@@ -138,6 +140,7 @@ export class Generator {
     }
   }
 
+  /** Release the compiled sessions and the weight file. */
   dispose(): void {
     this.#graph.dispose();
     this.#store.dispose();

@@ -20,6 +20,7 @@ import { llama, mistral, qwen2 } from "./llama/model.ts";
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyFamily = ModelFamily<any, any>;
 
+/** The supported model families by `model_type` (ViT, RoBERTa, Llama, Mistral, Qwen2). */
 export const FAMILIES: Record<string, AnyFamily> = { vit, roberta, llama, mistral, qwen2 };
 
 /** Keys checkpoints carry that these classification models do not use, and legacy names. */
@@ -34,6 +35,7 @@ const RULES: Record<string, WeightRule[]> = {
   ],
 };
 
+/** A model in memory: its family, parsed config and weights, and where it came from. */
 export interface LoadedModel {
   family: AnyFamily;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -46,6 +48,7 @@ export interface LoadedModel {
   newHead: boolean;
 }
 
+/** How to load a model: its number of labels, class names and head initialisation. */
 export interface LoadOptions {
   /** The task's number of labels; a stored head of another size (or for other labels) is replaced. */
   numLabels?: number;

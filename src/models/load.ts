@@ -11,6 +11,7 @@ import { type AnyFamily, type LoadedModel, type LoadOptions, familyOf, modelFrom
 
 export { type AnyFamily, FAMILIES, type LoadedModel, type LoadOptions } from "./assemble.ts";
 
+/** Read a model folder's config.json and find its family, without loading weights. */
 export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<string, unknown> } {
   if (looksLikeRepoId(dir) && resolveModelFromCache(dir) === dir) {
     throw new ConfigError(

@@ -41,6 +41,7 @@ export interface KeyValue {
   value: Value;
 }
 
+/** The task a model family's head serves. */
 export type Task = "image-classification" | "text-classification" | "causal-lm";
 
 /** Shape facts adapters and rank budgets need. */
@@ -50,15 +51,19 @@ export interface BackboneShape {
   layers: number;
 }
 
+/** What a model family provides: config parsing, its linear sites, weight names and its forward graph. */
 export interface ModelFamily<C, I> {
   readonly modelType: string;
   readonly task: Task;
+  /** Parse and validate a config.json of this family. */
   parseConfig(raw: Record<string, unknown>, source: string): C;
+  /** The backbone's dimensions (hidden size, heads, layers) for adapter shapes. */
   shape(cfg: C): BackboneShape;
   /** Every parameter's name and shape. */
   parameterShapes(cfg: C): Map<string, number[]>;
   /** Names of the classification head's parameters (trained with any adapter, re-initialised when labels differ). */
   headParameters(cfg: C): string[];
+  /** Every linear layer an adapter can target, with its in/out sizes and heads. */
   linearSites(cfg: C): LinearSite[];
   /** Declare the graph inputs for a batch; returns them by HF name. */
   inputs(scope: ParamScope, cfg: C, batch: Dim, seqLen?: Dim): I;
@@ -68,6 +73,7 @@ export interface ModelFamily<C, I> {
    * returns `present`.
    */
   cacheInputs?(scope: ParamScope, cfg: C, batch: Dim, seqLen: Dim, past: Dim): I;
+  /** Build the forward graph from the model's inputs. */
   forward(scope: ParamScope, cfg: C, inputs: I, opts: ForwardOptions): ModelOutputs;
   /** Graph feeds from inputs named as HuggingFace names them (adds derived inputs such as position ids). */
   feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;

@@ -63,6 +63,7 @@ export interface ExportOptions {
   fuse?: boolean;
 }
 
+/** Lower a graph to an ONNX model (protobuf bytes) that ONNX Runtime and other ONNX tools load. */
 export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array {
   const outNames = opts.outputs ?? [...graph.outputs.keys()];
   const outs = outNames.map((n) => graph.outputs.get(n) ?? internal(`no graph output "${n}"`));

@@ -11,7 +11,9 @@ import type { HostArray, HostTensor } from "./host.ts";
 
 /** A runtime compiles the graphs of one model; `dispose` frees what they share (the frozen weights). */
 export interface Compiler {
+  /** Compile a graph; graphs of one compiler share one copy of the frozen weights. */
   compile(graph: Graph, opts?: { outputs?: string[]; threads?: number }): Promise<CompiledGraph>;
+  /** Release what the compiler's graphs share (the weight file). */
   dispose(): void;
 }
 
@@ -19,6 +21,7 @@ export interface Compiler {
 export interface Runtime {
   /** "node-cpu", "web-wasm", "web-webgpu", …, for logs and notes. */
   readonly name: string;
+  /** A compiler for one model's graphs. */
   compiler(): Compiler;
 }
 
@@ -38,6 +41,7 @@ interface InputSpec {
   shape: Shape;
 }
 
+/** A graph compiled into an ONNX Runtime session: feed host tensors by input name, read outputs by name. */
 export class CompiledGraph {
   readonly inputs: InputSpec[];
   readonly outputNames: string[];
@@ -111,6 +115,7 @@ export class CompiledGraph {
     this.#live().endProfiling();
   }
 
+  /** Release the ONNX Runtime session; the graph cannot run afterwards. */
   dispose(): void {
     void this.#session?.release();
     this.#session = undefined;

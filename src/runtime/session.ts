@@ -30,6 +30,7 @@ export const nodeRuntime: Runtime = {
 
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
 
+/** How to compile a graph for onnxruntime-node: outputs, threads, optimisation, providers. */
 export interface CompileOptions {
   /** Graph outputs to compute (default: all). */
   outputs?: string[];
@@ -97,6 +98,7 @@ async function createSession(model: string | Uint8Array, options: ort.InferenceS
   }
 }
 
+/** Compile a graph into an onnxruntime-node session (CPU, or the providers TENSLORA_EP names). */
 export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<CompiledGraph> {
   const outputs = opts.outputs ?? [...graph.outputs.keys()];
   const bytes = exportModel(graph, { outputs, store: opts.store, fuse: opts.fuse });

@@ -25,6 +25,7 @@ export function saveModelFolder(dir: string, rawConfig: Record<string, unknown>,
   writeFileAtomic(join(dir, "config.json"), new TextEncoder().encode(JSON.stringify(rawConfig, null, 2) + "\n"));
 }
 
+/** Write a run's trained weights (adapter and head) to a folder, each file atomically. */
 export function saveTrained(dir: string, model: LoadedModel, trained: Trained): void {
   mkdirSync(dir, { recursive: true });
   if (trained.weights.size > model.family.headParameters(model.config).length && !trained.adapter) {

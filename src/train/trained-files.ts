@@ -15,6 +15,7 @@ export const HEAD_FILE = "head.safetensors";
 /** Class names of a saved head (adapter and head-only folders; a full model folder keeps them in config.json). */
 export const LABELS_FILE = "labels.json";
 
+/** What a run trained: the adapter and/or the head's weights, with the class names. */
 export interface Trained {
   adapter?: AdapterSet;
   /** Weights that replace the model's (the head, or every weight after full fine-tuning). */
