@@ -1,6 +1,7 @@
 // A plain JavaScript user of the installed package: one SGD step on an adapter of a ViT folder
-// lowers the loss on the batch it was computed from. Prints the two losses as JSON.
-import { buildModelGraph, compile, createAdapter, f32, i64, loadModel } from "tenslora";
+// lowers the loss on the batch it was computed from, and the two losses are plotted (the plot's
+// font ships in the package). Prints the losses and the PNG's path as JSON.
+import { buildModelGraph, compile, createAdapter, f32, i64, loadModel, writePlot } from "tenslora";
 
 const model = loadModel(process.argv[2], { numLabels: 5 });
 const { set } = createAdapter(model, { construction: "qkv_depth", ranks: [4, 4, 3, 2], seed: 1 });
@@ -25,4 +26,21 @@ for (const name of trainable) {
 }
 const second = await run();
 step.dispose();
-console.log(JSON.stringify({ before: first.loss.data[0], after: second.loss.data[0] }));
+const [before, after] = [first.loss.data[0], second.loss.data[0]];
+const plot = {
+  kind: "line",
+  title: "one step",
+  xLabel: "step",
+  yLabel: "loss",
+  series: [
+    {
+      name: "loss",
+      points: [
+        [0, before],
+        [1, after],
+      ],
+    },
+  ],
+};
+const { pngPath } = await writePlot("loss", plot);
+console.log(JSON.stringify({ before, after, pngPath }));
