@@ -15,7 +15,7 @@ import { type AdapterSet, adapterParameterShapes } from "./adapter-set.ts";
 import { RE2JS } from "re2js";
 import { type AdapterConfig, type AdapterGroup, type AdapterOptions, planAdapter } from "./config.ts";
 import { CONSTRUCTION_SPECS, modeNames, modeSizes } from "./constructions.ts";
-import type { LinearSite } from "./sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 
 /** File name of an adapter folder's configuration (PEFT's name, so PEFT tools find it). */
 export const ADAPTER_CONFIG = "adapter_config.json";

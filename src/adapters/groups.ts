@@ -17,7 +17,7 @@
 import { ConfigError, ShapeError } from "../errors.ts";
 import { CONSTRUCTION_SPECS, type Construction, type ModelShape } from "./constructions.ts";
 import type { SliceView } from "./reference.ts";
-import type { LinearSite } from "./sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 
 /** How grouped-query attention's fewer K/V heads enter the stack: averaged into Q's heads ("mean") or stacked apart ("separate"). */
 export type GqaMode = "mean" | "separate";

@@ -8,7 +8,7 @@
 import { ConfigError, FormatError } from "../errors.ts";
 import type { ImageDataset, ImageItem } from "../data/types.ts";
 import { Rng } from "../tensor/random.ts";
-import { type PixelProcessor, type TaskData, imageTaskData } from "../train/task-data.ts";
+import { type PixelProcessor, type TaskData, imageTaskData } from "../tasks/task-data.ts";
 import type { TrainConfig } from "../train/trainer.ts";
 
 /** The digit classes the embedded backbone is pretrained on. */

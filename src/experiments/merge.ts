@@ -14,7 +14,7 @@ import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { mergeAdapter } from "../adapters/merge.ts";
 import { ConfigError, internal } from "../errors.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
-import { buildModelGraph } from "../models/build.ts";
+import { buildModelGraph } from "../pipeline/build.ts";
 import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { Task } from "../models/types.ts";
@@ -23,7 +23,7 @@ import { exportModel } from "../onnx/export.ts";
 import { WeightStore } from "../onnx/weight-store.ts";
 import { type GraphProto, type ModelProto, ONNX_INLINE_LIMIT, graphOf, inlineWeights, writeModelFile } from "../onnx/model-file.ts";
 import { type NodeProto, int64Tensor, node, onnx } from "../onnx/proto.ts";
-import { quantizeDynamicInt8 } from "../onnx/quantize.ts";
+import { type Quantization, quantizeDynamicInt8 } from "../onnx/quantize.ts";
 import { saveModelFolder } from "../train/artifacts.ts";
 import { loadTrainedModel } from "./infer.ts";
 
@@ -140,7 +140,7 @@ function deriveInputs(model: LoadedModel, g: GraphProto): void {
   g.node = [...nodes, ...g.node];
 }
 
-export type Quantization = "q8";
+export type { Quantization } from "../onnx/quantize.ts";
 
 /** Options of the ONNX export of a merged model: opset, quantisation, symbolic dims. */
 export interface OnnxExportOptions {
