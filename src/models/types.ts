@@ -41,7 +41,7 @@ export interface KeyValue {
   value: Value;
 }
 
-export type Task = "image-classification" | "text-classification" | "causal-lm";
+export type Task = "image-classification" | "text-classification" | "token-classification" | "causal-lm";
 
 /** Shape facts adapters and rank budgets need. */
 export interface BackboneShape {
@@ -52,6 +52,11 @@ export interface BackboneShape {
 
 export interface ModelFamily<C, I> {
   readonly modelType: string;
+  /**
+   * The HuggingFace class (config.json's `architectures`) a family with several heads is chosen
+   * by; the family registered first for a model type needs none.
+   */
+  readonly architecture?: string;
   readonly task: Task;
   parseConfig(raw: Record<string, unknown>, source: string): C;
   shape(cfg: C): BackboneShape;
@@ -59,6 +64,10 @@ export interface ModelFamily<C, I> {
   parameterShapes(cfg: C): Map<string, number[]>;
   /** Names of the classification head's parameters (trained with any adapter, re-initialised when labels differ). */
   headParameters(cfg: C): string[];
+  /** Pretrained parameters a checkpoint may lack (BERT's pooler): initialised as HF does when it does (default: none). */
+  optionalParameters?(cfg: C): string[];
+  /** The most tokens the position table takes (default: no limit). */
+  positionLimit?(cfg: C): number;
   linearSites(cfg: C): LinearSite[];
   /** Declare the graph inputs for a batch; returns them by HF name. */
   inputs(scope: ParamScope, cfg: C, batch: Dim, seqLen?: Dim): I;
