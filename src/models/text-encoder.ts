@@ -204,8 +204,8 @@ export function encoderFamily(spec: EncoderSpec): ModelFamily<EncoderConfig, Enc
   const checkpointRules = (cfg: EncoderConfig): WeightRule[] => [
     // pretraining heads (masked LM, next sentence), buffers, and a pooler no head of this task reads
     { ignore: /(lm_head|cls)\..+/ },
-    { ignore: new RegExp(`(${escape(P)})?embeddings\\.(position_ids|token_type_ids)`) },
-    ...(optional(cfg).some((k) => k.startsWith(`${P}pooler.`)) ? [] : [{ ignore: new RegExp(`(${escape(P)})?pooler\\..+`) }]),
+    { ignore: new RegExp(`(${escapeRegExp(P)})?embeddings\\.(position_ids|token_type_ids)`) },
+    ...(optional(cfg).some((k) => k.startsWith(`${P}pooler.`)) ? [] : [{ ignore: new RegExp(`(${escapeRegExp(P)})?pooler\\..+`) }]),
     // a bare BertModel / RobertaModel checkpoint has no prefix
     { pattern: /(embeddings|encoder|pooler)\.(.+)/, to: `${P}$1.$2` },
     { pattern: /(.+)\.LayerNorm\.gamma/, to: "$1.LayerNorm.weight" },
@@ -253,4 +253,4 @@ export function encoderFamily(spec: EncoderSpec): ModelFamily<EncoderConfig, Enc
   };
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
