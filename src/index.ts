@@ -96,6 +96,8 @@ export {
   runInference,
   writeOutputs,
   predictions,
+  tokenTags,
+  type TokenTag,
   textArg,
   evaluateTrained,
   evaluateTaskData,
@@ -105,6 +107,7 @@ export {
   type EvalOptions,
   type EvalResult,
   type LmEvalResult,
+  type TokenEvalResult,
 } from "./experiments/infer.ts";
 export {
   mergeToFolder,

@@ -18,7 +18,10 @@ import type { TaskData } from "../train/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
 import { nodeRuntime } from "../runtime/session.ts";
-import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
+import { type DataFormat, DATA_FORMATS, dataTask, openDataset, taskDataFor } from "./datasets.ts";
+import { ConfigReader } from "../models/config-fields.ts";
+import type { Task } from "../models/types.ts";
+import { TASKS } from "../tasks/index.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
 import type { RunConfig } from "./run-config.ts";
@@ -55,10 +58,8 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     };
   }
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
-  const { family, raw } = readModelConfig(cfg.model);
-  if (cfg.task && cfg.task !== family.task) {
-    throw new ConfigError(`--task ${cfg.task} does not fit ${cfg.model} (${family.modelType} does ${family.task}); drop --task to use the model's own task`);
-  }
+  if (cfg.task && !(cfg.task in TASKS)) throw new ConfigError(`unknown --task "${cfg.task}"; valid: ${Object.keys(TASKS).join(", ")}`);
+  const { family, raw } = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
   if (family.task === "causal-lm") {
     if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
     const model = loadModel(cfg.model);
@@ -77,6 +78,7 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     textColumn: cfg.textColumn || undefined,
     textPairColumn: cfg.textPairColumn || undefined,
     labelColumn: cfg.labelColumn || undefined,
+    modelLabels: new ConfigReader(raw, cfg.model).labels(),
     warn,
   });
   for (const name of ["train", "test"] as const) {
@@ -88,7 +90,9 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     }
   }
   const labels = split.split.train.classNames;
-  const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed });
+  // a model that does several tasks takes the one its data means (tagged words: token classification)
+  const task = (cfg.task || undefined) as Task | undefined;
+  const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed, task: task ?? dataTask(split.kind) });
   const probe = await load(cfg.seed);
   const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };

@@ -55,6 +55,12 @@ export interface LoadOptions {
   seed?: number;
 }
 
+/** The tasks a model type has heads for, its default first. */
+export function familyTasks(modelType: string): Task[] {
+  const fam = FAMILIES[modelType];
+  return fam ? [fam, ...OTHER_HEADS.filter((f) => f.modelType === modelType)].map((f) => f.task) : [];
+}
+
 /** The family of config.json's model type with the head for `task` (default: the head its `architectures` names). */
 export function familyOf(raw: Record<string, unknown>, source: string, task?: Task): AnyFamily {
   const type = raw.model_type;
