@@ -33,7 +33,7 @@ test("alignment: a word's tag on its first WordPiece, −100 on its other pieces
   const theirs = await AutoTokenizer.from_pretrained("bert");
   const enc = theirs(words.join(" "));
   assert.deepEqual(e.ids, Array.from(enc.input_ids.data as BigInt64Array, Number));
-  assert.deepEqual(e.typeIds, Array.from(enc.token_type_ids.data as BigInt64Array, Number));
+  assert.deepEqual(e.typeIds, Array.from(enc.token_type_ids!.data as BigInt64Array, Number));
 });
 
 test("alignment: truncation keeps a word whose first piece fits and drops the rest, counting the words lost", () => {
