@@ -23,6 +23,8 @@ import { ConfigReader } from "../models/config-fields.ts";
 import type { Task } from "../models/types.ts";
 import { TASKS } from "../tasks/index.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
+import { POS_SHOTS, POS_TEST, brownPosSplit } from "./embedded-pos.ts";
+import { POS_TAGS } from "../data/brown-pos.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
 import type { RunConfig } from "./run-config.ts";
 import { adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
@@ -34,11 +36,16 @@ export interface PreparedData {
   /** Loads the model with a head sized for the data (seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
   embedded: boolean;
+  /** What an embedded benchmark is, in a sentence or two (compare prints it above its table). */
+  about?: string;
   /** Unreadable files the loader skipped (warned about; counted in the run summary). */
   skipped: { path: string; reason: string }[];
   /** Causal LM: examples cut to --max-length. */
   truncated?: number;
 }
+
+const LM_ABOUT =
+  "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.";
 
 export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
@@ -46,7 +53,7 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
     if (cfg.task === "causal-lm") {
       const model = await loadEmbeddedLm({ threads: cfg.threads || undefined, log: warn });
-      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
+      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, about: LM_ABOUT, skipped: [] };
     }
     if (cfg.task && cfg.task !== "image-classification")
       throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
@@ -54,9 +61,11 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
       data: embeddedTransferData(100, 200, cfg.seed),
       loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }),
       embedded: true,
+      about: "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.",
       skipped: [],
     };
   }
+  if (!cfg.data && cfg.task === "token-classification") return brownPosData(cfg);
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
   if (cfg.task && !(cfg.task in TASKS)) throw new ConfigError(`unknown --task "${cfg.task}"; valid: ${Object.keys(TASKS).join(", ")}`);
   const { family, raw } = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
@@ -96,6 +105,19 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
   const probe = await load(cfg.seed);
   const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
+}
+
+/** The embedded POS benchmark (Brown sentences, coarse tags) on the encoder given with --model. */
+async function brownPosData(cfg: RunConfig): Promise<PreparedData> {
+  if (cfg.numLabels) throw new ConfigError(`--num-labels does not apply to the embedded POS benchmark (its ${POS_TAGS.length} tags are fixed); drop it`);
+  const split = brownPosSplit(POS_SHOTS, POS_TEST, cfg.seed);
+  const labels = split.train.classNames;
+  const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed, task: "token-classification" });
+  const probe = await load(cfg.seed);
+  const about =
+    `Embedded benchmark: part-of-speech tagging of Brown corpus sentences (${POS_TAGS.length} coarse tags; ${split.train.items.length} training sentences, ` +
+    `${split.test.items.length} test sentences from other files) by ${cfg.model}; token accuracy over words.`;
+  return { data: taskDataFor(probe, { kind: "tokens", split }, { maxLength: cfg.maxLength }), loadModel: load, embedded: true, about, skipped: [] };
 }
 
 /**
