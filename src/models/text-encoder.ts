@@ -100,15 +100,13 @@ export interface PositionScheme {
   feed?(cfg: EncoderConfig, inputIds: BigInt64Array, batch: number, seq: number): BigInt64Array;
 }
 
-export interface EncoderSpec {
+/** What a family's encoder body is: its model type, parameter prefix, positions and config defaults. */
+export interface EncoderBody {
   modelType: string;
-  /** The HuggingFace class of this body and head ("BertForTokenClassification"). */
-  architecture: string;
   /** Parameter prefix of the body: "roberta." or "bert.". */
   prefix: string;
   positions: PositionScheme;
   parseConfig(raw: Record<string, unknown>, source: string): EncoderConfig;
-  head: EncoderHead;
 }
 
 /**
@@ -118,8 +116,9 @@ export interface EncoderSpec {
  */
 export const DROPOUT_KEYS = { attention: 1000, attentionOutput: 2000, mlpOutput: 3000, head: 4000 } as const;
 
-/** A text-encoder family for one task: the shared body under `spec.prefix` with `spec.head`. */
-export function encoderFamily(spec: EncoderSpec): ModelFamily<EncoderConfig, EncoderInputs> {
+/** A text-encoder family for one task: `body` with `head`, HuggingFace's class `architecture` ("BertForTokenClassification"). */
+export function encoderFamily(body: EncoderBody, architecture: string, head: EncoderHead): ModelFamily<EncoderConfig, EncoderInputs> {
+  const spec = { ...body, architecture, head };
   const P = spec.prefix;
   const layerPath = (i: number) => `${P}encoder.layer.${i}`;
   const linearSites = (cfg: EncoderConfig): LinearSite[] =>

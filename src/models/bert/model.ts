@@ -8,7 +8,7 @@
 import * as b from "../../ir/builder.ts";
 import { linear } from "../../ir/functional.ts";
 import { tokenClassificationHead } from "../token-head.ts";
-import { type EncoderHead, type EncoderSpec, type PositionScheme, encoderFamily } from "../text-encoder.ts";
+import { type EncoderHead, type EncoderBody, type PositionScheme, encoderFamily } from "../text-encoder.ts";
 import { parseBertConfig } from "./config.ts";
 
 const positions: PositionScheme = { limit: (cfg) => cfg.maxPositionEmbeddings };
@@ -30,14 +30,7 @@ const sequenceHead: EncoderHead = {
   },
 };
 
-const spec = (architecture: string, head: EncoderHead): EncoderSpec => ({
-  modelType: "bert",
-  architecture,
-  prefix: "bert.",
-  positions,
-  parseConfig: parseBertConfig,
-  head,
-});
+const body: EncoderBody = { modelType: "bert", prefix: "bert.", positions, parseConfig: parseBertConfig };
 
-export const bert = encoderFamily(spec("BertForSequenceClassification", sequenceHead));
-export const bertTokens = encoderFamily(spec("BertForTokenClassification", tokenClassificationHead));
+export const bert = encoderFamily(body, "BertForSequenceClassification", sequenceHead);
+export const bertTokens = encoderFamily(body, "BertForTokenClassification", tokenClassificationHead);

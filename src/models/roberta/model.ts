@@ -7,7 +7,7 @@
 import * as b from "../../ir/builder.ts";
 import { linear } from "../../ir/functional.ts";
 import { tokenClassificationHead } from "../token-head.ts";
-import { type EncoderHead, type EncoderSpec, type PositionScheme, encoderFamily } from "../text-encoder.ts";
+import { type EncoderHead, type EncoderBody, type PositionScheme, encoderFamily } from "../text-encoder.ts";
 import { parseRobertaConfig } from "./config.ts";
 
 /** RoBERTa's position ids: cumulative count of non-pad tokens, offset by the pad id; pads keep it. */
@@ -45,14 +45,7 @@ const sequenceHead: EncoderHead = {
   },
 };
 
-const spec = (architecture: string, head: EncoderHead): EncoderSpec => ({
-  modelType: "roberta",
-  architecture,
-  prefix: "roberta.",
-  positions,
-  parseConfig: parseRobertaConfig,
-  head,
-});
+const body: EncoderBody = { modelType: "roberta", prefix: "roberta.", positions, parseConfig: parseRobertaConfig };
 
-export const roberta = encoderFamily(spec("RobertaForSequenceClassification", sequenceHead));
-export const robertaTokens = encoderFamily(spec("RobertaForTokenClassification", tokenClassificationHead));
+export const roberta = encoderFamily(body, "RobertaForSequenceClassification", sequenceHead);
+export const robertaTokens = encoderFamily(body, "RobertaForTokenClassification", tokenClassificationHead);
