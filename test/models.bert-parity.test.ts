@@ -7,12 +7,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadAdapter } from "../src/adapters/format.ts";
-import { readSafetensors } from "../src/io/safetensors.ts";
+import { toFloat32 } from "../src/io/dtype-convert.ts";
+import { readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
 import { modelContext } from "../src/models/context.ts";
 import { loadModel } from "../src/models/load.ts";
-import { type Golden, goldenF32, hfInputs, labelsOf, maxRelDiff, modelRunner, outF32 } from "./helpers.ts";
+import { type Golden, goldenF32, hfInputs, labelsOf, maxRelDiff, modelRunner, outF32, tempDir } from "./helpers.ts";
 
 const DIR = "test/fixtures/hf-tiny-bert";
 const REL = 1e-5;
@@ -87,3 +89,24 @@ for (const [name, task] of [
     }
   });
 }
+
+test("checkpoints HF loads too: a bare BertModel's keys (no bert. prefix) give the same weights; a token checkpoint read as a sequence classifier gets a new pooler and head", () => {
+  const { dir, cleanup } = tempDir("bert-bare");
+  try {
+    const src = readSafetensors(join(DIR, "bert_seq", "model.safetensors")).tensors;
+    const bare = Object.fromEntries(
+      [...src].filter(([k]) => k.startsWith("bert.")).map(([k, e]) => [k.slice(5), { dtype: "F32" as const, shape: e.shape, data: toFloat32(e) }]),
+    );
+    writeSafetensors(join(dir, "model.safetensors"), bare);
+    copyFileSync(join(DIR, "bert_seq", "config.json"), join(dir, "config.json"));
+    const full = loadModel(join(DIR, "bert_seq"));
+    const fromBare = loadModel(dir);
+    assert.ok(fromBare.newHead, "a bare checkpoint has no classifier");
+    for (const [k, t] of full.weights) if (k.startsWith("bert.")) assert.deepEqual(fromBare.weights.get(k)?.data, t.data, k);
+  } finally {
+    cleanup();
+  }
+  const asSeq = loadModel(join(DIR, "bert_tok"), { task: "text-classification" });
+  assert.equal(asSeq.family.task, "text-classification");
+  assert.deepEqual(asSeq.weights.get("bert.pooler.dense.weight")?.shape, [64, 64]);
+});
