@@ -157,5 +157,5 @@ export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLengt
 
 /** The most tokens the model's position table takes; longer inputs would index past the table. */
 export function positionLimit(model: LoadedModel): number {
-  return model.family.positionLimit?.(model.config) ?? Number.POSITIVE_INFINITY;
+  return model.family.maxSequenceLength?.(model.config) ?? Number.POSITIVE_INFINITY;
 }

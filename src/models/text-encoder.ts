@@ -222,7 +222,7 @@ export function encoderFamily(body: EncoderBody, architecture: string, head: Enc
     headParameters: (cfg) => spec.head.shapes(cfg).map(([k]) => k),
     optionalParameters: optional,
     checkpointRules,
-    positionLimit: spec.positions.limit,
+    maxSequenceLength: spec.positions.limit,
     linearSites,
     inputs: (s, _cfg, batch: Dim, seqLen?: Dim) => {
       const T = seqLen ?? 128;

@@ -66,8 +66,8 @@ export interface ModelFamily<C, I> {
   headParameters(cfg: C): string[];
   /** Pretrained parameters a checkpoint may lack (BERT's pooler): initialised as HF does when it does (default: none). */
   optionalParameters?(cfg: C): string[];
-  /** The most tokens the position table takes (default: no limit). */
-  positionLimit?(cfg: C): number;
+  /** The most tokens one sequence may hold: the position table, less any offset (default: no limit). */
+  maxSequenceLength?(cfg: C): number;
   linearSites(cfg: C): LinearSite[];
   /** Declare the graph inputs for a batch; returns them by HF name. */
   inputs(scope: ParamScope, cfg: C, batch: Dim, seqLen?: Dim): I;
