@@ -6,7 +6,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { POS_TAGS, brownPosSentences, coarseTag, parseTaggedLine } from "../src/data/brown-pos.ts";
+import { join } from "node:path";
 import { brownPosSplit } from "../src/experiments/embedded-pos.ts";
+import { DEFAULTS } from "../src/experiments/run-config.ts";
+import { prepareData } from "../src/experiments/run.ts";
+import { bertWithTokenizer } from "./bert-data.ts";
+import { tempDir } from "./make-data.ts";
 
 test("Brown tags to coarse classes: title/headline marks, possessives, contractions, negation, foreign words, punctuation", () => {
   const cases: [string, string][] = [
@@ -59,4 +64,21 @@ test("the benchmark split: seeded, sentences of 2..24 words, training and test f
   // a sentence's file is the only place it occurs (nearly always): no test sentence is a training sentence
   const seen = new Set(a.train.items.map((s) => s.words.join(" ")));
   assert.equal(a.test.items.filter((s) => s.words.length > 8 && seen.has(s.words.join(" "))).length, 0);
+});
+
+test("train/compare --task token-classification without --data: the benchmark's sentences through the --model encoder's tokenizer, a new 12-tag token head", async () => {
+  const model = bertWithTokenizer("bert_seq", join(tempDir(), "bert"));
+  const prepared = await prepareData({ ...DEFAULTS, model, task: "token-classification" }, () => {});
+  assert.equal(prepared.embedded, true);
+  assert.match(prepared.about!, /part-of-speech tagging of Brown/);
+  assert.deepEqual(prepared.data.classNames, [...POS_TAGS]);
+  assert.equal(prepared.data.size("train"), 256);
+  const m = await prepared.loadModel(0);
+  assert.equal(m.family.task, "token-classification");
+  assert.ok(m.newHead);
+  const batch = await prepared.data.batch("test", [0, 1], 2);
+  const words = brownPosSplit(256, 512, 0)
+    .test.items.slice(0, 2)
+    .reduce((n, s) => n + s.words.length, 0);
+  assert.equal(Array.from(batch.labels.data as BigInt64Array).filter((y) => y !== -100n).length, words, "one label per word");
 });
