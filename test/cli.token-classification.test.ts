@@ -15,6 +15,7 @@ import { BERT_FIXTURES, bertWithTokenizer, taggedSentences, writeTagged } from "
 import { assertOk, cli, cliAsync } from "./cli-helpers.ts";
 import { VIT, tempDir } from "./make-data.ts";
 import { maxRelDiff } from "./helpers.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const dir = tempDir("tenslora-cli-tok-");
 const model = bertWithTokenizer("bert_seq", join(dir, "bert"));
@@ -70,7 +71,7 @@ test("infer --inputs feeds token_type_ids to BERT: the reference logits; without
   const { inputs } = readModelInputs(golden, tm.model);
   assert.ok(inputs.token_type_ids, "token_type_ids is read as a model input");
   const { token_type_ids: _, ...noTypes } = inputs;
-  const without = await runInference(tm, noTypes, { threads: 1 });
+  const without = await runInference(tm, noTypes, { runtime: nodeRuntime, threads: 1 });
   const d2 = maxRelDiff(kept(without.logits.data as Float32Array), kept(toFloat32(ref.get("logits")!)));
   assert.ok(d2 > 1e-3, `token types change the logits (by ${d2})`);
 });

@@ -12,6 +12,7 @@ import { DEFAULTS } from "../src/experiments/run-config.ts";
 import { prepareData } from "../src/experiments/run.ts";
 import { bertWithTokenizer } from "./bert-data.ts";
 import { tempDir } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 test("Brown tags to coarse classes: title/headline marks, possessives, contractions, negation, foreign words, punctuation", () => {
   const cases: [string, string][] = [
@@ -68,7 +69,7 @@ test("the benchmark split: seeded, sentences of 2..24 words, training and test f
 
 test("train/compare --task token-classification without --data: the benchmark's sentences through the --model encoder's tokenizer, a new 12-tag token head", async () => {
   const model = bertWithTokenizer("bert_seq", join(tempDir(), "bert"));
-  const prepared = await prepareData({ ...DEFAULTS, model, task: "token-classification" }, () => {});
+  const prepared = await prepareData({ ...DEFAULTS, model, task: "token-classification" }, nodeRuntime, () => {});
   assert.equal(prepared.embedded, true);
   assert.match(prepared.about!, /part-of-speech tagging of Brown/);
   assert.deepEqual(prepared.data.classNames, [...POS_TAGS]);

@@ -10,10 +10,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer, type Tensor, env, pipeline } from "@huggingface/transformers";
 import { loadTrainedModel, runInference } from "../src/experiments/infer.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { BERT_FIXTURES, bertWithTokenizer } from "./bert-data.ts";
 import { assertOk, cliAsync } from "./cli-helpers.ts";
 import { tempDir } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const root = tempDir("tenslora-tjs-bert-");
 env.allowRemoteModels = false;
@@ -48,7 +49,7 @@ test("transformers.js loads a merged BERT sequence classifier (PEFT LoRA): logit
   const ours = await runInference(
     trained,
     { input_ids: host(enc.input_ids as Tensor), attention_mask: host(enc.attention_mask as Tensor), token_type_ids: types },
-    { threads: 1 },
+    { runtime: nodeRuntime, threads: 1 },
   );
   const theirs = (await model(enc)).logits as Tensor;
   assert.deepEqual(theirs.dims, [3, 3]);
@@ -58,8 +59,13 @@ test("transformers.js loads a merged BERT sequence classifier (PEFT LoRA): logit
   // the pipeline on one text: its scores are our softmax
   const classify = await pipeline("text-classification", "bert_seq");
   const one = await tokenizer("the small bird jumps");
-  const logits = (await runInference(trained, { input_ids: host(one.input_ids as Tensor), attention_mask: host(one.attention_mask as Tensor) }, { threads: 1 }))
-    .logits.data as Float32Array;
+  const logits = (
+    await runInference(
+      trained,
+      { input_ids: host(one.input_ids as Tensor), attention_mask: host(one.attention_mask as Tensor) },
+      { runtime: nodeRuntime, threads: 1 },
+    )
+  ).logits.data as Float32Array;
   const z = Array.from(logits).map((v) => Math.exp(v - Math.max(...logits)));
   const got = (await classify("the small bird jumps", { top_k: null })) as { label: string; score: number }[];
   for (const { label, score } of got) {
@@ -74,7 +80,7 @@ test("transformers.js loads a merged BERT token classifier (PEFT LoRA): logits [
   const texts = ["The big dogs played with every cat", "a red car"];
   const enc = await tokenizer(texts, { padding: true });
   const ids = host(enc.input_ids as Tensor);
-  const ours = await runInference(trained, { input_ids: ids, attention_mask: host(enc.attention_mask as Tensor) }, { threads: 1 });
+  const ours = await runInference(trained, { input_ids: ids, attention_mask: host(enc.attention_mask as Tensor) }, { runtime: nodeRuntime, threads: 1 });
   const theirs = (await model(enc)).logits as Tensor;
   assert.deepEqual(theirs.dims, [2, ids.shape[1], 5]);
   assert.deepEqual(ours.logits.shape, theirs.dims);

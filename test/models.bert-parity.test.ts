@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { loadAdapter } from "../src/adapters/format.ts";
 import { toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
-import { modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import { type Golden, goldenF32, hfInputs, labelsOf, maxRelDiff, modelRunner, outF32, tempDir } from "./helpers.ts";
 

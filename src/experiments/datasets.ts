@@ -18,7 +18,7 @@ import { readJsonFile } from "../io/checkpoint.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { Task } from "../models/types.ts";
 import { tokenTaskData } from "../tasks/token-data.ts";
-import { type TaskData, imageTaskData, textTaskData } from "../train/task-data.ts";
+import { type TaskData, imageTaskData, textTaskData } from "../tasks/task-data.ts";
 
 export const DATA_FORMATS = ["imagefolder", "dtd", "cifar10", "mnist", "glue-cola", "glue-sst2", "glue-mrpc", "table", "tagged"] as const;
 export type DataFormat = (typeof DATA_FORMATS)[number];

@@ -10,7 +10,7 @@ import { additiveMask, attention, dropout, geluMlp, layerNorm } from "../ir/func
 import type { Dim } from "../ir/dtype-shape.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
-import type { HostTensor } from "../runtime/host.ts";
+import type { HostTensor } from "../tensor/host.ts";
 import { ConfigError } from "../errors.ts";
 import { ConfigReader, EPSILON, PROBABILITY } from "./config-fields.ts";
 import { adaptedLinears, encoderLinearSites } from "./encoder-sites.ts";

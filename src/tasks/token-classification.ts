@@ -11,8 +11,8 @@ import { ConfigError, DataError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
-import { accuracy, confusionMatrix, macroPrecisionRecallF1 } from "../train/metrics.ts";
-import { IGNORE_LABEL } from "../train/task-data.ts";
+import { accuracy, confusionMatrix, macroPrecisionRecallF1 } from "./metrics.ts";
+import { IGNORE_LABEL } from "./task-data.ts";
 import { entityScores, isChunkTagSet } from "./seqeval.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";
 

@@ -7,8 +7,8 @@
 import type { TextTokenizer } from "../data/tokenize.ts";
 import type { Split, TaggedDataset } from "../data/types.ts";
 import { ConfigError } from "../errors.ts";
-import type { HostTensor } from "../runtime/host.ts";
-import { IGNORE_LABEL, type SplitName, type TaskData } from "../train/task-data.ts";
+import type { HostTensor } from "../tensor/host.ts";
+import { IGNORE_LABEL, type SplitName, type TaskData } from "./task-data.ts";
 
 interface Encoded {
   ids: number[];
