@@ -65,7 +65,7 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
       skipped: [],
     };
   }
-  if (!cfg.data && cfg.task === "token-classification") return brownPosData(cfg);
+  if (!cfg.data && cfg.task === "token-classification") return brownPosData(cfg, cfg.model);
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
   if (cfg.task && !(cfg.task in TASKS)) throw new ConfigError(`unknown --task "${cfg.task}"; valid: ${Object.keys(TASKS).join(", ")}`);
   const { family, raw } = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
@@ -107,16 +107,16 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
 }
 
-/** The embedded POS benchmark (Brown sentences, coarse tags) on the encoder given with --model. */
-async function brownPosData(cfg: RunConfig): Promise<PreparedData> {
+/** The embedded POS benchmark (Brown sentences, coarse tags) on the encoder in `modelDir`. */
+async function brownPosData(cfg: RunConfig, modelDir: string): Promise<PreparedData> {
   if (cfg.numLabels) throw new ConfigError(`--num-labels does not apply to the embedded POS benchmark (its ${POS_TAGS.length} tags are fixed); drop it`);
   const split = brownPosSplit(POS_SHOTS, POS_TEST, cfg.seed);
   const labels = split.train.classNames;
-  const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed, task: "token-classification" });
+  const load = async (seed: number) => loadModel(modelDir, { numLabels: labels.length, labels, seed, task: "token-classification" });
   const probe = await load(cfg.seed);
   const about =
     `Embedded benchmark: part-of-speech tagging of Brown corpus sentences (${POS_TAGS.length} coarse tags; ${split.train.items.length} training sentences, ` +
-    `${split.test.items.length} test sentences from other files) by ${cfg.model}; token accuracy over words.`;
+    `${split.test.items.length} test sentences from other files) by ${modelDir}; token accuracy over words.`;
   return { data: taskDataFor(probe, { kind: "tokens", split }, { maxLength: cfg.maxLength }), loadModel: load, embedded: true, about, skipped: [] };
 }
 
