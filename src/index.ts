@@ -48,6 +48,7 @@ export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type T
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
 export { loraModules, saveLoraFolder, type LoraModule } from "./adapters/export.ts";
 export { exportAsLora, type ExportResult } from "./experiments/export.ts";
+export { GGUF_OUT_TYPES, type GgufExportResult, type GgufOutType, exportAsGguf } from "./experiments/gguf-export.ts";
 export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io

@@ -22,7 +22,7 @@ import type { WeightMap } from "../nn/params.ts";
 import { WeightStore, exportModel } from "../onnx/export.ts";
 import { type GraphProto, type ModelProto, ONNX_INLINE_LIMIT, graphOf, inlineWeights, writeModelFile } from "../onnx/model-file.ts";
 import { type NodeProto, int64Tensor, node, onnx } from "../onnx/proto.ts";
-import { quantizeDynamicInt8 } from "../onnx/quantize.ts";
+import { type Quantization, quantizeDynamicInt8 } from "../onnx/quantize.ts";
 import { saveModelFolder } from "../train/artifacts.ts";
 import { loadTrainedModel } from "./infer.ts";
 
@@ -134,7 +134,7 @@ function deriveInputs(model: LoadedModel, g: GraphProto): void {
   g.node = [...nodes, ...g.node];
 }
 
-export type Quantization = "q8";
+export type { Quantization } from "../onnx/quantize.ts";
 
 export interface OnnxExportOptions {
   /** Total initializer bytes above which weights go to `<file>_data` (default: just under 2 GiB). */
