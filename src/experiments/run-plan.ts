@@ -20,6 +20,7 @@ import { checkValFraction } from "../train/validation.ts";
 import { TASKS, taskOf } from "../tasks/index.ts";
 import { type RunConfig, parseRanks } from "./run-config.ts";
 
+/** Every method a run can train: the adapter constructions, a linear probe ("head") and full fine-tuning. */
 export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
 
 function parseLayers(text: string): number[] {
@@ -93,6 +94,7 @@ export function checkTrainSettings(cfg: RunConfig): void {
   if (!(cfg.coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${cfg.coreLrScale}`);
 }
 
+/** The trainer's settings for a run's configuration and task. */
 export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
   const spec = taskOf(task);
   const metric = cfg.metric || spec.metrics[0];
