@@ -332,6 +332,7 @@ export function predictions(logits: HostTensor, labels: string[]): Prediction[] 
   });
 }
 
+/** One token's most probable tag, as `infer` prints it for a token classifier. */
 export interface TokenTag {
   token: string;
   label: string;
