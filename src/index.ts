@@ -101,6 +101,8 @@ export {
   runInference,
   writeOutputs,
   predictions,
+  tokenTags,
+  type TokenTag,
   textArg,
   evaluateTrained,
   evaluateTaskData,
@@ -110,6 +112,7 @@ export {
   type EvalOptions,
   type EvalResult,
   type LmEvalResult,
+  type TokenEvalResult,
 } from "./experiments/infer.ts";
 export {
   mergeToFolder,

@@ -117,18 +117,43 @@ export class TextTokenizer {
       }
     }
     const tokens = this.#postProcess(a, b, addSpecial);
-    const unk = this.#tok.model?.unk_token_id;
-    const ids = tokens.tokens.map((t) => {
-      const id = this.#tok.token_to_id(t) ?? unk;
-      if (id === undefined) {
-        throw new ConfigError(
-          `Every token needs an id; ${JSON.stringify(t)} (in ${JSON.stringify(text)}) is not in the ` +
-            `vocabulary and the tokenizer has no unknown token. Set unk_token in tokenizer_config.json.`,
-        );
-      }
-      return id;
+    return { ids: tokens.tokens.map((t) => this.#id(t, text)), typeIds: tokens.typeIds };
+  }
+
+  /**
+   * Words already split (a tagging data set's rows) as ids, each token's word index (null for
+   * special tokens) and how many words lost every token (to truncation, or tokenised to
+   * nothing), as HF tokenizers' `is_split_into_words`:
+   * each word is tokenised on its own after a space (byte-level BPE then marks it a word start, as
+   * `add_prefix_space=True` does), the sub-tokens truncated to fit `maxLength` with the specials.
+   */
+  encodeWords(words: readonly string[], opts: TruncationOptions = {}): TokenIds & { wordIds: (number | null)[]; droppedWords: number } {
+    return tokenizerCall("encoding words", () => {
+      const pieces = words.map((w) => this.#tok.tokenize(` ${w}`));
+      const probe = "\u0000word";
+      const around = this.#postProcess([probe], null, opts.addSpecialTokens ?? true).tokens;
+      const before = around.indexOf(probe);
+      const budget = opts.truncation === false ? Number.POSITIVE_INFINITY : this.#maxLength(opts.maxLength) - (around.length - 1);
+      const all = pieces.flat();
+      const wordOf = pieces.flatMap((p, w) => p.map(() => w));
+      const flat = all.slice(0, budget);
+      const kept = new Set(wordOf.slice(0, flat.length)).size;
+      const out = this.#postProcess(flat, null, opts.addSpecialTokens ?? true);
+      const ids = out.tokens.map((t) => this.#id(t, words.join(" ")));
+      const wordIds = out.tokens.map((_, i) => (i >= before && i - before < flat.length ? wordOf[i - before] : null));
+      return { ids, typeIds: out.typeIds, wordIds, droppedWords: words.length - kept };
     });
-    return { ids, typeIds: tokens.typeIds };
+  }
+
+  #id(token: string, text: string): number {
+    const id = this.#tok.token_to_id(token) ?? this.#tok.model?.unk_token_id;
+    if (id === undefined) {
+      throw new ConfigError(
+        `Every token needs an id; ${JSON.stringify(token)} (in ${JSON.stringify(text)}) is not in the ` +
+          `vocabulary and the tokenizer has no unknown token. Set unk_token in tokenizer_config.json.`,
+      );
+    }
+    return id;
   }
 
   /**

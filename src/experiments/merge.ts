@@ -189,7 +189,7 @@ export function exportOnnx(model: LoadedModel, outDir: string, opts: OnnxExportO
   const ins = graphOf(proto).input.map((v) => v.name);
   proto.docString = lm
     ? `${model.family.modelType} causal LM merged by tenslora, one generation step with a KV cache: inputs ${ins.join(", ")}; outputs ${outputs.join(", ")}`
-    : `${model.family.modelType} sequence/image classifier merged by tenslora; inputs ${model.family.inputNames.required.join(", ")}; output logits [${BATCH}, ${model.config.numLabels}]`;
+    : `${model.family.modelType} ${model.family.task} model merged by tenslora; inputs ${model.family.inputNames.required.join(", ")}; output logits [${built.graph.outputs.get("logits")!.shape.join(", ")}]`;
   // a decoder's step graph already takes what transformers.js feeds (its position ids included)
   if (!lm) deriveInputs(model, graphOf(proto));
   const dir = join(outDir, ONNX_DIR);

@@ -42,7 +42,7 @@ export interface KeyValue {
 }
 
 /** The task a model family's head serves. */
-export type Task = "image-classification" | "text-classification" | "causal-lm";
+export type Task = "image-classification" | "text-classification" | "token-classification" | "causal-lm";
 
 /** Shape facts adapters and rank budgets need. */
 export interface BackboneShape {
@@ -54,6 +54,11 @@ export interface BackboneShape {
 /** What a model family provides: config parsing, its linear sites, weight names and its forward graph. */
 export interface ModelFamily<C, I> {
   readonly modelType: string;
+  /**
+   * The HuggingFace class (config.json's `architectures`) a family with several heads is chosen
+   * by; the family registered first for a model type needs none.
+   */
+  readonly architecture?: string;
   readonly task: Task;
   /** Parse and validate a config.json of this family. */
   parseConfig(raw: Record<string, unknown>, source: string): C;
@@ -63,6 +68,10 @@ export interface ModelFamily<C, I> {
   parameterShapes(cfg: C): Map<string, number[]>;
   /** Names of the classification head's parameters (trained with any adapter, re-initialised when labels differ). */
   headParameters(cfg: C): string[];
+  /** Pretrained parameters a checkpoint may lack (BERT's pooler): initialised as HF does when it does (default: none). */
+  optionalParameters?(cfg: C): string[];
+  /** The most tokens one sequence may hold: the position table, less any offset (default: no limit). */
+  maxSequenceLength?(cfg: C): number;
   /** Every linear layer an adapter can target, with its in/out sizes and heads. */
   linearSites(cfg: C): LinearSite[];
   /** Declare the graph inputs for a batch; returns them by HF name. */
