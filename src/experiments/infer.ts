@@ -331,6 +331,7 @@ export function predictions(logits: HostTensor, labels: string[]): Prediction[] 
   });
 }
 
+/** A token classifier's answer for one token: the token, its label and the label's probability. */
 export interface TokenTag {
   token: string;
   label: string;
