@@ -18,7 +18,8 @@ export { gradCheck } from "./runtime/grad-check.ts";
 export { compile, nodeRuntime, type CompileOptions } from "./runtime/session.ts";
 export type { CompiledGraph, Compiler, Runtime } from "./runtime/types.ts";
 export { type HostTensor, f32, i64, hostTensor } from "./tensor/host.ts";
-export { WeightStore, exportModel } from "./onnx/export.ts";
+export { exportModel } from "./onnx/export.ts";
+export { WeightStore } from "./onnx/weight-store.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./pipeline/build.ts";
@@ -48,6 +49,7 @@ export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type T
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
 export { loraModules, saveLoraFolder, type LoraModule } from "./adapters/export.ts";
 export { exportAsLora, type ExportResult } from "./experiments/export.ts";
+export { GGUF_OUT_TYPES, type GgufExportResult, type GgufOutType, exportAsGguf } from "./experiments/gguf-export.ts";
 export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io
@@ -97,10 +99,10 @@ export {
   EMBEDDED_TEXT_OVERRIDES,
   applyConfig,
   embeddedOverrides,
-  loadConfigFile,
   parseRanks,
   type RunConfig,
 } from "./experiments/run-config.ts";
+export { loadConfigFile } from "./experiments/config-file.ts";
 export {
   loadTrainedModel,
   readModelInputs,
@@ -110,6 +112,8 @@ export {
   runInference,
   writeOutputs,
   predictions,
+  tokenTags,
+  type TokenTag,
   textArg,
   evaluateTrained,
   evaluateTaskData,
@@ -119,6 +123,7 @@ export {
   type EvalOptions,
   type EvalResult,
   type LmEvalResult,
+  type TokenEvalResult,
 } from "./experiments/infer.ts";
 export {
   mergeToFolder,

@@ -91,11 +91,10 @@ export function register(program: Command): void {
     rep.stop();
     const seconds = (Date.now() - t0) / 1000;
     const table = readFileSync(join(out, "results.md"), "utf8");
-    const about = prepared.about ? `${prepared.about}\n\n` : "";
     if (opts.json) console.log(JSON.stringify({ type: "results", ...JSON.parse(readFileSync(join(out, "results.json"), "utf8")), seconds }));
     else
       console.log(
-        `\n${prepared.embedded ? about : ""}${table}\nWritten: ${out}/results.json, ${out}/results.md, ${out}/metric-vs-params.svg/.png (${seconds.toFixed(0)} s)`,
+        `\n${prepared.about ? `${prepared.about}\n\n` : ""}${table}\nWritten: ${out}/results.json, ${out}/results.md, ${out}/metric-vs-params.svg/.png (${seconds.toFixed(0)} s)`,
       );
   });
 }

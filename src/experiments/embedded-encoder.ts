@@ -170,5 +170,5 @@ export function ensureEmbeddedEncoder(opts: PretrainOptions): Promise<string> {
 /** The cached encoder as a sequence classifier with a fresh head (seeded) for `labels`. */
 export async function loadEmbeddedEncoder(labels: string[], opts: PretrainOptions & { seed?: number }): Promise<LoadedModel> {
   const dir = await ensureEmbeddedEncoder(opts);
-  return loadModel(dir, { numLabels: labels.length, labels, seed: opts.seed });
+  return loadModel(dir, { task: "text-classification", numLabels: labels.length, labels, seed: opts.seed });
 }

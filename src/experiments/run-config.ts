@@ -6,8 +6,6 @@ import { DEFAULT_RANK_SLACK } from "../adapters/params.ts";
 import { ConfigError } from "../errors.ts";
 import type { TrainConfig } from "../train/trainer.ts";
 
-export { loadConfigFile } from "./config-file.ts";
-
 /**
  * Training fields as in TrainConfig (AdamW as the paper's code: lr 5e-4, weight decay 0.01, cosine
  * to 1e-6, batch 64, 10 epochs), except `warmup` = -1 meaning the paper's default (0 for images,
@@ -68,6 +66,7 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
   lossChunk: number;
 }
 
+/** The settings of a run when neither the command line nor a config file gives them. */
 export const DEFAULTS: RunConfig = {
   model: "",
   data: "",
@@ -158,12 +157,13 @@ export function applyConfig(base: RunConfig, values: Record<string, unknown>, so
   return out as unknown as RunConfig;
 }
 
-/** Parse "8,8,3,12" into positive integers. */
+/** Parse "8" or "8,8,3,12" into positive integers (the one parser of --ranks). */
 export function parseRanks(s: string): number[] {
   const parts = s.split(",").map((x) => x.trim());
-  const ranks = parts.map(Number);
-  if (!parts.length || ranks.some((r) => !Number.isInteger(r) || r < 1)) {
-    throw new ConfigError(`--ranks takes positive integers separated by commas (e.g. 8,8,3,12), got "${s}"`);
+  if (parts.some((p) => !/^[+-]?\d+(\.\d+)?$/.test(p))) {
+    throw new ConfigError(`--ranks takes positive integers separated by commas (one integer or a comma-separated list, e.g. 8 or 8,8,3,12), got "${s}"`);
   }
-  return ranks;
+  const bad = parts.find((p) => !Number.isInteger(Number(p)) || Number(p) < 1);
+  if (bad !== undefined) throw new ConfigError(`--ranks: a rank must be an integer ≥ 1, got ${bad} (in "${s}")`);
+  return parts.map(Number);
 }

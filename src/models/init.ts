@@ -7,7 +7,7 @@ import { Rng } from "../tensor/random.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { type AnyFamily, type LoadedModel, familyOf } from "./assemble.ts";
 
-/** `family` overrides the one config.json names (a pretraining head, e.g. RoBERTa's masked-LM head). */
+/** A model with seeded random weights for a config: for tests, benchmarks and pretraining from scratch. */
 export function randomModel(rawConfig: Record<string, unknown>, seed = 0, dir = "<random>", family: AnyFamily = familyOf(rawConfig, dir)): LoadedModel {
   const config = family.parseConfig(rawConfig, dir);
   const std = typeof rawConfig.initializer_range === "number" ? rawConfig.initializer_range : 0.02;

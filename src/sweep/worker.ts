@@ -19,7 +19,8 @@ import { type RunSummary, compareOptions, resolveBudget, runDir, runOne } from "
 import { runSummary } from "../experiments/curve.ts";
 import type { RunConfig } from "../experiments/run-config.ts";
 import { parseRanks } from "../experiments/run-config.ts";
-import { type PreparedData, backboneParams, prepareData, runTraining, trainConfig } from "../experiments/run.ts";
+import { type PreparedData, backboneParams, prepareData, runTraining } from "../experiments/run.ts";
+import { checkTrainSettings } from "../experiments/run-plan.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { LOCK } from "../train/run-folder.ts";
 import type { TrainEvent } from "../train/trainer.ts";
@@ -37,6 +38,7 @@ export type WorkerLog =
   | { type: "job"; event: "note"; id: string; run: string; message: string }
   | { type: "redis"; message: string };
 
+/** How a sweep worker connects, how many jobs it runs at once and where it writes. */
 export interface WorkerSettings {
   url: string;
   /** The backend runs train on. */
@@ -53,12 +55,14 @@ export interface WorkerSettings {
   lockMs: number;
   /** How often each worker looks for such stalled runs. */
   stalledMs: number;
+  /** Where the worker reports jobs taken, finished and failed. */
   log: (e: WorkerLog) => void;
 }
 
 /** Progress at most this often (plus every checkpoint and the last step): a Redis write per step would dominate tiny runs. */
 const PROGRESS_EVERY_MS = 1000;
 
+/** A running job's progress as the worker reports it to the queue. */
 export interface JobProgress {
   percent: number;
   step: number;
@@ -98,7 +102,7 @@ function checkSettings(job: RunJob, cfg: RunConfig): void {
         };
   expandArms(armGrid(arm));
   if (cfg.ranks) parseRanks(cfg.ranks);
-  trainConfig(cfg, "image-classification");
+  checkTrainSettings(cfg);
 }
 
 const checkpointStep = (dir: string): number => listCheckpoints(dir)[0]?.step ?? 0;
@@ -133,7 +137,13 @@ function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backb
   };
 }
 
-export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResult>; stop: () => Promise<void> } {
+/** Start a worker that takes jobs from the sweep queue and runs them; `stop` lets the current job finish. */
+export function startWorker(s: WorkerSettings): {
+  /** The BullMQ worker, for its events. */
+  worker: Worker<RunJob, JobResult>;
+  /** Take no more jobs and wait for the running ones to finish (BullMQ's close). */
+  stop: () => Promise<void>;
+} {
   const name = s.name ?? `${hostname()}:${process.pid}`;
   let stopping = false;
   // runs whose lock could not be renewed (Redis was away too long): another worker may own them now

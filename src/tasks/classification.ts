@@ -10,9 +10,12 @@ import { type MetricsSummary, summarize } from "./metrics.ts";
 import type { SplitName, TaskData } from "./task-data.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";
 
+/** The metrics a classification run can report and select by. */
 export const CLASSIFICATION_METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
+/** A metric a run can select its best step by. */
 export type MetricName = (typeof CLASSIFICATION_METRICS)[number];
 
+/** A classification metric by name from a metrics summary; throws a ConfigError naming the valid metrics. */
 export function metricValue(m: MetricsSummary, name: string): number {
   const v = { accuracy: m.accuracy, mcc: m.mcc, macro_f1: m.macroF1, binary_f1: m.binaryF1 ?? Number.NaN }[name];
   if (v === undefined) throw new ConfigError(`unknown metric "${name}"; valid: ${CLASSIFICATION_METRICS.join(", ")}`);
@@ -66,10 +69,13 @@ export async function predict(
   return { preds: keep(preds), labels: keep(labels), skipped };
 }
 
-function classification(name: string, peftTaskType?: string): TaskSpec {
+function classification(name: string, input: "image" | "text", defaultWarmup: number, peftTaskType?: string): TaskSpec {
   return {
     name,
     peftTaskType,
+    input,
+    generates: false,
+    defaultWarmup,
     trainsHeadWithAdapter: true,
     labelShape: (batch) => [batch],
     loss: crossEntropy,
@@ -95,5 +101,6 @@ function classification(name: string, peftTaskType?: string): TaskSpec {
   };
 }
 
-export const imageClassification = classification("image-classification");
-export const textClassification = classification("text-classification", "SEQ_CLS");
+export const imageClassification = classification("image-classification", "image", 0);
+// BERT-style fine-tuning recipes warm up over the first 10 % of the steps
+export const textClassification = classification("text-classification", "text", 0.1, "SEQ_CLS");

@@ -2,15 +2,17 @@
 import type { Task } from "../models/types.ts";
 import { causalLm } from "./causal-lm.ts";
 import { imageClassification, textClassification } from "./classification.ts";
+import { tokenClassification } from "./token-classification.ts";
 import { maskedLm } from "./masked-lm.ts";
 import type { TaskSpec } from "./types.ts";
 
 export const TASKS: Record<Task, TaskSpec> = {
   "image-classification": imageClassification,
   "text-classification": textClassification,
+  "token-classification": tokenClassification,
   "causal-lm": causalLm,
   "masked-lm": maskedLm,
 };
 
 export const taskOf = (name: Task): TaskSpec => TASKS[name];
-export type { TaskSpec, Evaluation } from "./types.ts";
+export type { TaskSpec } from "./types.ts";

@@ -21,6 +21,9 @@ export function maskedLmLoss(logits: Value, labels: Value): Value {
 
 export const maskedLm: TaskSpec = {
   name: "masked-lm",
+  input: "text",
+  generates: false,
+  defaultWarmup: 0.05,
   trainsHeadWithAdapter: false,
   labelShape: (batch, seqLen) => [batch, seqLen ?? 1],
   loss: maskedLmLoss,
