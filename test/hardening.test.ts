@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ConfigError, DataError, FormatError } from "../src/errors.ts";
@@ -20,6 +21,7 @@ import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infe
 import { DEFAULTS, loadConfigFile } from "../src/experiments/run-config.ts";
 import { checkBatchFits, checkRunOptions, prepareData } from "../src/experiments/run.ts";
 import { loadTrained, saveTrained } from "../src/train/artifacts.ts";
+import { serveStudio } from "../studio/serve.ts";
 import { ROBERTA, VIT, pngClaiming, robertaWithTokenizer, tempDir, writeImageFolder } from "./make-data.ts";
 
 const dir = tempDir();
@@ -179,4 +181,36 @@ test("--config /missing.json names the file without speaking of a HuggingFace mo
     () => loadConfigFile("/missing.json"),
     (e: Error) => /run config \/missing\.json cannot be read \(ENOENT\); check the path$/.test(e.message) && !/HuggingFace/.test(e.message),
   );
+});
+
+/** A raw GET (the path sent as written, not re-encoded by a URL parser): status and body. */
+function rawGet(url: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { path }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test("the studio server answers malformed and escaping paths with 400/404 and keeps serving", async () => {
+  const site = join(dir, "site");
+  mkdirSync(join(site, "sub"), { recursive: true });
+  writeFileSync(join(site, "index.html"), "<p>studio</p>");
+  writeFileSync(join(dir, "secret.txt"), "outside");
+  const { server, url } = await serveStudio(site);
+  try {
+    for (const bad of ["/%", "/%E0%A4%A", "/a%00b"]) assert.equal((await rawGet(url, bad)).status, 400, bad);
+    for (const outside of ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/sub", "/sub/"]) {
+      const r = await rawGet(url, outside);
+      assert.equal(r.status, 404, outside);
+      assert.doesNotMatch(r.body, /outside/);
+    }
+    assert.deepEqual(await rawGet(url, "/"), { status: 200, body: "<p>studio</p>" }, "still serving");
+  } finally {
+    server.close();
+  }
 });
