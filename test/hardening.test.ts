@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ConfigError, DataError, FormatError } from "../src/errors.ts";
+import { ConfigError, DataError, FormatError, TensLoRAError } from "../src/errors.ts";
 import { loadCheckpointTensors } from "../src/io/checkpoint.ts";
 import { writeSafetensors } from "../src/io/safetensors.ts";
 import { loadModel } from "../src/models/load.ts";
@@ -21,6 +21,11 @@ import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infe
 import { DEFAULTS, loadConfigFile } from "../src/experiments/run-config.ts";
 import { checkBatchFits, checkRunOptions, prepareData } from "../src/experiments/run.ts";
 import { loadTrained, saveTrained } from "../src/train/artifacts.ts";
+import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
+import { mergeAdapter } from "../src/adapters/merge.ts";
+import { createAdapter, modelContext } from "../src/models/context.ts";
+import { exportAsLora } from "../src/experiments/export.ts";
+import { mergeToFolder } from "../src/experiments/merge.ts";
 import { serveStudio } from "../studio/serve.ts";
 import { ROBERTA, VIT, pngClaiming, robertaWithTokenizer, tempDir, writeImageFolder } from "./make-data.ts";
 
@@ -88,6 +93,33 @@ test("a trained head holding NaN is refused when loaded (eval and infer used to 
     () => loadTrained(out, model),
     (e: Error) => e instanceof FormatError && /non-finite/.test(e.message),
   );
+});
+
+test("non-finite adapters are refused by load, export and merge, naming the tensor; scaling is range-checked; an overflowing merge fails", async () => {
+  const model = loadModel(VIT);
+  const ctx = { ...modelContext(model), baseModel: VIT };
+  const { set } = createAdapter(model, { construction: "qkv_depth", ranks: [2, 2, 2, 2], seed: 1 });
+  const [key, first] = [...set.tensors][0];
+  const poisoned = new Map(set.tensors);
+  poisoned.set(key, { shape: first.shape, data: first.data.map((v, i) => (i === 3 ? Number.NaN : i === 5 ? Number.POSITIVE_INFINITY : v)) });
+  const nan = join(dir, "nan-adapter");
+  saveAdapter(nan, { ...set, tensors: poisoned }, ctx);
+  const nonFinite = (e: Error) => e instanceof TensLoRAError && e.message.includes(`"${key}" holds 2 non-finite values (the first, NaN, at index 3)`);
+  assert.throws(() => loadAdapter(nan, modelContext(model)), nonFinite);
+  assert.throws(() => exportAsLora(nan, join(dir, "nan-export")), nonFinite);
+  await assert.rejects(mergeToFolder(VIT, nan, join(dir, "nan-merged")), nonFinite);
+  assert.ok(!existsSync(join(dir, "nan-export")) && !existsSync(join(dir, "nan-merged")), "nothing written");
+
+  // a scaling that overflows float32 is out of range, in a file or as a flag
+  const huge = join(dir, "huge-scaling");
+  saveAdapter(huge, set, ctx);
+  const cfgPath = join(huge, "adapter_config.json");
+  writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, "utf8")), scaling: 1e308 }));
+  assert.throws(() => loadAdapter(huge, modelContext(model)), /scaling must be a number in \[-10000, 10000\], got 1e\+308/);
+  assert.throws(() => checkRunOptions({ ...DEFAULTS, scaling: 1e308 }), /--scaling must be in \[-10000, 10000\]/);
+  // finite factors whose update overflows float32 when folded in
+  const big = new Map([...set.tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data.map(() => 1e30) }]));
+  assert.throws(() => mergeAdapter(model.weights, { ...set, tensors: big }), /folding the adapter into .*\.weight gives \d+ non-finite values/);
 });
 
 test("a model folder without its classifier loads with a random head, and says so", () => {

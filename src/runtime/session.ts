@@ -100,7 +100,8 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
   const outputs = opts.outputs ?? [...graph.outputs.keys()];
   const bytes = exportModel(graph, { outputs, store: opts.store, fuse: opts.fuse });
   const sessionOptions: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: opts.threads ?? availableParallelism(),
+    // more threads than cores only contend (and an absurd count makes ONNX Runtime abort allocating them)
+    intraOpNumThreads: Math.min(opts.threads ?? availableParallelism(), availableParallelism()),
     interOpNumThreads: 1,
     graphOptimizationLevel: opts.optimization ?? "extended",
     executionProviders: opts.executionProviders ?? defaultProviders(),

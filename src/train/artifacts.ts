@@ -37,7 +37,8 @@ export function saveTrained(dir: string, model: LoadedModel, trained: Trained): 
 /** Load what `saveTrained` (or PEFT) wrote: an adapter folder, a head file, or a full model folder. */
 export function loadTrained(dir: string, model: LoadedModel): Trained {
   const trained = readTrained(dir, model);
-  for (const [k, t] of [...(trained.adapter?.tensors ?? []), ...trained.weights]) {
+  // an adapter's tensors and head were checked as its files were read
+  for (const [k, t] of trained.adapter ? [] : trained.weights) {
     const bad = describeNonFinite(t.data);
     if (bad)
       throw new FormatError(`${dir}: tensor "${k}" holds ${bad}; the run diverged or the file is damaged, use another checkpoint (e.g. best/) or retrain`);
