@@ -6,9 +6,9 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import { Template } from "@huggingface/jinja";
 import { ConfigError, DataError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
+import { ChatTemplate, ChatTemplateError } from "./chat-template.ts";
 import { readDir, readText } from "./files.ts";
 import { TextTokenizer } from "./tokenize.ts";
 
@@ -77,6 +77,7 @@ export function readLmData(path: string): { records?: LmRecord[]; texts?: string
 /** The tokenizer and the special tokens chat templates read, from a model folder. */
 export class LmTokenizer {
   readonly #config: Record<string, unknown>;
+  #template?: ChatTemplate;
   readonly tok: TextTokenizer;
   readonly eosId: number | null;
 
@@ -100,15 +101,15 @@ export class LmTokenizer {
     return this.tok.encode(text, undefined, { truncation: false, addSpecialTokens: special }).ids;
   }
 
-  /** The chat template rendered (@huggingface/jinja), with the special tokens templates expect. */
+  /** The chat template rendered (@huggingface/jinja, under the sandbox's limits), with the special tokens templates expect. */
   renderChat(messages: ChatMessage[], addGenerationPrompt: boolean): string {
     const source = this.#config.chat_template;
+    const where = join(this.dir, "tokenizer_config.json");
     if (typeof source !== "string") {
-      throw new ConfigError(
-        `${join(this.dir, "tokenizer_config.json")} has no "chat_template", so "messages" data cannot be rendered; add a chat_template or use "prompt"/"completion" records`,
-      );
+      throw new ConfigError(`${where} has no "chat_template", so "messages" data cannot be rendered; add a chat_template or use "prompt"/"completion" records`);
     }
-    return new Template(source).render({
+    this.#template ??= new ChatTemplate(source, where);
+    return this.#template.render({
       messages,
       add_generation_prompt: addGenerationPrompt,
       bos_token: this.#token("bos_token") ?? "",
@@ -132,6 +133,8 @@ export function tokenizeRecord(t: LmTokenizer, r: LmRecord): LmExample {
   }
   // assistant turn i spans the tokens between the render of turns < i with the generation prompt and the render of turns ≤ i
   const ids = t.encode(t.renderChat(r.messages, false));
+  if (!ids.length)
+    throw new ChatTemplateError(`the chat_template of ${t.dir} renders nothing for these ${r.messages.length} messages; check that it loops over "messages"`);
   const labels = ids.map(() => IGNORE);
   r.messages.forEach((m, i) => {
     if (m.role !== "assistant") return;
@@ -171,7 +174,19 @@ export function buildLmExamples(t: LmTokenizer, data: { records?: LmRecord[]; te
   }
   let truncated = 0;
   const examples = data.records!.map((r, i) => {
-    const e = tokenizeRecord(t, r);
+    const where = `${source}: record ${i + 1}`;
+    let e: LmExample;
+    try {
+      e = tokenizeRecord(t, r);
+    } catch (err) {
+      if (err instanceof ChatTemplateError) throw new ChatTemplateError(`${where}: ${err.message}`);
+      throw err;
+    }
+    // the label at position 0 predicts nothing (labels shift by one), so a trained token must come after it
+    if (!e.labels.slice(1).some((l) => l !== IGNORE))
+      throw new DataError(
+        `${where} has no token to train on (${r.kind === "chat" ? "no assistant turn with content" : r.kind === "completion" ? "an empty completion" : "a single token"}); give it one or remove the record`,
+      );
     if (e.ids.length <= o.maxLength) return e;
     if (!o.truncation) {
       throw new DataError(
@@ -179,7 +194,10 @@ export function buildLmExamples(t: LmTokenizer, data: { records?: LmRecord[]; te
       );
     }
     truncated++;
-    return { ids: e.ids.slice(0, o.maxLength), labels: e.labels.slice(0, o.maxLength) };
+    const cut = { ids: e.ids.slice(0, o.maxLength), labels: e.labels.slice(0, o.maxLength) };
+    if (!cut.labels.slice(1).some((l) => l !== IGNORE))
+      throw new DataError(`${where}: its trained tokens all lie past --max-length ${o.maxLength}; raise --max-length or shorten the record's prompt`);
+    return cut;
   });
   return { examples: o.packing ? pack(examples, o.maxLength) : examples, truncated };
 }

@@ -4,6 +4,7 @@
  * stops at an end token, at a stop string (kept in the text, as HF's stop_strings keep it) or at
  * the token limit. Text is emitted only once it decodes to whole characters.
  */
+import { ChatTemplateError } from "../data/chat-template.ts";
 import type { ChatMessage, LmTokenizer } from "../data/lm-data.ts";
 import type { GenerateOptions, Generator } from "./generate.ts";
 
@@ -20,7 +21,10 @@ export interface TextDelta {
 
 /** The prompt text for chat messages: the template with the assistant's generation prompt. */
 export function chatPrompt(tok: LmTokenizer, messages: ChatMessage[]): string {
-  return tok.renderChat(messages, true);
+  const prompt = tok.renderChat(messages, true);
+  if (!prompt)
+    throw new ChatTemplateError(`the chat_template of ${tok.dir} renders nothing for these ${messages.length} messages; check that it loops over "messages"`);
+  return prompt;
 }
 
 export async function* generateText(gen: Generator, tok: LmTokenizer, prompts: string[], opts: TextGenerateOptions = {}): AsyncGenerator<TextDelta> {
