@@ -1,6 +1,6 @@
 /** RoBERTa configuration as HuggingFace's RobertaConfig stores it. */
 import { ConfigError } from "../../errors.ts";
-import { ConfigReader, EPSILON, PROBABILITY } from "../config-fields.ts";
+import { ConfigReader, EPSILON, MAX_LAYERS, PROBABILITY } from "../config-fields.ts";
 
 export interface RobertaConfig {
   vocabSize: number;
@@ -28,7 +28,7 @@ export function parseRobertaConfig(raw: Record<string, unknown>, source: string)
   const cfg: RobertaConfig = {
     vocabSize: r.int("vocab_size"),
     hiddenSize: r.int("hidden_size"),
-    numHiddenLayers: r.int("num_hidden_layers"),
+    numHiddenLayers: r.int("num_hidden_layers", undefined, 1, MAX_LAYERS),
     numAttentionHeads: r.int("num_attention_heads"),
     intermediateSize: r.int("intermediate_size"),
     maxPositionEmbeddings: r.int("max_position_embeddings"),

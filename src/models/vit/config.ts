@@ -1,6 +1,6 @@
 /** ViT configuration as HuggingFace's ViTConfig stores it; every field comes from config.json. */
 import { ConfigError } from "../../errors.ts";
-import { ConfigReader, EPSILON, PROBABILITY } from "../config-fields.ts";
+import { ConfigReader, EPSILON, MAX_LAYERS, PROBABILITY } from "../config-fields.ts";
 
 export interface ViTConfig {
   hiddenSize: number;
@@ -25,7 +25,7 @@ export function parseViTConfig(raw: Record<string, unknown>, source: string): Vi
   const id2label = r.labels();
   const cfg: ViTConfig = {
     hiddenSize: r.int("hidden_size"),
-    numHiddenLayers: r.int("num_hidden_layers"),
+    numHiddenLayers: r.int("num_hidden_layers", undefined, 1, MAX_LAYERS),
     numAttentionHeads: r.int("num_attention_heads"),
     intermediateSize: r.int("intermediate_size"),
     imageSize: r.int("image_size"),
