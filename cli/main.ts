@@ -15,10 +15,20 @@ const debug = process.argv.includes("--debug");
 const program = new Command();
 program
   .name("tenslora")
-  .description("Tensor-factorised low-rank adapters (TensLoRA) and LoRA for ViT and RoBERTa, trained through ONNX Runtime")
+  .description(
+    "Tensor-factorised low-rank adapters (TensLoRA) and LoRA for HuggingFace Transformers (image and text encoders, decoders), trained through ONNX Runtime",
+  )
   .option("--debug", "print the stack trace of any error")
   // commander's own errors (unknown option, missing argument) as one `tenslora:` line
-  .configureOutput({ outputError: (s, write) => write(`tenslora: ${s.trim().replace(/^error: /, "")} (see --help)\n`) })
+  .configureOutput({
+    outputError: (s, write) =>
+      write(
+        `tenslora: ${s
+          .trim()
+          .replace(/^error: /, "")
+          .replace(/\s*\n\s*/g, " ")} (see --help)\n`,
+      ),
+  })
   .version("0.1.0");
 for (const register of commands) register(program);
 program.hook("preAction", (_, action) => resolveModelOption(action));

@@ -6,8 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ConfigError, DataError, FormatError, TensLoRAError } from "../src/errors.ts";
@@ -16,6 +17,8 @@ import { writeSafetensors } from "../src/io/safetensors.ts";
 import { loadModel } from "../src/models/load.ts";
 import { loadImageFolderSplit } from "../src/data/image-datasets.ts";
 import { readTextTable } from "../src/data/text-datasets.ts";
+import { readLines } from "../src/data/files.ts";
+import { readLmJsonl } from "../src/data/lm-data.ts";
 import { positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
 import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infer.ts";
 import { DEFAULTS, loadConfigFile } from "../src/experiments/run-config.ts";
@@ -246,4 +249,36 @@ test("the studio server answers malformed and escaping paths with 400/404 and ke
   } finally {
     server.close();
   }
+});
+
+test("the temp folder of a killed process is removed by the next process that compiles a graph; live and foreign folders stay", () => {
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString();
+  const stale = join(tmpdir(), `tenslora-${dead}-left`);
+  const live = join(tmpdir(), `tenslora-${process.pid}-mine`);
+  const foreign = join(tmpdir(), "tenslora-test-keep");
+  for (const d of [stale, live, foreign]) {
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, "weights.bin"), "x");
+  }
+  const child = spawnSync(process.execPath, ["--import", "tsx", "-e", 'import("./src/onnx/weight-store.ts").then((m) => new m.WeightStore().dispose())'], {
+    encoding: "utf8",
+  });
+  assert.equal(child.status, 0, child.stderr);
+  assert.ok(!existsSync(stale), "a dead process's folder is removed");
+  assert.ok(existsSync(live) && existsSync(foreign), "a live process's folder and folders of other names stay");
+  for (const d of [live, foreign]) rmSync(d, { recursive: true });
+});
+
+test("JSONL streams line by line in 1 MiB reads: lines across the read boundary, a split UTF-8 character, CRLF and no final newline", () => {
+  const file = join(dir, "big.jsonl");
+  // a line ending 1 byte before the boundary, then a "é" (2 bytes) straddling it
+  const first = JSON.stringify({ text: "a".repeat((1 << 20) - 14) });
+  const lines = [first, JSON.stringify({ text: "éé" }), JSON.stringify({ text: "x\r" }), JSON.stringify({ text: "last" })];
+  writeFileSync(file, `${lines[0]}\n${lines[1]}\r\n${lines[2]}\n\n${lines[3]}`);
+  assert.deepEqual([...readLines(file)], [lines[0], lines[1], lines[2], "", lines[3]]);
+  assert.deepEqual(
+    readLmJsonl(file).map((r) => (r.kind === "text" ? r.text.length : -1)),
+    [(1 << 20) - 14, 2, 2, 4],
+  );
+  assert.throws(() => [...readLines(join(dir, "absent.jsonl"))], /absent\.jsonl cannot be read \(ENOENT/);
 });

@@ -9,7 +9,7 @@ import { extname, join } from "node:path";
 import { ConfigError, DataError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import { ChatTemplate, ChatTemplateError } from "./chat-template.ts";
-import { readDir, readText } from "./files.ts";
+import { readDir, readLines, readText } from "./files.ts";
 import { TextTokenizer } from "./tokenize.ts";
 
 export interface ChatMessage {
@@ -30,30 +30,30 @@ const IGNORE = -100;
 /** JSONL records; a line without one of the three shapes names the file, the line and the keys it needs. */
 export function readLmJsonl(path: string): LmRecord[] {
   const out: LmRecord[] = [];
-  readText(path)
-    .split("\n")
-    .forEach((line, i) => {
-      if (!line.trim()) return;
-      const where = `${path}:${i + 1}`;
-      let v: unknown;
-      try {
-        v = JSON.parse(line);
-      } catch (e) {
-        throw new DataError(`${where}: not valid JSON (${(e as Error).message}); each line must be one JSON object`);
-      }
-      const o = (typeof v === "object" && v !== null && !Array.isArray(v) ? v : {}) as Record<string, unknown>;
-      const fix = `each line needs "text", or "prompt" and "completion", or "messages" (a list of {role, content})`;
-      if (typeof o.text === "string") out.push({ kind: "text", text: o.text });
-      else if (typeof o.prompt === "string" && typeof o.completion === "string") out.push({ kind: "completion", prompt: o.prompt, completion: o.completion });
-      else if (Array.isArray(o.messages)) {
-        const bad = o.messages.findIndex((m) => typeof m?.role !== "string" || typeof m?.content !== "string");
-        if (bad >= 0) throw new DataError(`${where}: messages[${bad}] must be {"role": string, "content": string}`);
-        out.push({ kind: "chat", messages: o.messages as ChatMessage[] });
-      } else {
-        const keys = Object.keys(o);
-        throw new DataError(`${where}: found ${keys.length ? `keys ${keys.map((k) => `"${k}"`).join(", ")}` : "no keys"}; ${fix}`);
-      }
-    });
+  let i = 0;
+  for (const line of readLines(path)) {
+    i++;
+    if (!line.trim()) continue;
+    const where = `${path}:${i}`;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (e) {
+      throw new DataError(`${where}: not valid JSON (${(e as Error).message}); each line must be one JSON object`);
+    }
+    const o = (typeof v === "object" && v !== null && !Array.isArray(v) ? v : {}) as Record<string, unknown>;
+    const fix = `each line needs "text", or "prompt" and "completion", or "messages" (a list of {role, content})`;
+    if (typeof o.text === "string") out.push({ kind: "text", text: o.text });
+    else if (typeof o.prompt === "string" && typeof o.completion === "string") out.push({ kind: "completion", prompt: o.prompt, completion: o.completion });
+    else if (Array.isArray(o.messages)) {
+      const bad = o.messages.findIndex((m) => typeof m?.role !== "string" || typeof m?.content !== "string");
+      if (bad >= 0) throw new DataError(`${where}: messages[${bad}] must be {"role": string, "content": string}`);
+      out.push({ kind: "chat", messages: o.messages as ChatMessage[] });
+    } else {
+      const keys = Object.keys(o);
+      throw new DataError(`${where}: found ${keys.length ? `keys ${keys.map((k) => `"${k}"`).join(", ")}` : "no keys"}; ${fix}`);
+    }
+  }
   if (!out.length) throw new DataError(`${path} holds no records; write one JSON object a line with "text", "prompt" and "completion", or "messages"`);
   return out;
 }

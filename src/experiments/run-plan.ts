@@ -123,7 +123,7 @@ export function checkRunOptions(cfg: RunConfig): void {
   for (const k of ["epochs", "batchSize"] as const) {
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw bad(k === "batchSize" ? "batch-size" : k, "a positive integer", cfg[k]);
   }
-  if (!(cfg.lr > 0 && cfg.lr <= 10)) throw bad("lr", "in (0, 10]", cfg.lr);
+  if (!(cfg.lr > 0 && cfg.lr <= 10)) throw bad("lr", "positive and at most 10", cfg.lr);
   if (!(Math.abs(cfg.scaling) <= MAX_SCALING))
     throw bad("scaling", `in [-${MAX_SCALING}, ${MAX_SCALING}] (larger updates overflow float32 when merged)`, cfg.scaling);
   if (!(cfg.rankSlack >= 0 && cfg.rankSlack < 1)) throw bad("rank-slack", "a fraction in [0, 1)", cfg.rankSlack);
