@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option("--rank-modes <list>", "solver (ranks from the budget solver) and/or auto (from a warm-up's spectrum), each an arm")
     .option("--seeds <list>", "seeds (default 0,1,2)", "0,1,2")
     .option("--full-lr <lr>", "learning rate for full fine-tuning (default: lr / 5)")
-    .option("--out <dir>", "comparison folder (finished runs in it are reused)", "runs/compare")
+    .option("--out <dir>", "comparison folder; finished runs in it are reused (default runs/compare, with --task causal-lm runs/compare-lm)")
     .option("--json", "machine-readable progress");
   addQueueSubmitOptions(cmd);
   addRunOptions(cmd).action(async (opts: Record<string, unknown>) => {
@@ -70,9 +70,11 @@ export function register(program: Command): void {
     };
     const fullLr = opts.fullLr !== undefined ? Number(opts.fullLr) : cfg.lr / 5;
     if (!(fullLr > 0)) throw new ConfigError(`--full-lr must be a positive number, got ${opts.fullLr}`);
-    if (typeof opts.queue === "string") return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, opts);
+    // the image and the language-model benchmarks default to different folders, so either may run first
+    const out = typeof opts.out === "string" ? opts.out : cfg.task === "causal-lm" ? "runs/compare-lm" : "runs/compare";
+    if (typeof opts.queue === "string")
+      return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, { ...opts, out });
     const prepared = await prepareData(cfg, (s) => rep.message(`warning: ${s}`));
-    const out = String(opts.out);
     const t0 = Date.now();
     await compare({
       ...(await compareOptions(cfg, prepared, { ...grid, budgets, seeds, fullLr, outDir: out })),
