@@ -1,5 +1,5 @@
 /**
- * The adapter contract suite (STYLE.md 14b): rows of (model, construction, factorisation, head
+ * The adapter contract suite: rows of (model, construction, factorisation, head
  * layout, options) × the same generic checks —
  *   1. parameter count = numbers in its tensors = `paramCount` = the formula of docs/adapters.md §5;
  *   2. only adapter and head parameters are graph inputs, frozen weights are initializers;

@@ -1,5 +1,5 @@
 /**
- * The adapter folder format and configuration errors (issue 3 §9, issue 4 §4): files that do
+ * The adapter folder format and configuration errors: files that do
  * not fit the model fail naming the key, the expected and the found shape; bad configuration
  * fails naming the valid choices; LoRA folders carry PEFT's fields and key names (checked
  * against a folder PEFT itself wrote) and survive PEFT → load → save → load unchanged.

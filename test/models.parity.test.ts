@@ -1,5 +1,5 @@
 /**
- * Parity with the real HuggingFace code (issue 4, "What it must show"): the tiny ViT and
+ * Parity with the real HuggingFace code: the tiny ViT and
  * RoBERTa checkpoints, PEFT LoRA adapters and the official TensLoRA factors, against golden
  * files written by transformers 4.47.1 / peft 0.15.2 / ax-le/TensLoRA (test/fixtures/hf-tiny).
  */

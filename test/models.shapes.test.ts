@@ -1,5 +1,5 @@
 /**
- * "The same checks pass on checkpoints with other shapes and config options" (issue 4). There is
+ * The same checks pass on checkpoints with other shapes and config options. There is
  * no PyTorch here, so the truth is a naive float64 forward pass written as loops in
  * test/helpers.ts, itself checked first against the HuggingFace golden files. Random checkpoints
  * with other hidden sizes, heads, layers, image/patch sizes, `qkv_bias: false`, `layer_norm_eps`,

@@ -19,7 +19,7 @@ import {
   prepareData,
 } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
-import { reporter } from "../progress.ts";
+import { type Reporter, compareReporter, reporter } from "../progress.ts";
 import { addQueueSubmitOptions } from "../queue-options.ts";
 
 const list = (s: string) =>
@@ -76,11 +76,16 @@ export function register(program: Command): void {
       return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, { ...opts, out });
     const prepared = await prepareData(cfg, (s) => rep.message(`warning: ${s}`));
     const t0 = Date.now();
+    // one bar over the runs once they are planned; each run trains quietly under it
+    let runs: (Reporter & { runDone(line: string): void }) | undefined;
     await compare({
       ...(await compareOptions(cfg, prepared, { ...grid, budgets, seeds, fullLr, outDir: out })),
-      onEvent: (run, e) => rep.event(e, run),
-      log: (s) => rep.message(s),
+      onPlan: (n) => (runs = compareReporter(Boolean(opts.json), n)),
+      onEvent: (run, e) => (runs ?? rep).event(e, run),
+      onRunDone: (line) => runs?.runDone(line),
+      log: (s) => (runs ?? rep).message(s),
     });
+    runs?.stop();
     rep.stop();
     const seconds = (Date.now() - t0) / 1000;
     const table = readFileSync(join(out, "results.md"), "utf8");

@@ -20,7 +20,7 @@ export function* readLines(file: string): Generator<string> {
     const buf = Buffer.alloc(CHUNK);
     const decoder = new StringDecoder("utf8");
     let rest = "";
-    for (let n; (n = readSync(fd, buf, 0, CHUNK, null)) > 0; ) {
+    for (let n: number; (n = readSync(fd, buf, 0, CHUNK, null)) > 0; ) {
       const lines = (rest + decoder.write(buf.subarray(0, n))).split("\n");
       rest = lines.pop()!;
       for (const line of lines) yield line.endsWith("\r") ? line.slice(0, -1) : line;

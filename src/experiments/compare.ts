@@ -49,6 +49,9 @@ export interface CompareOptions extends ArmGrid {
   outDir: string;
   onEvent?: (run: string, e: TrainEvent) => void;
   log?: (s: string) => void;
+  /** Called once the runs are planned, with their count; then `onRunDone` with each run's result line (else `log` gets it). */
+  onPlan?: (runs: number) => void;
+  onRunDone?: (line: string) => void;
   /** Continue a run from the checkpoint left in its folder (a queue worker taking over a stalled run). */
   resume?: boolean;
   /** Polled between steps: true checkpoints the run and throws RunInterruptedError. */
@@ -230,14 +233,16 @@ export async function planCompare(o: CompareOptions): Promise<ComparePlan> {
 export async function compare(o: CompareOptions): Promise<CompareResult> {
   const plan = await planCompare(o);
   // every finished run is checked before the first one trains: a folder of another comparison fails now, not an hour in
-  const reused = plan.jobs.filter((job) => finishedRun(o, job)).length;
-  if (reused) o.log?.(`${reused} of ${plan.jobs.length} runs are finished in ${o.outDir} and reused`);
+  const reused = new Set(plan.jobs.filter((job) => finishedRun(o, job)));
+  o.onPlan?.(plan.jobs.length);
+  if (reused.size) o.log?.(`${reused.size} of ${plan.jobs.length} runs are finished in ${o.outDir} and reused`);
   mkdirSync(o.outDir, { recursive: true });
   const runs: RunSummary[] = [];
   for (const job of plan.jobs) {
     const s = await runOne(o, job, plan.backbone);
     const show = (v: number) => (isFractionMetric(o.config.metric) ? (100 * v).toFixed(2) : v.toFixed(4));
-    o.log?.(`${s.arm}${s.budget ? ` @ ${s.budget}` : ""} seed ${s.seed}: test ${o.config.metric} ${show(s.selected)} (best test ${show(s.bestTest)})`);
+    const line = `${s.arm}${s.budget ? ` @ ${s.budget}` : ""} seed ${s.seed}: test ${o.config.metric} ${show(s.selected)} (best test ${show(s.bestTest)})${reused.has(job) ? ", reused" : ""}`;
+    (o.onRunDone ?? o.log)?.(line);
     runs.push(s);
   }
   return writeResults(

@@ -2,14 +2,16 @@
  * Text in, text out: prompts (plain, or chat messages through the tokenizer's chat_template)
  * encoded with the model's tokenizer, continuations streamed as text as they are decoded. A row
  * stops at an end token, at a stop string (kept in the text, as HF's stop_strings keep it) or at
- * the token limit. Text is emitted only once it decodes to whole characters.
+ * the token limit. Text is emitted only once it decodes to whole characters. As transformers'
+ * `stop_strings`, a row ends at the token that completes a stop string and keeps that whole
+ * token: the text is never cut inside a token.
  */
 import { ChatTemplateError } from "../data/chat-template.ts";
 import type { ChatMessage, LmTokenizer } from "../data/lm-data.ts";
 import type { GenerateOptions, Generator } from "./generate.ts";
 
 export interface TextGenerateOptions extends Omit<GenerateOptions, "isDone"> {
-  /** Strings that end a row (the row's text ends with the first one). */
+  /** Strings that end a row at the token completing the first of them (kept in the text). */
   stopStrings?: string[];
 }
 
@@ -32,15 +34,10 @@ export async function* generateText(gen: Generator, tok: LmTokenizer, prompts: s
   const stops = opts.stopStrings ?? [];
   const texts = prompts.map(() => "");
   const emitted = prompts.map(() => 0);
-  /** The decoded continuation, cut after the first stop string; whether one was found. */
+  /** The decoded continuation, and whether it holds a stop string (its last token completed one: rows stop at the first). */
   const decode = (tokens: readonly number[]): [string, boolean] => {
     const text = tok.tok.decode([...tokens]);
-    let cut = -1;
-    for (const s of stops) {
-      const at = text.indexOf(s);
-      if (at >= 0 && (cut < 0 || at + s.length < cut)) cut = at + s.length;
-    }
-    return cut < 0 ? [text, false] : [text.slice(0, cut), true];
+    return [text, stops.some((s) => text.includes(s))];
   };
   const outs: number[][] = prompts.map(() => []);
   // an end token ends its row without being part of the text

@@ -44,9 +44,7 @@ export async function openStore(url: string, hooks: ConnectionHooks = { maxAttem
     await queue.waitUntilReady();
   } catch (e) {
     await close();
-    throw new QueueError(
-      `cannot reach Redis at ${redactUrl(url)} (${cause || (e as Error).message}); start it (see the README's "Sweeps on several machines") or fix --queue`,
-    );
+    throw new QueueError(`cannot reach Redis at ${redactUrl(url)} (${cause || (e as Error).message}); start it (see docs/sweeps.md) or fix --queue`);
   }
   return { queue, redis, close };
 }
