@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ChatTemplate, ChatTemplateError } from "../src/data/chat-template.ts";
+import { ChatTemplate, ChatTemplateError, TemplateSandbox } from "../src/data/chat-template.ts";
 import { LmTokenizer, buildLmExamples, type LmRecord } from "../src/data/lm-data.ts";
 import { DataError } from "../src/errors.ts";
 import { tempDir } from "./make-data.ts";
@@ -59,11 +59,11 @@ test("hostile chat templates end in one error naming the template and the record
 });
 
 test("a template stopped for its budget is replaced by a fresh thread: the next render works", () => {
-  const t = new ChatTemplate("{% if messages|length > 1 %}{% for i in range(1000000000) %}x{% endfor %}{% endif %}ok", "t", {
-    timeMs: 300,
-    heapMb: 64,
-    maxChars: 100,
-  });
+  const t = new ChatTemplate(
+    "{% if messages|length > 1 %}{% for i in range(1000000000) %}x{% endfor %}{% endif %}ok",
+    "t",
+    new TemplateSandbox({ timeMs: 300, heapMb: 64, maxChars: 100 }),
+  );
   assert.throws(() => t.render({ messages: [1, 2] }), /did not finish within 0.3 s/);
   assert.equal(t.render({ messages: [1] }), "ok");
   t.close();

@@ -31,17 +31,17 @@ const STARTUP_MS = 30_000;
 
 type Reply = { text: string } | { phase: "parse" | "render" | "size"; message: string };
 
-export class ChatTemplate {
+/**
+ * The rendering thread with its limits; one sandbox may render many templates (the thread keeps
+ * the last one parsed). A render that breaks the time or memory budget takes the thread down
+ * with it, and the next render starts a fresh one.
+ */
+export class TemplateSandbox {
   #worker?: { thread: Worker; port: MessagePort; flag: Int32Array };
 
-  /** `where` names the template in messages (e.g. the tokenizer_config.json it came from). */
-  constructor(
-    readonly source: string,
-    readonly where: string,
-    readonly limits: TemplateLimits = DEFAULT_TEMPLATE_LIMITS,
-  ) {}
+  constructor(readonly limits: TemplateLimits = DEFAULT_TEMPLATE_LIMITS) {}
 
-  #start() {
+  #start(where: string) {
     const flag = new Int32Array(new SharedArrayBuffer(4));
     const { port1, port2 } = new MessageChannel();
     const thread = new Worker(new URL("./chat-template-worker.mjs", import.meta.url), {
@@ -53,7 +53,7 @@ export class ChatTemplate {
     thread.on("error", () => {}); // an out-of-memory template: reported by render() as a broken budget
     if (Atomics.wait(flag, 0, 0, STARTUP_MS) === "timed-out") {
       thread.terminate();
-      throw new ChatTemplateError(`${this.where}: the thread that renders chat templates did not start within ${STARTUP_MS / 1000} s`);
+      throw new ChatTemplateError(`${where}: the thread that renders chat templates did not start within ${STARTUP_MS / 1000} s`);
     }
     return { thread, port: port1, flag };
   }
@@ -65,17 +65,18 @@ export class ChatTemplate {
     this.#worker = undefined;
   }
 
-  render(context: Record<string, unknown>): string {
-    this.#worker ??= this.#start();
+  /** `source` rendered with `context`; `where` names the template in errors. */
+  render(source: string, context: Record<string, unknown>, where: string): string {
+    this.#worker ??= this.#start(where);
     const { port, flag } = this.#worker;
     Atomics.store(flag, 0, 0);
-    port.postMessage({ source: this.source, context });
+    port.postMessage({ source, context });
     const woke = Atomics.wait(flag, 0, 0, this.limits.timeMs);
     const reply = receiveMessageOnPort(port)?.message as Reply | undefined;
     if (woke === "timed-out" || !reply) {
       this.close();
       throw new ChatTemplateError(
-        `${this.where}: the chat_template did not finish within ${this.limits.timeMs / 1000} s and ${this.limits.heapMb} MB (an unbounded loop, range or recursion?); fix the template or use "prompt"/"completion" records`,
+        `${where}: the chat_template did not finish within ${this.limits.timeMs / 1000} s and ${this.limits.heapMb} MB (an unbounded loop, range or recursion?); fix the template or use "prompt"/"completion" records`,
       );
     }
     if ("text" in reply) return reply.text;
@@ -84,6 +85,23 @@ export class ChatTemplate {
       render: `the chat_template failed: ${reply.message}`,
       size: `the chat_template rendered ${reply.message} characters, more than the ${this.limits.maxChars} a chat may have`,
     }[reply.phase];
-    throw new ChatTemplateError(`${this.where}: ${why}`);
+    throw new ChatTemplateError(`${where}: ${why}`);
+  }
+}
+
+/** A chat template from `where` (e.g. the tokenizer_config.json it came from), rendered in its own sandbox unless given one. */
+export class ChatTemplate {
+  constructor(
+    readonly source: string,
+    readonly where: string,
+    readonly sandbox: TemplateSandbox = new TemplateSandbox(),
+  ) {}
+
+  render(context: Record<string, unknown>): string {
+    return this.sandbox.render(this.source, context, this.where);
+  }
+
+  close(): void {
+    this.sandbox.close();
   }
 }
