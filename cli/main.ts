@@ -16,7 +16,7 @@ const program = new Command();
 program
   .name("tenslora")
   .description(
-    "Tensor-factorised low-rank adapters (TensLoRA) and LoRA for HuggingFace Transformers (image and text encoders, decoders), trained through ONNX Runtime",
+    "Tensor-factorised low-rank adapters (TensLoRA) and LoRA for HuggingFace Transformers (vision and text encoders, decoder LMs), trained through ONNX Runtime",
   )
   .option("--debug", "print the stack trace of any error")
   // commander's own errors (unknown option, missing argument) as one `tenslora:` line

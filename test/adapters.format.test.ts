@@ -12,7 +12,7 @@ import { CONSTRUCTIONS, modelShape, normalizeRanks } from "../src/adapters/const
 import { type ModelContext, loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { ConfigError, ShapeError, TargetNotFoundError } from "../src/errors.ts";
 import { readSafetensors, writeSafetensors, type TensorInput } from "../src/io/safetensors.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { type LoadedModel, loadModel } from "../src/models/load.ts";
 import { vit } from "../src/models/vit/model.ts";
 import type { WeightMap } from "../src/nn/params.ts";

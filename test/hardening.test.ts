@@ -26,11 +26,12 @@ import { checkBatchFits, checkRunOptions, prepareData } from "../src/experiments
 import { loadTrained, saveTrained } from "../src/train/artifacts.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { exportAsLora } from "../src/experiments/export.ts";
 import { mergeToFolder } from "../src/experiments/merge.ts";
 import { serveStudio } from "../studio/serve.ts";
 import { ROBERTA, VIT, pngClaiming, robertaWithTokenizer, tempDir, writeImageFolder } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const dir = tempDir();
 
@@ -207,7 +208,7 @@ test("one image per class: the empty test split is an error before training, nam
   const root = join(dir, "one-per-class");
   await writeImageFolder(root, { classes: 2, perClass: 1, size: 16 });
   await assert.rejects(
-    prepareData({ ...DEFAULTS, model: VIT, data: root }, () => {}),
+    prepareData({ ...DEFAULTS, model: VIT, data: root }, nodeRuntime, () => {}),
     (e: Error) => e instanceof DataError && /the test split of .* is empty \(2 train and 0 test examples\)/.test(e.message),
   );
 });

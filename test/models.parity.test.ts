@@ -13,7 +13,7 @@ import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { updateMatrixFolded } from "../src/adapters/reference.ts";
 import { toFloat32 } from "../src/io/dtype-convert.ts";
-import { modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import {

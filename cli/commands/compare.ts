@@ -17,6 +17,7 @@ import {
   compareOptions,
   parseBudgets,
   prepareData,
+  nodeRuntime,
 } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { type Reporter, compareReporter, reporter } from "../progress.ts";
@@ -74,12 +75,12 @@ export function register(program: Command): void {
     const out = typeof opts.out === "string" ? opts.out : cfg.task === "causal-lm" ? "runs/compare-lm" : "runs/compare";
     if (typeof opts.queue === "string")
       return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, { ...opts, out });
-    const prepared = await prepareData(cfg, (s) => rep.message(`warning: ${s}`));
+    const prepared = await prepareData(cfg, nodeRuntime, (s) => rep.message(`warning: ${s}`));
     const t0 = Date.now();
     // one bar over the runs once they are planned; each run trains quietly under it
     let runs: (Reporter & { runDone(line: string): void }) | undefined;
     await compare({
-      ...(await compareOptions(cfg, prepared, { ...grid, budgets, seeds, fullLr, outDir: out })),
+      ...(await compareOptions(cfg, prepared, { ...grid, budgets, seeds, fullLr, outDir: out, runtime: nodeRuntime })),
       onPlan: (n) => (runs = compareReporter(Boolean(opts.json), n)),
       onEvent: (run, e) => (runs ?? rep).event(e, run),
       onRunDone: (line) => runs?.runDone(line),

@@ -16,6 +16,7 @@ import {
   evaluateTaskData,
   evaluateTrained,
   loadTrainedModel,
+  nodeRuntime,
 } from "../../src/index.ts";
 
 const int = (flag: string, v: unknown, min: number): number | undefined => {
@@ -107,9 +108,14 @@ export function register(program: Command): void {
       };
       if (opts.model === undefined && opts.data === undefined) {
         if (!adapter) throw new ConfigError("eval of the embedded benchmark needs --adapter RUN_DIR/best (its base model classifies other digits)");
-        const tm = trained(await ensureEmbeddedModel());
+        const tm = trained(await ensureEmbeddedModel({ runtime: nodeRuntime }));
         const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
-        const opt = { split: opts.split as "test" | "train", batchSize: int("--batch-size", opts.batchSize, 1), threads: int("--threads", opts.threads, 1) };
+        const opt = {
+          runtime: nodeRuntime,
+          split: opts.split as "test" | "train",
+          batchSize: int("--batch-size", opts.batchSize, 1),
+          threads: int("--threads", opts.threads, 1),
+        };
         const r = await evaluateTaskData(tm, embeddedTransferData(100, 200, seed), opt);
         return console.log(opts.json ? JSON.stringify({ model: "embedded", adapter: opts.adapter, seed, ...r }) : table(r));
       }
@@ -121,6 +127,7 @@ export function register(program: Command): void {
       const sameData = run.data !== undefined && resolve(String(run.data)) === resolve(opts.data);
       const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
       const r = await evaluateTrained(tm, {
+        runtime: nodeRuntime,
         data: opts.data,
         format: str("dataFormat") as DataFormat | undefined,
         seed,
