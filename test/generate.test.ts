@@ -155,7 +155,10 @@ test("generateText streams decoded text and stops at a stop string or an end tok
     const run = async (opts: Parameters<typeof generateText>[3]) => {
       let out = "";
       let deltas = 0;
-      for await (const d of generateText(gen, tok, [text], opts)) (out += d.text), deltas++;
+      for await (const d of generateText(gen, tok, [text], opts)) {
+        out += d.text;
+        deltas++;
+      }
       return { out, deltas };
     };
     const all = await run({ maxNewTokens: 6, eosTokenIds: [] });

@@ -100,7 +100,11 @@ export function fakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
         // one byte every 20 ms: never silent long enough to stall, far below any useful rate
         let at = 0;
         const tick = setInterval(() => {
-          if (res.destroyed || at >= rest.length) return void (clearInterval(tick), res.end());
+          if (res.destroyed || at >= rest.length) {
+            clearInterval(tick);
+            res.end();
+            return;
+          }
           res.write(rest.subarray(at, ++at));
         }, 20);
         return;

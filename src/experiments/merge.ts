@@ -13,7 +13,6 @@ import { join, resolve } from "node:path";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { mergeAdapter } from "../adapters/merge.ts";
 import { ConfigError, internal } from "../errors.ts";
-import { writeFileAtomic } from "../io/safetensors.ts";
 import { buildModelGraph } from "../pipeline/build.ts";
 import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { LoadedModel } from "../models/load.ts";

@@ -42,7 +42,7 @@ export async function* generateText(gen: Generator, tok: LmTokenizer, prompts: s
   const outs: number[][] = prompts.map(() => []);
   // an end token ends its row without being part of the text
   const eos = new Set(opts.eosTokenIds ?? gen.eosTokenIds);
-  const isDone = (row: number, tokens: readonly number[]) => stops.length > 0 && decode(tokens)[1];
+  const isDone = (_row: number, tokens: readonly number[]) => stops.length > 0 && decode(tokens)[1];
   for await (const step of gen.tokens(ids, { ...opts, isDone })) {
     for (let r = 0; r < step.length; r++) {
       const t = step[r];

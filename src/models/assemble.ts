@@ -17,7 +17,7 @@ import { vit } from "./vit/model.ts";
 import { llama, mistral, qwen2 } from "./llama/model.ts";
 
 // The registry is heterogeneous by design: each family carries its own config and input types.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: each family's config and input types differ; callers go through the family's own methods
 export type AnyFamily = ModelFamily<any, any>;
 
 export const FAMILIES: Record<string, AnyFamily> = { vit, roberta, llama, mistral, qwen2 };
@@ -36,7 +36,7 @@ const RULES: Record<string, WeightRule[]> = {
 
 export interface LoadedModel {
   family: AnyFamily;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: the family's parsed config, typed by the family that reads it
   config: any;
   weights: WeightMap;
   dir: string;
