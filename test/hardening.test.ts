@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, rmSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { test } from "node:test";
 import { ConfigError, DataError, FormatError, TensLoRAError } from "../src/errors.ts";
 import { loadCheckpointTensors } from "../src/io/checkpoint.ts";
@@ -282,4 +282,24 @@ test("JSONL streams line by line in 1 MiB reads: lines across the read boundary,
     [(1 << 20) - 14, 2, 2, 4],
   );
   assert.throws(() => [...readLines(join(dir, "absent.jsonl"))], /absent\.jsonl cannot be read \(ENOENT/);
+});
+
+test("export and merge refuse a non-empty --out unless told to overwrite it; adapters record their model folder as an absolute path", async () => {
+  const model = loadModel(VIT);
+  const { set } = createAdapter(model, { construction: "qkv_depth", ranks: [2, 2, 2, 2], seed: 1 });
+  const src = join(dir, "to-export");
+  saveAdapter(src, set, { ...modelContext(model), baseModel: VIT });
+  const recorded = JSON.parse(readFileSync(join(src, "adapter_config.json"), "utf8")).base_model_name_or_path;
+  assert.equal(recorded, resolve(VIT), "not the relative path it was given");
+  for (const name of ["export-out", "merge-out"]) {
+    mkdirSync(join(dir, name), { recursive: true });
+    writeFileSync(join(dir, name, "notes.txt"), "mine");
+  }
+  assert.throws(() => exportAsLora(src, join(dir, "export-out")), /--out .*export-out already holds files \(notes\.txt\); pass a new folder, or --overwrite/);
+  await assert.rejects(mergeToFolder(VIT, src, join(dir, "merge-out")), /merge-out already holds files \(notes\.txt\)/);
+  assert.deepEqual(readdirSync(join(dir, "export-out")), ["notes.txt"], "refused before writing");
+  exportAsLora(src, join(dir, "export-out"), { overwrite: true });
+  assert.deepEqual(readdirSync(join(dir, "export-out")).sort(), ["adapter_config.json", "adapter_model.safetensors"]);
+  await mergeToFolder(VIT, src, join(dir, "merge-out"), { overwrite: true });
+  assert.ok(!readdirSync(join(dir, "merge-out")).includes("notes.txt"));
 });

@@ -13,6 +13,7 @@ interface ExportOptions {
   out: string;
   model?: string;
   maxRank?: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -24,12 +25,13 @@ export function register(program: Command): void {
     .requiredOption("--out <dir>", "output folder (adapter_config.json, adapter_model.safetensors)")
     .option("--model <dir>", "the model folder the adapter was trained on (default: the adapter's base_model_name_or_path)")
     .option("--max-rank <k>", "keep the k leading singular directions of each update and report the relative error")
+    .option("--overwrite", "replace what --out already holds (a non-empty folder is refused otherwise)")
     .option("--json", "print the result as JSON")
     .action((adapter: string, o: ExportOptions) => {
       if (o.to !== "lora") throw new ConfigError(`--to ${o.to} is not supported; the only export format is "lora" (PEFT LoRA)`);
       const maxRank = o.maxRank === undefined ? undefined : Number(o.maxRank);
       if (maxRank !== undefined && (!Number.isInteger(maxRank) || maxRank < 1)) throw new ConfigError(`--max-rank must be an integer ≥ 1, got "${o.maxRank}"`);
-      const r = exportAsLora(adapter, o.out, { model: o.model, maxRank });
+      const r = exportAsLora(adapter, o.out, { model: o.model, maxRank, overwrite: o.overwrite });
       if (o.json) console.log(JSON.stringify(r));
       else {
         const worst = r.modules.reduce((m, x) => Math.max(m, x.relative_error ?? 0), 0);

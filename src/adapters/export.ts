@@ -17,7 +17,7 @@ import { describeNonFinite } from "../tensor/finite.ts";
 import { leftSingularVectors, qr, singularValues } from "../tensor/linalg.ts";
 import { type AdapterSet, groupState, loraKeys } from "./adapter-set.ts";
 import { CONSTRUCTION_SPECS, tensorIndex } from "./constructions.ts";
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext } from "./format.ts";
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext, recordedBase } from "./format.ts";
 import { meanOverQueryHeads, sliceFactorsR } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
@@ -116,7 +116,7 @@ export function loraConfigJson(modules: LoraModule[], ctx: ModelContext, head: W
     init_lora_weights: true,
     inference_mode: true,
     modules_to_save: headModules.length ? headModules : null,
-    base_model_name_or_path: ctx.baseModel ?? null,
+    base_model_name_or_path: recordedBase(ctx.baseModel) ?? null,
     task_type: ctx.taskType ?? null,
   };
 }

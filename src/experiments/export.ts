@@ -5,6 +5,7 @@ import { loraModules, saveLoraFolder } from "../adapters/export.ts";
 import { ADAPTER_CONFIG } from "../adapters/format.ts";
 import { ConfigError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
+import { takeOutFolder } from "../io/out-folder.ts";
 import { loadAdapterForConfig } from "../pipeline/adapter-for-config.ts";
 import { LABELS_FILE } from "../train/artifacts.ts";
 
@@ -14,7 +15,7 @@ export interface ExportResult {
 }
 
 /** Export `adapterDir` (for `model`, default its base_model_name_or_path) to `outDir`. */
-export function exportAsLora(adapterDir: string, outDir: string, o: { model?: string; maxRank?: number } = {}): ExportResult {
+export function exportAsLora(adapterDir: string, outDir: string, o: { model?: string; maxRank?: number; overwrite?: boolean } = {}): ExportResult {
   if (!existsSync(join(adapterDir, ADAPTER_CONFIG)))
     throw new ConfigError(`${adapterDir} holds no ${ADAPTER_CONFIG}; pass an adapter folder (e.g. RUN_DIR/best)`);
   if (resolve(outDir) === resolve(adapterDir)) throw new ConfigError(`--out ${outDir} is the adapter folder; export to a new folder`);
@@ -27,6 +28,7 @@ export function exportAsLora(adapterDir: string, outDir: string, o: { model?: st
   }
   const { set, head, ctx } = loadAdapterForConfig(adapterDir, model);
   const modules = loraModules(set, o.maxRank);
+  takeOutFolder(outDir, o.overwrite);
   saveLoraFolder(outDir, modules, ctx, head);
   // a run's class names travel with its head
   if (existsSync(join(adapterDir, LABELS_FILE))) copyFileSync(join(adapterDir, LABELS_FILE), join(outDir, LABELS_FILE));
