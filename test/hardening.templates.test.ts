@@ -36,11 +36,8 @@ test("hostile chat templates end in one error naming the template and the record
     ["recursion", "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", /the chat_template failed: Maximum call stack size exceeded/],
     ["unclosed", "{{ messages[0]['content'] ", /the chat_template does not parse: /],
     ["raise", "{{ raise_exception('bad role') }}", /the chat_template failed: bad role$/],
-    [
-      "huge",
-      "{% for i in range(300000) %}{{ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' }}{% endfor %}",
-      /rendered 13800000 characters, more than the 4194304/,
-    ],
+    // few iterations of a long literal: over the size budget well within the time budget, even on a loaded machine
+    ["huge", `{% for i in range(2100) %}${"x".repeat(2100)}{% endfor %}`, /rendered 4410000 characters, more than the 4194304/],
     ["empty", "", /renders nothing for these 2 messages; check that it loops over "messages"/],
   ];
   for (const [name, template, why] of cases) {
