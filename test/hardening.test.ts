@@ -22,7 +22,7 @@ import { readLmJsonl } from "../src/data/lm-data.ts";
 import { positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
 import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infer.ts";
 import { DEFAULTS, loadConfigFile } from "../src/experiments/run-config.ts";
-import { checkBatchFits, checkRunOptions, prepareData } from "../src/experiments/run.ts";
+import { checkBatchFits, checkRunOptions, prepareData, trainConfig } from "../src/experiments/run.ts";
 import { loadTrained, saveTrained } from "../src/train/artifacts.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
@@ -302,4 +302,12 @@ test("export and merge refuse a non-empty --out unless told to overwrite it; ada
   assert.deepEqual(readdirSync(join(dir, "export-out")).sort(), ["adapter_config.json", "adapter_model.safetensors"]);
   await mergeToFolder(VIT, src, join(dir, "merge-out"), { overwrite: true });
   assert.ok(!readdirSync(join(dir, "merge-out")).includes("notes.txt"));
+});
+
+test("the default warm-up follows the task as --help says: 0 for images, 0.1 for text, classification and causal LM alike", () => {
+  assert.deepEqual(
+    (["image-classification", "text-classification", "causal-lm"] as const).map((t) => trainConfig(DEFAULTS, t).warmup),
+    [0, 0.1, 0.1],
+  );
+  assert.equal(trainConfig({ ...DEFAULTS, warmup: 0 }, "causal-lm").warmup, 0, "an explicit --warmup wins");
 });

@@ -98,7 +98,7 @@ export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
     weightDecay: cfg.weightDecay,
     epochs: cfg.epochs,
     batchSize: cfg.batchSize,
-    warmup: cfg.warmup >= 0 ? cfg.warmup : task === "text-classification" ? 0.1 : 0,
+    warmup: cfg.warmup >= 0 ? cfg.warmup : taskOf(task).defaultWarmup,
     minLr: cfg.minLr,
     seed: cfg.seed,
     evalEvery: cfg.evalEvery,

@@ -113,6 +113,7 @@ export function lmMetrics(t: TokenTotals): { loss: number; perplexity: number; n
 export const causalLm: TaskSpec = {
   name: "causal-lm",
   peftTaskType: "CAUSAL_LM",
+  defaultWarmup: 0.1,
   trainsHeadWithAdapter: false,
   labelShape: (batch, seqLen) => [batch, seqLen ?? 1],
   loss: causalLmLoss,

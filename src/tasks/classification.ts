@@ -66,10 +66,11 @@ export async function predict(
   return { preds: keep(preds), labels: keep(labels), skipped };
 }
 
-function classification(name: string, peftTaskType?: string): TaskSpec {
+function classification(name: string, defaultWarmup: number, peftTaskType?: string): TaskSpec {
   return {
     name,
     peftTaskType,
+    defaultWarmup,
     trainsHeadWithAdapter: true,
     labelShape: (batch) => [batch],
     loss: crossEntropy,
@@ -95,5 +96,5 @@ function classification(name: string, peftTaskType?: string): TaskSpec {
   };
 }
 
-export const imageClassification = classification("image-classification");
-export const textClassification = classification("text-classification", "SEQ_CLS");
+export const imageClassification = classification("image-classification", 0);
+export const textClassification = classification("text-classification", 0.1, "SEQ_CLS");

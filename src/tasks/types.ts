@@ -25,6 +25,8 @@ export interface TaskSpec {
   readonly name: string;
   /** PEFT's task_type for adapter_config.json (SEQ_CLS, CAUSAL_LM), when PEFT has one. */
   readonly peftTaskType?: string;
+  /** The warm-up fraction of the steps when `--warmup` is not given (the paper's code: 0 for images, 0.1 for text). */
+  readonly defaultWarmup: number;
   /** Whether "adapter+head" also trains the head (classification heads are new; an LM head is pretrained). */
   readonly trainsHeadWithAdapter: boolean;
   /** Shape of the int64 "labels" graph input for a batch. */
