@@ -75,7 +75,12 @@ export function register(program: Command): void {
     const out = typeof opts.out === "string" ? opts.out : cfg.task === "causal-lm" ? "runs/compare-lm" : "runs/compare";
     if (typeof opts.queue === "string")
       return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, { ...opts, out });
-    const prepared = await prepareData(cfg, nodeRuntime, (s) => rep.message(`warning: ${s}`));
+    const prepared = await prepareData(
+      cfg,
+      nodeRuntime,
+      (s) => rep.message(`warning: ${s}`),
+      (s) => rep.message(s),
+    );
     const t0 = Date.now();
     // one bar over the runs once they are planned; each run trains quietly under it
     let runs: (Reporter & { runDone(line: string): void }) | undefined;

@@ -44,6 +44,7 @@ export function register(program: Command): void {
           },
           shouldStop: () => stop,
           warn: (s) => rep.message(`warning: ${s}`),
+          log: (s) => rep.message(s),
         },
         resume ? "resume" : opts.overwrite ? "overwrite" : "new",
       );

@@ -37,12 +37,18 @@ export interface PreparedData {
   truncated?: number;
 }
 
-export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: string) => void = console.warn): Promise<PreparedData> {
+/** `warn` gets what the user should act on (skipped files); `log` the progress of preparing (the embedded model's pretraining). */
+export async function prepareData(
+  cfg: RunConfig,
+  runtime: Runtime,
+  warn: (s: string) => void = console.warn,
+  log: (s: string) => void = warn,
+): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
     if (cfg.task === "causal-lm") {
-      const model = await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log: warn });
+      const model = await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log });
       return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
     }
     if (cfg.task && cfg.task !== "image-classification")
@@ -138,6 +144,8 @@ export interface RunHooks {
   onEvent?: (e: TrainEvent) => void;
   shouldStop?: () => boolean;
   warn?: (s: string) => void;
+  /** Progress that is not a warning (the embedded model's pretraining). */
+  log?: (s: string) => void;
 }
 
 /**
@@ -149,7 +157,7 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
   const resume = mode === true || mode === "resume";
   // everything that can be checked without the folder is checked before it is taken, the flags first
   checkRunOptions(cfg);
-  const prepared = await prepareData(cfg, hooks.runtime, hooks.warn);
+  const prepared = await prepareData(cfg, hooks.runtime, hooks.warn, hooks.log ?? hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
   const tc = trainConfig(cfg, model.family.task);
