@@ -9,7 +9,6 @@
  */
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { join, resolve, sep } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
@@ -31,6 +30,7 @@ import { budgetLabel } from "../src/experiments/arms.ts";
 import { runDir } from "../src/experiments/compare.ts";
 import { type RunJob, jobId, parseRunJob } from "../src/sweep/jobs.ts";
 import { serveStudio } from "../studio/serve.ts";
+import { rawGet } from "./raw-get.ts";
 import { VIT, ROBERTA, pngClaiming, tempDir, tokenizerJson } from "./make-data.ts";
 import { readFileSync } from "node:fs";
 
@@ -330,16 +330,7 @@ test("fuzz: studio requests: 200 only for files under the root, 400/404 otherwis
   writeFileSync(join(site, "sub", "a.js"), "a");
   writeFileSync(join(dir, "secret.txt"), "secret");
   const { server, url } = await serveStudio(site);
-  const get = (path: string) =>
-    new Promise<{ status: number; body: string }>((done, fail) => {
-      const req = request(url, { path }, (res) => {
-        let body = "";
-        res.on("data", (d) => (body += d));
-        res.on("end", () => done({ status: res.statusCode ?? 0, body }));
-      });
-      req.on("error", fail);
-      req.end();
-    });
+  const get = (path: string) => rawGet(url, path);
   const piece = fc.oneof(
     fc.constantFrom("/", "..", ".", "%", "%2e", "%2f", "%5c", "%00", "%E0%A4%A", "%ff", "index.html", "sub", "a.js", "secret.txt", "?", "#", "//", "\\"),
     fc.string({ unit: fc.constantFrom("a", "%", "/", ".", "0", "f"), maxLength: 6 }),

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, rmSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
@@ -30,6 +29,7 @@ import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { exportAsLora } from "../src/experiments/export.ts";
 import { mergeToFolder } from "../src/experiments/merge.ts";
 import { serveStudio } from "../studio/serve.ts";
+import { rawGet } from "./raw-get.ts";
 import { ROBERTA, VIT, pngClaiming, robertaWithTokenizer, tempDir, writeImageFolder } from "./make-data.ts";
 import { nodeRuntime } from "../src/runtime/session.ts";
 
@@ -219,19 +219,6 @@ test("--config /missing.json names the file without speaking of a HuggingFace mo
     (e: Error) => /run config \/missing\.json cannot be read \(ENOENT\); check the path$/.test(e.message) && !/HuggingFace/.test(e.message),
   );
 });
-
-/** A raw GET (the path sent as written, not re-encoded by a URL parser): status and body. */
-function rawGet(url: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { path }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 test("the studio server answers malformed and escaping paths with 400/404 and keeps serving", async () => {
   const site = join(dir, "site");
