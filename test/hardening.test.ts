@@ -20,7 +20,8 @@ import { readLines } from "../src/data/files.ts";
 import { readLmJsonl } from "../src/data/lm-data.ts";
 import { positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
 import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infer.ts";
-import { DEFAULTS, loadConfigFile } from "../src/experiments/run-config.ts";
+import { loadConfigFile } from "../src/experiments/config-file.ts";
+import { DEFAULTS } from "../src/experiments/run-config.ts";
 import { checkBatchFits, checkRunOptions, prepareData, trainConfig } from "../src/experiments/run.ts";
 import { loadTrained, saveTrained } from "../src/train/artifacts.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
@@ -293,8 +294,8 @@ test("export and merge refuse a non-empty --out unless told to overwrite it; ada
 
 test("the default warm-up follows the task as --help says: 0 for images, 0.1 for text, classification and causal LM alike", () => {
   assert.deepEqual(
-    (["image-classification", "text-classification", "causal-lm"] as const).map((t) => trainConfig(DEFAULTS, t).warmup),
-    [0, 0.1, 0.1],
+    (["image-classification", "text-classification", "token-classification", "causal-lm"] as const).map((t) => trainConfig(DEFAULTS, t).warmup),
+    [0, 0.1, 0.1, 0.1],
   );
   assert.equal(trainConfig({ ...DEFAULTS, warmup: 0 }, "causal-lm").warmup, 0, "an explicit --warmup wins");
 });

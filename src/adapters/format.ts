@@ -10,7 +10,7 @@ import type { WeightMap } from "../nn/params.ts";
 import type { AdapterSet } from "./adapter-set.ts";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext, adapterFiles, adapterFromFiles } from "./adapter-files.ts";
 
-export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, HEAD_PREFIX, type ModelContext, adapterConfigJson, adapterFiles, adapterFromFiles } from "./adapter-files.ts";
+export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, HEAD_PREFIX, type ModelContext } from "./adapter-files.ts";
 
 /**
  * The model folder as base_model_name_or_path records it: absolute when it is a folder here, so

@@ -12,6 +12,7 @@ import { ChatTemplate, ChatTemplateError } from "./chat-template.ts";
 import { readDir, readLines, readText } from "./files.ts";
 import { TextTokenizer } from "./tokenize.ts";
 
+/** One turn of a conversation, as chat templates take it. */
 export interface ChatMessage {
   role: string;
   content: string;
