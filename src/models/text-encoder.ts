@@ -12,7 +12,7 @@ import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import { ConfigError } from "../errors.ts";
-import { ConfigReader, EPSILON, PROBABILITY } from "./config-fields.ts";
+import { ConfigReader, EPSILON, MAX_LAYERS, PROBABILITY } from "./config-fields.ts";
 import { adaptedLinears, encoderLinearSites } from "./encoder-sites.ts";
 import type { WeightRule } from "../io/weight-map.ts";
 import type { DerivedInput, ForwardOptions, LinearSite, ModelFamily, ModelOutputs, Task } from "./types.ts";
@@ -51,7 +51,7 @@ export function parseEncoderConfig(raw: Record<string, unknown>, source: string,
   const cfg: EncoderConfig = {
     vocabSize: r.int("vocab_size"),
     hiddenSize: r.int("hidden_size"),
-    numHiddenLayers: r.int("num_hidden_layers"),
+    numHiddenLayers: r.int("num_hidden_layers", undefined, 1, MAX_LAYERS),
     numAttentionHeads: r.int("num_attention_heads"),
     intermediateSize: r.int("intermediate_size"),
     maxPositionEmbeddings: r.int("max_position_embeddings"),
