@@ -20,6 +20,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext } from "./format.ts"
 import { meanOverQueryHeads, sliceFactorsR } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
+/** One PEFT LoRA module (A and B of a linear layer), as a TensLoRA adapter exports to PEFT. */
 export interface LoraModule {
   site: LinearSite;
   /** [r, in]. */

@@ -14,6 +14,7 @@ export interface ExportedModule {
   relative_error?: number;
 }
 
+/** What exporting a TensLoRA adapter as PEFT LoRA wrote, and how closely the LoRA matches. */
 export interface ExportResult {
   dir: string;
   modules: ExportedModule[];

@@ -27,7 +27,9 @@ import { tokenizerMetadata } from "./gguf-vocab.ts";
 import { loadTrainedModel } from "./infer.ts";
 import { mergedWeights } from "./merge.ts";
 
+/** The tensor types `export --to gguf` writes: float32, float16, or llama.cpp's 8-bit Q8_0. */
 export const GGUF_OUT_TYPES = ["f32", "f16", "q8_0"] as const;
+/** A GGUF tensor type (one of `GGUF_OUT_TYPES`). */
 export type GgufOutType = (typeof GGUF_OUT_TYPES)[number];
 
 /** llama.cpp's general.file_type (llama_ftype) of each out type. */
@@ -184,6 +186,7 @@ export function writeLoraGguf(path: string, model: LoadedModel, modules: LoraMod
 
 export const GGUF_FILES = { adapter: "adapter.gguf", base: "base.gguf", merged: "merged.gguf" } as const;
 
+/** What exporting a decoder adapter as a llama.cpp LoRA GGUF wrote. */
 export interface GgufExportResult {
   dir: string;
   arch: string;

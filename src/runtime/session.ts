@@ -8,7 +8,8 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import type { Graph } from "../ir/graph.ts";
-import { WeightStore, exportModel } from "../onnx/export.ts";
+import { exportModel } from "../onnx/export.ts";
+import { WeightStore } from "../onnx/weight-store.ts";
 import { graphOf, inlineWeights } from "../onnx/model-file.ts";
 import { onnx } from "../onnx/proto.ts";
 import { type Quantization, quantizeDynamicInt8 } from "../onnx/quantize.ts";
@@ -39,6 +40,7 @@ export function nodeRuntimeWith(o: { quantize?: Quantization }): Runtime {
 
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
 
+/** How to compile a graph for onnxruntime-node: outputs, threads, optimisation, providers. */
 export interface CompileOptions {
   /** Graph outputs to compute (default: all). */
   outputs?: string[];
@@ -116,6 +118,7 @@ async function createSession(model: string | Uint8Array, options: ort.InferenceS
   }
 }
 
+/** Compile a graph into an onnxruntime-node session (CPU, or the providers TENSLORA_EP names). */
 export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<OrtCompiledGraph> {
   const outputs = opts.outputs ?? [...graph.outputs.keys()];
   const bytes = exportModel(graph, { outputs, store: opts.store, fuse: opts.fuse });
