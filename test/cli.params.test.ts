@@ -169,7 +169,7 @@ test("tenslora params: bad flags are ConfigErrors that say what is valid", () =>
   const cases: [Partial<ParamsOptions>, RegExp][] = [
     [{ construction: "att", ranks: "0" }, /integer ≥ 1, got 0/],
     [{ construction: "att", ranks: "2,1.5,2" }, /integer ≥ 1, got 1.5/],
-    [{ construction: "qkv", ranks: "a,b" }, /--ranks must be one integer or a comma-separated list/],
+    [{ construction: "qkv", ranks: "a,b" }, /--ranks takes positive integers separated by commas \(one integer or a comma-separated list/],
     [{ construction: "tucker5" }, /unknown construction "tucker5"; valid constructions: lora, att, qkv, depth, att_qkv, att_depth, qkv_depth, att_qkv_depth/],
     [{ ranks: "8", budget: "1000" }, /give one of --ranks, --budget or --iso-lora, not --ranks and --budget/],
     [{ construction: "qkv_depth", budget: "10" }, /below the smallest "qkv_depth"/],

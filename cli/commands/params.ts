@@ -30,6 +30,7 @@ import {
   planAdapter,
   presetOptions,
   tensorModes,
+  parseRanks,
 } from "../../src/index.ts";
 
 /** The command's flags as commander parses them (all strings, as typed). */
@@ -78,14 +79,6 @@ export interface ParamsRow {
   /** Set when the ranks were solved for a budget. */
   budget?: number;
   groups: GroupRow[];
-}
-
-function parseRanks(text: string): number[] {
-  const parts = text.split(",").map((s) => s.trim());
-  if (parts.some((p) => !/^[+-]?\d+(\.\d+)?$/.test(p))) {
-    throw new ConfigError(`--ranks must be one integer or a comma-separated list (e.g. 8 or 8,8,3,12), got "${text}"`);
-  }
-  return parts.map(Number);
 }
 
 function parseCount(flag: string, text: string, integer: boolean): number {

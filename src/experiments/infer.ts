@@ -31,6 +31,7 @@ import { type MetricsSummary, summarize } from "../tasks/metrics.ts";
 import type { SplitName, TaskData } from "../tasks/task-data.ts";
 import { predict } from "../tasks/classification.ts";
 import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionLimit, taskDataFor } from "./datasets.ts";
+import { taskOf } from "../tasks/index.ts";
 
 const HEAD_PREFIX = "base_model.model.";
 
@@ -217,7 +218,7 @@ export function checkInputs(inputs: Record<string, HostTensor>, model: LoadedMod
 
 /** pixel_values [N, C, S, S] for image files through the model's preprocessing. */
 export async function imageInputs(model: LoadedModel, paths: string[]): Promise<Record<string, HostTensor>> {
-  if (model.family.task !== "image-classification")
+  if (taskOf(model.family.task).input !== "image")
     throw new ConfigError(`--images needs an image model; ${model.dir} is ${model.family.modelType} (use --text)`);
   const cfg = model.config as { numChannels: number; imageSize: number };
   const proc = new ImageProcessor(modelImageConfig(model));
@@ -331,6 +332,7 @@ export function predictions(logits: HostTensor, labels: string[]): Prediction[] 
   });
 }
 
+/** A token classifier's answer for one token: the token, its label and the label's probability. */
 export interface TokenTag {
   token: string;
   label: string;

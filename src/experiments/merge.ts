@@ -26,6 +26,7 @@ import { type NodeProto, int64Tensor, node, onnx } from "../onnx/proto.ts";
 import { type Quantization, quantizeDynamicInt8 } from "../onnx/quantize.ts";
 import { saveModelFolder } from "../train/artifacts.ts";
 import { loadTrainedModel } from "./infer.ts";
+import { taskOf } from "../tasks/index.ts";
 
 /** Files of a HF folder that describe its inputs, copied beside the merged weights. */
 export const PROCESSOR_FILES = [
@@ -108,30 +109,29 @@ export async function mergeToFolder(modelDir: string, adapterDir: string | undef
 // ---------------------------------------------------------------------------------------------
 // ONNX export with dynamic dims
 
-/** Inputs the model computes from others (RoBERTa): nodes that produce them from input_ids. */
+/** The inputs the family derives in an export (exportDerivedInputs): nodes that produce them from input_ids. */
 function deriveInputs(model: LoadedModel, g: GraphProto): void {
-  const cfg = model.config as { padTokenId?: number; typeVocabSize?: number };
   const nodes: NodeProto[] = [];
   const drop = new Set<string>();
   const has = (n: string) => g.input.some((v) => v.name === n);
-  if (has("position_ids")) {
-    // HF create_position_ids_from_input_ids: cumsum of the non-pad mask, offset by the pad id; pads keep it
-    const pad = cfg.padTokenId ?? 1;
-    g.initializer.push(int64Tensor("_pos_pad", [pad], true), int64Tensor("_pos_axis", [1], true));
-    nodes.push(
-      node("Equal", ["input_ids", "_pos_pad"], ["_pos_eq"]),
-      node("Not", ["_pos_eq"], ["_pos_ne"]),
-      node("Cast", ["_pos_ne"], ["_pos_mask"], { to: onnx.TensorProto.DataType.INT64 }),
-      node("CumSum", ["_pos_mask", "_pos_axis"], ["_pos_cum"]),
-      node("Mul", ["_pos_cum", "_pos_mask"], ["_pos_kept"]),
-      node("Add", ["_pos_kept", "_pos_pad"], ["position_ids"]),
-    );
-    drop.add("position_ids");
-  }
-  if (has("token_type_ids") && (cfg.typeVocabSize ?? 1) <= 1) {
-    g.initializer.push(int64Tensor("_tt_zero", [0], true));
-    nodes.push(node("Mul", ["input_ids", "_tt_zero"], ["token_type_ids"]));
-    drop.add("token_type_ids");
+  for (const d of model.family.exportDerivedInputs?.(model.config) ?? []) {
+    if (!has(d.name)) continue;
+    if (d.rule === "pad-offset") {
+      // HF create_position_ids_from_input_ids: cumsum of the non-pad mask, offset by the pad id; pads keep it
+      g.initializer.push(int64Tensor("_pos_pad", [d.padTokenId], true), int64Tensor("_pos_axis", [1], true));
+      nodes.push(
+        node("Equal", ["input_ids", "_pos_pad"], ["_pos_eq"]),
+        node("Not", ["_pos_eq"], ["_pos_ne"]),
+        node("Cast", ["_pos_ne"], ["_pos_mask"], { to: onnx.TensorProto.DataType.INT64 }),
+        node("CumSum", ["_pos_mask", "_pos_axis"], ["_pos_cum"]),
+        node("Mul", ["_pos_cum", "_pos_mask"], ["_pos_kept"]),
+        node("Add", ["_pos_kept", "_pos_pad"], [d.name]),
+      );
+    } else {
+      g.initializer.push(int64Tensor("_tt_zero", [0], true));
+      nodes.push(node("Mul", ["input_ids", "_tt_zero"], [d.name]));
+    }
+    drop.add(d.name);
   }
   const hf = new Set([...model.family.inputNames.required, ...model.family.inputNames.optional]);
   const unknown = g.input.filter((v) => !drop.has(v.name!) && !hf.has(v.name!)).map((v) => v.name);
@@ -167,12 +167,12 @@ export interface OnnxExport {
  * present.N.key/value). Config.json is the caller's (see transformersJsConfig).
  */
 export function exportOnnx(model: LoadedModel, outDir: string, opts: OnnxExportOptions = {}): OnnxExport {
-  const task = model.family.task;
-  const lm = task === "causal-lm";
+  const task = taskOf(model.family.task);
+  const lm = task.generates;
   const built = buildModelGraph({
     model,
     batch: BATCH,
-    seqLen: task === "image-classification" ? undefined : SEQ,
+    seqLen: task.input === "image" ? undefined : SEQ,
     past: lm ? PAST : undefined,
     trainable: "none",
   });

@@ -146,12 +146,13 @@ export function applyConfig(base: RunConfig, values: Record<string, unknown>, so
   return out as unknown as RunConfig;
 }
 
-/** Parse "8,8,3,12" into positive integers. */
+/** Parse "8" or "8,8,3,12" into positive integers (the one parser of --ranks). */
 export function parseRanks(s: string): number[] {
   const parts = s.split(",").map((x) => x.trim());
-  const ranks = parts.map(Number);
-  if (!parts.length || ranks.some((r) => !Number.isInteger(r) || r < 1)) {
-    throw new ConfigError(`--ranks takes positive integers separated by commas (e.g. 8,8,3,12), got "${s}"`);
+  if (parts.some((p) => !/^[+-]?\d+(\.\d+)?$/.test(p))) {
+    throw new ConfigError(`--ranks takes positive integers separated by commas (one integer or a comma-separated list, e.g. 8 or 8,8,3,12), got "${s}"`);
   }
-  return ranks;
+  const bad = parts.find((p) => !Number.isInteger(Number(p)) || Number(p) < 1);
+  if (bad !== undefined) throw new ConfigError(`--ranks: a rank must be an integer ≥ 1, got ${bad} (in "${s}")`);
+  return parts.map(Number);
 }

@@ -87,20 +87,25 @@ function presetAdapter(model: LoadedModel, cfg: RunConfig): { adapter: AdapterSe
   return { adapter: set, trainable: "adapter+head", warnings };
 }
 
-/** The trainer's settings for a run's configuration and task. */
-export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
-  const metrics = taskOf(task).metrics;
-  const metric = cfg.metric || metrics[0];
-  if (!metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${metrics.join(", ")}`);
+/** What trainConfig checks without knowing the task: option ranges, the validation fraction, the core learning-rate scale. */
+export function checkTrainSettings(cfg: RunConfig): void {
   checkRunOptions(cfg);
   checkValFraction(cfg.valFraction);
   if (!(cfg.coreLrScale > 0)) throw new ConfigError(`--core-lr-scale must be a positive number, got ${cfg.coreLrScale}`);
+}
+
+/** The trainer's settings for a run's configuration and task. */
+export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
+  const spec = taskOf(task);
+  const metric = cfg.metric || spec.metrics[0];
+  if (!spec.metrics.includes(metric)) throw new ConfigError(`unknown metric "${cfg.metric}" for ${task}; valid: ${spec.metrics.join(", ")}`);
+  checkTrainSettings(cfg);
   return {
     lr: cfg.lr,
     weightDecay: cfg.weightDecay,
     epochs: cfg.epochs,
     batchSize: cfg.batchSize,
-    warmup: cfg.warmup >= 0 ? cfg.warmup : task === "text-classification" || task === "token-classification" ? 0.1 : 0,
+    warmup: cfg.warmup >= 0 ? cfg.warmup : spec.defaultWarmup,
     minLr: cfg.minLr,
     seed: cfg.seed,
     evalEvery: cfg.evalEvery,

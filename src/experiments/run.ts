@@ -103,9 +103,16 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
   // a model that does several tasks takes the one its data means (tagged words: token classification)
   const task = (cfg.task || undefined) as Task | undefined;
   const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed, task: task ?? dataTask(split.kind) });
-  const probe = await load(cfg.seed);
+  let probe: LoadedModel | undefined = await load(cfg.seed);
   const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
-  return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
+  const data = taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment });
+  // the first model asked for with the run's seed is the one loaded for the data; it is handed out once (training changes it)
+  const loadFresh = async (seed: number) => {
+    const m = seed === cfg.seed ? probe : undefined;
+    if (m) probe = undefined;
+    return m ?? load(seed);
+  };
+  return { data, loadModel: loadFresh, embedded: false, skipped };
 }
 
 /** The embedded POS benchmark (Brown sentences, coarse tags) on the encoder in `modelDir`. */

@@ -56,7 +56,7 @@ export class Generator {
 
   /** Compile the step graph of `model` (with `adapter` applied unmerged, if given). */
   static async create(model: LoadedModel, adapter: AdapterSet | undefined, opts: { runtime: Runtime; threads?: number }): Promise<Generator> {
-    if (model.family.task !== "causal-lm")
+    if (!model.family.cacheInputs)
       throw new ConfigError(`generation needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
     const built = buildModelGraph({ model, adapter, batch: BATCH, seqLen: SEQ, past: PAST, trainable: "none", lastLogits: true });
     const compiler = opts.runtime.compiler();

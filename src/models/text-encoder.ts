@@ -15,7 +15,8 @@ import { ConfigError } from "../errors.ts";
 import { ConfigReader, EPSILON, PROBABILITY } from "./config-fields.ts";
 import { adaptedLinears, encoderLinearSites } from "./encoder-sites.ts";
 import type { WeightRule } from "../io/weight-map.ts";
-import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs, Task } from "./types.ts";
+import type { DerivedInput, ForwardOptions, LinearSite, ModelFamily, ModelOutputs, Task } from "./types.ts";
+import { DROPOUT_KEYS } from "./dropout-keys.ts";
 
 /** BertConfig / RobertaConfig as HuggingFace stores them. */
 export interface EncoderConfig {
@@ -98,6 +99,8 @@ export interface PositionScheme {
   limit(cfg: EncoderConfig): number;
   /** Host-side position ids, for schemes that feed them. */
   feed?(cfg: EncoderConfig, inputIds: BigInt64Array, batch: number, seq: number): BigInt64Array;
+  /** How an exported graph computes the fed position ids from input_ids (schemes that feed them). */
+  exportRule?(cfg: EncoderConfig): DerivedInput;
 }
 
 /** What a family's encoder body is: its model type, parameter prefix, positions and config defaults. */
@@ -108,13 +111,6 @@ export interface EncoderBody {
   positions: PositionScheme;
   parseConfig(raw: Record<string, unknown>, source: string): EncoderConfig;
 }
-
-/**
- * Dropout keys, so that a resumed run draws the same masks: embeddings 0, attention probabilities
- * of layer l ATTENTION + l, attention output HIDDEN_ATTENTION + l, MLP output HIDDEN_MLP + l, the
- * head from HEAD on.
- */
-export const DROPOUT_KEYS = { attention: 1000, attentionOutput: 2000, mlpOutput: 3000, head: 4000 } as const;
 
 /** A text-encoder family for one task: `body` with `head`, HuggingFace's class `architecture` ("BertForTokenClassification"). */
 export function encoderFamily(body: EncoderBody, architecture: string, head: EncoderHead): ModelFamily<EncoderConfig, EncoderInputs> {
@@ -171,7 +167,7 @@ export function encoderFamily(body: EncoderBody, architecture: string, head: Enc
       b.add(b.gather(s.get(`${e}.word_embeddings.weight`), inp.inputIds), b.gather(s.get(`${e}.token_type_embeddings.weight`), inp.tokenTypeIds)),
       b.gather(s.get(`${e}.position_embeddings.weight`), positions),
     ); // [B, T, d]
-    h = drop(ln(`${e}.LayerNorm`, h), 0);
+    h = drop(ln(`${e}.LayerNorm`, h), DROPOUT_KEYS.embeddings);
     const mask = additiveMask(b.cast(inp.attentionMask, "float32")); // [B, 1, 1, T]
 
     for (let l = 0; l < cfg.numHiddenLayers; l++) {
@@ -182,9 +178,9 @@ export function encoderFamily(body: EncoderBody, architecture: string, head: Enc
       const ctx = attention(qy, ky, vy, {
         heads: cfg.numAttentionHeads,
         mask,
-        dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + DROPOUT_KEYS.attention + l, source: opts.dropout.source } : undefined,
+        dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + DROPOUT_KEYS.attention(l), source: opts.dropout.source } : undefined,
       });
-      const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, [o])[0], DROPOUT_KEYS.attentionOutput + l), h));
+      const a = ln(`${lp}.attention.output.LayerNorm`, b.add(drop(dense(ctx, [o])[0], DROPOUT_KEYS.attentionOutput(l)), h));
       const mlp = geluMlp(
         a,
         s.get(`${fc1.path}.weight`),
@@ -193,10 +189,10 @@ export function encoderFamily(body: EncoderBody, architecture: string, head: Enc
         s.get(`${fc2.path}.bias`),
         (v, k) => opts.hook?.(v, [k === 1 ? fc1 : fc2])[0],
       );
-      h = ln(`${lp}.output.LayerNorm`, b.add(drop(mlp, DROPOUT_KEYS.mlpOutput + l), a));
+      h = ln(`${lp}.output.LayerNorm`, b.add(drop(mlp, DROPOUT_KEYS.mlpOutput(l)), a));
       if (opts.checkpointLayers) checkpoint([layerIn], [h]);
     }
-    return { logits: spec.head.logits(s, cfg, h, (x, k) => drop(x, DROPOUT_KEYS.head + k)), lastHiddenState: h };
+    return { logits: spec.head.logits(s, cfg, h, (x, k) => drop(x, DROPOUT_KEYS.head(k))), lastHiddenState: h };
   };
 
   const optional = (cfg: EncoderConfig) => spec.head.optional?.(cfg).map(([k]) => k) ?? [];
@@ -223,6 +219,10 @@ export function encoderFamily(body: EncoderBody, architecture: string, head: Enc
     optionalParameters: optional,
     checkpointRules,
     maxSequenceLength: spec.positions.limit,
+    exportDerivedInputs: (cfg) => [
+      ...(spec.positions.exportRule ? [spec.positions.exportRule(cfg)] : []),
+      ...(cfg.typeVocabSize <= 1 ? [{ name: "token_type_ids", rule: "zeros" } as const] : []),
+    ],
     linearSites,
     inputs: (s, _cfg, batch: Dim, seqLen?: Dim) => {
       const T = seqLen ?? 128;

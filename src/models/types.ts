@@ -92,4 +92,13 @@ export interface ModelFamily<C, I> {
   readonly adapterTargets?: readonly string[];
   /** Checkpoint keys to rename or ignore for this config (default: none). */
   checkpointRules?(cfg: C): WeightRule[];
+  /** Graph inputs an exported model computes itself, because HF callers do not feed them (default: none). */
+  exportDerivedInputs?(cfg: C): DerivedInput[];
 }
+
+/** How an exported graph computes an input from `input_ids`. */
+export type DerivedInput =
+  /** Positions counted over the non-pad tokens and offset by the pad id; pads keep the pad id (RoBERTa). */
+  | { name: "position_ids"; rule: "pad-offset"; padTokenId: number }
+  /** One token type for every token. */
+  | { name: "token_type_ids"; rule: "zeros" };

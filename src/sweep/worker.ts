@@ -19,7 +19,8 @@ import { type RunSummary, compareOptions, resolveBudget, runDir, runOne } from "
 import { runSummary } from "../experiments/curve.ts";
 import type { RunConfig } from "../experiments/run-config.ts";
 import { parseRanks } from "../experiments/run-config.ts";
-import { type PreparedData, backboneParams, prepareData, runTraining, trainConfig } from "../experiments/run.ts";
+import { type PreparedData, backboneParams, prepareData, runTraining } from "../experiments/run.ts";
+import { checkTrainSettings } from "../experiments/run-plan.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { LOCK } from "../train/run-folder.ts";
 import type { TrainEvent } from "../train/trainer.ts";
@@ -101,7 +102,7 @@ function checkSettings(job: RunJob, cfg: RunConfig): void {
         };
   expandArms(armGrid(arm));
   if (cfg.ranks) parseRanks(cfg.ranks);
-  trainConfig(cfg, "image-classification");
+  checkTrainSettings(cfg);
 }
 
 const checkpointStep = (dir: string): number => listCheckpoints(dir)[0]?.step ?? 0;

@@ -108,6 +108,9 @@ export function lmMetrics(t: TokenTotals): { loss: number; perplexity: number; n
 export const causalLm: TaskSpec = {
   name: "causal-lm",
   peftTaskType: "CAUSAL_LM",
+  input: "text",
+  generates: true,
+  defaultWarmup: 0,
   trainsHeadWithAdapter: false,
   labelShape: (batch, seqLen) => [batch, seqLen ?? 1],
   loss: causalLmLoss,

@@ -69,10 +69,13 @@ export async function predict(
   return { preds: keep(preds), labels: keep(labels), skipped };
 }
 
-function classification(name: string, peftTaskType?: string): TaskSpec {
+function classification(name: string, input: "image" | "text", defaultWarmup: number, peftTaskType?: string): TaskSpec {
   return {
     name,
     peftTaskType,
+    input,
+    generates: false,
+    defaultWarmup,
     trainsHeadWithAdapter: true,
     labelShape: (batch) => [batch],
     loss: crossEntropy,
@@ -98,5 +101,6 @@ function classification(name: string, peftTaskType?: string): TaskSpec {
   };
 }
 
-export const imageClassification = classification("image-classification");
-export const textClassification = classification("text-classification", "SEQ_CLS");
+export const imageClassification = classification("image-classification", "image", 0);
+// BERT-style fine-tuning recipes warm up over the first 10 % of the steps
+export const textClassification = classification("text-classification", "text", 0.1, "SEQ_CLS");

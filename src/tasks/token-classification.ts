@@ -87,6 +87,10 @@ export function tokenMetrics(tags: TaggedSentences, names: readonly string[]): T
 export const tokenClassification: TaskSpec = {
   name: "token-classification",
   peftTaskType: "TOKEN_CLS",
+  input: "text",
+  generates: false,
+  // BERT-style fine-tuning recipes warm up over the first 10 % of the steps
+  defaultWarmup: 0.1,
   trainsHeadWithAdapter: true,
   labelShape: (batch, seqLen) => [batch, seqLen ?? 1],
   loss: tokenClassificationLoss,

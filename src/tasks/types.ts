@@ -25,6 +25,12 @@ export interface TaskSpec {
   readonly name: string;
   /** PEFT's task_type for adapter_config.json (SEQ_CLS, CAUSAL_LM), when PEFT has one. */
   readonly peftTaskType?: string;
+  /** The data a model of this task reads. */
+  readonly input: "image" | "text";
+  /** The model generates tokens: its export and `generate` run one step with a KV cache. */
+  readonly generates: boolean;
+  /** The warm-up fraction of the schedule unless the run sets one. */
+  readonly defaultWarmup: number;
   /** Whether "adapter+head" also trains the head (classification heads are new; an LM head is pretrained). */
   readonly trainsHeadWithAdapter: boolean;
   /** Shape of the int64 "labels" graph input for a batch. */

@@ -11,6 +11,7 @@ import { dropout, linear, rmsNorm, rotary, scaledDotProduct, swiglu } from "../.
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
 import type { HostTensor } from "../../tensor/host.ts";
+import { DROPOUT_KEYS } from "../dropout-keys.ts";
 import { adaptedLinears } from "../encoder-sites.ts";
 import { addDims, mulDims } from "../../ir/dtype-shape.ts";
 import type { ForwardOptions, KeyValue, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
@@ -130,7 +131,7 @@ function groupedAttention(
   rope: { cos: Value; sin: Value },
   mask: Value,
   drop: ForwardOptions["dropout"],
-  key: number,
+  layer: number,
   cache?: { past: KeyValue; present: KeyValue[] },
 ): Value {
   const [B, T] = q.shape;
@@ -151,7 +152,7 @@ function groupedAttention(
   const p = drop?.attention ?? 0;
   const out = scaledDotProduct(b.reshape(qh, [B, Hkv, mulDims(n, T), dh]), kh, vh, {
     mask,
-    dropout: drop && p > 0 ? { p, seed: drop.seed + 1000 + key, source: drop.source } : undefined,
+    dropout: drop && p > 0 ? { p, seed: drop.seed + DROPOUT_KEYS.attention(layer), source: drop.source } : undefined,
   }); // [B, Hkv, n·T, dh]
   return b.reshape(b.transpose(b.reshape(out, [B, Hkv, n, T, dh]), [0, 3, 1, 2, 4]), [B, T, H * dh]);
 }
@@ -186,9 +187,9 @@ function forward(s: ParamScope, cfg: DecoderConfig, inp: DecoderInputs, opts: Fo
     const layerIn = h;
     const [qy, ky, vy] = dense(norm(`${lp}.input_layernorm`, h), [q, k, v]);
     const ctx = groupedAttention(cfg, qy, ky, vy, rope, mask, opts.dropout, l, inp.cache && { past: inp.cache.past[l], present });
-    h = b.add(h, drop(dense(ctx, [o])[0], 2000 + l));
+    h = b.add(h, drop(dense(ctx, [o])[0], DROPOUT_KEYS.attentionOutput(l)));
     const [gy, uy] = dense(norm(`${lp}.post_attention_layernorm`, h), [gate, up]);
-    h = b.add(h, drop(dense(swiglu(gy, uy), [down])[0], 3000 + l));
+    h = b.add(h, drop(dense(swiglu(gy, uy), [down])[0], DROPOUT_KEYS.mlpOutput(l)));
     if (opts.checkpointLayers) checkpoint([layerIn], [h]);
   }
   const lastHiddenState = norm("model.norm", h);
@@ -235,6 +236,7 @@ function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfi
     },
     inputNames: { required: ["input_ids"], optional: ["attention_mask"] },
     adapterTargets: ["q_proj", "k_proj", "v_proj"],
+    maxSequenceLength: (cfg) => cfg.maxPositionEmbeddings,
     checkpointRules: (cfg) => [{ ignore: /rotary_emb\.inv_freq$/ }, ...(cfg.tieWordEmbeddings ? [{ ignore: LM_HEAD }] : [])],
   };
 }

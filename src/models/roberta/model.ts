@@ -28,6 +28,7 @@ const positions: PositionScheme = {
   // the table's first pad + 1 rows are never a real token's position
   limit: (cfg) => cfg.maxPositionEmbeddings - cfg.padTokenId - 1,
   feed: (cfg, ids, B, T) => robertaPositionIds(ids, B, T, cfg.padTokenId),
+  exportRule: (cfg) => ({ name: "position_ids", rule: "pad-offset", padTokenId: cfg.padTokenId }),
 };
 
 const sequenceHead: EncoderHead = {

@@ -8,6 +8,7 @@ import { attention, dropout, geluMlp, layerNorm, linear } from "../../ir/functio
 import type { Dim } from "../../ir/dtype-shape.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
+import { DROPOUT_KEYS } from "../dropout-keys.ts";
 import { adaptedLinears, encoderLinearSites } from "../encoder-sites.ts";
 import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type ViTConfig, parseViTConfig } from "./config.ts";
@@ -84,7 +85,7 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
 
   const cls = b.expand(s.get(`${P}embeddings.cls_token`), [B, 1, d]);
   let h = b.concat([cls, patchEmbed(s, cfg, pixelValues)], 1); // [B, T, d]
-  h = drop(b.add(h, s.get(`${P}embeddings.position_embeddings`)), hp, 0);
+  h = drop(b.add(h, s.get(`${P}embeddings.position_embeddings`)), hp, DROPOUT_KEYS.embeddings);
 
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     const lp = layerPath(l);
@@ -95,11 +96,11 @@ function forward(s: ParamScope, cfg: ViTConfig, { pixelValues }: ViTInputs, opts
     const [qy, ky, vy] = dense(x, [q, k, v]);
     const ctx = attention(qy, ky, vy, {
       heads: cfg.numAttentionHeads,
-      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + 1000 + l, source: opts.dropout.source } : undefined,
+      dropout: opts.dropout && ap > 0 ? { p: ap, seed: opts.dropout.seed + DROPOUT_KEYS.attention(l), source: opts.dropout.source } : undefined,
     });
-    h = b.add(drop(dense(ctx, [o])[0], hp, 2000 + l), h);
+    h = b.add(drop(dense(ctx, [o])[0], hp, DROPOUT_KEYS.attentionOutput(l)), h);
     const mlp = geluMlp(ln("layernorm_after", h), ...weightBias(fc1), ...weightBias(fc2), (v, k) => opts.hook?.(v, [k === 1 ? fc1 : fc2])[0]);
-    h = b.add(drop(mlp, hp, 3000 + l), h);
+    h = b.add(drop(mlp, hp, DROPOUT_KEYS.mlpOutput(l)), h);
     if (opts.checkpointLayers) checkpoint([layerIn], [h]);
   }
   const lastHiddenState = layerNorm(h, s.get(`${P}layernorm.weight`), s.get(`${P}layernorm.bias`), cfg.layerNormEps);
@@ -122,4 +123,6 @@ export const vit: ModelFamily<ViTConfig, ViTInputs> = {
   forward,
   feeds: (_cfg, hf) => ({ pixel_values: hf.pixel_values }),
   inputNames: { required: ["pixel_values"], optional: [] },
+  // the pooler of ViTModel checkpoints: ViTForImageClassification reads the CLS token instead
+  checkpointRules: () => [{ ignore: /vit\.pooler\..+/ }],
 };
