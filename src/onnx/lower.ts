@@ -95,6 +95,50 @@ function lowerMatMul(ctx: LowerCtx, n: Node<Op.MatMul>): void {
 }
 
 /**
+ * x · Ŵᵀ is com.microsoft MatMulNBits on the codes (its own layout and zero point 2^(bits−1),
+ * accuracy level 0: float32 arithmetic). x · Ŵ, the backward pass, has no such kernel (MatMulNBits
+ * on a transposed packing would quantize Ŵᵀ in other blocks, a different Ŵ); it dequantizes Ŵ, a
+ * float32 temporary freed after its one MatMul. DequantizeLinear with scale 1 turns the bytes into
+ * floats because ONNX Runtime never constant-folds it: a Cast there would be folded at load into a
+ * float32 initializer that lives as long as the session.
+ */
+function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
+  const [[x, codes, scales], [y]] = io(ctx, n);
+  const { bits, block, k, transB } = n.params;
+  const [rows, blocks] = n.inputs[1].shape as number[];
+  if (transB) {
+    return ctx.emit(node("MatMulNBits", [x, codes, scales], [y], { K: k, N: rows, bits, block_size: block, accuracy_level: 0 }, "com.microsoft"));
+  }
+  const [bytes, w3, w] = [ctx.fresh("qbytes"), ctx.fresh("qblocks"), ctx.fresh("qw")];
+  ctx.emit(node("DequantizeLinear", [codes, scalarOf(ctx, "float32", 1)], [bytes]));
+  const centred = ctx.fresh("qcentred");
+  if (bits === 4) {
+    const [hi, sixteenths, hiBytes, lo, lo1, hi1, pairs] = ["qhi", "q16th", "qhib", "qlo", "qlo1", "qhi1", "qpairs"].map((p) => ctx.fresh(p));
+    ctx.emit(node("Mul", [bytes, scalarOf(ctx, "float32", 1 / 16)], [sixteenths]));
+    ctx.emit(node("Floor", [sixteenths], [hi]));
+    ctx.emit(node("Mul", [hi, scalarOf(ctx, "float32", 16)], [hiBytes]));
+    ctx.emit(node("Sub", [bytes, hiBytes], [lo]));
+    // the even column is the low nibble: interleave (lo, hi) along a new last axis
+    ctx.emit(node("Unsqueeze", [lo, ints(ctx, [-1])], [lo1]));
+    ctx.emit(node("Unsqueeze", [hi, ints(ctx, [-1])], [hi1]));
+    ctx.emit(node("Concat", [lo1, hi1], [pairs], { axis: -1 }));
+    const flat = ctx.fresh("qcodes");
+    ctx.emit(node("Reshape", [pairs, ints(ctx, [rows, blocks, block])], [flat]));
+    ctx.emit(node("Sub", [flat, scalarOf(ctx, "float32", 8)], [centred]));
+  } else {
+    ctx.emit(node("Sub", [bytes, scalarOf(ctx, "float32", 128)], [centred]));
+  }
+  const s3 = ctx.fresh("qscales");
+  ctx.emit(node("Unsqueeze", [scales, ints(ctx, [-1])], [s3]));
+  ctx.emit(node("Mul", [centred, s3], [w3]));
+  const padded = blocks * block !== k;
+  const wp = padded ? ctx.fresh("qwpad") : w;
+  ctx.emit(node("Reshape", [w3, ints(ctx, [rows, blocks * block])], [wp]));
+  if (padded) ctx.emit(node("Slice", [wp, ints(ctx, [0]), ints(ctx, [k]), ints(ctx, [1])], [w]));
+  ctx.emit(node("MatMul", [x, w], [y]));
+}
+
+/**
  * LayerNormalization-17 on float32. ORT's CPU kernel saves mean/invStd only in float32 (stash_type 1),
  * while the IR types them as the input's dtype, so float64 is spelled out in primitives.
  */
@@ -134,6 +178,7 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
   [Op.Tanh]: direct("Tanh"),
   [Op.Cast]: direct("Cast", (n) => ({ to: elemType(n.params.to) })),
   [Op.MatMul]: lowerMatMul,
+  [Op.QuantMatMul]: lowerQuantMatMul,
   [Op.Einsum]: direct("Einsum", (n) => ({ equation: n.params.equation })),
   [Op.Softmax]: direct("Softmax", (n) => ({ axis: n.params.axis })),
   [Op.LogSoftmax]: direct("LogSoftmax", (n) => ({ axis: n.params.axis })),
