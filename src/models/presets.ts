@@ -73,7 +73,7 @@ const decoderConfig = (
 /**
  * config.json contents of well-known checkpoints (google/vit-*-patch16-224, FacebookAI/roberta-*,
  * HuggingFaceTB/SmolLM2-135M, Qwen/Qwen2.5-0.5B, TinyLlama/TinyLlama-1.1B-Chat-v1.0,
- * meta-llama/Llama-3.2-1B).
+ * meta-llama/Llama-3.2-1B, meta-llama/Llama-3.2-3B).
  */
 export const MODEL_PRESETS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   "vit-base": vitConfig(768, 12, 12, 3072, 16),
@@ -103,6 +103,14 @@ export const MODEL_PRESETS: Readonly<Record<string, Readonly<Record<string, unkn
   }),
   "llama-3.2-1b": decoderConfig("llama", 128256, 2048, 16, 32, 8, 8192, {
     head_dim: 64,
+    max_position_embeddings: 131072,
+    rope_theta: 500000,
+    rope_scaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
+  }),
+  "llama-3.2-3b": decoderConfig("llama", 128256, 3072, 28, 24, 8, 8192, {
+    head_dim: 128,
     max_position_embeddings: 131072,
     rope_theta: 500000,
     rope_scaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },

@@ -4,7 +4,7 @@
  * the same sites and shapes, so an adapter trained on a quantized base loads on the float32 one.
  */
 import { ConfigError } from "../errors.ts";
-import type { WeightMap } from "../nn/params.ts";
+import type { Tensor, WeightMap } from "../nn/params.ts";
 import { type QuantBits, type QuantizedMatrix, dequantizeMatrix, quantizeMatrix } from "../tensor/quantize.ts";
 import type { LoadedModel } from "./assemble.ts";
 
@@ -46,11 +46,15 @@ export function withBaseDType(model: LoadedModel, dtype: BaseDType): LoadedModel
   const weights: WeightMap = new Map(model.weights);
   const quantized = new Map<string, QuantizedMatrix>();
   for (const name of quantizableWeights(model)) {
-    const t = weights.get(name)!;
-    quantized.set(name, quantizeMatrix(t.data, t.shape[0], t.shape[1], BITS[dtype]));
+    quantized.set(name, quantizeWeight(weights.get(name)!, dtype));
     weights.delete(name);
   }
   return { ...model, weights, quantized, baseDType: dtype };
+}
+
+/** One weight matrix [out, in] held as `dtype`. */
+export function quantizeWeight(t: Tensor, dtype: Exclude<BaseDType, "f32">): QuantizedMatrix {
+  return quantizeMatrix(t.data, t.shape[0], t.shape[1], BITS[dtype]);
 }
 
 /** Every weight in float32, the quantized ones dequantized (what merge and export write). */
