@@ -55,20 +55,20 @@ export const SMOLLM2_135M = {
 
 /**
  * A LoadedModel with seeded random weights; `overrides` change config fields (e.g. layers). With a
- * quantized `baseDType` each linear weight is quantized as soon as it is drawn, so the float32
+ * quantized `baseDtype` each linear weight is quantized as soon as it is drawn, so the float32
  * model (12 GiB at 3B) never exists at once.
  */
-export function randomModel(raw: Record<string, unknown>, overrides: Record<string, unknown> = {}, seed = 1, baseDType: BaseDType = "f32"): LoadedModel {
+export function randomModel(raw: Record<string, unknown>, overrides: Record<string, unknown> = {}, seed = 1, baseDtype: BaseDType = "f32"): LoadedModel {
   const rawConfig = { ...raw, ...overrides };
   const family: AnyFamily = FAMILIES[rawConfig.model_type as string];
   const config = family.parseConfig(rawConfig, "bench");
   const shapes = family.parameterShapes(config);
   const model: LoadedModel = { family, config, weights: new Map(), dir: "(random)", rawConfig, newHead: true };
-  if (baseDType === "f32") return { ...model, weights: randomWeights(shapes, seed) };
+  if (baseDtype === "f32") return { ...model, weights: randomWeights(shapes, seed) };
   const linear = new Set(quantizableWeights(model));
   const weights = randomWeights(new Map([...shapes].filter(([k]) => !linear.has(k))), seed);
   const quantized = new Map<string, QuantizedMatrix>();
   let i = 0;
-  for (const name of linear) quantized.set(name, quantizeWeight(randomWeights(new Map([[name, shapes.get(name)!]]), seed + ++i).get(name)!, baseDType));
-  return { ...model, weights, quantized, baseDType };
+  for (const name of linear) quantized.set(name, quantizeWeight(randomWeights(new Map([[name, shapes.get(name)!]]), seed + ++i).get(name)!, baseDtype));
+  return { ...model, weights, quantized, baseDtype };
 }

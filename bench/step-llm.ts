@@ -43,14 +43,14 @@ export async function run(argv: string[]): Promise<void> {
   const shapeName = str("--shape", "smollm2-135m");
   const shape = shapeName === "smollm2-135m" ? SMOLLM2_135M : MODEL_PRESETS[shapeName];
   if (!shape || shape.model_type === "vit" || shape.model_type === "roberta") throw new Error(`--shape ${shapeName}: not a decoder preset`);
-  const baseDType = parseBaseDType(str("--base-dtype", "f32"));
+  const baseDtype = parseBaseDType(str("--base-dtype", "f32"));
   const T = num("--seq", 512);
   const B = num("--batch", 4);
   const checkpointActivations = argv.includes("--checkpoint");
   const lossChunk = argv.includes("--loss-chunk") ? num("--loss-chunk", 0) : undefined;
   const memory = { checkpointActivations, lossChunk, prepack: !argv.includes("--no-prepack") };
   const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
-  const model = randomModel(shape, overrides, 1, baseDType);
+  const model = randomModel(shape, overrides, 1, baseDtype);
   const lora = await trainingStep(model, { construction: "lora", ranks: args.rank, targetModules: ALL_LINEAR }, B, T, memory);
   const runners: { name: string; step: () => Promise<unknown>; flops: number; params: number; dispose: () => void }[] = [
     { name: `ours LoRA r=${args.rank} all-linear`, step: lora.step, flops: lora.flops, params: lora.trainableParams, dispose: lora.dispose },
@@ -104,7 +104,7 @@ export async function run(argv: string[]): Promise<void> {
   const torchS = torch ? median(samples.at(-1)!) : null;
   const tokens = B * T;
   console.log(
-    `step-llm: ${shapeName} shape${args.layers ? ` (${args.layers} layers)` : ""}, base ${baseDType}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
+    `step-llm: ${shapeName} shape${args.layers ? ` (${args.layers} layers)` : ""}, base ${baseDtype}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
       `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}, ` +
       `weight pre-packing ${memory.prepack ? "on" : "off"}; ` +
       `ONNX Runtime EP ${defaultProviders().join(",")}, ${threads()} threads; ${samples[0].length} timed steps after ${args.warmup} warm-up; peak RSS is the whole process (every graph)`,
@@ -135,7 +135,7 @@ export async function run(argv: string[]): Promise<void> {
     seq: T,
     batch: B,
     shape: shapeName,
-    base_dtype: baseDType,
+    base_dtype: baseDtype,
     layers: args.layers ?? shape.num_hidden_layers,
     checkpoint: checkpointActivations,
     loss_chunk: lossChunk ?? null,

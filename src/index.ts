@@ -21,6 +21,8 @@ export { WeightStore, exportModel } from "./onnx/export.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
+export { BASE_DTYPES, type BaseDType, parseBaseDType, withBaseDType, floatWeights } from "./models/quantize-base.ts";
+export { QUANT_BLOCK, type QuantizedMatrix, quantizeMatrix, dequantizeMatrix } from "./tensor/quantize.ts";
 export { modelContext, createAdapter } from "./models/context.ts";
 export { loadAdapterForConfig } from "./models/adapter-for-config.ts";
 export type { ModelFamily, Task } from "./models/types.ts";

@@ -2,9 +2,8 @@
  * `tenslora eval`: accuracy, macro/binary F1, MCC, per-class accuracy and the confusion matrix of a
  * trained adapter (or head, or full model) on a split of the data, as a table or as JSON.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
+import { baseDtypeOf, runConfigBeside } from "../options.ts";
 import {
   ConfigError,
   DATA_FORMATS,
@@ -55,23 +54,16 @@ function table(r: EvalResult): string {
   return lines.join("\n");
 }
 
-/** The run config beside an adapter saved by `train` (RUN_DIR/best or RUN_DIR/last), if any. */
+/** The settings of the run beside an adapter saved by `train` (RUN_DIR/best or RUN_DIR/last), if any. */
 function runSettings(adapter: string): Record<string, string | number | undefined> {
-  const path = join(dirname(resolve(adapter)), "config.json");
-  if (!existsSync(path)) return {};
-  try {
-    const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-    if (typeof raw !== "object" || raw === null || !("construction" in raw && "seed" in raw)) return {};
-    const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
-    return Object.fromEntries(
-      ["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "numLabels", "truncation", "packing"].map((k) => [
-        k,
-        pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined),
-      ]),
-    );
-  } catch {
-    return {}; // not a run folder: plain defaults
-  }
+  const raw = runConfigBeside(adapter);
+  if (!("seed" in raw)) return {}; // not a run folder: plain defaults
+  const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
+  return Object.fromEntries(
+    ["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "numLabels", "truncation", "packing", "baseDtype"].map(
+      (k) => [k, pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined)],
+    ),
+  );
 }
 
 export function register(program: Command): void {
@@ -91,12 +83,13 @@ export function register(program: Command): void {
     .option("--max-length <n>", "text: truncate to N tokens (default: the run's, else 512)")
     .option("--batch-size <n>", "batch size", "64")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
+    .option("--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits (default: the run's, else f32)")
     .option("--json", "print the metrics as one JSON object")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       // settings that decide the split and the tokens default to the run's (RUN_DIR/best → RUN_DIR/config.json)
       const run = runSettings(String(opts.adapter));
       if (opts.model === undefined && opts.data === undefined) {
-        const tm = loadTrainedModel(await ensureEmbeddedModel(), String(opts.adapter));
+        const tm = loadTrainedModel(await ensureEmbeddedModel(), String(opts.adapter), { baseDtype: baseDtypeOf(opts, run) });
         const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
         const opt = { split: opts.split as "test" | "train", batchSize: int("--batch-size", opts.batchSize, 1), threads: int("--threads", opts.threads, 1) };
         const r = await evaluateTaskData(tm, embeddedTransferData(100, 200, seed), opt);
@@ -105,7 +98,7 @@ export function register(program: Command): void {
       if (typeof opts.model !== "string") throw new ConfigError(`eval needs --model DIR with --data (or neither, for the embedded MNIST benchmark)`);
       if (typeof opts.data !== "string") throw new ConfigError(`eval needs --data PATH (the data set the adapter was trained on; its test split is evaluated)`);
       const str = (k: string) => (typeof opts[k] === "string" ? (opts[k] as string) : run[k] ? String(run[k]) : undefined);
-      const tm = loadTrainedModel(String(opts.model), String(opts.adapter));
+      const tm = loadTrainedModel(String(opts.model), String(opts.adapter), { baseDtype: baseDtypeOf(opts, run) });
       const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
       const r = await evaluateTrained(tm, {
         data: opts.data,

@@ -46,7 +46,7 @@ export interface LoadedModel {
   /** True when the head was (re)initialised rather than loaded. */
   newHead: boolean;
   /** How the frozen linear weights are held (quantize-base.ts); absent = float32. */
-  baseDType?: BaseDType;
+  baseDtype?: BaseDType;
   /** The linear weights a quantized base holds quantized, absent from `weights`. */
   quantized?: QuantizedWeights;
 }

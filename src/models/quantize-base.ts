@@ -28,28 +28,33 @@ export function quantizableWeights(model: LoadedModel): string[] {
   return model.family.linearSites(model.config).map((s: { path: string }) => `${s.path}.weight`);
 }
 
+/** Refuse a quantized base for a family whose forward reads linear weights outside ParamScope.linear (the encoders' MLPs). */
+export function checkQuantizable(family: { task: string; modelType: string }, dtype: BaseDType): void {
+  if (dtype !== "f32" && family.task !== "causal-lm") {
+    throw new ConfigError(
+      `--base-dtype ${dtype} is implemented for decoder models (llama, mistral, qwen2); ${family.modelType} loads in float32: use --base-dtype f32`,
+    );
+  }
+}
+
 /**
  * `model` with its frozen linear weights quantized (a new LoadedModel; `model` is unchanged).
  * Decoders only: the encoders' MLPs read their weights outside the linear-layer path.
  */
 export function withBaseDType(model: LoadedModel, dtype: BaseDType): LoadedModel {
-  if ((model.baseDType ?? "f32") === dtype) return model;
-  if (model.baseDType && model.baseDType !== "f32") {
-    throw new ConfigError(`the model is already held as ${model.baseDType}; load it again to hold it as ${dtype}`);
+  if ((model.baseDtype ?? "f32") === dtype) return model;
+  if (model.baseDtype && model.baseDtype !== "f32") {
+    throw new ConfigError(`the model is already held as ${model.baseDtype}; load it again to hold it as ${dtype}`);
   }
   if (dtype === "f32") return model;
-  if (model.family.task !== "causal-lm") {
-    throw new ConfigError(
-      `--base-dtype ${dtype} is implemented for decoder models (llama, mistral, qwen2); ${model.family.modelType} loads in float32: use --base-dtype f32`,
-    );
-  }
+  checkQuantizable(model.family, dtype);
   const weights: WeightMap = new Map(model.weights);
   const quantized = new Map<string, QuantizedMatrix>();
   for (const name of quantizableWeights(model)) {
     quantized.set(name, quantizeWeight(weights.get(name)!, dtype));
     weights.delete(name);
   }
-  return { ...model, weights, quantized, baseDType: dtype };
+  return { ...model, weights, quantized, baseDtype: dtype };
 }
 
 /** One weight matrix [out, in] held as `dtype`. */
