@@ -65,10 +65,7 @@ test("train --base-dtype int4: recorded in config and summary; eval reproduces t
     return JSON.parse(e.stdout).perplexity as number;
   };
   const onRunBase = await evalOn([]);
-  assert.ok(
-    Math.abs(onRunBase - summary.best.test) < 1e-3 * summary.best.test,
-    `eval on the run's int4 base ${onRunBase} = the run's ${summary.best.test} (f32 ${await evalOn(["--base-dtype", "f32"])})`,
-  );
+  assert.ok(Math.abs(onRunBase - summary.best.test) < 1e-3 * summary.best.test, `eval on the run's int4 base ${onRunBase} = the run's ${summary.best.test}`);
   const onF32 = await evalOn(["--base-dtype", "f32"]);
   assert.ok(Number.isFinite(onF32) && onF32 !== onRunBase, `the int4-trained adapter runs on the float32 base (${onF32})`);
 
@@ -78,8 +75,6 @@ test("train --base-dtype int4: recorded in config and summary; eval reproduces t
   assert.match(m.stdout, /onto the int4 base dequantized to float32, written as float32/);
   // an un-adapted weight of the merged folder is the int4 base's dequantized weight exactly
   const name = "model.layers.0.mlp.down_proj.weight";
-  const lora = JSON.parse(readFileSync(join(run, "best", "adapter_config.json"), "utf8"));
-  assert.ok(lora.target_modules.includes("down_proj"));
   const norm = "model.layers.0.input_layernorm.weight";
   const out = readSafetensors(join(merged, "model.safetensors")).tensors;
   const base = loadModel(LLAMA).weights;
