@@ -12,7 +12,7 @@
  * configuration), on the same weights and inputs: the gradients are checked against PyTorch's
  * before the timings are reported. Every runner's sample is a steady-state burst (harness.ts).
  */
-import { createAdapter } from "../src/models/context.ts";
+import { createAdapter } from "../src/pipeline/context.ts";
 import { adapterHook } from "../src/adapters/inject.ts";
 import { loraKeys } from "../src/adapters/adapter-set.ts";
 import { grad } from "../src/autodiff/vjp.ts";
@@ -22,7 +22,7 @@ import { Graph, type Value } from "../src/ir/graph.ts";
 import { ParamScope } from "../src/nn/params.ts";
 import { adaptedLinears } from "../src/models/encoder-sites.ts";
 import type { LinearSite } from "../src/models/types.ts";
-import { type HostTensor, f32 } from "../src/runtime/host.ts";
+import { type HostTensor, f32 } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import {

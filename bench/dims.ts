@@ -4,7 +4,7 @@
  * batch shape (what training and `infer` compile), for ViT-B/16 (batch 8) and RoBERTa-base
  * (batch 8, sequence 128), timed interleaved run by run. JSON `time_ratio` = symbolic / fixed.
  */
-import { buildModelGraph } from "../src/models/build.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
 import { BATCH, SEQ } from "../src/models/dims.ts";
 import { WeightStore } from "../src/onnx/export.ts";
 import { compile } from "../src/runtime/session.ts";

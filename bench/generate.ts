@@ -8,10 +8,11 @@
  * tokens, default all).
  */
 import { Generator } from "../src/generate/generate.ts";
-import { MODEL_PRESETS } from "../src/models/presets.ts";
+import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { TORCH_BEST, emitJson, ratio, runTorch, scratchDir, table, threads, writeTensors } from "./harness.ts";
 import { randomModel } from "./models.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 interface PeerResult {
   results: Record<string, { seconds: number; tokens: number[][] }>;
@@ -36,7 +37,7 @@ export async function run(argv: string[]): Promise<void> {
   const vocab = raw.vocab_size as number;
   const prompts = Array.from({ length: Math.max(...batches) }, () => Array.from({ length: promptLen }, () => rng.int(vocab)));
 
-  const gen = await Generator.create(model, undefined, { threads: threads() });
+  const gen = await Generator.create(model, undefined, { runtime: nodeRuntime, threads: threads() });
   const timeGen = async (B: number, cache: boolean, n: number) => {
     const toks: number[][] = prompts.slice(0, B).map(() => []);
     const t0 = process.hrtime.bigint();

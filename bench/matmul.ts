@@ -5,7 +5,7 @@
  */
 import { matmul } from "../src/ir/builder.ts";
 import { Graph } from "../src/ir/graph.ts";
-import { f32 } from "../src/runtime/host.ts";
+import { f32 } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { TORCH_BEST, TORCH_DEFAULT, burst, emitJson, ratio, runTorch, table, threads, timeIt } from "./harness.ts";

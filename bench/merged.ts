@@ -7,11 +7,12 @@
  */
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { groupRanksForBudget } from "../src/adapters/params.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
-import { buildModelGraph } from "../src/models/build.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
 import { WeightStore } from "../src/onnx/export.ts";
-import { type CompiledGraph, compile } from "../src/runtime/session.ts";
+import { compile } from "../src/runtime/session.ts";
+import type { CompiledGraph } from "../src/runtime/types.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { emitJson, interleave, median, peakRssMiB, table, threads } from "./harness.ts";
 import { VIT_B16, randomModel } from "./models.ts";

@@ -20,7 +20,7 @@
  */
 import { groupRanksForBudget } from "../src/adapters/params.ts";
 import { parseBaseDType } from "../src/models/quantize-base.ts";
-import { MODEL_PRESETS } from "../src/models/presets.ts";
+import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import { defaultProviders } from "../src/runtime/session.ts";
 import { TORCH_BEST, TorchPeer, emitJson, interleave, median, peakRssMiB, ratio, table, threads } from "./harness.ts";
 import { matmulProbe } from "./matmul.ts";

@@ -7,12 +7,13 @@
  * invocation. Dropout is 0 (the paper's setting) unless `--dropout p`.
  */
 import type { AdapterOptions } from "../src/adapters/config.ts";
-import { createAdapter } from "../src/models/context.ts";
-import { buildModelGraph } from "../src/models/build.ts";
+import { createAdapter } from "../src/pipeline/context.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
 import { WeightStore } from "../src/onnx/export.ts";
-import { type HostTensor, f32 } from "../src/runtime/host.ts";
-import { type CompiledGraph, compile, defaultProviders } from "../src/runtime/session.ts";
+import { type HostTensor, f32 } from "../src/tensor/host.ts";
+import { compile, defaultProviders } from "../src/runtime/session.ts";
+import type { OrtCompiledGraph } from "../src/runtime/compiled.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { taskOf } from "../src/tasks/index.ts";
 import { adamw, flattenParams, segmentViews } from "../src/train/optim.ts";
@@ -110,7 +111,7 @@ export async function trainingStep(
   // useful work: the recomputation that checkpointing adds does not count
   const flops = graphFlops(opts.checkpointActivations || opts.lossChunk !== undefined ? buildModelGraph(spec).graph : built.graph);
   const store = opts.store ?? new WeightStore();
-  const graph: CompiledGraph = await compile(built.graph, { store, threads: threads(), profilePrefix: opts.profilePrefix, prepack: opts.prepack });
+  const graph: OrtCompiledGraph = await compile(built.graph, { store, threads: threads(), profilePrefix: opts.profilePrefix, prepack: opts.prepack });
   const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
   const views = segmentViews(flat, layout);
   const grads = new Float32Array(layout.size);

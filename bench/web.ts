@@ -30,7 +30,7 @@ function flag(args: string[], name: string, fallback: number): number {
 
 async function nodeStep(threads: number): Promise<number> {
   const cfg = applyConfig(applyConfig(DEFAULTS, EMBEDDED_OVERRIDES, "embedded"), { construction: METHOD, epochs: 1 }, "bench");
-  const model = await loadEmbedded({ seed: cfg.seed });
+  const model = await loadEmbedded({ runtime: nodeRuntime, seed: cfg.seed });
   const { adapter, trainable } = adapterFor(model, cfg);
   const r = await train({
     model,
@@ -48,7 +48,7 @@ export async function run(args: string[]): Promise<void> {
   const threads = flag(args, "--threads", 1);
   const gpuSteps = flag(args, "--gpu-steps", 3);
   const gpuTimeout = flag(args, "--gpu-timeout", 300);
-  const backbone = await ensureEmbeddedModel();
+  const backbone = await ensureEmbeddedModel({ runtime: nodeRuntime });
   const root = mkdtempSync(join(tmpdir(), "tenslora-bench-web-"));
   const site = await buildStudio(join(root, "site"), { backbone });
   const { server, url } = await serveStudio(site, 0);

@@ -15,7 +15,9 @@ const debug = process.argv.includes("--debug");
 const program = new Command();
 program
   .name("tenslora")
-  .description("Tensor-factorised low-rank adapters (TensLoRA) and LoRA for ViT and RoBERTa, trained through ONNX Runtime")
+  .description(
+    "Tensor-factorised low-rank adapters (TensLoRA) and LoRA for HuggingFace Transformers (vision and text encoders, decoder LMs), trained through ONNX Runtime",
+  )
   .option("--debug", "print the stack trace of any error")
   // commander's own errors (unknown option, missing argument) as one `tenslora:` line
   .configureOutput({ outputError: (s, write) => write(`tenslora: ${s.trim().replace(/^error: /, "")} (see --help)\n`) })

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig } from "../src/experiments/run-config.ts";
 import { runTraining } from "../src/experiments/run.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const { values } = parseArgs({
   options: { minutes: { type: "string", default: "30" }, window: { type: "string", default: "30" }, threads: { type: "string", default: "0" } },
@@ -46,6 +47,7 @@ const load0 = loadavg()[0];
 console.error(`soak: ${minutes} min, a sample every ${windowSec} s, load average ${load0.toFixed(2)} at start`);
 try {
   const result = await runTraining(cfg, join(out, "run"), {
+    runtime: nodeRuntime,
     onEvent(e) {
       if (e.type !== "step") return;
       const now = performance.now();

@@ -11,8 +11,9 @@ import { ensureEmbeddedModel } from "../src/experiments/embedded.ts";
 import { buildStudio } from "../studio/build.ts";
 import { CHROMIUM, CHROMIUM_ARGS } from "../studio/chromium.ts";
 import { serveStudio } from "../studio/serve.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
-const site = await buildStudio(join(mkdtempSync(join(tmpdir(), "tenslora-shot-")), "site"), { backbone: await ensureEmbeddedModel() });
+const site = await buildStudio(join(mkdtempSync(join(tmpdir(), "tenslora-shot-")), "site"), { backbone: await ensureEmbeddedModel({ runtime: nodeRuntime }) });
 const { server, url } = await serveStudio(site, 0);
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 try {

@@ -14,19 +14,20 @@ export * as nn from "./ir/functional.ts";
 export { grad } from "./autodiff/vjp.ts";
 export { customVjp, type RegionRule } from "./ir/custom-vjp.ts";
 export { checkpoint } from "./ir/checkpoint.ts";
-export { gradCheck } from "./autodiff/grad-check.ts";
-export { compile, CompiledGraph, type CompileOptions } from "./runtime/session.ts";
-export { type HostTensor, f32, i64, hostTensor } from "./runtime/host.ts";
+export { gradCheck } from "./runtime/grad-check.ts";
+export { compile, nodeRuntime, type CompileOptions } from "./runtime/session.ts";
+export type { CompiledGraph, Compiler, Runtime } from "./runtime/types.ts";
+export { type HostTensor, f32, i64, hostTensor } from "./tensor/host.ts";
 export { WeightStore, exportModel } from "./onnx/export.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
-export { buildModelGraph, type GraphSpec, type TrainableSet } from "./models/build.ts";
+export { buildModelGraph, type GraphSpec, type TrainableSet } from "./pipeline/build.ts";
+export { modelContext, createAdapter } from "./pipeline/context.ts";
+export { loadAdapterForConfig } from "./pipeline/adapter-for-config.ts";
 export { BASE_DTYPES, type BaseDType, parseBaseDType, withBaseDType, floatWeights } from "./models/quantize-base.ts";
 export { QUANT_BLOCK, type QuantizedMatrix, quantizeMatrix, dequantizeMatrix } from "./tensor/quantize.ts";
-export { modelContext, createAdapter } from "./models/context.ts";
-export { loadAdapterForConfig } from "./models/adapter-for-config.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
-export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./models/presets.ts";
+export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./pipeline/presets.ts";
 // adapters
 export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount, tensorModes } from "./adapters/constructions.ts";
 export { FACTORIZATIONS, parseFactorization } from "./adapters/factorizations/index.ts";
@@ -43,7 +44,7 @@ export {
 } from "./adapters/params.ts";
 export { planAdapter, type AdapterConfig, type AdapterGroup, type AdapterOptions } from "./adapters/config.ts";
 export { type AdapterSet, createAdapterSet, groupState, adapterParamCount } from "./adapters/adapter-set.ts";
-export type { LinearSite, ProjectionHook, SiteHeads } from "./adapters/sites.ts";
+export type { LinearSite, ProjectionHook, SiteHeads } from "./nn/sites.ts";
 export { planGroups, withoutHeads, type GqaMode, type GroupPlan, type GroupMember } from "./adapters/groups.ts";
 export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type Targets } from "./adapters/targets.ts";
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
@@ -59,12 +60,13 @@ export { acquireLock, LockedError } from "./io/lock.ts";
 // data
 export * from "./data/index.ts";
 // training
-export { train, predict, metricValue, METRICS, type MetricName, type TrainConfig, type TrainEvent, type RunSetup, type RunResult } from "./train/trainer.ts";
+export { CLASSIFICATION_METRICS as METRICS, metricValue, predict, type MetricName } from "./tasks/classification.ts";
+export { train, type TrainConfig, type TrainEvent, type RunSetup, type RunResult } from "./train/trainer.ts";
 export { adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./train/optim.ts";
 export { warmupCosine, constant } from "./train/schedule.ts";
-export { summarize, confusionMatrix, type MetricsSummary } from "./train/metrics.ts";
+export { summarize, confusionMatrix, type MetricsSummary } from "./tasks/metrics.ts";
 export { writePlot, renderLinePlot, renderScatterPlot } from "./train/plot.ts";
-export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./train/task-data.ts";
+export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./tasks/task-data.ts";
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS, checkRunOptions } from "./experiments/run.ts";

@@ -37,7 +37,7 @@ import {
   webRuntime,
   webgpuAdapter,
 } from "../src/browser.ts";
-import type { CompiledGraph } from "../src/runtime/compiled.ts";
+import type { CompiledGraph } from "../src/runtime/types.ts";
 import type { Device, FromWorker, RunRow, StudioSettings, ToWorker } from "./protocol.ts";
 
 const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);

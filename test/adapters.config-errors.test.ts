@@ -12,9 +12,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { type AdapterOptions, planAdapter } from "../src/adapters/config.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
-import type { LinearSite } from "../src/adapters/sites.ts";
+import type { LinearSite } from "../src/nn/sites.ts";
 import { ConfigError, FormatError, TargetNotFoundError, type TensLoRAError } from "../src/errors.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import { FIXTURES, tempDir } from "./helpers.ts";
 

@@ -1,5 +1,5 @@
 /**
- * The adapter contract suite (STYLE.md 14b): rows of (model, construction, factorisation, head
+ * The adapter contract suite, one set of checks every construction must pass: rows of (model, construction, factorisation, head
  * layout, options) × the same generic checks —
  *   1. parameter count = numbers in its tensors = `paramCount` = the formula of docs/adapters.md §5;
  *   2. only adapter and head parameters are graph inputs, frozen weights are initializers;
@@ -20,10 +20,10 @@ import { FACTORIZATIONS } from "../src/adapters/factorizations/index.ts";
 import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter, unmergeAdapter } from "../src/adapters/merge.ts";
 import { paramCount } from "../src/adapters/params.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { type LoadedModel, loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 import {
   FIXTURES,

@@ -17,7 +17,7 @@ import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { exportAsLora } from "../src/experiments/export.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import { matmul } from "../src/tensor/dense.ts";

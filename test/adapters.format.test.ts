@@ -1,5 +1,5 @@
 /**
- * The adapter folder format and configuration errors (issue 3 §9, issue 4 §4): files that do
+ * The adapter folder format and configuration errors: files that do
  * not fit the model fail naming the key, the expected and the found shape; bad configuration
  * fails naming the valid choices; LoRA folders carry PEFT's fields and key names (checked
  * against a folder PEFT itself wrote) and survive PEFT → load → save → load unchanged.
@@ -12,7 +12,7 @@ import { CONSTRUCTIONS, modelShape, normalizeRanks } from "../src/adapters/const
 import { type ModelContext, loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { ConfigError, ShapeError, TargetNotFoundError } from "../src/errors.ts";
 import { readSafetensors, writeSafetensors, type TensorInput } from "../src/io/safetensors.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { type LoadedModel, loadModel } from "../src/models/load.ts";
 import { vit } from "../src/models/vit/model.ts";
 import type { WeightMap } from "../src/nn/params.ts";

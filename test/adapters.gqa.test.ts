@@ -16,7 +16,7 @@ import { adapterHook } from "../src/adapters/inject.ts";
 import { loraModules } from "../src/adapters/export.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { paramCount } from "../src/adapters/params.ts";
-import type { LinearSite } from "../src/adapters/sites.ts";
+import type { LinearSite } from "../src/nn/sites.ts";
 import { ConfigError } from "../src/errors.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import type { WeightMap } from "../src/nn/params.ts";

@@ -15,7 +15,7 @@ import { Graph, type Value } from "../src/ir/graph.ts";
 import { Op } from "../src/ir/ops.ts";
 import type { LinearSite } from "../src/models/types.ts";
 import { ParamScope } from "../src/nn/params.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { headSite, maxRelDiff, randomizeAdapter } from "./helpers.ts";

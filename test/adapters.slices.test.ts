@@ -1,5 +1,5 @@
 /**
- * Slices without materialisation (issue 3, "What it must show"): for every construction × both
+ * Slices without materialisation: for every construction × both
  * head layouts × Tucker, CP, tensor-train and partial Tucker, the matrix s · U_in R[p,l] computed in an ONNX graph (by
  * `allSlicesR` + U_in, and by the projection hook the models use, fed the identity) equals the
  * same slice of the fully folded tensor: `updateMatrixFolded` (src/adapters/reference.ts) and

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { zeroInitializedTensors } from "../src/adapters/adapter-set.ts";
-import { createAdapter } from "../src/models/context.ts";
+import { createAdapter } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import { VIT } from "./make-data.ts";
 

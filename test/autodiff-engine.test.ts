@@ -13,7 +13,7 @@ import { gelu, layerNorm, linear } from "../src/ir/functional.ts";
 import { customVjp } from "../src/ir/custom-vjp.ts";
 import { Graph, type Node, type Value } from "../src/ir/graph.ts";
 import { Op } from "../src/ir/ops.ts";
-import { type HostTensor, hostTensor } from "../src/runtime/host.ts";
+import { type HostTensor, hostTensor } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 
 const F64 = "float64";

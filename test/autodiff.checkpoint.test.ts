@@ -7,15 +7,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { gradCheck } from "../src/autodiff/grad-check.ts";
+import { gradCheck } from "../src/runtime/grad-check.ts";
 import * as b from "../src/ir/builder.ts";
 import { checkpoint } from "../src/ir/checkpoint.ts";
 import { rmsNorm, swiglu } from "../src/ir/functional.ts";
 import type { Value } from "../src/ir/graph.ts";
 import { Op } from "../src/ir/ops.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
-import { buildModelGraph } from "../src/models/build.ts";
-import { modelContext } from "../src/models/context.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { LM_FIXTURES, lmGolden } from "./lm-golden.ts";

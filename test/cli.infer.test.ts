@@ -12,11 +12,12 @@ import { saveAdapter } from "../src/adapters/format.ts";
 import { loadTrainedModel, runInference } from "../src/experiments/infer.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { type TensorEntry, readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
-import { modelContext } from "../src/models/context.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { assertOk, cli, cliAsync } from "./cli-helpers.ts";
 import { FIXTURES, NEUTRAL, POSITIVE, ROBERTA, VIT, classImage, robertaWithTokenizer, tempDir, writePng } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const golden = (name: string) => readSafetensors(join(FIXTURES, `${name}.safetensors`)).tensors;
 const f32 = (name: string, key: string) => toFloat32(golden(name).get(key)!, key);
@@ -109,8 +110,8 @@ test("a PEFT adapter loaded, saved in our format and loaded again gives identica
     const inputs = Object.fromEntries(
       [...golden(ref)].filter(([k]) => ["pixel_values", "input_ids", "attention_mask"].includes(k)).map(([k, e]) => [k, readInput(k, e)]),
     );
-    const a = await runInference(first, inputs, { threads: 1 });
-    const b = await runInference(second, inputs, { threads: 1 });
+    const a = await runInference(first, inputs, { runtime: nodeRuntime, threads: 1 });
+    const b = await runInference(second, inputs, { runtime: nodeRuntime, threads: 1 });
     assert.deepEqual(b.logits.data, a.logits.data, `${adapter}: logits bit-identical after the round trip`);
     assert.deepEqual(b.last_hidden_state.data, a.last_hidden_state.data);
   }

@@ -14,12 +14,13 @@ import { loadTrainedModel, runInference } from "../src/experiments/infer.ts";
 import { exportOnnx, mergedWeights } from "../src/experiments/merge.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
-import { createAdapter, modelContext } from "../src/models/context.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { assertOk, cliAsync } from "./cli-helpers.ts";
 import { FIXTURES, VIT, robertaWithTokenizer, tempDir } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const golden = (name: string) => readSafetensors(join(FIXTURES, `${name}.safetensors`)).tensors;
 
@@ -95,9 +96,9 @@ test("merge of the PEFT LoRA ViT: HF folder and ONNX graph (run by onnxruntime-n
   const merged = loadTrainedModel(out); // a plain HF folder, no adapter
   for (const B of [2, 3]) {
     const inputs = vitInputs(B);
-    const ref = (await runInference(unmerged, inputs, { threads: 1 })).logits.data as Float32Array;
+    const ref = (await runInference(unmerged, inputs, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
     if (B === 2) assert.ok(maxAbsDiff(ref, toFloat32(golden("vit_lora_golden").get("logits")!)) < 1e-4, "the unmerged reference is HF's");
-    const ours = (await runInference(merged, inputs, { threads: 1 })).logits.data as Float32Array;
+    const ours = (await runInference(merged, inputs, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
     assert.ok(maxAbsDiff(ours, ref) < 1e-5, `B=${B}: merged folder differs by ${maxAbsDiff(ours, ref)}`);
     const onnx = await ortLogits(out, inputs);
     assert.deepEqual(onnx.names, ["pixel_values"]);
@@ -157,8 +158,8 @@ test("merge of a TensLoRA adapter with a new labelled head on RoBERTa: dynamic b
     [4, 16],
   ]) {
     const inputs = robertaInputs(B, T);
-    const ref = (await runInference(unmerged, inputs, { threads: 1 })).logits.data as Float32Array;
-    const ours = (await runInference(merged, inputs, { threads: 1 })).logits.data as Float32Array;
+    const ref = (await runInference(unmerged, inputs, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
+    const ours = (await runInference(merged, inputs, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
     assert.ok(maxAbsDiff(ours, ref) < 1e-5, `B=${B} T=${T}: merged folder differs by ${maxAbsDiff(ours, ref)}`);
     for (const where of [out, ext]) {
       const onnx = await ortLogits(where, inputs);
@@ -168,8 +169,8 @@ test("merge of a TensLoRA adapter with a new labelled head on RoBERTa: dynamic b
   }
   // the update is large enough to matter, so "equal" above is not trivially true
   const base = loadTrainedModel(modelDir, adapterDir);
-  const noAdapter = (await runInference({ model: base.model }, robertaInputs(2, 12), { threads: 1 })).logits.data as Float32Array;
-  const withAdapter = (await runInference(base, robertaInputs(2, 12), { threads: 1 })).logits.data as Float32Array;
+  const noAdapter = (await runInference({ model: base.model }, robertaInputs(2, 12), { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
+  const withAdapter = (await runInference(base, robertaInputs(2, 12), { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
   assert.ok(maxAbsDiff(noAdapter, withAdapter) > 0.05, `the adapter changes the logits (by ${maxAbsDiff(noAdapter, withAdapter)})`);
   assert.ok(Math.max(...Array.from(withAdapter, Math.abs)) > 0.5, "logits of order 1");
 });

@@ -48,7 +48,7 @@ test("train --base-dtype int4: recorded in config and summary; eval reproduces t
     "--ranks",
     "2",
     "--target-modules",
-    "all-linear",
+    "q_proj,v_proj,gate_proj",
     "--base-dtype",
     "int4",
     ...quick,
@@ -73,19 +73,21 @@ test("train --base-dtype int4: recorded in config and summary; eval reproduces t
   const m = await cliAsync(["merge", "--model", LLAMA, "--adapter", join(run, "best"), "--out", merged]);
   assertOk(m, "merge");
   assert.match(m.stdout, /onto the int4 base dequantized to float32, written as float32/);
-  // an un-adapted weight of the merged folder is the int4 base's dequantized weight exactly
-  const name = "model.layers.0.mlp.down_proj.weight";
-  const norm = "model.layers.0.input_layernorm.weight";
-  const out = readSafetensors(join(merged, "model.safetensors")).tensors;
+  // an un-adapted weight of the merged folder is the int4 base's dequantized weight exactly, an adapted one differs by ΔW
+  assert.equal(readSafetensors(join(merged, "model.safetensors")).tensors.get("model.layers.0.mlp.down_proj.weight")!.dtype, "F32");
+  const out = loadModel(merged).weights;
   const base = loadModel(LLAMA).weights;
-  const w = base.get(name)!;
-  const deq = dequantizeMatrix(quantizeMatrix(w.data, w.shape[0], w.shape[1], 4));
-  const got = out.get(name)!;
-  assert.equal(got.dtype, "F32");
-  // down_proj is adapted: merged = Ŵ + ΔW, so it differs from Ŵ by the update only (small, non-zero)
-  const d = maxAbsDiff(got.data as Float32Array, deq);
-  assert.ok(d > 0 && d < 0.5, `merged down_proj − dequantized: ${d}`);
-  assert.deepEqual(Array.from(out.get(norm)!.data as Float32Array), Array.from(base.get(norm)!.data), "norms stay as loaded");
+  const deq = (name: string) => {
+    const w = base.get(name)!;
+    return dequantizeMatrix(quantizeMatrix(w.data, w.shape[0], w.shape[1], 4));
+  };
+  const down = "model.layers.0.mlp.down_proj.weight";
+  assert.equal(maxAbsDiff(out.get(down)!.data, deq(down)), 0, "an un-adapted weight is the dequantized int4 weight");
+  const gate = "model.layers.1.mlp.gate_proj.weight";
+  const d = maxAbsDiff(out.get(gate)!.data, deq(gate));
+  assert.ok(d > 0 && d < 0.5, `adapted gate_proj − dequantized: ${d}`);
+  const norm = "model.layers.0.input_layernorm.weight";
+  assert.deepEqual(Array.from(out.get(norm)!.data), Array.from(base.get(norm)!.data), "norms stay as loaded");
 
   const refused = await cliAsync(["train", "--resume", run, "--base-dtype", "f32", "--threads", "1"]);
   assertUserError(refused, /trained on a int4 base, not f32; resume with --base-dtype int4/, "resume on another base");

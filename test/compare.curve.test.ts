@@ -14,16 +14,18 @@ import { DEFAULTS, type RunConfig } from "../src/experiments/run-config.ts";
 import { prepareData, trainConfig } from "../src/experiments/run.ts";
 import { ConfigError } from "../src/errors.ts";
 import { tempDir, VIT, writeImageFolder } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 test("compare over two budgets, two head layouts and two seeds: runs, selection, intervals, pairs, reuse", async () => {
   const dir = tempDir();
   const images = join(dir, "images");
   await writeImageFolder(images, { classes: 2, perClass: 12, size: 32 }); // 80/20 train/test, then 10 % of train held out
   const cfg: RunConfig = { ...DEFAULTS, model: VIT, data: images, epochs: 3, batchSize: 4, lr: 1e-2, warmup: 0, threads: 1 };
-  const prepared = await prepareData(cfg, () => {});
+  const prepared = await prepareData(cfg, nodeRuntime, () => {});
   const probe = await prepared.loadModel(0);
   const out = join(dir, "cmp");
   const opts: CompareOptions = {
+    runtime: nodeRuntime,
     loadModel: prepared.loadModel,
     data: prepared.data,
     methods: ["lora", "att", "head"],

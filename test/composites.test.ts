@@ -5,14 +5,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type CheckInput, gradCheck } from "../src/autodiff/grad-check.ts";
+import { type CheckInput, gradCheck } from "../src/runtime/grad-check.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import * as b from "../src/ir/builder.ts";
 import { additiveMask, attention, crossEntropy, gelu, geluMlp, layerNorm, linear } from "../src/ir/functional.ts";
 import type { DType } from "../src/ir/dtype-shape.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import { Op } from "../src/ir/ops.ts";
-import { type HostTensor, hostTensor } from "../src/runtime/host.ts";
+import { type HostTensor, hostTensor } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { Rng } from "../src/tensor/random.ts";
 import * as R from "./reference.ts";

@@ -12,8 +12,9 @@ import { join } from "node:path";
 import { openDataset } from "../src/experiments/datasets.ts";
 import { DEFAULTS } from "../src/experiments/run-config.ts";
 import { prepareData, runTraining } from "../src/experiments/run.ts";
-import { IGNORE_LABEL } from "../src/train/task-data.ts";
+import { IGNORE_LABEL } from "../src/tasks/task-data.ts";
 import { VIT, tempDir, writeImageFolder } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const dir = tempDir();
 const pathOf = (item: object) => (item as { path: string }).path;
@@ -22,7 +23,7 @@ test("a batch over files broken after the up-front check: their rows are zero an
   const root = join(dir, "loader");
   await writeImageFolder(root, { classes: 2, perClass: 4, size: 16 });
   const cfg = { ...DEFAULTS, model: VIT, data: root };
-  const { data } = await prepareData(cfg, () => {});
+  const { data } = await prepareData(cfg, nodeRuntime, () => {});
   const split = await openDataset(root, { seed: cfg.seed });
   const items = split.split.train.items;
   const rows = [0, 1, 2, 3];
@@ -63,6 +64,7 @@ test("training on: an image replaced by garbage mid-run is skipped with one warn
     renameSync(`${file}.new`, file);
   };
   const result = await runTraining(cfg, out, {
+    runtime: nodeRuntime,
     warn: (s) => warnings.push(s),
     onEvent: (e) => {
       if (e.type !== "step" || broken) return;

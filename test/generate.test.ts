@@ -19,6 +19,7 @@ import { toBigInt64 } from "../src/io/dtype-convert.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 import { assertOk, cliAsync } from "./cli-helpers.ts";
 import { tempDir } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const LM = "test/fixtures/hf-tiny-lm";
 const LLAMA = join(LM, "llama");
@@ -41,7 +42,7 @@ async function greedyByForward(tm: ReturnType<typeof loadTrainedModel>, prompt: 
   const V = (tm.model.config as { vocabSize: number }).vocabSize;
   for (let i = 0; i < n; i++) {
     const ids = { dtype: "int64" as const, shape: [1, seq.length], data: BigInt64Array.from(seq.map(BigInt)) };
-    const logits = (await runInference(tm, { input_ids: ids }, { threads: 1 })).logits.data as Float32Array;
+    const logits = (await runInference(tm, { input_ids: ids }, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
     seq.push(argmax(logits.subarray((seq.length - 1) * V, seq.length * V)));
   }
   return seq.slice(prompt.length);
@@ -53,7 +54,7 @@ for (const name of ["llama", "qwen2"]) {
   test(`${name}: greedy with the KV cache = full recomputation = per-length forward graphs = the fixture's continuation; batches are left-padded`, async () => {
     const { prompt, greedy } = fixtureGreedy(name);
     const tm = loadTrainedModel(join(LM, name));
-    const gen = await Generator.create(tm.model, undefined, { threads: 1 });
+    const gen = await Generator.create(tm.model, undefined, { runtime: nodeRuntime, threads: 1 });
     try {
       const [cached] = await collect(gen, [prompt], GREEDY);
       assert.deepEqual(cached, greedy, "KV cache vs the fixture");
@@ -76,7 +77,7 @@ test("dynamic NTK rope scaling generates as unscaled RoPE within max_position_em
   cpSync(LLAMA, dir, { recursive: true });
   const cfg = JSON.parse(readFileSync(join(LLAMA, "config.json"), "utf8"));
   writeFileSync(join(dir, "config.json"), JSON.stringify({ ...cfg, rope_scaling: { rope_type: "dynamic", factor: 4 } }));
-  const gen = await Generator.create(loadTrainedModel(dir).model, undefined, { threads: 1 });
+  const gen = await Generator.create(loadTrainedModel(dir).model, undefined, { runtime: nodeRuntime, threads: 1 });
   try {
     assert.deepEqual((await collect(gen, [prompt], GREEDY))[0], greedy);
   } finally {
@@ -88,7 +89,7 @@ test("llama with a PEFT LoRA adapter: cache = recomputation = forward graphs wit
   const { prompt, greedy } = fixtureGreedy("llama");
   const tm = loadTrainedModel(LLAMA, LLAMA_LORA);
   assert.ok(tm.adapter, "the adapter is applied unmerged");
-  const gen = await Generator.create(tm.model, tm.adapter, { threads: 1 });
+  const gen = await Generator.create(tm.model, tm.adapter, { runtime: nodeRuntime, threads: 1 });
   try {
     const [cached] = await collect(gen, [prompt], GREEDY);
     assert.deepEqual((await collect(gen, [prompt], { ...GREEDY, cache: false }))[0], cached);
@@ -133,7 +134,7 @@ test("sampling: top-k, top-p and the repetition penalty keep what their definiti
   assert.equal(greedyPenalised.next(logits, [0]), 1);
   assert.equal(greedyPenalised.next(Float32Array.from([-1, -2]), [0]), 1, "a negative logit is multiplied: -1·4 = -4 < -2");
   const tm = loadTrainedModel(LLAMA);
-  const gen = await Generator.create(tm.model, undefined, { threads: 1 });
+  const gen = await Generator.create(tm.model, undefined, { runtime: nodeRuntime, threads: 1 });
   try {
     const { prompt } = fixtureGreedy("llama");
     const sample = (seed: number) => collect(gen, [prompt], { maxNewTokens: 8, eosTokenIds: [], doSample: true, seed });
@@ -147,7 +148,7 @@ test("sampling: top-k, top-p and the repetition penalty keep what their definiti
 test("generateText streams decoded text and stops at a stop string or an end token", async () => {
   const tm = loadTrainedModel(LLAMA);
   const tok = new LmTokenizer(LLAMA);
-  const gen = await Generator.create(tm.model, undefined, { threads: 1 });
+  const gen = await Generator.create(tm.model, undefined, { runtime: nodeRuntime, threads: 1 });
   try {
     const { prompt, greedy } = fixtureGreedy("llama");
     const text = tok.tok.decode(prompt, false);
@@ -193,7 +194,7 @@ test("tenslora generate prints the fixture's greedy continuation, the adapter's,
   assert.equal(adapted, tok.tok.decode(await greedyByForward(loadTrainedModel(LLAMA, LLAMA_LORA), prompt, 6)));
   const reply = JSON.parse(sampled);
   assert.equal(reply.prompt, tok.renderChat(messages, true));
-  const gen = await Generator.create(loadTrainedModel(LLAMA).model, undefined, { threads: 1 });
+  const gen = await Generator.create(loadTrainedModel(LLAMA).model, undefined, { runtime: nodeRuntime, threads: 1 });
   try {
     let expected = "";
     for await (const d of generateText(gen, tok, [reply.prompt], { maxNewTokens: 6, doSample: true, temperature: 1, seed: 3 })) expected += d.text;

@@ -21,6 +21,7 @@ import { DEFAULTS, loadConfigFile } from "../src/experiments/run-config.ts";
 import { checkBatchFits, checkRunOptions, prepareData } from "../src/experiments/run.ts";
 import { loadTrained, saveTrained } from "../src/train/artifacts.ts";
 import { ROBERTA, VIT, pngClaiming, robertaWithTokenizer, tempDir, writeImageFolder } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const dir = tempDir();
 
@@ -169,7 +170,7 @@ test("one image per class: the empty test split is an error before training, nam
   const root = join(dir, "one-per-class");
   await writeImageFolder(root, { classes: 2, perClass: 1, size: 16 });
   await assert.rejects(
-    prepareData({ ...DEFAULTS, model: VIT, data: root }, () => {}),
+    prepareData({ ...DEFAULTS, model: VIT, data: root }, nodeRuntime, () => {}),
     (e: Error) => e instanceof DataError && /the test split of .* is empty \(2 train and 0 test examples\)/.test(e.message),
   );
 });

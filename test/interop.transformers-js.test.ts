@@ -23,10 +23,11 @@ import {
 } from "@huggingface/transformers";
 import { loadTrainedModel, runInference } from "../src/experiments/infer.ts";
 import { Generator } from "../src/generate/generate.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { assertOk, cliAsync } from "./cli-helpers.ts";
 import { FIXTURES, NEGATIVE, NEUTRAL, POSITIVE, VIT, classImage, robertaWithTokenizer, tempDir } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const root = tempDir("tenslora-tjs-");
 env.allowRemoteModels = false;
@@ -90,7 +91,8 @@ test("transformers.js loads a merged ViT (LoRA): image-classification pipeline a
   const processor = await AutoProcessor.from_pretrained(name);
   const { pixel_values } = await processor(images);
   assert.deepEqual(pixel_values.dims, [3, 3, 32, 32]);
-  const ours = (await runInference(loadTrainedModel(dir, adapter), { pixel_values: host(pixel_values) }, { threads: 1 })).logits.data as Float32Array;
+  const ours = (await runInference(loadTrainedModel(dir, adapter), { pixel_values: host(pixel_values) }, { runtime: nodeRuntime, threads: 1 })).logits
+    .data as Float32Array;
 
   const model = await AutoModelForImageClassification.from_pretrained(name);
   const theirs = (await model({ pixel_values })).logits;
@@ -138,7 +140,7 @@ test("transformers.js loads a merged RoBERTa (LoRA): text-classification pipelin
     const ids = enc.input_ids as Tensor;
     assert.deepEqual(ids.dims, dims);
     const feeds = { input_ids: host(ids), attention_mask: host(enc.attention_mask as Tensor) };
-    const ours = (await runInference(trained, feeds, { threads: 1 })).logits.data as Float32Array;
+    const ours = (await runInference(trained, feeds, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
     const theirs = (await model(enc)).logits;
     assert.deepEqual(theirs.dims, [texts.length, 3]);
     const d = maxAbsDiff(theirs.data as Float32Array, ours);
@@ -148,8 +150,13 @@ test("transformers.js loads a merged RoBERTa (LoRA): text-classification pipelin
   const classify = await pipeline("text-classification", name);
   const text = sentence(8, 5);
   const enc = await tokenizer([text]);
-  const ours = (await runInference(trained, { input_ids: host(enc.input_ids as Tensor), attention_mask: host(enc.attention_mask as Tensor) }, { threads: 1 }))
-    .logits.data as Float32Array;
+  const ours = (
+    await runInference(
+      trained,
+      { input_ids: host(enc.input_ids as Tensor), attention_mask: host(enc.attention_mask as Tensor) },
+      { runtime: nodeRuntime, threads: 1 },
+    )
+  ).logits.data as Float32Array;
   const probs = softmaxRows(ours, 3)[0];
   const got = (await classify(text, { top_k: null })) as { label: string; score: number }[];
   assert.equal(got.length, 3);
@@ -173,7 +180,7 @@ test("transformers.js runs a merged Llama + LoRA and an exported Qwen2 (KV-cache
     assertOk(await cliAsync(["merge", "--model", dir, ...adapter, "--out", join(root, name), "--onnx"]), "merge --onnx (decoder)");
     const trained = loadTrainedModel(dir, adapter[1]);
     assert.equal(Boolean(trained.adapter), family === "llama");
-    const ours = await Generator.create(trained.model, trained.adapter, { threads: 1 });
+    const ours = await Generator.create(trained.model, trained.adapter, { runtime: nodeRuntime, threads: 1 });
     try {
       const prompts = [
         [11, 65, 12, 22, 57],
@@ -184,7 +191,7 @@ test("transformers.js runs a merged Llama + LoRA and an exported Qwen2 (KV-cache
       const model = await AutoModelForCausalLM.from_pretrained(name);
       // the forward pass on the first prompt: every position's logits, against our fixed-shape graph
       const one = { dtype: "int64" as const, shape: [1, 5], data: BigInt64Array.from(prompts[0].map(BigInt)) };
-      const ourLogits = (await runInference(trained, { input_ids: one }, { threads: 1 })).logits.data as Float32Array;
+      const ourLogits = (await runInference(trained, { input_ids: one }, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
       const ones = new Tensor("int64", new BigInt64Array(5).fill(1n), [1, 5]);
       const theirLogits = (await model({ input_ids: new Tensor("int64", one.data, [1, 5]), attention_mask: ones })).logits;
       const d = maxAbsDiff(theirLogits.data as Float32Array, ourLogits);

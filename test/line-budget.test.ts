@@ -1,4 +1,4 @@
-// Source files stay readable: a hard cap of 1000 lines per file (STYLE.md, principle 13).
+// Source files stay readable: a hard cap of 1000 lines per file, so a file has one role.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";

@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 
 export const LM_FIXTURES = "test/fixtures/hf-tiny-lm";
 

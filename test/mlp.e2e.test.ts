@@ -10,7 +10,7 @@ import { add, matmul, tanh } from "../src/ir/builder.ts";
 import { crossEntropy } from "../src/ir/functional.ts";
 import { Graph } from "../src/ir/graph.ts";
 import { compile } from "../src/runtime/session.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { adamw, flattenParams, segmentViews } from "../src/train/optim.ts";
 import { warmupCosine } from "../src/train/schedule.ts";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { loadModel } from "../src/models/load.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
-import { modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { maxAbs, maxRelDiff, modelRunner, outF32 } from "./helpers.ts";
 import { LM_FIXTURES, lmGolden } from "./lm-golden.ts";
 

@@ -9,7 +9,7 @@ import { ConfigError } from "../src/errors.ts";
 import { parseDecoderConfig, checkSequenceLength } from "../src/models/llama/config.ts";
 import { inverseFrequencies } from "../src/models/llama/rope.ts";
 import { FAMILIES } from "../src/models/load.ts";
-import { MODEL_PRESETS } from "../src/models/presets.ts";
+import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 
 test("decoder presets have the published parameter counts", () => {
   // safetensors totals of the HF checkpoints (tied embeddings counted once)

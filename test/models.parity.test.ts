@@ -1,5 +1,5 @@
 /**
- * Parity with the real HuggingFace code (issue 4, "What it must show"): the tiny ViT and
+ * Parity with the real HuggingFace code: the tiny ViT and
  * RoBERTa checkpoints, PEFT LoRA adapters and the official TensLoRA factors, against golden
  * files written by transformers 4.47.1 / peft 0.15.2 / ax-le/TensLoRA (test/fixtures/hf-tiny).
  */
@@ -13,7 +13,7 @@ import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { updateMatrixFolded } from "../src/adapters/reference.ts";
 import { toFloat32 } from "../src/io/dtype-convert.ts";
-import { modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import {

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadAdapter } from "../src/adapters/format.ts";
-import { modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import { type BaseDType, floatWeights, parseBaseDType, withBaseDType } from "../src/models/quantize-base.ts";
 import { Op } from "../src/ir/ops.ts";

@@ -1,5 +1,5 @@
 /**
- * "The same checks pass on checkpoints with other shapes and config options" (issue 4). There is
+ * The model checks pass on checkpoints with other shapes and config options. There is
  * no PyTorch here, so the truth is a naive float64 forward pass written as loops in
  * test/helpers.ts, itself checked first against the HuggingFace golden files. Random checkpoints
  * with other hidden sizes, heads, layers, image/patch sizes, `qkv_bias: false`, `layer_norm_eps`,
@@ -16,10 +16,10 @@ import type { AdapterOptions } from "../src/adapters/config.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
 import { toBigInt64 } from "../src/io/dtype-convert.ts";
 import { type TensorInput, writeSafetensors } from "../src/io/safetensors.ts";
-import { modelContext } from "../src/models/context.ts";
+import { modelContext } from "../src/pipeline/context.ts";
 import { type LoadedModel, loadModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 import {
   FIXTURES,

@@ -7,12 +7,12 @@
 import assert from "node:assert/strict";
 import type { AdapterSet } from "../src/adapters/adapter-set.ts";
 import { adapterHook } from "../src/adapters/inject.ts";
-import type { LinearSite } from "../src/adapters/sites.ts";
+import type { LinearSite } from "../src/nn/sites.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import * as b from "../src/ir/builder.ts";
 import { Graph, type Value } from "../src/ir/graph.ts";
 import type { WeightMap } from "../src/nn/params.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import type { Rng } from "../src/tensor/random.ts";
 import { naiveDeltaMap } from "./helpers.ts";

@@ -28,6 +28,6 @@ export function needs(...deps: SystemDep[]): string | false {
   return message;
 }
 
-export const CHROMIUM_DEP: SystemDep = { file: "/usr/bin/chromium", pkg: "chromium" };
-export const SWIFTSHADER_DEP: SystemDep = { file: "/usr/lib/chromium/vk_swiftshader_icd.json", pkg: "chromium" };
-export const VULKAN_LOADER_DEP: SystemDep = { library: "libvulkan.so.1", pkg: "libvulkan1" };
+export const CHROMIUM_DEP = { file: "/usr/bin/chromium", pkg: "chromium" } as const satisfies SystemDep;
+export const SWIFTSHADER_DEP = { file: "/usr/lib/chromium/vk_swiftshader_icd.json", pkg: "chromium" } as const satisfies SystemDep;
+export const VULKAN_LOADER_DEP = { library: "libvulkan.so.1", pkg: "libvulkan1" } as const satisfies SystemDep;

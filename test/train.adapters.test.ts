@@ -14,6 +14,7 @@ import { DEFAULTS, type RunConfig } from "../src/experiments/run-config.ts";
 import { prepareData, runTraining } from "../src/experiments/run.ts";
 import { maxRelDiff } from "./helpers.ts";
 import { VIT, tempDir, writeImageFolder } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const dir = tempDir();
 let images = "";
@@ -34,7 +35,7 @@ for (const [name, over] of RUNS) {
   test(`train ${name}: the loss decreases`, async () => {
     const cfg: RunConfig = { ...DEFAULTS, model: VIT, data: images, epochs: 3, batchSize: 4, lr: 1e-2, warmup: 0, seed: 0, threads: 1, ...over };
     const run = join(dir, name);
-    const result = await runTraining(cfg, run, {});
+    const result = await runTraining(cfg, run, { runtime: nodeRuntime });
     assert.equal(result.interrupted, false);
     const train = readFileSync(join(run, "metrics.jsonl"), "utf8")
       .trim()
@@ -57,14 +58,15 @@ test("the trained qkv_depth adapter exported to LoRA gives the same logits throu
   const out = join(dir, "exported");
   exportAsLora(last, out, { model: VIT });
   const cfg: RunConfig = { ...DEFAULTS, model: VIT, data: images, batchSize: 4, seed: 0 };
-  const probe = await prepareData(cfg, () => {});
+  const probe = await prepareData(cfg, nodeRuntime, () => {});
   const n = Math.min(4, probe.data.size("test"));
   const batch = await probe.data.batch(
     "test",
     Int32Array.from({ length: n }, (_, i) => i),
     n,
   );
-  const logits = async (d: string) => (await runInference(loadTrainedModel(VIT, d), batch.inputs, { threads: 1 })).logits.data as Float32Array;
+  const logits = async (d: string) =>
+    (await runInference(loadTrainedModel(VIT, d), batch.inputs, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
   const [a, b] = [await logits(last), await logits(out)];
   assert.ok(maxRelDiff(b, a) < 1e-5, `exported logits differ by ${maxRelDiff(b, a)} (relative)`);
   assert.deepEqual(loadTrainedModel(VIT, out).labels, loadTrainedModel(VIT, last).labels);

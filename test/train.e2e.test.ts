@@ -19,12 +19,13 @@ import { DEFAULTS, type RunConfig } from "../src/experiments/run-config.ts";
 import { listCheckpoints } from "../src/train/checkpoint.ts";
 import { METHODS, adapterFor, prepareData, runTraining } from "../src/experiments/run.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
-import { buildModelGraph } from "../src/models/build.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
 import { assertOk, cli } from "./cli-helpers.ts";
 import { VIT, robertaWithTokenizer, tempDir, writeImageFolder, writeSst2 } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const dir = tempDir();
 let images = "";
@@ -78,7 +79,7 @@ const recordsOf = (run: string) =>
 
 /** The weights a run trains, as the trainer sees them before step 1. */
 async function initialState(cfg: RunConfig): Promise<{ model: LoadedModel; trained: Map<string, Float32Array>; adapterKeys: string[]; headKeys: string[] }> {
-  const prepared = await prepareData(cfg, () => {});
+  const prepared = await prepareData(cfg, nodeRuntime, () => {});
   const model = await prepared.loadModel(cfg.seed);
   const { adapter } = adapterFor(model, cfg);
   const headKeys = model.family.headParameters(model.config);
@@ -110,7 +111,7 @@ async function checkRun(name: string, modelDir: string, data: string, method: st
   const cfg = runConfig(modelDir, data, method);
   const init = await initialState(cfg);
   const run = join(dir, `${name}-${method}`);
-  const result = await runTraining(cfg, run, {});
+  const result = await runTraining(cfg, run, { runtime: nodeRuntime });
   const what = `${name}/${method}`;
   assert.equal(result.interrupted, false);
 
@@ -155,24 +156,32 @@ async function checkRun(name: string, modelDir: string, data: string, method: st
   }
 
   // reload ≡ the trainer's eval graph, and the run's own final test metrics
-  const evalResult = (await evaluateTrained(tm, { data, seed: cfg.seed, batchSize: cfg.batchSize, threads: 1, warn: () => {} })) as EvalResult;
+  const evalResult = (await evaluateTrained(tm, {
+    runtime: nodeRuntime,
+    data,
+    seed: cfg.seed,
+    batchSize: cfg.batchSize,
+    threads: 1,
+    warn: () => {},
+  })) as EvalResult;
   assert.deepEqual(evalResult.confusionMatrix, result.final!.confusionMatrix, `${what}: eval of the saved artifact = the run's final eval`);
-  const probe = await prepareData(cfg, () => {});
+  const probe = await prepareData(cfg, nodeRuntime, () => {});
   const batch = await probe.data.batch(
     "test",
     Int32Array.from({ length: Math.min(4, probe.data.size("test")) }, (_, i) => i),
     4,
   );
-  const reloaded = (await runInference(tm, batch.inputs, { threads: 1 })).logits.data as Float32Array;
+  const reloaded = (await runInference(tm, batch.inputs, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
   const trainerView = await trainerEvalLogits(init.model, tm, method, batch.inputs);
   assert.ok(maxAbsDiff(reloaded, trainerView) < 1e-5, `${what}: reloaded logits differ from the eval graph's by ${maxAbsDiff(reloaded, trainerView)}`);
 
   // merge ≡ unmerged
   if (tm.adapter) {
-    const merged = (await runInference({ model: { ...tm.model, weights: mergedWeights(tm.model, tm.adapter) } }, batch.inputs, { threads: 1 })).logits
-      .data as Float32Array;
+    const merged = (
+      await runInference({ model: { ...tm.model, weights: mergedWeights(tm.model, tm.adapter) } }, batch.inputs, { runtime: nodeRuntime, threads: 1 })
+    ).logits.data as Float32Array;
     assert.ok(maxAbsDiff(merged, reloaded) < 1e-5, `${what}: merged logits differ by ${maxAbsDiff(merged, reloaded)}`);
-    const noAdapter = (await runInference({ model: tm.model }, batch.inputs, { threads: 1 })).logits.data as Float32Array;
+    const noAdapter = (await runInference({ model: tm.model }, batch.inputs, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
     assert.ok(maxAbsDiff(noAdapter, reloaded) > 1e-4, `${what}: the trained adapter changes the logits`);
   }
 }
@@ -249,9 +258,9 @@ test("the CLI: train → eval → infer --images → merge --onnx on the saved a
   assertOk(cli(["merge", "--model", VIT, "--adapter", join(run, "last"), "--out", merged, "--onnx"]), "merge");
   assert.deepEqual(JSON.parse(readFileSync(join(merged, "config.json"), "utf8")).id2label, { 0: "class_a", 1: "class_b" });
   const tm = loadTrainedModel(VIT, join(run, "last"));
-  const probe = await prepareData(runConfig(VIT, images, "qkv_depth"), () => {});
+  const probe = await prepareData(runConfig(VIT, images, "qkv_depth"), nodeRuntime, () => {});
   const batch = await probe.data.batch("test", Int32Array.from([0, 1, 2]), 3);
-  const ref = (await runInference(tm, batch.inputs, { threads: 1 })).logits.data as Float32Array;
+  const ref = (await runInference(tm, batch.inputs, { runtime: nodeRuntime, threads: 1 })).logits.data as Float32Array;
   const session = await ort.InferenceSession.create(join(merged, "onnx", "model.onnx"));
   const px = batch.inputs.pixel_values;
   const out = await session.run({ pixel_values: new ort.Tensor("float32", px.data as Float32Array, px.shape) });

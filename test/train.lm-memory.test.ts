@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { DEFAULTS, applyConfig } from "../src/experiments/run-config.ts";
 import { runTraining } from "../src/experiments/run.ts";
 import { tempDir } from "./make-data.ts";
+import { nodeRuntime } from "../src/runtime/session.ts";
 
 const LLAMA = "test/fixtures/hf-tiny-lm/llama";
 
@@ -40,11 +41,11 @@ test("LM run with checkpointed layers and a chunked loss, stopped after 3 steps 
   );
   const whole = join(dir, "whole");
   const cut = join(dir, "cut");
-  const full = await runTraining(cfg, whole);
+  const full = await runTraining(cfg, whole, { runtime: nodeRuntime });
   let steps = 0;
-  const stopped = await runTraining(cfg, cut, { onEvent: (e) => void (e.type === "step" && steps++), shouldStop: () => steps >= 3 });
+  const stopped = await runTraining(cfg, cut, { runtime: nodeRuntime, onEvent: (e) => void (e.type === "step" && steps++), shouldStop: () => steps >= 3 });
   assert.ok(stopped.interrupted && stopped.steps === 3 && full.steps > 5, `stopped at ${stopped.steps} of ${full.steps} steps`);
-  const resumed = await runTraining(cfg, cut, {}, "resume");
+  const resumed = await runTraining(cfg, cut, { runtime: nodeRuntime }, "resume");
   assert.equal(resumed.steps, full.steps);
   for (const f of ["last/adapter_model.safetensors", "best/adapter_model.safetensors"]) {
     assert.ok(readFileSync(join(cut, f)).equals(readFileSync(join(whole, f))), `${f}: identical bytes`);

@@ -3,11 +3,11 @@
  * CPU, printed as JSON: { providers, loss: [ep, cpu], maxGradRelDiff }. Run as a child process by
  * webgpu.node.test.ts, because Dawn reads VK_ICD_FILENAMES when ONNX Runtime loads.
  */
-import { createAdapter } from "../src/models/context.ts";
-import { buildModelGraph } from "../src/models/build.ts";
+import { createAdapter } from "../src/pipeline/context.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
 import { randomModel } from "../src/models/init.ts";
 import { compile, defaultProviders } from "../src/runtime/session.ts";
-import type { HostTensor } from "../src/runtime/host.ts";
+import type { HostTensor } from "../src/tensor/host.ts";
 import { Rng } from "../src/tensor/random.ts";
 
 const model = randomModel(

@@ -17,6 +17,7 @@ import {
   compareOptions,
   parseBudgets,
   prepareData,
+  nodeRuntime,
 } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
@@ -71,11 +72,11 @@ export function register(program: Command): void {
     const fullLr = opts.fullLr !== undefined ? Number(opts.fullLr) : cfg.lr / 5;
     if (!(fullLr > 0)) throw new ConfigError(`--full-lr must be a positive number, got ${opts.fullLr}`);
     if (typeof opts.queue === "string") return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, opts);
-    const prepared = await prepareData(cfg, (s) => rep.message(`warning: ${s}`));
+    const prepared = await prepareData(cfg, nodeRuntime, (s) => rep.message(`warning: ${s}`));
     const out = String(opts.out);
     const t0 = Date.now();
     await compare({
-      ...(await compareOptions(cfg, prepared, { ...grid, budgets, seeds, fullLr, outDir: out })),
+      ...(await compareOptions(cfg, prepared, { ...grid, budgets, seeds, fullLr, outDir: out, runtime: nodeRuntime })),
       onEvent: (run, e) => rep.event(e, run),
       log: (s) => rep.message(s),
     });

@@ -15,6 +15,7 @@ import {
   evaluateTaskData,
   evaluateTrained,
   loadTrainedModel,
+  nodeRuntime,
 } from "../../src/index.ts";
 
 const int = (flag: string, v: unknown, min: number): number | undefined => {
@@ -89,9 +90,14 @@ export function register(program: Command): void {
       // settings that decide the split and the tokens default to the run's (RUN_DIR/best → RUN_DIR/config.json)
       const run = runSettings(String(opts.adapter));
       if (opts.model === undefined && opts.data === undefined) {
-        const tm = loadTrainedModel(await ensureEmbeddedModel(), String(opts.adapter), { baseDtype: baseDtypeOf(opts, run) });
+        const tm = loadTrainedModel(await ensureEmbeddedModel({ runtime: nodeRuntime }), String(opts.adapter), { baseDtype: baseDtypeOf(opts, run) });
         const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
-        const opt = { split: opts.split as "test" | "train", batchSize: int("--batch-size", opts.batchSize, 1), threads: int("--threads", opts.threads, 1) };
+        const opt = {
+          runtime: nodeRuntime,
+          split: opts.split as "test" | "train",
+          batchSize: int("--batch-size", opts.batchSize, 1),
+          threads: int("--threads", opts.threads, 1),
+        };
         const r = await evaluateTaskData(tm, embeddedTransferData(100, 200, seed), opt);
         return console.log(opts.json ? JSON.stringify({ model: "embedded", adapter: opts.adapter, seed, ...r }) : table(r));
       }
@@ -101,6 +107,7 @@ export function register(program: Command): void {
       const tm = loadTrainedModel(String(opts.model), String(opts.adapter), { baseDtype: baseDtypeOf(opts, run) });
       const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
       const r = await evaluateTrained(tm, {
+        runtime: nodeRuntime,
         data: opts.data,
         format: str("dataFormat") as DataFormat | undefined,
         seed,

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { baseDtypeOf } from "../options.ts";
-import { type ChatMessage, ConfigError, Generator, LmTokenizer, chatPrompt, generateText, loadTrainedModel } from "../../src/index.ts";
+import { type ChatMessage, ConfigError, Generator, LmTokenizer, chatPrompt, generateText, loadTrainedModel, nodeRuntime } from "../../src/index.ts";
 
 const num = (flag: string, v: unknown, check: (n: number) => boolean, range: string): number | undefined => {
   if (v === undefined) return undefined;
@@ -66,7 +66,7 @@ export function register(program: Command): void {
       const tm = loadTrainedModel(String(opts.model), opts.adapter as string | undefined, { baseDtype: baseDtypeOf(opts) });
       const tok = new LmTokenizer(String(opts.model));
       const prompts = opts.messages !== undefined ? [chatPrompt(tok, readMessages(String(opts.messages)))] : (opts.prompt as string[]);
-      const gen = await Generator.create(tm.model, tm.adapter, { threads: int("--threads", opts.threads, 1) });
+      const gen = await Generator.create(tm.model, tm.adapter, { runtime: nodeRuntime, threads: int("--threads", opts.threads, 1) });
       try {
         const stream = prompts.length === 1 && !opts.json;
         const texts = prompts.map(() => "");

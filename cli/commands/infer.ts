@@ -17,6 +17,7 @@ import {
   textArg,
   textInputs,
   writeOutputs,
+  nodeRuntime,
 } from "../../src/index.ts";
 
 const positiveInt = (flag: string, v: unknown): number | undefined => {
@@ -83,7 +84,7 @@ export function register(program: Command): void {
         names = texts.map((t, i) => (pairs ? `${t} | ${pairs[i]}` : t));
         inputs = textInputs(tm.model, texts, pairs, positiveInt("--max-length", opts.maxLength));
       }
-      const out: InferenceOutputs = await runInference(tm, inputs, { threads });
+      const out: InferenceOutputs = await runInference(tm, inputs, { runtime: nodeRuntime, threads });
       if (opts.output !== undefined) {
         writeOutputs(String(opts.output), out);
         if (!opts.json) console.error(`wrote logits [${out.logits.shape}] and last_hidden_state [${out.last_hidden_state.shape}] to ${opts.output}`);

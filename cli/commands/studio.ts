@@ -1,7 +1,7 @@
 /** `tenslora studio`: the fine-tuning page, built into a folder and served on localhost. */
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { ConfigError, cacheDir, ensureEmbeddedModel } from "../../src/index.ts";
+import { ConfigError, cacheDir, ensureEmbeddedModel, nodeRuntime } from "../../src/index.ts";
 import { buildStudio } from "../../studio/build.ts";
 import { serveStudio } from "../../studio/serve.ts";
 
@@ -18,7 +18,7 @@ export function register(program: Command): void {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be an integer in 0..65535, got "${opts.port}"`);
       const out = resolve(opts.out ?? join(cacheDir(), "studio"));
-      const backbone = opts.backbone ? await ensureEmbeddedModel() : undefined;
+      const backbone = opts.backbone ? await ensureEmbeddedModel({ runtime: nodeRuntime }) : undefined;
       await buildStudio(out, { backbone });
       if (opts.buildOnly) return console.log(out);
       const { url } = await serveStudio(out, port, opts.host);

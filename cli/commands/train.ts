@@ -1,7 +1,7 @@
 /** `tenslora train`: one run, with progress, checkpoints, resume and a clean stop on SIGINT/SIGTERM. */
 import { join } from "node:path";
 import type { Command } from "commander";
-import { isFractionMetric, loadConfigFile, runTraining } from "../../src/index.ts";
+import { isFractionMetric, loadConfigFile, runTraining, nodeRuntime } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { reporter } from "../progress.ts";
 
@@ -36,7 +36,7 @@ export function register(program: Command): void {
       const result = await runTraining(
         cfg,
         out,
-        { onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) },
+        { runtime: nodeRuntime, onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) },
         resume ? "resume" : opts.overwrite ? "overwrite" : "new",
       );
       rep.stop();

@@ -4,7 +4,7 @@
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { ConfigError } from "../../src/index.ts";
+import { ConfigError, nodeRuntime } from "../../src/index.ts";
 import type { WorkerLog } from "../../src/sweep/index.ts";
 
 const positiveInt = (v: unknown, flag: string) => {
@@ -46,6 +46,7 @@ export function register(program: Command): void {
       const log = (e: WorkerLog) => (opts.json ? console.log(JSON.stringify(e)) : console.error(`worker: ${describe(e)}`));
       const { startWorker } = await import("../../src/sweep/worker.ts"); // BullMQ loads only here
       const { worker, stop } = startWorker({
+        runtime: nodeRuntime,
         url: String(opts.queue),
         concurrency: positiveInt(opts.concurrency, "--concurrency"),
         threads,

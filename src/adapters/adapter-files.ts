@@ -15,7 +15,7 @@ import { type AdapterSet, adapterParameterShapes } from "./adapter-set.ts";
 import { RE2JS } from "re2js";
 import { type AdapterConfig, type AdapterGroup, type AdapterOptions, planAdapter } from "./config.ts";
 import { CONSTRUCTION_SPECS, modeNames, modeSizes } from "./constructions.ts";
-import type { LinearSite } from "./sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";

@@ -14,7 +14,7 @@ import { CONSTRUCTION_SPECS, tensorCount, tensorModes } from "./constructions.ts
 import { FACTORIZATIONS } from "./factorizations/index.ts";
 import type { ParamSpec } from "./factorizations/types.ts";
 import type { AdapterState, AdapterTensor } from "./reference.ts";
-import type { LinearSite } from "./sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 
 export interface AdapterSet {
   config: AdapterConfig;

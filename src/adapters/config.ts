@@ -19,7 +19,7 @@ import { GQA_MODES, type GqaMode, type GroupPlan, planGroups } from "./groups.ts
 import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
 import type { TensorModes } from "./factorizations/types.ts";
 import type { HeadLayout } from "./reference.ts";
-import type { LinearSite } from "./sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 import { type TargetModules, selectSites } from "./targets.ts";
 
 export type InitMethod = "orthogonal" | "normal" | "kaiming_uniform";

@@ -18,7 +18,7 @@ import { type AdapterSet, groupState, loraKeys } from "./adapter-set.ts";
 import { CONSTRUCTION_SPECS, tensorIndex } from "./constructions.ts";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext } from "./format.ts";
 import { meanOverQueryHeads, sliceFactorsR } from "./reference.ts";
-import type { LinearSite } from "./sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 
 export interface LoraModule {
   site: LinearSite;

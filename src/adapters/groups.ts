@@ -17,7 +17,7 @@
 import { ConfigError, ShapeError } from "../errors.ts";
 import { CONSTRUCTION_SPECS, type Construction, type ModelShape } from "./constructions.ts";
 import type { SliceView } from "./reference.ts";
-import type { LinearSite } from "./sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 
 export type GqaMode = "mean" | "separate";
 export const GQA_MODES: readonly GqaMode[] = ["mean", "separate"];

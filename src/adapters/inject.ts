@@ -10,7 +10,7 @@ import type { AdapterConfig, AdapterGroup } from "./config.ts";
 import { CONSTRUCTION_SPECS, tensorCount, tensorIndex, tensorModes } from "./constructions.ts";
 import { FACTORIZATIONS } from "./factorizations/index.ts";
 import { graphOps } from "./factorizations/ops.ts";
-import type { LinearSite, ProjectionHook } from "./sites.ts";
+import type { LinearSite, ProjectionHook } from "../nn/sites.ts";
 
 type Get = (name: string) => Value;
 

@@ -18,7 +18,7 @@ import {
 import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
 import { count } from "./factorizations/types.ts";
 import type { GroupPlan } from "./groups.ts";
-import type { LinearSite } from "./sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 
 export type { Factorization };
 

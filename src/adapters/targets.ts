@@ -8,7 +8,7 @@
  */
 import { RE2JS } from "re2js";
 import { ConfigError, TargetNotFoundError } from "../errors.ts";
-import type { LinearSite } from "./sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 
 export const ALL_LINEAR = "all-linear";
 

@@ -13,11 +13,11 @@ import { modeEnergies, ranksFromEnergy } from "../adapters/energy-ranks.ts";
 import { loadAdapter } from "../adapters/format.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
 import { ConfigError } from "../errors.ts";
-import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
+import { createAdapter, defaultTargets, modelContext } from "../pipeline/context.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { nodeRuntime } from "../runtime/session.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
-import type { TaskData } from "../train/task-data.ts";
+import type { TaskData } from "../tasks/task-data.ts";
 import { type TrainConfig, train } from "../train/trainer.ts";
 
 export interface AutoRankOptions {
@@ -29,6 +29,7 @@ export interface AutoRankOptions {
 export const AUTO_RANK_DEFAULTS: AutoRankOptions = { warmupRank: 32, warmupEpochs: 2 };
 
 interface WarmupSetup extends Partial<AutoRankOptions> {
+  runtime: Runtime;
   loadModel: (seed: number) => Promise<LoadedModel>;
   data: TaskData;
   config: TrainConfig;
@@ -54,7 +55,7 @@ async function warmup(s: WarmupSetup): Promise<{ model: LoadedModel; dir: string
     return { model, dir: join(s.outDir, "last") };
   }
   const { set } = createAdapter(model, { construction: "lora", ranks: rank, seed: s.seed });
-  await train({ model, adapter: set, trainable: "adapter+head", data: s.data, config, store: runFolderStore(s.outDir), runtime: nodeRuntime });
+  await train({ model, adapter: set, trainable: "adapter+head", data: s.data, config, store: runFolderStore(s.outDir), runtime: s.runtime });
   writeFileSync(done, settings);
   return { model, dir: join(s.outDir, "last") };
 }

@@ -13,26 +13,28 @@ import { join } from "node:path";
 import { type AdapterSet, adapterParamCount } from "../adapters/adapter-set.ts";
 import { planAdapter } from "../adapters/config.ts";
 import { type GroupBudget, groupRanksForBudget } from "../adapters/params.ts";
-import type { LinearSite } from "../adapters/sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 import { ConfigError, RunInterruptedError } from "../errors.ts";
-import { createAdapter, defaultTargets, modelContext } from "../models/context.ts";
+import { createAdapter, defaultTargets, modelContext } from "../pipeline/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { writeCurvePlot } from "../train/curve-plot.ts";
-import type { TaskData } from "../train/task-data.ts";
+import type { TaskData } from "../tasks/task-data.ts";
 import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "./arms.ts";
 import { type AutoRankOptions, autoRanks } from "./auto-ranks.ts";
-import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFractionMetric, markdownTable, pooledVariants } from "./curve.ts";
+import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFractionMetric, markdownTable, pooledVariants, runSummary } from "./curve.ts";
 import type { RunConfig } from "./run-config.ts";
 import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
-import { nodeRuntime } from "../runtime/session.ts";
+import type { Runtime } from "../runtime/types.ts";
 
 export { BASELINES, DEFAULT_METHODS } from "./arms.ts";
 export { isFractionMetric, markdownTable, type CurveRow as CompareRow, type RunSummary } from "./curve.ts";
 
 export interface CompareOptions extends ArmGrid {
+  /** The backend every run trains on. */
+  runtime: Runtime;
   /** A fresh model per run (its new head is seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
   data: TaskData;
@@ -116,7 +118,15 @@ async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: 
     throw new ConfigError(
       `--ranks auto reads one spectrum, for adapters of one shape group; these targets form ${groups.length} (${groups.map((g) => g.name).join(", ")})`,
     );
-  const setup = { loadModel: o.loadModel, data: o.data, config: o.config, seed: o.seeds[0], outDir: join(o.outDir, "warmup"), ...o.autoRank };
+  const setup = {
+    runtime: o.runtime,
+    loadModel: o.loadModel,
+    data: o.data,
+    config: o.config,
+    seed: o.seeds[0],
+    outDir: join(o.outDir, "warmup"),
+    ...o.autoRank,
+  };
   const ranks = await autoRanks(setup, groups[0], arm.headLayout, solved.groups[0].budget);
   return { ranks, groupRanks: { [groups[0].name]: ranks } };
 }
@@ -166,25 +176,17 @@ export async function runOne(o: CompareOptions, job: CompareJob, backbone: numbe
     data: o.data,
     config,
     store: runFolderStore(dir),
-    runtime: nodeRuntime,
+    runtime: o.runtime,
     resume,
     onEvent: (e) => o.onEvent?.(label, e),
     shouldStop: o.shouldStop,
   });
   if (r.interrupted) throw new RunInterruptedError(`${label} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
   const summary: RunSummary & { settings: unknown } = {
-    arm: arm.name,
-    budget: budget?.label ?? "",
-    seed,
-    ranks,
-    adapterParams: arm.method === "full" ? backbone : adapter ? adapterParamCount(adapter) : 0,
-    trainableParams: r.trainableParams,
-    selected: r.best?.test ?? Number.NaN,
-    validation: r.validationSize > 0 && r.best ? r.best.value : Number.NaN,
-    selectedStep: r.best?.step ?? 0,
-    bestTest: r.bestTest?.value ?? Number.NaN,
-    final: r.finalValue,
-    stepSeconds: r.stepSeconds,
+    ...runSummary(
+      { arm: arm.name, budget: budget?.label ?? "", seed, ranks, adapterParams: arm.method === "full" ? backbone : adapter ? adapterParamCount(adapter) : 0 },
+      r,
+    ),
     settings,
   };
   writeJson(summaryPath, summary);
@@ -259,10 +261,11 @@ export async function writeResults(outDir: string, s: ResultsSetting, runs: RunS
 export async function compareOptions(
   cfg: RunConfig,
   prepared: PreparedData,
-  s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; outDir: string },
+  s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; outDir: string; runtime: Runtime },
 ): Promise<CompareOptions> {
   const probe = await prepared.loadModel(s.seeds[0]);
   return {
+    runtime: s.runtime,
     loadModel: prepared.loadModel,
     data: prepared.data,
     methods: s.methods,

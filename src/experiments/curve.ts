@@ -26,6 +26,30 @@ export interface RunSummary {
   stepSeconds: number;
 }
 
+/** What a finished run reports, as `train` returns it and summary.json stores it. */
+export interface RunOutcome {
+  trainableParams: number;
+  best: { value: number; step: number; test: number } | null;
+  bestTest: { value: number } | null;
+  validationSize: number;
+  finalValue: number;
+  stepSeconds: number;
+}
+
+/** One run of a comparison in the table's terms: which arm, budget and seed, and what it reached. */
+export function runSummary(id: Pick<RunSummary, "arm" | "budget" | "seed" | "ranks" | "adapterParams">, r: RunOutcome): RunSummary {
+  return {
+    ...id,
+    trainableParams: r.trainableParams,
+    selected: r.best?.test ?? Number.NaN,
+    validation: r.validationSize > 0 && r.best ? r.best.value : Number.NaN,
+    selectedStep: r.best?.step ?? 0,
+    bestTest: r.bestTest?.value ?? Number.NaN,
+    final: r.finalValue,
+    stepSeconds: r.stepSeconds,
+  };
+}
+
 export interface CurveRow {
   arm: string;
   method: string;

@@ -15,7 +15,7 @@ import type { ImageDataset, Split, TextDataset, WarnFn } from "../data/types.ts"
 import { ConfigError, DataError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { type TaskData, imageTaskData, textTaskData } from "../train/task-data.ts";
+import { type TaskData, imageTaskData, textTaskData } from "../tasks/task-data.ts";
 
 export const DATA_FORMATS = ["imagefolder", "dtd", "cifar10", "mnist", "glue-cola", "glue-sst2", "glue-mrpc", "table"] as const;
 export type DataFormat = (typeof DATA_FORMATS)[number];

@@ -9,7 +9,7 @@ import { brownTexts } from "../data/brown.ts";
 import type { LmExample } from "../data/lm-data.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { Rng } from "../tensor/random.ts";
-import { type TaskData, lmTaskData } from "../train/task-data.ts";
+import { type TaskData, lmTaskData } from "../tasks/task-data.ts";
 import type { TrainConfig } from "../train/trainer.ts";
 import { type PretrainOptions, ensurePretrained } from "./embedded.ts";
 
@@ -96,7 +96,7 @@ function pretrainData(): TaskData {
 }
 
 /** The pretrained byte-level Brown decoder folder, built and cached on first use. */
-export function ensureEmbeddedLm(opts: PretrainOptions = {}): Promise<string> {
+export function ensureEmbeddedLm(opts: PretrainOptions): Promise<string> {
   return ensurePretrained(
     {
       version: VERSION,
@@ -110,6 +110,6 @@ export function ensureEmbeddedLm(opts: PretrainOptions = {}): Promise<string> {
   );
 }
 
-export async function loadEmbeddedLm(opts: PretrainOptions = {}): Promise<LoadedModel> {
+export async function loadEmbeddedLm(opts: PretrainOptions): Promise<LoadedModel> {
   return loadModel(await ensureEmbeddedLm(opts));
 }

@@ -8,7 +8,7 @@
 import { ConfigError, FormatError } from "../errors.ts";
 import type { ImageDataset, ImageItem } from "../data/types.ts";
 import { Rng } from "../tensor/random.ts";
-import { type PixelProcessor, type TaskData, imageTaskData } from "../train/task-data.ts";
+import { type PixelProcessor, type TaskData, imageTaskData } from "../tasks/task-data.ts";
 import type { TrainConfig } from "../train/trainer.ts";
 
 export const SOURCE = ["0", "1", "2", "3", "4"];

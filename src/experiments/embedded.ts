@@ -10,10 +10,10 @@ import { loadMnist } from "../data/pixel-datasets.ts";
 import type { ImageItem } from "../data/types.ts";
 import { type LoadedModel, loadModel } from "../models/load.ts";
 import { randomModel } from "../models/init.ts";
-import type { TaskData } from "../train/task-data.ts";
+import type { TaskData } from "../tasks/task-data.ts";
 import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
-import { nodeRuntime } from "../runtime/session.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { EMBEDDED_CONFIG, PRETRAIN_CONFIG, TARGET, VERSION, pretrainTask, transferTask } from "./embedded-task.ts";
 
 export { EMBEDDED_CONFIG, PRETRAIN_CONFIG } from "./embedded-task.ts";
@@ -35,6 +35,8 @@ export function embeddedTransferData(shots = 100, testPerClass = 200, seed = 0):
 }
 
 export interface PretrainOptions {
+  /** The backend pretraining runs on (only when the cache is empty). */
+  runtime: Runtime;
   onEvent?: (e: TrainEvent) => void;
   threads?: number;
   log?: (s: string) => void;
@@ -55,7 +57,7 @@ export interface PretrainRecipe {
  * The folder of a model pretrained (every weight) by `recipe`, built on first use in a temporary
  * folder and renamed into the cache, so an interrupted build never looks complete.
  */
-export async function ensurePretrained(recipe: PretrainRecipe, opts: PretrainOptions = {}): Promise<string> {
+export async function ensurePretrained(recipe: PretrainRecipe, opts: PretrainOptions): Promise<string> {
   const dir = join(cacheDir(), recipe.version);
   if (existsSync(join(dir, "config.json"))) return dir;
   const log = opts.log ?? console.error;
@@ -70,7 +72,7 @@ export async function ensurePretrained(recipe: PretrainRecipe, opts: PretrainOpt
     data: recipe.data(),
     config: { ...recipe.train, threads: opts.threads },
     store: runFolderStore(join(work, "run")),
-    runtime: nodeRuntime,
+    runtime: opts.runtime,
     onEvent: opts.onEvent,
   });
   log(`Pretrained: ${recipe.result(result.final)}.`);
@@ -82,7 +84,7 @@ export async function ensurePretrained(recipe: PretrainRecipe, opts: PretrainOpt
 }
 
 /** The pretrained digits-0–4 ViT folder, built and cached on first use (about 15 s on 2 cores). */
-export function ensureEmbeddedModel(opts: PretrainOptions = {}): Promise<string> {
+export function ensureEmbeddedModel(opts: PretrainOptions): Promise<string> {
   return ensurePretrained(
     {
       version: VERSION,
@@ -97,7 +99,7 @@ export function ensureEmbeddedModel(opts: PretrainOptions = {}): Promise<string>
 }
 
 /** The cached model with a fresh 5-way head for the transfer task. */
-export async function loadEmbedded(opts: { threads?: number; seed?: number; log?: (s: string) => void } = {}): Promise<LoadedModel> {
+export async function loadEmbedded(opts: PretrainOptions & { seed?: number }): Promise<LoadedModel> {
   const dir = await ensureEmbeddedModel(opts);
   return loadModel(dir, { numLabels: TARGET.length, labels: TARGET.map((d) => `digit ${d}`), seed: opts.seed });
 }

@@ -5,7 +5,7 @@ import { loraModules, saveLoraFolder } from "../adapters/export.ts";
 import { ADAPTER_CONFIG } from "../adapters/format.ts";
 import { ConfigError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
-import { loadAdapterForConfig } from "../models/adapter-for-config.ts";
+import { loadAdapterForConfig } from "../pipeline/adapter-for-config.ts";
 import { LABELS_FILE } from "../train/artifacts.ts";
 
 export interface ExportResult {

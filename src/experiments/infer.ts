@@ -17,18 +17,17 @@ import { ConfigError, DataError, FormatError, ShapeError } from "../errors.ts";
 import { WEIGHTS_FILE, readJsonFile } from "../io/checkpoint.ts";
 import { toBigInt64, toFloat32 } from "../io/dtype-convert.ts";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
-import { buildModelGraph } from "../models/build.ts";
+import { buildModelGraph } from "../pipeline/build.ts";
 import { ConfigReader } from "../models/config-fields.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
-import { WeightStore } from "../onnx/export.ts";
-import type { HostTensor } from "../runtime/host.ts";
-import { type CompiledGraph, compile } from "../runtime/session.ts";
+import type { HostTensor } from "../tensor/host.ts";
+import type { CompiledGraph, Runtime } from "../runtime/types.ts";
 import { causalLm } from "../tasks/causal-lm.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
-import { type MetricsSummary, summarize } from "../train/metrics.ts";
-import type { SplitName, TaskData } from "../train/task-data.ts";
-import { predict } from "../train/trainer.ts";
+import { type MetricsSummary, summarize } from "../tasks/metrics.ts";
+import type { SplitName, TaskData } from "../tasks/task-data.ts";
+import { predict } from "../tasks/classification.ts";
 import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionLimit, taskDataFor } from "./datasets.ts";
 
 const HEAD_PREFIX = "base_model.model.";
@@ -251,16 +250,16 @@ export interface InferenceOutputs {
 export async function runInference(
   tm: { model: LoadedModel; adapter?: AdapterSet },
   inputs: Record<string, HostTensor>,
-  opts: { threads?: number } = {},
+  opts: { runtime: Runtime; threads?: number },
 ): Promise<InferenceOutputs> {
   const { model, adapter } = tm;
   checkInputs(inputs, model, "inputs");
   const lead = inputs.pixel_values ?? inputs.input_ids;
   if (!lead) throw new DataError(`no model inputs: a ${model.family.modelType} model takes ${model.family.inputNames.required.join(" + ")}`);
   const built = buildModelGraph({ model, adapter, batch: lead.shape[0], seqLen: inputs.input_ids?.shape[1], trainable: "none", hiddenState: true });
-  const store = new WeightStore();
+  const compiler = opts.runtime.compiler();
   try {
-    const graph = await compile(built.graph, { store, threads: opts.threads, outputs: ["logits", "last_hidden_state"] });
+    const graph = await compiler.compile(built.graph, { threads: opts.threads, outputs: ["logits", "last_hidden_state"] });
     try {
       const out = await graph.run(model.family.feeds(model.config, inputs));
       refuseNonFiniteLogits(out.logits.data as Float32Array, model.dir);
@@ -269,7 +268,7 @@ export async function runInference(
       graph.dispose();
     }
   } finally {
-    store.dispose();
+    compiler.dispose();
   }
 }
 
@@ -333,6 +332,7 @@ export interface EvalOptions {
   batchSize?: number;
   split?: SplitName;
   threads?: number;
+  runtime: Runtime;
   warn?: (s: string) => void;
 }
 
@@ -365,7 +365,7 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
       seed: o.seed ?? 0,
       warn: o.warn,
     });
-    const ev = await withEvalGraph(tm, data.seqLen, Math.max(1, Math.min(o.batchSize ?? 8, data.size(split))), o.threads, (graph, B, feeds) =>
+    const ev = await withEvalGraph(tm, data.seqLen, Math.max(1, Math.min(o.batchSize ?? 8, data.size(split))), o, (graph, B, feeds) =>
       causalLm.evaluate(data, split, graph, B, feeds, "perplexity"),
     );
     return { task: "causal-lm", split, ...(ev.metrics as Omit<LmEvalResult, "task" | "split">) };
@@ -400,12 +400,12 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
 export async function evaluateTaskData(
   tm: TrainedModel,
   data: TaskData,
-  o: Pick<EvalOptions, "split" | "batchSize" | "threads" | "warn">,
+  o: Pick<EvalOptions, "split" | "batchSize" | "threads" | "runtime" | "warn">,
 ): Promise<EvalResult> {
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
   const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
-  const { preds, labels, skipped } = await withEvalGraph(tm, data.seqLen, B, o.threads, (graph, b, feeds) => predict(data, split, graph, b, feeds));
+  const { preds, labels, skipped } = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => predict(data, split, graph, b, feeds));
   if (skipped.length)
     (o.warn ?? console.warn)(
       `${skipped.length} image(s) of the ${split} split no longer decode and are left out of the metrics: ${skipped.slice(0, 5).join(", ")}`,
@@ -418,20 +418,20 @@ async function withEvalGraph<R>(
   tm: TrainedModel,
   seqLen: number | undefined,
   B: number,
-  threads: number | undefined,
+  o: { runtime: Runtime; threads?: number },
   f: (graph: CompiledGraph, B: number, feeds: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>) => Promise<R>,
 ): Promise<R> {
   const { model, adapter } = tm;
   const built = buildModelGraph({ model, adapter, batch: B, seqLen, trainable: "none" });
-  const store = new WeightStore();
+  const compiler = o.runtime.compiler();
   try {
-    const graph = await compile(built.graph, { store, threads, outputs: ["logits"] });
+    const graph = await compiler.compile(built.graph, { threads: o.threads, outputs: ["logits"] });
     try {
       return await f(graph, B, (inputs) => model.family.feeds(model.config, inputs));
     } finally {
       graph.dispose();
     }
   } finally {
-    store.dispose();
+    compiler.dispose();
   }
 }

@@ -7,7 +7,7 @@ import { ConfigError } from "../errors.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
 import { Rng } from "../tensor/random.ts";
-import { type TaskData, lmTaskData } from "../train/task-data.ts";
+import { type TaskData, lmTaskData } from "../tasks/task-data.ts";
 
 export interface LmDataOptions {
   data: string;

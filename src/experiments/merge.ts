@@ -14,7 +14,7 @@ import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { mergeAdapter } from "../adapters/merge.ts";
 import { ConfigError, internal } from "../errors.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
-import { buildModelGraph } from "../models/build.ts";
+import { buildModelGraph } from "../pipeline/build.ts";
 import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { Task } from "../models/types.ts";

@@ -7,18 +7,18 @@ import { totalmem } from "node:os";
 import { join } from "node:path";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { ConfigError, DataError } from "../errors.ts";
-import type { TrainableSet } from "../models/build.ts";
-import { modelContext } from "../models/context.ts";
+import type { TrainableSet } from "../pipeline/build.ts";
+import { modelContext } from "../pipeline/context.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { checkQuantizable, parseBaseDType, withBaseDType } from "../models/quantize-base.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
 import { type RunMode, openRunFolder } from "../train/run-folder.ts";
-import type { TaskData } from "../train/task-data.ts";
+import type { TaskData } from "../tasks/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
-import { nodeRuntime } from "../runtime/session.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
@@ -38,12 +38,12 @@ export interface PreparedData {
   truncated?: number;
 }
 
-export async function prepareData(cfg: RunConfig, warn: (s: string) => void = console.warn): Promise<PreparedData> {
+export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
     if (cfg.task === "causal-lm") {
-      const model = withBaseDType(await loadEmbeddedLm({ threads: cfg.threads || undefined, log: warn }), parseBaseDType(cfg.baseDtype));
+      const model = withBaseDType(await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log: warn }), parseBaseDType(cfg.baseDtype));
       return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
     }
     if (cfg.task && cfg.task !== "image-classification")
@@ -51,7 +51,7 @@ export async function prepareData(cfg: RunConfig, warn: (s: string) => void = co
     checkQuantizable({ task: "image-classification", modelType: "vit" }, parseBaseDType(cfg.baseDtype));
     return {
       data: embeddedTransferData(100, 200, cfg.seed),
-      loadModel: (seed) => loadEmbedded({ seed, threads: cfg.threads || undefined }),
+      loadModel: (seed) => loadEmbedded({ runtime, seed, threads: cfg.threads || undefined }),
       embedded: true,
       skipped: [],
     };
@@ -138,6 +138,8 @@ export function checkBatchFits(model: LoadedModel, seqLen: number, batch: number
 }
 
 export interface RunHooks {
+  /** The backend every graph of the run is compiled for. */
+  runtime: Runtime;
   onEvent?: (e: TrainEvent) => void;
   shouldStop?: () => boolean;
   warn?: (s: string) => void;
@@ -148,11 +150,11 @@ export interface RunHooks {
  * "overwrite" empties it, "resume" (or `true`) continues the run saved there and, if refused,
  * leaves the folder as it was.
  */
-export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks = {}, mode: RunMode | boolean = "new"): Promise<RunResult> {
+export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks, mode: RunMode | boolean = "new"): Promise<RunResult> {
   const resume = mode === true || mode === "resume";
   // everything that can be checked without the folder is checked before it is taken, the flags first
   checkRunOptions(cfg);
-  const prepared = await prepareData(cfg, hooks.warn);
+  const prepared = await prepareData(cfg, hooks.runtime, hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
   const tc = trainConfig(cfg, model.family.task);
@@ -204,7 +206,7 @@ async function trainInto(
     data: prepared.data,
     config: tc,
     store: runFolderStore(outDir),
-    runtime: nodeRuntime,
+    runtime: hooks.runtime,
     resume,
     onEvent: hooks.onEvent,
     shouldStop: hooks.shouldStop,
@@ -224,6 +226,7 @@ async function trainInto(
     bestTest: result.bestTest,
     validationSize: result.validationSize,
     final: result.final,
+    finalValue: result.finalValue,
     steps: result.steps,
     interrupted: result.interrupted,
     stepSeconds: result.stepSeconds,

@@ -11,13 +11,12 @@ import { join } from "node:path";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { ConfigError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
-import { buildModelGraph } from "../models/build.ts";
+import { buildModelGraph } from "../pipeline/build.ts";
 import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { WeightStore } from "../onnx/export.ts";
-import type { HostTensor } from "../runtime/host.ts";
-import { type CompiledGraph, compile } from "../runtime/session.ts";
+import type { HostTensor } from "../tensor/host.ts";
+import type { CompiledGraph, Compiler, Runtime } from "../runtime/types.ts";
 import { type SamplingOptions, TokenSampler, checkSampling } from "./sampling.ts";
 
 export interface GenerateOptions extends SamplingOptions {
@@ -38,14 +37,14 @@ const int64 = (shape: number[], values: ArrayLike<number>): HostTensor => ({ dty
 
 export class Generator {
   readonly #graph: CompiledGraph;
-  readonly #store: WeightStore;
+  readonly #compiler: Compiler;
   readonly cfg: DecoderConfig;
   /** Tokens that end a row unless told otherwise: eos_token_id of generation_config.json, else of config.json (one id or a list). */
   readonly eosTokenIds: number[];
 
-  private constructor(graph: CompiledGraph, store: WeightStore, model: LoadedModel) {
+  private constructor(graph: CompiledGraph, compiler: Compiler, model: LoadedModel) {
     this.#graph = graph;
-    this.#store = store;
+    this.#compiler = compiler;
     this.cfg = model.config as DecoderConfig;
     const genPath = join(model.dir, "generation_config.json");
     const gen = existsSync(genPath) ? (readJsonFile(genPath, "generation config") as Record<string, unknown>) : {};
@@ -54,15 +53,15 @@ export class Generator {
   }
 
   /** Compile the step graph of `model` (with `adapter` applied unmerged, if given). */
-  static async create(model: LoadedModel, adapter?: AdapterSet, opts: { threads?: number } = {}): Promise<Generator> {
+  static async create(model: LoadedModel, adapter: AdapterSet | undefined, opts: { runtime: Runtime; threads?: number }): Promise<Generator> {
     if (model.family.task !== "causal-lm")
       throw new ConfigError(`generation needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
     const built = buildModelGraph({ model, adapter, batch: BATCH, seqLen: SEQ, past: PAST, trainable: "none", lastLogits: true });
-    const store = new WeightStore();
+    const compiler = opts.runtime.compiler();
     try {
-      return new Generator(await compile(built.graph, { store, threads: opts.threads }), store, model);
+      return new Generator(await compiler.compile(built.graph, { threads: opts.threads }), compiler, model);
     } catch (e) {
-      store.dispose();
+      compiler.dispose();
       throw e;
     }
   }
@@ -140,6 +139,6 @@ export class Generator {
 
   dispose(): void {
     this.#graph.dispose();
-    this.#store.dispose();
+    this.#compiler.dispose();
   }
 }

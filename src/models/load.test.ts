@@ -1,6 +1,6 @@
 /**
  * A corrupt or mismatched HuggingFace folder fails with a FormatError that names the file, the
- * key and what was expected (issue 4): truncated weights, a lying header length, overlapping
+ * key and what was expected: truncated weights, a lying header length, overlapping
  * offsets, an unknown dtype, a config field that is missing, a checkpoint key that is missing
  * or mis-shaped.
  */

@@ -3,11 +3,11 @@ import type { Dim } from "../ir/dtype-shape.ts";
 import type { MaskSource } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
-import type { HostTensor } from "../runtime/host.ts";
+import type { HostTensor } from "../tensor/host.ts";
 import type { WeightRule } from "../io/weight-map.ts";
 
-export type { LinearSite, ProjectionHook, SiteHeads } from "../adapters/sites.ts";
-import type { LinearSite, ProjectionHook } from "../adapters/sites.ts";
+export type { LinearSite, ProjectionHook, SiteHeads } from "../nn/sites.ts";
+import type { LinearSite, ProjectionHook } from "../nn/sites.ts";
 
 export interface ForwardOptions {
   hook?: ProjectionHook;

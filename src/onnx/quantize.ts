@@ -1,16 +1,21 @@
 /**
  * Dynamic int8 quantization of an inference graph's weight matrices, the kind of model that
  * transformers.js loads as `model_quantized.onnx` (dtype "q8"): every MatMul / FusedMatMul / Gemm
- * whose right operand is a 2-D float32 weight initializer reads int8 weights with one symmetric
+ * whose right operand is a 2-D float32 weight initializer reads 8-bit weights with one symmetric
  * scale per output column; its activations are quantized to uint8 at run time
  * (DynamicQuantizeLinear), multiplied in integers (MatMulInteger), and rescaled to float.
- * Weights stay inline (see model-file.ts inlineWeights) while this runs.
+ * The weights are stored as uint8 with zero point 128, not as int8: on x86 without VNNI,
+ * ONNX Runtime multiplies uint8 × int8 with vpmaddubsw, whose int16 pair sums saturate for
+ * full-range weights (logits off by 0.1 and more on a ViT), while uint8 × uint8 takes a kernel
+ * that widens first. Weights stay inline (see model-file.ts inlineWeights) while this runs.
  */
 import { type GraphProto, type ModelProto, graphOf } from "./model-file.ts";
 import { type NodeProto, node, onnx, tensorProto } from "./proto.ts";
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
-const INT8 = onnx.TensorProto.DataType.INT8;
+const UINT8 = onnx.TensorProto.DataType.UINT8;
+const ZERO_POINT = 128;
+const WEIGHT_ZERO_POINT = "weights_q8_zero_point";
 
 interface WeightUse {
   /** The activation input. */
@@ -45,8 +50,8 @@ function weightUse(n: NodeProto, weights: Map<string, { dims: number[] }>): Weig
   return { a, w, transB: Number(attrOf(n, "transB")?.i ?? 0) === 1, alpha: attrOf(n, "alpha")?.f ?? 1, c: kind === "gemm" ? c : undefined };
 }
 
-/** int8 [K, N] with per-column scales from a float32 weight stored [K, N] (or [N, K] when transposed). */
-function quantizeWeight(data: Float32Array, dims: number[], transposed: boolean): { q: Int8Array; scale: Float32Array; K: number; N: number } {
+/** uint8 [K, N] (int8 values + 128) with per-column scales from a float32 weight stored [K, N] (or [N, K] when transposed). */
+function quantizeWeight(data: Float32Array, dims: number[], transposed: boolean): { q: Uint8Array; scale: Float32Array; K: number; N: number } {
   const [K, N] = transposed ? [dims[1], dims[0]] : [dims[0], dims[1]];
   const at = (k: number, n: number) => (transposed ? data[n * K + k] : data[k * N + n]);
   const scale = new Float32Array(N);
@@ -55,8 +60,8 @@ function quantizeWeight(data: Float32Array, dims: number[], transposed: boolean)
     for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(at(k, n)));
     scale[n] = m > 0 ? m / 127 : 1;
   }
-  const q = new Int8Array(K * N);
-  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) q[k * N + n] = Math.round(at(k, n) / scale[n]);
+  const q = new Uint8Array(K * N);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) q[k * N + n] = Math.round(at(k, n) / scale[n]) + ZERO_POINT;
   return { q, scale, K, N };
 }
 
@@ -83,8 +88,8 @@ export function quantizeDynamicInt8(proto: ModelProto): number {
       const raw = tensor.rawData!;
       const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
       const { q, scale, K, N } = quantizeWeight(data, dims, use.transB);
-      const name = `${use.w}_int8${use.transB ? "_t" : ""}`;
-      g.initializer.push(onnx.TensorProto.create({ name, dataType: INT8, dims: [K, N], rawData: new Uint8Array(q.buffer) }));
+      const name = `${use.w}_q8${use.transB ? "_t" : ""}`;
+      g.initializer.push(onnx.TensorProto.create({ name, dataType: UINT8, dims: [K, N], rawData: q }));
       wq = { q: name, scale };
       quantized.set(key, wq);
       count++;
@@ -107,13 +112,14 @@ export function quantizeDynamicInt8(proto: ModelProto): number {
       ),
     );
     out.push(
-      node("MatMulInteger", [act[0], wq.q, act[2]], [`${p}_i32`]),
+      node("MatMulInteger", [act[0], wq.q, act[2], WEIGHT_ZERO_POINT], [`${p}_i32`]),
       node("Cast", [`${p}_i32`], [`${p}_f`], { to: FLOAT }),
       node("Mul", [act[1], colScale], [`${p}_scale`]),
       node("Mul", [`${p}_f`, `${p}_scale`], [use.c ? `${p}_y` : y]),
     );
     if (use.c) out.push(node("Add", [`${p}_y`, use.c], [y]));
   }
+  if (count > 0) g.initializer.push(onnx.TensorProto.create({ name: WEIGHT_ZERO_POINT, dataType: UINT8, dims: [], rawData: Uint8Array.of(ZERO_POINT) }));
   g.node = out;
   // float weights no node reads any more
   const read = new Set(g.node.flatMap((n) => n.input ?? []));

@@ -7,20 +7,8 @@ import type { InferenceSession, Tensor } from "onnxruntime-common";
 import { FeedError, UseAfterDisposeError } from "../errors.ts";
 import type { DType, Shape } from "../ir/dtype-shape.ts";
 import type { Graph } from "../ir/graph.ts";
-import type { HostArray, HostTensor } from "./host.ts";
-
-/** A runtime compiles the graphs of one model; `dispose` frees what they share (the frozen weights). */
-export interface Compiler {
-  compile(graph: Graph, opts?: { outputs?: string[]; threads?: number }): Promise<CompiledGraph>;
-  dispose(): void;
-}
-
-/** An ONNX Runtime package as the trainer uses it: a compiler per model. */
-export interface Runtime {
-  /** "node-cpu", "web-wasm", "web-webgpu", …, for logs and notes. */
-  readonly name: string;
-  compiler(): Compiler;
-}
+import type { HostArray, HostTensor } from "../tensor/host.ts";
+import type { CompiledGraph } from "./types.ts";
 
 export type TensorCtor = new (type: Tensor.Type, data: never, dims: readonly number[]) => Tensor;
 
@@ -39,7 +27,7 @@ interface InputSpec {
   shape: Shape;
 }
 
-export class CompiledGraph {
+export class OrtCompiledGraph implements CompiledGraph {
   readonly inputs: InputSpec[];
   readonly outputNames: string[];
   #session: InferenceSession | undefined;

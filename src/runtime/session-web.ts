@@ -8,7 +8,8 @@
 import type * as Ort from "onnxruntime-web";
 import type { Graph } from "../ir/graph.ts";
 import { exportModel } from "../onnx/export.ts";
-import { CompiledGraph, type Runtime, type TensorCtor } from "./compiled.ts";
+import { OrtCompiledGraph, type TensorCtor } from "./compiled.ts";
+import type { CompiledGraph, Runtime } from "./types.ts";
 
 export type WebDevice = "wasm" | "webgpu";
 
@@ -66,7 +67,7 @@ export async function compileWeb(graph: Graph, device: WebDevice, outputs = [...
     graphOptimizationLevel: "extended",
     logSeverityLevel: 3,
   });
-  return new CompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);
+  return new OrtCompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);
 }
 
 export function webRuntime(device: WebDevice): Runtime {

@@ -6,7 +6,7 @@ import { FeedError, UseAfterDisposeError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
 import { Graph } from "../ir/graph.ts";
 import { WeightStore } from "../onnx/export.ts";
-import { f32, i64 } from "./host.ts";
+import { f32, i64 } from "../tensor/host.ts";
 import { compile } from "./session.ts";
 
 test("feed validation reports every missing, extra, mistyped and misshaped input in one error", async () => {

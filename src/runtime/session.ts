@@ -1,7 +1,7 @@
 /**
  * The Node backend (onnxruntime-node): a graph is compiled once per shape family into an
  * InferenceSession (compiled.ts runs it). session-web.ts is the browser's backend; these two
- * are the only modules that import ONNX Runtime.
+ * are the only modules that import ONNX Runtime; everything above them sees types.ts.
  */
 import { writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -9,9 +9,8 @@ import { join } from "node:path";
 import ort from "onnxruntime-node";
 import type { Graph } from "../ir/graph.ts";
 import { WeightStore, exportModel } from "../onnx/export.ts";
-import { CompiledGraph, type Runtime, type TensorCtor } from "./compiled.ts";
-
-export { CompiledGraph, type Compiler, type Runtime } from "./compiled.ts";
+import { OrtCompiledGraph, type TensorCtor } from "./compiled.ts";
+import type { Runtime } from "./types.ts";
 
 /** onnxruntime-node with TENSLORA_EP's providers; the frozen weights of a model's graphs share one external file. */
 export const nodeRuntime: Runtime = {
@@ -96,7 +95,7 @@ async function createSession(model: string | Uint8Array, options: ort.InferenceS
   }
 }
 
-export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<CompiledGraph> {
+export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<OrtCompiledGraph> {
   const outputs = opts.outputs ?? [...graph.outputs.keys()];
   const bytes = exportModel(graph, { outputs, store: opts.store, fuse: opts.fuse });
   const sessionOptions: ort.InferenceSession.SessionOptions = {
@@ -117,5 +116,5 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
     writeFileSync(model, bytes);
   }
   const session = await createSession(model, sessionOptions);
-  return new CompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);
+  return new OrtCompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);
 }

@@ -16,12 +16,14 @@ import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import { RunInterruptedError, TensLoRAError } from "../errors.ts";
 import { type Arm, budgetLabel, expandArms } from "../experiments/arms.ts";
 import { type RunSummary, compareOptions, resolveBudget, runDir, runOne } from "../experiments/compare.ts";
+import { runSummary } from "../experiments/curve.ts";
 import type { RunConfig } from "../experiments/run-config.ts";
 import { parseRanks } from "../experiments/run-config.ts";
 import { type PreparedData, backboneParams, prepareData, runTraining, trainConfig } from "../experiments/run.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { LOCK } from "../train/run-folder.ts";
-import { type MetricName, type TrainEvent, metricValue } from "../train/trainer.ts";
+import type { TrainEvent } from "../train/trainer.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { QUEUE_NAME, QUEUE_PREFIX, redisOptions } from "./connection.ts";
 import type { JobResult, RunJob } from "./jobs.ts";
 
@@ -37,6 +39,8 @@ export type WorkerLog =
 
 export interface WorkerSettings {
   url: string;
+  /** The backend runs train on. */
+  runtime: Runtime;
   /** Runs at once in this process. */
   concurrency: number;
   /** ONNX Runtime threads per run; undefined keeps the run's own setting. */
@@ -120,20 +124,10 @@ function takeOverFolder(dir: string, log: (s: string) => void): void {
 function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backboneParams: number; metric: string } {
   const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
   return {
-    summary: {
-      arm: cfg.construction,
-      budget: "",
-      seed: cfg.seed,
-      ranks: s.ranks,
-      adapterParams: cfg.construction === "full" ? s.backboneParams : s.adapterParams,
-      trainableParams: s.trainableParams,
-      selected: s.best?.test ?? Number.NaN,
-      validation: s.validationSize > 0 && s.best ? s.best.value : Number.NaN,
-      selectedStep: s.best?.step ?? 0,
-      bestTest: s.bestTest?.value ?? Number.NaN,
-      final: s.final ? metricValue(s.final, s.metric as MetricName) : Number.NaN,
-      stepSeconds: s.stepSeconds,
-    },
+    summary: runSummary(
+      { arm: cfg.construction, budget: "", seed: cfg.seed, ranks: s.ranks, adapterParams: cfg.construction === "full" ? s.backboneParams : s.adapterParams },
+      s,
+    ),
     backboneParams: s.backboneParams,
     metric: s.metric,
   };
@@ -148,7 +142,7 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
   let cached: { key: string; prepared: Promise<PreparedData> } | undefined;
   const prepare = (cfg: RunConfig) => {
     const key = JSON.stringify(cfg);
-    if (cached?.key !== key) cached = { key, prepared: prepareData(cfg, () => {}) };
+    if (cached?.key !== key) cached = { key, prepared: prepareData(cfg, s.runtime, () => {}) };
     return cached.prepared;
   };
 
@@ -186,7 +180,14 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
       } else if (data.kind === "compare") {
         const prepared = await prepare(cfg);
         const budgets = data.budget ? [data.budget] : [];
-        const o = await compareOptions(cfg, prepared, { ...armGrid(data.arm), budgets, seeds: [data.seed], fullLr: data.fullLr, outDir: dir });
+        const o = await compareOptions(cfg, prepared, {
+          ...armGrid(data.arm),
+          budgets,
+          seeds: [data.seed],
+          fullLr: data.fullLr,
+          outDir: dir,
+          runtime: s.runtime,
+        });
         const probe = await prepared.loadModel(data.seed);
         const backbone = backboneParams(probe);
         const budget = data.budget ? resolveBudget(data.budget, probe) : undefined;
@@ -202,7 +203,7 @@ export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResu
         if (!existsSync(summaryPath) || JSON.parse(readFileSync(summaryPath, "utf8")).interrupted) {
           takeOverFolder(dir, (message) => s.log({ type: "job", event: "note", id, run, message }));
           // a run that died before its first checkpoint left files but nothing to continue from
-          const r = await runTraining(cfg, dir, { onEvent, shouldStop }, resumeFromStep > 0 ? "resume" : "overwrite");
+          const r = await runTraining(cfg, dir, { runtime: s.runtime, onEvent, shouldStop }, resumeFromStep > 0 ? "resume" : "overwrite");
           if (r.interrupted) throw new RunInterruptedError(`${run} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
         }
         out = trainSummary(dir, cfg);

@@ -1,16 +1,17 @@
 /**
  * Image and sequence classification: logits [B, classes] against one label per example, argmax
- * predictions scored with scikit-learn's metrics (train/metrics.ts).
+ * predictions scored with scikit-learn's metrics (metrics.ts).
  */
 import { ConfigError, DataError } from "../errors.ts";
 import { crossEntropy } from "../ir/functional.ts";
-import type { HostTensor } from "../runtime/host.ts";
-import type { CompiledGraph } from "../runtime/session.ts";
-import { type MetricsSummary, summarize } from "../train/metrics.ts";
-import type { SplitName, TaskData } from "../train/task-data.ts";
+import type { HostTensor } from "../tensor/host.ts";
+import type { CompiledGraph } from "../runtime/types.ts";
+import { type MetricsSummary, summarize } from "./metrics.ts";
+import type { SplitName, TaskData } from "./task-data.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 export const CLASSIFICATION_METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
+export type MetricName = (typeof CLASSIFICATION_METRICS)[number];
 
 export function metricValue(m: MetricsSummary, name: string): number {
   const v = { accuracy: m.accuracy, mcc: m.mcc, macro_f1: m.macroF1, binary_f1: m.binaryF1 ?? Number.NaN }[name];

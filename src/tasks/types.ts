@@ -6,10 +6,10 @@
 import { FormatError } from "../errors.ts";
 import type { Dim } from "../ir/dtype-shape.ts";
 import type { Value } from "../ir/graph.ts";
-import type { HostTensor } from "../runtime/host.ts";
-import type { CompiledGraph } from "../runtime/session.ts";
+import type { HostTensor } from "../tensor/host.ts";
+import type { CompiledGraph } from "../runtime/types.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
-import type { SplitName, TaskData } from "../train/task-data.ts";
+import type { SplitName, TaskData } from "./task-data.ts";
 
 /** What an evaluation reports: named numbers (JSON-safe), the one that picks the best checkpoint, and a line for people. */
 export interface Evaluation {

@@ -10,7 +10,7 @@ import { FormatError } from "../errors.ts";
 import { WEIGHTS_FILE, loadCheckpointTensors } from "../io/checkpoint.ts";
 import { float32Inputs, readSafetensors, writeFileAtomic, writeSafetensors } from "../io/safetensors.ts";
 import { toFloat32 } from "../io/dtype-convert.ts";
-import { modelContext } from "../models/context.ts";
+import { modelContext } from "../pipeline/context.ts";
 import { HEAD_FILE, type Trained, trainedFiles } from "./trained-files.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";

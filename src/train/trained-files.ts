@@ -7,7 +7,7 @@ import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterFiles } from "../adapters/adapter-files.ts";
 import { float32Inputs, serializeSafetensors } from "../io/safetensors-bytes.ts";
 import type { LoadedModel } from "../models/assemble.ts";
-import { modelContext } from "../models/context.ts";
+import { modelContext } from "../pipeline/context.ts";
 import { taskOf } from "../tasks/index.ts";
 import type { WeightMap } from "../nn/params.ts";
 

@@ -7,21 +7,17 @@
 import { type AdapterSet, zeroInitializedTensors } from "../adapters/adapter-set.ts";
 import { ConfigError, NonFiniteLossError } from "../errors.ts";
 import { hashOf } from "../ir/hash.ts";
-import { buildModelGraph, type TrainableSet } from "../models/build.ts";
+import { buildModelGraph, type TrainableSet } from "../pipeline/build.ts";
 import type { LoadedModel } from "../models/assemble.ts";
-import type { HostTensor } from "../runtime/host.ts";
-import type { Runtime } from "../runtime/compiled.ts";
+import type { HostTensor } from "../tensor/host.ts";
+import type { Runtime } from "../runtime/types.ts";
 import { Rng } from "../tensor/random.ts";
-import type { CLASSIFICATION_METRICS } from "../tasks/classification.ts";
 import { taskOf } from "../tasks/index.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
 import { warmupCosine } from "./schedule.ts";
 import type { RunStore } from "./run-store.ts";
-import type { TaskData } from "./task-data.ts";
+import type { TaskData } from "../tasks/task-data.ts";
 import { checkValFraction, splitValidation } from "./validation.ts";
-
-export { CLASSIFICATION_METRICS as METRICS, metricValue, predict } from "../tasks/classification.ts";
-export type MetricName = (typeof CLASSIFICATION_METRICS)[number];
 
 export interface TrainConfig {
   lr: number;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConfigError } from "../errors.ts";
 import { embeddedTransferData } from "../experiments/embedded.ts";
-import type { TaskData } from "./task-data.ts";
+import type { TaskData } from "../tasks/task-data.ts";
 import { splitValidation, validationIndices } from "./validation.ts";
 
 async function pixelsOf(data: TaskData, split: "train" | "test"): Promise<string[]> {

@@ -6,7 +6,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import { Rng } from "../tensor/random.ts";
-import type { TaskData } from "./task-data.ts";
+import type { TaskData } from "../tasks/task-data.ts";
 
 export interface ValidationSplit {
   /** Training data without the held-out examples (its test split is the original test split). */

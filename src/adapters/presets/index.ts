@@ -1,7 +1,7 @@
 /** Published tensor methods as presets; a new one is one file and one line here. */
 import { ConfigError } from "../../errors.ts";
 import { type AdapterOptions, planAdapter } from "../config.ts";
-import type { LinearSite } from "../sites.ts";
+import type { LinearSite } from "../../nn/sites.ts";
 import { factTk } from "./fact-tk.ts";
 import { factTt } from "./fact-tt.ts";
 import { lorta } from "./lorta.ts";

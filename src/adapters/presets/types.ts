@@ -4,7 +4,7 @@
  */
 import type { AdapterOptions } from "../config.ts";
 import type { GroupPlan } from "../groups.ts";
-import type { LinearSite } from "../sites.ts";
+import type { LinearSite } from "../../nn/sites.ts";
 
 export interface AdapterPreset {
   name: string;

@@ -10,7 +10,7 @@ import * as b from "../../ir/builder.ts";
 import { dropout, linear, rmsNorm, rotary, scaledDotProduct, swiglu } from "../../ir/functional.ts";
 import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
-import type { HostTensor } from "../../runtime/host.ts";
+import type { HostTensor } from "../../tensor/host.ts";
 import { adaptedLinears } from "../encoder-sites.ts";
 import { addDims, mulDims } from "../../ir/dtype-shape.ts";
 import type { ForwardOptions, KeyValue, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";

@@ -8,7 +8,7 @@ import type { ImageDataset, ImageItem, RawImage, TextDataset } from "../data/typ
 import type { ImageProcessor } from "../data/image-preprocess.ts";
 import type { TextTokenizer } from "../data/tokenize.ts";
 import type { LmExample } from "../data/lm-data.ts";
-import type { HostTensor } from "../runtime/host.ts";
+import type { HostTensor } from "../tensor/host.ts";
 import { Rng } from "../tensor/random.ts";
 
 export const IGNORE_LABEL = -100;

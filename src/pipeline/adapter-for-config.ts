@@ -4,7 +4,7 @@ import { ADAPTER_WEIGHTS, HEAD_PREFIX, type ModelContext, loadAdapter } from "..
 import { readSafetensors } from "../io/safetensors.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { modelContext } from "./context.ts";
-import { readModelConfig } from "./load.ts";
+import { readModelConfig } from "../models/load.ts";
 
 /**
  * An adapter folder read against a model folder's config.json alone (no weights): for commands

@@ -11,8 +11,8 @@ import { type Dim, concrete } from "../ir/dtype-shape.ts";
 import type { MaskSource } from "../ir/functional.ts";
 import { Graph } from "../ir/graph.ts";
 import { ParamScope, type WeightMap } from "../nn/params.ts";
-import type { LoadedModel } from "./load.ts";
-import type { DropoutOptions } from "./types.ts";
+import type { LoadedModel } from "../models/load.ts";
+import type { DropoutOptions } from "../models/types.ts";
 import { taskOf } from "../tasks/index.ts";
 
 /** What is trained: adapter + head (the paper's setting), the head alone (linear probe), everything, or nothing. */

@@ -10,11 +10,11 @@
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type ModelShape, modelShape } from "../adapters/constructions.ts";
-import type { LinearSite } from "../adapters/sites.ts";
+import type { LinearSite } from "../nn/sites.ts";
 import { ConfigError, FormatError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
-import { ConfigReader } from "./config-fields.ts";
-import { FAMILIES } from "./load.ts";
+import { ConfigReader } from "../models/config-fields.ts";
+import { FAMILIES } from "../models/load.ts";
 
 const vitConfig = (hidden: number, layers: number, heads: number, intermediate: number, patch: number) => ({
   model_type: "vit",

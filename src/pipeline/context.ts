@@ -4,7 +4,7 @@ import { type AdapterOptions, planAdapter } from "../adapters/config.ts";
 import { DEFAULT_PROJECTIONS } from "../adapters/constructions.ts";
 import type { ModelContext } from "../adapters/adapter-files.ts";
 import { taskOf } from "../tasks/index.ts";
-import type { LoadedModel } from "./assemble.ts";
+import type { LoadedModel } from "../models/assemble.ts";
 
 export function modelContext(model: LoadedModel): ModelContext {
   const shape = model.family.shape(model.config);

@@ -5,10 +5,10 @@
 import { constant, mul, reduceSum } from "../ir/builder.ts";
 import type { DType } from "../ir/dtype-shape.ts";
 import { Graph, type Value } from "../ir/graph.ts";
-import { type HostArray, type HostTensor, hostTensor } from "../runtime/host.ts";
-import { compile } from "../runtime/session.ts";
+import { type HostArray, type HostTensor, hostTensor } from "../tensor/host.ts";
+import { compile } from "./session.ts";
 import { Rng } from "../tensor/random.ts";
-import { grad } from "./vjp.ts";
+import { grad } from "../autodiff/vjp.ts";
 
 export interface CheckInput {
   name: string;
