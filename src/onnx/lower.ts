@@ -95,18 +95,20 @@ function lowerMatMul(ctx: LowerCtx, n: Node<Op.MatMul>): void {
 }
 
 /**
- * x · Ŵᵀ is com.microsoft MatMulNBits on the codes (its own layout and zero point 2^(bits−1),
- * accuracy level 0: float32 arithmetic). x · Ŵ, the backward pass, has no such kernel (MatMulNBits
- * on a transposed packing would quantize Ŵᵀ in other blocks, a different Ŵ); it dequantizes Ŵ, a
- * float32 temporary freed after its one MatMul. DequantizeLinear with scale 1 turns the bytes into
- * floats because ONNX Runtime never constant-folds it: a Cast there would be folded at load into a
- * float32 initializer that lives as long as the session.
+ * x · Ŵᵀ at 4 bits is com.microsoft MatMulNBits on the codes (its own layout and zero point 8,
+ * accuracy level 0: float32 arithmetic). Everything else dequantizes Ŵ into a float32 temporary,
+ * freed after its one product: x · Ŵ, the backward pass, because no kernel reads the codes that
+ * way round (MatMulNBits on a transposed packing would quantize Ŵᵀ in other blocks, a different
+ * Ŵ); and x · Ŵᵀ at 8 bits, because MatMulNBits' 8-bit kernel is slower than dequantizing and
+ * a float32 GEMM (docs/quantized-base.md). DequantizeLinear with scale 1 turns the bytes into
+ * floats because ONNX Runtime never constant-folds it: a Cast there would be folded at load into
+ * a float32 initializer that lives as long as the session.
  */
 function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   const [[x, codes, scales], [y]] = io(ctx, n);
   const { bits, block, k, transB } = n.params;
   const [rows, blocks] = n.inputs[1].shape as number[];
-  if (transB) {
+  if (transB && bits === 4) {
     return ctx.emit(node("MatMulNBits", [x, codes, scales], [y], { K: k, N: rows, bits, block_size: block, accuracy_level: 0 }, "com.microsoft"));
   }
   const [bytes, w3, w] = [ctx.fresh("qbytes"), ctx.fresh("qblocks"), ctx.fresh("qw")];
@@ -135,7 +137,8 @@ function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   const wp = padded ? ctx.fresh("qwpad") : w;
   ctx.emit(node("Reshape", [w3, ints(ctx, [rows, blocks * block])], [wp]));
   if (padded) ctx.emit(node("Slice", [wp, ints(ctx, [0]), ints(ctx, [k]), ints(ctx, [1])], [w]));
-  ctx.emit(node("MatMul", [x, w], [y]));
+  if (transB) ctx.emit(node("FusedMatMul", [x, w], [y], { transA: 0, transB: 1, alpha: { float: 1 } }, "com.microsoft"));
+  else ctx.emit(node("MatMul", [x, w], [y]));
 }
 
 /**
