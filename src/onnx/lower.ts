@@ -104,6 +104,22 @@ function lowerMatMul(ctx: LowerCtx, n: Node<Op.MatMul>): void {
  * floats because ONNX Runtime never constant-folds it: a Cast there would be folded at load into
  * a float32 initializer that lives as long as the session.
  */
+/**
+ * A uint8 scalar 0 that ONNX Runtime can only compute once `x` exists (the concatenation of an
+ * empty slice of x with a constant 0). Given to DequantizeLinear as its zero point, it keeps the
+ * dequantization next to its product: without it the node reads only initializers, runs at the
+ * start of the step, and the backward pass's float32 Ŵ of every layer is held through the forward.
+ */
+function zeroPointAfter(ctx: LowerCtx, x: string): string {
+  const [flat, none, noneU8, zero1, zero] = ["qdepflat", "qdepnone", "qdepu8", "qzp1", "qzp"].map((p) => ctx.fresh(p));
+  ctx.emit(node("Reshape", [x, ints(ctx, [-1])], [flat]));
+  ctx.emit(node("Slice", [flat, ints(ctx, [0]), ints(ctx, [0])], [none]));
+  ctx.emit(node("Cast", [none], [noneU8], { to: elemType("uint8") }));
+  ctx.emit(node("Concat", [noneU8, ctx.constant((nm) => tensorProto(nm, "uint8", [1], Uint8Array.of(0)))], [zero1], { axis: 0 }));
+  ctx.emit(node("Reshape", [zero1, ints(ctx, [])], [zero]));
+  return zero;
+}
+
 function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   const [[x, codes, scales], [y]] = io(ctx, n);
   const { bits, block, k, transB } = n.params;
@@ -112,7 +128,7 @@ function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
     return ctx.emit(node("MatMulNBits", [x, codes, scales], [y], { K: k, N: rows, bits, block_size: block, accuracy_level: 0 }, "com.microsoft"));
   }
   const [bytes, w3, w] = [ctx.fresh("qbytes"), ctx.fresh("qblocks"), ctx.fresh("qw")];
-  ctx.emit(node("DequantizeLinear", [codes, scalarOf(ctx, "float32", 1)], [bytes]));
+  ctx.emit(node("DequantizeLinear", [codes, scalarOf(ctx, "float32", 1), zeroPointAfter(ctx, x)], [bytes]));
   const centred = ctx.fresh("qcentred");
   if (bits === 4) {
     const [hi, sixteenths, hiBytes, lo, lo1, hi1, pairs] = ["qhi", "q16th", "qhib", "qlo", "qlo1", "qhi1", "qpairs"].map((p) => ctx.fresh(p));
