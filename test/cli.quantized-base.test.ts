@@ -7,54 +7,24 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { readSafetensors } from "../src/io/safetensors.ts";
 import { dequantizeMatrix, quantizeMatrix } from "../src/tensor/quantize.ts";
 import { loadModel } from "../src/models/load.ts";
 import { assertOk, assertUserError, cliAsync } from "./cli-helpers.ts";
-import { tempDir } from "./make-data.ts";
+import { chatFile, tempDir } from "./make-data.ts";
 import { maxAbsDiff } from "./helpers.ts";
 
 const LLAMA = "test/fixtures/hf-tiny-lm/llama";
 const dir = tempDir();
 const quick = ["--epochs", "2", "--batch-size", "4", "--threads", "1", "--lr", "1e-2"];
 
-function chatFile(path: string, n: number): string {
-  const lines = Array.from({ length: n }, (_, i) => {
-    const a = 6 + ((i * 7) % 60);
-    return JSON.stringify({
-      messages: [
-        { role: "user", content: `w${a} w${a + 1}` },
-        { role: "assistant", content: `w${a + 2} w${a + 3}` },
-      ],
-    });
-  });
-  writeFileSync(path, lines.join("\n") + "\n");
-  return path;
-}
-
 test("train --base-dtype int4: recorded in config and summary; eval reproduces the run's perplexity, the adapter loads on f32; merge writes dequantized float32 + ΔW; resume on f32 is refused", async () => {
   const data = chatFile(join(dir, "chat.jsonl"), 24);
   const run = join(dir, "run");
-  const r = await cliAsync([
-    "train",
-    "--model",
-    LLAMA,
-    "--data",
-    data,
-    "--construction",
-    "lora",
-    "--ranks",
-    "2",
-    "--target-modules",
-    "q_proj,v_proj,gate_proj",
-    "--base-dtype",
-    "int4",
-    ...quick,
-    "--out",
-    run,
-  ]);
+  const lora = ["--model", LLAMA, "--data", data, "--construction", "lora", "--ranks", "2"];
+  const r = await cliAsync(["train", ...lora, "--target-modules", "q_proj,v_proj,gate_proj", "--base-dtype", "int4", ...quick, "--out", run]);
   assertOk(r, "train on an int4 base");
   assert.equal(JSON.parse(readFileSync(join(run, "config.json"), "utf8")).baseDtype, "int4");
   const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
