@@ -37,9 +37,10 @@ export class ParamScope {
   /** y = x Wᵀ (+ bias) of the linear layer at `path`, from its quantized codes where the base holds them so. */
   linear(x: Value, path: string): Value {
     const name = `${path}.weight`;
-    const bias = this.has(`${path}.bias`) ? this.get(`${path}.bias`) : undefined;
+    const bias = () => (this.has(`${path}.bias`) ? this.get(`${path}.bias`) : undefined);
     const q = this.quantized.get(name);
-    if (!q) return linear(x, this.get(name), bias);
+    // the weight is read before the bias: trainable parameters are fed in first-use order
+    if (!q) return linear(x, this.get(name), bias());
     if (this.isTrainable(name))
       throw new ConfigError(`weight "${name}" is held quantized and cannot be trained; train it on a float32 base (--base-dtype f32)`);
     let w = this.#quantCache.get(name);
@@ -48,7 +49,8 @@ export class ParamScope {
       this.#quantCache.set(name, w);
     }
     const y = quantizedLinear(x, w, q);
-    return bias ? add(y, bias) : y;
+    const b = bias();
+    return b ? add(y, b) : y;
   }
 
   /** The graph value of weight `name`. */
