@@ -18,7 +18,7 @@ import { DEFAULT_RANK_SLACK, groupRanksForBudget } from "../src/adapters/params.
 import { CONSTRUCTIONS, type Construction } from "../src/adapters/constructions.ts";
 import { type TargetModules, parseTargetModules } from "../src/adapters/targets.ts";
 import { modelContext } from "../src/pipeline/context.ts";
-import { WeightStore } from "../src/onnx/export.ts";
+import { WeightStore } from "../src/onnx/weight-store.ts";
 import { TORCH_BEST, emitJson, interleave, median, peakRssMiB, runTorch, table, threads } from "./harness.ts";
 import { VIT_B16, randomModel } from "./models.ts";
 import { trainingStep } from "./step.ts";

@@ -6,7 +6,7 @@
  */
 import { buildModelGraph } from "../src/pipeline/build.ts";
 import { BATCH, SEQ } from "../src/models/dims.ts";
-import { WeightStore } from "../src/onnx/export.ts";
+import { WeightStore } from "../src/onnx/weight-store.ts";
 import { compile } from "../src/runtime/session.ts";
 import { emitJson, interleave, median, table, threads } from "./harness.ts";
 import { ROBERTA_BASE, VIT_B16, randomModel } from "./models.ts";

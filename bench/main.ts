@@ -15,7 +15,10 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run(args: s
     load: () => import("./step-llm.ts"),
   },
   dims: { about: "inference with free batch/sequence dims vs the same graph at fixed sizes", load: () => import("./dims.ts") },
-  generate: { about: "greedy generation tokens/s, SmolLM2-135M shape, KV cache vs recomputation vs PyTorch", load: () => import("./generate.ts") },
+  generate: {
+    about: "greedy generation tokens/s, SmolLM2-135M shape: ours f32 and q8 vs llama.cpp F32 and Q8_0 (interleaved), recomputation, PyTorch",
+    load: () => import("./generate.ts"),
+  },
   sweep: { about: "2,000 dry-run jobs on Redis over 8 workers, 2 SIGKILLed midway: lost / twice / jobs/s", load: () => import("./sweep.ts") },
   "llm-adapter": { about: "adapter slices at decoder scale (d 4096, 32 layers) vs folding the full tensor", load: () => import("./llm-adapter.ts") },
 };

@@ -10,7 +10,7 @@ import { groupRanksForBudget } from "../src/adapters/params.ts";
 import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { buildModelGraph } from "../src/pipeline/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
-import { WeightStore } from "../src/onnx/export.ts";
+import { WeightStore } from "../src/onnx/weight-store.ts";
 import { compile } from "../src/runtime/session.ts";
 import type { CompiledGraph } from "../src/runtime/types.ts";
 import { Rng } from "../src/tensor/random.ts";

@@ -10,7 +10,7 @@ import type { AdapterOptions } from "../src/adapters/config.ts";
 import { createAdapter } from "../src/pipeline/context.ts";
 import { buildModelGraph } from "../src/pipeline/build.ts";
 import type { LoadedModel } from "../src/models/load.ts";
-import { WeightStore } from "../src/onnx/export.ts";
+import { WeightStore } from "../src/onnx/weight-store.ts";
 import { type HostTensor, f32 } from "../src/tensor/host.ts";
 import { compile, defaultProviders } from "../src/runtime/session.ts";
 import type { OrtCompiledGraph } from "../src/runtime/compiled.ts";

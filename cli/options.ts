@@ -17,8 +17,8 @@ import {
 const RUN_FLAGS: [flag: string, help: string][] = [
   ["--model <dir>", "HuggingFace model folder (default: the embedded MNIST ViT; with --task causal-lm the embedded Brown-corpus decoder)"],
   ["--data <path>", "data folder, table file, or 'mnist'"],
-  ["--data-format <format>", "imagefolder | dtd | cifar10 | mnist | glue-cola | glue-sst2 | glue-mrpc | table (default: detected)"],
-  ["--eval-data <file>", "test table for --data-format table"],
+  ["--data-format <format>", "imagefolder | dtd | cifar10 | mnist | glue-cola | glue-sst2 | glue-mrpc | table | tagged (default: detected)"],
+  ["--eval-data <file>", "test file for --data-format table or tagged"],
   ["--text-column <name>", "table column holding the text"],
   ["--text-pair-column <name>", "table column holding the second text of a pair"],
   ["--label-column <name>", "table column holding the label"],
@@ -50,10 +50,13 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--max-grad-norm <n>", "clip the gradient norm (default: off)"],
   [
     "--metric <name>",
-    "classification: accuracy | mcc | macro_f1 | binary_f1; causal LM: perplexity | loss | next_token_accuracy (best adapter selection; default the first)",
+    "classification: accuracy | mcc | macro_f1 | binary_f1; token classification: accuracy | f1; causal LM: perplexity | loss | next_token_accuracy (best adapter selection; default the first)",
   ],
   ["--max-length <n>", "text: truncate to N tokens (default 512)"],
-  ["--task <name>", "image-classification | text-classification | causal-lm (default: from the model's architecture)"],
+  [
+    "--task <name>",
+    "image-classification | text-classification | token-classification | causal-lm (default: from the model's architecture, or token-classification for tagged words; token-classification without --data: the Brown POS benchmark)",
+  ],
   ["--dropout <p>", "hidden and attention dropout while training (default 0)"],
   ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
   ["--val-fraction <f>", "training data held out per class to pick the best evaluation (default 0.1; 0 = pick on test, as the paper)"],

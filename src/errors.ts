@@ -48,6 +48,7 @@ export function internal(message: string): never {
 
 /** An op (or one of its gradients) that the IR does not support in this form. */
 export class UnsupportedOpError extends TensLoRAError {
+  /** Throw this error; usable where an expression is expected. */
   static raise(message: string): never {
     throw new UnsupportedOpError(message);
   }

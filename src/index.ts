@@ -18,7 +18,8 @@ export { gradCheck } from "./runtime/grad-check.ts";
 export { compile, nodeRuntime, type CompileOptions } from "./runtime/session.ts";
 export type { CompiledGraph, Compiler, Runtime } from "./runtime/types.ts";
 export { type HostTensor, f32, i64, hostTensor } from "./tensor/host.ts";
-export { WeightStore, exportModel } from "./onnx/export.ts";
+export { exportModel } from "./onnx/export.ts";
+export { WeightStore } from "./onnx/weight-store.ts";
 // models
 export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./pipeline/build.ts";
@@ -50,6 +51,7 @@ export { selectSites, parseTargetModules, ALL_LINEAR, type TargetModules, type T
 export { saveAdapter, loadAdapter } from "./adapters/format.ts";
 export { loraModules, saveLoraFolder, type LoraModule } from "./adapters/export.ts";
 export { exportAsLora, type ExportResult } from "./experiments/export.ts";
+export { GGUF_OUT_TYPES, type GgufExportResult, type GgufOutType, exportAsGguf } from "./experiments/gguf-export.ts";
 export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io
@@ -90,7 +92,8 @@ export { ranksFromEnergy, modeEnergies } from "./adapters/energy-ranks.ts";
 export type { HeadLayout } from "./adapters/reference.ts";
 export { openDataset, detectFormat, taskDataFor, modelImageConfig, DATA_FORMATS, type DataFormat } from "./experiments/datasets.ts";
 export { ensureEmbeddedModel, loadEmbedded, embeddedTransferData, cacheDir } from "./experiments/embedded.ts";
-export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, loadConfigFile, parseRanks, type RunConfig } from "./experiments/run-config.ts";
+export { DEFAULTS, EMBEDDED_OVERRIDES, EMBEDDED_LM_OVERRIDES, applyConfig, parseRanks, type RunConfig } from "./experiments/run-config.ts";
+export { loadConfigFile } from "./experiments/config-file.ts";
 export {
   loadTrainedModel,
   readModelInputs,
@@ -100,6 +103,8 @@ export {
   runInference,
   writeOutputs,
   predictions,
+  tokenTags,
+  type TokenTag,
   textArg,
   evaluateTrained,
   evaluateTaskData,
@@ -109,6 +114,7 @@ export {
   type EvalOptions,
   type EvalResult,
   type LmEvalResult,
+  type TokenEvalResult,
 } from "./experiments/infer.ts";
 export {
   mergeToFolder,

@@ -5,14 +5,17 @@
  */
 import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { digits } from "../src/experiments/embedded.ts";
 import { encodeDigits } from "../src/experiments/embedded-task.ts";
 import { WEB_RUNTIME_FILES } from "../src/runtime/session-web.ts";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
+const HERE = dirname(SELF);
+/** The page's entry modules sit beside this one: TypeScript in a checkout, compiled JavaScript in the package. */
+const EXT = extname(SELF);
 
 /**
  * Every module of the library is free of side effects at import, so a module the browser code
@@ -68,7 +71,7 @@ export async function buildStudio(outDir: string, o: StudioBuild = {}): Promise<
   const tmp = `${outDir}.build-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(join(tmp, "ort"), { recursive: true });
-  await bundleForBrowser({ app: join(HERE, "app.ts"), worker: join(HERE, "worker.ts") }, tmp);
+  await bundleForBrowser({ app: join(HERE, `app${EXT}`), worker: join(HERE, `worker${EXT}`) }, tmp);
   for (const f of ["index.html", "studio.css"]) copyFileSync(join(HERE, f), join(tmp, f));
   const ortDist = dirname(createRequire(import.meta.url).resolve("onnxruntime-web/webgpu"));
   for (const f of Object.values(WEB_RUNTIME_FILES).flat()) copyFileSync(join(ortDist, f), join(tmp, "ort", f));

@@ -139,9 +139,9 @@ test("tenslora export (child process): JSON result, and a one-line error for a b
     const r = JSON.parse(stdout);
     assert.equal(r.modules.length, 12);
     assert.ok(r.modules.every((m: { rank: number; relative_error: number }) => m.rank === 2 && m.relative_error > 0 && m.relative_error < 1));
-    const bad = await run(process.execPath, ["bin/tenslora.js", "export", join(dir, "a"), "--to", "gguf", "--out", join(dir, "c")]).catch((e) => e);
+    const bad = await run(process.execPath, ["bin/tenslora.js", "export", join(dir, "a"), "--to", "onnx", "--out", join(dir, "c")]).catch((e) => e);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /^tenslora: --to gguf is not supported; the only export format is "lora"/);
+    assert.match(bad.stderr, /^tenslora: --to onnx is not supported; export formats: "lora" \(PEFT LoRA\), "gguf"/);
     assert.equal(bad.stderr.trim().split("\n").length, 1);
   } finally {
     cleanup();

@@ -25,6 +25,7 @@ test("a batch over files broken after the up-front check: their rows are zero an
   const cfg = { ...DEFAULTS, model: VIT, data: root };
   const { data } = await prepareData(cfg, nodeRuntime, () => {});
   const split = await openDataset(root, { seed: cfg.seed });
+  if (split.kind !== "image") throw new Error(`an image folder opened as ${split.kind} data`);
   const items = split.split.train.items;
   const rows = [0, 1, 2, 3];
   const before = await data.batch("train", rows, 5);

@@ -16,7 +16,6 @@ import type { Factorization } from "../src/adapters/factorizations/index.ts";
 import { toBigInt64, toFloat32 } from "../src/io/dtype-convert.ts";
 import { readSafetensors, type TensorEntry } from "../src/io/safetensors.ts";
 import { type BuiltGraph, type GraphSpec, buildModelGraph } from "../src/pipeline/build.ts";
-import type { LoadedModel } from "../src/models/load.ts";
 import type { WeightMap } from "../src/nn/params.ts";
 import type { HostTensor } from "../src/tensor/host.ts";
 import { compile } from "../src/runtime/session.ts";
@@ -606,9 +605,4 @@ export function refRoberta(
 /** The reference's view of a loaded or generated weight map. */
 export function refWeights(w: WeightMap | Map<string, { data: ArrayLike<number> }>): RefWeights {
   return new Map([...w].map(([k, t]) => [k, t.data]));
-}
-
-/** Loaded model type, for choosing the reference. */
-export function isVit(model: LoadedModel): boolean {
-  return model.family.modelType === "vit";
 }

@@ -15,7 +15,7 @@ import { Graph } from "../src/ir/graph.ts";
 import { buildModelGraph } from "../src/pipeline/build.ts";
 import { createAdapter } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
-import { WeightStore } from "../src/onnx/export.ts";
+import { WeightStore } from "../src/onnx/weight-store.ts";
 import { compile, nodeRuntime } from "../src/runtime/session.ts";
 import { causalLm, causalLmLoss } from "../src/tasks/causal-lm.ts";
 import { lmTaskData } from "../src/tasks/task-data.ts";

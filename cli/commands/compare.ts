@@ -83,14 +83,10 @@ export function register(program: Command): void {
     rep.stop();
     const seconds = (Date.now() - t0) / 1000;
     const table = readFileSync(join(out, "results.md"), "utf8");
-    const about =
-      (await prepared.loadModel(seeds[0])).family.task === "causal-lm"
-        ? "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.\n\n"
-        : "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.\n\n";
     if (opts.json) console.log(JSON.stringify({ type: "results", ...JSON.parse(readFileSync(join(out, "results.json"), "utf8")), seconds }));
     else
       console.log(
-        `\n${prepared.embedded ? about : ""}${table}\nWritten: ${out}/results.json, ${out}/results.md, ${out}/metric-vs-params.svg/.png (${seconds.toFixed(0)} s)`,
+        `\n${prepared.about ? `${prepared.about}\n\n` : ""}${table}\nWritten: ${out}/results.json, ${out}/results.md, ${out}/metric-vs-params.svg/.png (${seconds.toFixed(0)} s)`,
       );
   });
 }

@@ -1,6 +1,7 @@
 /**
  * `tenslora eval`: accuracy, macro/binary F1, MCC, per-class accuracy and the confusion matrix of a
- * trained adapter (or head, or full model) on a split of the data, as a table or as JSON.
+ * trained adapter (or head, or full model) on a split of the data, as a table or as JSON; token
+ * classifiers: token accuracy and tag F1; causal LMs: perplexity.
  */
 import type { Command } from "commander";
 import { baseDtypeOf, runConfigBeside } from "../options.ts";
@@ -10,6 +11,7 @@ import {
   type DataFormat,
   type EvalResult,
   type LmEvalResult,
+  type TokenEvalResult,
   embeddedTransferData,
   ensureEmbeddedModel,
   evaluateTaskData,
@@ -33,6 +35,17 @@ function lmTable(r: LmEvalResult): string {
     `perplexity           ${r.perplexity.toFixed(4)}`,
     `loss (nats/token)    ${r.loss.toFixed(4)}`,
     `next-token accuracy  ${pct(r.next_token_accuracy)}%`,
+  ].join("\n");
+}
+
+function tokenTable(r: TokenEvalResult): string {
+  const f1 = r.f1Kind === "entity" ? "entity F1 (seqeval, micro)" : "macro tag F1      ";
+  return [
+    `${r.split} split: ${r.tokens} words in ${r.sentences} sentences, ${r.classNames.length} tags`,
+    `token accuracy              ${pct(r.accuracy)}%`,
+    `${f1.padEnd(27)} ${pct(r.f1)}`,
+    `precision                   ${pct(r.precision)}`,
+    `recall                      ${pct(r.recall)}`,
   ].join("\n");
 }
 
@@ -125,6 +138,6 @@ export function register(program: Command): void {
         warn: (s) => console.error(`warning: ${s}`),
       });
       if (opts.json) console.log(JSON.stringify({ model: opts.model, adapter: opts.adapter, data: opts.data, seed, ...r }));
-      else console.log("task" in r ? lmTable(r) : table(r));
+      else console.log(!("task" in r) ? table(r) : r.task === "causal-lm" ? lmTable(r) : tokenTable(r));
     });
 }

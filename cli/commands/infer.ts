@@ -1,7 +1,8 @@
 /**
  * `tenslora infer`: the parity command. With --inputs, HF-named model inputs from a safetensors
  * file in, `logits` and `last_hidden_state` (F32) out, to compare with PyTorch. With --images or
- * --text, the predicted labels and their probabilities (id2label from the config or the run).
+ * --text, the predicted labels and their probabilities (id2label from the config or the run); a
+ * token classifier's logits are [B, T, labels], and --text prints a tag per token.
  */
 import type { Command } from "commander";
 import { baseDtypeOf } from "../options.ts";
@@ -16,6 +17,7 @@ import {
   runInference,
   textArg,
   textInputs,
+  tokenTags,
   writeOutputs,
   nodeRuntime,
 } from "../../src/index.ts";
@@ -33,7 +35,7 @@ export function register(program: Command): void {
     .description("run a model (with an adapter) on inputs by HuggingFace names, images or text; write logits or print labels")
     .requiredOption("--model <dir>", "HuggingFace model folder")
     .option("--adapter <dir>", "PEFT LoRA or TensLoRA adapter folder, a head folder or a full model folder (e.g. RUN_DIR/best)")
-    .option("--inputs <file>", "safetensors with pixel_values, or input_ids + attention_mask [+ token_type_ids]")
+    .option("--inputs <file>", "safetensors with pixel_values, or input_ids + attention_mask [+ token_type_ids, fed where the model has token types]")
     .option("--output <file>", "write logits and last_hidden_state (F32) to this safetensors file")
     .option("--images <files...>", "image files: print the predicted labels")
     .option("--text <texts...>", "texts (or @file): print the predicted labels")
@@ -90,6 +92,14 @@ export function register(program: Command): void {
         if (!opts.json) console.error(`wrote logits [${out.logits.shape}] and last_hidden_state [${out.last_hidden_state.shape}] to ${opts.output}`);
       }
       if (opts.inputs !== undefined && !opts.json) return;
+      if (out.logits.shape.length === 3) {
+        // a token classifier: a tag per token
+        tokenTags(tm.model, out.logits, inputs, tm.labels).forEach((tags, i) => {
+          if (opts.json) console.log(JSON.stringify({ input: names[i], tokens: tags }));
+          else console.log(`${names[i]}: ${tags.map((t) => `${t.token}/${t.label}`).join(" ")}`);
+        });
+        return;
+      }
       predictions(out.logits, tm.labels).forEach((p, i) => {
         if (opts.json) console.log(JSON.stringify({ input: names[i], label: p.label, id: p.id, probabilities: p.probabilities }));
         else {

@@ -17,7 +17,9 @@ import { type AdapterConfig, type AdapterGroup, type AdapterOptions, planAdapter
 import { CONSTRUCTION_SPECS, modeNames, modeSizes } from "./constructions.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
+/** File name of an adapter folder's configuration (PEFT's name, so PEFT tools find it). */
 export const ADAPTER_CONFIG = "adapter_config.json";
+/** File name of an adapter folder's weights (PEFT's name). */
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
 export const HEAD_PREFIX = "base_model.model.";
 

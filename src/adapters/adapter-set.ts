@@ -16,6 +16,7 @@ import type { ParamSpec } from "./factorizations/types.ts";
 import type { AdapterState, AdapterTensor } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
+/** An adapter ready to train or merge: its configuration, its groups of sites and its tensors by name. */
 export interface AdapterSet {
   config: AdapterConfig;
   groups: AdapterGroup[];

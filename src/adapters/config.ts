@@ -5,16 +5,7 @@
  * (kaiming-uniform A, zero B, scaling alpha/r or alpha/√r with rsLoRA).
  */
 import { ConfigError } from "../errors.ts";
-import {
-  CONSTRUCTIONS,
-  CONSTRUCTION_SPECS,
-  type Construction,
-  DEFAULT_PROJECTIONS,
-  checkRankBounds,
-  modeNames,
-  normalizeRanks,
-  parseConstruction,
-} from "./constructions.ts";
+import { CONSTRUCTION_SPECS, type Construction, DEFAULT_PROJECTIONS, checkRankBounds, modeNames, normalizeRanks, parseConstruction } from "./constructions.ts";
 import { GQA_MODES, type GqaMode, type GroupPlan, planGroups } from "./groups.ts";
 import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
 import type { TensorModes } from "./factorizations/types.ts";
@@ -24,6 +15,7 @@ import { type TargetModules, selectSites } from "./targets.ts";
 
 export type InitMethod = "orthogonal" | "normal" | "kaiming_uniform";
 
+/** A validated adapter configuration: what `adapter_config.json` holds and `planAdapter` returns. */
 export interface AdapterConfig {
   /** The construction asked for; a group without heads may run its fallback (see groups.ts). */
   construction: Construction;
@@ -54,6 +46,7 @@ export interface AdapterGroup extends GroupPlan {
   ranks: number[];
 }
 
+/** What a user asks for when creating an adapter; `planAdapter` checks it and fills the defaults. */
 export interface AdapterOptions {
   construction: string;
   ranks: number | number[];
@@ -152,5 +145,3 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   };
   return { config, groups, warnings };
 }
-
-export { CONSTRUCTIONS };

@@ -11,8 +11,10 @@ import { ConfigError } from "../errors.ts";
 import { FACTORIZATIONS, type Factorization } from "./factorizations/index.ts";
 import type { TensorModes } from "./factorizations/types.ts";
 
+/** Every adapter construction: LoRA and the seven TensLoRA stackings (heads, Q/K/V, depth and their combinations). */
 export const CONSTRUCTIONS = ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"] as const;
 
+/** The name of an adapter construction (one of `CONSTRUCTIONS`). */
 export type Construction = (typeof CONSTRUCTIONS)[number];
 
 export interface ConstructionSpec {

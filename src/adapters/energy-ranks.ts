@@ -41,6 +41,7 @@ function ranksAt(tau: number, energies: readonly (readonly number[])[], sizes: r
 
 const wasted = (ranks: readonly number[]) => ranks.some((r, n) => r > ranks.reduce((a, v, m) => (m === n ? a : a * v), 1));
 
+/** Per-mode ranks that keep the most of each mode's energy within a parameter budget (the `--ranks energy` choice). */
 export function ranksFromEnergy(construction: Construction, shape: ModelShape, energies: ModeEnergies, budget: number): number[] {
   if (construction === "lora") throw new ConfigError(`ranks from a spectrum are for tensor constructions; LoRA's rank is its budget's`);
   const names = modeNames(construction);

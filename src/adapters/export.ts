@@ -20,6 +20,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext } from "./format.ts"
 import { meanOverQueryHeads, sliceFactorsR } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
+/** One PEFT LoRA module (A and B of a linear layer), as a TensLoRA adapter exports to PEFT. */
 export interface LoraModule {
   site: LinearSite;
   /** [r, in]. */
@@ -78,8 +79,46 @@ export function loraModules(set: AdapterSet, maxRank?: number): LoraModule[] {
   return out;
 }
 
+/**
+ * Every module zero-padded to the largest rank (A gains zero rows, B zero columns): the same
+ * B·A, and one rank, so a reader that applies one alpha / r to every module (vLLM) or one alpha
+ * over each module's own rank (llama.cpp's convert_lora_to_gguf.py) scales each module by 1.
+ */
+export function padToUniformRank(modules: LoraModule[]): LoraModule[] {
+  const rank = Math.max(...modules.map((m) => m.a.shape[0]));
+  return modules.map((m) => {
+    const [r, cols] = m.a.shape;
+    if (r === rank) return m;
+    const out = m.b.shape[0];
+    const a = new Float64Array(rank * cols);
+    a.set(m.a.data);
+    const b = new Float64Array(out * rank);
+    for (let i = 0; i < out; i++) b.set(m.b.data.subarray(i * r, (i + 1) * r), i * rank);
+    return { ...m, a: { shape: [rank, cols], data: a }, b: { shape: [out, rank], data: b } };
+  });
+}
+
+/** vLLM's allowed --max-lora-rank values (vllm/config/lora.py MaxLoRARanks). */
+export const VLLM_MAX_LORA_RANKS = [1, 8, 16, 32, 64, 128, 256, 320, 512] as const;
+
+/** The smallest --max-lora-rank vLLM accepts that holds `rank`, or undefined above its largest. */
+export function vllmMaxLoraRank(rank: number): number | undefined {
+  return VLLM_MAX_LORA_RANKS.find((v) => v >= rank);
+}
+
+/**
+ * Which readers of the PEFT file written for `modules` (lora_alpha = r, alpha_pattern =
+ * rank_pattern, the scale folded into lora_B) apply exactly B·A: PEFT (alpha_pattern / rank per
+ * module) and vLLM (one lora_alpha / r, ranks from the tensors) always; llama.cpp's converter
+ * (one lora_alpha over each tensor's rank, patterns ignored) only when every rank is r.
+ */
+export function loraReaders(modules: LoraModule[]): { peft: boolean; vllm: boolean; llama_cpp: boolean } {
+  const r = commonRank(modules);
+  return { peft: true, vllm: true, llama_cpp: modules.every((m) => m.a.shape[0] === r) };
+}
+
 /** The most common rank: PEFT's `r`; the others go to `rank_pattern`. */
-function commonRank(modules: LoraModule[]): number {
+export function commonRank(modules: LoraModule[]): number {
   const counts = new Map<number, number>();
   for (const m of modules) counts.set(m.a.shape[0], (counts.get(m.a.shape[0]) ?? 0) + 1);
   return [...counts].sort((x, y) => y[1] - x[1] || x[0] - y[0])[0][0];

@@ -10,7 +10,7 @@ import type { WeightMap } from "../nn/params.ts";
 import type { AdapterSet } from "./adapter-set.ts";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext, adapterFiles, adapterFromFiles } from "./adapter-files.ts";
 
-export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, HEAD_PREFIX, type ModelContext, adapterConfigJson, adapterFiles, adapterFromFiles } from "./adapter-files.ts";
+export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, HEAD_PREFIX, type ModelContext } from "./adapter-files.ts";
 
 /** Write the adapter (and the trained head, if any) atomically. */
 export function saveAdapter(dir: string, set: AdapterSet, ctx: ModelContext, head?: WeightMap): void {

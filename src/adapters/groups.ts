@@ -19,6 +19,7 @@ import { CONSTRUCTION_SPECS, type Construction, type ModelShape } from "./constr
 import type { SliceView } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
+/** How grouped-query attention's fewer K/V heads enter the stack: averaged into Q's heads ("mean") or stacked apart ("separate"). */
 export type GqaMode = "mean" | "separate";
 export const GQA_MODES: readonly GqaMode[] = ["mean", "separate"];
 
@@ -27,6 +28,7 @@ export interface GroupMember extends SliceView {
   name: string;
 }
 
+/** One group of projection sites that share a stacked adapter tensor, laid out by layer and projection. */
 export interface GroupPlan {
   /** The projections' names joined by "+", e.g. "query+key+value". */
   name: string;

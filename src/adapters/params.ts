@@ -5,16 +5,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import { type AdapterOptions, planAdapter } from "./config.ts";
-import {
-  CONSTRUCTION_SPECS,
-  type Construction,
-  type ModelShape,
-  modeNames,
-  normalizeRanks,
-  parseConstruction,
-  tensorCount,
-  tensorModes,
-} from "./constructions.ts";
+import { CONSTRUCTION_SPECS, type Construction, type ModelShape, normalizeRanks, parseConstruction, tensorCount, tensorModes } from "./constructions.ts";
 import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
 import { count } from "./factorizations/types.ts";
 import type { GroupPlan } from "./groups.ts";
@@ -123,12 +114,6 @@ export function ranksForBudget(construction: Construction, shape: ModelShape, bu
   } else ranks = FACTORIZATIONS[factorization].forBudget(tensorModes(c, shape), perTensor, { capAtModeSize: cap, slack });
   const total = paramCount(c, shape, ranks, factorization);
   return { ranks, count: total, loraRank: loraEquivalentRank(total, shape) };
-}
-
-/** Names of the modes, for reports next to `ranksForBudget` results. */
-export function rankLabels(construction: Construction, ranks: readonly number[]): string {
-  const names = modeNames(construction);
-  return ranks.map((r, i) => `${names[i] ?? "r"}=${r}`).join(" ");
 }
 
 /** What a budget names: LoRA's count at rank r on the same sites, or a total count. */

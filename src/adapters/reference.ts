@@ -30,6 +30,7 @@ import { FACTORIZATIONS, type Factorization } from "./factorizations/index.ts";
 import { hostOps } from "./factorizations/ops.ts";
 import type { TensorModes } from "./factorizations/types.ts";
 
+/** How a projection's output features are ordered by head: contiguous per head, or interleaved. */
 export type HeadLayout = "head_major" | "interleaved";
 
 /** LoRA's pair: A [r, dIn], B [dOut, r]; ΔW = s · B A. */

@@ -10,11 +10,13 @@ import { RE2JS } from "re2js";
 import { ConfigError, TargetNotFoundError } from "../errors.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
+/** The target-modules value that selects every linear layer of the blocks (PEFT's spelling). */
 export const ALL_LINEAR = "all-linear";
 
 /** PEFT's target_modules: names, or one string that is "all-linear" or a whole-path regex. */
 export type TargetModules = readonly string[] | string;
 
+/** The linear sites an adapter applies to, as `selectSites` resolves them. */
 export interface Targets {
   modules: TargetModules;
   /** PEFT's layers_to_transform: block indices; all blocks when absent. */

@@ -35,12 +35,17 @@ export function stripTags(tagged: string): string {
     .join("\n");
 }
 
-/** The texts of the given genres, in file order: one string per file. */
-export function brownTexts(genres: string[]): string[] {
+/** The tagged files of the given genres, in file order. */
+export function brownFiles(genres: string[]): { name: string; text: string }[] {
   for (const g of genres) if (!BROWN_GENRES.includes(g)) throw new DataError(`Brown genre "${g}" does not exist; genres: ${BROWN_GENRES.join(", ")}`);
   const dir = corpusDir();
   return readDir(dir)
     .filter((f) => /^c[a-z]\d\d$/.test(f) && genres.includes(f[1]))
     .sort()
-    .map((f) => stripTags(readText(join(dir, f))));
+    .map((name) => ({ name, text: readText(join(dir, name)) }));
+}
+
+/** The texts of the given genres, in file order: one string per file. */
+export function brownTexts(genres: string[]): string[] {
+  return brownFiles(genres).map((f) => stripTags(f.text));
 }

@@ -20,6 +20,7 @@
 import { ConfigError } from "../errors.ts";
 import type { Rng } from "../tensor/random.ts";
 
+/** Strengths of torchvision-style colour jitter (brightness, contrast, saturation, hue) for augmentation. */
 export interface ColorJitterOptions {
   brightness: number;
   contrast: number;

@@ -6,6 +6,7 @@
  */
 import { DataError } from "../errors.ts";
 
+/** One row of a CSV file, by column name. */
 export interface CsvRecord {
   fields: string[];
   line: number;

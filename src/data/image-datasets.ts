@@ -18,6 +18,7 @@ import type { ImageDataset, SkippedFile, Split, WarnFn } from "./types.ts";
 /** torchvision's IMG_EXTENSIONS; files with other extensions (and dotfiles) are ignored silently. */
 const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"]);
 
+/** Options common to the image dataset readers. */
 export interface ImageLoadOptions {
   /**
    * How hard to check each file before accepting it: "header" (fast, catches non-images and
@@ -63,6 +64,7 @@ export async function loadImageFolderSplit(root: string, opts: ImageLoadOptions 
   return splitDataset(await loadImageFolder(root, opts), opts);
 }
 
+/** Options for the Describable Textures Dataset: which of its ten official splits to use. */
 export interface DtdOptions extends ImageLoadOptions {
   /** Which of DTD's ten official partitions (`labels/train<k>.txt`); torchvision's default is 1. */
   partition?: number;

@@ -13,10 +13,13 @@ import type { Rng } from "../tensor/random.ts";
 import { applyJitter, sampleJitter, validateJitter, type ColorJitterOptions, type JitterDraw } from "./color-jitter.ts";
 import type { RawImage } from "./types.ts";
 
+/** Resampling filter used when resizing. */
 export type Resample = "nearest" | "bilinear" | "bicubic" | "lanczos";
+/** An image size in pixels. */
 export type Size = { height: number; width: number };
 type Rgb = [number, number, number];
 
+/** The settings of a HuggingFace image processor (`preprocessor_config.json`), parsed. */
 export interface ImageProcessorConfig {
   /** Exact output of the resize (`fit: fill`, aspect not kept), or its shortest edge (aspect kept). */
   resize: Size | { shortestEdge: number } | null;
@@ -37,6 +40,7 @@ export interface Augmentation {
   horizontalFlip?: number;
 }
 
+/** The random augmentation drawn for one image, kept so a resumed run replays it. */
 export interface AugmentDraw {
   jitter: JitterDraw | null;
   flip: boolean;
@@ -59,6 +63,7 @@ export const VIT_DEFAULTS: ImageProcessorConfig = {
 const PIL_RESAMPLE: Record<number, Resample> = { 0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic" };
 const SHARP_KERNEL = { nearest: "nearest", bilinear: "linear", bicubic: "cubic", lanczos: "lanczos3" } as const;
 
+/** Turns images into a model's pixel values the way its HuggingFace image processor does (resize, crop, rescale, normalise). */
 export class ImageProcessor {
   readonly config: ImageProcessorConfig;
   readonly augmentation: Augmentation;

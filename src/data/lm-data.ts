@@ -12,6 +12,7 @@ import { readJsonFile } from "../io/checkpoint.ts";
 import { readDir, readText } from "./files.ts";
 import { TextTokenizer } from "./tokenize.ts";
 
+/** One turn of a conversation, as chat templates take it. */
 export interface ChatMessage {
   role: string;
   content: string;

@@ -8,6 +8,7 @@ import type { ImageProcessor } from "./image-preprocess.ts";
 import type { IdArray, IdDType, TextTokenizer, TokenBatch, BatchOptions } from "./tokenize.ts";
 import type { ImageDataset, TextDataset } from "./types.ts";
 
+/** How a sampler orders examples: batch size, seed, shuffling. */
 export interface SamplerOptions {
   batchSize: number;
   /** Reshuffle every epoch (default true); false walks 0..n-1 in order (evaluation). */
@@ -27,6 +28,7 @@ export interface SamplerState {
   rng: RngState;
 }
 
+/** The example indices of one batch, with where it falls in training. */
 export interface IndexBatch {
   epoch: number;
   /** Batch number within the epoch. */
@@ -70,10 +72,12 @@ export class EpochSampler {
     return dropLast ? Math.floor(this.size / batchSize) : Math.ceil(this.size / batchSize);
   }
 
+  /** Where the sampler stands, to save in a checkpoint and restore. */
   state(): SamplerState {
     return { epoch: this.#epoch, position: this.#position, rng: [...this.#epochStart] as RngState };
   }
 
+  /** The next batch of indices (a new epoch starts when one ends). */
   next(): IndexBatch {
     const { batchSize, dropLast } = this.options;
     const epochLength = dropLast ? this.batchesPerEpoch * batchSize : this.size;
@@ -95,6 +99,7 @@ export class EpochSampler {
   }
 }
 
+/** A batch of preprocessed images and their labels. */
 export interface ImageBatch extends IndexBatch {
   /** [B, 3, H, W] */
   pixels: Float32Array;
@@ -102,6 +107,7 @@ export interface ImageBatch extends IndexBatch {
   shape: [number, number, number, number];
 }
 
+/** How an image loader batches, augments and prefetches. */
 export interface ImageLoaderOptions {
   /** Apply the processor's augmentation (train); off for evaluation. */
   augment?: boolean;
@@ -151,6 +157,7 @@ export class ImageBatchLoader {
     return this.#pending?.stateBefore ?? this.sampler.state();
   }
 
+  /** The next batch (prefetched while the previous one trained). */
   async next(): Promise<ImageBatch> {
     const current = this.#pending ?? this.#launch();
     this.#pending = this.#launch();
@@ -187,6 +194,7 @@ function mixSeed(seed: number, epoch: number, slot: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** A batch of token ids, attention masks and labels. */
 export interface TextBatch<A extends BigInt64Array | Int32Array> extends IndexBatch {
   tokens: TokenBatch<A>;
   labels: Int32Array;

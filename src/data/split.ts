@@ -9,6 +9,7 @@ import { ConfigError } from "../errors.ts";
 import { Rng } from "../tensor/random.ts";
 import type { Dataset, Split } from "./types.ts";
 
+/** How to cut a dataset into train and test parts (fraction and seed). */
 export interface SplitOptions {
   /** Share of the examples that go to train; the paper uses 0.8 for EuroSAT. */
   trainFraction?: number;

@@ -12,6 +12,7 @@ import { checkDataset } from "./dataset-checks.ts";
 import { readText } from "./files.ts";
 import type { Split, TextDataset, TextItem } from "./types.ts";
 
+/** The GLUE tasks the text readers support. */
 export type GlueTask = "cola" | "sst2" | "mrpc";
 
 interface GlueLayout {
@@ -84,6 +85,7 @@ export function readGlueTsv(task: GlueTask, file: string): TextDataset {
   return ds;
 }
 
+/** Which columns of a CSV or JSONL table hold the text and the label. */
 export interface TableOptions {
   /** Column (CSV header name or JSON key) holding the text. */
   text: string;

@@ -13,9 +13,12 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { ConfigError, FormatError, TensLoRAError } from "../errors.ts";
 import { readText } from "./files.ts";
 
+/** Integer type of token ids: int64 for ONNX models, int32 where a runtime prefers it. */
 export type IdDType = "int64" | "int32";
+/** The typed array of token ids for an id dtype. */
 export type IdArray<D extends IdDType> = D extends "int64" ? BigInt64Array : Int32Array;
 
+/** Where to cut texts longer than the sequence length. */
 export interface TruncationOptions {
   /** Longest output including special tokens; defaults to the tokenizer's model_max_length. */
   maxLength?: number;
@@ -24,6 +27,7 @@ export interface TruncationOptions {
   addSpecialTokens?: boolean;
 }
 
+/** How to tokenise a batch: length, truncation and the integer type of the ids. */
 export interface BatchOptions<D extends IdDType> extends TruncationOptions {
   /** "longest": pad to the longest row of the batch (default); "max_length": always to maxLength. */
   padding?: "longest" | "max_length";
@@ -31,6 +35,7 @@ export interface BatchOptions<D extends IdDType> extends TruncationOptions {
   dtype?: D;
 }
 
+/** Token ids and attention mask of a batch, row-major [batch, length]. */
 export interface TokenIds {
   ids: number[];
   /** Segment ids from the post-processor (RoBERTa: 0 for A with its specials, 1 for B). */
@@ -48,6 +53,7 @@ export interface TokenBatch<A extends BigInt64Array | Int32Array> {
   shape: [number, number];
 }
 
+/** One example's text, or a pair of texts for sentence-pair tasks. */
 export interface TextInput {
   text: string;
   textPair?: string;
@@ -56,6 +62,7 @@ export interface TextInput {
 /** HF writes `model_max_length: 1e30` when a tokenizer has no limit. */
 const NO_LIMIT = 1e9;
 
+/** A HuggingFace tokenizer (`tokenizer.json`) that encodes batches as a model's inputs. */
 export class TextTokenizer {
   readonly #tok: Tokenizer;
   /** Id used for padding, from tokenizer_config `pad_token` or tokenizer.json `padding`. */
@@ -110,18 +117,43 @@ export class TextTokenizer {
       }
     }
     const tokens = this.#postProcess(a, b, addSpecial);
-    const unk = this.#tok.model?.unk_token_id;
-    const ids = tokens.tokens.map((t) => {
-      const id = this.#tok.token_to_id(t) ?? unk;
-      if (id === undefined) {
-        throw new ConfigError(
-          `Every token needs an id; ${JSON.stringify(t)} (in ${JSON.stringify(text)}) is not in the ` +
-            `vocabulary and the tokenizer has no unknown token. Set unk_token in tokenizer_config.json.`,
-        );
-      }
-      return id;
+    return { ids: tokens.tokens.map((t) => this.#id(t, text)), typeIds: tokens.typeIds };
+  }
+
+  /**
+   * Words already split (a tagging data set's rows) as ids, each token's word index (null for
+   * special tokens) and how many words lost every token (to truncation, or tokenised to
+   * nothing), as HF tokenizers' `is_split_into_words`:
+   * each word is tokenised on its own after a space (byte-level BPE then marks it a word start, as
+   * `add_prefix_space=True` does), the sub-tokens truncated to fit `maxLength` with the specials.
+   */
+  encodeWords(words: readonly string[], opts: TruncationOptions = {}): TokenIds & { wordIds: (number | null)[]; droppedWords: number } {
+    return tokenizerCall("encoding words", () => {
+      const pieces = words.map((w) => this.#tok.tokenize(` ${w}`));
+      const probe = "\u0000word";
+      const around = this.#postProcess([probe], null, opts.addSpecialTokens ?? true).tokens;
+      const before = around.indexOf(probe);
+      const budget = opts.truncation === false ? Number.POSITIVE_INFINITY : this.#maxLength(opts.maxLength) - (around.length - 1);
+      const all = pieces.flat();
+      const wordOf = pieces.flatMap((p, w) => p.map(() => w));
+      const flat = all.slice(0, budget);
+      const kept = new Set(wordOf.slice(0, flat.length)).size;
+      const out = this.#postProcess(flat, null, opts.addSpecialTokens ?? true);
+      const ids = out.tokens.map((t) => this.#id(t, words.join(" ")));
+      const wordIds = out.tokens.map((_, i) => (i >= before && i - before < flat.length ? wordOf[i - before] : null));
+      return { ids, typeIds: out.typeIds, wordIds, droppedWords: words.length - kept };
     });
-    return { ids, typeIds: tokens.typeIds };
+  }
+
+  #id(token: string, text: string): number {
+    const id = this.#tok.token_to_id(token) ?? this.#tok.model?.unk_token_id;
+    if (id === undefined) {
+      throw new ConfigError(
+        `Every token needs an id; ${JSON.stringify(token)} (in ${JSON.stringify(text)}) is not in the ` +
+          `vocabulary and the tokenizer has no unknown token. Set unk_token in tokenizer_config.json.`,
+      );
+    }
+    return id;
   }
 
   /**
@@ -164,6 +196,7 @@ export class TextTokenizer {
     return { inputIds, attentionMask, tokenTypeIds, shape: [B, T] };
   }
 
+  /** Text of token ids (special tokens dropped unless asked). */
   decode(ids: number[], skipSpecialTokens = true): string {
     return tokenizerCall("decoding ids", () => this.#tok.decode(ids, { skip_special_tokens: skipSpecialTokens }));
   }

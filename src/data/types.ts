@@ -43,10 +43,22 @@ export interface TextDataset {
   classNames: string[];
 }
 
+/** One sentence of a tagging data set: its words and each word's class id. */
+export interface TaggedSentence {
+  words: string[];
+  tags: number[];
+}
+
+export interface TaggedDataset {
+  kind: "tokens";
+  items: TaggedSentence[];
+  classNames: string[];
+}
+
 export type Dataset = ImageDataset | TextDataset;
 
 /** The paper trains on `train` and reports the best accuracy on `test` (GLUE: the dev file). */
-export interface Split<D extends Dataset> {
+export interface Split<D extends Dataset | TaggedDataset> {
   train: D;
   test: D;
 }

@@ -12,9 +12,11 @@ import { ConfigError } from "../errors.ts";
 
 export const BASELINES = ["head", "full"] as const;
 export type Baseline = (typeof BASELINES)[number];
+/** The methods `compare` runs when none are named: every construction and the baselines. */
 export const DEFAULT_METHODS: string[] = [...CONSTRUCTIONS, ...BASELINES];
 export const HEAD_LAYOUTS: readonly HeadLayout[] = ["head_major", "interleaved"];
 export const RANK_MODES = ["solver", "auto"] as const;
+/** How a comparison chooses ranks at a budget (one of `RANK_MODES`). */
 export type RankMode = (typeof RANK_MODES)[number];
 
 /** A parameter budget: that of LoRA at rank r on the adapted layers, or a count. */
@@ -25,6 +27,7 @@ export function budgetLabel(b: Budget): string {
   return b.kind === "iso-lora" ? `r${b.rank}` : `p${b.count}`;
 }
 
+/** Parse a comma-separated list of budgets (`--budgets 1,2,4`) as iso-LoRA ranks or parameter counts. */
 export function parseBudgets(list: string, kind: Budget["kind"]): Budget[] {
   const parts = list
     .split(",")
@@ -38,6 +41,7 @@ export function parseBudgets(list: string, kind: Budget["kind"]): Budget[] {
   return values.map((v) => (kind === "iso-lora" ? { kind, rank: v } : { kind, count: v }));
 }
 
+/** One method of a comparison with its settings: a row of the results table. */
 export interface Arm {
   /** The table row and folder name: the construction, plus "+value" for each setting off its default. */
   name: string;

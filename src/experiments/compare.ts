@@ -29,7 +29,7 @@ import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
 import type { Runtime } from "../runtime/types.ts";
 
-export { BASELINES, DEFAULT_METHODS } from "./arms.ts";
+export { DEFAULT_METHODS } from "./arms.ts";
 export { isFractionMetric, markdownTable, type CurveRow as CompareRow, type RunSummary } from "./curve.ts";
 
 export interface CompareOptions extends ArmGrid {
@@ -49,7 +49,9 @@ export interface CompareOptions extends ArmGrid {
   /** The warm-up that `--ranks auto` reads its spectrum from. */
   autoRank?: Partial<AutoRankOptions>;
   outDir: string;
+  /** Each run's training events, tagged with the run's label. */
   onEvent?: (run: string, e: TrainEvent) => void;
+  /** Progress lines (default: the console). */
   log?: (s: string) => void;
   /** Continue a run from the checkpoint left in its folder (a queue worker taking over a stalled run). */
   resume?: boolean;
@@ -57,6 +59,7 @@ export interface CompareOptions extends ArmGrid {
   shouldStop?: () => boolean;
 }
 
+/** A comparison's results: one row per method and budget, over the seeds. */
 export interface CompareResult {
   metric: string;
   backboneParams: number;
@@ -96,6 +99,7 @@ function budgetParams(b: Budget, sites: LinearSite[], targetModules: string[]): 
   return groupRanksForBudget({ construction: "lora", targetModules }, sites, groupBudget(b)).groups.reduce((a, g) => a + g.budget, 0);
 }
 
+/** Turn a budget into a parameter count for a model (an iso-LoRA rank counts LoRA's parameters at that rank). */
 export function resolveBudget(b: Budget, model: LoadedModel): ResolvedBudget {
   return { label: budgetLabel(b), params: budgetParams(b, modelContext(model).sites, defaultTargets(model)), budget: b };
 }
@@ -193,6 +197,7 @@ export async function runOne(o: CompareOptions, job: CompareJob, backbone: numbe
   return summary;
 }
 
+/** Everything a comparison will run, resolved before the first run starts. */
 export interface ComparePlan {
   arms: Arm[];
   budgets: ResolvedBudget[];

@@ -2,6 +2,7 @@
 import { ConfigError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 
+/** Read a run's JSON config file (`--config`) as an object of settings; `applyConfig` checks the keys. */
 export function loadConfigFile(path: string): Record<string, unknown> {
   const raw = readJsonFile(path, "run config");
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${path} must hold a JSON object of run settings`);

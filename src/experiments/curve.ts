@@ -50,6 +50,7 @@ export function runSummary(id: Pick<RunSummary, "arm" | "budget" | "seed" | "ran
   };
 }
 
+/** One row of a comparison: a method at a budget, its metric over seeds and its parameter count. */
 export interface CurveRow {
   arm: string;
   method: string;
@@ -176,6 +177,7 @@ function formatPaired(p: PairedComparison | undefined, metric: string): string {
   return `${sign(p.mean)}${ci} (${p.positive}/${p.n} up, p = ${p.signP.toPrecision(2)})`;
 }
 
+/** The comparison as a Markdown table: each method's metric by budget, with intervals over seeds. */
 export function markdownTable(rows: readonly CurveRow[], metric: string, seeds: number, validation: boolean, pooled: readonly PooledVariant[] = []): string {
   const variants = rows.some((r) => r.vsDefault);
   const unit = isFractionMetric(metric) ? " (%)" : "";

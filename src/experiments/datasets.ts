@@ -4,20 +4,25 @@
  * CIFAR-10 binary batches, a GLUE task folder (CoLA, SST-2, MRPC), CSV/TSV/JSONL tables, or
  * `mnist` (the digits the `mnist` package ships).
  */
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { loadDtd, loadImageFolderSplit } from "../data/image-datasets.ts";
 import { ImageProcessor, type ImageProcessorConfig } from "../data/image-preprocess.ts";
 import { loadCifar10, loadMnist } from "../data/pixel-datasets.ts";
+import { loadTaggedWords, looksTagged } from "../data/tagged-words.ts";
 import { type GlueTask, loadGlue, loadTextTable } from "../data/text-datasets.ts";
 import { TextTokenizer } from "../data/tokenize.ts";
-import type { ImageDataset, Split, TextDataset, WarnFn } from "../data/types.ts";
+import type { ImageDataset, Split, TaggedDataset, TextDataset, WarnFn } from "../data/types.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import type { LoadedModel } from "../models/load.ts";
+import type { Task } from "../models/types.ts";
+import { tokenTaskData } from "../tasks/token-data.ts";
 import { type TaskData, imageTaskData, textTaskData } from "../tasks/task-data.ts";
 
-export const DATA_FORMATS = ["imagefolder", "dtd", "cifar10", "mnist", "glue-cola", "glue-sst2", "glue-mrpc", "table"] as const;
+/** The dataset layouts `--data` reads. */
+export const DATA_FORMATS = ["imagefolder", "dtd", "cifar10", "mnist", "glue-cola", "glue-sst2", "glue-mrpc", "table", "tagged"] as const;
+/** A dataset layout (one of `DATA_FORMATS`). */
 export type DataFormat = (typeof DATA_FORMATS)[number];
 
 export interface DataOptions {
@@ -32,16 +37,31 @@ export interface DataOptions {
   labelColumn?: string;
   /** The head's class count (--num-labels): integer table labels lie in [0, numLabels); named classes must number exactly this. */
   numLabels?: number;
+  /** Tagged words: the model's id2label, which named tags map through when it holds them all. */
+  modelLabels?: string[];
   warn?: WarnFn;
 }
 
-export type AnySplit = { kind: "image"; split: Split<ImageDataset> } | { kind: "text"; split: Split<TextDataset> };
+export type AnySplit =
+  | { kind: "image"; split: Split<ImageDataset> }
+  | { kind: "text"; split: Split<TextDataset> }
+  | { kind: "tokens"; split: Split<TaggedDataset> };
+
+/** The kind of data each task trains on. */
+const DATA_KIND: Record<Exclude<Task, "causal-lm">, AnySplit["kind"]> = {
+  "image-classification": "image",
+  "text-classification": "text",
+  "token-classification": "tokens",
+};
+
+/** The task a data set means for a model that can do several (tagged words: token classification). */
+export const dataTask = (kind: AnySplit["kind"]): Task | undefined => (kind === "tokens" ? "token-classification" : undefined);
 
 /** Guess the layout of `path`; throw naming what was looked for when nothing fits. */
 export function detectFormat(path: string): DataFormat {
   if (path === "mnist") return "mnist";
   if (!existsSync(path)) throw new DataError(`--data ${path} does not exist`);
-  if (statSync(path).isFile()) return "table";
+  if (statSync(path).isFile()) return extname(path) === ".jsonl" && looksTagged(readFileSync(path, "utf8").slice(0, 1 << 16)) ? "tagged" : "table";
   const names = readdirSync(path);
   if (names.includes("data_batch_1.bin")) return "cifar10";
   if (names.includes("images") && names.includes("labels")) return "dtd";
@@ -58,6 +78,7 @@ export function detectFormat(path: string): DataFormat {
   throw new DataError(`cannot tell the layout of ${path}; pass --data-format (${DATA_FORMATS.join(", ")})`);
 }
 
+/** Open a dataset folder or file, detecting its format unless given, as train and test splits. */
 export async function openDataset(path: string, o: DataOptions = {}): Promise<AnySplit> {
   const split = await openSplit(path, o);
   const classes = split.split.train.classNames;
@@ -90,6 +111,9 @@ async function openSplit(path: string, o: DataOptions): Promise<AnySplit> {
       if (!o.testPath) throw new ConfigError(`a table needs a test file: pass --eval-data FILE`);
       return { kind: "text", split: loadTextTable({ train: path, test: o.testPath }, cols) };
     }
+    case "tagged":
+      if (!o.testPath) throw new ConfigError(`tagged words need a test file: pass --eval-data FILE (JSONL rows of "tokens" and "tags")`);
+      return { kind: "tokens", split: loadTaggedWords({ train: path, test: o.testPath }, { modelLabels: o.modelLabels, numLabels: o.numLabels }) };
     default:
       return { kind: "text", split: loadGlue(format.slice(5) as GlueTask, path) };
   }
@@ -110,8 +134,9 @@ export function modelImageConfig(model: LoadedModel): ImageProcessorConfig {
 
 /** Batches for a model: images through its preprocessor, text through its tokenizer. */
 export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLength: number; augment?: boolean }): TaskData {
-  if (data.kind !== (model.family.task === "image-classification" ? "image" : "text")) {
-    throw new ConfigError(`the data is ${data.kind} but the model (${model.family.modelType}) does ${model.family.task}`);
+  const task = model.family.task as Task;
+  if (task === "causal-lm" || data.kind !== DATA_KIND[task]) {
+    throw new ConfigError(`the data is ${data.kind} but the model (${model.family.modelType}) does ${task}`);
   }
   if (data.kind === "image") {
     const cfg = model.config as { imageSize: number; numChannels: number };
@@ -128,15 +153,12 @@ export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLengt
   if (!existsSync(join(model.dir, "tokenizer.json"))) {
     throw new ConfigError(`${model.dir} has no tokenizer.json; text models need the tokenizer files of their HF folder`);
   }
-  return textTaskData(data.split, TextTokenizer.fromDir(model.dir), Math.min(opts.maxLength, positionLimit(model)));
+  const maxLength = Math.min(opts.maxLength, positionLimit(model));
+  if (data.kind === "tokens") return tokenTaskData(data.split, TextTokenizer.fromDir(model.dir), maxLength);
+  return textTaskData(data.split, TextTokenizer.fromDir(model.dir), maxLength);
 }
 
-/**
- * The most tokens the model's position table takes: max_position_embeddings, less RoBERTa's
- * offset (its positions start after pad_token_id). Longer inputs would index past the table.
- */
+/** The most tokens the model's position table takes; longer inputs would index past the table. */
 export function positionLimit(model: LoadedModel): number {
-  const cfg = model.config as { maxPositionEmbeddings?: number; padTokenId?: number };
-  if (cfg.maxPositionEmbeddings === undefined) return Number.POSITIVE_INFINITY;
-  return cfg.maxPositionEmbeddings - (model.family.modelType === "roberta" ? (cfg.padTokenId ?? 0) + 1 : 0);
+  return model.family.maxSequenceLength?.(model.config) ?? Number.POSITIVE_INFINITY;
 }

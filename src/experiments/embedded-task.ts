@@ -11,11 +11,14 @@ import { Rng } from "../tensor/random.ts";
 import { type PixelProcessor, type TaskData, imageTaskData } from "../tasks/task-data.ts";
 import type { TrainConfig } from "../train/trainer.ts";
 
+/** The digit classes the embedded backbone is pretrained on. */
 export const SOURCE = ["0", "1", "2", "3", "4"];
+/** The digit classes the embedded benchmark's adapters learn (unseen in pretraining). */
 export const TARGET = ["5", "6", "7", "8", "9"];
 /** Bump when the pretraining recipe changes, so stale caches are rebuilt. */
 export const VERSION = "mnist-vit-v1";
 
+/** The config.json of the small ViT behind the embedded benchmark (no download needed). */
 export const EMBEDDED_CONFIG: Record<string, unknown> = {
   architectures: ["ViTForImageClassification"],
   model_type: "vit",
@@ -93,6 +96,7 @@ export function pretrainTask(digits: ImageItem[]): TaskData {
   return taskData(task(digits, SOURCE, undefined, 0));
 }
 
+/** How the embedded backbone is pretrained on the source digits before adapters are compared. */
 export const PRETRAIN_CONFIG: TrainConfig = {
   lr: 2e-3,
   weightDecay: 0.05,

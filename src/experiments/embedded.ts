@@ -16,8 +16,6 @@ import { runFolderStore } from "../train/run-folder-store.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { EMBEDDED_CONFIG, PRETRAIN_CONFIG, TARGET, VERSION, pretrainTask, transferTask } from "./embedded-task.ts";
 
-export { EMBEDDED_CONFIG, PRETRAIN_CONFIG } from "./embedded-task.ts";
-
 /** Where downloaded or built models are cached: $TENSLORA_CACHE, else ~/.cache/tenslora. */
 export function cacheDir(): string {
   return process.env.TENSLORA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "tenslora");

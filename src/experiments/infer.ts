@@ -19,10 +19,13 @@ import { toBigInt64, toFloat32 } from "../io/dtype-convert.ts";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
 import { buildModelGraph } from "../pipeline/build.ts";
 import { ConfigReader } from "../models/config-fields.ts";
-import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
+import { type LoadedModel, familyOf, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
+import type { Task } from "../models/types.ts";
+import { TASKS } from "../tasks/index.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph, Runtime } from "../runtime/types.ts";
 import { causalLm } from "../tasks/causal-lm.ts";
+import { type TokenMetrics, tokenClassification } from "../tasks/token-classification.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
 import { type MetricsSummary, summarize } from "../tasks/metrics.ts";
@@ -32,6 +35,7 @@ import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionL
 
 const HEAD_PREFIX = "base_model.model.";
 
+/** A base model with a trained adapter or head applied, ready for inference. */
 export interface TrainedModel {
   /** The model with the trained head (or every trained weight) in place; adapters stay separate. */
   model: LoadedModel;
@@ -61,14 +65,14 @@ function describeTrainedDir(dir: string): "adapter" | "head" | "model" {
  * folder), else LABEL_i for as many classes as the stored output bias has; undefined when the
  * folder holds no head (a plain PEFT adapter: the model's own head is used).
  */
-function trainedLabels(dir: string, kind: "adapter" | "head" | "model", modelDir: string): string[] | undefined {
+function trainedLabels(dir: string, kind: "adapter" | "head" | "model", modelDir: string, task: Task | undefined): string[] | undefined {
   const fromJson = (path: string) => {
     const raw = readJsonFile(path, "labels file") as Record<string, unknown>;
     return new ConfigReader(raw, path).labels();
   };
   if (existsSync(join(dir, LABELS_FILE))) return fromJson(join(dir, LABELS_FILE));
   if (kind === "model") return existsSync(join(dir, "config.json")) ? fromJson(join(dir, "config.json")) : undefined;
-  const { family, raw } = readModelConfig(modelDir);
+  const { family, raw } = readModelConfig(modelDir, task);
   const heads = family.headParameters(family.parseConfig(raw, join(modelDir, "config.json")));
   const outBias = heads[heads.length - 1]; // the logits' bias, shape [numLabels], in every family
   const file = kind === "adapter" ? join(dir, ADAPTER_WEIGHTS) : join(dir, HEAD_FILE);
@@ -95,6 +99,26 @@ function checkFullWeights(dir: string, model: LoadedModel, weights: Map<string, 
   }
 }
 
+/**
+ * The task of what a run saved, for model types with several heads: PEFT's task_type of an
+ * adapter, labels.json's "task" beside a head, the architectures of a full model's config.json.
+ * Undefined (the model's own head) when it names none the model type has.
+ */
+function trainedTask(dir: string, kind: "adapter" | "head" | "model", modelDir: string): Task | undefined {
+  const read = (f: string) => (existsSync(join(dir, f)) ? (readJsonFile(join(dir, f), f) as Record<string, unknown>) : {});
+  let task: unknown;
+  if (kind === "adapter") {
+    const type = read(ADAPTER_CONFIG).task_type;
+    task = Object.values(TASKS).find((t) => t.peftTaskType !== undefined && t.peftTaskType === type)?.name;
+  } else if (kind === "head") task = read(LABELS_FILE).task;
+  else {
+    const raw = read("config.json");
+    task = raw.model_type ? familyOf(raw, join(dir, "config.json")).task : undefined;
+  }
+  const { family } = readModelConfig(modelDir);
+  return familyTasks(family.modelType).find((t) => t === task);
+}
+
 /** Load `modelDir` with what a run saved in `adapterDir` (optional) applied. */
 /** With `baseDtype` int8 / int4 the frozen linear weights are held quantized (quantize-base.ts). */
 export function loadTrainedModel(modelSpec: string, adapterDir?: string, opts: { seed?: number; baseDtype?: BaseDType } = {}): TrainedModel {
@@ -112,8 +136,9 @@ function loadTrainedFloat(modelSpec: string, adapterDir: string | undefined, opt
     return { model, labels: model.config.id2label ?? labelNames(model.config.numLabels), randomHead: model.newHead };
   }
   const kind = describeTrainedDir(adapterDir);
-  const labels = trainedLabels(adapterDir, kind, modelDir);
-  const model = loadModel(modelDir, labels ? { numLabels: labels.length, labels, seed: opts.seed } : {});
+  const task = trainedTask(adapterDir, kind, modelDir);
+  const labels = trainedLabels(adapterDir, kind, modelDir, task);
+  const model = loadModel(modelDir, { ...(labels ? { numLabels: labels.length, labels, seed: opts.seed } : {}), task });
   const trained = loadTrained(adapterDir, model);
   if (kind === "model") checkFullWeights(adapterDir, model, trained.weights);
   const heads = model.family.headParameters(model.config);
@@ -192,11 +217,9 @@ export function checkInputs(inputs: Record<string, HostTensor>, model: LoadedMod
   if (cfg.vocabSize) range("input_ids", cfg.vocabSize, "vocab_size");
   range("attention_mask", 2, "0 or 1");
   if (cfg.typeVocabSize) range("token_type_ids", cfg.typeVocabSize, "type_vocab_size");
-  if (cfg.maxPositionEmbeddings !== undefined) {
-    const maxT = cfg.maxPositionEmbeddings - (cfg.padTokenId ?? 0) - 1;
-    if (ids.shape[1] > maxT)
-      fail(`sequences of ${ids.shape[1]} tokens exceed the model's ${maxT} positions (max_position_embeddings ${cfg.maxPositionEmbeddings}); truncate them`);
-  }
+  const maxT = positionLimit(model);
+  if (ids.shape[1] > maxT)
+    fail(`sequences of ${ids.shape[1]} tokens exceed the model's ${maxT} positions (max_position_embeddings ${cfg.maxPositionEmbeddings}); truncate them`);
 }
 
 /** pixel_values [N, C, S, S] for image files through the model's preprocessing. */
@@ -223,7 +246,10 @@ export async function imageInputs(model: LoadedModel, paths: string[]): Promise<
 
 /** input_ids, attention_mask, token_type_ids for texts (and pairs) through the folder's tokenizer.json. */
 export function textInputs(model: LoadedModel, texts: string[], pairs?: string[], maxLength?: number): Record<string, HostTensor> {
-  if (model.family.task !== "text-classification") throw new ConfigError(`--text needs a text model; ${model.dir} is ${model.family.modelType} (use --images)`);
+  if (!model.family.inputNames.required.includes("input_ids") || model.family.task === "causal-lm")
+    throw new ConfigError(
+      `--text needs a text classifier; ${model.dir} is ${model.family.modelType} ${model.family.task} (use --images, or generate for a causal LM)`,
+    );
   if (pairs && pairs.length !== texts.length)
     throw new ConfigError(`--text-pair needs one second text per --text: got ${texts.length} texts and ${pairs.length} pairs`);
   if (!existsSync(join(model.dir, "tokenizer.json")))
@@ -241,6 +267,7 @@ export function textInputs(model: LoadedModel, texts: string[], pairs?: string[]
 // ---------------------------------------------------------------------------------------------
 // the forward pass and its outputs
 
+/** What inference returns per input: logits and, for classifiers, predictions. */
 export interface InferenceOutputs {
   logits: HostTensor; // [B, numLabels] float32
   last_hidden_state: HostTensor; // [B, T, d] float32
@@ -281,12 +308,14 @@ export function refuseNonFiniteLogits(logits: Float32Array, modelDir: string): v
     );
 }
 
+/** Write inference outputs to a file (JSON), atomically. */
 export function writeOutputs(path: string, out: InferenceOutputs): void {
   mkdirSync(dirname(path), { recursive: true });
   const f = (t: HostTensor) => ({ dtype: "F32" as const, shape: t.shape, data: t.data as Float32Array });
   writeSafetensors(path, { logits: f(out.logits), last_hidden_state: f(out.last_hidden_state) }, { format: "pt" });
 }
 
+/** A classifier's answer for one input: the label, its probability and the top alternatives. */
 export interface Prediction {
   label: string;
   id: number;
@@ -309,6 +338,32 @@ export function predictions(logits: HostTensor, labels: string[]): Prediction[] 
   });
 }
 
+export interface TokenTag {
+  token: string;
+  label: string;
+  id: number;
+  probability: number;
+}
+
+/**
+ * A token classifier's tag of every real token (not padding, not special tokens) of each row:
+ * logits [B, T, C] over the ids the tokenizer of `model` gave.
+ */
+export function tokenTags(model: LoadedModel, logits: HostTensor, inputs: Record<string, HostTensor>, labels: string[]): TokenTag[][] {
+  const [B, T, C] = logits.shape;
+  if (labels.length !== C) throw new ShapeError(`internal: ${labels.length} label names for ${C} logits`);
+  const tok = TextTokenizer.fromDir(model.dir);
+  const ids = inputs.input_ids.data as BigInt64Array;
+  const mask = inputs.attention_mask?.data as BigInt64Array | undefined;
+  const rows = predictions({ dtype: "float32", shape: [B * T, C], data: logits.data }, labels);
+  return Array.from({ length: B }, (_, r) =>
+    Array.from({ length: T }, (_, t) => r * T + t).flatMap((i) => {
+      const token = mask?.[i] === 0n ? "" : tok.decode([Number(ids[i])]);
+      return token ? [{ token, label: rows[i].label, id: rows[i].id, probability: rows[i].probabilities[0].probability }] : [];
+    }),
+  );
+}
+
 /** Read a text argument that names a file (`@path`) or is the text itself. */
 export function textArg(s: string): string {
   return s.startsWith("@") && existsSync(s.slice(1)) ? readFileSync(s.slice(1), "utf8").trim() : s;
@@ -317,6 +372,7 @@ export function textArg(s: string): string {
 // ---------------------------------------------------------------------------------------------
 // evaluation on a data split (`tenslora eval`)
 
+/** How `evaluateTrained` reads and batches the evaluation data. */
 export interface EvalOptions {
   data: string;
   format?: DataFormat;
@@ -333,6 +389,7 @@ export interface EvalOptions {
   split?: SplitName;
   threads?: number;
   runtime: Runtime;
+  /** Problems in the data that do not stop evaluation (skipped examples). */
   warn?: (s: string) => void;
 }
 
@@ -351,8 +408,18 @@ export interface LmEvalResult {
   tokens: number;
 }
 
+/** A token classifier's metrics over the words of a split (token-classification.ts). */
+export interface TokenEvalResult extends TokenMetrics {
+  task: "token-classification";
+  split: SplitName;
+  classNames: string[];
+}
+
 /** Metrics of a trained model on a split of `--data` (the same seeded split `train` used). */
-export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { truncation?: boolean; packing?: boolean }): Promise<EvalResult | LmEvalResult> {
+export async function evaluateTrained(
+  tm: TrainedModel,
+  o: EvalOptions & { truncation?: boolean; packing?: boolean },
+): Promise<EvalResult | LmEvalResult | TokenEvalResult> {
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
   if (tm.model.family.task === "causal-lm") {
@@ -381,6 +448,7 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
     textPairColumn: o.textPairColumn,
     labelColumn: o.labelColumn,
     numLabels: o.numLabels,
+    modelLabels: tm.labels,
     warn,
   });
   const classNames = ds.split.train.classNames;
@@ -393,7 +461,13 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
   if (!tm.labels.every((l, i) => l === classNames[i] || l === `LABEL_${i}`)) {
     warn(`the head's labels (${tm.labels.join(", ")}) differ from the data's classes (${classNames.join(", ")}); classes are matched by index`);
   }
-  return evaluateTaskData(tm, taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 }), { ...o, split, warn });
+  const data = taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 });
+  if (tm.model.family.task === "token-classification") {
+    const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
+    const ev = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => tokenClassification.evaluate(data, split, graph, b, feeds, "f1"));
+    return { task: "token-classification", split, classNames, ...(ev.metrics as unknown as TokenMetrics) };
+  }
+  return evaluateTaskData(tm, data, { ...o, split, warn });
 }
 
 /** Metrics of a trained classifier on a split of task data (the embedded benchmark's, or a data set's). */

@@ -19,10 +19,11 @@ import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { Task } from "../models/types.ts";
 import type { WeightMap } from "../nn/params.ts";
-import { WeightStore, exportModel } from "../onnx/export.ts";
+import { exportModel } from "../onnx/export.ts";
+import { WeightStore } from "../onnx/weight-store.ts";
 import { type GraphProto, type ModelProto, ONNX_INLINE_LIMIT, graphOf, inlineWeights, writeModelFile } from "../onnx/model-file.ts";
 import { type NodeProto, int64Tensor, node, onnx } from "../onnx/proto.ts";
-import { quantizeDynamicInt8 } from "../onnx/quantize.ts";
+import { type Quantization, quantizeDynamicInt8 } from "../onnx/quantize.ts";
 import { saveModelFolder } from "../train/artifacts.ts";
 import { type BaseDType, floatWeights } from "../models/quantize-base.ts";
 import { loadTrainedModel } from "./infer.ts";
@@ -42,10 +43,14 @@ export const PROCESSOR_FILES = [
 
 /** Where transformers.js looks for a model's ONNX files, and their names (fp32, q8, external data). */
 export const ONNX_DIR = "onnx";
+/** File name of the ONNX export in a merged folder's `onnx/` (transformers.js looks for it there). */
 export const ONNX_FILE = "model.onnx";
+/** File name of the 8-bit quantised ONNX export (transformers.js's `dtype: "q8"`). */
 export const ONNX_QUANTIZED_FILE = "model_quantized.onnx";
+/** File name of the ONNX export's external weights (used past 2 GB). */
 export const ONNX_DATA_FILE = "model.onnx_data";
 
+/** How to merge an adapter into its base model and what to write beside the weights. */
 export interface MergeOptions extends OnnxExportOptions {
   /** Also write onnx/model.onnx (and with `quantize`, onnx/model_quantized.onnx). */
   onnx?: boolean;
@@ -56,6 +61,7 @@ export interface MergeOptions extends OnnxExportOptions {
   baseDtype?: BaseDType;
 }
 
+/** What merging wrote: the folder and its files. */
 export interface MergeResult {
   dir: string;
   files: string[];
@@ -144,8 +150,9 @@ function deriveInputs(model: LoadedModel, g: GraphProto): void {
   g.node = [...nodes, ...g.node];
 }
 
-export type Quantization = "q8";
+export type { Quantization } from "../onnx/quantize.ts";
 
+/** Options of the ONNX export of a merged model: opset, quantisation, symbolic dims. */
 export interface OnnxExportOptions {
   /** Total initializer bytes above which weights go to `<file>_data` (default: just under 2 GiB). */
   inlineLimitBytes?: number;
@@ -192,7 +199,7 @@ export function exportOnnx(model: LoadedModel, outDir: string, opts: OnnxExportO
   const ins = graphOf(proto).input.map((v) => v.name);
   proto.docString = lm
     ? `${model.family.modelType} causal LM merged by tenslora, one generation step with a KV cache: inputs ${ins.join(", ")}; outputs ${outputs.join(", ")}`
-    : `${model.family.modelType} sequence/image classifier merged by tenslora; inputs ${model.family.inputNames.required.join(", ")}; output logits [${BATCH}, ${model.config.numLabels}]`;
+    : `${model.family.modelType} ${model.family.task} model merged by tenslora; inputs ${model.family.inputNames.required.join(", ")}; output logits [${built.graph.outputs.get("logits")!.shape.join(", ")}]`;
   // a decoder's step graph already takes what transformers.js feeds (its position ids included)
   if (!lm) deriveInputs(model, graphOf(proto));
   const dir = join(outDir, ONNX_DIR);

@@ -6,8 +6,6 @@ import { DEFAULT_RANK_SLACK } from "../adapters/params.ts";
 import { ConfigError } from "../errors.ts";
 import type { TrainConfig } from "../train/trainer.ts";
 
-export { loadConfigFile } from "./config-file.ts";
-
 /**
  * Training fields as in TrainConfig (AdamW as the paper's code: lr 5e-4, weight decay 0.01, cosine
  * to 1e-6, batch 64, 10 epochs), except `warmup` = -1 meaning the paper's default (0 for images,
@@ -68,6 +66,7 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
   baseDtype: string;
 }
 
+/** The settings of a run when neither the command line nor a config file gives them. */
 export const DEFAULTS: RunConfig = {
   model: "",
   data: "",

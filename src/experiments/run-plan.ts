@@ -21,6 +21,7 @@ import { checkValFraction } from "../train/validation.ts";
 import { TASKS, taskOf } from "../tasks/index.ts";
 import { type RunConfig, parseRanks } from "./run-config.ts";
 
+/** Every method a run can train: the adapter constructions, a linear probe ("head") and full fine-tuning. */
 export const METHODS = [...CONSTRUCTIONS, "head", "full"] as const;
 
 function parseLayers(text: string): number[] {
@@ -87,6 +88,7 @@ function presetAdapter(model: LoadedModel, cfg: RunConfig): { adapter: AdapterSe
   return { adapter: set, trainable: "adapter+head", warnings };
 }
 
+/** The trainer's settings for a run's configuration and task. */
 export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
   const metrics = taskOf(task).metrics;
   const metric = cfg.metric || metrics[0];
@@ -99,7 +101,7 @@ export function trainConfig(cfg: RunConfig, task: Task): TrainConfig {
     weightDecay: cfg.weightDecay,
     epochs: cfg.epochs,
     batchSize: cfg.batchSize,
-    warmup: cfg.warmup >= 0 ? cfg.warmup : task === "text-classification" ? 0.1 : 0,
+    warmup: cfg.warmup >= 0 ? cfg.warmup : task === "text-classification" || task === "token-classification" ? 0.1 : 0,
     minLr: cfg.minLr,
     seed: cfg.seed,
     evalEvery: cfg.evalEvery,

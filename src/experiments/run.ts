@@ -19,8 +19,13 @@ import type { TaskData } from "../tasks/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
+import { type DataFormat, DATA_FORMATS, dataTask, openDataset, taskDataFor } from "./datasets.ts";
+import { ConfigReader } from "../models/config-fields.ts";
+import type { Task } from "../models/types.ts";
+import { TASKS } from "../tasks/index.ts";
 import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
+import { POS_SHOTS, POS_TEST, brownPosSplit } from "./embedded-pos.ts";
+import { POS_TAGS } from "../data/brown-pos.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
 import type { RunConfig } from "./run-config.ts";
 import { adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
@@ -32,19 +37,25 @@ export interface PreparedData {
   /** Loads the model with a head sized for the data (seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
   embedded: boolean;
+  /** What an embedded benchmark is, in a sentence or two (compare prints it above its table). */
+  about?: string;
   /** Unreadable files the loader skipped (warned about; counted in the run summary). */
   skipped: { path: string; reason: string }[];
   /** Causal LM: examples cut to --max-length. */
   truncated?: number;
 }
 
+const LM_ABOUT =
+  "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.";
+
+/** Open and preprocess a run's dataset for its model; problems in the data are reported through `warn`. */
 export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: string) => void = console.warn): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
     if (cfg.task === "causal-lm") {
       const model = withBaseDType(await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log: warn }), parseBaseDType(cfg.baseDtype));
-      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, skipped: [] };
+      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, about: LM_ABOUT, skipped: [] };
     }
     if (cfg.task && cfg.task !== "image-classification")
       throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification and causal-lm)`);
@@ -53,14 +64,14 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
       data: embeddedTransferData(100, 200, cfg.seed),
       loadModel: (seed) => loadEmbedded({ runtime, seed, threads: cfg.threads || undefined }),
       embedded: true,
+      about: "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.",
       skipped: [],
     };
   }
+  if (!cfg.data && cfg.task === "token-classification") return brownPosData(cfg, cfg.model);
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
-  const { family, raw } = readModelConfig(cfg.model);
-  if (cfg.task && cfg.task !== family.task) {
-    throw new ConfigError(`--task ${cfg.task} does not fit ${cfg.model} (${family.modelType} does ${family.task}); drop --task to use the model's own task`);
-  }
+  if (cfg.task && !(cfg.task in TASKS)) throw new ConfigError(`unknown --task "${cfg.task}"; valid: ${Object.keys(TASKS).join(", ")}`);
+  const { family, raw } = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
   if (family.task === "causal-lm") {
     if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
     // quantized at once: the float32 weights are not kept for the run
@@ -81,6 +92,7 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
     textColumn: cfg.textColumn || undefined,
     textPairColumn: cfg.textPairColumn || undefined,
     labelColumn: cfg.labelColumn || undefined,
+    modelLabels: new ConfigReader(raw, cfg.model).labels(),
     warn,
   });
   for (const name of ["train", "test"] as const) {
@@ -92,10 +104,25 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
     }
   }
   const labels = split.split.train.classNames;
-  const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed });
+  // a model that does several tasks takes the one its data means (tagged words: token classification)
+  const task = (cfg.task || undefined) as Task | undefined;
+  const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed, task: task ?? dataTask(split.kind) });
   const probe = await load(cfg.seed);
   const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
   return { data: taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment }), loadModel: load, embedded: false, skipped };
+}
+
+/** The embedded POS benchmark (Brown sentences, coarse tags) on the encoder in `modelDir`. */
+async function brownPosData(cfg: RunConfig, modelDir: string): Promise<PreparedData> {
+  if (cfg.numLabels) throw new ConfigError(`--num-labels does not apply to the embedded POS benchmark (its ${POS_TAGS.length} tags are fixed); drop it`);
+  const split = brownPosSplit(POS_SHOTS, POS_TEST, cfg.seed);
+  const labels = split.train.classNames;
+  const load = async (seed: number) => loadModel(modelDir, { numLabels: labels.length, labels, seed, task: "token-classification" });
+  const probe = await load(cfg.seed);
+  const about =
+    `Embedded benchmark: part-of-speech tagging of Brown corpus sentences (${POS_TAGS.length} coarse tags; ${split.train.items.length} training sentences, ` +
+    `${split.test.items.length} test sentences from other files) by ${modelDir}; token accuracy over words.`;
+  return { data: taskDataFor(probe, { kind: "tokens", split }, { maxLength: cfg.maxLength }), loadModel: load, embedded: true, about, skipped: [] };
 }
 
 /**

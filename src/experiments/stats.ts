@@ -9,6 +9,7 @@ import { ConfigError } from "../errors.ts";
 /** Two-sided confidence level of every interval reported. */
 export const CONFIDENCE = 0.95;
 
+/** A mean with a confidence interval. */
 export interface Interval {
   n: number;
   mean: number;
@@ -60,6 +61,7 @@ export function signTest(positive: number, negative: number): number {
   return Math.min(1, 2 * jStat.binomial.cdf(Math.min(positive, negative), m, 0.5));
 }
 
+/** The mean paired difference of two methods over shared seeds, with its interval and sign test. */
 export interface PairedComparison extends Interval {
   /** Seeds where the first value is higher, lower, equal. */
   positive: number;

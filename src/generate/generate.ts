@@ -19,6 +19,7 @@ import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph, Compiler, Runtime } from "../runtime/types.ts";
 import { type SamplingOptions, TokenSampler, checkSampling } from "./sampling.ts";
 
+/** How to generate: the token budget, sampling and when to stop. */
 export interface GenerateOptions extends SamplingOptions {
   /** New tokens per prompt at most (default 32). */
   maxNewTokens?: number;
@@ -35,6 +36,7 @@ export type StepTokens = (number | undefined)[];
 
 const int64 = (shape: number[], values: ArrayLike<number>): HostTensor => ({ dtype: "int64", shape, data: BigInt64Array.from(Array.from(values, BigInt)) });
 
+/** Token generation for a decoder with a KV cache: a step graph compiled once, run per token. */
 export class Generator {
   readonly #graph: CompiledGraph;
   readonly #compiler: Compiler;
@@ -137,6 +139,7 @@ export class Generator {
     }
   }
 
+  /** Release the compiled sessions and the weight file. */
   dispose(): void {
     this.#graph.dispose();
     this.#compiler.dispose();

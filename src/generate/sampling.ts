@@ -8,6 +8,7 @@
 import { ConfigError } from "../errors.ts";
 import { Rng } from "../tensor/random.ts";
 
+/** How the next token is drawn: greedy, or temperature with top-k / top-p and a seed. */
 export interface SamplingOptions {
   /** Draw from the distribution (default false: greedy). */
   doSample?: boolean;

@@ -7,6 +7,7 @@
 import type { ChatMessage, LmTokenizer } from "../data/lm-data.ts";
 import type { GenerateOptions, Generator } from "./generate.ts";
 
+/** Generation options for text prompts, with stop strings in place of a token predicate. */
 export interface TextGenerateOptions extends Omit<GenerateOptions, "isDone"> {
   /** Strings that end a row (the row's text ends with the first one). */
   stopStrings?: string[];
@@ -23,6 +24,7 @@ export function chatPrompt(tok: LmTokenizer, messages: ChatMessage[]): string {
   return tok.renderChat(messages, true);
 }
 
+/** Generate from text prompts, yielding each prompt's new text as it is decoded. */
 export async function* generateText(gen: Generator, tok: LmTokenizer, prompts: string[], opts: TextGenerateOptions = {}): AsyncGenerator<TextDelta> {
   const ids = prompts.map((p) => tok.encode(p, true));
   const stops = opts.stopStrings ?? [];

@@ -15,6 +15,7 @@ import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, readShardedIndex } from "./checkpoint
 /** The Hub refused, a transfer failed, or a server sent something that cannot be used safely. */
 export class DownloadError extends TensLoRAError {}
 
+/** The HuggingFace hub cache folder (HF_HUB_CACHE, HF_HOME, or ~/.cache/huggingface/hub), shared with Python tools. */
 export function hubCacheDir(): string {
   return getHFHubCachePath();
 }

@@ -218,6 +218,7 @@ export function float32Inputs(tensors: Iterable<[string, { shape: number[]; data
   return new Map([...tensors].map(([k, t]) => [prefix + k, { dtype: "F32" as const, shape: t.shape, data: t.data }]));
 }
 
+/** Encode tensors (and string metadata) as safetensors bytes. */
 export function serializeSafetensors(tensors: TensorInputs, metadata?: Readonly<Record<string, string>>): Uint8Array {
   requireLittleEndianHost();
   const pairs: [string, TensorInput][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors as Record<string, TensorInput>);

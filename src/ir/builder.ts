@@ -7,6 +7,7 @@ import type { DType, Dim } from "./dtype-shape.ts";
 import type { Graph, Value } from "./graph.ts";
 import { Op, type OpParams } from "./ops.ts";
 
+/** An operand of an elementwise op: a graph value, or a number lifted to a constant of the other operand's dtype. */
 export type Operand = Value | number;
 
 function graphOf(...xs: Operand[]): Graph {
@@ -44,10 +45,15 @@ const binary =
     return one(g, op, [lift(g, a, b), lift(g, b, a)], {});
   };
 
+/** Elementwise a + b, with broadcasting. */
 export const add = binary(Op.Add);
+/** Elementwise a − b, with broadcasting. */
 export const sub = binary(Op.Sub);
+/** Elementwise a · b, with broadcasting. */
 export const mul = binary(Op.Mul);
+/** Elementwise a / b, with broadcasting. */
 export const div = binary(Op.Div);
+/** Elementwise a to the power b, with broadcasting. */
 export const pow = binary(Op.Pow);
 
 const unary =
@@ -55,18 +61,26 @@ const unary =
   (x: Value): Value =>
     one(x.graph, op, [x], {});
 
+/** Elementwise −x. */
 export const neg = unary(Op.Neg);
+/** Elementwise eˣ. */
 export const exp = unary(Op.Exp);
+/** Elementwise natural logarithm. */
 export const log = unary(Op.Log);
+/** Elementwise square root. */
 export const sqrt = unary(Op.Sqrt);
+/** Elementwise error function (exact GELU uses it). */
 export const erf = unary(Op.Erf);
+/** Elementwise hyperbolic tangent. */
 export const tanh = unary(Op.Tanh);
 
+/** Elementwise choice: a where cond is true, else b. */
 export function where(cond: Value, a: Operand, b: Operand): Value {
   const g = cond.graph;
   return one(g, Op.Where, [cond, lift(g, a, b), lift(g, b, a)], {});
 }
 
+/** Elementwise a < b, as booleans. */
 export function less(a: Operand, b: Operand): Value {
   const g = graphOf(a, b);
   return one(g, Op.Less, [lift(g, a, b), lift(g, b, a)], {});
@@ -82,6 +96,7 @@ export function size(x: Value, axis: number): Value {
   return one(x.graph, Op.Size, [x], { axis });
 }
 
+/** x converted to another dtype (x itself when it already has it). */
 export function cast(x: Value, to: DType): Value {
   return x.dtype === to ? x : one(x.graph, Op.Cast, [x], { to });
 }
@@ -96,14 +111,17 @@ export function quantMatmul(x: Value, codes: Value, scales: Value, params: OpPar
   return one(x.graph, Op.QuantMatMul, [x, codes, scales], params);
 }
 
+/** Einstein summation over the operands, as numpy.einsum spells the equation. */
 export function einsum(equation: string, ...xs: Value[]): Value {
   return one(xs[0].graph, Op.Einsum, xs, { equation });
 }
 
+/** Softmax along an axis. */
 export function softmax(x: Value, axis = -1): Value {
   return one(x.graph, Op.Softmax, [x], { axis });
 }
 
+/** Log-softmax along an axis (stable where log(softmax) is not). */
 export function logSoftmax(x: Value, axis = -1): Value {
   return one(x.graph, Op.LogSoftmax, [x], { axis });
 }
@@ -114,50 +132,62 @@ export function layerNormParts(x: Value, scale: Value, bias: Value, eps: number)
   return { y, mean, invStd };
 }
 
+/** Sum over the given axes. */
 export function reduceSum(x: Value, axes: number[], keepdims = false): Value {
   return one(x.graph, Op.ReduceSum, [x], { axes, keepdims });
 }
 
+/** Mean over the given axes. */
 export function reduceMean(x: Value, axes: number[], keepdims = false): Value {
   return one(x.graph, Op.ReduceMean, [x], { axes, keepdims });
 }
 
+/** x with a new shape of the same size (sizes may be symbolic). */
 export function reshape(x: Value, shape: Dim[]): Value {
   return one(x.graph, Op.Reshape, [x], { shape });
 }
 
+/** x with its axes permuted. */
 export function transpose(x: Value, perm: number[]): Value {
   return one(x.graph, Op.Transpose, [x], { perm });
 }
 
+/** The values joined along an axis. */
 export function concat(xs: Value[], axis: number): Value {
   return xs.length === 1 ? xs[0] : one(xs[0].graph, Op.Concat, xs, { axis });
 }
 
+/** x[start:end] along one axis. */
 export function slice(x: Value, axis: number, start: number, end: number): Value {
   return one(x.graph, Op.Slice, [x], { axis, start, end });
 }
 
+/** x with zeros added before and after along one axis. */
 export function pad(x: Value, axis: number, before: number, after: number): Value {
   return one(x.graph, Op.Pad, [x], { axis, before, after });
 }
 
+/** x broadcast to a larger shape. */
 export function expand(x: Value, shape: Dim[]): Value {
   return one(x.graph, Op.Expand, [x], { shape });
 }
 
+/** Rows of data picked by integer indices along an axis (embedding lookup). */
 export function gather(data: Value, indices: Value, axis = 0): Value {
   return one(data.graph, Op.Gather, [data, indices], { axis });
 }
 
+/** A [rows, …] tensor of zeros with each update added at its index row (gather's gradient). */
 export function scatterAdd(updates: Value, indices: Value, rows: number): Value {
   return one(updates.graph, Op.ScatterAdd, [updates, indices], { rows });
 }
 
+/** One-hot vectors of the given depth for integer indices. */
 export function oneHot(indices: Value, depth: number, dtype: DType = "float32"): Value {
   return one(indices.graph, Op.OneHot, [indices], { depth, dtype });
 }
 
+/** A seeded dropout mask shaped like `like`: 0 with probability ratio, else 1/(1 − ratio). */
 export function dropoutMask(like: Value, ratio: number, seed: number): Value {
   return one(like.graph, Op.DropoutMask, [like], { ratio, seed });
 }

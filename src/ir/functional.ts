@@ -46,6 +46,7 @@ export function geluMlp(x: Value, w1: Value, b1: Value | undefined, w2: Value, b
   return d2 ? b.add(y, b.mul(d2, c)) : y;
 }
 
+/** Layer normalisation over the last axis. */
 export function layerNorm(x: Value, scale: Value, bias: Value, eps: number): Value {
   return b.layerNormParts(x, scale, bias, eps).y;
 }
@@ -80,6 +81,7 @@ export function mergeHeads(x: Value): Value {
   return b.reshape(b.transpose(x, [0, 2, 1, 3]), [B, T, (H as number) * (dh as number)]);
 }
 
+/** Options of multi-head attention: causal masking, a padding mask, a KV cache, dropout. */
 export interface AttentionOptions {
   heads: number;
   /** Additive mask broadcastable to [B, H, T, T] (0 keeps, a large negative drops). */

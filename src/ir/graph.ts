@@ -12,6 +12,7 @@ import type { CheckpointRegion } from "./checkpoint.ts";
 
 export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
+/** A node's output in a Graph, with its dtype and (possibly symbolic) shape; ops take and return Values. */
 export class Value {
   /** The node that computes this value; undefined for inputs and initializers. */
   producer: Node | undefined;
@@ -27,6 +28,7 @@ export class Value {
     return this.shape.length;
   }
 
+  /** The value's name, dtype and shape, for messages. */
   toString(): string {
     return `${this.name ?? `v${this.id}`}:${this.dtype}${shapeToString(this.shape)}`;
   }
@@ -44,6 +46,7 @@ export interface Initializer {
   readonly data: HostData;
 }
 
+/** A computation graph of typed, shaped values: what models build, autodiff differentiates and the ONNX lowering exports. */
 export class Graph {
   readonly nodes: Node[] = [];
   /** Values fed at run time: batches and trainable parameters. */
@@ -59,12 +62,14 @@ export class Graph {
   #substitute: ReadonlyMap<Value, Value> | undefined;
   #names = new Set<string>();
 
+  /** Declare a graph input fed at run time. */
   input(name: string, dtype: DType, shape: Shape): Value {
     const v = this.#named(name, dtype, shape);
     this.inputs.push(v);
     return v;
   }
 
+  /** Add a constant tensor (a frozen weight) to the graph. */
   initializer(name: string, data: HostData, shape: readonly number[], dtype: DType = "float32"): Value {
     const n = shape.reduce((a, b) => a * b, 1);
     if (data.length !== n) {
@@ -75,6 +80,7 @@ export class Graph {
     return v;
   }
 
+  /** Name a value as a graph output. */
   output(name: string, value: Value): void {
     if (value.graph !== this) internal(`output "${name}" belongs to another graph`);
     if (this.outputs.has(name)) throw new ShapeError(`graph output "${name}" is already defined`);
@@ -108,6 +114,7 @@ export class Graph {
     }
   }
 
+  /** Whether a value is a constant of the graph (its gradient is not needed). */
   isInitializer(v: Value): boolean {
     return this.initializers.has(v);
   }
@@ -171,6 +178,7 @@ export function consumersOf(g: Graph): Map<Value, Node[]> {
   return consumers;
 }
 
+/** Re-infer every node's dtype and shape and throw on the first mismatch, to catch a malformed graph before lowering. */
 export function typecheck(graph: Graph): void {
   for (const n of graph.nodes) {
     const types = inferRules[n.op](n.inputs, n.params as never);

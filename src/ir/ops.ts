@@ -49,9 +49,6 @@ export enum Op {
   SoftmaxCrossEntropy = "SoftmaxCrossEntropy",
 }
 
-export const ELEMENTWISE_BINARY = new Set<Op>([Op.Add, Op.Sub, Op.Mul, Op.Div, Op.Pow]);
-export const ELEMENTWISE_UNARY = new Set<Op>([Op.Neg, Op.Exp, Op.Log, Op.Sqrt, Op.Erf, Op.Tanh]);
-
 type NoParams = Record<string, never>;
 
 /** Typed per-op parameters. */

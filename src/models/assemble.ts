@@ -12,8 +12,9 @@ import type { QuantizedWeights, WeightMap } from "../nn/params.ts";
 import type { BaseDType } from "./quantize-base.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import { Rng } from "../tensor/random.ts";
-import { roberta } from "./roberta/model.ts";
-import type { ModelFamily } from "./types.ts";
+import { bert, bertTokens } from "./bert/model.ts";
+import { roberta, robertaTokens } from "./roberta/model.ts";
+import type { ModelFamily, Task } from "./types.ts";
 import { vit } from "./vit/model.ts";
 import { llama, mistral, qwen2 } from "./llama/model.ts";
 
@@ -21,20 +22,18 @@ import { llama, mistral, qwen2 } from "./llama/model.ts";
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyFamily = ModelFamily<any, any>;
 
-export const FAMILIES: Record<string, AnyFamily> = { vit, roberta, llama, mistral, qwen2 };
+/** The supported model families by `model_type`, each with its default task's head (the head a config.json without `architectures` gets). */
+export const FAMILIES: Record<string, AnyFamily> = { vit, roberta, llama, mistral, qwen2, bert };
 
-/** Keys checkpoints carry that these classification models do not use, and legacy names. */
+/** The same model types with another task's head, chosen by `--task` or by config.json's `architectures`. */
+const OTHER_HEADS: AnyFamily[] = [robertaTokens, bertTokens];
+
+/** Keys checkpoints carry that these classification models do not use. */
 const RULES: Record<string, WeightRule[]> = {
   vit: [{ ignore: /vit\.pooler\..+/ }],
-  roberta: [
-    { ignore: /roberta\.pooler\..+/ },
-    { ignore: /lm_head\..+/ },
-    { ignore: "roberta.embeddings.position_ids" },
-    { pattern: /(.+)\.LayerNorm\.gamma/, to: "$1.LayerNorm.weight" },
-    { pattern: /(.+)\.LayerNorm\.beta/, to: "$1.LayerNorm.bias" },
-  ],
 };
 
+/** A model in memory: its family, parsed config and weights, and where it came from. */
 export interface LoadedModel {
   family: AnyFamily;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -51,7 +50,10 @@ export interface LoadedModel {
   quantized?: QuantizedWeights;
 }
 
+/** How to load a model: its number of labels, class names and head initialisation. */
 export interface LoadOptions {
+  /** The task whose head to build (default: the one config.json's `architectures` names, else the model type's default). */
+  task?: Task;
   /** The task's number of labels; a stored head of another size (or for other labels) is replaced. */
   numLabels?: number;
   /** Class names for id2label when the head is replaced. */
@@ -60,13 +62,28 @@ export interface LoadOptions {
   seed?: number;
 }
 
-export function familyOf(raw: Record<string, unknown>, source: string): AnyFamily {
+/** The tasks a model type has heads for, its default first. */
+export function familyTasks(modelType: string): Task[] {
+  const fam = FAMILIES[modelType];
+  return fam ? [fam, ...OTHER_HEADS.filter((f) => f.modelType === modelType)].map((f) => f.task) : [];
+}
+
+/** The family of config.json's model type with the head for `task` (default: the head its `architectures` names). */
+export function familyOf(raw: Record<string, unknown>, source: string, task?: Task): AnyFamily {
   const type = raw.model_type;
   const fam = typeof type === "string" ? FAMILIES[type] : undefined;
   if (!fam) {
     throw new FormatError(`${source}: model_type ${JSON.stringify(type)} is not supported; supported: ${Object.keys(FAMILIES).join(", ")}`);
   }
-  return fam;
+  const heads = [fam, ...OTHER_HEADS.filter((f) => f.modelType === fam.modelType)];
+  if (task !== undefined) {
+    const found = heads.find((f) => f.task === task);
+    if (!found)
+      throw new ConfigError(`${source}: a ${fam.modelType} model does ${heads.map((f) => f.task).join(" or ")}, not ${task}; drop --task or pick one of those`);
+    return found;
+  }
+  const arch = Array.isArray(raw.architectures) ? raw.architectures[0] : undefined;
+  return heads.find((f) => f.architecture !== undefined && f.architecture === arch) ?? fam;
 }
 
 /**
@@ -79,8 +96,10 @@ export function modelFromTensors(
   where: { dir: string; configPath: string; weightsPath: string },
   opts: LoadOptions = {},
 ): LoadedModel {
-  const family = familyOf(raw, where.configPath);
+  const family = familyOf(raw, where.configPath, opts.task);
   const rawConfig = { ...raw };
+  // a model saved from this one (merge, full fine-tuning) is read back with the same head
+  if (family.architecture) rawConfig.architectures = [family.architecture];
   const storedLabels = new ConfigReader(raw, where.configPath).labels();
   if (opts.numLabels !== undefined) {
     if (!Number.isInteger(opts.numLabels) || opts.numLabels < 1) throw new ConfigError(`numLabels must be a positive integer, got ${opts.numLabels}`);
@@ -103,13 +122,16 @@ export function modelFromTensors(
       return t !== undefined && t.shape.join() === expected.get(k)!.join();
     });
   const body = new Map([...checkpoint].filter(([k]) => headFits || !head.includes(k)));
-  const want = new Map([...expected].filter(([k]) => headFits || !head.includes(k)));
+  const mapped = new Set([...body.keys()].map((k) => mapper.map(k)).flatMap((d) => (d === "ignore" ? [] : [d.target])));
+  const missing = (family.optionalParameters?.(config) ?? []).filter((k: string) => !mapped.has(k));
+  const want = new Map([...expected].filter(([k]) => (headFits || !head.includes(k)) && !missing.includes(k)));
   const weights: WeightMap = mapper.load(body, want, where.weightsPath);
   for (const [k, t] of weights) {
     const bad = describeNonFinite(t.data);
     if (bad) throw new FormatError(`${where.weightsPath}: tensor "${k}" holds ${bad}; the checkpoint is damaged, restore or re-download it`);
   }
   if (!headFits) initHead(weights, expected, head, opts.seed ?? 0);
+  if (missing.length) initHead(weights, expected, missing, (opts.seed ?? 0) + 1);
   return { family, config, weights, dir: where.dir, rawConfig, newHead: !headFits };
 }
 

@@ -7,6 +7,7 @@ import { Rng } from "../tensor/random.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { type AnyFamily, type LoadedModel, familyOf } from "./assemble.ts";
 
+/** A model with seeded random weights for a config: for tests, benchmarks and pretraining from scratch. */
 export function randomModel(rawConfig: Record<string, unknown>, seed = 0, dir = "<random>"): LoadedModel {
   const family: AnyFamily = familyOf(rawConfig, dir);
   const config = family.parseConfig(rawConfig, dir);

@@ -8,10 +8,12 @@ import { ConfigError, FormatError } from "../errors.ts";
 import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, loadCheckpointTensors, readJsonFile } from "../io/checkpoint.ts";
 import { hubCacheDir, looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { type AnyFamily, type LoadedModel, type LoadOptions, familyOf, modelFromTensors } from "./assemble.ts";
+import type { Task } from "./types.ts";
 
-export { type AnyFamily, FAMILIES, type LoadedModel, type LoadOptions, familyOf, initHead, modelFromTensors } from "./assemble.ts";
+export { type AnyFamily, FAMILIES, type LoadedModel, type LoadOptions, familyOf, familyTasks, initHead, modelFromTensors } from "./assemble.ts";
 
-export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<string, unknown> } {
+/** config.json of a model folder and its family, with the head for `task` when given. */
+export function readModelConfig(dir: string, task?: Task): { family: AnyFamily; raw: Record<string, unknown> } {
   if (looksLikeRepoId(dir) && resolveModelFromCache(dir) === dir) {
     throw new ConfigError(
       `--model ${dir}: no such folder, and no complete download of the Hub repository "${dir}" in the Hugging Face cache (${hubCacheDir()}); run: tenslora download ${dir}`,
@@ -20,7 +22,7 @@ export function readModelConfig(dir: string): { family: AnyFamily; raw: Record<s
   const path = join(resolveModelFromCache(dir), "config.json");
   const raw = readJsonFile(path, "model config") as Record<string, unknown>;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new FormatError(`${path}: must hold a JSON object`);
-  return { family: familyOf(raw, path), raw };
+  return { family: familyOf(raw, path, task), raw };
 }
 
 /** `dir` is a model folder, or a Hub repo id ("org/name") found in the Hugging Face cache. */

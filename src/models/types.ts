@@ -6,7 +6,7 @@ import type { ParamScope } from "../nn/params.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { WeightRule } from "../io/weight-map.ts";
 
-export type { LinearSite, ProjectionHook, SiteHeads } from "../nn/sites.ts";
+export type { LinearSite, ProjectionHook } from "../nn/sites.ts";
 import type { LinearSite, ProjectionHook } from "../nn/sites.ts";
 
 export interface ForwardOptions {
@@ -41,7 +41,8 @@ export interface KeyValue {
   value: Value;
 }
 
-export type Task = "image-classification" | "text-classification" | "causal-lm";
+/** The task a model family's head serves. */
+export type Task = "image-classification" | "text-classification" | "token-classification" | "causal-lm";
 
 /** Shape facts adapters and rank budgets need. */
 export interface BackboneShape {
@@ -50,15 +51,28 @@ export interface BackboneShape {
   layers: number;
 }
 
+/** What a model family provides: config parsing, its linear sites, weight names and its forward graph. */
 export interface ModelFamily<C, I> {
   readonly modelType: string;
+  /**
+   * The HuggingFace class (config.json's `architectures`) a family with several heads is chosen
+   * by; the family registered first for a model type needs none.
+   */
+  readonly architecture?: string;
   readonly task: Task;
+  /** Parse and validate a config.json of this family. */
   parseConfig(raw: Record<string, unknown>, source: string): C;
+  /** The backbone's dimensions (hidden size, heads, layers) for adapter shapes. */
   shape(cfg: C): BackboneShape;
   /** Every parameter's name and shape. */
   parameterShapes(cfg: C): Map<string, number[]>;
   /** Names of the classification head's parameters (trained with any adapter, re-initialised when labels differ). */
   headParameters(cfg: C): string[];
+  /** Pretrained parameters a checkpoint may lack (BERT's pooler): initialised as HF does when it does (default: none). */
+  optionalParameters?(cfg: C): string[];
+  /** The most tokens one sequence may hold: the position table, less any offset (default: no limit). */
+  maxSequenceLength?(cfg: C): number;
+  /** Every linear layer an adapter can target, with its in/out sizes and heads. */
   linearSites(cfg: C): LinearSite[];
   /** Declare the graph inputs for a batch; returns them by HF name. */
   inputs(scope: ParamScope, cfg: C, batch: Dim, seqLen?: Dim): I;
@@ -68,6 +82,7 @@ export interface ModelFamily<C, I> {
    * returns `present`.
    */
   cacheInputs?(scope: ParamScope, cfg: C, batch: Dim, seqLen: Dim, past: Dim): I;
+  /** Build the forward graph from the model's inputs. */
   forward(scope: ParamScope, cfg: C, inputs: I, opts: ForwardOptions): ModelOutputs;
   /** Graph feeds from inputs named as HuggingFace names them (adds derived inputs such as position ids). */
   feeds(cfg: C, hf: Record<string, HostTensor>): Record<string, HostTensor>;

@@ -4,7 +4,7 @@
  * inputs fed (and differentiated) every step. The same model code serves full fine-tuning,
  * a linear probe, LoRA and every TensLoRA construction.
  */
-import { ConfigError, ShapeError, internal } from "../errors.ts";
+import { ConfigError, ShapeError } from "../errors.ts";
 import { add } from "../ir/builder.ts";
 import { linear } from "../ir/functional.ts";
 import type { Graph, Value } from "../ir/graph.ts";
@@ -79,20 +79,4 @@ export class ParamScope {
   has(name: string): boolean {
     return this.weights.has(name);
   }
-}
-
-/** Deterministic copy of a weight map (for merge/unmerge and checkpoints). */
-export function cloneWeights(w: WeightMap): WeightMap {
-  return new Map([...w].map(([k, t]) => [k, { shape: [...t.shape], data: t.data.slice() }]));
-}
-
-export function tensorSize(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
-export function checkTensor(name: string, t: Tensor, shape: readonly number[]): void {
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-    throw new ShapeError(`${name}: shape [${t.shape}], expected [${shape}]`);
-  }
-  if (t.data.length !== tensorSize(shape)) internal(`${name}: ${t.data.length} values for [${shape}]`);
 }

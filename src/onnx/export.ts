@@ -11,8 +11,6 @@ import { lowerRules, type LowerCtx } from "./lower.ts";
 import { type NodeProto, OPSET, type TensorProto, externalTensorProto, int64Tensor, node, onnx, tensorProto, valueInfo } from "./proto.ts";
 import type { WeightStore } from "./weight-store.ts";
 
-export { WeightStore } from "./weight-store.ts";
-
 /** Weights at least this large (bytes) are written to the external file instead of the model proto. */
 const EXTERNAL_MIN_BYTES = 64 * 1024;
 
@@ -65,6 +63,7 @@ export interface ExportOptions {
   fuse?: boolean;
 }
 
+/** Lower a graph to an ONNX model (protobuf bytes) that ONNX Runtime and other ONNX tools load. */
 export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array {
   const outNames = opts.outputs ?? [...graph.outputs.keys()];
   const outs = outNames.map((n) => graph.outputs.get(n) ?? internal(`no graph output "${n}"`));

@@ -6,7 +6,7 @@
 import { closeSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/safetensors.ts";
-import type { WeightStore } from "./export.ts";
+import type { WeightStore } from "./weight-store.ts";
 import { type NodeProto, onnx } from "./proto.ts";
 
 export type ModelProto = InstanceType<typeof onnx.ModelProto>;

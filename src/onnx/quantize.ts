@@ -12,6 +12,9 @@
 import { type GraphProto, type ModelProto, graphOf } from "./model-file.ts";
 import { type NodeProto, node, onnx, tensorProto } from "./proto.ts";
 
+/** The weight quantizations the ONNX export and the runtime offer. */
+export type Quantization = "q8";
+
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const UINT8 = onnx.TensorProto.DataType.UINT8;
 const ZERO_POINT = 128;

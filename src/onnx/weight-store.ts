@@ -38,6 +38,7 @@ export class WeightStore {
     return loc;
   }
 
+  /** Delete the external weight file. */
   dispose(): void {
     closeSync(this.#fd);
     rmSync(this.dir, { recursive: true, force: true });

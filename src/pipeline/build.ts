@@ -18,6 +18,7 @@ import { taskOf } from "../tasks/index.ts";
 /** What is trained: adapter + head (the paper's setting), the head alone (linear probe), everything, or nothing. */
 export type TrainableSet = "adapter+head" | "head" | "all" | "none";
 
+/** What graph to build for a model: batch and length, adapter, trainable set, and loss, gradients or cache outputs. */
 export interface GraphSpec {
   model: LoadedModel;
   adapter?: AdapterSet;
@@ -78,6 +79,7 @@ export function autoLossChunk(logitsShape: readonly Dim[]): number | undefined {
   return Math.max(1, Math.floor(LOSS_CHUNK_VALUES / (B * C)));
 }
 
+/** Build a model's forward graph (and, when asked, its loss and gradients) with an adapter applied. */
 export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   const { model, adapter } = spec;
   if (spec.trainable === "adapter+head" && !adapter) throw new ConfigError(`trainable "adapter+head" needs an adapter; use "head" for a linear probe`);

@@ -6,6 +6,7 @@ import type { ModelContext } from "../adapters/adapter-files.ts";
 import { taskOf } from "../tasks/index.ts";
 import type { LoadedModel } from "../models/assemble.ts";
 
+/** The facts about a model an adapter file records and checks (family, shape, heads), so it loads only onto a matching model. */
 export function modelContext(model: LoadedModel): ModelContext {
   const shape = model.family.shape(model.config);
   const all = model.family.parameterShapes(model.config);

@@ -100,6 +100,7 @@ export class OrtCompiledGraph implements CompiledGraph {
     this.#live().endProfiling();
   }
 
+  /** Release the ONNX Runtime session; the graph cannot run afterwards. */
   dispose(): void {
     void this.#session?.release();
     this.#session = undefined;

@@ -45,6 +45,7 @@ function toArray(dtype: DType, data: ArrayLike<number> | BigInt64Array): HostArr
   return Float32Array.from(data);
 }
 
+/** Compare a graph's reverse-mode gradients with central finite differences, to check a gradient rule. */
 export async function gradCheck(build: (...xs: Value[]) => Value, inputs: CheckInput[], opts: GradCheckOptions = {}): Promise<GradCheckResult> {
   const g = new Graph();
   const xs = inputs.map((i) => g.input(i.name, i.dtype, i.shape));

@@ -11,6 +11,7 @@ import { exportModel } from "../onnx/export.ts";
 import { OrtCompiledGraph, type TensorCtor } from "./compiled.ts";
 import type { CompiledGraph, Runtime } from "./types.ts";
 
+/** Where onnxruntime-web runs a graph: WebAssembly on the CPU, or WebGPU. */
 export type WebDevice = "wasm" | "webgpu";
 
 export interface WebRuntimeOptions {
@@ -59,6 +60,7 @@ export async function webgpuAdapter(): Promise<boolean> {
   }
 }
 
+/** Compile a graph for onnxruntime-web on the given device. */
 export async function compileWeb(graph: Graph, device: WebDevice, outputs = [...graph.outputs.keys()]): Promise<CompiledGraph> {
   const bytes = exportModel(graph, { outputs });
   const ort = await ortFor(device);
@@ -70,6 +72,7 @@ export async function compileWeb(graph: Graph, device: WebDevice, outputs = [...
   return new OrtCompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);
 }
 
+/** The browser's Runtime for `train`: graphs run by onnxruntime-web on WebAssembly or WebGPU. */
 export function webRuntime(device: WebDevice): Runtime {
   return {
     name: `web-${device}`,

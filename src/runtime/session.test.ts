@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { FeedError, UseAfterDisposeError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
 import { Graph } from "../ir/graph.ts";
-import { WeightStore } from "../onnx/export.ts";
+import { WeightStore } from "../onnx/weight-store.ts";
 import { f32, i64 } from "../tensor/host.ts";
 import { compile } from "./session.ts";
 

@@ -8,26 +8,39 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import type { Graph } from "../ir/graph.ts";
-import { WeightStore, exportModel } from "../onnx/export.ts";
+import { exportModel } from "../onnx/export.ts";
+import { WeightStore } from "../onnx/weight-store.ts";
+import { graphOf, inlineWeights } from "../onnx/model-file.ts";
+import { onnx } from "../onnx/proto.ts";
+import { type Quantization, quantizeDynamicInt8 } from "../onnx/quantize.ts";
 import { OrtCompiledGraph, type TensorCtor } from "./compiled.ts";
 import type { Runtime } from "./types.ts";
 
 /** onnxruntime-node with TENSLORA_EP's providers; the frozen weights of a model's graphs share one external file. */
-export const nodeRuntime: Runtime = {
-  get name() {
-    return `node-${defaultProviders()[0]}`;
-  },
-  compiler() {
-    const store = new WeightStore();
-    return {
-      compile: (graph, o = {}) => compile(graph, { store, threads: o.threads, outputs: o.outputs }),
-      dispose: () => store.dispose(),
-    };
-  },
-};
+export const nodeRuntime: Runtime = nodeRuntimeWith({});
+
+/**
+ * onnxruntime-node as `nodeRuntime`, with options for every graph it compiles: `quantize` runs
+ * them with int8 weight matrices, as the merged ONNX export's `--quantize q8` file stores them.
+ */
+export function nodeRuntimeWith(o: { quantize?: Quantization }): Runtime {
+  return {
+    get name() {
+      return `node-${defaultProviders()[0]}${o.quantize ? `-${o.quantize}` : ""}`;
+    },
+    compiler() {
+      const store = new WeightStore();
+      return {
+        compile: (graph, c = {}) => compile(graph, { store, threads: c.threads, outputs: c.outputs, quantize: o.quantize }),
+        dispose: () => store.dispose(),
+      };
+    },
+  };
+}
 
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
 
+/** How to compile a graph for onnxruntime-node: outputs, threads, optimisation, providers. */
 export interface CompileOptions {
   /** Graph outputs to compute (default: all). */
   outputs?: string[];
@@ -63,6 +76,16 @@ export interface CompileOptions {
    * transposed by the LM head and plain by its gradient: three copies).
    */
   prepack?: boolean;
+  /** Run the graph with int8 weight matrices, as the merged ONNX export's `--quantize q8` file stores them. */
+  quantize?: Quantization;
+}
+
+/** The model bytes with every weight matrix quantized (weights pulled inline from the store first). */
+function quantized(bytes: Uint8Array, store: WeightStore | undefined): Uint8Array {
+  const proto = onnx.ModelProto.decode(bytes);
+  if (store) inlineWeights(graphOf(proto), store);
+  quantizeDynamicInt8(proto);
+  return onnx.ModelProto.encode(proto).finish();
 }
 
 /** The execution providers a session asks for unless told otherwise: TENSLORA_EP's list, then CPU. */
@@ -95,6 +118,7 @@ async function createSession(model: string | Uint8Array, options: ort.InferenceS
   }
 }
 
+/** Compile a graph into an onnxruntime-node session (CPU, or the providers TENSLORA_EP names). */
 export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<OrtCompiledGraph> {
   const outputs = opts.outputs ?? [...graph.outputs.keys()];
   const bytes = exportModel(graph, { outputs, store: opts.store, fuse: opts.fuse });
@@ -110,7 +134,8 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
     extra: { session: { intra_op: { allow_spinning: opts.spin ? "1" : "0" }, ...(opts.prepack === false ? { disable_prepacking: "1" } : {}) } },
   };
   let model: string | Uint8Array = bytes;
-  if (opts.store) {
+  if (opts.quantize) model = quantized(bytes, opts.store);
+  else if (opts.store) {
     // External data is resolved relative to the model file, so the model lives beside the weights.
     model = join(opts.store.dir, `${graph.hash()}-${outputs.length}.onnx`);
     writeFileSync(model, bytes);

@@ -15,13 +15,16 @@ export interface CompiledGraph {
   validate(feeds: Record<string, HostTensor>): void;
   /** Run the graph. `into` may hold preallocated output buffers the backend writes into. */
   run(feeds: Record<string, HostTensor>, into?: Record<string, HostTensor>): Promise<Record<string, HostTensor>>;
+  /** Release the runtime's session; the graph cannot run afterwards. */
   dispose(): void;
   readonly disposed: boolean;
 }
 
 /** Compiles the graphs of one model; `dispose` frees what they share (the frozen weights). */
 export interface Compiler {
+  /** Compile a graph; graphs of one compiler share one copy of the frozen weights. */
   compile(graph: Graph, opts?: { outputs?: string[]; threads?: number }): Promise<CompiledGraph>;
+  /** Release what the compiler's graphs share (the weight file). */
   dispose(): void;
 }
 
@@ -29,5 +32,6 @@ export interface Compiler {
 export interface Runtime {
   /** "node-cpu", "web-wasm", "web-webgpu", …, for logs and notes. */
   readonly name: string;
+  /** A compiler for one model's graphs. */
   compiler(): Compiler;
 }

@@ -9,6 +9,7 @@ import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaselin
 import type { RunConfig } from "../experiments/run-config.ts";
 import type { RunSummary } from "../experiments/compare.ts";
 
+/** One queued job: a comparison run (method, budget, seed) or a single training run. */
 export type RunJob =
   /** `budget` null: a baseline, which runs once whatever the budgets. */
   | { kind: "compare"; config: RunConfig; arm: Arm; budget: Budget | null; seed: number; fullLr: number; dryRun: boolean }
@@ -37,6 +38,7 @@ export interface SweepRun {
   seed: number;
 }
 
+/** A sweep as stored in Redis: its name, kind, jobs and when it was submitted. */
 export interface SweepRecord {
   name: string;
   kind: RunJob["kind"];
@@ -82,6 +84,7 @@ export interface SweepFile {
   dryRun: boolean;
 }
 
+/** Check a sweep file (JSON) and return its settings; errors name the file and the field. */
 export function parseSweepFile(raw: unknown, source: string): SweepFile {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw))
     throw new ConfigError(`${source} must hold a JSON object {"base": {...}, "grid": {"key": [values]}}`);

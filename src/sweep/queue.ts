@@ -24,6 +24,7 @@ const sweepKey = (name: string) => `${QUEUE_PREFIX}:sweep:${name}`;
 export interface SweepStore {
   queue: Queue<RunJob, JobResult>;
   redis: Redis;
+  /** Close the queue and the Redis connection. */
   close(): Promise<void>;
 }
 
@@ -51,6 +52,7 @@ export async function openStore(url: string, hooks: ConnectionHooks = { maxAttem
   return { queue, redis, close };
 }
 
+/** What submitting a sweep did: jobs added, and jobs already queued or done that were kept. */
 export interface SubmitReport {
   name: string;
   added: number;
@@ -62,6 +64,7 @@ export interface SubmitReport {
   retried: number;
 }
 
+/** Queue a sweep's jobs in Redis (idempotent: a job already queued or finished is not added twice). */
 export async function submitSweep(
   { queue, redis }: SweepStore,
   record: Omit<SweepRecord, "submittedAt">,

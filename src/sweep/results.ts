@@ -14,6 +14,7 @@ const gridArm = (label: string): Arm => ({
   ranks: "solver",
 });
 
+/** Collect a sweep's finished runs into a comparison result and write its table and plots. */
 export async function sweepResults(store: SweepStore, outDir: string, name?: string): Promise<{ name: string; result: CompareResult }> {
   const st = await sweepStatus(store, name);
   const open = st.runs.filter((r) => r.state !== "done");

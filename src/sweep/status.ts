@@ -10,6 +10,7 @@ import type { JobProgress } from "./worker.ts";
 export type RunState = "queued" | "running" | "retrying" | "done" | "failed" | "missing";
 export const RUN_STATES: RunState[] = ["queued", "running", "retrying", "done", "failed", "missing"];
 
+/** Where one job of a sweep stands: waiting, running (with progress), done or failed. */
 export interface RunStatus {
   id: string;
   label: string;
@@ -26,6 +27,7 @@ export interface RunStatus {
   result: JobResult | null;
 }
 
+/** A sweep's jobs and their states, for `tenslora sweep status`. */
 export interface SweepStatus {
   record: SweepRecord;
   runs: RunStatus[];
@@ -45,6 +47,7 @@ function stateOf(raw: string): RunState {
   return "queued";
 }
 
+/** Read a sweep's job states from Redis (the newest sweep when no name is given). */
 export async function sweepStatus(store: SweepStore, name?: string): Promise<SweepStatus> {
   const record = await readSweep(store, name);
   const { queue } = store;

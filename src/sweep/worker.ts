@@ -37,6 +37,7 @@ export type WorkerLog =
   | { type: "job"; event: "note"; id: string; run: string; message: string }
   | { type: "redis"; message: string };
 
+/** How a sweep worker connects, how many jobs it runs at once and where it writes. */
 export interface WorkerSettings {
   url: string;
   /** The backend runs train on. */
@@ -53,12 +54,14 @@ export interface WorkerSettings {
   lockMs: number;
   /** How often each worker looks for such stalled runs. */
   stalledMs: number;
+  /** Where the worker reports jobs taken, finished and failed. */
   log: (e: WorkerLog) => void;
 }
 
 /** Progress at most this often (plus every checkpoint and the last step): a Redis write per step would dominate tiny runs. */
 const PROGRESS_EVERY_MS = 1000;
 
+/** A running job's progress as the worker reports it to the queue. */
 export interface JobProgress {
   percent: number;
   step: number;
@@ -133,7 +136,13 @@ function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backb
   };
 }
 
-export function startWorker(s: WorkerSettings): { worker: Worker<RunJob, JobResult>; stop: () => Promise<void> } {
+/** Start a worker that takes jobs from the sweep queue and runs them; `stop` lets the current job finish. */
+export function startWorker(s: WorkerSettings): {
+  /** The BullMQ worker, for its events. */
+  worker: Worker<RunJob, JobResult>;
+  /** Take no more jobs and wait for the running ones to finish (BullMQ's close). */
+  stop: () => Promise<void>;
+} {
   const name = s.name ?? `${hostname()}:${process.pid}`;
   let stopping = false;
   // runs whose lock could not be renewed (Redis was away too long): another worker may own them now

@@ -10,9 +10,12 @@ import { type MetricsSummary, summarize } from "./metrics.ts";
 import type { SplitName, TaskData } from "./task-data.ts";
 import { type TaskSpec, assertFiniteLogits } from "./types.ts";
 
+/** The metrics a classification run can report and select by. */
 export const CLASSIFICATION_METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
+/** A metric a run can select its best step by. */
 export type MetricName = (typeof CLASSIFICATION_METRICS)[number];
 
+/** A classification metric by name from a metrics summary; throws a ConfigError naming the valid metrics. */
 export function metricValue(m: MetricsSummary, name: string): number {
   const v = { accuracy: m.accuracy, mcc: m.mcc, macro_f1: m.macroF1, binary_f1: m.binaryF1 ?? Number.NaN }[name];
   if (v === undefined) throw new ConfigError(`unknown metric "${name}"; valid: ${CLASSIFICATION_METRICS.join(", ")}`);

@@ -116,6 +116,7 @@ export interface MetricsSummary {
   confusionMatrix: number[][];
 }
 
+/** Classification metrics of predictions against labels: accuracy, MCC, macro F1, binary F1, confusion matrix. */
 export function summarize(preds: ClassIds, labels: ClassIds, numClasses: number): MetricsSummary {
   const cm = confusionMatrix(preds, labels, numClasses);
   const macro = macroPrecisionRecallF1(cm);

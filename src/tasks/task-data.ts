@@ -11,6 +11,7 @@ import type { LmExample } from "../data/lm-data.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import { Rng } from "../tensor/random.ts";
 
+/** The label of rows the loss skips (padding, prompts): PyTorch's ignore_index. */
 export const IGNORE_LABEL = -100;
 
 export type SplitName = "train" | "test";
@@ -33,10 +34,13 @@ export interface SkippedRow {
   reason: string;
 }
 
+/** A task's data as the trainer sees it: split sizes and batches of model inputs and labels. */
 export interface TaskData {
   /** Classification: the class names and each example's class. */
   classNames?: string[];
+  /** Number of examples in a split. */
   size(split: SplitName): number;
+  /** All labels of a split at once (classification), for metrics over the whole split. */
   labels?(split: SplitName): Int32Array;
   /** Sequence length of text batches (undefined for images). */
   seqLen?: number;
@@ -80,6 +84,7 @@ function greyscale(rgb: Float32Array, plane: number): Float32Array {
 /** What image batches need of a processor (ImageProcessor; the embedded digits need none of its resizing). */
 export type PixelProcessor = Pick<ImageProcessor, "augmentation" | "sampleAugment" | "process">;
 
+/** TaskData for image classification from decoded splits and a model's image processor. */
 export function imageTaskData(
   split: { train: ImageDataset; test: ImageDataset },
   processors: { train: PixelProcessor; test: PixelProcessor },

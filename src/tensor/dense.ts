@@ -54,13 +54,6 @@ export function dense(shape: readonly number[], data: FloatArray | readonly numb
   return { shape: [...shape], data: buf };
 }
 
-/** A tensor of zeros. */
-export function zeros(shape: readonly number[], dtype: DType = "float64"): Dense {
-  checkShape(shape, "zeros");
-  const n = sizeOf(shape);
-  return { shape: [...shape], data: dtype === "float32" ? new Float32Array(n) : new Float64Array(n) };
-}
-
 /** The dtype a result of these inputs gets (float64 wins). */
 export function resultDType(...ts: Dense[]): DType {
   return ts.some((t) => t.data instanceof Float64Array) ? "float64" : "float32";

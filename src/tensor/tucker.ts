@@ -22,18 +22,9 @@ export interface CpTensor {
   factors: Dense[];
 }
 
-export function isTucker(t: TuckerTensor | CpTensor): t is TuckerTensor {
-  return (t as TuckerTensor).core !== undefined;
-}
-
 /** Mode sizes I_n of a Tucker or CP tensor (its factors' row counts). */
 export function factorModeSizes(t: TuckerTensor | CpTensor): number[] {
   return t.factors.map((f) => f.shape[0]);
-}
-
-/** Ranks r_n of a Tucker tensor (its core's shape). */
-export function tuckerRanks(t: TuckerTensor): number[] {
-  return [...t.core.shape];
 }
 
 /**

@@ -16,7 +16,7 @@ import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 
-export { HEAD_FILE, LABELS_FILE, type Trained, trainedFiles } from "./trained-files.ts";
+export { HEAD_FILE, LABELS_FILE, type Trained } from "./trained-files.ts";
 
 /** Write a HuggingFace model folder (config.json + model.safetensors). */
 export function saveModelFolder(dir: string, rawConfig: Record<string, unknown>, weights: WeightMap): void {
@@ -25,6 +25,7 @@ export function saveModelFolder(dir: string, rawConfig: Record<string, unknown>,
   writeFileAtomic(join(dir, "config.json"), new TextEncoder().encode(JSON.stringify(rawConfig, null, 2) + "\n"));
 }
 
+/** Write a run's trained weights (adapter and head) to a folder, each file atomically. */
 export function saveTrained(dir: string, model: LoadedModel, trained: Trained): void {
   mkdirSync(dir, { recursive: true });
   if (trained.weights.size > model.family.headParameters(model.config).length && !trained.adapter) {

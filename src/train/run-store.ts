@@ -10,6 +10,7 @@ import type { Checkpoint } from "./checkpoint.ts";
 
 export type MetricsRecord = { type: "train" | "eval"; step: number } & Record<string, unknown>;
 
+/** Where a training run keeps its metrics log, checkpoints and trained weights (a folder in Node, memory in the browser). */
 export interface RunStore {
   /** Where the run lives, for messages ("runs/x", "memory"). */
   readonly location: string;
@@ -18,6 +19,7 @@ export interface RunStore {
    * checkpoints newer than it (they did not load).
    */
   startLog(resumeAt?: number): void;
+  /** Append one record (a step or an evaluation) to the metrics log. */
   log(record: MetricsRecord): void;
   /** Where the newest checkpoint lives, for messages; undefined before the first. */
   lastCheckpoint(): string | undefined;
@@ -25,9 +27,11 @@ export interface RunStore {
   saveCheckpoint(ckpt: Checkpoint): string;
   /** The newest checkpoint that loads (damaged ones are reported to `warn` and skipped), and where it was. */
   loadCheckpoint(warn?: (s: string) => void): Checkpoint & { dir: string };
+  /** Keep the trained weights of the best or the last step. */
   saveTrained(name: "best" | "last", model: LoadedModel, trained: Trained): void;
 }
 
+/** A RunStore in memory, whose records and trained weights the caller reads back. */
 export interface MemoryRunStore extends RunStore {
   readonly records: MetricsRecord[];
   readonly trained: Map<"best" | "last", Trained>;
@@ -38,6 +42,7 @@ const copyCheckpoint = (c: Checkpoint): Checkpoint => ({
   tensors: Object.fromEntries(Object.entries(c.tensors).map(([k, v]) => [k, v.slice()])),
 });
 
+/** A RunStore that keeps everything in memory, for the browser and tests. */
 export function memoryRunStore(): MemoryRunStore {
   let records: MetricsRecord[] = [];
   let ckpt: Checkpoint | undefined;

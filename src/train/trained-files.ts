@@ -15,6 +15,7 @@ export const HEAD_FILE = "head.safetensors";
 /** Class names of a saved head (adapter and head-only folders; a full model folder keeps them in config.json). */
 export const LABELS_FILE = "labels.json";
 
+/** What a run trained: the adapter and/or the head's weights, with the class names. */
 export interface Trained {
   adapter?: AdapterSet;
   /** Weights that replace the model's (the head, or every weight after full fine-tuning). */
@@ -38,6 +39,8 @@ export function trainedFiles(model: LoadedModel, trained: Trained): Map<string, 
     files.set(HEAD_FILE, serializeSafetensors(float32Inputs(head), { base_model: model.dir }));
   }
   const { id2label, label2id } = model.rawConfig;
-  if (id2label) files.set(LABELS_FILE, new TextEncoder().encode(JSON.stringify({ id2label, label2id }, null, 2) + "\n"));
+  // the task tells a model type with several heads which one the saved head is
+  const task = model.family.task;
+  if (id2label) files.set(LABELS_FILE, new TextEncoder().encode(JSON.stringify({ id2label, label2id, task }, null, 2) + "\n"));
   return files;
 }

@@ -19,6 +19,7 @@ import type { RunStore } from "./run-store.ts";
 import type { TaskData } from "../tasks/task-data.ts";
 import { checkValFraction, splitValidation } from "./validation.ts";
 
+/** The trainer's settings: epochs, batch size, learning-rate schedule, optimiser, evaluation and checkpoints. */
 export interface TrainConfig {
   lr: number;
   weightDecay: number;
@@ -53,11 +54,13 @@ export interface TrainConfig {
   lossChunk?: number;
 }
 
+/** Progress events `train` emits: steps, evaluations, checkpoints, the end. */
 export type TrainEvent =
   | { type: "step"; step: number; total: number; epoch: number; loss: number; lr: number; samplesPerSec: number; etaSec: number }
   | { type: "eval"; step: number; epoch: number; metrics: Record<string, unknown>; summary: string; value: number; validation?: number; best: boolean }
   | { type: "checkpoint"; step: number; path: string };
 
+/** Everything `train` needs: model, adapter, data, settings, a run store and a runtime. */
 export interface RunSetup {
   model: LoadedModel;
   adapter?: AdapterSet;
@@ -72,11 +75,13 @@ export interface RunSetup {
   resume?: boolean;
   /** Damaged checkpoints skipped on resume are reported here. */
   warn?: (s: string) => void;
+  /** Progress events: steps, evaluations, checkpoints. */
   onEvent?: (e: TrainEvent) => void;
   /** Polled between steps (signals arrive there, since ONNX Runtime blocks the event loop while it runs). */
   shouldStop?: () => boolean;
 }
 
+/** What a training run returns: steps done, the selected and best evaluations, and where it stopped. */
 export interface RunResult {
   interrupted: boolean;
   steps: number;
@@ -105,6 +110,7 @@ function epochOrder(seed: number, epoch: number, n: number): Int32Array {
   return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ epoch) >>> 0).permutation(n);
 }
 
+/** Train a model's adapter and/or head on a task: resumable, checkpointed, evaluating as it goes; the library's training loop. */
 export async function train(setup: RunSetup): Promise<RunResult> {
   const { model, adapter, config: cfg, store: runStore } = setup;
   checkValFraction(cfg.valFraction ?? 0);

@@ -6,10 +6,13 @@ import { tt } from "./tt.ts";
 import { tucker } from "./tucker.ts";
 import type { FactorizationDef } from "./types.ts";
 
+/** The tensor factorisations an adapter can use, by name: Tucker, CP, tensor-train and partial Tucker. */
 export const FACTORIZATIONS = { tucker, cp, tt, partial_tucker: partialTucker } as const satisfies Record<string, FactorizationDef>;
 
+/** The name of a tensor factorisation (a key of `FACTORIZATIONS`). */
 export type Factorization = keyof typeof FACTORIZATIONS;
 
+/** Check a factorisation name from a user or a file; throws a ConfigError listing the valid ones. */
 export function parseFactorization(name: unknown): Factorization {
   if (typeof name === "string" && name in FACTORIZATIONS) return name as Factorization;
   throw new ConfigError(`unknown factorization ${JSON.stringify(name)}; valid factorizations: ${Object.keys(FACTORIZATIONS).join(", ")}`);

@@ -8,8 +8,10 @@ import { lorta } from "./lorta.ts";
 import { lotr } from "./lotr.ts";
 import type { AdapterPreset } from "./types.ts";
 
+/** Adapter presets from the literature (LoRTA, LoTR, FacT-TK, FacT-TT) as settings of the general constructions. */
 export const PRESETS: Readonly<Record<string, AdapterPreset>> = { lorta, lotr, fact_tk: factTk, fact_tt: factTt };
 
+/** Look up a preset by name; throws a ConfigError listing the valid ones. */
 export function parsePreset(name: string): AdapterPreset {
   const p = PRESETS[name];
   if (!p) throw new ConfigError(`unknown preset "${name}"; valid presets: ${Object.keys(PRESETS).join(", ")}`);
