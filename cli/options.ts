@@ -1,6 +1,9 @@
 /** Flags shared by `train` and `compare`, mapped 1:1 onto RunConfig keys (commander camel-cases them). */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import {
+  type BaseDType,
   DEFAULTS,
   EMBEDDED_LM_OVERRIDES,
   EMBEDDED_OVERRIDES,
@@ -9,6 +12,7 @@ import {
   applyConfig,
   loadConfigFile,
   parseTargetModules,
+  parseBaseDType,
 } from "../src/index.ts";
 
 const RUN_FLAGS: [flag: string, help: string][] = [
@@ -58,6 +62,7 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
   ["--val-fraction <f>", "training data held out per class to pick the best evaluation (default 0.1; 0 = pick on test, as the paper)"],
   ["--core-lr-scale <x>", "learning-rate multiplier of the Tucker cores and LoRA B, TensLoRA+/LoRA+ style (default 1)"],
+  ["--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits, block-wise (QLoRA); default f32"],
   [
     "--loss-chunk <n>",
     "causal LM: logits and loss N positions at a time (0 = whole; default: in 32 MiB chunks when batch × sequence × vocabulary exceeds 2^25)",
@@ -72,6 +77,23 @@ export function addRunOptions(cmd: Command): Command {
   cmd.option("--checkpoint-activations", "recompute each layer's activations in the backward pass instead of keeping them (less memory, more time)");
   cmd.option("--config <file>", "JSON file of settings (keys as the flags, camelCase); flags override it");
   return cmd;
+}
+
+/** The --base-dtype a command was given, else the run's (RUN_DIR/config.json), else f32. */
+export function baseDtypeOf(opts: Record<string, unknown>, run: Record<string, unknown> = {}): BaseDType {
+  return parseBaseDType(String(opts.baseDtype ?? run.baseDtype ?? "f32"));
+}
+
+/** The config.json of the run that saved `adapterDir` (RUN_DIR/best → RUN_DIR/config.json), or {} when there is none. */
+export function runConfigBeside(adapterDir: string): Record<string, unknown> {
+  const path = join(dirname(resolve(adapterDir)), "config.json");
+  if (!existsSync(path)) return {};
+  try {
+    const raw = JSON.parse(readFileSync(path, "utf8")) as unknown;
+    return typeof raw === "object" && raw !== null && !Array.isArray(raw) && "construction" in raw ? (raw as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }
 
 /** defaults ← embedded overrides (no --model) ← config file ← flags. */

@@ -3,9 +3,9 @@
  * trained adapter (or head, or full model) on a split of the data, as a table or as JSON; token
  * classifiers: token accuracy and tag F1; causal LMs: perplexity.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Command } from "commander";
+import { baseDtypeOf, runConfigBeside } from "../options.ts";
 import {
   ConfigError,
   DATA_FORMATS,
@@ -69,23 +69,27 @@ function table(r: EvalResult): string {
   return lines.join("\n");
 }
 
-/** The run config beside an adapter saved by `train` (RUN_DIR/best or RUN_DIR/last), if any. */
+/** The settings of the run beside an adapter saved by `train` (RUN_DIR/best or RUN_DIR/last), if any. */
 function runSettings(adapter: string): Record<string, string | number | undefined> {
-  const path = join(dirname(resolve(adapter)), "config.json");
-  if (!existsSync(path)) return {};
-  try {
-    const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-    if (typeof raw !== "object" || raw === null || !("construction" in raw && "seed" in raw)) return {};
-    const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
-    return Object.fromEntries(
-      ["seed", "data", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "numLabels", "truncation", "packing"].map((k) => [
-        k,
-        pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined),
-      ]),
-    );
-  } catch {
-    return {}; // not a run folder: plain defaults
-  }
+  const raw = runConfigBeside(adapter);
+  if (!("seed" in raw)) return {}; // not a run folder: plain defaults
+  const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
+  return Object.fromEntries(
+    [
+      "seed",
+      "data",
+      "maxLength",
+      "dataFormat",
+      "evalData",
+      "textColumn",
+      "textPairColumn",
+      "labelColumn",
+      "numLabels",
+      "truncation",
+      "packing",
+      "baseDtype",
+    ].map((k) => [k, pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined)]),
+  );
 }
 
 export function register(program: Command): void {
@@ -105,13 +109,14 @@ export function register(program: Command): void {
     .option("--max-length <n>", "text: truncate to N tokens (default: the run's, else 512)")
     .option("--batch-size <n>", "batch size", "64")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
+    .option("--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits (default: the run's, else f32)")
     .option("--json", "print the metrics as one JSON object")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       // settings that decide the split and the tokens default to the run's (RUN_DIR/best → RUN_DIR/config.json)
       const adapter = typeof opts.adapter === "string" ? opts.adapter : undefined;
       const run = adapter ? runSettings(adapter) : {};
       const trained = (model: string) => {
-        const tm = loadTrainedModel(model, adapter);
+        const tm = loadTrainedModel(model, adapter, { baseDtype: baseDtypeOf(opts, run) });
         // a base classifier's head is not trained for these classes: its score would be chance, not a baseline
         if (tm.randomHead)
           throw new ConfigError(

@@ -4,6 +4,7 @@
  * browser studio, so both build the same adapter from the same settings.
  */
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
+import { parseBaseDType } from "../models/quantize-base.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { parseFactorization } from "../adapters/factorizations/index.ts";
 import { groupRanksForBudget } from "../adapters/params.ts";
@@ -144,6 +145,10 @@ export function checkRunOptions(cfg: RunConfig): void {
   if (!(cfg.minLr >= 0 && cfg.minLr <= cfg.lr)) throw bad("min-lr", `in [0, --lr ${cfg.lr}]`, cfg.minLr);
   if (!(cfg.warmup === -1 || (cfg.warmup >= 0 && cfg.warmup < 1))) throw bad("warmup", "a fraction in [0, 1)", cfg.warmup);
   if (!(cfg.maxGradNorm >= 0)) throw bad("max-grad-norm", "≥ 0 (0 = off)", cfg.maxGradNorm);
+  const base = parseBaseDType(cfg.baseDtype);
+  if (base !== "f32" && (cfg.construction === "full" || cfg.preset === "full")) {
+    throw new ConfigError(`--construction full trains the linear weights, which --base-dtype ${base} freezes in ${base}; use --base-dtype f32 or an adapter`);
+  }
   if (!(Number.isInteger(cfg.lossChunk) && cfg.lossChunk >= -1))
     throw bad("loss-chunk", "a whole number of positions (0 = whole, -1 = automatic)", cfg.lossChunk);
   if (!(Number.isInteger(cfg.numLabels) && (cfg.numLabels === 0 || cfg.numLabels >= 2)))

@@ -8,7 +8,8 @@ import { ConfigError, FormatError } from "../errors.ts";
 import type { CheckpointTensor } from "../io/checkpoint.ts";
 import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
 import { ConfigReader } from "./config-fields.ts";
-import type { WeightMap } from "../nn/params.ts";
+import type { QuantizedWeights, WeightMap } from "../nn/params.ts";
+import type { BaseDType } from "./quantize-base.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import { Rng } from "../tensor/random.ts";
 import { bert, bertTokens } from "./bert/model.ts";
@@ -43,6 +44,10 @@ export interface LoadedModel {
   rawConfig: Record<string, unknown>;
   /** True when the head was (re)initialised rather than loaded. */
   newHead: boolean;
+  /** How the frozen linear weights are held (quantize-base.ts); absent = float32. */
+  baseDtype?: BaseDType;
+  /** The linear weights a quantized base holds quantized, absent from `weights`. */
+  quantized?: QuantizedWeights;
 }
 
 /** How to load a model: its number of labels, class names and head initialisation. */
