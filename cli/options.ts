@@ -1,6 +1,15 @@
 /** Flags shared by `train` and `compare`, mapped 1:1 onto RunConfig keys (commander camel-cases them). */
 import { type Command, Option } from "commander";
-import { DEFAULTS, EMBEDDED_LM_OVERRIDES, EMBEDDED_OVERRIDES, FACTORIZATIONS, type RunConfig, applyConfig, loadConfigFile } from "../src/index.ts";
+import {
+  DEFAULTS,
+  EMBEDDED_LM_OVERRIDES,
+  EMBEDDED_OVERRIDES,
+  FACTORIZATIONS,
+  type RunConfig,
+  applyConfig,
+  loadConfigFile,
+  parseTargetModules,
+} from "../src/index.ts";
 
 const RUN_FLAGS: [flag: string, help: string][] = [
   ["--model <dir>", "HuggingFace model folder (default: the embedded MNIST ViT; with --task causal-lm the embedded Brown-corpus decoder)"],
@@ -69,6 +78,8 @@ export function addRunOptions(cmd: Command): Command {
 export function resolveRunConfig(opts: Record<string, unknown>): RunConfig {
   const file = typeof opts.config === "string" ? loadConfigFile(opts.config) : {};
   const flags = Object.fromEntries(Object.entries(opts).filter(([k]) => k in DEFAULTS));
+  // "" is the config's "default targets"; typed as a flag it is a mistake, not a request for the default
+  if (typeof flags.targetModules === "string") parseTargetModules(flags.targetModules);
   const embedded = !(flags.model ?? file.model);
   const lm = (flags.task ?? file.task) === "causal-lm";
   const base = embedded ? applyConfig(DEFAULTS, lm ? EMBEDDED_LM_OVERRIDES : EMBEDDED_OVERRIDES, "embedded defaults") : DEFAULTS;

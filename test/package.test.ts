@@ -65,6 +65,7 @@ function consumerLock(tgz: Buffer): object {
       integrity: `sha512-${createHash("sha512").update(tgz).digest("base64")}`,
       license: pkg.license,
       dependencies: pkg.dependencies,
+      optionalDependencies: pkg.optionalDependencies,
       bin: pkg.bin,
       engines: pkg.engines,
     },
@@ -134,6 +135,22 @@ describe("the packed package", { concurrency: true }, () => {
     const { before, after, pngPath } = JSON.parse(r.stdout);
     assert.ok(Number.isFinite(before) && after < before, `loss ${before} → ${after}`);
     assert.deepEqual([...readFileSync(join(app, pngPath)).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "the plot is a PNG");
+  });
+
+  test("a project with no install-script policy installs it offline and trains on the CPU", async () => {
+    // onnxruntime-node's script cannot fetch the CUDA provider here: npm drops that optional
+    // dependency and the graphs run on onnxruntime-web's WebAssembly build
+    const plain = join(dirname(app), "plain");
+    mkdirSync(plain);
+    copyFileSync(tarball, join(plain, packed.filename));
+    const manifest = { name: "consumer", private: true, type: "module", dependencies: { tenslora: `file:${packed.filename}` } };
+    writeFileSync(join(plain, "package.json"), JSON.stringify(manifest, null, 2));
+    writeFileSync(join(plain, "package-lock.json"), JSON.stringify(consumerLock(readFileSync(tarball)), null, 2));
+    await runAsync("npm", ["install", "--offline", "--no-audit", "--no-fund"], plain);
+    copyFileSync(join(CONSUMER, "train-step.mjs"), join(plain, "train-step.mjs"));
+    const r = await runAsync(process.execPath, ["train-step.mjs", join(ROOT, "test/fixtures/hf-tiny/vit")], plain);
+    const { before, after } = JSON.parse(r.stdout);
+    assert.ok(Number.isFinite(before) && after < before, `loss ${before} → ${after}`);
   });
 
   test("a .ts consumer type-checks against the shipped declarations under moduleResolution nodenext", async () => {

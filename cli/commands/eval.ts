@@ -78,7 +78,7 @@ function runSettings(adapter: string): Record<string, string | number | undefine
     if (typeof raw !== "object" || raw === null || !("construction" in raw && "seed" in raw)) return {};
     const pick = (k: string) => (typeof raw[k] === "string" || typeof raw[k] === "number" ? (raw[k] as string | number) : undefined);
     return Object.fromEntries(
-      ["seed", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "numLabels", "truncation", "packing"].map((k) => [
+      ["seed", "data", "maxLength", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "numLabels", "truncation", "packing"].map((k) => [
         k,
         pick(k) ?? (typeof raw[k] === "boolean" ? String(raw[k]) : undefined),
       ]),
@@ -93,7 +93,7 @@ export function register(program: Command): void {
     .command("eval")
     .description("metrics of a trained adapter, head or model on the test split of a data set (causal LMs: perplexity)")
     .option("--model <dir>", "HuggingFace model folder (without --model and --data: the embedded MNIST benchmark, as `train` runs it)")
-    .requiredOption("--adapter <dir>", "adapter folder, head folder or full model folder (e.g. RUN_DIR/best)")
+    .option("--adapter <dir>", "adapter folder, head folder or full model folder (e.g. RUN_DIR/best); without it, the base model's score")
     .option("--data <path>", "data folder or table file (as for train)")
     .option("--data-format <format>", `${DATA_FORMATS.join(" | ")} (default: detected)`)
     .option("--eval-data <file>", "test table for --data-format table")
@@ -108,9 +108,20 @@ export function register(program: Command): void {
     .option("--json", "print the metrics as one JSON object")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       // settings that decide the split and the tokens default to the run's (RUN_DIR/best → RUN_DIR/config.json)
-      const run = runSettings(String(opts.adapter));
+      const adapter = typeof opts.adapter === "string" ? opts.adapter : undefined;
+      const run = adapter ? runSettings(adapter) : {};
+      const trained = (model: string) => {
+        const tm = loadTrainedModel(model, adapter);
+        // a base classifier's head is not trained for these classes: its score would be chance, not a baseline
+        if (tm.randomHead)
+          throw new ConfigError(
+            `${model} has no trained classifier for this data; pass --adapter RUN_DIR/best (the base model's score is meaningful for language models)`,
+          );
+        return tm;
+      };
       if (opts.model === undefined && opts.data === undefined) {
-        const tm = loadTrainedModel(await ensureEmbeddedModel({ runtime: nodeRuntime }), String(opts.adapter));
+        if (!adapter) throw new ConfigError("eval of the embedded benchmark needs --adapter RUN_DIR/best (its base model classifies other digits)");
+        const tm = trained(await ensureEmbeddedModel({ runtime: nodeRuntime }));
         const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
         const opt = {
           runtime: nodeRuntime,
@@ -124,14 +135,16 @@ export function register(program: Command): void {
       if (typeof opts.model !== "string") throw new ConfigError(`eval needs --model DIR with --data (or neither, for the embedded MNIST benchmark)`);
       if (typeof opts.data !== "string") throw new ConfigError(`eval needs --data PATH (the data set the adapter was trained on; its test split is evaluated)`);
       const str = (k: string) => (typeof opts[k] === "string" ? (opts[k] as string) : run[k] ? String(run[k]) : undefined);
-      const tm = loadTrainedModel(String(opts.model), String(opts.adapter));
+      const tm = trained(String(opts.model));
+      // the run's test file belongs to the run's data: another --data is evaluated as given
+      const sameData = run.data !== undefined && resolve(String(run.data)) === resolve(opts.data);
       const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
       const r = await evaluateTrained(tm, {
         runtime: nodeRuntime,
         data: opts.data,
         format: str("dataFormat") as DataFormat | undefined,
         seed,
-        evalData: str("evalData"),
+        evalData: typeof opts.evalData === "string" ? opts.evalData : sameData && run.evalData ? String(run.evalData) : undefined,
         textColumn: str("textColumn"),
         textPairColumn: str("textPairColumn"),
         labelColumn: str("labelColumn"),

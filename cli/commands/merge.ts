@@ -22,9 +22,10 @@ export function register(program: Command): void {
     .addOption(
       new Option("--quantize <kind>", "with --onnx, also write onnx/model_quantized.onnx with int8 weight matrices (transformers.js dtype q8)").choices(["q8"]),
     )
+    .option("--overwrite", "replace what --out already holds (a non-empty folder is refused otherwise)")
     .option("--json", "print the result as JSON")
-    .action(async (opts: { model: string; adapter?: string; out: string; onnx?: boolean; quantize?: "q8"; json?: boolean }) => {
-      const r = await mergeToFolder(opts.model, opts.adapter, opts.out, { onnx: Boolean(opts.onnx), quantize: opts.quantize });
+    .action(async (opts: { model: string; adapter?: string; out: string; onnx?: boolean; quantize?: "q8"; overwrite?: boolean; json?: boolean }) => {
+      const r = await mergeToFolder(opts.model, opts.adapter, opts.out, { onnx: Boolean(opts.onnx), quantize: opts.quantize, overwrite: opts.overwrite });
       if (opts.json) console.log(JSON.stringify(r));
       else {
         const what = r.mergedProjections ? `${r.mergedProjections} adapted projections folded in` : opts.adapter ? "trained weights applied" : "no adapter";

@@ -332,7 +332,7 @@ export function predictions(logits: HostTensor, labels: string[]): Prediction[] 
   });
 }
 
-/** One token's most probable tag, as `infer` prints it for a token classifier. */
+/** A token classifier's answer for one token: the token, its label and the label's probability. */
 export interface TokenTag {
   token: string;
   label: string;

@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { mergeAdapter } from "../adapters/merge.ts";
 import { ConfigError, internal } from "../errors.ts";
-import { writeFileAtomic } from "../io/safetensors.ts";
+import { takeOutFolder } from "../io/out-folder.ts";
 import { buildModelGraph } from "../pipeline/build.ts";
 import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { LoadedModel } from "../models/load.ts";
@@ -54,6 +54,8 @@ export const ONNX_DATA_FILE = "model.onnx_data";
 export interface MergeOptions extends OnnxExportOptions {
   /** Also write onnx/model.onnx (and with `quantize`, onnx/model_quantized.onnx). */
   onnx?: boolean;
+  /** Replace what `outDir` holds (a non-empty folder is refused otherwise). */
+  overwrite?: boolean;
 }
 
 /** What merging wrote: the folder and its files. */
@@ -84,6 +86,7 @@ export async function mergeToFolder(modelDir: string, adapterDir: string | undef
   const tm = loadTrainedModel(modelDir, adapterDir);
   const weights = mergedWeights(tm.model, tm.adapter);
   if (opts.quantize && !opts.onnx) throw new ConfigError(`--quantize ${opts.quantize} quantizes the ONNX export; add --onnx`);
+  takeOutFolder(outDir, opts.overwrite);
   mkdirSync(outDir, { recursive: true });
   const files = ["config.json", "model.safetensors"];
   for (const f of PROCESSOR_FILES) {

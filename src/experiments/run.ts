@@ -47,13 +47,18 @@ export interface PreparedData {
 const LM_ABOUT =
   "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.";
 
-/** Open and preprocess a run's dataset for its model; problems in the data are reported through `warn`. */
-export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: string) => void = console.warn): Promise<PreparedData> {
+/** Open and preprocess a run's dataset for its model: problems in the data go to `warn`, the progress of preparing (the embedded model's pretraining) to `log`. */
+export async function prepareData(
+  cfg: RunConfig,
+  runtime: Runtime,
+  warn: (s: string) => void = console.warn,
+  log: (s: string) => void = warn,
+): Promise<PreparedData> {
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
     if (cfg.task === "causal-lm") {
-      const model = await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log: warn });
+      const model = await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log });
       return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, about: LM_ABOUT, skipped: [] };
     }
     if (cfg.task && cfg.task !== "image-classification")
@@ -172,6 +177,8 @@ export interface RunHooks {
   onEvent?: (e: TrainEvent) => void;
   shouldStop?: () => boolean;
   warn?: (s: string) => void;
+  /** Progress that is not a warning (the embedded model's pretraining). */
+  log?: (s: string) => void;
 }
 
 /**
@@ -183,7 +190,7 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
   const resume = mode === true || mode === "resume";
   // everything that can be checked without the folder is checked before it is taken, the flags first
   checkRunOptions(cfg);
-  const prepared = await prepareData(cfg, hooks.runtime, hooks.warn);
+  const prepared = await prepareData(cfg, hooks.runtime, hooks.warn, hooks.log ?? hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
   const tc = trainConfig(cfg, model.family.task);

@@ -18,7 +18,7 @@ import { vit } from "./vit/model.ts";
 import { llama, mistral, qwen2 } from "./llama/model.ts";
 
 // The registry is heterogeneous by design: each family carries its own config and input types.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: each family's config and input types differ; callers go through the family's own methods
 export type AnyFamily = ModelFamily<any, any>;
 
 /** The supported model families by `model_type`, each with its default task's head (the head a config.json without `architectures` gets). */
@@ -35,7 +35,7 @@ const RULES: Record<string, WeightRule[]> = {
 /** A model in memory: its family, parsed config and weights, and where it came from. */
 export interface LoadedModel {
   family: AnyFamily;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: the family's parsed config, typed by the family that reads it
   config: any;
   weights: WeightMap;
   dir: string;

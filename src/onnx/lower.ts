@@ -1,5 +1,3 @@
-/** One lowering per primitive: IR node → ONNX node(s) at the pinned opset. */
-import { ShapeError } from "../errors.ts";
 import { checkAxis, type DType, type Dim } from "../ir/dtype-shape.ts";
 import type { HostData, Node, Value } from "../ir/graph.ts";
 import { Op } from "../ir/ops.ts";

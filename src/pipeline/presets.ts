@@ -13,7 +13,7 @@ import { type ModelShape, modelShape } from "../adapters/constructions.ts";
 import type { LinearSite } from "../nn/sites.ts";
 import { ConfigError, FormatError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
-import { ConfigReader } from "../models/config-fields.ts";
+import { ConfigReader, MAX_LAYERS } from "../models/config-fields.ts";
 import { FAMILIES } from "../models/load.ts";
 
 const vitConfig = (hidden: number, layers: number, heads: number, intermediate: number, patch: number) => ({
@@ -146,7 +146,7 @@ export function modelShapeFor(nameOrPath: string, projections?: readonly string[
     const r = new ConfigReader(raw, source);
     hidden = r.int("hidden_size");
     heads = r.int("num_attention_heads");
-    layers = r.int("num_hidden_layers");
+    layers = r.int("num_hidden_layers", undefined, 1, MAX_LAYERS);
   }
   return modelShape({ dIn: hidden, dOut: hidden, heads, layers, projections });
 }

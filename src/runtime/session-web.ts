@@ -61,7 +61,7 @@ export async function webgpuAdapter(): Promise<boolean> {
 }
 
 /** Compile a graph for onnxruntime-web on the given device. */
-export async function compileWeb(graph: Graph, device: WebDevice, outputs = [...graph.outputs.keys()]): Promise<CompiledGraph> {
+export async function compileWeb(graph: Graph, device: WebDevice, outputs = [...graph.outputs.keys()]): Promise<OrtCompiledGraph> {
   const bytes = exportModel(graph, { outputs });
   const ort = await ortFor(device);
   const session = await ort.InferenceSession.create(bytes, {

@@ -1,12 +1,12 @@
 /**
  * The Node backend (onnxruntime-node): a graph is compiled once per shape family into an
- * InferenceSession (compiled.ts runs it). session-web.ts is the browser's backend; these two
+ * InferenceSession (compiled.ts runs it); without onnxruntime-node, on onnxruntime-web's WebAssembly build. session-web.ts is the browser's backend; these two
  * are the only modules that import ONNX Runtime; everything above them sees types.ts.
  */
 import { writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import ort from "onnxruntime-node";
+import type Ort from "onnxruntime-node";
 import type { Graph } from "../ir/graph.ts";
 import { exportModel } from "../onnx/export.ts";
 import { WeightStore } from "../onnx/weight-store.ts";
@@ -14,6 +14,7 @@ import { graphOf, inlineWeights } from "../onnx/model-file.ts";
 import { onnx } from "../onnx/proto.ts";
 import { type Quantization, quantizeDynamicInt8 } from "../onnx/quantize.ts";
 import { OrtCompiledGraph, type TensorCtor } from "./compiled.ts";
+import { compileWeb } from "./session-web.ts";
 import type { Runtime } from "./types.ts";
 
 /** onnxruntime-node with TENSLORA_EP's providers; the frozen weights of a model's graphs share one external file. */
@@ -94,15 +95,39 @@ export function defaultProviders(): string[] {
   return ep ? [...ep.split(","), "cpu"] : ["cpu"];
 }
 
+type OrtNode = typeof Ort;
+let ortNode: Promise<OrtNode | undefined> | undefined;
+
+/**
+ * onnxruntime-node, or undefined where it is not installed. It is an optional dependency: on
+ * Linux x64 its install script fetches the CUDA provider, and where that host is unreachable npm
+ * drops the package rather than failing the user's whole install. Graphs then run on
+ * onnxruntime-web's WebAssembly build, which Node runs too, one thread, with one warning.
+ */
+function loadOrtNode(): Promise<OrtNode | undefined> {
+  ortNode ??= import("onnxruntime-node").then(
+    (m) => (m as { default?: OrtNode }).default ?? (m as OrtNode),
+    (e: NodeJS.ErrnoException) => {
+      if (e.code !== "ERR_MODULE_NOT_FOUND") throw e;
+      console.warn(
+        "tenslora: warning: onnxruntime-node is not installed (npm drops it when its install script cannot fetch the CUDA provider); " +
+          "running on onnxruntime-web's WebAssembly build, one thread and several times slower. Fix: `npm pkg set allowScripts.onnxruntime-node=false --json && npm install onnxruntime-node`",
+      );
+      return undefined;
+    },
+  );
+  return ortNode;
+}
+
 let webgpuMissing: string | undefined;
 
 /**
  * Dawn reports a machine without a usable GPU only when a session asks for one; then the CPU
  * runs it, with one warning per process (TENSLORA_EP=webgpu should not fail where there is no GPU).
  */
-async function createSession(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+async function createSession(ort: OrtNode, model: string | Uint8Array, options: Ort.InferenceSession.SessionOptions): Promise<Ort.InferenceSession> {
   const eps = options.executionProviders as string[];
-  const create = (o: ort.InferenceSession.SessionOptions) =>
+  const create = (o: Ort.InferenceSession.SessionOptions) =>
     typeof model === "string" ? ort.InferenceSession.create(model, o) : ort.InferenceSession.create(model, o);
   if (!eps.includes("webgpu")) return create(options);
   const cpuOnly = { ...options, executionProviders: eps.filter((e) => e !== "webgpu") };
@@ -121,9 +146,12 @@ async function createSession(model: string | Uint8Array, options: ort.InferenceS
 /** Compile a graph into an onnxruntime-node session (CPU, or the providers TENSLORA_EP names). */
 export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<OrtCompiledGraph> {
   const outputs = opts.outputs ?? [...graph.outputs.keys()];
+  const ort = await loadOrtNode();
+  if (!ort) return compileWeb(graph, "wasm", outputs);
   const bytes = exportModel(graph, { outputs, store: opts.store, fuse: opts.fuse });
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: opts.threads ?? availableParallelism(),
+  const sessionOptions: Ort.InferenceSession.SessionOptions = {
+    // more threads than cores only contend (and an absurd count makes ONNX Runtime abort allocating them)
+    intraOpNumThreads: Math.min(opts.threads ?? availableParallelism(), availableParallelism()),
     interOpNumThreads: 1,
     graphOptimizationLevel: opts.optimization ?? "extended",
     executionProviders: opts.executionProviders ?? defaultProviders(),
@@ -140,6 +168,6 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
     model = join(opts.store.dir, `${graph.hash()}-${outputs.length}.onnx`);
     writeFileSync(model, bytes);
   }
-  const session = await createSession(model, sessionOptions);
+  const session = await createSession(ort, model, sessionOptions);
   return new OrtCompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);
 }
