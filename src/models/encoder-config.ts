@@ -1,4 +1,4 @@
-/** The config fields every BERT-style encoder (ViT, RoBERTa) shares, read and checked once for all of them. */
+/** The config fields every BERT-style encoder (ViT, RoBERTa, BERT) shares, read and checked once for all of them. */
 import { ConfigError } from "../errors.ts";
 import { type ConfigReader, EPSILON, MAX_LAYERS, PROBABILITY } from "./config-fields.ts";
 
