@@ -98,6 +98,8 @@ export function graphFlops(graph: Graph, outputs?: string[]): number {
       const p = (n as Node<Op.MatMul>).params;
       const K = (p.transA ? A.shape.at(-2) : A.shape.at(-1)) as number;
       flops += 2 * numel(y.shape) * K;
+    } else if (n.op === Op.QuantMatMul) {
+      flops += 2 * numel(n.outputs[0].shape) * (n.inputs[0].shape.at(-1) as number);
     } else if (n.op === Op.Einsum) {
       const { ins, out } = parseEinsum((n as Node<Op.Einsum>).params.equation, n.inputs.length);
       const size = new Map<string, number>();

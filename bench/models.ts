@@ -1,6 +1,8 @@
 /** Random-weight models of the published shapes (shape decides cost) for the benchmarks. */
 import type { AnyFamily, LoadedModel } from "../src/models/load.ts";
 import { FAMILIES } from "../src/models/load.ts";
+import { type BaseDType, quantizableWeights, quantizeWeight } from "../src/models/quantize-base.ts";
+import type { QuantizedMatrix } from "../src/tensor/quantize.ts";
 import { randomWeights } from "./harness.ts";
 
 export const VIT_B16 = {
@@ -51,10 +53,22 @@ export const SMOLLM2_135M = {
   tie_word_embeddings: true,
 };
 
-/** A LoadedModel with seeded random weights; `overrides` change config fields (e.g. layers). */
-export function randomModel(raw: Record<string, unknown>, overrides: Record<string, unknown> = {}, seed = 1): LoadedModel {
+/**
+ * A LoadedModel with seeded random weights; `overrides` change config fields (e.g. layers). With a
+ * quantized `baseDtype` each linear weight is quantized as soon as it is drawn, so the float32
+ * model (12 GiB at 3B) never exists at once.
+ */
+export function randomModel(raw: Record<string, unknown>, overrides: Record<string, unknown> = {}, seed = 1, baseDtype: BaseDType = "f32"): LoadedModel {
   const rawConfig = { ...raw, ...overrides };
   const family: AnyFamily = FAMILIES[rawConfig.model_type as string];
   const config = family.parseConfig(rawConfig, "bench");
-  return { family, config, weights: randomWeights(family.parameterShapes(config), seed), dir: "(random)", rawConfig, newHead: true };
+  const shapes = family.parameterShapes(config);
+  const model: LoadedModel = { family, config, weights: new Map(), dir: "(random)", rawConfig, newHead: true };
+  if (baseDtype === "f32") return { ...model, weights: randomWeights(shapes, seed) };
+  const linear = new Set(quantizableWeights(model));
+  const weights = randomWeights(new Map([...shapes].filter(([k]) => !linear.has(k))), seed);
+  const quantized = new Map<string, QuantizedMatrix>();
+  let i = 0;
+  for (const name of linear) quantized.set(name, quantizeWeight(randomWeights(new Map([[name, shapes.get(name)!]]), seed + ++i).get(name)!, baseDtype));
+  return { ...model, weights, quantized, baseDtype };
 }

@@ -10,10 +10,17 @@
  * that of the one LoRA step (it is the whole process's, every graph); `--no-prepack` turns off ONNX
  * Runtime's pre-packed weight copies (CompileOptions.prepack).
  *
+ * `--shape` takes a decoder preset of src/models/presets.ts instead (llama-3.2-1b, llama-3.2-3b);
+ * `--base-dtype int8|int4` holds the frozen linear weights quantized; `--dtypes f32,int4` runs one
+ * child process per dtype in turn (peak RSS is per process), LoRA only, see step-llm-dtypes.ts.
+ *
  *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--checkpoint] [--loss-chunk N] [--lora-only] [--no-prepack]
+ *                             [--shape smollm2-135m] [--base-dtype f32] [--dtypes f32,int4]
  *                             [--rounds 1] [--warmup 1] [--runs 3] [--no-torch]
  */
 import { groupRanksForBudget } from "../src/adapters/params.ts";
+import { parseBaseDType } from "../src/models/quantize-base.ts";
+import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import { defaultProviders } from "../src/runtime/session.ts";
 import { TORCH_BEST, TorchPeer, emitJson, interleave, median, peakRssMiB, ratio, table, threads } from "./harness.ts";
 import { matmulProbe } from "./matmul.ts";
@@ -23,18 +30,27 @@ import { parseStepArgs, trainingStep } from "./step.ts";
 const ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
 export async function run(argv: string[]): Promise<void> {
+  if (argv.includes("--dtypes")) return (await import("./step-llm-dtypes.ts")).run(argv);
   const args = parseStepArgs(argv, { warmup: 1, runs: 3, rank: 16 });
   const num = (flag: string, d: number) => {
     const i = argv.indexOf(flag);
     return i >= 0 ? Number(argv[i + 1]) : d;
   };
+  const str = (flag: string, d: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : d;
+  };
+  const shapeName = str("--shape", "smollm2-135m");
+  const shape = shapeName === "smollm2-135m" ? SMOLLM2_135M : MODEL_PRESETS[shapeName];
+  if (!shape || shape.model_type === "vit" || shape.model_type === "roberta") throw new Error(`--shape ${shapeName}: not a decoder preset`);
+  const baseDtype = parseBaseDType(str("--base-dtype", "f32"));
   const T = num("--seq", 512);
   const B = num("--batch", 4);
   const checkpointActivations = argv.includes("--checkpoint");
   const lossChunk = argv.includes("--loss-chunk") ? num("--loss-chunk", 0) : undefined;
   const memory = { checkpointActivations, lossChunk, prepack: !argv.includes("--no-prepack") };
   const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
-  const model = randomModel(SMOLLM2_135M, overrides);
+  const model = randomModel(shape, overrides, 1, baseDtype);
   const lora = await trainingStep(model, { construction: "lora", ranks: args.rank, targetModules: ALL_LINEAR }, B, T, memory);
   const runners: { name: string; step: () => Promise<unknown>; flops: number; params: number; dispose: () => void }[] = [
     { name: `ours LoRA r=${args.rank} all-linear`, step: lora.step, flops: lora.flops, params: lora.trainableParams, dispose: lora.dispose },
@@ -63,7 +79,7 @@ export async function run(argv: string[]): Promise<void> {
     ? await TorchPeer.start(
         "step_llm",
         {
-          config: { ...SMOLLM2_135M, ...overrides },
+          config: { ...shape, ...overrides },
           batch: B,
           seq_len: T,
           rank: args.rank,
@@ -88,7 +104,7 @@ export async function run(argv: string[]): Promise<void> {
   const torchS = torch ? median(samples.at(-1)!) : null;
   const tokens = B * T;
   console.log(
-    `step-llm: SmolLM2-135M shape${args.layers ? ` (${args.layers} layers)` : ""}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
+    `step-llm: ${shapeName} shape${args.layers ? ` (${args.layers} layers)` : ""}, base ${baseDtype}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
       `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}, ` +
       `weight pre-packing ${memory.prepack ? "on" : "off"}; ` +
       `ONNX Runtime EP ${defaultProviders().join(",")}, ${threads()} threads; ${samples[0].length} timed steps after ${args.warmup} warm-up; peak RSS is the whole process (every graph)`,
@@ -118,7 +134,9 @@ export async function run(argv: string[]): Promise<void> {
   emitJson("step-llm", {
     seq: T,
     batch: B,
-    layers: args.layers ?? SMOLLM2_135M.num_hidden_layers,
+    shape: shapeName,
+    base_dtype: baseDtype,
+    layers: args.layers ?? shape.num_hidden_layers,
     checkpoint: checkpointActivations,
     loss_chunk: lossChunk ?? null,
     runners: rows.map((r) => ({

@@ -20,7 +20,15 @@ program
   )
   .option("--debug", "print the stack trace of any error")
   // commander's own errors (unknown option, missing argument) as one `tenslora:` line
-  .configureOutput({ outputError: (s, write) => write(`tenslora: ${s.trim().replace(/^error: /, "")} (see --help)\n`) })
+  .configureOutput({
+    outputError: (s, write) =>
+      write(
+        `tenslora: ${s
+          .trim()
+          .replace(/^error: /, "")
+          .replace(/\s*\n\s*/g, " ")} (see --help)\n`,
+      ),
+  })
   .version("0.1.0");
 for (const register of commands) register(program);
 program.hook("preAction", (_, action) => resolveModelOption(action));

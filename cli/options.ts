@@ -1,6 +1,18 @@
 /** Flags shared by `train` and `compare`, mapped 1:1 onto RunConfig keys (commander camel-cases them). */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { DEFAULTS, FACTORIZATIONS, type RunConfig, applyConfig, embeddedOverrides, loadConfigFile } from "../src/index.ts";
+import {
+  type BaseDType,
+  DEFAULTS,
+  FACTORIZATIONS,
+  type RunConfig,
+  applyConfig,
+  embeddedOverrides,
+  loadConfigFile,
+  parseTargetModules,
+  parseBaseDType,
+} from "../src/index.ts";
 
 const RUN_FLAGS: [flag: string, help: string][] = [
   [
@@ -53,6 +65,7 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
   ["--val-fraction <f>", "training data held out per class to pick the best evaluation (default 0.1; 0 = pick on test, as the paper)"],
   ["--core-lr-scale <x>", "learning-rate multiplier of the Tucker cores and LoRA B, TensLoRA+/LoRA+ style (default 1)"],
+  ["--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits, block-wise (QLoRA); default f32"],
   [
     "--loss-chunk <n>",
     "causal LM: logits and loss N positions at a time (0 = whole; default: in 32 MiB chunks when batch × sequence × vocabulary exceeds 2^25)",
@@ -69,10 +82,29 @@ export function addRunOptions(cmd: Command): Command {
   return cmd;
 }
 
+/** The --base-dtype a command was given, else the run's (RUN_DIR/config.json), else f32. */
+export function baseDtypeOf(opts: Record<string, unknown>, run: Record<string, unknown> = {}): BaseDType {
+  return parseBaseDType(String(opts.baseDtype ?? run.baseDtype ?? "f32"));
+}
+
+/** The config.json of the run that saved `adapterDir` (RUN_DIR/best → RUN_DIR/config.json), or {} when there is none. */
+export function runConfigBeside(adapterDir: string): Record<string, unknown> {
+  const path = join(dirname(resolve(adapterDir)), "config.json");
+  if (!existsSync(path)) return {};
+  try {
+    const raw = JSON.parse(readFileSync(path, "utf8")) as unknown;
+    return typeof raw === "object" && raw !== null && !Array.isArray(raw) && "construction" in raw ? (raw as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
 /** defaults ← embedded overrides (no --model) ← config file ← flags. */
 export function resolveRunConfig(opts: Record<string, unknown>): RunConfig {
   const file = typeof opts.config === "string" ? loadConfigFile(opts.config) : {};
   const flags = Object.fromEntries(Object.entries(opts).filter(([k]) => k in DEFAULTS));
+  // "" is the config's "default targets"; typed as a flag it is a mistake, not a request for the default
+  if (typeof flags.targetModules === "string") parseTargetModules(flags.targetModules);
   const embedded = !(flags.model ?? file.model);
   const base = embedded ? applyConfig(DEFAULTS, embeddedOverrides(String(flags.task ?? file.task ?? "")), "embedded defaults") : DEFAULTS;
   return applyConfig(applyConfig(base, file, String(opts.config ?? "config")), flags, "flags");

@@ -49,12 +49,61 @@ export function reporter(json: boolean): Reporter {
           bar = undefined;
         }
       } else if (e.type === "eval") {
-        const text = `${label ? label + " " : ""}eval @ step ${e.step}: ${e.summary}${e.best ? " (best)" : ""}`;
+        // the best evaluation is chosen on validation when there is a split: say so, with its value
+        const val = e.validation !== undefined ? `; validation ${e.validation.toFixed(4)}` : "";
+        const text = `${label ? label + " " : ""}eval @ step ${e.step}: test ${e.summary}${val}${e.best ? ` (best ${e.validation !== undefined ? "validation" : "test"} so far)` : ""}`;
         if (bar && interactive) process.stderr.write(`\r\x1b[K${text}\n`);
         else console.error(text);
       }
     },
     message: (s) => console.error(s),
     stop: () => bar?.stop(),
+  };
+}
+
+/**
+ * A comparison's progress: one bar over all its runs (runs done / total, the current run and
+ * step, an ETA from the time the finished work took), with each run's training quiet; `json`
+ * keeps every event, as `reporter` does.
+ */
+export function compareReporter(json: boolean, total: number): Reporter & { runDone(line: string): void } {
+  if (json) return { ...reporter(true), runDone: (line) => console.log(JSON.stringify({ type: "message", message: line })) };
+  const t0 = Date.now();
+  let done = 0;
+  let fraction = 0; // of the current run
+  const bar = new cliProgress.SingleBar(
+    {
+      format: "runs {bar} {value}/{total} | {run} {step} | ETA {eta_s}",
+      stream: process.stderr,
+      noTTYOutput: true,
+      notTTYSchedule: 30000,
+      hideCursor: Boolean(process.stderr.isTTY),
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0, { run: "", step: "", eta_s: "-" });
+  const eta = () => {
+    const work = done + fraction;
+    return work > 0 ? fmt(((Date.now() - t0) / 1000 / work) * (total - work)) : "-";
+  };
+  const above = (s: string) => {
+    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${s}\n`);
+    else console.error(s);
+    bar.render();
+  };
+  return {
+    event(e, label = "") {
+      if (e.type !== "step") return;
+      fraction = e.step / e.total;
+      bar.update(done, { run: label, step: `step ${e.step}/${e.total}`, eta_s: eta() });
+    },
+    message: above,
+    runDone(line) {
+      done++;
+      fraction = 0;
+      bar.update(done, { step: "", eta_s: eta() });
+      above(line);
+    },
+    stop: () => bar.stop(),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The README's screenshot of the studio after a comparison: builds and serves the page with the
+ * The screenshot of the studio in docs/studio.md after a comparison: builds and serves the page with the
  * cached pretrained backbone, trains the default constructions on WebAssembly in Chromium for 2
  * epochs, classifies a drawn digit and saves docs/studio.png. Run: npx tsx scripts/studio-screenshot.ts
  */

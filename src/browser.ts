@@ -29,6 +29,7 @@ export { memoryRunStore, type MemoryRunStore, type RunStore } from "./train/run-
 export type { TaskData } from "./tasks/task-data.ts";
 export type { ImageItem } from "./data/types.ts";
 export { trainedFiles, trainedHead, type Trained } from "./train/trained-files.ts";
+export { assertFiniteLogits } from "./tasks/types.ts";
 export { summarize, type MetricsSummary } from "./tasks/metrics.ts";
 export { DEFAULTS, EMBEDDED_OVERRIDES, applyConfig, parseRanks, type RunConfig } from "./experiments/run-config.ts";
 export { METHODS, adapterFor, trainConfig } from "./experiments/run-plan.ts";

@@ -25,6 +25,8 @@ export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOption
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./pipeline/build.ts";
 export { modelContext, createAdapter } from "./pipeline/context.ts";
 export { loadAdapterForConfig } from "./pipeline/adapter-for-config.ts";
+export { BASE_DTYPES, type BaseDType, parseBaseDType, withBaseDType, floatWeights } from "./models/quantize-base.ts";
+export { QUANT_BLOCK, type QuantizedMatrix, quantizeMatrix, dequantizeMatrix } from "./tensor/quantize.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
 export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./pipeline/presets.ts";
 // adapters

@@ -18,6 +18,7 @@ import {
   type Trained,
   adapterFor,
   adapterFromFiles,
+  assertFiniteLogits,
   applyConfig,
   buildModelGraph,
   compileWeb,
@@ -173,6 +174,7 @@ async function classify(name: string, pixels: Uint8Array): Promise<void> {
   const x = Float32Array.from(pixels, (v) => (v / 255 - 0.5) / 0.5);
   const feeds = model.family.feeds(model.config, { pixel_values: { dtype: "float32", shape: [1, 1, 28, 28], data: x } });
   const logits = (await run.classifier.run(feeds)).logits.data as Float32Array;
+  assertFiniteLogits(logits, `"${name}"`);
   const max = Math.max(...logits);
   const exp = Array.from(logits, (v) => Math.exp(v - max));
   const sum = exp.reduce((a, b) => a + b, 0);

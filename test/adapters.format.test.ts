@@ -78,14 +78,28 @@ function saveEditLoad(
 // files that disagree with the model
 
 test("ranks in the config that disagree with the stored tensors: the error names each key, expected and found shape", () => {
-  const load = saveEditLoad({ construction: "qkv_depth", ranks: [4, 3, 2, 3] }, { config: (c) => ((c.ranks = [4, 3, 2, 2]), delete c.groups) });
+  const load = saveEditLoad(
+    { construction: "qkv_depth", ranks: [4, 3, 2, 3] },
+    {
+      config: (c) => {
+        c.ranks = [4, 3, 2, 2];
+        delete c.groups;
+      },
+    },
+  );
   throwsWith(load, ShapeError, ['"tenslora.0.core": expected shape [4,3,2,2], found [4,3,2,3]', '"tenslora.0.factors.3": expected shape [4,2], found [4,3]']);
 });
 
 test("a construction that disagrees with the stored tensors: missing and mis-shaped keys are all listed", () => {
   const load = saveEditLoad(
     { construction: "qkv_depth", ranks: [4, 3, 2, 3] },
-    { config: (c) => ((c.construction = "att_qkv_depth"), (c.ranks = [4, 3, 2, 2, 3]), delete c.groups) },
+    {
+      config: (c) => {
+        c.construction = "att_qkv_depth";
+        c.ranks = [4, 3, 2, 2, 3];
+        delete c.groups;
+      },
+    },
   );
   throwsWith(load, ShapeError, [
     'missing "tenslora.0.factors.4" (expected [4,3])',

@@ -28,6 +28,10 @@ const CASES: [string[], RegExp][] = [
   [["train", "--config", "/missing.json"], /run config \/missing\.json cannot be read \(ENOENT\); check the path/],
   [["train", "--data", "x"], /--data needs --model/],
   [["train", "--bogus"], /unknown option '--bogus'/],
+  [["train", "--epoch", "1"], /unknown option '--epoch' \(Did you mean --epochs\?\)/],
+  [["train", "--target-modules", ""], /--target-modules "" names no layer; give names .* or drop the flag/],
+  [["train", "--scaling", "1e308"], /--scaling must be in \[-10000, 10000\]/],
+  [["params", "--model", "vit-base", "--construction", "lora", "--ranks", "2", "--target-modules", " , "], /names no layer/],
   [["train", "--resume", join(dir, "absent")], /absent\/config\.json cannot be read \(ENOENT\)/],
   // compare
   [["compare", "--seeds", "-1"], /--seeds takes non-negative integers/],
@@ -46,6 +50,8 @@ const CASES: [string[], RegExp][] = [
   [["download", "../escaped"], /not a Hub repository id/],
   [["download", "org/name", "--max-download-size", "lots"], /--max-download-size takes a size in bytes/],
   [["download", "org/name", "--stall-timeout", "0"], /--stall-timeout takes a positive number of seconds/],
+  [["download", "org/name", "--min-rate", "fast"], /--min-rate takes a size in bytes/],
+  [["download", "org/name", "--deadline", "-1"], /--deadline takes a positive number of minutes/],
   [["nope"], /unknown command 'nope'/],
 ];
 

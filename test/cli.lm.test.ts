@@ -8,26 +8,11 @@ import assert from "node:assert/strict";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertOk, assertUserError, cliAsync } from "./cli-helpers.ts";
-import { tempDir } from "./make-data.ts";
+import { chatFile, tempDir } from "./make-data.ts";
 
 const LLAMA = "test/fixtures/hf-tiny-lm/llama";
 const dir = tempDir();
 const quick = ["--epochs", "2", "--batch-size", "4", "--threads", "1", "--lr", "1e-2"];
-
-/** Seeded chat records: the assistant continues the user's word sequence. */
-function chatFile(path: string, n: number): string {
-  const lines = Array.from({ length: n }, (_, i) => {
-    const a = 6 + ((i * 7) % 60);
-    return JSON.stringify({
-      messages: [
-        { role: "user", content: `w${a} w${a + 1}` },
-        { role: "assistant", content: `w${a + 2} w${a + 3}` },
-      ],
-    });
-  });
-  writeFileSync(path, lines.join("\n") + "\n");
-  return path;
-}
 
 test("train --data chat.jsonl on a Llama folder writes a CAUSAL_LM adapter; eval prints the run's perplexity", async () => {
   const data = chatFile(join(dir, "chat.jsonl"), 24);

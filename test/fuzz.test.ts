@@ -8,8 +8,8 @@
  * whichever ends first, and prints how many it ran.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve, sep } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
 import sharp from "sharp";
@@ -25,6 +25,12 @@ import { TextTokenizer } from "../src/data/tokenize.ts";
 import { parseCsv } from "../src/data/csv.ts";
 import { readGlueTsv, readTextTable } from "../src/data/text-datasets.ts";
 import { ImageProcessor } from "../src/data/image-preprocess.ts";
+import { ChatTemplate, TemplateSandbox } from "../src/data/chat-template.ts";
+import { budgetLabel } from "../src/experiments/arms.ts";
+import { runDir } from "../src/experiments/compare.ts";
+import { type RunJob, jobId, parseRunJob } from "../src/sweep/jobs.ts";
+import { serveStudio } from "../studio/serve.ts";
+import { rawGet } from "./raw-get.ts";
 import { VIT, ROBERTA, pngClaiming, tempDir, tokenizerJson } from "./make-data.ts";
 import { readFileSync } from "node:fs";
 
@@ -37,7 +43,7 @@ const RSS_GROWTH = 768 * 2 ** 20;
 const dir = tempDir("tenslora-fuzz-");
 
 /** Run `body`; a TensLoRAError is an accepted outcome, anything else (or a slow case) fails. */
-async function typedOnly(body: () => unknown): Promise<boolean> {
+async function typedOnly(body: () => unknown, caseMs = CASE_MS): Promise<boolean> {
   const t0 = performance.now();
   try {
     await body();
@@ -45,15 +51,15 @@ async function typedOnly(body: () => unknown): Promise<boolean> {
     if (!(e instanceof TensLoRAError)) throw e;
   }
   const ms = performance.now() - t0;
-  if (ms > CASE_MS) throw new Error(`case took ${ms.toFixed(0)} ms`);
+  if (ms > caseMs) throw new Error(`case took ${ms.toFixed(0)} ms`);
   return true;
 }
 
-async function fuzz<T>(name: string, arb: fc.Arbitrary<T>, body: (x: T) => unknown): Promise<void> {
+async function fuzz<T>(name: string, arb: fc.Arbitrary<T>, body: (x: T) => unknown, caseMs = CASE_MS): Promise<void> {
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
   const out = await fc.check(
-    fc.asyncProperty(arb, (x) => typedOnly(() => body(x))),
+    fc.asyncProperty(arb, (x) => typedOnly(() => body(x), caseMs)),
     { numRuns: RUNS, interruptAfterTimeLimit: SECONDS * 1000, markInterruptAsFailure: false, seed: Number(process.env.FUZZ_SEED ?? 4242) },
   );
   const grew = process.memoryUsage().rss - rss0;
@@ -223,4 +229,128 @@ test("fuzz: image files (mutated, truncated, lying dimensions, 60000×60000 bomb
     fc.uint8Array({ maxLength: 48 }).map((a) => Buffer.from(a)),
   );
   return fuzz("images", arb, (bytes) => proc.process(bytes));
+});
+
+/** Jinja fragments that together make loops, recursion, huge strings, syntax errors and failures. */
+const templateText = fc
+  .array(
+    fc.oneof(
+      fc.constantFrom(
+        "{% for m in messages %}",
+        "{% endfor %}",
+        "{% for i in range(100000000) %}",
+        "{% for i in range(1000) %}{% for j in range(1000) %}",
+        "{% if add_generation_prompt %}",
+        "{% endif %}",
+        "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+        "{{ m['content'] }}",
+        "{{ messages[0]['role'] }}",
+        "{{ messages|length }}",
+        "{{ raise_exception('bad role') }}",
+        "{{ 'x' * 100000000 }}",
+        "{{ bos_token }}",
+        "{%",
+        "{{",
+        "}}",
+        "%}",
+        "{{ messages[99] }}",
+        "{% set x = x ~ x %}",
+      ),
+      fc.string({ maxLength: 8 }),
+    ),
+    { maxLength: 6 },
+  )
+  .map((parts) => parts.join(""));
+
+test("fuzz: chat templates render to text or end in a ChatTemplateError within their budget", () => {
+  // one thread for all cases (a case that breaks its budget restarts it)
+  const sandbox = new TemplateSandbox({ timeMs: 300, heapMb: 64, maxChars: 100_000 });
+  return fuzz(
+    "chat templates",
+    templateText,
+    (source) => {
+      const text = new ChatTemplate(source, "tokenizer_config.json", sandbox).render({
+        messages: [{ role: "user", content: "hi" }],
+        add_generation_prompt: true,
+        bos_token: "<s>",
+      });
+      assert.equal(typeof text, "string");
+      assert.ok(text.length <= sandbox.limits.maxChars);
+      // the case after one that broke its budget starts a new thread first: 0.3 s quiet, seconds on a loaded machine
+    },
+    10_000,
+  ).finally(() => sandbox.close());
+});
+
+test("fuzz: queue payloads: a job the worker accepts names a folder inside its artifacts", () => {
+  const artifacts = join(dir, "artifacts");
+  const config = applyConfig(DEFAULTS, { epochs: 1 }, "test");
+  const arm = { name: "lora", method: "lora", factorization: "tucker", headLayout: "head_major", coreLrScale: 1, ranks: "solver" };
+  const compareJob = { kind: "compare", config, arm, budget: { kind: "iso-lora", rank: 2 }, seed: 0, fullLr: 1e-4, dryRun: false };
+  const trainJob = { kind: "train", config, dryRun: false };
+  const hostileName = fc.constantFrom("../x", "..", ".", "/abs", "a/../../b", "lora\0", "", ".hidden", "C:\\x", "lora+tt");
+  const payload = fc.oneof(
+    mutated(trainJob),
+    mutated(compareJob),
+    fc.tuple(mutated(compareJob), fc.oneof(hostileName, fc.string({ maxLength: 8 }))).map(([j, name]) => ({ ...j, arm: { ...arm, name } })),
+    mutated(config as unknown as Record<string, unknown>).map((c) => ({ ...trainJob, config: c })),
+    weird,
+  );
+  // the id is the payload's own hash (what a hostile writer would compute), or any string
+  const arb = fc.tuple(
+    payload,
+    fc.oneof(
+      fc.constant(undefined),
+      hostileName,
+      fc.string({ maxLength: 30 }),
+      fc.string({ unit: fc.constantFrom(..."0123456789abcdef"), minLength: 24, maxLength: 24 }).map((h) => `run-${h}`),
+    ),
+  );
+  return fuzz("queue payloads", arb, ([raw, given]) => {
+    let id = given;
+    if (id === undefined) {
+      try {
+        id = jobId(raw as RunJob);
+      } catch {
+        id = "run-";
+      }
+    }
+    const job = parseRunJob(id, raw);
+    const folder = resolve(
+      job.kind === "compare" ? runDir(join(artifacts, id), job.arm.name, job.budget ? budgetLabel(job.budget) : "", job.seed) : join(artifacts, id),
+    );
+    assert.ok(folder.startsWith(resolve(artifacts) + sep), `${JSON.stringify(id)} → ${folder}`);
+  });
+});
+
+test("fuzz: studio requests: 200 only for files under the root, 400/404 otherwise, and the server keeps serving", async () => {
+  const site = join(dir, "site");
+  mkdirSync(join(site, "sub"), { recursive: true });
+  writeFileSync(join(site, "index.html"), "index");
+  writeFileSync(join(site, "sub", "a.js"), "a");
+  writeFileSync(join(dir, "secret.txt"), "secret");
+  const { server, url } = await serveStudio(site);
+  const get = (path: string) => rawGet(url, path);
+  const piece = fc.oneof(
+    fc.constantFrom("/", "..", ".", "%", "%2e", "%2f", "%5c", "%00", "%E0%A4%A", "%ff", "index.html", "sub", "a.js", "secret.txt", "?", "#", "//", "\\"),
+    fc.string({ unit: fc.constantFrom("a", "%", "/", ".", "0", "f"), maxLength: 6 }),
+  );
+  const path = fc.array(piece, { maxLength: 6 }).map((p) => `/${p.join("")}`);
+  try {
+    await fuzz("studio requests", path, async (p) => {
+      let r: { status: number; body: string };
+      try {
+        r = await get(p);
+      } catch (e) {
+        // Node's client refuses some paths before sending them (a space, a control character): not a server case
+        if ((e as NodeJS.ErrnoException).code === "ERR_UNESCAPED_CHARACTERS") return;
+        throw e;
+      }
+      assert.ok([200, 400, 404].includes(r.status), `${p}: ${r.status}`);
+      if (r.status === 200) assert.ok(["index", "a"].includes(r.body), `${p} served ${JSON.stringify(r.body)}`);
+    });
+    assert.equal((await get("/")).body, "index", "still serving");
+  } finally {
+    server.close();
+  }
 });

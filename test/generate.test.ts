@@ -155,7 +155,10 @@ test("generateText streams decoded text and stops at a stop string or an end tok
     const run = async (opts: Parameters<typeof generateText>[3]) => {
       let out = "";
       let deltas = 0;
-      for await (const d of generateText(gen, tok, [text], opts)) (out += d.text), deltas++;
+      for await (const d of generateText(gen, tok, [text], opts)) {
+        out += d.text;
+        deltas++;
+      }
       return { out, deltas };
     };
     const all = await run({ maxNewTokens: 6, eosTokenIds: [] });
@@ -163,6 +166,11 @@ test("generateText streams decoded text and stops at a stop string or an end tok
     assert.equal(all.deltas, 6, "one piece of text per token");
     const third = tok.tok.decode([greedy[2]]);
     assert.equal((await run({ maxNewTokens: 6, eosTokenIds: [], stopStrings: [third] })).out, tok.tok.decode(greedy.slice(0, 3)), "ends with the stop string");
+    // a stop string ending inside a token ends the row after that whole token, as transformers' stop_strings do
+    const upToFourth = tok.tok.decode(greedy.slice(0, 4));
+    const inside = upToFourth.slice(tok.tok.decode(greedy.slice(0, 3)).length - 1, -1); // "6 w9": from token 3 into token 4
+    assert.ok(inside.length > 1 && !tok.tok.decode(greedy.slice(0, 3)).includes(inside), JSON.stringify(inside));
+    assert.equal((await run({ maxNewTokens: 6, eosTokenIds: [], stopStrings: [inside] })).out, upToFourth, "never cut inside a token");
     assert.equal(
       (await run({ maxNewTokens: 6, eosTokenIds: [greedy[1]] })).out,
       tok.tok.decode(greedy.slice(0, 1)),

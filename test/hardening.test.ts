@@ -6,21 +6,31 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, rmSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { test } from "node:test";
-import { ConfigError, DataError, FormatError } from "../src/errors.ts";
+import { ConfigError, DataError, FormatError, TensLoRAError } from "../src/errors.ts";
 import { loadCheckpointTensors } from "../src/io/checkpoint.ts";
 import { writeSafetensors } from "../src/io/safetensors.ts";
 import { loadModel } from "../src/models/load.ts";
 import { loadImageFolderSplit } from "../src/data/image-datasets.ts";
 import { readTextTable } from "../src/data/text-datasets.ts";
+import { readLines } from "../src/data/files.ts";
+import { readLmJsonl } from "../src/data/lm-data.ts";
 import { positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
 import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infer.ts";
 import { loadConfigFile } from "../src/experiments/config-file.ts";
 import { DEFAULTS } from "../src/experiments/run-config.ts";
-import { checkBatchFits, checkRunOptions, prepareData } from "../src/experiments/run.ts";
+import { checkBatchFits, checkRunOptions, prepareData, trainConfig } from "../src/experiments/run.ts";
 import { loadTrained, saveTrained } from "../src/train/artifacts.ts";
+import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
+import { mergeAdapter } from "../src/adapters/merge.ts";
+import { createAdapter, modelContext } from "../src/pipeline/context.ts";
+import { exportAsLora } from "../src/experiments/export.ts";
+import { mergeToFolder } from "../src/experiments/merge.ts";
+import { serveStudio } from "../studio/serve.ts";
+import { rawGet } from "./raw-get.ts";
 import { ROBERTA, VIT, pngClaiming, robertaWithTokenizer, tempDir, writeImageFolder } from "./make-data.ts";
 import { nodeRuntime } from "../src/runtime/session.ts";
 
@@ -47,14 +57,15 @@ function editWeights(model: string, edit: (tensors: Map<string, { shape: number[
 }
 
 test("num_hidden_layers 1000000 over 4 stored layers fails at once naming both numbers (no out-of-memory abort)", () => {
-  const model = modelWith(VIT, "layers", { num_hidden_layers: 1_000_000 });
+  const model = modelWith(VIT, "layers", { num_hidden_layers: 4000 });
   const t0 = performance.now();
   assert.throws(
     () => loadModel(model),
-    (e: Error) => e instanceof ConfigError && /num_hidden_layers is 1000000 but the weights hold 4 layers/.test(e.message),
+    (e: Error) => e instanceof ConfigError && /num_hidden_layers is 4000 but the weights hold 4 layers/.test(e.message),
   );
   assert.ok(performance.now() - t0 < 10_000);
-  assert.throws(() => loadModel(modelWith(VIT, "layers-huge", { num_hidden_layers: 1e12 })), /num_hidden_layers" must be an integer ≤ 16777216/);
+  for (const layers of [1e6, 1e12])
+    assert.throws(() => loadModel(modelWith(VIT, `layers-${layers}`, { num_hidden_layers: layers })), /num_hidden_layers" must be an integer ≤ 4096/);
 });
 
 test("layer_norm_eps and dropout probabilities are range-checked in config.json", () => {
@@ -88,6 +99,33 @@ test("a trained head holding NaN is refused when loaded (eval and infer used to 
     () => loadTrained(out, model),
     (e: Error) => e instanceof FormatError && /non-finite/.test(e.message),
   );
+});
+
+test("non-finite adapters are refused by load, export and merge, naming the tensor; scaling is range-checked; an overflowing merge fails", async () => {
+  const model = loadModel(VIT);
+  const ctx = { ...modelContext(model), baseModel: VIT };
+  const { set } = createAdapter(model, { construction: "qkv_depth", ranks: [2, 2, 2, 2], seed: 1 });
+  const [key, first] = [...set.tensors][0];
+  const poisoned = new Map(set.tensors);
+  poisoned.set(key, { shape: first.shape, data: first.data.map((v, i) => (i === 3 ? Number.NaN : i === 5 ? Number.POSITIVE_INFINITY : v)) });
+  const nan = join(dir, "nan-adapter");
+  saveAdapter(nan, { ...set, tensors: poisoned }, ctx);
+  const nonFinite = (e: Error) => e instanceof TensLoRAError && e.message.includes(`"${key}" holds 2 non-finite values (the first, NaN, at index 3)`);
+  assert.throws(() => loadAdapter(nan, modelContext(model)), nonFinite);
+  assert.throws(() => exportAsLora(nan, join(dir, "nan-export")), nonFinite);
+  await assert.rejects(mergeToFolder(VIT, nan, join(dir, "nan-merged")), nonFinite);
+  assert.ok(!existsSync(join(dir, "nan-export")) && !existsSync(join(dir, "nan-merged")), "nothing written");
+
+  // a scaling that overflows float32 is out of range, in a file or as a flag
+  const huge = join(dir, "huge-scaling");
+  saveAdapter(huge, set, ctx);
+  const cfgPath = join(huge, "adapter_config.json");
+  writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, "utf8")), scaling: 1e308 }));
+  assert.throws(() => loadAdapter(huge, modelContext(model)), /scaling must be a number in \[-10000, 10000\], got 1e\+308/);
+  assert.throws(() => checkRunOptions({ ...DEFAULTS, scaling: 1e308 }), /--scaling must be in \[-10000, 10000\]/);
+  // finite factors whose update overflows float32 when folded in
+  const big = new Map([...set.tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data.map(() => 1e30) }]));
+  assert.throws(() => mergeAdapter(model.weights, { ...set, tensors: big }), /folding the adapter into .*\.weight gives \d+ non-finite values/);
 });
 
 test("a model folder without its classifier loads with a random head, and says so", () => {
@@ -181,4 +219,83 @@ test("--config /missing.json names the file without speaking of a HuggingFace mo
     () => loadConfigFile("/missing.json"),
     (e: Error) => /run config \/missing\.json cannot be read \(ENOENT\); check the path$/.test(e.message) && !/HuggingFace/.test(e.message),
   );
+});
+
+test("the studio server answers malformed and escaping paths with 400/404 and keeps serving", async () => {
+  const site = join(dir, "site");
+  mkdirSync(join(site, "sub"), { recursive: true });
+  writeFileSync(join(site, "index.html"), "<p>studio</p>");
+  writeFileSync(join(dir, "secret.txt"), "outside");
+  const { server, url } = await serveStudio(site);
+  try {
+    for (const bad of ["/%", "/%E0%A4%A", "/a%00b"]) assert.equal((await rawGet(url, bad)).status, 400, bad);
+    for (const outside of ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/sub", "/sub/"]) {
+      const r = await rawGet(url, outside);
+      assert.equal(r.status, 404, outside);
+      assert.doesNotMatch(r.body, /outside/);
+    }
+    assert.deepEqual(await rawGet(url, "/"), { status: 200, body: "<p>studio</p>" }, "still serving");
+  } finally {
+    server.close();
+  }
+});
+
+test("the temp folder of a killed process is removed by the next process that compiles a graph; live and foreign folders stay", () => {
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString();
+  const stale = join(tmpdir(), `tenslora-${dead}-left`);
+  const live = join(tmpdir(), `tenslora-${process.pid}-mine`);
+  const foreign = join(tmpdir(), "tenslora-test-keep");
+  for (const d of [stale, live, foreign]) {
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, "weights.bin"), "x");
+  }
+  const child = spawnSync(process.execPath, ["--import", "tsx", "-e", 'import("./src/onnx/weight-store.ts").then((m) => new m.WeightStore().dispose())'], {
+    encoding: "utf8",
+  });
+  assert.equal(child.status, 0, child.stderr);
+  assert.ok(!existsSync(stale), "a dead process's folder is removed");
+  assert.ok(existsSync(live) && existsSync(foreign), "a live process's folder and folders of other names stay");
+  for (const d of [live, foreign]) rmSync(d, { recursive: true });
+});
+
+test("JSONL streams line by line in 1 MiB reads: lines across the read boundary, a split UTF-8 character, CRLF and no final newline", () => {
+  const file = join(dir, "big.jsonl");
+  // a line ending 1 byte before the boundary, then a "é" (2 bytes) straddling it
+  const first = JSON.stringify({ text: "a".repeat((1 << 20) - 14) });
+  const lines = [first, JSON.stringify({ text: "éé" }), JSON.stringify({ text: "x\r" }), JSON.stringify({ text: "last" })];
+  writeFileSync(file, `${lines[0]}\n${lines[1]}\r\n${lines[2]}\n\n${lines[3]}`);
+  assert.deepEqual([...readLines(file)], [lines[0], lines[1], lines[2], "", lines[3]]);
+  assert.deepEqual(
+    readLmJsonl(file).map((r) => (r.kind === "text" ? r.text.length : -1)),
+    [(1 << 20) - 14, 2, 2, 4],
+  );
+  assert.throws(() => [...readLines(join(dir, "absent.jsonl"))], /absent\.jsonl cannot be read \(ENOENT/);
+});
+
+test("export and merge refuse a non-empty --out unless told to overwrite it; adapters record their model folder as an absolute path", async () => {
+  const model = loadModel(VIT);
+  const { set } = createAdapter(model, { construction: "qkv_depth", ranks: [2, 2, 2, 2], seed: 1 });
+  const src = join(dir, "to-export");
+  saveAdapter(src, set, { ...modelContext(model), baseModel: VIT });
+  const recorded = JSON.parse(readFileSync(join(src, "adapter_config.json"), "utf8")).base_model_name_or_path;
+  assert.equal(recorded, resolve(VIT), "not the relative path it was given");
+  for (const name of ["export-out", "merge-out"]) {
+    mkdirSync(join(dir, name), { recursive: true });
+    writeFileSync(join(dir, name, "notes.txt"), "mine");
+  }
+  assert.throws(() => exportAsLora(src, join(dir, "export-out")), /--out .*export-out already holds files \(notes\.txt\); pass a new folder, or --overwrite/);
+  await assert.rejects(mergeToFolder(VIT, src, join(dir, "merge-out")), /merge-out already holds files \(notes\.txt\)/);
+  assert.deepEqual(readdirSync(join(dir, "export-out")), ["notes.txt"], "refused before writing");
+  exportAsLora(src, join(dir, "export-out"), { overwrite: true });
+  assert.deepEqual(readdirSync(join(dir, "export-out")).sort(), ["adapter_config.json", "adapter_model.safetensors"]);
+  await mergeToFolder(VIT, src, join(dir, "merge-out"), { overwrite: true });
+  assert.ok(!readdirSync(join(dir, "merge-out")).includes("notes.txt"));
+});
+
+test("the default warm-up follows the task as --help says: 0 for images, 0.1 for text, classification and causal LM alike", () => {
+  assert.deepEqual(
+    (["image-classification", "text-classification", "token-classification", "causal-lm"] as const).map((t) => trainConfig(DEFAULTS, t).warmup),
+    [0, 0.1, 0.1, 0.1],
+  );
+  assert.equal(trainConfig({ ...DEFAULTS, warmup: 0 }, "causal-lm").warmup, 0, "an explicit --warmup wins");
 });

@@ -18,7 +18,7 @@ export interface FakeFile {
   /** Default: sha256 of the body (an LFS etag). */
   etag?: string;
   /** How a transfer (not the size probe) behaves. */
-  mode?: "more" | "stall" | "cut" | "cut-once" | "ignore-range";
+  mode?: "more" | "stall" | "cut" | "cut-once" | "ignore-range" | "drip";
   /** Answer transfers with a 302 to this location. */
   redirect?: string;
 }
@@ -96,6 +96,19 @@ export function fakeHub(repos: Record<string, FakeRepo>): Promise<FakeHub> {
       }
       case "stall":
         return void res.write(half); // and never more
+      case "drip": {
+        // one byte every 20 ms: never silent long enough to stall, far below any useful rate
+        let at = 0;
+        const tick = setInterval(() => {
+          if (res.destroyed || at >= rest.length) {
+            clearInterval(tick);
+            res.end();
+            return;
+          }
+          res.write(rest.subarray(at, ++at));
+        }, 20);
+        return;
+      }
       case "cut":
         res.write(half);
         return void setTimeout(() => res.socket?.destroy(), 20);

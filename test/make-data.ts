@@ -158,3 +158,18 @@ export function pngClaiming(w: number, h: number): Buffer {
     chunk("IEND", Buffer.alloc(0)),
   ]);
 }
+
+/** Seeded chat records: the assistant continues the user's word sequence. */
+export function chatFile(path: string, n: number): string {
+  const lines = Array.from({ length: n }, (_, i) => {
+    const a = 6 + ((i * 7) % 60);
+    return JSON.stringify({
+      messages: [
+        { role: "user", content: `w${a} w${a + 1}` },
+        { role: "assistant", content: `w${a + 2} w${a + 3}` },
+      ],
+    });
+  });
+  writeFileSync(path, lines.join("\n") + "\n");
+  return path;
+}

@@ -18,6 +18,7 @@ test("decoder presets have the published parameter counts", () => {
     "qwen2.5-0.5b": 494_032_768,
     "tinyllama-1.1b": 1_100_048_384,
     "llama-3.2-1b": 1_235_814_400,
+    "llama-3.2-3b": 3_212_749_824,
   };
   for (const [name, want] of Object.entries(published)) {
     const raw = MODEL_PRESETS[name] as Record<string, unknown>;

@@ -177,7 +177,10 @@ function hfKeys(raw: RawConfig): Map<string, number[]> {
     m.set(`${path}.weight`, [o, i]);
     if (bias) m.set(`${path}.bias`, [o]);
   };
-  const ln = (path: string) => (m.set(`${path}.weight`, [d]), m.set(`${path}.bias`, [d]));
+  const ln = (path: string) => {
+    m.set(`${path}.weight`, [d]);
+    m.set(`${path}.bias`, [d]);
+  };
   if (raw.model_type === "vit") {
     const p = n("patch_size");
     const C = n("num_channels", 3);

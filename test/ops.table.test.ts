@@ -319,6 +319,33 @@ for (const dtype of [F64, F32]) {
   }
 }
 
+// QuantMatMul: x · Ŵᵀ (MatMulNBits) and x · Ŵ (dequantize, then MatMul) against the dequantized
+// weight; k = 48 leaves the second 32-column block half padding
+for (const bits of [4, 8] as const) {
+  for (const k of [64, 48]) {
+    for (const transB of [true, false]) {
+      const n = 5;
+      const block = 32;
+      const blocks = Math.ceil(k / block);
+      const params = { bits, block, k, transB };
+      const codes = Array.from({ length: n * blocks * ((block * bits) / 8) }, () => Math.floor(rng.uniform() * 256));
+      rows.push({
+        op: Op.QuantMatMul,
+        name: `QuantMatMul int${bits} k=${k} transB=${+transB}`,
+        dtype: F32,
+        inputs: [
+          fl("x", F32, [2, 3, transB ? k : n]),
+          { name: "codes", dtype: "uint8", shape: [n, blocks, (block * bits) / 8], data: codes, wrt: false },
+          // int8 codes reach ±127: smaller scales keep Ŵ near the int4 rows' magnitude
+          fl("scales", F32, [n, blocks], -0.8 / 2 ** (bits - 1), 0.8 / 2 ** (bits - 1), false),
+        ],
+        build: (x, c, s) => b.quantMatmul(x, c, s, params),
+        reference: (x, c, s) => R.matmul(x, R.dequantizeBlocks(c, s, bits, block, k), { transB }),
+      });
+    }
+  }
+}
+
 // Einsum
 for (const [equation, shapes] of [
   ["ij->i", [[3, 4]]],

@@ -271,6 +271,25 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
   return { shape: shape.map((d) => (d === -1 ? x.data.length / known : d)), data: x.data.slice() };
 }
 
+/**
+ * W [n, k] from block-wise codes as ONNX Runtime's MatMulNBits defines them: row r, block j holds
+ * `block` codes (two 4-bit codes a byte, the even column in the low nibble); w = (c − 2^(bits−1))·scale[r, j].
+ */
+export function dequantizeBlocks(codes: Tensor, scales: Tensor, bits: 4 | 8, block: number, k: number): Tensor {
+  const [n, blocks, bytes] = codes.shape;
+  const data = new Float64Array(n * k);
+  for (let r = 0; r < n; r++) {
+    for (let col = 0; col < k; col++) {
+      const j = Math.floor(col / block);
+      const i = col % block;
+      const byte = codes.data[(r * blocks + j) * bytes + (bits === 8 ? i : Math.floor(i / 2))];
+      const c = bits === 8 ? byte : i % 2 === 0 ? byte % 16 : Math.floor(byte / 16);
+      data[r * k + col] = (c - 2 ** (bits - 1)) * scales.data[r * blocks + j];
+    }
+  }
+  return { shape: [n, k], data };
+}
+
 export function transpose(x: Tensor, perm: number[]): Tensor {
   const shape = perm.map((p) => x.shape[p]);
   const data = new Float64Array(x.data.length);

@@ -10,10 +10,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { QueueEvents } from "bullmq";
+import { Queue, QueueEvents } from "bullmq";
+import { DEFAULTS, applyConfig } from "../src/experiments/run-config.ts";
 import { QUEUE_NAME, QUEUE_PREFIX, redisOptions } from "../src/sweep/connection.ts";
+import { type RunJob, jobId } from "../src/sweep/jobs.ts";
 import { type SweepStore, openStore } from "../src/sweep/queue.ts";
 import { sweepStatus } from "../src/sweep/status.ts";
 import { BIN, assertOk, assertUserError, cliAsync } from "./cli-helpers.ts";
@@ -258,4 +260,44 @@ test("an unreachable Redis or an unknown sweep is one `tenslora:` line, no stack
     "unknown sweep",
   );
   assertUserError(await cliAsync(["worker", "--queue", "http://127.0.0.1:6379"]), /--queue takes a redis:\/\/ or rediss:\/\/ URL/, "bad URL");
+});
+
+test("hostile queue entries: a job id with ../, an unknown payload key, a ../ arm name and a folder the worker did not create are refused, and nothing outside is touched", async () => {
+  const queue = new Queue(QUEUE_NAME, { prefix: QUEUE_PREFIX, connection: redisOptions(redis.url) });
+  try {
+    const victim = join(dir, "victim");
+    mkdirSync(victim, { recursive: true });
+    writeFileSync(join(victim, "keep.txt"), "mine");
+    const config = applyConfig(DEFAULTS, { epochs: 1, threads: 1 }, "test");
+    const train: RunJob = { kind: "train", config, dryRun: false };
+    // a tenslora-shaped job whose folder already holds someone else's file
+    const occupied = { ...train, config: { ...config, seed: 99 } };
+    mkdirSync(join(artifacts, jobId(occupied)), { recursive: true });
+    writeFileSync(join(artifacts, jobId(occupied), "notes.txt"), "mine");
+    const withOut = { ...train, config: { ...config, out: "../../x" } } as unknown as RunJob;
+    const arm = { name: "../../escape", method: "lora", factorization: "tucker", headLayout: "head_major", coreLrScale: 1, ranks: "solver" };
+    const badArm = { kind: "compare", config, arm, budget: { kind: "iso-lora", rank: 2 }, seed: 0, fullLr: 1e-4, dryRun: false } as unknown as RunJob;
+    const cases: [string, unknown, RegExp][] = [
+      ["../victim", train, /job id must be run-<24 hex digits>/],
+      [jobId(withOut), withOut, /unknown key "out"/],
+      [jobId(badArm), badArm, /arm name names a folder/],
+      [jobId(occupied), occupied, /holds files this run did not write \(notes\.txt\).*does not empty a folder it did not create/],
+    ];
+    for (const [id, data] of cases) await queue.add("train", data as RunJob, { jobId: id, attempts: 3 });
+    const w = await startWorker("hostile");
+    await until(async () => (await Promise.all(cases.map(([id]) => queue.getJobState(id)))).every((s) => s === "failed"), 60_000, "the hostile jobs to fail");
+    for (const [id, , why] of cases) {
+      const job = (await queue.getJob(id))!;
+      assert.match(job.failedReason, why, id);
+      assert.equal(job.attemptsMade, 1, `${id}: refused once, not retried`);
+    }
+    assert.deepEqual(readdirSync(victim), ["keep.txt"], "nothing written beside the artifacts folder");
+    assert.equal(readFileSync(join(victim, "keep.txt"), "utf8"), "mine");
+    assert.deepEqual(readdirSync(join(artifacts, jobId(occupied))), ["notes.txt"], "a folder the worker did not create is not emptied");
+    assert.ok(!existsSync(join(dir, "escape")) && !existsSync(join(artifacts, "..", "..", "x")));
+    w.child.kill("SIGTERM");
+    assert.equal(await w.exited, 0, w.stderr);
+  } finally {
+    await queue.close();
+  }
 });

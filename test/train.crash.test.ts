@@ -27,7 +27,8 @@ function outcome(run: string): Record<string, string> {
   for (const f of readdirSync(join(run, "last"))) out[`last/${f}`] = readFileSync(join(run, "last", f)).toString("base64");
   for (const f of readdirSync(join(run, "best"))) out[`best/${f}`] = readFileSync(join(run, "best", f)).toString("base64");
   const { stepSeconds, samplesPerSecond, ...summary } = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
-  void stepSeconds, void samplesPerSecond;
+  void stepSeconds;
+  void samplesPerSecond;
   out.summary = JSON.stringify(summary);
   return out;
 }

@@ -97,7 +97,8 @@ test("SIGTERM mid-run, then --resume (with augmentation and dropout): the final 
   assert.ok(JSON.parse(readFileSync(join(cut, "summary.json"), "utf8")).validationSize > 0, "a validation split was held out");
   const summary = (run: string) => {
     const { stepSeconds, samplesPerSecond, ...rest } = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
-    void stepSeconds, void samplesPerSecond;
+    void stepSeconds;
+    void samplesPerSecond;
     return rest;
   };
   assert.deepEqual(summary(cut), summary(whole));

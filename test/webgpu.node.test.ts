@@ -8,7 +8,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { SWIFTSHADER_DEP, VULKAN_LOADER_DEP, needs } from "./system-deps.ts";
-import { nodeRuntime } from "../src/runtime/session.ts";
 
 const SWIFTSHADER = SWIFTSHADER_DEP.file;
 // Dawn dlopens the Vulkan loader, which Debian's chromium does not depend on

@@ -24,7 +24,7 @@ import {
   nodeRuntime,
 } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
-import { reporter } from "../progress.ts";
+import { type Reporter, compareReporter, reporter } from "../progress.ts";
 import { addQueueSubmitOptions } from "../queue-options.ts";
 
 const list = (s: string) =>
@@ -52,7 +52,7 @@ export function register(program: Command): void {
     .option("--claims-report", "with --claims: write the table from the finished runs only, training nothing")
     .option("--claims-doc <file>", "with --claims: also write the claims table to this file (e.g. docs/claims.md)")
     .option("--full-lr <lr>", "learning rate for full fine-tuning (default: lr / 5)")
-    .option("--out <dir>", "comparison folder (finished runs in it are reused)", "runs/compare")
+    .option("--out <dir>", "comparison folder; finished runs in it are reused (default runs/compare, with --task causal-lm runs/compare-lm)")
     .option("--json", "machine-readable progress");
   addQueueSubmitOptions(cmd);
   addRunOptions(cmd).action(async (opts: Record<string, unknown>) => {
@@ -79,15 +79,27 @@ export function register(program: Command): void {
     };
     const fullLr = opts.fullLr !== undefined ? Number(opts.fullLr) : cfg.lr / 5;
     if (!(fullLr > 0)) throw new ConfigError(`--full-lr must be a positive number, got ${opts.fullLr}`);
-    if (typeof opts.queue === "string") return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, opts);
-    const prepared = await prepareData(cfg, nodeRuntime, (s) => rep.message(`warning: ${s}`));
-    const out = String(opts.out);
+    // the image and the language-model benchmarks default to different folders, so either may run first
+    const out = typeof opts.out === "string" ? opts.out : cfg.task === "causal-lm" ? "runs/compare-lm" : "runs/compare";
+    if (typeof opts.queue === "string")
+      return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, { ...opts, out });
+    const prepared = await prepareData(
+      cfg,
+      nodeRuntime,
+      (s) => rep.message(`warning: ${s}`),
+      (s) => rep.message(s),
+    );
     const t0 = Date.now();
+    // one bar over the runs once they are planned; each run trains quietly under it
+    let runs: (Reporter & { runDone(line: string): void }) | undefined;
     await compare({
       ...(await compareOptions(cfg, prepared, { ...grid, budgets, seeds, fullLr, outDir: out, runtime: nodeRuntime })),
-      onEvent: (run, e) => rep.event(e, run),
-      log: (s) => rep.message(s),
+      onPlan: (n) => (runs = compareReporter(Boolean(opts.json), n)),
+      onEvent: (run, e) => (runs ?? rep).event(e, run),
+      onRunDone: (line) => runs?.runDone(line),
+      log: (s) => (runs ?? rep).message(s),
     });
+    runs?.stop();
     rep.stop();
     const seconds = (Date.now() - t0) / 1000;
     const table = readFileSync(join(out, "results.md"), "utf8");

@@ -19,13 +19,21 @@ export function register(program: Command): void {
     .option("--revision <rev>", "branch, tag or commit", "main")
     .option("--max-download-size <bytes>", "refuse when the files together declare more (e.g. 2G)")
     .option("--stall-timeout <seconds>", "abort a transfer that receives nothing for this long", "60")
-    .action(async (repo: string, opts: { revision: string; maxDownloadSize?: string; stallTimeout: string }) => {
-      const stall = Number(opts.stallTimeout);
-      if (!(stall > 0) || !Number.isFinite(stall)) throw new ConfigError(`--stall-timeout takes a positive number of seconds, got "${opts.stallTimeout}"`);
+    .option("--min-rate <bytes>", "abort a transfer that averages less per second over a --stall-timeout window (e.g. 1K)", "1K")
+    .option("--deadline <minutes>", "abort the whole download after this long (run it again to resume)", "360")
+    .action(async (repo: string, opts: { revision: string; maxDownloadSize?: string; stallTimeout: string; minRate: string; deadline: string }) => {
+      const positive = (flag: string, v: string) => {
+        const n = Number(v);
+        if (!(n > 0) || !Number.isFinite(n))
+          throw new ConfigError(`${flag} takes a positive number of ${flag === "--deadline" ? "minutes" : "seconds"}, got "${v}"`);
+        return n;
+      };
       const dir = await downloadModel(repo, {
         revision: opts.revision,
         maxBytes: opts.maxDownloadSize === undefined ? undefined : parseByteSize("--max-download-size", opts.maxDownloadSize),
-        stallMs: stall * 1000,
+        stallMs: positive("--stall-timeout", opts.stallTimeout) * 1000,
+        minBytesPerSec: parseByteSize("--min-rate", opts.minRate),
+        deadlineMs: positive("--deadline", opts.deadline) * 60_000,
         log: (s) => console.error(s),
       });
       console.log(dir);

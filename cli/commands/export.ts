@@ -16,6 +16,7 @@ interface ExportOptions {
   out: string;
   model?: string;
   maxRank?: string;
+  overwrite?: boolean;
   uniformRank?: boolean;
   outtype?: string;
   json?: boolean;
@@ -31,6 +32,7 @@ export function register(program: Command): void {
     .requiredOption("--out <dir>", "output folder")
     .option("--model <dir>", "the model folder the adapter was trained on (default: the adapter's base_model_name_or_path)")
     .option("--max-rank <k>", "keep the k leading singular directions of each update and report the relative error")
+    .option("--overwrite", "replace what --out already holds (a non-empty folder is refused otherwise)")
     .option("--uniform-rank", "lora: zero-pad every module to the largest rank, so llama.cpp's convert_lora_to_gguf.py reads it right too")
     .option("--outtype <type>", `gguf: ${GGUF_OUT_TYPES.join(", ")} for base.gguf and merged.gguf (the adapter is F32 with f32, else F16)`, "f16")
     .option("--json", "print the result as JSON")
@@ -50,7 +52,7 @@ export function register(program: Command): void {
           );
         return;
       }
-      const r = exportAsLora(adapter, o.out, { model: o.model, maxRank, uniformRank: o.uniformRank });
+      const r = exportAsLora(adapter, o.out, { model: o.model, maxRank, uniformRank: o.uniformRank, overwrite: o.overwrite });
       if (o.json) console.log(JSON.stringify(r));
       else {
         const worst = r.modules.reduce((m, x) => Math.max(m, x.relative_error ?? 0), 0);

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { baseDtypeOf } from "../options.ts";
 import { type ChatMessage, ConfigError, Generator, LmTokenizer, chatPrompt, generateText, loadTrainedModel, nodeRuntime } from "../../src/index.ts";
 
 const num = (flag: string, v: unknown, check: (n: number) => boolean, range: string): number | undefined => {
@@ -46,6 +47,7 @@ export function register(program: Command): void {
     .option("--stop <strings...>", "stop a row at any of these strings")
     .option("--no-cache", "recompute the whole sequence every step instead of reusing keys and values")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
+    .option("--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits")
     .option("--json", "one JSON object per prompt at the end: prompt, text")
     .action(async (opts: Record<string, unknown>) => {
       if ((opts.prompt === undefined) === (opts.messages === undefined))
@@ -61,7 +63,7 @@ export function register(program: Command): void {
         repetitionPenalty: num("--repetition-penalty", opts.repetitionPenalty, (n) => Number.isFinite(n) && n > 0, "a number > 0"),
         seed: int("--seed", opts.seed, 0),
       };
-      const tm = loadTrainedModel(String(opts.model), opts.adapter as string | undefined);
+      const tm = loadTrainedModel(String(opts.model), opts.adapter as string | undefined, { baseDtype: baseDtypeOf(opts) });
       const tok = new LmTokenizer(String(opts.model));
       const prompts = opts.messages !== undefined ? [chatPrompt(tok, readMessages(String(opts.messages)))] : (opts.prompt as string[]);
       const gen = await Generator.create(tm.model, tm.adapter, { runtime: nodeRuntime, threads: int("--threads", opts.threads, 1) });

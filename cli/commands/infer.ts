@@ -5,6 +5,7 @@
  * token classifier's logits are [B, T, labels], and --text prints a tag per token.
  */
 import type { Command } from "commander";
+import { baseDtypeOf } from "../options.ts";
 import {
   ConfigError,
   type HostTensor,
@@ -42,6 +43,7 @@ export function register(program: Command): void {
     .option("--max-length <n>", "text: truncate to N tokens (default: the tokenizer's limit)")
     .option("--top <k>", "labels shown per input", "5")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
+    .option("--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits")
     .option("--json", "one JSON object per input")
     .option("--allow-random-head", "print labels even when the classifier is missing from the model folder (it is then random)")
     .action(async (opts: Record<string, unknown>) => {
@@ -56,7 +58,7 @@ export function register(program: Command): void {
       if (opts.textPair !== undefined && opts.text === undefined) throw new ConfigError(`--text-pair needs --text`);
       const top = positiveInt("--top", opts.top)!;
       const threads = positiveInt("--threads", opts.threads);
-      const tm = loadTrainedModel(String(opts.model), opts.adapter as string | undefined);
+      const tm = loadTrainedModel(String(opts.model), opts.adapter as string | undefined, { baseDtype: baseDtypeOf(opts) });
       if (tm.randomHead) {
         const why = `${opts.model} has no classifier of the right shape, so it was initialised at random`;
         if (opts.inputs === undefined && !opts.allowRandomHead)

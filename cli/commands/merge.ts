@@ -4,6 +4,7 @@
  */
 import { type Command, Option } from "commander";
 import { mergeToFolder } from "../../src/index.ts";
+import { baseDtypeOf, runConfigBeside } from "../options.ts";
 
 export function register(program: Command): void {
   program
@@ -22,15 +23,38 @@ export function register(program: Command): void {
     .addOption(
       new Option("--quantize <kind>", "with --onnx, also write onnx/model_quantized.onnx with int8 weight matrices (transformers.js dtype q8)").choices(["q8"]),
     )
+    .option(
+      "--base-dtype <dtype>",
+      "f32 | int8 | int4: the base the adapter was trained on; a quantized one is dequantized before the update is added, and written in float32 (default: the run's, else f32)",
+    )
+    .option("--overwrite", "replace what --out already holds (a non-empty folder is refused otherwise)")
     .option("--json", "print the result as JSON")
-    .action(async (opts: { model: string; adapter?: string; out: string; onnx?: boolean; quantize?: "q8"; json?: boolean }) => {
-      const r = await mergeToFolder(opts.model, opts.adapter, opts.out, { onnx: Boolean(opts.onnx), quantize: opts.quantize });
-      if (opts.json) console.log(JSON.stringify(r));
-      else {
-        const what = r.mergedProjections ? `${r.mergedProjections} adapted projections folded in` : opts.adapter ? "trained weights applied" : "no adapter";
-        const labels = r.task === "causal-lm" ? "" : `; ${r.labels.length} labels: ${r.labels.join(", ")}`;
-        const q8 = r.quantizedMatrices ? `; ${r.quantizedMatrices} weight matrices int8 in the q8 model` : "";
-        console.log(`merged into ${r.dir} (${what}${labels}${q8}): ${r.files.join(", ")}`);
-      }
-    });
+    .action(
+      async (opts: {
+        model: string;
+        adapter?: string;
+        out: string;
+        onnx?: boolean;
+        quantize?: "q8";
+        baseDtype?: string;
+        overwrite?: boolean;
+        json?: boolean;
+      }) => {
+        const baseDtype = baseDtypeOf(opts, opts.adapter ? runConfigBeside(opts.adapter) : {});
+        const r = await mergeToFolder(opts.model, opts.adapter, opts.out, {
+          onnx: Boolean(opts.onnx),
+          quantize: opts.quantize,
+          baseDtype,
+          overwrite: opts.overwrite,
+        });
+        if (opts.json) console.log(JSON.stringify(r));
+        else {
+          const what = r.mergedProjections ? `${r.mergedProjections} adapted projections folded in` : opts.adapter ? "trained weights applied" : "no adapter";
+          const labels = r.task === "causal-lm" ? "" : `; ${r.labels.length} labels: ${r.labels.join(", ")}`;
+          const q8 = r.quantizedMatrices ? `; ${r.quantizedMatrices} weight matrices int8 in the q8 model` : "";
+          const base = r.baseDtype === "f32" ? "" : `; onto the ${r.baseDtype} base dequantized to float32, written as float32`;
+          console.log(`merged into ${r.dir} (${what}${base}${labels}${q8}): ${r.files.join(", ")}`);
+        }
+      },
+    );
 }

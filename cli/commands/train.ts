@@ -36,7 +36,16 @@ export function register(program: Command): void {
       const result = await runTraining(
         cfg,
         out,
-        { runtime: nodeRuntime, onEvent: (e) => ((training = true), rep.event(e)), shouldStop: () => stop, warn: (s) => rep.message(`warning: ${s}`) },
+        {
+          runtime: nodeRuntime,
+          onEvent: (e) => {
+            training = true;
+            rep.event(e);
+          },
+          shouldStop: () => stop,
+          warn: (s) => rep.message(`warning: ${s}`),
+          log: (s) => rep.message(s),
+        },
         resume ? "resume" : opts.overwrite ? "overwrite" : "new",
       );
       rep.stop();

@@ -11,6 +11,7 @@ import { FormatError, ShapeError } from "../errors.ts";
 import { toFloat32 } from "../io/dtype-convert.ts";
 import { type SafetensorsFile, float32Inputs, serializeSafetensors } from "../io/safetensors-bytes.ts";
 import type { WeightMap } from "../nn/params.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
 import { type AdapterSet, adapterParameterShapes } from "./adapter-set.ts";
 import { RE2JS } from "re2js";
 import { type AdapterConfig, type AdapterGroup, type AdapterOptions, planAdapter } from "./config.ts";
@@ -241,11 +242,18 @@ export function adapterFromFiles(
     else if (e.shape.join() !== want.join()) problems.push(`"${key}": expected shape [${want}], found [${e.shape}] (a head for another number of labels?)`);
     else head.set(name!, { shape: want, data: toFloat32(e, key) });
   }
+  // an adapter is refused whole, before anything merges, exports or shows it
+  for (const [key, t] of [...tensors, ...head]) {
+    const bad = describeNonFinite(t.data);
+    if (bad) problems.push(`"${key}" holds ${bad}`);
+  }
   if (problems.length) {
     throw new ShapeError(
       `${file} does not fit this model and ${config.construction} ranks ${groups.map((g) => `[${g.ranks}]`).join(" ")}:\n  ${problems.slice(0, 20).join("\n  ")}` +
         (problems.length > 20 ? `\n  … and ${problems.length - 20} more` : "") +
-        `\nCheck that the adapter was trained on this model with this configuration.`,
+        (problems.some((p) => p.includes("non-finite"))
+          ? "\nThe run diverged or the file is damaged: use another checkpoint (e.g. best/) or retrain."
+          : "\nCheck that the adapter was trained on this model with this configuration."),
     );
   }
   return { set: { config, groups, tensors }, head };

@@ -13,6 +13,9 @@ import type { HeadLayout } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 import { type TargetModules, selectSites } from "./targets.ts";
 
+/** Larger updates overflow float32 in merged weights (a scaling of 1e308 makes every merged weight Inf). */
+export const MAX_SCALING = 1e4;
+
 export type InitMethod = "orthogonal" | "normal" | "kaiming_uniform";
 
 /** A validated adapter configuration: what `adapter_config.json` holds and `planAdapter` returns. */
@@ -129,7 +132,8 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   // PEFT's r: LoRA's scaling is alpha / r (rank_pattern modules keep that scaling, see format.ts)
   const r0 = typeof asked === "number" ? asked : asked[0];
   if (lora && o.loraAlpha !== undefined) scaling = o.useRslora ? o.loraAlpha / Math.sqrt(r0) : o.loraAlpha / r0;
-  if (!Number.isFinite(scaling)) throw new ConfigError(`scaling must be a finite number, got ${scaling}`);
+  if (!(Math.abs(scaling) <= MAX_SCALING))
+    throw new ConfigError(`scaling must be a number in [-${MAX_SCALING}, ${MAX_SCALING}], got ${scaling}; PEFT's alpha / r is rarely above 100`);
   const config: AdapterConfig = {
     construction,
     ranks: typeof asked === "number" ? rankNames.map(() => asked) : [...asked],

@@ -9,14 +9,15 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, FormatError } from "../errors.ts";
 import { float32Inputs, writeFileAtomic, writeSafetensors } from "../io/safetensors.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { type Dense, matmul, scale, transpose2d } from "../tensor/dense.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
 import { leftSingularVectors, qr, singularValues } from "../tensor/linalg.ts";
 import { type AdapterSet, groupState, loraKeys } from "./adapter-set.ts";
 import { CONSTRUCTION_SPECS, tensorIndex } from "./constructions.ts";
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext } from "./format.ts";
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext, recordedBase } from "./format.ts";
 import { meanOverQueryHeads, sliceFactorsR } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
@@ -71,8 +72,14 @@ export function loraModules(set: AdapterSet, maxRank?: number): LoraModule[] {
           const rv = view.kv ? meanOverQueryHeads(r, view.kv.heads, view.kv.dim) : r;
           [a, b] = view.transposed ? [rv, scale(uIn, s)] : [transpose2d(uIn), scale(transpose2d(rv), s)];
         }
-        if (maxRank !== undefined && maxRank < a.shape[0]) out.push({ site, ...truncate(b, a, maxRank) });
-        else out.push({ site, a, b, ...(maxRank !== undefined ? { relativeError: 0 } : {}) });
+        const m =
+          maxRank !== undefined && maxRank < a.shape[0]
+            ? { site, ...truncate(b, a, maxRank) }
+            : { site, a, b, ...(maxRank !== undefined ? { relativeError: 0 } : {}) };
+        const bad = describeNonFinite(m.a.data) || describeNonFinite(m.b.data);
+        if (bad)
+          throw new FormatError(`exporting ${site.path} gives ${bad} (scaling ${s}); the adapter's values overflow float32, use another checkpoint or retrain`);
+        out.push(m);
       }),
     );
   }
@@ -148,7 +155,7 @@ export function loraConfigJson(modules: LoraModule[], ctx: ModelContext, head: W
     init_lora_weights: true,
     inference_mode: true,
     modules_to_save: headModules.length ? headModules : null,
-    base_model_name_or_path: ctx.baseModel ?? null,
+    base_model_name_or_path: recordedBase(ctx.baseModel) ?? null,
     task_type: ctx.taskType ?? null,
   };
 }

@@ -2,8 +2,8 @@
  * The adapter folder: `adapter_config.json` + `adapter_model.safetensors` (adapter-files.ts has
  * the format), written atomically and read back with every key and shape checked.
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { readJsonFile } from "../io/checkpoint.ts";
 import { readSafetensors, writeFileAtomic } from "../io/safetensors.ts";
 import type { WeightMap } from "../nn/params.ts";
@@ -12,10 +12,18 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext, adapterFiles, adapt
 
 export { ADAPTER_CONFIG, ADAPTER_WEIGHTS, HEAD_PREFIX, type ModelContext } from "./adapter-files.ts";
 
+/**
+ * The model folder as base_model_name_or_path records it: absolute when it is a folder here, so
+ * the adapter finds its model from any working directory (a Hub id stays as it is).
+ */
+export function recordedBase(model: string | undefined): string | undefined {
+  return model !== undefined && existsSync(join(model, "config.json")) ? resolve(model) : model;
+}
+
 /** Write the adapter (and the trained head, if any) atomically. */
 export function saveAdapter(dir: string, set: AdapterSet, ctx: ModelContext, head?: WeightMap): void {
   mkdirSync(dir, { recursive: true });
-  const files = adapterFiles(set, ctx, head);
+  const files = adapterFiles(set, { ...ctx, baseModel: recordedBase(ctx.baseModel) }, head);
   writeFileAtomic(join(dir, ADAPTER_WEIGHTS), files.weights);
   writeFileAtomic(join(dir, ADAPTER_CONFIG), files.config);
 }

@@ -88,7 +88,9 @@ export function planGroups(sites: LinearSite[], construction: Construction, gqa:
   const byShape = new Map<string, LinearSite[]>();
   for (const s of sites) {
     const key = `${s.inFeatures}x${groupOut(s, gqa, stacks)}`;
-    byShape.set(key, [...(byShape.get(key) ?? []), s]);
+    const group = byShape.get(key);
+    if (group) group.push(s);
+    else byShape.set(key, [s]);
   }
   const plans = [...byShape.values()].map((members) => planGroup(members, construction, gqa, stacks));
   if (spec.hasAtt && plans.every((p) => p.construction !== construction)) {
@@ -103,9 +105,17 @@ function planGroup(sites: LinearSite[], construction: Construction, gqa: GqaMode
   const names = [...new Set(sites.map((s) => s.name))];
   const layers = [...new Set(sites.map((s) => s.layer))].sort((a, b) => a - b);
   const name = names.join("+");
+  // sites by projection and block, so the grid costs linear time in the layer count
+  const at = new Map<string, LinearSite[]>();
+  for (const s of sites) {
+    const k = `${s.name}\0${s.layer}`;
+    const list = at.get(k);
+    if (list) list.push(s);
+    else at.set(k, [s]);
+  }
   const grid = names.map((n) =>
     layers.map((l) => {
-      const hits = sites.filter((s) => s.name === n && s.layer === l);
+      const hits = at.get(`${n}\0${l}`) ?? [];
       if (hits.length !== 1) {
         throw new ShapeError(
           `shape group ${name}: projection "${n}" must have exactly one selected linear layer in block ${l}, found ${hits.length} (${hits.map((h) => h.path).join(", ") || "none"}); select the same projections in every block (target_modules, layers_to_transform)`,

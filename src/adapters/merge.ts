@@ -4,7 +4,9 @@
  * query-head groups, attention outputs transposed), computed on the CPU through the sliced path
  * (never the full tensor). Unmerge subtracts the same ΔW, restoring W up to float rounding.
  */
+import { FormatError } from "../errors.ts";
 import type { WeightMap } from "../nn/params.ts";
+import { describeNonFinite } from "../tensor/finite.ts";
 import { type AdapterSet, groupState } from "./adapter-set.ts";
 import { siteDeltaWeight } from "./reference.ts";
 
@@ -19,6 +21,11 @@ function fold(weights: WeightMap, set: AdapterSet, sign: 1 | -1): WeightMap {
         const delta = siteDeltaWeight(state, group.members[p], p, l).data; // [out, in]
         const data = new Float32Array(w.data.length);
         for (let i = 0; i < data.length; i++) data[i] = w.data[i] + sign * delta[i];
+        const bad = describeNonFinite(data);
+        if (bad)
+          throw new FormatError(
+            `folding the adapter into ${key} gives ${bad} (scaling ${set.config.scaling}); the adapter's values overflow float32, use another checkpoint or retrain`,
+          );
         out.set(key, { shape: w.shape, data });
       }),
     );

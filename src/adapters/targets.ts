@@ -90,8 +90,13 @@ export function parseTargetModules(text: string): TargetModules {
   const t = text.trim();
   if (t === ALL_LINEAR) return ALL_LINEAR;
   if (t.length > 2 && t.startsWith("/") && t.endsWith("/")) return t.slice(1, -1);
-  return t
+  const names = t
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  if (!names.length)
+    throw new ConfigError(
+      `--target-modules ${JSON.stringify(text)} names no layer; give names (e.g. query,value), all-linear or /regex/, or drop the flag for the default q, k, v`,
+    );
+  return names;
 }

@@ -100,6 +100,11 @@ export const vjpRules: { [O in Op]: VjpRule<O> } = {
   [Op.Tanh]: ({ outputs: [z] }, [g]) => [b.mul(g!, b.sub(1, b.mul(z, z)))],
   [Op.Cast]: ({ inputs: [x] }, [g]) => [b.cast(g!, x.dtype)],
   [Op.MatMul]: matmulVjp,
+  // Ŵ is frozen: dx = g · Ŵ (or g · Ŵᵀ), the same codes read the other way, never a kept float copy
+  [Op.QuantMatMul]: ({ inputs: [, codes, scales], params }, [g], needs) => {
+    if (needs[1] || needs[2]) UnsupportedOpError.raise("QuantMatMul: the quantized weight is frozen; it has no gradient");
+    return [b.quantMatmul(g!, codes, scales, { ...params, transB: !params.transB }), undefined, undefined];
+  },
   [Op.Einsum]: einsumVjp,
   // dx = y ⊙ (g − Σ g⊙y)
   [Op.Softmax]: ({ outputs: [y], params: { axis } }, [g]) => [b.mul(y, b.sub(g!, b.reduceSum(b.mul(g!, y), [axis], true)))],

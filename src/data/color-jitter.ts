@@ -109,8 +109,8 @@ function shiftHue(rgb: Float32Array, shift: number): void {
     const r = rgb[p];
     const g = rgb[p + 1];
     const b = rgb[p + 2];
-    const max = r > g ? (r > b ? r : b) : g > b ? g : b;
-    const min = r < g ? (r < b ? r : b) : g < b ? g : b;
+    const max = r > g ? Math.max(r, b) : Math.max(g, b);
+    const min = r < g ? Math.min(r, b) : Math.min(g, b);
     const chroma = max - min;
     if (chroma === 0) continue; // grey pixels have no hue to rotate
     let h6: number; // hue in sextants, [0, 6)
@@ -126,10 +126,10 @@ function shiftHue(rgb: Float32Array, shift: number): void {
 }
 
 function hueRamp(k: number): number {
-  const m = k < 4 - k ? k : 4 - k;
-  return m < 0 ? 0 : m > 1 ? 1 : m;
+  const m = Math.min(k, 4 - k);
+  return m < 0 ? 0 : Math.min(m, 1);
 }
 
 function clamp01(x: number): number {
-  return x < 0 ? 0 : x > 1 ? 1 : x;
+  return x < 0 ? 0 : Math.min(x, 1);
 }

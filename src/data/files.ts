@@ -1,6 +1,36 @@
 /** File-system reads that fail with a DataError naming the path, shared by the loaders. */
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readSync, readdirSync, readFileSync } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
 import { DataError } from "../errors.ts";
+
+const CHUNK = 1 << 20;
+
+/**
+ * The lines of a text file (without their "\n" or "\r\n"), read a megabyte at a time: a JSONL
+ * file of any size streams, where one string of it would pass V8's 512 MiB string limit.
+ */
+export function* readLines(file: string): Generator<string> {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (e) {
+    throw new DataError(`Dataset file ${file} cannot be read (${(e as Error).message}). Check the path.`);
+  }
+  try {
+    const buf = Buffer.alloc(CHUNK);
+    const decoder = new StringDecoder("utf8");
+    let rest = "";
+    for (let n: number; (n = readSync(fd, buf, 0, CHUNK, null)) > 0; ) {
+      const lines = (rest + decoder.write(buf.subarray(0, n))).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) yield line.endsWith("\r") ? line.slice(0, -1) : line;
+    }
+    rest += decoder.end();
+    if (rest) yield rest.endsWith("\r") ? rest.slice(0, -1) : rest;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export function readText(file: string): string {
   return readBytes(file).toString("utf8");

@@ -6,10 +6,10 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
-import { Template } from "@huggingface/jinja";
 import { ConfigError, DataError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
-import { readDir, readText } from "./files.ts";
+import { ChatTemplate, ChatTemplateError } from "./chat-template.ts";
+import { readDir, readLines, readText } from "./files.ts";
 import { TextTokenizer } from "./tokenize.ts";
 
 /** One turn of a conversation, as chat templates take it. */
@@ -31,30 +31,30 @@ const IGNORE = -100;
 /** JSONL records; a line without one of the three shapes names the file, the line and the keys it needs. */
 export function readLmJsonl(path: string): LmRecord[] {
   const out: LmRecord[] = [];
-  readText(path)
-    .split("\n")
-    .forEach((line, i) => {
-      if (!line.trim()) return;
-      const where = `${path}:${i + 1}`;
-      let v: unknown;
-      try {
-        v = JSON.parse(line);
-      } catch (e) {
-        throw new DataError(`${where}: not valid JSON (${(e as Error).message}); each line must be one JSON object`);
-      }
-      const o = (typeof v === "object" && v !== null && !Array.isArray(v) ? v : {}) as Record<string, unknown>;
-      const fix = `each line needs "text", or "prompt" and "completion", or "messages" (a list of {role, content})`;
-      if (typeof o.text === "string") out.push({ kind: "text", text: o.text });
-      else if (typeof o.prompt === "string" && typeof o.completion === "string") out.push({ kind: "completion", prompt: o.prompt, completion: o.completion });
-      else if (Array.isArray(o.messages)) {
-        const bad = o.messages.findIndex((m) => typeof m?.role !== "string" || typeof m?.content !== "string");
-        if (bad >= 0) throw new DataError(`${where}: messages[${bad}] must be {"role": string, "content": string}`);
-        out.push({ kind: "chat", messages: o.messages as ChatMessage[] });
-      } else {
-        const keys = Object.keys(o);
-        throw new DataError(`${where}: found ${keys.length ? `keys ${keys.map((k) => `"${k}"`).join(", ")}` : "no keys"}; ${fix}`);
-      }
-    });
+  let i = 0;
+  for (const line of readLines(path)) {
+    i++;
+    if (!line.trim()) continue;
+    const where = `${path}:${i}`;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (e) {
+      throw new DataError(`${where}: not valid JSON (${(e as Error).message}); each line must be one JSON object`);
+    }
+    const o = (typeof v === "object" && v !== null && !Array.isArray(v) ? v : {}) as Record<string, unknown>;
+    const fix = `each line needs "text", or "prompt" and "completion", or "messages" (a list of {role, content})`;
+    if (typeof o.text === "string") out.push({ kind: "text", text: o.text });
+    else if (typeof o.prompt === "string" && typeof o.completion === "string") out.push({ kind: "completion", prompt: o.prompt, completion: o.completion });
+    else if (Array.isArray(o.messages)) {
+      const bad = o.messages.findIndex((m) => typeof m?.role !== "string" || typeof m?.content !== "string");
+      if (bad >= 0) throw new DataError(`${where}: messages[${bad}] must be {"role": string, "content": string}`);
+      out.push({ kind: "chat", messages: o.messages as ChatMessage[] });
+    } else {
+      const keys = Object.keys(o);
+      throw new DataError(`${where}: found ${keys.length ? `keys ${keys.map((k) => `"${k}"`).join(", ")}` : "no keys"}; ${fix}`);
+    }
+  }
   if (!out.length) throw new DataError(`${path} holds no records; write one JSON object a line with "text", "prompt" and "completion", or "messages"`);
   return out;
 }
@@ -78,6 +78,7 @@ export function readLmData(path: string): { records?: LmRecord[]; texts?: string
 /** The tokenizer and the special tokens chat templates read, from a model folder. */
 export class LmTokenizer {
   readonly #config: Record<string, unknown>;
+  #template?: ChatTemplate;
   readonly tok: TextTokenizer;
   readonly eosId: number | null;
 
@@ -101,15 +102,15 @@ export class LmTokenizer {
     return this.tok.encode(text, undefined, { truncation: false, addSpecialTokens: special }).ids;
   }
 
-  /** The chat template rendered (@huggingface/jinja), with the special tokens templates expect. */
+  /** The chat template rendered (@huggingface/jinja, under the sandbox's limits), with the special tokens templates expect. */
   renderChat(messages: ChatMessage[], addGenerationPrompt: boolean): string {
     const source = this.#config.chat_template;
+    const where = join(this.dir, "tokenizer_config.json");
     if (typeof source !== "string") {
-      throw new ConfigError(
-        `${join(this.dir, "tokenizer_config.json")} has no "chat_template", so "messages" data cannot be rendered; add a chat_template or use "prompt"/"completion" records`,
-      );
+      throw new ConfigError(`${where} has no "chat_template", so "messages" data cannot be rendered; add a chat_template or use "prompt"/"completion" records`);
     }
-    return new Template(source).render({
+    this.#template ??= new ChatTemplate(source, where);
+    return this.#template.render({
       messages,
       add_generation_prompt: addGenerationPrompt,
       bos_token: this.#token("bos_token") ?? "",
@@ -133,6 +134,8 @@ export function tokenizeRecord(t: LmTokenizer, r: LmRecord): LmExample {
   }
   // assistant turn i spans the tokens between the render of turns < i with the generation prompt and the render of turns ≤ i
   const ids = t.encode(t.renderChat(r.messages, false));
+  if (!ids.length)
+    throw new ChatTemplateError(`the chat_template of ${t.dir} renders nothing for these ${r.messages.length} messages; check that it loops over "messages"`);
   const labels = ids.map(() => IGNORE);
   r.messages.forEach((m, i) => {
     if (m.role !== "assistant") return;
@@ -172,7 +175,19 @@ export function buildLmExamples(t: LmTokenizer, data: { records?: LmRecord[]; te
   }
   let truncated = 0;
   const examples = data.records!.map((r, i) => {
-    const e = tokenizeRecord(t, r);
+    const where = `${source}: record ${i + 1}`;
+    let e: LmExample;
+    try {
+      e = tokenizeRecord(t, r);
+    } catch (err) {
+      if (err instanceof ChatTemplateError) throw new ChatTemplateError(`${where}: ${err.message}`);
+      throw err;
+    }
+    // the label at position 0 predicts nothing (labels shift by one), so a trained token must come after it
+    if (!e.labels.slice(1).some((l) => l !== IGNORE))
+      throw new DataError(
+        `${where} has no token to train on (${r.kind === "chat" ? "no assistant turn with content" : r.kind === "completion" ? "an empty completion" : "a single token"}); give it one or remove the record`,
+      );
     if (e.ids.length <= o.maxLength) return e;
     if (!o.truncation) {
       throw new DataError(
@@ -180,7 +195,10 @@ export function buildLmExamples(t: LmTokenizer, data: { records?: LmRecord[]; te
       );
     }
     truncated++;
-    return { ids: e.ids.slice(0, o.maxLength), labels: e.labels.slice(0, o.maxLength) };
+    const cut = { ids: e.ids.slice(0, o.maxLength), labels: e.labels.slice(0, o.maxLength) };
+    if (!cut.labels.slice(1).some((l) => l !== IGNORE))
+      throw new DataError(`${where}: its trained tokens all lie past --max-length ${o.maxLength}; raise --max-length or shorten the record's prompt`);
+    return cut;
   });
   return { examples: o.packing ? pack(examples, o.maxLength) : examples, truncated };
 }

@@ -9,7 +9,7 @@ import { extname, join } from "node:path";
 import { ConfigError, DataError, FormatError } from "../errors.ts";
 import { parseCsv } from "./csv.ts";
 import { checkDataset } from "./dataset-checks.ts";
-import { readText } from "./files.ts";
+import { readLines, readText } from "./files.ts";
 import type { Split, TextDataset, TextItem } from "./types.ts";
 
 /** The GLUE tasks the text readers support. */
@@ -153,9 +153,8 @@ function readRows(file: string, opts: TableOptions): RawRow[] {
   if (format === undefined) {
     throw new ConfigError(`A text table must be .csv, .tsv or .jsonl; ${file} is not. Pass format explicitly.`);
   }
-  const text = readText(file);
-  if (format === "jsonl") return jsonlRows(text, file, opts);
-  return delimitedRows(text, file, opts, format === "tsv" ? "\t" : ",");
+  if (format === "jsonl") return jsonlRows(file, opts);
+  return delimitedRows(readText(file), file, opts, format === "tsv" ? "\t" : ",");
 }
 
 function delimitedRows(text: string, file: string, opts: TableOptions, delimiter: string): RawRow[] {
@@ -184,11 +183,13 @@ function delimitedRows(text: string, file: string, opts: TableOptions, delimiter
   });
 }
 
-function jsonlRows(text: string, file: string, opts: TableOptions): RawRow[] {
+function jsonlRows(file: string, opts: TableOptions): RawRow[] {
   const rows: RawRow[] = [];
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === "") return;
-    const where = `${file}:${i + 1}`;
+  let i = 0;
+  for (const line of readLines(file)) {
+    i++;
+    if (line.trim() === "") continue;
+    const where = `${file}:${i}`;
     let obj: unknown;
     try {
       obj = JSON.parse(line);
@@ -211,7 +212,7 @@ function jsonlRows(text: string, file: string, opts: TableOptions): RawRow[] {
     }
     const pair = opts.textPair === undefined ? {} : { textPair: str(opts.textPair) };
     rows.push({ text: str(opts.text), ...pair, label, where });
-  });
+  }
   return rows;
 }
 

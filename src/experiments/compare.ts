@@ -53,6 +53,9 @@ export interface CompareOptions extends ArmGrid {
   onEvent?: (run: string, e: TrainEvent) => void;
   /** Progress lines (default: the console). */
   log?: (s: string) => void;
+  /** Called once the runs are planned, with their count; then `onRunDone` with each run's result line (else `log` gets it). */
+  onPlan?: (runs: number) => void;
+  onRunDone?: (line: string) => void;
   /** Continue a run from the checkpoint left in its folder (a queue worker taking over a stalled run). */
   resume?: boolean;
   /** Polled between steps: true checkpoints the run and throws RunInterruptedError. */
@@ -135,10 +138,8 @@ async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: 
   return { ranks, groupRanks: { [groups[0].name]: ranks } };
 }
 
-/** One arm × budget × seed (reused when its summary exists); what a queue worker runs for a comparison. */
-export async function runOne(o: CompareOptions, job: CompareJob, backbone: number): Promise<RunSummary> {
-  const { arm, budget, seed } = job;
-  const dir = runDir(o.outDir, arm.name, budget?.label ?? "", seed);
+/** A run's folder, training settings and what identifies it in its summary (a finished run is reused only with the same). */
+function runSetup(o: CompareOptions, { arm, budget, seed }: CompareJob) {
   const config: TrainConfig = { ...o.config, seed, lr: arm.method === "full" ? o.fullLr : o.config.lr, coreLrScale: arm.coreLrScale };
   const settings = {
     arm,
@@ -146,14 +147,28 @@ export async function runOne(o: CompareOptions, job: CompareJob, backbone: numbe
     config: { ...config, threads: undefined },
     rankSlack: o.rankSlack,
   };
+  return { dir: runDir(o.outDir, arm.name, budget?.label ?? "", seed), config, settings };
+}
+
+/** The finished run in the job's folder, if any; one made with other settings is an error. */
+export function finishedRun(o: CompareOptions, job: CompareJob): RunSummary | undefined {
+  const { dir, settings } = runSetup(o, job);
   const summaryPath = join(dir, "summary.json");
-  if (existsSync(summaryPath)) {
-    const saved = JSON.parse(readFileSync(summaryPath, "utf8")) as RunSummary & { settings?: unknown };
-    if (JSON.stringify(saved.settings) !== JSON.stringify(settings)) {
-      throw new ConfigError(`${dir} holds a finished run made with other settings; compare into a new --out (or delete that folder)`);
-    }
-    return saved;
+  if (!existsSync(summaryPath)) return undefined;
+  const saved = JSON.parse(readFileSync(summaryPath, "utf8")) as RunSummary & { settings?: unknown };
+  if (JSON.stringify(saved.settings) !== JSON.stringify(settings)) {
+    throw new ConfigError(`${dir} holds a finished run made with other settings; compare into a new --out (or delete that folder)`);
   }
+  return saved;
+}
+
+/** One arm × budget × seed (reused when its summary exists); what a queue worker runs for a comparison. */
+export async function runOne(o: CompareOptions, job: CompareJob, backbone: number): Promise<RunSummary> {
+  const { arm, budget, seed } = job;
+  const { dir, config, settings } = runSetup(o, job);
+  const summaryPath = join(dir, "summary.json");
+  const finished = finishedRun(o, job);
+  if (finished) return finished;
   const model = await o.loadModel(seed);
   let adapter: AdapterSet | undefined;
   let ranks: number[] | null = null;
@@ -224,12 +239,17 @@ export async function planCompare(o: CompareOptions): Promise<ComparePlan> {
 /** Run (or reuse) every arm × budget × seed, then write results.json, results.md and the plot. */
 export async function compare(o: CompareOptions): Promise<CompareResult> {
   const plan = await planCompare(o);
+  // every finished run is checked before the first one trains: a folder of another comparison fails now, not an hour in
+  const reused = new Set(plan.jobs.filter((job) => finishedRun(o, job)));
+  o.onPlan?.(plan.jobs.length);
+  if (reused.size) o.log?.(`${reused.size} of ${plan.jobs.length} runs are finished in ${o.outDir} and reused`);
   mkdirSync(o.outDir, { recursive: true });
   const runs: RunSummary[] = [];
   for (const job of plan.jobs) {
     const s = await runOne(o, job, plan.backbone);
     const show = (v: number) => (isFractionMetric(o.config.metric) ? (100 * v).toFixed(2) : v.toFixed(4));
-    o.log?.(`${s.arm}${s.budget ? ` @ ${s.budget}` : ""} seed ${s.seed}: test ${o.config.metric} ${show(s.selected)} (best test ${show(s.bestTest)})`);
+    const line = `${s.arm}${s.budget ? ` @ ${s.budget}` : ""} seed ${s.seed}: test ${o.config.metric} ${show(s.selected)} (best test ${show(s.bestTest)})${reused.has(job) ? ", reused" : ""}`;
+    (o.onRunDone ?? o.log)?.(line);
     runs.push(s);
   }
   return writeResults(

@@ -5,6 +5,7 @@ import { type LoraModule, loraModules, loraReaders, padToUniformRank, saveLoraFo
 import { ADAPTER_CONFIG } from "../adapters/format.ts";
 import { ConfigError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
+import { takeOutFolder } from "../io/out-folder.ts";
 import { loadAdapterForConfig } from "../pipeline/adapter-for-config.ts";
 import { LABELS_FILE } from "../train/artifacts.ts";
 
@@ -47,11 +48,16 @@ export function exportBaseModel(adapterDir: string, outDir: string, model?: stri
  * `uniformRank`, every module zero-padded to the largest rank so that every reader (llama.cpp's
  * converter too) applies the same update.
  */
-export function exportAsLora(adapterDir: string, outDir: string, o: { model?: string; maxRank?: number; uniformRank?: boolean } = {}): ExportResult {
+export function exportAsLora(
+  adapterDir: string,
+  outDir: string,
+  o: { model?: string; maxRank?: number; uniformRank?: boolean; overwrite?: boolean } = {},
+): ExportResult {
   const model = exportBaseModel(adapterDir, outDir, o.model);
   const { set, head, ctx } = loadAdapterForConfig(adapterDir, model);
   const exact = loraModules(set, o.maxRank);
   const modules = o.uniformRank ? padToUniformRank(exact) : exact;
+  takeOutFolder(outDir, o.overwrite);
   saveLoraFolder(outDir, modules, ctx, head);
   // a run's class names travel with its head
   if (existsSync(join(adapterDir, LABELS_FILE))) copyFileSync(join(adapterDir, LABELS_FILE), join(outDir, LABELS_FILE));

@@ -4,6 +4,7 @@
  * its class names; inputs by their HuggingFace names from a safetensors file, image files or text;
  * one forward pass; logits and the last hidden state back as F32, and labelled probabilities.
  */
+import { type BaseDType, withBaseDType } from "../models/quantize-base.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import { looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
@@ -120,7 +121,13 @@ function trainedTask(dir: string, kind: "adapter" | "head" | "model", modelDir: 
 }
 
 /** Load `modelDir` with what a run saved in `adapterDir` (optional) applied. */
-export function loadTrainedModel(modelSpec: string, adapterDir?: string, opts: { seed?: number } = {}): TrainedModel {
+/** With `baseDtype` int8 / int4 the frozen linear weights are held quantized (quantize-base.ts). */
+export function loadTrainedModel(modelSpec: string, adapterDir?: string, opts: { seed?: number; baseDtype?: BaseDType } = {}): TrainedModel {
+  const tm = loadTrainedFloat(modelSpec, adapterDir, opts);
+  return { ...tm, model: withBaseDType(tm.model, opts.baseDtype ?? "f32") };
+}
+
+function loadTrainedFloat(modelSpec: string, adapterDir: string | undefined, opts: { seed?: number }): TrainedModel {
   const modelDir = resolveModelFromCache(modelSpec);
   if (!looksLikeRepoId(modelDir) && !existsSync(join(modelDir, "config.json"))) {
     throw new ConfigError(`--model ${modelDir} is not a HuggingFace model folder (no config.json)`);

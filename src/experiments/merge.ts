@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { mergeAdapter } from "../adapters/merge.ts";
 import { ConfigError, internal } from "../errors.ts";
-import { writeFileAtomic } from "../io/safetensors.ts";
+import { takeOutFolder } from "../io/out-folder.ts";
 import { buildModelGraph } from "../pipeline/build.ts";
 import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { LoadedModel } from "../models/load.ts";
@@ -25,6 +25,7 @@ import { type GraphProto, type ModelProto, ONNX_INLINE_LIMIT, graphOf, inlineWei
 import { type NodeProto, int64Tensor, node, onnx } from "../onnx/proto.ts";
 import { type Quantization, quantizeDynamicInt8 } from "../onnx/quantize.ts";
 import { saveModelFolder } from "../train/artifacts.ts";
+import { type BaseDType, floatWeights } from "../models/quantize-base.ts";
 import { loadTrainedModel } from "./infer.ts";
 import { taskOf } from "../tasks/index.ts";
 
@@ -54,6 +55,13 @@ export const ONNX_DATA_FILE = "model.onnx_data";
 export interface MergeOptions extends OnnxExportOptions {
   /** Also write onnx/model.onnx (and with `quantize`, onnx/model_quantized.onnx). */
   onnx?: boolean;
+  /** Replace what `outDir` holds (a non-empty folder is refused otherwise). */
+  overwrite?: boolean;
+  /**
+   * The base the adapter was trained on: with int8 / int4 the update is added to the dequantized
+   * weights it was trained against, and the folder holds them in float32.
+   */
+  baseDtype?: BaseDType;
 }
 
 /** What merging wrote: the folder and its files. */
@@ -67,11 +75,14 @@ export interface MergeResult {
   mergedProjections: number;
   /** Weight matrices stored as int8 in onnx/model_quantized.onnx (with quantize). */
   quantizedMatrices?: number;
+  /** The base merged onto; int8 / int4 were dequantized to float32 first. */
+  baseDtype: BaseDType;
 }
 
-/** The model's weights with the adapter's update folded in. */
+/** The model's weights, a quantized base's dequantized, with the adapter's update folded in. */
 export function mergedWeights(model: LoadedModel, adapter?: AdapterSet): WeightMap {
-  return adapter ? mergeAdapter(model.weights, adapter) : model.weights;
+  const weights = floatWeights(model);
+  return adapter ? mergeAdapter(weights, adapter) : weights;
 }
 
 /** `tenslora merge`: a standard HF folder (and model.onnx) in `outDir` from a model and what a run saved. */
@@ -81,9 +92,11 @@ export async function mergeToFolder(modelDir: string, adapterDir: string | undef
   }
   if (adapterDir && existsSync(outDir) && resolve(outDir) === resolve(adapterDir))
     throw new ConfigError(`--out ${outDir} is the adapter folder; write the merged model to a new folder`);
-  const tm = loadTrainedModel(modelDir, adapterDir);
+  const baseDtype = opts.baseDtype ?? "f32";
+  const tm = loadTrainedModel(modelDir, adapterDir, { baseDtype });
   const weights = mergedWeights(tm.model, tm.adapter);
   if (opts.quantize && !opts.onnx) throw new ConfigError(`--quantize ${opts.quantize} quantizes the ONNX export; add --onnx`);
+  takeOutFolder(outDir, opts.overwrite);
   mkdirSync(outDir, { recursive: true });
   const files = ["config.json", "model.safetensors"];
   for (const f of PROCESSOR_FILES) {
@@ -95,7 +108,7 @@ export async function mergeToFolder(modelDir: string, adapterDir: string | undef
   const config = { ...tm.model.rawConfig };
   let quantizedMatrices: number | undefined;
   if (opts.onnx) {
-    const ex = exportOnnx({ ...tm.model, weights }, outDir, opts);
+    const ex = exportOnnx({ ...tm.model, weights, quantized: undefined, baseDtype: undefined }, outDir, opts);
     files.push(...ex.files);
     config["transformers.js_config"] = ex.transformersJsConfig;
     quantizedMatrices = ex.quantizedMatrices;
@@ -103,7 +116,7 @@ export async function mergeToFolder(modelDir: string, adapterDir: string | undef
   // config.json last: the folder looks like a model only once everything it points at is written
   saveModelFolder(outDir, config, weights);
   const mergedProjections = tm.adapter ? tm.adapter.groups.reduce((n, g) => n + g.grid.flat().length, 0) : 0;
-  return { dir: outDir, files, task: tm.model.family.task, labels: tm.labels, mergedProjections, quantizedMatrices };
+  return { dir: outDir, files, task: tm.model.family.task, labels: tm.labels, mergedProjections, quantizedMatrices, baseDtype };
 }
 
 // ---------------------------------------------------------------------------------------------

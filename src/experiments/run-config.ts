@@ -64,6 +64,8 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
   checkpointActivations: boolean;
   /** Causal LM: logits and loss this many positions at a time; 0 = whole; -1 = chunked when the logits are large. */
   lossChunk: number;
+  /** How the frozen linear weights are held: f32, or int8 / int4 block-wise (decoders; src/models/quantize-base.ts). */
+  baseDtype: string;
 }
 
 /** The settings of a run when neither the command line nor a config file gives them. */
@@ -111,6 +113,7 @@ export const DEFAULTS: RunConfig = {
   coreLrScale: 1,
   checkpointActivations: false,
   lossChunk: -1,
+  baseDtype: "f32",
 };
 
 /** The embedded benchmark's schedule: ~80 steps of few-shot data need a larger rate than the paper's. */

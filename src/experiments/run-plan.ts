@@ -4,10 +4,11 @@
  * browser studio, so both build the same adapter from the same settings.
  */
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
+import { parseBaseDType } from "../models/quantize-base.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { parseFactorization } from "../adapters/factorizations/index.ts";
 import { groupRanksForBudget } from "../adapters/params.ts";
-import type { AdapterOptions } from "../adapters/config.ts";
+import { type AdapterOptions, MAX_SCALING } from "../adapters/config.ts";
 import { parsePreset, presetOptions } from "../adapters/presets/index.ts";
 import { parseTargetModules } from "../adapters/targets.ts";
 import { ConfigError } from "../errors.ts";
@@ -130,7 +131,13 @@ export function checkRunOptions(cfg: RunConfig): void {
   for (const k of ["epochs", "batchSize"] as const) {
     if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw bad(k === "batchSize" ? "batch-size" : k, "a positive integer", cfg[k]);
   }
-  if (!(cfg.lr > 0)) throw bad("lr", "positive", cfg.lr);
+  if (!(cfg.lr > 0 && cfg.lr <= 10)) throw bad("lr", "positive and at most 10", cfg.lr);
+  if (!(Math.abs(cfg.scaling) <= MAX_SCALING))
+    throw bad("scaling", `in [-${MAX_SCALING}, ${MAX_SCALING}] (larger updates overflow float32 when merged)`, cfg.scaling);
+  if (!(cfg.rankSlack >= 0 && cfg.rankSlack < 1)) throw bad("rank-slack", "a fraction in [0, 1)", cfg.rankSlack);
+  for (const k of ["budget", "isoLora"] as const) {
+    if (!(Number.isSafeInteger(cfg[k]) && cfg[k] >= 0)) throw bad(k === "isoLora" ? "iso-lora" : k, "a whole number ≥ 0", cfg[k]);
+  }
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) throw bad("dropout", "in [0, 1) (the probability of dropping a unit)", cfg.dropout);
   if (!(Number.isInteger(cfg.threads) && cfg.threads >= 0)) throw bad("threads", "an integer ≥ 1 (or 0 for all cores)", cfg.threads);
   if (!(Number.isInteger(cfg.maxLength) && cfg.maxLength >= 1)) throw bad("max-length", "a positive integer", cfg.maxLength);
@@ -138,6 +145,10 @@ export function checkRunOptions(cfg: RunConfig): void {
   if (!(cfg.minLr >= 0 && cfg.minLr <= cfg.lr)) throw bad("min-lr", `in [0, --lr ${cfg.lr}]`, cfg.minLr);
   if (!(cfg.warmup === -1 || (cfg.warmup >= 0 && cfg.warmup < 1))) throw bad("warmup", "a fraction in [0, 1)", cfg.warmup);
   if (!(cfg.maxGradNorm >= 0)) throw bad("max-grad-norm", "≥ 0 (0 = off)", cfg.maxGradNorm);
+  const base = parseBaseDType(cfg.baseDtype);
+  if (base !== "f32" && (cfg.construction === "full" || cfg.preset === "full")) {
+    throw new ConfigError(`--construction full trains the linear weights, which --base-dtype ${base} freezes in ${base}; use --base-dtype f32 or an adapter`);
+  }
   if (!(Number.isInteger(cfg.lossChunk) && cfg.lossChunk >= -1))
     throw bad("loss-chunk", "a whole number of positions (0 = whole, -1 = automatic)", cfg.lossChunk);
   if (!(Number.isInteger(cfg.numLabels) && (cfg.numLabels === 0 || cfg.numLabels >= 2)))

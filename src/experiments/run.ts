@@ -10,6 +10,7 @@ import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../pipeline/build.ts";
 import { modelContext } from "../pipeline/context.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
+import { checkQuantizable, parseBaseDType, withBaseDType } from "../models/quantize-base.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
@@ -48,23 +49,29 @@ export interface PreparedData {
 const LM_ABOUT =
   "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.";
 
-/** Open and preprocess a run's dataset for its model; problems in the data are reported through `warn`. */
-export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: string) => void = console.warn): Promise<PreparedData> {
+/** Open and preprocess a run's dataset for its model: problems in the data go to `warn`, the progress of preparing (the embedded model's pretraining) to `log`. */
+export async function prepareData(
+  cfg: RunConfig,
+  runtime: Runtime,
+  warn: (s: string) => void = console.warn,
+  log: (s: string) => void = warn,
+): Promise<PreparedData> {
   if (cfg.dataset && (cfg.model || cfg.task !== "text-classification"))
     throw new ConfigError(`--dataset picks the embedded text-classification benchmark's data; with --model pass --data, else add --task text-classification`);
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
     if (cfg.task === "causal-lm") {
-      const model = await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log: warn });
+      const model = withBaseDType(await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log }), parseBaseDType(cfg.baseDtype));
       return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, about: LM_ABOUT, skipped: [] };
     }
     if (cfg.task === "text-classification") {
-      const text = await embeddedTextData(parseTextBenchmark(cfg.dataset), cfg.seed, { runtime, threads: cfg.threads || undefined, log: warn });
+      const text = await embeddedTextData(parseTextBenchmark(cfg.dataset), cfg.seed, { runtime, threads: cfg.threads || undefined, log });
       return { data: text.data, loadModel: text.loadModel, embedded: true, skipped: [], truncated: text.truncated, about: text.about };
     }
     if (cfg.task && cfg.task !== "image-classification")
       throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification, text-classification and causal-lm)`);
+    checkQuantizable({ task: "image-classification", modelType: "vit" }, parseBaseDType(cfg.baseDtype));
     return {
       data: embeddedTransferData(100, 200, cfg.seed),
       loadModel: (seed) => loadEmbedded({ runtime, seed, threads: cfg.threads || undefined }),
@@ -79,10 +86,12 @@ export async function prepareData(cfg: RunConfig, runtime: Runtime, warn: (s: st
   const { family, raw } = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
   if (family.task === "causal-lm") {
     if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
-    const model = loadModel(cfg.model);
+    // quantized at once: the float32 weights are not kept for the run
+    const model = withBaseDType(loadModel(cfg.model), parseBaseDType(cfg.baseDtype));
     const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
     return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
   }
+  checkQuantizable(family, parseBaseDType(cfg.baseDtype));
   if (cfg.dataFormat && !(DATA_FORMATS as readonly string[]).includes(cfg.dataFormat)) {
     throw new ConfigError(`unknown --data-format "${cfg.dataFormat}"; valid: ${DATA_FORMATS.join(", ")}`);
   }
@@ -152,7 +161,8 @@ function checkHeadFits(numLabels: number, hidden: unknown): void {
 /** Parameters of the backbone (every weight but the head): the denominator of "% of backbone". */
 export function backboneParams(model: LoadedModel): number {
   const head = new Set(model.family.headParameters(model.config));
-  return [...model.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, 0);
+  const quantized = [...(model.quantized?.values() ?? [])].reduce((a, q) => a + q.rows * q.cols, 0);
+  return [...model.weights].filter(([k]) => !head.has(k)).reduce((a, [, t]) => a + t.data.length, quantized);
 }
 
 /**
@@ -179,6 +189,8 @@ export interface RunHooks {
   onEvent?: (e: TrainEvent) => void;
   shouldStop?: () => boolean;
   warn?: (s: string) => void;
+  /** Progress that is not a warning (the embedded model's pretraining). */
+  log?: (s: string) => void;
 }
 
 /**
@@ -190,18 +202,31 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
   const resume = mode === true || mode === "resume";
   // everything that can be checked without the folder is checked before it is taken, the flags first
   checkRunOptions(cfg);
-  const prepared = await prepareData(cfg, hooks.runtime, hooks.warn);
+  const prepared = await prepareData(cfg, hooks.runtime, hooks.warn, hooks.log ?? hooks.warn);
   const model = await prepared.loadModel(cfg.seed);
   const { adapter, trainable, warnings } = adapterFor(model, cfg);
   const tc = trainConfig(cfg, model.family.task);
   const { imageSize = 0, patchSize = 1 } = model.config as { imageSize?: number; patchSize?: number };
   checkBatchFits(model, prepared.data.seqLen ?? (imageSize / patchSize) ** 2 + 1, tc.batchSize, cfg.checkpointActivations);
+  if (resume) checkResumedBase(outDir, cfg);
   const lock = openRunFolder(outDir, resume ? "resume" : mode === "overwrite" ? "overwrite" : "new");
   try {
     for (const w of warnings) hooks.warn?.(w);
     return await trainInto(cfg, outDir, hooks, resume, { prepared, model, adapter, trainable, tc });
   } finally {
     lock.release();
+  }
+}
+
+/** A run continues on the base it was trained on: its adapter state and optimiser moments belong to those weights. */
+function checkResumedBase(outDir: string, cfg: RunConfig): void {
+  const path = join(outDir, "config.json");
+  if (!existsSync(path)) return;
+  const saved = String((JSON.parse(readFileSync(path, "utf8")) as { baseDtype?: unknown }).baseDtype ?? "f32");
+  if (saved !== cfg.baseDtype) {
+    throw new ConfigError(
+      `--resume ${outDir}: the run was trained on a ${saved} base, not ${cfg.baseDtype}; resume with --base-dtype ${saved} or start a new --out`,
+    );
   }
 }
 
@@ -243,6 +268,7 @@ async function trainInto(
     adapterParams: adapter ? [...adapter.tensors.values()].reduce((a, t) => a + t.data.length, 0) : 0,
     trainableParams: result.trainableParams,
     backboneParams: backboneParams(model),
+    baseDtype: model.baseDtype ?? "f32",
     metric: tc.metric,
     best: result.best && { value: result.best.value, step: result.best.step, test: result.best.test },
     bestTest: result.bestTest,

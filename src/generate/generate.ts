@@ -92,6 +92,25 @@ export class Generator {
     const done = new Array<boolean>(B).fill(false);
     const useCache = opts.cache ?? true;
     let past: Record<string, HostTensor> | undefined;
+    // the cache lives in two buffers per layer and kind, sized for the whole generation: each step
+    // writes its present into the one the past is not read from, so ONNX Runtime writes the
+    // cache straight into them instead of allocating it and copying it out every step
+    const cacheCap = B * cfg.numKeyValueHeads * (longest + maxNew) * cfg.headDim;
+    const buffers = useCache ? [0, 1].map(() => new Map<string, Float32Array>()) : [];
+    const presentInto = (step: number, L: number): Record<string, HostTensor> => {
+      const into: Record<string, HostTensor> = {};
+      if (!useCache) return into;
+      const shape = [B, cfg.numKeyValueHeads, L, cfg.headDim];
+      for (let l = 0; l < cfg.numHiddenLayers; l++) {
+        for (const kv of ["key", "value"]) {
+          const name = `present.${l}.${kv}`;
+          const side = buffers[step % 2];
+          if (!side.has(name)) side.set(name, new Float32Array(cacheCap));
+          into[name] = { dtype: "float32", shape, data: side.get(name)!.subarray(0, B * cfg.numKeyValueHeads * L * cfg.headDim) };
+        }
+      }
+      return into;
+    };
     for (let step = 0; step < maxNew; step++) {
       const L = seqs[0].length;
       const fresh = !useCache || !past;
@@ -115,7 +134,7 @@ export class Generator {
             : past![`present.${l}.${kv}`];
         }
       }
-      const out = await this.#graph.run(feeds);
+      const out = await this.#graph.run(feeds, presentInto(step, L));
       past = out;
       const logits = out.logits.data as Float32Array;
       const V = cfg.vocabSize;

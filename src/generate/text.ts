@@ -2,14 +2,17 @@
  * Text in, text out: prompts (plain, or chat messages through the tokenizer's chat_template)
  * encoded with the model's tokenizer, continuations streamed as text as they are decoded. A row
  * stops at an end token, at a stop string (kept in the text, as HF's stop_strings keep it) or at
- * the token limit. Text is emitted only once it decodes to whole characters.
+ * the token limit. Text is emitted only once it decodes to whole characters. As transformers'
+ * `stop_strings`, a row ends at the token that completes a stop string and keeps that whole
+ * token: the text is never cut inside a token.
  */
+import { ChatTemplateError } from "../data/chat-template.ts";
 import type { ChatMessage, LmTokenizer } from "../data/lm-data.ts";
 import type { GenerateOptions, Generator } from "./generate.ts";
 
 /** Generation options for text prompts, with stop strings in place of a token predicate. */
 export interface TextGenerateOptions extends Omit<GenerateOptions, "isDone"> {
-  /** Strings that end a row (the row's text ends with the first one). */
+  /** Strings that end a row at the token completing the first of them (kept in the text). */
   stopStrings?: string[];
 }
 
@@ -21,7 +24,10 @@ export interface TextDelta {
 
 /** The prompt text for chat messages: the template with the assistant's generation prompt. */
 export function chatPrompt(tok: LmTokenizer, messages: ChatMessage[]): string {
-  return tok.renderChat(messages, true);
+  const prompt = tok.renderChat(messages, true);
+  if (!prompt)
+    throw new ChatTemplateError(`the chat_template of ${tok.dir} renders nothing for these ${messages.length} messages; check that it loops over "messages"`);
+  return prompt;
 }
 
 /** Generate from text prompts, yielding each prompt's new text as it is decoded. */
@@ -30,20 +36,15 @@ export async function* generateText(gen: Generator, tok: LmTokenizer, prompts: s
   const stops = opts.stopStrings ?? [];
   const texts = prompts.map(() => "");
   const emitted = prompts.map(() => 0);
-  /** The decoded continuation, cut after the first stop string; whether one was found. */
+  /** The decoded continuation, and whether it holds a stop string (its last token completed one: rows stop at the first). */
   const decode = (tokens: readonly number[]): [string, boolean] => {
     const text = tok.tok.decode([...tokens]);
-    let cut = -1;
-    for (const s of stops) {
-      const at = text.indexOf(s);
-      if (at >= 0 && (cut < 0 || at + s.length < cut)) cut = at + s.length;
-    }
-    return cut < 0 ? [text, false] : [text.slice(0, cut), true];
+    return [text, stops.some((s) => text.includes(s))];
   };
   const outs: number[][] = prompts.map(() => []);
   // an end token ends its row without being part of the text
   const eos = new Set(opts.eosTokenIds ?? gen.eosTokenIds);
-  const isDone = (row: number, tokens: readonly number[]) => stops.length > 0 && decode(tokens)[1];
+  const isDone = (_row: number, tokens: readonly number[]) => stops.length > 0 && decode(tokens)[1];
   for await (const step of gen.tokens(ids, { ...opts, isDone })) {
     for (let r = 0; r < step.length; r++) {
       const t = step[r];

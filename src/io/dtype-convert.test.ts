@@ -12,7 +12,7 @@ function entry(t: TensorInput): TensorEntry {
   return parseSafetensors(serializeSafetensors({ t }), "mem").tensors.get("t")!;
 }
 
-function bitsOf(x: number): number {
+function _bitsOf(x: number): number {
   return new Uint32Array(new Float32Array([x]).buffer)[0];
 }
 

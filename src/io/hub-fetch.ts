@@ -2,8 +2,10 @@
  * The `fetch` handed to `@huggingface/hub`, and used for the file transfers themselves. The
  * library follows redirects blindly and reads bodies without a stall timeout or a size cap; here
  * every redirect is checked (http(s) only, never https → http, at most 5, credentials dropped on
- * another origin), no byte may take longer than `stallMs` to arrive (headers included), a body
- * may not exceed `maxBytes`, and every failure is a one-line DownloadError.
+ * another origin), no byte may take longer than `stallMs` to arrive (headers included), each
+ * `stallMs` window must bring `minBytesPerSec` on average (a server dripping a byte a second never
+ * stalls), nothing may run past `deadline`, a body may not exceed `maxBytes`, and every failure
+ * is a one-line DownloadError.
  */
 import { DownloadError } from "./hub-cache.ts";
 
@@ -12,6 +14,10 @@ export interface GuardOptions {
   stallMs: number;
   /** Most body bytes one response may carry. */
   maxBytes?: number;
+  /** Least average rate over each `stallMs` window of a body. */
+  minBytesPerSec?: number;
+  /** Epoch milliseconds past which the transfer is aborted (a whole download's deadline). */
+  deadline?: number;
   /** Called with the number of body bytes read so far. */
   onBytes?: (n: number) => void;
 }
@@ -34,6 +40,19 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
     const headers = new Headers(init.headers);
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    const disarm = () => {
+      clearTimeout(timer);
+      clearTimeout(deadlineTimer);
+    };
+    if (o.deadline !== undefined) {
+      const late = new DownloadError(
+        `${hostOf(url)}: the download passed its deadline; run the same command again to resume, or allow more time with --deadline`,
+      );
+      if (Date.now() >= o.deadline) throw late;
+      deadlineTimer = setTimeout(() => ac.abort(late), o.deadline - Date.now());
+      deadlineTimer.unref();
+    }
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(
@@ -44,7 +63,7 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
       timer.unref();
     };
     const fail = (e: unknown, what: string): never => {
-      clearTimeout(timer);
+      disarm();
       if (ac.signal.aborted && ac.signal.reason instanceof DownloadError) throw ac.signal.reason;
       if (e instanceof DownloadError) throw e;
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
@@ -74,11 +93,14 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
     const body = res!.body;
     const declared = Number(res!.headers.get("content-length") ?? Number.NaN);
     if (o.maxBytes !== undefined && declared > o.maxBytes) {
-      clearTimeout(timer);
+      disarm();
       await body?.cancel();
       throw new DownloadError(`${hostOf(url)} announces ${declared} bytes where at most ${o.maxBytes} are expected; refusing the transfer`);
     }
     let seen = 0;
+    // the rate window: bytes since windowStart, judged once a window of stallMs has passed
+    let windowStart = Date.now();
+    let windowSeen = 0;
     const reader = body?.getReader();
     const guarded =
       reader &&
@@ -89,7 +111,7 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
           try {
             chunk = await reader.read();
           } catch (e) {
-            clearTimeout(timer);
+            disarm();
             const reason = ac.signal.aborted && ac.signal.reason instanceof DownloadError ? ac.signal.reason : undefined;
             controller.error(
               reason ??
@@ -100,13 +122,29 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
             return;
           }
           if (chunk.done) {
-            clearTimeout(timer);
+            disarm();
             controller.close();
             return;
           }
           seen += chunk.value.byteLength;
+          windowSeen += chunk.value.byteLength;
+          const span = Date.now() - windowStart;
+          if (span >= o.stallMs) {
+            if (o.minBytesPerSec && windowSeen < (o.minBytesPerSec * span) / 1000) {
+              disarm();
+              ac.abort();
+              controller.error(
+                new DownloadError(
+                  `${hostOf(url)} sent ${windowSeen} bytes in ${(span / 1000).toFixed(1)} s, below the minimum rate of ${o.minBytesPerSec} bytes/s; run the same command again to resume, or lower --min-rate`,
+                ),
+              );
+              return;
+            }
+            windowStart = Date.now();
+            windowSeen = 0;
+          }
           if (o.maxBytes !== undefined && seen > o.maxBytes) {
-            clearTimeout(timer);
+            disarm();
             ac.abort();
             controller.error(
               new DownloadError(`${hostOf(url)} sent more than the ${o.maxBytes} bytes expected; transfer stopped and its partial file removed`),
@@ -117,12 +155,12 @@ export function guardedFetch(base: GuardOptions, limits: (url: string) => Partia
           controller.enqueue(chunk.value);
         },
         cancel(reason) {
-          clearTimeout(timer);
+          disarm();
           return reader.cancel(reason);
         },
       });
     const nullBody = [204, 205, 304].includes(res!.status);
-    if (!guarded || nullBody) clearTimeout(timer);
+    if (!guarded || nullBody) disarm();
     const out = new Response(nullBody ? null : (guarded ?? null), { status: res!.status, statusText: res!.statusText, headers: res!.headers });
     Object.defineProperty(out, "url", { value: url });
     return out;

@@ -246,3 +246,23 @@ test("an unreachable Hub names the host; a missing repository names the status a
   await hub.close();
   await rejects(downloadModel("tiny/vit", { hubUrl: hub.url, cacheDir }), /connecting to 127\.0\.0\.1:\d+ failed \(ECONNREFUSED\)/);
 });
+
+test("a server dripping a byte every 20 ms trips the minimum rate, and an overall deadline ends any transfer", async () => {
+  const { cacheDir } = roots();
+  const repo = fixtureRepo(FIXTURE);
+  repo.files["model.safetensors"].mode = "drip";
+  const hub = await fakeHub({ "tiny/vit": repo });
+  try {
+    let t0 = performance.now();
+    await rejects(
+      downloadModel("tiny/vit", { hubUrl: hub.url, cacheDir, stallMs: 400, minBytesPerSec: 1000 }),
+      /sent \d+ bytes in 0\.\d s, below the minimum rate of 1000 bytes\/s; run the same command again to resume/,
+    );
+    assert.ok(performance.now() - t0 < 5000, "never silent, yet stopped");
+    t0 = performance.now();
+    await rejects(downloadModel("tiny/vit", { hubUrl: hub.url, cacheDir, deadlineMs: 600 }), /passed its deadline; run the same command again to resume/);
+    assert.ok(performance.now() - t0 < 5000);
+  } finally {
+    await hub.close();
+  }
+});

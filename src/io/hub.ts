@@ -41,7 +41,7 @@ import {
   isSafeRelativePath,
   repoFolder,
 } from "./hub-cache.ts";
-import { guardedFetch } from "./hub-fetch.ts";
+import { type GuardOptions, guardedFetch } from "./hub-fetch.ts";
 import { acquireLock } from "./lock.ts";
 
 export { DownloadError } from "./hub-cache.ts";
@@ -62,6 +62,10 @@ export interface DownloadOptions {
   maxBytes?: number;
   /** Abort a transfer when nothing arrives for this long (default 60 s). */
   stallMs?: number;
+  /** Abort a transfer averaging less over a stall window (default 1024 bytes/s). */
+  minBytesPerSec?: number;
+  /** The whole download's time limit (default 6 hours). */
+  deadlineMs?: number;
   log?: (s: string) => void;
 }
 
@@ -113,7 +117,7 @@ interface BlobTransfer {
   blob: string;
   size: number;
   etag: string;
-  stallMs: number;
+  guard: GuardOptions;
   /** Sent only to the Hub's own origin. */
   auth?: Record<string, string>;
 }
@@ -137,7 +141,7 @@ async function fetchBlob(t: BlobTransfer): Promise<void> {
       );
     }
     if (have < t.size) {
-      const res = await guardedFetch({ stallMs: t.stallMs })(t.url, { headers: { ...t.auth, ...(have > 0 ? { range: `bytes=${have}-` } : {}) } });
+      const res = await guardedFetch(t.guard)(t.url, { headers: { ...t.auth, ...(have > 0 ? { range: `bytes=${have}-` } : {}) } });
       if (!res.ok || !res.body) throw new DownloadError(`${t.file}: the server answered HTTP ${res.status}; run the same command again later`);
       if (res.status !== 206)
         have = 0; // the server ignored the range: start over
@@ -185,10 +189,14 @@ export async function downloadModel(repo: string, o: DownloadOptions = {}): Prom
   const hubUrl = (o.hubUrl ?? process.env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
   const folder = repoFolder(o.cacheDir ?? hubCacheDir(), repo);
   const accessToken = o.token ?? process.env.HF_TOKEN;
-  const stallMs = o.stallMs ?? 60_000;
+  const guard: GuardOptions = {
+    stallMs: o.stallMs ?? 60_000,
+    minBytesPerSec: o.minBytesPerSec ?? 1024,
+    deadline: Date.now() + (o.deadlineMs ?? 6 * 3600_000),
+  };
   const maxBytes = o.maxBytes ?? Number.POSITIVE_INFINITY;
   // API answers are small JSON documents: 64 MiB is far above any real one
-  const api = guardedFetch({ stallMs, maxBytes: 64 << 20 });
+  const api = guardedFetch({ ...guard, maxBytes: 64 << 20 });
   const creds = accessToken ? { accessToken } : {};
 
   const info = await hub(repo, `revision "${revision}"`, () =>
@@ -230,7 +238,7 @@ export async function downloadModel(repo: string, o: DownloadOptions = {}): Prom
       blob,
       size: fi.size,
       etag,
-      stallMs,
+      guard,
       auth: accessToken && sameOrigin ? { authorization: `Bearer ${accessToken}` } : undefined,
     });
     linkAtomic(blob, link);

@@ -31,7 +31,8 @@ function readOwner(path: string): Owner | undefined {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` of this host is running. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

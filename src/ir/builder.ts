@@ -106,6 +106,11 @@ export function matmul(a: Value, b: Value, opts: Partial<OpParams<Op.MatMul>> = 
   return one(a.graph, Op.MatMul, [a, b], { transA: false, transB: false, alpha: 1, ...opts });
 }
 
+/** x · Ŵᵀ (transB) or x · Ŵ for a quantized frozen weight Ŵ [N, k] given as codes and scales. */
+export function quantMatmul(x: Value, codes: Value, scales: Value, params: OpParams<Op.QuantMatMul>): Value {
+  return one(x.graph, Op.QuantMatMul, [x, codes, scales], params);
+}
+
 /** Einstein summation over the operands, as numpy.einsum spells the equation. */
 export function einsum(equation: string, ...xs: Value[]): Value {
   return one(xs[0].graph, Op.Einsum, xs, { equation });

@@ -126,6 +126,26 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
     arity(Op.MatMul, inputs, 2);
     return [{ dtype: sameDtype(Op.MatMul, inputs), shape: matmulShape(inputs[0].shape, inputs[1].shape, p) }];
   },
+  [Op.QuantMatMul]: (inputs, { bits, block, k, transB }) => {
+    arity(Op.QuantMatMul, inputs, 3);
+    const [x, codes, scales] = inputs;
+    floatOnly(Op.QuantMatMul, x);
+    if (x.dtype !== "float32" || codes.dtype !== "uint8" || scales.dtype !== "float32") {
+      throw new ShapeError(`QuantMatMul: x and scales are float32 and codes uint8, got ${x.dtype}, ${codes.dtype}, ${scales.dtype}`);
+    }
+    const [n, nb] = codes.shape;
+    const want = [n, Math.ceil(k / block), (block * bits) / 8];
+    if (codes.shape.length !== 3 || codes.shape.some((d, i) => d !== want[i]) || scales.shape.length !== 2 || scales.shape[0] !== n || scales.shape[1] !== nb) {
+      throw new ShapeError(
+        `QuantMatMul: ${bits}-bit codes ${shapeToString(codes.shape)} and scales ${shapeToString(scales.shape)} for k=${k}, block ${block}: expected ${shapeToString(want)} and [${n},${want[1]}]`,
+      );
+    }
+    const inner = transB ? k : n;
+    if (x.shape.length < 2 || x.shape.at(-1) !== inner) {
+      throw new ShapeError(`QuantMatMul: x ${shapeToString(x.shape)} must end in ${inner} for a weight [${n},${k}]${transB ? "ᵀ" : ""}`);
+    }
+    return [{ dtype: "float32", shape: [...x.shape.slice(0, -1), transB ? n : k] }];
+  },
   [Op.Einsum]: (inputs, { equation }) => {
     const { ins, out } = parseEinsum(equation, inputs.length);
     const dims = new Map<string, Dim>();

@@ -23,6 +23,7 @@ export enum Op {
   Cast = "Cast",
   // contractions
   MatMul = "MatMul",
+  QuantMatMul = "QuantMatMul",
   Einsum = "Einsum",
   // normalisation and reductions
   Softmax = "Softmax",
@@ -69,6 +70,11 @@ export interface OpParamsMap {
   [Op.Cast]: { to: DType };
   /** y = alpha · op(A) · op(B), batched over leading dims with broadcasting. */
   [Op.MatMul]: { transA: boolean; transB: boolean; alpha: number };
+  /**
+   * x · Ŵᵀ (transB) or x · Ŵ with Ŵ [N, k] the dequantized frozen weight of inputs codes (uint8
+   * [N, blocks, block·bits/8]) and scales (float32 [N, blocks]), src/tensor/quantize.ts's layout.
+   */
+  [Op.QuantMatMul]: { bits: 4 | 8; block: number; k: number; transB: boolean };
   [Op.Einsum]: { equation: string };
   [Op.Softmax]: { axis: number };
   [Op.LogSoftmax]: { axis: number };

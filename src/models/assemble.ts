@@ -8,7 +8,8 @@ import { ConfigError, FormatError } from "../errors.ts";
 import type { CheckpointTensor } from "../io/checkpoint.ts";
 import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
 import { ConfigReader } from "./config-fields.ts";
-import type { WeightMap } from "../nn/params.ts";
+import type { QuantizedWeights, WeightMap } from "../nn/params.ts";
+import type { BaseDType } from "./quantize-base.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import { Rng } from "../tensor/random.ts";
 import { bert, bertTokens } from "./bert/model.ts";
@@ -18,7 +19,7 @@ import { vit } from "./vit/model.ts";
 import { llama, mistral, qwen2 } from "./llama/model.ts";
 
 // The registry is heterogeneous by design: each family carries its own config and input types.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: each family's config and input types differ; callers go through the family's own methods
 export type AnyFamily = ModelFamily<any, any>;
 
 /** The supported model families by `model_type`, each with its default task's head (the head a config.json without `architectures` gets). */
@@ -35,7 +36,7 @@ const RULES: Record<string, WeightRule[]> = {
 /** A model in memory: its family, parsed config and weights, and where it came from. */
 export interface LoadedModel {
   family: AnyFamily;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: the family's parsed config, typed by the family that reads it
   config: any;
   weights: WeightMap;
   dir: string;
@@ -43,6 +44,10 @@ export interface LoadedModel {
   rawConfig: Record<string, unknown>;
   /** True when the head was (re)initialised rather than loaded. */
   newHead: boolean;
+  /** How the frozen linear weights are held (quantize-base.ts); absent = float32. */
+  baseDtype?: BaseDType;
+  /** The linear weights a quantized base holds quantized, absent from `weights`. */
+  quantized?: QuantizedWeights;
 }
 
 /** How to load a model: its number of labels, class names and head initialisation. */

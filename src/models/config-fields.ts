@@ -6,6 +6,9 @@ export type Json = Record<string, unknown>;
 /** Largest size or count a config field may claim (16 M): beyond every real model, below what would exhaust memory. */
 export const MAX_SIZE = 2 ** 24;
 
+/** Most blocks a config may claim: real models have a few hundred at most, and every count of sites, groups and parameters grows with it. */
+export const MAX_LAYERS = 4096;
+
 /** Ranges shared by the families' configs. */
 export const PROBABILITY = { min: 0, max: 1, open: "max" } as const;
 export const EPSILON = { min: 0, max: 1, open: "min" } as const;

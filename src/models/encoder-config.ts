@@ -1,6 +1,6 @@
-/** The config fields every BERT-style encoder (ViT, RoBERTa) shares, read and checked once for all of them. */
+/** The config fields every BERT-style encoder (ViT, RoBERTa, BERT) shares, read and checked once for all of them. */
 import { ConfigError } from "../errors.ts";
-import { type ConfigReader, EPSILON, PROBABILITY } from "./config-fields.ts";
+import { type ConfigReader, EPSILON, MAX_LAYERS, PROBABILITY } from "./config-fields.ts";
 
 export interface EncoderConfig {
   hiddenSize: number;
@@ -21,7 +21,7 @@ export function parseEncoderFields(r: ConfigReader, source: string, dropout: num
   const id2label = r.labels();
   const cfg: EncoderConfig = {
     hiddenSize: r.int("hidden_size"),
-    numHiddenLayers: r.int("num_hidden_layers"),
+    numHiddenLayers: r.int("num_hidden_layers", undefined, 1, MAX_LAYERS),
     numAttentionHeads: r.int("num_attention_heads"),
     intermediateSize: r.int("intermediate_size"),
     layerNormEps: r.num("layer_norm_eps", 1e-12, EPSILON),

@@ -1,6 +1,5 @@
 /** The linear layers of a BERT-style encoder (ViT and RoBERTa share the layout but for one name). */
 import { add } from "../ir/builder.ts";
-import { linear } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
 import type { LinearSite, ProjectionHook } from "./types.ts";
@@ -45,10 +44,7 @@ export function encoderLinearSites(e: EncoderLayout): LinearSite[] {
  * adapter's updates.
  */
 export function adaptedLinears(s: ParamScope, x: Value, sites: LinearSite[], hook: ProjectionHook | undefined): Value[] {
-  const ys = sites.map((site) => {
-    const bias = `${site.path}.bias`;
-    return linear(x, s.get(`${site.path}.weight`), s.has(bias) ? s.get(bias) : undefined);
-  });
+  const ys = sites.map((site) => s.linear(x, site.path));
   const deltas = hook?.(x, sites) ?? [];
   return ys.map((y, i) => (deltas[i] ? add(y, deltas[i]) : y));
 }

@@ -12,27 +12,19 @@ import type { Value } from "../ir/graph.ts";
 import type { ParamScope } from "../nn/params.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import { ConfigError } from "../errors.ts";
-import { ConfigReader, EPSILON, PROBABILITY } from "./config-fields.ts";
+import { ConfigReader } from "./config-fields.ts";
+import { type EncoderConfig, parseEncoderFields } from "./encoder-config.ts";
 import { adaptedLinears, encoderLinearSites } from "./encoder-sites.ts";
 import type { WeightRule } from "../io/weight-map.ts";
 import type { DerivedInput, ForwardOptions, LinearSite, ModelFamily, ModelOutputs, Task } from "./types.ts";
 import { DROPOUT_KEYS } from "./dropout-keys.ts";
 
-/** BertConfig / RobertaConfig as HuggingFace stores them. */
-export interface EncoderConfig {
+/** BertConfig / RobertaConfig as HuggingFace stores them: the encoder fields, vocabulary, positions and token types. */
+export interface TextEncoderConfig extends EncoderConfig {
   vocabSize: number;
-  hiddenSize: number;
-  numHiddenLayers: number;
-  numAttentionHeads: number;
-  intermediateSize: number;
   maxPositionEmbeddings: number;
   typeVocabSize: number;
   padTokenId: number;
-  layerNormEps: number;
-  hiddenDropoutProb: number;
-  attentionProbsDropoutProb: number;
-  numLabels: number;
-  id2label?: string[];
 }
 
 /** The family's defaults where config.json is silent (BERT: pad 0, two token types; RoBERTa: pad 1, one). */
@@ -41,32 +33,17 @@ export interface EncoderDefaults {
   typeVocabSize: number;
 }
 
-export function parseEncoderConfig(raw: Record<string, unknown>, source: string, defaults: EncoderDefaults): EncoderConfig {
+export function parseTextEncoderConfig(raw: Record<string, unknown>, source: string, defaults: EncoderDefaults): TextEncoderConfig {
   const r = new ConfigReader(raw, source);
-  const act = r.str("hidden_act", "gelu");
-  if (act !== "gelu") throw new ConfigError(`${source}: hidden_act "${act}" is not supported (only exact-erf "gelu")`);
   const pe = r.str("position_embedding_type", "absolute");
   if (pe !== "absolute") throw new ConfigError(`${source}: position_embedding_type "${pe}" is not supported (only "absolute")`);
-  const id2label = r.labels();
-  const cfg: EncoderConfig = {
+  return {
+    ...parseEncoderFields(r, source, 0.1),
     vocabSize: r.int("vocab_size"),
-    hiddenSize: r.int("hidden_size"),
-    numHiddenLayers: r.int("num_hidden_layers"),
-    numAttentionHeads: r.int("num_attention_heads"),
-    intermediateSize: r.int("intermediate_size"),
     maxPositionEmbeddings: r.int("max_position_embeddings"),
     typeVocabSize: r.int("type_vocab_size", defaults.typeVocabSize),
     padTokenId: r.int("pad_token_id", defaults.padTokenId, 0),
-    layerNormEps: r.num("layer_norm_eps", 1e-12, EPSILON),
-    hiddenDropoutProb: r.num("hidden_dropout_prob", 0.1, PROBABILITY),
-    attentionProbsDropoutProb: r.num("attention_probs_dropout_prob", 0.1, PROBABILITY),
-    numLabels: r.int("num_labels", id2label?.length ?? 2),
-    id2label,
   };
-  if (cfg.hiddenSize % cfg.numAttentionHeads !== 0) {
-    throw new ConfigError(`${source}: hidden_size ${cfg.hiddenSize} is not divisible by num_attention_heads ${cfg.numAttentionHeads}`);
-  }
-  return cfg;
 }
 
 /** The graph inputs of a text encoder; `positionIds` only where positions are fed (RoBERTa). */
@@ -84,10 +61,10 @@ export type HeadDropout = (x: Value, key: number) => Value;
 export interface EncoderHead {
   readonly task: Task;
   /** The head's own parameters (trained with any adapter; freshly initialised when labels differ). */
-  shapes(cfg: EncoderConfig): [string, number[]][];
+  shapes(cfg: TextEncoderConfig): [string, number[]][];
   /** Backbone parameters the head reads that a checkpoint may lack (BERT's pooler): initialised as HF does when missing. */
-  optional?(cfg: EncoderConfig): [string, number[]][];
-  logits(s: ParamScope, cfg: EncoderConfig, hidden: Value, drop: HeadDropout): Value;
+  optional?(cfg: TextEncoderConfig): [string, number[]][];
+  logits(s: ParamScope, cfg: TextEncoderConfig, hidden: Value, drop: HeadDropout): Value;
 }
 
 /**
@@ -96,11 +73,11 @@ export interface EncoderHead {
  */
 export interface PositionScheme {
   /** Tokens the position table takes (RoBERTa: less its offset). */
-  limit(cfg: EncoderConfig): number;
+  limit(cfg: TextEncoderConfig): number;
   /** Host-side position ids, for schemes that feed them. */
-  feed?(cfg: EncoderConfig, inputIds: BigInt64Array, batch: number, seq: number): BigInt64Array;
+  feed?(cfg: TextEncoderConfig, inputIds: BigInt64Array, batch: number, seq: number): BigInt64Array;
   /** How an exported graph computes the fed position ids from input_ids (schemes that feed them). */
-  exportRule?(cfg: EncoderConfig): DerivedInput;
+  exportRule?(cfg: TextEncoderConfig): DerivedInput;
 }
 
 /** What a family's encoder body is: its model type, parameter prefix, positions and config defaults. */
@@ -109,15 +86,15 @@ export interface EncoderBody {
   /** Parameter prefix of the body: "roberta." or "bert.". */
   prefix: string;
   positions: PositionScheme;
-  parseConfig(raw: Record<string, unknown>, source: string): EncoderConfig;
+  parseConfig(raw: Record<string, unknown>, source: string): TextEncoderConfig;
 }
 
 /** A text-encoder family for one task: `body` with `head`, HuggingFace's class `architecture` ("BertForTokenClassification"). */
-export function encoderFamily(body: EncoderBody, architecture: string, head: EncoderHead): ModelFamily<EncoderConfig, EncoderInputs> {
+export function encoderFamily(body: EncoderBody, architecture: string, head: EncoderHead): ModelFamily<TextEncoderConfig, EncoderInputs> {
   const spec = { ...body, architecture, head };
   const P = spec.prefix;
   const layerPath = (i: number) => `${P}encoder.layer.${i}`;
-  const linearSites = (cfg: EncoderConfig): LinearSite[] =>
+  const linearSites = (cfg: TextEncoderConfig): LinearSite[] =>
     encoderLinearSites({
       layers: `${P}encoder.layer`,
       selfAttention: "self",
@@ -127,7 +104,7 @@ export function encoderFamily(body: EncoderBody, architecture: string, head: Enc
       intermediate: cfg.intermediateSize,
     });
 
-  const parameterShapes = (cfg: EncoderConfig): Map<string, number[]> => {
+  const parameterShapes = (cfg: TextEncoderConfig): Map<string, number[]> => {
     const d = cfg.hiddenSize;
     const e = `${P}embeddings`;
     const m = new Map<string, number[]>([
@@ -151,7 +128,7 @@ export function encoderFamily(body: EncoderBody, architecture: string, head: Enc
     return m;
   };
 
-  const forward = (s: ParamScope, cfg: EncoderConfig, inp: EncoderInputs, opts: ForwardOptions): ModelOutputs => {
+  const forward = (s: ParamScope, cfg: TextEncoderConfig, inp: EncoderInputs, opts: ForwardOptions): ModelOutputs => {
     const sites = linearSites(cfg);
     const hp = opts.dropout?.hidden ?? 0;
     const ap = opts.dropout?.attention ?? 0;
@@ -195,8 +172,8 @@ export function encoderFamily(body: EncoderBody, architecture: string, head: Enc
     return { logits: spec.head.logits(s, cfg, h, (x, k) => drop(x, DROPOUT_KEYS.head(k))), lastHiddenState: h };
   };
 
-  const optional = (cfg: EncoderConfig) => spec.head.optional?.(cfg).map(([k]) => k) ?? [];
-  const checkpointRules = (cfg: EncoderConfig): WeightRule[] => [
+  const optional = (cfg: TextEncoderConfig) => spec.head.optional?.(cfg).map(([k]) => k) ?? [];
+  const checkpointRules = (cfg: TextEncoderConfig): WeightRule[] => [
     // pretraining heads (masked LM, next sentence), buffers, and a pooler no head of this task reads
     { ignore: /(lm_head|cls)\..+/ },
     { ignore: new RegExp(`(${escapeRegExp(P)})?embeddings\\.(position_ids|token_type_ids)`) },

@@ -71,8 +71,15 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   const inits: TensorProto[] = [];
   let fresh = 0;
   const dims = new Map<string, string>();
+  // a node computing an output writes it under the output's name: an Identity to a graph output
+  // is a copy ONNX Runtime cannot elide (a decoder step's KV cache, every step)
+  const produced = new Set(graph.nodes.flatMap((n) => n.outputs));
+  const direct = new Map<Value, string>();
+  outNames.forEach((name, i) => {
+    if (produced.has(outs[i]) && !direct.has(outs[i])) direct.set(outs[i], name);
+  });
   const ctx: LowerCtx = {
-    name: (v) => v.name ?? `v${v.id}`,
+    name: (v) => direct.get(v) ?? v.name ?? `v${v.id}`,
     fresh: (prefix) => `_${prefix}${fresh++}`,
     emit: (n) => void nodes.push(n),
     constant: (make) => {
@@ -113,7 +120,7 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   }
   outNames.forEach((name, i) => {
     if (graph.inputs.includes(outs[i]) && outs[i].name === name) throw new ShapeError(`output "${name}" is a graph input`);
-    nodes.push(node("Identity", [ctx.name(outs[i])], [name]));
+    if (direct.get(outs[i]) !== name) nodes.push(node("Identity", [ctx.name(outs[i])], [name]));
   });
   const model = onnx.ModelProto.create({
     irVersion: 10,

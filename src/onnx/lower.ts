@@ -1,5 +1,3 @@
-/** One lowering per primitive: IR node → ONNX node(s) at the pinned opset. */
-import { ShapeError } from "../errors.ts";
 import { checkAxis, type DType, type Dim } from "../ir/dtype-shape.ts";
 import type { HostData, Node, Value } from "../ir/graph.ts";
 import { Op } from "../ir/ops.ts";
@@ -95,6 +93,69 @@ function lowerMatMul(ctx: LowerCtx, n: Node<Op.MatMul>): void {
 }
 
 /**
+ * x · Ŵᵀ at 4 bits is com.microsoft MatMulNBits on the codes (its own layout and zero point 8,
+ * accuracy level 0: float32 arithmetic). Everything else dequantizes Ŵ into a float32 temporary,
+ * freed after its one product: x · Ŵ, the backward pass, because no kernel reads the codes that
+ * way round (MatMulNBits on a transposed packing would quantize Ŵᵀ in other blocks, a different
+ * Ŵ); and x · Ŵᵀ at 8 bits, because MatMulNBits' 8-bit kernel is slower than dequantizing and
+ * a float32 GEMM (docs/quantized-base.md). DequantizeLinear with scale 1 turns the bytes into
+ * floats because ONNX Runtime never constant-folds it: a Cast there would be folded at load into
+ * a float32 initializer that lives as long as the session.
+ */
+/**
+ * A uint8 scalar 0 that ONNX Runtime can only compute once `x` exists (the concatenation of an
+ * empty slice of x with a constant 0). Given to DequantizeLinear as its zero point, it keeps the
+ * dequantization next to its product: without it the node reads only initializers, runs at the
+ * start of the step, and the backward pass's float32 Ŵ of every layer is held through the forward.
+ */
+function zeroPointAfter(ctx: LowerCtx, x: string): string {
+  const [flat, none, noneU8, zero1, zero] = ["qdepflat", "qdepnone", "qdepu8", "qzp1", "qzp"].map((p) => ctx.fresh(p));
+  ctx.emit(node("Reshape", [x, ints(ctx, [-1])], [flat]));
+  ctx.emit(node("Slice", [flat, ints(ctx, [0]), ints(ctx, [0])], [none]));
+  ctx.emit(node("Cast", [none], [noneU8], { to: elemType("uint8") }));
+  ctx.emit(node("Concat", [noneU8, ctx.constant((nm) => tensorProto(nm, "uint8", [1], Uint8Array.of(0)))], [zero1], { axis: 0 }));
+  ctx.emit(node("Reshape", [zero1, ints(ctx, [])], [zero]));
+  return zero;
+}
+
+function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
+  const [[x, codes, scales], [y]] = io(ctx, n);
+  const { bits, block, k, transB } = n.params;
+  const [rows, blocks] = n.inputs[1].shape as number[];
+  if (transB && bits === 4) {
+    return ctx.emit(node("MatMulNBits", [x, codes, scales], [y], { K: k, N: rows, bits, block_size: block, accuracy_level: 0 }, "com.microsoft"));
+  }
+  const [bytes, w3, w] = [ctx.fresh("qbytes"), ctx.fresh("qblocks"), ctx.fresh("qw")];
+  ctx.emit(node("DequantizeLinear", [codes, scalarOf(ctx, "float32", 1), zeroPointAfter(ctx, x)], [bytes]));
+  const centred = ctx.fresh("qcentred");
+  if (bits === 4) {
+    const [hi, sixteenths, hiBytes, lo, lo1, hi1, pairs] = ["qhi", "q16th", "qhib", "qlo", "qlo1", "qhi1", "qpairs"].map((p) => ctx.fresh(p));
+    ctx.emit(node("Mul", [bytes, scalarOf(ctx, "float32", 1 / 16)], [sixteenths]));
+    ctx.emit(node("Floor", [sixteenths], [hi]));
+    ctx.emit(node("Mul", [hi, scalarOf(ctx, "float32", 16)], [hiBytes]));
+    ctx.emit(node("Sub", [bytes, hiBytes], [lo]));
+    // the even column is the low nibble: interleave (lo, hi) along a new last axis
+    ctx.emit(node("Unsqueeze", [lo, ints(ctx, [-1])], [lo1]));
+    ctx.emit(node("Unsqueeze", [hi, ints(ctx, [-1])], [hi1]));
+    ctx.emit(node("Concat", [lo1, hi1], [pairs], { axis: -1 }));
+    const flat = ctx.fresh("qcodes");
+    ctx.emit(node("Reshape", [pairs, ints(ctx, [rows, blocks, block])], [flat]));
+    ctx.emit(node("Sub", [flat, scalarOf(ctx, "float32", 8)], [centred]));
+  } else {
+    ctx.emit(node("Sub", [bytes, scalarOf(ctx, "float32", 128)], [centred]));
+  }
+  const s3 = ctx.fresh("qscales");
+  ctx.emit(node("Unsqueeze", [scales, ints(ctx, [-1])], [s3]));
+  ctx.emit(node("Mul", [centred, s3], [w3]));
+  const padded = blocks * block !== k;
+  const wp = padded ? ctx.fresh("qwpad") : w;
+  ctx.emit(node("Reshape", [w3, ints(ctx, [rows, blocks * block])], [wp]));
+  if (padded) ctx.emit(node("Slice", [wp, ints(ctx, [0]), ints(ctx, [k]), ints(ctx, [1])], [w]));
+  if (transB) ctx.emit(node("FusedMatMul", [x, w], [y], { transA: 0, transB: 1, alpha: { float: 1 } }, "com.microsoft"));
+  else ctx.emit(node("MatMul", [x, w], [y]));
+}
+
+/**
  * LayerNormalization-17 on float32. ORT's CPU kernel saves mean/invStd only in float32 (stash_type 1),
  * while the IR types them as the input's dtype, so float64 is spelled out in primitives.
  */
@@ -134,6 +195,7 @@ export const lowerRules: { [O in Op]: LowerRule<O> } = {
   [Op.Tanh]: direct("Tanh"),
   [Op.Cast]: direct("Cast", (n) => ({ to: elemType(n.params.to) })),
   [Op.MatMul]: lowerMatMul,
+  [Op.QuantMatMul]: lowerQuantMatMul,
   [Op.Einsum]: direct("Einsum", (n) => ({ equation: n.params.equation })),
   [Op.Softmax]: direct("Softmax", (n) => ({ axis: n.params.axis })),
   [Op.LogSoftmax]: direct("LogSoftmax", (n) => ({ axis: n.params.axis })),

@@ -47,7 +47,7 @@ function weightUse(n: NodeProto, weights: Map<string, { dims: number[] }>): Weig
   if (!kind) return undefined;
   const [a, w, c] = n.input as string[];
   const info = weights.get(w);
-  if (!info || info.dims.length !== 2) return undefined;
+  if (info?.dims.length !== 2) return undefined;
   if (Number(attrOf(n, "transA")?.i ?? 0) !== 0) return undefined;
   if (kind === "gemm" && c && attrOf(n, "beta") && attrOf(n, "beta")!.f !== 1) return undefined;
   return { a, w, transB: Number(attrOf(n, "transB")?.i ?? 0) === 1, alpha: attrOf(n, "alpha")?.f ?? 1, c: kind === "gemm" ? c : undefined };

@@ -1,12 +1,31 @@
 /** The external-data file of a model's graphs (export.ts writes the protos that point into it). */
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { alive } from "../io/lock.ts";
 import type { HostData } from "../ir/graph.ts";
 import { bytesOf } from "./proto.ts";
 
 /** Page-multiple offsets let ONNX Runtime memory-map each tensor. */
 const ALIGN = 64 * 1024;
+
+/** A store's folder names its process, so folders left by a killed process can be told from live ones. */
+const PREFIX = "tenslora-";
+const OWNED = /^tenslora-(\d+)-/;
+let sweptStale = false;
+
+/** Remove the temp folders of processes that are gone (killed before their dispose); once per process. */
+function removeStaleFolders(): void {
+  if (sweptStale) return;
+  sweptStale = true;
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(OWNED.exec(name)?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    try {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    } catch {} // another user's folder: theirs to remove
+  }
+}
 
 /** An append-only external-data file in a private temp folder, one per model, shared by its graphs. */
 export class WeightStore {
@@ -17,7 +36,8 @@ export class WeightStore {
   #offsets = new Map<HostData, { offset: number; length: number }>();
 
   constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), "tenslora-"));
+    removeStaleFolders();
+    this.dir = mkdtempSync(join(tmpdir(), `${PREFIX}${process.pid}-`));
     this.#fd = openSync(join(this.dir, this.file), "w");
   }
 

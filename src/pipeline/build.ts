@@ -98,7 +98,7 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
           ? (task.trainsHeadWithAdapter && head.has(name)) || adapterNames.has(name)
           : false;
   const g = new Graph();
-  const scope = new ParamScope(g, weights, isTrainable);
+  const scope = new ParamScope(g, weights, isTrainable, model.quantized);
   let inputs: unknown;
   if (spec.past === undefined) inputs = model.family.inputs(scope, model.config, spec.batch, spec.seqLen);
   else if (model.family.cacheInputs && spec.seqLen !== undefined) inputs = model.family.cacheInputs(scope, model.config, spec.batch, spec.seqLen, spec.past);

@@ -13,7 +13,7 @@ import { type ModelShape, modelShape } from "../adapters/constructions.ts";
 import type { LinearSite } from "../nn/sites.ts";
 import { ConfigError, FormatError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
-import { ConfigReader } from "../models/config-fields.ts";
+import { ConfigReader, MAX_LAYERS } from "../models/config-fields.ts";
 import { FAMILIES } from "../models/load.ts";
 
 const vitConfig = (hidden: number, layers: number, heads: number, intermediate: number, patch: number) => ({
@@ -70,10 +70,21 @@ const decoderConfig = (
   ...extra,
 });
 
+/** Llama 3.2 (1B, 3B): 8 K/V heads, MLP 8192, llama3 rotary scaling, tied embeddings. */
+const llama32 = (hidden: number, layers: number, heads: number, headDim: number) =>
+  decoderConfig("llama", 128256, hidden, layers, heads, 8, 8192, {
+    head_dim: headDim,
+    max_position_embeddings: 131072,
+    rope_theta: 500000,
+    rope_scaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
+  });
+
 /**
  * config.json contents of well-known checkpoints (google/vit-*-patch16-224, FacebookAI/roberta-*,
  * HuggingFaceTB/SmolLM2-135M, Qwen/Qwen2.5-0.5B, TinyLlama/TinyLlama-1.1B-Chat-v1.0,
- * meta-llama/Llama-3.2-1B).
+ * meta-llama/Llama-3.2-1B, meta-llama/Llama-3.2-3B).
  */
 export const MODEL_PRESETS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
   "vit-base": vitConfig(768, 12, 12, 3072, 16),
@@ -101,14 +112,8 @@ export const MODEL_PRESETS: Readonly<Record<string, Readonly<Record<string, unkn
     rms_norm_eps: 1e-5,
     tie_word_embeddings: false,
   }),
-  "llama-3.2-1b": decoderConfig("llama", 128256, 2048, 16, 32, 8, 8192, {
-    head_dim: 64,
-    max_position_embeddings: 131072,
-    rope_theta: 500000,
-    rope_scaling: { rope_type: "llama3", factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
-    rms_norm_eps: 1e-5,
-    tie_word_embeddings: true,
-  }),
+  "llama-3.2-1b": llama32(2048, 16, 32, 64),
+  "llama-3.2-3b": llama32(3072, 28, 24, 128),
 };
 
 /** The raw config.json of a preset name, or of a path to a config.json (or to the folder holding one). */
@@ -146,7 +151,7 @@ export function modelShapeFor(nameOrPath: string, projections?: readonly string[
     const r = new ConfigReader(raw, source);
     hidden = r.int("hidden_size");
     heads = r.int("num_attention_heads");
-    layers = r.int("num_hidden_layers");
+    layers = r.int("num_hidden_layers", undefined, 1, MAX_LAYERS);
   }
   return modelShape({ dIn: hidden, dOut: hidden, heads, layers, projections });
 }

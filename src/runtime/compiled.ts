@@ -18,6 +18,7 @@ const TYPE_OF: Record<DType, Tensor.Type> = {
   int64: "int64",
   int32: "int32",
   bool: "bool",
+  uint8: "uint8",
 };
 
 interface InputSpec {

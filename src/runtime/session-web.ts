@@ -9,7 +9,7 @@ import type * as Ort from "onnxruntime-web";
 import type { Graph } from "../ir/graph.ts";
 import { exportModel } from "../onnx/export.ts";
 import { OrtCompiledGraph, type TensorCtor } from "./compiled.ts";
-import type { CompiledGraph, Runtime } from "./types.ts";
+import type { Runtime } from "./types.ts";
 
 /** Where onnxruntime-web runs a graph: WebAssembly on the CPU, or WebGPU. */
 export type WebDevice = "wasm" | "webgpu";

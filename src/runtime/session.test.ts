@@ -7,7 +7,8 @@ import * as b from "../ir/builder.ts";
 import { Graph } from "../ir/graph.ts";
 import { WeightStore } from "../onnx/weight-store.ts";
 import { f32, i64 } from "../tensor/host.ts";
-import { compile } from "./session.ts";
+import { Rng } from "../tensor/random.ts";
+import { compile, nodeRuntime, nodeRuntimeWith } from "./session.ts";
 
 test("feed validation reports every missing, extra, mistyped and misshaped input in one error", async () => {
   const g = new Graph();
@@ -207,4 +208,32 @@ test("a WeightStore keeps large initializers in one shared external file with in
     store.dispose();
   }
   assert.equal(existsSync(store.dir), false, "dispose removes the store's folder");
+});
+
+test("nodeRuntimeWith({ quantize: 'q8' }) runs a graph with int8 weight matrices, its weights in the store: a product within the 8-bit rounding of float32's", async () => {
+  const rows = 256;
+  const cols = 96; // 96 KiB of float32: the weight lives in the store's external file
+  const rng = new Rng(4);
+  const w = rng.normalArray(rows * cols, 1 / 16);
+  const x = f32([2, rows], rng.normalArray(2 * rows, 1));
+  const graph = () => {
+    const g = new Graph();
+    g.output("y", b.matmul(g.input("x", "float32", [2, rows]), g.initializer("w", w, [rows, cols])));
+    return g;
+  };
+  const run = async (runtime: typeof nodeRuntime) => {
+    const compiler = runtime.compiler();
+    try {
+      const s = await compiler.compile(graph(), { threads: 1 });
+      return (await s.run({ x })).y.data as Float32Array;
+    } finally {
+      compiler.dispose();
+    }
+  };
+  const exact = await run(nodeRuntime);
+  const q8 = await run(nodeRuntimeWith({ quantize: "q8" }));
+  const scale = Math.max(...exact.map(Math.abs));
+  const err = Math.max(...exact.map((v, i) => Math.abs(v - q8[i])));
+  // int8 weights and uint8 activations: a few 1/127 steps of the largest |y|, not zero (the path is taken)
+  assert.ok(err > 0 && err < 0.03 * scale, `q8 vs float32: max |Δy| ${err} of max |y| ${scale}`);
 });

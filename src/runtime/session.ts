@@ -150,7 +150,8 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
   if (!ort) return compileWeb(graph, "wasm", outputs);
   const bytes = exportModel(graph, { outputs, store: opts.store, fuse: opts.fuse });
   const sessionOptions: Ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: opts.threads ?? availableParallelism(),
+    // more threads than cores only contend (and an absurd count makes ONNX Runtime abort allocating them)
+    intraOpNumThreads: Math.min(opts.threads ?? availableParallelism(), availableParallelism()),
     interOpNumThreads: 1,
     graphOptimizationLevel: opts.optimization ?? "extended",
     executionProviders: opts.executionProviders ?? defaultProviders(),

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { ConfigError } from "../errors.ts";
 import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "../experiments/arms.ts";
-import type { RunConfig } from "../experiments/run-config.ts";
+import { DEFAULTS, type RunConfig, applyConfig } from "../experiments/run-config.ts";
 import type { RunSummary } from "../experiments/compare.ts";
 
 /** One queued job: a comparison run (method, budget, seed) or a single training run. */
@@ -74,6 +74,84 @@ export function jobId(job: RunJob): string {
     .update(canonical({ ...job, config }))
     .digest("hex")
     .slice(0, 24)}`;
+}
+
+/** What `jobId` produces: the only ids a worker accepts, so an id can never name a folder outside its artifacts. */
+const JOB_ID = /^run-[0-9a-f]{24}$/;
+
+/** An arm name is a folder name: letters, digits and "+._-", not starting with a dot. */
+const ARM_NAME = /^[A-Za-z0-9_][\w+.-]*$/;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function onlyKeys(o: Record<string, unknown>, keys: readonly string[], what: string): void {
+  const extra = Object.keys(o).find((k) => !keys.includes(k));
+  if (extra !== undefined) throw new ConfigError(`${what}: unknown key ${JSON.stringify(extra)}; valid keys: ${keys.join(", ")}`);
+}
+
+function parseBudget(v: unknown, what: string): Budget | null {
+  if (v === null) return null;
+  if (isRecord(v) && v.kind === "iso-lora" && Number.isInteger(v.rank) && (v.rank as number) > 0 && Object.keys(v).length === 2)
+    return { kind: "iso-lora", rank: v.rank as number };
+  if (isRecord(v) && v.kind === "params" && Number.isInteger(v.count) && (v.count as number) > 0 && Object.keys(v).length === 2)
+    return { kind: "params", count: v.count as number };
+  throw new ConfigError(
+    `${what}: "budget" must be null, {"kind":"iso-lora","rank":N} or {"kind":"params","count":N} with N a positive integer, got ${JSON.stringify(v)}`,
+  );
+}
+
+function parseArm(v: unknown, what: string): Arm {
+  if (!isRecord(v)) throw new ConfigError(`${what}: "arm" must be an object, got ${JSON.stringify(v)}`);
+  onlyKeys(v, ["name", "method", "factorization", "headLayout", "coreLrScale", "ranks"], `${what} arm`);
+  const { name, ...settings } = v;
+  if (typeof name !== "string" || !ARM_NAME.test(name))
+    throw new ConfigError(
+      `${what}: the arm name names a folder and must be letters, digits, "+", ".", "_" or "-" not starting with "." (got ${JSON.stringify(name)})`,
+    );
+  // the grid's own checks: a known construction, factorisation, head layout and rank mode
+  const [arm] = expandArms({
+    methods: [settings.method as string],
+    factorizations: [settings.factorization as Arm["factorization"]],
+    headLayouts: [settings.headLayout as Arm["headLayout"]],
+    coreLrScales: [settings.coreLrScale as number],
+    rankModes: [settings.ranks as Arm["ranks"]],
+  });
+  return { ...arm, name };
+}
+
+/**
+ * A job as read back from Redis, where anyone who can write to the queue could have put it: its
+ * payload is checked as the submitter's flags are (unknown keys refused, not dropped) and its id
+ * must be the hash of that payload, so the id is a plain folder name and names these settings.
+ */
+export function parseRunJob(id: string | undefined, raw: unknown): RunJob {
+  const what = `queued job ${JSON.stringify(id)}`;
+  if (typeof id !== "string" || !JOB_ID.test(id))
+    throw new ConfigError(`${what}: a job id must be run-<24 hex digits> as tenslora submits it; refusing a job added by other means`);
+  if (!isRecord(raw) || (raw.kind !== "compare" && raw.kind !== "train"))
+    throw new ConfigError(`${what}: the payload must be an object with "kind" "compare" or "train", got ${JSON.stringify(raw)?.slice(0, 80)}`);
+  if (!isRecord(raw.config)) throw new ConfigError(`${what}: "config" must be an object of run settings`);
+  const config = applyConfig(DEFAULTS, raw.config, `${what} config`);
+  if (typeof raw.dryRun !== "boolean") throw new ConfigError(`${what}: "dryRun" must be true or false, got ${JSON.stringify(raw.dryRun)}`);
+  let job: RunJob;
+  if (raw.kind === "train") {
+    onlyKeys(raw, ["kind", "config", "dryRun"], what);
+    job = { kind: "train", config, dryRun: raw.dryRun };
+  } else {
+    onlyKeys(raw, ["kind", "config", "arm", "budget", "seed", "fullLr", "dryRun"], what);
+    if (!Number.isInteger(raw.seed) || (raw.seed as number) < 0)
+      throw new ConfigError(`${what}: "seed" must be an integer ≥ 0, got ${JSON.stringify(raw.seed)}`);
+    if (typeof raw.fullLr !== "number" || !(raw.fullLr > 0 && raw.fullLr <= 1))
+      throw new ConfigError(`${what}: "fullLr" must be a number in (0, 1], got ${JSON.stringify(raw.fullLr)}`);
+    const arm = parseArm(raw.arm, what);
+    const budget = parseBudget(raw.budget, what);
+    if ((budget === null) !== isBaseline(arm.method))
+      throw new ConfigError(`${what}: ${isBaseline(arm.method) ? `the baseline "${arm.method}" takes no budget` : `the arm "${arm.name}" needs a budget`}`);
+    job = { kind: "compare", config, arm, budget, seed: raw.seed as number, fullLr: raw.fullLr, dryRun: raw.dryRun };
+  }
+  if (jobId(job) !== id)
+    throw new ConfigError(`${what}: its id is not the hash of its settings (${jobId(job)}); refusing a job altered or added outside tenslora`);
+  return job;
 }
 
 /** A sweep file: `base` settings (keys as `train`'s flags, camelCase) and a `grid` of values per key. */

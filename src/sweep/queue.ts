@@ -45,9 +45,7 @@ export async function openStore(url: string, hooks: ConnectionHooks = { maxAttem
     await queue.waitUntilReady();
   } catch (e) {
     await close();
-    throw new QueueError(
-      `cannot reach Redis at ${redactUrl(url)} (${cause || (e as Error).message}); start it (see the README's "Sweeps on several machines") or fix --queue`,
-    );
+    throw new QueueError(`cannot reach Redis at ${redactUrl(url)} (${cause || (e as Error).message}); start it (see docs/sweeps.md) or fix --queue`);
   }
   return { queue, redis, close };
 }
@@ -104,12 +102,17 @@ export async function submitSweep(
 /** A sweep's record: the named one, or the last submitted. */
 export async function readSweep({ redis: client }: SweepStore, name?: string): Promise<SweepRecord> {
   const pick = name ?? (await client.zrange(SWEEPS, -1, -1))[0];
+  // a Redis that restarted without persistence (or was flushed) holds neither records nor jobs: its queued runs are gone
+  const lost =
+    "if one was submitted, this Redis has lost its data (restarted without persistence, or flushed) and its queued runs will not run: submit the sweep again, and run Redis with appendonly yes";
   if (!pick)
-    throw new QueueError("no sweep was submitted to this queue; submit one with `tenslora sweep --config FILE --queue URL` or `tenslora compare --queue URL`");
+    throw new QueueError(
+      `no sweep was submitted to this queue; submit one with \`tenslora sweep --config FILE --queue URL\` or \`tenslora compare --queue URL\` (${lost})`,
+    );
   const raw = await client.get(sweepKey(pick));
   if (!raw) {
     const known = await client.zrange(SWEEPS, 0, -1);
-    throw new QueueError(`no sweep named "${pick}" in this queue; known: ${known.join(", ") || "none"}`);
+    throw new QueueError(`no sweep named "${pick}" in this queue; known: ${known.join(", ") || `none (${lost})`}`);
   }
   return JSON.parse(raw) as SweepRecord;
 }

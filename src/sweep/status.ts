@@ -19,6 +19,8 @@ export interface RunStatus {
   /** The worker running it, or the one that finished or failed it. */
   worker: string | null;
   progress: JobProgress | null;
+  /** Running on a worker that is no longer connected (killed): the run waits for its lock to expire and another worker to take it over. */
+  orphaned: boolean;
   /** Attempts that ended (failed or retried). */
   attempts: number;
   error: string | null;
@@ -56,15 +58,18 @@ export async function sweepStatus(store: SweepStore, name?: string): Promise<Swe
     Promise.all(record.runs.map((r) => queue.getJobState(r.id))),
     queue.getWorkers(),
   ]);
+  const connected = new Set(workers.map((w) => String(w.rawname ?? "").split(":w:")[1] || String(w.addr)));
   const runs: RunStatus[] = record.runs.map((r, i) => {
     const job = jobs[i];
     const state = stateOf(states[i]);
     const progress = job && typeof job.progress === "object" && state === "running" ? (job.progress as unknown as JobProgress) : null;
+    const worker = progress?.worker ?? job?.processedBy ?? null;
     return {
       ...r,
       state,
-      worker: progress?.worker ?? job?.processedBy ?? null,
+      worker,
       progress,
+      orphaned: state === "running" && worker !== null && !connected.has(worker),
       attempts: job?.attemptsMade ?? 0,
       error: job?.failedReason || null,
       seconds: state === "done" ? (job?.returnvalue?.seconds ?? null) : null,
@@ -72,7 +77,7 @@ export async function sweepStatus(store: SweepStore, name?: string): Promise<Swe
     };
   });
   const counts = Object.fromEntries(RUN_STATES.map((s) => [s, runs.filter((r) => r.state === s).length])) as Record<RunState, number>;
-  return { record, runs, counts, workers: workers.map((w) => String(w.rawname ?? "").split(":w:")[1] || String(w.addr)), etaSec: eta(runs, workers.length) };
+  return { record, runs, counts, workers: [...connected], etaSec: eta(runs, workers.length) };
 }
 
 /** Work left divided among the workers: queued runs at the mean time of the finished ones, running ones at their own ETA. */
@@ -82,7 +87,8 @@ function eta(runs: RunStatus[], workers: number): number | null {
   const running = runs.filter((r) => r.state === "running");
   const waiting = runs.filter((r) => r.state === "queued" || r.state === "retrying").length;
   if (!running.length && !waiting) return 0;
-  const runningLeft = running.map((r) => (r.progress?.step ? r.progress.etaSec : (mean ?? Number.NaN)));
+  // an orphaned run starts again from its checkpoint on another worker: its own ETA died with its worker
+  const runningLeft = running.map((r) => (r.progress?.step && !r.orphaned ? r.progress.etaSec : (mean ?? Number.NaN)));
   if (runningLeft.some(Number.isNaN) || (waiting && mean === null)) return null;
   const parallel = Math.max(1, workers, running.length);
   return (runningLeft.reduce((a, b) => a + b, 0) + waiting * (mean ?? 0)) / parallel;
@@ -104,7 +110,9 @@ export function statusTable(st: SweepStatus, all = false): string {
     const detail =
       r.state === "done"
         ? fmtTime(r.seconds ?? 0) + (r.result?.resumedFromStep ? ` (resumed at step ${r.result.resumedFromStep})` : "")
-        : (r.error ?? (p ? `ETA ${fmtTime(p.etaSec)}` : ""));
+        : r.orphaned
+          ? `its worker ${r.worker} is gone; another worker takes the run over from its checkpoint once the lock expires`
+          : (r.error ?? (p ? `ETA ${fmtTime(p.etaSec)}` : ""));
     return `| ${r.label} | ${r.seed} | ${r.state} | ${r.worker ?? "–"} | ${p ? `${p.percent.toFixed(0)}% (${p.step}/${p.total})` : r.state === "done" ? "100%" : "–"} | ${p ? p.loss.toFixed(4) : "–"} | ${r.attempts} | ${detail.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`;
   });
   return [...head, "", "| run | seed | state | where | progress | loss | attempts | time / error |", "|---|---:|---|---|---|---:|---:|---|", ...rows, ""].join(

@@ -9,11 +9,11 @@
  * backed-off attempts. A stop request checkpoints the current run and puts its job back in the
  * queue without spending an attempt.
  */
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
-import { RunInterruptedError, TensLoRAError } from "../errors.ts";
+import { ConfigError, RunInterruptedError, TensLoRAError } from "../errors.ts";
 import { type Arm, budgetLabel, expandArms } from "../experiments/arms.ts";
 import { type RunSummary, compareOptions, resolveBudget, runDir, runOne } from "../experiments/compare.ts";
 import { runSummary } from "../experiments/curve.ts";
@@ -22,11 +22,11 @@ import { parseRanks } from "../experiments/run-config.ts";
 import { type PreparedData, backboneParams, prepareData, runTraining } from "../experiments/run.ts";
 import { checkTrainSettings } from "../experiments/run-plan.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
-import { LOCK } from "../train/run-folder.ts";
+import { LOCK, type RunMode } from "../train/run-folder.ts";
 import type { TrainEvent } from "../train/trainer.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { QUEUE_NAME, QUEUE_PREFIX, redisOptions } from "./connection.ts";
-import type { JobResult, RunJob } from "./jobs.ts";
+import { type JobResult, type RunJob, parseRunJob } from "./jobs.ts";
 
 /** What a worker says about its jobs and its connection (the CLI prints it). */
 export type WorkerLog =
@@ -79,6 +79,15 @@ export const runLabel = (job: RunJob): string =>
     ? `${job.arm.name}${job.budget ? `@${budgetLabel(job.budget)}` : ""}/seed${job.seed}`
     : `${job.config.construction}/seed${job.config.seed}`;
 
+/** A failed job's label, also for a payload the worker refused to read. */
+function safeLabel(job: Job<RunJob, JobResult>): string {
+  try {
+    return runLabel(parseRunJob(job.id, job.data));
+  } catch {
+    return "(refused job)";
+  }
+}
+
 /** The one-arm grid of a comparison arm (and the arm of a `train` run), for the arm's own checks and run. */
 const armGrid = (a: Omit<Arm, "name">) => ({
   methods: [a.method],
@@ -124,6 +133,26 @@ function takeOverFolder(dir: string, log: (s: string) => void): void {
   log(`took over ${dir} from process ${owner.pid} on ${owner.host}, whose worker no longer holds the run`);
 }
 
+const withoutThreads = ({ threads: _threads, ...rest }: RunConfig) => JSON.stringify(rest, Object.keys(rest).sort());
+
+/**
+ * How a `train` job takes its folder when it holds no checkpoint: an absent or empty folder is
+ * new; one whose config.json is this run's (a worker died before the first checkpoint) is
+ * emptied and started again; anything else was not made by this run and is left alone.
+ */
+function startMode(dir: string, cfg: RunConfig): RunMode {
+  const held = existsSync(dir) ? readdirSync(dir).filter((n) => n !== LOCK) : [];
+  if (held.length === 0) return "new";
+  let saved: RunConfig | undefined;
+  try {
+    saved = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+  } catch {}
+  if (saved && withoutThreads(saved) === withoutThreads(cfg)) return "overwrite";
+  throw new ConfigError(
+    `${dir} holds files this run did not write (${held.slice(0, 3).join(", ")}${held.length > 3 ? ", …" : ""}); the worker does not empty a folder it did not create: move them away`,
+  );
+}
+
 /** A `train` run's summary.json in the table's terms. */
 function trainSummary(dir: string, cfg: RunConfig): { summary: RunSummary; backboneParams: number; metric: string } {
   const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
@@ -158,7 +187,13 @@ export function startWorker(s: WorkerSettings): {
 
   const processor = async (job: Job<RunJob, JobResult>, token?: string): Promise<JobResult> => {
     const t0 = Date.now();
-    const data = job.data;
+    let data: RunJob;
+    try {
+      data = parseRunJob(job.id, job.data);
+    } catch (e) {
+      // written into Redis by something other than tenslora: never run, never retried
+      throw new UnrecoverableError((e as Error).message);
+    }
     const id = job.id!;
     const run = runLabel(data);
     const cfg: RunConfig = { ...data.config, threads: s.threads ?? data.config.threads };
@@ -213,7 +248,7 @@ export function startWorker(s: WorkerSettings): {
         if (!existsSync(summaryPath) || JSON.parse(readFileSync(summaryPath, "utf8")).interrupted) {
           takeOverFolder(dir, (message) => s.log({ type: "job", event: "note", id, run, message }));
           // a run that died before its first checkpoint left files but nothing to continue from
-          const r = await runTraining(cfg, dir, { runtime: s.runtime, onEvent, shouldStop }, resumeFromStep > 0 ? "resume" : "overwrite");
+          const r = await runTraining(cfg, dir, { runtime: s.runtime, onEvent, shouldStop }, resumeFromStep > 0 ? "resume" : startMode(dir, cfg));
           if (r.interrupted) throw new RunInterruptedError(`${run} stopped at step ${r.steps}; its checkpoint is in ${dir}`);
         }
         out = trainSummary(dir, cfg);
@@ -259,7 +294,7 @@ export function startWorker(s: WorkerSettings): {
   worker.on("failed", (job, err) => {
     if (!job) return;
     const willRetry = err.name !== "UnrecoverableError" && job.attemptsMade < (job.opts.attempts ?? 1);
-    s.log({ type: "job", event: "failed", id: job.id!, run: runLabel(job.data), error: err.message, willRetry });
+    s.log({ type: "job", event: "failed", id: String(job.id), run: safeLabel(job), error: err.message, willRetry });
   });
   worker.on("error", (err) => s.log({ type: "redis", message: err.message }));
   worker.on("lockRenewalFailed", (ids) => {

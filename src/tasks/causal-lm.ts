@@ -95,7 +95,12 @@ export function accumulateTokens(totals: TokenTotals, logits: Float32Array, labe
       const o = (r * T + t) * V;
       let max = -Infinity;
       let arg = 0;
-      for (let v = 0; v < V; v++) if (logits[o + v] > max) (max = logits[o + v]), (arg = v);
+      for (let v = 0; v < V; v++) {
+        if (logits[o + v] > max) {
+          max = logits[o + v];
+          arg = v;
+        }
+      }
       let sum = 0;
       for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
       totals.nll += max + Math.log(sum) - logits[o + y];
@@ -139,7 +144,7 @@ export const causalLm: TaskSpec = {
   peftTaskType: "CAUSAL_LM",
   input: "text",
   generates: true,
-  defaultWarmup: 0,
+  defaultWarmup: 0.1,
   trainsHeadWithAdapter: false,
   labelShape: (batch, seqLen) => [batch, seqLen ?? 1],
   loss: causalLmLoss,

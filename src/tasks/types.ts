@@ -29,7 +29,7 @@ export interface TaskSpec {
   readonly input: "image" | "text";
   /** The model generates tokens: its export and `generate` run one step with a KV cache. */
   readonly generates: boolean;
-  /** The warm-up fraction of the schedule unless the run sets one. */
+  /** The warm-up fraction of the steps when `--warmup` is not given (the paper's code: 0 for images, 0.1 for text). */
   readonly defaultWarmup: number;
   /** Whether "adapter+head" also trains the head (classification heads are new; an LM head is pretrained). */
   readonly trainsHeadWithAdapter: boolean;

@@ -3,6 +3,7 @@
  * as modules_to_save), a head-only file for linear probes, or a full HF model folder for full
  * fine-tuning; and the matching loader for `eval`, `merge` and `infer`.
  */
+import { recordedBase } from "../adapters/format.ts";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ADAPTER_CONFIG, loadAdapter } from "../adapters/format.ts";
@@ -32,13 +33,15 @@ export function saveTrained(dir: string, model: LoadedModel, trained: Trained): 
     saveModelFolder(dir, model.rawConfig, new Map([...model.weights, ...trained.weights]));
     return;
   }
-  for (const [name, bytes] of trainedFiles(model, trained)) writeFileAtomic(join(dir, name), bytes);
+  // base_model_name_or_path records where the model is, not the path it was given by
+  for (const [name, bytes] of trainedFiles({ ...model, dir: recordedBase(model.dir) ?? model.dir }, trained)) writeFileAtomic(join(dir, name), bytes);
 }
 
 /** Load what `saveTrained` (or PEFT) wrote: an adapter folder, a head file, or a full model folder. */
 export function loadTrained(dir: string, model: LoadedModel): Trained {
   const trained = readTrained(dir, model);
-  for (const [k, t] of [...(trained.adapter?.tensors ?? []), ...trained.weights]) {
+  // an adapter's tensors and head were checked as its files were read
+  for (const [k, t] of trained.adapter ? [] : trained.weights) {
     const bad = describeNonFinite(t.data);
     if (bad)
       throw new FormatError(`${dir}: tensor "${k}" holds ${bad}; the run diverged or the file is damaged, use another checkpoint (e.g. best/) or retrain`);

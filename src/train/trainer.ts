@@ -124,7 +124,9 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const stepsPerEpoch = Math.ceil(n / B);
   const total = stepsPerEpoch * cfg.epochs;
   if (total < 1) throw new ConfigError(`nothing to train: ${n} examples, ${cfg.epochs} epochs`);
-  const configHash = hashOf(JSON.stringify({ cfg: { ...cfg, threads: undefined }, trainable: setup.trainable, adapter: adapter?.config }));
+  // a quantized base is part of what a checkpoint belongs to (absent for float32, as before it existed)
+  const base = model.baseDtype && model.baseDtype !== "f32" ? { baseDtype: model.baseDtype } : {};
+  const configHash = hashOf(JSON.stringify({ cfg: { ...cfg, threads: undefined }, trainable: setup.trainable, adapter: adapter?.config, ...base }));
 
   // setup: one graph to train, one to evaluate, sharing one external copy of the frozen weights
   const dropout = cfg.dropout > 0 ? { hidden: cfg.dropout, attention: cfg.dropout, seed: cfg.seed } : undefined;

@@ -4,7 +4,7 @@
  * the field, never a silent difference.
  */
 import { ConfigError } from "../../errors.ts";
-import { ConfigReader, type Json } from "../config-fields.ts";
+import { ConfigReader, type Json, MAX_LAYERS } from "../config-fields.ts";
 
 export const ROPE_TYPES = ["default", "linear", "dynamic", "llama3"] as const;
 export type RopeType = (typeof ROPE_TYPES)[number];
@@ -94,7 +94,7 @@ export function parseDecoderConfig(raw: Record<string, unknown>, source: string)
     vocabSize: r.int("vocab_size"),
     hiddenSize: hidden,
     intermediateSize: r.int("intermediate_size"),
-    numHiddenLayers: r.int("num_hidden_layers"),
+    numHiddenLayers: r.int("num_hidden_layers", undefined, 1, MAX_LAYERS),
     numAttentionHeads: heads,
     numKeyValueHeads: kvHeads,
     headDim,

@@ -1,7 +1,7 @@
 /** RoBERTa configuration as HuggingFace's RobertaConfig stores it: pad 1, one token type unless it says otherwise. */
-import { type EncoderConfig, parseEncoderConfig } from "../text-encoder.ts";
+import { type TextEncoderConfig, parseTextEncoderConfig } from "../text-encoder.ts";
 
-export type RobertaConfig = EncoderConfig;
+export type RobertaConfig = TextEncoderConfig;
 
 export const parseRobertaConfig = (raw: Record<string, unknown>, source: string): RobertaConfig =>
-  parseEncoderConfig(raw, source, { padTokenId: 1, typeVocabSize: 1 });
+  parseTextEncoderConfig(raw, source, { padTokenId: 1, typeVocabSize: 1 });
