@@ -27,6 +27,7 @@ import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
 import { POS_SHOTS, POS_TEST, brownPosSplit } from "./embedded-pos.ts";
 import { POS_TAGS } from "../data/brown-pos.ts";
 import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
+import { ensureEmbeddedEncoder } from "./embedded-encoder.ts";
 import { embeddedTextData, parseTextBenchmark } from "./embedded-text.ts";
 import type { RunConfig } from "./run-config.ts";
 import { adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
@@ -69,8 +70,11 @@ export async function prepareData(
       const text = await embeddedTextData(parseTextBenchmark(cfg.dataset), cfg.seed, { runtime, threads: cfg.threads || undefined, log });
       return { data: text.data, loadModel: text.loadModel, embedded: true, skipped: [], truncated: text.truncated, about: text.about };
     }
+    if (cfg.task === "token-classification") return brownPosData(cfg, await ensureEmbeddedEncoder({ runtime, threads: cfg.threads || undefined, log }));
     if (cfg.task && cfg.task !== "image-classification")
-      throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are image-classification, text-classification and causal-lm)`);
+      throw new ConfigError(
+        `--task ${cfg.task} needs --model (the embedded benchmarks are image-classification, text-classification, token-classification and causal-lm)`,
+      );
     checkQuantizable({ task: "image-classification", modelType: "vit" }, parseBaseDType(cfg.baseDtype));
     return {
       data: embeddedTransferData(100, 200, cfg.seed),
