@@ -19,7 +19,7 @@ test("train --data chat.jsonl on a Llama folder writes a CAUSAL_LM adapter; eval
   const run = join(dir, "run");
   const r = await cliAsync(["train", "--model", LLAMA, "--data", data, "--construction", "lora", "--ranks", "2", ...quick, "--out", run]);
   assertOk(r, "train on chat data");
-  assert.match(r.stderr, /eval @ step \d+: perplexity [\d.]+/);
+  assert.match(r.stderr, /eval @ step \d+: test perplexity [\d.]+/);
   const cfg = JSON.parse(readFileSync(join(run, "best", "adapter_config.json"), "utf8"));
   assert.equal(cfg.task_type, "CAUSAL_LM");
   assert.deepEqual(cfg.target_modules, ["q_proj", "k_proj", "v_proj"], "q, k, v by the model's names by default");
