@@ -99,9 +99,9 @@ export function runConfigBeside(adapterDir: string): Record<string, unknown> {
   }
 }
 
-/** defaults ← embedded overrides (no --model) ← config file ← flags. */
-export function resolveRunConfig(opts: Record<string, unknown>): RunConfig {
-  const file = typeof opts.config === "string" ? loadConfigFile(opts.config) : {};
+/** defaults ← embedded overrides (no --model) ← config file (or a resumed run's saved config) ← flags. */
+export function resolveRunConfig(opts: Record<string, unknown>, saved: Record<string, unknown> = {}): RunConfig {
+  const file = typeof opts.config === "string" ? loadConfigFile(opts.config) : saved;
   const flags = Object.fromEntries(Object.entries(opts).filter(([k]) => k in DEFAULTS));
   // "" is the config's "default targets"; typed as a flag it is a mistake, not a request for the default
   if (typeof flags.targetModules === "string") parseTargetModules(flags.targetModules);

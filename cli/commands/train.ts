@@ -16,7 +16,7 @@ export function register(program: Command): void {
   addRunOptions(cmd).action(async (opts: Record<string, unknown>) => {
     const resume = typeof opts.resume === "string" ? opts.resume : undefined;
     // a resumed run takes its saved settings; flags given now override them (and must agree)
-    const cfg = resume ? resolveRunConfig({ ...loadConfigFile(join(resume, "config.json")), ...opts, config: undefined }) : resolveRunConfig(opts);
+    const cfg = resume ? resolveRunConfig({ ...opts, config: undefined }, loadConfigFile(join(resume, "config.json"))) : resolveRunConfig(opts);
     const out = resume ?? String(opts.out);
     const rep = reporter(Boolean(opts.json));
     let stop = false;

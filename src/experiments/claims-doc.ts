@@ -21,6 +21,7 @@ function orderingVerdict(cells: ClaimCell[]): string {
   return "**not decided**";
 }
 
+/** The claims table as Markdown (docs/claims.md), headed by the `command` that regenerates it. */
 export function claimsMarkdown(t: ClaimsTable, command: string): string {
   const level = correctedLevel(t.cells);
   const units = (metric: string) =>

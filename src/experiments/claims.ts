@@ -26,6 +26,7 @@ export interface ClaimTask {
   settings: { task: string; dataset?: string };
 }
 
+/** The embedded benchmarks `compare --claims` takes the paper's claims to, in the table's column order. */
 export const CLAIM_TASKS: ClaimTask[] = [
   { name: "vision", title: "MNIST ViT (digits 5–9)", settings: { task: "" } },
   { name: "sentiment", title: "sentiment sentences", settings: { task: "text-classification", dataset: "sentiment" } },
@@ -75,6 +76,7 @@ export interface ClaimsTask {
   about?: string;
 }
 
+/** What a claims run measured: its tasks and budgets, every claim's cell, and the seed-to-seed spread. */
 export interface ClaimsTable {
   tasks: ClaimsTask[];
   budgets: string[];

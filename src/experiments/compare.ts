@@ -55,6 +55,7 @@ export interface CompareOptions extends ArmGrid {
   log?: (s: string) => void;
   /** Called once the runs are planned, with their count; then `onRunDone` with each run's result line (else `log` gets it). */
   onPlan?: (runs: number) => void;
+  /** Each finished (or reused) run's result line. */
   onRunDone?: (line: string) => void;
   /** Continue a run from the checkpoint left in its folder (a queue worker taking over a stalled run). */
   resume?: boolean;

@@ -8,11 +8,14 @@ import type { Tensor, WeightMap } from "../nn/params.ts";
 import { type QuantBits, type QuantizedMatrix, dequantizeMatrix, quantizeMatrix } from "../tensor/quantize.ts";
 import type { LoadedModel } from "./assemble.ts";
 
+/** The dtypes `--base-dtype` takes for a decoder's frozen linear weights: float32, or 8- or 4-bit block-quantized codes. */
 export const BASE_DTYPES = ["f32", "int8", "int4"] as const;
+/** One of `BASE_DTYPES`. */
 export type BaseDType = (typeof BASE_DTYPES)[number];
 
 const BITS: Record<Exclude<BaseDType, "f32">, QuantBits> = { int8: 8, int4: 4 };
 
+/** `v` as a base dtype, or a ConfigError naming `source` and the valid values. */
 export function parseBaseDType(v: string, source = "--base-dtype"): BaseDType {
   if ((BASE_DTYPES as readonly string[]).includes(v)) return v as BaseDType;
   if (v === "f16") {

@@ -18,6 +18,7 @@ export type QuantBits = 4 | 8;
 /** Columns per scale: the block MatMulNBits handles fastest at these sizes, and 0.5 bit of scale per weight. */
 export const QUANT_BLOCK = 32;
 
+/** A [rows, cols] float32 matrix held as symmetric block-wise codes: each block of `block` values along a row shares one scale. */
 export interface QuantizedMatrix {
   bits: QuantBits;
   block: number;
@@ -36,6 +37,7 @@ export function blocksOf(cols: number, block: number): number {
   return Math.ceil(cols / block);
 }
 
+/** Quantize a row-major [rows, cols] matrix to `bits`-bit codes in blocks of `block` along each row; each block's largest magnitude maps to the most negative code. */
 export function quantizeMatrix(data: Float32Array, rows: number, cols: number, bits: QuantBits, block = QUANT_BLOCK): QuantizedMatrix {
   if (data.length !== rows * cols) throw new ShapeError(`quantizeMatrix: ${data.length} values for [${rows}, ${cols}]`);
   const nb = blocksOf(cols, block);
