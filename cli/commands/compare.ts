@@ -52,7 +52,10 @@ export function register(program: Command): void {
     .option("--claims-report", "with --claims: write the table from the finished runs only, training nothing")
     .option("--claims-doc <file>", "with --claims: also write the claims table to this file (e.g. docs/claims.md)")
     .option("--full-lr <lr>", "learning rate for full fine-tuning (default: lr / 5)")
-    .option("--out <dir>", "comparison folder; finished runs in it are reused (default runs/compare, with --task causal-lm runs/compare-lm)")
+    .option(
+      "--out <dir>",
+      "comparison folder; finished runs in it are reused (default runs/compare, with --task causal-lm runs/compare-lm, with --claims runs/claims)",
+    )
     .option("--json", "machine-readable progress");
   addQueueSubmitOptions(cmd);
   addRunOptions(cmd).action(async (opts: Record<string, unknown>) => {
@@ -113,7 +116,7 @@ export function register(program: Command): void {
 
 /** `compare --claims`: every embedded task, seed by seed, the claims table rewritten after each seed. */
 async function runClaimsCommand(opts: Record<string, unknown>, seeds: number[], threads: number): Promise<void> {
-  const out = opts.out === "runs/compare" ? "runs/claims" : String(opts.out);
+  const out = typeof opts.out === "string" ? opts.out : "runs/claims";
   const rep = reporter(Boolean(opts.json));
   const only = typeof opts.claimsTasks === "string" ? ` --claims-tasks ${opts.claimsTasks}` : "";
   const report = opts.claimsReport ? " --claims-report" : "";
