@@ -23,7 +23,17 @@ import type { TaskData } from "../tasks/task-data.ts";
 import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "./arms.ts";
 import { type AutoRankOptions, autoRanks } from "./auto-ranks.ts";
-import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFractionMetric, markdownTable, pooledVariants, runSummary } from "./curve.ts";
+import {
+  type CurveRow,
+  type PooledVariant,
+  type RunSummary,
+  curveRows,
+  isFractionMetric,
+  markdownTable,
+  metricAxis,
+  pooledVariants,
+  runSummary,
+} from "./curve.ts";
 import type { RunConfig } from "./run-config.ts";
 import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
@@ -313,18 +323,25 @@ const DODGE = 1.035;
 
 async function writeCurve(path: string, rows: CurveRow[], metric: string, validation: boolean): Promise<void> {
   const names = [...new Set(rows.filter((r) => r.budget).map((r) => r.arm))];
+  const { factor, unit, bounds } = metricAxis(metric);
   const lines = names.map((name, i) => ({
     name,
     points: rows
       .filter((r) => r.arm === name)
-      .map((r) => ({ x: r.params * DODGE ** (i - (names.length - 1) / 2), y: r.selected.mean, lo: r.selected.lo, hi: r.selected.hi })),
+      .map((r) => ({
+        x: r.params * DODGE ** (i - (names.length - 1) / 2),
+        y: factor * r.selected.mean,
+        lo: factor * r.selected.lo,
+        hi: factor * r.selected.hi,
+      })),
   }));
-  const references = rows.filter((r) => !r.budget).map((r) => ({ name: r.arm, y: r.selected.mean }));
+  const references = rows.filter((r) => !r.budget).map((r) => ({ name: r.arm, y: factor * r.selected.mean }));
   if (!lines.length) return;
   await writeCurvePlot(path, {
     title: `${validation ? `test ${metric} at best validation` : `best test ${metric}`} vs adapter parameters (mean, 95 % CI)`,
     xLabel: "adapter parameters (log; points of one budget spread apart)",
-    yLabel: `test ${metric}`,
+    yLabel: `test ${metric}${unit}`,
+    yBounds: bounds,
     width: 860,
     height: 500,
     lines,

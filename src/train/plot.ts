@@ -16,6 +16,8 @@ import { Resvg } from "@resvg/resvg-js";
 import { View, parse } from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { ConfigError, DataError, internal } from "../errors.ts";
+import { linearAxis } from "./axis.ts";
+import { SERIES_COLOURS, seriesStyle } from "./palette.ts";
 
 const FONT_FILE = fileURLToPath(new URL("../../assets/fonts/DejaVuSans.ttf", import.meta.url));
 const FONT_FAMILY = "DejaVu Sans";
@@ -33,6 +35,8 @@ export interface PlotFrame {
   width?: number;
   /** Image height in pixels; default 400. */
   height?: number;
+  /** The values y can take (e.g. [0, 100] for a percentage): a flat series' padded axis stays inside. */
+  yBounds?: readonly [number, number];
 }
 
 export interface LineSeries {
@@ -96,7 +100,7 @@ export async function renderLinePlot(spec: LinePlotSpec): Promise<RenderedPlot> 
   const longest = Math.max(...spec.series.map((s) => s.points.length));
   return render(spec, rows, {
     mark: { type: "line", point: longest <= MAX_POINTS_WITH_MARKERS },
-    encoding: encoding(spec, { logX: false, logY: spec.logY ?? false, padding: 0 }),
+    encoding: encoding(spec, rows, { logX: false, logY: spec.logY ?? false, padding: 0 }),
   });
 }
 
@@ -109,7 +113,7 @@ export async function renderScatterPlot(spec: ScatterPlotSpec): Promise<Rendered
   const logY = spec.logY ?? false;
   const rows = toRows(spec.series, { logX, logY });
   // Inset the axes so points (and their labels) do not sit on the plot's border.
-  const enc = encoding(spec, { logX, logY, padding: 24 });
+  const enc = encoding(spec, rows, { logX, logY, padding: 24 });
   const points = { mark: { type: "point", filled: true, size: 60 } };
   // Points at nearly equal (x, y) — constructions at one budget with close accuracies — would
   // print their labels on top of each other: lay the points out once, move colliding labels
@@ -213,17 +217,39 @@ function buildView(frame: PlotFrame, rows: readonly object[], body: Layer): View
   return new View(parse(compile(spec).spec), { renderer: "none" });
 }
 
-function encoding(frame: PlotFrame & { series: readonly { name: string }[] }, axes: { logX: boolean; logY: boolean; padding: number }): Layer {
-  // Metrics and losses rarely start at 0; forcing 0 onto the axis would flatten the curves.
-  const scale = (log: boolean) => ({
-    ...(log ? { type: "log" } : { zero: false }),
-    padding: axes.padding,
-  });
+function encoding(
+  frame: PlotFrame & { series: readonly { name: string }[] },
+  rows: readonly Row[],
+  axes: { logX: boolean; logY: boolean; padding: number },
+): Layer {
+  const x = rows.map((r) => r.x);
+  const y = rows.map((r) => r.y);
   return {
-    x: { field: "x", type: "quantitative", title: frame.xLabel, scale: scale(axes.logX) },
-    y: { field: "y", type: "quantitative", title: frame.yLabel, scale: scale(axes.logY) },
-    // The legend lists series in the caller's order, not alphabetically.
-    color: { field: "series", type: "nominal", title: null, sort: frame.series.map((s) => s.name) },
+    x: { field: "x", type: "quantitative", title: frame.xLabel, scale: scale(x, axes.logX, axes.padding) },
+    y: { field: "y", type: "quantitative", title: frame.yLabel, scale: scale(y, axes.logY, axes.padding, frame.yBounds) },
+    ...seriesEncoding(frame.series.map((s) => s.name)),
+  };
+}
+
+/**
+ * A linear axis gets the shared padded range (a lone point is not stretched over an arbitrary
+ * span) and never 0 forced in: metrics and losses rarely start at 0, and 0 would flatten the curves.
+ */
+function scale(values: readonly number[], log: boolean, padding: number, bounds?: readonly [number, number]): Layer {
+  if (log) return { type: "log", padding };
+  const axis = linearAxis(values, { bounds });
+  return { domain: [axis.lo, axis.hi], nice: false, zero: false, padding };
+}
+
+/** Colour (and, past the palette, dash) by series, legend in the caller's order, not alphabetical. */
+export function seriesEncoding(names: readonly string[]): { color: Layer; strokeDash?: Layer } {
+  const styles = names.map((_, i) => seriesStyle(i));
+  const domain = [...names];
+  return {
+    color: { field: "series", type: "nominal", title: null, sort: domain, scale: { domain, range: styles.map((s) => s.colour) }, legend: { labelLimit: 280 } },
+    ...(names.length > SERIES_COLOURS.length
+      ? { strokeDash: { field: "series", type: "nominal", sort: domain, scale: { domain, range: styles.map((s) => [...s.dash]) }, legend: null } }
+      : {}),
   };
 }
 
