@@ -2,8 +2,9 @@
  * `tenslora compare`: the paper's experiment as one command. With no --model it runs the embedded
  * MNIST benchmark (the README's main job); finished runs in --out are reused.
  */
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "../../src/io/atomic-file.ts";
 import type { Command } from "commander";
 import {
   ConfigError,
@@ -121,11 +122,6 @@ async function runClaimsCommand(opts: Record<string, unknown>, seeds: number[], 
   const only = typeof opts.claimsTasks === "string" ? ` --claims-tasks ${opts.claimsTasks}` : "";
   const report = opts.claimsReport ? " --claims-report" : "";
   const command = `tenslora compare --claims${report} --seeds ${String(opts.seeds)}${only}${out === "runs/claims" ? "" : ` --out ${out}`}`;
-  const write = (path: string, text: string) => {
-    const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  };
   const t = await runClaims({
     seeds,
     runtime: nodeRuntime,
@@ -137,8 +133,8 @@ async function runClaimsCommand(opts: Record<string, unknown>, seeds: number[], 
     onEvent: (run, e) => rep.event(e, run),
     onTable: (table) => {
       const md = claimsMarkdown(table, command);
-      write(join(out, "claims.md"), md);
-      if (typeof opts.claimsDoc === "string") write(opts.claimsDoc, md);
+      writeFileAtomic(join(out, "claims.md"), md);
+      if (typeof opts.claimsDoc === "string") writeFileAtomic(opts.claimsDoc, md);
     },
   });
   rep.stop();

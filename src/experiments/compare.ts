@@ -8,13 +8,14 @@
  * (an arm × budget × seed) is also what a queue worker runs (`runOne`), and a finished queue's
  * summaries go through the same `writeResults`.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type AdapterSet, adapterParamCount } from "../adapters/adapter-set.ts";
 import { planAdapter } from "../adapters/config.ts";
 import { type GroupBudget, groupRanksForBudget } from "../adapters/params.ts";
 import type { LinearSite } from "../nn/sites.ts";
 import { ConfigError, RunInterruptedError } from "../errors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import { createAdapter, defaultTargets, modelContext } from "../pipeline/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
@@ -101,9 +102,7 @@ export interface CompareJob {
 }
 
 function writeJson(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
 const groupBudget = (b: Budget): GroupBudget => (b.kind === "iso-lora" ? { isoLora: b.rank } : { total: b.count });
@@ -288,7 +287,7 @@ export async function writeResults(outDir: string, s: ResultsSetting, runs: RunS
   const budgets = s.budgets.map(({ label, params }) => ({ label, params }));
   const result: CompareResult = { metric: s.metric, backboneParams: s.backbone, budgets, seeds: s.seeds, valFraction: s.valFraction, rows, pooled, runs };
   writeJson(join(outDir, "results.json"), result);
-  writeFileSync(join(outDir, "results.md"), markdownTable(rows, s.metric, s.seeds.length, s.valFraction > 0, pooled));
+  writeFileAtomic(join(outDir, "results.md"), markdownTable(rows, s.metric, s.seeds.length, s.valFraction > 0, pooled));
   await writeCurve(join(outDir, "metric-vs-params"), rows, s.metric, s.valFraction > 0);
   return result;
 }

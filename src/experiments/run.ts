@@ -11,7 +11,7 @@ import type { TrainableSet } from "../pipeline/build.ts";
 import { modelContext } from "../pipeline/context.ts";
 import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
 import { checkQuantizable, parseBaseDType, withBaseDType } from "../models/quantize-base.ts";
-import { writeFileAtomic } from "../io/safetensors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
 import { metricAxis } from "./curve.ts";

@@ -2,6 +2,7 @@
 import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { namingPath } from "../io/atomic-file.ts";
 import { alive } from "../io/lock.ts";
 import type { HostData } from "../ir/graph.ts";
 import { bytesOf } from "./proto.ts";
@@ -48,9 +49,9 @@ export class WeightStore {
       const offset = Math.ceil(this.#size / ALIGN) * ALIGN;
       const bytes = bytesOf(data);
       // writeSync takes at most 2 GiB per call.
-      for (let done = 0; done < bytes.length; ) {
-        done += writeSync(this.#fd, bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
-      }
+      namingPath(join(this.dir, this.file), () => {
+        for (let done = 0; done < bytes.length; ) done += writeSync(this.#fd, bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
+      });
       loc = { offset, length: bytes.length };
       this.#size = offset + bytes.length;
       this.#offsets.set(data, loc);

@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type Ort from "onnxruntime-node";
+import { namingPath } from "../io/atomic-file.ts";
 import type { Graph } from "../ir/graph.ts";
 import { exportModel } from "../onnx/export.ts";
 import { WeightStore } from "../onnx/weight-store.ts";
@@ -165,8 +166,9 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
   if (opts.quantize) model = quantized(bytes, opts.store);
   else if (opts.store) {
     // External data is resolved relative to the model file, so the model lives beside the weights.
-    model = join(opts.store.dir, `${graph.hash()}-${outputs.length}.onnx`);
-    writeFileSync(model, bytes);
+    const file = join(opts.store.dir, `${graph.hash()}-${outputs.length}.onnx`);
+    namingPath(file, () => writeFileSync(file, bytes));
+    model = file;
   }
   const session = await createSession(ort, model, sessionOptions);
   return new OrtCompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);

@@ -25,6 +25,8 @@ export interface AxisOptions {
 
 /** A flat range is widened by this fraction of its value (or by 1 at zero) on each side. */
 const FLAT_PAD = 0.1;
+/** Other ranges get this fraction of their width on each side before rounding to ticks. */
+const MARGIN = 0.05;
 
 const finite = (values: readonly number[]) => values.filter(Number.isFinite);
 
@@ -47,10 +49,9 @@ export function linearAxis(values: readonly number[], opts: AxisOptions = {}): A
   const v = finite(values);
   let lo = v.length ? Math.min(...v) : Number.isFinite(b0) ? b0 : 0;
   let hi = v.length ? Math.max(...v) : Number.isFinite(b1) ? b1 : 1;
-  if (hi - lo <= Math.max(Math.abs(lo), Math.abs(hi)) * 1e-12) {
-    const pad = lo === 0 ? 1 : Math.abs(lo) * FLAT_PAD;
-    [lo, hi] = [lo - pad, hi + pad];
-  }
+  // a flat range gets room around it; any other a margin, so no point sits on the frame
+  const pad = hi - lo > Math.max(Math.abs(lo), Math.abs(hi)) * 1e-12 ? (hi - lo) * MARGIN : lo === 0 ? 1 : Math.abs(lo) * FLAT_PAD;
+  [lo, hi] = [lo - pad, hi + pad];
   [lo, hi] = nice(lo, hi, count);
   lo = Math.max(lo, b0);
   hi = Math.min(hi, b1);

@@ -4,7 +4,8 @@
  */
 import { DataError } from "../errors.ts";
 import { linearAxis } from "./axis.ts";
-import { type Layer, type PlotFrame, render, seriesEncoding, writeAtomic } from "./plot.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
+import { type Layer, type PlotFrame, render, seriesEncoding } from "./plot.ts";
 
 export interface CurvePoint {
   x: number;
@@ -63,6 +64,6 @@ export async function renderCurvePlot(spec: CurveSpec) {
 /** Writes `<path>.svg` and `<path>.png`. */
 export async function writeCurvePlot(pathWithoutExt: string, spec: CurveSpec): Promise<void> {
   const { svg, png } = await renderCurvePlot(spec);
-  await writeAtomic(`${pathWithoutExt}.svg`, svg);
-  await writeAtomic(`${pathWithoutExt}.png`, png);
+  writeFileAtomic(`${pathWithoutExt}.svg`, svg);
+  writeFileAtomic(`${pathWithoutExt}.png`, png);
 }

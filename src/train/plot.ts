@@ -7,15 +7,13 @@
  * (vega 6.3.0's build reports `version` "5.33.1": a stale string in its bundle, not an old copy.)
  */
 
-import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Resvg } from "@resvg/resvg-js";
 import { View, parse } from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { ConfigError, DataError, internal } from "../errors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import { linearAxis } from "./axis.ts";
 import { SERIES_COLOURS, seriesStyle } from "./palette.ts";
 
@@ -175,11 +173,10 @@ function placeLabels(rows: Row[], x: Scale, y: Scale): Row[] {
 /** Writes `<path>.svg` and `<path>.png` (each through a temporary file and a rename). */
 export async function writePlot(pathWithoutExt: string, spec: PlotSpec): Promise<{ svgPath: string; pngPath: string }> {
   const { svg, png } = spec.kind === "line" ? await renderLinePlot(spec) : await renderScatterPlot(spec);
-  await mkdir(dirname(pathWithoutExt), { recursive: true });
   const svgPath = `${pathWithoutExt}.svg`;
   const pngPath = `${pathWithoutExt}.png`;
-  await writeAtomic(svgPath, svg);
-  await writeAtomic(pngPath, png);
+  writeFileAtomic(svgPath, svg);
+  writeFileAtomic(pngPath, png);
   return { svgPath, pngPath };
 }
 
@@ -295,16 +292,5 @@ function checkValue(what: string, v: number, log: boolean): void {
 function checkSize(what: string, px: number): void {
   if (!(Number.isInteger(px) && px >= 100 && px <= 8192)) {
     throw new ConfigError(`plot ${what} must be an integer number of pixels in [100, 8192]; got ${px}`);
-  }
-}
-
-export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.${randomUUID()}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
   }
 }
