@@ -212,9 +212,17 @@ export interface GgufExportResult {
   alpha: number;
 }
 
-/** Ollama's Modelfile for the merged model, and for the base with the adapter on top. */
+/**
+ * Ollama's Modelfile for the merged model, and for the base with the adapter on top. `ollama
+ * create` resolves a relative FROM / ADAPTER path against the Modelfile's folder (and takes a
+ * FROM path that does not exist for a model name to pull), so the files stay together. No
+ * TEMPLATE: Ollama picks its own template from the GGUF's tokenizer.chat_template when it knows it.
+ */
 export function modelfiles(): { merged: string; adapter: string } {
-  return { merged: `FROM ./${GGUF_FILES.merged}\n`, adapter: `FROM ./${GGUF_FILES.base}\nADAPTER ./${GGUF_FILES.adapter}\n` };
+  return {
+    merged: `# the fine-tuned model: ollama create NAME -f Modelfile\nFROM ./${GGUF_FILES.merged}\n`,
+    adapter: `# the base model with the LoRA adapter on top: ollama create NAME -f Modelfile.adapter\nFROM ./${GGUF_FILES.base}\nADAPTER ./${GGUF_FILES.adapter}\n`,
+  };
 }
 
 /**
