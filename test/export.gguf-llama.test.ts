@@ -3,10 +3,11 @@
  * real runtime (llama.cpp by node-llama-cpp's prebuilt binary):
  * - a SentencePiece-style BPE tokenizer (byte fallback, "▁"): llama.cpp tokenises texts with
  *   spaces, unicode and bytes outside the vocabulary to the ids HF's tokenizer gives, decodes them
- *   back to the text, and merged.gguf gives our greedy tokens;
+ *   back to the text, and merged.gguf and base.gguf + adapter.gguf give our greedy tokens;
  * - `rope_scaling` of type llama3 (factor and original_max_position_embeddings small enough that
  *   every rotary frequency but the fastest is scaled): llama.cpp, reading the `rope_freqs` tensor,
- *   gives our greedy tokens over a 40-token prompt, which the unscaled model continues otherwise.
+ *   gives our greedy tokens over a 40-token prompt from merged.gguf and from base.gguf +
+ *   adapter.gguf, where the unscaled model continues otherwise.
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
@@ -33,7 +34,8 @@ function exported(dir: string, modelDir: string) {
   const set = mixedRankAdapter(model, 3);
   saveAdapter(join(dir, "adapter"), set, modelContext(model));
   exportAsGguf(join(dir, "adapter"), join(dir, "gguf"), { model: modelDir, outType: "f32" });
-  return { model, weights: mergedWeights(model, set), merged: join(dir, "gguf", "merged.gguf") };
+  const file = (f: string) => join(dir, "gguf", f);
+  return { model, weights: mergedWeights(model, set), merged: file("merged.gguf"), base: file("base.gguf"), adapter: file("adapter.gguf") };
 }
 
 // "x er": HF applies the merge e+r (rank 9) before ▁+e (rank 23), where joining the leftmost pair first would not
@@ -41,7 +43,7 @@ const ALL_TEXTS = ["the cat sat", "Hello world, the  cat at the end!", "ßé �
 
 // HF's Metaspace adds no "▁" before a text that starts with a space, llama.cpp does: such texts are left out there
 for (const metaspace of [false, true]) {
-  test(`SentencePiece BPE (${metaspace ? "Metaspace pre-tokenizer" : "Llama 2 normalizer"}): llama.cpp tokenises and decodes as HF's tokenizer, and runs merged.gguf to our greedy tokens`, {
+  test(`SentencePiece BPE (${metaspace ? "Metaspace pre-tokenizer" : "Llama 2 normalizer"}): llama.cpp tokenises and decodes as HF's tokenizer, and runs merged.gguf and base.gguf + adapter.gguf to our greedy tokens`, {
     skip,
   }, async () => {
     const { dir, cleanup } = tempDir("gguf-spm");
@@ -49,7 +51,7 @@ for (const metaspace of [false, true]) {
     try {
       mkdirSync(join(dir, "model"));
       const modelDir = tinyLlamaWithSentencePiece(join(dir, "model"), { metaspace });
-      const { model, weights, merged } = exported(dir, modelDir);
+      const { model, weights, merged, base, adapter } = exported(dir, modelDir);
       const hf = new Tokenizer(
         JSON.parse(readFileSync(join(modelDir, "tokenizer.json"), "utf8")),
         JSON.parse(readFileSync(join(modelDir, "tokenizer_config.json"), "utf8")),
@@ -73,7 +75,9 @@ for (const metaspace of [false, true]) {
         assert.equal(r.text, TEXTS[i], `decoded ${JSON.stringify(TEXTS[i])}`);
         assert.equal(hf.decode(expected[i]), TEXTS[i], `HF decodes ${JSON.stringify(TEXTS[i])}`);
       });
-      assert.deepEqual(run.tokens, await ourGreedy(model, weights, prompt, NEW_TOKENS), "merged.gguf (F32) vs our merged weights");
+      const ours = await ourGreedy(model, weights, prompt, NEW_TOKENS);
+      assert.deepEqual(run.tokens, ours, "merged.gguf (F32) vs our merged weights");
+      assert.deepEqual((await llamaCppGreedy(base, prompt, NEW_TOKENS, { adapter })).tokens, ours, "base.gguf + adapter.gguf (F32) vs our merged weights");
       // HF's post-processor prepends BOS; llama.cpp does so from the metadata
       const md = (await parseGguf(merged, { allowLocalFile: true })).metadata as Record<string, unknown>;
       assert.equal(md["tokenizer.ggml.model"], "llama");
@@ -86,7 +90,7 @@ for (const metaspace of [false, true]) {
   });
 }
 
-test("llama3 rope scaling: llama.cpp reads rope_freqs and gives our greedy tokens over a long prompt", { skip }, async () => {
+test("llama3 rope scaling: llama.cpp reads rope_freqs and gives our greedy tokens over a long prompt (merged, and base + adapter)", { skip }, async () => {
   const { dir, cleanup } = tempDir("gguf-llama3");
   try {
     const scaledDir = join(dir, "scaled");
@@ -97,7 +101,7 @@ test("llama3 rope scaling: llama.cpp reads rope_freqs and gives our greedy token
     // head_dim 16: wavelengths 2π·10⁴^(i/8) ≈ 6, 20, 63, …; 16 / 4 < 6 < 16 blends the first, the rest are divided by 4
     const ropeScaling = { rope_type: "llama3", factor: 4, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 };
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, rope_scaling: ropeScaling }));
-    const { model, weights, merged } = exported(dir, scaledDir);
+    const { model, weights, merged, base, adapter } = exported(dir, scaledDir);
     const prompt = Array.from({ length: 40 }, (_, i) => 6 + ((i * 37) % 120));
     const ours = await ourGreedy(model, weights, prompt, NEW_TOKENS);
     const unscaled = await ourGreedy(
@@ -111,6 +115,7 @@ test("llama3 rope scaling: llama.cpp reads rope_freqs and gives our greedy token
     const run = await llamaCppGreedy(merged, prompt, NEW_TOKENS);
     assert.deepEqual(warnings(), [], "llama.cpp warns about nothing in merged.gguf");
     assert.deepEqual(run.tokens, ours, "merged.gguf (F32) vs our merged weights");
+    assert.deepEqual((await llamaCppGreedy(base, prompt, NEW_TOKENS, { adapter })).tokens, ours, "base.gguf + adapter.gguf (F32) vs our merged weights");
     const tensors = (await parseGguf(merged, { allowLocalFile: true })).tensorInfos;
     assert.ok(tensors.some((t) => t.name === "rope_freqs.weight"));
   } finally {
