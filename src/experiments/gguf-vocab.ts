@@ -101,6 +101,7 @@ export function tokenizerMetadata(modelDir: string, vocabSize: number, rawConfig
     ["tokenizer.ggml.model", gguf.str(spm ? "llama" : "gpt2")],
     ["tokenizer.ggml.pre", gguf.str(pre)],
     ["tokenizer.ggml.tokens", gguf.strings(tokens)],
+    ["tokenizer.ggml.token_type", gguf.i32s(types)],
   ]);
   if (spm) {
     checkByteTokens(vocab, path);
@@ -108,10 +109,8 @@ export function tokenizerMetadata(modelDir: string, vocabSize: number, rawConfig
     checkMergesComplete(vocab, rawMerges, (p) => isByteToken(p) || addedIds.has(vocab[p]), path);
     const { score } = mergeScores(rawMerges);
     meta.set("tokenizer.ggml.scores", gguf.f32s(Float32Array.from(tokens, (t, i) => (types[i] === TOKEN_TYPE.normal ? score(t) : -rawMerges.length))));
-    meta.set("tokenizer.ggml.token_type", gguf.i32s(types));
     meta.set("tokenizer.ggml.add_space_prefix", gguf.bool(spaceHandling(tok, path).addSpacePrefix));
   } else {
-    meta.set("tokenizer.ggml.token_type", gguf.i32s(types));
     meta.set("tokenizer.ggml.merges", gguf.strings(rawMerges.map((m) => (Array.isArray(m) ? m.join(" ") : m))));
   }
   const special = (name: string, configKey: string) => {
