@@ -17,10 +17,11 @@ import { gguf as parseGguf } from "@huggingface/gguf";
 import { Tokenizer } from "@huggingface/tokenizers";
 import type { LlamaModel } from "node-llama-cpp";
 import { saveAdapter } from "../src/adapters/format.ts";
-import { exportAsGguf } from "../src/experiments/gguf-export.ts";
+import { exportAsGguf, ropeFreqFactors } from "../src/experiments/gguf-export.ts";
 import { checkByteTokens, checkMergesComplete, mergeScores, spaceHandling } from "../src/experiments/gguf-vocab-spm.ts";
 import { mergedWeights } from "../src/experiments/merge.ts";
 import { modelContext } from "../src/pipeline/context.ts";
+import { parseDecoderConfig } from "../src/models/llama/config.ts";
 import { loadModel } from "../src/models/load.ts";
 import { mixedRankAdapter, tinyLlamaWithSentencePiece, tinyLmWithBpe } from "./gguf-fixtures.ts";
 import { tempDir } from "./helpers.ts";
@@ -121,6 +122,36 @@ test("llama3 rope scaling: llama.cpp reads rope_freqs and gives our greedy token
   } finally {
     cleanup();
   }
+});
+
+test("rope_freqs for Llama 3.1 8B's rope_scaling: the factors llama.cpp's converter computes from the published formula", () => {
+  const raw = {
+    model_type: "llama",
+    vocab_size: 32,
+    hidden_size: 4096,
+    intermediate_size: 32,
+    num_hidden_layers: 1,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    max_position_embeddings: 131072,
+    rope_theta: 500000,
+    rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+  };
+  const factors = ropeFreqFactors(parseDecoderConfig(raw, "config.json"));
+  assert.equal(factors.length, 64);
+  // convert_hf_to_gguf.py: per frequency θ^(−2i/d), 1 below wavelength 8192/4, 8 above 8192, else 1 / ((1 − s) / 8 + s), s = (8192 / wavelength − 1) / (4 − 1)
+  const expected = Array.from({ length: 64 }, (_, i) => {
+    const wavelen = (2 * Math.PI) / 500000 ** (-(2 * i) / 128);
+    if (wavelen < 8192 / 4) return 1;
+    if (wavelen > 8192) return 8;
+    const smooth = (8192 / wavelen - 1) / 3;
+    return 1 / ((1 - smooth) / 8 + smooth);
+  });
+  factors.forEach((f, i) => assert.ok(Math.abs(f - expected[i]) < 1e-5 * expected[i], `factor ${i}: ${f} vs ${expected[i]}`));
+  assert.ok(
+    expected.some((e) => e > 1 && e < 8),
+    "the blend region is reached",
+  );
 });
 
 test("SentencePiece BPE that llama.cpp would read differently is refused with the reason", () => {
