@@ -337,3 +337,19 @@ test("hostile queue entries: a job id with ../, an unknown payload key, a ../ ar
     await queue.close();
   }
 });
+
+test('after Redis loses its data (a restart without its files), `sweep status` says so instead of only "no sweep named …"', async () => {
+  const file = join(dir, "lost.json");
+  writeFileSync(file, JSON.stringify({ name: "lost", base: { model: VIT, data: images, epochs: 1, threads: 1 }, grid: { seed: [0, 1] } }));
+  assert.equal((await cliJson(["sweep", "--config", file, "--queue", redis.url, "--json"]))[0].added, 2);
+  assert.equal((await status("lost")).counts.queued, 2);
+  await store?.close();
+  store = undefined;
+  await redis.crashAndRestart(100, { loseData: true });
+  assertUserError(
+    await cliAsync(["sweep", "status", redis.url, "--name", "lost"]),
+    /no sweep named "lost" in this queue; known: none \(if one was submitted, this Redis has lost its data .* submit the sweep again, and run Redis with appendonly yes\)/,
+    "a named sweep",
+  );
+  assertUserError(await cliAsync(["sweep", "status", redis.url]), /no sweep was submitted to this queue.*this Redis has lost its data/, "the latest sweep");
+});
