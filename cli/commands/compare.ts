@@ -4,7 +4,6 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../../src/io/atomic-file.ts";
 import type { Command } from "commander";
 import {
   ConfigError,
@@ -23,6 +22,7 @@ import {
   claimsMarkdown,
   runClaims,
   nodeRuntime,
+  writeFileAtomic,
 } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { type Reporter, compareReporter, reporter } from "../progress.ts";

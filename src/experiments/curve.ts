@@ -167,7 +167,7 @@ export function metricAxis(metric: string): { factor: number; unit: string; boun
 }
 
 /** A metric value as the tables show it: fractions in percent with 2 decimals, others with 3. */
-export const shown = (metric: string) => (x: number) => (isFractionMetric(metric) ? (100 * x).toFixed(2) : x.toFixed(3));
+const shown = (metric: string) => (x: number) => (isFractionMetric(metric) ? (100 * x).toFixed(2) : x.toFixed(3));
 
 /** "81.67 [79.5, 83.8]" (a lone seed: no interval). */
 export function formatInterval(i: Interval, metric: string): string {

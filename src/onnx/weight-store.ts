@@ -1,5 +1,5 @@
 /** The external-data file of a model's graphs (export.ts writes the protos that point into it). */
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { namingPath } from "../io/atomic-file.ts";
@@ -57,6 +57,13 @@ export class WeightStore {
       this.#offsets.set(data, loc);
     }
     return loc;
+  }
+
+  /** Write a model file beside the weights (its external data is resolved relative to it); returns its path. */
+  writeModel(name: string, bytes: Uint8Array): string {
+    const path = join(this.dir, name);
+    namingPath(path, () => writeFileSync(path, bytes));
+    return path;
   }
 
   /** Delete the external weight file. */
