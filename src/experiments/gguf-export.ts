@@ -22,6 +22,7 @@ import { writeFileAtomic } from "../io/safetensors.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
+import { taskOf } from "../tasks/index.ts";
 import { type ExportedModule, exportBaseModel, exportedModules } from "./export.ts";
 import { tokenizerMetadata } from "./gguf-vocab.ts";
 import { loadTrainedModel } from "./infer.ts";
@@ -43,7 +44,7 @@ export interface GgufArch {
 
 /** The architecture of `model`; a model llama.cpp would run differently is refused with the reason. */
 export function ggufArch(model: LoadedModel): GgufArch {
-  if (model.family.task !== "causal-lm")
+  if (!taskOf(model.family.task).generates)
     throw new ConfigError(`GGUF export needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
   const cfg = model.config as DecoderConfig;
   if (cfg.ropeScaling.type !== "default" && cfg.ropeScaling.type !== "linear") {

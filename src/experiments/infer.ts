@@ -24,13 +24,12 @@ import type { Task } from "../models/types.ts";
 import { TASKS } from "../tasks/index.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph, Runtime } from "../runtime/types.ts";
-import { causalLm } from "../tasks/causal-lm.ts";
-import { type TokenMetrics, tokenClassification } from "../tasks/token-classification.ts";
+import type { LmEvalResult } from "../tasks/causal-lm.ts";
+import type { TokenEvalResult } from "../tasks/token-classification.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
-import { type MetricsSummary, summarize } from "../tasks/metrics.ts";
 import type { SplitName, TaskData } from "../tasks/task-data.ts";
-import { predict } from "../tasks/classification.ts";
+import type { EvalResult } from "../tasks/classification.ts";
 import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionLimit, taskDataFor } from "./datasets.ts";
 import { taskOf } from "../tasks/index.ts";
 
@@ -247,7 +246,7 @@ export async function imageInputs(model: LoadedModel, paths: string[]): Promise<
 
 /** input_ids, attention_mask, token_type_ids for texts (and pairs) through the folder's tokenizer.json. */
 export function textInputs(model: LoadedModel, texts: string[], pairs?: string[], maxLength?: number): Record<string, HostTensor> {
-  if (!model.family.inputNames.required.includes("input_ids") || model.family.task === "causal-lm")
+  if (!model.family.inputNames.required.includes("input_ids") || taskOf(model.family.task).generates)
     throw new ConfigError(
       `--text needs a text classifier; ${model.dir} is ${model.family.modelType} ${model.family.task} (use --images, or generate for a causal LM)`,
     );
@@ -395,36 +394,16 @@ export interface EvalOptions {
   warn?: (s: string) => void;
 }
 
-export interface EvalResult extends MetricsSummary {
-  split: SplitName;
-  classNames: string[];
-}
+export type { EvalResult, LmEvalResult, TokenEvalResult };
 
-/** A causal LM's held-out metrics (token-weighted). */
-export interface LmEvalResult {
-  task: "causal-lm";
-  split: SplitName;
-  loss: number;
-  perplexity: number;
-  next_token_accuracy: number;
-  tokens: number;
-}
-
-/** A token classifier's metrics over the words of a split (token-classification.ts). */
-export interface TokenEvalResult extends TokenMetrics {
-  task: "token-classification";
-  split: SplitName;
-  classNames: string[];
-}
+/** What `eval` reports for a model of any task: its task's result (evalReport). */
+export type AnyEvalResult = EvalResult | LmEvalResult | TokenEvalResult;
 
 /** Metrics of a trained model on a split of `--data` (the same seeded split `train` used). */
-export async function evaluateTrained(
-  tm: TrainedModel,
-  o: EvalOptions & { truncation?: boolean; packing?: boolean },
-): Promise<EvalResult | LmEvalResult | TokenEvalResult> {
+export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { truncation?: boolean; packing?: boolean }): Promise<AnyEvalResult> {
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
-  if (tm.model.family.task === "causal-lm") {
+  if (taskOf(tm.model.family.task).dataKind === "lm") {
     const { data } = lmDataFor(tm.model, {
       data: o.data,
       evalData: o.evalData,
@@ -434,10 +413,7 @@ export async function evaluateTrained(
       seed: o.seed ?? 0,
       warn: o.warn,
     });
-    const ev = await withEvalGraph(tm, data.seqLen, Math.max(1, Math.min(o.batchSize ?? 8, data.size(split))), o, (graph, B, feeds) =>
-      causalLm.evaluate(data, split, graph, B, feeds, "perplexity"),
-    );
-    return { task: "causal-lm", split, ...(ev.metrics as Omit<LmEvalResult, "task" | "split">) };
+    return evaluateTaskData(tm, data, { ...o, split });
   }
   if (o.format && !(DATA_FORMATS as readonly string[]).includes(o.format))
     throw new ConfigError(`unknown --data-format "${o.format}"; valid: ${DATA_FORMATS.join(", ")}`);
@@ -464,30 +440,32 @@ export async function evaluateTrained(
     warn(`the head's labels (${tm.labels.join(", ")}) differ from the data's classes (${classNames.join(", ")}); classes are matched by index`);
   }
   const data = taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 });
-  if (tm.model.family.task === "token-classification") {
-    const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
-    const ev = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => tokenClassification.evaluate(data, split, graph, b, feeds, "f1"));
-    return { task: "token-classification", split, classNames, ...(ev.metrics as unknown as TokenMetrics) };
-  }
   return evaluateTaskData(tm, data, { ...o, split, warn });
 }
 
-/** Metrics of a trained classifier on a split of task data (the embedded benchmark's, or a data set's). */
+/** Metrics of a trained model on a split of task data (an embedded benchmark's, or a data set's), as its task reports them. */
 export async function evaluateTaskData(
   tm: TrainedModel,
   data: TaskData,
   o: Pick<EvalOptions, "split" | "batchSize" | "threads" | "runtime" | "warn">,
-): Promise<EvalResult> {
+): Promise<AnyEvalResult> {
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
-  const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
-  const { preds, labels, skipped } = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => predict(data, split, graph, b, feeds));
+  const task = taskOf(tm.model.family.task);
+  if (!task.evalReport) throw new ConfigError(`eval does not score ${task.name} models; evaluate a model fine-tuned for another task`);
+  const report = task.evalReport;
+  const B = Math.max(1, Math.min(o.batchSize ?? report.batchSize, data.size(split)));
+  const ev = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => task.evaluate(data, split, graph, b, feeds, task.metrics[0]));
+  const skipped = (ev.metrics.skippedImages as string[] | undefined) ?? [];
   if (skipped.length)
     (o.warn ?? console.warn)(
       `${skipped.length} image(s) of the ${split} split no longer decode and are left out of the metrics: ${skipped.slice(0, 5).join(", ")}`,
     );
-  return { ...summarize(preds, labels, data.classNames!.length), split, classNames: data.classNames! };
+  return report.result(ev, split, data.classNames ?? []);
 }
+
+/** The table `eval` prints for `result`, an evaluation of `tm`. */
+export const evalTable = (tm: TrainedModel, result: AnyEvalResult): string => taskOf(tm.model.family.task).evalReport!.table(result);
 
 /** Run `f` with a compiled logits-only graph of the trained model for batch B. */
 async function withEvalGraph<R>(

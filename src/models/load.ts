@@ -10,7 +10,7 @@ import { hubCacheDir, looksLikeRepoId, resolveModelFromCache } from "../io/hub-c
 import { type AnyFamily, type LoadedModel, type LoadOptions, familyOf, modelFromTensors } from "./assemble.ts";
 import type { Task } from "./types.ts";
 
-export { type AnyFamily, FAMILIES, type LoadedModel, type LoadOptions, familyOf, familyTasks } from "./assemble.ts";
+export { type AnyFamily, FAMILIES, type FamilyEntry, type LoadedModel, type LoadOptions, defaultHead, familyOf, familyTasks } from "./assemble.ts";
 
 /** config.json of a model folder and its family, with the head for `task` when given. */
 export function readModelConfig(dir: string, task?: Task): { family: AnyFamily; raw: Record<string, unknown> } {
