@@ -19,7 +19,7 @@ import { toBigInt64, toFloat32 } from "../io/dtype-convert.ts";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
 import { buildModelGraph } from "../pipeline/build.ts";
 import { ConfigReader } from "../models/config-fields.ts";
-import { type LoadedModel, familyOf, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
+import { type LoadedModel, type ModelConfigFile, familyOf, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
 import type { Task } from "../models/types.ts";
 import { TASKS } from "../tasks/index.ts";
 import type { HostTensor } from "../tensor/host.ts";
@@ -65,15 +65,16 @@ function describeTrainedDir(dir: string): "adapter" | "head" | "model" {
  * folder), else LABEL_i for as many classes as the stored output bias has; undefined when the
  * folder holds no head (a plain PEFT adapter: the model's own head is used).
  */
-function trainedLabels(dir: string, kind: "adapter" | "head" | "model", modelDir: string, task: Task | undefined): string[] | undefined {
+function trainedLabels(dir: string, kind: "adapter" | "head" | "model", source: ModelConfigFile, task: Task | undefined): string[] | undefined {
   const fromJson = (path: string) => {
     const raw = readJsonFile(path, "labels file") as Record<string, unknown>;
     return new ConfigReader(raw, path).labels();
   };
   if (existsSync(join(dir, LABELS_FILE))) return fromJson(join(dir, LABELS_FILE));
   if (kind === "model") return existsSync(join(dir, "config.json")) ? fromJson(join(dir, "config.json")) : undefined;
-  const { family, raw } = readModelConfig(modelDir, task);
-  const heads = family.headParameters(family.parseConfig(raw, join(modelDir, "config.json")));
+  const configPath = join(source.dir, "config.json");
+  const family = familyOf(source.raw, configPath, task);
+  const heads = family.headParameters(family.parseConfig(source.raw, configPath));
   const outBias = heads[heads.length - 1]; // the logits' bias, shape [numLabels], in every family
   const file = kind === "adapter" ? join(dir, ADAPTER_WEIGHTS) : join(dir, HEAD_FILE);
   const stored = readSafetensors(file).tensors.get(kind === "adapter" ? HEAD_PREFIX + outBias : outBias);
@@ -104,7 +105,7 @@ function checkFullWeights(dir: string, model: LoadedModel, weights: Map<string, 
  * adapter, labels.json's "task" beside a head, the architectures of a full model's config.json.
  * Undefined (the model's own head) when it names none the model type has.
  */
-function trainedTask(dir: string, kind: "adapter" | "head" | "model", modelDir: string): Task | undefined {
+function trainedTask(dir: string, kind: "adapter" | "head" | "model", source: ModelConfigFile): Task | undefined {
   const read = (f: string) => (existsSync(join(dir, f)) ? (readJsonFile(join(dir, f), f) as Record<string, unknown>) : {});
   let task: unknown;
   if (kind === "adapter") {
@@ -115,8 +116,7 @@ function trainedTask(dir: string, kind: "adapter" | "head" | "model", modelDir: 
     const raw = read("config.json");
     task = raw.model_type ? familyOf(raw, join(dir, "config.json")).task : undefined;
   }
-  const { family } = readModelConfig(modelDir);
-  return familyTasks(family.modelType).find((t) => t === task);
+  return familyTasks(source.family.modelType).find((t) => t === task);
 }
 
 /** Load `modelDir` with what a run saved in `adapterDir` (optional) applied. */
@@ -136,9 +136,11 @@ function loadTrainedFloat(modelSpec: string, adapterDir: string | undefined, opt
     return { model, labels: model.config.id2label ?? labelNames(model.config.numLabels), randomHead: model.newHead };
   }
   const kind = describeTrainedDir(adapterDir);
-  const task = trainedTask(adapterDir, kind, modelDir);
-  const labels = trainedLabels(adapterDir, kind, modelDir, task);
-  const model = loadModel(modelDir, { ...(labels ? { numLabels: labels.length, labels, seed: opts.seed } : {}), task });
+  // config.json is read once: the task, the labels and the load all start from it
+  const source = readModelConfig(modelDir);
+  const task = trainedTask(adapterDir, kind, source);
+  const labels = trainedLabels(adapterDir, kind, source, task);
+  const model = loadModel(source, { ...(labels ? { numLabels: labels.length, labels, seed: opts.seed } : {}), task });
   const trained = loadTrained(adapterDir, model);
   if (kind === "model") checkFullWeights(adapterDir, model, trained.weights);
   const heads = model.family.headParameters(model.config);

@@ -33,6 +33,11 @@ export interface PreparedData {
   data: TaskData;
   /** Loads the model with a head sized for the data (seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
+  /**
+   * The model to read shapes and sizes from, not to train: the one `loadModel` hands out first
+   * while it is held, so planning a job loads no copy of its own (default: `loadModel`).
+   */
+  peekModel?: () => Promise<LoadedModel>;
   embedded: boolean;
   /** What an embedded benchmark is, in a sentence or two (compare prints it above its table). */
   about?: string;
@@ -64,11 +69,13 @@ export async function prepareData(
   if (!cfg.data && benchmark?.onModel) return benchmark.onModel(cfg, cfg.model);
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
   if (cfg.task && !(cfg.task in TASKS)) throw new ConfigError(`unknown --task "${cfg.task}"; valid: ${Object.keys(TASKS).join(", ")}`);
-  const { family, raw } = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
+  // config.json is read once: every load below starts from it
+  const source = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
+  const { family, raw } = source;
   if (taskOf(family.task).dataKind === "lm") {
     if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
     // quantized at once: the float32 weights are not kept for the run
-    const model = withBaseDType(loadModel(cfg.model), parseBaseDType(cfg.baseDtype));
+    const model = withBaseDType(loadModel(source), parseBaseDType(cfg.baseDtype));
     const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
     return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
   }
@@ -99,7 +106,7 @@ export async function prepareData(
   const labels = split.split.train.classNames;
   // a model that does several tasks takes the one its data means (tagged words: token classification)
   const task = (cfg.task || undefined) as Task | undefined;
-  const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed, task: task ?? taskPickedBy(split.kind) });
+  const load = async (seed: number) => loadModel(source, { numLabels: labels.length, labels, seed, task: task ?? taskPickedBy(split.kind) });
   let probe: LoadedModel | undefined = await load(cfg.seed);
   const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
   const data = taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment });
@@ -109,7 +116,7 @@ export async function prepareData(
     if (m) probe = undefined;
     return m ?? load(seed);
   };
-  return { data, loadModel: loadFresh, embedded: false, skipped };
+  return { data, loadModel: loadFresh, peekModel: async () => probe ?? load(cfg.seed), embedded: false, skipped };
 }
 
 /**
