@@ -9,7 +9,7 @@ import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../pipeline/build.ts";
 import { modelContext } from "../pipeline/context.ts";
-import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
+import { type LoadedModel, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
 import { checkQuantizable, parseBaseDType, withBaseDType } from "../models/quantize-base.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
 import { lmDataFor } from "./lm-datasets.ts";
@@ -72,7 +72,14 @@ export async function prepareData(
   // config.json is read once: every load below starts from it
   const source = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
   const { family, raw } = source;
-  if (taskOf(family.task).dataKind === "lm") {
+  const spec = taskOf(family.task);
+  if (!spec.dataKind) {
+    const others = familyTasks(family.modelType).filter((t) => taskOf(t).dataKind);
+    throw new ConfigError(
+      `--task ${spec.name} trains only on data the project builds, not on --data; a ${family.modelType} model trains on --data for ${others.join(" or ")}`,
+    );
+  }
+  if (spec.dataKind === "lm") {
     if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
     // quantized at once: the float32 weights are not kept for the run
     const model = withBaseDType(loadModel(source), parseBaseDType(cfg.baseDtype));
