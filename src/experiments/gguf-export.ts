@@ -23,6 +23,7 @@ import type { DecoderConfig } from "../models/llama/config.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { inverseFrequencies } from "../models/llama/rope.ts";
+import { taskOf } from "../tasks/index.ts";
 import { type ExportedModule, exportBaseModel, exportedModules } from "./export.ts";
 import { tokenizerMetadata } from "./gguf-vocab.ts";
 import { loadTrainedModel } from "./infer.ts";
@@ -44,7 +45,7 @@ export interface GgufArch {
 
 /** The architecture of `model`; a model llama.cpp would run differently is refused with the reason. */
 export function ggufArch(model: LoadedModel): GgufArch {
-  if (model.family.task !== "causal-lm")
+  if (!taskOf(model.family.task).generates)
     throw new ConfigError(`GGUF export needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
   const cfg = model.config as DecoderConfig;
   const arch: GgufArch = cfg.modelType === "qwen2" ? { name: "qwen2", interleavedRope: false } : { name: "llama", interleavedRope: true };
