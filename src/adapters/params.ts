@@ -5,10 +5,10 @@
  */
 import { ConfigError } from "../errors.ts";
 import { type AdapterOptions, planAdapter } from "./config.ts";
-import { CONSTRUCTION_SPECS, type Construction, type ModelShape, normalizeRanks, parseConstruction, tensorCount, tensorModes } from "./constructions.ts";
-import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
-import { count } from "./factorizations/types.ts";
+import { type Construction, type ModelShape, parseConstruction, tensorCount } from "./constructions.ts";
+import { type Factorization, parseFactorization } from "./factorizations/index.ts";
 import type { GroupPlan } from "./groups.ts";
+import { REFERENCE_METHOD, methodOf } from "./methods.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
 export type { Factorization };
@@ -24,15 +24,13 @@ export type { Factorization };
 export function paramCount(construction: Construction, shape: ModelShape, ranks: number | readonly number[], factorization: Factorization = "tucker"): number {
   const c = parseConstruction(construction);
   const f = parseFactorization(factorization);
-  const tc = tensorCount(c, shape);
-  const r = normalizeRanks(c, shape, ranks, f).ranks;
-  if (CONSTRUCTION_SPECS[c].kind === "lora") return tc * r[0] * (shape.dIn + shape.dOut);
-  return tc * count(FACTORIZATIONS[f], tensorModes(c, shape), r);
+  const m = methodOf(c);
+  return tensorCount(c, shape) * m.tensorParams(shape, m.normalizeRanks(shape, ranks, f).ranks, f);
 }
 
 /** LoRA's parameter count at rank r (the "isoparameter" reference). */
 export function isoLoRA(shape: ModelShape, r: number): number {
-  return paramCount("lora", shape, r);
+  return paramCount(REFERENCE_METHOD, shape, r);
 }
 
 /** The (real) LoRA rank with the same parameter count: count / (P·L·(dIn + dOut)). */
@@ -106,12 +104,7 @@ export function ranksForBudget(construction: Construction, shape: ModelShape, bu
   }
   const tc = tensorCount(c, shape);
   const perTensor = Math.floor(budget / tc);
-  let ranks: number[];
-  if (CONSTRUCTION_SPECS[c].kind === "lora") {
-    let r = Math.floor(perTensor / (shape.dIn + shape.dOut));
-    if (cap) r = Math.min(r, shape.dIn, shape.dOut);
-    ranks = [r];
-  } else ranks = FACTORIZATIONS[factorization].forBudget(tensorModes(c, shape), perTensor, { capAtModeSize: cap, slack });
+  const ranks = methodOf(c).forBudget(shape, perTensor, { capAtModeSize: cap, slack }, factorization);
   const total = paramCount(c, shape, ranks, factorization);
   return { ranks, count: total, loraRank: loraEquivalentRank(total, shape) };
 }
@@ -141,7 +134,7 @@ export function groupRanksForBudget(
   const total = perRank.reduce((a, b) => a + b, 0);
   const out = groups.map((g, i) => {
     const b = "isoLora" in budget ? budget.isoLora * perRank[i] : Math.floor((budget.total * perRank[i]) / total);
-    const factorization = g.construction === "lora" ? "tucker" : (opts.factorization ?? "tucker");
+    const factorization = methodOf(g.construction).factorization(opts.factorization);
     return { name: g.name, budget: b, result: ranksForBudget(g.construction, g.shape, b, { ...search, factorization }) };
   });
   return { groupRanks: Object.fromEntries(out.map((g) => [g.name, g.result.ranks])), groups: out };
