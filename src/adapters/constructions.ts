@@ -91,7 +91,7 @@ export function parseConstruction(name: string): Construction {
 }
 
 function specOf(c: Construction): ConstructionSpec {
-  return CONSTRUCTION_SPECS[parseConstruction(c)];
+  return CONSTRUCTION_SPECS[c];
 }
 
 /** Mode names in tensor order; `lora` reports its matrix as (in, out). */

@@ -42,6 +42,7 @@ export interface SiteUpdate {
   output(x: Value, xu: Value | undefined): Value;
 }
 
+/** What differs between adapter methods; the rest of the library asks an entry of `ADAPTER_METHODS` (methods.ts). */
 export interface AdapterMethod {
   /** Its tensors take a factorisation (Tucker, CP, TT, partial Tucker), so arms vary it. */
   factorised: boolean;

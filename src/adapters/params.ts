@@ -5,8 +5,8 @@
  */
 import { ConfigError } from "../errors.ts";
 import { type AdapterOptions, planAdapter } from "./config.ts";
-import { type Construction, type ModelShape, parseConstruction, tensorCount } from "./constructions.ts";
-import { type Factorization, parseFactorization } from "./factorizations/index.ts";
+import { type Construction, type ModelShape, tensorCount } from "./constructions.ts";
+import type { Factorization } from "./factorizations/index.ts";
 import type { GroupPlan } from "./groups.ts";
 import { REFERENCE_METHOD, methodOf } from "./methods.ts";
 import type { LinearSite } from "../nn/sites.ts";
@@ -22,10 +22,8 @@ export type { Factorization };
  * `lora` ignores `factorization`.
  */
 export function paramCount(construction: Construction, shape: ModelShape, ranks: number | readonly number[], factorization: Factorization = "tucker"): number {
-  const c = parseConstruction(construction);
-  const f = parseFactorization(factorization);
-  const m = methodOf(c);
-  return tensorCount(c, shape) * m.tensorParams(shape, m.normalizeRanks(shape, ranks, f).ranks, f);
+  const m = methodOf(construction);
+  return tensorCount(construction, shape) * m.tensorParams(shape, m.normalizeRanks(shape, ranks, factorization).ranks, factorization);
 }
 
 /** LoRA's parameter count at rank r (the "isoparameter" reference). */
@@ -87,9 +85,8 @@ export interface BudgetResult {
  * `capAtModeSize`, the largest that fit.
  * Throws a ConfigError naming the minimum budget when even all-ones ranks do not fit.
  */
-export function ranksForBudget(construction: Construction, shape: ModelShape, budget: number, opts: BudgetOptions = {}): BudgetResult {
-  const c = parseConstruction(construction);
-  const factorization = parseFactorization(opts.factorization ?? "tucker");
+export function ranksForBudget(c: Construction, shape: ModelShape, budget: number, opts: BudgetOptions = {}): BudgetResult {
+  const factorization = opts.factorization ?? "tucker";
   const cap = opts.capAtModeSize ?? true;
   const slack = opts.slack ?? 0;
   if (!Number.isFinite(budget) || budget < 1) {

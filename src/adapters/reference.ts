@@ -16,7 +16,7 @@
 import { ShapeError } from "../errors.ts";
 import { type Dense, matmul, scale, transpose2d } from "../tensor/dense.ts";
 import type { CpTensor, TuckerTensor } from "../tensor/tucker.ts";
-import { type Construction, type ModelShape, parseConstruction, tensorCount, tensorIndex } from "./constructions.ts";
+import { type Construction, type ModelShape, tensorCount, tensorIndex } from "./constructions.ts";
 import type { Factorization } from "./factorizations/index.ts";
 import { methodOf } from "./methods.ts";
 
@@ -68,7 +68,7 @@ export interface SliceFactors {
 }
 
 function tensorFor(state: AdapterState, p: number, l: number): AdapterTensor {
-  const c = parseConstruction(state.construction);
+  const c = state.construction;
   const count = tensorCount(c, state.shape);
   if (state.tensors.length !== count) {
     throw new ShapeError(`construction "${c}" has ${count} tensors for this model, got ${state.tensors.length}`);
@@ -86,9 +86,8 @@ function checkLayout(layout: string): void {
 
 /** M [dIn, dOut] of projection (p, l), unscaled, by folding the full tensor (test reference). */
 export function updateMatrixFolded(state: AdapterState, p: number, l: number): Dense {
-  const c = parseConstruction(state.construction);
   checkLayout(state.headLayout);
-  return methodOf(c).folded(state.shape, tensorFor(state, p, l), state.headLayout, p, l);
+  return methodOf(state.construction).folded(state.shape, tensorFor(state, p, l), state.headLayout, p, l);
 }
 
 /** ΔW [dOut, dIn] = s · Mᵀ through the folded tensor. */

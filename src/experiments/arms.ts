@@ -8,7 +8,7 @@
 import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction } from "../adapters/constructions.ts";
 import { FACTORIZATIONS, type Factorization } from "../adapters/factorizations/index.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
-import { METHODS } from "../adapters/methods.ts";
+import { ADAPTER_METHODS, REFERENCE_METHOD } from "../adapters/methods.ts";
 import { ConfigError } from "../errors.ts";
 
 export const BASELINES = ["head", "full"] as const;
@@ -79,6 +79,9 @@ export interface ArmGrid {
 
 export const isBaseline = (m: string): m is Baseline => (BASELINES as readonly string[]).includes(m);
 
+/** The arm the others are paired against at a budget: LoRA at its default settings, the method budgets are counted in. */
+export const REFERENCE_ARM: string = REFERENCE_METHOD;
+
 function checkList<T>(values: readonly T[], valid: readonly T[] | null, flag: string): void {
   if (!values.length) throw new ConfigError(`${flag} needs at least one value`);
   const bad = valid ? values.filter((v) => !valid.includes(v)) : [];
@@ -118,7 +121,7 @@ export function expandArms(g: ArmGrid): Arm[] {
       arms.push({ name: method, method, ...defaults });
       continue;
     }
-    const m = METHODS[method];
+    const m = ADAPTER_METHODS[method];
     for (const factorization of m.factorised ? g.factorizations : [defaults.factorization]) {
       for (const headLayout of CONSTRUCTION_SPECS[method].hasAtt ? g.headLayouts : [defaults.headLayout]) {
         for (const coreLrScale of g.coreLrScales) {
