@@ -7,9 +7,8 @@ import { ConfigError, ShapeError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
 import type { LinearSite } from "../nn/sites.ts";
 import { matmul, transpose2d } from "../tensor/dense.ts";
-import type { AdapterGroup } from "./config.ts";
 import type { ModelShape } from "./constructions.ts";
-import type { Factorization } from "./factorizations/index.ts";
+import { DEFAULT_FACTORIZATION } from "./factorizations/index.ts";
 import type { AdapterMethod } from "./method.ts";
 import type { AdapterTensor, LoraPair } from "./reference.ts";
 
@@ -22,12 +21,6 @@ export const loraKeys = (site: LinearSite) => ({
 export function isLoraPair(t: AdapterTensor): t is LoraPair {
   return (t as LoraPair).a !== undefined && (t as LoraPair).b !== undefined;
 }
-
-/**
- * LoRA has no factorisation; its config records the default one, so every config names one and
- * a saved run's configuration keeps its shape.
- */
-const RECORDED_FACTORIZATION: Factorization = "tucker";
 
 function oneRank(ranks: number | readonly number[]): number[] {
   const list = typeof ranks === "number" ? [ranks] : [...ranks];
@@ -45,16 +38,15 @@ function checkPair(shape: ModelShape, t: AdapterTensor): LoraPair {
   return t;
 }
 
-/** A group's sites p-major (tensor p·L + l), each with its pair's keys. */
-const sitesOf = (group: AdapterGroup) => group.grid.flat();
-
+/** LoRA's entry; a group's pairs are its sites p-major (tensor p·L + l). */
 export const LORA: AdapterMethod = {
   factorised: false,
   spectrumRanks: false,
   peftAlpha: true,
   // each site owns its matrices, at its own width
   gqaMean: false,
-  factorization: () => RECORDED_FACTORIZATION,
+  // LoRA has no factorisation; its config records the default, so every config names one
+  factorization: () => DEFAULT_FACTORIZATION,
   rankNames: () => ["r"],
   checkRankList: () => {},
   normalizeRanks(shape, ranks) {
@@ -78,7 +70,7 @@ export const LORA: AdapterMethod = {
   },
   ranksWithoutHeads: (ranks) => [ranks[0]],
   params: (_config, group) =>
-    sitesOf(group).flatMap((site) => {
+    group.grid.flat().flatMap((site) => {
       const k = loraKeys(site);
       const r = group.ranks[0];
       return [
@@ -87,7 +79,7 @@ export const LORA: AdapterMethod = {
       ];
     }),
   tensors: (_config, group, get) =>
-    sitesOf(group).map((site) => {
+    group.grid.flat().map((site) => {
       const k = loraKeys(site);
       return { a: get(k.a), b: get(k.b) };
     }),

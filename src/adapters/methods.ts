@@ -3,7 +3,7 @@
  * registry. A new method is its own file and a line here.
  */
 import { type Construction, type ModelShape, TENSLORA_CONSTRUCTIONS } from "./constructions.ts";
-import type { Factorization } from "./factorizations/index.ts";
+import { DEFAULT_FACTORIZATION, type Factorization } from "./factorizations/index.ts";
 import { LORA } from "./lora.ts";
 import type { AdapterMethod, NormalizedRanks } from "./method.ts";
 import { tensorMethod } from "./tensor-method.ts";
@@ -34,7 +34,7 @@ export function normalizeRanks(
   c: Construction,
   shape: ModelShape,
   ranks: number | readonly number[],
-  factorization: Factorization = "tucker",
+  factorization: Factorization = DEFAULT_FACTORIZATION,
 ): NormalizedRanks {
   return methodOf(c).normalizeRanks(shape, ranks, factorization);
 }

@@ -6,7 +6,7 @@
 import { ConfigError } from "../errors.ts";
 import { type AdapterOptions, planAdapter } from "./config.ts";
 import { type Construction, type ModelShape, tensorCount } from "./constructions.ts";
-import type { Factorization } from "./factorizations/index.ts";
+import { DEFAULT_FACTORIZATION, type Factorization } from "./factorizations/index.ts";
 import type { GroupPlan } from "./groups.ts";
 import { REFERENCE_METHOD, methodOf } from "./methods.ts";
 import type { LinearSite } from "../nn/sites.ts";
@@ -21,7 +21,12 @@ export type { Factorization };
  * - TT:     tensorCount × Σ_k r_{k−1} I_k r_k (r_0 = r_N = 1).
  * `lora` ignores `factorization`.
  */
-export function paramCount(construction: Construction, shape: ModelShape, ranks: number | readonly number[], factorization: Factorization = "tucker"): number {
+export function paramCount(
+  construction: Construction,
+  shape: ModelShape,
+  ranks: number | readonly number[],
+  factorization: Factorization = DEFAULT_FACTORIZATION,
+): number {
   const m = methodOf(construction);
   return tensorCount(construction, shape) * m.tensorParams(shape, m.normalizeRanks(shape, ranks, factorization).ranks, factorization);
 }
@@ -86,7 +91,7 @@ export interface BudgetResult {
  * Throws a ConfigError naming the minimum budget when even all-ones ranks do not fit.
  */
 export function ranksForBudget(c: Construction, shape: ModelShape, budget: number, opts: BudgetOptions = {}): BudgetResult {
-  const factorization = opts.factorization ?? "tucker";
+  const factorization = opts.factorization ?? DEFAULT_FACTORIZATION;
   const cap = opts.capAtModeSize ?? true;
   const slack = opts.slack ?? 0;
   if (!Number.isFinite(budget) || budget < 1) {

@@ -16,16 +16,13 @@ import {
   tensorIndex,
   tensorModes,
 } from "./constructions.ts";
-import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
+import { DEFAULT_FACTORIZATION, FACTORIZATIONS, parseFactorization } from "./factorizations/index.ts";
 import { hostOps } from "./factorizations/ops.ts";
 import { count, type TensorModes } from "./factorizations/types.ts";
 import { isLoraPair } from "./lora.ts";
 import type { AdapterMethod, MethodParam } from "./method.ts";
 import type { AdapterTensor, FactorisedTensor, HeadLayout } from "./reference.ts";
 import { tensorKey, tensorSiteUpdates } from "./tensor-graph.ts";
-
-/** The default factorisation (the paper's). */
-const DEFAULT_FACTORIZATION: Factorization = "tucker";
 
 /**
  * The (in, dh, heads) slice as [dIn, dOut] with the chosen head layout. head_major: column
