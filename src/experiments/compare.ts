@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type AdapterSet, adapterParamCount } from "../adapters/adapter-set.ts";
 import { planAdapter } from "../adapters/config.ts";
+import { ADAPTER_METHODS, REFERENCE_METHOD } from "../adapters/methods.ts";
 import { type GroupBudget, groupRanksForBudget } from "../adapters/params.ts";
 import type { LinearSite } from "../nn/sites.ts";
 import { ConfigError, RunInterruptedError } from "../errors.ts";
@@ -111,7 +112,7 @@ const groupBudget = (b: Budget): GroupBudget => (b.kind === "iso-lora" ? { isoLo
 
 /** The budget in parameters: LoRA's at that rank on the adapted layers, or the count. */
 function budgetParams(b: Budget, sites: LinearSite[], targetModules: string[]): number {
-  return groupRanksForBudget({ construction: "lora", targetModules }, sites, groupBudget(b)).groups.reduce((a, g) => a + g.budget, 0);
+  return groupRanksForBudget({ construction: REFERENCE_METHOD, targetModules }, sites, groupBudget(b)).groups.reduce((a, g) => a + g.budget, 0);
 }
 
 /** Turn a budget into a parameter count for a model (an iso-LoRA rank counts LoRA's parameters at that rank). */
@@ -131,7 +132,8 @@ async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: 
   const sites = modelContext(model).sites;
   const base = { construction: arm.method, factorization: arm.factorization, headLayout: arm.headLayout, targetModules: defaultTargets(model) };
   const solved = groupRanksForBudget(base, sites, groupBudget(budget), { slack: o.rankSlack });
-  if (arm.method === "lora" || arm.ranks === "solver") return { ranks: Object.values(solved.groupRanks)[0], groupRanks: solved.groupRanks };
+  if (isBaseline(arm.method) || !ADAPTER_METHODS[arm.method].spectrumRanks || arm.ranks === "solver")
+    return { ranks: Object.values(solved.groupRanks)[0], groupRanks: solved.groupRanks };
   const { groups } = planAdapter({ ...base, ranks: 1 }, sites);
   if (groups.length !== 1)
     throw new ConfigError(

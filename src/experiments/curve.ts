@@ -3,7 +3,7 @@
  * paired differences against LoRA at the same budget and against the arm's default sibling,
  * and the markdown table. Pure: it reads run summaries, not files.
  */
-import { type Arm, defaultSibling, isBaseline } from "./arms.ts";
+import { type Arm, REFERENCE_ARM, defaultSibling, isBaseline } from "./arms.ts";
 import { type Interval, type PairedComparison, meanInterval, pairedComparison } from "./stats.ts";
 
 /** What one finished run reports (its folder's summary.json). */
@@ -101,9 +101,9 @@ export function curveRows(arms: readonly Arm[], budgets: readonly { label: strin
       final: meanInterval(rs.map((r) => r.final)),
       stepSeconds: median(rs.map((r) => r.stepSeconds)),
     };
-    if (!isBaseline(arm.method) && arm.name !== "lora") {
-      const lora = of("lora", budget.label);
-      if (lora.length) out.vsLora = paired(rs, lora, "selected");
+    if (!isBaseline(arm.method) && arm.name !== REFERENCE_ARM) {
+      const ref = of(REFERENCE_ARM, budget.label);
+      if (ref.length) out.vsLora = paired(rs, ref, "selected");
     }
     const sibling = defaultSibling(arm, arms);
     if (sibling && sibling.name !== arm.name) {
