@@ -104,7 +104,7 @@ export {
   type RunConfig,
 } from "./experiments/run-config.ts";
 export { EMBEDDED_BENCHMARKS, embeddedOverrides, type EmbeddedBenchmark } from "./experiments/embedded-benchmarks.ts";
-export { TASKS, taskNamed, taskOf, type TaskSpec } from "./tasks/index.ts";
+export { TASKS, taskNamed, taskOf, type EvalReport, type TaskSpec } from "./tasks/index.ts";
 export { loadConfigFile } from "./experiments/config-file.ts";
 export {
   loadTrainedModel,

@@ -1,13 +1,15 @@
 /**
  * A HuggingFace tokenizer (tokenizer.json, tokenizer_config.json) as the `tokenizer.*` metadata
  * llama.cpp reads: the tokens by id (ids the tokenizer lacks up to the model's vocab_size as
- * `[PADn]`, unused) and their types (special added tokens control, other added tokens
- * user-defined). Byte-level BPE (GPT-2, SmolLM, Qwen2, Llama 3 tokenizers) becomes llama.cpp's
+ * `[PADn]`, unused) and their types (special or `<|…|>` added tokens control, other added
+ * tokens user-defined). Byte-level BPE (GPT-2, SmolLM, Qwen2, Llama 3 tokenizers) becomes llama.cpp's
  * "gpt2" vocabulary with the merges and the pre-tokenizer named by llama.cpp's table (recognised
  * from the tokenizer's own pre-tokenizer: its split regex, or GPT-2's / SmolLM's digit rule).
  * SentencePiece-style BPE with byte fallback (Llama 2, Mistral 7B) becomes the "llama" vocabulary
  * with scores and byte/unknown token types (gguf-vocab-spm.ts). Special ids come from
- * tokenizer_config.json's token strings, then config.json's ids; the chat template rides along
+ * tokenizer_config.json's token strings, then config.json's ids; add_bos_token from
+ * tokenizer_config.json, else the post-processor's template, else left to llama.cpp's default for
+ * the pre-tokenizer (as convert_hf_to_gguf.py leaves it); the chat template rides along
  * as `tokenizer.chat_template`. Any other tokenizer is refused with the reason: llama.cpp would
  * tokenise text differently from the model's own tokenizer.
  */
@@ -45,12 +47,24 @@ export function preTokenizerName(pre: unknown): string | undefined {
   return undefined;
 }
 
-/** Whether a post-processor's single-sequence template starts with a special token (Llama 3 prepends BOS this way). */
-function templateAddsBos(post: unknown): boolean {
+/**
+ * Whether a post-processor's single-sequence template starts with a special token (Llama 3.1
+ * prepends BOS this way); undefined without a template, where llama.cpp's default for the
+ * pre-tokenizer is right (Llama 3's first tokenizer.json has none, yet the model wants BOS).
+ */
+function templateAddsBos(post: unknown): boolean | undefined {
   const p = (post ?? {}) as Json;
-  if (p.type === "Sequence") return ((p.processors ?? []) as Json[]).some(templateAddsBos);
-  return p.type === "TemplateProcessing" && Array.isArray(p.single) && (p.single[0] as Json | undefined)?.SpecialToken !== undefined;
+  if (p.type === "Sequence") return ((p.processors ?? []) as Json[]).map(templateAddsBos).find((b) => b !== undefined);
+  if (p.type !== "TemplateProcessing") return undefined;
+  return Array.isArray(p.single) && (p.single[0] as Json | undefined)?.SpecialToken !== undefined;
 }
+
+/**
+ * Added tokens llama.cpp wants as control tokens although the tokenizer does not mark them
+ * special (Qwen's `<|fim_prefix|>`…): `<|…|>` names, else llama.cpp warns that a
+ * control-looking token was not control-type and overrides it.
+ */
+const looksSpecial = (t: string) => t.startsWith("<|") && t.endsWith("|>");
 
 const tokenContent = (v: unknown): string | undefined =>
   typeof v === "string" ? v : v && typeof v === "object" && typeof (v as Json).content === "string" ? ((v as Json).content as string) : undefined;
@@ -87,8 +101,9 @@ export function tokenizerMetadata(modelDir: string, vocabSize: number, rawConfig
     if (a.id >= vocabSize) throw new ConfigError(`${path}: added token ${JSON.stringify(a.content)} has id ${a.id}, past the model's vocab_size ${vocabSize}`);
     if (types[a.id] === TOKEN_TYPE.unknown || types[a.id] === TOKEN_TYPE.byte) continue;
     // llama.cpp matches user-defined tokens in the raw text, before spaces become "▁"
-    tokens[a.id] = spm && !a.special ? a.content.replaceAll("▁", " ") : a.content;
-    types[a.id] = a.special ? TOKEN_TYPE.control : TOKEN_TYPE.userDefined;
+    const control = a.special === true || looksSpecial(a.content);
+    tokens[a.id] = spm && !control ? a.content.replaceAll("▁", " ") : a.content;
+    types[a.id] = control ? TOKEN_TYPE.control : TOKEN_TYPE.userDefined;
   }
   for (let i = 0; i < vocabSize; i++) {
     if (tokens[i] === undefined) {
@@ -124,7 +139,8 @@ export function tokenizerMetadata(modelDir: string, vocabSize: number, rawConfig
   special("eos", "eos_token_id");
   special("unk", "unk_token_id");
   special("pad", "pad_token_id");
-  meta.set("tokenizer.ggml.add_bos_token", gguf.bool(typeof tcfg.add_bos_token === "boolean" ? tcfg.add_bos_token : templateAddsBos(tok.post_processor)));
+  const addBos = typeof tcfg.add_bos_token === "boolean" ? tcfg.add_bos_token : templateAddsBos(tok.post_processor);
+  if (addBos !== undefined) meta.set("tokenizer.ggml.add_bos_token", gguf.bool(addBos));
   if (typeof tcfg.add_eos_token === "boolean") meta.set("tokenizer.ggml.add_eos_token", gguf.bool(tcfg.add_eos_token));
   const template = tcfg.chat_template;
   const chat = Array.isArray(template) ? (template as { name: string; template: string }[]).find((t) => t.name === "default")?.template : template;
