@@ -3,6 +3,7 @@
  * of test/fixtures/hf-tiny-lm-seqcls) through the real CLI: train a LoRA adapter that learns a
  * rule its last word decides, its PEFT SEQ_CLS config with `score` saved, eval against chance, merge into
  * a folder HF reads as the same class (score.weight included) whose logits equal the adapter's,
+ * infer on a padded batch,
  * and the GGUF export refusing a model llama.cpp cannot run as a language model.
  */
 import { test } from "node:test";
@@ -72,6 +73,19 @@ test("train → eval → merge a Llama sequence classifier: a SEQ_CLS LoRA adapt
   const ref = (await runInference(loadTrainedModel(MODEL, adapter), inputs, opts)).logits.data as Float32Array;
   const got = (await runInference(loadTrainedModel(merged), inputs, opts)).logits.data as Float32Array;
   assert.ok(maxRelDiff(got, ref) < 1e-5, `merged vs adapter logits: ${maxRelDiff(got, ref)}`);
+
+  // a short text batched with a longer one (so padded) reads the same token as on its own
+  const probs = (texts: string[]) => {
+    const r = cli(["infer", "--model", merged, ...texts.flatMap((x) => ["--text", x]), "--json"]);
+    assertOk(r, "infer --text");
+    return r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).probabilities.find((p: { id: number }) => p.id === 1).probability as number);
+  };
+  const [, batched] = probs(["w9 w12 w30 w41 w3", "w20 w5"]);
+  const [alone] = probs(["w20 w5"]);
+  assert.ok(Math.abs(batched - alone) < 1e-5, `padded row ${batched} vs alone ${alone}`);
 
   assertUserError(cli(["export", adapter, "--model", MODEL, "--to", "gguf", "--out", join(dir, "gguf")]), /GGUF export needs a causal LM/, "export --to gguf");
 });

@@ -22,4 +22,4 @@ export const taskNamed = (name: string): TaskSpec | undefined => (Object.hasOwn(
 /** The task data of `kind` means on a model that does several (tagged words: token classification); undefined where the model's own head decides. */
 export const taskPickedBy = (kind: DataKind): Task | undefined => Object.values(TASKS).find((t) => t.pickedByData && t.dataKind === kind)?.name;
 
-export type { DataKind, TaskSpec } from "./types.ts";
+export type { DataKind, EvalReport, TaskSpec } from "./types.ts";
