@@ -14,6 +14,10 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run(args: s
     about: "causal-LM step of a SmolLM2-135M-shaped decoder (batch 4, seq 512), LoRA r=16 and qkv_depth on all linear layers, vs PyTorch eager",
     load: () => import("./step-llm.ts"),
   },
+  "load-quant": {
+    about: "peak RSS of loading a decoder checkpoint: f32, f32 then int4/int8, int4/int8 while reading (one child each)",
+    load: () => import("./load-quant.ts"),
+  },
   dims: { about: "inference with free batch/sequence dims vs the same graph at fixed sizes", load: () => import("./dims.ts") },
   generate: {
     about: "greedy generation tokens/s, SmolLM2-135M shape: ours f32 and q8 vs llama.cpp F32 and Q8_0 (interleaved), recomputation, PyTorch",

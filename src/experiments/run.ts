@@ -90,8 +90,8 @@ export async function prepareData(
   const { family, raw } = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
   if (family.task === "causal-lm") {
     if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
-    // quantized at once: the float32 weights are not kept for the run
-    const model = withBaseDType(loadModel(cfg.model), parseBaseDType(cfg.baseDtype));
+    // quantized tensor by tensor as it loads: the float32 model never exists whole
+    const model = loadModel(cfg.model, { baseDtype: parseBaseDType(cfg.baseDtype) });
     const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
     return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
   }

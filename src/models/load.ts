@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, FormatError } from "../errors.ts";
-import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, loadCheckpointTensors, readJsonFile } from "../io/checkpoint.ts";
+import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, openCheckpoint, readJsonFile } from "../io/checkpoint.ts";
 import { hubCacheDir, looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { type AnyFamily, type LoadedModel, type LoadOptions, familyOf, modelFromTensors } from "./assemble.ts";
 import type { Task } from "./types.ts";
@@ -25,11 +25,20 @@ export function readModelConfig(dir: string, task?: Task): { family: AnyFamily; 
   return { family: familyOf(raw, path, task), raw };
 }
 
-/** `dir` is a model folder, or a Hub repo id ("org/name") found in the Hugging Face cache. */
+/**
+ * `dir` is a model folder, or a Hub repo id ("org/name") found in the Hugging Face cache. The
+ * checkpoint is read tensor by tensor, so with `opts.baseDtype` int8 / int4 the float32 model
+ * never exists whole.
+ */
 export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
   const dir = resolveModelFromCache(spec);
   const { raw } = readModelConfig(dir);
   // errors name the checkpoint file (or the shard index), not just the folder
   const weightsPath = join(dir, existsSync(join(dir, WEIGHTS_FILE)) ? WEIGHTS_FILE : WEIGHTS_INDEX_FILE);
-  return modelFromTensors(raw, loadCheckpointTensors(dir), { dir, configPath: join(dir, "config.json"), weightsPath }, opts);
+  const checkpoint = openCheckpoint(dir);
+  try {
+    return modelFromTensors(raw, checkpoint.tensors, { dir, configPath: join(dir, "config.json"), weightsPath }, opts);
+  } finally {
+    checkpoint.close();
+  }
 }
