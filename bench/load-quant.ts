@@ -9,52 +9,20 @@
  *                               [--dtypes int4,int8] [--dir <folder, kept for reuse>]
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WEIGHTS_INDEX_FILE } from "../src/io/checkpoint.ts";
-import { type TensorInput, writeSafetensors } from "../src/io/safetensors.ts";
-import { FAMILIES, loadModel } from "../src/models/load.ts";
+import { loadModel } from "../src/models/load.ts";
 import { type BaseDType, parseBaseDType, withBaseDType } from "../src/models/quantize-base.ts";
 import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
-import { BENCH_DIR, emitJson, peakRssMiB, randomWeights, ratio, table } from "./harness.ts";
-import { SMOLLM2_135M } from "./models.ts";
-
-type FileDType = "F32" | "BF16";
+import { BENCH_DIR, emitJson, peakRssMiB, ratio, table } from "./harness.ts";
+import { type FileDType, SMOLLM2_135M, writeRandomCheckpoint } from "./models.ts";
 
 /** How a child loads: plain float32, float32 then quantized, or quantized while reading. */
 type Mode = { how: "f32" } | { how: "after" | "streamed"; dtype: Exclude<BaseDType, "f32"> };
 
 const label = (m: Mode) => (m.how === "f32" ? "f32" : m.how === "after" ? `${m.dtype}, quantized after a float32 load` : `${m.dtype}, quantized while loading`);
-
-/** Write `raw`'s model with random weights as one shard per layer (and one for the rest) plus the index. */
-function writeCheckpoint(dir: string, raw: Record<string, unknown>, fileDtype: FileDType): void {
-  mkdirSync(dir, { recursive: true });
-  const family = FAMILIES[raw.model_type as string];
-  const shapes: Map<string, number[]> = family.parameterShapes(family.parseConfig(raw, "bench"));
-  const groups = new Map<string, [string, number[]][]>();
-  for (const [k, shape] of shapes) {
-    const layer = /\.layers\.(\d+)\./.exec(k)?.[1];
-    const shard = `model-${layer === undefined ? "rest" : layer.padStart(3, "0")}.safetensors`;
-    groups.set(shard, [...(groups.get(shard) ?? []), [k, shape]]);
-  }
-  const weightMap: Record<string, string> = {};
-  let seed = 1;
-  for (const [shard, entries] of groups) {
-    const tensors: Record<string, TensorInput> = {};
-    for (const [k, t] of randomWeights(new Map(entries), seed++)) {
-      // BF16 is a float32's high half (truncated: random weights need no rounding)
-      tensors[k] =
-        fileDtype === "F32"
-          ? { dtype: "F32", shape: t.shape, data: t.data }
-          : { dtype: "BF16", shape: t.shape, data: Uint16Array.from(new Uint32Array(t.data.buffer), (b) => b >>> 16) };
-      weightMap[k] = shard;
-    }
-    writeSafetensors(join(dir, shard), tensors);
-  }
-  writeFileSync(join(dir, "config.json"), JSON.stringify(raw));
-  writeFileSync(join(dir, WEIGHTS_INDEX_FILE), JSON.stringify({ metadata: {}, weight_map: weightMap }));
-}
 
 /** In the child: load `dir` as `mode`, then report the peak RSS, the seconds and the bytes the model holds. */
 function child(dir: string, mode: Mode): void {
@@ -123,7 +91,7 @@ export async function run(argv: string[]): Promise<void> {
   const dir = str("--dir", join(tmpdir(), `tenslora-load-quant-${shapeName}-${fileDtype}`));
   if (!existsSync(join(dir, WEIGHTS_INDEX_FILE))) {
     console.log(`writing a random ${shapeName} checkpoint (${fileDtype}, one shard per layer) to ${dir}`);
-    writeCheckpoint(dir, raw, fileDtype);
+    writeRandomCheckpoint(dir, raw, fileDtype);
   }
   const modes: Mode[] = [
     { how: "f32" },

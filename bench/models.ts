@@ -3,6 +3,10 @@ import type { AnyFamily, LoadedModel } from "../src/models/load.ts";
 import { FAMILIES } from "../src/models/load.ts";
 import { type BaseDType, quantizableWeights, quantizeWeight } from "../src/models/quantize-base.ts";
 import type { QuantizedMatrix } from "../src/tensor/quantize.ts";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { WEIGHTS_INDEX_FILE } from "../src/io/checkpoint.ts";
+import { type TensorInput, writeSafetensors } from "../src/io/safetensors.ts";
 import { randomWeights } from "./harness.ts";
 
 export const VIT_B16 = {
@@ -71,4 +75,36 @@ export function randomModel(raw: Record<string, unknown>, overrides: Record<stri
   let i = 0;
   for (const name of linear) quantized.set(name, quantizeWeight(randomWeights(new Map([[name, shapes.get(name)!]]), seed + ++i).get(name)!, baseDtype));
   return { ...model, weights, quantized, baseDtype };
+}
+
+/** The float dtypes a random checkpoint is written in. */
+export type FileDType = "F32" | "BF16";
+
+/** Write `raw`'s model with random weights as one shard per layer (and one for the rest) plus the index. */
+export function writeRandomCheckpoint(dir: string, raw: Record<string, unknown>, fileDtype: FileDType): void {
+  mkdirSync(dir, { recursive: true });
+  const family = FAMILIES[raw.model_type as string];
+  const shapes: Map<string, number[]> = family.parameterShapes(family.parseConfig(raw, "bench"));
+  const groups = new Map<string, [string, number[]][]>();
+  for (const [k, shape] of shapes) {
+    const layer = /\.layers\.(\d+)\./.exec(k)?.[1];
+    const shard = `model-${layer === undefined ? "rest" : layer.padStart(3, "0")}.safetensors`;
+    groups.set(shard, [...(groups.get(shard) ?? []), [k, shape]]);
+  }
+  const weightMap: Record<string, string> = {};
+  let seed = 1;
+  for (const [shard, entries] of groups) {
+    const tensors: Record<string, TensorInput> = {};
+    for (const [k, t] of randomWeights(new Map(entries), seed++)) {
+      // BF16 is a float32's high half (truncated: random weights need no rounding)
+      tensors[k] =
+        fileDtype === "F32"
+          ? { dtype: "F32", shape: t.shape, data: t.data }
+          : { dtype: "BF16", shape: t.shape, data: Uint16Array.from(new Uint32Array(t.data.buffer), (b) => b >>> 16) };
+      weightMap[k] = shard;
+    }
+    writeSafetensors(join(dir, shard), tensors);
+  }
+  writeFileSync(join(dir, "config.json"), JSON.stringify(raw));
+  writeFileSync(join(dir, WEIGHTS_INDEX_FILE), JSON.stringify({ metadata: {}, weight_map: weightMap }));
 }

@@ -1,12 +1,13 @@
 /**
  * The decoder page (lm.html): fine-tune a decoder (Llama, Mistral, Qwen2) with LoRA on a
  * quantized frozen base in this tab, on onnxruntime-web's WebAssembly backend. It fetches a model
- * folder's config.json and model.safetensors; each linear weight is quantized as it is decoded,
+ * folder's config.json and model.safetensors (or its shards); each linear weight is quantized as it is decoded,
  * so the float32 model never exists whole in the tab.
  *
  * window.tensloraLm.fineTune(options) resolves to the step losses, the step times and the tab's
  * memory; tests and benchmarks drive it through Chromium.
  */
+import type { LazyCheckpointTensor } from "../src/io/checkpoint.ts";
 import { type LoadedModel, configureWeb, modelFromTensors, parseBaseDType, parseSafetensors, toFloat32, webRuntime } from "../src/browser.ts";
 import { type LmRunOptions, type LmRunResult, lmFineTune } from "./lm-run.ts";
 
@@ -43,17 +44,33 @@ async function tabMemory(): Promise<TabMemory> {
   return out;
 }
 
+/** The folder's tensors: model.safetensors, or the shards its model.safetensors.index.json names (fetched whole, decoded lazily). */
+async function fetchTensors(url: string, get: (f: string) => Promise<Response | undefined>): Promise<Map<string, LazyCheckpointTensor>> {
+  const single = await get("model.safetensors");
+  const index = single ? undefined : await get("model.safetensors.index.json");
+  if (!single && !index) throw new Error(`${url}: neither model.safetensors nor model.safetensors.index.json`);
+  const shards = index ? [...new Set(Object.values(((await index.json()) as { weight_map: Record<string, string> }).weight_map))] : ["model.safetensors"];
+  const tensors = new Map<string, LazyCheckpointTensor>();
+  for (const shard of shards) {
+    const bytes = shard === "model.safetensors" && single ? single : await get(shard);
+    if (!bytes) throw new Error(`${url}${shard}: not found`);
+    const file = parseSafetensors(new Uint8Array(await bytes.arrayBuffer()), `${url}${shard}`);
+    // each tensor decoded to float32 only when its turn comes, quantized, and dropped
+    for (const [k, e] of file.tensors) tensors.set(k, { shape: e.shape, dtype: e.dtype, read: () => toFloat32(e, k) });
+  }
+  return tensors;
+}
+
 async function fetchModel(url: string, baseDtype: string): Promise<LoadedModel> {
   const get = async (f: string) => {
     const r = await fetch(url + f);
-    if (!r.ok) throw new Error(`${url}${f}: HTTP ${r.status}`);
-    return r;
+    return r.ok ? r : undefined;
   };
-  const config = (await (await get("config.json")).json()) as Record<string, unknown>;
-  const file = parseSafetensors(new Uint8Array(await (await get("model.safetensors")).arrayBuffer()), `${url}model.safetensors`);
-  // each tensor decoded to float32 only when its turn comes, quantized, and dropped
-  const tensors = new Map([...file.tensors].map(([k, e]) => [k, { shape: e.shape, dtype: e.dtype, read: () => toFloat32(e, k) }]));
-  const where = { dir: url, configPath: `${url}config.json`, weightsPath: `${url}model.safetensors` };
+  const configFile = await get("config.json");
+  if (!configFile) throw new Error(`${url}config.json: not found`);
+  const config = (await configFile.json()) as Record<string, unknown>;
+  const tensors = await fetchTensors(url, get);
+  const where = { dir: url, configPath: `${url}config.json`, weightsPath: url };
   return modelFromTensors(config, tensors, where, { baseDtype: parseBaseDType(baseDtype) });
 }
 
