@@ -15,9 +15,8 @@ import { join } from "node:path";
 import { WEIGHTS_INDEX_FILE } from "../src/io/checkpoint.ts";
 import { loadModel } from "../src/models/load.ts";
 import { type BaseDType, parseBaseDType, withBaseDType } from "../src/models/quantize-base.ts";
-import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import { BENCH_DIR, emitJson, peakRssMiB, ratio, table } from "./harness.ts";
-import { type FileDType, SMOLLM2_135M, writeRandomCheckpoint } from "./models.ts";
+import { type FileDType, decoderShape, writeRandomCheckpoint } from "./models.ts";
 
 /** How a child loads: plain float32, float32 then quantized, or quantized while reading. */
 type Mode = { how: "f32" } | { how: "after" | "streamed"; dtype: Exclude<BaseDType, "f32"> };
@@ -80,8 +79,7 @@ export async function run(argv: string[]): Promise<void> {
     return child(str("--dir", ""), how === "f32" ? { how } : { how, dtype: parseBaseDType(argv[c + 2]) as Exclude<BaseDType, "f32"> });
   }
   const shapeName = str("--shape", "smollm2-135m");
-  const raw = shapeName === "smollm2-135m" ? SMOLLM2_135M : MODEL_PRESETS[shapeName];
-  if (!raw || raw.model_type === "vit" || raw.model_type === "roberta") throw new Error(`--shape ${shapeName}: not a decoder preset`);
+  const raw = decoderShape(shapeName);
   const fileDtype = str("--file-dtype", "F32") as FileDType;
   if (fileDtype !== "F32" && fileDtype !== "BF16") throw new Error(`--file-dtype must be F32 or BF16, got ${fileDtype}`);
   const dtypes = str("--dtypes", "int4")

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { WEIGHTS_INDEX_FILE } from "../src/io/checkpoint.ts";
 import { type TensorInput, writeSafetensors } from "../src/io/safetensors.ts";
+import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import { randomWeights } from "./harness.ts";
 
 export const VIT_B16 = {
@@ -57,6 +58,13 @@ export const SMOLLM2_135M = {
   tie_word_embeddings: true,
 };
 
+/** The config of `--shape name`: SmolLM2-135M or a decoder preset of src/pipeline/presets.ts (llama-3.2-1b, llama-3.2-3b, …). */
+export function decoderShape(name: string): Record<string, unknown> {
+  const raw = name === "smollm2-135m" ? SMOLLM2_135M : MODEL_PRESETS[name];
+  if (!raw || raw.model_type === "vit" || raw.model_type === "roberta") throw new Error(`--shape ${name}: not a decoder preset`);
+  return raw;
+}
+
 /**
  * A LoadedModel with seeded random weights; `overrides` change config fields (e.g. layers). With a
  * quantized `baseDtype` each linear weight is quantized as soon as it is drawn, so the float32
@@ -96,15 +104,19 @@ export function writeRandomCheckpoint(dir: string, raw: Record<string, unknown>,
   for (const [shard, entries] of groups) {
     const tensors: Record<string, TensorInput> = {};
     for (const [k, t] of randomWeights(new Map(entries), seed++)) {
-      // BF16 is a float32's high half (truncated: random weights need no rounding)
-      tensors[k] =
-        fileDtype === "F32"
-          ? { dtype: "F32", shape: t.shape, data: t.data }
-          : { dtype: "BF16", shape: t.shape, data: Uint16Array.from(new Uint32Array(t.data.buffer), (b) => b >>> 16) };
+      tensors[k] = fileDtype === "F32" ? { dtype: "F32", shape: t.shape, data: t.data } : { dtype: "BF16", shape: t.shape, data: bf16Bits(t.data) };
       weightMap[k] = shard;
     }
     writeSafetensors(join(dir, shard), tensors);
   }
   writeFileSync(join(dir, "config.json"), JSON.stringify(raw));
   writeFileSync(join(dir, WEIGHTS_INDEX_FILE), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+}
+
+/** BF16 bit patterns of float32 values: the high half of each (truncated: random weights need no rounding). */
+function bf16Bits(data: Float32Array): Uint16Array {
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < out.length; i++) out[i] = bits[i] >>> 16;
+  return out;
 }

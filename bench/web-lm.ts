@@ -12,13 +12,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { WEIGHTS_INDEX_FILE } from "../src/io/checkpoint.ts";
-import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import { buildStudio } from "../studio/build.ts";
 import { CHROMIUM, CHROMIUM_ARGS } from "../studio/chromium.ts";
 import type { FineTuneResult } from "../studio/lm-page.ts";
 import { serveStudio } from "../studio/serve.ts";
 import { emitJson } from "./harness.ts";
-import { SMOLLM2_135M, writeRandomCheckpoint } from "./models.ts";
+import { decoderShape, writeRandomCheckpoint } from "./models.ts";
 
 export async function run(argv: string[]): Promise<void> {
   const str = (flag: string, d: string) => {
@@ -26,8 +25,7 @@ export async function run(argv: string[]): Promise<void> {
     return i >= 0 ? argv[i + 1] : d;
   };
   const shapeName = str("--shape", "llama-3.2-1b");
-  const raw = shapeName === "smollm2-135m" ? SMOLLM2_135M : MODEL_PRESETS[shapeName];
-  if (!raw || raw.model_type === "vit" || raw.model_type === "roberta") throw new Error(`--shape ${shapeName}: not a decoder preset`);
+  const raw = decoderShape(shapeName);
   const dir = str("--dir", join(tmpdir(), `tenslora-load-quant-${shapeName}-BF16`));
   if (!existsSync(join(dir, WEIGHTS_INDEX_FILE))) {
     console.log(`writing a random ${shapeName} checkpoint (BF16, one shard per layer) to ${dir}`);
