@@ -1,6 +1,6 @@
 /** Random-weight models of the published shapes (shape decides cost) for the benchmarks. */
 import type { AnyFamily, LoadedModel } from "../src/models/load.ts";
-import { FAMILIES } from "../src/models/load.ts";
+import { defaultHead } from "../src/models/load.ts";
 import { type BaseDType, quantizableWeights, quantizeWeight } from "../src/models/quantize-base.ts";
 import type { QuantizedMatrix } from "../src/tensor/quantize.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -72,7 +72,7 @@ export function decoderShape(name: string): Record<string, unknown> {
  */
 export function randomModel(raw: Record<string, unknown>, overrides: Record<string, unknown> = {}, seed = 1, baseDtype: BaseDType = "f32"): LoadedModel {
   const rawConfig = { ...raw, ...overrides };
-  const family: AnyFamily = FAMILIES[rawConfig.model_type as string];
+  const family: AnyFamily = defaultHead(rawConfig.model_type)!;
   const config = family.parseConfig(rawConfig, "bench");
   const shapes = family.parameterShapes(config);
   const model: LoadedModel = { family, config, weights: new Map(), dir: "(random)", rawConfig, newHead: true };
@@ -91,7 +91,7 @@ export type FileDType = "F32" | "BF16";
 /** Write `raw`'s model with random weights as one shard per layer (and one for the rest) plus the index. */
 export function writeRandomCheckpoint(dir: string, raw: Record<string, unknown>, fileDtype: FileDType): void {
   mkdirSync(dir, { recursive: true });
-  const family = FAMILIES[raw.model_type as string];
+  const family = defaultHead(raw.model_type)!;
   const shapes: Map<string, number[]> = family.parameterShapes(family.parseConfig(raw, "bench"));
   const groups = new Map<string, [string, number[]][]>();
   for (const [k, shape] of shapes) {
