@@ -10,7 +10,7 @@ import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../pipeline/build.ts";
 import { modelContext } from "../pipeline/context.ts";
 import { type LoadedModel, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
-import { checkQuantizable, parseBaseDType, withBaseDType } from "../models/quantize-base.ts";
+import { checkQuantizable, parseBaseDType } from "../models/quantize-base.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
