@@ -56,6 +56,7 @@ export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io
 export { readSafetensors, writeSafetensors } from "./io/safetensors.ts";
+export { writeFileAtomic } from "./io/atomic-file.ts";
 export { downloadModel, DownloadError } from "./io/hub.ts";
 export { hubCacheDir, cachedSnapshot, looksLikeRepoId, resolveModelFromCache } from "./io/hub-cache.ts";
 export { acquireLock, LockedError } from "./io/lock.ts";

@@ -132,8 +132,10 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   // PEFT's r: LoRA's scaling is alpha / r (rank_pattern modules keep that scaling, see format.ts)
   const r0 = typeof asked === "number" ? asked : asked[0];
   if (lora && o.loraAlpha !== undefined) scaling = o.useRslora ? o.loraAlpha / Math.sqrt(r0) : o.loraAlpha / r0;
-  if (!(Math.abs(scaling) <= MAX_SCALING))
-    throw new ConfigError(`scaling must be a number in [-${MAX_SCALING}, ${MAX_SCALING}], got ${scaling}; PEFT's alpha / r is rarely above 100`);
+  if (!(Math.abs(scaling) <= MAX_SCALING)) {
+    const from = lora && o.loraAlpha !== undefined ? ` (lora_alpha ${o.loraAlpha} / ${o.useRslora ? `√r = √${r0}` : `r = ${r0}`})` : "";
+    throw new ConfigError(`scaling must be a number in [-${MAX_SCALING}, ${MAX_SCALING}], got ${scaling}${from}; PEFT's alpha / r is rarely above 100`);
+  }
   const config: AdapterConfig = {
     construction,
     ranks: typeof asked === "number" ? rankNames.map(() => asked) : [...asked],

@@ -10,7 +10,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, FormatError } from "../errors.ts";
-import { float32Inputs, writeFileAtomic, writeSafetensors } from "../io/safetensors.ts";
+import { float32Inputs, writeSafetensors } from "../io/safetensors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { type Dense, matmul, scale, transpose2d } from "../tensor/dense.ts";
 import { describeNonFinite } from "../tensor/finite.ts";

@@ -6,10 +6,11 @@
  * ordinary comparison), so it resumes where it stopped. After every seed the per-task results
  * and the claims table (claims-doc.ts) are rewritten.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import { ConfigError } from "../errors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { Budget } from "./arms.ts";
 import { type ArmValues, CLAIMS, type ClaimCell, claimCells } from "./claims-stats.ts";
 import { type CompareJob, type CompareOptions, type ComparePlan, compareOptions, planCompare, runOne, writeResults } from "./compare.ts";
@@ -110,9 +111,7 @@ function readTiming(path: string): { wallSeconds: number; cpuSeconds: number; ru
 }
 
 function writeJson(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, path);
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Run (or reuse) every task × budget × arm × seed, seed by seed; returns the claims table of what finished. */

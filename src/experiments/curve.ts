@@ -160,6 +160,12 @@ export function pooledVariants(arms: readonly Arm[], runs: readonly RunSummary[]
 /** Whether a metric is a fraction, shown as a percentage (accuracy, F1, MCC; not perplexity or loss). */
 export const isFractionMetric = (metric: string): boolean => metric !== "perplexity" && metric !== "loss";
 
+/** How plots show a metric, as the tables do: fractions in percent, within the values the metric can take. */
+export function metricAxis(metric: string): { factor: number; unit: string; bounds: readonly [number, number] } {
+  if (!isFractionMetric(metric)) return { factor: 1, unit: "", bounds: [0, Infinity] };
+  return { factor: 100, unit: " (%)", bounds: metric === "mcc" ? [-100, 100] : [0, 100] };
+}
+
 /** A metric value as the tables show it: fractions in percent with 2 decimals, others with 3. */
 const shown = (metric: string) => (x: number) => (isFractionMetric(metric) ? (100 * x).toFixed(2) : x.toFixed(3));
 

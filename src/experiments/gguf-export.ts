@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { commonRank, loraModules, type LoraModule } from "../adapters/export.ts";
 import { ConfigError } from "../errors.ts";
 import { type GgmlType, type GgufTensor, type GgufValue, fitsQ8_0, gguf, writeGguf } from "../io/gguf-writer.ts";
-import { writeFileAtomic } from "../io/safetensors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";

@@ -6,7 +6,8 @@
  * const file = readSafetensors("vit/model.safetensors");
  * const w = toFloat32(file.tensors.get("classifier.weight")!); // dtype-convert.ts; [5, 64]
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { writeFileAtomic } from "./atomic-file.ts";
 import { FormatError } from "../errors.ts";
 import {
   HEADER_LENGTH_BYTES,
@@ -107,22 +108,4 @@ function unreadable(path: string, err: unknown): FormatError {
 /** Serialise and write atomically: a crash leaves either the old file or the new one. */
 export function writeSafetensors(path: string, tensors: TensorInputs, metadata?: Readonly<Record<string, string>>): void {
   writeFileAtomic(path, serializeSafetensors(tensors, metadata));
-}
-
-/** Write to `path.tmp-<pid>`, flush it to disk, then rename over `path`. */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    const fd = openSync(tmp, "w");
-    try {
-      writeFileSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
 }
