@@ -67,13 +67,13 @@ export interface StudioBuild {
   backbone?: string;
 }
 
-/** Write the studio's static files to `outDir` (replaced atomically). */
+/** Write the studio's static files to `outDir` (replaced atomically): the ViT page and the decoder page (lm.html). */
 export async function buildStudio(outDir: string, o: StudioBuild = {}): Promise<string> {
   const tmp = `${outDir}.build-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(join(tmp, "ort"), { recursive: true });
-  await bundleForBrowser({ app: join(HERE, `app${EXT}`), worker: join(HERE, `worker${EXT}`) }, tmp);
-  for (const f of ["index.html", "studio.css"]) copyFileSync(join(HERE, f), join(tmp, f));
+  await bundleForBrowser({ app: join(HERE, `app${EXT}`), worker: join(HERE, `worker${EXT}`), "lm-page": join(HERE, `lm-page${EXT}`) }, tmp);
+  for (const f of ["index.html", "lm.html", "studio.css"]) copyFileSync(join(HERE, f), join(tmp, f));
   const ortDist = dirname(createRequire(import.meta.url).resolve("onnxruntime-web/webgpu"));
   for (const f of Object.values(WEB_RUNTIME_FILES).flat()) copyFileSync(join(ortDist, f), join(tmp, "ort", f));
   writeFileAtomic(join(tmp, "digits.bin"), encodeDigits(digits()));

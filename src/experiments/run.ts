@@ -10,7 +10,7 @@ import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../pipeline/build.ts";
 import { modelContext } from "../pipeline/context.ts";
 import { type LoadedModel, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
-import { checkQuantizable, parseBaseDType, withBaseDType } from "../models/quantize-base.ts";
+import { checkQuantizable, parseBaseDType } from "../models/quantize-base.ts";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
@@ -82,8 +82,8 @@ export async function prepareData(
   }
   if (spec.dataKind === "lm") {
     if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
-    // quantized at once: the float32 weights are not kept for the run
-    const model = withBaseDType(loadModel(source), parseBaseDType(cfg.baseDtype));
+    // quantized tensor by tensor as it loads: the float32 model never exists whole
+    const model = loadModel(source, { baseDtype: parseBaseDType(cfg.baseDtype) });
     const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
     return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
   }
