@@ -5,11 +5,10 @@
  */
 import { ShapeError, internal } from "../errors.ts";
 import { type Dim, concrete, dimTerms } from "../ir/dtype-shape.ts";
-import type { Graph, Node, Value } from "../ir/graph.ts";
+import type { Graph, HostData, Node, Value } from "../ir/graph.ts";
 import { lowerGemmAdd, planGemmFusions } from "./fuse.ts";
 import { lowerRules, type LowerCtx } from "./lower.ts";
 import { type NodeProto, OPSET, type TensorProto, externalTensorProto, int64Tensor, node, onnx, tensorProto, valueInfo } from "./proto.ts";
-import type { WeightStore } from "./weight-store.ts";
 
 /** Weights at least this large (bytes) are written to the external file instead of the model proto. */
 const EXTERNAL_MIN_BYTES = 64 * 1024;
@@ -54,11 +53,18 @@ function liveNodes(graph: Graph, outputs: Value[]): Node[] {
   return graph.nodes.filter((n) => keep.has(n));
 }
 
+/** Where large initializers live outside the model proto: the file and byte range of each (writing it there on first use). */
+export interface ExternalWeights {
+  /** Initializers at least this many bytes go to the store (default 64 KiB); smaller ones stay inline. */
+  readonly minBytes?: number;
+  locate(data: HostData): { file: string; offset: number; length: number };
+}
+
 export interface ExportOptions {
   /** Names of graph outputs to include (default: all). */
   outputs?: string[];
   /** Write large initializers to this store; without it every weight is inlined. */
-  store?: WeightStore;
+  store?: ExternalWeights;
   /** Lower Add(MatMul(A, W), C) as one Gemm with C (default false; see fuse.ts for when it pays). */
   fuse?: boolean;
 }
@@ -111,9 +117,9 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   for (const [v, { data }] of graph.initializers) {
     if (!used.has(v)) continue;
     const dims = concrete(v.shape, `initializer ${v.name}`);
-    if (opts.store && data.byteLength >= EXTERNAL_MIN_BYTES) {
-      const { offset, length } = opts.store.locate(data);
-      inits.push(externalTensorProto(v.name!, v.dtype, dims, opts.store.file, offset, length));
+    if (opts.store && data.byteLength >= (opts.store.minBytes ?? EXTERNAL_MIN_BYTES)) {
+      const { file, offset, length } = opts.store.locate(data);
+      inits.push(externalTensorProto(v.name!, v.dtype, dims, file, offset, length));
     } else {
       inits.push(tensorProto(v.name!, v.dtype, dims, data));
     }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { namingPath } from "../io/atomic-file.ts";
 import { alive } from "../io/lock.ts";
 import type { HostData } from "../ir/graph.ts";
+import type { ExternalWeights } from "./export.ts";
 import { bytesOf } from "./proto.ts";
 
 /** Page-multiple offsets let ONNX Runtime memory-map each tensor. */
@@ -29,7 +30,7 @@ function removeStaleFolders(): void {
 }
 
 /** An append-only external-data file in a private temp folder, one per model, shared by its graphs. */
-export class WeightStore {
+export class WeightStore implements ExternalWeights {
   readonly dir: string;
   readonly file = "weights.bin";
   #fd: number;
@@ -43,7 +44,7 @@ export class WeightStore {
   }
 
   /** Where `data` lives in the file, writing it on first use. */
-  locate(data: HostData): { offset: number; length: number } {
+  locate(data: HostData): { file: string; offset: number; length: number } {
     let loc = this.#offsets.get(data);
     if (!loc) {
       const offset = Math.ceil(this.#size / ALIGN) * ALIGN;
@@ -56,7 +57,7 @@ export class WeightStore {
       this.#size = offset + bytes.length;
       this.#offsets.set(data, loc);
     }
-    return loc;
+    return { file: this.file, ...loc };
   }
 
   /** Write a model file beside the weights (its external data is resolved relative to it); returns its path. */

@@ -2,12 +2,14 @@
  * The browser backend (onnxruntime-web): the same graphs as session.ts, on WebGPU or on
  * WebAssembly. Two builds, each loaded when first used: WebGPU takes ONNX Runtime's native
  * WebGPU EP (the asyncify build, with a CPU EP for the ops it lacks); plain WebAssembly takes the
- * non-asyncify build, 3.5× faster on the CPU. Weights are inlined in each model (no file
- * system); the embedded ViT's are small.
+ * non-asyncify build, 3.5× faster on the CPU. Large weights stay out of the model bytes: each is
+ * mounted as its own in-memory external-data file, so a session's WebAssembly heap receives the
+ * weight once (copied into its tensor) rather than inside the model and again as the tensor.
  */
 import type * as Ort from "onnxruntime-web";
-import type { Graph } from "../ir/graph.ts";
-import { exportModel } from "../onnx/export.ts";
+import type { Graph, HostData } from "../ir/graph.ts";
+import { type ExternalWeights, exportModel } from "../onnx/export.ts";
+import { bytesOf } from "../onnx/proto.ts";
 import { OrtCompiledGraph, type TensorCtor } from "./compiled.ts";
 import type { Runtime } from "./types.ts";
 
@@ -60,11 +62,40 @@ export async function webgpuAdapter(): Promise<boolean> {
   }
 }
 
-/** Compile a graph for onnxruntime-web on the given device. */
-export async function compileWeb(graph: Graph, device: WebDevice, outputs = [...graph.outputs.keys()]): Promise<OrtCompiledGraph> {
-  const bytes = exportModel(graph, { outputs });
+/** A model's large weights as in-memory files, one per tensor (no copy: views of the tensors' own bytes). */
+export class MountedWeights implements ExternalWeights {
+  /** A mounted file costs a map entry, not a page of a file: only the smallest tensors stay inline. */
+  readonly minBytes = 4096;
+  #files = new Map<HostData, string>();
+  #bytes = new Map<string, Uint8Array>();
+
+  locate(data: HostData): { file: string; offset: number; length: number } {
+    let file = this.#files.get(data);
+    if (!file) {
+      file = `w${this.#files.size}.bin`;
+      this.#files.set(data, file);
+      this.#bytes.set(file, bytesOf(data));
+    }
+    return { file, offset: 0, length: data.byteLength };
+  }
+
+  /** The files for onnxruntime-web's `externalData` option. */
+  files(): { path: string; data: Uint8Array }[] {
+    return [...this.#bytes].map(([path, data]) => ({ path, data }));
+  }
+}
+
+/** Compile a graph for onnxruntime-web on the given device; `store` keeps its large weights out of the model bytes. */
+export async function compileWeb(
+  graph: Graph,
+  device: WebDevice,
+  outputs = [...graph.outputs.keys()],
+  store = new MountedWeights(),
+): Promise<OrtCompiledGraph> {
+  const bytes = exportModel(graph, { outputs, store });
   const ort = await ortFor(device);
   const session = await ort.InferenceSession.create(bytes, {
+    externalData: store.files(),
     executionProviders: [device],
     graphOptimizationLevel: "extended",
     logSeverityLevel: 3,
@@ -76,6 +107,9 @@ export async function compileWeb(graph: Graph, device: WebDevice, outputs = [...
 export function webRuntime(device: WebDevice): Runtime {
   return {
     name: `web-${device}`,
-    compiler: () => ({ compile: (graph, o = {}) => compileWeb(graph, device, o.outputs), dispose() {} }),
+    compiler: () => {
+      const store = new MountedWeights();
+      return { compile: (graph, o = {}) => compileWeb(graph, device, o.outputs, store), dispose() {} };
+    },
   };
 }
