@@ -10,7 +10,7 @@ import { hashOf } from "../ir/hash.ts";
 import { buildModelGraph, type TrainableSet } from "../pipeline/build.ts";
 import type { LoadedModel } from "../models/assemble.ts";
 import type { HostTensor } from "../tensor/host.ts";
-import type { Runtime } from "../runtime/types.ts";
+import type { CompiledGraph, Runtime } from "../runtime/types.ts";
 import { Rng } from "../tensor/random.ts";
 import { taskOf } from "../tasks/index.ts";
 import { type AdamWState, adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./optim.ts";
@@ -164,7 +164,10 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const evalBuilt = buildModelGraph({ ...trainSpec, trainable: setup.trainable });
   const compiler = setup.runtime.compiler();
   const trainGraph = await compiler.compile(built.graph, { threads: cfg.threads });
-  const evalGraph = await compiler.compile(evalBuilt.graph, { threads: cfg.threads });
+  // compiled at the first evaluation: a run that evaluates only at its end releases the training
+  // session first, so the two never hold the frozen weights at once (a backend that copies them
+  // into each session, as WebAssembly does, then needs room for one copy, not two)
+  let evalGraph: CompiledGraph | undefined;
 
   const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
   const views = segmentViews(flat, layout);
@@ -214,6 +217,8 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
   let lastEval: { metrics: Record<string, unknown>; value: number } | null = null;
   const evaluate = async () => {
+    if (step === total) trainGraph.dispose();
+    evalGraph ??= await compiler.compile(evalBuilt.graph, { threads: cfg.threads });
     const ev = await task.evaluate(data, "test", evalGraph, B, feedsOf, cfg.metric);
     const val = held ? await task.evaluate(held.validation, "test", evalGraph, B, feedsOf, cfg.metric) : null;
     const better = (a: number, b: number) => (task.higherIsBetter(cfg.metric) ? a > b : a < b);
@@ -304,7 +309,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     }
   } finally {
     trainGraph.dispose();
-    evalGraph.dispose();
+    evalGraph?.dispose();
     compiler.dispose();
   }
   const last = lastEval as { metrics: Record<string, unknown>; value: number } | null;
