@@ -97,6 +97,10 @@ export async function compileWeb(
   const session = await ort.InferenceSession.create(bytes, {
     externalData: store.files(),
     executionProviders: [device],
+    // a 4 GiB heap holds the weights once: no pre-packed copy of each constant MatMul operand (the
+    // tied embedding read as the head would be a second 0.5–1 GB), no arena growing by doubling
+    enableCpuMemArena: false,
+    extra: { session: { disable_prepacking: "1" } },
     graphOptimizationLevel: "extended",
     logSeverityLevel: 3,
   });
