@@ -14,7 +14,7 @@ import type { HostTensor } from "../../tensor/host.ts";
 import { DROPOUT_KEYS } from "../dropout-keys.ts";
 import { adaptedLinears } from "../encoder-sites.ts";
 import { addDims, mulDims } from "../../ir/dtype-shape.ts";
-import type { FamilyEntry, ForwardOptions, KeyValue, LinearSite, ModelFamily } from "../types.ts";
+import type { FamilyEntry, ForwardOptions, KeyValue, LinearSite, LlamaCppLayout, ModelFamily } from "../types.ts";
 import type { DecoderHead } from "./head.ts";
 import { sequenceClassificationHead } from "./sequence-head.ts";
 import { type DecoderConfig, checkSequenceLength, parseDecoderConfig } from "./config.ts";
@@ -215,6 +215,16 @@ const causalLmHead: DecoderHead = {
 /** HuggingFace's class-name prefix of each model type ("LlamaForCausalLM"). */
 const CLASS_PREFIX: Record<DecoderConfig["modelType"], string> = { llama: "Llama", mistral: "Mistral", qwen2: "Qwen2" };
 
+/**
+ * The llama.cpp architecture each model type's causal LM runs as: Mistral as "llama"; Qwen2 as
+ * "qwen2", whose NeoX rotation is HF's rotate-half, so its Q/K rows keep HF's order.
+ */
+const LLAMA_CPP: Record<DecoderConfig["modelType"], LlamaCppLayout> = {
+  llama: { architecture: "llama", permuteQK: true, ropeFreqs: true },
+  mistral: { architecture: "llama", permuteQK: true, ropeFreqs: true },
+  qwen2: { architecture: "qwen2", permuteQK: false, ropeFreqs: false },
+};
+
 function family(modelType: DecoderConfig["modelType"], head: DecoderHead): ModelFamily<DecoderConfig, DecoderInputs> {
   const generates = head.task === "causal-lm";
   return {
@@ -272,7 +282,10 @@ function family(modelType: DecoderConfig["modelType"], head: DecoderHead): Model
  */
 const decoder = (modelType: DecoderConfig["modelType"]): FamilyEntry => ({
   modelType,
-  heads: { "causal-lm": family(modelType, causalLmHead), "text-classification": family(modelType, sequenceClassificationHead(LM_HEAD)) },
+  heads: {
+    "causal-lm": { ...family(modelType, causalLmHead), llamaCpp: LLAMA_CPP[modelType] },
+    "text-classification": family(modelType, sequenceClassificationHead(LM_HEAD)),
+  },
 });
 
 export const llamaFamily = decoder("llama");
