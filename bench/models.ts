@@ -1,6 +1,6 @@
 /** Random-weight models of the published shapes (shape decides cost) for the benchmarks. */
 import type { AnyFamily, LoadedModel } from "../src/models/load.ts";
-import { FAMILIES } from "../src/models/load.ts";
+import { defaultHead } from "../src/models/load.ts";
 import { type BaseDType, quantizableWeights, quantizeWeight } from "../src/models/quantize-base.ts";
 import type { QuantizedMatrix } from "../src/tensor/quantize.ts";
 import { randomWeights } from "./harness.ts";
@@ -60,7 +60,7 @@ export const SMOLLM2_135M = {
  */
 export function randomModel(raw: Record<string, unknown>, overrides: Record<string, unknown> = {}, seed = 1, baseDtype: BaseDType = "f32"): LoadedModel {
   const rawConfig = { ...raw, ...overrides };
-  const family: AnyFamily = FAMILIES[rawConfig.model_type as string];
+  const family: AnyFamily = defaultHead(rawConfig.model_type)!;
   const config = family.parseConfig(rawConfig, "bench");
   const shapes = family.parameterShapes(config);
   const model: LoadedModel = { family, config, weights: new Map(), dir: "(random)", rawConfig, newHead: true };

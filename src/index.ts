@@ -21,7 +21,7 @@ export { type HostTensor, f32, i64, hostTensor } from "./tensor/host.ts";
 export { exportModel } from "./onnx/export.ts";
 export { WeightStore } from "./onnx/weight-store.ts";
 // models
-export { loadModel, readModelConfig, FAMILIES, type LoadedModel, type LoadOptions } from "./models/load.ts";
+export { loadModel, readModelConfig, FAMILIES, type FamilyEntry, type LoadedModel, type LoadOptions } from "./models/load.ts";
 export { buildModelGraph, type GraphSpec, type TrainableSet } from "./pipeline/build.ts";
 export { modelContext, createAdapter } from "./pipeline/context.ts";
 export { loadAdapterForConfig } from "./pipeline/adapter-for-config.ts";
@@ -100,10 +100,11 @@ export {
   EMBEDDED_LM_OVERRIDES,
   EMBEDDED_TEXT_OVERRIDES,
   applyConfig,
-  embeddedOverrides,
   parseRanks,
   type RunConfig,
 } from "./experiments/run-config.ts";
+export { EMBEDDED_BENCHMARKS, embeddedOverrides, type EmbeddedBenchmark } from "./experiments/embedded-benchmarks.ts";
+export { TASKS, taskNamed, taskOf, type EvalReport, type TaskSpec } from "./tasks/index.ts";
 export { loadConfigFile } from "./experiments/config-file.ts";
 export {
   loadTrainedModel,
@@ -119,6 +120,7 @@ export {
   textArg,
   evaluateTrained,
   evaluateTaskData,
+  evalTable,
   type TrainedModel,
   type InferenceOutputs,
   type Prediction,

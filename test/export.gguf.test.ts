@@ -12,49 +12,25 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gguf as parseGguf } from "@huggingface/gguf";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { type Llama, LlamaLogLevel, type Token, getLlama } from "node-llama-cpp";
+import type { LlamaModel } from "node-llama-cpp";
 import { saveAdapter } from "../src/adapters/format.ts";
 import { exportAsGguf, type GgufOutType } from "../src/experiments/gguf-export.ts";
 import { mergedWeights } from "../src/experiments/merge.ts";
-import { Generator } from "../src/generate/generate.ts";
 import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
-import { nodeRuntime } from "../src/runtime/session.ts";
 import { mixedRankAdapter, tinyLmWithBpe } from "./gguf-fixtures.ts";
 import { randomizeAdapter, tempDir } from "./helpers.ts";
+import { llama, llamaCppGreedy as run, logs, ourGreedy, skip, warnings } from "./llama-cpp-runner.ts";
 
 const PROMPT = [1, 20, 30, 40, 50];
 const NEW_TOKENS = 10;
-// contexts are at least 256 tokens in llama.cpp; the tiny models were configured with 64 positions
-const CONTEXT_WARNING = /n_ctx_seq \(\d+\) > n_ctx_train \(64\)/;
-
-const logs: string[] = [];
-const llama: Llama | Error = await getLlama({
-  gpu: false,
-  build: "never",
-  logLevel: LlamaLogLevel.warn,
-  logger: (level: LlamaLogLevel, message: string) => logs.push(`${level}: ${message}`),
-}).catch((e: Error) => e);
-const skip = llama instanceof Error ? `node-llama-cpp's prebuilt llama.cpp does not load here: ${llama.message.split("\n")[0]}` : false;
 
 const TEXTS = ["the cat sat\nthe end", "Hello, world! 42"];
 
 /** llama.cpp's greedy tokens after PROMPT, and its tokens of TEXTS. */
 async function llamaCppGreedy(file: string, adapter?: string): Promise<{ tokens: number[]; texts: number[][] }> {
-  const rt = llama as Llama;
-  const model = await rt.loadModel({ modelPath: file });
-  const ctx = await model.createContext({ contextSize: 256, threads: 1, ...(adapter ? { lora: { adapters: [{ filePath: adapter }] } } : {}) });
-  try {
-    const tokens: number[] = [];
-    for await (const t of ctx.getSequence().evaluate(PROMPT as Token[], { temperature: 0 })) {
-      tokens.push(t);
-      if (tokens.length === NEW_TOKENS) break;
-    }
-    return { tokens, texts: TEXTS.map((s) => [...model.tokenize(s)]) };
-  } finally {
-    await ctx.dispose();
-    await model.dispose();
-  }
+  const r = await run(file, PROMPT, NEW_TOKENS, { adapter, inspect: (m: LlamaModel) => TEXTS.map((s) => [...m.tokenize(s)]) });
+  return { tokens: r.tokens, texts: r.inspected };
 }
 
 for (const family of ["llama", "qwen2"] as const) {
@@ -66,13 +42,7 @@ for (const family of ["llama", "qwen2"] as const) {
       const model = loadModel(modelDir);
       const set = mixedRankAdapter(model, 5);
       saveAdapter(join(dir, "adapter"), set, modelContext(model));
-      const gen = await Generator.create({ ...model, weights: mergedWeights(model, set) }, undefined, { runtime: nodeRuntime, threads: 1 });
-      const ours: number[] = [];
-      try {
-        for await (const step of gen.tokens([PROMPT], { maxNewTokens: NEW_TOKENS, eosTokenIds: [] })) ours.push(step[0]!);
-      } finally {
-        gen.dispose();
-      }
+      const ours = await ourGreedy(model, mergedWeights(model, set), PROMPT, NEW_TOKENS);
       const out = (type: GgufOutType) => {
         const r = exportAsGguf(join(dir, "adapter"), join(dir, type), { model: modelDir, outType: type });
         return { r, file: (f: string) => join(dir, type, f) };
@@ -84,11 +54,7 @@ for (const family of ["llama", "qwen2"] as const) {
       assert.deepEqual(merged.tokens, ours, "merged.gguf (F32) vs our merged weights");
       const lora = await llamaCppGreedy(f32.file("base.gguf"), f32.file("adapter.gguf"));
       assert.deepEqual(lora.tokens, ours, "base.gguf + adapter.gguf (F32) vs our merged weights");
-      assert.deepEqual(
-        logs.filter((l) => !CONTEXT_WARNING.test(l)),
-        [],
-        "llama.cpp warns about nothing in the files",
-      );
+      assert.deepEqual(warnings(), [], "llama.cpp warns about nothing in the files");
       // the vocabulary: llama.cpp's tokenizer agrees with HF's
       const hf = new Tokenizer(JSON.parse(readFileSync(join(modelDir, "tokenizer.json"), "utf8")), {});
       TEXTS.forEach((text, i) => assert.deepEqual(merged.texts[i], hf.encode(text).ids, `tokens of ${JSON.stringify(text)}`));

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../src/errors.ts";
 import { parseDecoderConfig, checkSequenceLength } from "../src/models/llama/config.ts";
 import { inverseFrequencies } from "../src/models/llama/rope.ts";
-import { FAMILIES } from "../src/models/load.ts";
+import { defaultHead } from "../src/models/load.ts";
 import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 
 test("decoder presets have the published parameter counts", () => {
@@ -22,7 +22,7 @@ test("decoder presets have the published parameter counts", () => {
   };
   for (const [name, want] of Object.entries(published)) {
     const raw = MODEL_PRESETS[name] as Record<string, unknown>;
-    const fam = FAMILIES[raw.model_type as string];
+    const fam = defaultHead(raw.model_type)!;
     const shapes = fam.parameterShapes(fam.parseConfig(raw, name));
     const total = [...shapes.values()].reduce((a, s) => a + s.reduce((x: number, y: number) => x * y, 1), 0);
     assert.equal(total, want, name);

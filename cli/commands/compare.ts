@@ -22,6 +22,7 @@ import {
   claimsMarkdown,
   runClaims,
   nodeRuntime,
+  taskNamed,
 } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { type Reporter, compareReporter, reporter } from "../progress.ts";
@@ -82,8 +83,8 @@ export function register(program: Command): void {
     };
     const fullLr = opts.fullLr !== undefined ? Number(opts.fullLr) : cfg.lr / 5;
     if (!(fullLr > 0)) throw new ConfigError(`--full-lr must be a positive number, got ${opts.fullLr}`);
-    // the image and the language-model benchmarks default to different folders, so either may run first
-    const out = typeof opts.out === "string" ? opts.out : cfg.task === "causal-lm" ? "runs/compare-lm" : "runs/compare";
+    // benchmarks of some tasks default to folders of their own, so any may run first
+    const out = typeof opts.out === "string" ? opts.out : (taskNamed(cfg.task)?.compareFolder ?? "runs/compare");
     if (typeof opts.queue === "string")
       return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, { ...opts, out });
     const prepared = await prepareData(

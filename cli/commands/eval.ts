@@ -10,11 +10,9 @@ import {
   ConfigError,
   DATA_FORMATS,
   type DataFormat,
-  type EvalResult,
-  type LmEvalResult,
-  type TokenEvalResult,
   embeddedTransferData,
   ensureEmbeddedModel,
+  evalTable,
   evaluateTaskData,
   evaluateTrained,
   loadTrainedModel,
@@ -27,47 +25,6 @@ const int = (flag: string, v: unknown, min: number): number | undefined => {
   if (!Number.isInteger(n) || n < min) throw new ConfigError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
   return n;
 };
-
-const pct = (x: number | null) => (x === null ? "n/a" : `${(100 * x).toFixed(2)}`);
-
-function lmTable(r: LmEvalResult): string {
-  return [
-    `${r.split} split: ${r.tokens} scored tokens`,
-    `perplexity           ${r.perplexity.toFixed(4)}`,
-    `loss (nats/token)    ${r.loss.toFixed(4)}`,
-    `next-token accuracy  ${pct(r.next_token_accuracy)}%`,
-  ].join("\n");
-}
-
-function tokenTable(r: TokenEvalResult): string {
-  const f1 = r.f1Kind === "entity" ? "entity F1 (seqeval, micro)" : "macro tag F1      ";
-  return [
-    `${r.split} split: ${r.tokens} words in ${r.sentences} sentences, ${r.classNames.length} tags`,
-    `token accuracy              ${pct(r.accuracy)}%`,
-    `${f1.padEnd(27)} ${pct(r.f1)}`,
-    `precision                   ${pct(r.precision)}`,
-    `recall                      ${pct(r.recall)}`,
-  ].join("\n");
-}
-
-function table(r: EvalResult): string {
-  const lines = [
-    `${r.split} split: ${r.numSamples} examples, ${r.classNames.length} classes`,
-    `accuracy   ${pct(r.accuracy)}%`,
-    `macro F1   ${pct(r.macroF1)}`,
-    ...(r.binaryF1 !== null ? [`binary F1  ${pct(r.binaryF1)}`] : []),
-    `MCC        ${r.mcc.toFixed(4)}`,
-    "",
-    "per class   accuracy",
-    ...r.classNames.map((c, i) => `  ${c.padEnd(Math.max(10, ...r.classNames.map((x) => x.length)))} ${pct(r.perClassAccuracy[i])}`),
-    "",
-    "confusion matrix (rows: true class, columns: predicted)",
-  ];
-  const w = Math.max(4, ...r.confusionMatrix.flat().map((v) => String(v).length + 1));
-  lines.push(`  ${"".padEnd(4)}${r.classNames.map((_, j) => String(j).padStart(w)).join("")}`);
-  r.confusionMatrix.forEach((row, i) => lines.push(`  ${String(i).padEnd(4)}${row.map((v) => String(v).padStart(w)).join("")}`));
-  return lines.join("\n");
-}
 
 /** The settings of the run beside an adapter saved by `train` (RUN_DIR/best or RUN_DIR/last), if any. */
 function runSettings(adapter: string): Record<string, string | number | undefined> {
@@ -135,7 +92,7 @@ export function register(program: Command): void {
           threads: int("--threads", opts.threads, 1),
         };
         const r = await evaluateTaskData(tm, embeddedTransferData(100, 200, seed), opt);
-        return console.log(opts.json ? JSON.stringify({ model: "embedded", adapter: opts.adapter, seed, ...r }) : table(r));
+        return console.log(opts.json ? JSON.stringify({ model: "embedded", adapter: opts.adapter, seed, ...r }) : evalTable(tm, r));
       }
       if (typeof opts.model !== "string") throw new ConfigError(`eval needs --model DIR with --data (or neither, for the embedded MNIST benchmark)`);
       if (typeof opts.data !== "string") throw new ConfigError(`eval needs --data PATH (the data set the adapter was trained on; its test split is evaluated)`);
@@ -163,6 +120,6 @@ export function register(program: Command): void {
         warn: (s) => console.error(`warning: ${s}`),
       });
       if (opts.json) console.log(JSON.stringify({ model: opts.model, adapter: opts.adapter, data: opts.data, seed, ...r }));
-      else console.log(!("task" in r) ? table(r) : r.task === "causal-lm" ? lmTable(r) : tokenTable(r));
+      else console.log(evalTable(tm, r));
     });
 }

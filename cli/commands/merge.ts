@@ -3,7 +3,7 @@
  * HuggingFace folder, and with --onnx also write onnx/model.onnx that onnxruntime and transformers.js load as it is.
  */
 import { type Command, Option } from "commander";
-import { mergeToFolder } from "../../src/index.ts";
+import { mergeToFolder, taskOf } from "../../src/index.ts";
 import { baseDtypeOf, runConfigBeside } from "../options.ts";
 
 export function register(program: Command): void {
@@ -50,7 +50,7 @@ export function register(program: Command): void {
         if (opts.json) console.log(JSON.stringify(r));
         else {
           const what = r.mergedProjections ? `${r.mergedProjections} adapted projections folded in` : opts.adapter ? "trained weights applied" : "no adapter";
-          const labels = r.task === "causal-lm" ? "" : `; ${r.labels.length} labels: ${r.labels.join(", ")}`;
+          const labels = taskOf(r.task).generates ? "" : `; ${r.labels.length} labels: ${r.labels.join(", ")}`;
           const q8 = r.quantizedMatrices ? `; ${r.quantizedMatrices} weight matrices int8 in the q8 model` : "";
           const base = r.baseDtype === "f32" ? "" : `; onto the ${r.baseDtype} base dequantized to float32, written as float32`;
           console.log(`merged into ${r.dir} (${what}${base}${labels}${q8}): ${r.files.join(", ")}`);

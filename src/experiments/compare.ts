@@ -37,6 +37,8 @@ export interface CompareOptions extends ArmGrid {
   runtime: Runtime;
   /** A fresh model per run (its new head is seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
+  /** The model to plan from (shapes, sizes) without a load of its own (PreparedData.peekModel). */
+  peekModel?: () => Promise<LoadedModel>;
   data: TaskData;
   budgets: Budget[];
   /** See ranksForBudget: the most balanced ranks within this fraction below the budget. */
@@ -226,7 +228,7 @@ export async function planCompare(o: CompareOptions): Promise<ComparePlan> {
   const arms = expandArms(o);
   if (!o.seeds.length) throw new ConfigError("compare needs at least one seed");
   if (!o.budgets.length && arms.some((a) => !isBaseline(a.method))) throw new ConfigError("compare needs at least one budget (--budgets or --budget-params)");
-  const probe = await o.loadModel(o.seeds[0]);
+  const probe = await (o.peekModel?.() ?? o.loadModel(o.seeds[0]));
   const budgets = o.budgets.map((b) => resolveBudget(b, probe));
   if (new Set(budgets.map((b) => b.label)).size !== budgets.length)
     throw new ConfigError(`a budget is listed twice: ${budgets.map((b) => b.label).join(", ")}`);
@@ -289,10 +291,11 @@ export async function compareOptions(
   prepared: PreparedData,
   s: ArmGrid & { budgets: Budget[]; seeds: number[]; fullLr: number; outDir: string; runtime: Runtime },
 ): Promise<CompareOptions> {
-  const probe = await prepared.loadModel(s.seeds[0]);
+  const probe = await (prepared.peekModel?.() ?? prepared.loadModel(s.seeds[0]));
   return {
     runtime: s.runtime,
     loadModel: prepared.loadModel,
+    peekModel: prepared.peekModel,
     data: prepared.data,
     methods: s.methods,
     factorizations: s.factorizations,

@@ -16,7 +16,7 @@ import type { ImageDataset, Split, TaggedDataset, TextDataset, WarnFn } from "..
 import { ConfigError, DataError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import type { LoadedModel } from "../models/load.ts";
-import type { Task } from "../models/types.ts";
+import { taskOf } from "../tasks/index.ts";
 import { tokenTaskData } from "../tasks/token-data.ts";
 import { type TaskData, imageTaskData, textTaskData } from "../tasks/task-data.ts";
 
@@ -46,16 +46,6 @@ export type AnySplit =
   | { kind: "image"; split: Split<ImageDataset> }
   | { kind: "text"; split: Split<TextDataset> }
   | { kind: "tokens"; split: Split<TaggedDataset> };
-
-/** The kind of data each task trains on. */
-const DATA_KIND: Record<Exclude<Task, "causal-lm" | "masked-lm">, AnySplit["kind"]> = {
-  "image-classification": "image",
-  "text-classification": "text",
-  "token-classification": "tokens",
-};
-
-/** The task a data set means for a model that can do several (tagged words: token classification). */
-export const dataTask = (kind: AnySplit["kind"]): Task | undefined => (kind === "tokens" ? "token-classification" : undefined);
 
 /** Guess the layout of `path`; throw naming what was looked for when nothing fits. */
 export function detectFormat(path: string): DataFormat {
@@ -134,10 +124,8 @@ export function modelImageConfig(model: LoadedModel): ImageProcessorConfig {
 
 /** Batches for a model: images through its preprocessor, text through its tokenizer. */
 export function taskDataFor(model: LoadedModel, data: AnySplit, opts: { maxLength: number; augment?: boolean }): TaskData {
-  const task = model.family.task as Task;
-  if (task === "causal-lm" || task === "masked-lm" || data.kind !== DATA_KIND[task]) {
-    throw new ConfigError(`the data is ${data.kind} but the model (${model.family.modelType}) does ${task}`);
-  }
+  const task = model.family.task;
+  if (data.kind !== taskOf(task).dataKind) throw new ConfigError(`the data is ${data.kind} but the model (${model.family.modelType}) does ${task}`);
   if (data.kind === "image") {
     const cfg = model.config as { imageSize: number; numChannels: number };
     const conf = modelImageConfig(model);

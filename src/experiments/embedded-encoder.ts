@@ -9,10 +9,11 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { ROBERTA_SPECIALS, robertaTokenizerConfig, robertaTokenizerJson, trainBpe } from "../data/bpe-train.ts";
 import { BROWN_GENRES, brownTexts } from "../data/brown.ts";
 import type { LmExample } from "../data/lm-data.ts";
-import { type LoadedModel, loadModel } from "../models/load.ts";
-import { robertaMaskedLm } from "../models/roberta/masked-lm.ts";
+import { type LoadedModel, familyOf, loadModel } from "../models/load.ts";
 import { Rng } from "../tensor/random.ts";
 import { lmTaskData } from "../tasks/task-data.ts";
+import { textClassification } from "../tasks/classification.ts";
+import { maskedLm } from "../tasks/masked-lm.ts";
 import type { TrainConfig } from "../train/trainer.ts";
 import { type PretrainOptions, ensurePretrained } from "./embedded.ts";
 
@@ -154,7 +155,7 @@ export function ensureEmbeddedEncoder(opts: PretrainOptions): Promise<string> {
     {
       version: VERSION,
       config: EMBEDDED_ENCODER_CONFIG,
-      family: robertaMaskedLm,
+      family: familyOf(EMBEDDED_ENCODER_CONFIG, "the embedded encoder", maskedLm.name),
       data: () => {
         const texts = brownTexts(BROWN_GENRES).map(detokenize);
         tokenizer = buildEncoderTokenizer(texts);
@@ -176,5 +177,5 @@ export function ensureEmbeddedEncoder(opts: PretrainOptions): Promise<string> {
 /** The cached encoder as a sequence classifier with a fresh head (seeded) for `labels`. */
 export async function loadEmbeddedEncoder(labels: string[], opts: PretrainOptions & { seed?: number }): Promise<LoadedModel> {
   const dir = await ensureEmbeddedEncoder(opts);
-  return loadModel(dir, { task: "text-classification", numLabels: labels.length, labels, seed: opts.seed });
+  return loadModel(dir, { task: textClassification.name, numLabels: labels.length, labels, seed: opts.seed });
 }

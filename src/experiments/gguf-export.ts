@@ -22,6 +22,8 @@ import { writeFileAtomic } from "../io/safetensors.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { WeightMap } from "../nn/params.ts";
+import { inverseFrequencies } from "../models/llama/rope.ts";
+import { taskOf } from "../tasks/index.ts";
 import { type ExportedModule, exportBaseModel, exportedModules } from "./export.ts";
 import { tokenizerMetadata } from "./gguf-vocab.ts";
 import { loadTrainedModel } from "./infer.ts";
@@ -43,15 +45,17 @@ export interface GgufArch {
 
 /** The architecture of `model`; a model llama.cpp would run differently is refused with the reason. */
 export function ggufArch(model: LoadedModel): GgufArch {
-  if (model.family.task !== "causal-lm")
+  if (!taskOf(model.family.task).generates)
     throw new ConfigError(`GGUF export needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
   const cfg = model.config as DecoderConfig;
-  if (cfg.ropeScaling.type !== "default" && cfg.ropeScaling.type !== "linear") {
+  const arch: GgufArch = cfg.modelType === "qwen2" ? { name: "qwen2", interleavedRope: false } : { name: "llama", interleavedRope: true };
+  const rope = cfg.ropeScaling.type;
+  if (rope !== "default" && rope !== "linear" && !(rope === "llama3" && arch.name === "llama")) {
     throw new ConfigError(
-      `${model.dir}/config.json: rope_scaling type "${cfg.ropeScaling.type}" is not written to GGUF by this export (supported: none, linear); convert the merged safetensors (tenslora merge) with llama.cpp's convert_hf_to_gguf.py`,
+      `${model.dir}/config.json: rope_scaling type "${rope}" is not written to GGUF for ${cfg.modelType} by this export (supported: none, linear, and llama3 for llama); convert the merged safetensors (tenslora merge) with llama.cpp's convert_hf_to_gguf.py`,
     );
   }
-  return cfg.modelType === "qwen2" ? { name: "qwen2", interleavedRope: false } : { name: "llama", interleavedRope: true };
+  return arch;
 }
 
 const LAYER_NAMES: Record<string, string> = {
@@ -129,6 +133,17 @@ function hyperparameters(model: LoadedModel, arch: GgufArch): [string, GgufValue
   return out;
 }
 
+/**
+ * llama.cpp's `rope_freqs.weight` for Llama 3.1's "llama3" scaling: per rotary pair, the factor
+ * llama.cpp divides the unscaled frequency θ^(−2i/dh) by, i.e. unscaled / scaled frequency as the
+ * model computes them (1 for short wavelengths, `factor` for long ones, a blend between).
+ */
+export function ropeFreqFactors(cfg: DecoderConfig): Float32Array {
+  const scaled = inverseFrequencies(cfg, cfg.maxPositionEmbeddings);
+  const plain = inverseFrequencies({ ...cfg, ropeScaling: { ...cfg.ropeScaling, type: "default" } }, cfg.maxPositionEmbeddings);
+  return Float32Array.from(scaled, (f, i) => plain[i] / f);
+}
+
 const modelName = (model: LoadedModel) => (model.rawConfig._name_or_path as string | undefined) || model.dir.split("/").filter(Boolean).at(-1) || "model";
 
 /** Write `weights` (the model's, merged or not) as a llama.cpp model GGUF at `path`. */
@@ -152,6 +167,7 @@ export function writeModelGguf(path: string, model: LoadedModel, weights: Weight
       data: llamaCppRows(k, t.data, t.shape.length > 1 ? t.shape[1] : 1, model, arch),
       type: tensorType(t.shape, outType),
     }));
+  if (cfg.ropeScaling.type === "llama3") tensors.push({ name: "rope_freqs.weight", shape: [cfg.headDim / 2], data: ropeFreqFactors(cfg), type: "F32" });
   writeGguf(path, meta, tensors);
   const types: Record<string, number> = {};
   for (const t of tensors) types[t.type] = (types[t.type] ?? 0) + 1;
@@ -197,9 +213,17 @@ export interface GgufExportResult {
   alpha: number;
 }
 
-/** Ollama's Modelfile for the merged model, and for the base with the adapter on top. */
+/**
+ * Ollama's Modelfile for the merged model, and for the base with the adapter on top. `ollama
+ * create` resolves a relative FROM / ADAPTER path against the Modelfile's folder (and takes a
+ * FROM path that does not exist for a model name to pull), so the files stay together. No
+ * TEMPLATE: Ollama picks its own template from the GGUF's tokenizer.chat_template when it knows it.
+ */
 export function modelfiles(): { merged: string; adapter: string } {
-  return { merged: `FROM ./${GGUF_FILES.merged}\n`, adapter: `FROM ./${GGUF_FILES.base}\nADAPTER ./${GGUF_FILES.adapter}\n` };
+  return {
+    merged: `# the fine-tuned model: ollama create NAME -f Modelfile\nFROM ./${GGUF_FILES.merged}\n`,
+    adapter: `# the base model with the LoRA adapter on top: ollama create NAME -f Modelfile.adapter\nFROM ./${GGUF_FILES.base}\nADAPTER ./${GGUF_FILES.adapter}\n`,
+  };
 }
 
 /**

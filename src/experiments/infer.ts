@@ -19,18 +19,17 @@ import { toBigInt64, toFloat32 } from "../io/dtype-convert.ts";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
 import { buildModelGraph } from "../pipeline/build.ts";
 import { ConfigReader } from "../models/config-fields.ts";
-import { type LoadedModel, familyOf, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
+import { type LoadedModel, type ModelConfigFile, familyOf, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
 import type { Task } from "../models/types.ts";
 import { TASKS } from "../tasks/index.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph, Runtime } from "../runtime/types.ts";
-import { causalLm } from "../tasks/causal-lm.ts";
-import { type TokenMetrics, tokenClassification } from "../tasks/token-classification.ts";
+import type { LmEvalResult } from "../tasks/causal-lm.ts";
+import type { TokenEvalResult } from "../tasks/token-classification.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
-import { type MetricsSummary, summarize } from "../tasks/metrics.ts";
 import type { SplitName, TaskData } from "../tasks/task-data.ts";
-import { predict } from "../tasks/classification.ts";
+import type { EvalResult } from "../tasks/classification.ts";
 import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionLimit, taskDataFor } from "./datasets.ts";
 import { taskOf } from "../tasks/index.ts";
 
@@ -66,15 +65,16 @@ function describeTrainedDir(dir: string): "adapter" | "head" | "model" {
  * folder), else LABEL_i for as many classes as the stored output bias has; undefined when the
  * folder holds no head (a plain PEFT adapter: the model's own head is used).
  */
-function trainedLabels(dir: string, kind: "adapter" | "head" | "model", modelDir: string, task: Task | undefined): string[] | undefined {
+function trainedLabels(dir: string, kind: "adapter" | "head" | "model", source: ModelConfigFile, task: Task | undefined): string[] | undefined {
   const fromJson = (path: string) => {
     const raw = readJsonFile(path, "labels file") as Record<string, unknown>;
     return new ConfigReader(raw, path).labels();
   };
   if (existsSync(join(dir, LABELS_FILE))) return fromJson(join(dir, LABELS_FILE));
   if (kind === "model") return existsSync(join(dir, "config.json")) ? fromJson(join(dir, "config.json")) : undefined;
-  const { family, raw } = readModelConfig(modelDir, task);
-  const heads = family.headParameters(family.parseConfig(raw, join(modelDir, "config.json")));
+  const configPath = join(source.dir, "config.json");
+  const family = familyOf(source.raw, configPath, task);
+  const heads = family.headParameters(family.parseConfig(source.raw, configPath));
   const outBias = heads[heads.length - 1]; // the logits' bias, shape [numLabels], in every family
   const file = kind === "adapter" ? join(dir, ADAPTER_WEIGHTS) : join(dir, HEAD_FILE);
   const stored = readSafetensors(file).tensors.get(kind === "adapter" ? HEAD_PREFIX + outBias : outBias);
@@ -105,7 +105,7 @@ function checkFullWeights(dir: string, model: LoadedModel, weights: Map<string, 
  * adapter, labels.json's "task" beside a head, the architectures of a full model's config.json.
  * Undefined (the model's own head) when it names none the model type has.
  */
-function trainedTask(dir: string, kind: "adapter" | "head" | "model", modelDir: string): Task | undefined {
+function trainedTask(dir: string, kind: "adapter" | "head" | "model", source: ModelConfigFile): Task | undefined {
   const read = (f: string) => (existsSync(join(dir, f)) ? (readJsonFile(join(dir, f), f) as Record<string, unknown>) : {});
   let task: unknown;
   if (kind === "adapter") {
@@ -116,8 +116,7 @@ function trainedTask(dir: string, kind: "adapter" | "head" | "model", modelDir: 
     const raw = read("config.json");
     task = raw.model_type ? familyOf(raw, join(dir, "config.json")).task : undefined;
   }
-  const { family } = readModelConfig(modelDir);
-  return familyTasks(family.modelType).find((t) => t === task);
+  return familyTasks(source.family.modelType).find((t) => t === task);
 }
 
 /** Load `modelDir` with what a run saved in `adapterDir` (optional) applied. */
@@ -137,9 +136,11 @@ function loadTrainedFloat(modelSpec: string, adapterDir: string | undefined, opt
     return { model, labels: model.config.id2label ?? labelNames(model.config.numLabels), randomHead: model.newHead };
   }
   const kind = describeTrainedDir(adapterDir);
-  const task = trainedTask(adapterDir, kind, modelDir);
-  const labels = trainedLabels(adapterDir, kind, modelDir, task);
-  const model = loadModel(modelDir, { ...(labels ? { numLabels: labels.length, labels, seed: opts.seed } : {}), task });
+  // config.json is read once: the task, the labels and the load all start from it
+  const source = readModelConfig(modelDir);
+  const task = trainedTask(adapterDir, kind, source);
+  const labels = trainedLabels(adapterDir, kind, source, task);
+  const model = loadModel(source, { ...(labels ? { numLabels: labels.length, labels, seed: opts.seed } : {}), task });
   const trained = loadTrained(adapterDir, model);
   if (kind === "model") checkFullWeights(adapterDir, model, trained.weights);
   const heads = model.family.headParameters(model.config);
@@ -247,7 +248,7 @@ export async function imageInputs(model: LoadedModel, paths: string[]): Promise<
 
 /** input_ids, attention_mask, token_type_ids for texts (and pairs) through the folder's tokenizer.json. */
 export function textInputs(model: LoadedModel, texts: string[], pairs?: string[], maxLength?: number): Record<string, HostTensor> {
-  if (!model.family.inputNames.required.includes("input_ids") || model.family.task === "causal-lm")
+  if (!model.family.inputNames.required.includes("input_ids") || taskOf(model.family.task).generates)
     throw new ConfigError(
       `--text needs a text classifier; ${model.dir} is ${model.family.modelType} ${model.family.task} (use --images, or generate for a causal LM)`,
     );
@@ -395,36 +396,16 @@ export interface EvalOptions {
   warn?: (s: string) => void;
 }
 
-export interface EvalResult extends MetricsSummary {
-  split: SplitName;
-  classNames: string[];
-}
+export type { EvalResult, LmEvalResult, TokenEvalResult };
 
-/** A causal LM's held-out metrics (token-weighted). */
-export interface LmEvalResult {
-  task: "causal-lm";
-  split: SplitName;
-  loss: number;
-  perplexity: number;
-  next_token_accuracy: number;
-  tokens: number;
-}
-
-/** A token classifier's metrics over the words of a split (token-classification.ts). */
-export interface TokenEvalResult extends TokenMetrics {
-  task: "token-classification";
-  split: SplitName;
-  classNames: string[];
-}
+/** What `eval` reports for a model of any task: its task's result (evalReport). */
+export type AnyEvalResult = EvalResult | LmEvalResult | TokenEvalResult;
 
 /** Metrics of a trained model on a split of `--data` (the same seeded split `train` used). */
-export async function evaluateTrained(
-  tm: TrainedModel,
-  o: EvalOptions & { truncation?: boolean; packing?: boolean },
-): Promise<EvalResult | LmEvalResult | TokenEvalResult> {
+export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { truncation?: boolean; packing?: boolean }): Promise<AnyEvalResult> {
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
-  if (tm.model.family.task === "causal-lm") {
+  if (taskOf(tm.model.family.task).dataKind === "lm") {
     const { data } = lmDataFor(tm.model, {
       data: o.data,
       evalData: o.evalData,
@@ -434,10 +415,7 @@ export async function evaluateTrained(
       seed: o.seed ?? 0,
       warn: o.warn,
     });
-    const ev = await withEvalGraph(tm, data.seqLen, Math.max(1, Math.min(o.batchSize ?? 8, data.size(split))), o, (graph, B, feeds) =>
-      causalLm.evaluate(data, split, graph, B, feeds, "perplexity"),
-    );
-    return { task: "causal-lm", split, ...(ev.metrics as Omit<LmEvalResult, "task" | "split">) };
+    return evaluateTaskData(tm, data, { ...o, split });
   }
   if (o.format && !(DATA_FORMATS as readonly string[]).includes(o.format))
     throw new ConfigError(`unknown --data-format "${o.format}"; valid: ${DATA_FORMATS.join(", ")}`);
@@ -464,30 +442,32 @@ export async function evaluateTrained(
     warn(`the head's labels (${tm.labels.join(", ")}) differ from the data's classes (${classNames.join(", ")}); classes are matched by index`);
   }
   const data = taskDataFor(tm.model, ds, { maxLength: o.maxLength ?? 512 });
-  if (tm.model.family.task === "token-classification") {
-    const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
-    const ev = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => tokenClassification.evaluate(data, split, graph, b, feeds, "f1"));
-    return { task: "token-classification", split, classNames, ...(ev.metrics as unknown as TokenMetrics) };
-  }
   return evaluateTaskData(tm, data, { ...o, split, warn });
 }
 
-/** Metrics of a trained classifier on a split of task data (the embedded benchmark's, or a data set's). */
+/** Metrics of a trained model on a split of task data (an embedded benchmark's, or a data set's), as its task reports them. */
 export async function evaluateTaskData(
   tm: TrainedModel,
   data: TaskData,
   o: Pick<EvalOptions, "split" | "batchSize" | "threads" | "runtime" | "warn">,
-): Promise<EvalResult> {
+): Promise<AnyEvalResult> {
   const split = o.split ?? "test";
   if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
-  const B = Math.max(1, Math.min(o.batchSize ?? 64, data.size(split)));
-  const { preds, labels, skipped } = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => predict(data, split, graph, b, feeds));
+  const task = taskOf(tm.model.family.task);
+  if (!task.evalReport) throw new ConfigError(`eval does not score ${task.name} models; evaluate a model fine-tuned for another task`);
+  const report = task.evalReport;
+  const B = Math.max(1, Math.min(o.batchSize ?? report.batchSize, data.size(split)));
+  const ev = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => task.evaluate(data, split, graph, b, feeds, task.metrics[0]));
+  const skipped = (ev.metrics.skippedImages as string[] | undefined) ?? [];
   if (skipped.length)
     (o.warn ?? console.warn)(
       `${skipped.length} image(s) of the ${split} split no longer decode and are left out of the metrics: ${skipped.slice(0, 5).join(", ")}`,
     );
-  return { ...summarize(preds, labels, data.classNames!.length), split, classNames: data.classNames! };
+  return report.result(ev, split, data.classNames ?? []);
 }
+
+/** The table `eval` prints for `result`, an evaluation of `tm`. */
+export const evalTable = (tm: TrainedModel, result: AnyEvalResult): string => taskOf(tm.model.family.task).evalReport!.table(result);
 
 /** Run `f` with a compiled logits-only graph of the trained model for batch B. */
 async function withEvalGraph<R>(

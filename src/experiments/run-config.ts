@@ -125,11 +125,6 @@ export const EMBEDDED_LM_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 4, 
 /** The embedded text benchmarks' schedule: a few thousand short texts, 64 tokens at most. */
 export const EMBEDDED_TEXT_OVERRIDES: Partial<RunConfig> = { lr: 3e-3, epochs: 6, batchSize: 32, warmup: 0.1, maxLength: 64 };
 
-/** The schedule of the embedded benchmark of `task` ("" = the MNIST ViT's). */
-export function embeddedOverrides(task: string): Partial<RunConfig> {
-  return task === "causal-lm" ? EMBEDDED_LM_OVERRIDES : task === "text-classification" ? EMBEDDED_TEXT_OVERRIDES : EMBEDDED_OVERRIDES;
-}
-
 function coerce(key: keyof RunConfig, v: unknown, source: string): RunConfig[keyof RunConfig] {
   const want = typeof DEFAULTS[key];
   if (want === "number") {

@@ -9,7 +9,7 @@ import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../pipeline/build.ts";
 import { modelContext } from "../pipeline/context.ts";
-import { type LoadedModel, loadModel, readModelConfig } from "../models/load.ts";
+import { type LoadedModel, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
 import { checkQuantizable, parseBaseDType, withBaseDType } from "../models/quantize-base.ts";
 import { writeFileAtomic } from "../io/safetensors.ts";
 import { lmDataFor } from "./lm-datasets.ts";
@@ -19,16 +19,11 @@ import type { TaskData } from "../tasks/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { type DataFormat, DATA_FORMATS, dataTask, openDataset, taskDataFor } from "./datasets.ts";
+import { type DataFormat, DATA_FORMATS, openDataset, taskDataFor } from "./datasets.ts";
 import { ConfigReader } from "../models/config-fields.ts";
 import type { Task } from "../models/types.ts";
-import { TASKS } from "../tasks/index.ts";
-import { embeddedTransferData, loadEmbedded } from "./embedded.ts";
-import { POS_SHOTS, POS_TEST, brownPosSplit } from "./embedded-pos.ts";
-import { POS_TAGS } from "../data/brown-pos.ts";
-import { embeddedLmTransferData, loadEmbeddedLm } from "./embedded-lm.ts";
-import { ensureEmbeddedEncoder } from "./embedded-encoder.ts";
-import { embeddedTextData, parseTextBenchmark } from "./embedded-text.ts";
+import { TASKS, taskOf, taskPickedBy } from "../tasks/index.ts";
+import { EMBEDDED_BENCHMARKS, embeddedBenchmark } from "./embedded-benchmarks.ts";
 import type { RunConfig } from "./run-config.ts";
 import { adapterFor, checkRunOptions, trainConfig } from "./run-plan.ts";
 
@@ -38,6 +33,11 @@ export interface PreparedData {
   data: TaskData;
   /** Loads the model with a head sized for the data (seeded). */
   loadModel: (seed: number) => Promise<LoadedModel>;
+  /**
+   * The model to read shapes and sizes from, not to train: the one `loadModel` hands out first
+   * while it is held, so planning a job loads no copy of its own (default: `loadModel`).
+   */
+  peekModel?: () => Promise<LoadedModel>;
   embedded: boolean;
   /** What an embedded benchmark is, in a sentence or two (compare prints it above its table). */
   about?: string;
@@ -47,9 +47,6 @@ export interface PreparedData {
   truncated?: number;
 }
 
-const LM_ABOUT =
-  "Embedded benchmark: byte-level language modelling of held-out Brown fiction genres (k, l, m, n, p, r; 192 blocks of 64 bytes) by a decoder pretrained here on the non-fiction genres; held-out perplexity per byte.";
-
 /** Open and preprocess a run's dataset for its model: problems in the data go to `warn`, the progress of preparing (the embedded model's pretraining) to `log`. */
 export async function prepareData(
   cfg: RunConfig,
@@ -57,41 +54,35 @@ export async function prepareData(
   warn: (s: string) => void = console.warn,
   log: (s: string) => void = warn,
 ): Promise<PreparedData> {
-  if (cfg.dataset && (cfg.model || cfg.task !== "text-classification"))
+  const benchmark = embeddedBenchmark(cfg.task);
+  if (cfg.dataset && (cfg.model || !benchmark?.datasets))
     throw new ConfigError(`--dataset picks the embedded text-classification benchmark's data; with --model pass --data, else add --task text-classification`);
   if (!cfg.model) {
     if (cfg.data) throw new ConfigError(`--data needs --model (without --model the embedded MNIST benchmark brings its own data)`);
     if (cfg.numLabels) throw new ConfigError(`--num-labels needs --model and --data (the embedded benchmarks fix their classes)`);
-    if (cfg.task === "causal-lm") {
-      const model = withBaseDType(await loadEmbeddedLm({ runtime, threads: cfg.threads || undefined, log }), parseBaseDType(cfg.baseDtype));
-      return { data: embeddedLmTransferData(192, 128, cfg.seed), loadModel: async () => model, embedded: true, about: LM_ABOUT, skipped: [] };
+    if (!benchmark) {
+      const tasks = Object.keys(EMBEDDED_BENCHMARKS);
+      throw new ConfigError(`--task ${cfg.task} needs --model (the embedded benchmarks are ${tasks.slice(0, -1).join(", ")} and ${tasks.at(-1)})`);
     }
-    if (cfg.task === "text-classification") {
-      const text = await embeddedTextData(parseTextBenchmark(cfg.dataset), cfg.seed, { runtime, threads: cfg.threads || undefined, log });
-      return { data: text.data, loadModel: text.loadModel, embedded: true, skipped: [], truncated: text.truncated, about: text.about };
-    }
-    if (cfg.task === "token-classification") return brownPosData(cfg, await ensureEmbeddedEncoder({ runtime, threads: cfg.threads || undefined, log }));
-    if (cfg.task && cfg.task !== "image-classification")
-      throw new ConfigError(
-        `--task ${cfg.task} needs --model (the embedded benchmarks are image-classification, text-classification, token-classification and causal-lm)`,
-      );
-    checkQuantizable({ task: "image-classification", modelType: "vit" }, parseBaseDType(cfg.baseDtype));
-    return {
-      data: embeddedTransferData(100, 200, cfg.seed),
-      loadModel: (seed) => loadEmbedded({ runtime, seed, threads: cfg.threads || undefined }),
-      embedded: true,
-      about: "Embedded benchmark: few-shot MNIST digits 5–9 on a ViT pretrained here on digits 0–4.",
-      skipped: [],
-    };
+    return benchmark.prepare(cfg, { runtime, log });
   }
-  if (!cfg.data && cfg.task === "token-classification") return brownPosData(cfg, cfg.model);
+  if (!cfg.data && benchmark?.onModel) return benchmark.onModel(cfg, cfg.model);
   if (!cfg.data) throw new ConfigError(`--model needs --data (a data folder, a table file or "mnist")`);
   if (cfg.task && !(cfg.task in TASKS)) throw new ConfigError(`unknown --task "${cfg.task}"; valid: ${Object.keys(TASKS).join(", ")}`);
-  const { family, raw } = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
-  if (family.task === "causal-lm") {
+  // config.json is read once: every load below starts from it
+  const source = readModelConfig(cfg.model, (cfg.task || undefined) as Task | undefined);
+  const { family, raw } = source;
+  const spec = taskOf(family.task);
+  if (!spec.dataKind) {
+    const others = familyTasks(family.modelType).filter((t) => taskOf(t).dataKind);
+    throw new ConfigError(
+      `--task ${spec.name} trains only on data the project builds, not on --data; a ${family.modelType} model trains on --data for ${others.join(" or ")}`,
+    );
+  }
+  if (spec.dataKind === "lm") {
     if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
     // quantized at once: the float32 weights are not kept for the run
-    const model = withBaseDType(loadModel(cfg.model), parseBaseDType(cfg.baseDtype));
+    const model = withBaseDType(loadModel(source), parseBaseDType(cfg.baseDtype));
     const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
     return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
   }
@@ -122,7 +113,7 @@ export async function prepareData(
   const labels = split.split.train.classNames;
   // a model that does several tasks takes the one its data means (tagged words: token classification)
   const task = (cfg.task || undefined) as Task | undefined;
-  const load = async (seed: number) => loadModel(cfg.model, { numLabels: labels.length, labels, seed, task: task ?? dataTask(split.kind) });
+  const load = async (seed: number) => loadModel(source, { numLabels: labels.length, labels, seed, task: task ?? taskPickedBy(split.kind) });
   let probe: LoadedModel | undefined = await load(cfg.seed);
   const skipped = split.kind === "image" ? [...split.split.train.skipped, ...split.split.test.skipped] : [];
   const data = taskDataFor(probe, split, { maxLength: cfg.maxLength, augment: cfg.augment });
@@ -132,20 +123,7 @@ export async function prepareData(
     if (m) probe = undefined;
     return m ?? load(seed);
   };
-  return { data, loadModel: loadFresh, embedded: false, skipped };
-}
-
-/** The embedded POS benchmark (Brown sentences, coarse tags) on the encoder in `modelDir`. */
-async function brownPosData(cfg: RunConfig, modelDir: string): Promise<PreparedData> {
-  if (cfg.numLabels) throw new ConfigError(`--num-labels does not apply to the embedded POS benchmark (its ${POS_TAGS.length} tags are fixed); drop it`);
-  const split = brownPosSplit(POS_SHOTS, POS_TEST, cfg.seed);
-  const labels = split.train.classNames;
-  const load = async (seed: number) => loadModel(modelDir, { numLabels: labels.length, labels, seed, task: "token-classification" });
-  const probe = await load(cfg.seed);
-  const about =
-    `Embedded benchmark: part-of-speech tagging of Brown corpus sentences (${POS_TAGS.length} coarse tags; ${split.train.items.length} training sentences, ` +
-    `${split.test.items.length} test sentences from other files) by ${modelDir}; token accuracy over words.`;
-  return { data: taskDataFor(probe, { kind: "tokens", split }, { maxLength: cfg.maxLength }), loadModel: load, embedded: true, about, skipped: [] };
+  return { data, loadModel: loadFresh, peekModel: async () => probe ?? load(cfg.seed), embedded: false, skipped };
 }
 
 /**

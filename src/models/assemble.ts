@@ -6,32 +6,30 @@
  */
 import { ConfigError, FormatError } from "../errors.ts";
 import type { CheckpointTensor } from "../io/checkpoint.ts";
-import { WeightMapper, type WeightRule } from "../io/weight-map.ts";
+import { WeightMapper } from "../io/weight-map.ts";
 import { ConfigReader } from "./config-fields.ts";
 import type { QuantizedWeights, WeightMap } from "../nn/params.ts";
 import type { BaseDType } from "./quantize-base.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import { Rng } from "../tensor/random.ts";
-import { bert, bertTokens } from "./bert/model.ts";
-import { roberta, robertaTokens } from "./roberta/model.ts";
-import type { ModelFamily, Task } from "./types.ts";
-import { vit } from "./vit/model.ts";
-import { llama, mistral, qwen2 } from "./llama/model.ts";
+import { bertFamily } from "./bert/model.ts";
+import { robertaFamily } from "./roberta/family.ts";
+import type { AnyFamily, FamilyEntry, Task } from "./types.ts";
+import { vitFamily } from "./vit/model.ts";
+import { llamaFamily, mistralFamily, qwen2Family } from "./llama/model.ts";
 
-// The registry is heterogeneous by design: each family carries its own config and input types.
-// biome-ignore lint/suspicious/noExplicitAny: each family's config and input types differ; callers go through the family's own methods
-export type AnyFamily = ModelFamily<any, any>;
+export type { AnyFamily, FamilyEntry } from "./types.ts";
 
-/** The supported model families by `model_type`, each with its default task's head (the head a config.json without `architectures` gets). */
-export const FAMILIES: Record<string, AnyFamily> = { vit, roberta, llama, mistral, qwen2, bert };
+/** The supported model families by `model_type`, each with its heads by task. */
+export const FAMILIES: Readonly<Record<string, FamilyEntry>> = Object.fromEntries(
+  [vitFamily, robertaFamily, llamaFamily, mistralFamily, qwen2Family, bertFamily].map((f) => [f.modelType, f]),
+);
 
-/** The same model types with another task's head, chosen by `--task` or by config.json's `architectures`. */
-const OTHER_HEADS: AnyFamily[] = [robertaTokens, bertTokens];
-
-/** Keys checkpoints carry that these classification models do not use. */
-const RULES: Record<string, WeightRule[]> = {
-  vit: [{ ignore: /vit\.pooler\..+/ }],
-};
+/** The default head of `modelType` (the head a config.json without `architectures` gets); undefined for a model type no family reads. */
+export function defaultHead(modelType: unknown): AnyFamily | undefined {
+  const entry = typeof modelType === "string" ? FAMILIES[modelType] : undefined;
+  return entry && Object.values(entry.heads)[0];
+}
 
 /** A model in memory: its family, parsed config and weights, and where it came from. */
 export interface LoadedModel {
@@ -64,8 +62,7 @@ export interface LoadOptions {
 
 /** The tasks a model type has heads for, its default first. */
 export function familyTasks(modelType: string): Task[] {
-  const fam = FAMILIES[modelType];
-  return fam ? [fam, ...OTHER_HEADS.filter((f) => f.modelType === modelType)].map((f) => f.task) : [];
+  return Object.keys(FAMILIES[modelType]?.heads ?? {}) as Task[];
 }
 
 /** The family of config.json's model type with the head for `task` (default: the head its `architectures` names). */
@@ -75,15 +72,15 @@ export function familyOf(raw: Record<string, unknown>, source: string, task?: Ta
   if (!fam) {
     throw new FormatError(`${source}: model_type ${JSON.stringify(type)} is not supported; supported: ${Object.keys(FAMILIES).join(", ")}`);
   }
-  const heads = [fam, ...OTHER_HEADS.filter((f) => f.modelType === fam.modelType)];
   if (task !== undefined) {
-    const found = heads.find((f) => f.task === task);
+    const found = fam.heads[task];
     if (!found)
-      throw new ConfigError(`${source}: a ${fam.modelType} model does ${heads.map((f) => f.task).join(" or ")}, not ${task}; drop --task or pick one of those`);
+      throw new ConfigError(`${source}: a ${fam.modelType} model does ${Object.keys(fam.heads).join(" or ")}, not ${task}; drop --task or pick one of those`);
     return found;
   }
   const arch = Array.isArray(raw.architectures) ? raw.architectures[0] : undefined;
-  return heads.find((f) => f.architecture !== undefined && f.architecture === arch) ?? fam;
+  const heads = Object.entries(fam.heads).flatMap(([t, f]) => (fam.onRequest?.includes(t as Task) ? [] : [f]));
+  return heads.find((f) => f.architecture !== undefined && f.architecture === arch) ?? heads[0];
 }
 
 /**
@@ -112,7 +109,7 @@ export function modelFromTensors(
   checkLayerCount(config as { numHiddenLayers?: number }, checkpoint.keys(), where.configPath);
   const expected = family.parameterShapes(config);
   const head = family.headParameters(config);
-  const mapper = new WeightMapper(family.checkpointRules?.(config) ?? RULES[family.modelType] ?? []);
+  const mapper = new WeightMapper(family.checkpointRules?.(config) ?? []);
   // The head is loaded only when the checkpoint has one of the right size for the same labels.
   const sameLabels = !opts.labels || JSON.stringify(storedLabels) === JSON.stringify(opts.labels);
   const headFits =

@@ -6,7 +6,8 @@
 import { ConfigError } from "../errors.ts";
 import type { Tensor, WeightMap } from "../nn/params.ts";
 import { type QuantBits, type QuantizedMatrix, dequantizeMatrix, quantizeMatrix } from "../tensor/quantize.ts";
-import type { LoadedModel } from "./assemble.ts";
+import { FAMILIES, type LoadedModel } from "./assemble.ts";
+import type { AnyFamily } from "./types.ts";
 
 /** The dtypes `--base-dtype` takes for a decoder's frozen linear weights: float32, or 8- or 4-bit block-quantized codes. */
 export const BASE_DTYPES = ["f32", "int8", "int4"] as const;
@@ -32,10 +33,11 @@ export function quantizableWeights(model: LoadedModel): string[] {
 }
 
 /** Refuse a quantized base for a family whose forward reads linear weights outside ParamScope.linear (the encoders' MLPs). */
-export function checkQuantizable(family: { task: string; modelType: string }, dtype: BaseDType): void {
-  if (dtype !== "f32" && family.task !== "causal-lm") {
+export function checkQuantizable(family: AnyFamily, dtype: BaseDType): void {
+  if (dtype !== "f32" && !family.quantizableBase) {
+    const types = Object.values(FAMILIES).filter((f) => Object.values(f.heads).some((h) => h.quantizableBase));
     throw new ConfigError(
-      `--base-dtype ${dtype} is implemented for decoder models (llama, mistral, qwen2); ${family.modelType} loads in float32: use --base-dtype f32`,
+      `--base-dtype ${dtype} is implemented for decoder models (${types.map((f) => f.modelType).join(", ")}); ${family.modelType} loads in float32: use --base-dtype f32`,
     );
   }
 }

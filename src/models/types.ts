@@ -90,10 +90,32 @@ export interface ModelFamily<C, I> {
   readonly inputNames: { required: string[]; optional: string[] };
   /** The linear layers an adapter targets by default (default: query, key, value). */
   readonly adapterTargets?: readonly string[];
+  /**
+   * Every linear weight the forward reads goes through ParamScope.linear, so a quantized base may
+   * hold them quantized (decoders; the encoders' MLPs read theirs directly). Default: false.
+   */
+  readonly quantizableBase?: boolean;
   /** Checkpoint keys to rename or ignore for this config (default: none). */
   checkpointRules?(cfg: C): WeightRule[];
   /** Graph inputs an exported model computes itself, because HF callers do not feed them (default: none). */
   exportDerivedInputs?(cfg: C): DerivedInput[];
+}
+
+// The registry is heterogeneous by design: each family carries its own config and input types.
+// biome-ignore lint/suspicious/noExplicitAny: each family's config and input types differ; callers go through the family's own methods
+export type AnyFamily = ModelFamily<any, any>;
+
+/** A model family as the registry holds it: its model type and its head for each task it does. */
+export interface FamilyEntry {
+  readonly modelType: string;
+  /** The head for each task, the default first (the head a config.json gets whose `architectures` names no other). */
+  readonly heads: Readonly<Partial<Record<Task, AnyFamily>>>;
+  /**
+   * Tasks whose head is built only when asked for (`--task`, pretraining), never because
+   * config.json's `architectures` names it (published RoBERTa checkpoints name
+   * RobertaForMaskedLM and are fine-tuned as classifiers).
+   */
+  readonly onRequest?: readonly Task[];
 }
 
 /** How an exported graph computes an input from `input_ids`. */

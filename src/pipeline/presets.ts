@@ -14,7 +14,7 @@ import type { LinearSite } from "../nn/sites.ts";
 import { ConfigError, FormatError } from "../errors.ts";
 import { readJsonFile } from "../io/checkpoint.ts";
 import { ConfigReader, MAX_LAYERS } from "../models/config-fields.ts";
-import { FAMILIES } from "../models/load.ts";
+import { defaultHead } from "../models/load.ts";
 
 const vitConfig = (hidden: number, layers: number, heads: number, intermediate: number, patch: number) => ({
   model_type: "vit",
@@ -141,7 +141,7 @@ export function modelConfigFor(nameOrPath: string): { raw: Record<string, unknow
  */
 export function modelShapeFor(nameOrPath: string, projections?: readonly string[]): ModelShape {
   const { raw, source } = modelConfigFor(nameOrPath);
-  const family = typeof raw.model_type === "string" ? FAMILIES[raw.model_type] : undefined;
+  const family = defaultHead(raw.model_type);
   let hidden: number;
   let heads: number;
   let layers: number;
@@ -159,7 +159,7 @@ export function modelShapeFor(nameOrPath: string, projections?: readonly string[
 /** The linear layers an adapter targets by default on a preset or config.json's family (q, k, v by its names). */
 export function modelDefaultTargets(nameOrPath: string): string[] {
   const { raw } = modelConfigFor(nameOrPath);
-  const family = typeof raw.model_type === "string" ? FAMILIES[raw.model_type] : undefined;
+  const family = defaultHead(raw.model_type);
   return [...(family?.adapterTargets ?? ["query", "key", "value"])];
 }
 
@@ -169,7 +169,7 @@ export function modelDefaultTargets(nameOrPath: string): string[] {
  */
 export function modelSitesFor(nameOrPath: string): LinearSite[] {
   const { raw, source } = modelConfigFor(nameOrPath);
-  const family = typeof raw.model_type === "string" ? FAMILIES[raw.model_type] : undefined;
+  const family = defaultHead(raw.model_type);
   if (family) return family.linearSites(family.parseConfig(raw, source));
   const { dIn: d, heads, layers } = modelShapeFor(nameOrPath);
   return Array.from({ length: layers }, (_, l) =>

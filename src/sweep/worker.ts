@@ -233,7 +233,8 @@ export function startWorker(s: WorkerSettings): {
           outDir: dir,
           runtime: s.runtime,
         });
-        const probe = await prepared.loadModel(data.seed);
+        // planning reads the model the data was prepared for; the run loads its own
+        const probe = await (prepared.peekModel?.() ?? prepared.loadModel(data.seed));
         const backbone = backboneParams(probe);
         const budget = data.budget ? resolveBudget(data.budget, probe) : undefined;
         const summary = await runOne(

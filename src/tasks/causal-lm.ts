@@ -13,8 +13,9 @@ import { crossEntropy } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph } from "../runtime/types.ts";
+import { percent } from "./metrics.ts";
 import type { SplitName, TaskData } from "./task-data.ts";
-import { type TaskSpec, assertFiniteLogits } from "./types.ts";
+import { type EvalReport, type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 export const IGNORE_INDEX = -100;
 
@@ -139,10 +140,36 @@ export function lmMetrics(t: TokenTotals): { loss: number; perplexity: number; n
   return { loss, perplexity: Math.exp(loss), next_token_accuracy: t.correct / t.tokens, tokens: t.tokens };
 }
 
+/** A causal LM's held-out metrics (token-weighted), as `eval` reports them. */
+export interface LmEvalResult {
+  task: "causal-lm";
+  split: SplitName;
+  loss: number;
+  perplexity: number;
+  next_token_accuracy: number;
+  tokens: number;
+}
+
+const evalReport: EvalReport<LmEvalResult> = {
+  batchSize: 8,
+  result: (ev, split) => ({ task: "causal-lm", split, ...(ev.metrics as Omit<LmEvalResult, "task" | "split">) }),
+  table: (r) =>
+    [
+      `${r.split} split: ${r.tokens} scored tokens`,
+      `perplexity           ${r.perplexity.toFixed(4)}`,
+      `loss (nats/token)    ${r.loss.toFixed(4)}`,
+      `next-token accuracy  ${percent(r.next_token_accuracy)}%`,
+    ].join("\n"),
+};
+
 export const causalLm: TaskSpec = {
   name: "causal-lm",
   peftTaskType: "CAUSAL_LM",
   input: "text",
+  dataKind: "lm",
+  // the image and the language-model benchmarks default to different folders, so either may run first
+  compareFolder: "runs/compare-lm",
+  evalReport,
   generates: true,
   defaultWarmup: 0.1,
   trainsHeadWithAdapter: false,

@@ -6,9 +6,10 @@ import { ConfigError, DataError } from "../errors.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph } from "../runtime/types.ts";
-import { type MetricsSummary, summarize } from "./metrics.ts";
+import type { Task } from "../models/types.ts";
+import { type MetricsSummary, percent, summarize } from "./metrics.ts";
 import type { SplitName, TaskData } from "./task-data.ts";
-import { type TaskSpec, assertFiniteLogits } from "./types.ts";
+import { type DataKind, type EvalReport, type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 /** The metrics a classification run can report and select by. */
 export const CLASSIFICATION_METRICS = ["accuracy", "mcc", "macro_f1", "binary_f1"] as const;
@@ -69,11 +70,45 @@ export async function predict(
   return { preds: keep(preds), labels: keep(labels), skipped };
 }
 
-function classification(name: string, input: "image" | "text", defaultWarmup: number, peftTaskType?: string): TaskSpec {
+/** A classifier's metrics on a split, as `eval` reports them. */
+export interface EvalResult extends MetricsSummary {
+  split: SplitName;
+  classNames: string[];
+}
+
+function evalTable(r: EvalResult): string {
+  const lines = [
+    `${r.split} split: ${r.numSamples} examples, ${r.classNames.length} classes`,
+    `accuracy   ${percent(r.accuracy)}%`,
+    `macro F1   ${percent(r.macroF1)}`,
+    ...(r.binaryF1 !== null ? [`binary F1  ${percent(r.binaryF1)}`] : []),
+    `MCC        ${r.mcc.toFixed(4)}`,
+    "",
+    "per class   accuracy",
+    ...r.classNames.map((c, i) => `  ${c.padEnd(Math.max(10, ...r.classNames.map((x) => x.length)))} ${percent(r.perClassAccuracy[i])}`),
+    "",
+    "confusion matrix (rows: true class, columns: predicted)",
+  ];
+  const w = Math.max(4, ...r.confusionMatrix.flat().map((v) => String(v).length + 1));
+  lines.push(`  ${"".padEnd(4)}${r.classNames.map((_, j) => String(j).padStart(w)).join("")}`);
+  r.confusionMatrix.forEach((row, i) => lines.push(`  ${String(i).padEnd(4)}${row.map((v) => String(v).padStart(w)).join("")}`));
+  return lines.join("\n");
+}
+
+const evalReport: EvalReport<EvalResult> = {
+  batchSize: 64,
+  // images that no longer decode are warned about by the caller, not reported
+  result: ({ metrics: { skippedImages: _, ...m } }, split, classNames) => ({ ...(m as unknown as MetricsSummary), split, classNames }),
+  table: evalTable,
+};
+
+function classification(name: Task, dataKind: DataKind & ("image" | "text"), defaultWarmup: number, peftTaskType?: string): TaskSpec {
   return {
     name,
     peftTaskType,
-    input,
+    input: dataKind,
+    dataKind,
+    evalReport,
     generates: false,
     defaultWarmup,
     trainsHeadWithAdapter: true,

@@ -4,7 +4,7 @@ import { causalLm } from "./causal-lm.ts";
 import { imageClassification, textClassification } from "./classification.ts";
 import { tokenClassification } from "./token-classification.ts";
 import { maskedLm } from "./masked-lm.ts";
-import type { TaskSpec } from "./types.ts";
+import type { DataKind, TaskSpec } from "./types.ts";
 
 export const TASKS: Record<Task, TaskSpec> = {
   "image-classification": imageClassification,
@@ -15,4 +15,11 @@ export const TASKS: Record<Task, TaskSpec> = {
 };
 
 export const taskOf = (name: Task): TaskSpec => TASKS[name];
-export type { TaskSpec } from "./types.ts";
+
+/** The task of a name from the command line or a file; undefined for a name no task has. */
+export const taskNamed = (name: string): TaskSpec | undefined => (Object.hasOwn(TASKS, name) ? TASKS[name as Task] : undefined);
+
+/** The task data of `kind` means on a model that does several (tagged words: token classification); undefined where the model's own head decides. */
+export const taskPickedBy = (kind: DataKind): Task | undefined => Object.values(TASKS).find((t) => t.pickedByData && t.dataKind === kind)?.name;
+
+export type { DataKind, EvalReport, TaskSpec } from "./types.ts";

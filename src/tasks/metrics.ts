@@ -166,3 +166,6 @@ function checkClass(what: string, id: number, index: number, numClasses: number)
   }
   return id;
 }
+
+/** A fraction as a percentage with two decimals, for the tables `eval` prints ("n/a" where undefined). */
+export const percent = (x: number | null): string => (x === null ? "n/a" : `${(100 * x).toFixed(2)}`);

@@ -177,6 +177,41 @@ export function textTaskData(split: { train: TextDataset; test: TextDataset }, t
   };
 }
 
+/** A tokenised example with a label per token (−100: not scored) and, for encoders that take them, token types. */
+export interface TokenRow {
+  ids: ArrayLike<number>;
+  labels: ArrayLike<number>;
+  typeIds?: ArrayLike<number>;
+}
+
+/**
+ * Examples `indices` of `rows` as a batch of B right-padded rows of length T: input ids (`padId`
+ * after each example), a 0/1 attention mask, token types when `withTypes`, and labels [B, T]
+ * (−100 on padding; filler rows repeat the first example with every label −100).
+ */
+export function tokenRowsBatch(rows: readonly TokenRow[], indices: ArrayLike<number>, B: number, T: number, padId: number, withTypes: boolean): Batch {
+  checkBatch(indices, B);
+  const ids = new BigInt64Array(B * T).fill(BigInt(padId));
+  const mask = new BigInt64Array(B * T);
+  const types = new BigInt64Array(withTypes ? B * T : 0);
+  const labels = new BigInt64Array(B * T).fill(BigInt(IGNORE_LABEL));
+  for (let row = 0; row < B; row++) {
+    const r = rows[indices[row < indices.length ? row : 0]];
+    for (let t = 0; t < r.ids.length; t++) {
+      ids[row * T + t] = BigInt(r.ids[t]);
+      mask[row * T + t] = 1n;
+      if (withTypes) types[row * T + t] = BigInt(r.typeIds![t]);
+      if (row < indices.length) labels[row * T + t] = BigInt(r.labels[t]);
+    }
+  }
+  const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [B, T], data });
+  return {
+    inputs: { input_ids: t(ids), attention_mask: t(mask), ...(withTypes ? { token_type_ids: t(types) } : {}) },
+    labels: t(labels),
+    valid: indices.length,
+  };
+}
+
 /**
  * Causal-LM examples as right-padded rows of one length (the longest example): ids, a 0/1
  * attention mask and labels (−100 on padding and untrained positions; filler rows all −100).
@@ -186,21 +221,6 @@ export function lmTaskData(split: { train: LmExample[]; test: LmExample[] }, pad
   return {
     seqLen: T,
     size: (s) => split[s].length,
-    async batch(s, indices, B) {
-      checkBatch(indices, B);
-      const ids = new BigInt64Array(B * T).fill(BigInt(padId));
-      const mask = new BigInt64Array(B * T);
-      const labels = new BigInt64Array(B * T).fill(BigInt(IGNORE_LABEL));
-      for (let row = 0; row < B; row++) {
-        const e = split[s][indices[row < indices.length ? row : 0]];
-        for (let t = 0; t < e.ids.length; t++) {
-          ids[row * T + t] = BigInt(e.ids[t]);
-          mask[row * T + t] = 1n;
-          if (row < indices.length) labels[row * T + t] = BigInt(e.labels[t]);
-        }
-      }
-      const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [B, T], data });
-      return { inputs: { input_ids: t(ids), attention_mask: t(mask) }, labels: t(labels), valid: indices.length };
-    },
+    batch: async (s, indices, B) => tokenRowsBatch(split[s], indices, B, T, padId, false),
   };
 }

@@ -11,10 +11,10 @@ import { ConfigError, DataError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
-import { accuracy, confusionMatrix, macroPrecisionRecallF1 } from "./metrics.ts";
-import { IGNORE_LABEL } from "./task-data.ts";
+import { accuracy, confusionMatrix, macroPrecisionRecallF1, percent } from "./metrics.ts";
+import { IGNORE_LABEL, type SplitName } from "./task-data.ts";
 import { entityScores, isChunkTagSet } from "./seqeval.ts";
-import { type TaskSpec, assertFiniteLogits } from "./types.ts";
+import { type EvalReport, type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 export const TOKEN_METRICS = ["accuracy", "f1"] as const;
 
@@ -84,10 +84,35 @@ export function tokenMetrics(tags: TaggedSentences, names: readonly string[]): T
   };
 }
 
+/** A token classifier's metrics over the words of a split, as `eval` reports them. */
+export interface TokenEvalResult extends TokenMetrics {
+  task: "token-classification";
+  split: SplitName;
+  classNames: string[];
+}
+
+const evalReport: EvalReport<TokenEvalResult> = {
+  batchSize: 64,
+  result: (ev, split, classNames) => ({ task: "token-classification", split, classNames, ...(ev.metrics as unknown as TokenMetrics) }),
+  table: (r) => {
+    const f1 = r.f1Kind === "entity" ? "entity F1 (seqeval, micro)" : "macro tag F1      ";
+    return [
+      `${r.split} split: ${r.tokens} words in ${r.sentences} sentences, ${r.classNames.length} tags`,
+      `token accuracy              ${percent(r.accuracy)}%`,
+      `${f1.padEnd(27)} ${percent(r.f1)}`,
+      `precision                   ${percent(r.precision)}`,
+      `recall                      ${percent(r.recall)}`,
+    ].join("\n");
+  },
+};
+
 export const tokenClassification: TaskSpec = {
   name: "token-classification",
   peftTaskType: "TOKEN_CLS",
   input: "text",
+  dataKind: "tokens",
+  pickedByData: true,
+  evalReport,
   generates: false,
   // BERT-style fine-tuning recipes warm up over the first 10 % of the steps
   defaultWarmup: 0.1,

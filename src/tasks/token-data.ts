@@ -7,8 +7,7 @@
 import type { TextTokenizer } from "../data/tokenize.ts";
 import type { Split, TaggedDataset } from "../data/types.ts";
 import { ConfigError } from "../errors.ts";
-import type { HostTensor } from "../tensor/host.ts";
-import { IGNORE_LABEL, type SplitName, type TaskData } from "./task-data.ts";
+import { IGNORE_LABEL, type SplitName, type TaskData, tokenRowsBatch } from "./task-data.ts";
 
 interface Encoded {
   ids: number[];
@@ -45,24 +44,6 @@ export function tokenTaskData(split: Split<TaggedDataset>, tokenizer: TextTokeni
     seqLen: T,
     droppedWords,
     size: (s) => rows[s].length,
-    async batch(s, indices, B) {
-      if (indices.length < 1 || indices.length > B) throw new ConfigError(`a batch holds 1..${B} examples, got ${indices.length}`);
-      const ids = new BigInt64Array(B * T).fill(BigInt(pad));
-      const mask = new BigInt64Array(B * T);
-      const types = new BigInt64Array(B * T);
-      const labels = new BigInt64Array(B * T).fill(BigInt(IGNORE_LABEL));
-      for (let row = 0; row < B; row++) {
-        const r = rows[s][indices[row < indices.length ? row : 0]];
-        for (let t = 0; t < r.ids.length; t++) {
-          ids[row * T + t] = BigInt(r.ids[t]);
-          mask[row * T + t] = 1n;
-          types[row * T + t] = BigInt(r.typeIds[t]);
-          // filler rows repeat the first example with every label −100
-          if (row < indices.length) labels[row * T + t] = BigInt(r.labels[t]);
-        }
-      }
-      const t = (data: BigInt64Array): HostTensor => ({ dtype: "int64", shape: [B, T], data });
-      return { inputs: { input_ids: t(ids), attention_mask: t(mask), token_type_ids: t(types) }, labels: t(labels), valid: indices.length };
-    },
+    batch: async (s, indices, B) => tokenRowsBatch(rows[s], indices, B, T, pad, true),
   };
 }

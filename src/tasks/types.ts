@@ -9,6 +9,7 @@ import type { Value } from "../ir/graph.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph } from "../runtime/types.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
+import type { Task } from "../models/types.ts";
 import type { SplitName, TaskData } from "./task-data.ts";
 
 /** What an evaluation reports: named numbers (JSON-safe), the one that picks the best checkpoint, and a line for people. */
@@ -21,12 +22,34 @@ export interface Evaluation {
   log: Record<string, number | null>;
 }
 
+/**
+ * What `--data` holds for a task: a split of images, of texts or of tagged words
+ * (experiments/datasets.ts), or running text cut into blocks (a language model's, lm-datasets.ts).
+ */
+export type DataKind = "image" | "text" | "tokens" | "lm";
+
+/** How `eval` reports a task: its default batch size, the result it returns (and `--json` prints), the table it prints. */
+export interface EvalReport<R = Record<string, unknown>> {
+  readonly batchSize: number;
+  result(ev: Evaluation, split: SplitName, classNames: string[]): R;
+  table(result: R): string;
+}
+
 export interface TaskSpec {
-  readonly name: string;
+  readonly name: Task;
   /** PEFT's task_type for adapter_config.json (SEQ_CLS, CAUSAL_LM), when PEFT has one. */
   readonly peftTaskType?: string;
   /** The data a model of this task reads. */
   readonly input: "image" | "text";
+  /** What `--data` holds for this task; absent where users bring none (the masked LM pretrains the embedded encoder). */
+  readonly dataKind?: DataKind;
+  /** Data of this kind picks this task's head on a model that has several (tagged words: token classification). */
+  readonly pickedByData?: boolean;
+  /** The folder `compare` writes into by default, where this task's benchmark has its own (so benchmarks may run in any order). */
+  readonly compareFolder?: string;
+  /** How `eval` reports a model of this task; absent where `eval` does not apply. */
+  // biome-ignore lint/suspicious/noExplicitAny: each task's result type is its own; callers get it back from the same task
+  readonly evalReport?: EvalReport<any>;
   /** The model generates tokens: its export and `generate` run one step with a KV cache. */
   readonly generates: boolean;
   /** The warm-up fraction of the steps when `--warmup` is not given (the paper's code: 0 for images, 0.1 for text). */

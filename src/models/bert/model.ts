@@ -10,6 +10,7 @@ import { linear } from "../../ir/functional.ts";
 import { tokenClassificationHead } from "../token-head.ts";
 import { type EncoderHead, type EncoderBody, type PositionScheme, encoderFamily } from "../text-encoder.ts";
 import { parseBertConfig } from "./config.ts";
+import type { FamilyEntry } from "../types.ts";
 
 const positions: PositionScheme = { limit: (cfg) => cfg.maxPositionEmbeddings };
 
@@ -32,5 +33,8 @@ const sequenceHead: EncoderHead = {
 
 const body: EncoderBody = { modelType: "bert", prefix: "bert.", positions, parseConfig: parseBertConfig };
 
-export const bert = encoderFamily(body, "BertForSequenceClassification", sequenceHead);
-export const bertTokens = encoderFamily(body, "BertForTokenClassification", tokenClassificationHead);
+const bert = encoderFamily(body, "BertForSequenceClassification", sequenceHead);
+const bertTokens = encoderFamily(body, "BertForTokenClassification", tokenClassificationHead);
+
+/** BERT: sequence classification (the default head) and token classification. */
+export const bertFamily: FamilyEntry = { modelType: "bert", heads: { "text-classification": bert, "token-classification": bertTokens } };

@@ -14,7 +14,7 @@ import type { HostTensor } from "../../tensor/host.ts";
 import { DROPOUT_KEYS } from "../dropout-keys.ts";
 import { adaptedLinears } from "../encoder-sites.ts";
 import { addDims, mulDims } from "../../ir/dtype-shape.ts";
-import type { ForwardOptions, KeyValue, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
+import type { FamilyEntry, ForwardOptions, KeyValue, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type DecoderConfig, checkSequenceLength, parseDecoderConfig } from "./config.ts";
 import { rotaryTables } from "./rope.ts";
 import { checkpoint } from "../../ir/checkpoint.ts";
@@ -236,11 +236,15 @@ function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfi
     },
     inputNames: { required: ["input_ids"], optional: ["attention_mask"] },
     adapterTargets: ["q_proj", "k_proj", "v_proj"],
+    quantizableBase: true,
     maxSequenceLength: (cfg) => cfg.maxPositionEmbeddings,
     checkpointRules: (cfg) => [{ ignore: /rotary_emb\.inv_freq$/ }, ...(cfg.tieWordEmbeddings ? [{ ignore: LM_HEAD }] : [])],
   };
 }
 
-export const llama = family("llama");
-export const mistral = family("mistral");
-export const qwen2 = family("qwen2");
+/** The decoder families: one causal-LM head each (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM). */
+const decoder = (modelType: DecoderConfig["modelType"]): FamilyEntry => ({ modelType, heads: { "causal-lm": family(modelType) } });
+
+export const llamaFamily = decoder("llama");
+export const mistralFamily = decoder("mistral");
+export const qwen2Family = decoder("qwen2");

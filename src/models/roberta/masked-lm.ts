@@ -1,9 +1,9 @@
 /**
  * RobertaForMaskedLM as HuggingFace defines it: the shared encoder, then the LM head dense → GELU
  * → LayerNorm → decoder tied to the word embeddings plus a bias, logits [B, T, vocab] at every
- * position. Used to pretrain an encoder; not chosen by `architectures` (published RoBERTa
- * checkpoints name RobertaForMaskedLM and are fine-tuned as classifiers), so pretraining names it
- * explicitly, and its folder loads as the classification family (lm_head.* ignored, a new head).
+ * position. Used to pretrain an encoder; built only on request (family.ts: published RoBERTa
+ * checkpoints name RobertaForMaskedLM and are fine-tuned as classifiers), so pretraining names the
+ * task, and its folder loads with the classification head (lm_head.* ignored, a new head).
  */
 import { gelu, layerNorm, linear } from "../../ir/functional.ts";
 import { type EncoderHead, encoderFamily } from "../text-encoder.ts";

@@ -10,7 +10,7 @@ import type { Value } from "../../ir/graph.ts";
 import type { ParamScope } from "../../nn/params.ts";
 import { DROPOUT_KEYS } from "../dropout-keys.ts";
 import { adaptedLinears, encoderLinearSites } from "../encoder-sites.ts";
-import type { ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
+import type { FamilyEntry, ForwardOptions, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
 import { type ViTConfig, parseViTConfig } from "./config.ts";
 
 export interface ViTInputs {
@@ -126,3 +126,6 @@ export const vit: ModelFamily<ViTConfig, ViTInputs> = {
   // the pooler of ViTModel checkpoints: ViTForImageClassification reads the CLS token instead
   checkpointRules: () => [{ ignore: /vit\.pooler\..+/ }],
 };
+
+/** ViT: ViTForImageClassification. */
+export const vitFamily: FamilyEntry = { modelType: "vit", heads: { "image-classification": vit } };
