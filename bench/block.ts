@@ -14,7 +14,7 @@
  */
 import { createAdapter } from "../src/pipeline/context.ts";
 import { adapterHook } from "../src/adapters/inject.ts";
-import { loraKeys } from "../src/adapters/adapter-set.ts";
+import { loraKeys } from "../src/adapters/lora.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import * as b from "../src/ir/builder.ts";
 import { attention, gelu, geluMlp, layerNorm } from "../src/ir/functional.ts";

@@ -14,7 +14,8 @@
  * default, `--fold-cap-gib`), never attempted then.
  */
 import { readFileSync } from "node:fs";
-import { createAdapterSet, factorKey } from "../src/adapters/adapter-set.ts";
+import { createAdapterSet } from "../src/adapters/adapter-set.ts";
+import { factorKey } from "../src/adapters/tensor-graph.ts";
 import { planAdapter } from "../src/adapters/config.ts";
 import { type Construction, modeSizes, modelShape } from "../src/adapters/constructions.ts";
 import { adapterHook, allSlicesR } from "../src/adapters/inject.ts";

@@ -14,6 +14,14 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run(args: s
     about: "causal-LM step of a SmolLM2-135M-shaped decoder (batch 4, seq 512), LoRA r=16 and qkv_depth on all linear layers, vs PyTorch eager",
     load: () => import("./step-llm.ts"),
   },
+  "load-quant": {
+    about: "peak RSS of loading a decoder checkpoint: f32, f32 then int4/int8, int4/int8 while reading (one child each)",
+    load: () => import("./load-quant.ts"),
+  },
+  "web-lm": {
+    about: "decoder page in Chromium (WebAssembly): LoRA on an int4 base at the Llama-3.2-1B shape, load, step time and tab memory",
+    load: () => import("./web-lm.ts"),
+  },
   dims: { about: "inference with free batch/sequence dims vs the same graph at fixed sizes", load: () => import("./dims.ts") },
   generate: {
     about: "greedy generation tokens/s, SmolLM2-135M shape: ours f32 and q8 vs llama.cpp F32 and Q8_0 (interleaved), recomputation, PyTorch",

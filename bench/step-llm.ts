@@ -20,11 +20,10 @@
  */
 import { groupRanksForBudget } from "../src/adapters/params.ts";
 import { parseBaseDType } from "../src/models/quantize-base.ts";
-import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import { defaultProviders } from "../src/runtime/session.ts";
 import { TORCH_BEST, TorchPeer, emitJson, interleave, median, peakRssMiB, ratio, table, threads } from "./harness.ts";
 import { matmulProbe } from "./matmul.ts";
-import { SMOLLM2_135M, randomModel } from "./models.ts";
+import { decoderShape, randomModel } from "./models.ts";
 import { parseStepArgs, trainingStep } from "./step.ts";
 
 const ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
@@ -41,8 +40,7 @@ export async function run(argv: string[]): Promise<void> {
     return i >= 0 ? argv[i + 1] : d;
   };
   const shapeName = str("--shape", "smollm2-135m");
-  const shape = shapeName === "smollm2-135m" ? SMOLLM2_135M : MODEL_PRESETS[shapeName];
-  if (!shape || shape.model_type === "vit" || shape.model_type === "roberta") throw new Error(`--shape ${shapeName}: not a decoder preset`);
+  const shape = decoderShape(shapeName);
   const baseDtype = parseBaseDType(str("--base-dtype", "f32"));
   const T = num("--seq", 512);
   const B = num("--batch", 4);

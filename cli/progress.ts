@@ -4,7 +4,7 @@
  * so the bar is redrawn between steps: what it shows is always the last finished step.
  */
 import cliProgress from "cli-progress";
-import type { TrainEvent } from "../src/index.ts";
+import { type TrainEvent, isFractionMetric } from "../src/index.ts";
 
 export interface Reporter {
   event(e: TrainEvent, label?: string): void;
@@ -50,7 +50,8 @@ export function reporter(json: boolean): Reporter {
         }
       } else if (e.type === "eval") {
         // the best evaluation is chosen on validation when there is a split: say so, with its value
-        const val = e.validation !== undefined ? `; validation ${e.validation.toFixed(4)}` : "";
+        const shown = (v: number) => (isFractionMetric(e.metric) ? `${(100 * v).toFixed(2)}%` : v.toFixed(4));
+        const val = e.validation !== undefined ? `; validation ${e.metric} ${shown(e.validation)}` : "";
         const text = `${label ? label + " " : ""}eval @ step ${e.step}: test ${e.summary}${val}${e.best ? ` (best ${e.validation !== undefined ? "validation" : "test"} so far)` : ""}`;
         if (bar && interactive) process.stderr.write(`\r\x1b[K${text}\n`);
         else console.error(text);

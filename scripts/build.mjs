@@ -11,4 +11,4 @@ const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
 const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { stdio: "inherit" });
 if (r.status !== 0) process.exit(r.status ?? 1);
 cpSync("assets/fonts", "dist/assets/fonts", { recursive: true });
-for (const f of ["index.html", "studio.css"]) cpSync(`studio/${f}`, `dist/studio/${f}`);
+for (const f of ["index.html", "lm.html", "studio.css"]) cpSync(`studio/${f}`, `dist/studio/${f}`);

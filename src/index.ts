@@ -30,7 +30,17 @@ export { QUANT_BLOCK, type QuantizedMatrix, quantizeMatrix, dequantizeMatrix } f
 export type { ModelFamily, Task } from "./models/types.ts";
 export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./pipeline/presets.ts";
 // adapters
-export { CONSTRUCTIONS, type Construction, type ModelShape, modeNames, modeSizes, tensorCount, tensorModes } from "./adapters/constructions.ts";
+export {
+  CONSTRUCTIONS,
+  type Construction,
+  type ModelShape,
+  modeNames,
+  modeSizes,
+  parseConstruction,
+  tensorCount,
+  tensorModes,
+} from "./adapters/constructions.ts";
+export { type AdapterMethod, ADAPTER_METHODS, methodOf } from "./adapters/methods.ts";
 export { FACTORIZATIONS, parseFactorization } from "./adapters/factorizations/index.ts";
 export { PRESETS, parsePreset, presetOptions } from "./adapters/presets/index.ts";
 export {
@@ -56,6 +66,7 @@ export { mergeAdapter, unmergeAdapter } from "./adapters/merge.ts";
 export { multilinearSpectrum, stackAdapterUpdates, numericalRank, STACK_MODE_NAMES, type ModeSpectrum } from "./adapters/analysis.ts";
 // io
 export { readSafetensors, writeSafetensors } from "./io/safetensors.ts";
+export { writeFileAtomic } from "./io/atomic-file.ts";
 export { downloadModel, DownloadError } from "./io/hub.ts";
 export { hubCacheDir, cachedSnapshot, looksLikeRepoId, resolveModelFromCache } from "./io/hub-cache.ts";
 export { acquireLock, LockedError } from "./io/lock.ts";

@@ -9,6 +9,8 @@ import type { Device, FromWorker, RunRow, StudioSettings, ToWorker } from "./pro
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const METHODS = [...CONSTRUCTIONS, "head"];
+/** Accuracy is charted in percent, as the results table shows it. */
+const PERCENT = { bounds: [0, 100] } as const;
 const DEFAULT_CHECKED = new Set(["lora", "qkv_depth", "att_qkv_depth", "head"]);
 
 const state = {
@@ -64,8 +66,9 @@ function redrawCurves(): void {
   );
   lineChart(
     $("acc-chart") as unknown as SVGSVGElement,
-    runs.map((r): Series => ({ name: r, points: state.accuracy[r] ?? [] })),
+    runs.map((r): Series => ({ name: r, points: (state.accuracy[r] ?? []).map(([step, a]) => [step, 100 * a]) })),
     "step",
+    PERCENT,
   );
 }
 
@@ -86,8 +89,9 @@ function redrawComparison(): void {
     );
   scatterChart(
     $("compare-chart") as unknown as SVGSVGElement,
-    state.rows.map((r) => ({ x: r.params, y: r.best, label: r.run })),
+    state.rows.map((r) => ({ x: r.params, y: 100 * r.best, label: r.run })),
     "adapter parameters (log)",
+    PERCENT,
   );
 }
 

@@ -3,9 +3,10 @@
  * WebAssembly, the 10,000 digits and the pretrained backbone. Any static server can host the
  * folder; serve.ts adds the headers that let WebAssembly use threads.
  */
-import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, extname, join } from "node:path";
+import { writeFileAtomic } from "../src/io/atomic-file.ts";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { digits } from "../src/experiments/embedded.ts";
@@ -66,16 +67,16 @@ export interface StudioBuild {
   backbone?: string;
 }
 
-/** Write the studio's static files to `outDir` (replaced atomically). */
+/** Write the studio's static files to `outDir` (replaced atomically): the ViT page and the decoder page (lm.html). */
 export async function buildStudio(outDir: string, o: StudioBuild = {}): Promise<string> {
   const tmp = `${outDir}.build-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(join(tmp, "ort"), { recursive: true });
-  await bundleForBrowser({ app: join(HERE, `app${EXT}`), worker: join(HERE, `worker${EXT}`) }, tmp);
-  for (const f of ["index.html", "studio.css"]) copyFileSync(join(HERE, f), join(tmp, f));
+  await bundleForBrowser({ app: join(HERE, `app${EXT}`), worker: join(HERE, `worker${EXT}`), "lm-page": join(HERE, `lm-page${EXT}`) }, tmp);
+  for (const f of ["index.html", "lm.html", "studio.css"]) copyFileSync(join(HERE, f), join(tmp, f));
   const ortDist = dirname(createRequire(import.meta.url).resolve("onnxruntime-web/webgpu"));
   for (const f of Object.values(WEB_RUNTIME_FILES).flat()) copyFileSync(join(ortDist, f), join(tmp, "ort", f));
-  writeFileSync(join(tmp, "digits.bin"), encodeDigits(digits()));
+  writeFileAtomic(join(tmp, "digits.bin"), encodeDigits(digits()));
   if (o.backbone) {
     mkdirSync(join(tmp, "backbone"));
     for (const f of ["config.json", "model.safetensors"]) copyFileSync(join(o.backbone, f), join(tmp, "backbone", f));

@@ -13,7 +13,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type AdapterSet, adapterParamCount, groupParameterShapes, tensorKey } from "../src/adapters/adapter-set.ts";
+import { type AdapterSet, adapterParamCount, groupParameterShapes } from "../src/adapters/adapter-set.ts";
+import { tensorKey } from "../src/adapters/tensor-graph.ts";
 import type { AdapterGroup, AdapterOptions } from "../src/adapters/config.ts";
 import { CONSTRUCTION_SPECS, type Construction, modeNames, tensorCount, tensorModes } from "../src/adapters/constructions.ts";
 import { FACTORIZATIONS } from "../src/adapters/factorizations/index.ts";

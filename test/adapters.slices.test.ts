@@ -19,6 +19,7 @@ import {
   tensorCount,
 } from "../src/adapters/constructions.ts";
 import { adapterHook, allSlicesR } from "../src/adapters/inject.ts";
+import { ADAPTER_METHODS } from "../src/adapters/methods.ts";
 import { FACTORIZATIONS, type Factorization } from "../src/adapters/factorizations/index.ts";
 import { type HeadLayout, updateMatrixFolded } from "../src/adapters/reference.ts";
 import { grad } from "../src/autodiff/vjp.ts";
@@ -92,7 +93,7 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
     };
     const { construction } = set.config;
     const spec = CONSTRUCTION_SPECS[construction];
-    if (spec.kind === "tensor") {
+    if (ADAPTER_METHODS[construction].factorised) {
       for (let tn = 0; tn < tensorCount(construction, SHAPE); tn++) {
         const all = allSlicesR(set, tn, get); // [r_in, S, dOut], S = P·L slices p-major
         const [rIn, , dOut] = all.shape as number[];
@@ -130,7 +131,7 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
         assert.ok(maxRelDiff(folded, naiveM) < 1e-6, `${id} (${p}, ${l}): updateMatrixFolded and the naive fold disagree by ${maxRelDiff(folded, naiveM)}`);
         assert.ok(maxAbsDiff(naiveM, new Float64Array(D * D)) > 1e-3, `${id}: the slice must not be zero`);
         // ... and ONNX Runtime's sliced path equals them
-        for (const route of CONSTRUCTION_SPECS[set.config.construction].kind === "tensor" ? ["slices", "hook"] : ["hook"]) {
+        for (const route of ADAPTER_METHODS[set.config.construction].factorised ? ["slices", "hook"] : ["hook"]) {
           const got = out[`${id}:${p}.${l}:${route}`].data as Float32Array;
           const rel = maxRelDiff(got, naiveM);
           assert.ok(rel < 1e-5, `${id} (p ${p}, l ${l}) via ${route}: relative difference ${rel}`);

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertOk, assertUserError, cliAsync } from "./cli-helpers.ts";
+import { lmGolden } from "./lm-golden.ts";
 import { chatFile, tempDir } from "./make-data.ts";
 
 const LLAMA = "test/fixtures/hf-tiny-lm/llama";
@@ -79,4 +80,59 @@ test("bad LM input: an unsupported config field, no chat template, a record with
     new RegExp(`${long.replaceAll("/", "\\/")}: record 2 has 18 tokens, more than --max-length 16; raise --max-length or turn truncation on`),
     "over-long example",
   );
+});
+
+test("eval --data X scores X even when the run recorded --eval-data; without --adapter it scores the base model, as the float64 reference's logits give", async () => {
+  const train = chatFile(join(dir, "eval-rules-train.jsonl"), 24);
+  const recorded = chatFile(join(dir, "eval-rules-recorded.jsonl"), 5);
+  const other = chatFile(join(dir, "eval-rules-other.jsonl"), 40);
+  const run = join(dir, "eval-rules-run");
+  assertOk(
+    await cliAsync(["train", "--model", LLAMA, "--data", train, "--eval-data", recorded, "--construction", "lora", "--ranks", "2", ...quick, "--out", run]),
+    "train",
+  );
+  const evalJson = async (...args: string[]) => {
+    const e = await cliAsync(["eval", "--model", LLAMA, "--threads", "1", "--json", ...args]);
+    assertOk(e, `eval ${args.join(" ")}`);
+    return JSON.parse(e.stdout);
+  };
+  // the run's own data: its recorded test file, every record (2 words and </s> in each assistant turn)
+  assert.equal((await evalJson("--adapter", join(run, "best"), "--data", train)).tokens, 5 * 3);
+  // another file: that file's own test split, as a copy of the adapter with no run beside it scores it
+  const bare = join(dir, "eval-rules-bare");
+  cpSync(join(run, "best"), bare, { recursive: true });
+  const mine = await evalJson("--adapter", join(run, "best"), "--data", other);
+  const plain = await evalJson("--adapter", bare, "--data", other);
+  assert.equal(mine.data, other);
+  assert.deepEqual([mine.tokens, mine.perplexity], [plain.tokens, plain.perplexity]);
+  assert.equal(mine.tokens, 4 * 3, "10 % of the 40 records");
+
+  // the base model on two plain-text records that are the reference's token rows (no BOS/EOS added):
+  // a causal model's logits at a prefix's positions are the full row's, so the reference logits give the loss
+  const { f32, i64 } = lmGolden("llama_base_golden");
+  const logits = f32("logits");
+  const ids = i64("input_ids").data as BigInt64Array;
+  const rows = [
+    { row: 0, len: 10 }, // up to the special token at position 10
+    { row: 1, len: 9 }, // the unpadded row
+  ];
+  let nll = 0;
+  let count = 0;
+  for (const { row, len } of rows) {
+    for (let t = 0; t + 1 < len; t++) {
+      const z = Array.from(logits.subarray((row * 12 + t) * 128, (row * 12 + t + 1) * 128), Number);
+      const max = Math.max(...z);
+      const logSum = max + Math.log(z.reduce((a, v) => a + Math.exp(v - max), 0));
+      nll += logSum - z[Number(ids[row * 12 + t + 1])];
+      count++;
+    }
+  }
+  const text = (row: number, len: number) => [...ids.subarray(row * 12, row * 12 + len)].map((i) => `w${i}`).join(" ");
+  const golden = join(dir, "eval-rules-golden.jsonl");
+  writeFileSync(golden, rows.map(({ row, len }) => JSON.stringify({ text: text(row, len) })).join("\n") + "\n");
+  const base = await evalJson("--data", train, "--eval-data", golden);
+  assert.equal(base.adapter, undefined);
+  assert.equal(base.tokens, count);
+  const expected = Math.exp(nll / count);
+  assert.ok(Math.abs(base.perplexity - expected) < 1e-4 * expected, `base perplexity ${base.perplexity}, reference ${expected}`);
 });

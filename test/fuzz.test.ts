@@ -64,7 +64,7 @@ async function fuzz<T>(name: string, arb: fc.Arbitrary<T>, body: (x: T) => unkno
   );
   const grew = process.memoryUsage().rss - rss0;
   console.log(
-    `# fuzz ${name}: ${out.numRuns} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s${out.interrupted ? " (time limit)" : ""}, RSS +${(grew / 2 ** 20).toFixed(0)} MiB`,
+    `# fuzz ${name}: ${out.numRuns} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s${out.interrupted ? " (time limit)" : ""}, RSS ${grew < 0 ? "−" : "+"}${Math.abs(grew / 2 ** 20).toFixed(0)} MiB`,
   );
   if (out.failed) assert.fail(`${name}: ${fc.defaultReportMessage(out)}`);
   assert.ok(grew < RSS_GROWTH, `${name}: RSS grew by ${(grew / 2 ** 20).toFixed(0)} MiB`);

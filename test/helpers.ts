@@ -4,6 +4,7 @@
  * plain-TypeScript references (float64 loops, nothing from src/) for the adapter update matrices
  * and the ViT / RoBERTa forward passes.
  */
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -123,6 +124,22 @@ export function maxAbs(a: Num): number {
 export function maxRelDiff(a: Num, b: Num): number {
   const scale = maxAbs(b);
   return maxAbsDiff(a, b) / (scale > 0 ? scale : 1);
+}
+
+/**
+ * The graph's gradients against a golden's: a "grad.<name>" reference for exactly the parameters
+ * `trained`, each within `rel` of its largest value. Returns the worst relative difference.
+ */
+export function assertGradients(out: Record<string, HostTensor>, gold: Golden, trained: Iterable<string>, rel: number): { worst: number; count: number } {
+  const keys = [...gold.keys()].filter((k) => k.startsWith("grad."));
+  assert.deepEqual(keys.map((k) => k.slice(5)).sort(), [...trained].sort(), "a golden gradient for every trained tensor");
+  let worst = 0;
+  for (const k of keys) {
+    const d = maxRelDiff(outF32(out, k), goldenF32(gold, k));
+    assert.ok(d <= rel, `${k}: relative difference ${d}`);
+    worst = Math.max(worst, d);
+  }
+  return { worst, count: keys.length };
 }
 
 /** Same length and the same float32 bits everywhere. */

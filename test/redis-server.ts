@@ -3,14 +3,16 @@
  * folder, append-only persistence so a restart keeps the queue, stopped when the test ends.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { tempDir } from "./make-data.ts";
 
 export interface RedisServer {
   url: string;
   port: number;
-  /** SIGKILL the server (a crash), then start it again on the same port and folder. */
-  crashAndRestart(downMs: number): Promise<void>;
+  /** SIGKILL the server (a crash), then start it again on the same port and folder; with `loseData`, its files are gone first (a restart without persistence). */
+  crashAndRestart(downMs: number, opts?: { loseData?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,9 +60,10 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     url: `redis://127.0.0.1:${port}/0`,
     port,
-    async crashAndRestart(downMs) {
+    async crashAndRestart(downMs, opts = {}) {
       child.kill("SIGKILL");
       await exited(child);
+      if (opts.loseData) for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true, force: true });
       await new Promise((r) => setTimeout(r, downMs));
       child = await launch();
     },

@@ -248,6 +248,42 @@ test("bad ranks fail once with the error in `sweep status`; SIGTERM checkpoints 
   }
 });
 
+test("a worker SIGKILLed with no other worker: its run shows as orphaned with no ETA from the dead worker, past its lock, until a new worker takes it over", async () => {
+  const file = join(dir, "orphan.json");
+  const base = { model: VIT, data: images, epochs: 40, batchSize: 4, lr: 0.003, saveEvery: 2, construction: "lora", ranks: "2", threads: 1 };
+  writeFileSync(file, JSON.stringify({ name: "orphan", base, grid: { seed: [7] } }));
+  assert.equal((await cliJson(["sweep", "--config", file, "--queue", redis.url, "--json"]))[0].added, 1);
+  const lonely = await startWorker("lonely");
+  const running = async () => (await status("orphan")).runs[0];
+  await until(async () => (await running()).progress?.checkpoint > 0, 120_000, "the run past a checkpoint");
+  const before = await running();
+  assert.equal(before.orphaned, false);
+  assert.ok(before.progress.etaSec > 0, "a live run has its own ETA");
+  lonely.child.kill("SIGKILL");
+  await lonely.exited;
+  // the lock (--lock-seconds 10) expires with no worker left to notice the stalled run
+  await new Promise((r) => setTimeout(r, 12_000));
+  const st = await status("orphan");
+  assert.deepEqual([st.runs[0].state, st.runs[0].orphaned, st.runs[0].worker], ["running", true, "lonely"], JSON.stringify(st.runs[0]));
+  assert.equal(st.etaSec, null, "no ETA: the dead worker's is stale and no finished run gives a mean");
+  const text = await cliAsync(["sweep", "status", redis.url, "--name", "orphan"]);
+  assertOk(text, "sweep status");
+  assert.match(text.stdout, /ETA –/, text.stdout);
+  assert.match(text.stdout, /\| orphaned \| lonely \|.*its worker lonely is gone; another worker takes the run over from its checkpoint/, text.stdout);
+  assert.doesNotMatch(text.stdout, /\| running \|/, text.stdout);
+
+  const heir = await startWorker("heir");
+  await until(done("orphan"), 180_000, "the orphaned run taken over and finished");
+  const after = await status("orphan");
+  assert.deepEqual([after.runs[0].state, after.runs[0].orphaned, after.runs[0].worker], ["done", false, "heir"]);
+  assert.ok(
+    jobEvents("start").find((e) => e.worker === "heir" && e.id === after.runs[0].id)?.resumeFromStep >= before.progress.checkpoint,
+    "from the checkpoint",
+  );
+  heir.child.kill("SIGTERM");
+  assert.equal(await heir.exited, 0, heir.stderr);
+});
+
 test("an unreachable Redis or an unknown sweep is one `tenslora:` line, no stack", async () => {
   assertUserError(
     await cliAsync(["sweep", "status", "redis://127.0.0.1:1/0"]),
@@ -300,4 +336,20 @@ test("hostile queue entries: a job id with ../, an unknown payload key, a ../ ar
   } finally {
     await queue.close();
   }
+});
+
+test('after Redis loses its data (a restart without its files), `sweep status` says so instead of only "no sweep named …"', async () => {
+  const file = join(dir, "lost.json");
+  writeFileSync(file, JSON.stringify({ name: "lost", base: { model: VIT, data: images, epochs: 1, threads: 1 }, grid: { seed: [0, 1] } }));
+  assert.equal((await cliJson(["sweep", "--config", file, "--queue", redis.url, "--json"]))[0].added, 2);
+  assert.equal((await status("lost")).counts.queued, 2);
+  await store?.close();
+  store = undefined;
+  await redis.crashAndRestart(100, { loseData: true });
+  assertUserError(
+    await cliAsync(["sweep", "status", redis.url, "--name", "lost"]),
+    /no sweep named "lost" in this queue; known: none \(if one was submitted, this Redis has lost its data .* submit the sweep again, and run Redis with appendonly yes\)/,
+    "a named sweep",
+  );
+  assertUserError(await cliAsync(["sweep", "status", redis.url]), /no sweep was submitted to this queue.*this Redis has lost its data/, "the latest sweep");
 });

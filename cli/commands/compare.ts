@@ -2,7 +2,7 @@
  * `tenslora compare`: the paper's experiment as one command. With no --model it runs the embedded
  * MNIST benchmark (the README's main job); finished runs in --out are reused.
  */
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import {
@@ -23,6 +23,7 @@ import {
   runClaims,
   nodeRuntime,
   taskNamed,
+  writeFileAtomic,
 } from "../../src/index.ts";
 import { addRunOptions, resolveRunConfig } from "../options.ts";
 import { type Reporter, compareReporter, reporter } from "../progress.ts";
@@ -122,11 +123,6 @@ async function runClaimsCommand(opts: Record<string, unknown>, seeds: number[], 
   const only = typeof opts.claimsTasks === "string" ? ` --claims-tasks ${opts.claimsTasks}` : "";
   const report = opts.claimsReport ? " --claims-report" : "";
   const command = `tenslora compare --claims${report} --seeds ${String(opts.seeds)}${only}${out === "runs/claims" ? "" : ` --out ${out}`}`;
-  const write = (path: string, text: string) => {
-    const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  };
   const t = await runClaims({
     seeds,
     runtime: nodeRuntime,
@@ -138,8 +134,8 @@ async function runClaimsCommand(opts: Record<string, unknown>, seeds: number[], 
     onEvent: (run, e) => rep.event(e, run),
     onTable: (table) => {
       const md = claimsMarkdown(table, command);
-      write(join(out, "claims.md"), md);
-      if (typeof opts.claimsDoc === "string") write(opts.claimsDoc, md);
+      writeFileAtomic(join(out, "claims.md"), md);
+      if (typeof opts.claimsDoc === "string") writeFileAtomic(opts.claimsDoc, md);
     },
   });
   rep.stop();

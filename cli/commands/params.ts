@@ -15,21 +15,20 @@ import {
   type LinearSite,
   groupRanksForBudget,
   loraPerRank,
-  FACTORIZATIONS,
-  type ModelShape,
   modeNames,
   modeSizes,
   modelShapeFor,
   modelSitesFor,
+  methodOf,
   modelDefaultTargets,
   paramCount,
   parseTargetModules,
   PRESETS,
+  parseConstruction,
   parseFactorization,
   parsePreset,
   planAdapter,
   presetOptions,
-  tensorModes,
   parseRanks,
 } from "../../src/index.ts";
 
@@ -104,8 +103,6 @@ function request(o: ParamsOptions): Request {
   return { ranks: parseRanks(o.ranks ?? "8") };
 }
 
-const modeLabels = (c: Construction, shape: ModelShape, f: Factorization) => (c === "lora" ? ["r"] : FACTORIZATIONS[f].rankNames(tensorModes(c, shape)));
-
 /** What is counted: a construction with its factorisation and targets, or a preset. */
 type Method = { construction: Construction; factorization: Factorization; targetModules?: string } | { preset: string };
 
@@ -116,7 +113,7 @@ export function paramsRow(method: Method, sites: LinearSite[], req: Request, war
       ? parsePreset(method.preset).options(sites)
       : {
           construction: method.construction,
-          factorization: method.construction === "lora" ? ("tucker" as const) : method.factorization,
+          factorization: methodOf(method.construction).factorization(method.factorization),
           ...(method.targetModules !== undefined ? { targetModules: parseTargetModules(method.targetModules) } : {}),
         };
   const construction = base.construction as Construction;
@@ -137,15 +134,16 @@ export function paramsRow(method: Method, sites: LinearSite[], req: Request, war
     warnings.push(...plan.warnings);
   }
   const groups = plan.groups.map((g): GroupRow => {
-    const gf: Factorization = g.construction === "lora" ? "tucker" : f;
+    const m = methodOf(g.construction);
+    const gf = m.factorization(f);
     const params = paramCount(g.construction, g.shape, g.ranks, gf);
     return {
       name: g.name,
       construction: g.construction,
       ...(g.fallback ? { fallback: g.fallback } : {}),
-      mode_names: g.construction === "lora" ? ["in", "out"] : modeNames(g.construction),
-      rank_names: modeLabels(g.construction, g.shape, gf),
-      mode_sizes: g.construction === "lora" ? [g.shape.dIn, g.shape.dOut] : modeSizes(g.construction, g.shape),
+      mode_names: modeNames(g.construction),
+      rank_names: m.rankNames(gf),
+      mode_sizes: modeSizes(g.construction, g.shape),
       ranks: g.ranks,
       params,
       lora_equivalent_rank: params / loraPerRank(g),
@@ -216,9 +214,7 @@ export function paramsReport(o: ParamsOptions): { json: ParamsRow | ParamsRow[];
     }
     method = { preset: o.preset };
   } else {
-    const construction = CONSTRUCTIONS.find((c) => c === o.construction);
-    if (!construction) throw new ConfigError(`unknown construction "${o.construction}"; valid constructions: ${CONSTRUCTIONS.join(", ")}`);
-    method = { construction, factorization, targetModules: o.targetModules };
+    method = { construction: parseConstruction(o.construction!), factorization, targetModules: o.targetModules };
   }
   const row = paramsRow(method, sites, req, warnings);
   const budget = row.budget !== undefined ? ` (largest under a budget of ${row.budget.toLocaleString("en-US")})` : "";

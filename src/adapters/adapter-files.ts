@@ -15,7 +15,7 @@ import { describeNonFinite } from "../tensor/finite.ts";
 import { type AdapterSet, adapterParameterShapes } from "./adapter-set.ts";
 import { RE2JS } from "re2js";
 import { type AdapterConfig, type AdapterGroup, type AdapterOptions, planAdapter } from "./config.ts";
-import { CONSTRUCTION_SPECS, modeNames, modeSizes } from "./constructions.ts";
+import { methodOf } from "./methods.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
 /** File name of an adapter folder's configuration (PEFT's name, so PEFT tools find it). */
@@ -48,46 +48,7 @@ export function adapterConfigJson(set: AdapterSet, ctx: ModelContext, head: Weig
     modules_to_save: head?.size ? moduleNames([...head.keys()]) : null,
     task_type: ctx.taskType ?? null,
   };
-  if (CONSTRUCTION_SPECS[c.construction].kind === "lora") {
-    // groups of another rank (from rank_pattern) keep the scaling: alpha = s·r (rsLoRA s·√r)
-    const r = c.ranks[0];
-    const other = set.groups.filter((g) => g.ranks[0] !== r).flatMap((g) => g.grid.flat().map((site) => [site.path, g.ranks[0]] as const));
-    const alpha = (rank: number) => c.scaling * (c.useRslora ? Math.sqrt(rank) : rank);
-    return {
-      peft_type: "LORA",
-      r,
-      lora_alpha: c.loraAlpha,
-      ...(other.length ? { rank_pattern: Object.fromEntries(other), alpha_pattern: Object.fromEntries(other.map(([k, v]) => [k, alpha(v)])) } : {}),
-      use_rslora: c.useRslora ?? false,
-      lora_dropout: 0,
-      bias: "none",
-      fan_in_fan_out: false,
-      init_lora_weights: true,
-      inference_mode: true,
-      ...common,
-    };
-  }
-  return {
-    peft_type: "TENSLORA",
-    construction: c.construction,
-    factorization: c.factorization,
-    ranks: c.ranks,
-    scaling: c.scaling,
-    head_layout: c.headLayout,
-    init: c.init,
-    gqa: c.gqa,
-    groups: set.groups.map((g) => ({
-      name: g.name,
-      construction: g.construction,
-      ranks: g.ranks,
-      mode_names: modeNames(g.construction),
-      mode_sizes: modeSizes(g.construction, g.shape),
-    })),
-    num_layers: ctx.layers,
-    hidden_size: ctx.hidden,
-    num_heads: ctx.heads,
-    ...common,
-  };
+  return { ...methodOf(c.construction).configJson(c, set.groups, ctx), ...common };
 }
 
 /** The adapter (and the trained head, if any) as the bytes of its two files. */

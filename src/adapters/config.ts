@@ -5,10 +5,10 @@
  * (kaiming-uniform A, zero B, scaling alpha/r or alpha/√r with rsLoRA).
  */
 import { ConfigError } from "../errors.ts";
-import { CONSTRUCTION_SPECS, type Construction, DEFAULT_PROJECTIONS, checkRankBounds, modeNames, normalizeRanks, parseConstruction } from "./constructions.ts";
+import { type Construction, DEFAULT_PROJECTIONS, parseConstruction } from "./constructions.ts";
 import { GQA_MODES, type GqaMode, type GroupPlan, planGroups } from "./groups.ts";
-import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
-import type { TensorModes } from "./factorizations/types.ts";
+import type { Factorization } from "./factorizations/index.ts";
+import { methodOf } from "./methods.ts";
 import type { HeadLayout } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 import { type TargetModules, selectSites } from "./targets.ts";
@@ -83,34 +83,26 @@ function rankList(value: unknown, where: string): number | number[] {
 
 /**
  * A group's ranks from the ranks asked for: unchanged where the group runs the construction asked
- * for; for a fallback without heads, LoRA's r = r_in, else the factorisation's own mapping.
+ * for; for a fallback without heads, the fallback method's mapping (LoRA: r = r_in).
  */
 function groupRanks(plan: GroupPlan, asked: Construction, ranks: number | number[], f: Factorization): number | number[] {
   if (typeof ranks === "number" || plan.construction === asked) return ranks;
-  if (plan.construction === "lora") return [ranks[0]];
-  return FACTORIZATIONS[f].withoutHeads(ranks, plan.shape.dOut);
-}
-
-/** A construction's tensor modes with placeholder sizes, for what does not depend on sizes (rank names, list lengths). */
-function modesOf(c: Construction): TensorModes {
-  const names = modeNames(c);
-  return { names, sizes: names.map(() => 1), att: CONSTRUCTION_SPECS[c].hasAtt, headMajor: true };
+  return methodOf(plan.construction).ranksWithoutHeads(ranks, plan.shape.dOut, f);
 }
 
 /** Validate options against a model's linear sites: the config, its groups with ranks, and warnings. */
 export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: AdapterConfig; groups: AdapterGroup[]; warnings: string[] } {
   if (o === null || typeof o !== "object") throw new ConfigError(`adapter options must be an object, got ${JSON.stringify(o)}`);
   const construction = parseConstruction(o.construction);
-  const lora = CONSTRUCTION_SPECS[construction].kind === "lora";
-  const factorization = lora ? "tucker" : parseFactorization(o.factorization ?? "tucker");
+  const method = methodOf(construction);
+  const factorization = method.factorization(o.factorization);
   const headLayout = oneOf("head layout", "layouts", o.headLayout ?? "head_major", ["head_major", "interleaved"] as const);
   const init = oneOf("init", "inits", o.init ?? "orthogonal", INITS);
   const gqa = oneOf("GQA mode", "modes", o.gqa ?? "mean", GQA_MODES);
   const asked = rankList(o.ranks, "ranks");
-  const def = FACTORIZATIONS[factorization];
-  const rankNames = lora ? ["r"] : def.rankNames(modesOf(construction));
-  // the list's length, checked by the factorisation before the groups exist (sizes do not matter)
-  if (!lora && Array.isArray(asked)) def.ranks(modesOf(construction), asked, `construction "${construction}"`);
+  const rankNames = method.rankNames(factorization);
+  // the list's length, checked before the groups exist (sizes do not matter)
+  if (Array.isArray(asked)) method.checkRankList(asked, factorization);
   const targetModules = o.targetModules ?? [...DEFAULT_PROJECTIONS];
   const layersToTransform = o.layersToTransform;
   if (layersToTransform !== undefined && (!Array.isArray(layersToTransform) || layersToTransform.some((l) => !Number.isInteger(l)))) {
@@ -122,8 +114,9 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   const groups = plans.map((plan, index): AdapterGroup => {
     const given = o.groupRanks?.[plan.name];
     const ranks = given !== undefined ? rankList(given, `ranks of group ${plan.name}`) : groupRanks(plan, construction, asked, factorization);
-    const r = normalizeRanks(plan.construction, plan.shape, ranks, factorization);
-    checkRankBounds(plan.construction, plan.shape, r.ranks, factorization);
+    const m = methodOf(plan.construction);
+    const r = m.normalizeRanks(plan.shape, ranks, factorization);
+    m.checkRankBounds(plan.shape, r.ranks, factorization);
     warnings.push(...r.warnings.map((w) => (plans.length > 1 ? `${plan.name}: ${w}` : w)));
     return { ...plan, index, ranks: r.ranks };
   });
@@ -131,16 +124,18 @@ export function planAdapter(o: AdapterOptions, sites: LinearSite[]): { config: A
   if (typeof scaling !== "number") throw new ConfigError(`scaling must be a number (e.g. 2 or 0.5), got the ${typeof scaling} ${JSON.stringify(scaling)}`);
   // PEFT's r: LoRA's scaling is alpha / r (rank_pattern modules keep that scaling, see format.ts)
   const r0 = typeof asked === "number" ? asked : asked[0];
-  if (lora && o.loraAlpha !== undefined) scaling = o.useRslora ? o.loraAlpha / Math.sqrt(r0) : o.loraAlpha / r0;
-  if (!(Math.abs(scaling) <= MAX_SCALING))
-    throw new ConfigError(`scaling must be a number in [-${MAX_SCALING}, ${MAX_SCALING}], got ${scaling}; PEFT's alpha / r is rarely above 100`);
+  if (method.peftAlpha && o.loraAlpha !== undefined) scaling = o.useRslora ? o.loraAlpha / Math.sqrt(r0) : o.loraAlpha / r0;
+  if (!(Math.abs(scaling) <= MAX_SCALING)) {
+    const from = method.peftAlpha && o.loraAlpha !== undefined ? ` (lora_alpha ${o.loraAlpha} / ${o.useRslora ? `√r = √${r0}` : `r = ${r0}`})` : "";
+    throw new ConfigError(`scaling must be a number in [-${MAX_SCALING}, ${MAX_SCALING}], got ${scaling}${from}; PEFT's alpha / r is rarely above 100`);
+  }
   const config: AdapterConfig = {
     construction,
     ranks: typeof asked === "number" ? rankNames.map(() => asked) : [...asked],
     factorization,
     scaling,
-    loraAlpha: lora ? (o.loraAlpha ?? scaling * r0) : undefined,
-    useRslora: lora ? (o.useRslora ?? false) : undefined,
+    loraAlpha: method.peftAlpha ? (o.loraAlpha ?? scaling * r0) : undefined,
+    useRslora: method.peftAlpha ? (o.useRslora ?? false) : undefined,
     headLayout,
     targetModules: typeof targetModules === "string" ? targetModules : [...targetModules],
     ...(layersToTransform ? { layersToTransform: [...layersToTransform] } : {}),

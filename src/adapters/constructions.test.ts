@@ -8,12 +8,12 @@ import {
   modeNames,
   modeSizes,
   modelShape,
-  normalizeRanks,
   parseConstruction,
   slicesOfTensor,
   tensorCount,
   tensorIndex,
 } from "./constructions.ts";
+import { normalizeRanks } from "./methods.ts";
 
 const vitB = modelShape({ dIn: 768, dOut: 768, heads: 12, layers: 12 });
 

@@ -8,19 +8,19 @@
  * Mode order (as in the official code): `in, out` or `in, dh, heads`, then `qkv`, then `depth`.
  */
 import { ConfigError } from "../errors.ts";
-import { FACTORIZATIONS, type Factorization } from "./factorizations/index.ts";
 import type { TensorModes } from "./factorizations/types.ts";
 
-/** Every adapter construction: LoRA and the seven TensLoRA stackings (heads, Q/K/V, depth and their combinations). */
-export const CONSTRUCTIONS = ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"] as const;
+/** The seven TensLoRA stackings: heads, Q/K/V, depth and their combinations. */
+export const TENSLORA_CONSTRUCTIONS = ["att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth"] as const;
+
+/** Every adapter construction: LoRA (one matrix pair per site, no stacking) and the TensLoRA ones. */
+export const CONSTRUCTIONS = ["lora", ...TENSLORA_CONSTRUCTIONS] as const;
 
 /** The name of an adapter construction (one of `CONSTRUCTIONS`). */
 export type Construction = (typeof CONSTRUCTIONS)[number];
 
 export interface ConstructionSpec {
   name: Construction;
-  /** `lora` is a matrix product B·A with one rank; every other construction is a tensor. */
-  kind: "lora" | "tensor";
   /** The output is split into (dh, heads) modes. */
   hasAtt: boolean;
   /** The projections (q, k, v, …) are a mode of one tensor. */
@@ -33,7 +33,6 @@ function spec(name: Construction): ConstructionSpec {
   const parts = name.split("_");
   return {
     name,
-    kind: name === "lora" ? "lora" : "tensor",
     hasAtt: parts.includes("att"),
     stacksProjections: parts.includes("qkv"),
     stacksDepth: parts.includes("depth"),
@@ -92,7 +91,7 @@ export function parseConstruction(name: string): Construction {
 }
 
 function specOf(c: Construction): ConstructionSpec {
-  return CONSTRUCTION_SPECS[parseConstruction(c)];
+  return CONSTRUCTION_SPECS[c];
 }
 
 /** Mode names in tensor order; `lora` reports its matrix as (in, out). */
@@ -175,47 +174,7 @@ export function slicesOfTensor(c: Construction, shape: ModelShape, t: number): {
   return out;
 }
 
-/** Per-mode ranks plus legal-but-wasteful findings. */
-export interface NormalizedRanks {
-  ranks: number[];
-  warnings: string[];
-}
-
 /** A tensor's modes as its factorisation sees them (head layout: see reference.ts). */
 export function tensorModes(c: Construction, shape: ModelShape, headMajor = true): TensorModes {
   return { names: modeNames(c), sizes: modeSizes(c, shape), att: specOf(c).hasAtt, headMajor };
-}
-
-/**
- * The ranks of one tensor from a single rank (the same everywhere, the paper's "isorank") or a
- * list in the factorisation's order (Tucker: one per mode in `modeNames` order; CP: one R; TT: the
- * bond ranks). `lora` takes one rank; a rank above min(dIn, dOut) warns. Legal but wasteful ranks
- * are reported as warnings (see each factorisation).
- */
-export function normalizeRanks(
-  c: Construction,
-  shape: ModelShape,
-  ranks: number | readonly number[],
-  factorization: Factorization = "tucker",
-): NormalizedRanks {
-  if (specOf(c).kind === "tensor") return FACTORIZATIONS[factorization].ranks(tensorModes(c, shape), ranks, `construction "${c}"`);
-  const list = typeof ranks === "number" ? [ranks] : [...ranks];
-  if (list.length !== 1) throw new ConfigError(`construction "lora" takes one rank r, got ${list.length} ranks [${list.join(", ")}]`);
-  if (!Number.isInteger(list[0]) || list[0] < 1) throw new ConfigError(`construction "lora": a rank must be an integer ≥ 1, got ${list[0]}`);
-  const cap = Math.min(shape.dIn, shape.dOut);
-  const warnings = list[0] > cap ? [`rank ${list[0]} on a [${shape.dOut}, ${shape.dIn}] matrix (max rank ${cap}) adds parameters without expressiveness`] : [];
-  return { ranks: list, warnings };
-}
-
-/**
- * Ranks no adapter should be built with (they add nothing at any size, and the core or factors
- * may not even fit in memory): LoRA above both sides of the matrix; see each factorisation.
- */
-export function checkRankBounds(c: Construction, shape: ModelShape, ranks: readonly number[], factorization: Factorization = "tucker"): void {
-  if (specOf(c).kind === "tensor") FACTORIZATIONS[factorization].checkBounds(tensorModes(c, shape), ranks, `construction "${c}"`);
-  else if (ranks[0] > Math.max(shape.dIn, shape.dOut)) {
-    throw new ConfigError(
-      `construction "lora": rank ${ranks[0]} exceeds both sides of the [${shape.dOut}, ${shape.dIn}] matrix; use r ≤ ${Math.min(shape.dIn, shape.dOut)}`,
-    );
-  }
 }

@@ -15,6 +15,7 @@ import type { Dense } from "../tensor/dense.ts";
 import { type ModeSpectrum, multilinearSpectrum } from "./analysis.ts";
 import { type Construction, type ModeName, type ModelShape, modeNames, modeSizes } from "./constructions.ts";
 import { paramCount } from "./params.ts";
+import { methodOf } from "./methods.ts";
 
 /** Energy fractions per mode name (descending, summing to 1; all zero for a zero update). */
 export type ModeEnergies = Partial<Record<ModeName, readonly number[]>>;
@@ -43,7 +44,7 @@ const wasted = (ranks: readonly number[]) => ranks.some((r, n) => r > ranks.redu
 
 /** Per-mode ranks that keep the most of each mode's energy within a parameter budget (the `--ranks energy` choice). */
 export function ranksFromEnergy(construction: Construction, shape: ModelShape, energies: ModeEnergies, budget: number): number[] {
-  if (construction === "lora") throw new ConfigError(`ranks from a spectrum are for tensor constructions; LoRA's rank is its budget's`);
+  if (!methodOf(construction).spectrumRanks) throw new ConfigError(`ranks from a spectrum are for tensor constructions; LoRA's rank is its budget's`);
   const names = modeNames(construction);
   const sizes = modeSizes(construction, shape);
   const e = names.map((m) => {

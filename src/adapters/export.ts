@@ -10,14 +10,16 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, FormatError } from "../errors.ts";
-import { float32Inputs, writeFileAtomic, writeSafetensors } from "../io/safetensors.ts";
+import { float32Inputs, writeSafetensors } from "../io/safetensors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { type Dense, matmul, scale, transpose2d } from "../tensor/dense.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import { leftSingularVectors, qr, singularValues } from "../tensor/linalg.ts";
-import { type AdapterSet, groupState, loraKeys } from "./adapter-set.ts";
-import { CONSTRUCTION_SPECS, tensorIndex } from "./constructions.ts";
+import { type AdapterSet, groupState } from "./adapter-set.ts";
+import { tensorIndex } from "./constructions.ts";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext, recordedBase } from "./format.ts";
+import { loraKeys } from "./lora.ts";
 import { meanOverQueryHeads, sliceFactorsR } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
@@ -56,22 +58,14 @@ export function loraModules(set: AdapterSet, maxRank?: number): LoraModule[] {
   const out: LoraModule[] = [];
   for (const group of set.groups) {
     const state = groupState(set, group);
-    const lora = CONSTRUCTION_SPECS[group.construction].kind === "lora";
     group.grid.forEach((row, p) =>
       row.forEach((site, l) => {
         const view = group.members[p];
-        let a: Dense;
-        let b: Dense;
-        if (lora) {
-          const k = loraKeys(site);
-          a = set.tensors.get(k.a)!;
-          b = scale(set.tensors.get(k.b)!, s);
-        } else {
-          const tensor = state.tensors[tensorIndex(group.construction, group.shape, p, l).tensor];
-          const { uIn, r } = sliceFactorsR(state.construction, state.shape, tensor, state.headLayout, p, l);
-          const rv = view.kv ? meanOverQueryHeads(r, view.kv.heads, view.kv.dim) : r;
-          [a, b] = view.transposed ? [rv, scale(uIn, s)] : [transpose2d(uIn), scale(transpose2d(rv), s)];
-        }
+        // LoRA's slice is (Aᵀ, Bᵀ), so its pair comes back as it is, B scaled
+        const tensor = state.tensors[tensorIndex(group.construction, group.shape, p, l).tensor];
+        const { uIn, r } = sliceFactorsR(state.construction, state.shape, tensor, state.headLayout, p, l);
+        const rv = view.kv ? meanOverQueryHeads(r, view.kv.heads, view.kv.dim) : r;
+        const [a, b] = view.transposed ? [rv, scale(uIn, s)] : [transpose2d(uIn), scale(transpose2d(rv), s)];
         const m =
           maxRank !== undefined && maxRank < a.shape[0]
             ? { site, ...truncate(b, a, maxRank) }

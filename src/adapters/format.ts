@@ -5,7 +5,8 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readJsonFile } from "../io/checkpoint.ts";
-import { readSafetensors, writeFileAtomic } from "../io/safetensors.ts";
+import { readSafetensors } from "../io/safetensors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { WeightMap } from "../nn/params.ts";
 import type { AdapterSet } from "./adapter-set.ts";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, type ModelContext, adapterFiles, adapterFromFiles } from "./adapter-files.ts";

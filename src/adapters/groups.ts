@@ -15,7 +15,8 @@
  * falls back to its counterpart without heads (att_qkv_depth → qkv_depth, att → lora).
  */
 import { ConfigError, ShapeError } from "../errors.ts";
-import { CONSTRUCTION_SPECS, type Construction, type ModelShape } from "./constructions.ts";
+import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction, type ModelShape } from "./constructions.ts";
+import { methodOf } from "./methods.ts";
 import type { SliceView } from "./reference.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
@@ -43,14 +44,14 @@ export interface GroupPlan {
   members: GroupMember[];
 }
 
-/** The construction without its heads mode: att_qkv_depth → qkv_depth; att → lora. */
+/** The construction without its heads mode, the rest stacked alike: att_qkv_depth → qkv_depth; att → lora. */
 export function withoutHeads(c: Construction): Construction {
-  if (!CONSTRUCTION_SPECS[c].hasAtt) return c;
-  const rest = c
-    .split("_")
-    .filter((p) => p !== "att")
-    .join("_");
-  return (rest || "lora") as Construction;
+  const s = CONSTRUCTION_SPECS[c];
+  if (!s.hasAtt) return c;
+  return CONSTRUCTIONS.find((o) => {
+    const t = CONSTRUCTION_SPECS[o];
+    return !t.hasAtt && t.stacksProjections === s.stacksProjections && t.stacksDepth === s.stacksDepth;
+  })!;
 }
 
 /** Query heads per K/V head, validated: the model's heads must divide. */
@@ -83,7 +84,7 @@ function headsSeen(site: LinearSite, gqa: GqaMode): { count: number; dim: number
 export function planGroups(sites: LinearSite[], construction: Construction, gqa: GqaMode = "mean"): GroupPlan[] {
   if (!GQA_MODES.includes(gqa)) throw new ConfigError(`unknown GQA mode "${gqa}"; valid modes: ${GQA_MODES.join(", ")}`);
   const spec = CONSTRUCTION_SPECS[construction];
-  const stacks = spec.kind === "tensor";
+  const stacks = methodOf(construction).gqaMean;
   sites.forEach(gqaRatio);
   const byShape = new Map<string, LinearSite[]>();
   for (const s of sites) {

@@ -5,10 +5,10 @@
  */
 import { ConfigError } from "../errors.ts";
 import { type AdapterOptions, planAdapter } from "./config.ts";
-import { CONSTRUCTION_SPECS, type Construction, type ModelShape, normalizeRanks, parseConstruction, tensorCount, tensorModes } from "./constructions.ts";
-import { FACTORIZATIONS, type Factorization, parseFactorization } from "./factorizations/index.ts";
-import { count } from "./factorizations/types.ts";
+import { type Construction, type ModelShape, tensorCount } from "./constructions.ts";
+import { DEFAULT_FACTORIZATION, type Factorization } from "./factorizations/index.ts";
 import type { GroupPlan } from "./groups.ts";
+import { REFERENCE_METHOD, methodOf } from "./methods.ts";
 import type { LinearSite } from "../nn/sites.ts";
 
 export type { Factorization };
@@ -21,18 +21,19 @@ export type { Factorization };
  * - TT:     tensorCount × Σ_k r_{k−1} I_k r_k (r_0 = r_N = 1).
  * `lora` ignores `factorization`.
  */
-export function paramCount(construction: Construction, shape: ModelShape, ranks: number | readonly number[], factorization: Factorization = "tucker"): number {
-  const c = parseConstruction(construction);
-  const f = parseFactorization(factorization);
-  const tc = tensorCount(c, shape);
-  const r = normalizeRanks(c, shape, ranks, f).ranks;
-  if (CONSTRUCTION_SPECS[c].kind === "lora") return tc * r[0] * (shape.dIn + shape.dOut);
-  return tc * count(FACTORIZATIONS[f], tensorModes(c, shape), r);
+export function paramCount(
+  construction: Construction,
+  shape: ModelShape,
+  ranks: number | readonly number[],
+  factorization: Factorization = DEFAULT_FACTORIZATION,
+): number {
+  const m = methodOf(construction);
+  return tensorCount(construction, shape) * m.tensorParams(shape, m.normalizeRanks(shape, ranks, factorization).ranks, factorization);
 }
 
 /** LoRA's parameter count at rank r (the "isoparameter" reference). */
 export function isoLoRA(shape: ModelShape, r: number): number {
-  return paramCount("lora", shape, r);
+  return paramCount(REFERENCE_METHOD, shape, r);
 }
 
 /** The (real) LoRA rank with the same parameter count: count / (P·L·(dIn + dOut)). */
@@ -89,9 +90,8 @@ export interface BudgetResult {
  * `capAtModeSize`, the largest that fit.
  * Throws a ConfigError naming the minimum budget when even all-ones ranks do not fit.
  */
-export function ranksForBudget(construction: Construction, shape: ModelShape, budget: number, opts: BudgetOptions = {}): BudgetResult {
-  const c = parseConstruction(construction);
-  const factorization = parseFactorization(opts.factorization ?? "tucker");
+export function ranksForBudget(c: Construction, shape: ModelShape, budget: number, opts: BudgetOptions = {}): BudgetResult {
+  const factorization = opts.factorization ?? DEFAULT_FACTORIZATION;
   const cap = opts.capAtModeSize ?? true;
   const slack = opts.slack ?? 0;
   if (!Number.isFinite(budget) || budget < 1) {
@@ -106,12 +106,7 @@ export function ranksForBudget(construction: Construction, shape: ModelShape, bu
   }
   const tc = tensorCount(c, shape);
   const perTensor = Math.floor(budget / tc);
-  let ranks: number[];
-  if (CONSTRUCTION_SPECS[c].kind === "lora") {
-    let r = Math.floor(perTensor / (shape.dIn + shape.dOut));
-    if (cap) r = Math.min(r, shape.dIn, shape.dOut);
-    ranks = [r];
-  } else ranks = FACTORIZATIONS[factorization].forBudget(tensorModes(c, shape), perTensor, { capAtModeSize: cap, slack });
+  const ranks = methodOf(c).forBudget(shape, perTensor, { capAtModeSize: cap, slack }, factorization);
   const total = paramCount(c, shape, ranks, factorization);
   return { ranks, count: total, loraRank: loraEquivalentRank(total, shape) };
 }
@@ -141,7 +136,7 @@ export function groupRanksForBudget(
   const total = perRank.reduce((a, b) => a + b, 0);
   const out = groups.map((g, i) => {
     const b = "isoLora" in budget ? budget.isoLora * perRank[i] : Math.floor((budget.total * perRank[i]) / total);
-    const factorization = g.construction === "lora" ? "tucker" : (opts.factorization ?? "tucker");
+    const factorization = methodOf(g.construction).factorization(opts.factorization);
     return { name: g.name, budget: b, result: ranksForBudget(g.construction, g.shape, b, { ...search, factorization }) };
   });
   return { groupRanks: Object.fromEntries(out.map((g) => [g.name, g.result.ranks])), groups: out };

@@ -14,21 +14,11 @@
  * row-major `tl.unfold(T, 0)` of the official code.
  */
 import { ShapeError } from "../errors.ts";
-import { type Dense, matmul, permute, reshape, scale, sliceMode, transpose2d, unfold } from "../tensor/dense.ts";
+import { type Dense, matmul, scale, transpose2d } from "../tensor/dense.ts";
 import type { CpTensor, TuckerTensor } from "../tensor/tucker.ts";
-import {
-  CONSTRUCTION_SPECS,
-  type Construction,
-  type ModelShape,
-  modeIndex,
-  parseConstruction,
-  tensorCount,
-  tensorIndex,
-  tensorModes,
-} from "./constructions.ts";
-import { FACTORIZATIONS, type Factorization } from "./factorizations/index.ts";
-import { hostOps } from "./factorizations/ops.ts";
-import type { TensorModes } from "./factorizations/types.ts";
+import { type Construction, type ModelShape, tensorCount, tensorIndex } from "./constructions.ts";
+import type { Factorization } from "./factorizations/index.ts";
+import { methodOf } from "./methods.ts";
 
 /** How a projection's output features are ordered by head: contiguous per head, or interleaved. */
 export type HeadLayout = "head_major" | "interleaved";
@@ -69,10 +59,6 @@ export interface AdapterState {
   scaling: number;
 }
 
-function isLoraPair(t: AdapterTensor): t is LoraPair {
-  return (t as LoraPair).a !== undefined && (t as LoraPair).b !== undefined;
-}
-
 /** The two matrices with M = U_in · R[p,l]. */
 export interface SliceFactors {
   /** [dIn, r_in]: factor 0 (Tucker, CP), the first core (TT) or Aᵀ (LoRA). */
@@ -81,49 +67,15 @@ export interface SliceFactors {
   r: Dense;
 }
 
-function checkTensor(c: Construction, shape: ModelShape, t: AdapterTensor): void {
-  const lora = CONSTRUCTION_SPECS[c].kind === "lora";
-  if (lora !== isLoraPair(t)) {
-    throw new ShapeError(
-      `construction "${c}" needs ${lora ? "LoRA pairs {a, b}" : "factorised tensors"}, got ${isLoraPair(t) ? "a LoRA pair" : "a factorised tensor"}`,
-    );
-  }
-  if (isLoraPair(t)) {
-    const [r, dIn] = t.a.shape;
-    if (t.a.shape.length !== 2 || dIn !== shape.dIn || t.b.shape.length !== 2 || t.b.shape[0] !== shape.dOut || t.b.shape[1] !== r) {
-      throw new ShapeError(`LoRA pair: A must be [r, ${shape.dIn}] and B [${shape.dOut}, r], got A [${t.a.shape.join(", ")}], B [${t.b.shape.join(", ")}]`);
-    }
-    return;
-  }
-  const { factorization: f, params, ranks } = t;
-  const expected = FACTORIZATIONS[f].params(tensorModes(c, shape), ranks);
-  const bad = expected.filter((e) => params.get(e.key)?.shape.join() !== e.shape.join());
-  if (bad.length || params.size !== expected.length) {
-    throw new ShapeError(
-      `construction "${c}" (${f}) needs ${expected.map((e) => `${e.key} [${e.shape}]`).join(", ")}; got ${[...params].map(([k, d]) => `${k} [${d.shape}]`).join(", ")}`,
-    );
-  }
-}
-
 function tensorFor(state: AdapterState, p: number, l: number): AdapterTensor {
-  const c = parseConstruction(state.construction);
+  const c = state.construction;
   const count = tensorCount(c, state.shape);
   if (state.tensors.length !== count) {
     throw new ShapeError(`construction "${c}" has ${count} tensors for this model, got ${state.tensors.length}`);
   }
   const t = state.tensors[tensorIndex(c, state.shape, p, l).tensor];
-  checkTensor(c, state.shape, t);
+  methodOf(c).checkTensor(state.shape, t);
   return t;
-}
-
-/**
- * The (in, dh, heads) slice as [dIn, dOut] with the chosen head layout. head_major: column
- * h·dh + j, i.e. permute to (in, heads, dh) and reshape; interleaved: TensorLy's unfold(T, 0).
- */
-function attToMatrix(t: Dense, layout: HeadLayout): Dense {
-  const [rows, dh, heads] = t.shape;
-  if (layout === "interleaved") return unfold(t, 0);
-  return reshape(permute(t, [0, 2, 1]), [rows, heads * dh]);
 }
 
 function checkLayout(layout: string): void {
@@ -132,22 +84,10 @@ function checkLayout(layout: string): void {
   }
 }
 
-function modesOf(c: Construction, shape: ModelShape, layout: HeadLayout): TensorModes {
-  return tensorModes(c, shape, layout === "head_major");
-}
-
 /** M [dIn, dOut] of projection (p, l), unscaled, by folding the full tensor (test reference). */
 export function updateMatrixFolded(state: AdapterState, p: number, l: number): Dense {
-  const c = parseConstruction(state.construction);
   checkLayout(state.headLayout);
-  const t = tensorFor(state, p, l);
-  if (isLoraPair(t)) return transpose2d(matmul(t.b, t.a)); // M = (B A)ᵀ
-  let full = FACTORIZATIONS[t.factorization].full((k) => t.params.get(k)!, modesOf(c, state.shape, state.headLayout));
-  const { fixed } = tensorIndex(c, state.shape, p, l);
-  // slice the later mode first so the earlier mode's position is unchanged
-  if (fixed.depth !== undefined) full = sliceMode(full, modeIndex(c, "depth"), fixed.depth);
-  if (fixed.qkv !== undefined) full = sliceMode(full, modeIndex(c, "qkv"), fixed.qkv);
-  return CONSTRUCTION_SPECS[c].hasAtt ? attToMatrix(full, state.headLayout) : full;
+  return methodOf(state.construction).folded(state.shape, tensorFor(state, p, l), state.headLayout, p, l);
 }
 
 /** ΔW [dOut, dIn] = s · Mᵀ through the folded tensor. */
@@ -168,20 +108,9 @@ export function sliceFactorsR(
   p: number,
   l: number,
 ): SliceFactors {
-  const c = parseConstruction(construction);
+  const method = methodOf(construction);
   checkLayout(headLayout);
-  checkTensor(c, shape, tensor);
-  if (isLoraPair(tensor)) return { uIn: transpose2d(tensor.a), r: transpose2d(tensor.b) };
-  const { params } = tensor;
-  const def = FACTORIZATIONS[tensor.factorization];
-  const all = def.slices(hostOps, (k) => reshape(params.get(k)!, [1, ...params.get(k)!.shape]), modesOf(c, shape, headLayout)); // [1, r_in, S, dOut]
-  const [, rIn, S, dOut] = all.shape;
-  const spec = CONSTRUCTION_SPECS[c];
-  const { fixed } = tensorIndex(c, shape, p, l);
-  const i = (fixed.qkv ?? 0) * (spec.stacksDepth ? shape.layers : 1) + (fixed.depth ?? 0);
-  const r = new Float64Array(rIn * dOut);
-  for (let a = 0; a < rIn; a++) r.set(all.data.subarray((a * S + i) * dOut, (a * S + i + 1) * dOut), a * dOut);
-  return { uIn: reshape(params.get(def.inputKey)!, [shape.dIn, rIn]), r: { shape: [rIn, dOut], data: r } };
+  return method.slice(shape, tensor, headLayout, p, l);
 }
 
 /** ΔW [dOut, dIn] = s · (U_in R[p,l])ᵀ through the sliced path. */

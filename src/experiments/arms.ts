@@ -8,6 +8,7 @@
 import { CONSTRUCTIONS, CONSTRUCTION_SPECS, type Construction } from "../adapters/constructions.ts";
 import { FACTORIZATIONS, type Factorization } from "../adapters/factorizations/index.ts";
 import type { HeadLayout } from "../adapters/reference.ts";
+import { ADAPTER_METHODS, REFERENCE_METHOD } from "../adapters/methods.ts";
 import { ConfigError } from "../errors.ts";
 
 export const BASELINES = ["head", "full"] as const;
@@ -78,6 +79,9 @@ export interface ArmGrid {
 
 export const isBaseline = (m: string): m is Baseline => (BASELINES as readonly string[]).includes(m);
 
+/** The arm the others are paired against at a budget: LoRA at its default settings, the method budgets are counted in. */
+export const REFERENCE_ARM: string = REFERENCE_METHOD;
+
 function checkList<T>(values: readonly T[], valid: readonly T[] | null, flag: string): void {
   if (!values.length) throw new ConfigError(`${flag} needs at least one value`);
   const bad = valid ? values.filter((v) => !valid.includes(v)) : [];
@@ -90,8 +94,8 @@ function checkList<T>(values: readonly T[], valid: readonly T[] | null, flag: st
  * factorisations take the solver's (refused when the solver is not asked for); LoRA's rank is the
  * budget's, so it runs once.
  */
-function rankModesOf(tensor: boolean, factorization: Factorization, modes: readonly RankMode[], fallback: RankMode): readonly RankMode[] {
-  if (!tensor) return [fallback];
+function rankModesOf(spectrum: boolean, factorization: Factorization, modes: readonly RankMode[], fallback: RankMode): readonly RankMode[] {
+  if (!spectrum) return [fallback];
   if (factorization === "tucker") return modes;
   if (!modes.includes("solver")) {
     throw new ConfigError(
@@ -117,12 +121,11 @@ export function expandArms(g: ArmGrid): Arm[] {
       arms.push({ name: method, method, ...defaults });
       continue;
     }
-    const spec = CONSTRUCTION_SPECS[method];
-    const tensor = spec.kind === "tensor";
-    for (const factorization of tensor ? g.factorizations : [defaults.factorization]) {
-      for (const headLayout of spec.hasAtt ? g.headLayouts : [defaults.headLayout]) {
+    const m = ADAPTER_METHODS[method];
+    for (const factorization of m.factorised ? g.factorizations : [defaults.factorization]) {
+      for (const headLayout of CONSTRUCTION_SPECS[method].hasAtt ? g.headLayouts : [defaults.headLayout]) {
         for (const coreLrScale of g.coreLrScales) {
-          for (const ranks of rankModesOf(tensor, factorization, g.rankModes, defaults.ranks)) {
+          for (const ranks of rankModesOf(m.spectrumRanks, factorization, g.rankModes, defaults.ranks)) {
             const arm = { method, factorization, headLayout, coreLrScale, ranks };
             arms.push({ name: armName(arm, defaults), ...arm });
           }

@@ -4,8 +4,9 @@
  * each construction's ranks at the budget (see adapters/energy-ranks.ts). One warm-up serves
  * every construction and budget; it is kept in its folder and reused.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import { groupState } from "../adapters/adapter-set.ts";
 import { stackAdapterUpdates } from "../adapters/analysis.ts";
 import { type AdapterGroup, planAdapter } from "../adapters/config.ts";
@@ -56,7 +57,7 @@ async function warmup(s: WarmupSetup): Promise<{ model: LoadedModel; dir: string
   }
   const { set } = createAdapter(model, { construction: "lora", ranks: rank, seed: s.seed });
   await train({ model, adapter: set, trainable: "adapter+head", data: s.data, config, store: runFolderStore(s.outDir), runtime: s.runtime });
-  writeFileSync(done, settings);
+  writeFileAtomic(done, settings);
   return { model, dir: join(s.outDir, "last") };
 }
 

@@ -6,11 +6,12 @@
  * ordinary comparison), so it resumes where it stopped. After every seed the per-task results
  * and the claims table (claims-doc.ts) are rewritten.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONSTRUCTIONS } from "../adapters/constructions.ts";
 import { ConfigError } from "../errors.ts";
-import type { Budget } from "./arms.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
+import { type Budget, REFERENCE_ARM } from "./arms.ts";
 import { type ArmValues, CLAIMS, type ClaimCell, claimCells } from "./claims-stats.ts";
 import { type CompareJob, type CompareOptions, type ComparePlan, compareOptions, planCompare, runOne, writeResults } from "./compare.ts";
 import { type RunSummary, isFractionMetric } from "./curve.ts";
@@ -110,9 +111,7 @@ function readTiming(path: string): { wallSeconds: number; cpuSeconds: number; ru
 }
 
 function writeJson(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, path);
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Run (or reuse) every task × budget × arm × seed, seed by seed; returns the claims table of what finished. */
@@ -215,9 +214,9 @@ function tabulate(prepared: Prepared[], timing: { wallSeconds: number; cpuSecond
   }
   const spread: ClaimsTable["spread"] = [];
   for (const v of values) {
-    if (v.arm === "lora") continue;
-    const lora = values.find((x) => x.task === v.task && x.budget === v.budget && x.arm === "lora")!.bySeed;
-    const d = [...v.bySeed].filter(([s]) => lora.has(s)).map(([s, x]) => x - lora.get(s)!);
+    if (v.arm === REFERENCE_ARM) continue;
+    const ref = values.find((x) => x.task === v.task && x.budget === v.budget && x.arm === REFERENCE_ARM)!.bySeed;
+    const d = [...v.bySeed].filter(([s]) => ref.has(s)).map(([s, x]) => x - ref.get(s)!);
     if (d.length < 2) continue;
     const mean = d.reduce((a, b) => a + b, 0) / d.length;
     spread.push({ task: v.task, budget: v.budget, arm: v.arm, n: d.length, sd: Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (d.length - 1)) });

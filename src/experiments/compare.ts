@@ -8,13 +8,15 @@
  * (an arm × budget × seed) is also what a queue worker runs (`runOne`), and a finished queue's
  * summaries go through the same `writeResults`.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type AdapterSet, adapterParamCount } from "../adapters/adapter-set.ts";
 import { planAdapter } from "../adapters/config.ts";
+import { ADAPTER_METHODS, REFERENCE_METHOD } from "../adapters/methods.ts";
 import { type GroupBudget, groupRanksForBudget } from "../adapters/params.ts";
 import type { LinearSite } from "../nn/sites.ts";
 import { ConfigError, RunInterruptedError } from "../errors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import { createAdapter, defaultTargets, modelContext } from "../pipeline/context.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
@@ -23,7 +25,17 @@ import type { TaskData } from "../tasks/task-data.ts";
 import { type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { type Arm, type ArmGrid, type Budget, budgetLabel, expandArms, isBaseline } from "./arms.ts";
 import { type AutoRankOptions, autoRanks } from "./auto-ranks.ts";
-import { type CurveRow, type PooledVariant, type RunSummary, curveRows, isFractionMetric, markdownTable, pooledVariants, runSummary } from "./curve.ts";
+import {
+  type CurveRow,
+  type PooledVariant,
+  type RunSummary,
+  curveRows,
+  isFractionMetric,
+  markdownTable,
+  metricAxis,
+  pooledVariants,
+  runSummary,
+} from "./curve.ts";
 import type { RunConfig } from "./run-config.ts";
 import { type PreparedData, backboneParams, trainConfig } from "./run.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
@@ -93,16 +105,14 @@ export interface CompareJob {
 }
 
 function writeJson(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
 const groupBudget = (b: Budget): GroupBudget => (b.kind === "iso-lora" ? { isoLora: b.rank } : { total: b.count });
 
 /** The budget in parameters: LoRA's at that rank on the adapted layers, or the count. */
 function budgetParams(b: Budget, sites: LinearSite[], targetModules: string[]): number {
-  return groupRanksForBudget({ construction: "lora", targetModules }, sites, groupBudget(b)).groups.reduce((a, g) => a + g.budget, 0);
+  return groupRanksForBudget({ construction: REFERENCE_METHOD, targetModules }, sites, groupBudget(b)).groups.reduce((a, g) => a + g.budget, 0);
 }
 
 /** Turn a budget into a parameter count for a model (an iso-LoRA rank counts LoRA's parameters at that rank). */
@@ -122,7 +132,8 @@ async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: 
   const sites = modelContext(model).sites;
   const base = { construction: arm.method, factorization: arm.factorization, headLayout: arm.headLayout, targetModules: defaultTargets(model) };
   const solved = groupRanksForBudget(base, sites, groupBudget(budget), { slack: o.rankSlack });
-  if (arm.method === "lora" || arm.ranks === "solver") return { ranks: Object.values(solved.groupRanks)[0], groupRanks: solved.groupRanks };
+  if (isBaseline(arm.method) || !ADAPTER_METHODS[arm.method].spectrumRanks || arm.ranks === "solver")
+    return { ranks: Object.values(solved.groupRanks)[0], groupRanks: solved.groupRanks };
   const { groups } = planAdapter({ ...base, ranks: 1 }, sites);
   if (groups.length !== 1)
     throw new ConfigError(
@@ -280,7 +291,7 @@ export async function writeResults(outDir: string, s: ResultsSetting, runs: RunS
   const budgets = s.budgets.map(({ label, params }) => ({ label, params }));
   const result: CompareResult = { metric: s.metric, backboneParams: s.backbone, budgets, seeds: s.seeds, valFraction: s.valFraction, rows, pooled, runs };
   writeJson(join(outDir, "results.json"), result);
-  writeFileSync(join(outDir, "results.md"), markdownTable(rows, s.metric, s.seeds.length, s.valFraction > 0, pooled));
+  writeFileAtomic(join(outDir, "results.md"), markdownTable(rows, s.metric, s.seeds.length, s.valFraction > 0, pooled));
   await writeCurve(join(outDir, "metric-vs-params"), rows, s.metric, s.valFraction > 0);
   return result;
 }
@@ -316,18 +327,25 @@ const DODGE = 1.035;
 
 async function writeCurve(path: string, rows: CurveRow[], metric: string, validation: boolean): Promise<void> {
   const names = [...new Set(rows.filter((r) => r.budget).map((r) => r.arm))];
+  const { factor, unit, bounds } = metricAxis(metric);
   const lines = names.map((name, i) => ({
     name,
     points: rows
       .filter((r) => r.arm === name)
-      .map((r) => ({ x: r.params * DODGE ** (i - (names.length - 1) / 2), y: r.selected.mean, lo: r.selected.lo, hi: r.selected.hi })),
+      .map((r) => ({
+        x: r.params * DODGE ** (i - (names.length - 1) / 2),
+        y: factor * r.selected.mean,
+        lo: factor * r.selected.lo,
+        hi: factor * r.selected.hi,
+      })),
   }));
-  const references = rows.filter((r) => !r.budget).map((r) => ({ name: r.arm, y: r.selected.mean }));
+  const references = rows.filter((r) => !r.budget).map((r) => ({ name: r.arm, y: factor * r.selected.mean }));
   if (!lines.length) return;
   await writeCurvePlot(path, {
     title: `${validation ? `test ${metric} at best validation` : `best test ${metric}`} vs adapter parameters (mean, 95 % CI)`,
     xLabel: "adapter parameters (log; points of one budget spread apart)",
-    yLabel: `test ${metric}`,
+    yLabel: `test ${metric}${unit}`,
+    yBounds: bounds,
     width: 860,
     height: 500,
     lines,

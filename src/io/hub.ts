@@ -23,7 +23,6 @@ import {
   statfsSync,
   symlinkSync,
   writeSync,
-  writeFileSync,
 } from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join, relative } from "node:path";
@@ -42,6 +41,7 @@ import {
   repoFolder,
 } from "./hub-cache.ts";
 import { type GuardOptions, guardedFetch } from "./hub-fetch.ts";
+import { namingPath, writeFileAtomic } from "./atomic-file.ts";
 import { acquireLock } from "./lock.ts";
 
 export { DownloadError } from "./hub-cache.ts";
@@ -98,13 +98,6 @@ function linkAtomic(target: string, link: string): void {
   renameSync(tmp, link);
 }
 
-function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 async function sha256Of(path: string): Promise<string> {
   const h = createHash("sha256");
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
@@ -157,7 +150,7 @@ async function fetchBlob(t: BlobTransfer): Promise<void> {
             rmSync(part, { force: true });
             throw new DownloadError(`${t.file}: the server sent more than the ${t.size} bytes it declared; transfer stopped and the partial file removed`);
           }
-          writeSync(fd, chunk);
+          namingPath(part, () => writeSync(fd, chunk));
           have += chunk.byteLength;
         }
         fsyncSync(fd);
@@ -264,6 +257,6 @@ export async function downloadModel(repo: string, o: DownloadOptions = {}): Prom
       throw new DownloadError(`${repo}@${revision} has no ${WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE}; only safetensors checkpoints are supported`);
     }
   }
-  if (revision !== sha) writeAtomic(join(folder, "refs", revision), sha);
+  if (revision !== sha) writeFileAtomic(join(folder, "refs", revision), sha);
   return snapshot;
 }

@@ -7,6 +7,7 @@
 import { hostname } from "node:os";
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { TensLoRAError } from "../errors.ts";
+import { namingPath } from "./atomic-file.ts";
 
 /** Another live process holds the lock. */
 export class LockedError extends TensLoRAError {}
@@ -58,7 +59,7 @@ export function acquireLock(path: string, what: string): Lock {
   const text = JSON.stringify(me);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      writeFileSync(path, text, { flag: "wx" });
+      namingPath(path, () => writeFileSync(path, text, { flag: "wx" }));
       const release = () => {
         process.off("exit", release);
         // only our own lock is removed (a stale-lock taker may have replaced it)

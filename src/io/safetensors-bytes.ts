@@ -67,7 +67,7 @@ export const DTYPE_ARRAYS: { [D in SafetensorsDtype]: TypedArrayCtor<DtypeArrays
 
 const DTYPES = Object.keys(DTYPE_ARRAYS) as SafetensorsDtype[];
 /** The reference implementation's cap: a larger header is a corrupt or hostile file. */
-const MAX_HEADER_BYTES = 100_000_000;
+export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = "__metadata__";
 
 // ---------------------------------------------------------------------------------------------
@@ -75,34 +75,8 @@ const METADATA_KEY = "__metadata__";
 
 /** Validate and index safetensors bytes; `name` (a path) appears in every error message. */
 export function parseSafetensors(bytes: Uint8Array, name: string): SafetensorsFile {
-  if (bytes.byteLength < 8) {
-    throw new FormatError(
-      `${name}: a safetensors file starts with an 8-byte header length, but the file has ` +
-        `${bytes.byteLength} bytes; the file is truncated or not safetensors`,
-    );
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getBigUint64(0, true);
-  const room = bytes.byteLength - 8;
-  if (headerLength > BigInt(Math.min(room, MAX_HEADER_BYTES))) {
-    throw new FormatError(
-      `${name}: the header length field says ${headerLength} bytes, but at most ` +
-        `${Math.min(room, MAX_HEADER_BYTES)} are possible (${room} bytes follow the field, limit ` +
-        `${MAX_HEADER_BYTES}); the file is truncated or not safetensors`,
-    );
-  }
-  const dataStart = 8 + Number(headerLength);
-  const header = decodeHeader(bytes.subarray(8, dataStart), name);
+  const { metadata, spans, dataStart } = parseSafetensorsHeader(bytes, bytes.byteLength, name);
   const buffer = bytes.subarray(dataStart);
-
-  let metadata: Record<string, string> | undefined;
-  const spans: Span[] = [];
-  for (const [key, value] of Object.entries(header)) {
-    if (key === METADATA_KEY) metadata = checkMetadata(value, name);
-    else spans.push(checkSpan(key, value, buffer.byteLength, name));
-  }
-  checkTiling(spans, buffer.byteLength, name);
-
   const tensors = new Map<string, TensorEntry>();
   for (const s of spans) {
     tensors.set(s.key, { dtype: s.dtype, shape: s.shape, bytes: buffer.subarray(s.begin, s.end) });
@@ -110,7 +84,49 @@ export function parseSafetensors(bytes: Uint8Array, name: string): SafetensorsFi
   return { metadata, tensors };
 }
 
-interface Span {
+/** The little-endian u64 header length that starts every safetensors file. */
+export const HEADER_LENGTH_BYTES = 8;
+
+/**
+ * The header of a safetensors file of `fileLength` bytes, from its first bytes `head` (at least
+ * the length field and the header it announces): every tensor's span within the data buffer,
+ * which starts at `dataStart`. Checks what parseSafetensors checks, so a file read tensor by
+ * tensor is validated as strictly as one read whole.
+ */
+export function parseSafetensorsHeader(
+  head: Uint8Array,
+  fileLength: number,
+  name: string,
+): { metadata: Record<string, string> | undefined; spans: Span[]; dataStart: number } {
+  if (fileLength < HEADER_LENGTH_BYTES || head.byteLength < HEADER_LENGTH_BYTES) {
+    throw new FormatError(
+      `${name}: a safetensors file starts with an 8-byte header length, but the file has ` + `${fileLength} bytes; the file is truncated or not safetensors`,
+    );
+  }
+  const headerLength = new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true);
+  const room = fileLength - HEADER_LENGTH_BYTES;
+  if (headerLength > BigInt(Math.min(room, MAX_HEADER_BYTES))) {
+    throw new FormatError(
+      `${name}: the header length field says ${headerLength} bytes, but at most ` +
+        `${Math.min(room, MAX_HEADER_BYTES)} are possible (${room} bytes follow the field, limit ` +
+        `${MAX_HEADER_BYTES}); the file is truncated or not safetensors`,
+    );
+  }
+  const dataStart = HEADER_LENGTH_BYTES + Number(headerLength);
+  const header = decodeHeader(head.subarray(HEADER_LENGTH_BYTES, dataStart), name);
+  const bufferLength = fileLength - dataStart;
+  let metadata: Record<string, string> | undefined;
+  const spans: Span[] = [];
+  for (const [key, value] of Object.entries(header)) {
+    if (key === METADATA_KEY) metadata = checkMetadata(value, name);
+    else spans.push(checkSpan(key, value, bufferLength, name));
+  }
+  checkTiling(spans, bufferLength, name);
+  return { metadata, spans, dataStart };
+}
+
+/** Where one tensor's bytes lie in a file's data buffer: [begin, end). */
+export interface Span {
   key: string;
   dtype: SafetensorsDtype;
   shape: number[];

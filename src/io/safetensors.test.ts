@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FormatError, ShapeError } from "../errors.ts";
-import { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, type TensorInput } from "./safetensors.ts";
+import { openSafetensors, parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors, type TensorInput } from "./safetensors.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/hf-tiny/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "tenslora-safetensors-"));
@@ -189,8 +189,32 @@ for (const [what, bytes, detail] of corruptions) {
         return true;
       },
     );
+    // opened for reading tensor by tensor, the file fails the same way before any data is read
+    const path = join(tmp, "corrupt.safetensors");
+    writeFileSync(path, bytes);
+    assert.throws(
+      () => openSafetensors(path),
+      (e: Error) => e instanceof FormatError && e.message.startsWith(`${path}: `) && detail.test(e.message),
+    );
   });
 }
+
+test("a file opened tensor by tensor reads each tensor as the whole-file reader does", () => {
+  const path = join(FIXTURES, "roberta/model.safetensors");
+  const whole = readSafetensors(path);
+  const opened = openSafetensors(path);
+  try {
+    assert.deepEqual([...opened.tensors.keys()], [...whole.tensors.keys()]);
+    for (const [key, e] of whole.tensors) {
+      const read = opened.tensors.get(key)!.read();
+      assert.deepEqual([read.dtype, read.shape], [e.dtype, e.shape], key);
+      assert.ok(Buffer.from(read.bytes).equals(Buffer.from(e.bytes)), key);
+      assert.equal(read.bytes.byteOffset, 0, `${key}: a fresh buffer, aligned for any dtype`);
+    }
+  } finally {
+    opened.close();
+  }
+});
 
 test("the writer rejects data that does not fit its dtype or shape", () => {
   const bad = (t: unknown) => () => serializeSafetensors({ w: t as TensorInput });

@@ -174,16 +174,18 @@ test("load applies each rule's transform to the data", () => {
     { exact: "fc.weight", to: "fc.w", transform: transpose2d },
     { exact: "fc.bias", to: "fc.b" },
   ]);
-  const loaded = mapper.load(
-    new Map([
-      ["fc.weight", { shape: [2, 3], data }],
-      ["fc.bias", { shape: [2], data: bias }],
-    ]),
-    new Map([
-      ["fc.w", [3, 2]],
-      ["fc.b", [2]],
-    ]),
-    "fc.safetensors",
+  const loaded = new Map(
+    mapper.load(
+      new Map([
+        ["fc.weight", { shape: [2, 3], data }],
+        ["fc.bias", { shape: [2], data: bias }],
+      ]),
+      new Map([
+        ["fc.w", [3, 2]],
+        ["fc.b", [2]],
+      ]),
+      "fc.safetensors",
+    ),
   );
   const transposed = new Float32Array([1, 4, 2, 5, 3, 6]);
   assert.deepEqual(loaded.get("fc.w"), { shape: [3, 2], data: transposed });

@@ -18,7 +18,7 @@
  *   { pattern: /vit\.encoder\.layer\.(\d+)\.(.*)/, to: "layers.$1.$2" },
  *   { prefix: "vit.", to: "" },
  * ]);
- * const weights = mapper.load(loadCheckpointTensors(dir), model.parameterShapes(), dir);
+ * const weights = new Map(mapper.load(loadCheckpointTensors(dir), model.parameterShapes(), dir));
  */
 import { ConfigError, FormatError, ShapeError } from "../errors.ts";
 
@@ -168,21 +168,20 @@ export class WeightMapper {
   }
 
   /**
-   * `apply`, then each parameter's data: transformed where its rule says so, otherwise the
-   * checkpoint's own array (shared, not copied).
+   * `apply`, then each parameter's data in turn: read from a lazy tensor only when its turn comes
+   * (so a caller can quantize or drop it before the next is read), transformed where its rule
+   * says so, otherwise the checkpoint's own array (shared, not copied).
    */
-  load(
-    checkpoint: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+  *load(
+    checkpoint: ReadonlyMap<string, { shape: readonly number[] } & ({ data: Float32Array } | { read(): Float32Array })>,
     expected: ReadonlyMap<string, readonly number[]>,
     source: string,
-  ): Map<string, { shape: number[]; data: Float32Array }> {
-    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  ): Generator<[string, { shape: number[]; data: Float32Array }]> {
     for (const [target, w] of this.apply(checkpoint, expected, source).weights) {
       const tensor = checkpoint.get(w.source)!;
-      const data = w.transform ? w.transform.apply(tensor.data, tensor.shape) : tensor.data;
-      out.set(target, { shape: w.shape, data });
+      const values = "data" in tensor ? tensor.data : tensor.read();
+      yield [target, { shape: w.shape, data: w.transform ? w.transform.apply(values, tensor.shape) : values }];
     }
-    return out;
   }
 }
 

@@ -5,11 +5,12 @@
  * folder, the browser build from fetched bytes.
  */
 import { ConfigError, FormatError } from "../errors.ts";
-import type { CheckpointTensor } from "../io/checkpoint.ts";
+import type { CheckpointTensor, LazyCheckpointTensor } from "../io/checkpoint.ts";
 import { WeightMapper } from "../io/weight-map.ts";
 import { ConfigReader } from "./config-fields.ts";
 import type { QuantizedWeights, WeightMap } from "../nn/params.ts";
-import type { BaseDType } from "./quantize-base.ts";
+import type { QuantizedMatrix } from "../tensor/quantize.ts";
+import { type BaseDType, checkQuantizable, quantizableWeights, quantizeWeight } from "./quantize-base.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import { Rng } from "../tensor/random.ts";
 import { bertFamily } from "./bert/model.ts";
@@ -58,6 +59,8 @@ export interface LoadOptions {
   labels?: string[];
   /** Seed of a new head's initialisation. */
   seed?: number;
+  /** How to hold the frozen linear weights (default f32); int8 / int4 quantize each as it is read. */
+  baseDtype?: BaseDType;
 }
 
 /** The tasks a model type has heads for, its default first. */
@@ -85,11 +88,13 @@ export function familyOf(raw: Record<string, unknown>, source: string, task?: Ta
 
 /**
  * The model of `raw` (config.json's object) with weights from `checkpoint`; `configPath` and
- * `weightsPath` name the sources in errors, `dir` is recorded as the model's origin.
+ * `weightsPath` name the sources in errors, `dir` is recorded as the model's origin. Lazy
+ * tensors are read one at a time, and with `opts.baseDtype` int8 / int4 each linear weight is
+ * quantized before the next is read, so loading peaks near the quantized model plus one tensor.
  */
 export function modelFromTensors(
   raw: Record<string, unknown>,
-  checkpoint: Map<string, CheckpointTensor>,
+  checkpoint: ReadonlyMap<string, CheckpointTensor | LazyCheckpointTensor>,
   where: { dir: string; configPath: string; weightsPath: string },
   opts: LoadOptions = {},
 ): LoadedModel {
@@ -122,14 +127,21 @@ export function modelFromTensors(
   const mapped = new Set([...body.keys()].map((k) => mapper.map(k)).flatMap((d) => (d === "ignore" ? [] : [d.target])));
   const missing = (family.optionalParameters?.(config) ?? []).filter((k: string) => !mapped.has(k));
   const want = new Map([...expected].filter(([k]) => (headFits || !head.includes(k)) && !missing.includes(k)));
-  const weights: WeightMap = mapper.load(body, want, where.weightsPath);
-  for (const [k, t] of weights) {
-    const bad = describeNonFinite(t.data);
-    if (bad) throw new FormatError(`${where.weightsPath}: tensor "${k}" holds ${bad}; the checkpoint is damaged, restore or re-download it`);
+  const baseDtype = opts.baseDtype ?? "f32";
+  checkQuantizable(family, baseDtype);
+  const toQuantize = new Set(baseDtype === "f32" ? [] : quantizableWeights({ family, config }));
+  const weights: WeightMap = new Map();
+  const quantized = new Map<string, QuantizedMatrix>();
+  for (const [target, { shape, data }] of mapper.load(body, want, where.weightsPath)) {
+    const bad = describeNonFinite(data);
+    if (bad) throw new FormatError(`${where.weightsPath}: tensor "${target}" holds ${bad}; the checkpoint is damaged, restore or re-download it`);
+    if (baseDtype !== "f32" && toQuantize.has(target)) quantized.set(target, quantizeWeight({ shape, data }, baseDtype));
+    else weights.set(target, { shape, data });
   }
   if (!headFits) initHead(weights, expected, head, opts.seed ?? 0);
   if (missing.length) initHead(weights, expected, missing, (opts.seed ?? 0) + 1);
-  return { family, config, weights, dir: where.dir, rawConfig, newHead: !headFits };
+  const model: LoadedModel = { family, config, weights, dir: where.dir, rawConfig, newHead: !headFits };
+  return baseDtype === "f32" ? model : { ...model, quantized, baseDtype };
 }
 
 /**

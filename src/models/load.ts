@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, FormatError } from "../errors.ts";
-import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, loadCheckpointTensors, readJsonFile } from "../io/checkpoint.ts";
+import { WEIGHTS_FILE, WEIGHTS_INDEX_FILE, openCheckpoint, readJsonFile } from "../io/checkpoint.ts";
 import { hubCacheDir, looksLikeRepoId, resolveModelFromCache } from "../io/hub-cache.ts";
 import { type AnyFamily, type LoadedModel, type LoadOptions, familyOf, modelFromTensors } from "./assemble.ts";
 import type { Task } from "./types.ts";
@@ -33,10 +33,19 @@ export function readModelConfig(dir: string, task?: Task): ModelConfigFile {
   return { dir: resolved, raw, family: familyOf(raw, path, task) };
 }
 
-/** `spec` is a model folder, a Hub repo id ("org/name") found in the Hugging Face cache, or a folder's config.json already read. */
+/**
+ * `spec` is a model folder, a Hub repo id ("org/name") found in the Hugging Face cache, or a
+ * folder's config.json already read. The checkpoint is read tensor by tensor, so with
+ * `opts.baseDtype` int8 / int4 the float32 model never exists whole.
+ */
 export function loadModel(spec: string | ModelConfigFile, opts: LoadOptions = {}): LoadedModel {
   const { dir, raw } = typeof spec === "string" ? readModelConfig(spec) : spec;
   // errors name the checkpoint file (or the shard index), not just the folder
   const weightsPath = join(dir, existsSync(join(dir, WEIGHTS_FILE)) ? WEIGHTS_FILE : WEIGHTS_INDEX_FILE);
-  return modelFromTensors(raw, loadCheckpointTensors(dir), { dir, configPath: join(dir, "config.json"), weightsPath }, opts);
+  const checkpoint = openCheckpoint(dir);
+  try {
+    return modelFromTensors(raw, checkpoint.tensors, { dir, configPath: join(dir, "config.json"), weightsPath }, opts);
+  } finally {
+    checkpoint.close();
+  }
 }

@@ -28,7 +28,7 @@ export function parseBaseDType(v: string, source = "--base-dtype"): BaseDType {
 }
 
 /** The weight names a quantized base holds quantized: every linear site's weight matrix. */
-export function quantizableWeights(model: LoadedModel): string[] {
+export function quantizableWeights(model: Pick<LoadedModel, "family" | "config">): string[] {
   return model.family.linearSites(model.config).map((s: { path: string }) => `${s.path}.weight`);
 }
 

@@ -99,6 +99,21 @@ export interface ModelFamily<C, I> {
   checkpointRules?(cfg: C): WeightRule[];
   /** Graph inputs an exported model computes itself, because HF callers do not feed them (default: none). */
   exportDerivedInputs?(cfg: C): DerivedInput[];
+  /** Causal LMs llama.cpp runs: how a GGUF file lays the model out (default: no GGUF export). */
+  readonly llamaCpp?: LlamaCppLayout;
+}
+
+/** How llama.cpp runs a causal LM, as its converter convert_hf_to_gguf.py writes the model. */
+export interface LlamaCppLayout {
+  /** llama.cpp's architecture (`general.architecture`, the prefix of its hyperparameter keys). */
+  readonly architecture: string;
+  /**
+   * llama.cpp rotates adjacent pairs where HF rotates the two halves of each head, so the rows of
+   * Q and K are reordered within each head; false where llama.cpp rotates the halves (NeoX) too.
+   */
+  readonly permuteQK: boolean;
+  /** llama.cpp reads Llama 3.1's "llama3" rotary scaling from a `rope_freqs` tensor for this architecture. */
+  readonly ropeFreqs: boolean;
 }
 
 // The registry is heterogeneous by design: each family carries its own config and input types.

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../io/safetensors.ts";
+import { namingPath, writeFileAtomic } from "../io/atomic-file.ts";
 import type { WeightStore } from "./weight-store.ts";
 import { type NodeProto, onnx } from "./proto.ts";
 
@@ -67,7 +67,9 @@ export function writeModelFile(proto: ModelProto, dir: string, file: string, inl
         const bytes = t.rawData;
         if (!bytes || bytes.length < EXTERNAL_MIN_BYTES) continue;
         offset = Math.ceil(offset / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
-        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
+        namingPath(join(dir, dataFile), () => {
+          for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
+        });
         moved.push([t, bytes]);
         t.rawData = new Uint8Array();
         t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;

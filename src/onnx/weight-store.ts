@@ -1,7 +1,8 @@
 /** The external-data file of a model's graphs (export.ts writes the protos that point into it). */
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { namingPath } from "../io/atomic-file.ts";
 import { alive } from "../io/lock.ts";
 import type { HostData } from "../ir/graph.ts";
 import { bytesOf } from "./proto.ts";
@@ -48,14 +49,21 @@ export class WeightStore {
       const offset = Math.ceil(this.#size / ALIGN) * ALIGN;
       const bytes = bytesOf(data);
       // writeSync takes at most 2 GiB per call.
-      for (let done = 0; done < bytes.length; ) {
-        done += writeSync(this.#fd, bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
-      }
+      namingPath(join(this.dir, this.file), () => {
+        for (let done = 0; done < bytes.length; ) done += writeSync(this.#fd, bytes, done, Math.min(bytes.length - done, 1 << 30), offset + done);
+      });
       loc = { offset, length: bytes.length };
       this.#size = offset + bytes.length;
       this.#offsets.set(data, loc);
     }
     return loc;
+  }
+
+  /** Write a model file beside the weights (its external data is resolved relative to it); returns its path. */
+  writeModel(name: string, bytes: Uint8Array): string {
+    const path = join(this.dir, name);
+    namingPath(path, () => writeFileSync(path, bytes));
+    return path;
   }
 
   /** Delete the external weight file. */

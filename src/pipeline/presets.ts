@@ -48,8 +48,11 @@ const robertaConfig = (hidden: number, layers: number, heads: number, intermedia
   num_labels: 2,
 });
 
+/** HuggingFace's causal-LM class of each decoder model type a preset uses. */
+const CAUSAL_LM_CLASS = { llama: "LlamaForCausalLM", qwen2: "Qwen2ForCausalLM" } as const;
+
 const decoderConfig = (
-  modelType: "llama" | "qwen2",
+  modelType: keyof typeof CAUSAL_LM_CLASS,
   vocab: number,
   hidden: number,
   layers: number,
@@ -59,7 +62,7 @@ const decoderConfig = (
   extra: Record<string, unknown>,
 ) => ({
   model_type: modelType,
-  architectures: [modelType === "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+  architectures: [CAUSAL_LM_CLASS[modelType]],
   vocab_size: vocab,
   hidden_size: hidden,
   num_hidden_layers: layers,

@@ -3,9 +3,7 @@
  * InferenceSession (compiled.ts runs it); without onnxruntime-node, on onnxruntime-web's WebAssembly build. session-web.ts is the browser's backend; these two
  * are the only modules that import ONNX Runtime; everything above them sees types.ts.
  */
-import { writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import type Ort from "onnxruntime-node";
 import type { Graph } from "../ir/graph.ts";
 import { exportModel } from "../onnx/export.ts";
@@ -165,8 +163,7 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
   if (opts.quantize) model = quantized(bytes, opts.store);
   else if (opts.store) {
     // External data is resolved relative to the model file, so the model lives beside the weights.
-    model = join(opts.store.dir, `${graph.hash()}-${outputs.length}.onnx`);
-    writeFileSync(model, bytes);
+    model = opts.store.writeModel(`${graph.hash()}-${outputs.length}.onnx`, bytes);
   }
   const session = await createSession(ort, model, sessionOptions);
   return new OrtCompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);

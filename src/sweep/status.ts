@@ -113,7 +113,7 @@ export function statusTable(st: SweepStatus, all = false): string {
         : r.orphaned
           ? `its worker ${r.worker} is gone; another worker takes the run over from its checkpoint once the lock expires`
           : (r.error ?? (p ? `ETA ${fmtTime(p.etaSec)}` : ""));
-    return `| ${r.label} | ${r.seed} | ${r.state} | ${r.worker ?? "–"} | ${p ? `${p.percent.toFixed(0)}% (${p.step}/${p.total})` : r.state === "done" ? "100%" : "–"} | ${p ? p.loss.toFixed(4) : "–"} | ${r.attempts} | ${detail.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`;
+    return `| ${r.label} | ${r.seed} | ${r.orphaned ? "orphaned" : r.state} | ${r.worker ?? "–"} | ${p ? `${p.percent.toFixed(0)}% (${p.step}/${p.total})` : r.state === "done" ? "100%" : "–"} | ${p ? p.loss.toFixed(4) : "–"} | ${r.attempts} | ${detail.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`;
   });
   return [...head, "", "| run | seed | state | where | progress | loss | attempts | time / error |", "|---|---:|---|---|---|---:|---:|---|", ...rows, ""].join(
     "\n",

@@ -6,6 +6,7 @@ import { tokenClassification } from "./token-classification.ts";
 import { maskedLm } from "./masked-lm.ts";
 import type { DataKind, TaskSpec } from "./types.ts";
 
+/** Every task by name. */
 export const TASKS: Record<Task, TaskSpec> = {
   "image-classification": imageClassification,
   "text-classification": textClassification,
@@ -14,6 +15,7 @@ export const TASKS: Record<Task, TaskSpec> = {
   "masked-lm": maskedLm,
 };
 
+/** The task of a name already checked to be one (a family's head names it). */
 export const taskOf = (name: Task): TaskSpec => TASKS[name];
 
 /** The task of a name from the command line or a file; undefined for a name no task has. */

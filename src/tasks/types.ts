@@ -31,10 +31,13 @@ export type DataKind = "image" | "text" | "tokens" | "lm";
 /** How `eval` reports a task: its default batch size, the result it returns (and `--json` prints), the table it prints. */
 export interface EvalReport<R = Record<string, unknown>> {
   readonly batchSize: number;
+  /** The result of an evaluation of `split`, as `eval --json` prints it. */
   result(ev: Evaluation, split: SplitName, classNames: string[]): R;
+  /** The result as the table `eval` prints. */
   table(result: R): string;
 }
 
+/** A task: how its model is trained (labels, loss), judged (metrics, evaluation) and reported. */
 export interface TaskSpec {
   readonly name: Task;
   /** PEFT's task_type for adapter_config.json (SEQ_CLS, CAUSAL_LM), when PEFT has one. */
@@ -67,6 +70,7 @@ export interface TaskSpec {
   chunkedLoss?(hidden: Value, head: (hidden: Value) => Value, labels: Value, chunk: number): Value;
   /** The metric names `--metric` accepts, the first the default; and whether higher is better. */
   readonly metrics: readonly string[];
+  /** Whether a higher value of `metric` is better (accuracy) or a lower one (loss, perplexity). */
   higherIsBetter(metric: string): boolean;
   /** Evaluate on a split through an eval graph whose outputs include "logits" (and "loss" when it has labels). */
   evaluate(

@@ -3,7 +3,9 @@
  * horizontal reference lines (the linear probe, full fine-tuning): the paper's budget figure.
  */
 import { DataError } from "../errors.ts";
-import { type Layer, type PlotFrame, render, writeAtomic } from "./plot.ts";
+import { linearAxis } from "./axis.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
+import { type Layer, type PlotFrame, render, seriesEncoding } from "./plot.ts";
 
 export interface CurvePoint {
   x: number;
@@ -29,15 +31,18 @@ export async function renderCurvePlot(spec: CurveSpec) {
     }),
   );
   if (!rows.length) throw new DataError("a curve plot needs at least one point");
-  const refs = (spec.references ?? []).map((r) => ({ ref: r.name, ry: r.y, label: `${r.name} ${r.y.toFixed(3)}` }));
-  const all = [...rows.flatMap((r) => [r.lo, r.hi]), ...refs.map((r) => r.ry)];
-  const yScale = { domain: [Math.min(...all), Math.max(...all)], nice: true, zero: false };
+  const refs = (spec.references ?? []).map((r) => ({ ref: r.name, ry: r.y, label: `${r.name} ${Number(r.y.toPrecision(4))}` }));
+  const yAxis = linearAxis([...rows.flatMap((r) => [r.lo, r.hi]), ...refs.map((r) => r.ry)], { bounds: spec.yBounds });
+  const yScale = { domain: [yAxis.lo, yAxis.hi], nice: false, zero: false };
   const x = { field: "x", type: "quantitative", title: spec.xLabel, scale: { type: "log", nice: false, padding: 24 } };
   const y = { field: "y", type: "quantitative", title: spec.yLabel, scale: yScale };
-  const color = { field: "series", type: "nominal", title: null, sort: spec.lines.map((l) => l.name), legend: { labelLimit: 280 } };
+  const names = spec.lines.map((l) => l.name);
+  const style = seriesEncoding(names);
+  // a marker shape per construction as well as a colour, so neighbouring lines stay apart in print
+  const shape = { ...style.color, scale: { domain: names } };
   const layers: Layer[] = [
-    { mark: { type: "line", point: { filled: true, size: 40 } }, encoding: { x, y, color } },
-    { mark: { type: "errorbar", ticks: true }, encoding: { x, y: { ...y, field: "lo", title: spec.yLabel }, y2: { field: "hi" }, color } },
+    { mark: { type: "line", point: { filled: true, size: 50 } }, encoding: { x, y, ...style, shape } },
+    { mark: { type: "errorbar", ticks: true }, encoding: { x, y: { ...y, field: "lo", title: spec.yLabel }, y2: { field: "hi" }, color: style.color } },
   ];
   if (refs.length) {
     layers.push(
@@ -59,6 +64,6 @@ export async function renderCurvePlot(spec: CurveSpec) {
 /** Writes `<path>.svg` and `<path>.png`. */
 export async function writeCurvePlot(pathWithoutExt: string, spec: CurveSpec): Promise<void> {
   const { svg, png } = await renderCurvePlot(spec);
-  await writeAtomic(`${pathWithoutExt}.svg`, svg);
-  await writeAtomic(`${pathWithoutExt}.png`, png);
+  writeFileAtomic(`${pathWithoutExt}.svg`, svg);
+  writeFileAtomic(`${pathWithoutExt}.png`, png);
 }

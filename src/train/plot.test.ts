@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { ConfigError, DataError } from "../errors.ts";
+import { renderCurvePlot } from "./curve-plot.ts";
 import { renderLinePlot, renderScatterPlot, writePlot } from "./plot.ts";
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -140,4 +141,30 @@ test("unplottable input is rejected with typed errors", async () => {
   await assert.rejects(renderLinePlot({ ...lineSpec, series: one([]) }), DataError);
   await assert.rejects(renderLinePlot({ ...lineSpec, series: [...one([[0, 1]]), ...one([[1, 1]])] }), ConfigError);
   await assert.rejects(renderLinePlot({ ...lineSpec, width: 10 }), ConfigError);
+});
+
+/** The stroke of each line mark in a vega SVG, in drawing order. */
+const lineStrokes = (svg: string) => [...svg.matchAll(/<path[^>]*aria-roledescription="line mark"[^>]*>/g)].map((m) => /stroke="([^"]+)"/.exec(m[0])?.[1]);
+
+test("every series of a plot has its own colour, LoRA (the first) black; a lone point gets a padded axis inside the metric's bounds", async () => {
+  const names = ["lora", "att", "qkv", "depth", "att_qkv", "att_depth", "qkv_depth", "att_qkv_depth", "head", "probe", "full", "x"];
+  const series = names.map((name, i) => ({ name, points: [[0, i] as [number, number], [10, i + 1] as [number, number]] }));
+  const { svg } = await renderLinePlot({ ...lineSpec, series });
+  const strokes = lineStrokes(svg);
+  assert.equal(strokes.length, names.length);
+  assert.equal(new Set(strokes).size, names.length, `colours repeat: ${strokes.join(" ")}`);
+  assert.equal(strokes[0], "#000000");
+  const curve = await renderCurvePlot({
+    title: "t",
+    xLabel: "parameters",
+    yLabel: "test accuracy (%)",
+    yBounds: [0, 100],
+    lines: names.slice(0, 8).map((name, i) => ({ name, points: [{ x: 1000 * (i + 1), y: 70 + i, lo: 69 + i, hi: 71 + i }] })),
+  });
+  assert.equal(new Set(lineStrokes(curve.svg)).size, 8);
+  const one = await renderLinePlot({ ...lineSpec, yBounds: [0, 100], series: [{ name: "accuracy", points: [[24, 99.5]] }] });
+  const ticks = [...one.svg.matchAll(/aria-label="Y-axis[^"]*values from (-?[\d.]+) to (-?[\d.]+)"/g)][0];
+  assert.ok(ticks, "the y axis describes its range");
+  const [lo, hi] = [Number(ticks[1]), Number(ticks[2])];
+  assert.ok(lo >= 0 && hi <= 100 && lo < 99.5 && hi >= 99.5 && hi - lo <= 30, `y axis [${lo}, ${hi}]`);
 });

@@ -7,15 +7,15 @@
  * (vega 6.3.0's build reports `version` "5.33.1": a stale string in its bundle, not an old copy.)
  */
 
-import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Resvg } from "@resvg/resvg-js";
 import { View, parse } from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { ConfigError, DataError, internal } from "../errors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
+import { linearAxis } from "./axis.ts";
+import { SERIES_COLOURS, seriesStyle } from "./palette.ts";
 
 const FONT_FILE = fileURLToPath(new URL("../../assets/fonts/DejaVuSans.ttf", import.meta.url));
 const FONT_FAMILY = "DejaVu Sans";
@@ -33,6 +33,8 @@ export interface PlotFrame {
   width?: number;
   /** Image height in pixels; default 400. */
   height?: number;
+  /** The values y can take (e.g. [0, 100] for a percentage): a flat series' padded axis stays inside. */
+  yBounds?: readonly [number, number];
 }
 
 export interface LineSeries {
@@ -96,7 +98,7 @@ export async function renderLinePlot(spec: LinePlotSpec): Promise<RenderedPlot> 
   const longest = Math.max(...spec.series.map((s) => s.points.length));
   return render(spec, rows, {
     mark: { type: "line", point: longest <= MAX_POINTS_WITH_MARKERS },
-    encoding: encoding(spec, { logX: false, logY: spec.logY ?? false, padding: 0 }),
+    encoding: encoding(spec, rows, { logX: false, logY: spec.logY ?? false, padding: 0 }),
   });
 }
 
@@ -109,7 +111,7 @@ export async function renderScatterPlot(spec: ScatterPlotSpec): Promise<Rendered
   const logY = spec.logY ?? false;
   const rows = toRows(spec.series, { logX, logY });
   // Inset the axes so points (and their labels) do not sit on the plot's border.
-  const enc = encoding(spec, { logX, logY, padding: 24 });
+  const enc = encoding(spec, rows, { logX, logY, padding: 24 });
   const points = { mark: { type: "point", filled: true, size: 60 } };
   // Points at nearly equal (x, y) — constructions at one budget with close accuracies — would
   // print their labels on top of each other: lay the points out once, move colliding labels
@@ -171,11 +173,10 @@ function placeLabels(rows: Row[], x: Scale, y: Scale): Row[] {
 /** Writes `<path>.svg` and `<path>.png` (each through a temporary file and a rename). */
 export async function writePlot(pathWithoutExt: string, spec: PlotSpec): Promise<{ svgPath: string; pngPath: string }> {
   const { svg, png } = spec.kind === "line" ? await renderLinePlot(spec) : await renderScatterPlot(spec);
-  await mkdir(dirname(pathWithoutExt), { recursive: true });
   const svgPath = `${pathWithoutExt}.svg`;
   const pngPath = `${pathWithoutExt}.png`;
-  await writeAtomic(svgPath, svg);
-  await writeAtomic(pngPath, png);
+  writeFileAtomic(svgPath, svg);
+  writeFileAtomic(pngPath, png);
   return { svgPath, pngPath };
 }
 
@@ -213,17 +214,39 @@ function buildView(frame: PlotFrame, rows: readonly object[], body: Layer): View
   return new View(parse(compile(spec).spec), { renderer: "none" });
 }
 
-function encoding(frame: PlotFrame & { series: readonly { name: string }[] }, axes: { logX: boolean; logY: boolean; padding: number }): Layer {
-  // Metrics and losses rarely start at 0; forcing 0 onto the axis would flatten the curves.
-  const scale = (log: boolean) => ({
-    ...(log ? { type: "log" } : { zero: false }),
-    padding: axes.padding,
-  });
+function encoding(
+  frame: PlotFrame & { series: readonly { name: string }[] },
+  rows: readonly Row[],
+  axes: { logX: boolean; logY: boolean; padding: number },
+): Layer {
+  const x = rows.map((r) => r.x);
+  const y = rows.map((r) => r.y);
   return {
-    x: { field: "x", type: "quantitative", title: frame.xLabel, scale: scale(axes.logX) },
-    y: { field: "y", type: "quantitative", title: frame.yLabel, scale: scale(axes.logY) },
-    // The legend lists series in the caller's order, not alphabetically.
-    color: { field: "series", type: "nominal", title: null, sort: frame.series.map((s) => s.name) },
+    x: { field: "x", type: "quantitative", title: frame.xLabel, scale: scale(x, axes.logX, axes.padding) },
+    y: { field: "y", type: "quantitative", title: frame.yLabel, scale: scale(y, axes.logY, axes.padding, frame.yBounds) },
+    ...seriesEncoding(frame.series.map((s) => s.name)),
+  };
+}
+
+/**
+ * A linear axis gets the shared padded range (a lone point is not stretched over an arbitrary
+ * span) and never 0 forced in: metrics and losses rarely start at 0, and 0 would flatten the curves.
+ */
+function scale(values: readonly number[], log: boolean, padding: number, bounds?: readonly [number, number]): Layer {
+  if (log) return { type: "log", padding };
+  const axis = linearAxis(values, { bounds });
+  return { domain: [axis.lo, axis.hi], nice: false, zero: false, padding };
+}
+
+/** Colour (and, past the palette, dash) by series, legend in the caller's order, not alphabetical. */
+export function seriesEncoding(names: readonly string[]): { color: Layer; strokeDash?: Layer } {
+  const styles = names.map((_, i) => seriesStyle(i));
+  const domain = [...names];
+  return {
+    color: { field: "series", type: "nominal", title: null, sort: domain, scale: { domain, range: styles.map((s) => s.colour) }, legend: { labelLimit: 280 } },
+    ...(names.length > SERIES_COLOURS.length
+      ? { strokeDash: { field: "series", type: "nominal", sort: domain, scale: { domain, range: styles.map((s) => [...s.dash]) }, legend: null } }
+      : {}),
   };
 }
 
@@ -269,16 +292,5 @@ function checkValue(what: string, v: number, log: boolean): void {
 function checkSize(what: string, px: number): void {
   if (!(Number.isInteger(px) && px >= 100 && px <= 8192)) {
     throw new ConfigError(`plot ${what} must be an integer number of pixels in [100, 8192]; got ${px}`);
-  }
-}
-
-export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.${randomUUID()}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
   }
 }

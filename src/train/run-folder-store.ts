@@ -4,6 +4,7 @@
  */
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { namingPath } from "../io/atomic-file.ts";
 import { saveTrained } from "./artifacts.ts";
 import { listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { keepMetricsUpTo } from "./run-folder.ts";
@@ -15,12 +16,12 @@ export function runFolderStore(outDir: string): RunStore {
   return {
     location: outDir,
     startLog(resumeAt) {
-      if (resumeAt === undefined) return writeFileSync(metricsPath, "");
+      if (resumeAt === undefined) return namingPath(metricsPath, () => writeFileSync(metricsPath, ""));
       // drop log lines written after the checkpoint, and newer checkpoints that did not load
       keepMetricsUpTo(metricsPath, resumeAt);
       for (const c of listCheckpoints(outDir).filter((c) => c.step > resumeAt)) rmSync(c.dir, { recursive: true, force: true });
     },
-    log: (rec) => appendFileSync(metricsPath, JSON.stringify(rec) + "\n"),
+    log: (rec) => namingPath(metricsPath, () => appendFileSync(metricsPath, JSON.stringify(rec) + "\n")),
     lastCheckpoint: () => listCheckpoints(outDir)[0]?.dir,
     saveCheckpoint: (c) => saveCheckpoint(outDir, c),
     loadCheckpoint: (warn) => loadLatestCheckpoint(outDir, warn),

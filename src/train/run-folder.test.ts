@@ -10,6 +10,7 @@ import { test } from "node:test";
 import { FormatError } from "../errors.ts";
 import { LockedError, acquireLock } from "../io/lock.ts";
 import { type Checkpoint, listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { onTinyDisk, tinyDiskUnavailable } from "../../test/tiny-disk.ts";
 import { keepMetricsUpTo, openRunFolder } from "./run-folder.ts";
 
 const temp = () => mkdtempSync(join(tmpdir(), "run-folder-"));
@@ -93,10 +94,10 @@ test("metrics.jsonl: records after the checkpoint are dropped, a torn last line 
 });
 
 test("a full disk (ENOSPC on a 256 KiB tmpfs) is a DiskError naming the intact last checkpoint, which still loads", (t) => {
-  const probe = spawnSync("unshare", ["-Urm", "true"]);
-  if (probe.status !== 0) {
+  const unavailable = tinyDiskUnavailable();
+  if (unavailable) {
     // without user namespaces there is no unprivileged way to get a small file system
-    t.skip(`unshare -Urm is not permitted here: ${probe.stderr}`);
+    t.skip(unavailable);
     return;
   }
   const mnt = temp();
@@ -111,11 +112,7 @@ test("a full disk (ENOSPC on a 256 KiB tmpfs) is a DiskError naming the intact l
     const last = loadLatestCheckpoint(dir);
     console.log(JSON.stringify({ error, files: readdirSync(dir), step: last.state.step, value: last.tensors.params[0] }));
   `;
-  const r = spawnSync(
-    "unshare",
-    ["-Urm", "sh", "-c", `mount -t tmpfs -o size=256k tmpfs "$1" && exec "$2" --import tsx --input-type=module -e "$3"`, "sh", mnt, process.execPath, script],
-    { encoding: "utf8" },
-  );
+  const r = onTinyDisk(mnt, "256k", [process.execPath, "--import", "tsx", "--input-type=module", "-e", script]);
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.error?.name, "DiskError", JSON.stringify(out));

@@ -4,9 +4,10 @@
  * to overwrite them; a resumed run needs a checkpoint. metrics.jsonl is cut back to the resumed
  * checkpoint with a torn last line (a kill during an append) tolerated.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, FormatError } from "../errors.ts";
+import { writeFileAtomic } from "../io/atomic-file.ts";
 import { type Lock, acquireLock } from "../io/lock.ts";
 import { listCheckpoints, removeStaleCheckpointFiles } from "./checkpoint.ts";
 
@@ -61,7 +62,5 @@ export function keepMetricsUpTo(path: string, step: number): void {
     }
     if (typeof rec?.step === "number" && rec.step <= step) kept.push(line);
   });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, kept.map((l) => `${l}\n`).join(""));
-  renameSync(tmp, path);
+  writeFileAtomic(path, kept.map((l) => `${l}\n`).join(""));
 }

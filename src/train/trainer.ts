@@ -57,7 +57,18 @@ export interface TrainConfig {
 /** Progress events `train` emits: steps, evaluations, checkpoints, the end. */
 export type TrainEvent =
   | { type: "step"; step: number; total: number; epoch: number; loss: number; lr: number; samplesPerSec: number; etaSec: number }
-  | { type: "eval"; step: number; epoch: number; metrics: Record<string, unknown>; summary: string; value: number; validation?: number; best: boolean }
+  | {
+      type: "eval";
+      step: number;
+      epoch: number;
+      /** The selection metric's name: `value` and `validation` are of it. */
+      metric: string;
+      metrics: Record<string, unknown>;
+      summary: string;
+      value: number;
+      validation?: number;
+      best: boolean;
+    }
   | { type: "checkpoint"; step: number; path: string };
 
 /** Everything `train` needs: model, adapter, data, settings, a run store and a runtime. */
@@ -217,7 +228,17 @@ export async function train(setup: RunSetup): Promise<RunResult> {
     lastEval = ev;
     const epoch = step / stepsPerEpoch;
     log({ type: "eval", step, epoch, [cfg.metric]: ev.value, ...ev.log, ...(val ? { [`val_${cfg.metric}`]: val.value } : {}) });
-    emit({ type: "eval", step, epoch, metrics: ev.metrics, summary: ev.summary, value: ev.value, ...(val ? { validation: val.value } : {}), best: isBest });
+    emit({
+      type: "eval",
+      step,
+      epoch,
+      metric: cfg.metric,
+      metrics: ev.metrics,
+      summary: ev.summary,
+      value: ev.value,
+      ...(val ? { validation: val.value } : {}),
+      best: isBest,
+    });
   };
 
   const times: number[] = [];

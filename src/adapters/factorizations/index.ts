@@ -12,6 +12,9 @@ export const FACTORIZATIONS = { tucker, cp, tt, partial_tucker: partialTucker } 
 /** The name of a tensor factorisation (a key of `FACTORIZATIONS`). */
 export type Factorization = keyof typeof FACTORIZATIONS;
 
+/** The factorisation an adapter uses unless told otherwise (the paper's). */
+export const DEFAULT_FACTORIZATION: Factorization = "tucker";
+
 /** Check a factorisation name from a user or a file; throws a ConfigError listing the valid ones. */
 export function parseFactorization(name: unknown): Factorization {
   if (typeof name === "string" && name in FACTORIZATIONS) return name as Factorization;

@@ -40,6 +40,8 @@ export interface DecoderConfig {
   attentionDropout: number;
   /** Attention restricted to the last `slidingWindow` tokens; sequences longer than it are refused. */
   slidingWindow?: number;
+  /** Classes of the sequence-classification head (HF's num_labels, else id2label's size, else 2). */
+  numLabels: number;
   padTokenId?: number;
   eosTokenId?: number;
   bosTokenId?: number;
@@ -85,6 +87,9 @@ export function parseDecoderConfig(raw: Record<string, unknown>, source: string)
   if (headDim % 2 !== 0) throw new ConfigError(`${source}: head_dim ${headDim} must be even for rotary embeddings`);
   if (heads % kvHeads !== 0) throw new ConfigError(`${source}: num_attention_heads ${heads} must be a multiple of num_key_value_heads ${kvHeads}`);
   const maxPos = r.int("max_position_embeddings", 2048);
+  // transformers 5 writes rope_theta and the scaling together as rope_parameters
+  const rope =
+    typeof raw.rope_parameters === "object" && raw.rope_parameters !== null && !Array.isArray(raw.rope_parameters) ? (raw.rope_parameters as Json) : undefined;
   const qwen = modelType === "qwen2";
   const attnBias = qwen ? false : r.bool("attention_bias", false);
   // Qwen2 applies its window only when use_sliding_window is set; Mistral whenever sliding_window is a number
@@ -100,14 +105,15 @@ export function parseDecoderConfig(raw: Record<string, unknown>, source: string)
     headDim,
     maxPositionEmbeddings: maxPos,
     rmsNormEps: r.num("rms_norm_eps", 1e-6),
-    ropeTheta: r.num("rope_theta", 10000),
-    ropeScaling: parseRopeScaling(raw.rope_scaling, r, maxPos),
+    ropeTheta: rope ? new ConfigReader(rope, `${source} rope_parameters`).num("rope_theta", 10000) : r.num("rope_theta", 10000),
+    ropeScaling: parseRopeScaling(rope ?? raw.rope_scaling, r, maxPos),
     tieWordEmbeddings: r.bool("tie_word_embeddings", false),
     qkvBias: qwen || attnBias,
     oBias: attnBias,
     mlpBias: qwen ? false : r.bool("mlp_bias", false),
     attentionDropout: r.num("attention_dropout", 0),
     slidingWindow: window,
+    numLabels: r.int("num_labels", r.labels()?.length ?? 2),
     padTokenId: optionalId(raw.pad_token_id),
     eosTokenId: optionalId(raw.eos_token_id),
     bosTokenId: optionalId(raw.bos_token_id),

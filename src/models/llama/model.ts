@@ -14,7 +14,9 @@ import type { HostTensor } from "../../tensor/host.ts";
 import { DROPOUT_KEYS } from "../dropout-keys.ts";
 import { adaptedLinears } from "../encoder-sites.ts";
 import { addDims, mulDims } from "../../ir/dtype-shape.ts";
-import type { FamilyEntry, ForwardOptions, KeyValue, LinearSite, ModelFamily, ModelOutputs } from "../types.ts";
+import type { FamilyEntry, ForwardOptions, KeyValue, LinearSite, LlamaCppLayout, ModelFamily } from "../types.ts";
+import type { DecoderHead } from "./head.ts";
+import { sequenceClassificationHead } from "./sequence-head.ts";
 import { type DecoderConfig, checkSequenceLength, parseDecoderConfig } from "./config.ts";
 import { rotaryTables } from "./rope.ts";
 import { checkpoint } from "../../ir/checkpoint.ts";
@@ -62,7 +64,7 @@ function hasBias(cfg: DecoderConfig, name: string): boolean {
   return name === "o_proj" ? cfg.oBias : cfg.mlpBias;
 }
 
-function parameterShapes(cfg: DecoderConfig): Map<string, number[]> {
+function bodyShapes(cfg: DecoderConfig): Map<string, number[]> {
   const d = cfg.hiddenSize;
   const m = new Map<string, number[]>([[EMBED, [cfg.vocabSize, d]]]);
   for (const s of decoderLinearSites(cfg)) {
@@ -74,7 +76,6 @@ function parameterShapes(cfg: DecoderConfig): Map<string, number[]> {
     m.set(`${layerPath(l)}.post_attention_layernorm.weight`, [d]);
   }
   m.set("model.norm.weight", [d]);
-  if (!cfg.tieWordEmbeddings) m.set(LM_HEAD, [cfg.vocabSize, d]);
   return m;
 }
 
@@ -157,7 +158,8 @@ function groupedAttention(
   return b.reshape(b.transpose(b.reshape(out, [B, Hkv, n, T, dh]), [0, 3, 1, 2, 4]), [B, T, H * dh]);
 }
 
-function forward(s: ParamScope, cfg: DecoderConfig, inp: DecoderInputs, opts: ForwardOptions): ModelOutputs {
+/** The decoder body: embedding, layers and the final norm; with a cache also each layer's keys and values. */
+function decoderBody(s: ParamScope, cfg: DecoderConfig, inp: DecoderInputs, opts: ForwardOptions): { lastHiddenState: Value; present?: KeyValue[] } {
   const [, T] = inp.inputIds.shape as number[];
   const g = inp.inputIds.graph;
   const sites = decoderLinearSites(cfg);
@@ -192,43 +194,75 @@ function forward(s: ParamScope, cfg: DecoderConfig, inp: DecoderInputs, opts: Fo
     h = b.add(h, drop(dense(swiglu(gy, uy), [down])[0], DROPOUT_KEYS.mlpOutput(l)));
     if (opts.checkpointLayers) checkpoint([layerIn], [h]);
   }
-  const lastHiddenState = norm("model.norm", h);
-  const [B] = lastHiddenState.shape;
-  const read = opts.lastLogits ? b.reshape(b.gather(lastHiddenState, b.sub(b.size(inp.inputIds, 1), 1), 1), [B, 1, cfg.hiddenSize]) : lastHiddenState;
-  const head = (x: Value) => linear(x, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD));
-  return { logits: head(read), lastHiddenState, head, present: inp.cache && present }; // logits [B, T or 1, vocab]
+  return { lastHiddenState: norm("model.norm", h), present: inp.cache && present };
 }
 
-function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfig, DecoderInputs> {
+/** The LM head (or the tied embedding) on every position, or on the last only (generation). */
+const causalLmHead: DecoderHead = {
+  task: "causal-lm",
+  classSuffix: "ForCausalLM",
+  shapes: (cfg) => (cfg.tieWordEmbeddings ? [] : [[LM_HEAD, [cfg.vocabSize, cfg.hiddenSize]]]),
+  headParameters: (cfg) => [cfg.tieWordEmbeddings ? EMBED : LM_HEAD],
+  ignore: (cfg) => (cfg.tieWordEmbeddings ? [{ ignore: LM_HEAD }] : []),
+  logits(s, cfg, inp, lastHiddenState, opts) {
+    const [B] = lastHiddenState.shape;
+    const read = opts.lastLogits ? b.reshape(b.gather(lastHiddenState, b.sub(b.size(inp.inputIds, 1), 1), 1), [B, 1, cfg.hiddenSize]) : lastHiddenState;
+    const head = (x: Value) => linear(x, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD));
+    return { logits: head(read), head }; // logits [B, T or 1, vocab]
+  },
+};
+
+/** HuggingFace's class-name prefix of each model type ("LlamaForCausalLM"). */
+const CLASS_PREFIX: Record<DecoderConfig["modelType"], string> = { llama: "Llama", mistral: "Mistral", qwen2: "Qwen2" };
+
+/**
+ * The llama.cpp architecture each model type's causal LM runs as: Mistral as "llama"; Qwen2 as
+ * "qwen2", whose NeoX rotation is HF's rotate-half, so its Q/K rows keep HF's order.
+ */
+const LLAMA_CPP: Record<DecoderConfig["modelType"], LlamaCppLayout> = {
+  llama: { architecture: "llama", permuteQK: true, ropeFreqs: true },
+  mistral: { architecture: "llama", permuteQK: true, ropeFreqs: true },
+  qwen2: { architecture: "qwen2", permuteQK: false, ropeFreqs: false },
+};
+
+function family(modelType: DecoderConfig["modelType"], head: DecoderHead): ModelFamily<DecoderConfig, DecoderInputs> {
+  const generates = head.task === "causal-lm";
   return {
     modelType,
-    task: "causal-lm",
+    architecture: CLASS_PREFIX[modelType] + head.classSuffix,
+    task: head.task,
     parseConfig: parseDecoderConfig,
     shape: (cfg) => ({ hidden: cfg.hiddenSize, heads: cfg.numAttentionHeads, layers: cfg.numHiddenLayers }),
-    parameterShapes,
-    headParameters: (cfg) => [cfg.tieWordEmbeddings ? EMBED : LM_HEAD],
+    parameterShapes: (cfg) => new Map([...bodyShapes(cfg), ...head.shapes(cfg)]),
+    headParameters: head.headParameters,
     linearSites: decoderLinearSites,
     inputs: (s, cfg, batch, seqLen) => {
       const T = seqLen ?? 128;
       if (typeof T === "number") checkSequenceLength(cfg, T);
+      head.checkBatch?.(cfg, batch);
       return {
         inputIds: s.graph.input("input_ids", "int64", [batch, T]),
         attentionMask: s.graph.input("attention_mask", "int64", [batch, T]),
       };
     },
-    cacheInputs: (s, cfg, batch, seqLen, past) => {
-      const g = s.graph;
-      const kv = (name: string) => g.input(name, "float32", [batch, cfg.numKeyValueHeads, past, cfg.headDim]);
-      return {
-        inputIds: g.input("input_ids", "int64", [batch, seqLen]),
-        attentionMask: g.input("attention_mask", "int64", [batch, addDims(past, seqLen)]),
-        cache: {
-          positionIds: g.input("position_ids", "int64", [batch, seqLen]),
-          past: Array.from({ length: cfg.numHiddenLayers }, (_, l) => ({ key: kv(`past_key_values.${l}.key`), value: kv(`past_key_values.${l}.value`) })),
-        },
-      };
+    cacheInputs: generates
+      ? (s, cfg, batch, seqLen, past) => {
+          const g = s.graph;
+          const kv = (name: string) => g.input(name, "float32", [batch, cfg.numKeyValueHeads, past, cfg.headDim]);
+          return {
+            inputIds: g.input("input_ids", "int64", [batch, seqLen]),
+            attentionMask: g.input("attention_mask", "int64", [batch, addDims(past, seqLen)]),
+            cache: {
+              positionIds: g.input("position_ids", "int64", [batch, seqLen]),
+              past: Array.from({ length: cfg.numHiddenLayers }, (_, l) => ({ key: kv(`past_key_values.${l}.key`), value: kv(`past_key_values.${l}.value`) })),
+            },
+          };
+        }
+      : undefined,
+    forward: (s, cfg, inp, opts) => {
+      const { lastHiddenState, present } = decoderBody(s, cfg, inp, opts);
+      return { ...head.logits(s, cfg, inp, lastHiddenState, opts), lastHiddenState, present };
     },
-    forward,
     feeds: (_cfg, hf): Record<string, HostTensor> => {
       const ids = hf.input_ids;
       const [B, T] = ids.shape;
@@ -238,12 +272,21 @@ function family(modelType: DecoderConfig["modelType"]): ModelFamily<DecoderConfi
     adapterTargets: ["q_proj", "k_proj", "v_proj"],
     quantizableBase: true,
     maxSequenceLength: (cfg) => cfg.maxPositionEmbeddings,
-    checkpointRules: (cfg) => [{ ignore: /rotary_emb\.inv_freq$/ }, ...(cfg.tieWordEmbeddings ? [{ ignore: LM_HEAD }] : [])],
+    checkpointRules: (cfg) => [{ ignore: /rotary_emb\.inv_freq$/ }, ...head.ignore(cfg)],
   };
 }
 
-/** The decoder families: one causal-LM head each (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM). */
-const decoder = (modelType: DecoderConfig["modelType"]): FamilyEntry => ({ modelType, heads: { "causal-lm": family(modelType) } });
+/**
+ * The decoder families: causal LM (the default) and sequence classification
+ * (LlamaForCausalLM / LlamaForSequenceClassification, and Mistral's and Qwen2's).
+ */
+const decoder = (modelType: DecoderConfig["modelType"]): FamilyEntry => ({
+  modelType,
+  heads: {
+    "causal-lm": { ...family(modelType, causalLmHead), llamaCpp: LLAMA_CPP[modelType] },
+    "text-classification": family(modelType, sequenceClassificationHead(LM_HEAD)),
+  },
+});
 
 export const llamaFamily = decoder("llama");
 export const mistralFamily = decoder("mistral");
