@@ -2,7 +2,8 @@
  * RoBERTa's masked-LM head and objective against a hand computation from the encoder's last
  * hidden state (dense → exact GELU → LayerNorm → tied decoder + bias; cross-entropy over the
  * masked positions only), the tied word-embedding gradient against finite differences, and the
- * pretrained folder loading as a sequence classifier (encoder kept, a new head).
+ * pretrained folder loading as a sequence classifier (encoder kept, a new head), and the
+ * pretraining's masking against BERT's published rates.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +12,8 @@ import { saveModelFolder } from "../src/train/artifacts.ts";
 import { loadModel } from "../src/models/load.ts";
 import { randomModel } from "../src/models/init.ts";
 import { robertaMaskedLm } from "../src/models/roberta/masked-lm.ts";
+import { maskBlock } from "../src/experiments/embedded-encoder.ts";
+import { Rng } from "../src/tensor/random.ts";
 import type { HostTensor } from "../src/tensor/host.ts";
 import { modelRunner, outF32 } from "./helpers.ts";
 import { tempDir } from "./make-data.ts";
@@ -142,4 +145,41 @@ test("a pretrained masked-LM folder loads as a sequence classifier: the encoder'
   assert.deepEqual(cls.weights.get(key)!.data, m.weights.get(key)!.data);
   assert.deepEqual(cls.weights.get("classifier.out_proj.weight")!.shape, [2, D]);
   assert.ok(![...cls.weights.keys()].some((k) => k.startsWith("lm_head.")));
+});
+
+test("maskBlock chooses 15 % of the ordinary tokens, makes 80 % of those <mask>, 10 % random and keeps 10 %, labels them with the original and <s> with a token of its block", () => {
+  const [vocab, maskId, bos, eos] = [50, 4, 0, 2];
+  const ordinary = (x: number) => x > 4;
+  const rng = new Rng(11);
+  const counts = { ordinary: 0, chosen: 0, masked: 0, random: 0, kept: 0 };
+  for (let n = 0; n < 2000; n++) {
+    const ids = [bos, ...Array.from({ length: 30 }, () => 5 + rng.int(vocab - 5)), eos];
+    const { ids: input, labels } = maskBlock(ids, rng, maskId, ordinary, vocab);
+    assert.equal(input[0], bos);
+    assert.equal(input.at(-1), eos);
+    assert.equal(labels.at(-1), -100);
+    assert.ok(ids.slice(1, -1).includes(labels[0]), "<s> is labelled with a token of its block");
+    for (let t = 1; t < ids.length - 1; t++) {
+      counts.ordinary++;
+      if (labels[t] === -100) {
+        assert.equal(input[t], ids[t], "an unchosen token is left as it is");
+        continue;
+      }
+      assert.equal(labels[t], ids[t], "a chosen token is labelled with the original");
+      counts.chosen++;
+      if (input[t] === maskId) counts.masked++;
+      else if (input[t] === ids[t]) counts.kept++;
+      else {
+        assert.ok(ordinary(input[t]), "a random replacement is an ordinary token");
+        counts.random++;
+      }
+    }
+  }
+  // binomial standard errors: 60,000 tokens, ~9,000 chosen; within 4 of them
+  const within = (x: number, n: number, p: number) => Math.abs(x / n - p) < 4 * Math.sqrt((p * (1 - p)) / n);
+  assert.ok(within(counts.chosen, counts.ordinary, 0.15), `chosen ${counts.chosen} of ${counts.ordinary}`);
+  // a random replacement equal to the original counts as kept: p(kept) = 0.1 + 0.1 / 45
+  assert.ok(within(counts.masked, counts.chosen, 0.8), `<mask> ${counts.masked} of ${counts.chosen}`);
+  assert.ok(within(counts.random, counts.chosen, 0.1 - 0.1 / 45), `random ${counts.random} of ${counts.chosen}`);
+  assert.ok(within(counts.kept, counts.chosen, 0.1 + 0.1 / 45), `kept ${counts.kept} of ${counts.chosen}`);
 });

@@ -7,7 +7,8 @@ const signed = (x: number, digits = 2) => `${x >= 0 ? "+" : "−"}${Math.abs(x).
 const seedsText = (n: number) => (Number.isFinite(n) ? String(n) : "none (mean 0)");
 
 function cellText(c: ClaimCell | undefined): string {
-  if (!c?.comparison || c.seeds < 2) return `not run (${c?.seeds ?? 0} seed${c?.seeds === 1 ? "" : "s"})`;
+  if (!c?.seeds) return "not run (0 seeds)";
+  if (!c.comparison || c.seeds < 2) return `no interval yet (${c.seeds} seed)`;
   const { mean, lo, hi } = c.comparison;
   const decide = c.verdict === "not decided" ? `; ~${seedsText(c.seedsToDecide)} seeds would decide` : "";
   return `${signed(mean)} [${signed(lo)}, ${signed(hi)}] **${c.verdict}** (n=${c.seeds}, sign-test p=${c.holmP.toFixed(3)}${decide})`;
@@ -15,7 +16,8 @@ function cellText(c: ClaimCell | undefined): string {
 
 /** "supported" when every claim holds on the task, "contradicted" when any is contradicted, else not decided. */
 function orderingVerdict(cells: ClaimCell[]): string {
-  if (!cells.length || cells.some((c) => c.seeds < 2)) return "not run";
+  if (!cells.length || cells.every((c) => !c.seeds)) return "not run";
+  if (cells.some((c) => c.seeds < 2)) return "too few seeds";
   if (cells.some((c) => c.verdict === "contradicted")) return "**contradicted**";
   if (cells.every((c) => c.verdict === "supported")) return "**supported**";
   return "**not decided**";

@@ -141,8 +141,7 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
     prepared.push({ task, options, plan: await planCompare(options), about: data.about, runs: [] });
   }
   const timingPath = join(o.outDir, "timing.json");
-  const timing = readTiming(timingPath);
-  let table = tabulate(prepared, timing);
+  let table = tabulate(prepared, readTiming(timingPath));
   for (const seed of o.seeds) {
     for (const p of prepared) {
       for (const job of p.plan.jobs.filter((j: CompareJob) => j.seed === seed)) {
@@ -153,6 +152,8 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
         const s = await runOne({ ...p.options, onEvent: o.onEvent && ((run, e) => o.onEvent!(`${p.task.name} ${run}`, e)) }, job, p.plan.backbone);
         if (fresh) {
           const used = process.cpuUsage(cpu);
+          // read afresh: a claims run on other tasks may share the folder and add its own runs
+          const timing = readTiming(timingPath);
           timing.wallSeconds += (Date.now() - wall) / 1000;
           timing.cpuSeconds += (used.user + used.system) / 1e6;
           timing.runs++;
@@ -173,7 +174,7 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
         p.runs,
       );
     }
-    table = tabulate(prepared, timing);
+    table = tabulate(prepared, readTiming(timingPath));
     writeJson(join(o.outDir, "claims.json"), {
       ...table,
       cells: table.cells.map((c) => ({ ...c, seedsToDecide: Number.isFinite(c.seedsToDecide) ? c.seedsToDecide : null })),

@@ -123,7 +123,7 @@ export const EMBEDDED_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 10, ba
 export const EMBEDDED_LM_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 4, batchSize: 16, warmup: 0.1 };
 
 /** The embedded text benchmarks' schedule: a few thousand short texts, 64 tokens at most. */
-export const EMBEDDED_TEXT_OVERRIDES: Partial<RunConfig> = { lr: 5e-3, epochs: 6, batchSize: 32, warmup: 0.1, maxLength: 64 };
+export const EMBEDDED_TEXT_OVERRIDES: Partial<RunConfig> = { lr: 3e-3, epochs: 6, batchSize: 32, warmup: 0.1, maxLength: 64 };
 
 function coerce(key: keyof RunConfig, v: unknown, source: string): RunConfig[keyof RunConfig] {
   const want = typeof DEFAULTS[key];
