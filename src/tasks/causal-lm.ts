@@ -15,7 +15,7 @@ import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph } from "../runtime/types.ts";
 import { percent } from "./metrics.ts";
 import type { SplitName, TaskData } from "./task-data.ts";
-import { type EvalReport, type TaskSpec, assertFiniteLogits } from "./types.ts";
+import { type EvalReport, type TaskSpec, tokenLogitBatches } from "./types.ts";
 
 export const IGNORE_INDEX = -100;
 
@@ -121,16 +121,8 @@ export async function splitTokenTotals(
   shift: 0 | 1,
 ): Promise<TokenTotals> {
   const totals: TokenTotals = { nll: 0, tokens: 0, correct: 0 };
-  const n = data.size(split);
-  for (let start = 0; start < n; start += B) {
-    const idx = Int32Array.from({ length: Math.min(B, n - start) }, (_, i) => start + i);
-    const batch = await data.batch(split, idx, B);
-    const out = await graph.run(feedsOf(batch.inputs));
-    const [, T, V] = out.logits.shape;
-    assertFiniteLogits((out.logits.data as Float32Array).subarray(0, batch.valid * T * V), split);
-    // filler rows carry −100 labels, so only the valid rows are scored
-    accumulateTokens(totals, out.logits.data as Float32Array, batch.labels.data as BigInt64Array, batch.valid, T, V, shift);
-  }
+  // filler rows carry −100 labels, so only the valid rows are scored
+  for await (const b of tokenLogitBatches(data, split, graph, B, feedsOf)) accumulateTokens(totals, b.logits, b.labels, b.valid, b.T, b.C, shift);
   return totals;
 }
 

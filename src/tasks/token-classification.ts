@@ -14,7 +14,7 @@ import type { Value } from "../ir/graph.ts";
 import { accuracy, confusionMatrix, macroPrecisionRecallF1, percent } from "./metrics.ts";
 import { IGNORE_LABEL, type SplitName } from "./task-data.ts";
 import { entityScores, isChunkTagSet } from "./seqeval.ts";
-import { type EvalReport, type TaskSpec, assertFiniteLogits } from "./types.ts";
+import { type EvalReport, type TaskSpec, tokenLogitBatches } from "./types.ts";
 
 export const TOKEN_METRICS = ["accuracy", "f1"] as const;
 
@@ -125,16 +125,7 @@ export const tokenClassification: TaskSpec = {
     if (!(TOKEN_METRICS as readonly string[]).includes(metric))
       throw new ConfigError(`unknown metric "${metric}" for token-classification; valid: ${TOKEN_METRICS.join(", ")}`);
     const tags: TaggedSentences = { gold: [], pred: [] };
-    const n = data.size(split);
-    for (let start = 0; start < n; start += B) {
-      const idx = Int32Array.from({ length: Math.min(B, n - start) }, (_, i) => start + i);
-      const batch = await data.batch(split, idx, B);
-      const out = await graph.run(feedsOf(batch.inputs));
-      const [, T, C] = out.logits.shape;
-      const logits = out.logits.data as Float32Array;
-      assertFiniteLogits(logits.subarray(0, batch.valid * T * C), split);
-      collectTags(tags, logits, batch.labels.data as BigInt64Array, batch.valid, T, C);
-    }
+    for await (const b of tokenLogitBatches(data, split, graph, B, feedsOf)) collectTags(tags, b.logits, b.labels, b.valid, b.T, b.C);
     const m = tokenMetrics(tags, data.classNames!);
     const f1Name = m.f1Kind === "entity" ? "entity F1" : "macro tag F1";
     return {

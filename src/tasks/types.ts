@@ -88,3 +88,26 @@ export function assertFiniteLogits(logits: Float32Array, split: string): void {
   const bad = describeNonFinite(logits);
   if (bad) throw new FormatError(`the ${split} predictions have logits with ${bad}; the weights or adapter hold non-finite values, retrain or restore them`);
 }
+
+/**
+ * The batches of a split through an eval graph whose "logits" are [B, T, C], with the valid rows'
+ * logits checked finite: the walk the per-token tasks score.
+ */
+export async function* tokenLogitBatches(
+  data: TaskData,
+  split: SplitName,
+  graph: CompiledGraph,
+  B: number,
+  feedsOf: (inputs: Record<string, HostTensor>) => Record<string, HostTensor>,
+): AsyncGenerator<{ logits: Float32Array; labels: BigInt64Array; valid: number; T: number; C: number }> {
+  const n = data.size(split);
+  for (let start = 0; start < n; start += B) {
+    const idx = Int32Array.from({ length: Math.min(B, n - start) }, (_, i) => start + i);
+    const batch = await data.batch(split, idx, B);
+    const out = await graph.run(feedsOf(batch.inputs));
+    const [, T, C] = out.logits.shape as number[];
+    const logits = out.logits.data as Float32Array;
+    assertFiniteLogits(logits.subarray(0, batch.valid * T * C), split);
+    yield { logits, labels: batch.labels.data as BigInt64Array, valid: batch.valid, T, C };
+  }
+}
