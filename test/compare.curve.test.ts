@@ -3,7 +3,7 @@
  * there, each run's reported numbers are read back from its own metrics.jsonl (the test
  * accuracy at the best validation evaluation, the best test accuracy), the table's means and
  * paired differences equal what the per-seed summaries give by hand, a second call reuses every
- * finished run, and a finished run with other settings is refused.
+ * finished run, and a finished run with other settings or made on another model is refused.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -111,4 +111,6 @@ test("compare over two budgets, two head layouts and two seeds: runs, selection,
   assert.deepEqual(again.rows, res.rows);
   // other settings on the same folder: refused, naming the folder
   await assert.rejects(compare({ ...opts, config: { ...opts.config, lr: 2e-2 } }), (e: Error) => e instanceof ConfigError && /other settings/.test(e.message));
+  // and runs made on another build of the pretrained model (an embedded encoder's new version)
+  await assert.rejects(compare({ ...opts, model: "encoder-v2" }), (e: Error) => e instanceof ConfigError && /other settings/.test(e.message));
 });

@@ -12,7 +12,7 @@ import { saveModelFolder } from "../src/train/artifacts.ts";
 import { loadModel } from "../src/models/load.ts";
 import { randomModel } from "../src/models/init.ts";
 import { robertaMaskedLm } from "../src/models/roberta/masked-lm.ts";
-import { maskBlock } from "../src/experiments/embedded-encoder.ts";
+import { idfWeights, maskBlock } from "../src/experiments/embedded-encoder.ts";
 import { Rng } from "../src/tensor/random.ts";
 import type { HostTensor } from "../src/tensor/host.ts";
 import { modelRunner, outF32 } from "./helpers.ts";
@@ -147,18 +147,17 @@ test("a pretrained masked-LM folder loads as a sequence classifier: the encoder'
   assert.ok(![...cls.weights.keys()].some((k) => k.startsWith("lm_head.")));
 });
 
-test("maskBlock chooses 15 % of the ordinary tokens, makes 80 % of those <mask>, 10 % random and keeps 10 %, labels them with the original and <s> with a token of its block", () => {
+test("maskBlock chooses 15 % of the ordinary tokens, makes 80 % of those <mask>, 10 % random and keeps 10 %, labels them with the original", () => {
   const [vocab, maskId, bos, eos] = [50, 4, 0, 2];
   const ordinary = (x: number) => x > 4;
   const rng = new Rng(11);
   const counts = { ordinary: 0, chosen: 0, masked: 0, random: 0, kept: 0 };
   for (let n = 0; n < 2000; n++) {
     const ids = [bos, ...Array.from({ length: 30 }, () => 5 + rng.int(vocab - 5)), eos];
-    const { ids: input, labels } = maskBlock(ids, rng, maskId, ordinary, vocab);
+    const { ids: input, labels } = maskBlock(ids, rng, maskId, ordinary, vocab, () => 1);
     assert.equal(input[0], bos);
     assert.equal(input.at(-1), eos);
     assert.equal(labels.at(-1), -100);
-    assert.ok(ids.slice(1, -1).includes(labels[0]), "<s> is labelled with a token of its block");
     for (let t = 1; t < ids.length - 1; t++) {
       counts.ordinary++;
       if (labels[t] === -100) {
@@ -182,4 +181,47 @@ test("maskBlock chooses 15 % of the ordinary tokens, makes 80 % of those <mask>,
   assert.ok(within(counts.masked, counts.chosen, 0.8), `<mask> ${counts.masked} of ${counts.chosen}`);
   assert.ok(within(counts.random, counts.chosen, 0.1 - 0.1 / 45), `random ${counts.random} of ${counts.chosen}`);
   assert.ok(within(counts.kept, counts.chosen, 0.1 + 0.1 / 45), `kept ${counts.kept} of ${counts.chosen}`);
+});
+
+test("<s> is labelled with an ordinary token of its block, drawn in proportion to its count times its weight (chi-square)", () => {
+  const [vocab, maskId, bos, eos, pad] = [50, 4, 0, 2, 1];
+  const ordinary = (x: number) => x > 4;
+  // counts in the block: 9 ×3, 12 ×4, 20 ×1, 31 ×2; <mask> and <pad> inside it too
+  const ids = [bos, 9, 12, 9, maskId, 12, 20, 31, 12, 9, pad, 31, 12, eos];
+  // every id weighs something, specials included: only `ordinary` keeps them out
+  const weight = (x: number) => (x === 20 ? 0 : x === 12 ? 0.5 : x === 31 ? 3 : 1);
+  const expected = new Map([
+    [9, 3 * 1],
+    [12, 4 * 0.5],
+    [31, 2 * 3],
+  ]);
+  const total = [...expected.values()].reduce((a, b) => a + b, 0);
+  const rng = new Rng(5);
+  const n = 20000;
+  const seen = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const y = maskBlock(ids, rng, maskId, ordinary, vocab, weight).labels[0];
+    assert.ok(expected.has(y), `<s> labelled ${y}: not an ordinary token of positive weight in its block`);
+    seen.set(y, (seen.get(y) ?? 0) + 1);
+  }
+  let chi2 = 0;
+  for (const [id, w] of expected) chi2 += ((seen.get(id) ?? 0) - (n * w) / total) ** 2 / ((n * w) / total);
+  // 2 degrees of freedom: P(chi2 > 13.82) = 0.001
+  assert.ok(chi2 < 13.82, `chi-square ${chi2.toFixed(2)} for counts ${JSON.stringify([...seen])}`);
+  // a block whose tokens all weigh 0 gives <s> no label
+  assert.equal(maskBlock([bos, 20, 20, eos], rng, maskId, ordinary, vocab, weight).labels[0], -100);
+});
+
+test("idfWeights is ln(blocks / blocks holding the token), counting a token once per block", () => {
+  const idf = idfWeights(
+    [
+      [0, 5, 5, 6, 2],
+      [0, 5, 2],
+      [0, 7, 2],
+      [0, 6, 6, 2],
+    ],
+    9,
+  );
+  const expected = [0, 0, 0, 0, 0, Math.log(4 / 2), Math.log(4 / 2), Math.log(4), 0];
+  for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(idf[i] - expected[i]) < 1e-12, `token ${i}: ${idf[i]} vs ${expected[i]}`);
 });

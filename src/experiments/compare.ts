@@ -62,6 +62,8 @@ export interface CompareOptions extends ArmGrid {
   fullLr: number;
   /** The warm-up that `--ranks auto` reads its spectrum from. */
   autoRank?: Partial<AutoRankOptions>;
+  /** The pretrained model's identity (PreparedData.model), part of every run's settings. */
+  model?: string;
   outDir: string;
   /** Each run's training events, tagged with the run's label. */
   onEvent?: (run: string, e: TrainEvent) => void;
@@ -160,6 +162,8 @@ function runSetup(o: CompareOptions, { arm, budget, seed }: CompareJob) {
     budget: budget ? { label: budget.label, params: budget.params } : null,
     config: { ...config, threads: undefined },
     rankSlack: o.rankSlack,
+    // absent (and so left out of the JSON) for models without one, whose finished runs stay valid
+    model: o.model,
   };
   return { dir: runDir(o.outDir, arm.name, budget?.label ?? "", seed), config, settings };
 }
@@ -319,6 +323,7 @@ export async function compareOptions(
     config: trainConfig(cfg, probe.family.task),
     fullLr: s.fullLr,
     outDir: s.outDir,
+    model: prepared.model,
   };
 }
 

@@ -3,6 +3,7 @@
  * package, a model pretrained here, no download), their schedules, and for part-of-speech tagging
  * the same data on a user's encoder. A task's benchmark is its loader plus a line here.
  */
+import { basename } from "node:path";
 import { POS_TAGS } from "../data/brown-pos.ts";
 import { ConfigError } from "../errors.ts";
 import { familyOf, loadModel } from "../models/load.ts";
@@ -62,7 +63,7 @@ const text: EmbeddedBenchmark = {
   datasets: true,
   prepare: async (cfg, { runtime, log }) => {
     const t = await embeddedTextData(parseTextBenchmark(cfg.dataset), cfg.seed, { runtime, threads: threadsOf(cfg), log });
-    return { data: t.data, loadModel: t.loadModel, embedded: true, skipped: [], truncated: t.truncated, about: t.about };
+    return { data: t.data, loadModel: t.loadModel, embedded: true, skipped: [], truncated: t.truncated, about: t.about, model: t.encoder };
   },
 };
 
@@ -81,7 +82,10 @@ async function brownPosData(cfg: RunConfig, modelDir: string): Promise<PreparedD
 
 const pos: EmbeddedBenchmark = {
   schedule: EMBEDDED_OVERRIDES,
-  prepare: async (cfg, { runtime, log }) => brownPosData(cfg, await ensureEmbeddedEncoder({ runtime, threads: threadsOf(cfg), log })),
+  prepare: async (cfg, { runtime, log }) => {
+    const dir = await ensureEmbeddedEncoder({ runtime, threads: threadsOf(cfg), log });
+    return { ...(await brownPosData(cfg, dir)), model: basename(dir) };
+  },
   onModel: brownPosData,
 };
 

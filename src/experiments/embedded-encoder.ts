@@ -21,7 +21,7 @@ import { type PretrainOptions, ensurePretrained } from "./embedded.ts";
 export const ENCODER_SEQ = 64;
 const VOCAB = 4096;
 /** Bump when the tokenizer or pretraining recipe changes, so stale caches are rebuilt. */
-const VERSION = "brown-bpe-roberta-mlm-v4";
+const VERSION = "brown-bpe-roberta-mlm-v5";
 /** Share of the tokens masked, and of those replaced by <mask> / a random token (the rest kept): BERT's 15 % and 80/10/10. */
 const MASK = { rate: 0.15, maskToken: 0.8, randomToken: 0.1 };
 const HELD_OUT = 256;
@@ -93,12 +93,22 @@ export function detokenize(text: string): string {
 /**
  * BERT's masking of one block: each ordinary token is chosen with `MASK.rate`; a chosen token
  * becomes <mask>, a random ordinary token or stays, and is labelled with the original. The <s>
- * position (which the classification head reads) is labelled with a random ordinary token of the
- * block: plain masked LM never asks anything of <s>, whose state then stays the same for every
- * input (relative variance across sentences 6e-4 here) and gives a classifier nothing to read;
- * predicting a token of its block makes it a summary of the block's words.
+ * position (which the classification head reads) is labelled with a token of its block drawn in
+ * proportion to `summaryWeight` per occurrence (its tf-idf weight: `idfWeights`). Plain masked LM
+ * asks nothing of <s>, whose state then stays the same for every input and gives a classifier
+ * nothing to read; naming a word of its block makes it a summary of the block. Weighting by idf
+ * makes that summary one of content words: with a uniformly drawn word the targets are mostly
+ * "the", "," and ".", which the corpus's unigram frequencies predict as well as any summary, and
+ * <s> learnt exactly that constant answer.
  */
-export function maskBlock(ids: number[], rng: Rng, maskId: number, ordinary: (id: number) => boolean, vocab: number): LmExample {
+export function maskBlock(
+  ids: number[],
+  rng: Rng,
+  maskId: number,
+  ordinary: (id: number) => boolean,
+  vocab: number,
+  summaryWeight: (id: number) => number,
+): LmExample {
   const input = ids.slice();
   const labels = ids.map(() => -100);
   for (let t = 0; t < ids.length; t++) {
@@ -113,9 +123,31 @@ export function maskBlock(ids: number[], rng: Rng, maskId: number, ordinary: (id
       input[t] = x;
     }
   }
-  const words = ids.filter(ordinary);
-  if (words.length) labels[0] = words[rng.int(words.length)];
+  labels[0] = weightedDraw(ids, rng, (id) => (ordinary(id) ? summaryWeight(id) : 0));
   return { ids: input, labels };
+}
+
+/** One of `ids`, each occurrence drawn with probability proportional to `weight`; −100 (no label) when all weigh 0. */
+function weightedDraw(ids: number[], rng: Rng, weight: (id: number) => number): number {
+  const total = ids.reduce((s, id) => s + weight(id), 0);
+  if (!(total > 0)) return -100;
+  let u = rng.uniform() * total;
+  let last = -100;
+  for (const id of ids) {
+    if (weight(id) <= 0) continue;
+    last = id;
+    u -= weight(id);
+    if (u < 0) return id;
+  }
+  // rounding can leave u at 0 after the last weighted token
+  return last;
+}
+
+/** Each token's inverse document frequency over `blocks`, ln(blocks / blocks holding it); 0 for tokens in no block. */
+export function idfWeights(blocks: number[][], vocab: number): Float64Array {
+  const df = new Float64Array(vocab);
+  for (const block of blocks) for (const id of new Set(block)) df[id]++;
+  return df.map((n) => (n > 0 ? Math.log(blocks.length / n) : 0));
 }
 
 /** The tokenizer (tokenizer.json and tokenizer_config.json objects) learned from all of Brown. */
@@ -142,7 +174,8 @@ function pretrainExamples(texts: string[], tok: Tokenizer): { train: LmExample[]
   const rng = new Rng(7);
   const order = rng.permutation(blocks.length);
   const ordinary = (x: number) => !specials.has(x);
-  const masked = (idx: ArrayLike<number>) => Array.from(idx, (i) => maskBlock(blocks[i], rng, mask, ordinary, VOCAB));
+  const idf = idfWeights(blocks, VOCAB);
+  const masked = (idx: ArrayLike<number>) => Array.from(idx, (i) => maskBlock(blocks[i], rng, mask, ordinary, VOCAB, (x) => idf[x]));
   const test = masked(order.subarray(0, HELD_OUT));
   const rest = order.subarray(HELD_OUT);
   return { train: Array.from({ length: MASKINGS }, () => masked(rest)).flat(), test };

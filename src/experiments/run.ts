@@ -46,6 +46,12 @@ export interface PreparedData {
   skipped: { path: string; reason: string }[];
   /** Causal LM and the embedded text benchmarks: examples cut to --max-length (the encoder's length). */
   truncated?: number;
+  /**
+   * The pretrained model's identity where it is rebuilt when its recipe changes (the embedded
+   * encoder's cache folder name): recorded in every compare run's settings, so a finished run
+   * made on another build of the model is never reused.
+   */
+  model?: string;
 }
 
 /** Open and preprocess a run's dataset for its model: problems in the data go to `warn`, the progress of preparing (the embedded model's pretraining) to `log`. */
