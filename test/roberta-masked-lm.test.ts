@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { saveModelFolder } from "../src/train/artifacts.ts";
 import { loadModel } from "../src/models/load.ts";
 import { randomModel } from "../src/models/init.ts";
-import { robertaMaskedLm } from "../src/models/roberta/masked-lm.ts";
+import { robertaMaskedLm, robertaMaskedLmSummary } from "../src/models/roberta/masked-lm.ts";
 import { idfWeights, maskBlock } from "../src/experiments/embedded-encoder.ts";
 import { Rng } from "../src/tensor/random.ts";
 import type { HostTensor } from "../src/tensor/host.ts";
@@ -43,8 +43,8 @@ const labels: HostTensor = {
   data: BigInt64Array.from([-100, 11, -100, -100, 30, -100, -100, -100, 8, -100, -100, -100].map(BigInt)),
 };
 
-function model() {
-  const m = randomModel(CONFIG, 3, "<test>", robertaMaskedLm);
+function model(family = robertaMaskedLm) {
+  const m = randomModel(CONFIG, 3, "<test>", family);
   // a non-trivial head: LayerNorm scale/shift and biases away from their init
   for (const k of ["lm_head.layer_norm.weight", "lm_head.layer_norm.bias", "lm_head.bias", "lm_head.dense.bias"]) {
     const w = m.weights.get(k)!;
@@ -82,11 +82,11 @@ function referenceLogits(h: Float32Array, w: (k: string) => Float32Array): Float
   return out;
 }
 
-function referenceLoss(logits: Float64Array): number {
+function referenceLoss(logits: Float64Array, ys: HostTensor = labels): number {
   let sum = 0;
   let n = 0;
   for (let p = 0; p < B * T; p++) {
-    const y = Number(labels.data[p]);
+    const y = Number(ys.data[p]);
     if (y === -100) continue;
     const row = logits.subarray(p * V, (p + 1) * V);
     const m = Math.max(...row);
@@ -129,6 +129,46 @@ test("the gradient of the tied word embeddings (input and decoder) matches finit
   for (const k of [7 * D + 3, 11 * D + 5, 30 * D]) {
     const eps = 1e-2;
     const fd = ((await lossAt(k, eps)) - (await lossAt(k, -eps))) / (2 * eps);
+    assert.ok(Math.abs(fd - grad[k]) < 2e-3 + 0.02 * Math.abs(fd), `element ${k}: autodiff ${grad[k]} vs finite difference ${fd}`);
+  }
+  r.dispose();
+});
+
+test("the summary head decodes <s> by the tied decoder from its own state and every other position as RobertaLMHead", async () => {
+  const m = model(robertaMaskedLmSummary);
+  // <s> of both rows labelled too
+  const ys: HostTensor = { ...labels, data: BigInt64Array.from(labels.data as BigInt64Array, (v, i) => (i % T === 0 ? BigInt(3 + i) : v)) };
+  const hf = { input_ids: ids, attention_mask: mask };
+  const r = await modelRunner({ model: m, trainable: "all", loss: true, hiddenState: true, grads: true, hf });
+  const out = await r.run(hf, { labels: ys });
+  const w = (k: string) => m.weights.get(k)!.data;
+  const h = outF32(out, "last_hidden_state");
+  const ref = referenceLogits(h, w);
+  const [emb, bias] = [w("roberta.embeddings.word_embeddings.weight"), w("lm_head.bias")];
+  for (let row = 0; row < B; row++)
+    for (let v = 0; v < V; v++) {
+      let x = bias[v];
+      for (let i = 0; i < D; i++) x += emb[v * D + i] * h[row * T * D + i];
+      ref[row * T * V + v] = x;
+    }
+  const logits = outF32(out, "logits");
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ref[i] - logits[i]));
+  assert.ok(worst < 1e-4, `logits differ from the reference by ${worst}`);
+  const loss = outF32(out, "loss")[0];
+  assert.ok(Math.abs(loss - referenceLoss(ref, ys)) < 1e-4, `loss ${loss} vs reference ${referenceLoss(ref, ys)}`);
+  // the gradient of the decoder row <s> is labelled with (3) against finite differences
+  const key = "roberta.embeddings.word_embeddings.weight";
+  const grad = outF32(out, `grad.${key}`);
+  const lossAt = async (k: number, dx: number) => {
+    const params = new Map(m.weights);
+    const data = m.weights.get(key)!.data.slice();
+    data[k] += dx;
+    params.set(key, { shape: m.weights.get(key)!.shape, data });
+    return Number(outF32(await r.run(hf, { labels: ys, params }), "loss")[0]);
+  };
+  for (const k of [3 * D + 1, 3 * D + 9]) {
+    const fd = ((await lossAt(k, 1e-2)) - (await lossAt(k, -1e-2))) / 2e-2;
     assert.ok(Math.abs(fd - grad[k]) < 2e-3 + 0.02 * Math.abs(fd), `element ${k}: autodiff ${grad[k]} vs finite difference ${fd}`);
   }
   r.dispose();
