@@ -14,7 +14,6 @@ import {
   PRETRAIN_CONFIG,
   TARGET,
   type ImageItem,
-  type TaskData,
   type Trained,
   adapterFor,
   adapterFromFiles,
@@ -40,6 +39,7 @@ import {
 } from "../src/browser.ts";
 import type { CompiledGraph } from "../src/runtime/types.ts";
 import type { Device, FromWorker, RunRow, StudioSettings, ToWorker } from "./protocol.ts";
+import { yielding } from "./yielding.ts";
 
 const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
 
@@ -62,15 +62,6 @@ interface Run {
 const runs = new Map<string, Run>();
 /** The interrupted run (resumable) and the runs queued after it. */
 let paused: { resumeRun: () => Promise<void>; queue: string[]; settings: StudioSettings } | undefined;
-
-/** A macrotask between steps lets `stop` messages in while a run trains. */
-const yielding = (d: TaskData): TaskData => ({
-  ...d,
-  batch: async (split, indices, batchSize, augment) => {
-    await new Promise((r) => setTimeout(r, 0));
-    return d.batch(split, indices, batchSize, augment);
-  },
-});
 
 function need<T>(v: T | undefined, what: string): T {
   if (v === undefined) throw new FormatError(`${what} is not loaded yet`);
