@@ -146,15 +146,17 @@ async function onMessage(m: FromLmWorker): Promise<void> {
       redraw();
       return;
     case "done": {
-      const result: FineTuneResult = { ...m.result, loadSeconds: m.loadSeconds, memory: await tabMemory() };
+      const result: FineTuneResult = { ...m.result, loadSeconds: m.loadSeconds, memory: state.memory };
       state.result = result;
       $("run-status").textContent = result.interrupted
         ? `stopped after ${result.losses.length} steps${result.evals.length ? `; the adapter is the one evaluated at step ${result.evals.at(-1)!.step}` : "; no evaluation yet, so no adapter"}`
         : `done: ${result.losses.length} steps in ${result.trainSeconds.toFixed(1)} s`;
       setRunning(false);
-      measureMemory();
-      pending?.resolve(result);
+      // a scripted run gets the memory measured now: with WebAssembly threads idle in their pool, that can take a minute
+      const waiting = pending;
       pending = undefined;
+      if (waiting) waiting.resolve({ ...result, memory: await tabMemory() });
+      else measureMemory();
       return;
     }
     case "files":
