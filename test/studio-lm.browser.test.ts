@@ -139,8 +139,8 @@ test("through its controls the page trains Node's run on typed text, and its dow
   );
   assert.ok(state.losses.at(-1)! < 0.6 * state.losses[0], `the loss falls: ${state.losses.map((l) => l.toFixed(3)).join(", ")}`);
   assert.equal(await tab.locator("#loss-chart polyline").count(), 2, "the training and evaluation curves are drawn");
-  assert.match(await tab.locator("#step-time").innerText(), /step time \d+\.\d+ s/);
-  assert.match(await tab.locator("#tab-memory").innerText(), /tab memory [\d,]+ MB/);
+  assert.match((await tab.locator("#step-time").textContent()) ?? "", /step time \d+\.\d+ s/);
+  assert.match((await tab.locator("#tab-memory").textContent()) ?? "", /tab memory [\d,]+ MB/);
 
   const saved = join(root, "ui-adapter");
   mkdirSync(saved, { recursive: true });
