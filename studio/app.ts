@@ -4,7 +4,7 @@
  * scripted use (the Chromium tests read the step losses there).
  */
 import { CONSTRUCTIONS } from "../src/adapters/constructions.ts";
-import { lineChart, scatterChart, type Series } from "./chart.ts";
+import { NON_NEGATIVE, lineChart, scatterChart, type Series } from "./chart.ts";
 import { $, download, messageBox } from "./dom.ts";
 import type { Device, FromWorker, RunRow, StudioSettings, ToWorker } from "./protocol.ts";
 
@@ -57,12 +57,15 @@ function redrawCurves(): void {
     $("loss-chart") as unknown as SVGSVGElement,
     runs.map((r): Series => ({ name: r, points: state.losses[r].map((l, i) => [i + 1, l]) })),
     "step",
+    NON_NEGATIVE,
+    NON_NEGATIVE,
   );
   lineChart(
     $("acc-chart") as unknown as SVGSVGElement,
     runs.map((r): Series => ({ name: r, points: (state.accuracy[r] ?? []).map(([step, a]) => [step, 100 * a]) })),
     "step",
     PERCENT,
+    NON_NEGATIVE,
   );
 }
 

@@ -9,7 +9,7 @@
  * Chromium); `window.tensloraLm.state` is what the page shows.
  */
 import { BASE_DTYPES, CONSTRUCTIONS } from "../src/browser.ts";
-import { lineChart } from "./chart.ts";
+import { NON_NEGATIVE, lineChart } from "./chart.ts";
 import { $, download, messageBox } from "./dom.ts";
 import type { FromLmWorker, LmTrainRequest, ModelSource, ToLmWorker, TrainingText } from "./lm-protocol.ts";
 import type { LmRunOptions, LmRunResult } from "./lm-run.ts";
@@ -102,6 +102,8 @@ function redraw(): void {
       { name: "evaluation", points: state.evals.map((e) => [e.step, e.loss]) },
     ],
     "step",
+    NON_NEGATIVE,
+    NON_NEGATIVE,
   );
 }
 
@@ -252,6 +254,6 @@ $("stop").onclick = () => send({ type: "stop" });
 $("download").onclick = () => send({ type: "download" });
 
 $("device-note").textContent =
-  `WebAssembly (CPU), ${crossOriginIsolated ? `${defaultThreads()} threads` : "1 thread (the page is not cross-origin isolated)"}.`;
+  `WebAssembly (CPU), ${crossOriginIsolated ? `${defaultThreads()} thread(s)` : "1 thread (the page is not cross-origin isolated)"}.`;
 setRunning(false);
 redraw();

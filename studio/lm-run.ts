@@ -23,7 +23,7 @@ import {
   train,
   trainConfig,
 } from "../src/browser.ts";
-import { yielding } from "./yielding.ts";
+import { yielding } from "./worker-loop.ts";
 
 export interface LmRunOptions {
   steps: number;

@@ -21,8 +21,10 @@ import {
 import type { LazyCheckpointTensor } from "../src/io/checkpoint.ts";
 import type { FromLmWorker, LmTrainRequest, ModelSource, ToLmWorker } from "./lm-protocol.ts";
 import { lmFineTune, textExamples } from "./lm-run.ts";
+import { workerLoop } from "./worker-loop.ts";
 
 const post = (m: FromLmWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
+const loop = workerLoop<ToLmWorker>({ isRun: (m) => m.type === "train", handle, error: (message) => post({ type: "error", message }) });
 
 /** A file of the model folder: a fetch Response and a chosen File both read as text and as bytes. */
 interface Readable {
@@ -96,8 +98,6 @@ interface Loaded {
 
 let loaded: Loaded | undefined;
 let trained: Trained | undefined;
-let stopRequested = false;
-let busy = false;
 
 async function load(src: ModelSource, baseDtype: string): Promise<{ model: Loaded; reused: boolean }> {
   const folder = folderOf(src);
@@ -132,7 +132,7 @@ async function trainRun(m: LmTrainRequest): Promise<void> {
   post({ type: "status", text: "compiling the training graph…" });
   const { trained: t, ...result } = await lmFineTune(l.model, m.options, webRuntime("wasm", { exclusiveSessions: true }), {
     examples,
-    shouldStop: () => stopRequested,
+    shouldStop: loop.stopRequested,
     onEvent: (e) => {
       if (e.type === "step") post({ type: "step", step: e.step, total: e.total, loss: e.loss });
       if (e.type === "eval") post({ type: "eval", step: e.step, loss: Number(e.metrics.loss) });
@@ -160,24 +160,3 @@ async function handle(m: ToLmWorker): Promise<void> {
     }
   }
 }
-
-self.onmessage = async (ev: MessageEvent<ToLmWorker>) => {
-  const m = ev.data;
-  if (m.type === "stop") {
-    stopRequested = true;
-    return;
-  }
-  if (m.type === "train") {
-    if (busy) return post({ type: "error", message: "a run is in progress; stop it first" });
-    busy = true;
-    stopRequested = false;
-  }
-  try {
-    await handle(m);
-  } catch (e) {
-    const err = e as Error;
-    post({ type: "error", message: err.name && err.name !== "Error" ? `${err.name}: ${err.message}` : err.message });
-  } finally {
-    if (m.type === "train") busy = false;
-  }
-};
