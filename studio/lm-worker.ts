@@ -51,9 +51,14 @@ function folderOf(src: ModelSource): Folder {
       key: src.url,
     };
   }
-  // files chosen from a folder carry its path; the names inside the folder are what count
+  // files chosen from a folder carry its path ("SmolLM2-135M/config.json"); the names inside it are what count
   const byName = new Map(src.files.map((f) => [f.name, f]));
-  return { get: async (f) => byName.get(f), where: "the chosen files", key: src.files.map((f) => `${f.name}:${f.size}:${f.lastModified}`).join("|") };
+  const folder = src.files[0]?.webkitRelativePath.split("/")[0];
+  return {
+    get: async (f) => byName.get(f),
+    where: folder || "the chosen files",
+    key: src.files.map((f) => `${f.webkitRelativePath || f.name}:${f.size}:${f.lastModified}`).join("|"),
+  };
 }
 
 async function readJson(folder: Folder, name: string): Promise<Record<string, unknown> | undefined> {
@@ -109,7 +114,9 @@ async function load(src: ModelSource, baseDtype: string): Promise<{ model: Loade
   const config = await readJson(folder, "config.json");
   if (!config) throw new FormatError(`${folder.where}: config.json is missing; choose config.json, model.safetensors and tokenizer.json of a model folder`);
   post({ type: "status", text: "reading and quantizing the weights…" });
-  const where = { dir: folder.where, configPath: `${folder.where} config.json`, weightsPath: folder.where };
+  // the adapter's base_model_name_or_path: the Hub id transformers records in config.json, else the folder
+  const dir = typeof config._name_or_path === "string" && config._name_or_path ? config._name_or_path : folder.where;
+  const where = { dir, configPath: `${folder.where} config.json`, weightsPath: folder.where };
   const model = modelFromTensors(config, await readTensors(folder), where, { baseDtype: dtype });
   loaded = { key, model, tokens: await readTokens(folder) };
   return { model: loaded, reused: false };
