@@ -20,7 +20,7 @@ import {
 } from "../src/browser.ts";
 import type { LazyCheckpointTensor } from "../src/io/checkpoint.ts";
 import type { FromLmWorker, LmTrainRequest, ModelSource, ToLmWorker } from "./lm-protocol.ts";
-import { lmFineTune, textExamples } from "./lm-run.ts";
+import { type LmExamples, lmFineTune, textExamples } from "./lm-run.ts";
 import { workerLoop } from "./worker-loop.ts";
 
 const post = (m: FromLmWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
@@ -130,7 +130,7 @@ async function trainRun(m: LmTrainRequest): Promise<void> {
   for (const t of l.model.weights.values()) params += t.data.length;
   for (const q of l.model.quantized?.values() ?? []) params += q.rows * q.cols;
   post({ type: "loaded", name: l.model.config.modelType, params, loadSeconds, reused });
-  let examples: ReturnType<typeof textExamples> | undefined;
+  let examples: LmExamples | undefined;
   if (m.data.kind === "text") {
     if (!l.tokens) throw new FormatError("training on text needs the model's tokenizer.json (choose it with the model files), or pick synthetic token cycles");
     examples = textExamples(l.tokens, l.model.config, m.data.name, m.data.text, m.options.seqLen, m.options.seed);
