@@ -6,6 +6,18 @@ import { CONFIDENCE } from "./stats.ts";
 const signed = (x: number, digits = 2) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}`;
 const seedsText = (n: number) => (Number.isFinite(n) ? String(n) : "none (mean 0)");
 
+/** Sorted seeds as `--seeds` writes them, runs of consecutive seeds as ranges: "0–2, 9". */
+export function seedRanges(seeds: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < seeds.length; ) {
+    let j = i;
+    while (j + 1 < seeds.length && seeds[j + 1] === seeds[j] + 1) j++;
+    parts.push(j === i ? String(seeds[i]) : `${seeds[i]}–${seeds[j]}`);
+    i = j + 1;
+  }
+  return parts.join(", ");
+}
+
 function cellText(c: ClaimCell | undefined): string {
   if (!c?.seeds) return "not run (0 seeds)";
   if (!c.comparison || c.seeds < 2) return `no interval yet (${c.seeds} seed)`;
@@ -40,7 +52,7 @@ export function claimsMarkdown(t: ClaimsTable, command: string): string {
     "",
     "| task | metric | seeds finished (every arm, both budgets) |",
     "|---|---|---|",
-    ...t.tasks.map((k) => `| ${k.title} | ${units(k.metric)} | ${k.seeds.length ? `${k.seeds.length} (${k.seeds[0]}–${k.seeds[k.seeds.length - 1]})` : "0"} |`),
+    ...t.tasks.map((k) => `| ${k.title} | ${units(k.metric)} | ${k.seeds.length ? `${k.seeds.length} (${seedRanges(k.seeds)})` : "0"} |`),
     "",
   ];
   for (const budget of t.budgets) {
