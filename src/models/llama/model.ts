@@ -151,10 +151,15 @@ function groupedAttention(
     cache.present.push({ key: kh, value: vh });
   }
   const p = drop?.attention ?? 0;
-  const out = scaledDotProduct(b.reshape(qh, [B, Hkv, mulDims(n, T), dh]), kh, vh, {
+  const grouped = b.reshape(qh, [B, Hkv, mulDims(n, T), dh]);
+  const out = scaledDotProduct(grouped, kh, vh, {
     mask,
     dropout: drop && p > 0 ? { p, seed: drop.seed + DROPOUT_KEYS.attention(layer), source: drop.source } : undefined,
   }); // [B, Hkv, n·T, dh]
+  // the [n·T, T] probabilities are computed again from q and k in the backward pass, as
+  // FlashAttention does, rather than kept: one [n·T, dh] × [dh, T] product per layer, a few
+  // percent of the layer's arithmetic, against T² values a head kept through the forward pass
+  checkpoint([grouped, kh], [out]);
   return b.reshape(b.transpose(b.reshape(out, [B, Hkv, n, T, dh]), [0, 3, 1, 2, 4]), [B, T, H * dh]);
 }
 
