@@ -153,3 +153,16 @@ test("tiny Llama: SwiGLU keeps its gate, its up projection and its product for t
   assert.equal(mlpWide.length, 3 * L, `${mlpWide.length} [B, T, ${I}] activations kept over ${L} layers`);
   assert.deepEqual(new Set(mlpWide.map((v) => v.producer!.op)), new Set([Op.Add, Op.Mul]));
 });
+
+test("tiny Qwen2 (tied embedding): the LoRA step and the whole-sequence graphs hold the embedding once, as [1, V, d] (never pre-packed); generation's graph keeps [V, d]", () => {
+  const model = loadModel(join(LM_FIXTURES, "qwen2"));
+  const { set } = loadAdapter(join(LM_FIXTURES, "qwen2_lora"), modelContext(model));
+  const { vocabSize: V, hiddenSize: d } = model.config;
+  const embedding = (spec: { loss?: boolean; grads?: boolean; lastLogits?: boolean; past?: number }) => {
+    const { graph } = buildModelGraph({ model, adapter: set, batch: 2, seqLen: 12, trainable: "adapter+head", ...spec });
+    return [...graph.initializers.values()].filter((i) => i.value.name === "model.embed_tokens.weight").map((i) => i.value.shape.join(","));
+  };
+  assert.deepEqual(embedding({ loss: true, grads: true }), [`1,${V},${d}`]);
+  assert.deepEqual(embedding({}), [`1,${V},${d}`]);
+  assert.deepEqual(embedding({ lastLogits: true, past: 4 }), [`${V},${d}`]);
+});
