@@ -69,7 +69,8 @@ export function recompute(g: Graph, planned: PlannedCheckpoint, after: Value): M
     );
     n.outputs.forEach((o, k) => copy.set(o, outs[k]));
   }
-  // rules that read an input read the kept original
-  for (const x of planned.region.inputs) copy.delete(x);
+  // rules that read an input or an output read the kept original (the forward pass's consumers
+  // keep the outputs), so the copy of the last products is never computed
+  for (const x of [...planned.region.inputs, ...planned.region.outputs]) copy.delete(x);
   return copy;
 }
