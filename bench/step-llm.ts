@@ -6,7 +6,8 @@
  * vocabulary, backward, AdamW in TypeScript), against the same LoRA step in PyTorch eager
  * (bench/torch/step_llm.py) interleaved in the same run. `--checkpoint` recomputes every layer in
  * the backward pass, ours and PyTorch's (torch.utils.checkpoint); `--loss-chunk N` computes our
- * logits and loss N positions at a time; `--lora-only` skips qkv_depth, so that the peak RSS is
+ * logits and loss N positions at a time (default: as `train` does, in chunks where the whole
+ * logits would exceed 128 MiB; `--loss-chunk 0`: whole); `--lora-only` skips qkv_depth, so that the peak RSS is
  * that of the one LoRA step (it is the whole process's, every graph); `--no-prepack` turns off ONNX
  * Runtime's pre-packed weight copies (CompileOptions.prepack).
  *
@@ -45,7 +46,8 @@ export async function run(argv: string[]): Promise<void> {
   const T = num("--seq", 512);
   const B = num("--batch", 4);
   const checkpointActivations = argv.includes("--checkpoint");
-  const lossChunk = argv.includes("--loss-chunk") ? num("--loss-chunk", 0) : undefined;
+  // as `train` computes it: in chunks where the whole logits would be large (0: whole)
+  const lossChunk = argv.includes("--loss-chunk") ? num("--loss-chunk", 0) : ("auto" as const);
   const memory = { checkpointActivations, lossChunk, prepack: !argv.includes("--no-prepack") };
   const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
   const model = randomModel(shape, overrides, 1, baseDtype);
@@ -103,7 +105,7 @@ export async function run(argv: string[]): Promise<void> {
   const tokens = B * T;
   console.log(
     `step-llm: ${shapeName} shape${args.layers ? ` (${args.layers} layers)` : ""}, base ${baseDtype}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
-      `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}, ` +
+      `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk === "auto" ? "chunked as train does" : lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}, ` +
       `weight pre-packing ${memory.prepack ? "on" : "off"}; ` +
       `ONNX Runtime EP ${defaultProviders().join(",")}, ${threads()} threads; ${samples[0].length} timed steps after ${args.warmup} warm-up; peak RSS is the whole process (every graph)`,
   );

@@ -102,7 +102,7 @@ export async function trainingStep(
   adapter: AdapterOptions | undefined,
   batch: number,
   seqLen: number | undefined,
-  opts: { dropout?: number; profilePrefix?: string; store?: WeightStore; checkpointActivations?: boolean; lossChunk?: number; prepack?: boolean } = {},
+  opts: { dropout?: number; profilePrefix?: string; store?: WeightStore; checkpointActivations?: boolean; lossChunk?: number | "auto"; prepack?: boolean } = {},
 ) {
   const set = adapter ? createAdapter(model, adapter).set : undefined;
   const dropout = opts.dropout ? { hidden: opts.dropout, attention: opts.dropout, seed: 1 } : undefined;
