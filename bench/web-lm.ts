@@ -5,7 +5,7 @@
  * tab's measured memory, or the error that stopped it (a 4 GiB WebAssembly memory, a 2 GiB
  * ONNX protobuf). A measurement, not a test.
  *
- *   npm run bench -- web-lm [--shape llama-3.2-1b] [--base-dtype int4] [--steps 3] [--seq 32] [--threads 2] [--dir <checkpoint folder>]
+ *   npm run bench -- web-lm [--shape llama-3.2-1b] [--base-dtype int4] [--steps 3] [--seq 32] [--threads 2] [--eval-every 0] [--dir <checkpoint folder>]
  */
 import { existsSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,6 +42,7 @@ export async function run(argv: string[]): Promise<void> {
     steps: Number(str("--steps", "3")),
     seqLen: Number(str("--seq", "32")),
     threads: Number(str("--threads", "2")),
+    evalEvery: Number(str("--eval-every", "0")),
   };
   const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   const before = load();

@@ -27,6 +27,8 @@ export { predict } from "./tasks/classification.ts";
 export { train, type TrainConfig, type TrainEvent, type RunResult } from "./train/trainer.ts";
 export { memoryRunStore, type MemoryRunStore, type RunStore } from "./train/run-store.ts";
 export { type TaskData, lmTaskData } from "./tasks/task-data.ts";
+export { TextTokenizer } from "./data/text-tokenizer.ts";
+export { type LmExample, type LmRecord, LmTokens, buildLmExamples, holdOut, lmRecordsOf, padIdOf } from "./data/lm-records.ts";
 export { BASE_DTYPES, type BaseDType, parseBaseDType } from "./models/quantize-base.ts";
 export type { ImageItem } from "./data/types.ts";
 export { trainedFiles, trainedHead, type Trained } from "./train/trained-files.ts";

@@ -35,6 +35,9 @@ export class DataError extends TensLoRAError {}
 /** An image file (or buffer) that does not decode: the one data error a run skips past instead of stopping. */
 export class ImageDecodeError extends DataError {}
 
+/** A chat template that does not parse, raises, or breaks a budget; the message names the template and says why. */
+export class ChatTemplateError extends ConfigError {}
+
 /** Training hit a non-finite loss. */
 export class NonFiniteLossError extends TensLoRAError {}
 

@@ -4,10 +4,10 @@
  * scripted use (the Chromium tests read the step losses there).
  */
 import { CONSTRUCTIONS } from "../src/adapters/constructions.ts";
-import { lineChart, scatterChart, type Series } from "./chart.ts";
+import { NON_NEGATIVE, lineChart, scatterChart, type Series } from "./chart.ts";
+import { $, download, messageBox } from "./dom.ts";
 import type { Device, FromWorker, RunRow, StudioSettings, ToWorker } from "./protocol.ts";
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const METHODS = [...CONSTRUCTIONS, "head"];
 /** Accuracy is charted in percent, as the results table shows it. */
 const PERCENT = { bounds: [0, 100] } as const;
@@ -41,13 +41,7 @@ $<HTMLSelectElement>("device").onchange = (e) => {
 const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
 const send = (m: ToWorker, transfer: Transferable[] = []) => worker.postMessage(m, transfer);
 
-function showError(message: string): void {
-  state.errors.push(message);
-  const box = $("message");
-  box.textContent = message;
-  box.hidden = false;
-}
-const clearError = () => ($("message").hidden = true);
+const { show: showError, clear: clearError } = messageBox(state.errors);
 
 function setBusy(busy: boolean): void {
   state.busy = busy;
@@ -63,12 +57,15 @@ function redrawCurves(): void {
     $("loss-chart") as unknown as SVGSVGElement,
     runs.map((r): Series => ({ name: r, points: state.losses[r].map((l, i) => [i + 1, l]) })),
     "step",
+    NON_NEGATIVE,
+    NON_NEGATIVE,
   );
   lineChart(
     $("acc-chart") as unknown as SVGSVGElement,
     runs.map((r): Series => ({ name: r, points: (state.accuracy[r] ?? []).map(([step, a]) => [step, 100 * a]) })),
     "step",
     PERCENT,
+    NON_NEGATIVE,
   );
 }
 
@@ -99,14 +96,6 @@ function addRunOption(run: string): void {
   const select = $<HTMLSelectElement>("run-select");
   if (![...select.options].some((o) => o.value === run)) select.append(new Option(run, run));
   select.value = run;
-}
-
-function download(name: string, bytes: Uint8Array): void {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(new Blob([bytes as BlobPart]));
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
 worker.onmessage = (ev: MessageEvent<FromWorker>) => {

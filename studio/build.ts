@@ -72,7 +72,10 @@ export async function buildStudio(outDir: string, o: StudioBuild = {}): Promise<
   const tmp = `${outDir}.build-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(join(tmp, "ort"), { recursive: true });
-  await bundleForBrowser({ app: join(HERE, `app${EXT}`), worker: join(HERE, `worker${EXT}`), "lm-page": join(HERE, `lm-page${EXT}`) }, tmp);
+  await bundleForBrowser(
+    { app: join(HERE, `app${EXT}`), worker: join(HERE, `worker${EXT}`), "lm-page": join(HERE, `lm-page${EXT}`), "lm-worker": join(HERE, `lm-worker${EXT}`) },
+    tmp,
+  );
   for (const f of ["index.html", "lm.html", "studio.css"]) copyFileSync(join(HERE, f), join(tmp, f));
   const ortDist = dirname(createRequire(import.meta.url).resolve("onnxruntime-web/webgpu"));
   for (const f of Object.values(WEB_RUNTIME_FILES).flat()) copyFileSync(join(ortDist, f), join(tmp, "ort", f));

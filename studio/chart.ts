@@ -9,6 +9,9 @@ const NS = "http://www.w3.org/2000/svg";
 
 export type Series = { name: string; points: [number, number][] };
 
+/** Steps and losses are never negative: their axes stop at 0. */
+export const NON_NEGATIVE = { bounds: [0, Number.POSITIVE_INFINITY] } as const;
+
 function el(tag: string, attrs: Record<string, string | number>, text?: string): SVGElement {
   const e = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
@@ -35,12 +38,15 @@ function axisTitle(svg: SVGSVGElement, text: string): void {
   svg.append(el("text", { x: (W - PAD.right + PAD.left) / 2, y: H - 2, "text-anchor": "middle" }, text));
 }
 
-/** One line per series, its name beside the plot in its colour; `y` bounds the values (e.g. [0, 100] for percentages). */
-export function lineChart(svg: SVGSVGElement, series: Series[], xLabel: string, y: AxisOptions = {}): void {
+/** One line per series, its name beside the plot in its colour; `y` and `x` bound the values (e.g. [0, 100] for percentages, [0, ∞) for steps). */
+export function lineChart(svg: SVGSVGElement, series: Series[], xLabel: string, y: AxisOptions = {}, x: AxisOptions = {}): void {
   const all = series.flatMap((s) => s.points);
   const { sx, sy } = frame(
     svg,
-    linearAxis(all.map((p) => p[0])),
+    linearAxis(
+      all.map((p) => p[0]),
+      x,
+    ),
     linearAxis(
       all.map((p) => p[1]),
       y,

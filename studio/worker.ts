@@ -14,7 +14,6 @@ import {
   PRETRAIN_CONFIG,
   TARGET,
   type ImageItem,
-  type TaskData,
   type Trained,
   adapterFor,
   adapterFromFiles,
@@ -40,8 +39,15 @@ import {
 } from "../src/browser.ts";
 import type { CompiledGraph } from "../src/runtime/types.ts";
 import type { Device, FromWorker, RunRow, StudioSettings, ToWorker } from "./protocol.ts";
+import { workerLoop, yielding } from "./worker-loop.ts";
 
 const post = (m: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(m, transfer);
+const loop = workerLoop<ToWorker>({
+  isRun: (m) => m.type === "train" || m.type === "resume" || m.type === "pretrain",
+  handle,
+  error: (message) => post({ type: "error", message }),
+  idle: () => post({ type: "idle", stopped: paused !== undefined }),
+});
 
 /** Shots and test images per class of the transfer task, as `tenslora train` uses them. */
 const SHOTS = 100;
@@ -51,8 +57,6 @@ const LABELS = TARGET.map((d) => `digit ${d}`);
 let device: Device = "wasm";
 let digits: ImageItem[] | undefined;
 let backbone: { config: Record<string, unknown>; tensors: Map<string, { shape: number[]; dtype: "F32"; data: Float32Array }>; source: string } | undefined;
-let stopRequested = false;
-let busy = false;
 
 interface Run {
   model: LoadedModel;
@@ -62,15 +66,6 @@ interface Run {
 const runs = new Map<string, Run>();
 /** The interrupted run (resumable) and the runs queued after it. */
 let paused: { resumeRun: () => Promise<void>; queue: string[]; settings: StudioSettings } | undefined;
-
-/** A macrotask between steps lets `stop` messages in while a run trains. */
-const yielding = (d: TaskData): TaskData => ({
-  ...d,
-  batch: async (split, indices, batchSize, augment) => {
-    await new Promise((r) => setTimeout(r, 0));
-    return d.batch(split, indices, batchSize, augment);
-  },
-});
 
 function need<T>(v: T | undefined, what: string): T {
   if (v === undefined) throw new FormatError(`${what} is not loaded yet`);
@@ -116,7 +111,7 @@ async function runMethod(method: string, settings: StudioSettings, resume: boole
     store,
     runtime: webRuntime(device),
     resume,
-    shouldStop: () => stopRequested,
+    shouldStop: loop.stopRequested,
     onEvent: (e) => {
       if (e.type === "step") post({ type: "step", run: method, step: e.step, total: e.total, loss: e.loss });
       if (e.type === "eval") post({ type: "eval", run: method, step: e.step, accuracy: Number(e.metrics.accuracy) });
@@ -224,7 +219,7 @@ async function handle(m: ToWorker): Promise<void> {
         config: { ...PRETRAIN_CONFIG, epochs: m.epochs },
         store,
         runtime: webRuntime(device),
-        shouldStop: () => stopRequested,
+        shouldStop: loop.stopRequested,
         onEvent: (e) => {
           if (e.type === "step") post({ type: "progress", what: "pretraining", step: e.step, total: e.total, loss: e.loss });
         },
@@ -275,28 +270,3 @@ async function handle(m: ToWorker): Promise<void> {
     }
   }
 }
-
-self.onmessage = async (ev: MessageEvent<ToWorker>) => {
-  const m = ev.data;
-  if (m.type === "stop") {
-    stopRequested = true;
-    return;
-  }
-  const long = m.type === "train" || m.type === "resume" || m.type === "pretrain";
-  if (long && busy) return post({ type: "error", message: "a run is in progress; stop it first" });
-  if (long) {
-    busy = true;
-    stopRequested = false;
-  }
-  try {
-    await handle(m);
-  } catch (e) {
-    const err = e as Error;
-    post({ type: "error", message: err.name && err.name !== "Error" ? `${err.name}: ${err.message}` : err.message });
-  } finally {
-    if (long) {
-      busy = false;
-      post({ type: "idle", stopped: paused !== undefined });
-    }
-  }
-};

@@ -182,7 +182,7 @@ describe("the packed package", { concurrency: true }, () => {
   test("the installed `tenslora studio --build-only` bundles the page from the compiled modules", async () => {
     const out = join(app, "studio");
     await runAsync(join(app, "node_modules/.bin/tenslora"), ["studio", "--build-only", "--no-backbone", "--out", out], app);
-    for (const f of ["index.html", "lm.html", "studio.css", "app.js", "worker.js", "lm-page.js", "digits.bin"])
+    for (const f of ["index.html", "lm.html", "studio.css", "app.js", "worker.js", "lm-page.js", "lm-worker.js", "digits.bin"])
       assert.ok(existsSync(join(out, f)), `studio/${f} is missing`);
     assert.ok(
       readdirSync(join(out, "ort")).some((f) => f.endsWith(".wasm")),

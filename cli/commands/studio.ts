@@ -22,6 +22,6 @@ export function register(program: Command): void {
       await buildStudio(out, { backbone });
       if (opts.buildOnly) return console.log(out);
       const { url } = await serveStudio(out, port, opts.host);
-      console.log(`TensLoRA studio: ${url} (files in ${out}; Ctrl-C stops)`);
+      console.log(`TensLoRA studio: ${url} (decoders on a quantized base: ${url}lm.html; files in ${out}; Ctrl-C stops)`);
     });
 }

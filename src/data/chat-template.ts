@@ -9,10 +9,9 @@
  * a shared flag), as tokenising a record is.
  */
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from "node:worker_threads";
-import { ConfigError } from "../errors.ts";
+import { ChatTemplateError } from "../errors.ts";
 
-/** A chat template that does not parse, raises, or breaks a budget; the message names the template and says why. */
-export class ChatTemplateError extends ConfigError {}
+export { ChatTemplateError };
 
 export interface TemplateLimits {
   /** Wall time of one render. */

@@ -107,10 +107,15 @@ export async function compileWeb(
   return new OrtCompiledGraph(session, ort.Tensor as unknown as TensorCtor, graph, outputs);
 }
 
-/** The browser's Runtime for `train`: graphs run by onnxruntime-web on WebAssembly or WebGPU. */
-export function webRuntime(device: WebDevice): Runtime {
+/**
+ * The browser's Runtime for `train`: graphs run by onnxruntime-web on WebAssembly or WebGPU.
+ * `exclusiveSessions`: one session at a time (each session copies the frozen weights into the
+ * heap, so a large model that evaluates while it trains needs it; see `Runtime`).
+ */
+export function webRuntime(device: WebDevice, o: { exclusiveSessions?: boolean } = {}): Runtime {
   return {
     name: `web-${device}`,
+    exclusiveSessions: o.exclusiveSessions,
     compiler: () => {
       const store = new MountedWeights();
       return { compile: (graph, o = {}) => compileWeb(graph, device, o.outputs, store), dispose() {} };

@@ -32,6 +32,13 @@ export interface Compiler {
 export interface Runtime {
   /** "node-cpu", "web-wasm", "web-webgpu", …, for logs and notes. */
   readonly name: string;
+  /**
+   * Graphs of one compiler never live side by side: `train` releases the training session
+   * around each evaluation and compiles it again after, so a backend that copies the frozen
+   * weights into each session (onnxruntime-web on WebAssembly) holds them once, at the cost of a
+   * session creation per evaluation.
+   */
+  readonly exclusiveSessions?: boolean;
   /** A compiler for one model's graphs. */
   compiler(): Compiler;
 }

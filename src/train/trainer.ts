@@ -163,10 +163,13 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
   const evalBuilt = buildModelGraph({ ...trainSpec, trainable: setup.trainable });
   const compiler = setup.runtime.compiler();
-  const trainGraph = await compiler.compile(built.graph, { threads: cfg.threads });
   // compiled at the first evaluation: a run that evaluates only at its end releases the training
   // session first, so the two never hold the frozen weights at once (a backend that copies them
-  // into each session, as WebAssembly does, then needs room for one copy, not two)
+  // into each session, as WebAssembly does, then needs room for one copy, not two); an exclusive
+  // runtime also releases each session around every evaluation
+  const exclusive = setup.runtime.exclusiveSessions === true;
+  const compileTrain = () => compiler.compile(built.graph, { threads: cfg.threads });
+  let trainGraph: CompiledGraph | undefined = await compileTrain();
   let evalGraph: CompiledGraph | undefined;
 
   const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
@@ -217,10 +220,17 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   };
   let lastEval: { metrics: Record<string, unknown>; value: number } | null = null;
   const evaluate = async () => {
-    if (step === total) trainGraph.dispose();
+    if (step === total || exclusive) {
+      trainGraph?.dispose();
+      trainGraph = undefined;
+    }
     evalGraph ??= await compiler.compile(evalBuilt.graph, { threads: cfg.threads });
     const ev = await task.evaluate(data, "test", evalGraph, B, feedsOf, cfg.metric);
     const val = held ? await task.evaluate(held.validation, "test", evalGraph, B, feedsOf, cfg.metric) : null;
+    if (exclusive) {
+      evalGraph.dispose();
+      evalGraph = undefined;
+    }
     const better = (a: number, b: number) => (task.higherIsBetter(cfg.metric) ? a > b : a < b);
     const chosen = val ?? ev;
     // a validation set of a few dozen examples ties often: the later evaluation (more training) wins
@@ -269,6 +279,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       }
       const skippedRows = batch.skipped?.length ?? 0;
       const lr = schedule(step);
+      trainGraph ??= await compileTrain(); // released by an exclusive runtime's evaluation
       const t0 = performance.now();
       // a batch none of whose images decodes changes nothing: the step passes without an update
       let loss: number | null = null;
@@ -308,7 +319,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       if (!lastEval && total > 0) await evaluate();
     }
   } finally {
-    trainGraph.dispose();
+    trainGraph?.dispose();
     evalGraph?.dispose();
     compiler.dispose();
   }
