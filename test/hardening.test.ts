@@ -18,7 +18,7 @@ import { loadImageFolderSplit } from "../src/data/image-datasets.ts";
 import { readTextTable } from "../src/data/text-datasets.ts";
 import { readLines } from "../src/data/files.ts";
 import { readLmJsonl } from "../src/data/lm-data.ts";
-import { positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
+import { detectFormat, positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
 import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infer.ts";
 import { loadConfigFile } from "../src/experiments/config-file.ts";
 import { DEFAULTS } from "../src/experiments/run-config.ts";
@@ -270,6 +270,23 @@ test("JSONL streams line by line in 1 MiB reads: lines across the read boundary,
     [(1 << 20) - 14, 2, 2, 4],
   );
   assert.throws(() => [...readLines(join(dir, "absent.jsonl"))], /absent\.jsonl cannot be read \(ENOENT/);
+});
+
+test("a 600 MB data file: the layout is told from its head, and a table past V8's string limit is a DataError naming it", () => {
+  // sparse: 600 MB long, nothing on disk; reading it whole into one string throws a RangeError
+  const jsonl = join(dir, "huge.jsonl");
+  writeFileSync(jsonl, `${JSON.stringify({ tokens: ["a"], tags: ["X"] })}\n`);
+  truncateSync(jsonl, 600e6);
+  assert.equal(detectFormat(jsonl), "tagged");
+  const csv = join(dir, "huge.csv");
+  writeFileSync(csv, "text,label\n");
+  truncateSync(csv, 600e6);
+  assert.throws(
+    () => readTextTable(csv, { text: "text", label: "label" }),
+    (e: Error) => e instanceof DataError && /huge\.csv holds 600000000 bytes, more than the 536870888 .*; convert it to JSONL/.test(e.message),
+  );
+  rmSync(jsonl);
+  rmSync(csv);
 });
 
 test("export and merge refuse a non-empty --out unless told to overwrite it; adapters record their model folder as an absolute path", async () => {

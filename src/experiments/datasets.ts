@@ -4,8 +4,9 @@
  * CIFAR-10 binary batches, a GLUE task folder (CoLA, SST-2, MRPC), CSV/TSV/JSONL tables, or
  * `mnist` (the digits the `mnist` package ships).
  */
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
+import { readHead } from "../data/files.ts";
 import { loadDtd, loadImageFolderSplit } from "../data/image-datasets.ts";
 import { ImageProcessor, type ImageProcessorConfig } from "../data/image-preprocess.ts";
 import { loadCifar10, loadMnist } from "../data/pixel-datasets.ts";
@@ -51,7 +52,7 @@ export type AnySplit =
 export function detectFormat(path: string): DataFormat {
   if (path === "mnist") return "mnist";
   if (!existsSync(path)) throw new DataError(`--data ${path} does not exist`);
-  if (statSync(path).isFile()) return extname(path) === ".jsonl" && looksTagged(readFileSync(path, "utf8").slice(0, 1 << 16)) ? "tagged" : "table";
+  if (statSync(path).isFile()) return extname(path) === ".jsonl" && looksTagged(readHead(path, 1 << 16)) ? "tagged" : "table";
   const names = readdirSync(path);
   if (names.includes("data_batch_1.bin")) return "cifar10";
   if (names.includes("images") && names.includes("labels")) return "dtd";
