@@ -96,6 +96,7 @@ export {
   type ResolvedBudget,
   type RunSummary,
 } from "./experiments/compare.ts";
+export { checkCompareFolder, recordCompareFolder } from "./experiments/compare-folder.ts";
 export { expandArms, parseBudgets, parseSeeds, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
 export { meanInterval, pairedComparison, signTest, tQuantile, type Interval, type PairedComparison } from "./experiments/stats.ts";
 export { splitValidation, validationIndices } from "./train/validation.ts";

@@ -28,6 +28,7 @@ import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { exportAsLora } from "../src/experiments/export.ts";
+import { checkCompareFolder, recordCompareFolder } from "../src/experiments/compare-folder.ts";
 import { mergeToFolder } from "../src/experiments/merge.ts";
 import { serveStudio } from "../studio/serve.ts";
 import { rawGet } from "./raw-get.ts";
@@ -315,4 +316,26 @@ test("the default warm-up follows the task as --help says: 0 for images, 0.1 for
     [0, 0.1, 0.1, 0.1],
   );
   assert.equal(trainConfig({ ...DEFAULTS, warmup: 0 }, "causal-lm").warmup, 0, "an explicit --warmup wins");
+});
+
+test("compare into a folder of another benchmark fails before pretraining anything; the same benchmark given another way matches", () => {
+  const out = join(dir, "compare-folder");
+  recordCompareFolder(out, DEFAULTS); // what `compare` records for the embedded MNIST ViT
+  const cache = join(dir, "untouched-cache");
+  const r = spawnSync(process.execPath, ["bin/tenslora.js", "compare", "--task", "causal-lm", "--out", out], {
+    encoding: "utf8",
+    env: { ...process.env, TENSLORA_CACHE: cache },
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /^tenslora: .*compare-folder holds a comparison of other settings \(task: default there, "causal-lm" here\); compare into a new --out/,
+  );
+  assert.ok(!existsSync(cache), "no embedded model was pretrained before the refusal");
+  // a relative model path and its absolute form are one benchmark
+  const byVit = { ...DEFAULTS, model: VIT, data: "mnist" };
+  recordCompareFolder(out, byVit);
+  checkCompareFolder(out, { ...byVit, model: resolve(VIT) });
+  assert.throws(() => checkCompareFolder(out, { ...byVit, data: "other.csv" }), /data: "mnist" there, ".*other\.csv" here/);
 });
