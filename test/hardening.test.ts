@@ -18,7 +18,8 @@ import { loadImageFolderSplit } from "../src/data/image-datasets.ts";
 import { readTextTable } from "../src/data/text-datasets.ts";
 import { readLines } from "../src/data/files.ts";
 import { readLmJsonl } from "../src/data/lm-data.ts";
-import { detectFormat, positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
+import { detectFormat, openDataset, positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
+import type { Split, TextDataset } from "../src/data/types.ts";
 import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infer.ts";
 import { loadConfigFile } from "../src/experiments/config-file.ts";
 import { DEFAULTS } from "../src/experiments/run-config.ts";
@@ -338,4 +339,27 @@ test("compare into a folder of another benchmark fails before pretraining anythi
   recordCompareFolder(out, byVit);
   checkCompareFolder(out, { ...byVit, model: resolve(VIT) });
   assert.throws(() => checkCompareFolder(out, { ...byVit, data: "other.csv" }), /data: "mnist" there, ".*other\.csv" here/);
+});
+
+test("one table without --eval-data is split 80/20, seeded and stratified by class, as the README's text classifier runs it", async () => {
+  const csv = join(dir, "reviews.csv");
+  const rows = Array.from({ length: 50 }, (_, i) => `"review ${i}",${i < 30 ? "good" : "bad"}`);
+  writeFileSync(csv, `text,label\n${rows.join("\n")}\n`);
+  const cols = { textColumn: "text", labelColumn: "label" };
+  const open = async (seed: number) => {
+    const d = await openDataset(csv, { ...cols, seed });
+    assert.equal(d.kind, "text");
+    return d.split as Split<TextDataset>;
+  };
+  const a = await open(3);
+  const texts = (ds: TextDataset) => ds.items.map((x) => x.text);
+  assert.deepEqual([a.train.items.length, a.test.items.length], [40, 10]);
+  assert.deepEqual(
+    a.test.items.map((x) => a.test.classNames[x.label]).sort(),
+    [...Array(4).fill("bad"), ...Array(6).fill("good")],
+    "each class keeps its share",
+  );
+  assert.equal(new Set([...texts(a.train), ...texts(a.test)]).size, 50, "disjoint, nothing lost");
+  assert.deepEqual(texts((await open(3)).test), texts(a.test), "the same seed, the same split");
+  assert.notDeepEqual(texts((await open(4)).test), texts(a.test));
 });

@@ -11,7 +11,8 @@ import { loadDtd, loadImageFolderSplit } from "../data/image-datasets.ts";
 import { ImageProcessor, type ImageProcessorConfig } from "../data/image-preprocess.ts";
 import { loadCifar10, loadMnist } from "../data/pixel-datasets.ts";
 import { loadTaggedWords, looksTagged } from "../data/tagged-words.ts";
-import { type GlueTask, loadGlue, loadTextTable } from "../data/text-datasets.ts";
+import { splitDataset } from "../data/split.ts";
+import { type GlueTask, loadGlue, loadTextTable, readTextTable } from "../data/text-datasets.ts";
 import { TextTokenizer } from "../data/tokenize.ts";
 import type { ImageDataset, Split, TaggedDataset, TextDataset, WarnFn } from "../data/types.ts";
 import { ConfigError, DataError } from "../errors.ts";
@@ -99,7 +100,8 @@ async function openSplit(path: string, o: DataOptions): Promise<AnySplit> {
       if (!o.textColumn || !o.labelColumn)
         throw new ConfigError(`a table needs --text-column and --label-column (found file ${path}, extension ${extname(path)})`);
       const cols = { text: o.textColumn, textPair: o.textPairColumn, label: o.labelColumn, numClasses: o.numLabels };
-      if (!o.testPath) throw new ConfigError(`a table needs a test file: pass --eval-data FILE`);
+      // one table: a seeded split stratified by class (80/20, as an image folder's), else the given test file
+      if (!o.testPath) return { kind: "text", split: splitDataset(readTextTable(path, cols), { trainFraction: o.trainFraction, seed, stratify: true }) };
       return { kind: "text", split: loadTextTable({ train: path, test: o.testPath }, cols) };
     }
     case "tagged":
