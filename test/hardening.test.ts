@@ -325,6 +325,7 @@ test("the default warm-up follows the task as --help says: 0 for images, 0.1 for
 test("compare into a folder of another benchmark fails before pretraining anything; the same benchmark given another way matches", () => {
   const out = join(dir, "compare-folder");
   recordCompareFolder(out, DEFAULTS); // what `compare` records for the embedded MNIST ViT
+  mkdirSync(join(out, "runs")); // beside its runs
   const cache = join(dir, "untouched-cache");
   const r = spawnSync(process.execPath, ["bin/tenslora.js", "compare", "--task", "causal-lm", "--out", out], {
     encoding: "utf8",
@@ -342,6 +343,10 @@ test("compare into a folder of another benchmark fails before pretraining anythi
   recordCompareFolder(out, byVit);
   checkCompareFolder(out, { ...byVit, model: resolve(VIT) });
   assert.throws(() => checkCompareFolder(out, { ...byVit, data: "other.csv" }), /data: "mnist" there, ".*other\.csv" here/);
+  // a record without runs (a comparison that failed before its first) binds nothing
+  const failed = join(dir, "compare-failed");
+  recordCompareFolder(failed, byVit);
+  checkCompareFolder(failed, { ...byVit, data: "other.csv" });
 });
 
 test("one table without --eval-data is split 80/20, seeded and stratified by class, as the README's text classifier runs it", async () => {

@@ -2,7 +2,7 @@
  * `tenslora compare`: the paper's experiment as one command. With no --model it runs the embedded
  * MNIST benchmark (the README's main job); finished runs in --out are reused.
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import {
@@ -98,7 +98,7 @@ export function register(program: Command): void {
       (s) => rep.message(`warning: ${s}`),
       (s) => rep.message(s),
     );
-    if (!existsSync(out) || readdirSync(out).length === 0) recordCompareFolder(out, cfg);
+    recordCompareFolder(out, cfg, { onlyIfNew: true });
     const t0 = Date.now();
     // one bar over the runs once they are planned; each run trains quietly under it
     let runs: (Reporter & { runDone(line: string): void }) | undefined;

@@ -210,7 +210,9 @@ export function adapterFromFiles(
   }
   if (problems.length) {
     const onlyNonFinite = problems.every((p) => p.includes("non-finite"));
-    const what = onlyNonFinite ? "holds non-finite values" : `does not fit this model and ${config.construction} ranks ${groups.map((g) => `[${g.ranks}]`).join(" ")}`;
+    const what = onlyNonFinite
+      ? "holds non-finite values"
+      : `does not fit this model and ${config.construction} ranks ${groups.map((g) => `[${g.ranks}]`).join(" ")}`;
     throw new ShapeError(
       `${file} ${what}:\n  ${problems.slice(0, 20).join("\n  ")}` +
         (problems.length > 20 ? `\n  … and ${problems.length - 20} more` : "") +

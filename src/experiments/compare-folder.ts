@@ -3,7 +3,7 @@
  * `comparison.json` so that a `compare` of another benchmark into the same folder fails before it
  * prepares anything (pretraining an embedded model takes minutes), not after.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic-file.ts";
@@ -21,10 +21,15 @@ function benchmarkOf(cfg: RunConfig): Benchmark {
   return Object.fromEntries(KEYS.map((k) => [k, value(k)])) as Benchmark;
 }
 
-/** Throw when `outDir` records a comparison of another model or data set than `cfg`'s. */
+/** Absent, empty, or holding only its record (a comparison that failed before its first run). */
+function holdsNoRun(outDir: string): boolean {
+  return !existsSync(outDir) || readdirSync(outDir).every((name) => name === FILE);
+}
+
+/** Throw when `outDir` records a comparison of another model or data set than `cfg`'s and holds its runs. */
 export function checkCompareFolder(outDir: string, cfg: RunConfig): void {
   const path = join(outDir, FILE);
-  if (!existsSync(path)) return;
+  if (!existsSync(path) || holdsNoRun(outDir)) return;
   let saved: Partial<Benchmark>;
   try {
     saved = JSON.parse(readFileSync(path, "utf8"));
@@ -41,8 +46,12 @@ export function checkCompareFolder(outDir: string, cfg: RunConfig): void {
   }
 }
 
-/** Record what `outDir` compares (after checkCompareFolder, or once its finished runs were checked against `cfg`). */
-export function recordCompareFolder(outDir: string, cfg: RunConfig): void {
+/**
+ * Record what `outDir` compares: after checkCompareFolder, before the first run (`onlyIfNew`: a
+ * folder that holds runs without a record is recorded once they were checked against `cfg`).
+ */
+export function recordCompareFolder(outDir: string, cfg: RunConfig, o: { onlyIfNew?: boolean } = {}): void {
+  if (o.onlyIfNew && !holdsNoRun(outDir)) return;
   mkdirSync(outDir, { recursive: true });
   writeFileAtomic(join(outDir, FILE), `${JSON.stringify(benchmarkOf(cfg), null, 2)}\n`);
 }
