@@ -79,7 +79,7 @@ export { adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./train/op
 export { warmupCosine, constant } from "./train/schedule.ts";
 export { summarize, confusionMatrix, type MetricsSummary } from "./tasks/metrics.ts";
 export { writePlot, renderLinePlot, renderScatterPlot } from "./train/plot.ts";
-export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./tasks/task-data.ts";
+export { imageTaskData, textTaskData, IGNORE_LABEL, type EvalSplit, type TaskData } from "./tasks/task-data.ts";
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS, checkRunOptions } from "./experiments/run.ts";
