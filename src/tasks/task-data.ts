@@ -208,30 +208,24 @@ export function wholeAsTest(data: TaskData): TaskData {
       const idx = Array.from(indices);
       const rows = { train: [] as number[], test: [] as number[] };
       idx.forEach((i, r) => (i < nTrain ? rows.train : rows.test).push(r));
-      if (!rows.test.length) return data.batch("train", idx, B);
-      if (!rows.train.length)
-        return data.batch(
-          "test",
-          idx.map((i) => i - nTrain),
-          B,
-        );
       const part = (split: SplitName) =>
         data.batch(
           split,
           rows[split].map((r) => idx[r] - (split === "test" ? nTrain : 0)),
           B,
         );
+      if (!rows.test.length) return part("train");
+      if (!rows.train.length) return part("test");
       const [train, test] = await Promise.all([part("train"), part("test")]);
-      // the train batch's filler rows stay: B − valid rows of it are filler, as the spliced batch needs
+      // rows past the last example keep the train batch's filler (label −100), which evaluation drops
       const clone = (t: HostTensor): HostTensor => ({ ...t, shape: [...t.shape], data: t.data.slice() });
       const out: Batch = {
         inputs: Object.fromEntries(Object.entries(train.inputs).map(([k, t]) => [k, clone(t)])),
         labels: clone(train.labels),
         valid: idx.length,
       };
-      const at = (split: SplitName) => Array.from(rows[split].keys());
-      copyRows(out, train, at("train"), rows.train);
-      copyRows(out, test, at("test"), rows.test);
+      copyRows(out, train, [...rows.train.keys()], rows.train);
+      copyRows(out, test, [...rows.test.keys()], rows.test);
       const skipped = [train, test].flatMap((b, j) => (b.skipped ?? []).map((x) => ({ ...x, row: rows[j ? "test" : "train"][x.row] })));
       return skipped.length ? { ...out, skipped: skipped.sort((a, b) => a.row - b.row) } : out;
     },
