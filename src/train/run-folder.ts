@@ -52,13 +52,17 @@ export function openRunFolder(dir: string, mode: RunMode): RunFolder {
 }
 
 /**
- * Release a run that failed. A new (or overwriting) run that saved no checkpoint leaves nothing
- * to resume, and the folder held nothing of anyone else once taken: what the run wrote is removed,
- * and the folder too if the run made it, so the corrected run may use the same --out. A resumed
- * run's folder, or one holding a checkpoint, is kept as it is.
+ * Release a run that failed. A new (or overwriting) run that failed before its first logged step
+ * (a setting or data error found after the folder was taken) leaves nothing to resume or read, and
+ * the folder held nothing of anyone else once taken: what the run wrote is removed, and the folder
+ * too if the run made it, so the corrected run may use the same --out. A run that trained keeps its
+ * metrics.jsonl, the record a user reads to see why it failed (a loss gone NaN); a resumed run's
+ * folder, or one holding a checkpoint, is kept as it is.
  */
 export function releaseFailedRun(folder: RunFolder): void {
-  const discard = folder.mode !== "resume" && listCheckpoints(folder.dir).length === 0;
+  const metrics = join(folder.dir, "metrics.jsonl");
+  const trained = existsSync(metrics) && statSync(metrics).size > 0;
+  const discard = folder.mode !== "resume" && !trained && listCheckpoints(folder.dir).length === 0;
   try {
     if (discard) for (const n of readdirSync(folder.dir)) if (n !== LOCK) rmSync(join(folder.dir, n), { recursive: true, force: true });
   } finally {
