@@ -6,15 +6,16 @@
  * vocabulary, backward, AdamW in TypeScript), against the same LoRA step in PyTorch eager
  * (bench/torch/step_llm.py) interleaved in the same run. `--checkpoint` recomputes every layer in
  * the backward pass, ours and PyTorch's (torch.utils.checkpoint); `--loss-chunk N` computes our
- * logits and loss N positions at a time; `--lora-only` skips qkv_depth, so that the peak RSS is
+ * logits and loss N positions at a time (default: as `train` does, in chunks where the whole
+ * logits would exceed 128 MiB; `--loss-chunk 0`: whole); `--lora-only` skips qkv_depth, so that the peak RSS is
  * that of the one LoRA step (it is the whole process's, every graph); `--no-prepack` turns off ONNX
- * Runtime's pre-packed weight copies (CompileOptions.prepack).
+ * Runtime's pre-packed weight copies (CompileOptions.prepack), `--no-arena` its CPU memory arena.
  *
  * `--shape` takes a decoder preset of src/models/presets.ts instead (llama-3.2-1b, llama-3.2-3b);
  * `--base-dtype int8|int4` holds the frozen linear weights quantized; `--dtypes f32,int4` runs one
  * child process per dtype in turn (peak RSS is per process), LoRA only, see step-llm-dtypes.ts.
  *
- *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--checkpoint] [--loss-chunk N] [--lora-only] [--no-prepack]
+ *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--checkpoint] [--loss-chunk N] [--lora-only] [--no-prepack] [--no-arena]
  *                             [--shape smollm2-135m] [--base-dtype f32] [--dtypes f32,int4]
  *                             [--rounds 1] [--warmup 1] [--runs 3] [--no-torch]
  */
@@ -45,8 +46,9 @@ export async function run(argv: string[]): Promise<void> {
   const T = num("--seq", 512);
   const B = num("--batch", 4);
   const checkpointActivations = argv.includes("--checkpoint");
-  const lossChunk = argv.includes("--loss-chunk") ? num("--loss-chunk", 0) : undefined;
-  const memory = { checkpointActivations, lossChunk, prepack: !argv.includes("--no-prepack") };
+  // as `train` computes it: in chunks where the whole logits would be large (0: whole)
+  const lossChunk = argv.includes("--loss-chunk") ? num("--loss-chunk", 0) : ("auto" as const);
+  const memory = { checkpointActivations, lossChunk, prepack: !argv.includes("--no-prepack"), arena: !argv.includes("--no-arena") };
   const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
   const model = randomModel(shape, overrides, 1, baseDtype);
   const lora = await trainingStep(model, { construction: "lora", ranks: args.rank, targetModules: ALL_LINEAR }, B, T, memory);
@@ -103,8 +105,8 @@ export async function run(argv: string[]): Promise<void> {
   const tokens = B * T;
   console.log(
     `step-llm: ${shapeName} shape${args.layers ? ` (${args.layers} layers)` : ""}, base ${baseDtype}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
-      `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}, ` +
-      `weight pre-packing ${memory.prepack ? "on" : "off"}; ` +
+      `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk === "auto" ? "chunked as train does" : lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}, ` +
+      `weight pre-packing ${memory.prepack ? "on" : "off"}, CPU arena ${memory.arena ? "on" : "off"}; ` +
       `ONNX Runtime EP ${defaultProviders().join(",")}, ${threads()} threads; ${samples[0].length} timed steps after ${args.warmup} warm-up; peak RSS is the whole process (every graph)`,
   );
   const rows = runners.map((r, i) => {

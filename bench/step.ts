@@ -102,7 +102,15 @@ export async function trainingStep(
   adapter: AdapterOptions | undefined,
   batch: number,
   seqLen: number | undefined,
-  opts: { dropout?: number; profilePrefix?: string; store?: WeightStore; checkpointActivations?: boolean; lossChunk?: number; prepack?: boolean } = {},
+  opts: {
+    dropout?: number;
+    profilePrefix?: string;
+    store?: WeightStore;
+    checkpointActivations?: boolean;
+    lossChunk?: number | "auto";
+    prepack?: boolean;
+    arena?: boolean;
+  } = {},
 ) {
   const set = adapter ? createAdapter(model, adapter).set : undefined;
   const dropout = opts.dropout ? { hidden: opts.dropout, attention: opts.dropout, seed: 1 } : undefined;
@@ -111,7 +119,13 @@ export async function trainingStep(
   // useful work: the recomputation that checkpointing adds does not count
   const flops = graphFlops(opts.checkpointActivations || opts.lossChunk !== undefined ? buildModelGraph(spec).graph : built.graph);
   const store = opts.store ?? new WeightStore();
-  const graph: OrtCompiledGraph = await compile(built.graph, { store, threads: threads(), profilePrefix: opts.profilePrefix, prepack: opts.prepack });
+  const graph: OrtCompiledGraph = await compile(built.graph, {
+    store,
+    threads: threads(),
+    profilePrefix: opts.profilePrefix,
+    prepack: opts.prepack,
+    arena: opts.arena,
+  });
   const { flat, layout } = flattenParams(new Map(built.trainable.map((k) => [k, built.weights.get(k)!.data])));
   const views = segmentViews(flat, layout);
   const grads = new Float32Array(layout.size);

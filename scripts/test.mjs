@@ -18,6 +18,11 @@ const files = ["src", "test"]
   .flatMap((d) => find(d))
   .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
   .sort();
+// with no file, node --test would run its default patterns (this script, test/package-consumer)
+if (files.length === 0) {
+  console.error(`no *.test.ts file under src/ or test/ has a name containing ${filter.map((f) => JSON.stringify(f)).join(" or ")}`);
+  process.exit(1);
+}
 // Formatting and lint first: a style slip fails the suite as a test would.
 const lint = spawnSync(process.execPath, ["node_modules/@biomejs/biome/bin/biome", "check", "."], { stdio: "inherit" });
 if (lint.status !== 0) {

@@ -79,7 +79,7 @@ export { adamw, clipByGlobalNorm, flattenParams, segmentViews } from "./train/op
 export { warmupCosine, constant } from "./train/schedule.ts";
 export { summarize, confusionMatrix, type MetricsSummary } from "./tasks/metrics.ts";
 export { writePlot, renderLinePlot, renderScatterPlot } from "./train/plot.ts";
-export { imageTaskData, textTaskData, IGNORE_LABEL, type TaskData } from "./tasks/task-data.ts";
+export { imageTaskData, textTaskData, IGNORE_LABEL, type EvalSplit, type TaskData } from "./tasks/task-data.ts";
 export { saveTrained, loadTrained, saveModelFolder, type Trained } from "./train/artifacts.ts";
 // experiments (what the CLI runs)
 export { runTraining, prepareData, adapterFor, trainConfig, writeRunPlots, METHODS, checkRunOptions } from "./experiments/run.ts";
@@ -96,6 +96,7 @@ export {
   type ResolvedBudget,
   type RunSummary,
 } from "./experiments/compare.ts";
+export { checkCompareFolder, recordCompareFolder } from "./experiments/compare-folder.ts";
 export { expandArms, parseBudgets, parseSeeds, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
 export { meanInterval, pairedComparison, signTest, tQuantile, type Interval, type PairedComparison } from "./experiments/stats.ts";
 export { splitValidation, validationIndices } from "./train/validation.ts";

@@ -114,6 +114,10 @@ test("tiny Llama, every weight trained (the LM head too, so its chunks are recom
 
 /** Forward values of at least `size` elements that the backward pass reads (those it keeps alive). */
 function keptActivations(spec: { checkpointActivations?: boolean; lossChunk?: number }, size: number): number {
+  return keptValues(spec, size).length;
+}
+
+function keptValues(spec: { checkpointActivations?: boolean; lossChunk?: number }, size: number): Value[] {
   const model = loadModel(join(LM_FIXTURES, name));
   const { set } = loadAdapter(join(LM_FIXTURES, `${name}_lora`), modelContext(model));
   const common = { model, adapter: set, batch: 2, seqLen: 12, trainable: "adapter+head" as const, loss: true, ...spec };
@@ -124,7 +128,7 @@ function keptActivations(spec: { checkpointActivations?: boolean; lossChunk?: nu
   for (const n of graph.nodes.slice(forward)) {
     for (const x of n.inputs) if (produced.has(x) && x.shape.reduce((a: number, d) => a * (d as number), 1) >= size) kept.add(x);
   }
-  return kept.size;
+  return [...kept];
 }
 
 test("tiny Llama: with checkpointed layers the backward pass reads each layer's input, none of its interior activations", () => {
@@ -140,4 +144,25 @@ test("tiny Llama: with checkpointed layers the backward pass reads each layer's 
   // a chunked loss keeps no log-probabilities
   const chunked = keptActivations({ checkpointActivations: true, lossChunk: 5 }, size);
   assert.ok(chunked <= L + 2, `${chunked} activations kept with checkpointing and a chunked loss`);
+});
+
+test("tiny Llama: SwiGLU keeps its gate, its up projection and its product for the backward pass, and recomputes σ(gate) and silu(gate)", () => {
+  const model = loadModel(join(LM_FIXTURES, name));
+  const { numHiddenLayers: L, intermediateSize: I } = model.config;
+  const mlpWide = keptValues({}, 1).filter((v) => v.shape.at(-1) === I);
+  assert.equal(mlpWide.length, 3 * L, `${mlpWide.length} [B, T, ${I}] activations kept over ${L} layers`);
+  assert.deepEqual(new Set(mlpWide.map((v) => v.producer!.op)), new Set([Op.Add, Op.Mul]));
+});
+
+test("tiny Qwen2 (tied embedding): the LoRA step and the whole-sequence graphs hold the embedding once, as [1, V, d] (never pre-packed); generation's graph keeps [V, d]", () => {
+  const model = loadModel(join(LM_FIXTURES, "qwen2"));
+  const { set } = loadAdapter(join(LM_FIXTURES, "qwen2_lora"), modelContext(model));
+  const { vocabSize: V, hiddenSize: d } = model.config;
+  const embedding = (spec: { loss?: boolean; grads?: boolean; lastLogits?: boolean; past?: number }) => {
+    const { graph } = buildModelGraph({ model, adapter: set, batch: 2, seqLen: 12, trainable: "adapter+head", ...spec });
+    return [...graph.initializers.values()].filter((i) => i.value.name === "model.embed_tokens.weight").map((i) => i.value.shape.join(","));
+  };
+  assert.deepEqual(embedding({ loss: true, grads: true }), [`1,${V},${d}`]);
+  assert.deepEqual(embedding({}), [`1,${V},${d}`]);
+  assert.deepEqual(embedding({ lastLogits: true, past: 4 }), [`${V},${d}`]);
 });

@@ -5,7 +5,7 @@
  */
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSafetensors } from "../src/io/safetensors.ts";
 import { type CliResult, STACK_LINE, assertOk, assertUserError, cliAsync } from "./cli-helpers.ts";
@@ -154,4 +154,34 @@ test("compare: bad budgets, head layouts, ranks and validation fractions are one
   const [ranks, val] = await both([...base, "--ranks", "8,8,3"], [...base, "--val-fraction", "1"]);
   assertUserError(ranks, /compare takes --ranks auto .* got "8,8,3"/, "explicit ranks");
   assertUserError(val, /--val-fraction must be in \[0, 1\) .* got 1/, "validation fraction 1");
+});
+
+test("a train that fails before its first checkpoint leaves --out as it found it; a folder holding another's file is still refused", async () => {
+  const data = join(dir, "one-per-class");
+  await writeImageFolder(data, { classes: 3, perClass: 1, size: 16 });
+  const train = (out: string, ...extra: string[]) =>
+    cliAsync(["train", "--model", VIT, "--data", data, "--construction", "lora", "--ranks", "2", ...quick, "--out", out, ...extra]);
+  const fresh = join(dir, "run-fails");
+  const empty = join(dir, "run-empty");
+  mkdirSync(empty);
+  const foreign = join(dir, "run-foreign");
+  mkdirSync(foreign);
+  writeFileSync(join(foreign, "notes.txt"), "mine");
+  // one image per class: a validation split takes none, found after config.json is written
+  const [failed, failedInEmpty, refused] = await Promise.all([
+    train(fresh, "--val-fraction", "0.1"),
+    train(empty, "--val-fraction", "0.1"),
+    train(foreign, "--val-fraction", "0"),
+  ]);
+  assertUserError(failed, /--val-fraction 0\.1 holds out nothing/, "validation split of nothing");
+  assertUserError(failedInEmpty, /--val-fraction 0\.1 holds out nothing/, "validation split of nothing, in an empty folder");
+  assertUserError(refused, /already holds files \(notes\.txt\)/, "a folder holding another's file");
+  assert.ok(!existsSync(fresh), "the folder the failed run made is gone");
+  assert.deepEqual(readdirSync(empty), [], "a folder the run did not make stays, emptied of what the run wrote");
+  assert.deepEqual(readdirSync(foreign), ["notes.txt"]);
+  assert.equal(readFileSync(join(foreign, "notes.txt"), "utf8"), "mine");
+  const [again, againInEmpty] = await Promise.all([train(fresh, "--val-fraction", "0"), train(empty, "--val-fraction", "0")]);
+  assertOk(again, "the corrected run into the same --out");
+  assertOk(againInEmpty, "the corrected run into the empty folder");
+  assert.ok(existsSync(join(fresh, "summary.json")) && existsSync(join(empty, "summary.json")));
 });

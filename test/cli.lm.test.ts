@@ -106,6 +106,12 @@ test("eval --data X scores X even when the run recorded --eval-data; without --a
   assert.equal(mine.data, other);
   assert.deepEqual([mine.tokens, mine.perplexity], [plain.tokens, plain.perplexity]);
   assert.equal(mine.tokens, 4 * 3, "10 % of the 40 records");
+  // --split all scores all 40 records (a batch of 8 spans the train and test splits): the token-weighted loss of both splits
+  const all = await evalJson("--adapter", join(run, "best"), "--data", other, "--split", "all");
+  const rest = await evalJson("--adapter", join(run, "best"), "--data", other, "--split", "train");
+  assert.deepEqual([all.split, all.sequences, all.tokens, mine.sequences + rest.sequences], ["all", 40, 40 * 3, 40]);
+  const pooled = (mine.loss * mine.tokens + rest.loss * rest.tokens) / (mine.tokens + rest.tokens);
+  assert.ok(Math.abs(all.loss - pooled) < 1e-5 * pooled, `all-records loss ${all.loss} = the two splits' pooled loss ${pooled}`);
 
   // the base model on two plain-text records that are the reference's token rows (no BOS/EOS added):
   // a causal model's logits at a prefix's positions are the full row's, so the reference logits give the loss

@@ -32,7 +32,7 @@ function withTemplate(name: string, template: string): LmTokenizer {
 test("hostile chat templates end in one error naming the template and the record, within the time budget", () => {
   const cases: [string, string, RegExp][] = [
     ["range", "{% for i in range(1000000000) %}x{% endfor %}", /the chat_template failed: range\(\) of 1000000000 items is over the 1000000/],
-    ["nested", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", /did not finish within 2 s/],
+    ["nested", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", /did not finish within 5 s/],
     ["recursion", "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", /the chat_template failed: Maximum call stack size exceeded/],
     ["unclosed", "{{ messages[0]['content'] ", /the chat_template does not parse: /],
     ["raise", "{{ raise_exception('bad role') }}", /the chat_template failed: bad role$/],
@@ -48,7 +48,8 @@ test("hostile chat templates end in one error naming the template and the record
       (e: Error) => e instanceof ChatTemplateError && e.message.startsWith("chat.jsonl: record 1: ") && why.test(e.message),
       name,
     );
-    assert.ok(Date.now() - t0 < 10_000, `${name}: ${Date.now() - t0} ms`);
+    // the budget plus the thread's start on a loaded machine: a hang would never end
+    assert.ok(Date.now() - t0 < 30_000, `${name}: ${Date.now() - t0} ms`);
   }
   // the process is unharmed: the fixture's own template still renders
   const ok = buildLmExamples(new LmTokenizer(LLAMA), { records: [GOOD] }, OPTS, "chat.jsonl");

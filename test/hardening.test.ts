@@ -18,7 +18,8 @@ import { loadImageFolderSplit } from "../src/data/image-datasets.ts";
 import { readTextTable } from "../src/data/text-datasets.ts";
 import { readLines } from "../src/data/files.ts";
 import { readLmJsonl } from "../src/data/lm-data.ts";
-import { positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
+import { detectFormat, openDataset, positionLimit, taskDataFor } from "../src/experiments/datasets.ts";
+import type { Split, TextDataset } from "../src/data/types.ts";
 import { loadTrainedModel, refuseNonFiniteLogits } from "../src/experiments/infer.ts";
 import { loadConfigFile } from "../src/experiments/config-file.ts";
 import { DEFAULTS } from "../src/experiments/run-config.ts";
@@ -28,6 +29,7 @@ import { loadAdapter, saveAdapter } from "../src/adapters/format.ts";
 import { mergeAdapter } from "../src/adapters/merge.ts";
 import { createAdapter, modelContext } from "../src/pipeline/context.ts";
 import { exportAsLora } from "../src/experiments/export.ts";
+import { checkCompareFolder, recordCompareFolder } from "../src/experiments/compare-folder.ts";
 import { mergeToFolder } from "../src/experiments/merge.ts";
 import { serveStudio } from "../studio/serve.ts";
 import { rawGet } from "./raw-get.ts";
@@ -110,7 +112,10 @@ test("non-finite adapters are refused by load, export and merge, naming the tens
   poisoned.set(key, { shape: first.shape, data: first.data.map((v, i) => (i === 3 ? Number.NaN : i === 5 ? Number.POSITIVE_INFINITY : v)) });
   const nan = join(dir, "nan-adapter");
   saveAdapter(nan, { ...set, tensors: poisoned }, ctx);
-  const nonFinite = (e: Error) => e instanceof TensLoRAError && e.message.includes(`"${key}" holds 2 non-finite values (the first, NaN, at index 3)`);
+  const nonFinite = (e: Error) =>
+    e instanceof TensLoRAError &&
+    e.message.startsWith(`${join(nan, "adapter_model.safetensors")} holds non-finite values:`) &&
+    e.message.includes(`"${key}" holds 2 non-finite values (the first, NaN, at index 3)`);
   assert.throws(() => loadAdapter(nan, modelContext(model)), nonFinite);
   assert.throws(() => exportAsLora(nan, join(dir, "nan-export")), nonFinite);
   await assert.rejects(mergeToFolder(VIT, nan, join(dir, "nan-merged")), nonFinite);
@@ -272,6 +277,23 @@ test("JSONL streams line by line in 1 MiB reads: lines across the read boundary,
   assert.throws(() => [...readLines(join(dir, "absent.jsonl"))], /absent\.jsonl cannot be read \(ENOENT/);
 });
 
+test("a 600 MB data file: the layout is told from its head, and a table past V8's string limit is a DataError naming it", () => {
+  // sparse: 600 MB long, nothing on disk; reading it whole into one string throws a RangeError
+  const jsonl = join(dir, "huge.jsonl");
+  writeFileSync(jsonl, `${JSON.stringify({ tokens: ["a"], tags: ["X"] })}\n`);
+  truncateSync(jsonl, 600e6);
+  assert.equal(detectFormat(jsonl), "tagged");
+  const csv = join(dir, "huge.csv");
+  writeFileSync(csv, "text,label\n");
+  truncateSync(csv, 600e6);
+  assert.throws(
+    () => readTextTable(csv, { text: "text", label: "label" }),
+    (e: Error) => e instanceof DataError && /huge\.csv holds 600000000 bytes, more than the 536870888 .*; convert it to JSONL/.test(e.message),
+  );
+  rmSync(jsonl);
+  rmSync(csv);
+});
+
 test("export and merge refuse a non-empty --out unless told to overwrite it; adapters record their model folder as an absolute path", async () => {
   const model = loadModel(VIT);
   const { set } = createAdapter(model, { construction: "qkv_depth", ranks: [2, 2, 2, 2], seed: 1 });
@@ -298,4 +320,54 @@ test("the default warm-up follows the task as --help says: 0 for images, 0.1 for
     [0, 0.1, 0.1, 0.1],
   );
   assert.equal(trainConfig({ ...DEFAULTS, warmup: 0 }, "causal-lm").warmup, 0, "an explicit --warmup wins");
+});
+
+test("compare into a folder of another benchmark fails before pretraining anything; the same benchmark given another way matches", () => {
+  const out = join(dir, "compare-folder");
+  recordCompareFolder(out, DEFAULTS); // what `compare` records for the embedded MNIST ViT
+  mkdirSync(join(out, "runs")); // beside its runs
+  const cache = join(dir, "untouched-cache");
+  const r = spawnSync(process.execPath, ["bin/tenslora.js", "compare", "--task", "causal-lm", "--out", out], {
+    encoding: "utf8",
+    env: { ...process.env, TENSLORA_CACHE: cache },
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /^tenslora: .*compare-folder holds a comparison of other settings \(task: default there, "causal-lm" here\); compare into a new --out/,
+  );
+  assert.ok(!existsSync(cache), "no embedded model was pretrained before the refusal");
+  // a relative model path and its absolute form are one benchmark
+  const byVit = { ...DEFAULTS, model: VIT, data: "mnist" };
+  recordCompareFolder(out, byVit);
+  checkCompareFolder(out, { ...byVit, model: resolve(VIT) });
+  assert.throws(() => checkCompareFolder(out, { ...byVit, data: "other.csv" }), /data: "mnist" there, ".*other\.csv" here/);
+  // a record without runs (a comparison that failed before its first) binds nothing
+  const failed = join(dir, "compare-failed");
+  recordCompareFolder(failed, byVit);
+  checkCompareFolder(failed, { ...byVit, data: "other.csv" });
+});
+
+test("one table without --eval-data is split 80/20, seeded and stratified by class, as the README's text classifier runs it", async () => {
+  const csv = join(dir, "reviews.csv");
+  const rows = Array.from({ length: 50 }, (_, i) => `"review ${i}",${i < 30 ? "good" : "bad"}`);
+  writeFileSync(csv, `text,label\n${rows.join("\n")}\n`);
+  const cols = { textColumn: "text", labelColumn: "label" };
+  const open = async (seed: number) => {
+    const d = await openDataset(csv, { ...cols, seed });
+    assert.equal(d.kind, "text");
+    return d.split as Split<TextDataset>;
+  };
+  const a = await open(3);
+  const texts = (ds: TextDataset) => ds.items.map((x) => x.text);
+  assert.deepEqual([a.train.items.length, a.test.items.length], [40, 10]);
+  assert.deepEqual(
+    a.test.items.map((x) => a.test.classNames[x.label]).sort(),
+    [...Array(4).fill("bad"), ...Array(6).fill("good")],
+    "each class keeps its share",
+  );
+  assert.equal(new Set([...texts(a.train), ...texts(a.test)]).size, 50, "disjoint, nothing lost");
+  assert.deepEqual(texts((await open(3)).test), texts(a.test), "the same seed, the same split");
+  assert.notDeepEqual(texts((await open(4)).test), texts(a.test));
 });

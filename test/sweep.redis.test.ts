@@ -269,7 +269,12 @@ test("a worker SIGKILLed with no other worker: its run shows as orphaned with no
   const text = await cliAsync(["sweep", "status", redis.url, "--name", "orphan"]);
   assertOk(text, "sweep status");
   assert.match(text.stdout, /ETA –/, text.stdout);
-  assert.match(text.stdout, /\| orphaned \| lonely \|.*its worker lonely is gone; another worker takes the run over from its checkpoint/, text.stdout);
+  assert.match(text.stdout, /0 running, 1 orphaned, 0 queued/, text.stdout);
+  assert.match(
+    text.stdout,
+    /\| orphaned \| lonely \|.*its worker lonely is gone; no worker is connected: start one \(tenslora worker\) to take the run over/,
+    text.stdout,
+  );
   assert.doesNotMatch(text.stdout, /\| running \|/, text.stdout);
 
   const heir = await startWorker("heir");

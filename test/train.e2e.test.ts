@@ -247,6 +247,21 @@ test("the CLI: train → eval → infer --images → merge --onnx on the saved a
   assert.equal(metrics.accuracy, summary.final.accuracy);
   assert.deepEqual(metrics.classNames, ["class_a", "class_b"]);
   for (const k of ["macroF1", "binaryF1", "mcc", "perClassAccuracy"]) assert.ok(k in metrics, `eval reports ${k}`);
+  // --split all scores every image of the folder once: its confusion matrix is the train split's plus the test split's
+  const evalSplit = (split: string, json = true) =>
+    cli(["eval", "--model", VIT, "--adapter", join(run, "last"), "--data", images, "--split", split, "--threads", "1", ...(json ? ["--json"] : [])]);
+  const [all, trainSplit] = ["all", "train"].map((s) => {
+    const r = evalSplit(s);
+    assertOk(r, `eval --split ${s}`);
+    return JSON.parse(r.stdout);
+  });
+  const files = readdirSync(images).reduce((n, c) => n + readdirSync(join(images, c)).length, 0);
+  assert.deepEqual([all.split, all.numSamples, trainSplit.numSamples + metrics.numSamples], ["all", files, files]);
+  assert.deepEqual(
+    all.confusionMatrix,
+    metrics.confusionMatrix.map((row: number[], i: number) => row.map((v, j) => v + trainSplit.confusionMatrix[i][j])),
+  );
+  assert.match(evalSplit("all", false).stdout, new RegExp(`^all split: ${files} examples, 2 classes$`, "m"));
 
   const png = join(images, "class_b", "0.png");
   const inf = cli(["infer", "--model", VIT, "--adapter", join(run, "last"), "--images", png, "--json", "--threads", "1"]);

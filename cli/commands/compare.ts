@@ -12,12 +12,14 @@ import {
   type Factorization,
   type HeadLayout,
   type RankMode,
+  checkCompareFolder,
   checkRunOptions,
   compare,
   compareOptions,
   parseBudgets,
   parseSeeds,
   prepareData,
+  recordCompareFolder,
   claimTasks,
   claimsMarkdown,
   runClaims,
@@ -88,12 +90,15 @@ export function register(program: Command): void {
     const out = typeof opts.out === "string" ? opts.out : (taskNamed(cfg.task)?.compareFolder ?? "runs/compare");
     if (typeof opts.queue === "string")
       return (await import("../queue.ts")).submitCompare(opts.queue, cfg, { ...grid, budgets, seeds, fullLr }, { ...opts, out });
+    // a folder of another benchmark fails now, before the model is pretrained or the data read
+    checkCompareFolder(out, cfg);
     const prepared = await prepareData(
       cfg,
       nodeRuntime,
       (s) => rep.message(`warning: ${s}`),
       (s) => rep.message(s),
     );
+    recordCompareFolder(out, cfg, { onlyIfNew: true });
     const t0 = Date.now();
     // one bar over the runs once they are planned; each run trains quietly under it
     let runs: (Reporter & { runDone(line: string): void }) | undefined;
@@ -106,6 +111,8 @@ export function register(program: Command): void {
     });
     runs?.stop();
     rep.stop();
+    // its finished runs matched these settings: a folder from before the record gets one too
+    recordCompareFolder(out, cfg);
     const seconds = (Date.now() - t0) / 1000;
     const table = readFileSync(join(out, "results.md"), "utf8");
     if (opts.json) console.log(JSON.stringify({ type: "results", ...JSON.parse(readFileSync(join(out, "results.json"), "utf8")), seconds }));

@@ -10,6 +10,7 @@ import {
   ConfigError,
   DATA_FORMATS,
   type DataFormat,
+  type EvalSplit,
   embeddedTransferData,
   ensureEmbeddedModel,
   evalTable,
@@ -52,7 +53,7 @@ function runSettings(adapter: string): Record<string, string | number | undefine
 export function register(program: Command): void {
   program
     .command("eval")
-    .description("metrics of a trained adapter, head or model on the test split of a data set (causal LMs: perplexity)")
+    .description("metrics of a trained adapter, head or model on the test split of a data set, or all of it (causal LMs: perplexity)")
     .option("--model <dir>", "HuggingFace model folder (without --model and --data: the embedded MNIST benchmark, as `train` runs it)")
     .option("--adapter <dir>", "adapter folder, head folder or full model folder (e.g. RUN_DIR/best); without it, the base model's score")
     .option("--data <path>", "data folder or table file (as for train)")
@@ -62,7 +63,11 @@ export function register(program: Command): void {
     .option("--text-pair-column <name>", "table column holding the second text of a pair")
     .option("--label-column <name>", "table column holding the label")
     .option("--seed <n>", "seed of the train/test split (default: the run's, from RUN_DIR/config.json beside the adapter, else 0)")
-    .option("--split <name>", "test | train", "test")
+    .option(
+      "--split <name>",
+      "test | train | all: the seeded test split, the training split, or every record of --data (with --eval-data, of both files)",
+      "test",
+    )
     .option("--max-length <n>", "text: truncate to N tokens (default: the run's, else 512)")
     .option("--batch-size <n>", "batch size", "64")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
@@ -87,7 +92,7 @@ export function register(program: Command): void {
         const seed = int("--seed", opts.seed ?? run.seed, 0) ?? 0;
         const opt = {
           runtime: nodeRuntime,
-          split: opts.split as "test" | "train",
+          split: opts.split as EvalSplit,
           batchSize: int("--batch-size", opts.batchSize, 1),
           threads: int("--threads", opts.threads, 1),
         };
@@ -113,7 +118,7 @@ export function register(program: Command): void {
         numLabels: int("numLabels", run.numLabels, 0) || undefined,
         maxLength: int("--max-length", opts.maxLength ?? run.maxLength, 1),
         batchSize: int("--batch-size", opts.batchSize, 1),
-        split: opts.split as "test" | "train",
+        split: opts.split as EvalSplit,
         threads: int("--threads", opts.threads, 1),
         truncation: run.truncation !== "false",
         packing: run.packing === "true",

@@ -209,8 +209,12 @@ export function adapterFromFiles(
     if (bad) problems.push(`"${key}" holds ${bad}`);
   }
   if (problems.length) {
+    const onlyNonFinite = problems.every((p) => p.includes("non-finite"));
+    const what = onlyNonFinite
+      ? "holds non-finite values"
+      : `does not fit this model and ${config.construction} ranks ${groups.map((g) => `[${g.ranks}]`).join(" ")}`;
     throw new ShapeError(
-      `${file} does not fit this model and ${config.construction} ranks ${groups.map((g) => `[${g.ranks}]`).join(" ")}:\n  ${problems.slice(0, 20).join("\n  ")}` +
+      `${file} ${what}:\n  ${problems.slice(0, 20).join("\n  ")}` +
         (problems.length > 20 ? `\n  … and ${problems.length - 20} more` : "") +
         (problems.some((p) => p.includes("non-finite"))
           ? "\nThe run diverged or the file is damaged: use another checkpoint (e.g. best/) or retrain."

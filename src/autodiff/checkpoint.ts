@@ -2,8 +2,10 @@
  * Which checkpoint regions (src/ir/checkpoint.ts) the engine recomputes, and the recomputation.
  * A region's interior is every node on a path from its inputs to its outputs. A region whose
  * interior values other than its outputs are also read outside it (by a node that needs them
- * kept anyway), or that shares nodes with an earlier region, is differentiated as it stands:
- * exact, it only keeps its activations.
+ * kept anyway), or that shares nodes with an earlier region without containing it whole, is
+ * differentiated as it stands: exact, it only keeps its activations. A region that contains
+ * earlier ones (a checkpointed layer around a composite's own region) replaces them: its
+ * recomputation recomputes theirs.
  */
 import * as b from "../ir/builder.ts";
 import type { CheckpointRegion } from "../ir/checkpoint.ts";
@@ -37,7 +39,9 @@ export function planCheckpoints(g: Graph): Map<Node, PlannedCheckpoint> {
     }
     const outputs = new Set(region.outputs);
     const leaks = [...inside].some((n) => n.outputs.some((o) => !outputs.has(o) && (consumers.get(o) ?? []).some((c) => !inside.has(c))));
-    if (inside.size === 0 || leaks || [...inside].some((n) => plan.has(n))) continue;
+    if (inside.size === 0 || leaks) continue;
+    const nested = new Set([...inside].flatMap((n) => plan.get(n) ?? []));
+    if ([...nested].some((p) => p.interior.some((n) => !inside.has(n)))) continue;
     const planned = { region, interior: g.nodes.filter((n) => inside.has(n)) };
     for (const n of inside) plan.set(n, planned);
   }
@@ -65,7 +69,8 @@ export function recompute(g: Graph, planned: PlannedCheckpoint, after: Value): M
     );
     n.outputs.forEach((o, k) => copy.set(o, outs[k]));
   }
-  // rules that read an input read the kept original
-  for (const x of planned.region.inputs) copy.delete(x);
+  // rules that read an input or an output read the kept original (the forward pass's consumers
+  // keep the outputs), so the copy of the last products is never computed
+  for (const x of [...planned.region.inputs, ...planned.region.outputs]) copy.delete(x);
   return copy;
 }

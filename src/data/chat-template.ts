@@ -22,8 +22,12 @@ export interface TemplateLimits {
   maxChars: number;
 }
 
-/** A chat of a few hundred turns renders in milliseconds and to well under a megabyte. */
-export const DEFAULT_TEMPLATE_LIMITS: TemplateLimits = { timeMs: 2000, heapMb: 256, maxChars: 4 * 2 ** 20 };
+/**
+ * A chat of a few hundred turns renders in milliseconds and to well under a megabyte. The time
+ * budget is wall time, so it leaves room for a machine whose cores are busy with other work: a
+ * runaway template is still stopped within seconds.
+ */
+export const DEFAULT_TEMPLATE_LIMITS: TemplateLimits = { timeMs: 5000, heapMb: 256, maxChars: 4 * 2 ** 20 };
 
 /** Starting the rendering thread (loading the Jinja interpreter) is not the template's time. */
 const STARTUP_MS = 30_000;

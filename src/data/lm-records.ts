@@ -15,6 +15,7 @@ export interface ChatMessage {
   content: string;
 }
 
+/** One causal-LM example as read: plain text, a prompt and its completion, or a chat. */
 export type LmRecord = { kind: "text"; text: string } | { kind: "completion"; prompt: string; completion: string } | { kind: "chat"; messages: ChatMessage[] };
 
 /** One tokenised example: `labels[t]` is `ids[t]` where position t is trained, else −100 (HF's convention before the shift). */

@@ -6,7 +6,7 @@
  * sorted order; integers are ids into [0, numLabels).
  */
 import { DataError } from "../errors.ts";
-import { readText } from "./files.ts";
+import { readLines } from "./files.ts";
 import type { Split, TaggedDataset } from "./types.ts";
 
 export const TAG_KEYS = ["tags", "ner_tags", "pos_tags"] as const;
@@ -31,30 +31,30 @@ export function looksTagged(text: string): boolean {
 
 function readRows(file: string): RawRow[] {
   const rows: RawRow[] = [];
-  readText(file)
-    .split(/\r?\n/)
-    .forEach((line, i) => {
-      if (!line.trim()) return;
-      const where = `${file}:${i + 1}`;
-      let row: Record<string, unknown>;
-      try {
-        row = JSON.parse(line);
-      } catch (e) {
-        throw new DataError(`${where}: not valid JSON (${(e as Error).message}); each line must be one {"tokens": [...], "tags": [...]} object`);
-      }
-      const key = TAG_KEYS.find((k) => Array.isArray(row[k]));
-      const words = row.tokens;
-      if (!Array.isArray(words) || !key)
-        throw new DataError(
-          `${where}: a row needs "tokens" (the words) and one of ${TAG_KEYS.map((k) => `"${k}"`).join(", ")} (a tag per word); found keys ${Object.keys(row).join(", ")}`,
-        );
-      const tags = row[key] as unknown[];
-      if (tags.length !== words.length) throw new DataError(`${where}: ${words.length} tokens but ${tags.length} ${key}; give one tag per word`);
-      if (!words.every((w) => typeof w === "string")) throw new DataError(`${where}: every token must be a string`);
-      if (!tags.every((t) => typeof t === "string" || (typeof t === "number" && Number.isInteger(t))))
-        throw new DataError(`${where}: ${key} must be tag names (strings) or integer ids`);
-      rows.push({ words: words as string[], tags: tags as (string | number)[], where });
-    });
+  let i = -1;
+  for (const line of readLines(file)) {
+    i++;
+    if (!line.trim()) continue;
+    const where = `${file}:${i + 1}`;
+    let row: Record<string, unknown>;
+    try {
+      row = JSON.parse(line);
+    } catch (e) {
+      throw new DataError(`${where}: not valid JSON (${(e as Error).message}); each line must be one {"tokens": [...], "tags": [...]} object`);
+    }
+    const key = TAG_KEYS.find((k) => Array.isArray(row[k]));
+    const words = row.tokens;
+    if (!Array.isArray(words) || !key)
+      throw new DataError(
+        `${where}: a row needs "tokens" (the words) and one of ${TAG_KEYS.map((k) => `"${k}"`).join(", ")} (a tag per word); found keys ${Object.keys(row).join(", ")}`,
+      );
+    const tags = row[key] as unknown[];
+    if (tags.length !== words.length) throw new DataError(`${where}: ${words.length} tokens but ${tags.length} ${key}; give one tag per word`);
+    if (!words.every((w) => typeof w === "string")) throw new DataError(`${where}: every token must be a string`);
+    if (!tags.every((t) => typeof t === "string" || (typeof t === "number" && Number.isInteger(t))))
+      throw new DataError(`${where}: ${key} must be tag names (strings) or integer ids`);
+    rows.push({ words: words as string[], tags: tags as (string | number)[], where });
+  }
   return rows;
 }
 

@@ -4,13 +4,15 @@
  * CIFAR-10 binary batches, a GLUE task folder (CoLA, SST-2, MRPC), CSV/TSV/JSONL tables, or
  * `mnist` (the digits the `mnist` package ships).
  */
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
+import { readHead } from "../data/files.ts";
 import { loadDtd, loadImageFolderSplit } from "../data/image-datasets.ts";
 import { ImageProcessor, type ImageProcessorConfig } from "../data/image-preprocess.ts";
 import { loadCifar10, loadMnist } from "../data/pixel-datasets.ts";
 import { loadTaggedWords, looksTagged } from "../data/tagged-words.ts";
-import { type GlueTask, loadGlue, loadTextTable } from "../data/text-datasets.ts";
+import { splitDataset } from "../data/split.ts";
+import { type GlueTask, loadGlue, loadTextTable, readTextTable } from "../data/text-datasets.ts";
 import { TextTokenizer } from "../data/tokenize.ts";
 import type { ImageDataset, Split, TaggedDataset, TextDataset, WarnFn } from "../data/types.ts";
 import { ConfigError, DataError } from "../errors.ts";
@@ -51,7 +53,7 @@ export type AnySplit =
 export function detectFormat(path: string): DataFormat {
   if (path === "mnist") return "mnist";
   if (!existsSync(path)) throw new DataError(`--data ${path} does not exist`);
-  if (statSync(path).isFile()) return extname(path) === ".jsonl" && looksTagged(readFileSync(path, "utf8").slice(0, 1 << 16)) ? "tagged" : "table";
+  if (statSync(path).isFile()) return extname(path) === ".jsonl" && looksTagged(readHead(path, 1 << 16)) ? "tagged" : "table";
   const names = readdirSync(path);
   if (names.includes("data_batch_1.bin")) return "cifar10";
   if (names.includes("images") && names.includes("labels")) return "dtd";
@@ -98,7 +100,8 @@ async function openSplit(path: string, o: DataOptions): Promise<AnySplit> {
       if (!o.textColumn || !o.labelColumn)
         throw new ConfigError(`a table needs --text-column and --label-column (found file ${path}, extension ${extname(path)})`);
       const cols = { text: o.textColumn, textPair: o.textPairColumn, label: o.labelColumn, numClasses: o.numLabels };
-      if (!o.testPath) throw new ConfigError(`a table needs a test file: pass --eval-data FILE`);
+      // one table: a seeded split stratified by class (80/20, as an image folder's), else the given test file
+      if (!o.testPath) return { kind: "text", split: splitDataset(readTextTable(path, cols), { trainFraction: o.trainFraction, seed, stratify: true }) };
       return { kind: "text", split: loadTextTable({ train: path, test: o.testPath }, cols) };
     }
     case "tagged":

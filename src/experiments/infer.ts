@@ -28,7 +28,7 @@ import type { LmEvalResult } from "../tasks/causal-lm.ts";
 import type { TokenEvalResult } from "../tasks/token-classification.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { HEAD_FILE, LABELS_FILE, loadTrained } from "../train/artifacts.ts";
-import type { SplitName, TaskData } from "../tasks/task-data.ts";
+import { type EvalSplit, type TaskData, wholeAsTest } from "../tasks/task-data.ts";
 import type { EvalResult } from "../tasks/classification.ts";
 import { DATA_FORMATS, type DataFormat, modelImageConfig, openDataset, positionLimit, taskDataFor } from "./datasets.ts";
 import { taskOf } from "../tasks/index.ts";
@@ -391,7 +391,8 @@ export interface EvalOptions {
   numLabels?: number;
   maxLength?: number;
   batchSize?: number;
-  split?: SplitName;
+  /** "all": every example of the data, train and test splits together. */
+  split?: EvalSplit;
   threads?: number;
   runtime: Runtime;
   /** Problems in the data that do not stop evaluation (skipped examples). */
@@ -405,8 +406,7 @@ export type AnyEvalResult = EvalResult | LmEvalResult | TokenEvalResult;
 
 /** Metrics of a trained model on a split of `--data` (the same seeded split `train` used). */
 export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { truncation?: boolean; packing?: boolean }): Promise<AnyEvalResult> {
-  const split = o.split ?? "test";
-  if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
+  const split = evalSplit(o.split);
   if (taskOf(tm.model.family.task).dataKind === "lm") {
     const { data } = lmDataFor(tm.model, {
       data: o.data,
@@ -447,19 +447,25 @@ export async function evaluateTrained(tm: TrainedModel, o: EvalOptions & { trunc
   return evaluateTaskData(tm, data, { ...o, split, warn });
 }
 
+const evalSplit = (split: string | undefined): EvalSplit => {
+  const s = split ?? "test";
+  if (s !== "test" && s !== "train" && s !== "all") throw new ConfigError(`--split must be "test", "train" or "all", got "${s}"`);
+  return s;
+};
+
 /** Metrics of a trained model on a split of task data (an embedded benchmark's, or a data set's), as its task reports them. */
 export async function evaluateTaskData(
   tm: TrainedModel,
   data: TaskData,
   o: Pick<EvalOptions, "split" | "batchSize" | "threads" | "runtime" | "warn">,
 ): Promise<AnyEvalResult> {
-  const split = o.split ?? "test";
-  if (split !== "test" && split !== "train") throw new ConfigError(`--split must be "test" or "train", got "${split}"`);
+  const split = evalSplit(o.split);
   const task = taskOf(tm.model.family.task);
   if (!task.evalReport) throw new ConfigError(`eval does not score ${task.name} models; evaluate a model fine-tuned for another task`);
   const report = task.evalReport;
-  const B = Math.max(1, Math.min(o.batchSize ?? report.batchSize, data.size(split)));
-  const ev = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => task.evaluate(data, split, graph, b, feeds, task.metrics[0]));
+  const [scored, from] = split === "all" ? [wholeAsTest(data), "test" as const] : [data, split];
+  const B = Math.max(1, Math.min(o.batchSize ?? report.batchSize, scored.size(from)));
+  const ev = await withEvalGraph(tm, data.seqLen, B, o, (graph, b, feeds) => task.evaluate(scored, from, graph, b, feeds, task.metrics[0]));
   const skipped = (ev.metrics.skippedImages as string[] | undefined) ?? [];
   if (skipped.length)
     (o.warn ?? console.warn)(

@@ -15,7 +15,7 @@ import { writeFileAtomic } from "../io/atomic-file.ts";
 import { lmDataFor } from "./lm-datasets.ts";
 import { writePlot } from "../train/plot.ts";
 import { metricAxis } from "./curve.ts";
-import { type RunMode, openRunFolder } from "../train/run-folder.ts";
+import { type RunMode, openRunFolder, releaseFailedRun } from "../train/run-folder.ts";
 import type { TaskData } from "../tasks/task-data.ts";
 import { type RunResult, type TrainConfig, type TrainEvent, train } from "../train/trainer.ts";
 import { runFolderStore } from "../train/run-folder-store.ts";
@@ -185,7 +185,8 @@ export interface RunHooks {
 /**
  * Train one run into `outDir`, which the run locks: "new" needs an empty (or absent) folder,
  * "overwrite" empties it, "resume" (or `true`) continues the run saved there and, if refused,
- * leaves the folder as it was.
+ * leaves the folder as it was. A new run that fails before its first checkpoint removes what it
+ * wrote (and the folder, if it made it).
  */
 export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHooks, mode: RunMode | boolean = "new"): Promise<RunResult> {
   const resume = mode === true || mode === "resume";
@@ -198,13 +199,17 @@ export async function runTraining(cfg: RunConfig, outDir: string, hooks: RunHook
   const { imageSize = 0, patchSize = 1 } = model.config as { imageSize?: number; patchSize?: number };
   checkBatchFits(model, prepared.data.seqLen ?? (imageSize / patchSize) ** 2 + 1, tc.batchSize, cfg.checkpointActivations);
   if (resume) checkResumedBase(outDir, cfg);
-  const lock = openRunFolder(outDir, resume ? "resume" : mode === "overwrite" ? "overwrite" : "new");
+  const folder = openRunFolder(outDir, resume ? "resume" : mode === "overwrite" ? "overwrite" : "new");
+  let result: RunResult;
   try {
     for (const w of warnings) hooks.warn?.(w);
-    return await trainInto(cfg, outDir, hooks, resume, { prepared, model, adapter, trainable, tc });
-  } finally {
-    lock.release();
+    result = await trainInto(cfg, outDir, hooks, resume, { prepared, model, adapter, trainable, tc });
+  } catch (e) {
+    releaseFailedRun(folder);
+    throw e;
   }
+  folder.release();
+  return result;
 }
 
 /** A run continues on the base it was trained on: its adapter state and optimiser moments belong to those weights. */

@@ -4,6 +4,7 @@
  * states a cheaper derivative for a region of its own (custom-vjp.ts).
  */
 import * as b from "./builder.ts";
+import { checkpoint } from "./checkpoint.ts";
 import { customVjp } from "./custom-vjp.ts";
 import { ShapeError } from "../errors.ts";
 import type { Value } from "./graph.ts";
@@ -141,15 +142,23 @@ export function crossEntropy(logits: Value, labels: Value): Value {
   return b.softmaxCrossEntropy(logits, labels).loss;
 }
 
-/** RMSNorm over the last axis, as Llama's: w · x / √(mean(x²) + eps). */
+/**
+ * RMSNorm over the last axis, as Llama's: w · x / √(mean(x²) + eps). x / √(…) is computed again
+ * from x in the backward pass rather than kept (three passes over x against one more [T, d] value
+ * alive per norm).
+ */
 export function rmsNorm(x: Value, weight: Value, eps: number): Value {
   const ms = b.reduceMean(b.mul(x, x), [-1], true);
-  return b.mul(b.div(x, b.sqrt(b.add(ms, eps))), weight);
+  const y = b.mul(b.div(x, b.sqrt(b.add(ms, eps))), weight);
+  checkpoint([x], [y]);
+  return y;
 }
 
 /**
  * SwiGLU's gated product silu(g) · u with σ(g) = 1 / (1 + e^(−g)). Its rule differentiates
  * through σ directly: the primitives' chain would meet ∞ · 0 where e^(−g) overflows (g < −88).
+ * σ(g) and silu(g) are recomputed from g in the backward pass rather than kept: four elementwise
+ * passes over [T, intermediate] instead of two such tensors alive per layer until then.
  */
 export function swiglu(gate: Value, up: Value): Value {
   const sig = b.div(1, b.add(b.exp(b.neg(gate)), 1));
@@ -161,6 +170,7 @@ export function swiglu(gate: Value, up: Value): Value {
     const dAct = needG ? b.mul(sig, b.add(b.mul(gate, b.sub(1, sig)), 1)) : undefined;
     return [dAct && b.mul(b.mul(d, up), dAct), needU ? b.mul(d, act) : undefined];
   });
+  checkpoint([gate, up], [y]);
   return y;
 }
 

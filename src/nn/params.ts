@@ -24,6 +24,7 @@ export type QuantizedWeights = ReadonlyMap<string, QuantizedMatrix>;
 export class ParamScope {
   readonly #cache = new Map<string, Value>();
   readonly #quantCache = new Map<string, { codes: Value; scales: Value }>();
+  readonly #unpackedCache = new Map<string, Value>();
   /** Trainable parameters in the order they were first used. */
   readonly trainable: { name: string; value: Value }[] = [];
 
@@ -57,14 +58,7 @@ export class ParamScope {
   get(name: string): Value {
     const hit = this.#cache.get(name);
     if (hit) return hit;
-    const w = this.weights.get(name);
-    if (!w && this.quantized.has(name)) {
-      throw new ConfigError(`weight "${name}" is held quantized and this model reads it outside a linear layer; load the model with --base-dtype f32`);
-    }
-    if (!w) {
-      const near = [...this.weights.keys()].filter((k) => k.endsWith(name.split(".").at(-1)!)).slice(0, 3);
-      throw new ShapeError(`weight "${name}" is not loaded${near.length ? ` (similar: ${near.join(", ")})` : ""}`);
-    }
+    const w = this.#tensor(name);
     let v: Value;
     if (this.isTrainable(name)) {
       v = this.graph.input(name, "float32", w.shape);
@@ -76,7 +70,33 @@ export class ParamScope {
     return v;
   }
 
+  /**
+   * Frozen weight `name` declared with a leading unit axis ([1, ...shape], the same bytes), for a
+   * matrix ONNX Runtime should multiply by as it is stored: it pre-packs a constant 2-D MatMul
+   * operand into one more copy per layout its consumers read, and packs no 3-D one. Undefined for
+   * a trainable weight (a graph input, never packed).
+   */
+  unpacked(name: string): Value | undefined {
+    if (this.isTrainable(name)) return undefined;
+    const hit = this.#unpackedCache.get(name);
+    if (hit) return hit;
+    const w = this.#tensor(name);
+    const v = this.graph.initializer(name, w.data, [1, ...w.shape]);
+    this.#unpackedCache.set(name, v);
+    return v;
+  }
+
   has(name: string): boolean {
     return this.weights.has(name);
+  }
+
+  #tensor(name: string): Tensor {
+    const w = this.weights.get(name);
+    if (w) return w;
+    if (this.quantized.has(name)) {
+      throw new ConfigError(`weight "${name}" is held quantized and this model reads it outside a linear layer; load the model with --base-dtype f32`);
+    }
+    const near = [...this.weights.keys()].filter((k) => k.endsWith(name.split(".").at(-1)!)).slice(0, 3);
+    throw new ShapeError(`weight "${name}" is not loaded${near.length ? ` (similar: ${near.join(", ")})` : ""}`);
   }
 }

@@ -86,7 +86,8 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   });
   const ctx: LowerCtx = {
     name: (v) => direct.get(v) ?? v.name ?? `v${v.id}`,
-    fresh: (prefix) => `_${prefix}${fresh++}`,
+    // the separator keeps "qlo" + 1809 and "qlo1" + 809 apart
+    fresh: (prefix) => `_${prefix}_${fresh++}`,
     emit: (n) => void nodes.push(n),
     constant: (make) => {
       const t = make(`_c${fresh++}`);

@@ -75,6 +75,12 @@ export interface CompileOptions {
    * transposed by the LM head and plain by its gradient: three copies).
    */
   prepack?: boolean;
+  /**
+   * ONNX Runtime's CPU memory arena (default true). Off, each tensor is its own allocation, freed
+   * back to the system: a lower peak where the arena's pages stay resident after a step used them,
+   * and a slower step (measured at the SmolLM2 training step: −6 % RSS, +25–30 % time).
+   */
+  arena?: boolean;
   /** Run the graph with int8 weight matrices, as the merged ONNX export's `--quantize q8` file stores them. */
   quantize?: Quantization;
 }
@@ -157,6 +163,7 @@ export async function compile(graph: Graph, opts: CompileOptions = {}): Promise<
     profileFilePrefix: opts.profilePrefix,
     logSeverityLevel: 3,
     enableMemPattern: opts.memPattern ?? false,
+    enableCpuMemArena: opts.arena ?? true,
     extra: { session: { intra_op: { allow_spinning: opts.spin ? "1" : "0" }, ...(opts.prepack === false ? { disable_prepacking: "1" } : {}) } },
   };
   let model: string | Uint8Array = bytes;

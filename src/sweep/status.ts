@@ -99,8 +99,9 @@ const fmtTime = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 
 /** Every run when the sweep is small; otherwise the running, retrying and failed ones. */
 export function statusTable(st: SweepStatus, all = false): string {
   const c = st.counts;
+  const orphaned = st.runs.filter((r) => r.orphaned).length;
   const head = [
-    `sweep ${st.record.name} (${st.record.kind}, ${st.runs.length} runs): ${c.done} done, ${c.running} running, ${c.queued} queued, ${c.retrying} retrying, ${c.failed} failed${c.missing ? `, ${c.missing} missing` : ""}`,
+    `sweep ${st.record.name} (${st.record.kind}, ${st.runs.length} runs): ${c.done} done, ${c.running - orphaned} running${orphaned ? `, ${orphaned} orphaned` : ""}, ${c.queued} queued, ${c.retrying} retrying, ${c.failed} failed${c.missing ? `, ${c.missing} missing` : ""}`,
     `workers connected: ${st.workers.length}${st.workers.length ? ` (${st.workers.join(", ")})` : ""}; ETA ${st.etaSec === null ? "–" : fmtTime(st.etaSec)}`,
   ];
   const shown = all || st.runs.length <= 40 ? st.runs : st.runs.filter((r) => ["running", "retrying", "failed", "missing"].includes(r.state));
@@ -111,7 +112,7 @@ export function statusTable(st: SweepStatus, all = false): string {
       r.state === "done"
         ? fmtTime(r.seconds ?? 0) + (r.result?.resumedFromStep ? ` (resumed at step ${r.result.resumedFromStep})` : "")
         : r.orphaned
-          ? `its worker ${r.worker} is gone; another worker takes the run over from its checkpoint once the lock expires`
+          ? `its worker ${r.worker} is gone; ${st.workers.length ? "another worker takes the run over from its checkpoint once the lock expires" : "no worker is connected: start one (tenslora worker) to take the run over from its checkpoint"}`
           : (r.error ?? (p ? `ETA ${fmtTime(p.etaSec)}` : ""));
     return `| ${r.label} | ${r.seed} | ${r.orphaned ? "orphaned" : r.state} | ${r.worker ?? "–"} | ${p ? `${p.percent.toFixed(0)}% (${p.step}/${p.total})` : r.state === "done" ? "100%" : "–"} | ${p ? p.loss.toFixed(4) : "–"} | ${r.attempts} | ${detail.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`;
   });

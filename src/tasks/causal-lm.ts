@@ -14,7 +14,7 @@ import type { Value } from "../ir/graph.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph } from "../runtime/types.ts";
 import { percent } from "./metrics.ts";
-import type { SplitName, TaskData } from "./task-data.ts";
+import type { EvalSplit, SplitName, TaskData } from "./task-data.ts";
 import { type EvalReport, type TaskSpec, tokenLogitBatches } from "./types.ts";
 
 export const IGNORE_INDEX = -100;
@@ -135,7 +135,9 @@ export function lmMetrics(t: TokenTotals): { loss: number; perplexity: number; n
 /** A causal LM's held-out metrics (token-weighted), as `eval` reports them. */
 export interface LmEvalResult {
   task: "causal-lm";
-  split: SplitName;
+  split: EvalSplit;
+  /** Sequences scored (records, or packed rows with --packing). */
+  sequences: number;
   loss: number;
   perplexity: number;
   next_token_accuracy: number;
@@ -147,7 +149,7 @@ const evalReport: EvalReport<LmEvalResult> = {
   result: (ev, split) => ({ task: "causal-lm", split, ...(ev.metrics as Omit<LmEvalResult, "task" | "split">) }),
   table: (r) =>
     [
-      `${r.split} split: ${r.tokens} scored tokens`,
+      `${r.split} split: ${r.sequences} sequences, ${r.tokens} scored tokens`,
       `perplexity           ${r.perplexity.toFixed(4)}`,
       `loss (nats/token)    ${r.loss.toFixed(4)}`,
       `next-token accuracy  ${percent(r.next_token_accuracy)}%`,
@@ -175,7 +177,7 @@ export const causalLm: TaskSpec = {
     const value = m[metric as keyof typeof m];
     if (value === undefined) throw new ConfigError(`unknown metric "${metric}" for causal-lm; valid: ${LM_METRICS.join(", ")}`);
     return {
-      metrics: m,
+      metrics: { ...m, sequences: data.size(split) },
       value,
       summary: `perplexity ${m.perplexity.toFixed(3)}, loss ${m.loss.toFixed(4)}, next-token accuracy ${(100 * m.next_token_accuracy).toFixed(2)} % over ${m.tokens} tokens`,
       log: m,

@@ -8,7 +8,7 @@ import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph } from "../runtime/types.ts";
 import type { Task } from "../models/types.ts";
 import { type MetricsSummary, percent, summarize } from "./metrics.ts";
-import type { SplitName, TaskData } from "./task-data.ts";
+import type { EvalSplit, SplitName, TaskData } from "./task-data.ts";
 import { type DataKind, type EvalReport, type TaskSpec, assertFiniteLogits } from "./types.ts";
 
 /** The metrics a classification run can report and select by. */
@@ -72,7 +72,7 @@ export async function predict(
 
 /** A classifier's metrics on a split, as `eval` reports them. */
 export interface EvalResult extends MetricsSummary {
-  split: SplitName;
+  split: EvalSplit;
   classNames: string[];
 }
 

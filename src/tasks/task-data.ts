@@ -16,6 +16,9 @@ export const IGNORE_LABEL = -100;
 
 export type SplitName = "train" | "test";
 
+/** What `eval` scores: a split of the data, or "all" of it (the train examples, then the test ones). */
+export type EvalSplit = SplitName | "all";
+
 export interface Batch {
   inputs: Record<string, HostTensor>;
   labels: HostTensor; // int64 [B] (causal LM: [B, T]), IGNORE_LABEL on filler rows
@@ -173,6 +176,58 @@ export function textTaskData(split: { train: TextDataset; test: TextDataset }, t
         labels: labelTensor(labels[s], indices, B),
         valid: indices.length,
       };
+    },
+  };
+}
+
+/** Rows `rows` of `b` (first axis: the batch) put at rows `to` of `out`. */
+function copyRows(out: Batch, b: Batch, rows: number[], to: number[]): void {
+  const copy = (dst: HostTensor, src: HostTensor) => {
+    const w = src.data.length / src.shape[0];
+    rows.forEach((r, k) => (dst.data as Float32Array).set((src.data as Float32Array).subarray(r * w, (r + 1) * w), to[k] * w));
+  };
+  for (const [k, t] of Object.entries(out.inputs)) copy(t, b.inputs[k]);
+  copy(out.labels, b.labels);
+}
+
+/**
+ * Every example of `data` as its test split: the train examples, then the test ones (the train
+ * split is empty). A batch spanning both is spliced row by row from one batch of each split.
+ */
+export function wholeAsTest(data: TaskData): TaskData {
+  const nTrain = data.size("train");
+  const n = nTrain + data.size("test");
+  const labels = data.labels && (() => Int32Array.from([...data.labels!("train"), ...data.labels!("test")]));
+  return {
+    classNames: data.classNames,
+    seqLen: data.seqLen,
+    size: (s) => (s === "test" ? n : 0),
+    ...(labels ? { labels: (s: SplitName) => (s === "test" ? labels() : new Int32Array(0)) } : {}),
+    async batch(s, indices, B) {
+      checkBatch(s === "test" ? indices : [], B);
+      const idx = Array.from(indices);
+      const rows = { train: [] as number[], test: [] as number[] };
+      idx.forEach((i, r) => (i < nTrain ? rows.train : rows.test).push(r));
+      const part = (split: SplitName) =>
+        data.batch(
+          split,
+          rows[split].map((r) => idx[r] - (split === "test" ? nTrain : 0)),
+          B,
+        );
+      if (!rows.test.length) return part("train");
+      if (!rows.train.length) return part("test");
+      const [train, test] = await Promise.all([part("train"), part("test")]);
+      // rows past the last example keep the train batch's filler (label −100), which evaluation drops
+      const clone = (t: HostTensor): HostTensor => ({ ...t, shape: [...t.shape], data: t.data.slice() });
+      const out: Batch = {
+        inputs: Object.fromEntries(Object.entries(train.inputs).map(([k, t]) => [k, clone(t)])),
+        labels: clone(train.labels),
+        valid: idx.length,
+      };
+      copyRows(out, train, [...rows.train.keys()], rows.train);
+      copyRows(out, test, [...rows.test.keys()], rows.test);
+      const skipped = [train, test].flatMap((b, j) => (b.skipped ?? []).map((x) => ({ ...x, row: rows[j ? "test" : "train"][x.row] })));
+      return skipped.length ? { ...out, skipped: skipped.sort((a, b) => a.row - b.row) } : out;
     },
   };
 }

@@ -12,7 +12,7 @@ import * as b from "../ir/builder.ts";
 import { crossEntropy } from "../ir/functional.ts";
 import type { Value } from "../ir/graph.ts";
 import { accuracy, confusionMatrix, macroPrecisionRecallF1, percent } from "./metrics.ts";
-import { IGNORE_LABEL, type SplitName } from "./task-data.ts";
+import { type EvalSplit, IGNORE_LABEL } from "./task-data.ts";
 import { entityScores, isChunkTagSet } from "./seqeval.ts";
 import { type EvalReport, type TaskSpec, tokenLogitBatches } from "./types.ts";
 
@@ -87,7 +87,7 @@ export function tokenMetrics(tags: TaggedSentences, names: readonly string[]): T
 /** A token classifier's metrics over the words of a split, as `eval` reports them. */
 export interface TokenEvalResult extends TokenMetrics {
   task: "token-classification";
-  split: SplitName;
+  split: EvalSplit;
   classNames: string[];
 }
 

@@ -10,7 +10,7 @@ import type { HostTensor } from "../tensor/host.ts";
 import type { CompiledGraph } from "../runtime/types.ts";
 import { describeNonFinite } from "../tensor/finite.ts";
 import type { Task } from "../models/types.ts";
-import type { SplitName, TaskData } from "./task-data.ts";
+import type { EvalSplit, SplitName, TaskData } from "./task-data.ts";
 
 /** What an evaluation reports: named numbers (JSON-safe), the one that picks the best checkpoint, and a line for people. */
 export interface Evaluation {
@@ -32,7 +32,7 @@ export type DataKind = "image" | "text" | "tokens" | "lm";
 export interface EvalReport<R = Record<string, unknown>> {
   readonly batchSize: number;
   /** The result of an evaluation of `split`, as `eval --json` prints it. */
-  result(ev: Evaluation, split: SplitName, classNames: string[]): R;
+  result(ev: Evaluation, split: EvalSplit, classNames: string[]): R;
   /** The result as the table `eval` prints. */
   table(result: R): string;
 }

@@ -11,7 +11,7 @@ import { FormatError } from "../errors.ts";
 import { LockedError, acquireLock } from "../io/lock.ts";
 import { type Checkpoint, listCheckpoints, loadLatestCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { onTinyDisk, tinyDiskUnavailable } from "../../test/tiny-disk.ts";
-import { keepMetricsUpTo, openRunFolder } from "./run-folder.ts";
+import { keepMetricsUpTo, openRunFolder, releaseFailedRun } from "./run-folder.ts";
 
 const temp = () => mkdtempSync(join(tmpdir(), "run-folder-"));
 
@@ -60,6 +60,24 @@ test("a new run refuses a non-empty folder; --overwrite empties it; --resume nee
   openRunFolder(dir, "resume").release();
   assert.deepEqual(readdirSync(dir), ["checkpoint-3"]);
   assert.throws(() => openRunFolder(join(dir, "absent"), "resume"), /no such run folder/);
+});
+
+test("a failed run that logged no step leaves its folder as it found it; one that trained keeps its log for the user to read", () => {
+  const root = temp();
+  const setupError = join(root, "setup-error");
+  const first = openRunFolder(setupError, "new");
+  writeFileSync(join(setupError, "config.json"), "{}");
+  writeFileSync(join(setupError, "metrics.jsonl"), "");
+  releaseFailedRun(first);
+  assert.ok(!existsSync(setupError), "the folder the run made is removed");
+
+  const diverged = join(root, "diverged");
+  const second = openRunFolder(diverged, "new");
+  writeFileSync(join(diverged, "config.json"), "{}");
+  writeFileSync(join(diverged, "metrics.jsonl"), `${JSON.stringify({ type: "train", step: 1, loss: 2.3 })}\n`);
+  releaseFailedRun(second);
+  assert.deepEqual(readdirSync(diverged).sort(), ["config.json", "metrics.jsonl"]);
+  assert.ok(acquireLock(join(diverged, ".lock"), "after release"), "the lock is released");
 });
 
 test("checkpoints rotate (the newest kept), resume takes the newest that loads and skips a damaged one", () => {

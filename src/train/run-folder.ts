@@ -2,9 +2,10 @@
  * A run folder belongs to one `train` at a time: a lock file taken atomically (owner pid; a dead
  * owner's lock is taken over). A new run refuses a folder that already holds files unless told
  * to overwrite them; a resumed run needs a checkpoint. metrics.jsonl is cut back to the resumed
- * checkpoint with a torn last line (a kill during an append) tolerated.
+ * checkpoint with a torn last line (a kill during an append) tolerated. A new run that fails before
+ * its first checkpoint takes back what it wrote, so the corrected re-run finds the folder as it was.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, FormatError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic-file.ts";
@@ -15,10 +16,19 @@ export type RunMode = "new" | "resume" | "overwrite";
 
 export const LOCK = ".lock";
 
+/** A taken run folder: its lock, and how it was taken. */
+export interface RunFolder extends Lock {
+  dir: string;
+  mode: RunMode;
+  /** The folder did not exist: the run made it. */
+  created: boolean;
+}
+
 /** Take `dir` for a run; the returned lock is released when the run ends (or the process exits). */
-export function openRunFolder(dir: string, mode: RunMode): Lock {
+export function openRunFolder(dir: string, mode: RunMode): RunFolder {
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ConfigError(`--out ${dir} is a file; pass a folder`);
   if (mode === "resume" && !existsSync(dir)) throw new ConfigError(`--resume ${dir}: no such run folder`);
+  const created = !existsSync(dir);
   mkdirSync(dir, { recursive: true });
   const lock = acquireLock(join(dir, LOCK), `run folder ${dir}`);
   try {
@@ -34,11 +44,31 @@ export function openRunFolder(dir: string, mode: RunMode): Lock {
     }
     if (mode === "overwrite") for (const n of held) rmSync(join(dir, n), { recursive: true, force: true });
     removeStaleCheckpointFiles(dir);
-    return lock;
+    return { ...lock, dir, mode, created };
   } catch (e) {
     lock.release();
     throw e;
   }
+}
+
+/**
+ * Release a run that failed. A new (or overwriting) run that failed before its first logged step
+ * (a setting or data error found after the folder was taken) leaves nothing to resume or read, and
+ * the folder held nothing of anyone else once taken: what the run wrote is removed, and the folder
+ * too if the run made it, so the corrected run may use the same --out. A run that trained keeps its
+ * metrics.jsonl, the record a user reads to see why it failed (a loss gone NaN); a resumed run's
+ * folder, or one holding a checkpoint, is kept as it is.
+ */
+export function releaseFailedRun(folder: RunFolder): void {
+  const metrics = join(folder.dir, "metrics.jsonl");
+  const trained = existsSync(metrics) && statSync(metrics).size > 0;
+  const discard = folder.mode !== "resume" && !trained && listCheckpoints(folder.dir).length === 0;
+  try {
+    if (discard) for (const n of readdirSync(folder.dir)) if (n !== LOCK) rmSync(join(folder.dir, n), { recursive: true, force: true });
+  } finally {
+    folder.release();
+  }
+  if (discard && folder.created && readdirSync(folder.dir).length === 0) rmdirSync(folder.dir);
 }
 
 /**

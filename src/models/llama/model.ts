@@ -151,11 +151,31 @@ function groupedAttention(
     cache.present.push({ key: kh, value: vh });
   }
   const p = drop?.attention ?? 0;
-  const out = scaledDotProduct(b.reshape(qh, [B, Hkv, mulDims(n, T), dh]), kh, vh, {
+  const grouped = b.reshape(qh, [B, Hkv, mulDims(n, T), dh]);
+  const out = scaledDotProduct(grouped, kh, vh, {
     mask,
     dropout: drop && p > 0 ? { p, seed: drop.seed + DROPOUT_KEYS.attention(layer), source: drop.source } : undefined,
   }); // [B, Hkv, n·T, dh]
+  // the [n·T, T] probabilities are computed again from q and k in the backward pass, as
+  // FlashAttention does, rather than kept: one [n·T, dh] × [dh, T] product per layer, a few
+  // percent of the layer's arithmetic, against T² values a head kept through the forward pass
+  checkpoint([grouped, kh], [out]);
   return b.reshape(b.transpose(b.reshape(out, [B, Hkv, n, T, dh]), [0, 3, 1, 2, 4]), [B, T, H * dh]);
+}
+
+/**
+ * The token embeddings of `ids` [B, T]. Over whole sequences (no `lastLogits`) the LM head reads a
+ * frozen vocabulary matrix unpacked ([1, V, d], ParamScope.unpacked): ONNX Runtime would otherwise
+ * hold two pre-packed copies of it beside it, the head's and its backward pass's (2 GiB at
+ * Llama-3.2-1B), while packing it afresh costs little in a product of hundreds of rows.
+ * Generation's one-row head keeps the packed copy. A tied embedding is looked up in the head's
+ * form, so that one initializer holds its bytes.
+ */
+function embedTokens(s: ParamScope, cfg: DecoderConfig, ids: Value, opts: ForwardOptions): Value {
+  const table = cfg.tieWordEmbeddings && !opts.lastLogits && s.unpacked(EMBED);
+  if (!table) return b.gather(s.get(EMBED), ids);
+  const [B, T] = ids.shape;
+  return b.reshape(b.gather(table, ids, 1), [B, T, cfg.hiddenSize]);
 }
 
 /** The decoder body: embedding, layers and the final norm; with a cache also each layer's keys and values. */
@@ -182,7 +202,7 @@ function decoderBody(s: ParamScope, cfg: DecoderConfig, inp: DecoderInputs, opts
     mask = groupedCausalMask(mask01, n);
   }
 
-  let h = b.gather(s.get(EMBED), inp.inputIds); // [B, T, d]
+  let h = embedTokens(s, cfg, inp.inputIds, opts); // [B, T, d]
   for (let l = 0; l < cfg.numHiddenLayers; l++) {
     const lp = layerPath(l);
     const [q, k, v, o, gate, up, down] = sites.slice(7 * l, 7 * l + 7);
@@ -207,7 +227,9 @@ const causalLmHead: DecoderHead = {
   logits(s, cfg, inp, lastHiddenState, opts) {
     const [B] = lastHiddenState.shape;
     const read = opts.lastLogits ? b.reshape(b.gather(lastHiddenState, b.sub(b.size(inp.inputIds, 1), 1), 1), [B, 1, cfg.hiddenSize]) : lastHiddenState;
-    const head = (x: Value) => linear(x, s.get(cfg.tieWordEmbeddings ? EMBED : LM_HEAD));
+    const name = cfg.tieWordEmbeddings ? EMBED : LM_HEAD;
+    const unpacked = !opts.lastLogits && s.unpacked(name);
+    const head = (x: Value) => (unpacked ? b.matmul(x, unpacked, { transB: true }) : linear(x, s.get(name)));
     return { logits: head(read), head }; // logits [B, T or 1, vocab]
   },
 };
