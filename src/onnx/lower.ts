@@ -109,16 +109,23 @@ function lowerMatMul(ctx: LowerCtx, n: Node<Op.MatMul>): void {
  * start of the step, and the backward pass's float32 Ŵ of every layer is held through the forward.
  */
 function zeroPointAfter(ctx: LowerCtx, x: string): string {
-  const [flat, none, noneU8, zero1, zero] = ["qdepflat", "qdepnone", "qdepu8", "qzp1", "qzp"].map((p) => ctx.fresh(p));
-  ctx.emit(node("Reshape", [x, ints(ctx, [-1])], [flat]));
-  ctx.emit(node("Slice", [flat, ints(ctx, [0]), ints(ctx, [0])], [none]));
-  ctx.emit(node("Cast", [none], [noneU8], { to: elemType("uint8") }));
-  ctx.emit(node("Concat", [noneU8, ctx.constant((nm) => tensorProto(nm, "uint8", [1], Uint8Array.of(0)))], [zero1], { axis: 0 }));
+  const [zero1, zero] = ["qzp1", "qzp"].map((p) => ctx.fresh(p));
+  ctx.emit(node("Concat", [emptyAfter(ctx, x, "uint8"), ctx.constant((nm) => tensorProto(nm, "uint8", [1], Uint8Array.of(0)))], [zero1], { axis: 0 }));
   ctx.emit(node("Reshape", [zero1, ints(ctx, [])], [zero]));
   return zero;
 }
 
+/** An empty 1-D `dtype` tensor that ONNX Runtime can only compute once `x` exists: x's first zero elements. */
+function emptyAfter(ctx: LowerCtx, x: string, dtype: DType): string {
+  const [flat, none, cast] = ["qdepflat", "qdepnone", "qdepcast"].map((p) => ctx.fresh(p));
+  ctx.emit(node("Reshape", [x, ints(ctx, [-1])], [flat]));
+  ctx.emit(node("Slice", [flat, ints(ctx, [0]), ints(ctx, [0])], [none]));
+  ctx.emit(node("Cast", [none], [cast], { to: elemType(dtype) }));
+  return cast;
+}
+
 function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
+  if (n.params.bits === 16) return lowerHalfMatMul(ctx, n);
   const [[x, codes, scales], [y]] = io(ctx, n);
   const { bits, block, k, transB } = n.params;
   const [rows, blocks] = n.inputs[1].shape as number[];
@@ -151,8 +158,29 @@ function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   const wp = padded ? ctx.fresh("qwpad") : w;
   ctx.emit(node("Reshape", [w3, ints(ctx, [rows, blocks * block])], [wp]));
   if (padded) ctx.emit(node("Slice", [wp, ints(ctx, [0]), ints(ctx, [k]), ints(ctx, [1])], [w]));
+  floatProduct(ctx, x, w, y, transB);
+}
+
+/** y = x · wᵀ (transB) or x · w for a float32 temporary w. */
+function floatProduct(ctx: LowerCtx, x: string, w: string, y: string, transB: boolean): void {
   if (transB) ctx.emit(node("FusedMatMul", [x, w], [y], { transA: 0, transB: 1, alpha: { float: 1 } }, "com.microsoft"));
   else ctx.emit(node("MatMul", [x, w], [y]));
+}
+
+/**
+ * x · Ŵᵀ or x · Ŵ for a float16 Ŵ [N, k]: ONNX Runtime's CPU kernels have no float16 matrix
+ * product, so Ŵ is cast to a float32 temporary for its one product. The Cast reads Ŵ behind an
+ * empty [0, k] float16 slice of x: a Cast of the initializer alone would be constant-folded at
+ * load into a float32 initializer that lives as long as the session (the float32 base again),
+ * and would run before the step, holding every layer's float32 Ŵ at once.
+ */
+function lowerHalfMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
+  const [[x, codes], [y]] = io(ctx, n);
+  const [none, joined, w] = ["hnone", "hjoined", "hw"].map((p) => ctx.fresh(p));
+  ctx.emit(node("Reshape", [emptyAfter(ctx, x, "float16"), ints(ctx, [0, n.params.k])], [none], { allowzero: 1 }));
+  ctx.emit(node("Concat", [none, codes], [joined], { axis: 0 }));
+  ctx.emit(node("Cast", [joined], [w], { to: elemType("float32") }));
+  floatProduct(ctx, x, w, y, n.params.transB);
 }
 
 /**

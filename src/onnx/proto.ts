@@ -18,6 +18,7 @@ const ELEM: Record<DType, number> = {
   int32: onnx.TensorProto.DataType.INT32,
   bool: onnx.TensorProto.DataType.BOOL,
   uint8: onnx.TensorProto.DataType.UINT8,
+  float16: onnx.TensorProto.DataType.FLOAT16,
 };
 
 export function elemType(dtype: DType): number {
