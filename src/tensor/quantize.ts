@@ -14,9 +14,8 @@
  * A float16 matrix is the other kind of frozen weight: each value rounded to the nearest IEEE
  * binary16 (2 bytes, 11 significant bits: 0.02 % relative RMS error), no blocks and no scales.
  */
-import { Float16Array } from "@petamoriken/float16";
 import { ConfigError, ShapeError } from "../errors.ts";
-import { f16BitsToFloat32 } from "../io/dtype-convert.ts";
+import { f16BitsToFloat32, float32ToF16Bits } from "../io/dtype-convert.ts";
 
 export type QuantBits = 4 | 8;
 
@@ -93,8 +92,7 @@ export function float16Matrix(data: Float32Array, rows: number, cols: number): F
   if (Math.abs(extreme) >= F16_MAX + 16) {
     throw new ConfigError(`a weight of ${extreme} is beyond float16's range (±${F16_MAX}); hold this base as int8 or f32 (--base-dtype int8 | f32)`);
   }
-  const half = new Float16Array(data);
-  return { bits: 16, rows, cols, codes: new Uint16Array(half.buffer, half.byteOffset, half.length) };
+  return { bits: 16, rows, cols, codes: float32ToF16Bits(data) };
 }
 
 /** The bytes a quantized matrix holds (codes and scales). */
