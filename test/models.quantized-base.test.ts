@@ -3,11 +3,19 @@
  * (1) every quantized linear layer is dequantize-then-matmul: logits, loss and every adapter
  * gradient equal those of the float32 model whose linear weights are replaced by their
  * dequantized values, to float32 rounding; (2) against the float32 base itself they differ by
- * the quantization error, stated here per dtype; (3) the block codes round-trip the format.
+ * the quantization error, stated here per dtype; (3) the block codes and the float16 bits
+ * round-trip their formats; (4) ONNX Runtime keeps an f16 weight in float16 (no float32 copy
+ * folded at load).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import ort from "onnxruntime-node";
+import * as b from "../src/ir/builder.ts";
+import { Graph } from "../src/ir/graph.ts";
+import { exportModel } from "../src/onnx/export.ts";
+import { onnx } from "../src/onnx/proto.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
 import { modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
@@ -19,6 +27,7 @@ import { ConfigError } from "../src/errors.ts";
 import { maxRelDiff, modelRunner, outF32, randomizeAdapter } from "./helpers.ts";
 import { LM_FIXTURES, lmGolden } from "./lm-golden.ts";
 import * as R from "./reference.ts";
+import { tempDir } from "./make-data.ts";
 
 /**
  * The quantization error against the float32 base, per dtype: ‖Δg‖/‖g‖ over every adapter
@@ -120,6 +129,32 @@ test("float16Matrix rounds each weight to the nearest float16: the standard's de
     () => float16Matrix(w, rows, cols),
     (e: Error) => e instanceof ConfigError && /-70000 is beyond float16's range .*int8 or f32/.test(e.message),
   );
+});
+
+test("an f16 weight stays float16 in ONNX Runtime's optimized graph, where a Cast of the initializer alone is folded to float32", async () => {
+  const [n, k] = [256, 128];
+  const rng = new Rng(7);
+  const half = float16Matrix(
+    Float32Array.from({ length: n * k }, () => rng.normal()),
+    n,
+    k,
+  );
+  const optimized = async (cast: boolean) => {
+    const g = new Graph();
+    const x = g.input("x", "float32", [4, k]);
+    const w = g.initializer("w.codes", half.codes, [n, k], "float16");
+    g.output("y", cast ? b.matmul(x, b.cast(w, "float32"), { transB: true }) : b.quantMatmul(x, { codes: w }, { bits: 16, k, transB: true }));
+    const path = join(tempDir("tenslora-f16-fold-"), "optimized.onnx");
+    const session = await ort.InferenceSession.create(exportModel(g), { graphOptimizationLevel: "extended", optimizedModelFilePath: path });
+    await session.release();
+    return onnx.ModelProto.decode(readFileSync(path))
+      .graph!.initializer!.filter((t) => t.dims!.length === 2)
+      .map((t) => onnx.TensorProto.DataType[t.dataType!]);
+  };
+  // the control: the pitfall is real, a Cast of the initializer becomes a float32 initializer at load
+  assert.deepEqual(await optimized(true), ["FLOAT"]);
+  // QuantMatMul's float16 lowering: the weight stays float16; its float32 copy is made per product
+  assert.deepEqual(await optimized(false), ["FLOAT16"]);
 });
 
 test("base dtypes outside f32, f16, int8, int4 and encoders with a quantized base are refused in one line", () => {
