@@ -21,7 +21,7 @@ import { type PretrainOptions, ensurePretrained } from "./embedded.ts";
 export const ENCODER_SEQ = 64;
 const VOCAB = 4096;
 /** Bump when the tokenizer or pretraining recipe changes, so stale caches are rebuilt. */
-const VERSION = "brown-bpe-roberta-mlm-v5";
+const VERSION = "brown-bpe-roberta-mlm-v6";
 /** Share of the tokens masked, and of those replaced by <mask> / a random token (the rest kept): BERT's 15 % and 80/10/10. */
 const MASK = { rate: 0.15, maskToken: 0.8, randomToken: 0.1 };
 const HELD_OUT = 256;
