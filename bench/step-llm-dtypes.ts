@@ -1,5 +1,5 @@
 /**
- * `step-llm --dtypes f32,int8,int4`: the LoRA step of step-llm once per base dtype, each in its own
+ * `step-llm --dtypes f32,int8,int4`: the LoRA step of step-llm (qkv_depth's with `--qkv-depth-only`) once per base dtype, each in its own
  * child process (peak RSS is a process's, and a float32 model once loaded would stay in it), in
  * turn for `--rounds` rounds so that load changes reach every dtype alike. Reports each dtype's
  * peak RSS and median step time, the ratios to f32, and the load average before each child.
@@ -49,7 +49,8 @@ export async function run(argv: string[]): Promise<void> {
   const pass = argv.filter((a, k) => !own.has(k) && a !== "--base-dtype" && argv[k - 1] !== "--base-dtype");
   const results = new Map(dtypes.map((d) => [d, [] as ChildResult[]]));
   for (let round = 0; round < rounds; round++) {
-    for (const d of dtypes) results.get(d)!.push(await runChild([...pass, "--base-dtype", d, "--lora-only", "--no-torch"]));
+    for (const d of dtypes)
+      results.get(d)!.push(await runChild([...pass, "--base-dtype", d, ...(pass.includes("--qkv-depth-only") ? [] : ["--lora-only"]), "--no-torch"]));
   }
   const f32 = results.get("f32");
   const base = f32 && { s: median(f32.map((x) => x.s)), rss: Math.max(...f32.map((x) => x.rss)) };

@@ -7,15 +7,17 @@
  * (bench/torch/step_llm.py) interleaved in the same run. `--checkpoint` recomputes every layer in
  * the backward pass, ours and PyTorch's (torch.utils.checkpoint); `--loss-chunk N` computes our
  * logits and loss N positions at a time (default: as `train` does, in chunks where the whole
- * logits would exceed 128 MiB; `--loss-chunk 0`: whole); `--lora-only` skips qkv_depth, so that the peak RSS is
- * that of the one LoRA step (it is the whole process's, every graph); `--no-prepack` turns off ONNX
+ * logits would exceed 128 MiB; `--loss-chunk 0`: whole); `--lora-only` skips qkv_depth and `--qkv-depth-only`
+ * LoRA (and PyTorch), so that the peak RSS is that of the one step (it is the whole process's,
+ * every graph); `--no-prepack` turns off ONNX
  * Runtime's pre-packed weight copies (CompileOptions.prepack), `--no-arena` its CPU memory arena.
  *
  * `--shape` takes a decoder preset of src/models/presets.ts instead (llama-3.2-1b, llama-3.2-3b);
  * `--base-dtype int8|int4` holds the frozen linear weights quantized; `--dtypes f32,int4` runs one
- * child process per dtype in turn (peak RSS is per process), LoRA only, see step-llm-dtypes.ts.
+ * child process per dtype in turn (peak RSS is per process), LoRA only unless `--qkv-depth-only`,
+ * see step-llm-dtypes.ts.
  *
- *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--checkpoint] [--loss-chunk N] [--lora-only] [--no-prepack] [--no-arena]
+ *   npm run bench -- step-llm [--seq 512] [--batch 4] [--layers N] [--checkpoint] [--loss-chunk N] [--lora-only | --qkv-depth-only] [--no-prepack] [--no-arena]
  *                             [--shape smollm2-135m] [--base-dtype f32] [--dtypes f32,int4]
  *                             [--rounds 1] [--warmup 1] [--runs 3] [--no-torch]
  */
@@ -51,12 +53,16 @@ export async function run(argv: string[]): Promise<void> {
   const memory = { checkpointActivations, lossChunk, prepack: !argv.includes("--no-prepack"), arena: !argv.includes("--no-arena") };
   const overrides = args.layers ? { num_hidden_layers: args.layers } : {};
   const model = randomModel(shape, overrides, 1, baseDtype);
-  const lora = await trainingStep(model, { construction: "lora", ranks: args.rank, targetModules: ALL_LINEAR }, B, T, memory);
-  const runners: { name: string; step: () => Promise<unknown>; flops: number; params: number; dispose: () => void }[] = [
-    { name: `ours LoRA r=${args.rank} all-linear`, step: lora.step, flops: lora.flops, params: lora.trainableParams, dispose: lora.dispose },
-  ];
+  // --lora-only / --qkv-depth-only: one runner, so that the peak RSS is that one step's
+  const only = argv.includes("--qkv-depth-only") ? "qkv_depth" : argv.includes("--lora-only") ? "lora" : undefined;
+  const runners: { name: string; step: () => Promise<unknown>; flops: number; params: number; dispose: () => void }[] = [];
+  let lora: Awaited<ReturnType<typeof trainingStep>> | undefined;
+  if (only !== "qkv_depth") {
+    lora = await trainingStep(model, { construction: "lora", ranks: args.rank, targetModules: ALL_LINEAR }, B, T, memory);
+    runners.push({ name: `ours LoRA r=${args.rank} all-linear`, step: lora.step, flops: lora.flops, params: lora.trainableParams, dispose: lora.dispose });
+  }
   let depthNote = "";
-  if (!argv.includes("--lora-only"))
+  if (only !== "lora")
     try {
       const base = { construction: "qkv_depth", targetModules: ALL_LINEAR };
       const { groupRanks } = groupRanksForBudget(base, model.family.linearSites(model.config), { isoLora: args.rank });
@@ -72,24 +78,27 @@ export async function run(argv: string[]): Promise<void> {
         dispose: depth.dispose,
       });
     } catch (e) {
+      if (only) throw e;
       depthNote = `qkv_depth on all-linear: not run (${(e as Error).message.split("\n")[0]})`;
       console.log(depthNote);
     }
-  const torch = args.torch
-    ? await TorchPeer.start(
-        "step_llm",
-        {
-          config: { ...shape, ...overrides },
-          batch: B,
-          seq_len: T,
-          rank: args.rank,
-          targets: ALL_LINEAR,
-          threads: threads(),
-          checkpoint: checkpointActivations,
-        },
-        TORCH_BEST,
-      )
-    : undefined;
+  const loraFlops = lora?.flops ?? null;
+  const torch =
+    args.torch && lora
+      ? await TorchPeer.start(
+          "step_llm",
+          {
+            config: { ...shape, ...overrides },
+            batch: B,
+            seq_len: T,
+            rank: args.rank,
+            targets: ALL_LINEAR,
+            threads: threads(),
+            checkpoint: checkpointActivations,
+          },
+          TORCH_BEST,
+        )
+      : undefined;
   const mmProbe = await matmulProbe();
   const fns: (() => Promise<unknown>)[] = [...runners.map((r) => r.step), mmProbe.run, ...(torch ? [() => torch.step()] : [])];
   const samples: number[][] = fns.map(() => []);
@@ -104,7 +113,7 @@ export async function run(argv: string[]): Promise<void> {
   const torchS = torch ? median(samples.at(-1)!) : null;
   const tokens = B * T;
   console.log(
-    `step-llm: ${shapeName} shape${args.layers ? ` (${args.layers} layers)` : ""}, base ${baseDtype}, batch ${B}, sequence ${T}; ${(lora.flops / 1e9).toFixed(0)} GFLOP per LoRA step; ` +
+    `step-llm: ${shapeName} shape${args.layers ? ` (${args.layers} layers)` : ""}, base ${baseDtype}, batch ${B}, sequence ${T}; ${(runners[0].flops / 1e9).toFixed(0)} GFLOP per ${runners[0].name.replace("ours ", "")} step; ` +
       `activation checkpointing ${checkpointActivations ? "on (both)" : "off"}, loss ${lossChunk === "auto" ? "chunked as train does" : lossChunk ? `in chunks of ${lossChunk} positions` : "whole"}, ` +
       `weight pre-packing ${memory.prepack ? "on" : "off"}, CPU arena ${memory.arena ? "on" : "off"}; ` +
       `ONNX Runtime EP ${defaultProviders().join(",")}, ${threads()} threads; ${samples[0].length} timed steps after ${args.warmup} warm-up; peak RSS is the whole process (every graph)`,
@@ -123,8 +132,8 @@ export async function run(argv: string[]): Promise<void> {
         torchInfo?.trainable_params ?? null,
         torchS,
         torchS && tokens / torchS,
-        torchS && lora.flops / torchS / 1e9,
-        torchS && (100 * lora.flops) / torchS / 1e9 / mm,
+        torchS && loraFlops && loraFlops / torchS / 1e9,
+        torchS && loraFlops && (100 * loraFlops) / torchS / 1e9 / mm,
         torchInfo?.peak_rss_mib ?? null,
         1,
       ],

@@ -6,7 +6,7 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { type CheckInput, gradCheck } from "../src/runtime/grad-check.ts";
+import { type CheckInput, checkValues, gradCheck } from "../src/runtime/grad-check.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import { vjpRules } from "../src/autodiff/rules.ts";
 import { UnsupportedOpError } from "../src/errors.ts";
@@ -91,7 +91,7 @@ const currentGraph = (): Graph => building ?? assert.fail("currentGraph() outsid
 async function checkOp(row: Row): Promise<number | undefined> {
   const g = new Graph();
   building = g;
-  const xs = row.inputs.map((i) => g.input(i.name, i.dtype, i.shape));
+  const xs = checkValues(g, row.inputs);
   const y = row.build(...xs);
   assert.ok(
     g.nodes.some((n) => n.op === row.op),
@@ -108,7 +108,7 @@ async function checkOp(row: Row): Promise<number | undefined> {
   g.output("y", y);
   const session = await compile(g, { threads: 1 });
   try {
-    const feeds = Object.fromEntries(row.inputs.map((i) => [i.name, hostOf(i)]));
+    const feeds = Object.fromEntries(row.inputs.filter((i) => !i.frozen).map((i) => [i.name, hostOf(i)]));
     const out = (await session.run(feeds)).y;
     assert.equal(out.dtype, row.dtype, `${row.name}: ORT output dtype`);
     assert.deepEqual(out.shape, ref.shape, `${row.name}: ORT output shape`);
@@ -335,9 +335,10 @@ for (const bits of [4, 8] as const) {
         dtype: F32,
         inputs: [
           fl("x", F32, [2, 3, transB ? k : n]),
-          { name: "codes", dtype: "uint8", shape: [n, blocks, (block * bits) / 8], data: codes, wrt: false },
+          // the codes and scales of a frozen weight are initializers: the 4-bit lowering reads the codes' bytes as uint4
+          { name: "codes", dtype: "uint8", shape: [n, blocks, (block * bits) / 8], data: codes, frozen: true },
           // int8 codes reach ±127: smaller scales keep Ŵ near the int4 rows' magnitude
-          fl("scales", F32, [n, blocks], -0.8 / 2 ** (bits - 1), 0.8 / 2 ** (bits - 1), false),
+          { ...fl("scales", F32, [n, blocks], -0.8 / 2 ** (bits - 1), 0.8 / 2 ** (bits - 1), false), frozen: true },
         ],
         build: (x, c, s) => b.quantMatmul(x, c, s, params),
         reference: (x, c, s) => R.matmul(x, R.dequantizeBlocks(c, s, bits, block, k), { transB }),

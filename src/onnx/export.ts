@@ -4,7 +4,7 @@
  * an eval graph memory-map one copy instead of each embedding its own.
  */
 import { ShapeError, internal } from "../errors.ts";
-import { type Dim, concrete, dimTerms } from "../ir/dtype-shape.ts";
+import { type DType, type Dim, concrete, dimTerms } from "../ir/dtype-shape.ts";
 import type { Graph, HostData, Node, Value } from "../ir/graph.ts";
 import { lowerGemmAdd, planGemmFusions } from "./fuse.ts";
 import { lowerRules, type LowerCtx } from "./lower.ts";
@@ -77,6 +77,7 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   const inits: TensorProto[] = [];
   let fresh = 0;
   const dims = new Map<string, string>();
+  const views: { name: string; v: Value; dataType: number; dims: readonly number[] }[] = [];
   // a node computing an output writes it under the output's name: an Identity to a graph output
   // is a copy ONNX Runtime cannot elide (a decoder step's KV cache, every step)
   const produced = new Set(graph.nodes.flatMap((n) => n.outputs));
@@ -94,6 +95,11 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
       inits.push(t);
       return t.name;
     },
+    view: (v, dataType, viewDims) => {
+      const name = ctx.fresh(`${v.name ?? "init"}_as${dataType}`);
+      views.push({ name, v, dataType, dims: viewDims });
+      return name;
+    },
     dim: (d) => {
       const key = String(d);
       let name = dims.get(key);
@@ -106,29 +112,32 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
     },
   };
   const live = liveNodes(graph, outs);
-  const used = new Set<Value>(outs);
   const plan = opts.fuse ? planGemmFusions(live, outs) : undefined;
   for (const n of live) {
-    for (const x of n.inputs) used.add(x);
     if (plan?.skip.has(n)) continue;
     const fusion = plan?.fused.get(n);
     if (fusion) lowerGemmAdd(ctx, fusion);
     else lowerRules[n.op](ctx, n as never);
   }
-  for (const [v, { data }] of graph.initializers) {
-    if (!used.has(v)) continue;
-    const dims = concrete(v.shape, `initializer ${v.name}`);
-    if (opts.store && data.byteLength >= (opts.store.minBytes ?? EXTERNAL_MIN_BYTES)) {
-      const { file, offset, length } = opts.store.locate(data);
-      inits.push(externalTensorProto(v.name!, v.dtype, dims, file, offset, length));
-    } else {
-      inits.push(tensorProto(v.name!, v.dtype, dims, data));
-    }
-  }
   outNames.forEach((name, i) => {
     if (graph.inputs.includes(outs[i]) && outs[i].name === name) throw new ShapeError(`output "${name}" is a graph input`);
     if (direct.get(outs[i]) !== name) nodes.push(node("Identity", [ctx.name(outs[i])], [name]));
   });
+  const initializer = (name: string, dataType: DType | number, dims: readonly number[], data: HostData) => {
+    if (opts.store && data.byteLength >= (opts.store.minBytes ?? EXTERNAL_MIN_BYTES)) {
+      const { file, offset, length } = opts.store.locate(data);
+      inits.push(externalTensorProto(name, dataType, dims, file, offset, length));
+    } else {
+      inits.push(tensorProto(name, dataType, dims, data));
+    }
+  };
+  // only initializers a node reads: one read only through views would be loaded for nothing
+  const read = new Set(nodes.flatMap((n) => n.input ?? []));
+  for (const [v, { data }] of graph.initializers) {
+    if (read.has(v.name!)) initializer(v.name!, v.dtype, concrete(v.shape, `initializer ${v.name}`), data);
+  }
+  for (const { name, v, dataType, dims } of views)
+    initializer(name, dataType, dims, graph.initializers.get(v)?.data ?? internal(`view of "${v.name}", which is not an initializer`));
   const model = onnx.ModelProto.create({
     irVersion: 10,
     producerName: "tenslora",

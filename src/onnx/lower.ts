@@ -1,7 +1,7 @@
 import { checkAxis, type DType, type Dim } from "../ir/dtype-shape.ts";
 import type { HostData, Node, Value } from "../ir/graph.ts";
 import { Op } from "../ir/ops.ts";
-import { type AttrValue, type NodeProto, elemType, int64Tensor, node, tensorProto, type TensorProto } from "./proto.ts";
+import { type AttrValue, type NodeProto, elemType, int64Tensor, node, onnx, tensorProto, type TensorProto } from "./proto.ts";
 
 export interface LowerCtx {
   name(v: Value): string;
@@ -11,6 +11,8 @@ export interface LowerCtx {
   constant(t: (name: string) => TensorProto): string;
   /** An int64 [1] tensor holding a dim's run-time value (a symbol read from a graph input's shape). */
   dim(d: Dim): string;
+  /** Initializer `v`'s bytes as another ONNX element type and shape (no copy: the same external range). */
+  view(v: Value, dataType: number, dims: readonly number[]): string;
 }
 
 export type LowerRule<O extends Op> = (ctx: LowerCtx, n: Node<O>) => void;
@@ -93,31 +95,32 @@ function lowerMatMul(ctx: LowerCtx, n: Node<Op.MatMul>): void {
 }
 
 /**
- * x · Ŵᵀ at 4 bits is com.microsoft MatMulNBits on the codes (its own layout and zero point 8,
- * accuracy level 0: float32 arithmetic). Everything else dequantizes Ŵ into a float32 temporary,
- * freed after its one product: x · Ŵ, the backward pass, because no kernel reads the codes that
- * way round (MatMulNBits on a transposed packing would quantize Ŵᵀ in other blocks, a different
- * Ŵ); and x · Ŵᵀ at 8 bits, because MatMulNBits' 8-bit kernel is slower than dequantizing and
- * a float32 GEMM (docs/quantized-base.md). DequantizeLinear with scale 1 turns the bytes into
- * floats because ONNX Runtime never constant-folds it: a Cast there would be folded at load into
- * a float32 initializer that lives as long as the session.
+ * A float32 scalar 1 that ONNX Runtime can only compute once `x` exists (the concatenation of an
+ * empty slice of x with a constant 1). Scaling the block scales by it keeps a dequantization next
+ * to its product: without it the node reads only initializers, runs at the start of the step, and
+ * the backward pass's float32 Ŵ of every layer is held through the forward.
  */
-/**
- * A uint8 scalar 0 that ONNX Runtime can only compute once `x` exists (the concatenation of an
- * empty slice of x with a constant 0). Given to DequantizeLinear as its zero point, it keeps the
- * dequantization next to its product: without it the node reads only initializers, runs at the
- * start of the step, and the backward pass's float32 Ŵ of every layer is held through the forward.
- */
-function zeroPointAfter(ctx: LowerCtx, x: string): string {
-  const [flat, none, noneU8, zero1, zero] = ["qdepflat", "qdepnone", "qdepu8", "qzp1", "qzp"].map((p) => ctx.fresh(p));
+function oneAfter(ctx: LowerCtx, x: string): string {
+  const [flat, none, one1, one] = ["qdepflat", "qdepnone", "qone1", "qone"].map((p) => ctx.fresh(p));
   ctx.emit(node("Reshape", [x, ints(ctx, [-1])], [flat]));
   ctx.emit(node("Slice", [flat, ints(ctx, [0]), ints(ctx, [0])], [none]));
-  ctx.emit(node("Cast", [none], [noneU8], { to: elemType("uint8") }));
-  ctx.emit(node("Concat", [noneU8, ctx.constant((nm) => tensorProto(nm, "uint8", [1], Uint8Array.of(0)))], [zero1], { axis: 0 }));
-  ctx.emit(node("Reshape", [zero1, ints(ctx, [])], [zero]));
-  return zero;
+  ctx.emit(node("Concat", [none, ctx.constant((nm) => tensorProto(nm, "float32", [1], Float32Array.of(1)))], [one1], { axis: 0 }));
+  ctx.emit(node("Reshape", [one1, ints(ctx, [])], [one]));
+  return one;
 }
 
+/**
+ * x · Ŵᵀ at 4 bits is com.microsoft MatMulNBits on the codes (its own layout and zero point 8,
+ * accuracy level 0: float32 arithmetic). Everything else dequantizes Ŵ with one block-wise
+ * DequantizeLinear-21 into a float32 temporary, freed after its one product: x · Ŵ, the backward
+ * pass, because no kernel reads the codes that way round (MatMulNBits on a transposed packing
+ * would quantize Ŵᵀ in other blocks, a different Ŵ); and x · Ŵᵀ at 8 bits, because MatMulNBits'
+ * 8-bit kernel is slower than dequantizing and a float32 GEMM (docs/quantized-base.md). At 4 bits
+ * DequantizeLinear reads the same bytes as uint4 [N, blocks·block] (MatMulNBits' layout puts the
+ * even column in the low nibble, as ONNX packs 4-bit tensors). ONNX Runtime never constant-folds
+ * DequantizeLinear, where a Cast of the initializer would be folded at load into a float32
+ * initializer that lives as long as the session.
+ */
 function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   const [[x, codes, scales], [y]] = io(ctx, n);
   const { bits, block, k, transB } = n.params;
@@ -125,34 +128,31 @@ function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   if (transB && bits === 4) {
     return ctx.emit(node("MatMulNBits", [x, codes, scales], [y], { K: k, N: rows, bits, block_size: block, accuracy_level: 0 }, "com.microsoft"));
   }
-  const [bytes, w3, w] = [ctx.fresh("qbytes"), ctx.fresh("qblocks"), ctx.fresh("qw")];
-  ctx.emit(node("DequantizeLinear", [codes, scalarOf(ctx, "float32", 1), zeroPointAfter(ctx, x)], [bytes]));
-  const centred = ctx.fresh("qcentred");
-  if (bits === 4) {
-    const [hi, sixteenths, hiBytes, lo, lo1, hi1, pairs] = ["qhi", "q16th", "qhib", "qlo", "qlo1", "qhi1", "qpairs"].map((p) => ctx.fresh(p));
-    ctx.emit(node("Mul", [bytes, scalarOf(ctx, "float32", 1 / 16)], [sixteenths]));
-    ctx.emit(node("Floor", [sixteenths], [hi]));
-    ctx.emit(node("Mul", [hi, scalarOf(ctx, "float32", 16)], [hiBytes]));
-    ctx.emit(node("Sub", [bytes, hiBytes], [lo]));
-    // the even column is the low nibble: interleave (lo, hi) along a new last axis
-    ctx.emit(node("Unsqueeze", [lo, ints(ctx, [-1])], [lo1]));
-    ctx.emit(node("Unsqueeze", [hi, ints(ctx, [-1])], [hi1]));
-    ctx.emit(node("Concat", [lo1, hi1], [pairs], { axis: -1 }));
-    const flat = ctx.fresh("qcodes");
-    ctx.emit(node("Reshape", [pairs, ints(ctx, [rows, blocks, block])], [flat]));
-    ctx.emit(node("Sub", [flat, scalarOf(ctx, "float32", 8)], [centred]));
-  } else {
-    ctx.emit(node("Sub", [bytes, scalarOf(ctx, "float32", 128)], [centred]));
-  }
-  const s3 = ctx.fresh("qscales");
-  ctx.emit(node("Unsqueeze", [scales, ints(ctx, [-1])], [s3]));
-  ctx.emit(node("Mul", [centred, s3], [w3]));
+  const dims = [rows, blocks * block];
+  const zeros = ctx.constant((nm) => quantZeroPoints(nm, bits, rows, blocks));
+  let flat: string;
+  if (bits === 4) flat = ctx.view(n.inputs[1], UINT4, dims);
+  else ctx.emit(node("Reshape", [codes, ints(ctx, dims)], [(flat = ctx.fresh("qcodes"))]));
+  const [s, w] = [ctx.fresh("qscales"), ctx.fresh("qw")];
+  ctx.emit(node("Mul", [scales, oneAfter(ctx, x)], [s]));
   const padded = blocks * block !== k;
   const wp = padded ? ctx.fresh("qwpad") : w;
-  ctx.emit(node("Reshape", [w3, ints(ctx, [rows, blocks * block])], [wp]));
+  ctx.emit(node("DequantizeLinear", [flat, s, zeros], [wp], { axis: 1, block_size: block }));
   if (padded) ctx.emit(node("Slice", [wp, ints(ctx, [0]), ints(ctx, [k]), ints(ctx, [1])], [w]));
   if (transB) ctx.emit(node("FusedMatMul", [x, w], [y], { transA: 0, transB: 1, alpha: { float: 1 } }, "com.microsoft"));
   else ctx.emit(node("MatMul", [x, w], [y]));
+}
+
+/** ONNX's 4-bit unsigned element type (TensorProto.DataType.UINT4, newer than onnx-proto's enum). */
+const UINT4 = 21;
+
+/** The zero code of every block, [rows, blocks], in the codes' element type: uint4 8 or uint8 128. */
+function quantZeroPoints(name: string, bits: 4 | 8, rows: number, blocks: number): TensorProto {
+  const count = rows * blocks;
+  const zero = 1 << (bits - 1);
+  // two uint4 values a byte, the first in the low nibble
+  const raw = bits === 4 ? new Uint8Array(Math.ceil(count / 2)).fill(zero * 17) : new Uint8Array(count).fill(zero);
+  return onnx.TensorProto.create({ name, dataType: bits === 4 ? UINT4 : elemType("uint8"), dims: [rows, blocks], rawData: raw });
 }
 
 /**

@@ -8,8 +8,8 @@ export const onnx = onnxProto.onnx;
 export type NodeProto = InstanceType<typeof onnx.NodeProto>;
 export type TensorProto = InstanceType<typeof onnx.TensorProto>;
 
-/** The ONNX opset this project emits and tests against (LayerNormalization-17, axes-as-input reductions). */
-export const OPSET = 20;
+/** The ONNX opset this project emits and tests against (LayerNormalization-17, axes-as-input reductions, block-wise DequantizeLinear-21). */
+export const OPSET = 21;
 
 const ELEM: Record<DType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
@@ -20,20 +20,28 @@ const ELEM: Record<DType, number> = {
   uint8: onnx.TensorProto.DataType.UINT8,
 };
 
-export function elemType(dtype: DType): number {
-  return ELEM[dtype];
+/** ONNX's element type of `dtype`; a number is already one (types the IR does not have, as uint4). */
+export function elemType(dtype: DType | number): number {
+  return typeof dtype === "number" ? dtype : ELEM[dtype];
 }
 
 export function bytesOf(data: HostData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-export function tensorProto(name: string, dtype: DType, dims: readonly number[], data: HostData): TensorProto {
+export function tensorProto(name: string, dtype: DType | number, dims: readonly number[], data: HostData): TensorProto {
   return onnx.TensorProto.create({ name, dataType: elemType(dtype), dims: [...dims], rawData: bytesOf(data) });
 }
 
 /** An initializer whose bytes live at [offset, offset+length) of an external data file. */
-export function externalTensorProto(name: string, dtype: DType, dims: readonly number[], location: string, offset: number, length: number): TensorProto {
+export function externalTensorProto(
+  name: string,
+  dtype: DType | number,
+  dims: readonly number[],
+  location: string,
+  offset: number,
+  length: number,
+): TensorProto {
   return onnx.TensorProto.create({
     name,
     dataType: elemType(dtype),

@@ -15,8 +15,15 @@ export interface CheckInput {
   dtype: DType;
   shape: number[];
   data: ArrayLike<number> | BigInt64Array;
-  /** Differentiate with respect to this input (float inputs only). Default: true for floats. */
+  /** Differentiate with respect to this input (float inputs only). Default: true for floats; never for a frozen one. */
   wrt?: boolean;
+  /** A frozen weight: held by the graph as an initializer, not fed (ops that read weights only as initializers). */
+  frozen?: boolean;
+}
+
+/** The graph's values for `inputs`: frozen ones as initializers, the rest as graph inputs. */
+export function checkValues(g: Graph, inputs: readonly CheckInput[]): Value[] {
+  return inputs.map((i) => (i.frozen ? g.initializer(i.name, toArray(i.dtype, i.data), i.shape, i.dtype) : g.input(i.name, i.dtype, i.shape)));
 }
 
 export interface GradCheckOptions {
@@ -48,7 +55,7 @@ function toArray(dtype: DType, data: ArrayLike<number> | BigInt64Array): HostArr
 /** Compare a graph's reverse-mode gradients with central finite differences, to check a gradient rule. */
 export async function gradCheck(build: (...xs: Value[]) => Value, inputs: CheckInput[], opts: GradCheckOptions = {}): Promise<GradCheckResult> {
   const g = new Graph();
-  const xs = inputs.map((i) => g.input(i.name, i.dtype, i.shape));
+  const xs = checkValues(g, inputs);
   const y = build(...xs);
   const rng = new Rng(opts.seed ?? 7);
   const n = y.shape.reduce((a: number, b) => a * (b as number), 1);
@@ -59,7 +66,7 @@ export async function gradCheck(build: (...xs: Value[]) => Value, inputs: CheckI
     y.dtype,
   );
   const loss = reduceSum(mul(y, w), [...Array(y.rank).keys()]);
-  const wrtIdx = inputs.map((i, k) => ((i.wrt ?? (i.dtype === "float32" || i.dtype === "float64")) ? k : -1)).filter((k) => k >= 0);
+  const wrtIdx = inputs.map((i, k) => (!i.frozen && (i.wrt ?? (i.dtype === "float32" || i.dtype === "float64")) ? k : -1)).filter((k) => k >= 0);
   const grads = grad(
     loss,
     wrtIdx.map((k) => xs[k]),
@@ -70,7 +77,7 @@ export async function gradCheck(build: (...xs: Value[]) => Value, inputs: CheckI
   const lossOnly = await compile(g, { threads: 1, outputs: ["loss"] });
   try {
     const feeds: Record<string, HostTensor> = {};
-    for (const i of inputs) feeds[i.name] = hostTensor(i.dtype, i.shape, toArray(i.dtype, i.data));
+    for (const i of inputs) if (!i.frozen) feeds[i.name] = hostTensor(i.dtype, i.shape, toArray(i.dtype, i.data));
     const analytic = await session.run(feeds);
     const f64 = y.dtype === "float64";
     const eps = opts.eps ?? (f64 ? 1e-6 : 1e-2);
