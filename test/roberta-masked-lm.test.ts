@@ -16,6 +16,8 @@ import { robertaMaskedLm, robertaMaskedLmSummary } from "../src/models/roberta/m
 import { SUMMARY_WEIGHT, idfWeights, maskBlock, summaryTarget } from "../src/experiments/embedded-encoder.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { lmTaskData } from "../src/tasks/task-data.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
+import { ConfigError } from "../src/errors.ts";
 import type { HostTensor } from "../src/tensor/host.ts";
 import { modelRunner, outF32 } from "./helpers.ts";
 import { tempDir } from "./make-data.ts";
@@ -331,4 +333,15 @@ test("lmTaskData with a target size batches each block's sparse target as a dens
   want[10 + 8] = 0.75;
   assert.deepEqual(batch.target!.data, want);
   assert.equal((await lmTaskData({ train, test: train }, 1).batch("train", [0], 2)).target, undefined);
+});
+
+test("a soft target on a task that trains on none is refused when the graph is built, not ignored", () => {
+  const m = model();
+  const dir = join(tempDir(), "cls");
+  saveModelFolder(dir, m.rawConfig, m.weights);
+  const cls = loadModel(dir, { numLabels: 2, labels: ["a", "b"], seed: 1 });
+  assert.throws(
+    () => buildModelGraph({ model: cls, batch: 2, seqLen: T, trainable: "head", loss: true, targetSize: 2 }),
+    (e: unknown) => e instanceof ConfigError && /text-classification has none/.test(e.message),
+  );
 });
