@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { WEIGHTS_INDEX_FILE } from "../src/io/checkpoint.ts";
 import { loadModel } from "../src/models/load.ts";
 import { type BaseDType, parseBaseDType, withBaseDType } from "../src/models/quantize-base.ts";
+import { heldBytes } from "../src/tensor/quantize.ts";
 import { BENCH_DIR, emitJson, peakRssMiB, ratio, table } from "./harness.ts";
 import { type FileDType, decoderShape, writeRandomCheckpoint } from "./models.ts";
 
@@ -36,7 +37,7 @@ function child(dir: string, mode: Mode): void {
     largest = Math.max(largest, t.data.byteLength);
   }
   for (const q of model.quantized?.values() ?? []) {
-    held += q.codes.byteLength + q.scales.byteLength;
+    held += heldBytes(q);
     largest = Math.max(largest, q.rows * q.cols * 4);
   }
   console.log(JSON.stringify({ s, peak_rss_mib: peakRssMiB(), held_mib: held / 2 ** 20, largest_f32_mib: largest / 2 ** 20 }));

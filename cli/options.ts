@@ -65,7 +65,10 @@ const RUN_FLAGS: [flag: string, help: string][] = [
   ["--threads <n>", "ONNX Runtime intra-op threads (default: all cores)"],
   ["--val-fraction <f>", "training data held out per class to pick the best evaluation (default 0.1; 0 = pick on test, as the paper)"],
   ["--core-lr-scale <x>", "learning-rate multiplier of the Tucker cores and LoRA B, TensLoRA+/LoRA+ style (default 1)"],
-  ["--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits, block-wise (QLoRA); default f32"],
+  [
+    "--base-dtype <dtype>",
+    "f32 | f16 | int8 | int4: hold the frozen linear weights of a decoder in float16, or in 8 or 4 bits block-wise (QLoRA); default f32",
+  ],
   [
     "--loss-chunk <n>",
     "causal LM: logits and loss N positions at a time (0 = whole; default: in 32 MiB chunks when batch × sequence × vocabulary exceeds 2^25)",

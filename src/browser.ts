@@ -30,6 +30,7 @@ export { type TaskData, lmTaskData } from "./tasks/task-data.ts";
 export { TextTokenizer } from "./data/text-tokenizer.ts";
 export { type LmExample, type LmRecord, LmTokens, buildLmExamples, holdOut, lmRecordsOf, padIdOf } from "./data/lm-records.ts";
 export { BASE_DTYPES, type BaseDType, parseBaseDType } from "./models/quantize-base.ts";
+export { heldBytes } from "./tensor/quantize.ts";
 export type { ImageItem } from "./data/types.ts";
 export { trainedFiles, trainedHead, type Trained } from "./train/trained-files.ts";
 export { assertFiniteLogits } from "./tasks/types.ts";

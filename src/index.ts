@@ -26,7 +26,7 @@ export { buildModelGraph, type GraphSpec, type TrainableSet } from "./pipeline/b
 export { modelContext, createAdapter } from "./pipeline/context.ts";
 export { loadAdapterForConfig } from "./pipeline/adapter-for-config.ts";
 export { BASE_DTYPES, type BaseDType, parseBaseDType, withBaseDType, floatWeights } from "./models/quantize-base.ts";
-export { QUANT_BLOCK, type QuantizedMatrix, quantizeMatrix, dequantizeMatrix } from "./tensor/quantize.ts";
+export { QUANT_BLOCK, type QuantizedMatrix, quantizeMatrix, float16Matrix, dequantizeMatrix } from "./tensor/quantize.ts";
 export type { ModelFamily, Task } from "./models/types.ts";
 export { MODEL_PRESETS, modelConfigFor, modelShapeFor, modelSitesFor, modelDefaultTargets } from "./pipeline/presets.ts";
 // adapters

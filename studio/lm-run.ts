@@ -15,6 +15,7 @@ import {
   adapterFor,
   applyConfig,
   buildLmExamples,
+  heldBytes,
   holdOut,
   lmRecordsOf,
   padIdOf,
@@ -169,7 +170,7 @@ export async function lmFineTune(model: LoadedModel, o: LmRunOptions, runtime: R
   let float = 0;
   for (const t of model.weights.values()) float += t.data.byteLength;
   let quantized = 0;
-  for (const q of model.quantized?.values() ?? []) quantized += q.codes.byteLength + q.scales.byteLength;
+  for (const q of model.quantized?.values() ?? []) quantized += heldBytes(q);
   const trained = store.trained.get("last") ?? store.trained.get("best");
   return { losses, stepSeconds, trainSeconds, evals, interrupted: result.interrupted, heldBytes: { float, quantized }, trained };
 }

@@ -343,6 +343,14 @@ test("compare into a folder of another benchmark fails before pretraining anythi
   recordCompareFolder(out, byVit);
   checkCompareFolder(out, { ...byVit, model: resolve(VIT) });
   assert.throws(() => checkCompareFolder(out, { ...byVit, data: "other.csv" }), /data: "mnist" there, ".*other\.csv" here/);
+  // runs on another base dtype are other runs; a record from before the base dtype was kept compared f32 bases
+  const lm = { ...DEFAULTS, task: "causal-lm" };
+  recordCompareFolder(out, { ...lm, baseDtype: "int4" });
+  assert.throws(() => checkCompareFolder(out, { ...lm, baseDtype: "f16" }), /baseDtype: "int4" there, "f16" here/);
+  const { baseDtype: _, ...older } = JSON.parse(readFileSync(join(out, "comparison.json"), "utf8"));
+  writeFileSync(join(out, "comparison.json"), JSON.stringify(older));
+  checkCompareFolder(out, lm);
+  assert.throws(() => checkCompareFolder(out, { ...lm, baseDtype: "int8" }), /baseDtype: "f32" there, "int8" here/);
   // a record without runs (a comparison that failed before its first) binds nothing
   const failed = join(dir, "compare-failed");
   recordCompareFolder(failed, byVit);

@@ -3,30 +3,44 @@
  * (1) every quantized linear layer is dequantize-then-matmul: logits, loss and every adapter
  * gradient equal those of the float32 model whose linear weights are replaced by their
  * dequantized values, to float32 rounding; (2) against the float32 base itself they differ by
- * the quantization error, stated here per dtype; (3) the block codes round-trip the format.
+ * the quantization error, stated here per dtype; (3) the block codes and the float16 bits
+ * round-trip their formats; (4) ONNX Runtime keeps an f16 weight in float16 (no float32 copy
+ * folded at load).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import ort from "onnxruntime-node";
+import * as b from "../src/ir/builder.ts";
+import { Graph } from "../src/ir/graph.ts";
+import { exportModel } from "../src/onnx/export.ts";
+import { onnx } from "../src/onnx/proto.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
 import { modelContext } from "../src/pipeline/context.ts";
 import { loadModel } from "../src/models/load.ts";
 import { type BaseDType, floatWeights, parseBaseDType, withBaseDType } from "../src/models/quantize-base.ts";
 import { Op } from "../src/ir/ops.ts";
-import { dequantizeMatrix, quantizeMatrix } from "../src/tensor/quantize.ts";
+import { dequantizeMatrix, float16Matrix, quantizeMatrix } from "../src/tensor/quantize.ts";
 import { Rng } from "../src/tensor/random.ts";
 import { ConfigError } from "../src/errors.ts";
 import { maxRelDiff, modelRunner, outF32, randomizeAdapter } from "./helpers.ts";
 import { LM_FIXTURES, lmGolden } from "./lm-golden.ts";
 import * as R from "./reference.ts";
+import { tempDir } from "./make-data.ts";
 
 /**
  * The quantization error against the float32 base, per dtype: ‖Δg‖/‖g‖ over every adapter
- * gradient and the relative loss difference. Measured on these fixtures: int8 2.0–2.5 % and
- * < 0.05 %; int4 37–40 % and < 1.2 % (the weights' own errors are 0.5 % and 8.5 %; a random
- * 2-layer model with width 48–64 passes them on to the gradients amplified).
+ * gradient and the relative loss difference. Measured on these fixtures: f16 0.07–0.11 % and
+ * < 0.005 %; int8 2.0–2.5 % and < 0.05 %; int4 37–40 % and < 1.2 % (the weights' own errors
+ * are 0.02 %, 0.5 % and 8.5 %; a random 2-layer model with width 48–64 passes them on to the
+ * gradients amplified).
  */
-const VS_F32: Record<Exclude<BaseDType, "f32">, { grad: number; loss: number }> = { int8: { grad: 0.05, loss: 0.002 }, int4: { grad: 0.6, loss: 0.03 } };
+const VS_F32: Record<Exclude<BaseDType, "f32">, { grad: number; loss: number }> = {
+  f16: { grad: 0.005, loss: 2e-4 },
+  int8: { grad: 0.05, loss: 0.002 },
+  int4: { grad: 0.6, loss: 0.03 },
+};
 
 async function lossAndGrads(model: Parameters<typeof modelRunner>[0]["model"], name: string, set: ReturnType<typeof loadAdapter>["set"]) {
   const base = lmGolden(`${name}_base_golden`);
@@ -43,7 +57,7 @@ async function lossAndGrads(model: Parameters<typeof modelRunner>[0]["model"], n
 }
 
 for (const name of ["llama", "qwen2"] as const) {
-  for (const dtype of ["int8", "int4"] as const) {
+  for (const dtype of ["f16", "int8", "int4"] as const) {
     test(`${name} ${dtype} base: LoRA loss and gradients are those of the dequantized weights, and near the float32 base's`, async (t) => {
       const model = loadModel(join(LM_FIXTURES, name));
       // PEFT's adapter has B = 0 trained a few steps; a random one makes every gradient path non-trivial
@@ -98,12 +112,56 @@ test("quantizeMatrix writes MatMulNBits' block format: the reference decoding gi
   }
 });
 
-test("base dtypes outside f32, int8, int4 and encoders with a quantized base are refused in one line", () => {
+test("float16Matrix rounds each weight to the nearest float16: the standard's decoding of its bits is dequantizeMatrix, within half a unit in the last place", () => {
+  const rng = new Rng(6);
+  const [rows, cols] = [3, 40];
+  const w = Float32Array.from({ length: rows * cols }, () => rng.normal() * 0.05);
+  w[0] = 65504; // the largest finite half, kept
+  w[1] = 1e-7; // a subnormal half: the absolute step there is 2^-24
+  const q = float16Matrix(w, rows, cols);
+  const ours = dequantizeMatrix(q);
+  assert.ok(maxRelDiff(ours, R.halfBits(R.tensor([rows, cols], q.codes)).data) === 0, "our decoding differs from the standard's");
+  // 11 significant bits: a normal value moves by at most 2^-11 of itself, a subnormal by 2^-25
+  w.forEach((v, i) => assert.ok(Math.abs(ours[i] - v) <= Math.max(Math.abs(v) * 2 ** -11, 2 ** -25), `[${i}]: ${ours[i]} vs ${v}`));
+  // from 65520 on, float16 rounds to infinity: refused, naming the value and the dtypes that hold it
+  w[2] = -70000;
+  assert.throws(
+    () => float16Matrix(w, rows, cols),
+    (e: Error) => e instanceof ConfigError && /-70000 is beyond float16's range .*int8 or f32/.test(e.message),
+  );
+});
+
+test("an f16 weight stays float16 in ONNX Runtime's optimized graph, where a Cast of the initializer alone is folded to float32", async () => {
+  const [n, k] = [256, 128];
+  const rng = new Rng(7);
+  const half = float16Matrix(
+    Float32Array.from({ length: n * k }, () => rng.normal()),
+    n,
+    k,
+  );
+  const optimized = async (cast: boolean) => {
+    const g = new Graph();
+    const x = g.input("x", "float32", [4, k]);
+    const w = g.initializer("w.codes", half.codes, [n, k], "float16");
+    g.output("y", cast ? b.matmul(x, b.cast(w, "float32"), { transB: true }) : b.quantMatmul(x, { codes: w }, { bits: 16, k, transB: true }));
+    const path = join(tempDir("tenslora-f16-fold-"), "optimized.onnx");
+    const session = await ort.InferenceSession.create(exportModel(g), { graphOptimizationLevel: "extended", optimizedModelFilePath: path });
+    await session.release();
+    return onnx.ModelProto.decode(readFileSync(path))
+      .graph!.initializer!.filter((t) => t.dims!.length === 2)
+      .map((t) => onnx.TensorProto.DataType[t.dataType!]);
+  };
+  // the control: the pitfall is real, a Cast of the initializer becomes a float32 initializer at load
+  assert.deepEqual(await optimized(true), ["FLOAT"]);
+  // QuantMatMul's float16 lowering: the weight stays float16; its float32 copy is made per product
+  assert.deepEqual(await optimized(false), ["FLOAT16"]);
+});
+
+test("base dtypes outside f32, f16, int8, int4 and encoders with a quantized base are refused in one line", () => {
   assert.throws(
     () => parseBaseDType("int3"),
-    (e: Error) => e instanceof ConfigError && /f32, int8, int4/.test(e.message),
+    (e: Error) => e instanceof ConfigError && /f32, f16, int8, int4/.test(e.message),
   );
-  assert.throws(() => parseBaseDType("f16"), /float16/);
   const vit = loadModel("test/fixtures/hf-tiny/vit");
   assert.throws(() => withBaseDType(vit, "int4"), /decoder models/);
 });

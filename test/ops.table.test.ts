@@ -67,7 +67,9 @@ function hostOf(i: CheckInput): HostTensor {
           ? BigInt64Array.from(src.map((v) => BigInt(v)))
           : i.dtype === "int32"
             ? Int32Array.from(src)
-            : Uint8Array.from(src);
+            : i.dtype === "float16"
+              ? Uint16Array.from(src)
+              : Uint8Array.from(src);
   return hostTensor(i.dtype, i.shape, data);
 }
 
@@ -340,11 +342,32 @@ for (const bits of [4, 8] as const) {
           // int8 codes reach ±127: smaller scales keep Ŵ near the int4 rows' magnitude
           { ...fl("scales", F32, [n, blocks], -0.8 / 2 ** (bits - 1), 0.8 / 2 ** (bits - 1), false), frozen: true },
         ],
-        build: (x, c, s) => b.quantMatmul(x, c, s, params),
+        build: (x, c, s) => b.quantMatmul(x, { codes: c, scales: s }, params),
         reference: (x, c, s) => R.matmul(x, R.dequantizeBlocks(c, s, bits, block, k), { transB }),
       });
     }
   }
+}
+// float16 codes: x · Ŵᵀ and x · Ŵ (Ŵ cast to float32, then MatMul) against Ŵ decoded from its bits
+// by the IEEE binary16 formula. The codes include the smallest subnormal, ±0 and ±65504 (the
+// largest finite half); x is small so that the loss the finite differences read stays near 1
+for (const transB of [true, false]) {
+  const [n, k] = [5, 6];
+  const special = [0x0001, 0x8000, 0x0000, 0x7bff, 0xfbff];
+  // the others: normal halves of either sign below 2 in magnitude (exponent fields 1–15)
+  const codes = Array.from(
+    { length: n * k },
+    (_, i) => special[i] ?? (rng.uniform() < 0.5 ? 0x8000 : 0) | (Math.floor(1 + rng.uniform() * 15) << 10) | Math.floor(rng.uniform() * 1024),
+  );
+  rows.push({
+    op: Op.QuantMatMul,
+    name: `QuantMatMul float16 transB=${+transB}`,
+    dtype: F32,
+    inputs: [fl("x", F32, [2, 3, transB ? k : n], -1e-4, 1e-4), { name: "codes", dtype: "float16", shape: [n, k], data: codes, wrt: false }],
+    build: (x, c) => b.quantMatmul(x, { codes: c }, { bits: 16, k, transB }),
+    reference: (x, c) => R.matmul(x, R.halfBits(c), { transB }),
+    tol: { atol: 1e-5, rtol: 1e-4 },
+  });
 }
 
 // Einsum

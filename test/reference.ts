@@ -290,6 +290,16 @@ export function dequantizeBlocks(codes: Tensor, scales: Tensor, bits: 4 | 8, blo
   return { shape: [n, k], data };
 }
 
+/** IEEE binary16 bit patterns decoded by the standard's formula: (−1)^s · 2^(e−15) · (1 + m/1024), subnormals (−1)^s · 2^−14 · m/1024. */
+export function halfBits(bits: Tensor): Tensor {
+  const decode = (h: number) => {
+    const [sign, e, m] = [h >= 0x8000 ? -1 : 1, Math.floor(h / 1024) % 32, h % 1024];
+    if (e === 31) throw new Error(`halfBits: ${h} is not finite`);
+    return sign * (e === 0 ? 2 ** -14 * (m / 1024) : 2 ** (e - 15) * (1 + m / 1024));
+  };
+  return { shape: bits.shape, data: Float64Array.from(bits.data, decode) };
+}
+
 export function transpose(x: Tensor, perm: number[]): Tensor {
   const shape = perm.map((p) => x.shape[p]);
   const data = new Float64Array(x.data.length);

@@ -1,11 +1,12 @@
 /**
  * The decoder page (studio/lm.html) in Debian's Chromium: LoRA on every linear layer of the tiny
- * Llama fixture with an int4 base, trained on onnxruntime-web's WebAssembly backend. The page's
- * step losses must be Node's for the same run (so onnxruntime-web runs com.microsoft.MatMulNBits
- * and the block-wise DequantizeLinear as native ONNX Runtime does), the loss must fall, and the
- * tab's memory stays under WebAssembly's 4 GiB. Driven through its controls (chosen files, typed
- * text, Start, Download), the page trains what Node trains on the same text, and the adapter it
- * downloads loads in Node with Node's ΔW and logits.
+ * Llama fixture with an int4 and with an f16 base, trained on onnxruntime-web's WebAssembly
+ * backend. The page's step losses must be Node's for the same run (so onnxruntime-web runs
+ * com.microsoft.MatMulNBits, the block-wise DequantizeLinear, and the float16 Concat and Cast as
+ * native ONNX Runtime does), the loss must fall, and the tab's memory stays under WebAssembly's
+ * 4 GiB. Driven through its controls (chosen files, typed text, Start, Download), the page trains
+ * what Node trains on the same text, and the adapter it downloads loads in Node with Node's ΔW
+ * and logits.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -55,31 +56,33 @@ after(async () => {
   server?.close();
 });
 
-test("an int4-base Llama fine-tunes in the tab with Node's step losses, a falling loss and the tab under 4 GiB", { skip }, async (t) => {
-  await page.goto(`${url}lm.html`);
-  await page.waitForFunction("window.tensloraLm", null, { timeout: 60_000 });
-  const web = (await page.evaluate(`window.tensloraLm.fineTune(${JSON.stringify({ ...RUN, model: `${url}llama/`, baseDtype: "int4" })})`)) as FineTuneResult;
-  assert.deepEqual(pageErrors, []);
-  const node = await lmFineTune(loadModel(join(LM_FIXTURES, "llama"), { baseDtype: "int4" }), RUN, nodeRuntime);
-  assert.equal(web.losses.length, RUN.steps);
-  let worst = 0;
-  for (let i = 0; i < RUN.steps; i++) {
-    const rel = Math.abs(web.losses[i] - node.losses[i]) / node.losses[i];
-    assert.ok(rel < 1e-4, `step ${i + 1}: page ${web.losses[i]}, node ${node.losses[i]}`);
-    worst = Math.max(worst, rel);
-  }
-  const [first, last] = [web.losses[0], web.losses.at(-1)!];
-  assert.ok(last < 0.6 * first, `the loss falls: ${web.losses.map((l) => l.toFixed(3)).join(", ")}`);
-  assert.ok(web.heldBytes.quantized > 0, "the base is held quantized in the tab");
-  const measured = web.memory.measuredBytes;
-  assert.ok(measured !== undefined && measured > 0, "the cross-origin isolated page measures its memory");
-  assert.ok(measured < 4 * 2 ** 30, `the tab holds ${measured} bytes`);
-  t.diagnostic(
-    `losses ${web.losses.map((l) => l.toFixed(3)).join(" → ")}; worst relative difference to Node ${worst.toExponential(2)}; ` +
-      `tab memory ${(measured / 2 ** 20).toFixed(1)} MiB (JS heap ${((web.memory.jsHeapUsedBytes ?? 0) / 2 ** 20).toFixed(1)} MiB); ` +
-      `median step ${(web.stepSeconds.sort((a, b) => a - b)[web.stepSeconds.length >> 1] * 1000).toFixed(1)} ms`,
-  );
-});
+for (const baseDtype of ["int4", "f16"] as const) {
+  test(`an ${baseDtype}-base Llama fine-tunes in the tab with Node's step losses, a falling loss and the tab under 4 GiB`, { skip }, async (t) => {
+    await page.goto(`${url}lm.html`);
+    await page.waitForFunction("window.tensloraLm", null, { timeout: 60_000 });
+    const web = (await page.evaluate(`window.tensloraLm.fineTune(${JSON.stringify({ ...RUN, model: `${url}llama/`, baseDtype })})`)) as FineTuneResult;
+    assert.deepEqual(pageErrors, []);
+    const node = await lmFineTune(loadModel(join(LM_FIXTURES, "llama"), { baseDtype }), RUN, nodeRuntime);
+    assert.equal(web.losses.length, RUN.steps);
+    let worst = 0;
+    for (let i = 0; i < RUN.steps; i++) {
+      const rel = Math.abs(web.losses[i] - node.losses[i]) / node.losses[i];
+      assert.ok(rel < 1e-4, `step ${i + 1}: page ${web.losses[i]}, node ${node.losses[i]}`);
+      worst = Math.max(worst, rel);
+    }
+    const [first, last] = [web.losses[0], web.losses.at(-1)!];
+    assert.ok(last < 0.6 * first, `the loss falls: ${web.losses.map((l) => l.toFixed(3)).join(", ")}`);
+    assert.ok(web.heldBytes.quantized > 0, "the base is held quantized in the tab");
+    const measured = web.memory.measuredBytes;
+    assert.ok(measured !== undefined && measured > 0, "the cross-origin isolated page measures its memory");
+    assert.ok(measured < 4 * 2 ** 30, `the tab holds ${measured} bytes`);
+    t.diagnostic(
+      `losses ${web.losses.map((l) => l.toFixed(3)).join(" → ")}; worst relative difference to Node ${worst.toExponential(2)}; ` +
+        `tab memory ${(measured / 2 ** 20).toFixed(1)} MiB (JS heap ${((web.memory.jsHeapUsedBytes ?? 0) / 2 ** 20).toFixed(1)} MiB); ` +
+        `median step ${(web.stepSeconds.sort((a, b) => a - b)[web.stepSeconds.length >> 1] * 1000).toFixed(1)} ms`,
+    );
+  });
+}
 
 /** A cycle of seven words of the fixture's vocabulary (w6 … w127), long enough for a dozen 16-token examples. */
 const TEXT = Array.from({ length: 200 }, (_, i) => `w${6 + (i % 7)}`).join(" ");

@@ -71,7 +71,10 @@ export function register(program: Command): void {
     .option("--max-length <n>", "text: truncate to N tokens (default: the run's, else 512)")
     .option("--batch-size <n>", "batch size", "64")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
-    .option("--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits (default: the run's, else f32)")
+    .option(
+      "--base-dtype <dtype>",
+      "f32 | f16 | int8 | int4: hold the frozen linear weights of a decoder in float16, or in 8 or 4 bits (default: the run's, else f32)",
+    )
     .option("--json", "print the metrics as one JSON object")
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       // settings that decide the split and the tokens default to the run's (RUN_DIR/best → RUN_DIR/config.json)

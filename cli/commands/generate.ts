@@ -47,7 +47,7 @@ export function register(program: Command): void {
     .option("--stop <strings...>", "stop a row at any of these strings")
     .option("--no-cache", "recompute the whole sequence every step instead of reusing keys and values")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
-    .option("--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits")
+    .option("--base-dtype <dtype>", "f32 | f16 | int8 | int4: hold the frozen linear weights of a decoder in float16, or in 8 or 4 bits")
     .option("--json", "one JSON object per prompt at the end: prompt, text")
     .action(async (opts: Record<string, unknown>) => {
       if ((opts.prompt === undefined) === (opts.messages === undefined))

@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option("--max-length <n>", "text: truncate to N tokens (default: the tokenizer's limit)")
     .option("--top <k>", "labels shown per input", "5")
     .option("--threads <n>", "ONNX Runtime intra-op threads (default: all cores)")
-    .option("--base-dtype <dtype>", "f32 | int8 | int4: hold the frozen linear weights of a decoder in 8 or 4 bits")
+    .option("--base-dtype <dtype>", "f32 | f16 | int8 | int4: hold the frozen linear weights of a decoder in float16, or in 8 or 4 bits")
     .option("--json", "one JSON object per input")
     .option("--allow-random-head", "print labels even when the classifier is missing from the model folder (it is then random)")
     .action(async (opts: Record<string, unknown>) => {

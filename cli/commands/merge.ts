@@ -25,7 +25,7 @@ export function register(program: Command): void {
     )
     .option(
       "--base-dtype <dtype>",
-      "f32 | int8 | int4: the base the adapter was trained on; a quantized one is dequantized before the update is added, and written in float32 (default: the run's, else f32)",
+      "f32 | f16 | int8 | int4: the base the adapter was trained on; a quantized one is dequantized before the update is added, and written in float32 (default: the run's, else f32)",
     )
     .option("--overwrite", "replace what --out already holds (a non-empty folder is refused otherwise)")
     .option("--json", "print the result as JSON")

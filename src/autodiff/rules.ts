@@ -103,7 +103,7 @@ export const vjpRules: { [O in Op]: VjpRule<O> } = {
   // Ŵ is frozen: dx = g · Ŵ (or g · Ŵᵀ), the same codes read the other way, never a kept float copy
   [Op.QuantMatMul]: ({ inputs: [, codes, scales], params }, [g], needs) => {
     if (needs[1] || needs[2]) UnsupportedOpError.raise("QuantMatMul: the quantized weight is frozen; it has no gradient");
-    return [b.quantMatmul(g!, codes, scales, { ...params, transB: !params.transB }), undefined, undefined];
+    return [b.quantMatmul(g!, { codes, scales }, { ...params, transB: !params.transB }), undefined, undefined];
   },
   [Op.Einsum]: einsumVjp,
   // dx = y ⊙ (g − Σ g⊙y)

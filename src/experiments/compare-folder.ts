@@ -1,7 +1,8 @@
 /**
- * What a comparison folder compares: the settings that pick the model and the data, recorded in
- * `comparison.json` so that a `compare` of another benchmark into the same folder fails before it
- * prepares anything (pretraining an embedded model takes minutes), not after.
+ * What a comparison folder compares: the settings that pick the model (and how its frozen base is
+ * held) and the data, recorded in `comparison.json` so that a `compare` of another benchmark into
+ * the same folder fails before it prepares anything (pretraining an embedded model takes
+ * minutes), not after.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -9,8 +10,10 @@ import { ConfigError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import type { RunConfig } from "./run-config.ts";
 
-const KEYS = ["task", "model", "data", "dataset", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "numLabels"] as const;
+const KEYS = ["task", "model", "baseDtype", "data", "dataset", "dataFormat", "evalData", "textColumn", "textPairColumn", "labelColumn", "numLabels"] as const;
 const PATHS: ReadonlySet<string> = new Set(["model", "data", "evalData"]);
+/** What a record made before a key existed compared: float32 bases. */
+const RECORDED_LATER: Partial<Benchmark> = { baseDtype: "f32" };
 const FILE = "comparison.json";
 
 type Benchmark = Record<(typeof KEYS)[number], string | number>;
@@ -37,11 +40,12 @@ export function checkCompareFolder(outDir: string, cfg: RunConfig): void {
     throw new ConfigError(`${path} does not parse (${(e as Error).message}); delete it, or compare into a new --out`);
   }
   const now = benchmarkOf(cfg);
-  const differ = KEYS.filter((k) => saved[k] !== now[k]);
+  const was = (k: (typeof KEYS)[number]) => saved[k] ?? RECORDED_LATER[k];
+  const differ = KEYS.filter((k) => was(k) !== now[k]);
   if (differ.length) {
     const show = (v: unknown) => (v === "" || v === 0 || v === undefined ? "default" : JSON.stringify(v));
     throw new ConfigError(
-      `${outDir} holds a comparison of other settings (${differ.map((k) => `${k}: ${show(saved[k])} there, ${show(now[k])} here`).join("; ")}); compare into a new --out (or delete that folder)`,
+      `${outDir} holds a comparison of other settings (${differ.map((k) => `${k}: ${show(was(k))} there, ${show(now[k])} here`).join("; ")}); compare into a new --out (or delete that folder)`,
     );
   }
 }

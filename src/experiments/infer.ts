@@ -120,7 +120,7 @@ function trainedTask(dir: string, kind: "adapter" | "head" | "model", source: Mo
 }
 
 /** Load `modelDir` with what a run saved in `adapterDir` (optional) applied. */
-/** With `baseDtype` int8 / int4 the frozen linear weights are held quantized (quantize-base.ts). */
+/** With `baseDtype` f16 / int8 / int4 the frozen linear weights are held quantized (quantize-base.ts). */
 export function loadTrainedModel(modelSpec: string, adapterDir?: string, opts: { seed?: number; baseDtype?: BaseDType } = {}): TrainedModel {
   const tm = loadTrainedOnBase(modelSpec, adapterDir, opts);
   // a fully fine-tuned model's weights replace the base's in float32 and are quantized after

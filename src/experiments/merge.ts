@@ -58,7 +58,7 @@ export interface MergeOptions extends OnnxExportOptions {
   /** Replace what `outDir` holds (a non-empty folder is refused otherwise). */
   overwrite?: boolean;
   /**
-   * The base the adapter was trained on: with int8 / int4 the update is added to the dequantized
+   * The base the adapter was trained on: with f16 / int8 / int4 the update is added to the dequantized
    * weights it was trained against, and the folder holds them in float32.
    */
   baseDtype?: BaseDType;
@@ -75,7 +75,7 @@ export interface MergeResult {
   mergedProjections: number;
   /** Weight matrices stored as int8 in onnx/model_quantized.onnx (with quantize). */
   quantizedMatrices?: number;
-  /** The base merged onto; int8 / int4 were dequantized to float32 first. */
+  /** The base merged onto; f16 / int8 / int4 were dequantized to float32 first. */
   baseDtype: BaseDType;
 }
 

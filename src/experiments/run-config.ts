@@ -64,7 +64,7 @@ export interface RunConfig extends Omit<TrainConfig, "metric" | "threads" | "val
   checkpointActivations: boolean;
   /** Causal LM: logits and loss this many positions at a time; 0 = whole; -1 = chunked when the logits are large. */
   lossChunk: number;
-  /** How the frozen linear weights are held: f32, or int8 / int4 block-wise (decoders; src/models/quantize-base.ts). */
+  /** How the frozen linear weights are held: f32, f16, or int8 / int4 block-wise (decoders; src/models/quantize-base.ts). */
   baseDtype: string;
 }
 

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FormatError } from "../errors.ts";
-import { bf16BitsToFloat32, f16BitsToFloat32, toBigInt64, toFloat32, toInt32 } from "./dtype-convert.ts";
+import { Float16Array } from "@petamoriken/float16";
+import { Rng } from "../tensor/random.ts";
+import { bf16BitsToFloat32, f16BitsToFloat32, float32ToF16Bits, toBigInt64, toFloat32, toInt32 } from "./dtype-convert.ts";
 import { parseSafetensors, readSafetensors, serializeSafetensors, type TensorEntry, type TensorInput } from "./safetensors.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/hf-tiny/", import.meta.url));
@@ -37,6 +39,24 @@ test("F16 bit patterns convert to the values IEEE binary16 defines", () => {
   assert.ok(Number.isNaN(nans[0]) && Number.isNaN(nans[1]));
   // the NaN payload and sign survive: mantissa 0x001 lands at bit 13 of the float32 mantissa
   assert.equal(new Uint32Array(nans.buffer)[1], 0xff802000);
+});
+
+test("float32 values round to the float16 bits @petamoriken/float16 gives: ties to even, subnormals, overflow, NaN", () => {
+  const rng = new Rng(3);
+  const specials = [0, -0, 1, -2, 65504, 65519.996, 65520, 65536, 1e6, Infinity, -Infinity, NaN, 2 ** -14, 2 ** -24, 2 ** -25, 3 * 2 ** -25, 2 ** -26, 1e-10];
+  // exact ties: halfway between neighbouring halves, normal (1 + (2k+1)/2048) and subnormal ((2k+1)·2^-25)
+  const ties = Array.from({ length: 64 }, (_, k) => [1 + (2 * k + 1) / 2048, (2 * k + 1) * 2 ** -25]).flat();
+  // random bit patterns over the whole float32 range, and values at weights' scales
+  const patterns = new Float32Array(Uint32Array.from({ length: 1 << 16 }, () => Math.floor(rng.uniform() * 2 ** 32)).buffer);
+  const scaled = Array.from({ length: 1 << 16 }, () => rng.normal() * 10 ** Math.floor(rng.uniform() * 12 - 8));
+  const values = Float32Array.from([...specials, ...ties, ...ties.map((t) => -t), ...patterns, ...scaled]);
+  const ours = float32ToF16Bits(values);
+  const truth = new Uint16Array(new Float16Array(values).buffer);
+  values.forEach((v, i) => {
+    const isNan = (h: number) => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
+    if (Number.isNaN(v)) assert.ok(isNan(ours[i]), `NaN → 0x${ours[i].toString(16)}`);
+    else assert.equal(ours[i], truth[i], `${v}: 0x${ours[i].toString(16)}, the library 0x${truth[i].toString(16)}`);
+  });
 });
 
 test("BF16 bit patterns are the top half of a float32", () => {

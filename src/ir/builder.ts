@@ -106,9 +106,15 @@ export function matmul(a: Value, b: Value, opts: Partial<OpParams<Op.MatMul>> = 
   return one(a.graph, Op.MatMul, [a, b], { transA: false, transB: false, alpha: 1, ...opts });
 }
 
-/** x · Ŵᵀ (transB) or x · Ŵ for a quantized frozen weight Ŵ [N, k] given as codes and scales. */
-export function quantMatmul(x: Value, codes: Value, scales: Value, params: OpParams<Op.QuantMatMul>): Value {
-  return one(x.graph, Op.QuantMatMul, [x, codes, scales], params);
+/** x · Ŵᵀ (transB) or x · Ŵ for a quantized frozen weight Ŵ [N, k] given as codes and scales (float16 codes have none). */
+export function quantMatmul(x: Value, w: QuantWeight, params: OpParams<Op.QuantMatMul>): Value {
+  return one(x.graph, Op.QuantMatMul, w.scales ? [x, w.codes, w.scales] : [x, w.codes], params);
+}
+
+/** The inputs QuantMatMul reads a frozen weight from: block codes and their scales, or float16 codes alone. */
+export interface QuantWeight {
+  codes: Value;
+  scales?: Value;
 }
 
 /** Einstein summation over the operands, as numpy.einsum spells the equation. */

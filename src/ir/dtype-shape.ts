@@ -1,8 +1,8 @@
 /** Element types and shapes of IR values; symbolic dims are strings ("batch", "seq"). */
 import { ShapeError } from "../errors.ts";
 
-/** uint8 holds packed quantized weights (QuantMatMul), which no other op reads. */
-export type DType = "float32" | "float64" | "int64" | "int32" | "bool" | "uint8";
+/** uint8 and float16 hold frozen weights (QuantMatMul's block codes and half-precision bits), which no other op reads. */
+export type DType = "float32" | "float64" | "int64" | "int32" | "bool" | "uint8" | "float16";
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 

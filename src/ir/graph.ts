@@ -10,7 +10,7 @@ import { Op, type OpParams } from "./ops.ts";
 import type { VjpRegion } from "./custom-vjp.ts";
 import type { CheckpointRegion } from "./checkpoint.ts";
 
-export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
 
 /** A node's output in a Graph, with its dtype and (possibly symbolic) shape; ops take and return Values. */
 export class Value {

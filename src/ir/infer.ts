@@ -126,19 +126,35 @@ export const inferRules: { [O in Op]: InferRule<O> } = {
     arity(Op.MatMul, inputs, 2);
     return [{ dtype: sameDtype(Op.MatMul, inputs), shape: matmulShape(inputs[0].shape, inputs[1].shape, p) }];
   },
-  [Op.QuantMatMul]: (inputs, { bits, block, k, transB }) => {
-    arity(Op.QuantMatMul, inputs, 3);
+  [Op.QuantMatMul]: (inputs, p) => {
+    const { k, transB } = p;
+    arity(Op.QuantMatMul, inputs, p.bits === 16 ? 2 : 3);
     const [x, codes, scales] = inputs;
     floatOnly(Op.QuantMatMul, x);
-    if (x.dtype !== "float32" || codes.dtype !== "uint8" || scales.dtype !== "float32") {
-      throw new ShapeError(`QuantMatMul: x and scales are float32 and codes uint8, got ${x.dtype}, ${codes.dtype}, ${scales.dtype}`);
-    }
-    const [n, nb] = codes.shape;
-    const want = [n, Math.ceil(k / block), (block * bits) / 8];
-    if (codes.shape.length !== 3 || codes.shape.some((d, i) => d !== want[i]) || scales.shape.length !== 2 || scales.shape[0] !== n || scales.shape[1] !== nb) {
-      throw new ShapeError(
-        `QuantMatMul: ${bits}-bit codes ${shapeToString(codes.shape)} and scales ${shapeToString(scales.shape)} for k=${k}, block ${block}: expected ${shapeToString(want)} and [${n},${want[1]}]`,
-      );
+    const n = codes.shape[0];
+    if (p.bits === 16) {
+      if (x.dtype !== "float32" || codes.dtype !== "float16")
+        throw new ShapeError(`QuantMatMul: x is float32 and codes float16, got ${x.dtype}, ${codes.dtype}`);
+      if (codes.shape.length !== 2 || codes.shape[1] !== k)
+        throw new ShapeError(`QuantMatMul: float16 codes ${shapeToString(codes.shape)} for k=${k}: expected [N,${k}]`);
+    } else {
+      const { bits, block } = p;
+      if (x.dtype !== "float32" || codes.dtype !== "uint8" || scales.dtype !== "float32") {
+        throw new ShapeError(`QuantMatMul: x and scales are float32 and codes uint8, got ${x.dtype}, ${codes.dtype}, ${scales.dtype}`);
+      }
+      const nb = codes.shape[1];
+      const want = [n, Math.ceil(k / block), (block * bits) / 8];
+      if (
+        codes.shape.length !== 3 ||
+        codes.shape.some((d, i) => d !== want[i]) ||
+        scales.shape.length !== 2 ||
+        scales.shape[0] !== n ||
+        scales.shape[1] !== nb
+      ) {
+        throw new ShapeError(
+          `QuantMatMul: ${bits}-bit codes ${shapeToString(codes.shape)} and scales ${shapeToString(scales.shape)} for k=${k}, block ${block}: expected ${shapeToString(want)} and [${n},${want[1]}]`,
+        );
+      }
     }
     const inner = transB ? k : n;
     if (x.shape.length < 2 || x.shape.at(-1) !== inner) {

@@ -71,10 +71,12 @@ export interface OpParamsMap {
   /** y = alpha · op(A) · op(B), batched over leading dims with broadcasting. */
   [Op.MatMul]: { transA: boolean; transB: boolean; alpha: number };
   /**
-   * x · Ŵᵀ (transB) or x · Ŵ with Ŵ [N, k] the dequantized frozen weight of inputs codes (uint8
-   * [N, blocks, block·bits/8]) and scales (float32 [N, blocks]), src/tensor/quantize.ts's layout.
+   * x · Ŵᵀ (transB) or x · Ŵ with Ŵ [N, k] the frozen weight of inputs codes (uint8
+   * [N, blocks, block·bits/8]) and scales (float32 [N, blocks]), src/tensor/quantize.ts's layout;
+   * at 16 bits the one input codes is Ŵ itself in float16 [N, k]. The codes are an initializer
+   * (a frozen weight): at 4 bits the lowering reads their bytes as ONNX uint4.
    */
-  [Op.QuantMatMul]: { bits: 4 | 8; block: number; k: number; transB: boolean };
+  [Op.QuantMatMul]: { bits: 4 | 8; block: number; k: number; transB: boolean } | { bits: 16; k: number; transB: boolean };
   [Op.Einsum]: { equation: string };
   [Op.Softmax]: { axis: number };
   [Op.LogSoftmax]: { axis: number };

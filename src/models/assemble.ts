@@ -59,7 +59,7 @@ export interface LoadOptions {
   labels?: string[];
   /** Seed of a new head's initialisation. */
   seed?: number;
-  /** How to hold the frozen linear weights (default f32); int8 / int4 quantize each as it is read. */
+  /** How to hold the frozen linear weights (default f32); f16 / int8 / int4 convert each as it is read. */
   baseDtype?: BaseDType;
 }
 
@@ -89,7 +89,7 @@ export function familyOf(raw: Record<string, unknown>, source: string, task?: Ta
 /**
  * The model of `raw` (config.json's object) with weights from `checkpoint`; `configPath` and
  * `weightsPath` name the sources in errors, `dir` is recorded as the model's origin. Lazy
- * tensors are read one at a time, and with `opts.baseDtype` int8 / int4 each linear weight is
+ * tensors are read one at a time, and with `opts.baseDtype` f16 / int8 / int4 each linear weight is
  * quantized before the next is read, so loading peaks near the quantized model plus one tensor.
  */
 export function modelFromTensors(

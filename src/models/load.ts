@@ -36,7 +36,7 @@ export function readModelConfig(dir: string, task?: Task): ModelConfigFile {
 /**
  * `spec` is a model folder, a Hub repo id ("org/name") found in the Hugging Face cache, or a
  * folder's config.json already read. The checkpoint is read tensor by tensor, so with
- * `opts.baseDtype` int8 / int4 the float32 model never exists whole.
+ * `opts.baseDtype` f16 / int8 / int4 the float32 model never exists whole.
  */
 export function loadModel(spec: string | ModelConfigFile, opts: LoadOptions = {}): LoadedModel {
   const { dir, raw } = typeof spec === "string" ? readModelConfig(spec) : spec;

@@ -5,7 +5,7 @@
  * a linear probe, LoRA and every TensLoRA construction.
  */
 import { ConfigError, ShapeError } from "../errors.ts";
-import { add } from "../ir/builder.ts";
+import { type QuantWeight, add } from "../ir/builder.ts";
 import { linear } from "../ir/functional.ts";
 import type { Graph, Value } from "../ir/graph.ts";
 import type { QuantizedMatrix } from "../tensor/quantize.ts";
@@ -23,7 +23,7 @@ export type QuantizedWeights = ReadonlyMap<string, QuantizedMatrix>;
 
 export class ParamScope {
   readonly #cache = new Map<string, Value>();
-  readonly #quantCache = new Map<string, { codes: Value; scales: Value }>();
+  readonly #quantCache = new Map<string, QuantWeight>();
   readonly #unpackedCache = new Map<string, Value>();
   /** Trainable parameters in the order they were first used. */
   readonly trainable: { name: string; value: Value }[] = [];

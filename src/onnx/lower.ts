@@ -101,12 +101,21 @@ function lowerMatMul(ctx: LowerCtx, n: Node<Op.MatMul>): void {
  * the backward pass's float32 Ŵ of every layer is held through the forward.
  */
 function oneAfter(ctx: LowerCtx, x: string): string {
-  const [flat, none, one1, one] = ["qdepflat", "qdepnone", "qone1", "qone"].map((p) => ctx.fresh(p));
-  ctx.emit(node("Reshape", [x, ints(ctx, [-1])], [flat]));
-  ctx.emit(node("Slice", [flat, ints(ctx, [0]), ints(ctx, [0])], [none]));
-  ctx.emit(node("Concat", [none, ctx.constant((nm) => tensorProto(nm, "float32", [1], Float32Array.of(1)))], [one1], { axis: 0 }));
+  const [one1, one] = ["qone1", "qone"].map((p) => ctx.fresh(p));
+  ctx.emit(node("Concat", [emptyAfter(ctx, x), ctx.constant((nm) => tensorProto(nm, "float32", [1], Float32Array.of(1)))], [one1], { axis: 0 }));
   ctx.emit(node("Reshape", [one1, ints(ctx, [])], [one]));
   return one;
+}
+
+/** An empty 1-D `dtype` tensor that ONNX Runtime can only compute once the float32 `x` exists: x's first zero elements. */
+function emptyAfter(ctx: LowerCtx, x: string, dtype: DType = "float32"): string {
+  const [flat, none] = ["qdepflat", "qdepnone"].map((p) => ctx.fresh(p));
+  ctx.emit(node("Reshape", [x, ints(ctx, [-1])], [flat]));
+  ctx.emit(node("Slice", [flat, ints(ctx, [0]), ints(ctx, [0])], [none]));
+  if (dtype === "float32") return none;
+  const cast = ctx.fresh("qdepcast");
+  ctx.emit(node("Cast", [none], [cast], { to: elemType(dtype) }));
+  return cast;
 }
 
 /**
@@ -122,6 +131,7 @@ function oneAfter(ctx: LowerCtx, x: string): string {
  * initializer that lives as long as the session.
  */
 function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
+  if (n.params.bits === 16) return lowerHalfMatMul(ctx, n);
   const [[x, codes, scales], [y]] = io(ctx, n);
   const { bits, block, k, transB } = n.params;
   const [rows, blocks] = n.inputs[1].shape as number[];
@@ -139,6 +149,11 @@ function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   const wp = padded ? ctx.fresh("qwpad") : w;
   ctx.emit(node("DequantizeLinear", [flat, s, zeros], [wp], { axis: 1, block_size: block }));
   if (padded) ctx.emit(node("Slice", [wp, ints(ctx, [0]), ints(ctx, [k]), ints(ctx, [1])], [w]));
+  floatProduct(ctx, x, w, y, transB);
+}
+
+/** y = x · wᵀ (transB) or x · w for a float32 temporary w. */
+function floatProduct(ctx: LowerCtx, x: string, w: string, y: string, transB: boolean): void {
   if (transB) ctx.emit(node("FusedMatMul", [x, w], [y], { transA: 0, transB: 1, alpha: { float: 1 } }, "com.microsoft"));
   else ctx.emit(node("MatMul", [x, w], [y]));
 }
@@ -153,6 +168,22 @@ function quantZeroPoints(name: string, bits: 4 | 8, rows: number, blocks: number
   // two uint4 values a byte, the first in the low nibble
   const raw = bits === 4 ? new Uint8Array(Math.ceil(count / 2)).fill(zero * 17) : new Uint8Array(count).fill(zero);
   return onnx.TensorProto.create({ name, dataType: bits === 4 ? UINT4 : elemType("uint8"), dims: [rows, blocks], rawData: raw });
+}
+
+/**
+ * x · Ŵᵀ or x · Ŵ for a float16 Ŵ [N, k]: ONNX Runtime's CPU kernels have no float16 matrix
+ * product, so Ŵ is cast to a float32 temporary for its one product. The Cast reads Ŵ behind an
+ * empty [0, k] float16 slice of x: a Cast of the initializer alone would be constant-folded at
+ * load into a float32 initializer that lives as long as the session (the float32 base again),
+ * and would run before the step, holding every layer's float32 Ŵ at once.
+ */
+function lowerHalfMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
+  const [[x, codes], [y]] = io(ctx, n);
+  const [none, joined, w] = ["hnone", "hjoined", "hw"].map((p) => ctx.fresh(p));
+  ctx.emit(node("Reshape", [emptyAfter(ctx, x, "float16"), ints(ctx, [0, n.params.k])], [none], { allowzero: 1 }));
+  ctx.emit(node("Concat", [none, codes], [joined], { axis: 0 }));
+  ctx.emit(node("Cast", [joined], [w], { to: elemType("float32") }));
+  floatProduct(ctx, x, w, y, n.params.transB);
 }
 
 /**

@@ -18,6 +18,7 @@ const ELEM: Record<DType, number> = {
   int32: onnx.TensorProto.DataType.INT32,
   bool: onnx.TensorProto.DataType.BOOL,
   uint8: onnx.TensorProto.DataType.UINT8,
+  float16: onnx.TensorProto.DataType.FLOAT16,
 };
 
 /** ONNX's element type of `dtype`; a number is already one (types the IR does not have, as uint4). */

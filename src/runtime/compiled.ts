@@ -19,6 +19,7 @@ const TYPE_OF: Record<DType, Tensor.Type> = {
   int32: "int32",
   bool: "bool",
   uint8: "uint8",
+  float16: "float16",
 };
 
 interface InputSpec {

@@ -49,6 +49,7 @@ function toArray(dtype: DType, data: ArrayLike<number> | BigInt64Array): HostArr
   if (dtype === "int64") return BigInt64Array.from(Array.from(data, (v) => BigInt(v)));
   if (dtype === "int32") return Int32Array.from(data);
   if (dtype === "bool" || dtype === "uint8") return Uint8Array.from(data);
+  if (dtype === "float16") return Uint16Array.from(data);
   return Float32Array.from(data);
 }
 

@@ -2,7 +2,8 @@
 import { ShapeError } from "../errors.ts";
 import type { DType } from "../ir/dtype-shape.ts";
 
-export type HostArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+/** float16 tensors hold their IEEE binary16 bit patterns in a Uint16Array. */
+export type HostArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
 
 /** A tensor in JavaScript memory (typed array, dtype, shape), as graphs take and return them. */
 export interface HostTensor {

@@ -10,16 +10,23 @@
  *   asymmetric int4 (which needs a zero point per block); NF4 wins only from blocks of 128, and
  *   neither NF4 nor zero points have a MatMulNBits kernel as fast (docs/quantized-base.md).
  * - int8: code c ∈ [1, 255] stands for (c − 128)·scale, scale = max |w| / 127 (0.53 % error).
+ *
+ * A float16 matrix is the other kind of frozen weight: each value rounded to the nearest IEEE
+ * binary16 (2 bytes, 11 significant bits: 0.02 % relative RMS error), no blocks and no scales.
  */
-import { ShapeError } from "../errors.ts";
+import { ConfigError, ShapeError } from "../errors.ts";
+import { f16BitsToFloat32, float32ToF16Bits } from "../io/dtype-convert.ts";
 
 export type QuantBits = 4 | 8;
 
 /** Columns per scale: the block MatMulNBits handles fastest at these sizes, and 0.5 bit of scale per weight. */
 export const QUANT_BLOCK = 32;
 
+/** A frozen weight matrix held in fewer bytes than float32: block-wise codes, or float16. */
+export type QuantizedMatrix = BlockQuantizedMatrix | Float16Matrix;
+
 /** A [rows, cols] float32 matrix held as symmetric block-wise codes: each block of `block` values along a row shares one scale. */
-export interface QuantizedMatrix {
+export interface BlockQuantizedMatrix {
   bits: QuantBits;
   block: number;
   rows: number;
@@ -30,6 +37,17 @@ export interface QuantizedMatrix {
   scales: Float32Array;
 }
 
+/** A [rows, cols] float32 matrix rounded to float16: `codes` holds the IEEE binary16 bit patterns, row-major. */
+export interface Float16Matrix {
+  bits: 16;
+  rows: number;
+  cols: number;
+  codes: Uint16Array;
+}
+
+/** The largest finite float16. */
+const F16_MAX = 65504;
+
 /** The zero code: (c − zero)·scale. */
 export const zeroCode = (bits: QuantBits): number => 1 << (bits - 1);
 
@@ -38,7 +56,7 @@ export function blocksOf(cols: number, block: number): number {
 }
 
 /** Quantize a row-major [rows, cols] matrix to `bits`-bit codes in blocks of `block` along each row; each block's largest magnitude maps to the most negative code. */
-export function quantizeMatrix(data: Float32Array, rows: number, cols: number, bits: QuantBits, block = QUANT_BLOCK): QuantizedMatrix {
+export function quantizeMatrix(data: Float32Array, rows: number, cols: number, bits: QuantBits, block = QUANT_BLOCK): BlockQuantizedMatrix {
   if (data.length !== rows * cols) throw new ShapeError(`quantizeMatrix: ${data.length} values for [${rows}, ${cols}]`);
   const nb = blocksOf(cols, block);
   const perBlock = (block * bits) / 8;
@@ -65,8 +83,26 @@ export function quantizeMatrix(data: Float32Array, rows: number, cols: number, b
   return { bits, block, rows, cols, codes, scales };
 }
 
+/** A row-major [rows, cols] matrix rounded to the nearest float16 (ties to even), or a ConfigError for a value beyond float16's range. */
+export function float16Matrix(data: Float32Array, rows: number, cols: number): Float16Matrix {
+  if (data.length !== rows * cols) throw new ShapeError(`float16Matrix: ${data.length} values for [${rows}, ${cols}]`);
+  let extreme = 0;
+  for (const v of data) if (Math.abs(v) > Math.abs(extreme)) extreme = v;
+  // float16 rounds anything from 65520 up to infinity, which would poison every product
+  if (Math.abs(extreme) >= F16_MAX + 16) {
+    throw new ConfigError(`a weight of ${extreme} is beyond float16's range (±${F16_MAX}); hold this base as int8 or f32 (--base-dtype int8 | f32)`);
+  }
+  return { bits: 16, rows, cols, codes: float32ToF16Bits(data) };
+}
+
+/** The bytes a quantized matrix holds (codes and scales). */
+export function heldBytes(q: QuantizedMatrix): number {
+  return q.codes.byteLength + (q.bits === 16 ? 0 : q.scales.byteLength);
+}
+
 /** W [rows, cols] as float32, exactly as the graph's dequantization computes it. */
 export function dequantizeMatrix(q: QuantizedMatrix): Float32Array {
+  if (q.bits === 16) return f16BitsToFloat32(q.codes);
   const { bits, block, rows, cols, codes, scales } = q;
   const nb = blocksOf(cols, block);
   const perBlock = (block * bits) / 8;
