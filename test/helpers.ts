@@ -72,7 +72,7 @@ export interface ModelRunner {
   built: BuiltGraph;
   compiled: CompiledGraph;
   /** Run with HF inputs; trainable parameters come from `params`, else from the built weights. */
-  run(hf: Record<string, HostTensor>, opts?: { labels?: HostTensor; params?: WeightMap }): Promise<Record<string, HostTensor>>;
+  run(hf: Record<string, HostTensor>, opts?: { labels?: HostTensor; target?: HostTensor; params?: WeightMap }): Promise<Record<string, HostTensor>>;
   dispose(): void;
 }
 
@@ -91,6 +91,7 @@ export async function modelRunner(spec: Omit<GraphSpec, "batch" | "seqLen"> & { 
         feeds[n] = f32Tensor(t.shape, t.data);
       }
       if (spec.loss) feeds.labels = opts.labels!;
+      if (spec.targetSize !== undefined) feeds.target = opts.target!;
       return compiled.run(feeds);
     },
     dispose: () => compiled.dispose(),

@@ -2,8 +2,9 @@
  * RoBERTa's masked-LM head and objective against a hand computation from the encoder's last
  * hidden state (dense → exact GELU → LayerNorm → tied decoder + bias; cross-entropy over the
  * masked positions only), the tied word-embedding gradient against finite differences, and the
- * pretrained folder loading as a sequence classifier (encoder kept, a new head), and the
- * pretraining's masking against BERT's published rates.
+ * pretrained folder loading as a sequence classifier (encoder kept, a new head), the
+ * pretraining's masking against BERT's published rates, and <s>'s soft target (the block's tf-idf
+ * distribution) against a hand computation, with its loss and gradient.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,8 +13,11 @@ import { saveModelFolder } from "../src/train/artifacts.ts";
 import { loadModel } from "../src/models/load.ts";
 import { randomModel } from "../src/models/init.ts";
 import { robertaMaskedLm, robertaMaskedLmSummary } from "../src/models/roberta/masked-lm.ts";
-import { idfWeights, maskBlock } from "../src/experiments/embedded-encoder.ts";
+import { SUMMARY_WEIGHT, idfWeights, maskBlock, summaryTarget } from "../src/experiments/embedded-encoder.ts";
 import { Rng } from "../src/tensor/random.ts";
+import { lmTaskData } from "../src/tasks/task-data.ts";
+import { buildModelGraph } from "../src/pipeline/build.ts";
+import { ConfigError } from "../src/errors.ts";
 import type { HostTensor } from "../src/tensor/host.ts";
 import { modelRunner, outF32 } from "./helpers.ts";
 import { tempDir } from "./make-data.ts";
@@ -134,13 +138,21 @@ test("the gradient of the tied word embeddings (input and decoder) matches finit
   r.dispose();
 });
 
-test("the summary head decodes <s> by the tied decoder from its own state and every other position as RobertaLMHead", async () => {
+test("the summary head decodes <s> by the tied decoder from its own state, and its soft target adds Σ −q log p at <s> to the masked tokens' loss", async () => {
   const m = model(robertaMaskedLmSummary);
-  // <s> of both rows labelled too
-  const ys: HostTensor = { ...labels, data: BigInt64Array.from(labels.data as BigInt64Array, (v, i) => (i % T === 0 ? BigInt(3 + i) : v)) };
+  // a soft target for <s> of each row, of mass 1 and 0.5 (filler-like rows would be 0)
+  const q = new Float32Array(B * V);
+  [
+    [3, 0.25],
+    [9, 0.75],
+    [V + 4, 0.5],
+  ].forEach(([i, w]) => {
+    q[i] = w;
+  });
+  const target: HostTensor = { dtype: "float32", shape: [B, V], data: q };
   const hf = { input_ids: ids, attention_mask: mask };
-  const r = await modelRunner({ model: m, trainable: "all", loss: true, hiddenState: true, grads: true, hf });
-  const out = await r.run(hf, { labels: ys });
+  const r = await modelRunner({ model: m, trainable: "all", loss: true, targetSize: V, hiddenState: true, grads: true, hf });
+  const out = await r.run(hf, { labels, target });
   const w = (k: string) => m.weights.get(k)!.data;
   const h = outF32(out, "last_hidden_state");
   const ref = referenceLogits(h, w);
@@ -155,9 +167,18 @@ test("the summary head decodes <s> by the tied decoder from its own state and ev
   let worst = 0;
   for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ref[i] - logits[i]));
   assert.ok(worst < 1e-4, `logits differ from the reference by ${worst}`);
+  // Σ_v −q_v log softmax(<s>'s logits)_v per row, averaged over the rows
+  let soft = 0;
+  for (let row = 0; row < B; row++) {
+    const z = ref.subarray(row * T * V, row * T * V + V);
+    const mx = Math.max(...z);
+    const lse = mx + Math.log(z.reduce((a, v) => a + Math.exp(v - mx), 0));
+    for (let v = 0; v < V; v++) soft -= q[row * V + v] * (z[v] - lse);
+  }
+  const expected = referenceLoss(ref) + soft / B;
   const loss = outF32(out, "loss")[0];
-  assert.ok(Math.abs(loss - referenceLoss(ref, ys)) < 1e-4, `loss ${loss} vs reference ${referenceLoss(ref, ys)}`);
-  // the gradient of the decoder row <s> is labelled with (3) against finite differences
+  assert.ok(Math.abs(loss - expected) < 1e-4, `loss ${loss} vs reference ${expected}`);
+  // the gradient of the decoder rows the target names against finite differences
   const key = "roberta.embeddings.word_embeddings.weight";
   const grad = outF32(out, `grad.${key}`);
   const lossAt = async (k: number, dx: number) => {
@@ -165,9 +186,9 @@ test("the summary head decodes <s> by the tied decoder from its own state and ev
     const data = m.weights.get(key)!.data.slice();
     data[k] += dx;
     params.set(key, { shape: m.weights.get(key)!.shape, data });
-    return Number(outF32(await r.run(hf, { labels: ys, params }), "loss")[0]);
+    return Number(outF32(await r.run(hf, { labels, target, params }), "loss")[0]);
   };
-  for (const k of [3 * D + 1, 3 * D + 9]) {
+  for (const k of [3 * D + 1, 9 * D + 9, 4 * D + 2]) {
     const fd = ((await lossAt(k, 1e-2)) - (await lossAt(k, -1e-2))) / 2e-2;
     assert.ok(Math.abs(fd - grad[k]) < 2e-3 + 0.02 * Math.abs(fd), `element ${k}: autodiff ${grad[k]} vs finite difference ${fd}`);
   }
@@ -223,33 +244,41 @@ test("maskBlock chooses 15 % of the ordinary tokens, makes 80 % of those <mask>,
   assert.ok(within(counts.kept, counts.chosen, 0.1 + 0.1 / 45), `kept ${counts.kept} of ${counts.chosen}`);
 });
 
-test("<s> is labelled with an ordinary token of its block, drawn in proportion to its count times its weight (chi-square)", () => {
+test("<s>'s target is its block's ordinary tokens weighted by count times weight, normalised to sum 1; maskBlock attaches it and leaves <s> unlabelled", () => {
   const [vocab, maskId, bos, eos, pad] = [50, 4, 0, 2, 1];
   const ordinary = (x: number) => x > 4;
   // counts in the block: 9 ×3, 12 ×4, 20 ×1, 31 ×2; <mask> and <pad> inside it too
   const ids = [bos, 9, 12, 9, maskId, 12, 20, 31, 12, 9, pad, 31, 12, eos];
   // every id weighs something, specials included: only `ordinary` keeps them out
   const weight = (x: number) => (x === 20 ? 0 : x === 12 ? 0.5 : x === 31 ? 3 : 1);
+  // tf × weight by hand: 9 → 3 × 1, 12 → 4 × 0.5, 31 → 2 × 3, over their sum 11
   const expected = new Map([
-    [9, 3 * 1],
-    [12, 4 * 0.5],
-    [31, 2 * 3],
+    [9, 3 / 11],
+    [12, 2 / 11],
+    [31, 6 / 11],
   ]);
-  const total = [...expected.values()].reduce((a, b) => a + b, 0);
-  const rng = new Rng(5);
-  const n = 20000;
-  const seen = new Map<number, number>();
-  for (let i = 0; i < n; i++) {
-    const y = maskBlock(ids, rng, maskId, ordinary, vocab, weight).labels[0];
-    assert.ok(expected.has(y), `<s> labelled ${y}: not an ordinary token of positive weight in its block`);
-    seen.set(y, (seen.get(y) ?? 0) + 1);
-  }
-  let chi2 = 0;
-  for (const [id, w] of expected) chi2 += ((seen.get(id) ?? 0) - (n * w) / total) ** 2 / ((n * w) / total);
-  // 2 degrees of freedom: P(chi2 > 13.82) = 0.001
-  assert.ok(chi2 < 13.82, `chi-square ${chi2.toFixed(2)} for counts ${JSON.stringify([...seen])}`);
-  // a block whose tokens all weigh 0 gives <s> no label
-  assert.equal(maskBlock([bos, 20, 20, eos], rng, maskId, ordinary, vocab, weight).labels[0], -100);
+  const check = (got: { ids: ArrayLike<number>; weights: ArrayLike<number> } | undefined, mass: number) => {
+    assert.ok(got);
+    assert.deepEqual(
+      Array.from(got.ids).sort((a, b) => a - b),
+      [...expected.keys()],
+    );
+    const sum = Array.from(got.weights).reduce((a, w) => a + w, 0);
+    assert.ok(Math.abs(sum - mass) < 1e-12, `the target sums to ${sum}, not ${mass}`);
+    for (let k = 0; k < got.ids.length; k++) {
+      const want = mass * expected.get(got.ids[k])!;
+      assert.ok(Math.abs(got.weights[k] - want) < 1e-12, `token ${got.ids[k]}: ${got.weights[k]} vs ${want}`);
+    }
+  };
+  check(
+    summaryTarget(ids, (x) => (ordinary(x) ? weight(x) : 0)),
+    1,
+  );
+  const example = maskBlock(ids, new Rng(5), maskId, ordinary, vocab, weight);
+  assert.equal(example.labels[0], -100);
+  check(example.target, SUMMARY_WEIGHT);
+  // a block whose tokens all weigh 0 gives <s> no target
+  assert.equal(maskBlock([bos, 20, 20, eos], new Rng(5), maskId, ordinary, vocab, weight).target, undefined);
 });
 
 test("idfWeights is ln(blocks / blocks holding the token), counting a token once per block", () => {
@@ -264,4 +293,55 @@ test("idfWeights is ln(blocks / blocks holding the token), counting a token once
   );
   const expected = [0, 0, 0, 0, 0, Math.log(4 / 2), Math.log(4 / 2), Math.log(4), 0];
   for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(idf[i] - expected[i]) < 1e-12, `token ${i}: ${idf[i]} vs ${expected[i]}`);
+});
+
+test("with idfWeights, <s>'s target is its block's tf-idf over its tokens, normalised: count × ln(blocks / blocks holding it), a token in every block weighing 0", () => {
+  // token 8 is in every block (idf 0); 5 and 6 in 3 of 5 blocks, 7 in 2
+  const blocks = [
+    [0, 8, 5, 5, 6, 2],
+    [0, 8, 5, 2],
+    [0, 8, 7, 2],
+    [0, 8, 6, 6, 2],
+    [0, 5, 7, 8, 7, 6, 8, 2],
+  ];
+  const idf = idfWeights(blocks, 9);
+  const ordinary = (x: number) => x > 4;
+  const got = summaryTarget(blocks[4], (x) => (ordinary(x) ? idf[x] : 0))!;
+  const tfidf = new Map([
+    [5, 1 * Math.log(5 / 3)],
+    [7, 2 * Math.log(5 / 2)],
+    [6, 1 * Math.log(5 / 3)],
+  ]);
+  const total = [...tfidf.values()].reduce((a, w) => a + w, 0);
+  assert.deepEqual([...got.ids].sort(), [5, 6, 7]);
+  assert.ok(Math.abs(got.weights.reduce((a, w) => a + w, 0) - 1) < 1e-12);
+  got.ids.forEach((id, k) =>
+    assert.ok(Math.abs(got.weights[k] - tfidf.get(id)! / total) < 1e-12, `token ${id}: ${got.weights[k]} vs ${tfidf.get(id)! / total}`),
+  );
+});
+
+test("lmTaskData with a target size batches each block's sparse target as a dense row, filler rows 0", async () => {
+  const ex = (ids: number[], target?: { ids: number[]; weights: number[] }) => ({ ids, labels: ids.map(() => -100), ...(target && { target }) });
+  const train = [ex([0, 7, 8, 2], { ids: [7, 8], weights: [0.25, 0.75] }), ex([0, 9, 2]), ex([0, 5, 2], { ids: [5], weights: [2] })];
+  const data = lmTaskData({ train, test: train }, 1, 10);
+  assert.equal(data.targetSize, 10);
+  const batch = await data.batch("train", [2, 0, 1], 4);
+  assert.deepEqual(batch.target!.shape, [4, 10]);
+  const want = new Float32Array(40);
+  want[5] = 2;
+  want[10 + 7] = 0.25;
+  want[10 + 8] = 0.75;
+  assert.deepEqual(batch.target!.data, want);
+  assert.equal((await lmTaskData({ train, test: train }, 1).batch("train", [0], 2)).target, undefined);
+});
+
+test("a soft target on a task that trains on none is refused when the graph is built, not ignored", () => {
+  const m = model();
+  const dir = join(tempDir(), "cls");
+  saveModelFolder(dir, m.rawConfig, m.weights);
+  const cls = loadModel(dir, { numLabels: 2, labels: ["a", "b"], seed: 1 });
+  assert.throws(
+    () => buildModelGraph({ model: cls, batch: 2, seqLen: T, trainable: "head", loss: true, targetSize: 2 }),
+    (e: unknown) => e instanceof ConfigError && /text-classification has none/.test(e.message),
+  );
 });

@@ -19,9 +19,17 @@ export interface ChatMessage {
 export type LmRecord = { kind: "text"; text: string } | { kind: "completion"; prompt: string; completion: string } | { kind: "chat"; messages: ChatMessage[] };
 
 /** One tokenised example: `labels[t]` is `ids[t]` where position t is trained, else −100 (HF's convention before the shift). */
+/** A soft target over classes given by its nonzero entries: their ids and weights. */
+export interface SparseTarget {
+  ids: ArrayLike<number>;
+  weights: ArrayLike<number>;
+}
+
 export interface LmExample {
   ids: number[];
   labels: number[];
+  /** A soft target the task trains on besides the labels (the masked LM's summary at <s>). */
+  target?: SparseTarget;
 }
 
 const IGNORE = -100;

@@ -21,7 +21,7 @@ import { type PretrainOptions, ensurePretrained } from "./embedded.ts";
 export const ENCODER_SEQ = 64;
 const VOCAB = 4096;
 /** Bump when the tokenizer or pretraining recipe changes, so stale caches are rebuilt. */
-const VERSION = "brown-bpe-roberta-mlm-v5";
+const VERSION = "brown-bpe-roberta-mlm-v6";
 /** Share of the tokens masked, and of those replaced by <mask> / a random token (the rest kept): BERT's 15 % and 80/10/10. */
 const MASK = { rate: 0.15, maskToken: 0.8, randomToken: 0.1 };
 const HELD_OUT = 256;
@@ -91,15 +91,26 @@ export function detokenize(text: string): string {
 }
 
 /**
+ * The weight of <s>'s summary term against the masked tokens' mean loss: the mass of its soft
+ * target (maskedLmTargetLoss), so 1 weighs it as much as all of a block's masked tokens together.
+ * At 0.1, about one labelled position among a block's 10 or so, <s>'s state stayed nearly the
+ * same for every input and a classification head trained on it alone did not leave chance on
+ * the spam task; at 1 its variance across inputs is that of an ordinary position
+ * (docs/experiments.md).
+ */
+export const SUMMARY_WEIGHT = 1;
+
+/**
  * BERT's masking of one block: each ordinary token is chosen with `MASK.rate`; a chosen token
  * becomes <mask>, a random ordinary token or stays, and is labelled with the original. The <s>
- * position (which the classification head reads) is labelled with a token of its block drawn in
- * proportion to `summaryWeight` per occurrence (its tf-idf weight: `idfWeights`). Plain masked LM
- * asks nothing of <s>, whose state then stays the same for every input and gives a classifier
- * nothing to read; naming a word of its block makes it a summary of the block. Weighting by idf
- * makes that summary one of content words: with a uniformly drawn word the targets are mostly
- * "the", "," and ".", which the corpus's unigram frequencies predict as well as any summary, and
- * <s> learnt exactly that constant answer.
+ * position (which the classification head reads) is not masked; its target is the block's
+ * tf-idf distribution (`summaryTarget` with `summaryWeight` the idf: `idfWeights`) scaled to
+ * SUMMARY_WEIGHT. Plain masked LM asks nothing of <s>, whose state then stays the same for every
+ * input and gives a classifier nothing to read; predicting its block's words makes it a summary
+ * of the block. Weighting by idf makes that summary one of content words: with uniform weights
+ * the target is mostly "the", "," and ".", which the corpus's unigram frequencies predict as well
+ * as any summary, and <s> learnt exactly that constant answer. The whole distribution rather than
+ * one word drawn from it: the same objective in expectation, without the noise of one draw.
  */
 export function maskBlock(
   ids: number[],
@@ -123,24 +134,20 @@ export function maskBlock(
       input[t] = x;
     }
   }
-  labels[0] = weightedDraw(ids, rng, (id) => (ordinary(id) ? summaryWeight(id) : 0));
-  return { ids: input, labels };
+  const target = summaryTarget(ids, (id) => (ordinary(id) ? summaryWeight(id) : 0));
+  return target ? { ids: input, labels, target: { ids: target.ids, weights: target.weights.map((w) => w * SUMMARY_WEIGHT) } } : { ids: input, labels };
 }
 
-/** One of `ids`, each occurrence drawn with probability proportional to `weight`; −100 (no label) when all weigh 0. */
-function weightedDraw(ids: number[], rng: Rng, weight: (id: number) => number): number {
-  const total = ids.reduce((s, id) => s + weight(id), 0);
-  if (!(total > 0)) return -100;
-  let u = rng.uniform() * total;
-  let last = -100;
-  for (const id of ids) {
-    if (weight(id) <= 0) continue;
-    last = id;
-    u -= weight(id);
-    if (u < 0) return id;
-  }
-  // rounding can leave u at 0 after the last weighted token
-  return last;
+/**
+ * The distribution over the distinct tokens of `ids` proportional to their count times `weight`
+ * (with idf weights: the block's tf-idf, normalised); undefined when every token weighs 0.
+ */
+export function summaryTarget(ids: number[], weight: (id: number) => number): { ids: number[]; weights: number[] } | undefined {
+  const mass = new Map<number, number>();
+  for (const id of ids) if (weight(id) > 0) mass.set(id, (mass.get(id) ?? 0) + weight(id));
+  const total = [...mass.values()].reduce((a, w) => a + w, 0);
+  if (!(total > 0)) return undefined;
+  return { ids: [...mass.keys()], weights: [...mass.values()].map((w) => w / total) };
 }
 
 /** Each token's inverse document frequency over `blocks`, ln(blocks / blocks holding it); 0 for tokens in no block. */
@@ -193,7 +200,7 @@ export function ensureEmbeddedEncoder(opts: PretrainOptions): Promise<string> {
       data: () => {
         const texts = brownTexts(BROWN_GENRES).map(detokenize);
         tokenizer = buildEncoderTokenizer(texts);
-        return lmTaskData(pretrainExamples(texts, new Tokenizer(tokenizer.json, tokenizer.config)), Number(EMBEDDED_ENCODER_CONFIG.pad_token_id));
+        return lmTaskData(pretrainExamples(texts, new Tokenizer(tokenizer.json, tokenizer.config)), Number(EMBEDDED_ENCODER_CONFIG.pad_token_id), VOCAB);
       },
       files: () => ({
         "tokenizer.json": JSON.stringify(tokenizer!.json),

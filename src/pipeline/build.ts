@@ -7,6 +7,7 @@ import { grad } from "../autodiff/vjp.ts";
 import type { AdapterSet } from "../adapters/adapter-set.ts";
 import { adapterHook } from "../adapters/inject.ts";
 import { ConfigError } from "../errors.ts";
+import * as b from "../ir/builder.ts";
 import { type Dim, concrete } from "../ir/dtype-shape.ts";
 import type { MaskSource } from "../ir/functional.ts";
 import { Graph } from "../ir/graph.ts";
@@ -41,6 +42,8 @@ export interface GraphSpec {
   trainable: TrainableSet;
   /** Add the task's mean loss as output "loss" over a "labels" input. */
   loss?: boolean;
+  /** With loss: add the task's soft-target loss over a "target" input [batch, targetSize] (TaskData.targetSize). */
+  targetSize?: number;
   /** Add "grad.<name>" outputs for every trainable parameter (needs loss). */
   grads?: boolean;
   /** Include "last_hidden_state" among the outputs. */
@@ -130,7 +133,14 @@ export function buildModelGraph(spec: GraphSpec): BuiltGraph {
   const trainable = scope.trainable.map((t) => t.name);
   if (spec.loss) {
     const labels = g.input("labels", "int64", task.labelShape(spec.batch, spec.seqLen));
-    const loss = chunk ? chunkable!(out.lastHiddenState, out.head!, labels, chunk) : task.loss(out.logits, labels);
+    let loss = chunk ? chunkable!(out.lastHiddenState, out.head!, labels, chunk) : task.loss(out.logits, labels);
+    if (spec.targetSize !== undefined) {
+      if (!task.targetLoss || chunk)
+        throw new ConfigError(
+          `soft targets need a task that trains on them and whole logits; ${task.name} ${chunk ? "computes its loss in chunks" : "has none"}`,
+        );
+      loss = b.add(loss, task.targetLoss(out.logits, g.input("target", "float32", [spec.batch, spec.targetSize])));
+    }
     g.output("loss", loss);
     if (spec.grads) {
       const grads = grad(

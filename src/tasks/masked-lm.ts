@@ -2,7 +2,8 @@
  * Masked language modelling (BERT/RoBERTa pretraining): logits [B, T, vocab], labels [B, T]
  * holding the original token at masked positions and −100 elsewhere, with no shift. Evaluation
  * is token-weighted over the masked tokens: their mean negative log-likelihood, its perplexity
- * and the share predicted exactly.
+ * and the share predicted exactly. Data may give each block a soft target for its first position
+ * (<s>), trained besides the masked tokens (maskedLmTargetLoss) and not scored.
  */
 import { ConfigError } from "../errors.ts";
 import * as b from "../ir/builder.ts";
@@ -19,6 +20,19 @@ export function maskedLmLoss(logits: Value, labels: Value): Value {
   return crossEntropy(b.reshape(logits, [B * T, V]), b.reshape(labels, [B * T]));
 }
 
+/**
+ * The cross-entropy of the first position's (<s>'s) predicted distribution against a soft target
+ * [B, V] per block, summed over the vocabulary and averaged over the B rows: Σ_v −q_v log p_v,
+ * so a target of mass λ weighs λ times a full distribution and an all-zero row (a filler row)
+ * nothing. Added to the masked tokens' mean, a target of mass 1 weighs as much as all of a
+ * block's masked tokens together.
+ */
+export function maskedLmTargetLoss(logits: Value, target: Value): Value {
+  const [B, , V] = logits.shape as number[];
+  const logP = b.logSoftmax(b.reshape(b.slice(logits, 1, 0, 1), [B, V]));
+  return b.div(b.neg(b.reduceSum(b.mul(target, logP), [0, 1])), B);
+}
+
 export const maskedLm: TaskSpec = {
   name: "masked-lm",
   input: "text",
@@ -27,6 +41,7 @@ export const maskedLm: TaskSpec = {
   trainsHeadWithAdapter: false,
   labelShape: (batch, seqLen) => [batch, seqLen ?? 1],
   loss: maskedLmLoss,
+  targetLoss: maskedLmTargetLoss,
   metrics: MLM_METRICS,
   higherIsBetter: (m) => m === "masked_accuracy",
   async evaluate(data, split, graph, B, feedsOf, metric) {

@@ -7,7 +7,7 @@ import { ConfigError, ImageDecodeError } from "../errors.ts";
 import type { ImageDataset, ImageItem, RawImage, TextDataset } from "../data/types.ts";
 import type { ImageProcessor } from "../data/image-preprocess.ts";
 import type { TextTokenizer } from "../data/tokenize.ts";
-import type { LmExample } from "../data/lm-data.ts";
+import type { LmExample, SparseTarget } from "../data/lm-data.ts";
 import type { HostTensor } from "../tensor/host.ts";
 import { Rng } from "../tensor/random.ts";
 
@@ -22,6 +22,8 @@ export type EvalSplit = SplitName | "all";
 export interface Batch {
   inputs: Record<string, HostTensor>;
   labels: HostTensor; // int64 [B] (causal LM: [B, T]), IGNORE_LABEL on filler rows
+  /** Data with soft targets (TaskData.targetSize): float32 [B, targetSize], zero on filler rows. */
+  target?: HostTensor;
   /** Rows that are real examples (the first `valid` rows). */
   valid: number;
   /**
@@ -47,6 +49,8 @@ export interface TaskData {
   labels?(split: SplitName): Int32Array;
   /** Sequence length of text batches (undefined for images). */
   seqLen?: number;
+  /** Classes of the soft target every example carries (Batch.target), for tasks that train on one; absent for none. */
+  targetSize?: number;
   /** Inputs for examples `indices` padded to `batchSize` rows; `augment` seeds train-time augmentation. */
   batch(split: SplitName, indices: ArrayLike<number>, batchSize: number, augment?: number): Promise<Batch>;
 }
@@ -237,14 +241,25 @@ export interface TokenRow {
   ids: ArrayLike<number>;
   labels: ArrayLike<number>;
   typeIds?: ArrayLike<number>;
+  /** A soft target, sparse: its classes and their weights (every other class 0). */
+  target?: SparseTarget;
 }
 
 /**
  * Examples `indices` of `rows` as a batch of B right-padded rows of length T: input ids (`padId`
  * after each example), a 0/1 attention mask, token types when `withTypes`, and labels [B, T]
- * (−100 on padding; filler rows repeat the first example with every label −100).
+ * (−100 on padding; filler rows repeat the first example with every label −100); with
+ * `targetSize`, each row's soft target as a dense target [B, targetSize] (filler rows 0).
  */
-export function tokenRowsBatch(rows: readonly TokenRow[], indices: ArrayLike<number>, B: number, T: number, padId: number, withTypes: boolean): Batch {
+export function tokenRowsBatch(
+  rows: readonly TokenRow[],
+  indices: ArrayLike<number>,
+  B: number,
+  T: number,
+  padId: number,
+  withTypes: boolean,
+  targetSize?: number,
+): Batch {
   checkBatch(indices, B);
   const ids = new BigInt64Array(B * T).fill(BigInt(padId));
   const mask = new BigInt64Array(B * T);
@@ -263,19 +278,33 @@ export function tokenRowsBatch(rows: readonly TokenRow[], indices: ArrayLike<num
   return {
     inputs: { input_ids: t(ids), attention_mask: t(mask), ...(withTypes ? { token_type_ids: t(types) } : {}) },
     labels: t(labels),
+    ...(targetSize !== undefined && { target: denseTargets(rows, indices, B, targetSize) }),
     valid: indices.length,
   };
 }
 
+/** The soft targets of examples `indices` as float32 [B, size]; rows past them and rows without a target are 0. */
+function denseTargets(rows: readonly TokenRow[], indices: ArrayLike<number>, B: number, size: number): HostTensor {
+  const data = new Float32Array(B * size);
+  for (let row = 0; row < indices.length; row++) {
+    const target = rows[indices[row]].target;
+    if (!target) continue;
+    for (let k = 0; k < target.ids.length; k++) data[row * size + target.ids[k]] += target.weights[k];
+  }
+  return { dtype: "float32", shape: [B, size], data };
+}
+
 /**
  * Causal-LM examples as right-padded rows of one length (the longest example): ids, a 0/1
- * attention mask and labels (−100 on padding and untrained positions; filler rows all −100).
+ * attention mask and labels (−100 on padding and untrained positions; filler rows all −100);
+ * with `targetSize`, the examples' soft targets over that many classes too.
  */
-export function lmTaskData(split: { train: LmExample[]; test: LmExample[] }, padId: number): TaskData {
+export function lmTaskData(split: { train: LmExample[]; test: LmExample[] }, padId: number, targetSize?: number): TaskData {
   const T = Math.max(...split.train.map((e) => e.ids.length), ...split.test.map((e) => e.ids.length));
   return {
     seqLen: T,
+    ...(targetSize !== undefined && { targetSize }),
     size: (s) => split[s].length,
-    batch: async (s, indices, B) => tokenRowsBatch(split[s], indices, B, T, padId, false),
+    batch: async (s, indices, B) => tokenRowsBatch(split[s], indices, B, T, padId, false, targetSize),
   };
 }

@@ -64,6 +64,11 @@ export interface TaskSpec {
   /** Mean loss of `logits` against `labels` (labels −100 ignored). */
   loss(logits: Value, labels: Value): Value;
   /**
+   * The loss of soft targets [B, classes] (TaskData.targetSize), added to `loss` where the data
+   * carries them; absent in tasks that train on none.
+   */
+  targetLoss?(logits: Value, target: Value): Value;
+  /**
    * The same loss from the final hidden state [B, T, d] and the head, `chunk` positions at a time,
    * so that no more than [B, chunk, classes] logits exist at once, in the forward or the backward pass.
    */

@@ -146,6 +146,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
   const built = buildModelGraph({
     ...trainSpec,
     loss: true,
+    targetSize: data.targetSize,
     grads: true,
     dropout,
     feedMasks: true,
@@ -284,7 +285,7 @@ export async function train(setup: RunSetup): Promise<RunResult> {
       // a batch none of whose images decodes changes nothing: the step passes without an update
       let loss: number | null = null;
       if (skippedRows < batch.valid) {
-        const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels });
+        const out = await trainGraph.run({ ...feedsOf(batch.inputs), ...maskFeeds(step), labels: batch.labels, ...(batch.target && { target: batch.target }) });
         loss = Number(out.loss.data[0]);
         if (!Number.isFinite(loss)) {
           const last = runStore.lastCheckpoint() ?? "none (no checkpoint was written yet)";
