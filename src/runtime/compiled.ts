@@ -4,7 +4,7 @@
  * validated by name, dtype and shape before each run, and every problem is reported at once.
  */
 import type { InferenceSession, Tensor } from "onnxruntime-common";
-import { FeedError, UseAfterDisposeError } from "../errors.ts";
+import { ConfigError, FeedError, UseAfterDisposeError } from "../errors.ts";
 import type { DType, Shape } from "../ir/dtype-shape.ts";
 import type { Graph } from "../ir/graph.ts";
 import type { HostArray, HostTensor } from "../tensor/host.ts";
@@ -81,6 +81,12 @@ export class OrtCompiledGraph implements CompiledGraph {
     try {
       out = await session.run(ortFeeds, fetches);
     } catch (e) {
+      // a WebGPU device without shader-f16 cannot run the kernels that read an f16 base's weights
+      if (/requires f16 but the device does not support it/.test((e as Error).message)) {
+        throw new ConfigError(
+          "the WebGPU device has no float16 support (shader-f16), which an f16 base's weights need: use --base-dtype f32, int8 or int4 on it, or the CPU (TENSLORA_EP unset)",
+        );
+      }
       const summary = Object.entries(feeds)
         .map(([k, t]) => `${k}:${t.dtype}[${t.shape}]`)
         .join(", ");
