@@ -18,13 +18,13 @@ export interface ChatMessage {
 /** One causal-LM example as read: plain text, a prompt and its completion, or a chat. */
 export type LmRecord = { kind: "text"; text: string } | { kind: "completion"; prompt: string; completion: string } | { kind: "chat"; messages: ChatMessage[] };
 
-/** One tokenised example: `labels[t]` is `ids[t]` where position t is trained, else −100 (HF's convention before the shift). */
 /** A soft target over classes given by its nonzero entries: their ids and weights. */
 export interface SparseTarget {
   ids: ArrayLike<number>;
   weights: ArrayLike<number>;
 }
 
+/** One tokenised example: `labels[t]` is `ids[t]` where position t is trained, else −100 (HF's convention before the shift). */
 export interface LmExample {
   ids: number[];
   labels: number[];
