@@ -139,7 +139,7 @@ function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
     return ctx.emit(node("MatMulNBits", [x, codes, scales], [y], { K: k, N: rows, bits, block_size: block, accuracy_level: 0 }, "com.microsoft"));
   }
   const dims = [rows, blocks * block];
-  const zeros = ctx.constant((nm) => quantZeroPoints(nm, bits, rows, blocks));
+  const zeros = zeroPointsOf(ctx, bits, rows, blocks);
   let flat: string;
   if (bits === 4) flat = ctx.view(n.inputs[1], UINT4, dims);
   else ctx.emit(node("Reshape", [codes, ints(ctx, dims)], [(flat = ctx.fresh("qcodes"))]));
@@ -160,6 +160,18 @@ function floatProduct(ctx: LowerCtx, x: string, w: string, y: string, transB: bo
 
 /** ONNX's 4-bit unsigned element type (TensorProto.DataType.UINT4, newer than onnx-proto's enum). */
 const UINT4 = 21;
+
+/** Zero-point initializers already in a model, by bits and shape: every weight of a shape shares one (the forward and backward products too). */
+const zeroPointNames = new WeakMap<LowerCtx, Map<string, string>>();
+
+function zeroPointsOf(ctx: LowerCtx, bits: 4 | 8, rows: number, blocks: number): string {
+  let names = zeroPointNames.get(ctx);
+  if (!names) zeroPointNames.set(ctx, (names = new Map()));
+  const key = `${bits}:${rows}x${blocks}`;
+  let name = names.get(key);
+  if (!name) names.set(key, (name = ctx.constant((nm) => quantZeroPoints(nm, bits, rows, blocks))));
+  return name;
+}
 
 /** The zero code of every block, [rows, blocks], in the codes' element type: uint4 8 or uint8 128. */
 function quantZeroPoints(name: string, bits: 4 | 8, rows: number, blocks: number): TensorProto {
