@@ -97,7 +97,7 @@ export {
   type RunSummary,
 } from "./experiments/compare.ts";
 export { checkCompareFolder, recordCompareFolder } from "./experiments/compare-folder.ts";
-export { expandArms, parseBudgets, parseSeeds, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
+export { expandArms, parseBudgets, parseLrs, parseSeeds, budgetLabel, type Arm, type ArmGrid, type Budget, type RankMode } from "./experiments/arms.ts";
 export { meanInterval, pairedComparison, signTest, tQuantile, type Interval, type PairedComparison } from "./experiments/stats.ts";
 export { splitValidation, validationIndices } from "./train/validation.ts";
 export { ranksFromEnergy, modeEnergies } from "./adapters/energy-ranks.ts";

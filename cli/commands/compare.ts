@@ -17,6 +17,7 @@ import {
   compare,
   compareOptions,
   parseBudgets,
+  parseLrs,
   parseSeeds,
   prepareData,
   recordCompareFolder,
@@ -48,6 +49,7 @@ export function register(program: Command): void {
     .option("--budget-params <counts>", "budgets as parameter counts, e.g. 2000,12000 (instead of --budgets)")
     .option("--factorizations <list>", `any of ${Object.keys(FACTORIZATIONS).join(", ")}, each an arm of every tensor construction (default: --factorization)`)
     .option("--head-layouts <list>", "head_major and/or interleaved, each an arm of the att constructions (default: --head-layout)")
+    .option("--lrs <list>", "learning rates, each an arm (e.g. 3e-3,1e-3,1e-2); the first is the default arm's and full fine-tuning's base (instead of --lr)")
     .option("--core-lr-scales <list>", "core learning-rate multipliers, each an arm (default: --core-lr-scale)")
     .option("--rank-modes <list>", "solver (ranks from the budget solver) and/or auto (from a warm-up's spectrum), each an arm")
     .option("--seeds <list>", "seeds: a list and ranges, e.g. 0,1,2 or 0-9 (default 0,1,2)", "0,1,2")
@@ -67,7 +69,10 @@ export function register(program: Command): void {
     const autoRanks = opts.ranks === "auto";
     if (opts.ranks !== undefined && !autoRanks)
       throw new ConfigError(`compare takes --ranks auto (ranks from a warm-up's spectrum) or none (the budget solver), got "${opts.ranks}"`);
-    const cfg = resolveRunConfig({ ...opts, ranks: undefined });
+    if (opts.lrs !== undefined && opts.lr !== undefined)
+      throw new ConfigError("give --lr (one rate) or --lrs (a rate per arm, the first the default), not both");
+    const lrs = opts.lrs !== undefined ? parseLrs(String(opts.lrs)) : undefined;
+    const cfg = resolveRunConfig({ ...opts, ranks: undefined, ...(lrs ? { lr: lrs[0] } : {}) });
     checkRunOptions(cfg);
     const rep = reporter(Boolean(opts.json));
     const seeds = parseSeeds(String(opts.seeds));
@@ -83,6 +88,7 @@ export function register(program: Command): void {
       headLayouts: (opts.headLayouts ? list(String(opts.headLayouts)) : [cfg.headLayout]) as HeadLayout[],
       coreLrScales: opts.coreLrScales ? list(String(opts.coreLrScales)).map(Number) : [cfg.coreLrScale],
       rankModes: (opts.rankModes ? list(String(opts.rankModes)) : [autoRanks ? "auto" : "solver"]) as RankMode[],
+      ...(lrs ? { lrs } : {}),
     };
     const fullLr = opts.fullLr !== undefined ? Number(opts.fullLr) : cfg.lr / 5;
     if (!(fullLr > 0)) throw new ConfigError(`--full-lr must be a positive number, got ${opts.fullLr}`);

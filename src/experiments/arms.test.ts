@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError } from "../errors.ts";
-import { type ArmGrid, expandArms, parseSeeds } from "./arms.ts";
+import { type ArmGrid, expandArms, parseLrs, parseSeeds } from "./arms.ts";
 
 const grid = (g: Partial<ArmGrid>): ArmGrid => ({
   methods: ["lora", "qkv"],
@@ -62,4 +62,45 @@ test("seeds: lists and ranges, refusing reversed ranges, repeats and non-integer
   assert.deepEqual(parseSeeds("0-4,7"), [0, 1, 2, 3, 4, 7]);
   assert.deepEqual(parseSeeds(" 3 "), [3]);
   for (const bad of ["4-2", "1,1", "0-2,2", "-1", "1.5", "a", ""]) assert.throws(() => parseSeeds(bad), ConfigError, bad);
+});
+
+test("--lrs: each rate an arm of every adapter method, the first the default arm's, which carries no lr (its settings stay those of a run without --lrs)", () => {
+  const arms = expandArms(grid({ methods: ["lora", "qkv", "head", "full"], lrs: [3e-3, 1e-3, 1e-2] }));
+  assert.deepEqual(
+    arms.map((a) => [a.name, a.lr]),
+    [
+      ["lora", undefined],
+      ["lora+lr-0.001", 1e-3],
+      ["lora+lr-0.01", 1e-2],
+      ["qkv", undefined],
+      ["qkv+lr-0.001", 1e-3],
+      ["qkv+lr-0.01", 1e-2],
+      // the baselines run once, at the comparison's rates
+      ["head", undefined],
+      ["full", undefined],
+    ],
+  );
+  assert.equal("lr" in arms[0], false);
+  assert.deepEqual(expandArms(grid({ lrs: [3e-3] })), expandArms(grid({})));
+});
+
+test("--lrs refuses a rate outside (0, 1], a repeat, an empty item, with the list as given", () => {
+  assert.deepEqual(parseLrs("3e-3, 1e-3,0.01"), [3e-3, 1e-3, 1e-2]);
+  for (const [list, says] of [
+    ["3e-3,0", 'got "3e-3,0"'],
+    ["3e-3,,1e-3", 'got "3e-3,,1e-3"'],
+    ["fast", 'got "fast"'],
+    ["2", 'got "2"'],
+    ["1e-3,0.001", "lists a rate twice"],
+  ]) {
+    assert.throws(
+      () => parseLrs(list),
+      (e: unknown) => e instanceof ConfigError && e.message.includes(says) && e.message.startsWith("--lrs"),
+      list,
+    );
+  }
+  assert.throws(
+    () => expandArms(grid({ lrs: [1e-3, -1] })),
+    (e: unknown) => e instanceof ConfigError && e.message.includes("0.001, -1"),
+  );
 });

@@ -1,6 +1,7 @@
 /**
  * What a comparison compares: parameter budgets, and arms (a construction with one value of each
- * varied setting: factorisation, head layout, core learning-rate scale, how ranks are chosen).
+ * varied setting: factorisation, head layout, learning rate, core learning-rate scale, how ranks
+ * are chosen).
  * A setting only varies where it means something: the head layout for att constructions, the
  * factorisation and rank choice for tensor constructions, none for the head-only and full
  * fine-tuning baselines, which run once for every budget.
@@ -42,6 +43,22 @@ export function parseBudgets(list: string, kind: Budget["kind"]): Budget[] {
   return values.map((v) => (kind === "iso-lora" ? { kind, rank: v } : { kind, count: v }));
 }
 
+/** Learning rates as `--lrs` takes them: numbers in (0, 1] separated by commas ("3e-3,1e-3,1e-2"), none twice. */
+export function parseLrs(list: string): number[] {
+  const parts = list.split(",").map((s) => s.trim());
+  return checkLrs(
+    parts.map((p) => (p ? Number(p) : Number.NaN)),
+    `"${list}"`,
+  );
+}
+
+function checkLrs(lrs: number[], shown: string): number[] {
+  if (!lrs.length || lrs.some((lr) => !(lr > 0 && lr <= 1)))
+    throw new ConfigError(`--lrs takes learning rates in (0, 1] separated by commas (e.g. 3e-3,1e-3,1e-2), got ${shown}`);
+  if (new Set(lrs).size !== lrs.length) throw new ConfigError(`--lrs lists a rate twice: ${shown}`);
+  return lrs;
+}
+
 /** Seeds as a list and ranges: "0,1,2", "0-9", "0-4,7". */
 export function parseSeeds(list: string): number[] {
   const bad = () => new ConfigError(`--seeds takes non-negative integers and ranges separated by commas (e.g. 0,1,2 or 0-9), got "${list}"`);
@@ -66,6 +83,11 @@ export interface Arm {
   headLayout: HeadLayout;
   coreLrScale: number;
   ranks: RankMode;
+  /**
+   * The adapters' and head's learning rate where it is not the comparison's (`--lr`): absent on
+   * the default arm, so its settings, and so the finished runs a folder reuses, stay as they were.
+   */
+  lr?: number;
 }
 
 /** The values compared for each setting; the first value of each list is the default arm's. */
@@ -75,6 +97,8 @@ export interface ArmGrid {
   headLayouts: HeadLayout[];
   coreLrScales: number[];
   rankModes: RankMode[];
+  /** Learning rates, the first the comparison's own (absent: only that one). */
+  lrs?: number[];
 }
 
 export const isBaseline = (m: string): m is Baseline => (BASELINES as readonly string[]).includes(m);
@@ -114,6 +138,8 @@ export function expandArms(g: ArmGrid): Arm[] {
   checkList(g.coreLrScales, null, "--core-lr-scales");
   const badScale = g.coreLrScales.find((s) => !(Number.isFinite(s) && s > 0));
   if (badScale !== undefined) throw new ConfigError(`--core-lr-scale takes positive numbers, got ${badScale}`);
+  if (g.lrs) checkLrs(g.lrs, g.lrs.join(", "));
+  const lrs = g.lrs ?? [undefined];
   const defaults = { factorization: g.factorizations[0], headLayout: g.headLayouts[0], coreLrScale: g.coreLrScales[0], ranks: g.rankModes[0] };
   const arms: Arm[] = [];
   for (const method of g.methods as (Construction | Baseline)[]) {
@@ -124,10 +150,12 @@ export function expandArms(g: ArmGrid): Arm[] {
     const m = ADAPTER_METHODS[method];
     for (const factorization of m.factorised ? g.factorizations : [defaults.factorization]) {
       for (const headLayout of CONSTRUCTION_SPECS[method].hasAtt ? g.headLayouts : [defaults.headLayout]) {
-        for (const coreLrScale of g.coreLrScales) {
-          for (const ranks of rankModesOf(m.spectrumRanks, factorization, g.rankModes, defaults.ranks)) {
-            const arm = { method, factorization, headLayout, coreLrScale, ranks };
-            arms.push({ name: armName(arm, defaults), ...arm });
+        for (const lr of lrs) {
+          for (const coreLrScale of g.coreLrScales) {
+            for (const ranks of rankModesOf(m.spectrumRanks, factorization, g.rankModes, defaults.ranks)) {
+              const arm = { method, factorization, headLayout, coreLrScale, ranks, ...(lr === lrs[0] ? {} : { lr }) };
+              arms.push({ name: armName(arm, defaults), ...arm });
+            }
           }
         }
       }
@@ -140,6 +168,7 @@ function armName(a: Omit<Arm, "name">, d: Omit<Arm, "name" | "method">): string 
   const tags = [
     a.factorization !== d.factorization ? a.factorization : "",
     a.headLayout !== d.headLayout ? a.headLayout : "",
+    a.lr !== undefined ? `lr-${a.lr}` : "",
     a.coreLrScale !== d.coreLrScale ? `core-lr-${a.coreLrScale}` : "",
     a.ranks !== d.ranks ? `${a.ranks}-ranks` : "",
   ];

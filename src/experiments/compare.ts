@@ -156,7 +156,7 @@ async function ranksOf(o: CompareOptions, arm: Arm, model: LoadedModel, budget: 
 
 /** A run's folder, training settings and what identifies it in its summary (a finished run is reused only with the same). */
 function runSetup(o: CompareOptions, { arm, budget, seed }: CompareJob) {
-  const config: TrainConfig = { ...o.config, seed, lr: arm.method === "full" ? o.fullLr : o.config.lr, coreLrScale: arm.coreLrScale };
+  const config: TrainConfig = { ...o.config, seed, lr: arm.method === "full" ? o.fullLr : (arm.lr ?? o.config.lr), coreLrScale: arm.coreLrScale };
   const settings = {
     arm,
     budget: budget ? { label: budget.label, params: budget.params } : null,
@@ -317,6 +317,7 @@ export async function compareOptions(
     headLayouts: s.headLayouts,
     coreLrScales: s.coreLrScales,
     rankModes: s.rankModes,
+    lrs: s.lrs,
     budgets: s.budgets,
     rankSlack: cfg.rankSlack,
     seeds: s.seeds,

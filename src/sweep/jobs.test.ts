@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { ConfigError } from "../errors.ts";
 import { DEFAULTS, applyConfig } from "../experiments/run-config.ts";
 import { redisOptions } from "./connection.ts";
-import { compareJobs, expandGrid, jobId, parseSweepFile, sweepJobs } from "./jobs.ts";
+import { compareJobs, expandGrid, jobId, parseRunJob, parseSweepFile, sweepJobs } from "./jobs.ts";
 
 const resolve = (v: Record<string, unknown>) => applyConfig(DEFAULTS, v, "test");
 
@@ -58,4 +58,33 @@ test("queue URLs: host, port, database and password; anything else is a ConfigEr
   assert.deepEqual([redisOptions("rediss://h").port, redisOptions("rediss://h").db], [6379, 0]);
   assert.ok(redisOptions("rediss://h").tls);
   for (const bad of ["http://h:6379/0", "redis://h:6379/x", "not a url"]) assert.throws(() => redisOptions(bad), ConfigError, bad);
+});
+
+test("a queued compare job keeps its arm's learning rate through the queue's checks, and refuses one out of (0, 1]", () => {
+  const config = resolve({});
+  const grid = { factorizations: ["tucker" as const], headLayouts: ["head_major" as const], coreLrScales: [1], rankModes: ["solver" as const] };
+  const cmp = compareJobs(config, {
+    ...grid,
+    methods: ["qkv"],
+    lrs: [3e-3, 1e-2],
+    budgets: [{ kind: "iso-lora", rank: 4 }],
+    seeds: [0],
+    fullLr: 1e-4,
+    dryRun: false,
+  });
+  assert.deepEqual(
+    cmp.runs.map((r) => r.label),
+    ["qkv", "qkv+lr-0.01"],
+  );
+  for (const job of cmp.jobs) {
+    const read = parseRunJob(jobId(job), JSON.parse(JSON.stringify(job)));
+    assert.deepEqual(read, job);
+  }
+  assert.notEqual(jobId(cmp.jobs[0]), jobId(cmp.jobs[1]));
+  const bad = JSON.parse(JSON.stringify(cmp.jobs[1]));
+  bad.arm.lr = 5;
+  assert.throws(
+    () => parseRunJob(jobId(bad), bad),
+    (e: unknown) => e instanceof ConfigError && e.message.includes('the arm\'s "lr" must be a number in (0, 1], got 5'),
+  );
 });

@@ -102,7 +102,7 @@ function parseBudget(v: unknown, what: string): Budget | null {
 
 function parseArm(v: unknown, what: string): Arm {
   if (!isRecord(v)) throw new ConfigError(`${what}: "arm" must be an object, got ${JSON.stringify(v)}`);
-  onlyKeys(v, ["name", "method", "factorization", "headLayout", "coreLrScale", "ranks"], `${what} arm`);
+  onlyKeys(v, ["name", "method", "factorization", "headLayout", "coreLrScale", "ranks", "lr"], `${what} arm`);
   const { name, ...settings } = v;
   if (typeof name !== "string" || !ARM_NAME.test(name))
     throw new ConfigError(
@@ -116,7 +116,10 @@ function parseArm(v: unknown, what: string): Arm {
     coreLrScales: [settings.coreLrScale as number],
     rankModes: [settings.ranks as Arm["ranks"]],
   });
-  return { ...arm, name };
+  if (settings.lr === undefined) return { ...arm, name };
+  if (typeof settings.lr !== "number" || !(settings.lr > 0 && settings.lr <= 1))
+    throw new ConfigError(`${what}: the arm's "lr" must be a number in (0, 1], got ${JSON.stringify(settings.lr)}`);
+  return { ...arm, lr: settings.lr, name };
 }
 
 /**
