@@ -131,6 +131,32 @@ test("float16Matrix rounds each weight to the nearest float16: the standard's de
   );
 });
 
+test("x · Ŵᵀ at 8 bits reads the codes' nibbles with two 4-bit MatMulNBits at up to 16 rows or a free row count, and dequantizes above", () => {
+  const [n, k] = [8, 64];
+  const q = quantizeMatrix(
+    Float32Array.from({ length: n * k }, (_, i) => Math.sin(i)),
+    n,
+    k,
+    8,
+  );
+  const kernels = (xShape: (number | string)[]) => {
+    const g = new Graph();
+    const x = g.input("x", "float32", xShape);
+    const codes = g.initializer("w.codes", q.codes, [n, k / 32, 32], "uint8");
+    const scales = g.initializer("w.scales", q.scales, [n, k / 32]);
+    g.output("y", b.quantMatmul(x, { codes, scales }, { bits: 8, block: 32, k, transB: true }));
+    const nodes = onnx.ModelProto.decode(exportModel(g)).graph!.node!;
+    return nodes.flatMap((nd) =>
+      ["MatMulNBits", "DequantizeLinear"].includes(nd.opType!) ? [`${nd.opType}:${nd.attribute!.find((a) => a.name === "bits")?.i ?? ""}`] : [],
+    );
+  };
+  const nibbles = ["MatMulNBits:4", "MatMulNBits:4"];
+  assert.deepEqual(kernels([1, 1, k]), nibbles);
+  assert.deepEqual(kernels([4, 4, k]), nibbles);
+  assert.deepEqual(kernels(["batch", "seq", k]), nibbles);
+  assert.deepEqual(kernels([1, 17, k]), ["DequantizeLinear:"]);
+});
+
 test("an f16 weight stays float16 in ONNX Runtime's optimized graph, where a Cast of the initializer alone is folded to float32", async () => {
   const [n, k] = [256, 128];
   const rng = new Rng(7);

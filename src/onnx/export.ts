@@ -39,6 +39,17 @@ function emitDim(graph: Graph, ctx: LowerCtx, d: Dim, out: string): void {
   ctx.emit(node("Identity", [sum], [out]));
 }
 
+/** Data computed from an initializer's data, by source and key: one array however many graphs and products read it (a store writes it once). */
+const derivedCache = new WeakMap<HostData, Map<string, HostData>>();
+
+function derivedData(data: HostData, key: string, make: (data: HostData) => HostData): HostData {
+  let byKey = derivedCache.get(data);
+  if (!byKey) derivedCache.set(data, (byKey = new Map()));
+  let out = byKey.get(key);
+  if (!out) byKey.set(key, (out = make(data)));
+  return out;
+}
+
 /** Nodes needed for the outputs, in graph order. */
 function liveNodes(graph: Graph, outputs: Value[]): Node[] {
   const need = new Set<Value>(outputs);
@@ -77,7 +88,7 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   const inits: TensorProto[] = [];
   let fresh = 0;
   const dims = new Map<string, string>();
-  const views: { name: string; v: Value; dataType: number; dims: readonly number[] }[] = [];
+  const views: { name: string; v: Value; dataType: number; dims: readonly number[]; derive?: { key: string; make: (data: HostData) => HostData } }[] = [];
   // a node computing an output writes it under the output's name: an Identity to a graph output
   // is a copy ONNX Runtime cannot elide (a decoder step's KV cache, every step)
   const produced = new Set(graph.nodes.flatMap((n) => n.outputs));
@@ -98,6 +109,11 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
     view: (v, dataType, viewDims) => {
       const name = ctx.fresh(`${v.name ?? "init"}_as${dataType}`);
       views.push({ name, v, dataType, dims: viewDims });
+      return name;
+    },
+    derived: (v, key, dataType, derivedDims, make) => {
+      const name = ctx.fresh(`${v.name ?? "init"}_${key}`);
+      views.push({ name, v, dataType, dims: derivedDims, derive: { key, make } });
       return name;
     },
     dim: (d) => {
@@ -136,8 +152,10 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   for (const [v, { data }] of graph.initializers) {
     if (read.has(v.name!)) initializer(v.name!, v.dtype, concrete(v.shape, `initializer ${v.name}`), data);
   }
-  for (const { name, v, dataType, dims } of views)
-    initializer(name, dataType, dims, graph.initializers.get(v)?.data ?? internal(`view of "${v.name}", which is not an initializer`));
+  for (const { name, v, dataType, dims, derive } of views) {
+    const data = graph.initializers.get(v)?.data ?? internal(`view of "${v.name}", which is not an initializer`);
+    initializer(name, dataType, dims, derive ? derivedData(data, derive.key, derive.make) : data);
+  }
   const model = onnx.ModelProto.create({
     irVersion: 10,
     producerName: "tenslora",
