@@ -162,9 +162,9 @@ function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
 
 /**
  * Rows of x up to which x · Ŵᵀ at 8 bits takes the two 4-bit products; a free row count (a step
- * graph run at one row per sequence after the prompt) counts as few. On the 2-core AVX2 machine
- * (ORT 1.30) the two products took 1.9–2.8× float32's time at 1–16 rows, where the dequantization
- * took 5–10×; at 512 rows 2.2× against 1.0× (docs/quantized-base.md).
+ * graph run at one row per sequence after the prompt) counts as few. At the SmolLM2-135M and
+ * Llama-3.2-1B projections (ORT 1.30, 2-core AVX2 machine) the two products took 0.15–0.96 of the
+ * dequantization's time at 1–16 rows, 0.83–1.29 at 64 and 1.6–2.8 at 512 (docs/quantized-base.md).
  */
 const FEW_ROWS = 16;
 
@@ -175,10 +175,11 @@ function fewRows(x: Value): boolean {
 
 /**
  * x · Ŵᵀ on 8-bit codes as two 4-bit MatMulNBits (accuracy level 0, float32 arithmetic), since
- * MatMulNBits' own 8-bit kernel dequantizes the whole Ŵ every call on x86 without AVX-512 (16–35×
- * float32's time at one row): (c − 128)·s = (c >> 4 − 8)·16s + (c & 15)·s. The nibble planes and
- * the scales times 16 are initializers derived from the codes and scales at export, one byte a
- * weight in all (a copy: no view of the bytes puts one nibble of each code in its own tensor).
+ * MatMulNBits' own 8-bit kernel at that level took longer than dequantizing Ŵ ourselves (10–35×
+ * float32's time at one row, ORT 1.30 on AVX2): (c − 128)·s = (c >> 4 − 8)·16s + (c & 15)·s. The
+ * nibble planes and the scales times 16 are initializers derived from the codes and scales at
+ * export, one byte a weight in all (a copy: no view of the bytes puts one nibble of each code in
+ * its own tensor).
  */
 function lowerInt8Nibbles(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   const [[x, , scales], [y]] = io(ctx, n);
