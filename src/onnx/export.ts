@@ -39,17 +39,6 @@ function emitDim(graph: Graph, ctx: LowerCtx, d: Dim, out: string): void {
   ctx.emit(node("Identity", [sum], [out]));
 }
 
-/** Data computed from an initializer's data, by source and key: one array however many graphs and products read it (a store writes it once). */
-const derivedCache = new WeakMap<HostData, Map<string, HostData>>();
-
-function derivedData(data: HostData, key: string, make: (data: HostData) => HostData): HostData {
-  let byKey = derivedCache.get(data);
-  if (!byKey) derivedCache.set(data, (byKey = new Map()));
-  let out = byKey.get(key);
-  if (!out) byKey.set(key, (out = make(data)));
-  return out;
-}
-
 /** Nodes needed for the outputs, in graph order. */
 function liveNodes(graph: Graph, outputs: Value[]): Node[] {
   const need = new Set<Value>(outputs);
@@ -152,9 +141,20 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   for (const [v, { data }] of graph.initializers) {
     if (read.has(v.name!)) initializer(v.name!, v.dtype, concrete(v.shape, `initializer ${v.name}`), data);
   }
+  // derived data lives as long as this export and the store keep it: one array per source and key
+  // for the products of this graph, computed again by the next export
+  const derived = new Map<HostData, Map<string, HostData>>();
   for (const { name, v, dataType, dims, derive } of views) {
     const data = graph.initializers.get(v)?.data ?? internal(`view of "${v.name}", which is not an initializer`);
-    initializer(name, dataType, dims, derive ? derivedData(data, derive.key, derive.make) : data);
+    if (!derive) {
+      initializer(name, dataType, dims, data);
+      continue;
+    }
+    let byKey = derived.get(data);
+    if (!byKey) derived.set(data, (byKey = new Map()));
+    let out = byKey.get(derive.key);
+    if (!out) byKey.set(derive.key, (out = derive.make(data)));
+    initializer(name, dataType, dims, out);
   }
   const model = onnx.ModelProto.create({
     irVersion: 10,

@@ -15,8 +15,9 @@ export interface LowerCtx {
   /** Initializer `v`'s bytes as another ONNX element type and shape (no copy: the same external range). */
   view(v: Value, dataType: number, dims: readonly number[]): string;
   /**
-   * An initializer computed from initializer `v`'s data by `make`, once per data and `key` (every
-   * graph and product that asks for it shares one array); for layouts no view of the bytes gives.
+   * An initializer computed from initializer `v`'s data by `make`, once per export, data and `key`
+   * (the graph's products that ask for it share one array, which nothing keeps after the export but
+   * the weight store); for layouts no view of the bytes gives.
    */
   derived(v: Value, key: string, dataType: number, dims: readonly number[], make: (data: HostData) => HostData): string;
 }
