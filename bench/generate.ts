@@ -7,12 +7,16 @@
  * interleaved round by round. Then, for context, full recomputation every step (the same step
  * graph, empty cache) and PyTorch eager with its own KV cache (bench/torch/generate.py, same
  * weights). Tokens/s counts new tokens of the whole batch; the prompt's step is part of the time.
+ * `--base-dtypes f16,int8,int4` adds our decoder on those frozen bases (`withBaseDType`, the same
+ * weights) to the interleaved runners, each with its time per token over float32's.
  * Options: --batches 1,8 --prompt N --new-tokens N --rounds N (interleaved rounds, default 2)
  * --recompute-tokens N (recomputation timed over its first N new tokens, default all; 0 skips it)
- * --no-llama-cpp.
+ * --base-dtypes LIST --no-llama-cpp.
  */
 import { loadavg } from "node:os";
 import { Generator } from "../src/generate/generate.ts";
+import type { LoadedModel } from "../src/models/load.ts";
+import { type BaseDType, parseBaseDType, withBaseDType } from "../src/models/quantize-base.ts";
 import { MODEL_PRESETS } from "../src/pipeline/presets.ts";
 import type { Runtime } from "../src/runtime/types.ts";
 import { Rng } from "../src/tensor/random.ts";
@@ -39,6 +43,7 @@ export async function run(argv: string[]): Promise<void> {
   let rounds = 2;
   let recomputeTokens: number | undefined;
   let withLlamaCpp = true;
+  let baseDtypes: BaseDType[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--batches") batches = argv[++i].split(",").map(Number);
     else if (argv[i] === "--prompt") promptLen = Number(argv[++i]);
@@ -46,6 +51,7 @@ export async function run(argv: string[]): Promise<void> {
     else if (argv[i] === "--rounds") rounds = Number(argv[++i]);
     else if (argv[i] === "--recompute-tokens") recomputeTokens = Number(argv[++i]);
     else if (argv[i] === "--no-llama-cpp") withLlamaCpp = false;
+    else if (argv[i] === "--base-dtypes") baseDtypes = argv[++i].split(",").map((d) => parseBaseDType(d, "--base-dtypes"));
   }
   const raw = MODEL_PRESETS["smollm2-135m"];
   const model = randomModel(raw);
@@ -57,8 +63,8 @@ export async function run(argv: string[]): Promise<void> {
   const prompts = Array.from({ length: maxB }, () => Array.from({ length: promptLen }, () => rng.int(vocab)));
   const dir = scratchDir();
 
-  const ours = async (runtime: Runtime) => {
-    const gen = await Generator.create(model, undefined, { runtime, threads: threads() });
+  const ours = async (runtime: Runtime, m: LoadedModel = model) => {
+    const gen = await Generator.create(m, undefined, { runtime, threads: threads() });
     const generate = async (ps: number[][], n: number, cache = true): Promise<Run> => {
       const toks: number[][] = ps.map(() => []);
       const t0 = process.hrtime.bigint();
@@ -69,6 +75,7 @@ export async function run(argv: string[]): Promise<void> {
   };
   const f32 = await ours(nodeRuntime);
   const q8 = await ours(nodeRuntimeWith({ quantize: "q8" }));
+  const bases = await Promise.all(baseDtypes.map(async (d) => [d, await ours(nodeRuntime, withBaseDType(model, d))] as const));
   let peers: { f32: LlamaCppPeer; q8: LlamaCppPeer } | undefined;
   let peerWhy = "--no-llama-cpp";
   if (withLlamaCpp) {
@@ -82,6 +89,7 @@ export async function run(argv: string[]): Promise<void> {
   const runners: [string, (ps: number[][], n: number) => Promise<Run>][] = [
     ["ours f32", f32.generate],
     ["ours q8", q8.generate],
+    ...bases.map(([d, o]) => [`ours ${d} base`, o.generate] as [string, (ps: number[][], n: number) => Promise<Run>]),
     ...(peers
       ? ([
           ["llama.cpp F32", (ps, n) => peers.f32.generate(ps, n)],
@@ -109,6 +117,7 @@ export async function run(argv: string[]): Promise<void> {
   if (recomputeTokens !== 0) for (const B of batches) recompute.set(B, await f32.generate(prompts.slice(0, B), recomputeTokens ?? newTokens, false));
   f32.dispose();
   q8.dispose();
+  for (const [, o] of bases) o.dispose();
   await peers?.f32.dispose();
   await peers?.q8.dispose();
 
@@ -132,6 +141,7 @@ export async function run(argv: string[]): Promise<void> {
       torch: p ? (B * newTokens) / p.seconds : undefined,
       sameCpp: agree(get("llama.cpp F32")?.tokens, ref.tokens),
       sameQ8: agree(get("ours q8")?.tokens, ref.tokens),
+      bases: baseDtypes.map((d) => ({ dtype: d, tps: tps(B, get(`ours ${d} base`)) })),
     };
   });
   const pct = (x: number | undefined) => (x === undefined ? undefined : `${(100 * x).toFixed(1)} %`);
@@ -171,6 +181,13 @@ export async function run(argv: string[]): Promise<void> {
       ratio(r.f32, r.torch),
     ]),
   );
+  if (baseDtypes.length) {
+    console.log("frozen bases: tokens/s, and time per token over float32's (the same invocation, interleaved)");
+    table(
+      ["batch", "f32", ...baseDtypes.flatMap((d) => [d, `${d} time / f32`])],
+      rows.map((r) => [String(r.B), r.f32, ...r.bases.flatMap((x) => [x.tps, ratio(r.f32, x.tps)])]),
+    );
+  }
   emitJson("generate", {
     prompt: promptLen,
     new_tokens: newTokens,
@@ -185,5 +202,6 @@ export async function run(argv: string[]): Promise<void> {
     f32_over_llama_cpp: Object.fromEntries(rows.map((r) => [r.B, ratio(r.f32, r.cppF32)])),
     q8_over_llama_cpp_q8_0: Object.fromEntries(rows.map((r) => [r.B, ratio(r.q8, r.cppQ8)])),
     cache_over_torch: Object.fromEntries(rows.map((r) => [r.B, ratio(r.f32, r.torch)])),
+    base_time_over_f32: Object.fromEntries(rows.map((r) => [r.B, Object.fromEntries(r.bases.map((x) => [x.dtype, ratio(r.f32, x.tps)]))])),
   });
 }

@@ -27,6 +27,10 @@ const BENCHES: Record<string, { about: string; load: () => Promise<{ run(args: s
     about: "greedy generation tokens/s, SmolLM2-135M shape: ours f32 and q8 vs llama.cpp F32 and Q8_0 (interleaved), recomputation, PyTorch",
     load: () => import("./generate.ts"),
   },
+  "quant-matmul": {
+    about: "one frozen-weight product x·Ŵᵀ by rows of x: float32, int8 MatMulNBits, int8 dequantize + GEMM, int4 MatMulNBits",
+    load: () => import("./quant-matmul.ts"),
+  },
   sweep: { about: "2,000 dry-run jobs on Redis over 8 workers, 2 SIGKILLed midway: lost / twice / jobs/s", load: () => import("./sweep.ts") },
   "llm-adapter": { about: "adapter slices at decoder scale (d 4096, 32 layers) vs folding the full tensor", load: () => import("./llm-adapter.ts") },
 };

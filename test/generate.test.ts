@@ -19,6 +19,7 @@ import { toBigInt64 } from "../src/io/dtype-convert.ts";
 import { readSafetensors } from "../src/io/safetensors.ts";
 import { assertOk, cliAsync } from "./cli-helpers.ts";
 import { tempDir } from "./make-data.ts";
+import { floatWeights, withBaseDType } from "../src/models/quantize-base.ts";
 import { nodeRuntime } from "../src/runtime/session.ts";
 
 const LM = "test/fixtures/hf-tiny-lm";
@@ -70,6 +71,20 @@ for (const name of ["llama", "qwen2"]) {
     }
   });
 }
+
+test("llama on an int8 base: greedy with the KV cache (a free row count: x · Ŵᵀ on the codes' nibbles) = the float32 model holding the dequantized weights", async () => {
+  const { prompt } = fixtureGreedy("llama");
+  const q = withBaseDType(loadTrainedModel(LLAMA).model, "int8");
+  const tokens = async (model: typeof q) => {
+    const gen = await Generator.create(model, undefined, { runtime: nodeRuntime, threads: 1 });
+    try {
+      return await collect(gen, [prompt, prompt.slice(3)], GREEDY);
+    } finally {
+      gen.dispose();
+    }
+  };
+  assert.deepEqual(await tokens(q), await tokens({ ...q, weights: floatWeights(q), quantized: undefined, baseDtype: undefined }));
+});
 
 test("dynamic NTK rope scaling generates as unscaled RoPE within max_position_embeddings, as in HF: the fixture's continuation", async () => {
   const { prompt, greedy } = fixtureGreedy("llama");

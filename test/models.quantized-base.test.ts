@@ -15,6 +15,8 @@ import ort from "onnxruntime-node";
 import * as b from "../src/ir/builder.ts";
 import { Graph } from "../src/ir/graph.ts";
 import { exportModel } from "../src/onnx/export.ts";
+import { compile } from "../src/runtime/session.ts";
+import { compileWeb } from "../src/runtime/session-web.ts";
 import { onnx } from "../src/onnx/proto.ts";
 import { loadAdapter } from "../src/adapters/format.ts";
 import { modelContext } from "../src/pipeline/context.ts";
@@ -129,6 +131,58 @@ test("float16Matrix rounds each weight to the nearest float16: the standard's de
     () => float16Matrix(w, rows, cols),
     (e: Error) => e instanceof ConfigError && /-70000 is beyond float16's range .*int8 or f32/.test(e.message),
   );
+});
+
+test("x · Ŵᵀ at 8 bits reads the codes' nibbles with two 4-bit MatMulNBits at up to 16 rows or a free row count, and dequantizes above", () => {
+  const [n, k] = [8, 64];
+  const q = quantizeMatrix(
+    Float32Array.from({ length: n * k }, (_, i) => Math.sin(i)),
+    n,
+    k,
+    8,
+  );
+  const kernels = (xShape: (number | string)[]) => {
+    const g = new Graph();
+    const x = g.input("x", "float32", xShape);
+    const codes = g.initializer("w.codes", q.codes, [n, k / 32, 32], "uint8");
+    const scales = g.initializer("w.scales", q.scales, [n, k / 32]);
+    g.output("y", b.quantMatmul(x, { codes, scales }, { bits: 8, block: 32, k, transB: true }));
+    const nodes = onnx.ModelProto.decode(exportModel(g)).graph!.node!;
+    return nodes.flatMap((nd) =>
+      ["MatMulNBits", "DequantizeLinear"].includes(nd.opType!) ? [`${nd.opType}:${nd.attribute!.find((a) => a.name === "bits")?.i ?? ""}`] : [],
+    );
+  };
+  const nibbles = ["MatMulNBits:4", "MatMulNBits:4"];
+  assert.deepEqual(kernels([1, 1, k]), nibbles);
+  assert.deepEqual(kernels([4, 4, k]), nibbles);
+  assert.deepEqual(kernels(["batch", "seq", k]), nibbles);
+  assert.deepEqual(kernels([1, 17, k]), ["DequantizeLinear:"]);
+});
+
+test("the int8 nibble products run on onnxruntime-web's WebAssembly build as on onnxruntime-node: x · Ŵᵀ to float32 rounding, a padded block included", async () => {
+  const [n, k] = [24, 80];
+  const rng = new Rng(9);
+  const q = quantizeMatrix(
+    Float32Array.from({ length: n * k }, () => rng.normal() * 0.02),
+    n,
+    k,
+    8,
+  );
+  const g = new Graph();
+  const x = g.input("x", "float32", ["batch", "seq", k]);
+  const codes = g.initializer("w.codes", q.codes, [n, 3, 32], "uint8");
+  const scales = g.initializer("w.scales", q.scales, [n, 3]);
+  g.output("y", b.quantMatmul(x, { codes, scales }, { bits: 8, block: 32, k, transB: true }));
+  const xs = Float32Array.from({ length: 2 * k }, () => rng.normal());
+  const want = R.matmul(R.tensor([1, 2, k], xs), R.dequantizeBlocks(R.tensor([n, 3, 32], q.codes), R.tensor([n, 3], q.scales), 8, 32, k), { transB: true });
+  for (const session of [await compile(g, { threads: 1 }), await compileWeb(g, "wasm")]) {
+    try {
+      const y = (await session.run({ x: { dtype: "float32", shape: [1, 2, k], data: xs } })).y.data as Float32Array;
+      assert.ok(maxRelDiff(y, want.data) < 1e-5, `relative difference ${maxRelDiff(y, want.data)}`);
+    } finally {
+      session.dispose();
+    }
+  }
 });
 
 test("an f16 weight stays float16 in ONNX Runtime's optimized graph, where a Cast of the initializer alone is folded to float32", async () => {

@@ -321,30 +321,34 @@ for (const dtype of [F64, F32]) {
   }
 }
 
-// QuantMatMul: x · Ŵᵀ (MatMulNBits) and x · Ŵ (dequantize, then MatMul) against the dequantized
-// weight; k = 48 leaves the second 32-column block half padding
+// QuantMatMul: x · Ŵᵀ (MatMulNBits; at 8 bits, two 4-bit MatMulNBits on the codes' nibbles up to
+// 16 rows of x, dequantize-then-FusedMatMul above) and x · Ŵ (dequantize, then MatMul) against the
+// dequantized weight; k = 48 leaves the second 32-column block half padding
 for (const bits of [4, 8] as const) {
   for (const k of [64, 48]) {
     for (const transB of [true, false]) {
-      const n = 5;
-      const block = 32;
-      const blocks = Math.ceil(k / block);
-      const params = { bits, block, k, transB };
-      const codes = Array.from({ length: n * blocks * ((block * bits) / 8) }, () => Math.floor(rng.uniform() * 256));
-      rows.push({
-        op: Op.QuantMatMul,
-        name: `QuantMatMul int${bits} k=${k} transB=${+transB}`,
-        dtype: F32,
-        inputs: [
-          fl("x", F32, [2, 3, transB ? k : n]),
-          // the codes and scales of a frozen weight are initializers: the 4-bit lowering reads the codes' bytes as uint4
-          { name: "codes", dtype: "uint8", shape: [n, blocks, (block * bits) / 8], data: codes, frozen: true },
-          // int8 codes reach ±127: smaller scales keep Ŵ near the int4 rows' magnitude
-          { ...fl("scales", F32, [n, blocks], -0.8 / 2 ** (bits - 1), 0.8 / 2 ** (bits - 1), false), frozen: true },
-        ],
-        build: (x, c, s) => b.quantMatmul(x, { codes: c, scales: s }, params),
-        reference: (x, c, s) => R.matmul(x, R.dequantizeBlocks(c, s, bits, block, k), { transB }),
-      });
+      // 6 rows of x, and at 8 bits also 18 (above the nibbles' 16)
+      for (const seq of bits === 8 && transB ? [3, 9] : [3]) {
+        const n = 5;
+        const block = 32;
+        const blocks = Math.ceil(k / block);
+        const params = { bits, block, k, transB };
+        const codes = Array.from({ length: n * blocks * ((block * bits) / 8) }, () => Math.floor(rng.uniform() * 256));
+        rows.push({
+          op: Op.QuantMatMul,
+          name: `QuantMatMul int${bits} k=${k} transB=${+transB} rows=${2 * seq}`,
+          dtype: F32,
+          inputs: [
+            fl("x", F32, [2, seq, transB ? k : n]),
+            // the codes and scales of a frozen weight are initializers: the 4-bit lowering reads the codes' bytes as uint4
+            { name: "codes", dtype: "uint8", shape: [n, blocks, (block * bits) / 8], data: codes, frozen: true },
+            // int8 codes reach ±127: smaller scales keep Ŵ near the int4 rows' magnitude
+            { ...fl("scales", F32, [n, blocks], -0.8 / 2 ** (bits - 1), 0.8 / 2 ** (bits - 1), false), frozen: true },
+          ],
+          build: (x, c, s) => b.quantMatmul(x, { codes: c, scales: s }, params),
+          reference: (x, c, s) => R.matmul(x, R.dequantizeBlocks(c, s, bits, block, k), { transB }),
+        });
+      }
     }
   }
 }

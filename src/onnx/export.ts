@@ -77,7 +77,7 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   const inits: TensorProto[] = [];
   let fresh = 0;
   const dims = new Map<string, string>();
-  const views: { name: string; v: Value; dataType: number; dims: readonly number[] }[] = [];
+  const views: { name: string; v: Value; dataType: number; dims: readonly number[]; derive?: { key: string; make: (data: HostData) => HostData } }[] = [];
   // a node computing an output writes it under the output's name: an Identity to a graph output
   // is a copy ONNX Runtime cannot elide (a decoder step's KV cache, every step)
   const produced = new Set(graph.nodes.flatMap((n) => n.outputs));
@@ -98,6 +98,11 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
     view: (v, dataType, viewDims) => {
       const name = ctx.fresh(`${v.name ?? "init"}_as${dataType}`);
       views.push({ name, v, dataType, dims: viewDims });
+      return name;
+    },
+    derived: (v, key, dataType, derivedDims, make) => {
+      const name = ctx.fresh(`${v.name ?? "init"}_${key}`);
+      views.push({ name, v, dataType, dims: derivedDims, derive: { key, make } });
       return name;
     },
     dim: (d) => {
@@ -136,8 +141,21 @@ export function exportModel(graph: Graph, opts: ExportOptions = {}): Uint8Array 
   for (const [v, { data }] of graph.initializers) {
     if (read.has(v.name!)) initializer(v.name!, v.dtype, concrete(v.shape, `initializer ${v.name}`), data);
   }
-  for (const { name, v, dataType, dims } of views)
-    initializer(name, dataType, dims, graph.initializers.get(v)?.data ?? internal(`view of "${v.name}", which is not an initializer`));
+  // derived data lives as long as this export and the store keep it: one array per source and key
+  // for the products of this graph, computed again by the next export
+  const derived = new Map<HostData, Map<string, HostData>>();
+  for (const { name, v, dataType, dims, derive } of views) {
+    const data = graph.initializers.get(v)?.data ?? internal(`view of "${v.name}", which is not an initializer`);
+    if (!derive) {
+      initializer(name, dataType, dims, data);
+      continue;
+    }
+    let byKey = derived.get(data);
+    if (!byKey) derived.set(data, (byKey = new Map()));
+    let out = byKey.get(derive.key);
+    if (!out) byKey.set(derive.key, (out = derive.make(data)));
+    initializer(name, dataType, dims, out);
+  }
   const model = onnx.ModelProto.create({
     irVersion: 10,
     producerName: "tenslora",

@@ -1,3 +1,4 @@
+import { ShapeError } from "../errors.ts";
 import { checkAxis, type DType, type Dim } from "../ir/dtype-shape.ts";
 import type { HostData, Node, Value } from "../ir/graph.ts";
 import { Op } from "../ir/ops.ts";
@@ -13,6 +14,12 @@ export interface LowerCtx {
   dim(d: Dim): string;
   /** Initializer `v`'s bytes as another ONNX element type and shape (no copy: the same external range). */
   view(v: Value, dataType: number, dims: readonly number[]): string;
+  /**
+   * An initializer computed from initializer `v`'s data by `make`, once per export, data and `key`
+   * (the graph's products that ask for it share one array, which nothing keeps after the export but
+   * the weight store); for layouts no view of the bytes gives.
+   */
+  derived(v: Value, key: string, dataType: number, dims: readonly number[], make: (data: HostData) => HostData): string;
 }
 
 export type LowerRule<O extends Op> = (ctx: LowerCtx, n: Node<O>) => void;
@@ -120,15 +127,16 @@ function emptyAfter(ctx: LowerCtx, x: string, dtype: DType = "float32"): string 
 
 /**
  * x · Ŵᵀ at 4 bits is com.microsoft MatMulNBits on the codes (its own layout and zero point 8,
- * accuracy level 0: float32 arithmetic). Everything else dequantizes Ŵ with one block-wise
- * DequantizeLinear-21 into a float32 temporary, freed after its one product: x · Ŵ, the backward
- * pass, because no kernel reads the codes that way round (MatMulNBits on a transposed packing
- * would quantize Ŵᵀ in other blocks, a different Ŵ); and x · Ŵᵀ at 8 bits, because MatMulNBits'
- * 8-bit kernel is slower than dequantizing and a float32 GEMM (docs/quantized-base.md). At 4 bits
- * DequantizeLinear reads the same bytes as uint4 [N, blocks·block] (MatMulNBits' layout puts the
- * even column in the low nibble, as ONNX packs 4-bit tensors). ONNX Runtime never constant-folds
- * DequantizeLinear, where a Cast of the initializer would be folded at load into a float32
- * initializer that lives as long as the session.
+ * accuracy level 0: float32 arithmetic). x · Ŵᵀ at 8 bits with few rows (a decoding step) is two
+ * 4-bit MatMulNBits on the codes' nibbles (`lowerInt8Nibbles`). Everything else dequantizes Ŵ with
+ * one block-wise DequantizeLinear-21 into a float32 temporary, freed after its one product: x · Ŵ,
+ * the backward pass, because no kernel reads the codes that way round (MatMulNBits on a transposed
+ * packing would quantize Ŵᵀ in other blocks, a different Ŵ); and x · Ŵᵀ at 8 bits with many rows,
+ * where a float32 GEMM after the dequantization beats both MatMulNBits' 8-bit kernel and the two
+ * 4-bit products (docs/quantized-base.md). At 4 bits DequantizeLinear reads the same bytes as
+ * uint4 [N, blocks·block] (MatMulNBits' layout puts the even column in the low nibble, as ONNX
+ * packs 4-bit tensors). ONNX Runtime never constant-folds DequantizeLinear, where a Cast of the
+ * initializer would be folded at load into a float32 initializer that lives as long as the session.
  */
 function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   if (n.params.bits === 16) return lowerHalfMatMul(ctx, n);
@@ -138,8 +146,9 @@ function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   if (transB && bits === 4) {
     return ctx.emit(node("MatMulNBits", [x, codes, scales], [y], { K: k, N: rows, bits, block_size: block, accuracy_level: 0 }, "com.microsoft"));
   }
+  if (transB && fewRows(n.inputs[0])) return lowerInt8Nibbles(ctx, n);
   const dims = [rows, blocks * block];
-  const zeros = zeroPointsOf(ctx, bits, rows, blocks);
+  const zeros = sharedZeros(ctx, `dq${bits}:${rows}x${blocks}`, (nm) => quantZeroPoints(nm, bits, rows, blocks));
   let flat: string;
   if (bits === 4) flat = ctx.view(n.inputs[1], UINT4, dims);
   else ctx.emit(node("Reshape", [codes, ints(ctx, dims)], [(flat = ctx.fresh("qcodes"))]));
@@ -152,6 +161,61 @@ function lowerQuantMatMul(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
   floatProduct(ctx, x, w, y, transB);
 }
 
+/**
+ * Rows of x up to which x · Ŵᵀ at 8 bits takes the two 4-bit products; a free row count (a step
+ * graph run at one row per sequence after the prompt) counts as few. At the SmolLM2-135M and
+ * Llama-3.2-1B projections (ORT 1.30, 2-core AVX2 machine) the two products took 0.15–0.96 of the
+ * dequantization's time at 1–16 rows, 0.83–1.29 at 64 and 1.6–2.8 at 512 (docs/quantized-base.md).
+ */
+const FEW_ROWS = 16;
+
+function fewRows(x: Value): boolean {
+  const lead = x.shape.slice(0, -1);
+  return lead.some((d) => typeof d !== "number") || lead.reduce<number>((a, d) => a * (d as number), 1) <= FEW_ROWS;
+}
+
+/**
+ * x · Ŵᵀ on 8-bit codes as two 4-bit MatMulNBits (accuracy level 0, float32 arithmetic), since
+ * MatMulNBits' own 8-bit kernel at that level took longer than dequantizing Ŵ ourselves (10–35×
+ * float32's time at one row, ORT 1.30 on AVX2): (c − 128)·s = (c >> 4 − 8)·16s + (c & 15)·s. The
+ * nibble planes and the scales times 16 are initializers derived from the codes and scales at
+ * export, one byte a weight in all (a copy: no view of the bytes puts one nibble of each code in
+ * its own tensor).
+ */
+function lowerInt8Nibbles(ctx: LowerCtx, n: Node<Op.QuantMatMul>): void {
+  const [[x, , scales], [y]] = io(ctx, n);
+  const { block, k } = n.params as { block: number; k: number };
+  const [rows, blocks] = n.inputs[1].shape as number[];
+  const uint8 = elemType("uint8");
+  const plane = (half: "high" | "low") => ctx.derived(n.inputs[1], `${half}4`, uint8, [rows, blocks, block / 2], (c) => int8NibblePlane(c as Uint8Array, half));
+  const scales16 = ctx.derived(n.inputs[2], "x16", elemType("float32"), [rows, blocks], (s) => (s as Float32Array).map((v) => v * 16));
+  // MatMulNBits' 4-bit zero points: two a byte along the blocks
+  const zeros = sharedZeros(ctx, `nb0:${rows}x${blocks}`, (nm) =>
+    tensorProto(nm, uint8, [rows, Math.ceil(blocks / 2)], new Uint8Array(rows * Math.ceil(blocks / 2))),
+  );
+  const [yh, yl] = [ctx.fresh("q8high"), ctx.fresh("q8low")];
+  const attrs = { K: k, N: rows, bits: 4, block_size: block, accuracy_level: 0 };
+  ctx.emit(node("MatMulNBits", [x, plane("high"), scales16], [yh], attrs, "com.microsoft"));
+  ctx.emit(node("MatMulNBits", [x, plane("low"), scales, zeros], [yl], attrs, "com.microsoft"));
+  ctx.emit(node("Add", [yh, yl], [y]));
+}
+
+/**
+ * One half of each 8-bit code [rows, blocks, block] as a 4-bit code, in MatMulNBits' 4-bit layout
+ * [rows, blocks, block / 2] (the even column in the low nibble): "high" c >> 4, "low" c & 15. Then
+ * (c − 128)·s = (high − 8)·16s + low·s: two 4-bit products, the high one with the default zero
+ * point 8 and the block scales times 16 (exact in float32), the low one with zero point 0.
+ */
+export function int8NibblePlane(codes: Uint8Array, half: "high" | "low"): Uint8Array {
+  if (codes.length % 2) throw new ShapeError(`int8NibblePlane: ${codes.length} codes, expected blocks of an even size`);
+  const plane = new Uint8Array(codes.length / 2);
+  for (let t = 0; t < plane.length; t++) {
+    const [even, odd] = [codes[2 * t], codes[2 * t + 1]];
+    plane[t] = half === "high" ? (even >> 4) | (odd & 0xf0) : (even & 15) | ((odd & 15) << 4);
+  }
+  return plane;
+}
+
 /** y = x · wᵀ (transB) or x · w for a float32 temporary w. */
 function floatProduct(ctx: LowerCtx, x: string, w: string, y: string, transB: boolean): void {
   if (transB) ctx.emit(node("FusedMatMul", [x, w], [y], { transA: 0, transB: 1, alpha: { float: 1 } }, "com.microsoft"));
@@ -161,15 +225,14 @@ function floatProduct(ctx: LowerCtx, x: string, w: string, y: string, transB: bo
 /** ONNX's 4-bit unsigned element type (TensorProto.DataType.UINT4, newer than onnx-proto's enum). */
 const UINT4 = 21;
 
-/** Zero-point initializers already in a model, by bits and shape: every weight of a shape shares one (the forward and backward products too). */
+/** Zero-point initializers already in a model, by kind and shape: every weight of a shape shares one (the forward and backward products too). */
 const zeroPointNames = new WeakMap<LowerCtx, Map<string, string>>();
 
-function zeroPointsOf(ctx: LowerCtx, bits: 4 | 8, rows: number, blocks: number): string {
+function sharedZeros(ctx: LowerCtx, key: string, make: (name: string) => TensorProto): string {
   let names = zeroPointNames.get(ctx);
   if (!names) zeroPointNames.set(ctx, (names = new Map()));
-  const key = `${bits}:${rows}x${blocks}`;
   let name = names.get(key);
-  if (!name) names.set(key, (name = ctx.constant((nm) => quantZeroPoints(nm, bits, rows, blocks))));
+  if (!name) names.set(key, (name = ctx.constant(make)));
   return name;
 }
 

@@ -35,7 +35,8 @@ export class WeightStore implements ExternalWeights {
   readonly file = "weights.bin";
   #fd: number;
   #size = 0;
-  #offsets = new Map<HostData, { offset: number; length: number }>();
+  // weak: data derived at export (int8 nibble planes) is not held once its bytes are in the file
+  #offsets = new WeakMap<HostData, { offset: number; length: number }>();
 
   constructor() {
     removeStaleFolders();
