@@ -1,12 +1,16 @@
 /**
  * A TensLoRA group in the graph: every adapted projection (p, l) adds s · (x U_in) R[p,l], where
  * U_in is the input factor and R[p,l] [r_in, dOut] comes from the small core and factors,
- * computed once per step for all slices of a tensor. The full tensor is never built.
+ * computed once per step for all slices of a tensor, or, where they would hold many bytes for the
+ * whole step, one slice at a time where it is read and again in the backward pass. The full
+ * tensor is never built.
  */
 import * as b from "../ir/builder.ts";
+import { zeroAfter } from "../ir/checkpoint.ts";
+import { customVjp } from "../ir/custom-vjp.ts";
 import type { Value } from "../ir/graph.ts";
 import type { AdapterConfig, AdapterGroup } from "./config.ts";
-import { CONSTRUCTION_SPECS, tensorCount, tensorIndex, tensorModes } from "./constructions.ts";
+import { CONSTRUCTION_SPECS, modeIndex, tensorCount, tensorIndex, tensorModes } from "./constructions.ts";
 import { FACTORIZATIONS } from "./factorizations/index.ts";
 import { graphOps } from "./factorizations/ops.ts";
 import type { SiteUpdate } from "./method.ts";
@@ -35,12 +39,18 @@ export function tensorSlicesR(config: AdapterConfig, group: AdapterGroup, ts: nu
   return FACTORIZATIONS[config.factorization].slices(graphOps, stack, tensorModes(group.construction, group.shape, config.headLayout === "head_major"));
 }
 
+/** K/V under the GQA "mean" rule read R's mean over their query-head groups, a small op on R, not on the activations. */
+function kvMean(group: AdapterGroup, p: number, r: Value): Value {
+  const kv = group.members[p].kv;
+  if (!kv) return r;
+  const [rIn, dOut] = r.shape as number[];
+  return b.reshape(b.reduceMean(b.reshape(r, [rIn, kv.heads, dOut / (kv.heads * kv.dim), kv.dim]), [2]), [rIn, kv.heads * kv.dim]);
+}
+
 /**
  * One group's R[p,l] as the site reads it, built lazily and shared: every tensor's slices in one
  * value on first use, then one [r_in, dOut] per projection (its cotangent is one slice too, and
- * the engine concatenates the slices' cotangents instead of adding zero-padded copies); K/V under
- * the GQA "mean" rule take the mean over their query-head groups, a small op on R, not on the
- * activations.
+ * the engine concatenates the slices' cotangents instead of adding zero-padded copies).
  */
 function groupSlices(config: AdapterConfig, group: AdapterGroup, get: Get): (p: number, l: number) => Value {
   const spec = CONSTRUCTION_SPECS[group.construction];
@@ -70,22 +80,95 @@ function groupSlices(config: AdapterConfig, group: AdapterGroup, get: Get): (p: 
     const [rIn, S, dOut] = rt.shape as number[];
     const L = spec.stacksDepth ? group.shape.layers : 1;
     const i = (fixed.qkv ?? 0) * L + (fixed.depth ?? 0);
-    r = b.reshape(S === 1 ? rt : b.slice(rt, 1, i, i + 1), [rIn, dOut]);
-    const kv = group.members[p].kv;
-    if (kv) r = b.reshape(b.reduceMean(b.reshape(r, [rIn, kv.heads, dOut / (kv.heads * kv.dim), kv.dim]), [2]), [rIn, kv.heads * kv.dim]);
+    r = kvMean(group, p, b.reshape(S === 1 ? rt : b.slice(rt, 1, i, i + 1), [rIn, dOut]));
     perSite.set(key, r);
     return r;
   };
 }
 
 /**
+ * R[p,l] alone, from its tensor's parameters restricted to the slice (each sliced on the axes that
+ * run over an index mode: the same factorisation with those modes of size 1). `zero` (from
+ * `zeroAfter`) is added to the restricted parameters (to all of them when the tensor has no index
+ * mode), so that a build for the backward pass is a new value that runs only there.
+ */
+function siteSlice(config: AdapterConfig, group: AdapterGroup, get: Get, p: number, l: number, zero?: Value): Value {
+  const def = FACTORIZATIONS[config.factorization];
+  const modes = tensorModes(group.construction, group.shape, config.headLayout === "head_major");
+  const { tensor, fixed } = tensorIndex(group.construction, group.shape, p, l);
+  const at = new Map<number, number>();
+  if (fixed.qkv !== undefined) at.set(modeIndex(group.construction, "qkv"), fixed.qkv);
+  if (fixed.depth !== undefined) at.set(modeIndex(group.construction, "depth"), fixed.depth);
+  const axes = new Map(def.params(modes, group.ranks).map((s) => [s.key, s.modes]));
+  const restricted = (key: string) => {
+    let v = get(tensorKey(tensor, key, group.index));
+    let sliced = false;
+    axes.get(key)!.forEach((m, axis) => {
+      const i = at.get(m);
+      if (i === undefined) return;
+      v = b.slice(v, axis, i, i + 1);
+      sliced = true;
+    });
+    if (zero && (sliced || at.size === 0)) v = b.add(v, zero);
+    return b.reshape(v, [1, ...(v.shape as number[])]);
+  };
+  const r = def.slices(graphOps, restricted, { ...modes, sizes: modes.sizes.map((n, i) => (at.has(i) ? 1 : n)) }); // [1, r_in, 1, dOut]
+  const [, rIn, , dOut] = r.shape as number[];
+  return kvMean(group, p, b.reshape(r, [rIn, dOut]));
+}
+
+/**
+ * alpha · a·R (a·Rᵀ with `transB`) for the slice R = `declared`, computed from `built`, a copy of R
+ * built for this product alone; its gradient is declared's, so R's cotangent joins the other
+ * slices' in one Concat and the group's slice definition is differentiated once for all of them,
+ * as when R is read from `declared`. The backward pass builds R again (`rebuild`, behind the
+ * cotangent) for a's cotangent, so no R outlives its product and `declared` is never computed.
+ */
+function productWithSlice(a: Value, declared: Value, built: Value, rebuild: (zero: Value) => Value, transB: boolean, alpha: number): Value {
+  const y = b.matmul(a, built, { transB, alpha });
+  customVjp([a, declared, built], [y], ([g], [needA, needR]) => {
+    const da = needA ? b.matmul(g!, rebuild(zeroAfter(g!)), { transB: !transB, alpha }) : undefined;
+    if (!needR) return [da, undefined, undefined];
+    // one flat GEMM over the batch axes where the shapes are known, as the MatMul rule does
+    const flat = a.shape.every((d) => typeof d === "number");
+    const a2 = flat ? b.reshape(a, [-1, a.shape.at(-1)!]) : a;
+    const g2 = flat ? b.reshape(g!, [-1, g!.shape.at(-1)!]) : g!;
+    return [da, transB ? b.matmul(g2, a2, { transA: true, alpha }) : b.matmul(a2, g2, { transA: true, alpha }), undefined];
+  });
+  return y;
+}
+
+/**
+ * A group whose slices R[p,l] hold at least this many bytes of float32 together (P·L slices of
+ * [r_in, dOut]) builds each slice where its site reads it, and again in the backward pass, instead
+ * of all at once for the whole step. At LoRA's budget that is every group of the Llama-3.2-1B shape
+ * (28 to 262 MiB at r = 16), and no group of ViT-B or RoBERTa-base (at most 13.4 MiB at r = 8),
+ * whose steps are short enough that the per-node overhead of one build per slice would show.
+ */
+export const REMAT_SLICE_BYTES = 16 * 2 ** 20;
+
+/** How a group's sites are built in the graph. */
+export interface SiteGraphOptions {
+  /** Build slices one at a time from this many bytes of R per group (default `REMAT_SLICE_BYTES`; 0: always). */
+  rematSliceBytes?: number;
+}
+
+/**
  * How each site of a TensLoRA group adds its update: y += s·(x U_in) R[p,l], x U_in shared by the
  * sites of one tensor; a transposed site (heads on its input) adds s·(x Rᵀ) U_inᵀ.
  */
-export function tensorSiteUpdates(config: AdapterConfig, group: AdapterGroup, get: Get): (p: number, l: number) => SiteUpdate {
+export function tensorSiteUpdates(config: AdapterConfig, group: AdapterGroup, get: Get, options: SiteGraphOptions = {}): (p: number, l: number) => SiteUpdate {
   const slice = groupSlices(config, group, get);
   const fact = FACTORIZATIONS[config.factorization];
   const scaling = config.scaling;
+  const bytes = 4 * group.shape.projections.length * group.shape.layers * fact.inputRank(group.ranks) * group.shape.dOut;
+  const oneByOne = bytes >= (options.rematSliceBytes ?? REMAT_SLICE_BYTES);
+  const times = (p: number, l: number, a: Value, transB: boolean, alpha: number) => {
+    const r = slice(p, l);
+    if (!oneByOne) return b.matmul(a, r, { transB, alpha });
+    const build = (zero?: Value) => siteSlice(config, group, get, p, l, zero);
+    return productWithSlice(a, r, build(), build, transB, alpha);
+  };
   // U_in [dIn, r_in] (a TT core [1, dIn, r₁] is reshaped)
   const input = (key: string) => {
     const u = get(key);
@@ -94,14 +177,11 @@ export function tensorSiteUpdates(config: AdapterConfig, group: AdapterGroup, ge
   return (p, l) => {
     const key = tensorKey(tensorIndex(group.construction, group.shape, p, l).tensor, fact.inputKey, group.index);
     if (group.members[p].transposed) {
-      return { output: (x) => b.matmul(b.matmul(x, slice(p, l), { transB: true }), input(key), { transB: true, alpha: scaling }) };
+      return { output: (x) => b.matmul(times(p, l, x, true, 1), input(key), { transB: true, alpha: scaling }) };
     }
     return {
       input: { key, value: () => input(key), transB: false },
-      output: (_x, xu) => {
-        const r = slice(p, l);
-        return b.matmul(xu!, r, { alpha: scaling }); // [B, T, dOut]
-      },
+      output: (_x, xu) => times(p, l, xu!, false, scaling), // [B, T, dOut]
     };
   };
 }
