@@ -133,7 +133,11 @@ function productWithSlice(a: Value, declared: Value, built: Value, rebuild: (zer
     const flat = a.shape.every((d) => typeof d === "number");
     const a2 = flat ? b.reshape(a, [-1, a.shape.at(-1)!]) : a;
     const g2 = flat ? b.reshape(g!, [-1, g!.shape.at(-1)!]) : g!;
-    return [da, transB ? b.matmul(g2, a2, { transA: true, alpha }) : b.matmul(a2, g2, { transA: true, alpha }), undefined];
+    const dr = transB ? b.matmul(g2, a2, { transA: true, alpha }) : b.matmul(a2, g2, { transA: true, alpha });
+    // a's cotangent waits for R's: ONNX Runtime otherwise runs every slice's xᵀ·g only where the
+    // slices' cotangents are concatenated, after the whole backward pass, and holds each g
+    // [tokens, dOut] until then (512 MiB of them at the 1B shape, for 262 MiB of slices)
+    return [da && b.add(da, zeroAfter(dr)), dr, undefined];
   });
   return y;
 }
@@ -145,7 +149,7 @@ function productWithSlice(a: Value, declared: Value, built: Value, rebuild: (zer
  * (28 to 262 MiB at r = 16), and no group of ViT-B or RoBERTa-base (at most 13.4 MiB at r = 8),
  * whose steps are short enough that the per-node overhead of one build per slice would show.
  */
-export const REMAT_SLICE_BYTES = 16 * 2 ** 20;
+const REMAT_SLICE_BYTES = 16 * 2 ** 20;
 
 /** How a group's sites are built in the graph. */
 export interface SiteGraphOptions {
