@@ -87,34 +87,69 @@ function groupSlices(config: AdapterConfig, group: AdapterGroup, get: Get): (p: 
 }
 
 /**
- * R[p,l] alone, from its tensor's parameters restricted to the slice (each sliced on the axes that
- * run over an index mode: the same factorisation with those modes of size 1). `zero` (from
- * `zeroAfter`) is added to the restricted parameters (to all of them when the tensor has no index
- * mode), so that a build for the backward pass is a new value that runs only there.
+ * Tensor t's slices with its index modes restricted to `ranges` (mode position → [start, end)),
+ * [r_in, S', dOut] p-major: the same factorisation over the parameters sliced on the axes that run
+ * over those modes. `zero` (from `zeroAfter`) is added to the sliced parameters (to all of them
+ * when nothing is restricted), so that a build for the backward pass is a new value that runs only
+ * there.
  */
-function siteSlice(config: AdapterConfig, group: AdapterGroup, get: Get, p: number, l: number, zero?: Value): Value {
+function restrictedSlices(config: AdapterConfig, group: AdapterGroup, get: Get, tensor: number, ranges: Map<number, [number, number]>, zero?: Value): Value {
   const def = FACTORIZATIONS[config.factorization];
   const modes = tensorModes(group.construction, group.shape, config.headLayout === "head_major");
-  const { tensor, fixed } = tensorIndex(group.construction, group.shape, p, l);
-  const at = new Map<number, number>();
-  if (fixed.qkv !== undefined) at.set(modeIndex(group.construction, "qkv"), fixed.qkv);
-  if (fixed.depth !== undefined) at.set(modeIndex(group.construction, "depth"), fixed.depth);
   const axes = new Map(def.params(modes, group.ranks).map((s) => [s.key, s.modes]));
   const restricted = (key: string) => {
     let v = get(tensorKey(tensor, key, group.index));
     let sliced = false;
     axes.get(key)!.forEach((m, axis) => {
-      const i = at.get(m);
-      if (i === undefined) return;
-      v = b.slice(v, axis, i, i + 1);
+      const range = ranges.get(m);
+      if (!range) return;
+      v = b.slice(v, axis, range[0], range[1]);
       sliced = true;
     });
-    if (zero && (sliced || at.size === 0)) v = b.add(v, zero);
+    if (zero && (sliced || ranges.size === 0)) v = b.add(v, zero);
     return b.reshape(v, [1, ...(v.shape as number[])]);
   };
-  const r = def.slices(graphOps, restricted, { ...modes, sizes: modes.sizes.map((n, i) => (at.has(i) ? 1 : n)) }); // [1, r_in, 1, dOut]
-  const [, rIn, , dOut] = r.shape as number[];
+  const sizes = modes.sizes.map((n, i) => (ranges.has(i) ? ranges.get(i)![1] - ranges.get(i)![0] : n));
+  const r = def.slices(graphOps, restricted, { ...modes, sizes }); // [1, r_in, S', dOut]
+  return b.reshape(r, (r.shape as number[]).slice(1));
+}
+
+/** R[p,l] alone, built from its tensor's parameters restricted to (p, l). */
+function siteSlice(config: AdapterConfig, group: AdapterGroup, get: Get, p: number, l: number, zero?: Value): Value {
+  const { tensor, fixed } = tensorIndex(group.construction, group.shape, p, l);
+  const ranges = new Map<number, [number, number]>();
+  if (fixed.qkv !== undefined) ranges.set(modeIndex(group.construction, "qkv"), [fixed.qkv, fixed.qkv + 1]);
+  if (fixed.depth !== undefined) ranges.set(modeIndex(group.construction, "depth"), [fixed.depth, fixed.depth + 1]);
+  const r = restrictedSlices(config, group, get, tensor, ranges, zero);
+  const [rIn, , dOut] = r.shape as number[];
   return kvMean(group, p, b.reshape(r, [rIn, dOut]));
+}
+
+/**
+ * R[p,l] as the backward pass of a group built slice by slice sees it: a slice of the batched
+ * definition over a chunk of `chunk` layers of its tensor (all of the tensor where it does not stack
+ * the layers). The forward pass never computes it; its slices' cotangents are concatenated and
+ * differentiated once per chunk, so no concatenation holds more than a chunk of slices at once.
+ */
+function chunkedSlices(config: AdapterConfig, group: AdapterGroup, get: Get, chunk: number): (p: number, l: number) => Value {
+  const depthMode = modeIndex(group.construction, "depth");
+  const L = group.shape.layers;
+  const chunks = new Map<string, { r: Value; start: number; n: number }>();
+  return (p, l) => {
+    const { tensor, fixed } = tensorIndex(group.construction, group.shape, p, l);
+    const start = depthMode < 0 ? 0 : Math.floor(l / chunk) * chunk;
+    const key = `${tensor},${start}`;
+    let c = chunks.get(key);
+    if (!c) {
+      const n = depthMode < 0 ? 1 : Math.min(chunk, L - start);
+      const ranges = new Map<number, [number, number]>(depthMode < 0 ? [] : [[depthMode, [start, start + n]]]);
+      c = { r: restrictedSlices(config, group, get, tensor, ranges), start, n };
+      chunks.set(key, c);
+    }
+    const [rIn, S, dOut] = c.r.shape as number[];
+    const i = (fixed.qkv ?? 0) * c.n + (depthMode < 0 ? 0 : l - c.start);
+    return kvMean(group, p, b.reshape(S === 1 ? c.r : b.slice(c.r, 1, i, i + 1), [rIn, dOut]));
+  };
 }
 
 /**
@@ -162,11 +197,13 @@ export interface SiteGraphOptions {
  * sites of one tensor; a transposed site (heads on its input) adds s·(x Rᵀ) U_inᵀ.
  */
 export function tensorSiteUpdates(config: AdapterConfig, group: AdapterGroup, get: Get, options: SiteGraphOptions = {}): (p: number, l: number) => SiteUpdate {
-  const slice = groupSlices(config, group, get);
   const fact = FACTORIZATIONS[config.factorization];
   const scaling = config.scaling;
-  const bytes = 4 * group.shape.projections.length * group.shape.layers * fact.inputRank(group.ranks) * group.shape.dOut;
-  const oneByOne = bytes >= (options.rematSliceBytes ?? REMAT_SLICE_BYTES);
+  const threshold = options.rematSliceBytes ?? REMAT_SLICE_BYTES;
+  const perLayer = 4 * group.shape.projections.length * fact.inputRank(group.ranks) * group.shape.dOut;
+  const oneByOne = perLayer * group.shape.layers >= threshold;
+  // chunks of 4 × the threshold: each chunk adds one cotangent of the output factors to a sum
+  const slice = oneByOne ? chunkedSlices(config, group, get, Math.max(1, Math.floor((4 * threshold) / perLayer))) : groupSlices(config, group, get);
   const times = (p: number, l: number, a: Value, transB: boolean, alpha: number) => {
     const r = slice(p, l);
     if (!oneByOne) return b.matmul(a, r, { transB, alpha });
