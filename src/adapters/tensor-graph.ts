@@ -155,7 +155,7 @@ function chunkedSlices(config: AdapterConfig, group: AdapterGroup, get: Get, chu
 /**
  * alpha · a·R (a·Rᵀ with `transB`) for the slice R = `declared`, computed from `built`, a copy of R
  * built for this product alone; its gradient is declared's, so R's cotangent joins the other
- * slices' in one Concat and the group's slice definition is differentiated once for all of them,
+ * slices' of its chunk in one Concat and the slices' definition is differentiated once per chunk,
  * as when R is read from `declared`. The backward pass builds R again (`rebuild`, behind the
  * cotangent) for a's cotangent, so no R outlives its product and `declared` is never computed.
  */
@@ -202,7 +202,9 @@ export function tensorSiteUpdates(config: AdapterConfig, group: AdapterGroup, ge
   const threshold = options.rematSliceBytes ?? REMAT_SLICE_BYTES;
   const perLayer = 4 * group.shape.projections.length * fact.inputRank(group.ranks) * group.shape.dOut;
   const oneByOne = perLayer * group.shape.layers >= threshold;
-  // chunks of 4 × the threshold: each chunk adds one cotangent of the output factors to a sum
+  // chunks of at most 4 × the threshold: smaller ones add more cotangents of the output factors
+  // (one [dOut, r_out] per chunk) to their sum, a larger one is a larger Concat at the end of the
+  // backward pass (262 MiB for gate and up at the 1B shape took ONNX Runtime's arena a new region)
   const slice = oneByOne ? chunkedSlices(config, group, get, Math.max(1, Math.floor((4 * threshold) / perLayer))) : groupSlices(config, group, get);
   const times = (p: number, l: number, a: Value, transB: boolean, alpha: number) => {
     const r = slice(p, l);
