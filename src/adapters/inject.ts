@@ -36,7 +36,7 @@ function projectOnce(x: Value, factors: Value[], transB: boolean): Value[] {
   return factors.map((f) => b.slice(u, u.rank - 1, start, (start += f.shape[rankAxis] as number)));
 }
 
-/** The projection hook that adds every adapted layer's update; values are built lazily and shared. */
+/** The projection hook that adds every adapted layer's update; values are built lazily and shared (`options`: see `SiteGraphOptions`). */
 export function adapterHook(set: AdapterSet, get: Get, options?: SiteGraphOptions): ProjectionHook {
   const where = new Map<string, { p: number; l: number; update: (p: number, l: number, site: LinearSite) => SiteUpdate }>();
   for (const group of set.groups) {
