@@ -9,7 +9,7 @@
  *   2. parameter count = numbers in the tensors = Σ over groups of docs/adapters.md §5's formula, with
  *      the groups (members, sides, heads, projections, layers, fallback) written out here;
  *   3. every tensor's gradient against central differences of the same loss on the host (float64,
- *      test/probe-loss.ts);
+ *      test/probe-loss.ts), with the slices R[p,l] built all at once and one by one;
  *   4. zero update at initialisation (merge changes no weight), and save → load restores every
  *      tensor bit for bit with the same groups and ranks.
  * A combination the design refuses is a case too: its refusal message is asserted. LoRA has no
@@ -248,8 +248,13 @@ test(`adapter matrix: ${cases.length} cases (construction × factorisation × ta
         worstMerge = Math.max(worstMerge, d);
         assert.ok(d < 1e-5, `${path}: merged vs unmerged forward ${d}`);
       }
-      // 3. gradients vs central differences of the host loss, one random direction per tensor
+      // 3. gradients vs central differences of the host loss, one random direction per tensor, with
+      // the slices built all at once and one by one (as large groups build them)
       worstGrad = Math.max(worstGrad, checkProbeGradients(set, run, xs, TOKENS, new Rng(seed + c.id.length), c.id));
+      if (c.construction !== "lora") {
+        const oneByOne = await runProbeGraph(set, xs, TOKENS, new Rng(seed), undefined, { rematSliceBytes: 0 });
+        worstGrad = Math.max(worstGrad, checkProbeGradients(set, oneByOne, xs, TOKENS, new Rng(seed + c.id.length), `${c.id}, one by one`));
+      }
       // 4. zero update at initialisation; save → load bit for bit
       const atInit = mergeAdapter(weights, c.init!);
       for (const [k, w] of weights) assert.ok(sameBits(atInit.get(k)!.data, w.data), `merging the initial adapter changed ${k}`);

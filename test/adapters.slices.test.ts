@@ -1,7 +1,8 @@
 /**
  * Slices without materialisation: for every construction × both
  * head layouts × Tucker, CP, tensor-train and partial Tucker, the matrix s · U_in R[p,l] computed in an ONNX graph (by
- * `allSlicesR` + U_in, and by the projection hook the models use, fed the identity) equals the
+ * `allSlicesR` + U_in, and by the projection hook the models use, fed the identity, with the slices
+ * built all at once and one by one) equals the
  * same slice of the fully folded tensor: `updateMatrixFolded` (src/adapters/reference.ts) and
  * the entry-by-entry fold of test/helpers.ts, to 1e-5 relative. One graph holds every case.
  */
@@ -105,13 +106,19 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
         }
       }
     }
-    // the hook the models call, with each layer's projections as one group: x = I gives s·U_in R[p,l] itself
-    const hook = adapterHook(set, get);
-    for (let l = 0; l < SHAPE.layers; l++)
-      hook(
-        eye,
-        set.groups[0].grid.map((row) => row[l]),
-      ).forEach((delta, p) => g.output(`${id}:${p}.${l}:hook`, delta!));
+    // the hook the models call, with each layer's projections as one group: x = I gives s·U_in R[p,l]
+    // itself; "one by one" builds each slice alone, as large groups do
+    for (const [route, options] of [
+      ["hook", {}],
+      ["one by one", { rematSliceBytes: 0 }],
+    ] as const) {
+      const hook = adapterHook(set, get, options);
+      for (let l = 0; l < SHAPE.layers; l++)
+        hook(
+          eye,
+          set.groups[0].grid.map((row) => row[l]),
+        ).forEach((delta, p) => g.output(`${id}:${p}.${l}:${route}`, delta!));
+    }
   }
   const compiled = await compile(g);
   const out = await compiled.run({});
@@ -131,7 +138,7 @@ test("every construction × head layout × factorisation: s·U_in·R[p,l] in ONN
         assert.ok(maxRelDiff(folded, naiveM) < 1e-6, `${id} (${p}, ${l}): updateMatrixFolded and the naive fold disagree by ${maxRelDiff(folded, naiveM)}`);
         assert.ok(maxAbsDiff(naiveM, new Float64Array(D * D)) > 1e-3, `${id}: the slice must not be zero`);
         // ... and ONNX Runtime's sliced path equals them
-        for (const route of ADAPTER_METHODS[set.config.construction].factorised ? ["slices", "hook"] : ["hook"]) {
+        for (const route of ADAPTER_METHODS[set.config.construction].factorised ? ["slices", "hook", "one by one"] : ["hook"]) {
           const got = out[`${id}:${p}.${l}:${route}`].data as Float32Array;
           const rel = maxRelDiff(got, naiveM);
           assert.ok(rel < 1e-5, `${id} (p ${p}, l ${l}) via ${route}: relative difference ${rel}`);
@@ -159,7 +166,7 @@ test("the head layouts really differ: head_major and interleaved give other matr
 
 test("Tucker slices and their gradients are GEMMs and reshapes: no Einsum and no Transpose in the step", () => {
   // ONNX Runtime ran both slowly on the core's small shapes (10 ms for one 1.6 MB transpose on 16 threads)
-  for (const { id, set } of cases) {
+  for (const [{ id, set }, rematSliceBytes] of cases.flatMap((c) => [[c, undefined] as const, [c, 0] as const])) {
     if (set.config.factorization !== "tucker" || set.config.construction === "lora") continue;
     const g = new Graph();
     const params = new Map<string, Value>();
@@ -168,7 +175,7 @@ test("Tucker slices and their gradients are GEMMs and reshapes: no Einsum and no
       return params.get(name)!;
     };
     const x = g.input("x", "float32", [2, D]);
-    const hook = adapterHook(set, get);
+    const hook = adapterHook(set, get, { rematSliceBytes });
     let loss: Value | undefined;
     for (let l = 0; l < SHAPE.layers; l++) {
       for (const delta of hook(
@@ -181,6 +188,52 @@ test("Tucker slices and their gradients are GEMMs and reshapes: no Einsum and no
     }
     grad(loss!, [...params.values()]);
     const ops = new Set(g.nodes.map((n) => n.op));
-    assert.ok(!ops.has(Op.Einsum) && !ops.has(Op.Transpose), `${id}: the step has ${[...ops].join(", ")}`);
+    assert.ok(!ops.has(Op.Einsum) && !ops.has(Op.Transpose), `${id}${rematSliceBytes === 0 ? " (one by one)" : ""}: the step has ${[...ops].join(", ")}`);
+  }
+});
+
+test("one by one, the forward pass never holds every slice at once, and the backward pass builds each slice again", () => {
+  const set = randomizeAdapter(adapterOn({ construction: "qkv_depth", ranks: modeNames("qkv_depth").map((m) => RANK[m]) }, 5), 91);
+  const allSlices = 3 * SHAPE.layers * RANK.in * D; // P·L slices of [r_in, dOut]
+  for (const rematSliceBytes of [undefined, 0]) {
+    const g = new Graph();
+    const params = new Map<string, Value>();
+    const get = (name: string) => {
+      if (!params.has(name)) params.set(name, g.input(name, "float32", [...set.tensors.get(name)!.shape]));
+      return params.get(name)!;
+    };
+    const x = g.input("x", "float32", [2, D]);
+    const hook = adapterHook(set, get, { rematSliceBytes });
+    let loss: Value | undefined;
+    for (let l = 0; l < SHAPE.layers; l++) {
+      for (const delta of hook(
+        x,
+        set.groups[0].grid.map((row) => row[l]),
+      )) {
+        const s = b.reduceSum(b.mul(delta!, delta!), [0, 1]);
+        loss = loss ? b.add(loss, s) : s;
+      }
+    }
+    const forward = new Set(g.nodes);
+    const grads = grad(loss!, [...params.values()]);
+    // the nodes the gradients need, as the ONNX export keeps them
+    const needed = new Set<Value>(grads);
+    const kept = [...g.nodes].reverse().filter((n) => {
+      if (!n.outputs.some((o) => needed.has(o))) return false;
+      for (const v of n.inputs) needed.add(v);
+      return true;
+    });
+    const size = (v: Value) => (v.shape as number[]).reduce((a, d) => a * d, 1);
+    const largestForward = Math.max(...kept.filter((n) => forward.has(n)).flatMap((n) => n.outputs.map(size)));
+    // a slice's last product, [T = 1, r_in, dOut]
+    const builds = kept.filter((n) => n.op === Op.MatMul && n.outputs[0].shape.join() === `1,${RANK.in},${D}`);
+    if (rematSliceBytes === undefined) {
+      assert.equal(largestForward, allSlices, "all at once: the forward pass builds every slice in one value");
+    } else {
+      assert.ok(largestForward < allSlices, `one by one: a forward value of ${largestForward} numbers (all slices: ${allSlices})`);
+      // every (p, l) once in the forward pass and once in the backward pass
+      assert.equal(builds.filter((n) => forward.has(n)).length, 3 * SHAPE.layers);
+      assert.equal(builds.filter((n) => !forward.has(n)).length, 3 * SHAPE.layers);
+    }
   }
 });

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { AdapterSet } from "../src/adapters/adapter-set.ts";
 import { adapterHook } from "../src/adapters/inject.ts";
+import type { SiteGraphOptions } from "../src/adapters/tensor-graph.ts";
 import type { LinearSite } from "../src/nn/sites.ts";
 import { grad } from "../src/autodiff/vjp.ts";
 import * as b from "../src/ir/builder.ts";
@@ -29,7 +30,7 @@ export interface ProbeRun {
 
 /**
  * Compile and run the probe loss's gradients for `set` (its tensors are graph inputs); `onSite`
- * may add outputs that use a site's input and update.
+ * may add outputs that use a site's input and update; `options` go to the adapter's hook.
  */
 export async function runProbeGraph(
   set: AdapterSet,
@@ -37,6 +38,7 @@ export async function runProbeGraph(
   tokens: number,
   rng: Rng,
   onSite?: (g: Graph, x: Value, site: LinearSite, update: Value) => void,
+  options?: SiteGraphOptions,
 ): Promise<ProbeRun> {
   const g = new Graph();
   const xv = new Map([...xs].map(([w, data]) => [w, g.initializer(`x${w}`, data, [tokens, w])]));
@@ -45,7 +47,7 @@ export async function runProbeGraph(
     if (!params.has(name)) params.set(name, g.input(name, "float32", [...set.tensors.get(name)!.shape]));
     return params.get(name)!;
   };
-  const hook = adapterHook(set, get);
+  const hook = adapterHook(set, get, options);
   const probes = new Map<string, ArrayLike<number>>();
   let loss: Value | undefined;
   for (const site of set.groups.flatMap((gr) => gr.grid.flat())) {

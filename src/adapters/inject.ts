@@ -1,7 +1,8 @@
 /**
  * Adapters in the graph. Every adapted projection (p, l) adds s · (x U_in) R[p,l]: U_in is the
  * input factor (LoRA: Aᵀ) and R[p,l] [r_in, dOut] comes from the small core and factors, computed
- * once per step for all slices of a tensor (tensor-graph.ts). The full tensor is never built.
+ * once per step for all slices of a tensor, or slice by slice where they would be large
+ * (tensor-graph.ts). The full tensor is never built.
  */
 import * as b from "../ir/builder.ts";
 import type { Value } from "../ir/graph.ts";
@@ -9,7 +10,7 @@ import type { AdapterSet } from "./adapter-set.ts";
 import type { AdapterGroup } from "./config.ts";
 import type { SiteUpdate } from "./method.ts";
 import { methodOf } from "./methods.ts";
-import { tensorSlicesR } from "./tensor-graph.ts";
+import { type SiteGraphOptions, tensorSlicesR } from "./tensor-graph.ts";
 import type { LinearSite, ProjectionHook } from "../nn/sites.ts";
 
 type Get = (name: string) => Value;
@@ -35,11 +36,11 @@ function projectOnce(x: Value, factors: Value[], transB: boolean): Value[] {
   return factors.map((f) => b.slice(u, u.rank - 1, start, (start += f.shape[rankAxis] as number)));
 }
 
-/** The projection hook that adds every adapted layer's update; values are built lazily and shared. */
-export function adapterHook(set: AdapterSet, get: Get): ProjectionHook {
+/** The projection hook that adds every adapted layer's update; values are built lazily and shared (`options`: see `SiteGraphOptions`). */
+export function adapterHook(set: AdapterSet, get: Get, options?: SiteGraphOptions): ProjectionHook {
   const where = new Map<string, { p: number; l: number; update: (p: number, l: number, site: LinearSite) => SiteUpdate }>();
   for (const group of set.groups) {
-    const update = methodOf(group.construction).siteUpdates(set.config, group, get);
+    const update = methodOf(group.construction).siteUpdates(set.config, group, get, options);
     group.grid.forEach((row, p) => row.forEach((site, l) => where.set(site.path, { p, l, update })));
   }
   return (x: Value, sites: LinearSite[]) => {

@@ -12,6 +12,7 @@ import type { AdapterConfig, AdapterGroup, InitMethod } from "./config.ts";
 import type { ModelShape } from "./constructions.ts";
 import type { Factorization } from "./factorizations/index.ts";
 import type { AdapterTensor, HeadLayout, SliceFactors } from "./reference.ts";
+import type { SiteGraphOptions } from "./tensor-graph.ts";
 
 /** Per-mode ranks plus legal-but-wasteful findings. */
 export interface NormalizedRanks {
@@ -79,7 +80,12 @@ export interface AdapterMethod {
   /** U_in and R[p,l] with M = U_in · R[p,l], without folding. */
   slice(shape: ModelShape, t: AdapterTensor, layout: HeadLayout, p: number, l: number): SliceFactors;
   /** How each site of a group adds its update in the graph; values are built lazily and shared. */
-  siteUpdates(config: AdapterConfig, group: AdapterGroup, get: (name: string) => Value): (p: number, l: number, site: LinearSite) => SiteUpdate;
+  siteUpdates(
+    config: AdapterConfig,
+    group: AdapterGroup,
+    get: (name: string) => Value,
+    options?: SiteGraphOptions,
+  ): (p: number, l: number, site: LinearSite) => SiteUpdate;
   /** The PEFT `adapter_config.json` fields of an adapter of this method, before the fields every adapter has. */
   configJson(config: AdapterConfig, groups: AdapterGroup[], model: { layers: number; hidden: number; heads: number }): Record<string, unknown>;
 }

@@ -106,7 +106,7 @@ export function tensorMethod(c: Construction): AdapterMethod {
       for (let a = 0; a < rIn; a++) r.set(all.data.subarray((a * S + i) * dOut, (a * S + i + 1) * dOut), a * dOut);
       return { uIn: reshape(params.get(def.inputKey)!, [shape.dIn, rIn]), r: { shape: [rIn, dOut], data: r } };
     },
-    siteUpdates: (config, group, get) => tensorSiteUpdates(config, group, get),
+    siteUpdates: (config, group, get, options) => tensorSiteUpdates(config, group, get, options),
     configJson: (config, groups, model) => ({
       peft_type: "TENSLORA",
       construction: config.construction,

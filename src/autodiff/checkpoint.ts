@@ -8,7 +8,7 @@
  * recomputation recomputes theirs.
  */
 import * as b from "../ir/builder.ts";
-import type { CheckpointRegion } from "../ir/checkpoint.ts";
+import { type CheckpointRegion, zeroAfter } from "../ir/checkpoint.ts";
 import { isFloat } from "../ir/dtype-shape.ts";
 import { type Graph, type Node, type Value, consumersOf } from "../ir/graph.ts";
 import { Op } from "../ir/ops.ts";
@@ -50,15 +50,11 @@ export function planCheckpoints(g: Graph): Map<Node, PlannedCheckpoint> {
 
 /**
  * Emit a copy of the region's interior computed from its inputs, and return original value →
- * copy. The inputs enter the copy plus a zero that ONNX Runtime cannot fold, read from `after`
- * (the latest cotangent of the backward pass): the copy then can neither be merged back into the
- * forward pass by common-subexpression elimination nor be scheduled before the backward pass
- * reaches the region, which would keep it alive as long as the forward activations it replaces.
+ * copy. The inputs enter the copy plus `zeroAfter` the latest cotangent of the backward pass, so
+ * the copy runs only once the backward pass reaches the region.
  */
 export function recompute(g: Graph, planned: PlannedCheckpoint, after: Value): Map<Value, Value> {
-  const first = b.slice(b.reshape(after, [-1]), 0, 0, 1);
-  // e < e is false for every e, NaN included
-  const zero = b.where(b.less(first, first), first, 0);
+  const zero = zeroAfter(after);
   const copy = new Map<Value, Value>();
   for (const x of planned.region.inputs) if (isFloat(x.dtype)) copy.set(x, b.add(x, b.cast(zero, x.dtype)));
   for (const n of planned.interior) {

@@ -27,7 +27,7 @@ export const cp: FactorizationDef = {
       );
     }
   },
-  params: ({ sizes }, [R]) => sizes.map((n, i) => ({ key: `factors.${i}`, shape: [n, R], zero: i === 0 })),
+  params: ({ sizes }, [R]) => sizes.map((n, i) => ({ key: `factors.${i}`, shape: [n, R], modes: [i, -1], zero: i === 0 })),
   inputKey: "factors.0",
   inputRank: ([R]) => R,
   /**

@@ -37,8 +37,8 @@ export const partialTucker: FactorizationDef = {
   /** The factorised modes come first, so Tucker's bound (every mode size) reads the same ranks. */
   checkBounds: (modes, ranks, where) => tucker.checkBounds(modes, ranks, where),
   params: (modes, ranks) => [
-    { key: "core", shape: [...ranks, ...indexModes(modes).map((i) => modes.sizes[i])], zero: true },
-    ...ranks.map((r, i) => ({ key: `factors.${i}`, shape: [modes.sizes[i], r], zero: false })),
+    { key: "core", shape: [...ranks, ...indexModes(modes).map((i) => modes.sizes[i])], modes: [...ranks.map(() => -1), ...indexModes(modes)], zero: true },
+    ...ranks.map((r, i) => ({ key: `factors.${i}`, shape: [modes.sizes[i], r], modes: [i, -1], zero: false })),
   ],
   inputKey: "factors.0",
   inputRank: (ranks) => ranks[0],

@@ -52,7 +52,7 @@ export const tt: FactorizationDef = {
   },
   params: ({ sizes }, ranks) => {
     const r = bonds(ranks);
-    return sizes.map((n, k) => ({ key: `cores.${k}`, shape: [r[k], n, r[k + 1]], zero: k === 1 }));
+    return sizes.map((n, k) => ({ key: `cores.${k}`, shape: [r[k], n, r[k + 1]], modes: [-1, k, -1], zero: k === 1 }));
   },
   inputKey: "cores.0",
   inputRank: (ranks) => ranks[0],

@@ -85,8 +85,8 @@ export const tucker: FactorizationDef = {
     });
   },
   params: ({ sizes }, ranks) => [
-    { key: "core", shape: [...ranks], zero: true },
-    ...sizes.map((n, i) => ({ key: `factors.${i}`, shape: [n, ranks[i]], zero: false })),
+    { key: "core", shape: [...ranks], modes: ranks.map(() => -1), zero: true },
+    ...sizes.map((n, i) => ({ key: `factors.${i}`, shape: [n, ranks[i]], modes: [i, -1], zero: false })),
   ],
   inputKey: "factors.0",
   inputRank: (ranks) => ranks[0],

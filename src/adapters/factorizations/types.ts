@@ -22,6 +22,11 @@ export interface ParamSpec {
   /** The parameter's name inside its tensor: "core", "factors.<i>", "cores.<i>". */
   key: string;
   shape: number[];
+  /**
+   * The tensor mode each axis runs over (the axis has that mode's size), −1 for a rank axis: the
+   * restriction to fixed index-mode values (one slice R[p,l]) slices the parameter on those axes.
+   */
+  modes: number[];
   /** Zero at initialisation (so the update starts at zero); exactly one parameter per tensor. */
   zero: boolean;
 }
