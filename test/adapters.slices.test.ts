@@ -164,29 +164,35 @@ test("the head layouts really differ: head_major and interleaved give other matr
   }
 });
 
+/** A graph whose loss sums the squares of every layer's updates on the first group, its parameters as graph inputs. */
+function updateLoss(set: AdapterSet, rematSliceBytes: number | undefined): { g: Graph; params: Map<string, Value>; loss: Value } {
+  const g = new Graph();
+  const params = new Map<string, Value>();
+  const get = (name: string) => {
+    if (!params.has(name)) params.set(name, g.input(name, "float32", [...set.tensors.get(name)!.shape]));
+    return params.get(name)!;
+  };
+  const x = g.input("x", "float32", [2, D]);
+  const hook = adapterHook(set, get, { rematSliceBytes });
+  let loss: Value | undefined;
+  for (let l = 0; l < SHAPE.layers; l++) {
+    for (const delta of hook(
+      x,
+      set.groups[0].grid.map((row) => row[l]),
+    )) {
+      const s = b.reduceSum(b.mul(delta!, delta!), [0, 1]);
+      loss = loss ? b.add(loss, s) : s;
+    }
+  }
+  return { g, params, loss: loss! };
+}
+
 test("Tucker slices and their gradients are GEMMs and reshapes: no Einsum and no Transpose in the step", () => {
   // ONNX Runtime ran both slowly on the core's small shapes (10 ms for one 1.6 MB transpose on 16 threads)
   for (const [{ id, set }, rematSliceBytes] of cases.flatMap((c) => [[c, undefined] as const, [c, 0] as const])) {
     if (set.config.factorization !== "tucker" || set.config.construction === "lora") continue;
-    const g = new Graph();
-    const params = new Map<string, Value>();
-    const get = (name: string) => {
-      if (!params.has(name)) params.set(name, g.input(name, "float32", [...set.tensors.get(name)!.shape]));
-      return params.get(name)!;
-    };
-    const x = g.input("x", "float32", [2, D]);
-    const hook = adapterHook(set, get, { rematSliceBytes });
-    let loss: Value | undefined;
-    for (let l = 0; l < SHAPE.layers; l++) {
-      for (const delta of hook(
-        x,
-        set.groups[0].grid.map((row) => row[l]),
-      )) {
-        const s = b.reduceSum(b.mul(delta!, delta!), [0, 1]);
-        loss = loss ? b.add(loss, s) : s;
-      }
-    }
-    grad(loss!, [...params.values()]);
+    const { g, params, loss } = updateLoss(set, rematSliceBytes);
+    grad(loss, [...params.values()]);
     const ops = new Set(g.nodes.map((n) => n.op));
     assert.ok(!ops.has(Op.Einsum) && !ops.has(Op.Transpose), `${id}${rematSliceBytes === 0 ? " (one by one)" : ""}: the step has ${[...ops].join(", ")}`);
   }
@@ -196,26 +202,9 @@ test("one by one, the forward pass never holds every slice at once, and the back
   const set = randomizeAdapter(adapterOn({ construction: "qkv_depth", ranks: modeNames("qkv_depth").map((m) => RANK[m]) }, 5), 91);
   const allSlices = 3 * SHAPE.layers * RANK.in * D; // P·L slices of [r_in, dOut]
   for (const rematSliceBytes of [undefined, 0]) {
-    const g = new Graph();
-    const params = new Map<string, Value>();
-    const get = (name: string) => {
-      if (!params.has(name)) params.set(name, g.input(name, "float32", [...set.tensors.get(name)!.shape]));
-      return params.get(name)!;
-    };
-    const x = g.input("x", "float32", [2, D]);
-    const hook = adapterHook(set, get, { rematSliceBytes });
-    let loss: Value | undefined;
-    for (let l = 0; l < SHAPE.layers; l++) {
-      for (const delta of hook(
-        x,
-        set.groups[0].grid.map((row) => row[l]),
-      )) {
-        const s = b.reduceSum(b.mul(delta!, delta!), [0, 1]);
-        loss = loss ? b.add(loss, s) : s;
-      }
-    }
+    const { g, params, loss } = updateLoss(set, rematSliceBytes);
     const forward = new Set(g.nodes);
-    const grads = grad(loss!, [...params.values()]);
+    const grads = grad(loss, [...params.values()]);
     // the nodes the gradients need, as the ONNX export keeps them
     const needed = new Set<Value>(grads);
     const kept = [...g.nodes].reverse().filter((n) => {
