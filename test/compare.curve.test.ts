@@ -16,11 +16,19 @@ import { ConfigError } from "../src/errors.ts";
 import { tempDir, VIT, writeImageFolder } from "./make-data.ts";
 import { nodeRuntime } from "../src/runtime/session.ts";
 
-test("compare over two budgets, two head layouts and two seeds: runs, selection, intervals, pairs, reuse", async () => {
+/**
+ * A comparison on the fixture ViT over a synthetic two-class image folder (80/20 train/test, then
+ * 10 % of train held out), at lr 1e-2 with full fine-tuning at 2e-3; `grid` names what it compares.
+ */
+async function fixtureComparison(
+  perClass: number,
+  epochs: number,
+  grid: Pick<CompareOptions, "methods" | "headLayouts" | "budgets" | "seeds">,
+): Promise<{ opts: CompareOptions; out: string }> {
   const dir = tempDir();
   const images = join(dir, "images");
-  await writeImageFolder(images, { classes: 2, perClass: 12, size: 32 }); // 80/20 train/test, then 10 % of train held out
-  const cfg: RunConfig = { ...DEFAULTS, model: VIT, data: images, epochs: 3, batchSize: 4, lr: 1e-2, warmup: 0, threads: 1 };
+  await writeImageFolder(images, { classes: 2, perClass, size: 32 });
+  const cfg: RunConfig = { ...DEFAULTS, model: VIT, data: images, epochs, batchSize: 4, lr: 1e-2, warmup: 0, threads: 1 };
   const prepared = await prepareData(cfg, nodeRuntime, () => {});
   const probe = await prepared.loadModel(0);
   const out = join(dir, "cmp");
@@ -28,21 +36,28 @@ test("compare over two budgets, two head layouts and two seeds: runs, selection,
     runtime: nodeRuntime,
     loadModel: prepared.loadModel,
     data: prepared.data,
-    methods: ["lora", "att", "head"],
     factorizations: ["tucker"],
-    headLayouts: ["head_major", "interleaved"],
     coreLrScales: [1],
     rankModes: ["solver"],
+    rankSlack: 0.01,
+    config: trainConfig(cfg, probe.family.task),
+    fullLr: 2e-3,
+    outDir: out,
+    ...grid,
+  };
+  return { opts, out };
+}
+
+test("compare over two budgets, two head layouts and two seeds: runs, selection, intervals, pairs, reuse", async () => {
+  const { opts, out } = await fixtureComparison(12, 3, {
+    methods: ["lora", "att", "head"],
+    headLayouts: ["head_major", "interleaved"],
     budgets: [
       { kind: "iso-lora", rank: 1 },
       { kind: "iso-lora", rank: 2 },
     ],
-    rankSlack: 0.01,
     seeds: [0, 1],
-    config: trainConfig(cfg, probe.family.task),
-    fullLr: 2e-3,
-    outDir: out,
-  };
+  });
   const res = await compare(opts);
 
   // 2 budgets × (lora, att, att+interleaved) × 2 seeds, plus head × 2 seeds
@@ -113,4 +128,44 @@ test("compare over two budgets, two head layouts and two seeds: runs, selection,
   await assert.rejects(compare({ ...opts, config: { ...opts.config, lr: 2e-2 } }), (e: Error) => e instanceof ConfigError && /other settings/.test(e.message));
   // and runs made on another build of the pretrained model (an embedded encoder's new version)
   await assert.rejects(compare({ ...opts, model: "encoder-v2" }), (e: Error) => e instanceof ConfigError && /other settings/.test(e.message));
+});
+
+// `compare --lrs`: each rate an arm trained at it (read back from each run's own metrics.jsonl), the
+// baselines at the comparison's rate, and the default arm's settings those of a comparison without
+// --lrs, so a folder of finished runs is reused by both
+test("compare --lrs: an arm per rate, trained at it; the default arm's runs are a plain comparison's", async () => {
+  const { opts, out } = await fixtureComparison(8, 1, {
+    methods: ["lora", "head"],
+    headLayouts: ["head_major"],
+    budgets: [{ kind: "iso-lora", rank: 1 }],
+    seeds: [0],
+  });
+  const res = await compare({ ...opts, lrs: [1e-2, 3e-4] });
+  assert.deepEqual(
+    res.rows.map((r) => `${r.budget}:${r.arm}`),
+    ["r1:lora", "r1:lora+lr-0.0003", ":head"],
+  );
+  const peakLr = (arm: string, budget: string) =>
+    Math.max(
+      ...readFileSync(join(out, "runs", budget, `${arm}-seed0`, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+        .filter((r) => r.type === "train")
+        .map((r) => r.lr),
+    );
+  assert.equal(peakLr("lora", "r1"), 1e-2);
+  assert.equal(peakLr("lora+lr-0.0003", "r1"), 3e-4);
+  assert.equal(peakLr("head", ""), 1e-2);
+  // the rate variant is paired against its default sibling in the pooled rows
+  assert.deepEqual(
+    res.pooled.map((p) => p.tag),
+    ["lr-0.0003"],
+  );
+
+  // without --lrs the same folder's default-rate runs are finished runs of this comparison
+  const again = await compare({ ...opts, methods: ["lora", "head"] });
+  // as summary.json holds it (a reused run is read back from there): equal, step times included, so not retrained
+  const saved = (r: { runs: { arm: string }[] }, arm: string) => JSON.parse(JSON.stringify(r.runs.find((x) => x.arm === arm)));
+  for (const arm of ["lora", "head"]) assert.deepEqual(saved(again, arm), saved(res, arm), `${arm} reused, not retrained`);
 });
