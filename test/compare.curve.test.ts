@@ -140,6 +140,11 @@ test("compare --lrs: an arm per rate, trained at it; the default arm's runs are 
     budgets: [{ kind: "iso-lora", rank: 1 }],
     seeds: [0],
   });
+  // the first rate is the default arm's, trained at config.lr: a caller who gives another is refused before anything trains
+  await assert.rejects(
+    compare({ ...opts, lrs: [3e-4, 1e-2] }),
+    (e: Error) => e instanceof ConfigError && e.message.includes("lrs[0] = 0.0003, config.lr = 0.01"),
+  );
   const res = await compare({ ...opts, lrs: [1e-2, 3e-4] });
   assert.deepEqual(
     res.rows.map((r) => `${r.budget}:${r.arm}`),

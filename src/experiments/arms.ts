@@ -97,7 +97,7 @@ export interface ArmGrid {
   headLayouts: HeadLayout[];
   coreLrScales: number[];
   rankModes: RankMode[];
-  /** Learning rates, the first the comparison's own (absent: only that one). */
+  /** Learning rates, each an arm; the first is the comparison's own, `config.lr` (absent: only that one). */
   lrs?: number[];
 }
 

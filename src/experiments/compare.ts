@@ -242,6 +242,11 @@ export interface ComparePlan {
 export async function planCompare(o: CompareOptions): Promise<ComparePlan> {
   const arms = expandArms(o);
   if (!o.seeds.length) throw new ConfigError("compare needs at least one seed");
+  // the default arm carries no rate and trains at config.lr, so a first rate that differs would be silently ignored
+  if (o.lrs && o.lrs[0] !== o.config.lr)
+    throw new ConfigError(
+      `lrs[0] is the default arm's rate and must equal config.lr: got lrs[0] = ${o.lrs[0]}, config.lr = ${o.config.lr}; set config.lr to ${o.lrs[0]}`,
+    );
   if (!o.budgets.length && arms.some((a) => !isBaseline(a.method))) throw new ConfigError("compare needs at least one budget (--budgets or --budget-params)");
   const probe = await (o.peekModel?.() ?? o.loadModel(o.seeds[0]));
   const budgets = o.budgets.map((b) => resolveBudget(b, probe));
