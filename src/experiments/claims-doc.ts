@@ -1,10 +1,11 @@
 /** The claims table as Markdown: one table per budget, a row per claim, a column per task. */
-import { CLAIMS, type ClaimCell, correctedLevel, seedsForHalfWidth } from "./claims-stats.ts";
+import { CLAIMS, type ClaimCell, correctedLevel, MAX_SEEDS, seedsForHalfWidth } from "./claims-stats.ts";
 import type { ClaimsTable } from "./claims.ts";
 import { CONFIDENCE } from "./stats.ts";
 
 const signed = (x: number, digits = 2) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}`;
-const seedsText = (n: number) => (Number.isFinite(n) ? String(n) : "none (mean 0)");
+// infinite: a mean of 0 never excludes 0, and a search past MAX_SEEDS gives up
+const seedsText = (n: number) => (Number.isFinite(n) ? String(n) : `over ${MAX_SEEDS.toLocaleString("en-US")}`);
 
 /** Sorted seeds as `--seeds` writes them, runs of consecutive seeds as ranges: "0–2, 9". */
 export function seedRanges(seeds: number[]): string {
@@ -22,7 +23,7 @@ function cellText(c: ClaimCell | undefined): string {
   if (!c?.seeds) return "not run (0 seeds)";
   if (!c.comparison || c.seeds < 2) return `no interval yet (${c.seeds} seed)`;
   const { mean, lo, hi } = c.comparison;
-  const decide = c.verdict === "not decided" ? `; ~${seedsText(c.seedsToDecide)} seeds would decide` : "";
+  const decide = c.verdict === "not decided" ? `; ${Number.isFinite(c.seedsToDecide) ? "~" : ""}${seedsText(c.seedsToDecide)} seeds would decide` : "";
   return `${signed(mean)} [${signed(lo)}, ${signed(hi)}] **${c.verdict}** (n=${c.seeds}, sign-test p=${c.holmP.toFixed(3)}${decide})`;
 }
 

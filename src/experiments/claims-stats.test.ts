@@ -21,6 +21,8 @@ test("seed counts: the least n whose 95 % half-width t(n−1)·sd/√n is within
   assert.equal(seedsToExclude(1, 2, 0.95), 18);
   assert.equal(seedsToExclude(-1, 2, 0.95), 18, "either sign");
   assert.equal(seedsToExclude(0, 2, 0.95), Number.POSITIVE_INFINITY);
+  // (1.96 · 2 / 0.01)² ≈ 154,000 seeds: past the search, like a mean of 0
+  assert.equal(seedsToExclude(0.01, 2, 0.95), Number.POSITIVE_INFINITY);
 });
 
 test("claim cells: Bonferroni intervals over the cells tested, verdicts by sign, missing arms not tested", () => {

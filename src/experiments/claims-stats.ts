@@ -69,8 +69,11 @@ export interface ArmValues {
   bySeed: Map<number, number>;
 }
 
+/** The most seeds the searches below try; past it they answer +Infinity. */
+export const MAX_SEEDS = 10_000;
+
 /** The least n ≥ 2 with t_{level, n−1} · sd / √n < |mean| (the interval then excludes 0), searched up to `max`. */
-export function seedsToExclude(mean: number, sd: number, level: number, max = 10_000): number {
+export function seedsToExclude(mean: number, sd: number, level: number, max = MAX_SEEDS): number {
   if (!(sd > 0)) return mean !== 0 ? 2 : Number.POSITIVE_INFINITY;
   if (mean === 0) return Number.POSITIVE_INFINITY;
   for (let n = 2; n <= max; n++) if ((tQuantile(level, n - 1) * sd) / Math.sqrt(n) < Math.abs(mean)) return n;
@@ -78,7 +81,7 @@ export function seedsToExclude(mean: number, sd: number, level: number, max = 10
 }
 
 /** The least n ≥ 2 whose interval half-width t_{level, n−1} · sd / √n is at most `halfWidth`. */
-export function seedsForHalfWidth(sd: number, halfWidth: number, level: number, max = 10_000): number {
+export function seedsForHalfWidth(sd: number, halfWidth: number, level: number, max = MAX_SEEDS): number {
   if (!(halfWidth > 0)) throw new ConfigError(`an interval half-width must be positive, got ${halfWidth}`);
   for (let n = 2; n <= max; n++) if ((tQuantile(level, n - 1) * sd) / Math.sqrt(n) <= halfWidth) return n;
   return Number.POSITIVE_INFINITY;

@@ -13,6 +13,7 @@ import { ConfigError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic-file.ts";
 import { type Budget, REFERENCE_ARM } from "./arms.ts";
 import { type ArmValues, CLAIMS, type ClaimCell, claimCells } from "./claims-stats.ts";
+import { type Timing, appendTiming, readTiming } from "./claims-timing.ts";
 import { type CompareJob, type CompareOptions, type ComparePlan, compareOptions, planCompare, runOne, writeResults } from "./compare.ts";
 import { type RunSummary, isFractionMetric } from "./curve.ts";
 import { DEFAULTS, applyConfig } from "./run-config.ts";
@@ -106,10 +107,6 @@ interface Prepared {
   runs: RunSummary[];
 }
 
-function readTiming(path: string): { wallSeconds: number; cpuSeconds: number; runs: number } {
-  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : { wallSeconds: 0, cpuSeconds: 0, runs: 0 };
-}
-
 function writeJson(path: string, value: unknown): void {
   writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
@@ -140,7 +137,7 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
     });
     prepared.push({ task, options, plan: await planCompare(options), about: data.about, runs: [] });
   }
-  const timingPath = join(o.outDir, "timing.json");
+  const timingPath = join(o.outDir, "timing.jsonl");
   let table = tabulate(prepared, readTiming(timingPath));
   for (const seed of o.seeds) {
     for (const p of prepared) {
@@ -152,12 +149,7 @@ export async function runClaims(o: ClaimsOptions): Promise<ClaimsTable> {
         const s = await runOne({ ...p.options, onEvent: o.onEvent && ((run, e) => o.onEvent!(`${p.task.name} ${run}`, e)) }, job, p.plan.backbone);
         if (fresh) {
           const used = process.cpuUsage(cpu);
-          // read afresh: a claims run on other tasks may share the folder and add its own runs
-          const timing = readTiming(timingPath);
-          timing.wallSeconds += (Date.now() - wall) / 1000;
-          timing.cpuSeconds += (used.user + used.system) / 1e6;
-          timing.runs++;
-          writeJson(timingPath, timing);
+          appendTiming(timingPath, { wallSeconds: (Date.now() - wall) / 1000, cpuSeconds: (used.user + used.system) / 1e6, runs: 1 });
         }
         p.runs = [...p.runs.filter((r) => !(r.arm === s.arm && r.budget === s.budget && r.seed === s.seed)), s];
         const metric = p.options.config.metric;
@@ -195,7 +187,7 @@ function selectedMcc(outDir: string, r: RunSummary): number {
   return evals.filter((e) => e.type === "eval" && e.step === r.selectedStep).at(-1)?.mcc ?? Number.NaN;
 }
 
-function tabulate(prepared: Prepared[], timing: { wallSeconds: number; cpuSeconds: number; runs: number }): ClaimsTable {
+function tabulate(prepared: Prepared[], timing: Timing): ClaimsTable {
   const budgets = CLAIM_BUDGETS.map((b) => (b.kind === "iso-lora" ? `r${b.rank}` : `p${b.count}`));
   const values: ArmValues[] = [];
   const tasks: ClaimsTask[] = [];
